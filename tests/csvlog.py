@@ -1,0 +1,182 @@
+"""PostgreSQL 15 csvlog rows: the independent answer key for the stderr log.
+
+The csvlog holds the same messages as the stderr log, one CSV record each, with every
+field in its own column. It is read here with nothing but Python's :mod:`csv` module so
+that it owes nothing to the parser under test; so is the pgAudit payload of an ``AUDIT:``
+message (:func:`audit_fields`).
+
+>>> row = CsvLogRow.from_record(["2026-11-25 16:05:01.123 UTC", "alice", "shop", "42",
+...     "127.0.0.1:5000", "6565f1a2.2a", "3", "SELECT", "2026-11-25 16:05:00 UTC", "3/7",
+...     "0", "LOG", "00000", "AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<not logged>",
+...     "", "", "", "", "", "", "", "", "psql", "client backend", "", "0"])
+>>> row.client_host, row.client_port, audit_fields(row.message)[7]
+('127.0.0.1', 5000, 'select 1')
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+__all__ = ["CSV_COLUMNS", "CsvLogRow", "read_csvlog", "audit_fields", "parse_csv_time"]
+
+#: The csvlog columns of PostgreSQL 15, in order.
+CSV_COLUMNS: tuple[str, ...] = (
+    "log_time", "user_name", "database_name", "process_id", "connection_from",
+    "session_id", "session_line_num", "command_tag", "session_start_time",
+    "virtual_transaction_id", "transaction_id", "error_severity", "sql_state_code",
+    "message", "detail", "hint", "internal_query", "internal_query_pos", "context",
+    "query", "query_pos", "location", "application_name", "backend_type", "leader_pid",
+    "query_id",
+)
+
+
+def _none_if_empty(text: str) -> str | None:
+    return text if text != "" else None
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text != "" else None
+
+
+@dataclass(frozen=True, slots=True)
+class CsvLogRow:
+    """One csvlog record; empty columns are ``None``, numbers are ``int``.
+
+    ``log_time`` stays text (:func:`parse_csv_time` turns it into a datetime given the
+    server's ``log_timezone``); ``number`` is the record's 1-based position in the file.
+    """
+
+    number: int
+    log_time: str
+    user_name: str | None
+    database_name: str | None
+    process_id: int
+    connection_from: str | None
+    session_id: str
+    session_line_num: int
+    command_tag: str | None
+    session_start_time: str
+    virtual_transaction_id: str | None
+    transaction_id: int | None
+    error_severity: str
+    sql_state_code: str
+    message: str
+    detail: str | None
+    hint: str | None
+    internal_query: str | None
+    internal_query_pos: int | None
+    context: str | None
+    query: str | None
+    query_pos: int | None
+    location: str | None
+    application_name: str | None
+    backend_type: str
+    leader_pid: int | None
+    query_id: int | None
+
+    @classmethod
+    def from_record(cls, record: list[str], number: int = 0) -> CsvLogRow:
+        """Build a row from the 26 fields of one csv record."""
+        if len(record) != len(CSV_COLUMNS):
+            raise ValueError(f"csvlog record {number} has {len(record)} fields, "
+                             f"expected {len(CSV_COLUMNS)}")
+        f = dict(zip(CSV_COLUMNS, record, strict=True))
+        return cls(
+            number=number,
+            log_time=f["log_time"],
+            user_name=_none_if_empty(f["user_name"]),
+            database_name=_none_if_empty(f["database_name"]),
+            process_id=int(f["process_id"]),
+            connection_from=_none_if_empty(f["connection_from"]),
+            session_id=f["session_id"],
+            session_line_num=int(f["session_line_num"]),
+            command_tag=_none_if_empty(f["command_tag"]),
+            session_start_time=f["session_start_time"],
+            virtual_transaction_id=_none_if_empty(f["virtual_transaction_id"]),
+            transaction_id=_int_or_none(f["transaction_id"]),
+            error_severity=f["error_severity"],
+            sql_state_code=f["sql_state_code"],
+            message=f["message"],
+            detail=_none_if_empty(f["detail"]),
+            hint=_none_if_empty(f["hint"]),
+            internal_query=_none_if_empty(f["internal_query"]),
+            internal_query_pos=_int_or_none(f["internal_query_pos"]),
+            context=_none_if_empty(f["context"]),
+            query=_none_if_empty(f["query"]),
+            query_pos=_int_or_none(f["query_pos"]),
+            location=_none_if_empty(f["location"]),
+            application_name=_none_if_empty(f["application_name"]),
+            backend_type=f["backend_type"],
+            leader_pid=_int_or_none(f["leader_pid"]),
+            query_id=_int_or_none(f["query_id"]),
+        )
+
+    @property
+    def client_host(self) -> str | None:
+        """Host part of ``connection_from`` (``host:port``, ``[local]`` or empty)."""
+        if self.connection_from is None:
+            return None
+        if self.connection_from == "[local]":
+            return "[local]"
+        host, _, _port = self.connection_from.rpartition(":")
+        return host
+
+    @property
+    def client_port(self) -> int | None:
+        """Port part of ``connection_from``; ``None`` for ``[local]`` and background."""
+        if self.connection_from is None or self.connection_from == "[local]":
+            return None
+        return int(self.connection_from.rpartition(":")[2])
+
+    @property
+    def is_audit(self) -> bool:
+        """A pgAudit message (``AUDIT: `` payload at LOG level)."""
+        return self.message.startswith("AUDIT: ")
+
+
+def read_csvlog(path: str | Path) -> Iterator[CsvLogRow]:
+    """Yield the records of a csvlog file in file order.
+
+    >>> list(read_csvlog("/dev/null"))
+    []
+    """
+    with open(path, encoding="utf-8", newline="") as handle:
+        for number, record in enumerate(csv.reader(handle, strict=True), start=1):
+            yield CsvLogRow.from_record(record, number)
+
+
+def audit_fields(message: str) -> list[str]:
+    """The fields of a pgAudit ``AUDIT: `` message, split with the :mod:`csv` module.
+
+    >>> audit_fields('AUDIT: SESSION,1,1,READ,SELECT,,,"select 1, 2",<not logged>')
+    ['SESSION', '1', '1', 'READ', 'SELECT', '', '', 'select 1, 2', '<not logged>']
+    """
+    if not message.startswith("AUDIT: "):
+        raise ValueError("not a pgAudit message")
+    payload = message[len("AUDIT: "):]
+    records = list(csv.reader([payload], strict=True))
+    if len(records) != 1:
+        raise ValueError(f"pgAudit payload is {len(records)} csv records")
+    return records[0]
+
+
+def parse_csv_time(text: str, zone: str) -> datetime:
+    """A csvlog ``log_time`` (``YYYY-MM-DD HH:MM:SS.mmm ABBR``) as an aware datetime.
+
+    ``zone`` is the server's ``log_timezone``; the abbreviation PostgreSQL printed must
+    be the one that zone uses at that instant (a check on the answer key itself).
+
+    >>> parse_csv_time("2026-11-25 21:35:01.250 IST", "Asia/Kolkata").isoformat()
+    '2026-11-25T21:35:01.250000+05:30'
+    """
+    stamp, _, abbreviation = text.rpartition(" ")
+    naive = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f")
+    aware = naive.replace(tzinfo=ZoneInfo(zone))
+    if aware.tzname() != abbreviation:
+        raise ValueError(f"csvlog time {text!r}: {zone} is {aware.tzname()} then")
+    return aware
