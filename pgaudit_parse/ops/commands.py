@@ -1,0 +1,227 @@
+"""The ``rds``, ``iam-policy``, ``doctor`` and ``summary`` subcommands: thin argparse shells.
+
+Each ``*_main`` takes the arguments after the subcommand word and returns an exit code:
+0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
+line on stderr naming the cause, never a traceback, never credentials).
+
+>>> iam_policy_main(["consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:123456789012:q"])
+... # doctest: +ELLIPSIS
+{
+  "Version": "2012-10-17",
+...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from pgaudit_parse.aws.errors import AwsSetupError, explain
+from pgaudit_parse.ops import doctor, iam_policy, rds_setup
+from pgaudit_parse.ops.aws import add_aws_arguments, aws_options, client, make_session
+
+__all__ = ["rds_main", "iam_policy_main", "doctor_main", "summary_main"]
+
+_PROG = "pgaudit-parse"
+
+
+def _fail(message: str) -> int:
+    from pgaudit_parse.cli import fail
+
+    return fail(message)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
+    """Parse, turning argparse's exits (usage errors, --help) into exit codes."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def _run_aws(doing: str, action: Callable[[], int]) -> int:
+    try:
+        return action()
+    except AwsSetupError as exc:
+        return _fail(str(exc))
+    except rds_setup.SetupError as exc:
+        return _fail(f"{doing}: {exc}")
+    except Exception as exc:  # botocore's many exceptions: one line, no traceback
+        if type(exc).__module__.startswith(("botocore", "boto3")):
+            return _fail(explain(exc, doing))
+        raise
+
+
+# ---------------------------------------------------------------- rds setup
+
+
+def _rds_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{_PROG} rds",
+        description="Configure an RDS/Aurora PostgreSQL instance for pgAudit.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="setup")
+    setup = actions.add_parser(
+        "setup",
+        help="parameter group + CloudWatch log export for pgAudit (plan; --apply to change)",
+        description="Create or update the DB parameter group with the pgAudit settings, "
+        "associate it, and export the postgresql log to CloudWatch Logs. Prints the plan "
+        "and changes nothing unless --apply is given.",
+    )
+    setup.add_argument("--instance", required=True, help="DB instance identifier")
+    setup.add_argument("--parameter-group",
+                       help="group to create or update (default: the instance's own "
+                       "custom group, else pgaudit-INSTANCE)")
+    setup.add_argument("--mode", choices=("session", "object"), default="session",
+                       help="session: pgaudit.log=all,-misc; object: pgaudit.role=rds_pgaudit")
+    setup.add_argument("--table", action="append", default=[], metavar="SCHEMA.TABLE",
+                       help="table to audit in object mode (used in the printed GRANT)")
+    setup.add_argument("--apply", action="store_true", help="make the changes")
+    add_aws_arguments(setup)
+    return parser
+
+
+def rds_main(argv: list[str]) -> int:
+    """``pgaudit-parse rds setup --instance NAME [--parameter-group NAME]
+    [--mode session|object] [--apply]``."""
+    args = _parse(_rds_parser(), argv)
+    if isinstance(args, int):
+        return args
+    out = sys.stdout
+
+    def run() -> int:
+        options = aws_options(args)
+        rds = client(make_session(options), "rds", options)
+        plan = rds_setup.plan_setup(rds, args.instance, parameter_group=args.parameter_group,
+                                    mode=args.mode)
+        out.write(rds_setup.render_plan(plan))
+        applied = bool(args.apply and plan.has_changes)
+        if applied and plan.has_changes:
+            done = rds_setup.apply_setup(rds, plan)
+            out.write("Applied:\n" + "".join(f"  - {line}\n" for line in done))
+            after = rds_setup.read_target(rds, args.instance)
+            if after.pending_reboot:
+                out.write(f"RDS reports the parameter group as pending-reboot on "
+                          f"{args.instance}.\n")
+        elif plan.has_changes:
+            out.write("Dry run: nothing was changed. Re-run with --apply to make these "
+                      "changes.\n")
+        notice = rds_setup.reboot_notice(plan, applied)
+        if notice:
+            out.write(notice)
+        out.write("\nThen, connected as the master user, run in each database to audit:\n")
+        out.write(rds_setup.object_audit_sql(args.mode, args.table))
+        out.flush()
+        return 0
+
+    return _run_aws(f"setting up DB instance {args.instance}", run)
+
+
+# ---------------------------------------------------------------- iam-policy
+
+
+def _iam_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{_PROG} iam-policy",
+        description="Print a least-privilege IAM policy (JSON) for one pgaudit-parse role.",
+    )
+    parser.add_argument("role", choices=iam_policy.ROLES,
+                        help="forwarder: CloudWatch -> SQS; consumer: SQS -> records; "
+                        "cloudwatch-reader: reads the log group directly")
+    parser.add_argument("--queue-arn", help="the queue's ARN (forwarder, consumer)")
+    parser.add_argument("--queue-url", help="the queue's URL, turned into its ARN")
+    parser.add_argument("--log-group", help="the RDS log group, e.g. "
+                        "/aws/rds/instance/db1/postgresql (forwarder, cloudwatch-reader)")
+    parser.add_argument("--parameter-name", default=iam_policy.DEFAULT_PARAMETER_NAME,
+                        help="the forwarder's SSM checkpoint parameter (default %(default)s)")
+    parser.add_argument("--lambda-function", metavar="NAME",
+                        help="also let the Lambda NAME write its own logs")
+    parser.add_argument("--region", help="region in the ARNs (default: placeholder REGION)")
+    parser.add_argument("--account-id", help="account in the ARNs (default: ACCOUNT_ID)")
+    parser.add_argument("--partition", default="aws", help="ARN partition (default aws)")
+    return parser
+
+
+def iam_policy_main(argv: list[str]) -> int:
+    """``pgaudit-parse iam-policy forwarder|consumer|cloudwatch-reader [--queue-arn ARN]
+    [--log-group NAME]``: the policy JSON on stdout, placeholders named on stderr."""
+    args = _parse(_iam_parser(), argv)
+    if isinstance(args, int):
+        return args
+    queue_arn = args.queue_arn
+    if queue_arn is None and args.queue_url:
+        try:
+            queue_arn = iam_policy.queue_arn_from_url(args.queue_url, args.region,
+                                                      args.partition)
+        except ValueError as exc:
+            return _fail(f"iam-policy: {exc}")
+    policy = iam_policy.build_policy(
+        args.role, log_group=args.log_group, queue_arn=queue_arn,
+        parameter_name=args.parameter_name, lambda_function=args.lambda_function,
+        region=args.region, account_id=args.account_id, partition=args.partition,
+    )
+    sys.stdout.write(iam_policy.render_policy(policy))
+    left = iam_policy.placeholders_in(policy)
+    if left:
+        sys.stderr.write(f"{_PROG}: iam-policy: replace the placeholders {', '.join(left)} "
+                         f"(or pass --region, --account-id, --log-group, --queue-arn)\n")
+    return 0
+
+
+# ---------------------------------------------------------------- doctor
+
+
+def _doctor_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{_PROG} doctor",
+        description="Check credentials, endpoint, log group, pgAudit settings and queue; "
+        "print a pass/fail table with the fix for each failure.",
+    )
+    parser.add_argument("--log-group", help="CloudWatch log group (default with --instance: "
+                        "/aws/rds/instance/INSTANCE/postgresql)")
+    parser.add_argument("--queue-url", help="SQS queue URL to check")
+    parser.add_argument("--instance", help="DB instance identifier to check")
+    parser.add_argument("--recent-minutes", type=int, default=60,
+                        help="how far back counts as recent (default %(default)s)")
+    add_aws_arguments(parser)
+    return parser
+
+
+def doctor_main(argv: list[str]) -> int:
+    """``pgaudit-parse doctor [--log-group NAME] [--queue-url URL] [--instance NAME]``:
+    exit 0 when every check passed (warnings allowed), 1 when one failed."""
+    args = _parse(_doctor_parser(), argv)
+    if isinstance(args, int):
+        return args
+
+    def run() -> int:
+        options = aws_options(args)
+        results: list[doctor.CheckResult] = list(doctor.run_checks(
+            make_session(options), options, log_group=args.log_group,
+            queue_url=args.queue_url, instance=args.instance,
+            recent_minutes=args.recent_minutes,
+        ))
+        sys.stdout.write(doctor.render_table(results))
+        failed = sum(r.failed for r in results)
+        fixes = doctor.render_fixes(results)
+        if fixes:
+            sys.stdout.write("\n" + fixes)
+        sys.stdout.write(f"\n{failed} of {len(results)} checks failed.\n" if failed
+                         else f"\nAll {len(results)} checks passed.\n")
+        return 1 if failed else 0
+
+    return _run_aws("running doctor", run)
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summary_main(argv: list[str]) -> int:
+    """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``."""
+    from pgaudit_parse.ops.summary import summary_command
+
+    return summary_command(argv)
+
+

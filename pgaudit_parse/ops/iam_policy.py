@@ -1,0 +1,161 @@
+"""Least-privilege IAM policies for the roles that run pgaudit-parse's AWS paths.
+
+The seed guide attaches ``AmazonSQSFullAccess``, ``CloudWatchLogsFullAccess`` and
+``CloudWatchEventsFullAccess``. Each role here gets only the actions our code calls, on
+the named resources. Region and account become placeholders (``REGION``,
+``ACCOUNT_ID``) when not given; :func:`placeholders_in` lists what is left to fill in.
+
+- ``forwarder`` (CloudWatch -> SQS, CLI or Lambda): ``logs:FilterLogEvents`` on the log
+  group; ``ssm:GetParameter``/``ssm:PutParameter`` on the checkpoint parameter;
+  ``sqs:SendMessage`` (also authorizes SendMessageBatch) and ``sqs:GetQueueUrl`` on the queue.
+- ``consumer`` (SQS -> records): ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` (also
+  DeleteMessageBatch), ``sqs:ChangeMessageVisibility`` (also its batch form),
+  ``sqs:GetQueueAttributes`` on the queue.
+- ``cloudwatch-reader`` (CloudWatch source): ``logs:FilterLogEvents`` on the log group and
+  ``logs:DescribeLogGroups`` (a list call: its resource is every log group of the account
+  and region; the action list stays exact).
+
+>>> policy = build_policy("consumer", queue_arn="arn:aws:sqs:eu-west-1:123456789012:audit")
+>>> policy["Statement"][0]["Action"]
+['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = [
+    "ROLES",
+    "DEFAULT_LOG_GROUP",
+    "DEFAULT_PARAMETER_NAME",
+    "build_policy",
+    "log_group_arns",
+    "parameter_arn",
+    "queue_arn_from_url",
+    "placeholders_in",
+    "render_policy",
+]
+
+ROLES = ("forwarder", "consumer", "cloudwatch-reader")
+REGION_PLACEHOLDER = "REGION"
+ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
+DEFAULT_LOG_GROUP = "/aws/rds/instance/INSTANCE_NAME/postgresql"
+DEFAULT_QUEUE_NAME = "QUEUE_NAME"
+# The seed Lambda's checkpoint parameter, kept by our drop-in forwarder (PARAMETER_NAME).
+DEFAULT_PARAMETER_NAME = "LastExecutionTimestamp"
+_PLACEHOLDERS = (REGION_PLACEHOLDER, ACCOUNT_PLACEHOLDER, "INSTANCE_NAME", DEFAULT_QUEUE_NAME)
+
+
+def log_group_arns(name: str, region: str, account: str, partition: str = "aws") -> list[str]:
+    """The two ARN forms IAM matches a log group by (bare and with the ``:*`` suffix).
+
+    >>> log_group_arns("/aws/rds/instance/db1/postgresql", "eu-west-1", "123456789012")[1]
+    'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/rds/instance/db1/postgresql:*'
+    """
+    base = f"arn:{partition}:logs:{region}:{account}:log-group:{name}"
+    return [base, base + ":*"]
+
+
+def parameter_arn(name: str, region: str, account: str, partition: str = "aws") -> str:
+    """The SSM parameter ARN (a name starting with ``/`` is a path and keeps its slash).
+
+    >>> parameter_arn("/pgaudit/checkpoint", "eu-west-1", "123456789012")
+    'arn:aws:ssm:eu-west-1:123456789012:parameter/pgaudit/checkpoint'
+    """
+    return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def queue_arn_from_url(url: str, region: str | None = None, partition: str = "aws") -> str:
+    """Turn an SQS queue URL into its ARN (the region comes from the host when it names one).
+
+    >>> queue_arn_from_url("https://sqs.eu-west-1.amazonaws.com/123456789012/audit")
+    'arn:aws:sqs:eu-west-1:123456789012:audit'
+    """
+    match = re.match(r"^https?://([^/]+)/(\d{12})/([^/?#]+)/?$", url)
+    if not match:
+        raise ValueError(f"not an SQS queue URL (https://HOST/ACCOUNT/NAME): {url}")
+    host, account, name = match.groups()
+    named = re.match(r"^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.", host)
+    region = named.group(1) if named else (region or REGION_PLACEHOLDER)
+    return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+
+def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+
+
+def build_policy(
+    role: str,
+    *,
+    log_group: str | None = None,
+    queue_arn: str | None = None,
+    parameter_name: str = DEFAULT_PARAMETER_NAME,
+    lambda_function: str | None = None,
+    region: str | None = None,
+    account_id: str | None = None,
+    partition: str = "aws",
+) -> dict[str, Any]:
+    """The IAM policy document for ``role`` (one of :data:`ROLES`).
+
+    ``lambda_function`` adds what a Lambda needs to write its own logs
+    (``logs:CreateLogStream``, ``logs:PutLogEvents`` on ``/aws/lambda/NAME``).
+
+    >>> build_policy("cloudwatch-reader", log_group="/g", region="us-east-1",
+    ...              account_id="123456789012")["Statement"][1]["Resource"]
+    ['arn:aws:logs:us-east-1:123456789012:log-group:*']
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    region = region or REGION_PLACEHOLDER
+    account = account_id or ACCOUNT_PLACEHOLDER
+    group = log_group or DEFAULT_LOG_GROUP
+    queue = queue_arn or f"arn:{partition}:sqs:{region}:{account}:{DEFAULT_QUEUE_NAME}"
+    statements: list[dict[str, Any]]
+    if role == "forwarder":
+        statements = [
+            _statement("ReadRdsLogGroup", ["logs:FilterLogEvents"],
+                       log_group_arns(group, region, account, partition)),
+            _statement("KeepCheckpoint", ["ssm:GetParameter", "ssm:PutParameter"],
+                       [parameter_arn(parameter_name, region, account, partition)]),
+            _statement("SendToQueue", ["sqs:GetQueueUrl", "sqs:SendMessage"], [queue]),
+        ]
+    elif role == "consumer":
+        statements = [
+            _statement(
+                "ConsumeQueue",
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                 "sqs:GetQueueAttributes"],
+                [queue],
+            ),
+        ]
+    else:
+        statements = [
+            _statement("ReadRdsLogGroup", ["logs:FilterLogEvents"],
+                       log_group_arns(group, region, account, partition)),
+            # DescribeLogGroups is a list call: IAM authorizes it on the account's groups.
+            _statement("FindLogGroups", ["logs:DescribeLogGroups"],
+                       [f"arn:{partition}:logs:{region}:{account}:log-group:*"]),
+        ]
+    if lambda_function:
+        statements.append(_statement(
+            "WriteOwnLambdaLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+            log_group_arns(f"/aws/lambda/{lambda_function}", region, account, partition)[1:],
+        ))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def placeholders_in(policy: dict[str, Any]) -> list[str]:
+    """The placeholders left in a policy's resources, in a stable order.
+
+    >>> placeholders_in(build_policy("consumer"))
+    ['REGION', 'ACCOUNT_ID', 'QUEUE_NAME']
+    """
+    text = json.dumps(policy)
+    return [p for p in _PLACEHOLDERS if re.search(rf"\b{p}\b", text)]
+
+
+def render_policy(policy: dict[str, Any]) -> str:
+    """The policy as indented JSON, ready for ``aws iam create-policy --policy-document``."""
+    return json.dumps(policy, indent=2) + "\n"
