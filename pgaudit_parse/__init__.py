@@ -1,0 +1,81 @@
+"""pgaudit-parse: PostgreSQL + pgAudit logs (RDS, Aurora) -> typed events and Guardium records.
+
+>>> import pgaudit_parse as pp
+>>> line = ("2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[4242]:LOG:  "
+...         "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,select * from t,<none>")
+>>> [event] = pp.parse_lines([line])
+>>> event.user, event.audit.command, event.audit.statement
+('alice', 'SELECT', 'select * from t')
+>>> pp.to_guardium(event)["data"]["originalSqlCommand"]
+'select * from t'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .entries import LogEntry, assemble_entries
+from .events import (
+    AuditEvent,
+    ConnectionEvent,
+    DisconnectionEvent,
+    DurationEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+)
+from .guardium import to_guardium
+from .lines import Line, Reject
+from .parser import Parser, parse_lines
+from .payload import AuditFields, PayloadError, parse_audit_payload
+from .prefix import POSTGRES_DEFAULT_PREFIX, RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
+from .sinks import event_to_json
+from .sources import InputError, read_input
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RDS_PREFIX",
+    "POSTGRES_DEFAULT_PREFIX",
+    "LinePrefix",
+    "PrefixError",
+    "detect_prefix",
+    "Line",
+    "Reject",
+    "LogEntry",
+    "assemble_entries",
+    "AuditFields",
+    "PayloadError",
+    "parse_audit_payload",
+    "Event",
+    "AuditEvent",
+    "ErrorEvent",
+    "ConnectionEvent",
+    "DisconnectionEvent",
+    "DurationEvent",
+    "LogEvent",
+    "Parser",
+    "parse_lines",
+    "parse_file",
+    "to_guardium",
+    "event_to_json",
+    "InputError",
+    "read_input",
+    "__version__",
+]
+
+
+def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
+               on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
+    """Parse a server log (plain or ``.gz``), a CloudWatch export or SQS bodies.
+
+    ``prefix`` may be ``"auto"``. Raises :class:`InputError` if the file cannot be read.
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+    ...     _ = f.write("2026-11-25 16:05:01 UTC::@:[77]:LOG:  checkpoint starting\\n")
+    >>> [e.message for e in parse_file(f.name)]
+    ['checkpoint starting']
+    >>> os.unlink(f.name)
+    """
+    return parse_lines(read_input(path), prefix=prefix, on_reject=on_reject)

@@ -1,0 +1,5 @@
+"""``python -m pgaudit_parse`` runs the CLI."""
+
+from .cli import console
+
+console()

@@ -1,0 +1,232 @@
+"""``pgaudit-parse``: a thin shell over the library.
+
+File mode (DESIGN.md's contract)::
+
+    pgaudit-parse FILE [FILE...] [--prefix P|auto] [--format records|events]
+                  [--output PATH] [--errors PATH] [--account-id ID] [--instance NAME]
+
+Other modes are subcommands named by the first argument (``cloudwatch``, ``sqs``,
+``forward``, ``rds``, ``iam-policy``, ``doctor``, ``summary``); a file that happens to have
+such a name is read as ``./NAME``.
+
+Exit status: 0 when all input was read (rejects go to ``--errors``), 2 for usage errors or
+unreadable input, with one line on stderr naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import IO, Final
+
+from .lines import Line
+from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
+from .prefix import RDS_PREFIX, LinePrefix, PrefixError
+from .sinks import FORMATS, OutputSink
+from .sources import InputError, read_input
+
+__all__ = [
+    "main", "console", "SUBCOMMANDS", "PROG", "add_output_arguments", "open_output", "fail",
+    "make_parser", "parse_files",
+]
+
+PROG: Final = "pgaudit-parse"
+
+#: Subcommand name -> "module:function"; each function takes argv and returns an exit code.
+SUBCOMMANDS: Final[dict[str, str]] = {
+    "cloudwatch": "pgaudit_parse.aws.commands:cloudwatch_main",
+    "sqs": "pgaudit_parse.aws.commands:sqs_main",
+    "forward": "pgaudit_parse.aws.commands:forward_main",
+    "rds": "pgaudit_parse.ops.commands:rds_main",
+    "iam-policy": "pgaudit_parse.ops.commands:iam_policy_main",
+    "doctor": "pgaudit_parse.ops.commands:doctor_main",
+    "summary": "pgaudit_parse.ops.commands:summary_main",
+}
+
+
+def fail(message: str) -> int:
+    """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 2
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and exits 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser with this tool's one-line usage errors."""
+    return _ArgumentParser(prog=prog, description=description)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The output options every reading mode shares."""
+    parser.add_argument("--prefix", default=RDS_PREFIX,
+                        help="log_line_prefix of the server ('auto' detects; default: %(default)s)")
+    parser.add_argument("--format", choices=FORMATS, default="records",
+                        help="records: Guardium JSON (default); events: typed events")
+    parser.add_argument("--output", metavar="PATH", help="write here instead of stdout")
+    parser.add_argument("--errors", metavar="PATH",
+                        help="dead-letter JSON lines for input that cannot be parsed")
+    parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
+    parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
+    parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
+
+
+def _open_write(path: str) -> IO[str]:
+    try:
+        return open(path, "a" if path.startswith("/dev/") else "w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+
+
+def open_output(args: argparse.Namespace) -> OutputSink:
+    """The sink for ``--format/--output/--errors/--account-id/--instance``.
+
+    Raises :class:`~pgaudit_parse.sources.InputError` when a path cannot be opened.
+    """
+    owned: list[IO[str]] = []
+    if args.output and args.output != "-":
+        out = _open_write(args.output)
+        owned.append(out)
+    else:
+        out = sys.stdout
+    errors = None
+    if args.errors:
+        errors = _open_write(args.errors)
+        owned.append(errors)
+    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+
+
+def _run_subcommand(name: str, argv: list[str]) -> int:
+    module_name, _, function = SUBCOMMANDS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        if missing and missing.split(".")[0] in ("boto3", "botocore"):
+            return fail(f"'{name}' needs the aws extra: pip install 'pgaudit-parse[aws]'")
+        return fail(f"'{name}' is not available: {exc}")
+    return int(getattr(module, function)(argv))
+
+
+def _lines_with_prefix(path: str, prefix: str) -> tuple[LinePrefix, Iterator[Line]]:
+    """Open one input and compile its prefix ('auto' looks at its first lines)."""
+    lines = read_input(path)
+    if prefix != "auto":
+        return LinePrefix(prefix), lines
+    head: list[Line] = []
+    for line in lines:
+        head.append(line)
+        if len(head) >= AUTO_SAMPLE_LINES:
+            break
+    compiled = resolve_prefix("auto", [line.text for line in head])
+
+    def chained() -> Iterator[Line]:
+        yield from head
+        yield from lines
+
+    return compiled, chained()
+
+
+def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink,
+                quiet: bool = False) -> int:
+    """Parse each input into the sink; returns the exit status."""
+    for path in paths:
+        try:
+            compiled, lines = _lines_with_prefix(path, prefix)
+        except PrefixError as exc:
+            return fail(f"{'<stdin>' if path == '-' else path}: {exc}")
+        if prefix == "auto" and not quiet:
+            print(f"{PROG}: {path}: using log_line_prefix {compiled.spec!r}", file=sys.stderr)
+        parser = Parser(compiled, on_reject=sink.reject)
+        count = 0
+        write = sink.write
+        for line in lines:
+            count += 1
+            for event in parser.feed(line):
+                write(event)
+        for event in parser.flush():
+            write(event)
+        if count and parser.entry_count == 0:
+            name = "<stdin>" if path == "-" else path
+            return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
+                        "(check --prefix, or try --prefix auto)")
+    return 0
+
+
+def _report(sink: OutputSink, errors_path: str | None) -> None:
+    if sink.rejected:
+        where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
+        print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in SUBCOMMANDS:
+        try:
+            return _run_subcommand(args_list[0], args_list[1:])
+        except KeyboardInterrupt:
+            return 130
+    parser = make_parser(PROG, "Parse PostgreSQL + pgAudit logs (RDS/Aurora) into Guardium "
+                               "records or typed events, one JSON object per line.")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+    add_output_arguments(parser)
+    args = parser.parse_args(args_list)
+    if args.prefix != "auto":
+        try:
+            LinePrefix(args.prefix)
+        except PrefixError as exc:
+            return fail(f"--prefix: {exc}")
+    for path in args.files:
+        if path != "-" and not os.path.exists(path):
+            return fail(f"{path}: no such file")
+    try:
+        sink = open_output(args)
+    except InputError as exc:
+        return fail(str(exc))
+    try:
+        status = parse_files(args.files, args.prefix, sink, args.quiet)
+        sink.flush()
+    except InputError as exc:
+        sink.flush()
+        return fail(str(exc))
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        try:
+            sink.close()
+        except (OSError, ValueError):
+            pass
+    if not args.quiet:
+        _report(sink, args.errors)
+    return status
+
+
+def _utf8_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
+def console() -> None:  # pragma: no cover - thin wrapper
+    """Console-script wrapper: UTF-8 stdio, then :func:`main`."""
+    _utf8_stdio()
+    raise SystemExit(main())
+
+

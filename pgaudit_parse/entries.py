@@ -1,0 +1,238 @@
+"""Entry assembly: physical lines -> one :class:`LogEntry` per PostgreSQL message.
+
+PostgreSQL writes a message as its ``SEVERITY:  text`` line, continuation lines for every
+newline inside the text (each starting with a TAB that is not part of the text), then the
+prefixed DETAIL / HINT / QUERY / CONTEXT / LOCATION / STATEMENT lines of the same backend.
+
+The assembler keeps one open entry per backend (keyed by ``%p``, else ``%c``) and emits
+entries in the order they started. An entry closes when its backend starts a new message,
+or when ``window`` lines have passed without it growing (PostgreSQL writes a whole message
+at once, so its lines are adjacent; the window tolerates interleaving while bounding
+memory). Lines that fit nowhere become :class:`~pgaudit_parse.lines.Reject`\\ s.
+
+>>> from pgaudit_parse.prefix import LinePrefix
+>>> lines = ["2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:ERROR:  boom",
+...          "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:STATEMENT:  select",
+...          "\\t1/0"]
+>>> [(e.severity, e.message, e.secondary) for e in assemble_entries(lines, LinePrefix())]
+[('ERROR', 'boom', (('STATEMENT', 'select\\n1/0'),))]
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from .lines import Line, Reject, to_lines
+from .prefix import SECONDARY_LABELS, LinePrefix
+
+__all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW"]
+
+#: Lines an open entry waits for more of its lines before it is emitted.
+DEFAULT_WINDOW = 64
+
+_SECONDARY = frozenset(SECONDARY_LABELS)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One PostgreSQL message with its continuation and secondary lines.
+
+    ``fields`` holds the prefix values of the first line (escape letter -> text);
+    ``secondary`` holds ``(label, text)`` pairs such as ``("STATEMENT", "select 1")``;
+    ``lines`` are the physical lines the entry was built from, in input order.
+    """
+
+    fields: dict[str, str]
+    severity: str
+    message: str
+    secondary: tuple[tuple[str, str], ...]
+    lines: tuple[Line, ...]
+
+    @property
+    def source(self) -> str:
+        """Where the first line came from."""
+        return self.lines[0].source
+
+    @property
+    def line(self) -> int:
+        """The first line's number."""
+        return self.lines[0].number
+
+    @property
+    def stream(self) -> str:
+        """The stream (e.g. CloudWatch log stream) the entry was assembled in."""
+        return self.lines[0].stream
+
+    def get(self, label: str) -> str | None:
+        """The text of the first secondary line with this label, or None.
+
+        >>> LogEntry({}, "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
+        'd'
+        """
+        for name, text in self.secondary:
+            if name == label:
+                return text
+        return None
+
+
+class _Building:
+    """An entry being assembled (mutable, private to the assembler)."""
+
+    __slots__ = ("fields", "severity", "parts", "secondary", "lines", "key", "last_seq", "closed")
+
+    def __init__(self, fields: dict[str, str], severity: str, text: str, line: Line,
+                 key: str, seq: int) -> None:
+        self.fields = fields
+        self.severity = severity
+        self.parts: list[str] = [text]  # the part being extended by continuation lines
+        self.secondary: list[tuple[str, list[str]]] = []
+        self.lines: list[Line] = [line]
+        self.key = key
+        self.last_seq = seq
+        self.closed = False
+
+    def continue_with(self, text: str, line: Line, seq: int) -> None:
+        target = self.secondary[-1][1] if self.secondary else self.parts
+        target.append(text)
+        self.lines.append(line)
+        self.last_seq = seq
+
+    def add_secondary(self, label: str, text: str, line: Line, seq: int) -> None:
+        self.secondary.append((label, [text]))
+        self.lines.append(line)
+        self.last_seq = seq
+
+    def freeze(self) -> LogEntry:
+        return LogEntry(
+            self.fields,
+            self.severity,
+            "\n".join(self.parts),
+            tuple((label, "\n".join(parts)) for label, parts in self.secondary),
+            tuple(self.lines),
+        )
+
+
+class _StreamState:
+    __slots__ = ("open", "order", "last", "seq")
+
+    def __init__(self) -> None:
+        self.open: dict[str, _Building] = {}
+        self.order: deque[_Building] = deque()
+        self.last: _Building | None = None
+        self.seq = 0
+
+
+class EntryAssembler:
+    """Streaming assembler: ``feed`` lines, get finished entries back; ``flush`` at the end.
+
+    State is kept per ``Line.stream``; rejects go to ``on_reject``.
+
+    >>> from pgaudit_parse.prefix import LinePrefix
+    >>> asm = EntryAssembler(LinePrefix("%m [%p] "), on_reject=print)
+    >>> asm.feed(Line("junk", "f", 1))
+    Reject(source='f', line=1, reason='line does not match log_line_prefix', raw='junk')
+    []
+    """
+
+    def __init__(self, prefix: LinePrefix, on_reject: Callable[[Reject], None] | None = None,
+                 window: int = DEFAULT_WINDOW) -> None:
+        self.prefix = prefix
+        self.on_reject = on_reject or (lambda reject: None)
+        self.window = window
+        self._streams: dict[str, _StreamState] = {}
+        self._key_escape = "p" if "p" in prefix.escapes else ("c" if "c" in prefix.escapes else "")
+
+    def feed(self, line: Line) -> list[LogEntry]:
+        """Take one physical line; return the entries it completed (possibly none)."""
+        state = self._streams.get(line.stream)
+        if state is None:
+            state = self._streams[line.stream] = _StreamState()
+        state.seq += 1
+        text = line.text
+        if text.startswith("\t"):
+            if state.last is None or state.last.closed:
+                self._reject(line, "continuation line without a message before it")
+            else:
+                state.last.continue_with(text[1:], line, state.seq)
+            return self._ready(state)
+        parsed = self.prefix.parse(text)
+        if parsed is None:
+            reason = "empty line" if not text else "line does not match log_line_prefix"
+            self._reject(line, reason)
+            state.last = None
+            return self._ready(state)
+        key = parsed.fields.get(self._key_escape, "") if self._key_escape else ""
+        if parsed.severity in _SECONDARY:
+            owner = state.open.get(key)
+            if owner is None or owner.closed:
+                self._reject(line, f"{parsed.severity} line without its message")
+                state.last = None
+            else:
+                owner.add_secondary(parsed.severity, parsed.message, line, state.seq)
+                state.last = owner
+            return self._ready(state)
+        previous = state.open.get(key)
+        if previous is not None:
+            previous.closed = True
+        building = _Building(parsed.fields, parsed.severity, parsed.message, line, key, state.seq)
+        state.open[key] = building
+        state.order.append(building)
+        state.last = building
+        return self._ready(state)
+
+    def flush(self) -> list[LogEntry]:
+        """Emit every entry still open, in the order they started (end of input)."""
+        done: list[LogEntry] = []
+        for state in self._streams.values():
+            while state.order:
+                done.append(self._emit(state, state.order.popleft()))
+            state.last = None
+        return done
+
+    def pending_lines(self) -> list[Line]:
+        """The lines of entries not emitted yet (for sources that acknowledge input)."""
+        return [line for state in self._streams.values() for b in state.order for line in b.lines]
+
+    def _ready(self, state: _StreamState) -> list[LogEntry]:
+        order = state.order
+        if not order:
+            return []
+        head = order[0]
+        if not head.closed and state.seq - head.last_seq <= self.window:
+            return []
+        done: list[LogEntry] = []
+        while order:
+            head = order[0]
+            if not head.closed and state.seq - head.last_seq <= self.window:
+                break
+            done.append(self._emit(state, order.popleft()))
+        return done
+
+    def _emit(self, state: _StreamState, building: _Building) -> LogEntry:
+        building.closed = True
+        if state.open.get(building.key) is building:
+            del state.open[building.key]
+        return building.freeze()
+
+    def _reject(self, line: Line, reason: str) -> None:
+        self.on_reject(Reject(line.source, line.number, reason, line.text))
+
+
+def assemble_entries(
+    lines: Iterable[str | Line],
+    prefix: LinePrefix,
+    on_reject: Callable[[Reject], None] | None = None,
+    window: int = DEFAULT_WINDOW,
+) -> Iterator[LogEntry]:
+    """Assemble an iterable of lines into entries (a generator; streams its input).
+
+    >>> from pgaudit_parse.prefix import LinePrefix
+    >>> [e.message for e in assemble_entries(["x [1] LOG:  a"], LinePrefix("x [%p] "))]
+    ['a']
+    """
+    assembler = EntryAssembler(prefix, on_reject, window)
+    for line in to_lines(lines):
+        yield from assembler.feed(line)
+    yield from assembler.flush()

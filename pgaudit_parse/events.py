@@ -1,0 +1,345 @@
+"""Typed, frozen events built from entries.
+
+Kinds: ``audit`` (pgAudit SESSION/OBJECT), ``error`` (ERROR, FATAL, PANIC),
+``login_failed`` (an :class:`ErrorEvent` for a failed authentication), ``connection``,
+``disconnection``, ``duration`` and ``log`` (everything else).
+
+>>> from pgaudit_parse import parse_lines
+>>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.1.2.3(5000):bob@shop:[9]:FATAL:  "
+...                    'password authentication failed for user "bob"'])
+>>> e.kind, e.user, e.client_port
+('login_failed', 'bob', 5000)
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from .entries import LogEntry
+from .lines import Reject
+from .payload import (
+    AUDIT_MARKER,
+    PREVIOUSLY_LOGGED,
+    AuditFields,
+    PayloadError,
+    parse_audit_payload,
+)
+from .timestamps import TimestampError, parse_epoch, parse_timestamp
+
+__all__ = [
+    "Event",
+    "AuditEvent",
+    "ErrorEvent",
+    "ConnectionEvent",
+    "DisconnectionEvent",
+    "DurationEvent",
+    "LogEvent",
+    "EventBuilder",
+    "ERROR_SEVERITIES",
+]
+
+ERROR_SEVERITIES: Final = frozenset({"ERROR", "FATAL", "PANIC"})
+UNKNOWN: Final = "[unknown]"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """What every event has; attribute names follow the ``--format events`` JSON keys."""
+
+    kind: str
+    timestamp: datetime | None
+    severity: str
+    message: str
+    user: str | None = None
+    database: str | None = None
+    client_host: str | None = None
+    client_port: int | None = None
+    pid: int | None = None
+    detail: str | None = None
+    hint: str | None = None
+    context: str | None = None
+    statement: str | None = None
+    query: str | None = None
+    location: str | None = None
+    application_name: str | None = None
+    session_id: str | None = None
+    session_line: int | None = None
+    session_start: datetime | None = None
+    command_tag: str | None = None
+    sqlstate: str | None = None
+    backend_type: str | None = None
+    virtual_xid: str | None = None
+    xid: int | None = None
+    leader_pid: int | None = None
+    query_id: int | None = None
+    source: str = "<lines>"
+    line: int = 0
+    stream: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent(Event):
+    """A pgAudit line: ``audit`` holds the parsed fields.
+
+    ``audit.statement`` and ``audit.parameter`` are resolved when pgAudit wrote
+    ``<previously logged>`` and the earlier line of the same backend was seen.
+    """
+
+    kind: str = "audit"
+    audit: AuditFields = field(default=None)  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorEvent(Event):
+    """ERROR, FATAL or PANIC; ``kind`` is ``"login_failed"`` for failed authentication."""
+
+    kind: str = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionEvent(Event):
+    """``connection received`` / ``connection authorized`` (log_connections)."""
+
+    kind: str = "connection"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisconnectionEvent(Event):
+    """``disconnection: session time: ...`` (log_disconnections)."""
+
+    kind: str = "disconnection"
+    session_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DurationEvent(Event):
+    """``duration: N ms`` with the statement it timed, if logged on the same line."""
+
+    kind: str = "duration"
+    duration_ms: float = 0.0
+    duration_statement: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEvent(Event):
+    """Any other message."""
+
+    kind: str = "log"
+
+
+# -- recognising messages ----------------------------------------------------------------
+
+_DURATION = re.compile(
+    r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<what>statement|(?:execute|parse|bind) [^:]*|"
+    r"fastpath function call|plan): ?(?P<sql>.*))?\Z",
+    re.DOTALL,
+)
+_LOGIN_FAILED = re.compile(
+    r"(?:\w+ )?authentication failed for user |no pg_hba\.conf entry for |"
+    r"pg_hba\.conf rejects connection for |role \".*\" does not exist\Z|"
+    r"role \".*\" is not permitted to log in\Z|password authentication failed",
+    re.DOTALL,
+)
+_LOGIN_SQLSTATES: Final = frozenset({"28000", "28P01"})
+#: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
+_STATEMENTS_PER_BACKEND: Final = 256
+_Logged = tuple[str | None, list[str] | None]
+_KEY_VALUES = re.compile(r"(\w+)=(\S*)")
+
+
+def is_login_failure(severity: str, message: str, sqlstate: str | None) -> bool:
+    """True for a FATAL that refuses a connection (bad password, no pg_hba entry...).
+
+    >>> is_login_failure("FATAL", 'password authentication failed for user "x"', None)
+    True
+    >>> is_login_failure("ERROR", 'role "x" does not exist', None)
+    False
+    """
+    if severity != "FATAL":
+        return False
+    if sqlstate is not None:
+        return sqlstate in _LOGIN_SQLSTATES
+    return _LOGIN_FAILED.match(message) is not None
+
+
+def _none_if_unknown(value: str | None) -> str | None:
+    return None if value in (None, "", UNKNOWN) else value
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
+    """``host(port)`` -> (host, port); ``[local]`` -> ("[local]", None)."""
+    if not remote:
+        return None, None
+    if remote.endswith(")") and "(" in remote:
+        host, _, port = remote[:-1].rpartition("(")
+        return host or None, _int_or_none(port)
+    return remote, None
+
+
+class EventBuilder:
+    """Turns entries into events, keeping per-backend pgAudit state for
+    ``<previously logged>``. Bounded: remembers at most ``max_backends`` backends.
+
+    >>> from pgaudit_parse.entries import LogEntry
+    >>> from pgaudit_parse.lines import Line
+    >>> b = EventBuilder()
+    >>> b.build(LogEntry({"p": "7"}, "LOG", "checkpoint starting", (), (Line(""),))).kind
+    'log'
+    """
+
+    def __init__(self, on_reject: Callable[[Reject], None] | None = None,
+                 max_backends: int = 10_000) -> None:
+        self.on_reject = on_reject or (lambda reject: None)
+        self.max_backends = max_backends
+        # (stream, pid) -> ((statement_id, substatement_id) -> (statement, parameter))
+        self._statements: OrderedDict[tuple[str, str], OrderedDict[tuple[int, int], _Logged]]
+        self._statements = OrderedDict()
+
+    def build(self, entry: LogEntry) -> Event | None:
+        """The event for one entry, or None (after reporting a reject) if it is torn."""
+        try:
+            common = self._common(entry)
+        except TimestampError as exc:
+            self._reject(entry, str(exc))
+            return None
+        message = entry.message
+        severity = entry.severity
+        if message.startswith(AUDIT_MARKER):
+            try:
+                audit = parse_audit_payload(message[len(AUDIT_MARKER):])
+            except PayloadError as exc:
+                self._reject(entry, f"torn pgAudit payload: {exc}")
+                return None
+            audit = self._resolve(entry, common, audit)
+            return AuditEvent(audit=audit, **common)
+        if severity in ERROR_SEVERITIES:
+            kind = "login_failed" if is_login_failure(
+                severity, message, common["sqlstate"]) else "error"
+            return ErrorEvent(kind=kind, **common)
+        if message.startswith("duration: "):
+            match = _DURATION.match(message)
+            if match:
+                return DurationEvent(duration_ms=float(match.group("ms")),
+                                     duration_statement=match.group("sql"), **common)
+        if message.startswith(("connection received: ", "connection authorized: ",
+                               "replication connection authorized: ")):
+            return ConnectionEvent(**self._from_message(common, message))
+        if message.startswith("disconnection: session time: "):
+            session_time = message[len("disconnection: session time: "):].split(" ", 1)[0]
+            self._forget(entry, common)
+            return DisconnectionEvent(session_time=session_time,
+                                      **self._from_message(common, message))
+        return LogEvent(**common)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _common(self, entry: LogEntry) -> dict[str, object]:
+        f = entry.fields
+        if "m" in f:
+            timestamp: datetime | None = parse_timestamp(f["m"])
+        elif "t" in f:
+            timestamp = parse_timestamp(f["t"])
+        elif "n" in f:
+            timestamp = parse_epoch(f["n"])
+        else:
+            timestamp = None
+        host, port = _split_remote(f.get("r"))
+        if host is None:
+            host = _none_if_unknown(f.get("h"))
+        session_start = f.get("s")
+        return {
+            "timestamp": timestamp,
+            "severity": entry.severity,
+            "message": entry.message,
+            "user": _none_if_unknown(f.get("u")),
+            "database": _none_if_unknown(f.get("d")),
+            "client_host": host,
+            "client_port": port,
+            "pid": _int_or_none(f.get("p")),
+            "detail": entry.get("DETAIL"),
+            "hint": entry.get("HINT"),
+            "context": entry.get("CONTEXT"),
+            "statement": entry.get("STATEMENT"),
+            "query": entry.get("QUERY"),
+            "location": entry.get("LOCATION"),
+            "application_name": _none_if_unknown(f.get("a")),
+            "session_id": f.get("c") or None,
+            "session_line": _int_or_none(f.get("l")),
+            "session_start": parse_timestamp(session_start) if session_start else None,
+            "command_tag": f.get("i") or None,
+            "sqlstate": f.get("e") or None,
+            "backend_type": f.get("b") or None,
+            "virtual_xid": f.get("v") or None,
+            "xid": _int_or_none(f.get("x")),
+            "leader_pid": _int_or_none(f.get("P")),
+            "query_id": _int_or_none(f.get("Q")),
+            "source": entry.source,
+            "line": entry.line,
+            "stream": entry.stream,
+        }
+
+    @staticmethod
+    def _from_message(common: dict[str, object], message: str) -> dict[str, object]:
+        """Fill user/database/host/port from ``key=value`` text when the prefix lacks them."""
+        values = dict(_KEY_VALUES.findall(message))
+        merged = dict(common)
+        for key, name in (("user", "user"), ("database", "database"), ("host", "client_host")):
+            if merged[name] is None and values.get(key):
+                merged[name] = values[key]
+        if merged["client_port"] is None and values.get("port", "").isdigit():
+            merged["client_port"] = int(values["port"])
+        return merged
+
+    def _backend(self, entry: LogEntry, common: dict[str, object]) -> tuple[str, str]:
+        return (entry.stream, str(common["pid"] if common["pid"] is not None
+                                  else common["session_id"]))
+
+    def _resolve(self, entry: LogEntry, common: dict[str, object],
+                 audit: AuditFields) -> AuditFields:
+        key = self._backend(entry, common)
+        ids = (audit.statement_id, audit.substatement_id)
+        known = self._statements.get(key)
+        statement, parameter = audit.statement, audit.parameter
+        if statement == PREVIOUSLY_LOGGED or parameter == [PREVIOUSLY_LOGGED]:
+            earlier = known.get(ids) if known is not None else None
+            if earlier is None:
+                return audit  # the earlier line is not in this input: keep the marker
+            if statement == PREVIOUSLY_LOGGED:
+                statement = earlier[0]
+            if parameter == [PREVIOUSLY_LOGGED]:
+                parameter = earlier[1]
+            return AuditFields(audit.audit_type, audit.statement_id, audit.substatement_id,
+                               audit.class_, audit.command, audit.object_type,
+                               audit.object_name, statement, parameter, audit.rows)
+        if known is None:
+            known = self._statements[key] = OrderedDict()
+            while len(self._statements) > self.max_backends:
+                self._statements.popitem(last=False)
+        else:
+            self._statements.move_to_end(key)
+        known[ids] = (statement, parameter)
+        known.move_to_end(ids)
+        if len(known) > _STATEMENTS_PER_BACKEND:
+            known.popitem(last=False)
+        return audit
+
+    def _forget(self, entry: LogEntry, common: dict[str, object]) -> None:
+        self._statements.pop(self._backend(entry, common), None)
+
+    def _reject(self, entry: LogEntry, reason: str) -> None:
+        raw = "\n".join(line.text for line in entry.lines)
+        self.on_reject(Reject(entry.source, entry.line, reason, raw))

@@ -1,0 +1,81 @@
+"""Input lines and rejects: the unit every source produces and every stage accounts for.
+
+A :class:`Line` is one physical line of a server log (split on LF only; a bare CR stays in
+the text), together with where it came from. A :class:`Reject` is input the parser could
+not place; it carries the raw text so that nothing is ever lost silently.
+
+>>> Line("2026-11-25 16:05:01 UTC::@:[77]:LOG:  checkpoint starting", "pg.log", 1).number
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["Line", "Reject", "to_lines", "split_message"]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One physical log line (without its trailing LF).
+
+    ``source`` names the file, stream or queue it came from; ``number`` is 1-based within
+    that source; ``stream`` separates interleaved inputs that must be assembled apart
+    (CloudWatch log streams); ``ref`` is an opaque source position (a CloudWatch event id,
+    an SQS message id) that sources use for acknowledgement.
+    """
+
+    text: str
+    source: str = "<lines>"
+    number: int = 0
+    stream: str = ""
+    ref: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Input that fits no grammar: where it was, why, and the raw text.
+
+    >>> Reject("pg.log", 3, "line does not match log_line_prefix", "garbage").reason
+    'line does not match log_line_prefix'
+    """
+
+    source: str
+    line: int
+    reason: str
+    raw: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The dead-letter JSON form: ``{"source", "line", "reason", "raw"}``."""
+        return {"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw}
+
+
+def split_message(text: str) -> list[str]:
+    """Split text into lines on LF only (PostgreSQL messages may hold a bare CR).
+
+    >>> split_message("a\\r\\nb\\n")
+    ['a\\r', 'b']
+    """
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def to_lines(items: Iterable[str | Line], source: str = "<lines>") -> Iterator[Line]:
+    """Turn strings into numbered :class:`Line` objects; pass ``Line`` objects through.
+
+    A string holding several LF-separated lines yields one ``Line`` per physical line.
+
+    >>> [(x.text, x.number) for x in to_lines(["a\\n", "b\\nc"])]
+    [('a', 1), ('b', 2), ('c', 3)]
+    """
+    number = 0
+    for item in items:
+        if isinstance(item, Line):
+            yield item
+            continue
+        for text in split_message(item) if item else [""]:
+            number += 1
+            yield Line(text, source, number)

@@ -1,0 +1,133 @@
+"""The streaming parser: lines -> entries -> events, with rejects accounted for.
+
+>>> from pgaudit_parse.lines import Line
+>>> p = Parser()
+>>> p.feed(Line("2026-11-25 16:05:01 UTC::@:[77]:LOG:  checkpoint starting", "f", 1))
+[]
+>>> [e.message for e in p.flush()]
+['checkpoint starting']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
+from .events import Event, EventBuilder
+from .lines import Line, Reject, to_lines
+from .prefix import RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
+
+__all__ = ["Parser", "parse_lines", "resolve_prefix", "RejectCounter"]
+
+#: Lines ``prefix="auto"`` looks at.
+AUTO_SAMPLE_LINES = 200
+
+
+class RejectCounter:
+    """The default ``on_reject``: counts rejects and keeps the first few.
+
+    >>> c = RejectCounter(); c(Reject("f", 1, "bad", "x")); c.count
+    1
+    """
+
+    def __init__(self, keep: int = 100) -> None:
+        self.count = 0
+        self.keep = keep
+        self.first: list[Reject] = []
+
+    def __call__(self, reject: Reject) -> None:
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(reject)
+
+
+class Parser:
+    """Feed :class:`Line`\\ s, get :class:`Event`\\ s; ``flush()`` at the end of input.
+
+    State (open entries, pgAudit statements) is kept per ``Line.stream``, so one parser
+    can take interleaved lines of several CloudWatch log streams.
+    """
+
+    def __init__(self, prefix: str | LinePrefix = RDS_PREFIX,
+                 on_reject: Callable[[Reject], None] | None = None,
+                 window: int = DEFAULT_WINDOW) -> None:
+        self.prefix = prefix if isinstance(prefix, LinePrefix) else LinePrefix(prefix)
+        self.reject_count = 0
+        self._on_reject = on_reject if on_reject is not None else RejectCounter()
+        self._assembler = EntryAssembler(self.prefix, self._reject, window)
+        self._builder = EventBuilder(self._reject)
+        self.entry_count = 0
+
+    def _reject(self, reject: Reject) -> None:
+        self.reject_count += 1
+        self._on_reject(reject)
+
+    def feed(self, line: Line) -> list[Event]:
+        """Take one line; return the events it completed."""
+        entries = self._assembler.feed(line)
+        return self._events(entries) if entries else []
+
+    def flush(self) -> list[Event]:
+        """Emit all events still held (end of input, or a pause in a follow mode)."""
+        return self._events(self._assembler.flush())
+
+    def pending_lines(self) -> list[Line]:
+        """Lines read but not yet part of an emitted event."""
+        return self._assembler.pending_lines()
+
+    def _events(self, entries: list[LogEntry]) -> list[Event]:
+        events = []
+        build = self._builder.build
+        self.entry_count += len(entries)
+        for entry in entries:
+            event = build(entry)
+            if event is not None:
+                events.append(event)
+        return events
+
+
+def resolve_prefix(prefix: str | LinePrefix, sample: list[str]) -> LinePrefix:
+    """Compile ``prefix``; ``"auto"`` picks a known prefix that fits the sample lines.
+
+    >>> resolve_prefix("auto", ["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"]).spec
+    '%m [%p] '
+    """
+    if isinstance(prefix, LinePrefix):
+        return prefix
+    if prefix == "auto":
+        found = detect_prefix(sample)
+        if found is None:
+            raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")
+        return LinePrefix(found)
+    return LinePrefix(prefix)
+
+
+def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREFIX,
+                on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
+    """Parse any iterable of lines (strings or :class:`Line`) into events, lazily.
+
+    >>> [e.kind for e in parse_lines(["2026-11-25 16:05:01 UTC::@:[77]:LOG:  hi"])]
+    ['log']
+    """
+    stream = to_lines(lines)
+    if prefix == "auto":
+        head: list[Line] = []
+        for line in stream:
+            head.append(line)
+            if len(head) >= AUTO_SAMPLE_LINES:
+                break
+        compiled = resolve_prefix("auto", [line.text for line in head])
+        stream = _chain(head, stream)
+    else:
+        compiled = resolve_prefix(prefix, [])
+    parser = Parser(compiled, on_reject)
+    for line in stream:
+        events = parser.feed(line)
+        if events:
+            yield from events
+    yield from parser.flush()
+
+
+def _chain(head: list[Line], rest: Iterator[Line]) -> Iterator[Line]:
+    yield from head
+    yield from rest

@@ -1,0 +1,124 @@
+"""Timestamps as PostgreSQL writes them in ``%t``, ``%m``, ``%n`` and ``%s``.
+
+``%t``/``%s`` are ``YYYY-MM-DD HH:MM:SS ZONE``, ``%m`` adds milliseconds and ``%n`` is Unix
+epoch seconds with milliseconds. ZONE is ``log_timezone``'s abbreviation (``UTC``, ``CET``,
+``EST``...) or, for zones without one, a numeric offset (``+05:30``, ``-03``, ``+0545``).
+Parsing is python-dateutil's, with a table for the abbreviations PostgreSQL's tz database
+prints.
+
+>>> parse_timestamp("2026-11-25 16:05:01.123 CET").isoformat()
+'2026-11-25T16:05:01.123000+01:00'
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+from dateutil import parser as _dateutil_parser
+from dateutil import tz as _tz
+
+__all__ = ["parse_timestamp", "parse_epoch", "ZONE_ABBREVIATIONS", "TimestampError"]
+
+
+class TimestampError(ValueError):
+    """A timestamp PostgreSQL could not have written, or a zone we cannot place."""
+
+
+def _hours(h: float) -> int:
+    return int(h * 3600)
+
+
+#: Offsets (seconds east of UTC) of the zone abbreviations tzdata gives PostgreSQL.
+#: Ambiguous ones take their most common meaning (IST = India, CST = US Central).
+ZONE_ABBREVIATIONS: dict[str, int] = {
+    "UTC": 0, "UCT": 0, "GMT": 0, "Z": 0, "UT": 0, "WET": 0, "WEST": _hours(1),
+    "BST": _hours(1), "IST": _hours(5.5), "CET": _hours(1), "CEST": _hours(2),
+    "MET": _hours(1), "MEST": _hours(2), "EET": _hours(2), "EEST": _hours(3),
+    "MSK": _hours(3), "SAST": _hours(2), "CAT": _hours(2), "EAT": _hours(3),
+    "WAT": _hours(1), "PKT": _hours(5), "NPT": _hours(5.75), "HKT": _hours(8),
+    "SGT": _hours(8), "WIB": _hours(7), "WITA": _hours(8), "WIT": _hours(9),
+    "PHT": _hours(8), "PST": _hours(-8), "PDT": _hours(-7), "MST": _hours(-7),
+    "MDT": _hours(-6), "CST": _hours(-6), "CDT": _hours(-5), "EST": _hours(-5),
+    "EDT": _hours(-4), "AST": _hours(-4), "ADT": _hours(-3), "NST": _hours(-3.5),
+    "NDT": _hours(-2.5), "AKST": _hours(-9), "AKDT": _hours(-8), "HST": _hours(-10),
+    "JST": _hours(9), "KST": _hours(9), "AEST": _hours(10), "AEDT": _hours(11),
+    "ACST": _hours(9.5), "ACDT": _hours(10.5), "AWST": _hours(8), "NZST": _hours(12),
+    "NZDT": _hours(13), "ChST": _hours(10), "SST": _hours(-11),
+}
+
+_NUMERIC_ZONE = re.compile(r"^([+-])(\d{2})(?::?(\d{2}))?$")
+_FAST = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? (\S+)$")
+
+
+@lru_cache(maxsize=256)
+def zone_for(name: str) -> timezone:
+    """The fixed-offset zone for an abbreviation or numeric offset PostgreSQL printed.
+
+    >>> zone_for("+05:30")
+    datetime.timezone(datetime.timedelta(seconds=19800))
+    """
+    numeric = _NUMERIC_ZONE.match(name)
+    if numeric:
+        sign = -1 if numeric.group(1) == "-" else 1
+        minutes = int(numeric.group(2)) * 60 + int(numeric.group(3) or 0)
+        return timezone(sign * timedelta(minutes=minutes))
+    if name in ZONE_ABBREVIATIONS:
+        return timezone(timedelta(seconds=ZONE_ABBREVIATIONS[name]))
+    if name.upper() in ZONE_ABBREVIATIONS:
+        return timezone(timedelta(seconds=ZONE_ABBREVIATIONS[name.upper()]))
+    found = _tz.gettz(name)
+    if found is None:
+        raise TimestampError(f"unknown time zone {name!r}")
+    # A region name: use its offset now; PostgreSQL never prints region names, but
+    # users may pass one with --timezone-style overrides.
+    offset = datetime.now(found).utcoffset() or timedelta(0)
+    return timezone(offset)
+
+
+@lru_cache(maxsize=4096)
+def _cached_parse(text: str) -> datetime:
+    fast = _FAST.match(text)
+    if fast:
+        year, month, day, hour, minute, second, fraction, zone = fast.groups()
+        micro = int((fraction or "0").ljust(6, "0"))
+        try:
+            return datetime(int(year), int(month), int(day), int(hour), int(minute),
+                            int(second), micro, tzinfo=zone_for(zone))
+        except ValueError as exc:
+            raise TimestampError(f"invalid timestamp {text!r}: {exc}") from None
+    try:
+        parsed = _dateutil_parser.parse(text, tzinfos=lambda name, offset: (
+            zone_for(name) if name else None))
+    except (ValueError, OverflowError, TimestampError) as exc:
+        raise TimestampError(f"invalid timestamp {text!r}: {exc}") from None
+    if parsed.tzinfo is None:
+        raise TimestampError(f"timestamp without zone {text!r}")
+    return parsed
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse a ``%t``/``%m``/``%s`` timestamp into an aware ``datetime``.
+
+    >>> parse_timestamp("2026-11-25 16:05:01 UTC").isoformat()
+    '2026-11-25T16:05:01+00:00'
+    >>> parse_timestamp("2026-11-25 16:05:01 -03").utcoffset()
+    datetime.timedelta(days=-1, seconds=75600)
+    """
+    return _cached_parse(text)
+
+
+def parse_epoch(text: str) -> datetime:
+    """Parse a ``%n`` timestamp (epoch seconds with milliseconds) as UTC.
+
+    >>> parse_epoch("1764086701.123").isoformat()
+    '2025-11-25T16:05:01.123000+00:00'
+    """
+    try:
+        seconds, _, fraction = text.partition(".")
+        micro = int(fraction.ljust(6, "0")[:6]) if fraction else 0
+        base = datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise TimestampError(f"invalid epoch timestamp {text!r}: {exc}") from None
+    return base.replace(microsecond=micro)
