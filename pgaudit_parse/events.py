@@ -77,6 +77,7 @@ class Event:
     xid: int | None = None
     leader_pid: int | None = None
     query_id: int | None = None
+    cursor_position: int | None = None
     source: str = "<lines>"
     line: int = 0
     stream: str = ""
@@ -149,6 +150,8 @@ _LOGIN_SQLSTATES: Final = frozenset({"28000", "28P01"})
 #: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
 _STATEMENTS_PER_BACKEND: Final = 256
 _Logged = tuple[str | None, list[str] | None]
+#: stderr (unlike csvlog) appends the error cursor position to the message.
+_CURSOR = re.compile(r" at character (\d+)\Z")
 _KEY_VALUES = re.compile(r"(\w+)=(\S*)")
 
 
@@ -216,7 +219,8 @@ class EventBuilder:
         except TimestampError as exc:
             self._reject(entry, str(exc))
             return None
-        message = entry.message
+        message = common["message"]
+        assert isinstance(message, str)
         severity = entry.severity
         if message.startswith(AUDIT_MARKER):
             try:
@@ -261,10 +265,18 @@ class EventBuilder:
         if host is None:
             host = _none_if_unknown(f.get("h"))
         session_start = f.get("s")
+        message = entry.message
+        cursor = None
+        if " at character " in message and not message.startswith(AUDIT_MARKER):
+            found = _CURSOR.search(message)
+            if found:
+                message = message[: found.start()]
+                cursor = int(found.group(1))
         return {
             "timestamp": timestamp,
             "severity": entry.severity,
-            "message": entry.message,
+            "message": message,
+            "cursor_position": cursor,
             "user": _none_if_unknown(f.get("u")),
             "database": _none_if_unknown(f.get("d")),
             "client_host": host,

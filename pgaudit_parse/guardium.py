@@ -3,8 +3,9 @@
 Field names are spelled exactly as Guardium's ``Record`` class spells them (including
 ``time.timstamp``). Audit events become ``data`` records, ERROR/FATAL/PANIC become
 ``exception`` records (``LOGIN_FAILED`` for failed authentication, else ``SQL_ERROR``),
-duration lines with their statement become ``data`` records with ``executionTime``.
-Connections, disconnections and other log lines have no record (None).
+``duration:`` lines fill ``executionTime`` (:class:`RecordBuilder` joins them to the audit
+records of the statement they time). Connections, disconnections and other log lines
+have no record (None).
 
 >>> from pgaudit_parse import parse_lines
 >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  "
@@ -17,11 +18,13 @@ Connections, disconnections and other log lines have no record (None).
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections import OrderedDict
 from typing import Any, Final
 
 from .events import AuditEvent, DurationEvent, ErrorEvent, Event
 
-__all__ = ["to_guardium", "SERVER_TYPE", "LANGUAGE"]
+__all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "SERVER_TYPE", "LANGUAGE"]
 
 SERVER_TYPE: Final = "POSTGRESQL"
 LANGUAGE: Final = "PGRS"  # Guardium's code for PostgreSQL
@@ -134,3 +137,107 @@ def to_guardium(event: Event, account_id: str | None = None,
         "executionTime": event.duration_ms if isinstance(event, DurationEvent) else 0,
     }
     return record
+
+
+_PASSWORD_LITERAL = re.compile(r"(\bpassword\s+)'(?:[^']|'')*'", re.IGNORECASE)
+
+
+def redact_passwords(sql: str) -> str:
+    """Hide ``PASSWORD '...'`` literals the way pgAudit does (``<REDACTED>``).
+
+    >>> redact_passwords("create role a password 'it''s secret' login")
+    'create role a password <REDACTED> login'
+    """
+    return _PASSWORD_LITERAL.sub(r"\1<REDACTED>", sql)
+
+
+_REDACTED = "<REDACTED>"
+
+
+def _times(sql: str | None, records: list[dict[str, Any]]) -> bool:
+    """Does a ``duration:`` line with this SQL time the statement of these audit records?
+
+    pgAudit logs the same query text, except that it cuts a role's password (and what
+    follows it) to ``<REDACTED>``. A duration without text cannot be checked: it is taken.
+    """
+    if sql is None:
+        return True
+    for record in records:
+        logged = record["data"]["originalSqlCommand"]
+        if logged == sql:
+            return True
+        if logged.endswith(_REDACTED) and sql.startswith(logged[: -len(_REDACTED)]):
+            return True
+    return False
+
+
+class RecordBuilder:
+    """Events -> Guardium records, joining ``duration:`` lines to the statement they time.
+
+    With both pgAudit and ``log_min_duration_statement``, PostgreSQL writes the AUDIT
+    line(s) of a statement, then its ``duration:`` line. The audit records of a backend are
+    held until the next event of that backend: a duration fills their ``executionTime``
+    (one record per statement, not two); anything else releases them unchanged. A
+    duration with no audit record before it becomes a record of its own (with password
+    literals redacted, as pgAudit would). Memory is bounded by ``max_backends``.
+
+    >>> from pgaudit_parse import parse_lines
+    >>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
+    >>> b = RecordBuilder()
+    >>> out = [r for e in parse_lines([p + "AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+    ...                                p + "duration: 0.250 ms  statement: select 1"])
+    ...        for r in b.add(e)] + b.flush()
+    >>> len(out), out[0]["executionTime"]
+    (1, 0.25)
+    """
+
+    def __init__(self, account_id: str | None = None, instance: str | None = None,
+                 max_backends: int = 4096, max_held: int = 1024) -> None:
+        self.account_id = account_id
+        self.instance = instance
+        self.max_backends = max_backends
+        self.max_held = max_held
+        self._held: OrderedDict[tuple[str, int | None], tuple[int, list[dict[str, Any]]]]
+        self._held = OrderedDict()
+
+    def add(self, event: Event, instance: str | None = None) -> list[dict[str, Any]]:
+        """Records ready after this event (possibly none: audit records wait)."""
+        key = (event.stream, event.pid)
+        held = self._held.pop(key, None)
+        if isinstance(event, DurationEvent):
+            if held is not None and _times(event.duration_statement, held[1]):
+                for record in held[1]:
+                    record["executionTime"] = event.duration_ms
+                return held[1]
+            released = held[1] if held is not None else []
+            record = to_guardium(event, self.account_id, instance or self.instance)
+            if record is None:
+                return released
+            record["data"]["originalSqlCommand"] = redact_passwords(
+                record["data"]["originalSqlCommand"])
+            return [*released, record]
+        out: list[dict[str, Any]] = []
+        record = to_guardium(event, self.account_id, instance or self.instance)
+        if isinstance(event, AuditEvent) and record is not None:
+            statement_id = event.audit.statement_id
+            if held is not None and held[0] == statement_id and len(held[1]) < self.max_held:
+                held[1].append(record)
+                self._held[key] = held
+            else:
+                if held is not None:
+                    out.extend(held[1])
+                self._held[key] = (statement_id, [record])
+            while len(self._held) > self.max_backends:
+                out.extend(self._held.popitem(last=False)[1][1])
+            return out
+        if held is not None:
+            out.extend(held[1])
+        if record is not None:
+            out.append(record)
+        return out
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Release every held record (end of input, or before acknowledging a batch)."""
+        out = [record for _, records in self._held.values() for record in records]
+        self._held.clear()
+        return out

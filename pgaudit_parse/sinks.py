@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import IO, Any, Final
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
-from .guardium import to_guardium
+from .guardium import RecordBuilder
 from .lines import Reject
 
 __all__ = ["FORMATS", "event_to_json", "reject_to_json", "OutputSink"]
@@ -69,6 +69,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         xid=event.xid,
         leader_pid=event.leader_pid,
         query_id=event.query_id,
+        cursor_position=event.cursor_position,
         source=event.source,
         line=event.line,
         stream=event.stream or None,
@@ -94,7 +95,8 @@ class OutputSink:
     """Writes one JSON object per line; rejects go to the dead-letter stream (if any).
 
     ``fmt`` is ``"records"`` (Guardium records; events without a record are skipped and
-    counted in ``skipped``) or ``"events"``.
+    counted in ``skipped``; audit records wait for the statement's ``duration:`` line until
+    the next event of their backend or :meth:`flush`) or ``"events"``.
     """
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
@@ -111,6 +113,7 @@ class OutputSink:
         self.skipped = 0
         self.rejected = 0
         self._owned = owned
+        self._records = RecordBuilder(account_id, instance)
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
@@ -118,12 +121,16 @@ class OutputSink:
             self.out.write(_dumps(event_to_json(event)) + "\n")
             self.written += 1
             return
-        record = to_guardium(event, self.account_id, instance or self.instance)
-        if record is None:
-            self.skipped += 1
+        records = self._records.add(event, instance)
+        if not records:
+            if not isinstance(event, (AuditEvent, DurationEvent)):
+                self.skipped += 1
             return
-        self.out.write(_dumps(record) + "\n")
-        self.written += 1
+        self._write_records(records)
+
+    def _write_records(self, records: list[dict[str, Any]]) -> None:
+        self.out.write("".join(_dumps(record) + "\n" for record in records))
+        self.written += len(records)
 
     def reject(self, reject: Reject) -> None:
         """Count a reject and write it to the dead-letter stream."""
@@ -132,7 +139,11 @@ class OutputSink:
             self.errors.write(_dumps(reject_to_json(reject)) + "\n")
 
     def flush(self, durable: bool = False) -> None:
-        """Flush both streams; with ``durable``, also fsync real files (before acking)."""
+        """Write held records, flush both streams; with ``durable``, also fsync real files
+        (call it before acknowledging input)."""
+        held = self._records.flush()
+        if held:
+            self._write_records(held)
         for stream in (self.out, self.errors):
             if stream is None:
                 continue
