@@ -1,0 +1,480 @@
+"""Who did what: a bounded-memory summary of the events of any number of logs.
+
+:class:`Summary` takes events one at a time (:meth:`Summary.add`) and keeps only counters,
+a time histogram whose buckets widen as the covered time grows, and capped lists, so its
+memory does not grow with the input. :meth:`Summary.render_text` prints the tables; the
+HTML report (:mod:`pgaudit_parse.ops.html_report`) draws the same data with charts.
+
+>>> import pgaudit_parse as pp
+>>> s = Summary()
+>>> for e in pp.parse_lines(["2026-11-25 16:33:28 UTC:10.0.0.5(5000):alice@shop:[9]:LOG:  "
+...                          "AUDIT: SESSION,1,1,DDL,CREATE TABLE,TABLE,public.t,"
+...                          "create table t (a int),<none>"]):
+...     s.add(e)
+>>> s.events, s.by_user.most_common(), s.changes[0].command
+(1, [('alice', 1)], 'CREATE TABLE')
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import IO, Any, Final
+
+from pgaudit_parse.events import Event
+from pgaudit_parse.lines import Line, Reject
+
+__all__ = [
+    "Summary",
+    "Change",
+    "BoundedCounter",
+    "TimeHistogram",
+    "KIND_GROUPS",
+    "summary_command",
+    "format_time",
+]
+
+#: How events are grouped in charts and the time histogram.
+KIND_GROUPS: Final = ("audit", "error", "login_failed", "other")
+OTHER: Final = "(other)"
+#: Bucket widths (seconds) the time histogram moves through as the covered time grows.
+_WIDTHS: Final = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
+_CHANGE_CLASSES: Final = frozenset({"DDL", "ROLE"})
+
+
+def _group(kind: str) -> int:
+    return KIND_GROUPS.index(kind) if kind in KIND_GROUPS[:3] else 3
+
+
+class BoundedCounter:
+    """A counter of at most ``max_keys`` keys; later new keys count under ``(other)``.
+
+    >>> c = BoundedCounter(max_keys=2)
+    >>> for key in "aabc": c.add(key)
+    >>> c.most_common()
+    [('a', 2), ('b', 1), ('(other)', 1)]
+    """
+
+    __slots__ = ("counts", "max_keys")
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.counts: dict[Any, int] = {}
+        self.max_keys = max_keys
+
+    def add(self, key: Any, count: int = 1) -> None:
+        """Count ``key`` (or ``(other)`` once ``max_keys`` distinct keys are held)."""
+        counts = self.counts
+        if key not in counts and len(counts) >= self.max_keys:
+            key = OTHER if not isinstance(key, tuple) else (OTHER,) * len(key)
+        counts[key] = counts.get(key, 0) + count
+
+    def most_common(self, n: int | None = None) -> list[tuple[Any, int]]:
+        """Keys by count, largest first (ties by key text, for stable output)."""
+        def order(item: tuple[Any, int]) -> tuple[int, bool, str]:
+            key = item[0]
+            other = key == OTHER or (isinstance(key, tuple) and key[:1] == (OTHER,))
+            return (-item[1], other, str(key))
+
+        ordered = sorted(self.counts.items(), key=order)
+        return ordered if n is None else ordered[:n]
+
+    def total(self) -> int:
+        """The sum of all counts."""
+        return sum(self.counts.values())
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+class TimeHistogram:
+    """Events per time bucket and kind group; buckets widen (1 min, 5 min, 15 min, 1 h, ...)
+    whenever more than ``max_buckets`` would be needed, so memory stays bounded.
+
+    >>> h = TimeHistogram(max_buckets=3)
+    >>> for minute in range(10): h.add(minute * 60.0, 0)
+    >>> h.width, sum(counts[0] for _, counts in h.buckets())
+    (300, 10)
+    """
+
+    __slots__ = ("width", "counts", "max_buckets", "_level")
+
+    def __init__(self, max_buckets: int = 720) -> None:
+        self._level = 0
+        self.width = _WIDTHS[0]
+        self.counts: dict[int, list[int]] = {}
+        self.max_buckets = max_buckets
+
+    def add(self, epoch: float, group: int) -> None:
+        """Count one event of kind group ``group`` at ``epoch`` seconds."""
+        key = int(epoch // self.width) * self.width
+        bucket = self.counts.get(key)
+        if bucket is None:
+            if len(self.counts) >= self.max_buckets:
+                self._widen()
+                key = int(epoch // self.width) * self.width
+                bucket = self.counts.get(key)
+            if bucket is None:
+                bucket = self.counts[key] = [0] * len(KIND_GROUPS)
+        bucket[group] += 1
+
+    def _next_width(self) -> int:
+        self._level += 1
+        return _WIDTHS[self._level] if self._level < len(_WIDTHS) else self.width * 2
+
+    def _widen(self) -> None:
+        """Move to wider buckets until there is room for one more."""
+        while len(self.counts) >= self.max_buckets:
+            self.width = self._next_width()
+            self.counts = _regroup(self.counts, self.width)
+
+    def buckets(self) -> list[tuple[int, list[int]]]:
+        """``(bucket start epoch, counts per kind group)``, oldest first, gaps filled; at
+        most ``max_buckets`` of them (sparse data over a long time is shown wider)."""
+        if not self.counts:
+            return []
+        width, counts = self.width, self.counts
+        level = self._level
+        while (max(counts) - min(counts)) // width + 1 > self.max_buckets:
+            level += 1
+            width = _WIDTHS[level] if level < len(_WIDTHS) else width * 2
+            counts = _regroup(counts, width)
+        first, last = min(counts), max(counts)
+        empty = [0] * len(KIND_GROUPS)
+        return [(key, list(counts.get(key, empty))) for key in range(first, last + width, width)]
+
+    def bucket_width(self) -> int:
+        """The width (seconds) of the buckets :meth:`buckets` returns."""
+        buckets = self.buckets()
+        return buckets[1][0] - buckets[0][0] if len(buckets) > 1 else self.width
+
+
+def _regroup(counts: dict[int, list[int]], width: int) -> dict[int, list[int]]:
+    merged: dict[int, list[int]] = {}
+    for key, values in counts.items():
+        target = merged.setdefault(int(key // width) * width, [0] * len(KIND_GROUPS))
+        for i, value in enumerate(values):
+            target[i] += value
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A DDL or ROLE statement seen in the audit log (statement text cut to 500 chars)."""
+
+    timestamp: datetime | None
+    user: str | None
+    database: str | None
+    audit_class: str
+    command: str
+    object_name: str | None
+    statement: str
+    source: str
+    line: int
+
+
+def _one_line(text: str | None, limit: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class Summary:
+    """Streaming who-did-what counters over events.
+
+    ``top`` rows per table in the text; ``max_keys`` distinct keys per counter;
+    ``max_changes`` DDL/ROLE statements listed (the rest counted).
+
+    >>> Summary().render_text().splitlines()[0]
+    'Summary: 0 events'
+    """
+
+    def __init__(self, *, top: int = 15, max_keys: int = 10_000,
+                 max_changes: int = 200) -> None:
+        self.top = top
+        self.max_changes = max_changes
+        self.events = 0
+        self.rejects = 0
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.by_kind = BoundedCounter(32)
+        self.by_user = BoundedCounter(max_keys)
+        self.by_database = BoundedCounter(max_keys)
+        self.by_class = BoundedCounter(64)
+        self.by_command = BoundedCounter(max_keys)
+        self.who_did_what = BoundedCounter(max_keys)
+        self.user_kinds: dict[str, list[int]] = {}
+        self.max_keys = max_keys
+        self.failed_logins = BoundedCounter(max_keys)
+        self.errors = BoundedCounter(max_keys)
+        self.changes: list[Change] = []
+        self.changes_omitted = 0
+        self.histogram = TimeHistogram()
+
+    def add(self, event: Event) -> None:
+        """Count one event."""
+        self.events += 1
+        kind = event.kind
+        self.by_kind.add(kind)
+        stamp = event.timestamp
+        if stamp is not None:
+            if self.first is None or stamp < self.first:
+                self.first = stamp
+            if self.last is None or stamp > self.last:
+                self.last = stamp
+            self.histogram.add(stamp.timestamp(), _group(kind))
+        user = event.user or "-"
+        if event.user is not None:
+            kinds = self.user_kinds.get(user)
+            if kinds is None:
+                if len(self.user_kinds) >= self.max_keys:
+                    user = OTHER
+                kinds = self.user_kinds.setdefault(user, [0] * len(KIND_GROUPS))
+            kinds[_group(kind)] += 1
+        if kind == "audit":
+            audit = event.audit  # type: ignore[attr-defined]
+            database = event.database or "-"
+            audit_class = audit.class_ or "-"
+            command = audit.command or "-"
+            self.by_user.add(user)
+            self.by_database.add(database)
+            self.by_class.add(audit_class)
+            self.by_command.add(command)
+            self.who_did_what.add((user, database, audit_class, command))
+            if audit_class in _CHANGE_CLASSES:
+                self._add_change(event, audit)
+        elif kind == "login_failed":
+            self.failed_logins.add((event.user or "-", event.client_host or "-"))
+        elif kind == "error":
+            self.errors.add((event.sqlstate or "-", event.severity,
+                             _one_line(event.message, 160)))
+
+    def _add_change(self, event: Event, audit: Any) -> None:
+        if len(self.changes) >= self.max_changes:
+            self.changes_omitted += 1
+            return
+        self.changes.append(Change(
+            event.timestamp, event.user, event.database, audit.class_ or "-",
+            audit.command or "-", audit.object_name, _one_line(audit.statement, 500),
+            event.source, event.line,
+        ))
+
+    def add_reject(self, reject: Reject) -> None:
+        """Count a line the parser could not place (usable as ``on_reject``)."""
+        self.rejects += 1
+
+    def top_users(self, n: int | None = None) -> list[tuple[str, list[int]]]:
+        """Users with the most events, with their counts per kind group."""
+        ordered = sorted(self.user_kinds.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+        return ordered[: n or self.top]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready data (used by the HTML report and tests)."""
+        def table(counter: BoundedCounter) -> list[list[Any]]:
+            return [[*(k if isinstance(k, tuple) else (k,)), v]
+                    for k, v in counter.most_common(self.top)]
+
+        return {
+            "events": self.events,
+            "rejects": self.rejects,
+            "first": self.first.isoformat() if self.first else None,
+            "last": self.last.isoformat() if self.last else None,
+            "by_kind": table(self.by_kind),
+            "by_user": table(self.by_user),
+            "by_database": table(self.by_database),
+            "by_class": table(self.by_class),
+            "by_command": table(self.by_command),
+            "who_did_what": table(self.who_did_what),
+            "failed_logins": table(self.failed_logins),
+            "errors": table(self.errors),
+            "changes": [
+                {"timestamp": c.timestamp.isoformat() if c.timestamp else None,
+                 "user": c.user, "database": c.database, "class": c.audit_class,
+                 "command": c.command, "object": c.object_name, "statement": c.statement}
+                for c in self.changes
+            ],
+            "changes_omitted": self.changes_omitted,
+            "histogram_width": self.histogram.bucket_width(),
+            "histogram": self.histogram.buckets(),
+            "top_users": self.top_users(),
+        }
+
+    def render_text(self) -> str:
+        """The summary as plain-text tables."""
+        out: list[str] = []
+        span = ""
+        if self.first and self.last:
+            span = f", {format_time(self.first)} .. {format_time(self.last)}"
+        rejected = f", {self.rejects} rejected line(s)" if self.rejects else ""
+        out.append(f"Summary: {self.events} events{span}{rejected}")
+        if self.events:
+            kinds = ", ".join(f"{k} {v}" for k, v in self.by_kind.most_common())
+            out.append(f"  by kind: {kinds}")
+        sections: list[tuple[str, list[str], BoundedCounter]] = [
+            ("Who did what (audit events)", ["user", "database", "class", "command"],
+             self.who_did_what),
+            ("Audit events per user", ["user"], self.by_user),
+            ("Audit events per database", ["database"], self.by_database),
+            ("Audit events per class", ["class"], self.by_class),
+            ("Audit events per command", ["command"], self.by_command),
+            ("Failed logins", ["user", "client"], self.failed_logins),
+            ("Errors", ["sqlstate", "severity", "message"], self.errors),
+        ]
+        for title, headers, counter in sections:
+            if not len(counter):
+                continue
+            rows = [[*(k if isinstance(k, tuple) else (k,)), str(v)]
+                    for k, v in counter.most_common(self.top)]
+            more = len(counter) - len(rows)
+            out.append("")
+            out.append(title + (f" (top {len(rows)} of {len(counter)})" if more > 0 else ""))
+            out.extend(_table([*headers, "events"], rows, numeric_last=True))
+        if self.changes:
+            out.append("")
+            omitted = f", {self.changes_omitted} more not listed" if self.changes_omitted else ""
+            out.append(f"DDL and ROLE changes ({len(self.changes)} listed{omitted})")
+            rows = [[format_time(c.timestamp), c.user or "-", c.database or "-", c.command,
+                     c.object_name or "-", _one_line(c.statement, 100)] for c in self.changes]
+            out.extend(_table(["time", "user", "database", "command", "object", "statement"],
+                              rows))
+        return "\n".join(out) + "\n"
+
+
+def format_time(moment: datetime | None) -> str:
+    """A time as ``YYYY-MM-DD HH:MM:SS UTC`` (``-`` for None)."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric_last: bool = False) -> list[str]:
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = []
+    for row in [headers, *rows]:
+        cells = []
+        for i, cell in enumerate(row):
+            last = i == len(row) - 1
+            text = str(cell)
+            if last and numeric_last:
+                cells.append(text.rjust(widths[i]))
+            elif last:
+                cells.append(text)
+            else:
+                cells.append(text.ljust(widths[i]))
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _parser() -> argparse.ArgumentParser:
+    from pgaudit_parse.cli import PROG, make_parser
+    from pgaudit_parse.prefix import RDS_PREFIX
+
+    parser = make_parser(f"{PROG} summary",
+                         "Who did what: tables of audit events per user, database, class and "
+                         "command, failed logins, DDL/ROLE changes and errors.")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+    parser.add_argument("--prefix", default=RDS_PREFIX,
+                        help="log_line_prefix of the server ('auto' detects; "
+                        "default: %(default)s)")
+    parser.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
+    parser.add_argument("--top", type=int, default=15, help="rows per table (default 15)")
+    parser.add_argument("--errors", metavar="PATH",
+                        help="dead-letter JSON lines for input that cannot be parsed")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def _counted(lines: Iterator[Line], progress: Any, counter: list[int]) -> Iterator[Line]:
+    update = progress.update
+    for line in lines:
+        counter[0] += 1
+        update(bytes_read=len(line.text) + 1, lines=1)
+        yield line
+
+
+def summary_command(argv: list[str]) -> int:
+    """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``: exit 0, or 2 when an
+    input cannot be read or matches no line of the prefix."""
+    import os
+
+    from pgaudit_parse.cli import fail
+    from pgaudit_parse.ops.progress import Progress
+    from pgaudit_parse.parser import parse_lines
+    from pgaudit_parse.prefix import LinePrefix, PrefixError
+    from pgaudit_parse.sources import InputError, read_input
+
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.prefix != "auto":
+        try:
+            LinePrefix(args.prefix)
+        except PrefixError as exc:
+            return fail(f"--prefix: {exc}")
+    for path in args.files:
+        if path != "-" and not os.path.exists(path):
+            return fail(f"{path}: no such file")
+    dead: IO[str] | None = None
+    if args.errors:
+        try:
+            dead = open(args.errors, "w", encoding="utf-8")
+        except OSError as exc:
+            return fail(f"{args.errors}: cannot write: {exc.strerror or exc}")
+    summary = Summary(top=args.top)
+    shown = [0]
+
+    def on_reject(reject: Reject) -> None:
+        summary.add_reject(reject)
+        if dead is not None:
+            dead.write(json.dumps(reject.as_dict(), ensure_ascii=False) + "\n")
+        elif shown[0] < 10 and not args.quiet:
+            shown[0] += 1
+            print(f"pgaudit-parse: {reject.source}:{reject.line}: {reject.reason}",
+                  file=sys.stderr)
+
+    progress = Progress.for_files(args.files, stream=sys.stderr, enabled=not args.quiet)
+    try:
+        for path in args.files:
+            counter = [0]
+            before = summary.events
+            try:
+                events = parse_lines(_counted(read_input(path), progress, counter),
+                                     prefix=args.prefix, on_reject=on_reject)
+                for event in events:
+                    summary.add(event)
+                    progress.update(records=1)
+            except (InputError, PrefixError) as exc:
+                progress.close()
+                name = "<stdin>" if path == "-" else path
+                return fail(str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
+            if counter[0] and summary.events == before:
+                progress.close()
+                name = "<stdin>" if path == "-" else path
+                return fail(f"{name}: no line matches log_line_prefix {args.prefix!r} "
+                            "(check --prefix, or try --prefix auto)")
+    finally:
+        progress.close()
+        if dead is not None:
+            dead.close()
+    if summary.rejects > shown[0] and dead is None and not args.quiet:
+        print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
+              "(use --errors PATH to keep them)", file=sys.stderr)
+    sys.stdout.write(summary.render_text())
+    if args.html:
+        from pgaudit_parse.ops.html_report import write_html
+
+        try:
+            write_html(summary, args.html, title="pgAudit summary: " + ", ".join(
+                os.path.basename(p) for p in args.files))
+        except OSError as exc:
+            return fail(f"{args.html}: cannot write: {exc.strerror or exc}")
+        if not args.quiet:
+            print(f"pgaudit-parse: wrote {args.html}", file=sys.stderr)
+    return 0
