@@ -71,8 +71,8 @@ def _timeline_svg(buckets: list[tuple[int, list[int]]], width_s: int) -> str:
     peak = max(sum(counts) for _, counts in buckets) or 1
     step = plot_w / len(buckets)
     bar_w = max(step * 0.85, 1.0)
-    parts = [f'<svg class="chart timeline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="events over time">']
+    parts = [f'<svg class="chart timeline" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="events over time">']
     for fraction in (0, 0.5, 1):
         y = top + plot_h * (1 - fraction)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" '
