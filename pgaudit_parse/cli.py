@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sink.close()
         except (OSError, ValueError):
             pass
-    if not args.quiet:
+    if status == 0 and not args.quiet:
         _report(sink, args.errors)
     return status
 
