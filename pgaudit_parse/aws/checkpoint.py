@@ -1,0 +1,188 @@
+"""Durable read positions in CloudWatch Logs: a time and the event ids already done there.
+
+A :class:`Checkpoint` says "every event with a timestamp before ``time`` (ms since the
+epoch) is done, and so are the events in ``seen`` (ids of events at ``time`` or later)".
+A reader resumes by querying from ``time`` and skipping ``seen``, so an event is neither
+lost nor delivered twice, even when many events share one millisecond or when lines are
+still held by the parser (their ids are left out of ``seen``).
+
+Two stores keep checkpoints: a JSON file (the ``cloudwatch`` command; replaced atomically
+with write + fsync + rename, so a crash leaves the old or the new file, never half of one)
+and an SSM parameter (the forwarder, like the seed's ``LastExecutionTimestamp``).
+
+>>> cp = Checkpoint(1_700_000_000_000, frozenset({"e1"}))
+>>> Checkpoint.from_json(cp.to_json()) == cp
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import AwsSetupError, explain, is_not_found
+
+__all__ = ["Checkpoint", "CheckpointFile", "ParameterCheckpoint", "parse_checkpoint_value"]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Everything before ``time`` (epoch ms) is done, and the events whose ids are in
+    ``seen``; those have timestamps from ``time`` up to ``through`` (inclusive).
+
+    >>> Checkpoint(5).to_json()
+    {'time': 5, 'seen': []}
+    >>> Checkpoint(5, frozenset({"b", "a"}), 9).to_json()
+    {'time': 5, 'seen': ['a', 'b'], 'through': 9}
+    """
+
+    time: int
+    seen: frozenset[str] = field(default_factory=frozenset)
+    through: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form stored in files and parameters (ids sorted for stable output)."""
+        data: dict[str, Any] = {"time": self.time, "seen": sorted(self.seen)}
+        if self.seen and self.through is not None:
+            data["through"] = self.through
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Checkpoint:
+        """Read :meth:`to_json`'s form; ``ValueError`` when it is something else.
+
+        >>> Checkpoint.from_json({"time": 7, "seen": ["a"]}).seen
+        frozenset({'a'})
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("time"), int):
+            raise ValueError("checkpoint needs an integer 'time'")
+        seen = data.get("seen", [])
+        if not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
+            raise ValueError("checkpoint 'seen' must be a list of event ids")
+        through = data.get("through")
+        if through is not None and not isinstance(through, int):
+            raise ValueError("checkpoint 'through' must be an integer")
+        return cls(data["time"], frozenset(seen), through)
+
+
+def parse_checkpoint_value(value: str) -> Checkpoint:
+    """Read a checkpoint stored as text: our JSON, or a bare time as the seed stored it.
+
+    A bare number is epoch milliseconds (or seconds when it is below 10^11); an ISO 8601
+    time is accepted too.
+
+    >>> parse_checkpoint_value('{"v": 1, "time": 42, "seen": []}').time
+    42
+    >>> parse_checkpoint_value("1700000000").time
+    1700000000000
+    >>> parse_checkpoint_value("2026-11-25T16:00:00+00:00").time
+    1795622400000
+    """
+    text = value.strip()
+    if text.startswith("{"):
+        return Checkpoint.from_json(json.loads(text))
+    try:
+        number = float(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            raise ValueError(f"checkpoint time {text!r} has no time zone") from None
+        return Checkpoint(int(moment.timestamp() * 1000))
+    return Checkpoint(int(number * 1000) if number < 1e11 else int(number))
+
+
+class CheckpointFile:
+    """Checkpoints of several log groups in one JSON file, replaced atomically.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "cp.json")
+    >>> store = CheckpointFile(path)
+    >>> store.save({"/g": Checkpoint(10, frozenset({"x"}))})
+    >>> store.load()["/g"].time
+    10
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict[str, Checkpoint]:
+        """The stored checkpoints by log group ({} when the file does not exist yet)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise AwsSetupError(f"{self.path}: cannot read checkpoint: {exc.strerror}") from exc
+        try:
+            data = json.loads(text)
+            groups = data["groups"]
+            return {str(name): Checkpoint.from_json(cp) for name, cp in groups.items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AwsSetupError(
+                f"{self.path}: not a pgaudit-parse checkpoint file ({exc}); "
+                f"move it away to start over") from exc
+
+    def save(self, checkpoints: dict[str, Checkpoint]) -> None:
+        """Write all checkpoints: temporary file, fsync, rename over the old one, fsync dir."""
+        data = {"v": 1, "groups": {name: cp.to_json() for name, cp in sorted(checkpoints.items())}}
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                       dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(data, handle, separators=(",", ":"))
+                    handle.write("\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise AwsSetupError(f"{self.path}: cannot write checkpoint: {exc.strerror}") from exc
+
+
+class ParameterCheckpoint:
+    """One checkpoint kept in an SSM parameter (String), as the seed's Lambda did.
+
+    The value is our JSON (``{"v":1,"time":...,"seen":[...]}``); a bare timestamp written by
+    the seed's function is read as a start time, so switching over loses nothing.
+    """
+
+    def __init__(self, ssm: Any, name: str) -> None:
+        self.ssm = ssm
+        self.name = name
+
+    def load(self) -> Checkpoint | None:
+        """The stored checkpoint, or None when the parameter does not exist yet."""
+        try:
+            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise AwsSetupError(explain(exc, f"reading SSM parameter {self.name}")) from exc
+        try:
+            return parse_checkpoint_value(value)
+        except ValueError as exc:
+            raise AwsSetupError(
+                f"SSM parameter {self.name} does not hold a checkpoint ({exc})") from exc
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Overwrite the parameter with ``checkpoint``."""
+        value = json.dumps({"v": 1, **checkpoint.to_json()}, separators=(",", ":"))
+        try:
+            self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=True)
+        except Exception as exc:
+            raise AwsSetupError(explain(exc, f"writing SSM parameter {self.name}")) from exc

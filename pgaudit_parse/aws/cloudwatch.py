@@ -1,0 +1,270 @@
+"""CloudWatch Logs source: FilterLogEvents over log groups, checkpointed, lossless.
+
+A :class:`CloudWatchReader` reads each log group in time slices ``[start, end]`` (ms,
+inclusive), all pages of each slice (``nextToken``), and feeds every event's lines to one
+:class:`~pgaudit_parse.parser.Parser` per group (lines carry ``stream=logStreamName`` and
+``ref=eventId``, so each log stream, i.e. each DB instance, is assembled apart). After a
+slice, the sink is flushed (fsync for files) and only then the checkpoint is replaced:
+
+* events whose lines the parser still holds (``Parser.pending_lines()``: an ERROR waiting
+  for its STATEMENT line) are not done: the checkpoint time moves at most to the oldest
+  of them, and the ids of the done events from there on are stored as ``seen``;
+* otherwise the checkpoint moves to the end of the slice.
+
+A restart re-queries from the checkpoint time and skips ``seen``: nothing is lost, and
+what was written twice is at most the slice that was being read when the process died.
+Events are not ordered across streams by FilterLogEvents, so a slice is the unit of
+progress, never a position inside one. Slices grow when empty and shrink when busy.
+
+>>> slice_end(0, 300_000, 10**12)
+299999
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..lines import Line
+from ..parser import Parser
+from ..sinks import OutputSink
+from ..sources import lines_from_cloudwatch_events
+from .checkpoint import Checkpoint, CheckpointFile
+from .errors import AwsSetupError, explain
+from .naming import instance_for_stream
+
+__all__ = [
+    "CloudWatchReader",
+    "now_ms",
+    "filter_events",
+    "next_span",
+    "resolve_log_groups",
+    "slice_end",
+    "INITIAL_SPAN_MS",
+]
+
+#: First slice length; doubled (x4) after empty slices, halved after busy ones.
+INITIAL_SPAN_MS = 5 * 60 * 1000
+_MAX_SPAN_MS = 7 * 24 * 3600 * 1000
+_MIN_SPAN_MS = 1000
+#: A slice with more events than this halves the next slice (bounds re-reads and memory).
+_BUSY_SLICE = 5000
+
+
+def slice_end(start: int, span: int, end: int) -> int:
+    """The last millisecond of the slice that begins at ``start`` (never past ``end``).
+
+    >>> slice_end(100, 50, 120)
+    120
+    """
+    return min(end, start + span - 1)
+
+
+def next_span(span: int, count: int) -> int:
+    """The next slice length after a slice of ``span`` ms that held ``count`` events.
+
+    >>> next_span(1000, 0), next_span(1000, 10), next_span(8000, 9000)
+    (4000, 1000, 4000)
+    """
+    if count == 0:
+        return min(_MAX_SPAN_MS, span * 4)
+    if count > _BUSY_SLICE:
+        return max(_MIN_SPAN_MS, span // 2)
+    return span
+
+
+def resolve_log_groups(logs: Any, names: list[str], prefix: str | None) -> list[str]:
+    """The log groups to read: ``names`` plus every group whose name starts with ``prefix``.
+
+    Raises :class:`AwsSetupError` when the prefix matches nothing.
+    """
+    groups = list(dict.fromkeys(names))
+    if prefix:
+        found: list[str] = []
+        try:
+            paginator = logs.get_paginator("describe_log_groups")
+            for page in paginator.paginate(logGroupNamePrefix=prefix):
+                found.extend(g["logGroupName"] for g in page.get("logGroups", []))
+        except Exception as exc:
+            raise AwsSetupError(explain(exc, f"listing log groups with prefix {prefix}")) from exc
+        if not found:
+            raise AwsSetupError(f"no log group name starts with {prefix!r}: check the prefix "
+                                f"and the region")
+        groups.extend(name for name in found if name not in groups)
+    return groups
+
+
+def filter_events(logs: Any, group: str, start: int, end: int, pattern: str | None = None,
+                  page_size: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every event of ``group`` with ``start <= timestamp <= end``, all pages.
+
+    Each event is FilterLogEvents' dict (``eventId``, ``timestamp``, ``logStreamName``,
+    ``message``, ...). Client errors become :class:`AwsSetupError` with a one-line reason.
+    """
+    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "endTime": end}
+    if pattern:
+        kwargs["filterPattern"] = pattern
+    if page_size:
+        kwargs["limit"] = page_size
+    try:
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            yield from page.get("events", [])
+            token = page.get("nextToken")
+            if not token or token == kwargs.get("nextToken"):
+                return
+            kwargs["nextToken"] = token
+    except AwsSetupError:
+        raise
+    except Exception as exc:
+        raise AwsSetupError(explain(exc, f"reading log group {group}")) from exc
+
+
+@dataclass(slots=True)
+class _GroupState:
+    """Where one log group stands: the durable checkpoint and the in-memory position."""
+
+    checkpoint: Checkpoint
+    parser: Parser
+    position: int
+    skip: frozenset[str]
+    skip_through: int
+    span: int = INITIAL_SPAN_MS
+    #: eventId -> timestamp of events fed (or skipped) since the last checkpoint, plus
+    #: the still-pending events of the slice before.
+    inflight: dict[str, int] = field(default_factory=dict)
+
+
+class CloudWatchReader:
+    """Reads log groups into a sink with a durable checkpoint (or none).
+
+    ``poll(end)`` reads every group up to ``end`` (ms) and checkpoints after each slice;
+    ``finish()`` flushes what the parsers hold (end of input) and checkpoints the end.
+    """
+
+    def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
+                 prefix: str = "%t:%r:%u@%d:[%p]:", store: CheckpointFile | None = None,
+                 start_ms: int = 0, filter_pattern: str | None = None,
+                 page_size: int | None = None, instance: str | None = None,
+                 on_slice: Callable[[str, int, int, int], None] | None = None) -> None:
+        self.logs = logs
+        self.groups = groups
+        self.sink = sink
+        self.store = store
+        self.filter_pattern = filter_pattern
+        self.page_size = page_size
+        self.instance = instance
+        self.on_slice = on_slice
+        self.events_read = 0
+        saved = store.load() if store is not None else {}
+        self._saved: dict[str, Checkpoint] = dict(saved)
+        self._states: dict[str, _GroupState] = {}
+        for group in groups:
+            checkpoint = saved.get(group, Checkpoint(start_ms))
+            through = checkpoint.through if checkpoint.through is not None else checkpoint.time
+            self._states[group] = _GroupState(
+                checkpoint=checkpoint,
+                parser=Parser(prefix, on_reject=sink.reject),
+                position=checkpoint.time,
+                skip=checkpoint.seen,
+                skip_through=through,
+            )
+
+    def position(self, group: str) -> int:
+        """The first millisecond of ``group`` not read yet in this run."""
+        return self._states[group].position
+
+    def poll(self, end: int) -> int:
+        """Read every group up to ``end`` (epoch ms, inclusive); returns events read."""
+        total = 0
+        for group in self.groups:
+            total += self._read_group(group, end)
+        return total
+
+    def finish(self) -> None:
+        """End of input: emit what the parsers hold, flush, checkpoint every group."""
+        for group, state in self._states.items():
+            self._write(group, state.parser.flush())
+            state.inflight.clear()
+        self.sink.flush(durable=True)
+        for group, state in self._states.items():
+            state.checkpoint = Checkpoint(state.position)
+            self._saved[group] = state.checkpoint
+        self._save()
+
+    def _read_group(self, group: str, end: int) -> int:
+        state = self._states[group]
+        total = 0
+        while state.position <= end:
+            start = state.position
+            # The first slice after a restart covers all the ids the checkpoint skips.
+            stop = max(slice_end(start, state.span, end), min(state.skip_through, end))
+            count = self._read_slice(group, state, start, stop)
+            total += count
+            state.span = next_span(state.span, count)
+            state.position = stop + 1
+            if state.skip and stop >= state.skip_through:
+                state.skip = frozenset()
+            self._checkpoint(group, state, start, stop)
+            if self.on_slice is not None:
+                self.on_slice(group, start, stop, count)
+        return total
+
+    def _read_slice(self, group: str, state: _GroupState, start: int, stop: int) -> int:
+        feed = state.parser.feed
+        count = 0
+        for event in filter_events(self.logs, group, start, stop, self.filter_pattern,
+                                   self.page_size):
+            event_id = str(event.get("eventId"))
+            state.inflight[event_id] = int(event.get("timestamp", start))
+            if event_id in state.skip:
+                continue
+            count += 1
+            source = f"{group}/{event.get('logStreamName', '')}#{event_id}"
+            for line in lines_from_cloudwatch_events([event], source):
+                self._write(group, feed(line))
+        self.events_read += count
+        return count
+
+    def _write(self, group: str, events: list[Any]) -> None:
+        write = self.sink.write
+        for event in events:
+            write(event, self.instance or instance_for_stream(group, event.stream))
+
+    def _checkpoint(self, group: str, state: _GroupState, start: int, stop: int) -> None:
+        pending = {_ref(line) for line in state.parser.pending_lines()}
+        if any(state.inflight.get(ref, start) < start for ref in pending):
+            # Held since the slice before: no more lines will come for it; emit it so
+            # that the checkpoint (and memory) can move on.
+            self._write(group, state.parser.flush())
+            pending = set()
+        self.sink.flush(durable=True)
+        if pending:
+            oldest = min(state.inflight.get(ref, start) for ref in pending)
+            seen = frozenset(eid for eid, ts in state.inflight.items()
+                             if ts >= oldest and eid not in pending)
+            state.checkpoint = Checkpoint(oldest, seen, stop)
+        else:
+            state.checkpoint = Checkpoint(stop + 1)
+        state.inflight = {ref: state.inflight[ref] for ref in pending if ref in state.inflight}
+        self._saved[group] = state.checkpoint
+        self._save()
+
+    def _save(self) -> None:
+        if self.store is not None:
+            self.store.save(self._saved)
+
+
+def _ref(line: Line) -> str:
+    return str(line.ref)
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds.
+
+    >>> now_ms() > 1_700_000_000_000
+    True
+    """
+    return int(time.time() * 1000)

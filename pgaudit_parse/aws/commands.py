@@ -1,0 +1,323 @@
+"""The ``cloudwatch``, ``sqs`` and ``forward`` subcommands (thin shells over the library).
+
+::
+
+    pgaudit-parse cloudwatch --log-group /aws/rds/instance/db1/postgresql \\
+        --checkpoint db1.checkpoint --output db1.jsonl --errors db1.rejects
+    pgaudit-parse sqs --queue-url https://sqs.eu-west-1.amazonaws.com/1111/pg --follow
+    pgaudit-parse forward --log-group /aws/rds/instance/db1/postgresql \\
+        --queue-url https://sqs.eu-west-1.amazonaws.com/1111/pg \\
+        --checkpoint-parameter LastExecutionTimestamp
+
+Each function takes the arguments after the subcommand name and returns the exit status:
+0 done, 2 usage or setup error (one line on stderr, no traceback), 130 interrupted.
+
+>>> parse_start_time("2026-11-25T16:00:00Z")
+1795622400000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import IO
+
+from ..cli import PROG, add_output_arguments, fail, make_parser, open_output
+from ..prefix import LinePrefix, PrefixError
+from ..sinks import OutputSink
+from ..sources import InputError
+from .checkpoint import CheckpointFile, ParameterCheckpoint
+from .clients import AwsSettings, make_client
+from .cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
+from .errors import AwsSetupError, explain
+from .forwarder import DEFAULT_LAG_MS, Forwarder
+from .naming import instance_from_log_group
+from .sqs import SqsConsumer
+
+__all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
+
+#: Without a checkpoint, --start-time or --from-beginning, reading starts this far back.
+DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
+
+
+def parse_start_time(text: str) -> int:
+    """An ISO 8601 time (UTC when it has no offset) as epoch milliseconds.
+
+    >>> parse_start_time("2026-11-25 17:00:00+01:00")
+    1795622400000
+    """
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint-url", metavar="URL",
+                        help="AWS endpoint (VPC endpoint, emulator); default: AWS_ENDPOINT_URL "
+                             "or the public one")
+    parser.add_argument("--region", metavar="R", help="AWS region (default: AWS_REGION/profile)")
+
+
+def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--start-time", metavar="ISO8601",
+                       help="where to start when there is no checkpoint yet "
+                            "(default: 5 minutes ago)")
+    start.add_argument("--from-beginning", action="store_true",
+                       help="start at the oldest event when there is no checkpoint yet")
+
+
+def _start_ms(args: argparse.Namespace) -> int:
+    if args.from_beginning:
+        return 0
+    if args.start_time:
+        return parse_start_time(args.start_time)
+    return now_ms() - DEFAULT_LOOKBACK_MS
+
+
+def _check_prefix(prefix: str) -> str | None:
+    if prefix == "auto":
+        return "--prefix auto is only for files; give the server's log_line_prefix"
+    try:
+        LinePrefix(prefix)
+    except PrefixError as exc:
+        return f"--prefix: {exc}"
+    return None
+
+
+def _open_sink(args: argparse.Namespace) -> OutputSink:
+    """Like the file mode's output, but appending: a restarted consumer must not truncate
+    records it already acknowledged (checkpoint moved, messages deleted)."""
+    if not args.output or args.output == "-" or args.output.startswith("/dev/"):
+        if not args.errors:
+            return open_output(args)
+    owned: list[IO[str]] = []
+
+    def append(path: str) -> IO[str]:
+        try:
+            handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - owned by the sink
+        except OSError as exc:
+            for stream in owned:
+                stream.close()
+            raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
+        owned.append(handle)
+        return handle
+
+    out: IO[str] = sys.stdout
+    if args.output and args.output != "-":
+        out = append(args.output)
+    errors = append(args.errors) if args.errors else None
+    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+
+
+def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:
+    if args.quiet:
+        return
+    where = f" (see {args.errors})" if args.errors and sink.rejected else ""
+    print(f"{PROG} {name}: {extra}, {sink.written} written, {sink.rejected} rejected{where}",
+          file=sys.stderr)
+
+
+def _run(name: str, body: Callable[[], int]) -> int:
+    """Run a command body: setup errors -> one line and exit 2; SIGTERM/^C -> 130."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread (e.g. called from a test thread)
+        previous = None
+    try:
+        return body()
+    except AwsSetupError as exc:
+        return fail(f"{name}: {exc}")
+    except InputError as exc:
+        return fail(f"{name}: {exc}")
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # botocore errors outside the library's own wrappers
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, BotoCoreError | ClientError):
+            return fail(f"{name}: {explain(exc, 'talking to AWS')}")
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def cloudwatch_main(argv: Sequence[str]) -> int:
+    """``pgaudit-parse cloudwatch``: read log groups, write records or events."""
+    parser = make_parser(f"{PROG} cloudwatch",
+                         "Read PostgreSQL logs from CloudWatch Logs (FilterLogEvents) into "
+                         "Guardium records or events, with a durable checkpoint.")
+    parser.add_argument("--log-group", action="append", default=[], metavar="NAME",
+                        help="log group to read (repeatable), e.g. "
+                             "/aws/rds/instance/db1/postgresql")
+    parser.add_argument("--log-group-prefix", metavar="P",
+                        help="also read every log group whose name starts with P")
+    _add_start_arguments(parser)
+    parser.add_argument("--filter-pattern", metavar="PATTERN",
+                        help="CloudWatch filter pattern, e.g. '?delete ?DELETE'")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="file that remembers what was read (resume after restart)")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep reading new events (stop with ^C or SIGTERM)")
+    parser.add_argument("--poll-seconds", type=float, default=10.0, metavar="N",
+                        help="with --follow: pause between reads (default: %(default)s)")
+    parser.add_argument("--lag", type=float, default=0.0, metavar="SECONDS",
+                        help="read only up to now minus this (events still being ingested)")
+    parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    _add_aws_arguments(parser)
+    add_output_arguments(parser)
+    args = parser.parse_args(list(argv))
+    if not args.log_group and not args.log_group_prefix:
+        return fail("cloudwatch: give --log-group NAME or --log-group-prefix P")
+    problem = _check_prefix(args.prefix)
+    if problem:
+        return fail(f"cloudwatch: {problem}")
+    try:
+        start = _start_ms(args)
+    except ValueError as exc:
+        return fail(f"cloudwatch: --start-time: {exc}")
+
+    def body() -> int:
+        settings = AwsSettings(args.region, args.endpoint_url)
+        logs = make_client("logs", settings)
+        groups = resolve_log_groups(logs, args.log_group, args.log_group_prefix)
+        store = CheckpointFile(args.checkpoint) if args.checkpoint else None
+        sink = _open_sink(args) if args.checkpoint else open_output(args)
+        reader = CloudWatchReader(
+            logs, groups, sink, prefix=args.prefix, store=store, start_ms=start,
+            filter_pattern=args.filter_pattern, page_size=args.page_size,
+            instance=args.instance)
+        lag = int(args.lag * 1000)
+        try:
+            while True:
+                reader.poll(now_ms() - lag)
+                if not args.follow:
+                    break
+                time.sleep(max(0.0, args.poll_seconds))
+            reader.finish()
+        finally:
+            sink.close()
+        _report("cloudwatch", args, sink, f"{reader.events_read} CloudWatch events read")
+        return 0
+
+    return _run("cloudwatch", body)
+
+
+def sqs_main(argv: Sequence[str]) -> int:
+    """``pgaudit-parse sqs``: consume a queue, write records or events, then delete."""
+    parser = make_parser(f"{PROG} sqs",
+                         "Consume SQS messages (this project's forwarder or the seed Lambda) "
+                         "into Guardium records or events; delete after writing.")
+    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep polling (default: stop when a receive returns nothing)")
+    parser.add_argument("--wait-seconds", type=int, metavar="N",
+                        help="long-poll wait, 0-20 (default: 20 with --follow, else 2)")
+    parser.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
+                        help="hide received messages this long, extended while processing "
+                             "(default: the queue's)")
+    _add_aws_arguments(parser)
+    add_output_arguments(parser)
+    args = parser.parse_args(list(argv))
+    problem = _check_prefix(args.prefix)
+    if problem:
+        return fail(f"sqs: {problem}")
+    wait = args.wait_seconds if args.wait_seconds is not None else (20 if args.follow else 2)
+    if not 0 <= wait <= 20:
+        return fail("sqs: --wait-seconds must be between 0 and 20")
+
+    def body() -> int:
+        sqs = make_client("sqs", AwsSettings(args.region, args.endpoint_url))
+        sink = _open_sink(args)
+        try:
+            consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
+                                   wait_seconds=wait, visibility_timeout=args.visibility_timeout,
+                                   instance=args.instance)
+            consumer.run(follow=args.follow, stop=threading.Event())
+        finally:
+            sink.close()
+        _report("sqs", args, sink, f"{consumer.messages} messages")
+        return 0
+
+    return _run("sqs", body)
+
+
+def forward_main(argv: Sequence[str]) -> int:
+    """``pgaudit-parse forward``: one run of the CloudWatch -> SQS forwarder."""
+    parser = make_parser(f"{PROG} forward",
+                         "Forward a CloudWatch log group to SQS as JSON messages (one run of "
+                         "the scheduled forwarder), checkpointed in an SSM parameter.")
+    parser.add_argument("--log-group", required=True, metavar="NAME")
+    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--checkpoint-parameter", metavar="NAME",
+                        help="SSM parameter holding the checkpoint (e.g. LastExecutionTimestamp)")
+    _add_start_arguments(parser)
+    parser.add_argument("--lag", type=float, default=DEFAULT_LAG_MS / 1000, metavar="SECONDS",
+                        help="stop this far behind now, while CloudWatch still ingests "
+                             "(default: %(default)s)")
+    parser.add_argument("--filter-pattern", metavar="PATTERN",
+                        help="CloudWatch filter pattern, e.g. '?delete ?DELETE'")
+    parser.add_argument("--prefix", default="%t:%r:%u@%d:[%p]:",
+                        help="log_line_prefix, to keep each message's lines together "
+                             "(default: %(default)s)")
+    parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    parser.add_argument("--debug", action="store_true", help="log each slice on stderr")
+    _add_aws_arguments(parser)
+    args = parser.parse_args(list(argv))
+    problem = _check_prefix(args.prefix)
+    if problem:
+        return fail(f"forward: {problem}")
+    try:
+        start = _start_ms(args)
+    except ValueError as exc:
+        return fail(f"forward: --start-time: {exc}")
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format=f"{PROG} forward: %(message)s")
+
+    def body() -> int:
+        settings = AwsSettings(args.region, args.endpoint_url)
+        logs = make_client("logs", settings)
+        sqs = make_client("sqs", settings)
+        store = None
+        if args.checkpoint_parameter:
+            store = ParameterCheckpoint(make_client("ssm", settings), args.checkpoint_parameter)
+        elif not args.quiet:
+            print(f"{PROG} forward: no --checkpoint-parameter: every run starts at the start "
+                  f"time", file=sys.stderr)
+        forwarder = Forwarder(logs, sqs, args.log_group, args.queue_url, store,
+                              prefix=args.prefix, lag_ms=int(args.lag * 1000), start_ms=start,
+                              filter_pattern=args.filter_pattern, page_size=args.page_size)
+        try:
+            result = forwarder.run(now_ms())
+        except ValueError as exc:  # an event too large for SQS even compressed
+            raise AwsSetupError(str(exc)) from exc
+        if not args.quiet:
+            instance = instance_from_log_group(args.log_group)
+            name = f" ({instance})" if instance else ""
+            print(f"{PROG} forward: {result.events} events{name} in {result.messages} "
+                  f"messages, window {_iso(result.start)} .. {_iso(result.end)}",
+                  file=sys.stderr)
+        return 0
+
+    return _run("forward", body)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(max(ms, 0) / 1000, timezone.utc).isoformat(
+        timespec="milliseconds")

@@ -1,0 +1,119 @@
+"""One-line explanations for the ways talking to AWS goes wrong.
+
+boto3 raises a zoo of exceptions; a user needs one line saying what to check (the seed
+guide's troubleshooting: credentials, ``aws sts get-caller-identity``, endpoint
+reachability). :func:`explain` turns an exception into such a line; it never includes
+credentials or message contents.
+
+>>> from botocore.exceptions import NoCredentialsError
+>>> explain(NoCredentialsError(), "reading log group /aws/rds/instance/db1/postgresql")[:40]
+'no AWS credentials found while reading l'
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+__all__ = ["AwsSetupError", "explain", "is_not_found"]
+
+_CHECK_IDENTITY = "check the credentials with `aws sts get-caller-identity`"
+
+_NOT_FOUND_CODES = frozenset({
+    "ResourceNotFoundException",
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "ParameterNotFound",
+})
+
+_AUTH_CODES = frozenset({
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+    "InvalidSignatureException",
+})
+
+_DENIED_CODES = frozenset({
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "AWS.SimpleQueueService.AccessDenied",
+})
+
+
+class AwsSetupError(Exception):
+    """A problem the user fixes outside the program; ``str()`` is the one-line message.
+
+    >>> str(AwsSetupError("no AWS region: pass --region or set AWS_REGION"))
+    'no AWS region: pass --region or set AWS_REGION'
+    """
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True for the "no such log group / queue / parameter" client errors.
+
+    >>> is_not_found(ValueError())
+    False
+    """
+    return isinstance(exc, ClientError) and _code(exc) in _NOT_FOUND_CODES
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def explain(exc: BaseException, doing: str) -> str:
+    """One line: what failed (``doing``), why, and what to check.
+
+    >>> explain(ValueError("odd"), "sending to queue q")
+    'ValueError while sending to queue q: odd'
+    """
+    if isinstance(exc, AwsSetupError):
+        return str(exc)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return (f"no AWS credentials found while {doing}: set AWS_ACCESS_KEY_ID/"
+                f"AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role, then "
+                f"{_CHECK_IDENTITY}")
+    if isinstance(exc, NoRegionError):
+        return f"no AWS region while {doing}: pass --region or set AWS_REGION"
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return (f"cannot reach the AWS endpoint while {doing}: check network access and "
+                f"--endpoint-url ({_endpoint(exc)})")
+    if isinstance(exc, ReadTimeoutError):
+        return (f"the AWS endpoint stopped answering while {doing}: check network access and "
+                f"--endpoint-url ({_endpoint(exc)})")
+    if isinstance(exc, ClientError):
+        code = _code(exc)
+        if code in _NOT_FOUND_CODES:
+            return f"not found while {doing} ({code}): check the name and the region"
+        if code in _AUTH_CODES:
+            return f"AWS rejected the credentials while {doing} ({code}): {_CHECK_IDENTITY}"
+        if code in _DENIED_CODES:
+            return (f"access denied while {doing} ({code}): check the IAM policy of the "
+                    f"identity shown by `aws sts get-caller-identity`")
+        return f"AWS error while {doing} ({code}): {_first_line(exc)}"
+    if isinstance(exc, BotoCoreError):
+        return f"AWS client error while {doing}: {_first_line(exc)}"
+    return f"{type(exc).__name__} while {doing}: {_first_line(exc)}"
+
+
+def _endpoint(exc: BaseException) -> str:
+    kwargs = getattr(exc, "kwargs", {}) or {}
+    return str(kwargs.get("endpoint_url") or "the default AWS endpoint")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

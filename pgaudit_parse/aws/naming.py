@@ -1,0 +1,48 @@
+"""RDS naming: which DB instance a log group or log stream belongs to.
+
+RDS publishes an instance's PostgreSQL log to ``/aws/rds/instance/<name>/postgresql`` and
+an Aurora cluster's to ``/aws/rds/cluster/<cluster>/postgresql``, with one log stream per
+member instance, named after it.
+
+>>> instance_for_stream("/aws/rds/cluster/shop/postgresql", "shop-instance-1")
+'shop-instance-1'
+>>> instance_for_stream("/aws/rds/instance/db1/postgresql", "db1") is None or True
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["instance_from_log_group", "instance_for_stream"]
+
+_GROUP = re.compile(r"^/aws/rds/(?P<kind>instance|cluster)/(?P<name>[^/]+)/postgresql$")
+
+
+def instance_from_log_group(group: str) -> str | None:
+    """The instance (or cluster) name in an RDS PostgreSQL log group, else None.
+
+    >>> instance_from_log_group("/aws/rds/cluster/shop/postgresql")
+    'shop'
+    >>> instance_from_log_group("my-own-group") is None
+    True
+    """
+    match = _GROUP.match(group)
+    return match.group("name") if match else None
+
+
+def instance_for_stream(group: str, stream: str) -> str | None:
+    """The DB instance whose lines a log stream holds.
+
+    For a cluster group the stream names the member instance; for an instance group the
+    instance named in the group; otherwise None (the caller's ``--instance`` decides).
+
+    >>> instance_for_stream("/aws/rds/instance/db1/postgresql", "db1.0")
+    'db1'
+    """
+    match = _GROUP.match(group)
+    if not match:
+        return None
+    if match.group("kind") == "cluster" and stream:
+        return stream
+    return match.group("name")

@@ -1,0 +1,178 @@
+"""AWS Lambda handlers (extra ``pgaudit-parse[aws]``; boto3 is in every Lambda runtime).
+
+``forward_handler``: a drop-in for the seed guide's scheduled function
+(``Export-RDS-CloudWatch-Logs-To-SQS``), same environment variables:
+
+    GROUP_NAME      log group, e.g. /aws/rds/instance/database-1/postgresql
+    QUEUE_NAME      the queue URL (as in the seed), e.g. https://sqs.../1111/PostgresQueue
+    PARAMETER_NAME  SSM parameter for the checkpoint, e.g. LastExecutionTimestamp
+    ENABLE_DEBUG    True/False: log each slice
+    (optional) LAG_SECONDS (default 30), FILTER_PATTERN, LOG_LINE_PREFIX, AWS_ENDPOINT_URL
+
+It forwards from the checkpoint up to now minus the lag, paginated and batched, as JSON
+messages (see :mod:`pgaudit_parse.aws.messages`), so the schedule rate no longer has to
+match a time delta in the code: a late or skipped run just forwards a larger window. It
+stops 20 s before the Lambda timeout with a consistent checkpoint.
+
+``subscription_handler``: for a CloudWatch Logs subscription filter (push, near real
+time). It decodes the ``awslogs.data`` payload (base64 of gzip of JSON) and sends the
+events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queue URL) is
+set, it also parses them and sends the Guardium records there, one record per message
+(``ACCOUNT_ID``/``INSTANCE`` override the account and instance names).
+
+Build the deployable zip with ``scripts/build-lambda-zip.sh``; handler names:
+``pgaudit_parse.aws_lambda.forward_handler`` / ``pgaudit_parse.aws_lambda.subscription_handler``.
+
+>>> _env_flag("True"), _env_flag("false"), _env_flag(None)
+(True, False, False)
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from .aws.checkpoint import ParameterCheckpoint
+from .aws.clients import AwsSettings, make_client
+from .aws.cloudwatch import now_ms
+from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder
+from .aws.messages import EntryBoundary, MessagePacker
+from .aws.naming import instance_for_stream
+from .guardium import to_guardium
+from .lines import Reject
+from .parser import Parser
+from .prefix import RDS_PREFIX
+from .sources import lines_from_cloudwatch_events
+
+__all__ = ["forward_handler", "subscription_handler"]
+
+log = logging.getLogger("pgaudit_parse.aws_lambda")
+
+#: Stop starting new slices when less than this is left of the Lambda's time.
+_SAFETY_MS = 20_000
+
+
+def _env_flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set")
+    return value
+
+
+def _settings() -> AwsSettings:
+    return AwsSettings(region=os.environ.get("AWS_REGION") or None,
+                       endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def _setup_logging() -> None:
+    level = logging.DEBUG if _env_flag(os.environ.get("ENABLE_DEBUG")) else logging.INFO
+    logging.getLogger("pgaudit_parse").setLevel(level)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level)
+
+
+def forward_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Scheduled forwarder: CloudWatch log group -> SQS (the seed's function, done right).
+
+    Returns ``{"events", "messages", "start", "end", "checkpoint", "complete"}``.
+    """
+    _setup_logging()
+    group = _required("GROUP_NAME")
+    queue_url = _required("QUEUE_NAME")
+    parameter = os.environ.get("PARAMETER_NAME", "").strip() or None
+    settings = _settings()
+    logs = make_client("logs", settings)
+    sqs = make_client("sqs", settings)
+    store = ParameterCheckpoint(make_client("ssm", settings), parameter) if parameter else None
+    lag_ms = int(float(os.environ.get("LAG_SECONDS", DEFAULT_LAG_MS / 1000)) * 1000)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+
+    def deadline() -> bool:
+        return remaining is not None and remaining() < _SAFETY_MS
+
+    forwarder = Forwarder(
+        logs, sqs, group, queue_url, store,
+        prefix=os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX, lag_ms=lag_ms,
+        start_ms=now_ms() - 5 * 60 * 1000,
+        filter_pattern=os.environ.get("FILTER_PATTERN") or None, deadline=deadline)
+    started = time.monotonic()
+    result = forwarder.run(now_ms())
+    log.info("forwarded %d events of %s in %d messages (%.1fs)%s", result.events, group,
+             result.messages, time.monotonic() - started,
+             "" if result.complete else "; stopped early, the next run continues")
+    return {"events": result.events, "messages": result.messages, "start": result.start,
+            "end": result.end, "checkpoint": result.checkpoint, "complete": result.complete}
+
+
+def decode_subscription_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document inside a subscription filter's ``{"awslogs": {"data": ...}}``.
+
+    >>> raw = base64.b64encode(gzip.compress(b'{"messageType": "CONTROL_MESSAGE"}'))
+    >>> decode_subscription_payload({"awslogs": {"data": raw.decode()}})["messageType"]
+    'CONTROL_MESSAGE'
+    """
+    data = event["awslogs"]["data"]
+    return json.loads(gzip.decompress(base64.b64decode(data)))
+
+
+def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Subscription filter target: events -> SQS (JSON messages) and optionally records.
+
+    Returns ``{"events", "messages", "records", "rejects"}``.
+    """
+    _setup_logging()
+    payload = decode_subscription_payload(event)
+    if payload.get("messageType") != "DATA_MESSAGE":
+        return {"events": 0, "messages": 0, "records": 0, "rejects": 0}
+    group = str(payload.get("logGroup", ""))
+    stream = str(payload.get("logStream", ""))
+    events = [{"eventId": str(e.get("id")), "timestamp": e.get("timestamp"),
+               "logStreamName": stream, "message": e.get("message", "")}
+              for e in payload.get("logEvents", [])]
+    settings = _settings()
+    sqs = make_client("sqs", settings)
+    prefix = os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX
+    result = {"events": len(events), "messages": 0, "records": 0, "rejects": 0}
+
+    queue_url = os.environ.get("QUEUE_NAME", "").strip()
+    if queue_url:
+        sender = BatchSender(sqs, queue_url)
+        packer = MessagePacker(group)
+        starts = EntryBoundary(prefix)
+        for item in events:
+            sender.add(packer.add(item, starts(item["message"])))
+        sender.add(packer.close())
+        sender.flush()
+        result["messages"] = sender.sent
+
+    records_queue = os.environ.get("RECORDS_QUEUE", "").strip()
+    if records_queue:
+        rejects: list[Reject] = []
+        parser = Parser(prefix, on_reject=rejects.append)
+        account = os.environ.get("ACCOUNT_ID") or str(payload.get("owner") or "") or None
+        instance = os.environ.get("INSTANCE") or instance_for_stream(group, stream) or stream
+        sender = BatchSender(sqs, records_queue)
+        parsed = []
+        for line in lines_from_cloudwatch_events(events, f"{group}/{stream}"):
+            parsed.extend(parser.feed(line))
+        parsed.extend(parser.flush())
+        for item in parsed:
+            record = to_guardium(item, account, instance)
+            if record is not None:
+                sender.add([json.dumps(record, separators=(",", ":"), ensure_ascii=True)])
+                result["records"] += 1
+        sender.flush()
+        for reject in rejects:
+            # Position and reason only: the raw line may hold SQL literals.
+            log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
+        result["rejects"] = len(rejects)
+    return result
