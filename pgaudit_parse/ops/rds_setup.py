@@ -294,9 +294,8 @@ def plan_setup(
     engine, version, scope, target = state.engine, state.engine_version, state.scope, state.target
     current_group, exports, pending = state.group, state.exports, state.pending_reboot
 
-    family = (_group_family(rds, api, current_group) if current_group else None) or (
-        parameter_family(engine, version)
-    )
+    current_family = _group_family(rds, api, current_group) if current_group else None
+    family = current_family or parameter_family(engine, version)
     if parameter_group:
         group = parameter_group
     elif current_group and not current_group.startswith("default."):
@@ -311,7 +310,7 @@ def plan_setup(
         )
     create = existing_family is None
     current = {} if create else _current_parameters(rds, api, group)
-    if create and current_group:
+    if create and current_group and current_family is not None:
         # A new group starts from the engine defaults: keep libraries the old group loads.
         old_preload = _current_parameters(rds, api, current_group).get(
             "shared_preload_libraries", {}
