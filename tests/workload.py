@@ -22,12 +22,14 @@ from pathlib import Path
 from pgserver import SOCKET, PgServer, PgServerError
 
 __all__ = [
-    "RDS_PREFIX", "RICH_PREFIX", "RDS_SETTINGS", "RICH_SETTINGS", "Session",
+    "RDS_PREFIX", "RICH_PREFIX", "VERBOSE_PREFIX", "RDS_SETTINGS", "RICH_SETTINGS",
+    "VERBOSE_SETTINGS", "Session",
     "SESSIONS", "run_workload", "AUDIT_ROLE",
 ]
 
 RDS_PREFIX = "%t:%r:%u@%d:[%p]:"
 RICH_PREFIX = "%m [%p] %q%u@%d %r %e %l %c "
+VERBOSE_PREFIX = "%m [%p] "
 AUDIT_ROLE = "rds_pgaudit"
 
 #: The seed guide's RDS parameter group, plus connection logging.
@@ -42,6 +44,7 @@ RDS_SETTINGS: dict[str, str] = {
     "log_connections": "on",
     "log_disconnections": "on",
     "log_timezone": "UTC",
+    "log_checkpoints": "on",  # background-process lines (no user, no host) in the log
 }
 
 #: Everything that makes lines longer and stranger: milliseconds, a half-hour zone,
@@ -56,6 +59,15 @@ RICH_SETTINGS: dict[str, str] = {
     "log_min_duration_statement": "0",
     "log_line_prefix": RICH_PREFIX,
     "log_timezone": "Asia/Kolkata",
+}
+
+#: PostgreSQL's own default prefix, every message with its SQLSTATE and a LOCATION line,
+#: and a zone whose abbreviation is numeric.
+VERBOSE_SETTINGS: dict[str, str] = {
+    **RDS_SETTINGS,
+    "log_line_prefix": VERBOSE_PREFIX,
+    "log_error_verbosity": "verbose",
+    "log_timezone": "America/Sao_Paulo",
 }
 
 # Test-only credentials for roles the workload creates; pgAudit logs them as <REDACTED>.
@@ -165,6 +177,7 @@ ROLLBACK;
 DO $$ BEGIN RAISE WARNING E'two\\nlines' USING DETAIL = E'detail one\\ndetail two',
     HINT = 'a hint, with comma'; END $$;
 DO $$ BEGIN RAISE WARNING 'bare %', E'c\\rr'; END $$;
+DO $$ BEGIN RAISE WARNING 'this text ends at character 5'; END $$;
 """
 
 ERRORS = f"""
