@@ -23,7 +23,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Final
 
-from .lines import Line
+from .lines import Line, Reject
+from .ops.progress import Progress
+from .ops.summary import Summary
 from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
 from .prefix import RDS_PREFIX, LinePrefix, PrefixError
 from .sinks import FORMATS, OutputSink
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 PROG: Final = "pgaudit-parse"
+#: Lines between progress updates (keeps the hot loop cheap).
+_PROGRESS_EVERY: Final = 4096
 
 #: Subcommand name -> "module:function"; each function takes argv and returns an exit code.
 SUBCOMMANDS: Final[dict[str, str]] = {
@@ -137,30 +141,63 @@ def _lines_with_prefix(path: str, prefix: str) -> tuple[LinePrefix, Iterator[Lin
     return compiled, chained()
 
 
-def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink,
-                quiet: bool = False) -> int:
-    """Parse each input into the sink; returns the exit status."""
-    for path in paths:
-        try:
-            compiled, lines = _lines_with_prefix(path, prefix)
-        except PrefixError as exc:
-            return fail(f"{'<stdin>' if path == '-' else path}: {exc}")
-        if prefix == "auto" and not quiet:
-            print(f"{PROG}: {path}: using log_line_prefix {compiled.spec!r}", file=sys.stderr)
-        parser = Parser(compiled, on_reject=sink.reject)
-        count = 0
-        write = sink.write
-        for line in lines:
-            count += 1
-            for event in parser.feed(line):
-                write(event)
-        for event in parser.flush():
-            write(event)
-        if count and parser.entry_count == 0:
+def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
+                summary: Summary | None = None) -> int:
+    """Parse each input into the sink (and the summary, if any); returns the exit status.
+
+    Progress goes to stderr when it is a terminal and ``quiet`` is off.
+    """
+    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet)
+    on_reject = sink.reject
+    if summary is not None:
+        def on_reject(reject: Reject) -> None:
+            sink.reject(reject)
+            summary.add_reject(reject)
+    try:
+        for path in paths:
             name = "<stdin>" if path == "-" else path
-            return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                        "(check --prefix, or try --prefix auto)")
+            try:
+                compiled, lines = _lines_with_prefix(path, prefix)
+            except PrefixError as exc:
+                return fail(f"{name}: {exc}")
+            if prefix == "auto" and not quiet:
+                print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
+                      file=sys.stderr)
+            parser = Parser(compiled, on_reject=on_reject)
+            count = _run(parser, lines, sink, progress, summary)
+            if count and parser.entry_count == 0:
+                return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
+                            "(check --prefix, or try --prefix auto)")
+    finally:
+        progress.close()
     return 0
+
+
+def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
+         summary: Summary | None) -> int:
+    """The hot loop: feed lines, write events; returns the number of lines read."""
+    write = sink.write
+    feed = parser.feed
+    count = 0
+    size = 0
+    tick = _PROGRESS_EVERY
+    for line in lines:
+        count += 1
+        size += len(line.text) + 1
+        for event in feed(line):
+            write(event)
+            if summary is not None:
+                summary.add(event)
+        if count == tick:
+            progress.update(bytes_read=size, lines=_PROGRESS_EVERY, records=0)
+            size = 0
+            tick += _PROGRESS_EVERY
+    for event in parser.flush():
+        write(event)
+        if summary is not None:
+            summary.add(event)
+    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY)
+    return count
 
 
 def _report(sink: OutputSink, errors_path: str | None) -> None:
@@ -182,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
     add_output_arguments(parser)
+    parser.add_argument("--summary", action="store_true",
+                        help="print a who-did-what summary to stderr at the end")
     args = parser.parse_args(args_list)
     if args.prefix != "auto":
         try:
@@ -196,8 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         return fail(str(exc))
     try:
-        status = parse_files(args.files, args.prefix, sink, args.quiet)
+        summary = Summary() if args.summary else None
+        status = parse_files(args.files, args.prefix, sink, args.quiet, summary)
         sink.flush()
+        if summary is not None and status == 0:
+            print(summary.render_text(), file=sys.stderr)
     except InputError as exc:
         sink.flush()
         return fail(str(exc))
