@@ -180,6 +180,7 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     feed = parser.feed
     count = 0
     size = 0
+    written = sink.written
     tick = _PROGRESS_EVERY
     for line in lines:
         count += 1
@@ -189,14 +190,17 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
             if summary is not None:
                 summary.add(event)
         if count == tick:
-            progress.update(bytes_read=size, lines=_PROGRESS_EVERY, records=0)
+            progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
+                            records=sink.written - written)
             size = 0
+            written = sink.written
             tick += _PROGRESS_EVERY
     for event in parser.flush():
         write(event)
         if summary is not None:
             summary.add(event)
-    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY)
+    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
+                    records=sink.written - written)
     return count
 
 
