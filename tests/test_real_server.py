@@ -32,15 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from csvlog import CsvLogRow, audit_fields, parse_csv_time
+from workload import SERVER_CONFIGS, ServerRun
 
 import pgaudit_parse as pp
-
-if TYPE_CHECKING:
-    from conftest import ServerRun
 
 PREVIOUSLY_LOGGED = "<previously logged>"
 ERROR_SEVERITIES = ("ERROR", "FATAL", "PANIC")
@@ -596,3 +594,22 @@ def test_comparison_catches_a_dropped_line(server_run: ServerRun, library_run: L
     _, before = compare(server_run, [Observed.from_event(e) for e in library_run.events])
     _, after = compare(server_run, [Observed.from_event(e) for e in events])
     assert set(after) - set(before), f"dropping a {mutation} line went unnoticed"
+
+
+# -- the small real logs kept in fixtures/ (regenerate: python tests/workload.py --fixtures
+#    fixtures) obey the same answer key --------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["rds", "rich"])
+def test_fixture_logs_match_their_csvlog(name: str) -> None:
+    run = ServerRun(name, SERVER_CONFIGS[name], FIXTURES / f"real-{name}.log",
+                    FIXTURES / f"real-{name}.csv")
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_file(str(run.stderr_log), prefix=run.prefix,
+                                on_reject=rejects.append))
+    assert rejects == []
+    assert len(run.csv_rows()) >= 40
+    _, problems = compare(run, [Observed.from_event(e) for e in events])
+    assert_no_problems(problems)

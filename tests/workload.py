@@ -8,22 +8,32 @@ checks and cascades; object auditing through ``pgaudit.role``; CREATE/ALTER ROLE
 passwords; errors with DETAIL, HINT, CONTEXT, QUERY and cursor positions; warnings; failed
 logins; and sessions over 127.0.0.1, ::1 and the unix socket.
 
->>> from pgserver import PgServer                        # doctest: +SKIP
->>> with PgServer(settings=RDS_SETTINGS) as pg:          # doctest: +SKIP
-...     run_workload(pg)
+Run it like this (``conftest.py`` does, once per configuration)::
+
+    with PgServer(settings=RDS_SETTINGS) as pg:
+        run_workload(pg)
+        pg.stop()
+
+>>> sorted({s.host for s in SESSIONS}, key=str)
+['127.0.0.1', '::1', 'socket']
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from csvlog import CsvLogRow, read_csvlog
 from pgserver import SOCKET, PgServer, PgServerError
 
 __all__ = [
     "RDS_PREFIX", "RICH_PREFIX", "VERBOSE_PREFIX", "RDS_SETTINGS", "RICH_SETTINGS",
-    "VERBOSE_SETTINGS", "Session",
+    "VERBOSE_SETTINGS", "SERVER_CONFIGS", "Session", "ServerRun", "run_config",
+    "FIXTURE_SESSIONS", "write_fixtures",
     "SESSIONS", "run_workload", "AUDIT_ROLE",
 ]
 
@@ -68,6 +78,11 @@ VERBOSE_SETTINGS: dict[str, str] = {
     "log_line_prefix": VERBOSE_PREFIX,
     "log_error_verbosity": "verbose",
     "log_timezone": "America/Sao_Paulo",
+}
+
+#: The server configurations the real-server tests run, by name.
+SERVER_CONFIGS: dict[str, dict[str, str]] = {
+    "rds": RDS_SETTINGS, "rich": RICH_SETTINGS, "verbose": VERBOSE_SETTINGS,
 }
 
 # Test-only credentials for roles the workload creates; pgAudit logs them as <REDACTED>.
@@ -242,6 +257,45 @@ SESSIONS: tuple[Session, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ServerRun:
+    """What one workload run left behind: its settings and the two log files."""
+
+    name: str
+    settings: dict[str, str]
+    stderr_log: Path
+    csv_log: Path
+
+    @property
+    def prefix(self) -> str:
+        """The ``log_line_prefix`` the server used."""
+        return self.settings["log_line_prefix"]
+
+    @property
+    def log_timezone(self) -> str:
+        """The ``log_timezone`` the server used."""
+        return self.settings["log_timezone"]
+
+    def csv_rows(self) -> list[CsvLogRow]:
+        """The csvlog records, in file order."""
+        return list(read_csvlog(self.csv_log))
+
+
+def run_config(name: str, out_dir: Path, sessions: tuple[Session, ...] | None = None,
+               file_stem: str = "postgresql") -> ServerRun:
+    """Start a server with ``SERVER_CONFIGS[name]``, run the workload, stop it, and keep
+    its stderr log and csvlog in ``out_dir`` as ``<file_stem>.log`` / ``.csv``."""
+    settings = SERVER_CONFIGS[name]
+    stderr_log = out_dir / f"{file_stem}.log"
+    csv_log = out_dir / f"{file_stem}.csv"
+    with PgServer(settings=settings) as pg:
+        run_workload(pg, SESSIONS if sessions is None else sessions)
+        pg.stop()
+        shutil.copyfile(pg.stderr_log_path, stderr_log)
+        shutil.copyfile(pg.csv_log_path, csv_log)
+    return ServerRun(name, dict(settings), stderr_log, csv_log)
+
+
 def run_session(pg: PgServer, session: Session) -> None:
     """Run one session; raise :class:`PgServerError` if login fails or succeeds wrongly."""
     if session.pgbench:
@@ -273,3 +327,51 @@ def run_workload(pg: PgServer, sessions: tuple[Session, ...] = SESSIONS) -> None
     """Run every session of the workload, one after the other."""
     for session in sessions:
         run_session(pg, session)
+
+
+FIXTURE_SQL = f"""
+CREATE TABLE notes (id integer PRIMARY KEY, body text);
+GRANT SELECT, INSERT ON notes TO {AUDIT_ROLE};
+INSERT INTO notes VALUES (1, 'Zoë, "quoted", -- not a comment'), (2, E'two\\nlines');
+SELECT id,
+       body
+  FROM notes WHERE body <> 'a{CR}b';
+PREPARE pick(integer) AS SELECT body FROM notes WHERE id = $1;
+EXECUTE pick(2);
+INSERT INTO notes VALUES (1, 'duplicate');
+SELECT * FROM missing_table;
+"""
+
+#: A short workload for the small real logs kept in fixtures/ (a few dozen lines).
+FIXTURE_SESSIONS: tuple[Session, ...] = (
+    Session("setup", SETUP),
+    Session("shop-setup", SHOP_SETUP, database="shop"),
+    Session("notes-ipv4", FIXTURE_SQL, user="alice", database="shop", host="127.0.0.1",
+            password=ALICE_PASSWORD),
+    Session("wrong-password", "SELECT 1;", user="alice", database="shop", host="::1",
+            password="not-the-password", login_fails=True),
+)
+
+
+def write_fixtures(out_dir: Path) -> list[Path]:
+    """Run :data:`FIXTURE_SESSIONS` on the ``rds`` and ``rich`` configurations and keep
+    their logs as ``real-<name>.log`` / ``real-<name>.csv`` in ``out_dir``."""
+    written = []
+    for name in ("rds", "rich"):
+        run = run_config(name, out_dir, FIXTURE_SESSIONS, file_stem=f"real-{name}")
+        written += [run.stderr_log, run.csv_log]
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tests/workload.py --fixtures fixtures/`` regenerates the real-log fixtures."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--fixtures", type=Path, required=True, metavar="DIR")
+    args = parser.parse_args(argv)
+    for path in write_fixtures(args.fixtures):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
