@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
@@ -222,10 +223,14 @@ class PgServer:
             self._init_cluster()
         self._start_with_free_port()
         self._running = True
+        atexit.register(self.cleanup)  # even if the caller never reaches stop()/cleanup()
         return self
 
     def _init_cluster(self) -> None:
-        self.base_dir = Path(tempfile.mkdtemp(prefix="pgaudit-parse-pg-"))
+        # As root the server runs as `postgres`, which must be able to reach the directory:
+        # use /tmp rather than a TMPDIR that may sit under /root.
+        parent = os.environ.get("PGAUDIT_PARSE_PG_TMP") or ("/tmp" if self._as_root else None)
+        self.base_dir = Path(tempfile.mkdtemp(prefix="pgaudit-parse-pg-", dir=parent))
         try:
             os.chmod(self.base_dir, 0o755)
             self._chown(self.base_dir)
@@ -289,47 +294,74 @@ class PgServer:
         """Stop the server (fast mode) and wait until the collector has written its files.
 
         PostgreSQL's last message, ``database system is shut down``, passes through the
-        logging collector like every other; once both files end with it, nothing more
-        will be written.
+        logging collector like every other; once both files hold it, nothing more will
+        be written.
         """
         if not self._running:
             return
-        self._running = False
+        before = self.log_offsets()
         self._run_tool(
             [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
              "-t", str(int(timeout)), "stop"],
             "pg_ctl stop",
         )
-        self.wait_for_log(_SHUTDOWN_MESSAGE, timeout=timeout)
+        self._running = False
+        atexit.unregister(self.cleanup)
+        self.wait_for_log(_SHUTDOWN_MESSAGE, timeout=timeout, since=before)
 
-    def wait_for_log(self, text: str, timeout: float = 30) -> None:
-        """Wait until ``text`` appears in the stderr log and in the csvlog.
-
-        Use it with a marker message (e.g. ``RAISE LOG``) to read the logs of a running
-        server; :meth:`stop` uses it with the shutdown message.
-        """
+    def _log_paths(self) -> list[Path]:
         paths = [self.stderr_log_path]
         if "csvlog" in str(self.settings.get("log_destination", "")):
             paths.append(self.csv_log_path)
+        return paths
+
+    def log_offsets(self) -> dict[Path, int]:
+        """Current sizes of the log files, to wait for text written after this point."""
+        return {p: (p.stat().st_size if p.exists() else 0) for p in self._log_paths()}
+
+    def wait_for_log(self, text: str, timeout: float = 30,
+                     since: dict[Path, int] | None = None) -> None:
+        """Wait until ``text`` appears in the stderr log and in the csvlog (after the
+        offsets ``since``, from :meth:`log_offsets`, if given).
+
+        Use it with a marker message (e.g. ``RAISE LOG``) to read the logs of a running
+        server; :meth:`stop` uses it with the shutdown message. Only new bytes are read,
+        so it stays cheap on large logs.
+        """
+        needle = text.encode()
+        offsets = {p: (since or {}).get(p, 0) for p in self._log_paths()}
+        found: set[Path] = set()
         deadline = time.monotonic() + timeout
         while True:
-            if all(p.exists() and text in p.read_text(errors="replace") for p in paths):
+            for path, offset in offsets.items():
+                if path in found or not path.exists():
+                    continue
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                if needle in chunk:
+                    found.add(path)
+                else:  # keep an overlap so a needle split across reads is still seen
+                    offsets[path] = max(offset, offset + len(chunk) - len(needle))
+            if len(found) == len(offsets):
                 return
             if time.monotonic() > deadline:
-                raise PgServerError(f"log never showed {text!r} within {timeout}s: {paths}")
+                raise PgServerError(f"log never showed {text!r} within {timeout}s: "
+                                    f"{sorted(str(p) for p in offsets)}")
             time.sleep(0.05)
 
     def cleanup(self) -> None:
-        """Stop the server if needed (immediate mode) and remove the directory."""
+        """Stop the server if still running (immediate mode) and remove the directory."""
+        atexit.unregister(self.cleanup)
         if self.base_dir is None:
             return
         if self._running:
-            self._running = False
             subprocess.run(
                 self._as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir),
                                    "-m", "immediate", "-w", "stop"]),
                 capture_output=True, timeout=60, cwd=self.base_dir,
             )
+            self._running = False
         if not self.keep:
             shutil.rmtree(self.base_dir, ignore_errors=True)
             self.base_dir = None
