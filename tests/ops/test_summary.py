@@ -1,0 +1,184 @@
+"""``pgaudit-parse summary`` and :class:`Summary`: counts checked against independent readers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tracemalloc
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from csvlog import audit_fields
+
+from pgaudit_parse import parse_file
+from pgaudit_parse.cli import main
+from pgaudit_parse.events import AuditEvent
+from pgaudit_parse.ops.summary import OTHER, Summary, TimeHistogram
+from pgaudit_parse.payload import AuditFields
+
+FIXTURE = Path(__file__).with_name("sample-rds.log")
+RDS_LINE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC):(?P<host>[^(:]*)(?:\((?P<port>"
+                      r"\d+)\))?:(?P<user>[^@]*)@(?P<db>[^:]*):\[(?P<pid>\d+)\]:(?P<sev>[A-Z]+):"
+                      r"  (?P<msg>.*)$")
+
+
+def _fixture_facts() -> dict[str, Counter]:
+    """Read the fixture with a regex and the csv module (not the parser under test)."""
+    text = FIXTURE.read_text()
+    # Continuation lines start with a TAB; join them to their message.
+    joined = re.sub(r"\n\t", "\n", text)
+    records = [m for m in (RDS_LINE.match(line) for line in text.splitlines()) if m]
+    facts: dict[str, Counter] = {"user": Counter(), "class": Counter(), "changes": Counter(),
+                                 "failed": Counter(), "errors": Counter()}
+    for match in records:
+        if match["msg"].startswith("AUDIT: "):
+            start = joined.index(match.group(0).split("AUDIT: ")[0])
+            payload = joined[start:].split("AUDIT: ", 1)[1]
+            fields = next(csv.reader(io.StringIO(payload)))
+            facts["user"][match["user"]] += 1
+            facts["class"][fields[3]] += 1
+            if fields[3] in ("DDL", "ROLE"):
+                facts["changes"][fields[4]] += 1
+        elif match["sev"] == "FATAL" and "authentication failed" in match["msg"]:
+            facts["failed"][(match["user"], match["host"])] += 1
+        elif match["sev"] == "ERROR":
+            facts["errors"]["ERROR"] += 1
+    return facts
+
+
+def _table(out: str, title: str) -> list[list[str]]:
+    """The rows (split on 2+ spaces) of the text table under ``title``."""
+    lines = out.split("\n" + title, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    return [re.split(r"\s{2,}", line.strip()) for line in lines]
+
+
+def test_summary_of_the_fixture_matches_an_independent_reading(capsys) -> None:
+    facts = _fixture_facts()
+
+    assert main(["summary", str(FIXTURE), "--quiet"]) == 0
+
+    out = capsys.readouterr().out
+    assert {row[0]: int(row[1]) for row in _table(out, "Audit events per user")} == dict(
+        facts["user"])
+    assert {row[0]: int(row[1]) for row in _table(out, "Audit events per class")} == dict(
+        facts["class"])
+    assert {(row[0], row[1]): int(row[2]) for row in _table(out, "Failed logins")} == dict(
+        facts["failed"])
+    errors = _table(out, "Errors")
+    assert sum(int(row[-1]) for row in errors) == facts["errors"]["ERROR"]
+    assert 'relation "public.missing" does not exist' in out
+    changes = _table(out, "DDL and ROLE changes")
+    assert Counter(row[3] for row in changes) == facts["changes"]
+    assert any("PASSWORD <REDACTED>" in row[-1] for row in changes)
+    total = sum(1 for _ in parse_file(str(FIXTURE)))
+    assert out.startswith(f"Summary: {total} events, 2026-11-25 16:33:20 UTC .. "
+                          "2026-11-25 18:10:00 UTC, 1 rejected line(s)\n")
+
+
+def test_rejects_are_reported_not_dropped(tmp_path, capsys) -> None:
+    assert main(["summary", str(FIXTURE)]) == 0
+    err = capsys.readouterr().err
+    bad = FIXTURE.read_text().splitlines().index("this line is not a PostgreSQL log line") + 1
+    assert f"pgaudit-parse: {FIXTURE}:{bad}: line does not match log_line_prefix\n" in err
+
+    dead = tmp_path / "dead.jsonl"
+    assert main(["summary", str(FIXTURE), "--errors", str(dead), "--quiet"]) == 0
+    [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert reject == {"source": str(FIXTURE), "line": bad,
+                      "reason": "line does not match log_line_prefix",
+                      "raw": "this line is not a PostgreSQL log line"}
+    assert capsys.readouterr().err == ""
+
+
+def test_unreadable_input_and_wrong_prefix_exit_2(tmp_path, capsys) -> None:
+    assert main(["summary", str(tmp_path / "missing.log")]) == 2
+    assert capsys.readouterr().err == f"pgaudit-parse: {tmp_path / 'missing.log'}: no such file\n"
+    assert main(["summary", str(FIXTURE), "--prefix", "%m [%p] ", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no line matches log_line_prefix '%m [%p] '" in err and "Traceback" not in err
+
+
+def test_summary_of_a_real_server_log_matches_its_csvlog(server_run, capsys) -> None:
+    """The who-did-what counts equal what the same server wrote to its csvlog."""
+    assert main(["summary", str(server_run.stderr_log), "--prefix", server_run.prefix,
+                 "--top", "1000", "--quiet"]) == 0
+    out = capsys.readouterr().out
+
+    rows = server_run.csv_rows()
+    # What the prefix carries decides what the summary can know (csvlog always has it).
+    has_user = "%u" in server_run.prefix
+    has_host = "%r" in server_run.prefix or "%h" in server_run.prefix
+
+    def user(row) -> str:
+        return (row.user_name or "-") if has_user else "-"
+
+    def host(row) -> str:
+        return (row.connection_from or "-").rsplit(":", 1)[0] if has_host else "-"
+
+    audits = [r for r in rows if r.message.startswith("AUDIT: ")]
+    by_user = Counter(user(r) for r in audits)
+    by_class = Counter(audit_fields(r.message)[3] for r in audits)
+    failed = Counter((user(r), host(r))
+                     for r in rows if r.sql_state_code in ("28P01", "28000"))
+    errors = Counter(r.error_severity for r in rows
+                     if r.error_severity in ("ERROR", "FATAL", "PANIC")
+                     and r.sql_state_code not in ("28P01", "28000"))
+
+    assert audits and failed and errors
+    assert {row[0]: int(row[1]) for row in _table(out, "Audit events per user")} == dict(by_user)
+    assert {row[0]: int(row[1]) for row in _table(out, "Audit events per class")} == dict(
+        by_class)
+    assert {(row[0], row[1]): int(row[2]) for row in _table(out, "Failed logins")} == dict(
+        failed)
+    severities = Counter()
+    for row in _table(out, "Errors"):
+        severities[row[1]] += int(row[-1])
+    assert severities == errors
+    changes = _table(out, "DDL and ROLE changes")
+    expected = sum(1 for r in audits if audit_fields(r.message)[3] in ("DDL", "ROLE"))
+    assert len(changes) == expected
+
+
+def _audit(n: int, user: str, at: datetime, audit_class: str = "READ") -> AuditEvent:
+    fields = AuditFields("SESSION", n, 1, audit_class, "SELECT", "TABLE", "public.t",
+                         f"select {n}", [], None)
+    return AuditEvent(timestamp=at, severity="LOG", message="AUDIT: ...", user=user,
+                      database="db", audit=fields)
+
+
+def test_memory_is_bounded() -> None:
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+    def feed(count: int) -> tuple[Summary, int]:
+        summary = Summary(max_keys=100, max_changes=20)
+        tracemalloc.start()
+        for n in range(count):
+            # Distinct users and DDL statements spread over years: the worst case.
+            summary.add(_audit(n, f"user{n}", start + timedelta(hours=7 * n), "DDL"))
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        return summary, size
+
+    small, small_size = feed(5_000)
+    large, large_size = feed(40_000)
+    assert large.events == 40_000
+    assert len(large.by_user) == 101 and large.by_user.counts[OTHER] == 40_000 - 100
+    assert len(large.changes) == 20 and large.changes_omitted == 40_000 - 20
+    assert len(large.histogram.counts) <= large.histogram.max_buckets
+    assert len(large.histogram.buckets()) <= large.histogram.max_buckets
+    assert sum(sum(c) for _, c in large.histogram.buckets()) == 40_000
+    assert large_size < small_size + 256 * 1024, (small_size, large_size)
+
+
+def test_time_histogram_keeps_every_event() -> None:
+    histogram = TimeHistogram(max_buckets=10)
+    stamps = [i * 37.0 for i in range(1000)] + [10 ** 8]  # dense, then far away
+    for i, stamp in enumerate(stamps):
+        histogram.add(stamp, i % 4)
+    buckets = histogram.buckets()
+    assert len(buckets) <= 10
+    totals = [sum(counts[g] for _, counts in buckets) for g in range(4)]
+    assert totals == [sum(1 for i in range(len(stamps)) if i % 4 == g) for g in range(4)]
