@@ -38,6 +38,7 @@ from .naming import instance_for_stream
 __all__ = [
     "CloudWatchReader",
     "now_ms",
+    "earliest_event_time",
     "filter_events",
     "next_span",
     "resolve_log_groups",
@@ -47,7 +48,7 @@ __all__ = [
 
 #: First slice length; doubled (x4) after empty slices, halved after busy ones.
 INITIAL_SPAN_MS = 5 * 60 * 1000
-_MAX_SPAN_MS = 7 * 24 * 3600 * 1000
+_MAX_SPAN_MS = 24 * 3600 * 1000
 _MIN_SPAN_MS = 1000
 #: A slice with more events than this halves the next slice (bounds re-reads and memory).
 _BUSY_SLICE = 5000
@@ -96,6 +97,24 @@ def resolve_log_groups(logs: Any, names: list[str], prefix: str | None) -> list[
     return groups
 
 
+def earliest_event_time(logs: Any, group: str) -> int | None:
+    """The oldest ``firstEventTimestamp`` of the group's streams (None if it has none).
+
+    Used only where reading starts (no checkpoint yet), so that ``--from-beginning`` does
+    not walk decades of empty slices.
+    """
+    earliest: int | None = None
+    try:
+        for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
+            for stream in page.get("logStreams", []):
+                first = stream.get("firstEventTimestamp")
+                if isinstance(first, int) and (earliest is None or first < earliest):
+                    earliest = first
+    except Exception as exc:
+        raise AwsSetupError(explain(exc, f"reading log group {group}")) from exc
+    return earliest
+
+
 def filter_events(logs: Any, group: str, start: int, end: int, pattern: str | None = None,
                   page_size: int | None = None) -> Iterator[dict[str, Any]]:
     """Every event of ``group`` with ``start <= timestamp <= end``, all pages.
@@ -135,6 +154,17 @@ class _GroupState:
     #: eventId -> timestamp of events fed (or skipped) since the last checkpoint, plus
     #: the still-pending events of the slice before.
     inflight: dict[str, int] = field(default_factory=dict)
+    #: The newest timestamp of the events done in this run, and the ids done at it.
+    high: int | None = None
+    high_ids: set[str] = field(default_factory=set)
+
+    def advance_high(self, done: dict[str, int]) -> None:
+        """Raise the high-water mark with events that are now done."""
+        for eid, ts in done.items():
+            if self.high is None or ts > self.high:
+                self.high, self.high_ids = ts, {eid}
+            elif ts == self.high:
+                self.high_ids.add(eid)
 
 
 class CloudWatchReader:
@@ -162,7 +192,10 @@ class CloudWatchReader:
         self._saved: dict[str, Checkpoint] = dict(saved)
         self._states: dict[str, _GroupState] = {}
         for group in groups:
-            checkpoint = saved.get(group, Checkpoint(start_ms))
+            checkpoint = saved.get(group)
+            if checkpoint is None:
+                earliest = earliest_event_time(logs, group) if start_ms < now_ms() else None
+                checkpoint = Checkpoint(max(start_ms, earliest or start_ms))
             through = checkpoint.through if checkpoint.through is not None else checkpoint.time
             self._states[group] = _GroupState(
                 checkpoint=checkpoint,
@@ -187,10 +220,12 @@ class CloudWatchReader:
         """End of input: emit what the parsers hold, flush, checkpoint every group."""
         for group, state in self._states.items():
             self._write(group, state.parser.flush())
-            state.inflight.clear()
         self.sink.flush(durable=True)
         for group, state in self._states.items():
-            state.checkpoint = Checkpoint(state.position)
+            state.advance_high(state.inflight)
+            state.inflight = {}
+            if state.high is not None:
+                state.checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
             self._saved[group] = state.checkpoint
         self._save()
 
@@ -241,13 +276,14 @@ class CloudWatchReader:
             self._write(group, state.parser.flush())
             pending = set()
         self.sink.flush(durable=True)
+        done = {eid: ts for eid, ts in state.inflight.items() if eid not in pending}
+        state.advance_high(done)
         if pending:
             oldest = min(state.inflight.get(ref, start) for ref in pending)
-            seen = frozenset(eid for eid, ts in state.inflight.items()
-                             if ts >= oldest and eid not in pending)
+            seen = frozenset(eid for eid, ts in done.items() if ts >= oldest)
             state.checkpoint = Checkpoint(oldest, seen, stop)
-        else:
-            state.checkpoint = Checkpoint(stop + 1)
+        elif state.high is not None:
+            state.checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
         state.inflight = {ref: state.inflight[ref] for ref in pending if ref in state.inflight}
         self._saved[group] = state.checkpoint
         self._save()

@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -28,7 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .checkpoint import Checkpoint, ParameterCheckpoint
-from .cloudwatch import INITIAL_SPAN_MS, filter_events, next_span, slice_end
+from .cloudwatch import (
+    INITIAL_SPAN_MS,
+    earliest_event_time,
+    filter_events,
+    next_span,
+    slice_end,
+)
 from .errors import AwsSetupError, explain
 from .messages import MAX_BODY_BYTES, EntryBoundary, MessagePacker
 
@@ -38,6 +45,8 @@ __all__ = ["Forwarder", "ForwardResult", "BatchSender", "DEFAULT_LAG_MS"]
 DEFAULT_LAG_MS = 30_000
 _BATCH_ENTRIES = 10
 _SEND_ATTEMPTS = 6
+#: SSM standard parameters hold 4 KB.
+_MAX_PARAMETER_CHARS = 4000
 
 log = logging.getLogger("pgaudit_parse.forward")
 
@@ -146,8 +155,12 @@ class Forwarder:
 
     def run(self, now_ms: int) -> ForwardResult:
         """Forward everything from the checkpoint up to ``now_ms - lag``."""
-        checkpoint = (self.store.load() if self.store is not None else None) \
-            or Checkpoint(self.start_ms)
+        loaded = self.store.load() if self.store is not None else None
+        if loaded is None:
+            earliest = earliest_event_time(self.logs, self.group)
+            checkpoint = Checkpoint(max(self.start_ms, earliest or self.start_ms))
+        else:
+            checkpoint = loaded
         end = now_ms - self.lag_ms
         position = checkpoint.time
         skip = checkpoint.seen
@@ -155,27 +168,45 @@ class Forwarder:
         span = INITIAL_SPAN_MS
         events = 0
         sent_before = self.sender.sent
+        high: int | None = None
+        high_ids: set[str] = set()
         while position <= end:
             if self.deadline is not None and self.deadline():
                 break
             stop = max(slice_end(position, span, end), min(skip_through, end))
-            count = self._forward_slice(position, stop, skip)
+            done: dict[str, int] = {}
+            count = self._forward_slice(position, stop, skip, done)
             events += count
             span = next_span(span, count)
             position = stop + 1
             skip = frozenset()
-            if self.store is not None:
-                self.store.save(Checkpoint(position))
+            for eid, ts in done.items():
+                if high is None or ts > high:
+                    high, high_ids = ts, {eid}
+                elif ts == high:
+                    high_ids.add(eid)
+            if high is not None:
+                checkpoint = Checkpoint(high, frozenset(high_ids), high)
+                if len(json.dumps(checkpoint.to_json())) > _MAX_PARAMETER_CHARS:
+                    # Too many events in one millisecond for an SSM parameter: the only
+                    # cost of moving past it is missing events ingested later at that ms.
+                    checkpoint = Checkpoint(high + 1)
+            if self.store is not None and (count or loaded is None):
+                self.store.save(checkpoint)
+                loaded = checkpoint
             log.debug("forwarded %d event(s) of %s up to %d", count, self.group, stop)
         return ForwardResult(events, self.sender.sent - sent_before, checkpoint.time, end,
                              position)
 
-    def _forward_slice(self, start: int, stop: int, skip: frozenset[str]) -> int:
+    def _forward_slice(self, start: int, stop: int, skip: frozenset[str],
+                       done: dict[str, int]) -> int:
         packers: dict[str, MessagePacker] = {}
         count = 0
         for event in filter_events(self.logs, self.group, start, stop,
                                    self.filter_pattern, self.page_size):
-            if str(event.get("eventId")) in skip:
+            event_id = str(event.get("eventId"))
+            done[event_id] = int(event.get("timestamp", start))
+            if event_id in skip:
                 continue
             count += 1
             stream = str(event.get("logStreamName", ""))
