@@ -19,19 +19,11 @@ import sys
 from collections.abc import Callable
 
 from pgaudit_parse.aws.errors import AwsSetupError, explain
+from pgaudit_parse.cli import PROG, fail, make_parser
 from pgaudit_parse.ops import doctor, iam_policy, rds_setup
 from pgaudit_parse.ops.aws import add_aws_arguments, aws_options, client, make_session
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main", "summary_main"]
-
-_PROG = "pgaudit-parse"
-
-
-def _fail(message: str) -> int:
-    from pgaudit_parse.cli import fail
-
-    return fail(message)
-
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
     """Parse, turning argparse's exits (usage errors, --help) into exit codes."""
@@ -45,12 +37,12 @@ def _run_aws(doing: str, action: Callable[[], int]) -> int:
     try:
         return action()
     except AwsSetupError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except rds_setup.SetupError as exc:
-        return _fail(f"{doing}: {exc}")
+        return fail(f"{doing}: {exc}")
     except Exception as exc:  # botocore's many exceptions: one line, no traceback
         if type(exc).__module__.startswith(("botocore", "boto3")):
-            return _fail(explain(exc, doing))
+            return fail(explain(exc, doing))
         raise
 
 
@@ -58,10 +50,8 @@ def _run_aws(doing: str, action: Callable[[], int]) -> int:
 
 
 def _rds_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{_PROG} rds",
-        description="Configure an RDS/Aurora PostgreSQL instance for pgAudit.",
-    )
+    parser = make_parser(f"{PROG} rds",
+                         "Configure an RDS/Aurora PostgreSQL instance for pgAudit.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="setup")
     setup = actions.add_parser(
         "setup",
@@ -123,10 +113,8 @@ def rds_main(argv: list[str]) -> int:
 
 
 def _iam_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{_PROG} iam-policy",
-        description="Print a least-privilege IAM policy (JSON) for one pgaudit-parse role.",
-    )
+    parser = make_parser(f"{PROG} iam-policy",
+                         "Print a least-privilege IAM policy (JSON) for one pgaudit-parse role.")
     parser.add_argument("role", choices=iam_policy.ROLES,
                         help="forwarder: CloudWatch -> SQS; consumer: SQS -> records; "
                         "cloudwatch-reader: reads the log group directly")
@@ -156,7 +144,7 @@ def iam_policy_main(argv: list[str]) -> int:
             queue_arn = iam_policy.queue_arn_from_url(args.queue_url, args.region,
                                                       args.partition)
         except ValueError as exc:
-            return _fail(f"iam-policy: {exc}")
+            return fail(f"iam-policy: {exc}")
     policy = iam_policy.build_policy(
         args.role, log_group=args.log_group, queue_arn=queue_arn,
         parameter_name=args.parameter_name, lambda_function=args.lambda_function,
@@ -165,7 +153,7 @@ def iam_policy_main(argv: list[str]) -> int:
     sys.stdout.write(iam_policy.render_policy(policy))
     left = iam_policy.placeholders_in(policy)
     if left:
-        sys.stderr.write(f"{_PROG}: iam-policy: replace the placeholders {', '.join(left)} "
+        sys.stderr.write(f"{PROG}: iam-policy: replace the placeholders {', '.join(left)} "
                          f"(or pass --region, --account-id, --log-group, --queue-arn)\n")
     return 0
 
@@ -174,11 +162,9 @@ def iam_policy_main(argv: list[str]) -> int:
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{_PROG} doctor",
-        description="Check credentials, endpoint, log group, pgAudit settings and queue; "
-        "print a pass/fail table with the fix for each failure.",
-    )
+    parser = make_parser(f"{PROG} doctor",
+                         "Check credentials, endpoint, log group, pgAudit settings and queue; "
+                         "print a pass/fail table with the fix for each failure.")
     parser.add_argument("--log-group", help="CloudWatch log group (default with --instance: "
                         "/aws/rds/instance/INSTANCE/postgresql)")
     parser.add_argument("--queue-url", help="SQS queue URL to check")

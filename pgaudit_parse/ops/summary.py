@@ -390,12 +390,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _counted(lines: Iterator[Line], progress: Any, counter: list[int]) -> Iterator[Line]:
-    update = progress.update
+def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
+             every: int = 1024) -> Iterator[Line]:
+    """Pass lines through, counting them and their bytes for the progress line (in batches,
+    so the per-line cost stays an addition)."""
+    size = 0
+    count = 0
     for line in lines:
-        counter[0] += 1
-        update(bytes_read=len(line.text) + 1, lines=1)
+        count += 1
+        size += len(line.text) + 1
+        if count % every == 0:
+            progress.update(bytes_read=size, lines=every)
+            size = 0
         yield line
+    progress.update(bytes_read=size, lines=count % every)
+    counter[0] += count
 
 
 def summary_command(argv: list[str]) -> int:
@@ -447,9 +456,10 @@ def summary_command(argv: list[str]) -> int:
             try:
                 events = parse_lines(_counted(read_input(path), progress, counter),
                                      prefix=args.prefix, on_reject=on_reject)
+                add = summary.add
                 for event in events:
-                    summary.add(event)
-                    progress.update(records=1)
+                    add(event)
+                progress.update(records=summary.events - before)
             except (InputError, PrefixError) as exc:
                 progress.close()
                 name = "<stdin>" if path == "-" else path
