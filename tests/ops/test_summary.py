@@ -11,9 +11,9 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from csvlog import audit_fields
+from csvlog import audit_fields, read_csvlog
 
-from pgaudit_parse import parse_file
+from pgaudit_parse import RDS_PREFIX, parse_file
 from pgaudit_parse.cli import main
 from pgaudit_parse.events import AuditEvent
 from pgaudit_parse.ops.summary import OTHER, Summary, TimeHistogram
@@ -103,14 +103,23 @@ def test_unreadable_input_and_wrong_prefix_exit_2(tmp_path, capsys) -> None:
 
 def test_summary_of_a_real_server_log_matches_its_csvlog(server_run, capsys) -> None:
     """The who-did-what counts equal what the same server wrote to its csvlog."""
-    assert main(["summary", str(server_run.stderr_log), "--prefix", server_run.prefix,
-                 "--top", "1000", "--quiet"]) == 0
+    _check_against_csvlog(server_run.stderr_log, server_run.csv_rows(), server_run.prefix,
+                          capsys)
+
+
+def test_summary_of_the_checked_in_real_log(capsys) -> None:
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    _check_against_csvlog(fixtures / "real-rds.log", list(read_csvlog(fixtures / "real-rds.csv")),
+                          RDS_PREFIX, capsys)
+
+
+def _check_against_csvlog(log: Path, rows: list, prefix: str, capsys) -> None:
+    assert main(["summary", str(log), "--prefix", prefix, "--top", "1000", "--quiet"]) == 0
     out = capsys.readouterr().out
 
-    rows = server_run.csv_rows()
     # What the prefix carries decides what the summary can know (csvlog always has it).
-    has_user = "%u" in server_run.prefix
-    has_host = "%r" in server_run.prefix or "%h" in server_run.prefix
+    has_user = "%u" in prefix
+    has_host = "%r" in prefix or "%h" in prefix
 
     def user(row) -> str:
         return (row.user_name or "-") if has_user else "-"
