@@ -24,6 +24,10 @@ if str(TESTS_DIR) not in sys.path:  # helpers (pgserver, workload, csvlog) live 
 
 from workload import SERVER_CONFIGS, ServerRun, run_config  # noqa: E402
 
+# --doctest-modules would import this file as a module named "conftest", which clashes
+# with the conftest.py of subdirectories (no __init__.py here); it has no doctests.
+collect_ignore = ["conftest.py"]
+
 
 @pytest.fixture(scope="session", params=sorted(SERVER_CONFIGS))
 def server_run(request: pytest.FixtureRequest,

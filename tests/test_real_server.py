@@ -14,7 +14,8 @@ Two differences between the formats are PostgreSQL's, and are modelled, not igno
 ``%t`` is taken from its own ``time()`` call (one second earlier than the csvlog time at
 a second boundary), and stderr appends `` at character N`` to the message where the
 csvlog keeps N in ``query_pos`` (else ``internal_query_pos``): the event must give the
-csvlog's message and N as ``cursor_position``.
+csvlog's message and N as ``cursor_position``. (A third, ``[unknown]`` in stderr where
+the csvlog has an empty user or database before authentication, maps to null.)
 """
 
 from __future__ import annotations
