@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -102,6 +103,7 @@ def _open_sink(args: argparse.Namespace) -> OutputSink:
 
     def append(path: str) -> IO[str]:
         try:
+            _drop_partial_line(path)
             handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - owned by the sink
         except OSError as exc:
             for stream in owned:
@@ -115,6 +117,34 @@ def _open_sink(args: argparse.Namespace) -> OutputSink:
         out = append(args.output)
     errors = append(args.errors) if args.errors else None
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+
+
+def _drop_partial_line(path: str) -> None:
+    """Cut a last line left unfinished by a killed run (it was never acknowledged, so its
+    record is written again), so that appending continues on a line boundary."""
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb+") as handle:
+            size = handle.seek(0, 2)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            position = size
+            while position > 0:
+                step = min(65536, position)
+                handle.seek(position - step)
+                chunk = handle.read(step)
+                index = chunk.rfind(b"\n")
+                if index >= 0:
+                    handle.truncate(position - step + index + 1)
+                    return
+                position -= step
+            handle.truncate(0)
+    except FileNotFoundError:
+        return
 
 
 def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:

@@ -116,6 +116,23 @@ class Aws:
             QueueName=name,
             Attributes={"VisibilityTimeout": str(visibility_timeout)})["QueueUrl"]
 
+    def send_forwarder_messages(self, url: str, group: str, stream: str,
+                                events: Sequence[tuple[int, str]], per_message: int) -> int:
+        """Send events as forwarder JSON messages of ``per_message`` events; returns the
+        number of messages."""
+        from pgaudit_parse.aws.forwarder import BatchSender
+        from pgaudit_parse.aws.messages import MessagePacker
+
+        sender = BatchSender(self.sqs, url)
+        for i in range(0, len(events), per_message):
+            packer = MessagePacker(group)
+            for j, (ts, message) in enumerate(events[i:i + per_message]):
+                sender.add(packer.add({"eventId": f"{i + j}", "timestamp": ts,
+                                       "logStreamName": stream, "message": message}))
+            sender.add(packer.close())
+        sender.flush()
+        return sender.sent
+
     def queue_depth(self, url: str) -> tuple[int, int]:
         """(visible, in flight) message counts."""
         attrs = self.sqs.get_queue_attributes(
