@@ -133,7 +133,7 @@ def run_checks(
         elif log_group is None:
             log_group = f"/aws/rds/instance/{instance}/{LOG_EXPORT}"
     if log_group:
-        yield from _check_log_group(clients["logs"], log_group, recent_minutes, now)
+        yield from _check_log_group(clients["logs"], log_group, recent_minutes, now, instance)
     if instance:
         if target is None:
             yield CheckResult("pgAudit configured", SKIP, "no DB instance to read")
@@ -159,8 +159,8 @@ def _check_instance(rds: Any, instance: str) -> tuple[CheckResult, Any]:
     return CheckResult(name, PASS, detail), target
 
 
-def _check_log_group(logs: Any, group: str, minutes: int, now: Callable[[], float]
-                     ) -> Iterator[CheckResult]:
+def _check_log_group(logs: Any, group: str, minutes: int, now: Callable[[], float],
+                     instance: str | None = None) -> Iterator[CheckResult]:
     name = f"log group {group}"
     try:
         groups = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
@@ -171,9 +171,9 @@ def _check_log_group(logs: Any, group: str, minutes: int, now: Callable[[], floa
         return
     if not any(g.get("logGroupName") == group for g in groups):
         yield CheckResult(name, FAIL, "does not exist",
-                          "enable the postgresql log export (pgaudit-parse rds setup "
-                          "--instance NAME --apply) or fix --log-group; RDS writes to "
-                          "/aws/rds/instance/NAME/postgresql")
+                          f"export the postgresql log (pgaudit-parse rds setup --instance "
+                          f"{instance or 'NAME'} --apply); RDS creates the group at the first "
+                          f"exported line" + ("" if instance else "; or fix --log-group"))
         for check in ("recent log events", "pgAudit lines in recent events"):
             yield CheckResult(check, SKIP, "no log group")
         return

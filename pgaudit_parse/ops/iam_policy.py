@@ -5,15 +5,18 @@ The seed guide attaches ``AmazonSQSFullAccess``, ``CloudWatchLogsFullAccess`` an
 the named resources. Region and account become placeholders (``REGION``,
 ``ACCOUNT_ID``) when not given; :func:`placeholders_in` lists what is left to fill in.
 
-- ``forwarder`` (CloudWatch -> SQS, CLI or Lambda): ``logs:FilterLogEvents`` on the log
-  group; ``ssm:GetParameter``/``ssm:PutParameter`` on the checkpoint parameter;
-  ``sqs:SendMessage`` (also authorizes SendMessageBatch) and ``sqs:GetQueueUrl`` on the queue.
+- ``forwarder`` (CloudWatch -> SQS, CLI or Lambda): ``logs:FilterLogEvents`` and
+  ``logs:DescribeLogStreams`` (where a first run starts) on the log group;
+  ``ssm:GetParameter``/``ssm:PutParameter`` on the checkpoint parameter; ``sqs:SendMessage``
+  (also authorizes SendMessageBatch) on the queue. The queue is given by URL, so no
+  ``sqs:GetQueueUrl``.
 - ``consumer`` (SQS -> records): ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` (also
   DeleteMessageBatch), ``sqs:ChangeMessageVisibility`` (also its batch form),
   ``sqs:GetQueueAttributes`` on the queue.
-- ``cloudwatch-reader`` (CloudWatch source): ``logs:FilterLogEvents`` on the log group and
-  ``logs:DescribeLogGroups`` (a list call: its resource is every log group of the account
-  and region; the action list stays exact).
+- ``cloudwatch-reader`` (CloudWatch source): ``logs:FilterLogEvents`` and
+  ``logs:DescribeLogStreams`` on the log group, and ``logs:DescribeLogGroups`` (for
+  ``--group-prefix`` and ``doctor``; a list call, so its resource is every log group of the
+  account and region, while the action list stays exact).
 
 >>> policy = build_policy("consumer", queue_arn="arn:aws:sqs:eu-west-1:123456789012:audit")
 >>> policy["Statement"][0]["Action"]
@@ -100,7 +103,8 @@ def build_policy(
     """The IAM policy document for ``role`` (one of :data:`ROLES`).
 
     ``lambda_function`` adds what a Lambda needs to write its own logs
-    (``logs:CreateLogStream``, ``logs:PutLogEvents`` on ``/aws/lambda/NAME``).
+    (``logs:CreateLogGroup``, ``logs:CreateLogStream``, ``logs:PutLogEvents`` on
+    ``/aws/lambda/NAME``).
 
     >>> build_policy("cloudwatch-reader", log_group="/g", region="us-east-1",
     ...              account_id="123456789012")["Statement"][1]["Resource"]
@@ -115,11 +119,11 @@ def build_policy(
     statements: list[dict[str, Any]]
     if role == "forwarder":
         statements = [
-            _statement("ReadRdsLogGroup", ["logs:FilterLogEvents"],
+            _statement("ReadRdsLogGroup", ["logs:FilterLogEvents", "logs:DescribeLogStreams"],
                        log_group_arns(group, region, account, partition)),
             _statement("KeepCheckpoint", ["ssm:GetParameter", "ssm:PutParameter"],
                        [parameter_arn(parameter_name, region, account, partition)]),
-            _statement("SendToQueue", ["sqs:GetQueueUrl", "sqs:SendMessage"], [queue]),
+            _statement("SendToQueue", ["sqs:SendMessage"], [queue]),
         ]
     elif role == "consumer":
         statements = [
@@ -132,7 +136,7 @@ def build_policy(
         ]
     else:
         statements = [
-            _statement("ReadRdsLogGroup", ["logs:FilterLogEvents"],
+            _statement("ReadRdsLogGroup", ["logs:FilterLogEvents", "logs:DescribeLogStreams"],
                        log_group_arns(group, region, account, partition)),
             # DescribeLogGroups is a list call: IAM authorizes it on the account's groups.
             _statement("FindLogGroups", ["logs:DescribeLogGroups"],
@@ -140,8 +144,9 @@ def build_policy(
         ]
     if lambda_function:
         statements.append(_statement(
-            "WriteOwnLambdaLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-            log_group_arns(f"/aws/lambda/{lambda_function}", region, account, partition)[1:],
+            "WriteOwnLambdaLogs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            log_group_arns(f"/aws/lambda/{lambda_function}", region, account, partition),
         ))
     return {"Version": "2012-10-17", "Statement": statements}
 

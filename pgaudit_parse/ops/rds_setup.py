@@ -458,7 +458,7 @@ def reboot_notice(plan: SetupPlan, applied: bool) -> str:
         return ""
     command = f"aws rds reboot-db-instance --db-instance-identifier {plan.instance}"
     if plan.scope == "cluster":
-        command = f"every instance of cluster {plan.target}, e.g. {command}"
+        command = f"reboot every instance of cluster {plan.target}, e.g. {command}"
     if applied or (plan.pending_reboot_now and not plan.has_changes):
-        return f"Reboot pending: pgAudit takes effect after a restart. Reboot {command}\n"
+        return f"Reboot pending: pgAudit takes effect after a restart: {command}\n"
     return f"After --apply, a reboot is needed for pgAudit to take effect: {command}\n"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -20,13 +22,15 @@ GROUP = "/aws/rds/instance/db1/postgresql"
 GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{GROUP}"
 
 #: What our AWS code calls, per role (SendMessageBatch is authorized by sqs:SendMessage,
-#: DeleteMessageBatch by sqs:DeleteMessage).
+#: DeleteMessageBatch by sqs:DeleteMessage, ChangeMessageVisibilityBatch by
+#: sqs:ChangeMessageVisibility); test_actions_match_the_calls_in_our_code checks the source.
 EXPECTED_ACTIONS = {
-    "forwarder": {"logs:FilterLogEvents", "ssm:GetParameter", "ssm:PutParameter",
-                  "sqs:SendMessage", "sqs:GetQueueUrl"},
+    "forwarder": {"logs:FilterLogEvents", "logs:DescribeLogStreams", "ssm:GetParameter",
+                  "ssm:PutParameter", "sqs:SendMessage"},
     "consumer": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                  "sqs:GetQueueAttributes"},
-    "cloudwatch-reader": {"logs:FilterLogEvents", "logs:DescribeLogGroups"},
+    "cloudwatch-reader": {"logs:FilterLogEvents", "logs:DescribeLogStreams",
+                          "logs:DescribeLogGroups"},
 }
 
 
@@ -85,10 +89,10 @@ def test_queue_url_and_lambda_logs(capsys) -> None:
                         "--region", REGION, "--log-group", GROUP)
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["SendToQueue"]["Resource"] == [QUEUE_ARN]
-    assert by_sid["WriteOwnLambdaLogs"]["Action"] == ["logs:CreateLogStream",
-                                                      "logs:PutLogEvents"]
-    assert by_sid["WriteOwnLambdaLogs"]["Resource"] == [
-        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/export-rds:*"]
+    assert by_sid["WriteOwnLambdaLogs"]["Action"] == [
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    lambda_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/export-rds"
+    assert by_sid["WriteOwnLambdaLogs"]["Resource"] == [lambda_group, lambda_group + ":*"]
     assert main(["iam-policy", "consumer", "--queue-url", "not a url"]) == 2
     assert "not an SQS queue URL" in capsys.readouterr().err
     assert main(["iam-policy", "admin"]) == 2
@@ -170,3 +174,44 @@ def test_sqs_enforces_the_consumer_and_forwarder_policies(enforced: Aws) -> None
         response = failure.value.response
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 403, response
         assert "is not authorized to perform" in response["Error"]["Message"], response
+
+
+_CALL = re.compile(r"\.get_paginator\(\"(\w+)\"|\.(\w+)\(")
+#: boto3 method -> the IAM action that authorizes it.
+_AUTHORIZED_BY = {
+    "filter_log_events": "logs:FilterLogEvents",
+    "describe_log_streams": "logs:DescribeLogStreams",
+    "describe_log_groups": "logs:DescribeLogGroups",
+    "get_parameter": "ssm:GetParameter",
+    "put_parameter": "ssm:PutParameter",
+    "send_message": "sqs:SendMessage",
+    "send_message_batch": "sqs:SendMessage",
+    "get_queue_url": "sqs:GetQueueUrl",
+    "receive_message": "sqs:ReceiveMessage",
+    "delete_message": "sqs:DeleteMessage",
+    "delete_message_batch": "sqs:DeleteMessage",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+    "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
+    "get_queue_attributes": "sqs:GetQueueAttributes",
+}
+
+
+def _calls(*modules: str) -> set[str]:
+    root = Path(__file__).resolve().parents[2] / "pgaudit_parse"
+    found: set[str] = set()
+    for module in modules:
+        for match in _CALL.finditer((root / module).read_text(encoding="utf-8")):
+            name = match.group(1) or match.group(2)
+            if name in _AUTHORIZED_BY:
+                found.add(_AUTHORIZED_BY[name])
+    return found
+
+
+def test_actions_match_the_calls_in_our_code() -> None:
+    """Every AWS call our paths make is allowed, and nothing else is."""
+    logs_and_ssm = _calls("aws/cloudwatch.py", "aws/checkpoint.py")
+    assert EXPECTED_ACTIONS["forwarder"] == {
+        a for a in logs_and_ssm if a != "logs:DescribeLogGroups"} | (
+        _calls("aws/forwarder.py") & {"sqs:SendMessage"})
+    assert EXPECTED_ACTIONS["consumer"] == _calls("aws/sqs.py")
+    assert EXPECTED_ACTIONS["cloudwatch-reader"] == _calls("aws/cloudwatch.py")
