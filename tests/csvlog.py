@@ -140,10 +140,16 @@ class CsvLogRow:
 
 
 def read_csvlog(path: str | Path) -> Iterator[CsvLogRow]:
-    """Yield the records of a csvlog file in file order.
+    """Yield the records of a csvlog file in file order (CR and LF inside quoted fields
+    are kept as they are).
 
-    >>> list(read_csvlog("/dev/null"))
-    []
+    >>> import os, tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+    ...     _ = f.write('2026-11-25 16:05:01.123 UTC,,,7,,6565f1a2.7,1,,2026-11-25 16:05:00 UTC,'
+    ...                 ',0,LOG,00000,"two\\nlines",,,,,,,,,,postmaster,,0\\n')
+    >>> [(row.process_id, row.message) for row in read_csvlog(f.name)]
+    [(7, 'two\\nlines')]
+    >>> os.unlink(f.name)
     """
     with open(path, encoding="utf-8", newline="") as handle:
         for number, record in enumerate(csv.reader(handle, strict=True), start=1):
