@@ -419,14 +419,25 @@ def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
     return done
 
 
-def _quote_identifier(name: str) -> str:
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
+_RELATION_PART = re.compile(r'"(?:[^"]|"")*"|[^."]+')
 
 
 def _quote_relation(relation: str) -> str:
-    return ".".join(_quote_identifier(part) for part in relation.split("."))
+    """A relation name as SQL: parts already in double quotes and plain identifiers stay as
+    typed (PostgreSQL folds the latter as psql would); anything else is quoted.
+
+    >>> _quote_relation('public.orders'), _quote_relation('sales."Q1"'), _quote_relation('my t')
+    ('public.orders', 'sales."Q1"', '"my t"')
+    """
+    parts = _RELATION_PART.findall(relation.strip())
+    quoted = []
+    for part in parts:
+        part = part if part.startswith('"') else part.strip()
+        if part.startswith('"') or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", part):
+            quoted.append(part)
+        else:
+            quoted.append('"' + part.replace('"', '""') + '"')
+    return ".".join(quoted)
 
 
 def object_audit_sql(mode: str, tables: Iterable[str] = ()) -> str:

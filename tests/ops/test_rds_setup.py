@@ -73,7 +73,8 @@ def test_apply_session_mode_configures_group_instance_and_log_export(aws: Aws, c
 def test_object_mode_sets_the_audit_role_and_prints_grants(aws: Aws, capsys) -> None:
     aws.create_instance("db2")
     argv = ["rds", "setup", "--instance", "db2", "--mode", "object", "--table",
-            "public.orders", "--table", 'Sales."Q1 totals"', "--apply", *aws.args()]
+            "public.orders", "--table", 'sales."Q1 totals"', "--table", "odd name",
+            "--apply", *aws.args()]
 
     assert main(argv) == 0
 
@@ -83,7 +84,8 @@ def test_object_mode_sets_the_audit_role_and_prints_grants(aws: Aws, capsys) -> 
     assert params["pgaudit.log"] == "none"
     assert "CREATE ROLE rds_pgaudit;" in out
     assert "GRANT SELECT, INSERT, UPDATE, DELETE ON public.orders TO rds_pgaudit;" in out
-    assert 'ON "Sales"."""Q1 totals""" TO rds_pgaudit;' in out
+    assert 'ON sales."Q1 totals" TO rds_pgaudit;' in out
+    assert 'ON "odd name" TO rds_pgaudit;' in out
 
 
 def test_updates_the_instances_own_group_and_keeps_its_libraries(aws: Aws, capsys) -> None:
@@ -208,3 +210,26 @@ def test_desired_parameters_follow_the_seed_guide(mode: str) -> None:
     assert (values.get("pgaudit.role") == "rds_pgaudit") == (mode == "object")
     assert desired_parameters(mode, "pgaudit, pg_stat_statements")[
         "shared_preload_libraries"] == "pgaudit,pg_stat_statements"
+
+
+def test_printed_sql_enables_object_auditing_on_a_real_server(tmp_path) -> None:
+    """The SQL rds setup prints, run on PostgreSQL 15 + pgAudit with the object-mode
+    parameters, makes pgAudit write OBJECT lines for the granted table and only for it."""
+    from pgserver import PgServer
+
+    from pgaudit_parse import AuditEvent, parse_file
+    from pgaudit_parse.ops.rds_setup import object_audit_sql
+
+    # The very values rds setup writes to the parameter group ("0", "default", ...).
+    settings = {**desired_parameters("object", None), "log_line_prefix": "%t:%r:%u@%d:[%p]:"}
+    with PgServer(settings=settings) as pg:
+        pg.run_sql("CREATE TABLE public.orders (id int); CREATE TABLE public.other (id int);")
+        pg.run_sql(object_audit_sql("object", ["public.orders"]))
+        pg.run_sql("INSERT INTO orders VALUES (1); SELECT * FROM orders; "
+                   "SELECT * FROM other;")
+        pg.stop()
+        log = tmp_path / "postgresql.log"
+        log.write_bytes(pg.stderr_log_path.read_bytes())
+    audits = [e for e in parse_file(str(log)) if isinstance(e, AuditEvent)]
+    assert {(e.audit.audit_type, e.audit.command, e.audit.object_name) for e in audits} == {
+        ("OBJECT", "INSERT", "public.orders"), ("OBJECT", "SELECT", "public.orders")}
