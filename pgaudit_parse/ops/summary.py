@@ -398,7 +398,7 @@ def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
     count = 0
     for line in lines:
         count += 1
-        size += len(line.text) + 1
+        size += len(line.text.encode("utf-8", "surrogateescape")) + 1
         if count % every == 0:
             progress.update(bytes_read=size, lines=every)
             size = 0
@@ -457,9 +457,14 @@ def summary_command(argv: list[str]) -> int:
                 events = parse_lines(_counted(read_input(path), progress, counter),
                                      prefix=args.prefix, on_reject=on_reject)
                 add = summary.add
+                batch = 0
                 for event in events:
                     add(event)
-                progress.update(records=summary.events - before)
+                    batch += 1
+                    if batch == 1024:
+                        progress.update(records=batch)
+                        batch = 0
+                progress.update(records=batch)
             except (InputError, PrefixError) as exc:
                 progress.close()
                 name = "<stdin>" if path == "-" else path
