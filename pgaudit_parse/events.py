@@ -104,7 +104,7 @@ class ErrorEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionEvent(Event):
-    """``connection received`` / ``connection authorized`` (log_connections)."""
+    """``connection received`` / ``authenticated`` / ``authorized`` (log_connections)."""
 
     kind: str = "connection"
 
@@ -152,7 +152,15 @@ _STATEMENTS_PER_BACKEND: Final = 256
 _Logged = tuple[str | None, list[str] | None]
 #: stderr (unlike csvlog) appends the error cursor position to the message.
 _CURSOR = re.compile(r" at character (\d+)\Z")
+#: Filled from a backend's connection lines when the prefix does not carry them.
+_SESSION_FIELDS: Final = ("user", "database", "client_host", "client_port")
+_VERBOSE_SQLSTATE = re.compile(r"([0-9A-Z]{5}): ")
+#: SQLSTATE classes PostgreSQL defines (errcodes.txt); "AUDIT: " must not look like one.
+_SQLSTATE_CLASSES: Final = frozenset(
+    "00 01 02 03 08 09 0A 0B 0F 0L 0P 0Z 20 21 22 23 24 25 26 27 28 2B 2D 2F 34 38 39 3B 3D "
+    "3F 40 42 44 53 54 55 57 58 72 F0 HV P0 XX".split())
 _KEY_VALUES = re.compile(r"(\w+)=(\S*)")
+_LOGIN_USER = re.compile(r'(?:for user|role) "((?:[^"]|"")*)"')
 
 
 def is_login_failure(severity: str, message: str, sqlstate: str | None) -> bool:
@@ -194,8 +202,9 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
 
 
 class EventBuilder:
-    """Turns entries into events, keeping per-backend pgAudit state for
-    ``<previously logged>``. Bounded: remembers at most ``max_backends`` backends.
+    """Turns entries into events, keeping per-backend state: pgAudit statements for
+    ``<previously logged>``, and, when the prefix lacks them, the user, database and client
+    named by the backend's connection lines. Bounded: at most ``max_backends`` backends.
 
     >>> from pgaudit_parse.entries import LogEntry
     >>> from pgaudit_parse.lines import Line
@@ -211,6 +220,8 @@ class EventBuilder:
         # (stream, pid) -> ((statement_id, substatement_id) -> (statement, parameter))
         self._statements: OrderedDict[tuple[str, str], OrderedDict[tuple[int, int], _Logged]]
         self._statements = OrderedDict()
+        # (stream, pid) -> user/database/client of the backend, from its connection lines
+        self._sessions: OrderedDict[tuple[str, str], dict[str, object]] = OrderedDict()
 
     def build(self, entry: LogEntry) -> Event | None:
         """The event for one entry, or None (after reporting a reject) if it is torn."""
@@ -219,6 +230,8 @@ class EventBuilder:
         except TimestampError as exc:
             self._reject(entry, str(exc))
             return None
+        if self._sessions:
+            self._fill_session(entry, common)
         message = common["message"]
         assert isinstance(message, str)
         severity = entry.severity
@@ -231,23 +244,49 @@ class EventBuilder:
             audit = self._resolve(entry, common, audit)
             return AuditEvent(audit=audit, **common)
         if severity in ERROR_SEVERITIES:
-            kind = "login_failed" if is_login_failure(
-                severity, message, common["sqlstate"]) else "error"
-            return ErrorEvent(kind=kind, **common)
+            if is_login_failure(severity, message, common["sqlstate"]):
+                if common["user"] is None:
+                    named = _LOGIN_USER.search(message)
+                    common["user"] = named.group(1).replace('""', '"') if named else None
+                return ErrorEvent(kind="login_failed", **common)
+            return ErrorEvent(kind="error", **common)
         if message.startswith("duration: "):
             match = _DURATION.match(message)
             if match:
                 return DurationEvent(duration_ms=float(match.group("ms")),
                                      duration_statement=match.group("sql"), **common)
         if message.startswith(("connection received: ", "connection authorized: ",
+                               "connection authenticated: ",
                                "replication connection authorized: ")):
-            return ConnectionEvent(**self._from_message(common, message))
+            merged = self._from_message(common, message)
+            self._remember_session(entry, merged)
+            return ConnectionEvent(**merged)
         if message.startswith("disconnection: session time: "):
             session_time = message[len("disconnection: session time: "):].split(" ", 1)[0]
             self._forget(entry, common)
             return DisconnectionEvent(session_time=session_time,
                                       **self._from_message(common, message))
         return LogEvent(**common)
+
+    def _remember_session(self, entry: LogEntry, values: dict[str, object]) -> None:
+        """Keep who a backend is (from its connection lines) for prefixes that lack it."""
+        key = self._backend(entry, values)
+        known = self._sessions.pop(key, {})
+        if entry.message.startswith("connection received: "):
+            known = {}  # a new backend (pids are reused)
+        for name in _SESSION_FIELDS:
+            if values[name] is not None:
+                known[name] = values[name]
+        self._sessions[key] = known
+        while len(self._sessions) > self.max_backends:
+            self._sessions.popitem(last=False)
+
+    def _fill_session(self, entry: LogEntry, common: dict[str, object]) -> None:
+        known = self._sessions.get(self._backend(entry, common))
+        if known:
+            for name, value in known.items():
+                if common[name] is None:
+                    common[name] = value
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -266,8 +305,16 @@ class EventBuilder:
             host = _none_if_unknown(f.get("h"))
         session_start = f.get("s")
         message = entry.message
+        sqlstate = f.get("e") or None
+        # log_error_verbosity=verbose puts the SQLSTATE before the message text.
+        verbose = _VERBOSE_SQLSTATE.match(message)
+        if verbose and verbose.group(1)[:2] in _SQLSTATE_CLASSES:
+            sqlstate = sqlstate or verbose.group(1)
+            message = message[verbose.end():]
         cursor = None
-        if " at character " in message and not message.startswith(AUDIT_MARKER):
+        if " at character " in message and (entry.get("STATEMENT") is not None
+                                            or entry.get("QUERY") is not None):
+            # Only a message with a query can carry a cursor position.
             found = _CURSOR.search(message)
             if found:
                 message = message[: found.start()]
@@ -293,7 +340,7 @@ class EventBuilder:
             "session_line": _int_or_none(f.get("l")),
             "session_start": parse_timestamp(session_start) if session_start else None,
             "command_tag": f.get("i") or None,
-            "sqlstate": f.get("e") or None,
+            "sqlstate": sqlstate,
             "backend_type": f.get("b") or None,
             "virtual_xid": f.get("v") or None,
             "xid": _int_or_none(f.get("x")),
@@ -350,7 +397,9 @@ class EventBuilder:
         return audit
 
     def _forget(self, entry: LogEntry, common: dict[str, object]) -> None:
-        self._statements.pop(self._backend(entry, common), None)
+        key = self._backend(entry, common)
+        self._statements.pop(key, None)
+        self._sessions.pop(key, None)
 
     def _reject(self, entry: LogEntry, reason: str) -> None:
         raw = "\n".join(line.text for line in entry.lines)

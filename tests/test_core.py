@@ -196,3 +196,48 @@ def test_record_builder_joins_only_the_matching_duration() -> None:
     records = [r for e in pp.parse_lines(lines) for r in builder.add(e)] + builder.flush()
     assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
         ("select 1", 0), ("vacuum", 2.0), ("create role x password <REDACTED>", 1.0)]
+
+
+def test_verbose_error_verbosity_sqlstate_is_not_part_of_the_message() -> None:
+    prefix = "%m [%p] "
+    events = list(pp.parse_lines([
+        "2026-11-25 13:51:30.173 -03 [29341] LOG:  00000: AUDIT: SESSION,1,1,ROLE,CREATE ROLE,,,"
+        "CREATE ROLE r NOLOGIN;,<not logged>",
+        "2026-11-25 13:51:30.173 -03 [29341] LOCATION:  log_audit_event, pgaudit.c:800",
+        "2026-11-25 13:51:31.000 -03 [29341] ERROR:  42P01: relation \"x\" does not exist "
+        "at character 15",
+        "2026-11-25 13:51:31.000 -03 [29341] STATEMENT:  select * from x",
+    ], prefix=prefix))
+    assert [(e.kind, e.sqlstate) for e in events] == [("audit", "00000"), ("error", "42P01")]
+    assert events[0].audit.statement == "CREATE ROLE r NOLOGIN;"
+    assert events[0].location == "log_audit_event, pgaudit.c:800"
+    assert (events[1].message, events[1].cursor_position) == ('relation "x" does not exist', 15)
+
+
+def test_cursor_position_only_stripped_when_a_query_is_logged() -> None:
+    [warning] = pp.parse_lines([RDS + "WARNING:  this text ends at character 5"])
+    assert (warning.message, warning.cursor_position) == ("this text ends at character 5", None)
+
+
+def test_connection_authenticated_is_a_connection_event() -> None:
+    [event] = pp.parse_lines([RDS + 'LOG:  connection authenticated: identity="alice" '
+                                    "method=scram-sha-256 (/etc/pg_hba.conf:3)"])
+    assert event.kind == "connection"
+
+
+def test_session_fields_come_from_connection_lines_when_the_prefix_lacks_them() -> None:
+    lines = [
+        "2026-11-25 16:00:00.000 UTC [10] LOG:  connection received: host=::1 port=5001",
+        "2026-11-25 16:00:00.001 UTC [10] LOG:  connection authorized: user=alice database=shop "
+        "application_name=psql",
+        "2026-11-25 16:00:01.000 UTC [10] LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+        "2026-11-25 16:00:02.000 UTC [10] LOG:  disconnection: session time: 0:00:02.000 "
+        "user=alice database=shop host=::1 port=5001",
+        "2026-11-25 16:00:03.000 UTC [10] LOG:  connection received: host=10.0.0.1 port=6000",
+        "2026-11-25 16:00:04.000 UTC [10] LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 2,<none>",
+    ]
+    events = list(pp.parse_lines(lines, prefix="%m [%p] "))
+    audit1, audit2 = (e for e in events if e.kind == "audit")
+    assert (audit1.user, audit1.database, audit1.client_host, audit1.client_port) == (
+        "alice", "shop", "::1", 5001)
+    assert (audit2.user, audit2.client_host, audit2.client_port) == (None, "10.0.0.1", 6000)

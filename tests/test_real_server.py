@@ -506,6 +506,12 @@ def test_guardium_records(server_run: ServerRun, library_run: LibraryRun,
             continue
         expected_records.append(record)
         checks = _record_checks(pair, record, event.timestamp)
+        prefix = server_run.settings["log_line_prefix"]
+        for escape, name in (("%d", "dbName"), ("%u", "accessor.dbUser")):
+            # Without the escape the log names the database/user only through the
+            # backend's connection lines; a failed password login has none of those.
+            if escape not in prefix and checks[name][1] == "":
+                del checks[name]
         problems += [f"{where}: {name}: expected {want!r}, got {got!r}"
                      for name, (want, got) in checks.items() if want != got]
 
