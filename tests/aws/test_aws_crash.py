@@ -1,0 +1,120 @@
+"""Crash safety: consumers killed with SIGKILL at random moments, then restarted.
+
+After the last (uninterrupted) run, the output file the runs appended to holds every
+event; what was written twice is bounded by what one run had in flight when it died.
+The kill moments come from a seeded generator, so a failure can be replayed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from aws_logdata import BASE_MS, audit_line, error_lines, errors, statements
+from conftest import REPO, Aws, read_jsonl
+
+from pgaudit_parse.aws.cloudwatch import INITIAL_SPAN_MS
+
+KILLS = 4
+PER_STREAM = 3000
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _run_and_kill(aws: Aws, argv: list[str], out: Path, rng: random.Random) -> bool:
+    """Start the CLI and SIGKILL it once its output has grown by a random amount (so the
+    kill lands mid-run, wherever the process is: reading, writing, checkpointing or
+    deleting). True if it was killed, False if it finished first."""
+    proc = subprocess.Popen(argv, env=aws.env(), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    baseline, threshold = _size(out), rng.randint(20_000, 300_000)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _size(out) - baseline >= threshold:
+            time.sleep(rng.uniform(0, 0.05))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            proc.stderr.close()
+            return True
+        time.sleep(0.005)
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=10) == 0, stderr
+    return False
+
+
+def test_cloudwatch_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
+    """``cloudwatch --checkpoint`` killed mid-run again and again."""
+    rng = random.Random(20261125)
+    group = aws.log_group(aws.unique("/aws/rds/instance/crash") + "/postgresql", ["a", "b"])
+    step = 1000  # ms between events: 300 events per stream and 5-minute slice
+    audits, errs = {}, {}
+    for stream, pid in (("a", 11), ("b", 12)):
+        events = []
+        for k in range(PER_STREAM):
+            n = k * 2 + (stream == "b")
+            ms = BASE_MS + k * step
+            if k % 10 == 5:  # an ERROR whose STATEMENT lines are separate events
+                events += [(ms, line) for line in error_lines(ms, pid, n)]
+                errs[n] = True
+            else:
+                events.append((ms, audit_line(ms, pid, n)))
+                audits[n] = True
+        aws.put(group, stream, events)
+    out, checkpoint = tmp_path / "out.jsonl", tmp_path / "cp.json"
+    argv = aws.argv("cloudwatch", "--log-group", group, "--from-beginning", "--format",
+                    "events", "--checkpoint", str(checkpoint), "--output", str(out))
+    kills = sum(_run_and_kill(aws, argv, out, rng) for _ in range(KILLS))
+    assert kills >= 3, "the runs should have been interrupted"
+    started = time.monotonic()
+    result = aws.cli(*argv[3:-2])
+    print(f"cloudwatch: last run {time.monotonic() - started:.1f}s")
+    assert result.returncode == 0, result.stderr
+    got = read_jsonl(out)
+    found = statements(got)
+    assert set(found) == set(audits)
+    found_errors = errors(got)
+    assert len(found_errors) == len(errs)
+    assert all(s.startswith("select *\nfrom nope") for s in found_errors.values())
+    per_slice = 2 * (INITIAL_SPAN_MS // step)  # audit statements in one slice, 2 streams
+    duplicates = sum(found.values()) - len(found)
+    print(f"cloudwatch: {kills} kills, {duplicates} duplicates")
+    # At most the slice being read when killed (plus entries held over from the slice
+    # before it: the parser's window of 64 lines per stream).
+    assert duplicates <= kills * (per_slice + 2 * 64), (kills, duplicates)
+    # Nothing new: a further run writes nothing.
+    before = out.stat().st_size
+    result = aws.cli(*argv[3:-2])
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size == before
+
+
+def test_sqs_consumer_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
+    """``sqs`` killed mid-batch again and again; unacknowledged messages come back after
+    the visibility timeout and are written by a later run."""
+    rng = random.Random(1125)
+    url = aws.queue(aws.unique("crash"), visibility_timeout=2)
+    per_message, total = 3, 1200
+    events = [(BASE_MS + n, audit_line(BASE_MS + n, 30 + n % 5, n)) for n in range(total)]
+    aws.send_forwarder_messages(url, "/aws/rds/instance/db1/postgresql", "db1", events,
+                                per_message)
+    out = tmp_path / "out.jsonl"
+    argv = aws.argv("sqs", "--queue-url", url, "--wait-seconds", "3", "--format", "events",
+                    "--output", str(out))
+    kills = sum(_run_and_kill(aws, argv, out, rng) for _ in range(KILLS))
+    assert kills >= 3, "the runs should have been interrupted"
+    time.sleep(2)  # the killed runs' batches become visible again
+    result = aws.cli(*argv[3:-2])
+    assert result.returncode == 0, result.stderr
+    found = statements(read_jsonl(out))
+    assert set(found) == set(range(total))
+    duplicates = sum(found.values()) - total
+    print(f"sqs: {kills} kills, {duplicates} duplicates")
+    assert duplicates <= kills * 10 * per_message, (kills, duplicates)
+    assert aws.queue_depth(url) == (0, 0)
