@@ -25,6 +25,7 @@ from pgaudit_parse.ops.aws import add_aws_arguments, aws_options, client, make_s
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main", "summary_main"]
 
+
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
     """Parse, turning argparse's exits (usage errors, --help) into exit codes."""
     try:

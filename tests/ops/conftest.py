@@ -2,12 +2,15 @@
 
 ``moto_url`` starts moto's server mode once per session on a free port; ``aws`` resets its
 state before each test and returns the endpoint plus boto3 clients for arranging fixtures.
-The environment gets dummy credentials and no shared config, so nothing can reach AWS.
+(moto keeps its state per process, so the reset also clears what tests/aws made; those
+tests run before these and keep nothing across tests.) The environment gets dummy
+credentials and no shared config, so nothing can reach AWS.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import urllib.request
@@ -29,6 +32,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's HTTP server on 127.0.0.1 for the whole session."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one line per request
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
