@@ -1,0 +1,526 @@
+"""Hypothesis strategies shared by the property and fuzz tests.
+
+Three families, each rendering its data *the way PostgreSQL or pgAudit write it*, so the
+tests can compare what the parser reads back with what was generated:
+
+* :func:`prefix_cases` -- a ``log_line_prefix`` built from PostgreSQL's documented escapes
+  (with padding and ``%q``), values for every escape, and one rendered log line
+  (``elog.c``'s ``log_line_prefix()``: ``%*s`` padding in bytes, ``%q`` stops the prefix
+  for processes without a client connection, session values empty for them);
+* :func:`audit_records` -- pgAudit records rendered by ``append_valid_csv`` rules;
+* :func:`log_files` -- whole server-log files (bytes) mixing valid multi-line messages,
+  interleaved backends, truncated lines and binary junk.
+
+Settings profiles live here too (:data:`SETTINGS`): see :func:`profile_name`.
+
+>>> pad("bob", -5) + "|" + pad("7", 3)
+'bob  |  7'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from pgaudit_parse.prefix import PRIMARY_SEVERITIES, SECONDARY_LABELS, SEVERITIES
+
+# -- settings profiles --------------------------------------------------------------------
+
+# "pgaudit-ci": enough examples to matter, bounded time, derandomized. CI gates merges, so a
+# red run must be reproducible by anyone (`CI=true pytest ...` replays the same examples)
+# and never flake on an input nobody changed; exploring new inputs is the job of local
+# runs, which use the randomized "pgaudit-dev" profile (and hypothesis' example database
+# keeps any failure they find for the next run).
+settings.register_profile(
+    "pgaudit-ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "pgaudit-dev", max_examples=60, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def profile_name() -> str:
+    """``$PGAUDIT_HYPOTHESIS_PROFILE`` if set, else ``pgaudit-ci`` when ``$CI`` is set,
+    else ``pgaudit-dev``.
+
+    The profile is applied per test (``@SETTINGS``), not loaded globally, so other test
+    modules keep their own hypothesis settings.
+    """
+    chosen = os.environ.get("PGAUDIT_HYPOTHESIS_PROFILE")
+    if chosen:
+        return chosen
+    return "pgaudit-ci" if os.environ.get("CI") else "pgaudit-dev"
+
+
+#: The settings every property test here runs with.
+SETTINGS = settings(settings.get_profile(profile_name()))
+
+
+def scaled(fraction: float) -> settings:
+    """The profile with ``max_examples`` scaled (for tests that are costly per example)."""
+    return settings(SETTINGS, max_examples=max(10, int(SETTINGS.max_examples * fraction)))
+
+
+# -- values as PostgreSQL writes them -----------------------------------------------------
+
+#: Zones as ``log_timezone`` prints them: abbreviations, and tzdata's numeric forms.
+ZONES = ("UTC", "CET", "CEST", "EST", "GMT", "+05:30", "-03", "+0545", "+03", "-0330")
+
+_stamps = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31))
+
+
+def _stamp(moment: datetime, zone: str, millis: bool) -> str:
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if millis:
+        text += f".{moment.microsecond // 1000:03d}"
+    return f"{text} {zone}"
+
+
+timestamps_t = st.builds(_stamp, _stamps, st.sampled_from(ZONES), st.just(False))
+timestamps_m = st.builds(_stamp, _stamps, st.sampled_from(ZONES), st.just(True))
+epochs = st.builds(lambda s, ms: f"{s}.{ms:03d}", st.integers(0, 4_102_444_800),
+                   st.integers(0, 999))
+pids = st.integers(1, 4_194_304).map(str)
+
+ipv4 = st.ip_addresses(v=4).map(str)
+ipv6 = st.one_of(st.just("2001:db8::5"), st.just("::1"), st.ip_addresses(v=6).map(str))
+hostnames = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,8}){0,3}", fullmatch=True)
+hosts = st.one_of(ipv4, ipv6, hostnames)
+ports = st.integers(1, 65535).map(str)
+#: ``%r`` of a client backend: ``host(port)`` or ``[local]``.
+remotes = st.one_of(st.builds(lambda h, p: f"{h}({p})", hosts, ports), st.just("[local]"))
+
+_free_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\x00")
+#: Names PostgreSQL lets users pick (role, database, application_name): anything but LF.
+free_text = st.one_of(
+    st.sampled_from(["alice", "rdsadmin", "app user", "O'Brien", 'we"ird', "a,b", "数据库",
+                     "Ünïcödé", "psql", "[unknown]", "pgAdmin 4 - DB:shop", "x@y", "[7]"]),
+    st.text(_free_chars, max_size=12),
+)
+backend_types = st.sampled_from(["client backend", "checkpointer", "autovacuum worker",
+                                 "walsender", "background writer", "pg_cron launcher"])
+command_tags = st.sampled_from(["SELECT", "INSERT", "idle", "idle in transaction",
+                                "authentication", "CREATE TABLE", ""])
+sqlstates = st.text(string.digits + string.ascii_uppercase, min_size=5, max_size=5)
+
+#: Text after ``SEVERITY:  `` on one physical line (no LF; CR, TAB, quotes, commas allowed).
+messages = st.one_of(
+    st.sampled_from([
+        "checkpoint starting: time",
+        "AUDIT: SESSION,1,1,READ,SELECT,,,\"select 1, 'x'\",<not logged>",
+        "connection received: host=10.0.0.5 port=50012",
+        'password authentication failed for user "bob"',
+        "duration: 0.123 ms  statement: select 1",
+        "relation \"public.t\" does not exist at character 15",
+        "a LOG:  inside ERROR:  and more",
+        "tab\tand\rcr",
+        "",
+    ]),
+    st.text(_free_chars, max_size=40),
+)
+
+FREE_TEXT_ESCAPES = "audhbi"
+STRUCTURED_ESCAPES = "tmsnpPlxecvQr"
+
+#: Values of a backend serving a client, per escape.
+BACKEND_VALUES: dict[str, st.SearchStrategy[str]] = {
+    "a": free_text, "u": free_text, "d": free_text, "h": st.one_of(hosts, st.just("[local]")),
+    "b": backend_types, "i": command_tags,
+    "t": timestamps_t, "m": timestamps_m, "s": timestamps_t, "n": epochs,
+    "p": pids, "P": st.one_of(st.just(""), pids), "l": st.integers(1, 10**6).map(str),
+    "x": st.integers(0, 2**32 - 1).map(str), "e": sqlstates,
+    "c": st.builds(lambda a, b: f"{a:x}.{b:x}", st.integers(0, 2**32 - 1), st.integers(1, 2**22)),
+    "v": st.builds(lambda a, b: f"{a}/{b}", st.integers(1, 200), st.integers(0, 10**7)),
+    "Q": st.integers(-(2**63), 2**63 - 1).map(str), "r": remotes,
+}
+#: Escapes a process without a client connection (checkpointer...) writes as nothing.
+SESSION_ONLY = frozenset("audhirvP")
+
+# -- prefixes -----------------------------------------------------------------------------
+
+#: First characters of a literal that follows an escape: punctuation no value can swallow.
+_SEPARATOR_STARTS = (":", " ", "@", "[", "]", ",", "|", ";", "<", ">", "=", "#", "*", "%")
+_SEPARATOR_TAILS = ("", "", " ", ":", "@", "[", "]", "user=", "db=", "app=", "client=",
+                    "-1", "pid=", "%", "(", ")")
+_LEADS = ("", "", "", "< ", "pg ", "[", "%")
+
+
+@dataclass(frozen=True)
+class Literal:
+    text: str
+
+
+@dataclass(frozen=True)
+class Escape:
+    letter: str
+    padding: int = 0
+
+
+SpecItem = Literal | Escape
+
+
+def spec_text(items: tuple[SpecItem, ...]) -> str:
+    """The ``log_line_prefix`` string of spec items (``%`` in literals doubled)."""
+    out = []
+    for item in items:
+        if isinstance(item, Literal):
+            out.append(item.text.replace("%", "%%"))
+        else:
+            out.append(f"%{item.padding if item.padding else ''}{item.letter}")
+    return "".join(out)
+
+
+@st.composite
+def prefix_items(draw: st.DrawFn) -> tuple[SpecItem, ...]:
+    """Spec items: escapes in random order, literal separators between them, maybe ``%q``.
+
+    Every two escapes have a non-empty literal between them and every structured escape is
+    followed by one (PostgreSQL could not be read back otherwise: ``%p%l`` is ambiguous).
+    """
+    letters = draw(st.lists(st.sampled_from(FREE_TEXT_ESCAPES + STRUCTURED_ESCAPES),
+                            min_size=1, max_size=7, unique=True))
+    q_at = draw(st.none() | st.integers(0, len(letters)))
+    items: list[SpecItem] = []
+    lead = draw(st.sampled_from(_LEADS))
+    if lead:
+        items.append(Literal(lead))
+    for index, letter in enumerate(letters):
+        if q_at == index:
+            items.append(Escape("q"))
+        padding = draw(st.sampled_from([0, 0, 0, -12, -5, 3, 10, 25]))
+        items.append(Escape(letter, padding))
+        last = index == len(letters) - 1
+        needed = (not last or letter in STRUCTURED_ESCAPES or q_at == len(letters)
+                  or draw(st.booleans()))
+        if needed:
+            start = draw(st.sampled_from(_SEPARATOR_STARTS))
+            tail = "".join(draw(st.lists(st.sampled_from(_SEPARATOR_TAILS), max_size=2)))
+            items.append(Literal(start + tail))
+    if q_at == len(letters):
+        items.append(Escape("q"))
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class PrefixCase:
+    """One generated line: its prefix spec and what the parser must read back."""
+
+    spec: str
+    line: str
+    rendered_prefix: str
+    fields: dict[str, str]
+    severity: str
+    message: str
+    background: bool = False
+    items: tuple[SpecItem, ...] = field(default=(), repr=False)
+
+
+def pad(value: str, width: int) -> str:
+    """``%*s`` as PostgreSQL's snprintf does it: width counts bytes, negative = left-aligned."""
+    missing = abs(width) - len(value.encode("utf-8"))
+    if width == 0 or missing <= 0:
+        return value
+    return value + " " * missing if width < 0 else " " * missing + value
+
+
+_SEVERITY_FOLLOWS = re.compile("(?:" + "|".join(SEVERITIES) + "):  ")
+
+
+def _stops_at_end(rendered: str, following: str | None, severity: str) -> bool:
+    """The documented rule for free text: its value ends at the first place where what
+    follows it can follow. True when that first place is the value's real end."""
+    if following is not None:
+        return (rendered + following).find(following) == len(rendered)
+    found = _SEVERITY_FOLLOWS.search(rendered + severity + ":  ")
+    return found is not None and found.start() == len(rendered)
+
+
+def _next_literal(items: tuple[SpecItem, ...], index: int) -> str | None:
+    """The literal right after item ``index`` (None if the prefix ends there)."""
+    if index + 1 < len(items) and isinstance(items[index + 1], Literal):
+        return items[index + 1].text  # type: ignore[union-attr]
+    return None
+
+
+@st.composite
+def prefix_cases(draw: st.DrawFn) -> PrefixCase:
+    """A prefix spec and one line of it, with the values the parser must return."""
+    items = draw(prefix_items())
+    severity = draw(st.sampled_from(PRIMARY_SEVERITIES + SECONDARY_LABELS))
+    message = draw(messages)
+    q_index = next((i for i, it in enumerate(items) if it == Escape("q")), None)
+    after_literals = [it.text for it in items[q_index + 1:] if isinstance(it, Literal)] \
+        if q_index is not None else []
+    rest = severity + ":  " + message
+    # A process without a client stops at %q; the optional part after %q must then not
+    # fit the severity and message instead (it cannot when one of its literals is absent).
+    background = draw(st.booleans()) and (
+        q_index is None or any(text not in rest for text in after_literals))
+    rendered: list[str] = []
+    fields: dict[str, str] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, Literal):
+            rendered.append(item.text)
+            continue
+        if item.letter == "q":
+            if background:
+                break
+            continue
+        if background and item.letter in SESSION_ONLY:
+            value = ""
+        elif item.letter in FREE_TEXT_ESCAPES:
+            following = _next_literal(items, index)
+
+            def fits(v: str, width: int = item.padding, nxt: str | None = following) -> bool:
+                if width and v != v.strip(" "):
+                    return False  # padding spaces are stripped: the value must not have any
+                # The rule is about the value; its padding is PostgreSQL's, not the user's.
+                return _stops_at_end(v, nxt, severity)
+
+            value = draw(BACKEND_VALUES[item.letter].filter(fits))
+        else:
+            value = draw(BACKEND_VALUES[item.letter])
+        fields[item.letter] = value
+        rendered.append(pad(value, item.padding))
+    prefix_text = "".join(rendered)
+    return PrefixCase(spec_text(items), prefix_text + rest, prefix_text, fields, severity,
+                      message, background, items)
+
+
+#: Characters that make prefix parsing interesting (escape letters, separators, digits...).
+_LINE_ALPHABET = ("0123456789:-. ()[]@,\t\r%/+" + "UTCLOGERRFATDEBUGSTAMENTlocal"
+                  + "abcdef" + "é数")
+arbitrary_lines = st.text(st.sampled_from(_LINE_ALPHABET), max_size=80)
+#: Any ``log_line_prefix``-like text, valid or not (tokenizer and grammar must cope).
+arbitrary_specs = st.text(st.sampled_from("%%%tmsnpPlxecvQruadhbiqz-1234 :[]@()"), max_size=20)
+
+
+def mutate(text: str, data: st.DataObject) -> str:
+    """Insert, delete or replace a few characters of ``text`` at random places."""
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(text)))
+        action = data.draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
+        char = data.draw(st.sampled_from(_LINE_ALPHABET))
+        if action == "insert":
+            text = text[:position] + char + text[position:]
+        elif action == "delete":
+            text = text[:position] + text[position + 1:]
+        elif action == "replace":
+            text = text[:position] + char + text[position + 1:]
+        else:
+            text = text[:position]
+    return text
+
+
+# -- pgAudit records ----------------------------------------------------------------------
+
+AUDIT_CLASSES = ("READ", "WRITE", "FUNCTION", "ROLE", "DDL", "MISC", "MISC_SET")
+_statement_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+statements = st.one_of(
+    st.sampled_from([
+        "select 1",
+        "select 'a,b', \"Col\" from t -- comment, with \"quotes\"",
+        "insert into t values (1, 'x')\r\n  returning *",
+        "select $1, $2\n-- trailing comment",
+        "update t set name = 'Ünïcödé 数据' where id = 1",
+        "select E'a\\nb', '\\t'",
+        "",
+    ]),
+    st.text(_statement_chars, max_size=60),
+)
+parameter_values = st.one_of(
+    st.sampled_from(["", "1", "a,b", 'say "hi"', "line1\nline2", "cr\rhere", "<none>",
+                     "<not logged>", "<long field suppressed>", "\\N", " spaced "]),
+    st.text(_statement_chars, max_size=15),
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What pgAudit knows when it writes one line (``None`` = a NULL it skips)."""
+
+    audit_type: str
+    statement_id: int
+    substatement_id: int
+    class_: str
+    command: str
+    object_type: str
+    object_name: str
+    statement: str | None  # None: pgaudit.log_statement is off
+    parameter: list[str | None] | None  # None: log_parameter off; list items None = NULL
+    previously_logged: bool
+    rows: int | None  # None: pgaudit.log_rows off
+
+
+def append_valid_csv(value: str) -> str:
+    """pgAudit's ``append_valid_csv``: quote only when a , " CR or LF is inside."""
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def render_audit_record(record: AuditRecord) -> str:
+    """The text after ``AUDIT: `` exactly as pgAudit's ``log_audit_event`` builds it."""
+    head = (f"{record.audit_type},{record.statement_id},{record.substatement_id},"
+            f"{record.class_},")
+    body = ",".join(append_valid_csv(v) for v in (record.command, record.object_type,
+                                                    record.object_name))
+    body += ","
+    if record.previously_logged:
+        body += "<previously logged>,<previously logged>"
+    elif record.statement is None:
+        body += "<not logged>,<not logged>"
+    else:
+        body += append_valid_csv(record.statement) + ","
+        if record.parameter is None:
+            body += "<not logged>"
+        elif not record.parameter:
+            body += "<none>"
+        else:
+            joined = ",".join("" if v is None else append_valid_csv(v) for v in record.parameter)
+            body += append_valid_csv(joined)
+    if record.rows is not None:
+        body += f",{record.rows}"
+    return head + body
+
+
+def _unambiguous(record: AuditRecord) -> bool:
+    # pgAudit's format cannot tell these apart from its markers; the parser is not to blame.
+    if record.statement in ("<not logged>", "<previously logged>"):
+        return False
+    params = record.parameter
+    return not (params is not None and len(params) == 1
+                and params[0] in ("<none>", "<not logged>", "<previously logged>"))
+
+
+audit_records = st.builds(
+    AuditRecord,
+    audit_type=st.sampled_from(["SESSION", "OBJECT"]),
+    statement_id=st.integers(1, 2**63 - 1),
+    substatement_id=st.integers(1, 2**31),
+    class_=st.sampled_from(AUDIT_CLASSES),
+    command=st.sampled_from(["SELECT", "INSERT", "CREATE TABLE", "DO", "SET", "GRANT", "???"]),
+    object_type=st.sampled_from(["", "TABLE", "INDEX", "FUNCTION", "VIEW"]),
+    object_name=st.one_of(st.sampled_from(["", "public.t", 'public."we,ird ""t"""',
+                                           "数据.表"]), st.text(_statement_chars, max_size=12)),
+    statement=st.one_of(st.none(), statements),
+    parameter=st.one_of(st.none(), st.lists(st.one_of(st.none(), parameter_values),
+                                            max_size=5)),
+    previously_logged=st.sampled_from([False, False, False, True]),
+    rows=st.one_of(st.none(), st.integers(0, 2**63 - 1)),
+).filter(_unambiguous)
+
+#: Text that looks like CSV (quotes, commas, CR, LF, TAB, backslashes) or anything at all.
+csv_like_text = st.one_of(
+    st.text(st.sampled_from(',"\r\n\t\\ ntab<>'), max_size=30),
+    st.text(_statement_chars, max_size=30),
+)
+
+# -- whole log files ----------------------------------------------------------------------
+
+RDS_PREFIX_LINE = "{ts}:{remote}:{user}@{db}:[{pid}]:"
+
+
+@st.composite
+def _entry_lines(draw: st.DrawFn, pid: str) -> list[str]:
+    """The physical lines of one RDS-prefixed message (continuations, secondary lines)."""
+    ts = draw(st.one_of(timestamps_t, st.sampled_from(
+        ["2026-13-45 99:99:99 UTC", "2026-11-25 16:05:01 XYZQ", "0000-00-00 00:00:00 UTC"])))
+    remote = draw(st.one_of(remotes, st.just("")))
+    user = draw(st.sampled_from(["alice", "bob", "", "a b"]))
+    db = draw(st.sampled_from(["shop", "postgres", ""]))
+    prefix = RDS_PREFIX_LINE.format(ts=ts, remote=remote, user=user, db=db, pid=pid)
+    severity = draw(st.sampled_from(PRIMARY_SEVERITIES))
+    if draw(st.booleans()):
+        record = draw(audit_records)
+        text = "AUDIT: " + render_audit_record(record)
+        if draw(st.integers(0, 5)) == 0:  # a torn payload
+            text = text[: draw(st.integers(0, len(text)))]
+    else:
+        text = draw(st.one_of(messages, statements))
+    lines = _with_continuations(prefix + severity + ":  " + text)
+    for label in draw(st.lists(st.sampled_from(SECONDARY_LABELS), max_size=2)):
+        lines += _with_continuations(prefix + label + ":  " + draw(statements))
+    return lines
+
+
+def _with_continuations(text: str) -> list[str]:
+    """PostgreSQL's stderr writes each LF inside a message as LF + TAB."""
+    first, *more = text.split("\n")
+    return [first] + ["\t" + part for part in more]
+
+
+_junk_line = st.one_of(
+    st.binary(max_size=60),
+    st.sampled_from([b"", b"\x00\x00", b"\xff\xfe\xfd", b"\r", b"abc\rdef", b"\t",
+                     b"\tcontinuation of nothing", b"\xe2\x82", b"[", b"{", b"{[]: 1}",
+                     b"2026-11-25 16:05:01 UTC::@:[77]:", b"\x1f\x8b"]),
+)
+
+
+@st.composite
+def log_lines(draw: st.DrawFn) -> list[bytes]:
+    """Physical lines (bytes, no LF) of a server log with all kinds of damage.
+
+    Blocks (one message with its continuation and secondary lines, a truncated message, a
+    junk line) are merged in random order, keeping each block's own order: backends
+    interleave, and a window may close over a message before its last line arrives.
+    """
+    pool = draw(st.lists(pids, min_size=1, max_size=4, unique=True))
+    blocks: list[list[bytes]] = []
+    for _ in range(draw(st.integers(0, 10))):
+        kind = draw(st.sampled_from(["entry", "entry", "entry", "truncated", "junk"]))
+        if kind == "junk":
+            blocks.append([draw(_junk_line)])
+            continue
+        lines = [line.encode("utf-8", "surrogatepass")
+                 for line in draw(_entry_lines(draw(st.sampled_from(pool))))]
+        if kind == "truncated":
+            cut = draw(st.integers(0, len(lines) - 1))
+            lines = lines[:cut] + [lines[cut][: draw(st.integers(0, len(lines[cut])))]]
+        blocks.append(lines)
+    out: list[bytes] = []
+    live = [block for block in blocks if block]
+    while live:
+        block = live[draw(st.integers(0, len(live) - 1))] if draw(st.booleans()) else live[0]
+        out.append(block.pop(0))
+        live = [b for b in live if b]
+    return out
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """A generated file: its bytes, and how it is stored."""
+
+    content: bytes
+    gzip: bool = False
+    truncate_gzip_at: int | None = None
+
+
+def join_lines(lines: list[bytes], final_newline: bool) -> bytes:
+    """The file content of physical lines (a LF after each, except maybe the last)."""
+    data = b"\n".join(lines)
+    return data + b"\n" if final_newline and lines else data
+
+
+log_files = st.builds(
+    LogFile,
+    content=st.builds(join_lines, log_lines(), st.booleans()),
+    gzip=st.booleans(),
+    truncate_gzip_at=st.none() | st.integers(0, 400),
+)
+
+__all__ = [
+    "SETTINGS", "scaled", "profile_name", "prefix_cases", "PrefixCase", "arbitrary_lines",
+    "arbitrary_specs", "mutate", "audit_records", "AuditRecord", "render_audit_record",
+    "append_valid_csv", "csv_like_text", "log_files", "LogFile", "log_lines", "join_lines",
+    "pad", "spec_text", "prefix_items", "Escape", "Literal", "PrefixCase",
+]
