@@ -258,6 +258,8 @@ def sqs_main(argv: Sequence[str]) -> int:
                         help="keep polling (default: stop when a receive returns nothing)")
     parser.add_argument("--wait-seconds", type=int, metavar="N",
                         help="long-poll wait, 0-20 (default: 20 with --follow, else 2)")
+    parser.add_argument("--batch-size", type=int, default=10, metavar="N",
+                        help="messages per receive, 1-10 (default: %(default)s)")
     parser.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
                         help="hide received messages this long, extended while processing "
                              "(default: the queue's)")
@@ -277,7 +279,7 @@ def sqs_main(argv: Sequence[str]) -> int:
         try:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
-                                   instance=args.instance)
+                                   instance=args.instance, batch_size=args.batch_size)
             consumer.run(follow=args.follow, stop=threading.Event())
         finally:
             sink.close()
@@ -306,6 +308,8 @@ def forward_main(argv: Sequence[str]) -> int:
                         help="log_line_prefix, to keep each message's lines together "
                              "(default: %(default)s)")
     parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--message-bytes", type=int, default=256 * 1024, metavar="N",
+                        help="largest SQS message body (default and maximum: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
     parser.add_argument("--debug", action="store_true", help="log each slice on stderr")
     _add_aws_arguments(parser)
@@ -332,7 +336,8 @@ def forward_main(argv: Sequence[str]) -> int:
                   f"time", file=sys.stderr)
         forwarder = Forwarder(logs, sqs, args.log_group, args.queue_url, store,
                               prefix=args.prefix, lag_ms=int(args.lag * 1000), start_ms=start,
-                              filter_pattern=args.filter_pattern, page_size=args.page_size)
+                              filter_pattern=args.filter_pattern, page_size=args.page_size,
+                              message_bytes=args.message_bytes)
         try:
             result = forwarder.run(now_ms())
         except ValueError as exc:  # an event too large for SQS even compressed

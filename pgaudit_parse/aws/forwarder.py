@@ -141,8 +141,10 @@ class Forwarder:
                  store: ParameterCheckpoint | None, *, prefix: str = "%t:%r:%u@%d:[%p]:",
                  lag_ms: int = DEFAULT_LAG_MS, start_ms: int = 0,
                  filter_pattern: str | None = None, page_size: int | None = None,
-                 deadline: Callable[[], bool] | None = None) -> None:
+                 deadline: Callable[[], bool] | None = None,
+                 message_bytes: int = MAX_BODY_BYTES) -> None:
         self.logs = logs
+        self.message_bytes = min(message_bytes, MAX_BODY_BYTES)
         self.group = group
         self.store = store
         self.lag_ms = lag_ms
@@ -212,7 +214,7 @@ class Forwarder:
             stream = str(event.get("logStreamName", ""))
             packer = packers.get(stream)
             if packer is None:
-                packer = packers[stream] = MessagePacker(self.group)
+                packer = packers[stream] = MessagePacker(self.group, self.message_bytes)
             message = event.get("message")
             starts = self.starts_entry(message) if isinstance(message, str) else True
             self.sender.add(packer.add(event, starts))

@@ -75,7 +75,9 @@ class EntryBoundary:
     """Tells whether a CloudWatch event starts a new PostgreSQL message.
 
     An event whose first line is a continuation (TAB) or a DETAIL/HINT/QUERY/CONTEXT/
-    LOCATION/STATEMENT line belongs to the message before it and must travel with it.
+    LOCATION/STATEMENT line belongs to the message before it and must travel with it; so
+    do a ``duration:`` line and a ``<previously logged>`` audit line, which complete the
+    statement before them.
 
     >>> starts = EntryBoundary("%t:%r:%u@%d:[%p]:")
     >>> starts("2026-11-25 16:05:01 UTC::@:[7]:ERROR:  x")
@@ -90,7 +92,15 @@ class EntryBoundary:
     def __call__(self, message: str) -> bool:
         first = message.split("\n", 1)[0]
         parsed = self.prefix.parse(first)
-        return parsed is not None and parsed.severity not in _SECONDARY
+        if parsed is None or parsed.severity in _SECONDARY:
+            return False
+        text = parsed.message
+        # log_min_duration_statement's line completes the statement logged before it
+        # (the parser joins them into one record), and pgaudit.log_statement_once's
+        # "<previously logged>" refers to the audit line before it: keep them together.
+        return not (parsed.severity == "LOG" and (
+            text.startswith("duration: ")
+            or (text.startswith("AUDIT: ") and "<previously logged>" in text)))
 
 
 class MessagePacker:

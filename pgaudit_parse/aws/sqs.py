@@ -74,8 +74,10 @@ class SqsConsumer:
     def __init__(self, sqs: Any, queue_url: str, sink: OutputSink, *,
                  prefix: str = "%t:%r:%u@%d:[%p]:", wait_seconds: int = 20,
                  visibility_timeout: int | None = None, instance: str | None = None,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None,
+                 batch_size: int = _MAX_MESSAGES) -> None:
         self.sqs = sqs
+        self.batch_size = max(1, min(_MAX_MESSAGES, batch_size))
         self.queue_url = queue_url
         self.sink = sink
         self.prefix = prefix
@@ -103,7 +105,7 @@ class SqsConsumer:
         """One long poll: up to 10 messages (empty when the queue stayed empty)."""
         try:
             response = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=_MAX_MESSAGES,
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
                 WaitTimeSeconds=self.wait_seconds, VisibilityTimeout=self.visibility_timeout)
         except Exception as exc:
             raise AwsSetupError(explain(exc, f"receiving from queue {self.queue_url}")) from exc
