@@ -1,0 +1,438 @@
+"""``--jobs N``: parse one plain log file in N processes, with the output of one.
+
+The file is cut into chunks at entry boundaries: a chunk starts at a line that begins a
+PostgreSQL message (a prefixed line with a primary severity, not a TAB continuation and
+not a DETAIL/HINT/STATEMENT... line). Each worker parses its chunk into a temporary file;
+the parent copies the files to the sink's streams in chunk order, so the output is the
+output of one process.
+
+State crosses chunk edges (an entry still open, ``<previously logged>`` statements, audit
+records waiting for their ``duration:`` line), so a worker first *warms up*: it parses
+``warmup_bytes`` of the file before its chunk, discarding what that produces, and then
+writes exactly what one process writes while reading the lines of its chunk. A worker stops
+at its chunk's last line without flushing; what is still held then is released by the
+next worker, whose warm-up holds the same state. Output is therefore identical to one
+process whenever every backend's related lines (a message, its pgAudit sub-statements,
+its ``duration:`` line) lie within ``warmup_bytes`` of each other.
+
+One kind of state lasts a whole session: who a backend is, read from its connection lines
+when the prefix does not say it. So only prefixes that carry user, database and client
+(``%u``, ``%d`` and ``%r``, as RDS's does) are cut; others, and inputs that cannot be cut
+(stdin, ``.gz``, CloudWatch/SQS JSON, small files), are parsed by one process.
+
+>>> import io, tempfile, os
+>>> from pgaudit_parse.sinks import OutputSink
+>>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+...     _ = f.write("2026-11-25 16:05:01 UTC::@:[77]:LOG:  checkpoint starting\\n")
+>>> out = io.StringIO()
+>>> result = parse_file_parallel(f.name, "%t:%r:%u@%d:[%p]:", 2, OutputSink(out, fmt="events"))
+>>> result.lines, result.jobs, out.getvalue().count("\\n")
+(1, 1, 1)
+>>> os.unlink(f.name)
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Final
+
+from .lines import Line
+from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
+from .prefix import PRIMARY_SEVERITIES, LinePrefix
+from .sinks import OutputSink
+from .sources import read_input
+
+__all__ = [
+    "ParallelResult",
+    "Chunk",
+    "can_split",
+    "plan_chunks",
+    "parse_file_parallel",
+    "DEFAULT_WARMUP_BYTES",
+    "DEFAULT_WARMUP_LINES",
+    "MIN_CHUNK_BYTES",
+    "MAX_CHUNK_BYTES",
+]
+
+#: Bytes of log a worker parses before its chunk to rebuild the state at the chunk edge.
+DEFAULT_WARMUP_BYTES: Final = int(os.environ.get("PGAUDIT_PARSE_WARMUP_BYTES", 1 << 20))
+#: ...and at least this many lines (more than the entry assembler's window: an entry is
+#: emitted up to that many lines after its last line).
+DEFAULT_WARMUP_LINES: Final = int(os.environ.get("PGAUDIT_PARSE_WARMUP_LINES", 2000))
+#: Chunks are at least this big (smaller files are parsed by one process)...
+MIN_CHUNK_BYTES: Final = int(os.environ.get("PGAUDIT_PARSE_MIN_CHUNK_BYTES", 4 << 20))
+#: ...and at most this big (bounds the temporary output held per chunk).
+MAX_CHUNK_BYTES: Final = 64 << 20
+_BLOCK = 1 << 20
+_PRIMARY = frozenset(PRIMARY_SEVERITIES)
+#: Escapes a prefix needs for its lines not to depend on the session's connection lines.
+_SESSION_ESCAPES: Final = frozenset("udr")
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelResult:
+    """What :func:`parse_file_parallel` did: lines read, entries assembled, the sink's
+    counts it added, the prefix used (``auto`` resolved) and the processes it used."""
+
+    lines: int
+    entries: int
+    written: int
+    skipped: int
+    rejected: int
+    prefix: str
+    jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A byte range ``[start, end)`` of the file and where its worker starts warming up.
+
+    ``warmup_line`` and ``start_line`` count the lines before ``warmup`` and ``start``;
+    ``end`` is None for the last chunk (read to the end of the file).
+    """
+
+    warmup: int
+    start: int
+    end: int | None
+    warmup_line: int
+    start_line: int
+    end_line: int | None
+
+
+def can_split(path: str) -> bool:
+    """True for a plain (uncompressed, non-JSON) regular file: one that can be cut.
+
+    >>> can_split("-")
+    False
+    """
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:2] == b"\x1f\x8b":
+        return False
+    return head.lstrip()[:1] not in (b"[", b"{")
+
+
+def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
+    if not raw or raw[:1] == b"\t":
+        return False
+    text = raw.decode("utf-8", "backslashreplace")
+    parsed = prefix.parse(text[:-1] if text.endswith("\n") else text)
+    return parsed is not None and parsed.severity in _PRIMARY
+
+
+def _next_entry_start(f: IO[bytes], offset: int, prefix: LinePrefix) -> int | None:
+    """Offset of the first line at or after ``offset`` (a line start) that begins an entry."""
+    f.seek(offset)
+    position = offset
+    for raw in f:
+        if _is_entry_start(raw, prefix):
+            return position
+        position += len(raw)
+    return None
+
+
+def _line_start_after(f: IO[bytes], offset: int) -> int:
+    """The first line start at or after ``offset``."""
+    if offset <= 0:
+        return 0
+    f.seek(offset - 1)
+    if f.read(1) == b"\n":
+        return offset
+    f.readline()
+    return f.tell()
+
+
+def _lines_back(f: IO[bytes], offset: int, count: int) -> int:
+    """The start of the line ``count`` lines before the line starting at ``offset``."""
+    position = offset  # scan the bytes before this position, backwards
+    seen = 0
+    while position > 0:
+        step = min(_BLOCK, position)
+        f.seek(position - step)
+        block = f.read(step)
+        end = len(block)
+        while True:
+            found = block.rfind(b"\n", 0, end)
+            if found < 0:
+                break
+            seen += 1
+            if seen > count:
+                return position - step + found + 1
+            end = found
+        position -= step
+    return 0
+
+
+def _count_lines_before(path: str, offsets: list[int]) -> dict[int, int]:
+    """Number of LF bytes before each offset (one pass over the file)."""
+    wanted = sorted(set(offsets))
+    counts: dict[int, int] = {}
+    seen = 0
+    position = 0
+    index = 0
+    with open(path, "rb") as f:
+        while index < len(wanted):
+            block = f.read(_BLOCK)
+            if not block:
+                break
+            block_end = position + len(block)
+            while index < len(wanted) and wanted[index] <= block_end:
+                counts[wanted[index]] = seen + block.count(b"\n", 0, wanted[index] - position)
+                index += 1
+            seen += block.count(b"\n")
+            position = block_end
+    for offset in wanted[index:]:
+        counts[offset] = seen
+    return counts
+
+
+def plan_chunks(path: str, prefix: LinePrefix, jobs: int, chunk_bytes: int | None = None,
+                warmup_bytes: int = DEFAULT_WARMUP_BYTES,
+                warmup_lines: int = DEFAULT_WARMUP_LINES) -> list[Chunk]:
+    """Cut a file into chunks at entry starts; one chunk when it is too small to cut.
+
+    Without ``chunk_bytes``, the number of chunks is a multiple of ``jobs`` (so the
+    workers get equal shares) with chunks between :data:`MIN_CHUNK_BYTES` and
+    :data:`MAX_CHUNK_BYTES`.
+    """
+    size = os.path.getsize(path)
+    if chunk_bytes is None:
+        forced = os.environ.get("PGAUDIT_PARSE_CHUNK_BYTES")
+        chunk_bytes = int(forced) if forced else None
+    if chunk_bytes is None:
+        rounds = max(1, -(-size // (jobs * MAX_CHUNK_BYTES)))
+        chunk_bytes = max(MIN_CHUNK_BYTES, -(-size // (jobs * rounds)))
+    chunk_bytes = max(1, chunk_bytes)
+    starts = [0]
+    with open(path, "rb") as f:
+        target = chunk_bytes
+        while target < size:
+            found = _next_entry_start(f, _line_start_after(f, target), prefix)
+            if found is None:
+                break
+            if found > starts[-1]:
+                starts.append(found)
+            target = max(found, target) + chunk_bytes
+        warmups = [0]
+        for start in starts[1:]:
+            back = min(_line_start_after(f, max(0, start - warmup_bytes)),
+                       _lines_back(f, start, warmup_lines))
+            found = _next_entry_start(f, back, prefix) if back else 0
+            warmups.append(min(found or 0, start))
+    counts = _count_lines_before(path, starts + warmups)
+    chunks = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else None
+        chunks.append(Chunk(warmups[i], start, end, counts[warmups[i]], counts[start],
+                            counts[end] if end is not None else None))
+    return chunks
+
+
+class _Gate(io.TextIOBase):
+    """A text stream that drops writes until opened (the warm-up's output)."""
+
+    def __init__(self, target: IO[str]) -> None:
+        self.target = target
+        self.open = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        if self.open:
+            return self.target.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    path: str
+    prefix: str
+    fmt: str
+    account_id: str | None
+    instance: str | None
+    errors: bool
+    chunk: Chunk
+    out_path: str
+    err_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    lines: int
+    entries: int
+    written: int
+    skipped: int
+    rejected: int
+
+
+def _chunk_lines(task: _Task) -> Iterator[Line]:
+    """The lines from the warm-up start to the chunk end, numbered as in the whole file."""
+    chunk = task.chunk
+    name = task.path
+    with open(task.path, "rb") as raw:
+        raw.seek(chunk.warmup)
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n")
+        number = chunk.warmup_line
+        last = chunk.end_line
+        for physical in text:
+            if last is not None and number >= last:
+                return
+            number += 1
+            yield Line(physical[:-1] if physical.endswith("\n") else physical, name, number)
+
+
+def _parse_chunk(task: _Task) -> _Done:
+    """Worker: warm up, then parse one chunk into ``task.out_path`` / ``task.err_path``."""
+    chunk = task.chunk
+    with open(task.out_path, "w", encoding="utf-8") as out_file, \
+            open(task.err_path, "w", encoding="utf-8") as err_file:
+        out = _Gate(out_file)
+        errors = _Gate(err_file)
+        sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
+                          task.instance)
+        parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject)
+        feed = parser.feed
+        write = sink.write
+        lines = iter(_chunk_lines(task))
+        warm = chunk.start_line - chunk.warmup_line
+        if warm > 0:
+            for line in lines:
+                for event in feed(line):
+                    write(event)
+                warm -= 1
+                if warm == 0:
+                    break
+        out.open = errors.open = True
+        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count)
+        count = 0
+        for line in lines:
+            count += 1
+            for event in feed(line):
+                write(event)
+        if chunk.end is None:
+            for event in parser.flush():
+                write(event)
+            sink.flush()
+        out_file.flush()
+        err_file.flush()
+        return _Done(count, parser.entry_count - base[3], sink.written - base[0],
+                     sink.skipped - base[1], sink.rejected - base[2])
+
+
+def _copy(path: str, stream: IO[str]) -> None:
+    """Append a worker's output file to one of the sink's streams."""
+    if os.path.getsize(path) == 0:
+        return
+    buffer = getattr(stream, "buffer", None)
+    with open(path, "rb") as f:
+        if buffer is not None:
+            stream.flush()
+            shutil.copyfileobj(f, buffer, _BLOCK)
+            buffer.flush()
+        else:
+            with io.TextIOWrapper(f, encoding="utf-8") as text:
+                shutil.copyfileobj(text, stream, _BLOCK)
+
+
+def _resolve(path: str, prefix: str | LinePrefix) -> LinePrefix:
+    if prefix != "auto":
+        return resolve_prefix(prefix, [])
+    head: list[str] = []
+    for line in read_input(path):
+        head.append(line.text)
+        if len(head) >= AUTO_SAMPLE_LINES:
+            break
+    return resolve_prefix("auto", head)
+
+
+def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> ParallelResult:
+    before = (sink.written, sink.skipped, sink.rejected)
+    parser = Parser(compiled, on_reject=sink.reject)
+    write = sink.write
+    count = 0
+    for line in read_input(path):
+        count += 1
+        for event in parser.feed(line):
+            write(event)
+    for event in parser.flush():
+        write(event)
+    return ParallelResult(count, parser.entry_count, sink.written - before[0],
+                          sink.skipped - before[1], sink.rejected - before[2],
+                          compiled.spec, 1)
+
+
+def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
+                        *, chunk_bytes: int | None = None,
+                        warmup_bytes: int = DEFAULT_WARMUP_BYTES,
+                        warmup_lines: int = DEFAULT_WARMUP_LINES) -> ParallelResult:
+    """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
+
+    The workers render with the sink's format, account id and instance; their output and
+    dead-letter lines go to ``sink.out`` / ``sink.errors`` in input order, and the sink's
+    ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
+    Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
+    Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
+    :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix.
+    """
+    compiled = _resolve(path, prefix)
+    if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
+        return _parse_serial(path, compiled, sink)
+    chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
+    if len(chunks) == 1:
+        return _parse_serial(path, compiled, sink)
+    # Records held from an earlier file are written first: the workers start afresh.
+    sink.flush()
+    workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
+    tasks = [
+        _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
+              sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
+              os.path.join(workdir, f"{i}.err"))
+        for i, chunk in enumerate(chunks)
+    ]
+    totals = [0, 0, 0, 0, 0]
+    context = multiprocessing.get_context("fork")
+    pool = context.Pool(min(jobs, len(tasks)))
+    try:
+        pending: deque[tuple[_Task, multiprocessing.pool.AsyncResult[_Done]]] = deque()
+        queued = iter(tasks)
+        for task in queued:
+            pending.append((task, pool.apply_async(_parse_chunk, (task,))))
+            if len(pending) > jobs:
+                break
+        while pending:
+            task, result = pending.popleft()
+            done = result.get()
+            _copy(task.out_path, sink.out)
+            if sink.errors is not None:
+                _copy(task.err_path, sink.errors)
+            os.unlink(task.out_path)
+            os.unlink(task.err_path)
+            for i, value in enumerate((done.lines, done.entries, done.written, done.skipped,
+                                       done.rejected)):
+                totals[i] += value
+            following = next(queued, None)
+            if following is not None:
+                pending.append((following, pool.apply_async(_parse_chunk, (following,))))
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+        shutil.rmtree(workdir, ignore_errors=True)
+    sink.written += totals[2]
+    sink.skipped += totals[3]
+    sink.rejected += totals[4]
+    return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
+                          compiled.spec, min(jobs, len(tasks)))

@@ -1,0 +1,132 @@
+"""``--jobs 2`` writes byte for byte what ``--jobs 1`` writes (records, events, dead letters).
+
+The inputs are the fixture logs and the logs of the real-server workload (``server_run``:
+the ``rds``, ``rich`` and ``verbose`` configurations, with multi-line statements, errors
+with DETAIL/STATEMENT lines, ``<previously logged>`` sub-statements and ``duration:``
+lines joined to their audit records). The files are small, so the chunk size is forced
+down through ``PGAUDIT_PARSE_CHUNK_BYTES`` to cut them into many chunks; each test checks
+that the cut really happened, so it cannot pass by parsing in one process.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from workload import RICH_PREFIX, ServerRun
+
+from pgaudit_parse.parallel import can_split, parse_file_parallel, plan_chunks
+from pgaudit_parse.prefix import PRIMARY_SEVERITIES, RDS_PREFIX, LinePrefix
+from pgaudit_parse.sinks import OutputSink
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+#: Fixture logs that can be cut, with their log_line_prefix.
+PLAIN_FIXTURES = {
+    "rds-postgresql.log": RDS_PREFIX,
+    "real-rds.log": RDS_PREFIX,
+    "real-rich.log": RICH_PREFIX,
+    "postgres-default.log": "%m [%p] ",
+    "with-rejects.log": RDS_PREFIX,
+}
+#: Inputs that cannot be cut: --jobs 2 falls back to one process.
+UNSPLITTABLE = ("rds-postgresql.log.gz", "cloudwatch-export.json", "filter-log-events.json",
+                "seed-sqs-bodies.txt")
+#: Cut small files into many chunks, each warmed up by little more than the assembler's
+#: window of lines (so the warm-up, not a whole-file re-read, carries the state).
+SMALL_CHUNKS = {"PGAUDIT_PARSE_CHUNK_BYTES": "300", "PGAUDIT_PARSE_WARMUP_BYTES": "100",
+                "PGAUDIT_PARSE_WARMUP_LINES": "100"}
+
+
+def run_cli(path: Path, prefix: str, fmt: str, jobs: int, work: Path,
+            env: dict[str, str] | None = None) -> tuple[int, bytes, bytes, str]:
+    """Run the real CLI; return (exit status, output bytes, dead-letter bytes, stderr)."""
+    out = work / f"out-{jobs}.jsonl"
+    err = work / f"err-{jobs}.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgaudit_parse", str(path), "--prefix", prefix, "--format", fmt,
+         "--output", str(out), "--errors", str(err), "--jobs", str(jobs), "--quiet"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+    )
+    return (proc.returncode, out.read_bytes() if out.exists() else b"",
+            err.read_bytes() if err.exists() else b"", proc.stderr)
+
+
+def assert_same_output(path: Path, prefix: str, fmt: str, work: Path) -> None:
+    one = run_cli(path, prefix, fmt, 1, work)
+    two = run_cli(path, prefix, fmt, 2, work, SMALL_CHUNKS)
+    assert one[0] == 0, one[3]
+    assert two[0] == one[0], two[3]
+    assert two[1] == one[1], f"--jobs 2 output differs for {path.name} ({fmt})"
+    assert two[2] == one[2], f"--jobs 2 dead letters differ for {path.name} ({fmt})"
+    assert one[1], "nothing was written: the comparison would prove nothing"
+
+
+def chunk_count(path: Path, prefix: str) -> int:
+    return len(plan_chunks(str(path), LinePrefix(prefix), 2, chunk_bytes=300, warmup_bytes=2000))
+
+
+@pytest.mark.parametrize("fmt", ["records", "events"])
+@pytest.mark.parametrize("name", sorted(PLAIN_FIXTURES))
+def test_fixture_logs_jobs_2_equals_jobs_1(name: str, fmt: str, tmp_path: Path) -> None:
+    path = FIXTURES / name
+    assert chunk_count(path, PLAIN_FIXTURES[name]) > 1
+    assert_same_output(path, PLAIN_FIXTURES[name], fmt, tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["records", "events"])
+def test_real_server_logs_jobs_2_equals_jobs_1(server_run: ServerRun, fmt: str,
+                                               tmp_path: Path) -> None:
+    assert chunk_count(server_run.stderr_log, server_run.prefix) > 10
+    assert_same_output(server_run.stderr_log, server_run.prefix, fmt, tmp_path)
+
+
+@pytest.mark.parametrize("name", UNSPLITTABLE)
+def test_unsplittable_inputs_fall_back_to_one_process(name: str, tmp_path: Path) -> None:
+    path = FIXTURES / name
+    assert not can_split(str(path))
+    one = run_cli(path, "auto", "events", 1, tmp_path)
+    two = run_cli(path, "auto", "events", 2, tmp_path, SMALL_CHUNKS)
+    assert one[0] == 0 and one[1], one[3]
+    assert two[:3] == one[:3], two[3]
+
+
+def test_chunks_start_at_messages_and_cover_the_file(server_run: ServerRun) -> None:
+    path = server_run.stderr_log
+    prefix = LinePrefix(server_run.prefix)
+    chunks = plan_chunks(str(path), prefix, 2, chunk_bytes=500, warmup_bytes=3000)
+    data = path.read_bytes()
+    assert chunks[0].start == 0 and chunks[-1].end is None
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        assert before.end == after.start
+        assert before.end_line == after.start_line == data[: after.start].count(b"\n")
+    for chunk in chunks[1:]:
+        line = data[chunk.start: data.index(b"\n", chunk.start)].decode("utf-8", "replace")
+        parsed = prefix.parse(line)
+        assert parsed is not None and parsed.severity in PRIMARY_SEVERITIES
+        assert data[chunk.start - 1: chunk.start] == b"\n"
+        assert chunk.warmup <= chunk.start
+        assert chunk.warmup_line == data[: chunk.warmup].count(b"\n")
+
+
+def test_library_counts_match_the_sink(server_run: ServerRun) -> None:
+    out_one, out_two = io.StringIO(), io.StringIO()
+    one = OutputSink(out_one, fmt="records")
+    two = OutputSink(out_two, fmt="records")
+    serial = parse_file_parallel(str(server_run.stderr_log), server_run.prefix, 1, one)
+    one.flush()
+    split = parse_file_parallel(str(server_run.stderr_log), server_run.prefix, 2, two,
+                                chunk_bytes=700, warmup_bytes=100, warmup_lines=100)
+    two.flush()
+    assert serial.jobs == 1
+    # Prefixes without user, database and client are parsed by one process (see parallel.py).
+    cut = {"u", "d", "r"} <= set(LinePrefix(server_run.prefix).escapes)
+    assert split.jobs == (2 if cut else 1)
+    assert out_two.getvalue() == out_one.getvalue()
+    assert (split.lines, split.entries, split.rejected) == (
+        serial.lines, serial.entries, serial.rejected)
+    assert two.written == one.written and two.skipped == one.skipped
+    assert split.lines == server_run.stderr_log.read_bytes().count(b"\n")
