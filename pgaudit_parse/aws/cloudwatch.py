@@ -9,10 +9,15 @@ slice, the sink is flushed (fsync for files) and only then the checkpoint is rep
 * events whose lines the parser still holds (``Parser.pending_lines()``: an ERROR waiting
   for its STATEMENT line) are not done: the checkpoint time moves at most to the oldest
   of them, and the ids of the done events from there on are stored as ``seen``;
-* otherwise the checkpoint moves to the end of the slice.
+* otherwise the checkpoint is the high-water mark: the newest timestamp written and the
+  ids written at that millisecond.
 
 A restart re-queries from the checkpoint time and skips ``seen``: nothing is lost, and
 what was written twice is at most the slice that was being read when the process died.
+Because the checkpoint is the newest event written (not the time the run stopped), an
+event ingested after a run but stamped later than everything it wrote, even in the same
+millisecond, is read by the next run. An event ingested later still with an older
+timestamp is only caught with ``--lag`` (the caller stops reading that far behind now).
 Events are not ordered across streams by FilterLogEvents, so a slice is the unit of
 progress, never a position inside one. Slices grow when empty and shrink when busy.
 

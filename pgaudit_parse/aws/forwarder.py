@@ -8,11 +8,14 @@ One :meth:`Forwarder.run` is one invocation of the seed's scheduled Lambda, done
    ingesting the last seconds), in time slices, all pages of each;
 3. pack the events into JSON bodies (:mod:`~pgaudit_parse.aws.messages`) and send them
    with SendMessageBatch, retrying the entries SQS reports as failed;
-4. after a slice is completely sent, move the checkpoint to the end of the slice.
+4. after a slice is completely sent, store the checkpoint: the newest timestamp sent and
+   the ids sent at that millisecond.
 
-Window edges are exact: a slice ``[a, b]`` includes both ends, the next starts at
-``b + 1``, so two consecutive runs neither skip nor repeat an event. A run that dies
-mid-slice re-sends at most that slice.
+Window edges are exact: a slice ``[a, b]`` includes both ends, and the next run queries
+again from the newest timestamp sent, skipping the ids it already sent there, so two
+consecutive runs neither skip nor repeat an event, even one ingested after the first run
+in the millisecond where it stopped. A run that dies mid-slice re-sends at most that
+slice.
 
 >>> BatchSender.fits([], "x" * 10)
 True
