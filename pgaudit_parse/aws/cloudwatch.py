@@ -214,11 +214,14 @@ class CloudWatchReader:
         """The first millisecond of ``group`` not read yet in this run."""
         return self._states[group].position
 
-    def poll(self, end: int) -> int:
-        """Read every group up to ``end`` (epoch ms, inclusive); returns events read."""
+    def poll(self, end: int, stop: Callable[[], bool] | None = None) -> int:
+        """Read every group up to ``end`` (epoch ms, inclusive); returns events read.
+
+        ``stop()`` is asked between slices (a follow mode shutting down).
+        """
         total = 0
         for group in self.groups:
-            total += self._read_group(group, end)
+            total += self._read_group(group, end, stop)
         return total
 
     def finish(self) -> None:
@@ -234,10 +237,12 @@ class CloudWatchReader:
             self._saved[group] = state.checkpoint
         self._save()
 
-    def _read_group(self, group: str, end: int) -> int:
+    def _read_group(self, group: str, end: int, stop_now: Callable[[], bool] | None) -> int:
         state = self._states[group]
         total = 0
         while state.position <= end:
+            if stop_now is not None and stop_now():
+                break
             start = state.position
             # The first slice after a restart covers all the ids the checkpoint skips.
             stop = max(slice_end(start, state.span, end), min(state.skip_through, end))

@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import IO
@@ -155,17 +154,26 @@ def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -
           file=sys.stderr)
 
 
-def _run(name: str, body: Callable[[], int]) -> int:
-    """Run a command body: setup errors -> one line and exit 2; SIGTERM/^C -> 130."""
-    previous = signal.getsignal(signal.SIGTERM)
+def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None) -> int:
+    """Run a command body: setup errors -> one line and exit 2.
+
+    Without ``stop``, SIGTERM and ^C interrupt at once (exit 130; checkpoints are always
+    consistent). With ``stop`` (follow modes), they set it: the body finishes the slice or
+    batch in hand, checkpoints and returns 0; a second ^C interrupts at once.
+    """
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
 
     def terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        if stop is None or stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
     try:
-        signal.signal(signal.SIGTERM, terminate)
+        for number in signals:
+            signal.signal(number, terminate)
     except ValueError:  # not the main thread (e.g. called from a test thread)
-        previous = None
+        previous = {}
     try:
         return body()
     except AwsSetupError as exc:
@@ -183,8 +191,8 @@ def _run(name: str, body: Callable[[], int]) -> int:
             return fail(f"{name}: {explain(exc, 'talking to AWS')}")
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def cloudwatch_main(argv: Sequence[str]) -> int:
@@ -235,17 +243,17 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         lag = int(args.lag * 1000)
         try:
             while True:
-                reader.poll(now_ms() - lag)
-                if not args.follow:
+                reader.poll(now_ms() - lag, stop.is_set)
+                if not args.follow or stop.wait(max(0.0, args.poll_seconds)):
                     break
-                time.sleep(max(0.0, args.poll_seconds))
             reader.finish()
         finally:
             sink.close()
         _report("cloudwatch", args, sink, f"{reader.events_read} CloudWatch events read")
         return 0
 
-    return _run("cloudwatch", body)
+    stop = threading.Event()
+    return _run("cloudwatch", body, stop if args.follow else None)
 
 
 def sqs_main(argv: Sequence[str]) -> int:
@@ -280,13 +288,14 @@ def sqs_main(argv: Sequence[str]) -> int:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
                                    instance=args.instance, batch_size=args.batch_size)
-            consumer.run(follow=args.follow, stop=threading.Event())
+            consumer.run(follow=args.follow, stop=stop)
         finally:
             sink.close()
         _report("sqs", args, sink, f"{consumer.messages} messages")
         return 0
 
-    return _run("sqs", body)
+    stop = threading.Event()
+    return _run("sqs", body, stop if args.follow else None)
 
 
 def forward_main(argv: Sequence[str]) -> int:
