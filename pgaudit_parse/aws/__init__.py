@@ -16,15 +16,25 @@ from __future__ import annotations
 
 from .checkpoint import Checkpoint, CheckpointFile, ParameterCheckpoint
 from .clients import AwsSettings, make_client
+from .cloudwatch import CloudWatchReader
 from .errors import AwsSetupError, explain
+from .forwarder import Forwarder, ForwardResult
+from .messages import MessagePacker, decode_body
 from .naming import instance_for_stream, instance_from_log_group
+from .sqs import SqsConsumer
 
 __all__ = [
     "AwsSettings",
     "AwsSetupError",
     "Checkpoint",
     "CheckpointFile",
+    "CloudWatchReader",
+    "ForwardResult",
+    "Forwarder",
+    "MessagePacker",
     "ParameterCheckpoint",
+    "SqsConsumer",
+    "decode_body",
     "explain",
     "instance_for_stream",
     "instance_from_log_group",

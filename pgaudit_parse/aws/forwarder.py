@@ -81,7 +81,8 @@ class BatchSender:
     succeed (``SenderFault``) or still fail after several attempts raise AwsSetupError.
     """
 
-    def __init__(self, sqs: Any, queue_url: str, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, sqs: Any, queue_url: str,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.sent = 0
