@@ -117,15 +117,13 @@ def _check_against_csvlog(log: Path, rows: list, prefix: str, capsys) -> None:
     assert main(["summary", str(log), "--prefix", prefix, "--top", "1000", "--quiet"]) == 0
     out = capsys.readouterr().out
 
-    # What the prefix carries decides what the summary can know (csvlog always has it).
-    has_user = "%u" in prefix
-    has_host = "%r" in prefix or "%h" in prefix
-
+    # The user and client come from the prefix or, when it lacks %u/%r, from the session's
+    # connection lines (all configurations log connections); csvlog always has them.
     def user(row) -> str:
-        return (row.user_name or "-") if has_user else "-"
+        return row.user_name or "-"
 
     def host(row) -> str:
-        return (row.connection_from or "-").rsplit(":", 1)[0] if has_host else "-"
+        return (row.connection_from or "-").rsplit(":", 1)[0]
 
     audits = [r for r in rows if r.message.startswith("AUDIT: ")]
     by_user = Counter(user(r) for r in audits)
