@@ -19,6 +19,8 @@ Settings profiles live here too (:data:`SETTINGS`): see :func:`profile_name`.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import string
@@ -432,8 +434,9 @@ RDS_PREFIX_LINE = "{ts}:{remote}:{user}@{db}:[{pid}]:"
 @st.composite
 def _entry_lines(draw: st.DrawFn, pid: str) -> list[str]:
     """The physical lines of one RDS-prefixed message (continuations, secondary lines)."""
-    ts = draw(st.one_of(timestamps_t, st.sampled_from(
-        ["2026-13-45 99:99:99 UTC", "2026-11-25 16:05:01 XYZQ", "0000-00-00 00:00:00 UTC"])))
+    bad_stamp = draw(st.integers(0, 7)) == 0  # rejected whole by the event builder
+    ts = draw(st.sampled_from(["2026-13-45 99:99:99 UTC", "2026-11-25 16:05:01 XYZQ",
+                               "0000-00-00 00:00:00 UTC"]) if bad_stamp else timestamps_t)
     remote = draw(st.one_of(remotes, st.just("")))
     user = draw(st.sampled_from(["alice", "bob", "", "a b"]))
     db = draw(st.sampled_from(["shop", "postgres", ""]))
@@ -496,27 +499,65 @@ def log_lines(draw: st.DrawFn) -> list[bytes]:
     return out
 
 
-@dataclass(frozen=True)
-class LogFile:
-    """A generated file: its bytes, and how it is stored."""
-
-    content: bytes
-    gzip: bool = False
-    truncate_gzip_at: int | None = None
-
-
 def join_lines(lines: list[bytes], final_newline: bool) -> bytes:
     """The file content of physical lines (a LF after each, except maybe the last)."""
     data = b"\n".join(lines)
     return data + b"\n" if final_newline and lines else data
 
 
-log_files = st.builds(
-    LogFile,
-    content=st.builds(join_lines, log_lines(), st.booleans()),
-    gzip=st.booleans(),
-    truncate_gzip_at=st.none() | st.integers(0, 400),
-)
+@dataclass(frozen=True)
+class LogFile:
+    """A generated input file: its bytes and how they are stored.
+
+    ``container`` is ``"plain"``, ``"gzip"`` (``truncated``: cut short, as a file copied
+    while it was written) or ``"cloudwatch"`` (a JSON export whose events each hold one
+    line or a few lines, over ``streams`` log streams).
+    """
+
+    lines: tuple[bytes, ...]
+    final_newline: bool
+    container: str
+    data: bytes
+    truncated: bool = False
+
+    @property
+    def texts(self) -> list[str]:
+        """The physical lines a reader must produce (invalid UTF-8 as backslash escapes)."""
+        content = join_lines(list(self.lines), self.final_newline)
+        text = content.decode("utf-8", "backslashreplace")
+        parts = text.split("\n")
+        if parts and parts[-1] == "":
+            parts.pop()
+        return parts
+
+
+@st.composite
+def log_files(draw: st.DrawFn) -> LogFile:
+    """Server-log files (see :func:`log_lines`) as plain, gzip or CloudWatch JSON files."""
+    lines = draw(log_lines())
+    final_newline = draw(st.booleans())
+    container = draw(st.sampled_from(["plain", "plain", "gzip", "cloudwatch"]))
+    content = join_lines(lines, final_newline)
+    if container == "gzip":
+        data = gzip.compress(content, mtime=0)
+        cut = draw(st.none() | st.integers(0, len(data) - 1))
+        if cut is not None:
+            return LogFile(tuple(lines), final_newline, container, data[:cut], True)
+        return LogFile(tuple(lines), final_newline, container, data)
+    if container == "cloudwatch":
+        texts = content.decode("utf-8", "backslashreplace").split("\n")
+        events = []
+        index = 0
+        while index < len(texts):
+            size = draw(st.integers(1, 3))
+            events.append({"timestamp": 1764086701000 + index, "eventId": str(index),
+                           "logStreamName": draw(st.sampled_from(["db-a", "db-b"])),
+                           "message": "\n".join(texts[index:index + size])})
+            index += size
+        data = json.dumps(events, indent=draw(st.sampled_from([None, 1]))).encode()
+        return LogFile(tuple(lines), final_newline, container, data)
+    return LogFile(tuple(lines), final_newline, container, content)
+
 
 __all__ = [
     "SETTINGS", "scaled", "profile_name", "prefix_cases", "PrefixCase", "arbitrary_lines",

@@ -1,0 +1,199 @@
+"""Whole-file fuzzing through the real entry points.
+
+Generated server logs (``tests/strategies.py``: valid RDS-prefixed messages with TAB
+continuations and DETAIL/STATEMENT lines, interleaved backends, torn pgAudit payloads,
+bad timestamps, truncated lines, binary junk, invalid UTF-8, NUL, bare CR, empty lines),
+stored as plain files, gzip files (some truncated) or CloudWatch JSON exports, go through
+:func:`read_input`, :class:`EntryAssembler`, :class:`Parser` and ``cli.main``.
+
+Properties:
+
+* nothing escapes: ``read_input`` yields lines or raises ``InputError``; the parser never
+  raises; the CLI returns 0 or 2 with one ``pgaudit-parse: ...`` line on stderr for 2;
+* a plain (or intact gzip) file reads back as exactly its physical lines;
+* accounting at the assembler: every input line is in exactly one entry or one reject;
+* accounting at the parser: every entry becomes exactly one event or one event-level
+  reject whose raw text holds all of the entry's lines, and the parser's line-level
+  rejects are the assembler's -- so every line is in one event or one reject;
+* the CLI writes what the library produces (events, rejects) as valid JSON lines.
+
+Run: ``python -m pytest tests/test_fuzz_files.py -q``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+from strategies import LogFile, arbitrary_specs, join_lines, log_files, scaled
+
+from pgaudit_parse.cli import main
+from pgaudit_parse.entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
+from pgaudit_parse.events import Event
+from pgaudit_parse.lines import Line, Reject
+from pgaudit_parse.parser import Parser
+from pgaudit_parse.prefix import RDS_PREFIX, LinePrefix
+from pgaudit_parse.sources import InputError, read_input
+
+PREFIX = LinePrefix(RDS_PREFIX)
+#: Assembly windows: tiny ones make entries close while their lines are still coming.
+windows = st.sampled_from([1, 2, 3, DEFAULT_WINDOW])
+
+
+@dataclass
+class Outcome:
+    """What the library made of one file."""
+
+    lines: list[Line] | None  # None: read_input raised InputError
+    entries: list[LogEntry]
+    assembler_rejects: list[Reject]
+    events: list[Event]
+    parser_rejects: list[Reject]
+
+
+def write_file(file: LogFile, directory: str) -> str:
+    suffix = {"plain": ".log", "gzip": ".log.gz", "cloudwatch": ".json"}[file.container]
+    path = os.path.join(directory, "input" + suffix)
+    with open(path, "wb") as handle:
+        handle.write(file.data)
+    return path
+
+
+def read_lines(path: str) -> list[Line] | None:
+    """All lines of the input, or None when it is unreadable (the only allowed error)."""
+    try:
+        return list(read_input(path))
+    except InputError:
+        return None
+
+
+def run_library(lines: list[Line], window: int) -> Outcome:
+    """Assemble and parse the lines; check the accounting on the way."""
+    numbers = [line.number for line in lines]
+    assert len(set(numbers)) == len(numbers), "sources must number lines uniquely"
+
+    assembler_rejects: list[Reject] = []
+    assembler = EntryAssembler(PREFIX, assembler_rejects.append, window)
+    entries: list[LogEntry] = []
+    for line in lines:
+        entries += assembler.feed(line)
+    entries += assembler.flush()
+    assert assembler.pending_lines() == []
+
+    # Every input line in exactly one entry or one reject.
+    placed = Counter(line.number for entry in entries for line in entry.lines)
+    placed.update(reject.line for reject in assembler_rejects)
+    assert placed == Counter(numbers)
+    by_number = {line.number: line for line in lines}
+    for entry in entries:
+        assert all(by_number[line.number] is line for line in entry.lines)
+        assert PREFIX.parse(entry.lines[0].text) is not None
+    for reject in assembler_rejects:
+        assert reject.raw == by_number[reject.line].text
+
+    parser_rejects: list[Reject] = []
+    parser = Parser(PREFIX, on_reject=parser_rejects.append, window=window)
+    events: list[Event] = []
+    for line in lines:
+        events += parser.feed(line)
+    events += parser.flush()
+    assert parser.pending_lines() == []
+    assert parser.reject_count == len(parser_rejects)
+    assert parser.entry_count == len(entries)
+
+    # The parser's line-level rejects are the assembler's; the others are entries
+    # rejected whole (torn payload, bad timestamp), with all their lines in `raw`.
+    line_level = Counter(reject.line for reject in assembler_rejects)
+    entry_by_first = {entry.line: entry for entry in entries}
+    assert len(entry_by_first) == len(entries)
+    entry_level = [r for r in parser_rejects if r.line not in line_level]
+    assert Counter(r.line for r in parser_rejects if r.line in line_level) == line_level
+    for reject in entry_level:
+        entry = entry_by_first[reject.line]
+        assert reject.raw == "\n".join(line.text for line in entry.lines)
+    made = Counter(event.line for event in events)
+    made.update(reject.line for reject in entry_level)
+    assert made == Counter(list(entry_by_first))
+    return Outcome(lines, entries, assembler_rejects, events, parser_rejects)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with redirect_stderr(stderr), redirect_stdout(stdout):
+        status = main(argv)
+    message = stderr.getvalue()
+    assert "Traceback" not in message
+    assert status in (0, 2), message
+    if status == 2:
+        assert message.count("\n") == 1 and message.startswith("pgaudit-parse: "), message
+    return status, message
+
+
+def json_lines(path: str) -> list[dict[str, object]]:
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def looks_like_json(file: LogFile) -> bool:
+    """True when ``read_input`` will take the (uncompressed) content for JSON."""
+    content = join_lines(list(file.lines), file.final_newline)
+    return content.decode("utf-8", "backslashreplace").lstrip()[:1] in ("[", "{")
+
+
+@scaled(0.75)
+@given(log_files(), windows, st.sampled_from(["events", "records"]))
+@example(LogFile((b"{[]: 1}",), True, "plain", b"{[]: 1}\n"), DEFAULT_WINDOW, "events")
+def test_fuzzed_file_is_read_parsed_and_accounted(file: LogFile, window: int,
+                                                  fmt: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_file(file, directory)
+        lines = read_lines(path)
+
+        plain = file.container == "plain" or (file.container == "gzip" and not file.truncated)
+        # A "plain" file that starts with gzip's magic bytes is read as (broken) gzip.
+        sniffed_gzip = file.container == "plain" and file.data[:2] == b"\x1f\x8b"
+        if plain and not sniffed_gzip and not looks_like_json(file):
+            assert lines is not None
+            assert [line.text for line in lines] == file.texts
+            assert all(line.source == path for line in lines)
+        if file.container == "cloudwatch":
+            assert lines is not None
+
+        outcome = run_library(lines, window) if lines is not None else None
+
+        out, errors = os.path.join(directory, "out.jsonl"), os.path.join(directory, "err.jsonl")
+        status, message = run_cli([path, "--format", fmt, "--output", out, "--errors", errors])
+        if outcome is None:
+            assert status == 2 and path in message
+            return
+        expected = 2 if outcome.lines and not outcome.entries else 0
+        assert status == expected, message
+        if status == 2:
+            return
+        written = json_lines(out)
+        rejected = json_lines(errors)
+        assert all(set(r) >= {"source", "line", "reason", "raw"} for r in rejected)
+        if window == DEFAULT_WINDOW:  # the CLI's window: it must write what the library made
+            assert [r["line"] for r in rejected] == [r.line for r in outcome.parser_rejects]
+            if fmt == "events":
+                assert [e["line"] for e in written] == [e.line for e in outcome.events]
+
+
+@scaled(0.25)
+@given(st.one_of(arbitrary_specs, st.text(max_size=20)), log_files())
+@example("%5q", LogFile((b"x",), False, "plain", b"x"))
+def test_any_prefix_on_any_file_exits_cleanly(spec: str, file: LogFile) -> None:
+    assume(not spec.startswith("-"))  # would be read as an option
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_file(file, directory)
+        run_cli(["--prefix", spec, path, "--output", os.path.join(directory, "out.jsonl"),
+                 "--format", "events"])
