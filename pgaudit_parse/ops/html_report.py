@@ -213,6 +213,11 @@ def _width_text(seconds: int) -> str:
 def write_html(summary: Summary, path: str, title: str = "pgAudit summary") -> None:
     """Write :func:`render_html` to ``path`` atomically (temporary file, then rename)."""
     text = render_html(summary, title)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # A device or pipe (/dev/stdout, a FIFO): renaming onto it would replace it.
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".summary-", suffix=".html", dir=directory)
     try:
