@@ -465,6 +465,7 @@ _junk_line = st.one_of(
     st.binary(max_size=60),
     st.sampled_from([b"", b"\x00\x00", b"\xff\xfe\xfd", b"\r", b"abc\rdef", b"\t",
                      b"\tcontinuation of nothing", b"\xe2\x82", b"[", b"{", b"{[]: 1}",
+                     b'{"events": [1]}', b"{'message': 'x', 'logStreamName': []}",
                      b"2026-11-25 16:05:01 UTC::@:[77]:", b"\x1f\x8b"]),
 )
 
@@ -510,8 +511,9 @@ class LogFile:
     """A generated input file: its bytes and how they are stored.
 
     ``container`` is ``"plain"``, ``"gzip"`` (``truncated``: cut short, as a file copied
-    while it was written) or ``"cloudwatch"`` (a JSON export whose events each hold one
-    line or a few lines, over ``streams`` log streams).
+    while it was written), ``"cloudwatch"`` (a JSON export whose events each hold one
+    line or a few lines, over two log streams) or ``"sqs"`` (seed-Lambda bodies, one per
+    line, some of them raw text).
     """
 
     lines: tuple[bytes, ...]
@@ -536,7 +538,7 @@ def log_files(draw: st.DrawFn) -> LogFile:
     """Server-log files (see :func:`log_lines`) as plain, gzip or CloudWatch JSON files."""
     lines = draw(log_lines())
     final_newline = draw(st.booleans())
-    container = draw(st.sampled_from(["plain", "plain", "gzip", "cloudwatch"]))
+    container = draw(st.sampled_from(["plain", "plain", "gzip", "cloudwatch", "sqs"]))
     content = join_lines(lines, final_newline)
     if container == "gzip":
         data = gzip.compress(content, mtime=0)
@@ -556,6 +558,12 @@ def log_files(draw: st.DrawFn) -> LogFile:
             index += size
         data = json.dumps(events, indent=draw(st.sampled_from([None, 1]))).encode()
         return LogFile(tuple(lines), final_newline, container, data)
+    if container == "sqs":
+        # Bodies as the seed Lambda queued them: str(dict), one per line.
+        texts = content.decode("utf-8", "backslashreplace").split("\n")
+        bodies = [repr({"message": text + "++", "logStreamName": "db-a"}) if keep else text
+                  for text in texts for keep in [draw(st.integers(0, 9)) > 0]]
+        return LogFile(tuple(lines), final_newline, container, "\n".join(bodies).encode())
     return LogFile(tuple(lines), final_newline, container, content)
 
 

@@ -59,7 +59,8 @@ class Outcome:
 
 
 def write_file(file: LogFile, directory: str) -> str:
-    suffix = {"plain": ".log", "gzip": ".log.gz", "cloudwatch": ".json"}[file.container]
+    suffix = {"plain": ".log", "gzip": ".log.gz", "cloudwatch": ".json",
+              "sqs": ".txt"}[file.container]
     path = os.path.join(directory, "input" + suffix)
     with open(path, "wb") as handle:
         handle.write(file.data)
@@ -152,6 +153,7 @@ def looks_like_json(file: LogFile) -> bool:
 @scaled(0.75)
 @given(log_files(), windows, st.sampled_from(["events", "records"]))
 @example(LogFile((b"{[]: 1}",), True, "plain", b"{[]: 1}\n"), DEFAULT_WINDOW, "events")
+@example(LogFile((b'{"events": [1]}',), False, "plain", b'{"events": [1]}'), 1, "records")
 def test_fuzzed_file_is_read_parsed_and_accounted(file: LogFile, window: int,
                                                   fmt: str) -> None:
     with tempfile.TemporaryDirectory() as directory:
