@@ -305,12 +305,16 @@ arbitrary_lines = st.text(st.sampled_from(_LINE_ALPHABET), max_size=80)
 arbitrary_specs = st.text(st.sampled_from("%%%tmsnpPlxecvQruadhbiqz-1234 :[]@()"), max_size=20)
 
 
-def mutate(text: str, data: st.DataObject) -> str:
-    """Insert, delete or replace a few characters of ``text`` at random places."""
-    for _ in range(data.draw(st.integers(1, 4))):
-        position = data.draw(st.integers(0, len(text)))
-        action = data.draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
-        char = data.draw(st.sampled_from(_LINE_ALPHABET))
+@st.composite
+def mutated_lines(draw: st.DrawFn) -> tuple[str, str]:
+    """``(spec, line)``: a rendered line with a few characters inserted, deleted, replaced
+    or cut off (it may or may not still fit the prefix)."""
+    case = draw(prefix_cases())
+    text = case.line
+    for _ in range(draw(st.integers(1, 4))):
+        position = draw(st.integers(0, len(text)))
+        action = draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
+        char = draw(st.sampled_from(_LINE_ALPHABET))
         if action == "insert":
             text = text[:position] + char + text[position:]
         elif action == "delete":
@@ -319,7 +323,7 @@ def mutate(text: str, data: st.DataObject) -> str:
             text = text[:position] + char + text[position + 1:]
         else:
             text = text[:position]
-    return text
+    return case.spec, text
 
 
 # -- pgAudit records ----------------------------------------------------------------------
@@ -569,7 +573,7 @@ def log_files(draw: st.DrawFn) -> LogFile:
 
 __all__ = [
     "SETTINGS", "scaled", "profile_name", "prefix_cases", "PrefixCase", "arbitrary_lines",
-    "arbitrary_specs", "mutate", "audit_records", "AuditRecord", "render_audit_record",
+    "arbitrary_specs", "mutated_lines", "audit_records", "AuditRecord", "render_audit_record",
     "append_valid_csv", "csv_like_text", "log_files", "LogFile", "log_lines", "join_lines",
     "pad", "spec_text", "prefix_items", "Escape", "Literal", "PrefixCase",
 ]

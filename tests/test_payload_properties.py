@@ -97,6 +97,8 @@ def test_fast_path_equals_grammar_on_rendered_records(record: AuditRecord) -> No
 
 @SETTINGS
 @given(st.lists(parameter_values, min_size=1, max_size=8))
+@example(["\t"])
+@example(["select E'a\\nb'", "x,y"])
 def test_rendered_fields_split_back(fields: list[str]) -> None:
     text = ",".join(append_valid_csv(field) for field in fields)
     assert split_csv(text) == fields

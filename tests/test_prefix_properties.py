@@ -22,7 +22,7 @@ from strategies import (
     PrefixCase,
     arbitrary_lines,
     arbitrary_specs,
-    mutate,
+    mutated_lines,
     prefix_cases,
     prefix_items,
     spec_text,
@@ -106,10 +106,11 @@ def test_grammar_and_regex_agree_on_rendered_lines(case: PrefixCase) -> None:
 
 
 @SETTINGS
-@given(prefix_cases(), st.data())
-def test_grammar_and_regex_agree_on_mutated_lines(case: PrefixCase, data: st.DataObject) -> None:
-    prefix = LinePrefix(case.spec)
-    line = mutate(case.line, data)
+@given(mutated_lines())
+@example(("%m [%p] ", "2026-11-25 16:05:01.120 UTC [7] LOG:  \tindented"))
+def test_grammar_and_regex_agree_on_mutated_lines(spec_and_line: tuple[str, str]) -> None:
+    spec, line = spec_and_line
+    prefix = LinePrefix(spec)
     assert prefix.parse(line) == prefix.parse_with_grammar(line)
 
 
