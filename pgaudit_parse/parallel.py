@@ -47,7 +47,7 @@ from .lines import Line
 from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
 from .prefix import PRIMARY_SEVERITIES, LinePrefix
 from .sinks import OutputSink
-from .sources import read_input
+from .sources import InputError, read_input
 
 __all__ = [
     "ParallelResult",
@@ -276,6 +276,7 @@ class _Done:
     written: int
     skipped: int
     rejected: int
+    error: str | None = None  # why the input could not be read (InputError's cause)
 
 
 def _chunk_lines(task: _Task) -> Iterator[Line]:
@@ -295,7 +296,15 @@ def _chunk_lines(task: _Task) -> Iterator[Line]:
 
 
 def _parse_chunk(task: _Task) -> _Done:
-    """Worker: warm up, then parse one chunk into ``task.out_path`` / ``task.err_path``."""
+    """Worker: parse one chunk; an unreadable input comes back as ``error``."""
+    try:
+        return _parse_chunk_to_files(task)
+    except OSError as exc:  # e.g. the file was truncated or removed meanwhile
+        return _Done(0, 0, 0, 0, 0, exc.strerror or str(exc))
+
+
+def _parse_chunk_to_files(task: _Task) -> _Done:
+    """Warm up, then parse one chunk into ``task.out_path`` / ``task.err_path``."""
     chunk = task.chunk
     with open(task.out_path, "w", encoding="utf-8") as out_file, \
             open(task.err_path, "w", encoding="utf-8") as err_file:
@@ -415,6 +424,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         while pending:
             task, result = pending.popleft()
             done = result.get()
+            if done.error is not None:
+                raise InputError(path, done.error)
             _copy(task.out_path, sink.out)
             if sink.errors is not None:
                 _copy(task.err_path, sink.errors)
