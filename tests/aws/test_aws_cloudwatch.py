@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from aws_harness import Aws, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, statements
-from conftest import Aws, read_jsonl
 
 from pgaudit_parse.aws.checkpoint import CheckpointFile
 from pgaudit_parse.aws.commands import parse_start_time  # noqa: F401 - import check

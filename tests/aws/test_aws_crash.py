@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from aws_harness import REPO, Aws, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, statements
-from conftest import REPO, Aws, read_jsonl
 
 from pgaudit_parse.aws.cloudwatch import INITIAL_SPAN_MS
 

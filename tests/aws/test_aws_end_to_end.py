@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Aws, read_jsonl
+from aws_harness import REPO, Aws, read_jsonl
 from workload import RDS_PREFIX, RICH_PREFIX, run_config
 
 from pgaudit_parse.aws.cloudwatch import now_ms

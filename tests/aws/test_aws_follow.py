@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from aws_harness import REPO, Aws, read_jsonl
 from aws_logdata import BASE_MS, audit_line, statements
-from conftest import REPO, Aws, read_jsonl
 
 from pgaudit_parse.aws.checkpoint import CheckpointFile
 from pgaudit_parse.aws.cloudwatch import now_ms

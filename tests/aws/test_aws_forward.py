@@ -7,8 +7,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from aws_harness import Aws, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, prefix
-from conftest import Aws, read_jsonl
 
 from pgaudit_parse.aws.cloudwatch import now_ms
 from pgaudit_parse.aws.messages import MAX_BODY_BYTES, EntryBoundary, decode_body

@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from aws_harness import REPO, Aws
 from aws_logdata import BASE_MS, audit_line, error_lines
-from conftest import REPO, Aws
 
 from pgaudit_parse.aws.cloudwatch import now_ms
 from pgaudit_parse.aws.messages import decode_body

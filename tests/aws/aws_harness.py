@@ -1,0 +1,128 @@
+"""Helpers of the AWS tests: the emulator's clients, the CLI runner, output readers.
+
+(Named apart from ``conftest`` so that test modules import it unambiguously.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+
+#: Environment of every test and every CLI subprocess: dummy credentials, no profile, no
+#: instance metadata lookups (which would leave loopback).
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@dataclass
+class Aws:
+    """boto3 clients bound to the emulator, and helpers to run the real CLI against it."""
+
+    endpoint: str
+    logs: Any
+    sqs: Any
+    ssm: Any
+
+    @staticmethod
+    def unique(stem: str) -> str:
+        """A name no other test uses."""
+        return f"{stem}-{uuid.uuid4().hex[:10]}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a CLI subprocess."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ENV)
+        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        env.update(extra)
+        return env
+
+    def cli(self, *args: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess:
+        """Run ``python -m pgaudit_parse ARGS --endpoint-url EMULATOR`` and wait for it."""
+        return subprocess.run(self.argv(*args), capture_output=True, text=True,
+                              timeout=timeout, env=self.env(**extra), cwd=REPO)
+
+    def file_mode(self, *args: str) -> subprocess.CompletedProcess:
+        """Run ``python -m pgaudit_parse ARGS`` (the file mode: no AWS options)."""
+        return subprocess.run([sys.executable, "-m", "pgaudit_parse", *args],
+                              capture_output=True, text=True, timeout=120, env=self.env(),
+                              cwd=REPO)
+
+    def argv(self, *args: str) -> list[str]:
+        """The command line of :meth:`cli` (for Popen)."""
+        return [sys.executable, "-m", "pgaudit_parse", *args, "--endpoint-url", self.endpoint]
+
+    def log_group(self, name: str, streams: Sequence[str]) -> str:
+        """Create a log group with these streams; returns its name."""
+        self.logs.create_log_group(logGroupName=name)
+        for stream in streams:
+            self.logs.create_log_stream(logGroupName=name, logStreamName=stream)
+        return name
+
+    def put(self, group: str, stream: str, events: Sequence[tuple[int, str]]) -> None:
+        """PutLogEvents in chronological chunks of at most 10,000 events."""
+        ordered = sorted(events, key=lambda e: e[0])
+        for i in range(0, len(ordered), 10_000):
+            chunk = ordered[i:i + 10_000]
+            self.logs.put_log_events(
+                logGroupName=group, logStreamName=stream,
+                logEvents=[{"timestamp": ts, "message": msg} for ts, msg in chunk])
+
+    def queue(self, name: str, visibility_timeout: int = 30) -> str:
+        """Create a standard queue; returns its URL."""
+        return self.sqs.create_queue(
+            QueueName=name,
+            Attributes={"VisibilityTimeout": str(visibility_timeout)})["QueueUrl"]
+
+    def send_forwarder_messages(self, url: str, group: str, stream: str,
+                                events: Sequence[tuple[int, str]], per_message: int) -> int:
+        """Send events as forwarder JSON messages of ``per_message`` events; returns the
+        number of messages."""
+        from pgaudit_parse.aws.forwarder import BatchSender
+        from pgaudit_parse.aws.messages import MessagePacker
+
+        sender = BatchSender(self.sqs, url)
+        for i in range(0, len(events), per_message):
+            packer = MessagePacker(group)
+            for j, (ts, message) in enumerate(events[i:i + per_message]):
+                sender.add(packer.add({"eventId": f"{i + j}", "timestamp": ts,
+                                       "logStreamName": stream, "message": message}))
+            sender.add(packer.close())
+        sender.flush()
+        return sender.sent
+
+    def queue_depth(self, url: str) -> tuple[int, int]:
+        """(visible, in flight) message counts."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                          "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return (int(attrs["ApproximateNumberOfMessages"]),
+                int(attrs["ApproximateNumberOfMessagesNotVisible"]))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines of a file; a last line cut by a kill is ignored."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] != "":
+        lines.pop()  # written partly when the process was killed: not a record
+    return [json.loads(line) for line in lines if line]
