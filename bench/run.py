@@ -75,11 +75,14 @@ def cut_log(source: Path, size_mb: float, target: Path, prefix: str = RDS_PREFIX
 
 
 def time_command(name: str, argv: list[str], cwd: Path = ROOT) -> Timing:
-    """Run ``argv`` under ``/usr/bin/time``; stdout is discarded."""
+    """Run ``argv`` under ``/usr/bin/time``; stdout is read and dropped.
+
+    Not sent to /dev/null: GNU grep notices that and stops at the first match.
+    """
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         started = time.perf_counter()
         proc = subprocess.run([TIME, "-f", "%U %S %M", "-o", report.name, *argv], cwd=cwd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              capture_output=True)
         seconds = time.perf_counter() - started
         text = Path(report.name).read_text()
     if proc.returncode != 0:
