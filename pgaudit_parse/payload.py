@@ -82,13 +82,15 @@ class AuditFields:
 # -- the grammar ---------------------------------------------------------------------------
 
 def _build_csv_grammar() -> pp.ParserElement:
-    quoted = pp.QuotedString('"', esc_quote='""', multiline=True, unquote_results=True)
+    quoted = pp.QuotedString('"', esc_quote='""', multiline=True, unquote_results=True,
+                             convert_whitespace_escapes=False)
     quoted = quoted.leave_whitespace().set_name("quoted field")
     unquoted = pp.Regex(r'[^,"]*').leave_whitespace().set_name("plain field")
     field = (quoted | unquoted).set_name("field")
     comma = pp.Suppress(pp.Literal(",").leave_whitespace())
     record = pp.Group(field + pp.ZeroOrMore(comma + field)).leave_whitespace()
-    return (record + pp.StringEnd().leave_whitespace()).set_name("pgAudit CSV record")
+    grammar = (record + pp.StringEnd().leave_whitespace()).set_name("pgAudit CSV record")
+    return grammar.parse_with_tabs()  # keep TABs in statements as they are
 
 
 #: The pyparsing grammar of a pgAudit CSV record (also used for the nested PARAMETER list).

@@ -89,6 +89,8 @@ _VALUE_PATTERNS: Final[dict[str, str]] = {
     # host(port) for TCP clients, [local] for Unix sockets, empty for background processes
     "r": r"(?:\[local\]|[^\s()]+\(\d+\))?",
 }
+#: Timestamps ending in a zone (which may be numeric with a colon).
+_ZONED: Final = frozenset("tms")
 #: Free-text escapes: application name, user, database, remote host, backend type, tag.
 _FREE_TEXT: Final = frozenset("audhbi")
 _ESCAPES: Final = frozenset(_VALUE_PATTERNS) | _FREE_TEXT | {"q"}
@@ -160,6 +162,8 @@ PrefixEscape(escape='p', padding=-5), PrefixLiteral(text=']%'))
         if escape not in _ESCAPES:
             # PostgreSQL ignores unknown escapes (writes nothing for them).
             continue
+        if escape == "q":
+            width = None  # %q writes nothing itself, so a width means nothing
         if literal:
             parts.append(PrefixLiteral("".join(literal)))
             literal = []
@@ -195,10 +199,15 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
     following = _following_text(parts, index)
     lookahead = f"(?={following})" if following is not None else ""
     if part.escape in _FREE_TEXT:
-        return f".*?{lookahead}"
+        # Padding spaces are taken by the value and stripped after the match.
+        return f" *.*? *{lookahead}" if part.padding else f".*?{lookahead}"
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
         return f" *(?:{value}) *{lookahead}"
+    if part.escape in _ZONED:
+        # A numeric zone (-03, +05:30) may run into a following ':'; the lookahead lets
+        # the value give back ':10' of '-03:10.0.0.5(5000)' inside its atomic group.
+        return f"(?:{value}){lookahead}"
     return value
 
 
@@ -275,7 +284,8 @@ class LinePrefix:
         severity = pp.one_of(list(SEVERITIES), as_keyword=False)("severity").leave_whitespace()
         message = pp.Regex(r".*\Z", flags=re.DOTALL)("message").leave_whitespace()
         sequence += [severity, pp.Literal(":  ").leave_whitespace(), message]
-        grammar = pp.And(sequence).leave_whitespace()
+        # parse_with_tabs: pyparsing would otherwise expand TABs before matching.
+        grammar = pp.And(sequence).leave_whitespace().parse_with_tabs()
         grammar.set_name(f"log line with prefix {self.spec!r}")
         return grammar
 

@@ -53,10 +53,10 @@ def lines_from_cloudwatch_events(events: Iterable[dict[str, Any]], source: str,
     """
     number = start
     for event in events:
-        message = event.get("message")
+        message = event.get("message") if isinstance(event, dict) else None
         if not isinstance(message, str):
             number += 1
-            yield Line(json.dumps(event, default=str)[:10_000], source, number,
+            yield Line(json.dumps(event, default=str, ensure_ascii=False), source, number,
                        "", _BAD_EVENT)
             continue
         stream = str(event.get("logStreamName") or "")
@@ -91,10 +91,7 @@ def lines_from_sqs_body(body: str, source: str, start: int = 0) -> Iterator[Line
         if isinstance(parsed, dict) and "message" in parsed:
             yield from lines_from_cloudwatch_events([parsed], source, start)
             return
-    try:
-        parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        parsed = None
+    parsed = _python_literal(text)
     if not isinstance(parsed, dict) or not isinstance(parsed.get("message"), str):
         yield Line(body, source, start + 1, "", _BAD_EVENT)
         return
@@ -240,10 +237,15 @@ def _is_single_object(line: str) -> bool:
         return True
     except ValueError:
         pass
+    return isinstance(_python_literal(line), dict)
+
+
+def _python_literal(text: str) -> Any:
+    """``ast.literal_eval`` (never eval) that answers None for anything it cannot read."""
     try:
-        return isinstance(ast.literal_eval(line), dict)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return False
+        return ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
 
 
 def _checked(events: Iterable[Any], name: str) -> Iterator[dict[str, Any]]:
