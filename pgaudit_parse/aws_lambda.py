@@ -142,8 +142,11 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
     sqs = make_client("sqs", settings)
     prefix = os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX
     result = {"events": len(events), "messages": 0, "records": 0, "rejects": 0}
-
     queue_url = os.environ.get("QUEUE_NAME", "").strip()
+    records_queue = os.environ.get("RECORDS_QUEUE", "").strip()
+    if not queue_url and not records_queue:
+        raise RuntimeError("set QUEUE_NAME (events) and/or RECORDS_QUEUE (Guardium records)")
+
     if queue_url:
         sender = BatchSender(sqs, queue_url)
         packer = MessagePacker(group)
@@ -154,7 +157,6 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         sender.flush()
         result["messages"] = sender.sent
 
-    records_queue = os.environ.get("RECORDS_QUEUE", "").strip()
     if records_queue:
         rejects: list[Reject] = []
         parser = Parser(prefix, on_reject=rejects.append)

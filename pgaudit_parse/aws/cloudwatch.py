@@ -44,6 +44,7 @@ __all__ = [
     "CloudWatchReader",
     "now_ms",
     "earliest_event_time",
+    "start_position",
     "filter_events",
     "next_span",
     "resolve_log_groups",
@@ -103,10 +104,11 @@ def resolve_log_groups(logs: Any, names: list[str], prefix: str | None) -> list[
 
 
 def earliest_event_time(logs: Any, group: str) -> int | None:
-    """The oldest ``firstEventTimestamp`` of the group's streams (None if it has none).
+    """The oldest ``firstEventTimestamp`` of the group's streams (streams without events
+    do not have one), or None when no stream has events.
 
-    Used only where reading starts (no checkpoint yet), so that ``--from-beginning`` does
-    not walk decades of empty slices.
+    Used only where reading starts far back (no checkpoint yet), so that
+    ``--from-beginning`` does not walk years of empty slices.
     """
     earliest: int | None = None
     try:
@@ -118,6 +120,18 @@ def earliest_event_time(logs: Any, group: str) -> int | None:
     except Exception as exc:
         raise AwsSetupError(explain(exc, f"reading log group {group}")) from exc
     return earliest
+
+
+def start_position(logs: Any, group: str, start_ms: int) -> int:
+    """Where to start reading a group without a checkpoint: ``start_ms``, or a day before
+    its oldest event when that is later and ``start_ms`` is more than a day back (the
+    margin covers events put later with older timestamps)."""
+    if now_ms() - start_ms <= _MAX_SPAN_MS:
+        return start_ms
+    earliest = earliest_event_time(logs, group)
+    if earliest is None:
+        return max(start_ms, now_ms() - _MAX_SPAN_MS)  # no events at all yet
+    return max(start_ms, earliest - _MAX_SPAN_MS)
 
 
 def filter_events(logs: Any, group: str, start: int, end: int, pattern: str | None = None,
@@ -199,8 +213,7 @@ class CloudWatchReader:
         for group in groups:
             checkpoint = saved.get(group)
             if checkpoint is None:
-                earliest = earliest_event_time(logs, group) if start_ms < now_ms() else None
-                checkpoint = Checkpoint(max(start_ms, earliest or start_ms))
+                checkpoint = Checkpoint(start_position(logs, group, start_ms))
             through = checkpoint.through if checkpoint.through is not None else checkpoint.time
             self._states[group] = _GroupState(
                 checkpoint=checkpoint,

@@ -34,10 +34,10 @@ from typing import Any
 from .checkpoint import Checkpoint, ParameterCheckpoint
 from .cloudwatch import (
     INITIAL_SPAN_MS,
-    earliest_event_time,
     filter_events,
     next_span,
     slice_end,
+    start_position,
 )
 from .errors import AwsSetupError, explain
 from .messages import MAX_BODY_BYTES, EntryBoundary, MessagePacker
@@ -162,11 +162,7 @@ class Forwarder:
     def run(self, now_ms: int) -> ForwardResult:
         """Forward everything from the checkpoint up to ``now_ms - lag``."""
         loaded = self.store.load() if self.store is not None else None
-        if loaded is None:
-            earliest = earliest_event_time(self.logs, self.group)
-            checkpoint = Checkpoint(max(self.start_ms, earliest or self.start_ms))
-        else:
-            checkpoint = loaded
+        checkpoint = loaded or Checkpoint(start_position(self.logs, self.group, self.start_ms))
         end = now_ms - self.lag_ms
         position = checkpoint.time
         skip = checkpoint.seen
