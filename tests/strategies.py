@@ -40,11 +40,11 @@ from pgaudit_parse.prefix import PRIMARY_SEVERITIES, SECONDARY_LABELS, SEVERITIE
 # runs, which use the randomized "pgaudit-dev" profile (and hypothesis' example database
 # keeps any failure they find for the next run).
 settings.register_profile(
-    "pgaudit-ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,
+    "pgaudit-ci", max_examples=500, deadline=None, derandomize=True, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "pgaudit-dev", max_examples=60, deadline=None,
+    "pgaudit-dev", max_examples=100, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 

@@ -150,7 +150,7 @@ def looks_like_json(file: LogFile) -> bool:
     return content.decode("utf-8", "backslashreplace").lstrip()[:1] in ("[", "{")
 
 
-@scaled(0.75)
+@scaled(1.0)
 @given(log_files(), windows, st.sampled_from(["events", "records"]))
 @example(LogFile((b"{[]: 1}",), True, "plain", b"{[]: 1}\n"), DEFAULT_WINDOW, "events")
 @example(LogFile((b'{"events": [1]}',), False, "plain", b'{"events": [1]}'), 1, "records")
