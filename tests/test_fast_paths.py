@@ -103,3 +103,40 @@ def test_fast_prefix_split_equals_grammar_on_real_lines(server_run: ServerRun) -
         compared += 1
         assert prefix.parse(line) == prefix.parse_with_grammar(line), line
     assert compared > 100
+
+
+EVENT_CLASSES = (pp.AuditEvent, pp.ErrorEvent, pp.ConnectionEvent, pp.DisconnectionEvent,
+                 pp.DurationEvent, pp.LogEvent)
+
+
+def test_event_constructors_keep_the_dataclass_contract() -> None:
+    import dataclasses
+    import inspect
+
+    for cls in EVENT_CLASSES:
+        fields = dataclasses.fields(cls)
+        signature = inspect.signature(cls)
+        assert list(signature.parameters) == [f.name for f in fields]
+        for f in fields:
+            parameter = signature.parameters[f.name]
+            assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            expected = (inspect.Parameter.empty if f.default is dataclasses.MISSING
+                        else f.default)
+            assert parameter.default == expected, (cls, f.name)
+        values = {f.name: f"v-{f.name}" for f in fields}
+        event = cls(**values)
+        assert {f.name: getattr(event, f.name) for f in fields} == values
+        assert event == cls(**values) and hash(event) == hash(cls(**values))
+        assert repr(event).startswith(f"{cls.__name__}(kind=")
+        try:
+            event.user = "x"  # type: ignore[misc]
+        except dataclasses.FrozenInstanceError:
+            pass
+        else:
+            raise AssertionError(f"{cls.__name__} is not frozen")
+        try:
+            cls(severity="LOG", message="x")  # type: ignore[call-arg]
+        except TypeError as exc:
+            assert "timestamp" in str(exc)
+        else:
+            raise AssertionError("a required field was not required")
