@@ -79,6 +79,17 @@ PADDED_USER_BEFORE_SPACE = PrefixCase(
     message="hi",
 )
 
+#: The same padded user, empty, as a checkpointer writes it (u and d are empty for it).
+PADDED_EMPTY_USER_BEFORE_SPACE = PrefixCase(
+    spec="%-3u %d ",
+    line="     LOG:  checkpoint starting: time",
+    rendered_prefix="     ",
+    fields={"u": "", "d": ""},
+    severity="LOG",
+    message="checkpoint starting: time",
+    background=True,
+)
+
 
 @SETTINGS
 @given(prefix_cases())
@@ -86,6 +97,7 @@ PADDED_USER_BEFORE_SPACE = PrefixCase(
 @example(TAB_IN_MESSAGE)
 @example(TAB_IN_USER)
 @example(PADDED_USER_BEFORE_SPACE)
+@example(PADDED_EMPTY_USER_BEFORE_SPACE)
 def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
     parsed = LinePrefix(case.spec).parse(case.line)
     assert parsed is not None, f"{case.spec!r} does not match {case.line!r}"
@@ -100,6 +112,7 @@ def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
 @example(TAB_IN_MESSAGE)
 @example(TAB_IN_USER)
 @example(PADDED_USER_BEFORE_SPACE)
+@example(PADDED_EMPTY_USER_BEFORE_SPACE)
 def test_grammar_and_regex_agree_on_rendered_lines(case: PrefixCase) -> None:
     prefix = LinePrefix(case.spec)
     assert prefix.parse(case.line) == prefix.parse_with_grammar(case.line)
