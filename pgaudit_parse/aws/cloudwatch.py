@@ -47,6 +47,7 @@ __all__ = [
     "start_position",
     "filter_events",
     "next_span",
+    "plan_slice",
     "resolve_log_groups",
     "slice_end",
     "INITIAL_SPAN_MS",
@@ -132,6 +133,26 @@ def start_position(logs: Any, group: str, start_ms: int) -> int:
     if earliest is None:
         return max(start_ms, now_ms() - _MAX_SPAN_MS)  # no events at all yet
     return max(start_ms, earliest - _MAX_SPAN_MS)
+
+
+def plan_slice(logs: Any, group: str, start: int, span: int, end: int, skip_through: int,
+               pattern: str | None = None) -> tuple[int, int]:
+    """The next slice ``[start, stop]`` and the span to go on with.
+
+    The first slice after a restart covers every id the checkpoint skips. A slice that
+    grew long over empty time is first probed (one event): when events lie ahead, the
+    slice is cut back to a normal span from the first one found, so that the burst after
+    a quiet stretch is not read (and, after a crash, re-read) in one piece.
+    """
+    floor = min(skip_through, end)
+    stop = max(slice_end(start, span, end), floor)
+    if stop - start + 1 > INITIAL_SPAN_MS and stop > floor:
+        first = next(iter(filter_events(logs, group, start, stop, pattern, page_size=1)), None)
+        if first is not None:
+            found = max(start, int(first.get("timestamp", start)))
+            stop = max(min(stop, found + INITIAL_SPAN_MS - 1), floor)
+            span = INITIAL_SPAN_MS
+    return stop, span
 
 
 def filter_events(logs: Any, group: str, start: int, end: int, pattern: str | None = None,
@@ -257,8 +278,8 @@ class CloudWatchReader:
             if stop_now is not None and stop_now():
                 break
             start = state.position
-            # The first slice after a restart covers all the ids the checkpoint skips.
-            stop = max(slice_end(start, state.span, end), min(state.skip_through, end))
+            stop, state.span = plan_slice(self.logs, group, start, state.span, end,
+                                          state.skip_through, self.filter_pattern)
             count = self._read_slice(group, state, start, stop)
             total += count
             state.span = next_span(state.span, count)

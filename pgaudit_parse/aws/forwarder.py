@@ -36,7 +36,7 @@ from .cloudwatch import (
     INITIAL_SPAN_MS,
     filter_events,
     next_span,
-    slice_end,
+    plan_slice,
     start_position,
 )
 from .errors import AwsSetupError, explain
@@ -175,7 +175,8 @@ class Forwarder:
         while position <= end:
             if self.deadline is not None and self.deadline():
                 break
-            stop = max(slice_end(position, span, end), min(skip_through, end))
+            stop, span = plan_slice(self.logs, self.group, position, span, end, skip_through,
+                                    self.filter_pattern)
             done: dict[str, int] = {}
             count = self._forward_slice(position, stop, skip, done)
             events += count
