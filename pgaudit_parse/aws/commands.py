@@ -280,6 +280,8 @@ def sqs_main(argv: Sequence[str]) -> int:
     wait = args.wait_seconds if args.wait_seconds is not None else (20 if args.follow else 2)
     if not 0 <= wait <= 20:
         return fail("sqs: --wait-seconds must be between 0 and 20")
+    if not 1 <= args.batch_size <= 10:
+        return fail("sqs: --batch-size must be between 1 and 10")
 
     def body() -> int:
         sqs = make_client("sqs", AwsSettings(args.region, args.endpoint_url))
@@ -326,6 +328,8 @@ def forward_main(argv: Sequence[str]) -> int:
     problem = _check_prefix(args.prefix)
     if problem:
         return fail(f"forward: {problem}")
+    if not 1024 <= args.message_bytes <= 256 * 1024:
+        return fail("forward: --message-bytes must be between 1024 and 262144")
     try:
         start = _start_ms(args)
     except ValueError as exc:
