@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
@@ -73,6 +74,16 @@ def read_lines(path: str) -> list[Line] | None:
         return list(read_input(path))
     except InputError:
         return None
+
+
+def read_stdin(data: bytes) -> list[Line] | None:
+    """``read_input("-")`` with ``data`` as standard input."""
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    try:
+        return read_lines("-")
+    finally:
+        sys.stdin = saved
 
 
 def run_library(lines: list[Line], window: int) -> Outcome:
@@ -169,6 +180,11 @@ def test_fuzzed_file_is_read_parsed_and_accounted(file: LogFile, window: int,
             assert all(line.source == path for line in lines)
         if file.container == "cloudwatch":
             assert lines is not None
+        if lines is not None:  # the same bytes on stdin ('-') read the same
+            from_stdin = read_stdin(file.data)
+            assert from_stdin is not None
+            assert [(x.text, x.number, x.stream) for x in from_stdin] == [
+                (x.text, x.number, x.stream) for x in lines]
 
         outcome = run_library(lines, window) if lines is not None else None
 
