@@ -346,8 +346,9 @@ def _copy(path: str, stream: IO[str]) -> None:
     if os.path.getsize(path) == 0:
         return
     buffer = getattr(stream, "buffer", None)
+    encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
     with open(path, "rb") as f:
-        if buffer is not None:
+        if buffer is not None and encoding == "utf8":  # the workers wrote UTF-8
             stream.flush()
             shutil.copyfileobj(f, buffer, _BLOCK)
             buffer.flush()
