@@ -90,8 +90,12 @@ class SqsConsumer:
 
     @staticmethod
     def heartbeat_interval(visibility_timeout: int) -> float:
-        """Seconds between visibility extensions: a third of the timeout (at least 1 s)."""
-        return max(1.0, visibility_timeout / 3)
+        """Seconds between visibility extensions: a third of the timeout.
+
+        >>> SqsConsumer.heartbeat_interval(1)
+        0.3333333333333333
+        """
+        return max(0.25, visibility_timeout / 3)
 
     def _queue_visibility_timeout(self) -> int:
         try:
