@@ -207,7 +207,7 @@ def test_fuzzed_file_is_read_parsed_and_accounted(file: LogFile, window: int,
 
 
 @scaled(0.25)
-@given(st.one_of(arbitrary_specs, st.text(max_size=20)), log_files())
+@given(st.one_of(st.just("auto"), arbitrary_specs, st.text(max_size=20)), log_files())
 @example("%5q", LogFile((b"x",), False, "plain", b"x"))
 def test_any_prefix_on_any_file_exits_cleanly(spec: str, file: LogFile) -> None:
     assume(not spec.startswith("-"))  # would be read as an option
