@@ -199,8 +199,8 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
     following = _following_text(parts, index)
     lookahead = f"(?={following})" if following is not None else ""
     if part.escape in _FREE_TEXT:
-        # Padding spaces are taken by the value and stripped after the match.
-        return f" *.*? *{lookahead}" if part.padding else f".*?{lookahead}"
+        # A padded value fills at least |width| characters (spaces stripped after the match).
+        return f".{{{abs(part.padding)},}}?{lookahead}" if part.padding else f".*?{lookahead}"
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
         return f" *(?:{value}) *{lookahead}"
