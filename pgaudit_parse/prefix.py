@@ -199,8 +199,13 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
     following = _following_text(parts, index)
     lookahead = f"(?={following})" if following is not None else ""
     if part.escape in _FREE_TEXT:
-        # A padded value fills at least |width| characters (spaces stripped after the match).
-        return f".{{{abs(part.padding)},}}?{lookahead}" if part.padding else f".*?{lookahead}"
+        if not part.padding:
+            return f".*?{lookahead}"
+        # PostgreSQL pads to |width| bytes. An ASCII value so fills at least |width|
+        # characters; a value with other characters is shorter, and takes what follows it
+        # up to the rest of the prefix. Spaces are stripped after the match.
+        width = abs(part.padding)
+        return f"(?:[\x20-\x7e]{{{width},}}?{lookahead}|.*? *{lookahead})"
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
         return f" *(?:{value}) *{lookahead}"
