@@ -85,27 +85,65 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
 
 
-def _open_write(path: str) -> IO[str]:
+def _open_write(path: str, append: bool = False) -> IO[str]:
     try:
-        return open(path, "a" if path.startswith("/dev/") else "w", encoding="utf-8")
+        if append:
+            _drop_partial_line(path)
+        # Never truncate (or replace) a device or pipe such as /dev/stdout.
+        device = os.path.exists(path) and not os.path.isfile(path)
+        return open(path, "a" if append or device else "w", encoding="utf-8")
     except OSError as exc:
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
 
-def open_output(args: argparse.Namespace) -> OutputSink:
+def _drop_partial_line(path: str) -> None:
+    """Cut a last line left unfinished by a killed run (it was never acknowledged, so its
+    record is written again), so that appending continues on a line boundary."""
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb+") as handle:
+            size = handle.seek(0, 2)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            position = size
+            while position > 0:
+                step = min(65536, position)
+                handle.seek(position - step)
+                chunk = handle.read(step)
+                index = chunk.rfind(b"\n")
+                if index >= 0:
+                    handle.truncate(position - step + index + 1)
+                    return
+                position -= step
+            handle.truncate(0)
+    except FileNotFoundError:
+        return
+
+
+def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 
-    Raises :class:`~pgaudit_parse.sources.InputError` when a path cannot be opened.
+    With ``append``, files are continued rather than truncated (a consumer restarted after
+    acknowledging what it wrote must keep it), after cutting a last line that a killed run
+    left unfinished. Raises :class:`~pgaudit_parse.sources.InputError` when a path cannot
+    be opened.
     """
     owned: list[IO[str]] = []
-    if args.output and args.output != "-":
-        out = _open_write(args.output)
-        owned.append(out)
-    else:
-        out = sys.stdout
-    errors = None
-    if args.errors:
-        errors = _open_write(args.errors)
+    try:
+        out: IO[str] = sys.stdout
+        if args.output and args.output != "-":
+            out = _open_write(args.output, append)
+            owned.append(out)
+        errors = _open_write(args.errors, append) if args.errors else None
+    except InputError:
+        for stream in owned:
+            stream.close()
+        raise
+    if errors is not None:
         owned.append(errors)
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
 

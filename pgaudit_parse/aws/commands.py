@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import IO
 
 from ..cli import PROG, add_output_arguments, fail, make_parser, open_output
 from ..prefix import LinePrefix, PrefixError
@@ -90,60 +88,6 @@ def _check_prefix(prefix: str) -> str | None:
     except PrefixError as exc:
         return f"--prefix: {exc}"
     return None
-
-
-def _open_sink(args: argparse.Namespace) -> OutputSink:
-    """Like the file mode's output, but appending: a restarted consumer must not truncate
-    records it already acknowledged (checkpoint moved, messages deleted)."""
-    if not args.output or args.output == "-" or args.output.startswith("/dev/"):
-        if not args.errors:
-            return open_output(args)
-    owned: list[IO[str]] = []
-
-    def append(path: str) -> IO[str]:
-        try:
-            _drop_partial_line(path)
-            handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - owned by the sink
-        except OSError as exc:
-            for stream in owned:
-                stream.close()
-            raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
-        owned.append(handle)
-        return handle
-
-    out: IO[str] = sys.stdout
-    if args.output and args.output != "-":
-        out = append(args.output)
-    errors = append(args.errors) if args.errors else None
-    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
-
-
-def _drop_partial_line(path: str) -> None:
-    """Cut a last line left unfinished by a killed run (it was never acknowledged, so its
-    record is written again), so that appending continues on a line boundary."""
-    if not os.path.isfile(path):
-        return
-    try:
-        with open(path, "rb+") as handle:
-            size = handle.seek(0, 2)
-            if size == 0:
-                return
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
-                return
-            position = size
-            while position > 0:
-                step = min(65536, position)
-                handle.seek(position - step)
-                chunk = handle.read(step)
-                index = chunk.rfind(b"\n")
-                if index >= 0:
-                    handle.truncate(position - step + index + 1)
-                    return
-                position -= step
-            handle.truncate(0)
-    except FileNotFoundError:
-        return
 
 
 def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:
@@ -235,7 +179,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         logs = make_client("logs", settings)
         groups = resolve_log_groups(logs, args.log_group, args.log_group_prefix)
         store = CheckpointFile(args.checkpoint) if args.checkpoint else None
-        sink = _open_sink(args) if args.checkpoint else open_output(args)
+        sink = open_output(args, append=bool(args.checkpoint))
         reader = CloudWatchReader(
             logs, groups, sink, prefix=args.prefix, store=store, start_ms=start,
             filter_pattern=args.filter_pattern, page_size=args.page_size,
@@ -285,7 +229,7 @@ def sqs_main(argv: Sequence[str]) -> int:
 
     def body() -> int:
         sqs = make_client("sqs", AwsSettings(args.region, args.endpoint_url))
-        sink = _open_sink(args)
+        sink = open_output(args, append=True)
         try:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
