@@ -26,14 +26,14 @@ from typing import IO, Final
 from .lines import Line, Reject
 from .ops.progress import Progress
 from .ops.summary import Summary
-from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
+from .parser import Parser, open_with_prefix
 from .prefix import RDS_PREFIX, LinePrefix, PrefixError
 from .sinks import FORMATS, OutputSink
 from .sources import InputError, read_input
 
 __all__ = [
     "main", "console", "SUBCOMMANDS", "PROG", "add_output_arguments", "open_output", "fail",
-    "make_parser", "parse_files",
+    "make_parser", "parse_files", "check_inputs",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -160,25 +160,6 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
     return int(getattr(module, function)(argv))
 
 
-def _lines_with_prefix(path: str, prefix: str) -> tuple[LinePrefix, Iterator[Line]]:
-    """Open one input and compile its prefix ('auto' looks at its first lines)."""
-    lines = read_input(path)
-    if prefix != "auto":
-        return LinePrefix(prefix), lines
-    head: list[Line] = []
-    for line in lines:
-        head.append(line)
-        if len(head) >= AUTO_SAMPLE_LINES:
-            break
-    compiled = resolve_prefix("auto", [line.text for line in head])
-
-    def chained() -> Iterator[Line]:
-        yield from head
-        yield from lines
-
-    return compiled, chained()
-
-
 def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
                 summary: Summary | None = None) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
@@ -195,7 +176,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
         for path in paths:
             name = "<stdin>" if path == "-" else path
             try:
-                compiled, lines = _lines_with_prefix(path, prefix)
+                compiled, lines = open_with_prefix(read_input(path), prefix)
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
             if prefix == "auto" and not quiet:
@@ -242,6 +223,19 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     return count
 
 
+def check_inputs(prefix: str, paths: Sequence[str]) -> str | None:
+    """What is wrong with ``--prefix`` and the input paths before reading, or None."""
+    if prefix != "auto":
+        try:
+            LinePrefix(prefix)
+        except PrefixError as exc:
+            return f"--prefix: {exc}"
+    for path in paths:
+        if path != "-" and not os.path.exists(path):
+            return f"{path}: no such file"
+    return None
+
+
 def _report(sink: OutputSink, errors_path: str | None) -> None:
     if sink.rejected:
         where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
@@ -264,14 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
     args = parser.parse_args(args_list)
-    if args.prefix != "auto":
-        try:
-            LinePrefix(args.prefix)
-        except PrefixError as exc:
-            return fail(f"--prefix: {exc}")
-    for path in args.files:
-        if path != "-" and not os.path.exists(path):
-            return fail(f"{path}: no such file")
+    problem = check_inputs(args.prefix, args.files)
+    if problem is not None:
+        return fail(problem)
     try:
         sink = open_output(args)
     except InputError as exc:

@@ -17,7 +17,7 @@ from .events import Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
 
-__all__ = ["Parser", "parse_lines", "resolve_prefix", "RejectCounter"]
+__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "RejectCounter"]
 
 #: Lines ``prefix="auto"`` looks at.
 AUTO_SAMPLE_LINES = 200
@@ -102,6 +102,26 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str]) -> LinePrefix:
     return LinePrefix(prefix)
 
 
+def open_with_prefix(lines: Iterable[str | Line], prefix: str | LinePrefix
+                     ) -> tuple[LinePrefix, Iterator[Line]]:
+    """Compile ``prefix`` for these lines; ``"auto"`` looks at the first ones (which are
+    kept, so the returned iterator still yields every line).
+
+    >>> compiled, lines = open_with_prefix(["x [1] LOG:  a"], "x [%p] ")
+    >>> compiled.spec, [line.text for line in lines]
+    ('x [%p] ', ['x [1] LOG:  a'])
+    """
+    stream = to_lines(lines)
+    if prefix != "auto":
+        return resolve_prefix(prefix, []), stream
+    head: list[Line] = []
+    for line in stream:
+        head.append(line)
+        if len(head) >= AUTO_SAMPLE_LINES:
+            break
+    return resolve_prefix("auto", [line.text for line in head]), _chain(head, stream)
+
+
 def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREFIX,
                 on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
     """Parse any iterable of lines (strings or :class:`Line`) into events, lazily.
@@ -109,17 +129,7 @@ def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREF
     >>> [e.kind for e in parse_lines(["2026-11-25 16:05:01 UTC::@:[77]:LOG:  hi"])]
     ['log']
     """
-    stream = to_lines(lines)
-    if prefix == "auto":
-        head: list[Line] = []
-        for line in stream:
-            head.append(line)
-            if len(head) >= AUTO_SAMPLE_LINES:
-                break
-        compiled = resolve_prefix("auto", [line.text for line in head])
-        stream = _chain(head, stream)
-    else:
-        compiled = resolve_prefix(prefix, [])
+    compiled, stream = open_with_prefix(lines, prefix)
     parser = Parser(compiled, on_reject)
     for line in stream:
         events = parser.feed(line)

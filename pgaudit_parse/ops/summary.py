@@ -412,24 +412,19 @@ def summary_command(argv: list[str]) -> int:
     input cannot be read or matches no line of the prefix."""
     import os
 
-    from pgaudit_parse.cli import fail
+    from pgaudit_parse.cli import check_inputs, fail
     from pgaudit_parse.ops.progress import Progress
     from pgaudit_parse.parser import parse_lines
-    from pgaudit_parse.prefix import LinePrefix, PrefixError
+    from pgaudit_parse.prefix import PrefixError
     from pgaudit_parse.sources import InputError, read_input
 
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    if args.prefix != "auto":
-        try:
-            LinePrefix(args.prefix)
-        except PrefixError as exc:
-            return fail(f"--prefix: {exc}")
-    for path in args.files:
-        if path != "-" and not os.path.exists(path):
-            return fail(f"{path}: no such file")
+    problem = check_inputs(args.prefix, args.files)
+    if problem is not None:
+        return fail(problem)
     dead: IO[str] | None = None
     if args.errors:
         try:
