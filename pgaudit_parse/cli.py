@@ -161,11 +161,14 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
 
 
 def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
-                summary: Summary | None = None) -> int:
+                summary: Summary | None = None, jobs: int = 1) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
-    Progress goes to stderr when it is a terminal and ``quiet`` is off.
+    Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
+    each plain file is parsed by that many processes (same output, same order).
     """
+    if jobs > 1 and summary is None:
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet)
     on_reject = sink.reject
     if summary is not None:
@@ -189,6 +192,24 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
                             "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
+    return 0
+
+
+def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
+                          jobs: int) -> int:
+    from .parallel import parse_file_parallel  # multiprocessing only when asked for
+
+    for path in paths:
+        name = "<stdin>" if path == "-" else path
+        try:
+            result = parse_file_parallel(path, prefix, jobs, sink)
+        except PrefixError as exc:
+            return fail(f"{name}: {exc}")
+        if prefix == "auto" and not quiet:
+            print(f"{PROG}: {name}: using log_line_prefix {result.prefix!r}", file=sys.stderr)
+        if result.lines and result.entries == 0:
+            return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
+                        "(check --prefix, or try --prefix auto)")
     return 0
 
 
@@ -221,6 +242,16 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
                     records=sink.written - written)
     return count
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def check_inputs(prefix: str, paths: Sequence[str]) -> str | None:
@@ -257,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
+    parser.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                        help="parse each plain file with N processes (output order kept)")
     args = parser.parse_args(args_list)
     problem = check_inputs(args.prefix, args.files)
     if problem is not None:
@@ -267,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc))
     try:
         summary = Summary() if args.summary else None
-        status = parse_files(args.files, args.prefix, sink, args.quiet, summary)
+        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
