@@ -225,7 +225,8 @@ class LinePrefix:
     True
     """
 
-    __slots__ = ("spec", "parts", "escapes", "grammar", "pattern", "_names")
+    __slots__ = ("spec", "parts", "escapes", "grammar", "pattern", "_names", "_groups",
+                 "_padded_escapes", "_plain", "_severity", "_message")
 
     def __init__(self, spec: str = RDS_PREFIX) -> None:
         if not isinstance(spec, str):
@@ -240,6 +241,15 @@ class LinePrefix:
         self._names = {e: _group_name(e) for e in seen}
         self.grammar = self._build_grammar()
         self.pattern = re.compile(self._build_regex(), re.DOTALL)
+        # parse() runs once per line: group numbers instead of names, padding known ahead.
+        self._padded_escapes = frozenset(
+            p.escape for p in self.parts if isinstance(p, PrefixEscape) and p.padding)
+        index = self.pattern.groupindex
+        self._groups = tuple((e, index[n] - 1) for e, n in self._names.items())
+        self._severity = index["severity"] - 1
+        self._message = index["message"] - 1
+        # Without %q and padding, every group takes part in every match, as it is.
+        self._plain = not self._padded_escapes and self._split_at_q()[1] is None
 
     def __repr__(self) -> str:
         return f"LinePrefix({self.spec!r})"
@@ -301,13 +311,17 @@ class LinePrefix:
         match = self.pattern.match(text)
         if match is None:
             return None
-        groups = match.groupdict()
-        fields = {}
-        for escape, name in self._names.items():
-            value = groups[name]
-            if value is not None:
-                fields[escape] = value.strip(" ") if self._padded(escape) else value
-        return ParsedLine(fields, groups["severity"], groups["message"])
+        values = match.groups()
+        if self._plain:
+            fields = {escape: values[i] for escape, i in self._groups}
+        else:
+            padded = self._padded_escapes
+            fields = {}
+            for escape, i in self._groups:
+                value = values[i]
+                if value is not None:
+                    fields[escape] = value.strip(" ") if escape in padded else value
+        return ParsedLine(fields, values[self._severity], values[self._message])
 
     def parse_with_grammar(self, text: str) -> ParsedLine | None:
         """Split a line with the pyparsing grammar (slower; the reference for :meth:`parse`).
@@ -324,13 +338,8 @@ class LinePrefix:
         for escape, name in self._names.items():
             if name in named:
                 value = named[name]
-                fields[escape] = value.strip(" ") if self._padded(escape) else value
+                fields[escape] = value.strip(" ") if escape in self._padded_escapes else value
         return ParsedLine(fields, named["severity"], named.get("message", ""))
-
-    def _padded(self, escape: str) -> bool:
-        return any(
-            isinstance(p, PrefixEscape) and p.escape == escape and p.padding for p in self.parts
-        )
 
 
 _ESCAPE_NAMES: Final = {
