@@ -20,6 +20,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import OrderedDict
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from .events import AuditEvent, DurationEvent, ErrorEvent, Event
@@ -91,19 +93,17 @@ def to_guardium(event: Event, account_id: str | None = None,
     else:
         return None
 
-    host = event.client_host if event.client_host != "[local]" else None
-    client_ip = host if _is_ip(host) else ""
-    ipv6 = _is_ipv6(client_ip)
-    offset = event.timestamp.utcoffset() if event.timestamp else None
+    host = event.client_host
+    client_ip, ipv6 = _client_address(host)
+    timestamp = event.timestamp
+    millis, offset_minutes = _time_fields(timestamp) if timestamp is not None else (0, 0)
+    database = event.database
+    application = event.application_name or ""
     record: dict[str, Any] = {
         "sessionId": event.session_id or (str(event.pid) if event.pid is not None else ""),
-        "dbName": _db_name(event.database, account_id, instance),
-        "appUserName": event.application_name or "",
-        "time": {
-            "timstamp": int(event.timestamp.timestamp() * 1000) if event.timestamp else 0,
-            "minOffsetFromGMT": int(offset.total_seconds() // 60) if offset else 0,
-            "minDst": 0,
-        },
+        "dbName": _db_name(database, account_id, instance),
+        "appUserName": application,
+        "time": {"timstamp": millis, "minOffsetFromGMT": offset_minutes, "minDst": 0},
         "sessionLocator": {
             "clientIp": "" if ipv6 else (client_ip or "0.0.0.0"),
             "clientPort": event.client_port if event.client_port is not None else -1,
@@ -118,16 +118,16 @@ def to_guardium(event: Event, account_id: str | None = None,
             "serverType": SERVER_TYPE,
             "serverOs": "",
             "clientOs": "",
-            "clientHostName": host if host and not client_ip else "",
+            "clientHostName": host if host and host != "[local]" and not client_ip else "",
             "serverHostName": _server_host(account_id, instance),
             "commProtocol": "",
             "dbProtocol": SERVER_TYPE,
             "dbProtocolVersion": "",
             "osUser": "",
-            "sourceProgram": event.application_name or "",
+            "sourceProgram": application,
             "client_mac": "",
             "serverDescription": "",
-            "serviceName": event.database or "",
+            "serviceName": database or "",
             "language": LANGUAGE,
             "dataType": "TEXT",
         },
@@ -137,6 +137,23 @@ def to_guardium(event: Event, account_id: str | None = None,
         "executionTime": event.duration_ms if isinstance(event, DurationEvent) else 0,
     }
     return record
+
+
+@lru_cache(maxsize=1024)
+def _client_address(host: str | None) -> tuple[str, bool]:
+    """(client IP or "", is it IPv6) of a client host; cached: a session repeats its host."""
+    if host == "[local]":
+        return "", False
+    client_ip = host if host and _is_ip(host) else ""
+    return client_ip, _is_ipv6(client_ip)
+
+
+@lru_cache(maxsize=1024)
+def _time_fields(timestamp: datetime) -> tuple[int, int]:
+    """(epoch milliseconds, minutes east of UTC); cached: many lines share a timestamp."""
+    offset = timestamp.utcoffset()
+    return (int(timestamp.timestamp() * 1000),
+            int(offset.total_seconds() // 60) if offset else 0)
 
 
 _PASSWORD_LITERAL = re.compile(r"(\bpassword\s+)'(?:[^']|'')*'", re.IGNORECASE)
