@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any, Final
 
@@ -87,8 +88,35 @@ def reject_to_json(reject: Reject) -> dict[str, Any]:
     return {"file": reject.source, **reject.as_dict()}
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _unserializable(obj: Any) -> Any:
+    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+
+def _make_dumps() -> Callable[[Any], str]:
+    """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``, minus its per-call
+    set-up: the C encoder is built once (it is what json.dumps builds on every call)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    c_encode = getattr(json.encoder, "c_encode_basestring", None)
+    if c_make_encoder is None or c_encode is None:
+        return encoder.encode
+    markers: dict[int, Any] = {}  # json.dumps's circular-reference check, kept
+    iterencode = c_make_encoder(markers, _unserializable, c_encode, None, ":", ",", False,
+                                False, True)
+    join = "".join
+
+    def dumps(obj: Any) -> str:
+        try:
+            return join(iterencode(obj, 0))
+        except BaseException:
+            markers.clear()  # an error leaves the objects it was inside marked
+            raise
+
+    return dumps
+
+
+#: Compact JSON with non-ASCII kept, byte for byte what json.dumps writes.
+_dumps: Final = _make_dumps()
 
 
 class OutputSink:
