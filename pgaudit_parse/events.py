@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Final
 
 from .entries import LogEntry
@@ -150,6 +151,7 @@ _LOGIN_SQLSTATES: Final = frozenset({"28000", "28P01"})
 #: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
 _STATEMENTS_PER_BACKEND: Final = 256
 _Logged = tuple[str | None, list[str] | None]
+_PREVIOUSLY_LOGGED_LIST: Final = [PREVIOUSLY_LOGGED]  # compared with, never changed
 #: stderr (unlike csvlog) appends the error cursor position to the message.
 _CURSOR = re.compile(r" at character (\d+)\Z")
 #: Filled from a backend's connection lines when the prefix does not carry them.
@@ -178,8 +180,11 @@ def is_login_failure(severity: str, message: str, sqlstate: str | None) -> bool:
     return _LOGIN_FAILED.match(message) is not None
 
 
+_UNKNOWN_VALUES: Final = frozenset({None, "", UNKNOWN})
+
+
 def _none_if_unknown(value: str | None) -> str | None:
-    return None if value in (None, "", UNKNOWN) else value
+    return None if value in _UNKNOWN_VALUES else value
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -191,6 +196,7 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
     """``host(port)`` -> (host, port); ``[local]`` -> ("[local]", None)."""
     if not remote:
@@ -230,7 +236,9 @@ class EventBuilder:
         except TimestampError as exc:
             self._reject(entry, str(exc))
             return None
-        if self._sessions:
+        if self._sessions and (common["user"] is None or common["database"] is None
+                               or common["client_host"] is None
+                               or common["client_port"] is None):
             self._fill_session(entry, common)
         message = common["message"]
         assert isinstance(message, str)
@@ -291,7 +299,10 @@ class EventBuilder:
     # -- helpers ---------------------------------------------------------------------
 
     def _common(self, entry: LogEntry) -> dict[str, object]:
+        # The hottest function of the parser: fields absent from the prefix cost one
+        # dict lookup each, and an entry without secondary lines skips their search.
         f = entry.fields
+        get = f.get
         if "m" in f:
             timestamp: datetime | None = parse_timestamp(f["m"])
         elif "t" in f:
@@ -300,52 +311,63 @@ class EventBuilder:
             timestamp = parse_epoch(f["n"])
         else:
             timestamp = None
-        host, port = _split_remote(f.get("r"))
+        remote = get("r")
+        host, port = _split_remote(remote) if remote else (None, None)
         if host is None:
-            host = _none_if_unknown(f.get("h"))
-        session_start = f.get("s")
+            host = _none_if_unknown(get("h"))
+        session_start = get("s")
         message = entry.message
-        sqlstate = f.get("e") or None
+        sqlstate = get("e") or None
         # log_error_verbosity=verbose puts the SQLSTATE before the message text.
-        verbose = _VERBOSE_SQLSTATE.match(message)
-        if verbose and verbose.group(1)[:2] in _SQLSTATE_CLASSES:
-            sqlstate = sqlstate or verbose.group(1)
-            message = message[verbose.end():]
+        if message[5:7] == ": ":
+            verbose = _VERBOSE_SQLSTATE.match(message)
+            if verbose and verbose.group(1)[:2] in _SQLSTATE_CLASSES:
+                sqlstate = sqlstate or verbose.group(1)
+                message = message[verbose.end():]
         cursor = None
-        if " at character " in message and (entry.get("STATEMENT") is not None
-                                            or entry.get("QUERY") is not None):
-            # Only a message with a query can carry a cursor position.
-            found = _CURSOR.search(message)
-            if found:
-                message = message[: found.start()]
-                cursor = int(found.group(1))
+        if entry.secondary:
+            lookup = entry.get
+            detail, hint, context = lookup("DETAIL"), lookup("HINT"), lookup("CONTEXT")
+            statement, query, location = lookup("STATEMENT"), lookup("QUERY"), lookup("LOCATION")
+            if " at character " in message and (statement is not None or query is not None):
+                # Only a message with a query can carry a cursor position.
+                found = _CURSOR.search(message)
+                if found:
+                    message = message[: found.start()]
+                    cursor = int(found.group(1))
+        else:
+            detail = hint = context = statement = query = location = None
+        user = get("u")
+        database = get("d")
+        pid = get("p")
+        application = get("a")
         return {
             "timestamp": timestamp,
             "severity": entry.severity,
             "message": message,
             "cursor_position": cursor,
-            "user": _none_if_unknown(f.get("u")),
-            "database": _none_if_unknown(f.get("d")),
+            "user": None if user in _UNKNOWN_VALUES else user,
+            "database": None if database in _UNKNOWN_VALUES else database,
             "client_host": host,
             "client_port": port,
-            "pid": _int_or_none(f.get("p")),
-            "detail": entry.get("DETAIL"),
-            "hint": entry.get("HINT"),
-            "context": entry.get("CONTEXT"),
-            "statement": entry.get("STATEMENT"),
-            "query": entry.get("QUERY"),
-            "location": entry.get("LOCATION"),
-            "application_name": _none_if_unknown(f.get("a")),
-            "session_id": f.get("c") or None,
-            "session_line": _int_or_none(f.get("l")),
+            "pid": _int_or_none(pid) if pid is not None else None,
+            "detail": detail,
+            "hint": hint,
+            "context": context,
+            "statement": statement,
+            "query": query,
+            "location": location,
+            "application_name": None if application in _UNKNOWN_VALUES else application,
+            "session_id": get("c") or None,
+            "session_line": _int_or_none(get("l")),
             "session_start": parse_timestamp(session_start) if session_start else None,
-            "command_tag": f.get("i") or None,
+            "command_tag": get("i") or None,
             "sqlstate": sqlstate,
-            "backend_type": f.get("b") or None,
-            "virtual_xid": f.get("v") or None,
-            "xid": _int_or_none(f.get("x")),
-            "leader_pid": _int_or_none(f.get("P")),
-            "query_id": _int_or_none(f.get("Q")),
+            "backend_type": get("b") or None,
+            "virtual_xid": get("v") or None,
+            "xid": _int_or_none(get("x")),
+            "leader_pid": _int_or_none(get("P")),
+            "query_id": _int_or_none(get("Q")),
             "source": entry.source,
             "line": entry.line,
             "stream": entry.stream,
@@ -371,27 +393,29 @@ class EventBuilder:
                  audit: AuditFields) -> AuditFields:
         key = self._backend(entry, common)
         ids = (audit.statement_id, audit.substatement_id)
-        known = self._statements.get(key)
+        statements = self._statements
+        known = statements.get(key)
         statement, parameter = audit.statement, audit.parameter
-        if statement == PREVIOUSLY_LOGGED or parameter == [PREVIOUSLY_LOGGED]:
+        if statement == PREVIOUSLY_LOGGED or parameter == _PREVIOUSLY_LOGGED_LIST:
             earlier = known.get(ids) if known is not None else None
             if earlier is None:
                 return audit  # the earlier line is not in this input: keep the marker
             if statement == PREVIOUSLY_LOGGED:
                 statement = earlier[0]
-            if parameter == [PREVIOUSLY_LOGGED]:
+            if parameter == _PREVIOUSLY_LOGGED_LIST:
                 parameter = earlier[1]
             return AuditFields(audit.audit_type, audit.statement_id, audit.substatement_id,
                                audit.class_, audit.command, audit.object_type,
                                audit.object_name, statement, parameter, audit.rows)
         if known is None:
-            known = self._statements[key] = OrderedDict()
-            while len(self._statements) > self.max_backends:
-                self._statements.popitem(last=False)
+            known = statements[key] = OrderedDict()
+            while len(statements) > self.max_backends:
+                statements.popitem(last=False)
         else:
-            self._statements.move_to_end(key)
+            statements.move_to_end(key)
+        if ids in known:
+            known.move_to_end(ids)
         known[ids] = (statement, parameter)
-        known.move_to_end(ids)
         if len(known) > _STATEMENTS_PER_BACKEND:
             known.popitem(last=False)
         return audit
