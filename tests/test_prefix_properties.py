@@ -90,6 +90,27 @@ PADDED_EMPTY_USER_BEFORE_SPACE = PrefixCase(
     background=True,
 )
 
+#: A checkpointer line where a padded pid is followed by empty padded/unpadded fields.
+PADDED_PID_BEFORE_EMPTY_FIELDS = PrefixCase(
+    spec="%m %-5p %-10a %u ",
+    line="2026-11-25 16:05:01.120 UTC 7" + " " * 17 + "LOG:  checkpoint starting",
+    rendered_prefix="2026-11-25 16:05:01.120 UTC 7" + " " * 17,
+    fields={"m": "2026-11-25 16:05:01.120 UTC", "p": "7", "a": "", "u": ""},
+    severity="LOG",
+    message="checkpoint starting",
+    background=True,
+)
+#: An empty padded value at the end of the prefix, and a message quoting a severity.
+PADDED_EMPTY_LAST_FIELD = PrefixCase(
+    spec="%-3p %-3a",
+    line="7      LOG:  a LOG:  b",
+    rendered_prefix="7      ",
+    fields={"p": "7", "a": ""},
+    severity="LOG",
+    message="a LOG:  b",
+    background=True,
+)
+
 
 @SETTINGS
 @given(prefix_cases())
@@ -98,6 +119,8 @@ PADDED_EMPTY_USER_BEFORE_SPACE = PrefixCase(
 @example(TAB_IN_USER)
 @example(PADDED_USER_BEFORE_SPACE)
 @example(PADDED_EMPTY_USER_BEFORE_SPACE)
+@example(PADDED_PID_BEFORE_EMPTY_FIELDS)
+@example(PADDED_EMPTY_LAST_FIELD)
 def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
     parsed = LinePrefix(case.spec).parse(case.line)
     assert parsed is not None, f"{case.spec!r} does not match {case.line!r}"
@@ -113,6 +136,8 @@ def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
 @example(TAB_IN_USER)
 @example(PADDED_USER_BEFORE_SPACE)
 @example(PADDED_EMPTY_USER_BEFORE_SPACE)
+@example(PADDED_PID_BEFORE_EMPTY_FIELDS)
+@example(PADDED_EMPTY_LAST_FIELD)
 def test_grammar_and_regex_agree_on_rendered_lines(case: PrefixCase) -> None:
     prefix = LinePrefix(case.spec)
     assert prefix.parse(case.line) == prefix.parse_with_grammar(case.line)
