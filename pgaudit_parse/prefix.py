@@ -187,9 +187,27 @@ def _following_text(parts: tuple[PrefixPart, ...], index: int) -> str | None:
         elif part.escape in _FREE_TEXT or part.escape == "q":
             return "".join(tail) or None
         else:
-            value = _VALUE_PATTERNS[part.escape]
-            tail.append(f" *(?:{value}) *" if part.padding else f"(?:{value})")
+            tail.append(_padded(part) if part.padding else f"(?:{_VALUE_PATTERNS[part.escape]})")
     return "".join(tail) + _SEVERITY_LOOKAHEAD
+
+
+def _padded(part: PrefixEscape) -> str:
+    """A padded structured value: exactly as many spaces as PostgreSQL's printf adds.
+
+    Right-aligned (``%5p``): up to ``width`` spaces, then the value. Left-aligned
+    (``%-5p``): a value of ``k`` characters, then ``width - k`` spaces; the value's length is
+    read off the run of non-spaces, as these values hold no space (timestamps do, and take
+    any spaces around them instead).
+    """
+    value = _VALUE_PATTERNS[part.escape]
+    width = abs(part.padding)
+    if part.escape in _ZONED:
+        return f" *(?:{value}) *"
+    if part.padding > 0:
+        return f" {{0,{width}}}(?:{value})"
+    branches = [f"(?=[^ ]{{{k}}} )(?:{value}) {{{width - k}}}" for k in range(width)]
+    branches.append(f"(?=[^ ]{{{width}}})(?:{value})")
+    return "(?:" + "|".join(branches) + ")"
 
 
 def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
@@ -208,7 +226,7 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
         return f"(?:[\x20-\x7e]{{{width},}}?{lookahead}|.*? *{lookahead})"
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
-        return f" *(?:{value}) *{lookahead}"
+        return _padded(part) + lookahead
     if part.escape in _ZONED:
         # A numeric zone (-03, +05:30) may run into a following ':'; the lookahead lets
         # the value give back ':10' of '-03:10.0.0.5(5000)' inside its atomic group.
