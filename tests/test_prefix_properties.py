@@ -111,6 +111,17 @@ PADDED_EMPTY_LAST_FIELD = PrefixCase(
     background=True,
 )
 
+#: A padded timestamp, then an empty remote host (a checkpointer's line).
+PADDED_TIMESTAMP_BEFORE_EMPTY_HOST = PrefixCase(
+    spec="%-30t %h ",
+    line="2000-01-01 00:00:00 UTC" + " " * 9 + "LOG:  x",
+    rendered_prefix="2000-01-01 00:00:00 UTC" + " " * 9,
+    fields={"t": "2000-01-01 00:00:00 UTC", "h": ""},
+    severity="LOG",
+    message="x",
+    background=True,
+)
+
 
 @SETTINGS
 @given(prefix_cases())
@@ -121,6 +132,7 @@ PADDED_EMPTY_LAST_FIELD = PrefixCase(
 @example(PADDED_EMPTY_USER_BEFORE_SPACE)
 @example(PADDED_PID_BEFORE_EMPTY_FIELDS)
 @example(PADDED_EMPTY_LAST_FIELD)
+@example(PADDED_TIMESTAMP_BEFORE_EMPTY_HOST)
 def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
     parsed = LinePrefix(case.spec).parse(case.line)
     assert parsed is not None, f"{case.spec!r} does not match {case.line!r}"
@@ -138,6 +150,7 @@ def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
 @example(PADDED_EMPTY_USER_BEFORE_SPACE)
 @example(PADDED_PID_BEFORE_EMPTY_FIELDS)
 @example(PADDED_EMPTY_LAST_FIELD)
+@example(PADDED_TIMESTAMP_BEFORE_EMPTY_HOST)
 def test_grammar_and_regex_agree_on_rendered_lines(case: PrefixCase) -> None:
     prefix = LinePrefix(case.spec)
     assert prefix.parse(case.line) == prefix.parse_with_grammar(case.line)
