@@ -214,7 +214,8 @@ class RecordBuilder:
         self.instance = instance
         self.max_backends = max_backends
         self.max_held = max_held
-        self._held: OrderedDict[tuple[str, int | None], tuple[int, list[dict[str, Any]]]]
+        # (stream, pid) -> (statement id, its records, line of the first one's event)
+        self._held: OrderedDict[tuple[str, int | None], tuple[int, list[dict[str, Any]], int]]
         self._held = OrderedDict()
 
     def add(self, event: Event, instance: str | None = None) -> list[dict[str, Any]]:
@@ -243,7 +244,7 @@ class RecordBuilder:
             else:
                 if held is not None:
                     out.extend(held[1])
-                self._held[key] = (statement_id, [record])
+                self._held[key] = (statement_id, [record], event.line)
             while len(self._held) > self.max_backends:
                 out.extend(self._held.popitem(last=False)[1][1])
             return out
@@ -255,6 +256,17 @@ class RecordBuilder:
 
     def flush(self) -> list[dict[str, Any]]:
         """Release every held record (end of input, or before acknowledging a batch)."""
-        out = [record for _, records in self._held.values() for record in records]
+        out = [record for _, records, _ in self._held.values() for record in records]
         self._held.clear()
         return out
+
+    def oldest_held_line(self) -> int | None:
+        """The input line of the oldest event whose record is held, or None.
+
+        ``--jobs`` uses it to make the next chunk's worker start early enough to hold the
+        same records (so that they are written once, when one process would write them).
+
+        >>> RecordBuilder().oldest_held_line() is None
+        True
+        """
+        return min((held[2] for held in self._held.values()), default=None)

@@ -160,6 +160,10 @@ class OutputSink:
         self.out.write("".join(_dumps(record) + "\n" for record in records))
         self.written += len(records)
 
+    def oldest_held_line(self) -> int | None:
+        """The input line of the oldest event whose record waits for its duration line."""
+        return self._records.oldest_held_line()
+
     def reject(self, reject: Reject) -> None:
         """Count a reject and write it to the dead-letter stream."""
         self.rejected += 1
