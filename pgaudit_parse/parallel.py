@@ -40,7 +40,7 @@ import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Final
 
 from .lines import Line
@@ -172,6 +172,29 @@ def _lines_back(f: IO[bytes], offset: int, count: int) -> int:
     return 0
 
 
+def _offset_of_line(path: str, number: int) -> int:
+    """Byte offset where line ``number`` (1-based) starts."""
+    if number <= 1:
+        return 0
+    wanted = number - 1  # LF bytes before it
+    seen = 0
+    position = 0
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_BLOCK)
+            if not block:
+                return position
+            count = block.count(b"\n")
+            if seen + count < wanted:
+                seen += count
+                position += len(block)
+                continue
+            index = -1
+            for _ in range(wanted - seen):
+                index = block.index(b"\n", index + 1)
+            return position + index + 1
+
+
 def _count_lines_before(path: str, offsets: list[int]) -> dict[int, int]:
     """Number of LF bytes before each offset (one pass over the file)."""
     wanted = sorted(set(offsets))
@@ -277,6 +300,9 @@ class _Done:
     skipped: int
     rejected: int
     error: str | None = None  # why the input could not be read (InputError's cause)
+    #: The first line of the oldest entry or held record still pending at the chunk's
+    #: end: the next chunk's worker must start its warm-up there at the latest.
+    held_from: int | None = None
 
 
 def _chunk_lines(task: _Task) -> Iterator[Line]:
@@ -331,14 +357,21 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             count += 1
             for event in feed(line):
                 write(event)
+        held_from = None
         if chunk.end is None:
             for event in parser.flush():
                 write(event)
             sink.flush()
+        else:
+            pending = [line.number for line in parser.pending_lines()]
+            held = sink.oldest_held_line()
+            if held is not None:
+                pending.append(held)
+            held_from = min(pending, default=None)
         out_file.flush()
         err_file.flush()
         return _Done(count, parser.entry_count - base[3], sink.written - base[0],
-                     sink.skipped - base[1], sink.rejected - base[2])
+                     sink.skipped - base[1], sink.rejected - base[2], held_from=held_from)
 
 
 def _copy(path: str, stream: IO[str]) -> None:
@@ -366,6 +399,12 @@ def _resolve(path: str, prefix: str | LinePrefix) -> LinePrefix:
         if len(head) >= AUTO_SAMPLE_LINES:
             break
     return resolve_prefix("auto", head)
+
+
+def _warm_from(task: _Task, line: int) -> _Task:
+    """The same task, warming up from the start of input line ``line``."""
+    chunk = replace(task.chunk, warmup=_offset_of_line(task.path, line), warmup_line=line - 1)
+    return replace(task, chunk=chunk)
 
 
 def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> ParallelResult:
@@ -422,11 +461,20 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             pending.append((task, pool.apply_async(_parse_chunk, (task,))))
             if len(pending) > jobs:
                 break
+        held_from: int | None = None
         while pending:
             task, result = pending.popleft()
             done = result.get()
+            if done.error is None and held_from is not None \
+                    and held_from <= task.chunk.warmup_line:
+                # The previous chunk ended with an entry or record still pending that
+                # began before this chunk's warm-up (an idle session, a very long
+                # message): parse this chunk again, warming up from there.
+                task = _warm_from(task, held_from)
+                done = pool.apply(_parse_chunk, (task,))
             if done.error is not None:
                 raise InputError(path, done.error)
+            held_from = done.held_from
             _copy(task.out_path, sink.out)
             if sink.errors is not None:
                 _copy(task.err_path, sink.errors)

@@ -11,6 +11,7 @@ that the cut really happened, so it cannot pass by parsing in one process.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -130,3 +131,37 @@ def test_library_counts_match_the_sink(server_run: ServerRun) -> None:
         serial.lines, serial.entries, serial.rejected)
     assert two.written == one.written and two.skipped == one.skipped
     assert split.lines == server_run.stderr_log.read_bytes().count(b"\n")
+
+
+def _rds(second: int, pid: int, port: int, message: str) -> str:
+    stamp = f"2026-11-25 16:{second // 60:02d}:{second % 60:02d} UTC"
+    return f"{stamp}:10.0.0.5({port}):alice@shop:[{pid}]:LOG:  {message}"
+
+
+def test_state_older_than_the_warm_up_is_carried(tmp_path: Path) -> None:
+    """An idle session's audit record waits for its duration line hundreds of lines later,
+    and a message runs over hundreds of continuation lines: more than a worker warms up.
+    Nothing may be lost or written twice, and the output is still that of one process."""
+    lines = [_rds(0, 100, 5000, "AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<not logged>")]
+    lines += [_rds(1 + i // 50, 200, 5001,
+                   f"AUDIT: SESSION,{i + 1},1,READ,SELECT,,,select {i},<not logged>")
+              for i in range(400)]
+    lines.append(_rds(10, 300, 5002, 'AUDIT: SESSION,1,1,READ,SELECT,,,"select'))
+    lines += [f"\t{i}," for i in range(300)]
+    lines.append('\t0",<not logged>')
+    lines.append(_rds(11, 100, 5000, "duration: 5.000 ms  statement: select 1"))
+    lines += [_rds(12, 200, 5001, f"AUDIT: SESSION,{i + 401},1,READ,SELECT,,,select {i},"
+                   "<not logged>") for i in range(100)]
+    path = tmp_path / "idle.log"
+    path.write_text("\n".join(lines) + "\n")
+    assert chunk_count(path, RDS_PREFIX) > 20
+    for fmt in ("records", "events"):
+        assert_same_output(path, RDS_PREFIX, fmt, tmp_path)
+    out = run_cli(path, RDS_PREFIX, "records", 2, tmp_path, SMALL_CHUNKS)[1].decode()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 1 + 400 + 1 + 100
+    idle = [r for r in records if r["data"]["originalSqlCommand"] == "select 1"
+            and r["sessionLocator"]["clientPort"] == 5000]
+    assert len(idle) == 1 and idle[0]["executionTime"] == 5.0
+    long = [r for r in records if r["data"]["originalSqlCommand"].startswith("select\n")]
+    assert len(long) == 1 and long[0]["data"]["originalSqlCommand"].count("\n") == 301
