@@ -469,9 +469,18 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                     and held_from <= task.chunk.warmup_line:
                 # The previous chunk ended with an entry or record still pending that
                 # began before this chunk's warm-up (an idle session, a very long
-                # message): parse this chunk again, warming up from there.
+                # message): parse this chunk again, warming up from there; or, if that is
+                # further back than two chunks, parse the rest of the file in this
+                # process (so the extra work stays bounded by one pass).
                 task = _warm_from(task, held_from)
-                done = pool.apply(_parse_chunk, (task,))
+                if task.chunk.start - task.chunk.warmup <= 2 * chunks[1].start:
+                    done = pool.apply(_parse_chunk, (task,))
+                else:
+                    pool.terminate()
+                    task = replace(task, chunk=replace(task.chunk, end=None, end_line=None))
+                    done = _parse_chunk(task)
+                    pending.clear()
+                    queued = iter(())
             if done.error is not None:
                 raise InputError(path, done.error)
             held_from = done.held_from

@@ -56,9 +56,10 @@ def run_cli(path: Path, prefix: str, fmt: str, jobs: int, work: Path,
             err.read_bytes() if err.exists() else b"", proc.stderr)
 
 
-def assert_same_output(path: Path, prefix: str, fmt: str, work: Path) -> None:
+def assert_same_output(path: Path, prefix: str, fmt: str, work: Path,
+                       env: dict[str, str] = SMALL_CHUNKS) -> None:
     one = run_cli(path, prefix, fmt, 1, work)
-    two = run_cli(path, prefix, fmt, 2, work, SMALL_CHUNKS)
+    two = run_cli(path, prefix, fmt, 2, work, env)
     assert one[0] == 0, one[3]
     assert two[0] == one[0], two[3]
     assert two[1] == one[1], f"--jobs 2 output differs for {path.name} ({fmt})"
@@ -138,7 +139,16 @@ def _rds(second: int, pid: int, port: int, message: str) -> str:
     return f"{stamp}:10.0.0.5({port}):alice@shop:[{pid}]:LOG:  {message}"
 
 
-def test_state_older_than_the_warm_up_is_carried(tmp_path: Path) -> None:
+#: Chunks of 30 kB: the state to carry lies within two chunks, so the chunk after it is
+#: parsed again with a longer warm-up (with SMALL_CHUNKS, the rest of the file is parsed
+#: by one process instead).
+MID_CHUNKS = {**SMALL_CHUNKS, "PGAUDIT_PARSE_CHUNK_BYTES": "30000"}
+
+
+@pytest.mark.parametrize(("env", "min_chunks"), [(SMALL_CHUNKS, 20), (MID_CHUNKS, 2)],
+                         ids=["rest-in-one-process", "chunk-parsed-again"])
+def test_state_older_than_the_warm_up_is_carried(env: dict[str, str], min_chunks: int,
+                                                 tmp_path: Path) -> None:
     """An idle session's audit record waits for its duration line hundreds of lines later,
     and a message runs over hundreds of continuation lines: more than a worker warms up.
     Nothing may be lost or written twice, and the output is still that of one process."""
@@ -154,10 +164,13 @@ def test_state_older_than_the_warm_up_is_carried(tmp_path: Path) -> None:
                    "<not logged>") for i in range(100)]
     path = tmp_path / "idle.log"
     path.write_text("\n".join(lines) + "\n")
-    assert chunk_count(path, RDS_PREFIX) > 20
+    chunks = plan_chunks(str(path), LinePrefix(RDS_PREFIX), 2,
+                         chunk_bytes=int(env["PGAUDIT_PARSE_CHUNK_BYTES"]), warmup_bytes=100,
+                         warmup_lines=100)
+    assert len(chunks) > min_chunks
     for fmt in ("records", "events"):
-        assert_same_output(path, RDS_PREFIX, fmt, tmp_path)
-    out = run_cli(path, RDS_PREFIX, "records", 2, tmp_path, SMALL_CHUNKS)[1].decode()
+        assert_same_output(path, RDS_PREFIX, fmt, tmp_path, env)
+    out = run_cli(path, RDS_PREFIX, "records", 2, tmp_path, env)[1].decode()
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 1 + 400 + 1 + 100
     idle = [r for r in records if r["data"]["originalSqlCommand"] == "select 1"
