@@ -8,12 +8,16 @@ output of one process.
 
 State crosses chunk edges (an entry still open, ``<previously logged>`` statements, audit
 records waiting for their ``duration:`` line), so a worker first *warms up*: it parses
-``warmup_bytes`` of the file before its chunk, discarding what that produces, and then
-writes exactly what one process writes while reading the lines of its chunk. A worker stops
-at its chunk's last line without flushing; what is still held then is released by the
-next worker, whose warm-up holds the same state. Output is therefore identical to one
-process whenever every backend's related lines (a message, its pgAudit sub-statements,
-its ``duration:`` line) lie within ``warmup_bytes`` of each other.
+``warmup_bytes``/``warmup_lines`` of the file before its chunk, discarding what that
+produces, and then writes exactly what one process writes while reading the lines of its
+chunk. A worker stops at its chunk's last line without flushing; what is still held then
+is released by the next worker, whose warm-up holds the same state. Each worker reports
+the first line of the oldest entry or record it still holds at its end; when the next
+chunk's warm-up did not reach back that far (an idle session, a huge message), that chunk
+is parsed again from there, or, if that is more than two chunks back, the rest of the file
+is parsed by one process. Nothing is lost or written twice; the one possible difference
+is a ``<previously logged>`` line further than the warm-up from its statement's first
+line, which keeps the marker.
 
 One kind of state lasts a whole session: who a backend is, read from its connection lines
 when the prefix does not say it. So only prefixes that carry user, database and client
