@@ -72,6 +72,12 @@ SEVERITIES: Final = PRIMARY_SEVERITIES + SECONDARY_LABELS
 _ZONE = r"(?:[A-Za-z][A-Za-z0-9]{0,5}|[+-]\d{2}(?::?\d{2})?)"
 _STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
 
+#: The zone forms of a timestamp, each with its length (for padded timestamps).
+_ZONE_FORMS: Final = (
+    (r"[+-]\d{2}:\d{2}", 6), (r"[+-]\d{4}", 5), (r"[+-]\d{2}(?!\d)", 3),
+    *((f"[A-Za-z][A-Za-z0-9]{{{n - 1}}}(?![A-Za-z0-9])", n) for n in range(6, 0, -1)),
+)
+
 #: What each structured escape's value looks like. Escapes not listed are free text.
 _VALUE_PATTERNS: Final[dict[str, str]] = {
     "t": _STAMP + " " + _ZONE,
@@ -202,7 +208,15 @@ def _padded(part: PrefixEscape) -> str:
     value = _VALUE_PATTERNS[part.escape]
     width = abs(part.padding)
     if part.escape in _ZONED:
-        return f" *(?:{value}) *"
+        # One branch per zone form, each of a known length, so the spaces are exact.
+        stamp = _STAMP + (r"\.\d{3}" if part.escape == "m" else "")
+        base = 24 if part.escape == "m" else 20  # the date, time and the space before the zone
+        branches = []
+        for zone, length in _ZONE_FORMS:
+            pad = " " * max(0, width - base - length)
+            branches.append(f"{pad}{stamp} {zone}" if part.padding > 0
+                            else f"{stamp} {zone}{pad}")
+        return "(?:" + "|".join(branches) + ")"
     if part.padding > 0:
         return f" {{0,{width}}}(?:{value})"
     branches = [f"(?=[^ ]{{{k}}} )(?:{value}) {{{width - k}}}" for k in range(width)]
