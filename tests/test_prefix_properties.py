@@ -122,6 +122,16 @@ PADDED_TIMESTAMP_BEFORE_EMPTY_HOST = PrefixCase(
     background=True,
 )
 
+#: A right-aligned non-ASCII application name: PostgreSQL pads 'café' (5 bytes) to 10 bytes.
+RIGHT_PADDED_NON_ASCII_BEFORE_SPACE = PrefixCase(
+    spec="[%p] %10a %u ",
+    line="[7]      café bob LOG:  x",
+    rendered_prefix="[7]      café bob ",
+    fields={"p": "7", "a": "café", "u": "bob"},
+    severity="LOG",
+    message="x",
+)
+
 
 @SETTINGS
 @given(prefix_cases())
@@ -133,6 +143,7 @@ PADDED_TIMESTAMP_BEFORE_EMPTY_HOST = PrefixCase(
 @example(PADDED_PID_BEFORE_EMPTY_FIELDS)
 @example(PADDED_EMPTY_LAST_FIELD)
 @example(PADDED_TIMESTAMP_BEFORE_EMPTY_HOST)
+@example(RIGHT_PADDED_NON_ASCII_BEFORE_SPACE)
 def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
     parsed = LinePrefix(case.spec).parse(case.line)
     assert parsed is not None, f"{case.spec!r} does not match {case.line!r}"
@@ -151,6 +162,7 @@ def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
 @example(PADDED_PID_BEFORE_EMPTY_FIELDS)
 @example(PADDED_EMPTY_LAST_FIELD)
 @example(PADDED_TIMESTAMP_BEFORE_EMPTY_HOST)
+@example(RIGHT_PADDED_NON_ASCII_BEFORE_SPACE)
 def test_grammar_and_regex_agree_on_rendered_lines(case: PrefixCase) -> None:
     prefix = LinePrefix(case.spec)
     assert prefix.parse(case.line) == prefix.parse_with_grammar(case.line)
