@@ -216,24 +216,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=float, default=10.0,
                         help="MB of the log's head for the RSS comparison (0: skip)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs N to time (1: skip)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR,
+                        help="where logs and results go (default: bench/out)")
     parser.add_argument("--skip", action="append", default=[],
                         help="skip commands whose name contains this (e.g. pgBadger)")
     args = parser.parse_args(argv)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     log = args.log
     if log is None:
-        log = OUT_DIR / f"rds-{args.size:g}mb.log"
+        log = out_dir / f"rds-{args.size:g}mb.log"
         if not log.exists():
             from make_log import make_log  # bench/ is on sys.path when run as a script
 
             make_log(args.size, log)
     small = None
     if args.small and log.stat().st_size > args.small * 1_000_000 * 1.5:
-        small = cut_log(log, args.small, OUT_DIR / f"{log.stem}-head{args.small:g}mb.log")
+        small = cut_log(log, args.small, out_dir / f"{log.stem}-head{args.small:g}mb.log")
     results = run_all(log, small, args.jobs, set(args.skip))
     table = render_table(results)
     print(table)
-    stem = OUT_DIR / f"results-{log.stem}"
+    stem = out_dir / f"results-{log.stem}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     stem.with_suffix(".md").write_text(table + "\n")
     return 0

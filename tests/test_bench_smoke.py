@@ -66,9 +66,9 @@ def test_the_parser_takes_the_whole_bench_log(bench_log: Path, tmp_path: Path) -
     assert {"error", "login_failed", "connection", "disconnection", "log"} <= set(kinds)
 
 
-def test_run_py_times_every_command(bench_log: Path) -> None:
+def test_run_py_times_every_command(bench_log: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--log", str(bench_log),
-                           "--small", "0.3"],
+                           "--small", "0.3", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = proc.stdout
@@ -78,6 +78,6 @@ def test_run_py_times_every_command(bench_log: Path) -> None:
         assert f"| `{name}` |" in table, name
     assert "(exit " not in table
     assert "Peak RSS of `--format records` by input size" in table
-    results = json.loads((BENCH / "out" / f"results-{bench_log.stem}.json").read_text())
+    results = json.loads((tmp_path / f"results-{bench_log.stem}.json").read_text())
     assert all(t["returncode"] == 0 and t["seconds"] > 0 for t in results["timings"])
     assert len(results["rss_flatness"]) == 2
