@@ -261,7 +261,9 @@ class EventBuilder:
             return None
         if self._sessions and (common["user"] is None or common["database"] is None
                                or common["client_host"] is None
-                               or common["client_port"] is None):
+                               or common["client_port"] is None) \
+                and not entry.message.startswith("connection received: "):
+            # (a new backend: what was known of an earlier one with its pid is not its)
             self._fill_session(entry, common)
         message = common["message"]
         assert isinstance(message, str)

@@ -234,10 +234,12 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
         if not part.padding:
             return f".*?{lookahead}"
         # PostgreSQL pads to |width| bytes. An ASCII value so fills at least |width|
-        # characters; a value with other characters is shorter, and takes what follows it
-        # up to the rest of the prefix. Spaces are stripped after the match.
+        # characters; any other value holds a non-ASCII character and is shorter, so it is
+        # the shortest run with one that the rest of the prefix follows. Spaces are
+        # stripped after the match.
         width = abs(part.padding)
-        return f"(?:[\x20-\x7e]{{{width},}}?{lookahead}|.*? *{lookahead})"
+        return (f"(?:[\x20-\x7e]{{{width},}}?{lookahead}"
+                f"|.*?[^\x00-\x7f].*? *{lookahead})")
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
         return _padded(part) + lookahead

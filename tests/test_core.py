@@ -241,3 +241,13 @@ def test_session_fields_come_from_connection_lines_when_the_prefix_lacks_them() 
     assert (audit1.user, audit1.database, audit1.client_host, audit1.client_port) == (
         "alice", "shop", "::1", 5001)
     assert (audit2.user, audit2.client_host, audit2.client_port) == (None, "10.0.0.1", 6000)
+
+
+def test_reused_pid_does_not_inherit_the_previous_session() -> None:
+    lines = [
+        "2026-11-25 16:00:00.000 UTC [10] LOG:  connection received: host=::1 port=5001",
+        "2026-11-25 16:00:00.001 UTC [10] LOG:  connection authorized: user=alice database=shop",
+        "2026-11-25 16:00:03.000 UTC [10] LOG:  connection received: host=10.0.0.1 port=6000",
+    ]
+    events = list(pp.parse_lines(lines, prefix="%m [%p] "))
+    assert (events[2].user, events[2].client_host) == (None, "10.0.0.1")
