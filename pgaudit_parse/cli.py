@@ -169,6 +169,9 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     """
     if jobs > 1 and summary is None:
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
+    if jobs > 1 and not quiet:
+        print(f"{PROG}: --summary counts events in one process; --jobs ignored",
+              file=sys.stderr)
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet)
     on_reject = sink.reject
     if summary is not None:
