@@ -215,3 +215,24 @@ def test_tokenizer_reads_back_generated_specs(items: tuple[Escape | Literal, ...
         for item in items
     )
     assert tokenize_prefix(spec_text(items)) == expected
+
+
+#: A user name holding a TAB (legal in a quoted role name), left-aligned to 12 bytes.
+PADDED_VALUE_WITH_TAB = PrefixCase(
+    spec="%-12u ",
+    line="a\tb" + " " * 9 + " LOG:  x",
+    rendered_prefix="a\tb" + " " * 9 + " ",
+    fields={"u": "a\tb"},
+    severity="LOG",
+    message="x",
+)
+
+
+def test_padded_value_with_a_control_character_parses_back() -> None:
+    # Found by test_rendered_line_parses_back_to_its_values ('%a:%-12u' with u='\x1f').
+    case = PADDED_VALUE_WITH_TAB
+    prefix = LinePrefix(case.spec)
+    expected = (case.fields, case.severity, case.message)
+    parsed = prefix.parse(case.line)
+    assert parsed is not None and (parsed.fields, parsed.severity, parsed.message) == expected
+    assert prefix.parse_with_grammar(case.line) == parsed
