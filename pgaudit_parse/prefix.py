@@ -233,13 +233,13 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
     if part.escape in _FREE_TEXT:
         if not part.padding:
             return f".*?{lookahead}"
-        # PostgreSQL pads to |width| bytes. An ASCII value so fills at least |width|
-        # characters; any other value holds a non-ASCII character and is shorter, so it is
-        # the shortest run with one that the rest of the prefix follows. Spaces are
-        # stripped after the match.
+        # PostgreSQL pads to |width| bytes. An ASCII value (TABs and other controls
+        # included) so fills at least |width| characters; any other value holds a
+        # non-ASCII character and is shorter, so it is the shortest run with one that the
+        # rest of the prefix follows. Spaces are stripped after the match.
         width = abs(part.padding)
-        return (f"(?:[\x20-\x7e]{{{width},}}?{lookahead}"
-                f"|.*?[^\x00-\x7f].*? *{lookahead})")
+        return (f"(?:[\\x00-\\x7f]{{{width},}}?{lookahead}"
+                f"|.*?[^\\x00-\\x7f].*? *{lookahead})")
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
         return _padded(part) + lookahead
