@@ -26,8 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
-from ..cli import PROG, add_output_arguments, fail, make_parser, open_output
-from ..prefix import LinePrefix, PrefixError
+from ..cli import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
 from ..sinks import OutputSink
 from ..sources import InputError
 from .checkpoint import CheckpointFile, ParameterCheckpoint
@@ -83,11 +82,7 @@ def _start_ms(args: argparse.Namespace) -> int:
 def _check_prefix(prefix: str) -> str | None:
     if prefix == "auto":
         return "--prefix auto is only for files; give the server's log_line_prefix"
-    try:
-        LinePrefix(prefix)
-    except PrefixError as exc:
-        return f"--prefix: {exc}"
-    return None
+    return check_inputs(prefix, ())
 
 
 def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:
