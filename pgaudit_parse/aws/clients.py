@@ -13,13 +13,15 @@ endpoint.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import AwsSetupError
 
-__all__ = ["AwsSettings", "make_client", "retry_config"]
+__all__ = ["AwsSettings", "add_aws_arguments", "settings_from", "make_session", "make_client",
+           "retry_config"]
 
 _DEFAULT_ATTEMPTS = 8
 
@@ -30,6 +32,7 @@ class AwsSettings:
 
     region: str | None = None
     endpoint_url: str | None = None
+    profile: str | None = None
 
 
 def retry_config() -> Any:
@@ -53,22 +56,51 @@ def retry_config() -> Any:
     )
 
 
-def make_client(service: str, settings: AwsSettings) -> Any:
-    """A boto3 client for ``service`` ("logs", "sqs", "ssm"), or :class:`AwsSetupError`.
+def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--endpoint-url``, ``--region`` and ``--profile``, shared by every AWS command."""
+    group = parser.add_argument_group("AWS")
+    group.add_argument("--endpoint-url", metavar="URL",
+                       help="AWS endpoint (VPC endpoint, emulator); default: AWS_ENDPOINT_URL "
+                            "or the public one")
+    group.add_argument("--region", metavar="R", help="AWS region (default: AWS_REGION/profile)")
+    group.add_argument("--profile", metavar="NAME",
+                       help="named profile from the shared AWS config (default: boto3's chain)")
 
-    >>> make_client("sqs", AwsSettings(region="us-east-1")).meta.region_name
-    'us-east-1'
-    """
+
+def settings_from(args: argparse.Namespace) -> AwsSettings:
+    """The :class:`AwsSettings` of arguments added by :func:`add_aws_arguments`."""
+    return AwsSettings(region=getattr(args, "region", None),
+                       endpoint_url=getattr(args, "endpoint_url", None),
+                       profile=getattr(args, "profile", None))
+
+
+def make_session(settings: AwsSettings) -> Any:
+    """A boto3 ``Session`` for the settings (profile, region), or :class:`AwsSetupError`."""
     try:
         import boto3
+        import botocore.exceptions
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise AwsSetupError(
             "boto3 is not installed: install the AWS extra with "
             "`pip install 'pgaudit-parse[aws]'`") from exc
+    try:
+        return boto3.session.Session(profile_name=settings.profile,
+                                     region_name=settings.region)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise AwsSetupError(f"profile {settings.profile!r} not found in the AWS config") from exc
+
+
+def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any:
+    """A boto3 client for ``service`` ("logs", "sqs", "ssm", "rds"...), or
+    :class:`AwsSetupError`; pass ``session`` to share one between clients.
+
+    >>> make_client("sqs", AwsSettings(region="us-east-1")).meta.region_name
+    'us-east-1'
+    """
     from botocore.exceptions import NoRegionError
 
+    session = session if session is not None else make_session(settings)
     endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    session = boto3.session.Session()
     region = settings.region or session.region_name
     if not region:
         raise AwsSetupError("no AWS region: pass --region or set AWS_REGION")

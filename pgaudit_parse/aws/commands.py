@@ -30,7 +30,7 @@ from ..cli import PROG, add_output_arguments, check_inputs, fail, make_parser, o
 from ..sinks import OutputSink
 from ..sources import InputError
 from .checkpoint import CheckpointFile, ParameterCheckpoint
-from .clients import AwsSettings, make_client
+from .clients import add_aws_arguments, make_client, settings_from
 from .cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
 from .errors import AwsSetupError, explain
 from .forwarder import DEFAULT_LAG_MS, Forwarder
@@ -53,13 +53,6 @@ def parse_start_time(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1000)
-
-
-def _add_aws_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint-url", metavar="URL",
-                        help="AWS endpoint (VPC endpoint, emulator); default: AWS_ENDPOINT_URL "
-                             "or the public one")
-    parser.add_argument("--region", metavar="R", help="AWS region (default: AWS_REGION/profile)")
 
 
 def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +149,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
     parser.add_argument("--lag", type=float, default=0.0, metavar="SECONDS",
                         help="read only up to now minus this (events still being ingested)")
     parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
-    _add_aws_arguments(parser)
+    add_aws_arguments(parser)
     add_output_arguments(parser)
     args = parser.parse_args(list(argv))
     if not args.log_group and not args.log_group_prefix:
@@ -170,7 +163,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         return fail(f"cloudwatch: --start-time: {exc}")
 
     def body() -> int:
-        settings = AwsSettings(args.region, args.endpoint_url)
+        settings = settings_from(args)
         logs = make_client("logs", settings)
         groups = resolve_log_groups(logs, args.log_group, args.log_group_prefix)
         store = CheckpointFile(args.checkpoint) if args.checkpoint else None
@@ -210,7 +203,7 @@ def sqs_main(argv: Sequence[str]) -> int:
     parser.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
                         help="hide received messages this long, extended while processing "
                              "(default: the queue's)")
-    _add_aws_arguments(parser)
+    add_aws_arguments(parser)
     add_output_arguments(parser)
     args = parser.parse_args(list(argv))
     problem = _check_prefix(args.prefix)
@@ -223,7 +216,7 @@ def sqs_main(argv: Sequence[str]) -> int:
         return fail("sqs: --batch-size must be between 1 and 10")
 
     def body() -> int:
-        sqs = make_client("sqs", AwsSettings(args.region, args.endpoint_url))
+        sqs = make_client("sqs", settings_from(args))
         sink = open_output(args, append=True)
         try:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
@@ -262,7 +255,7 @@ def forward_main(argv: Sequence[str]) -> int:
                         help="largest SQS message body (default and maximum: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
     parser.add_argument("--debug", action="store_true", help="log each slice on stderr")
-    _add_aws_arguments(parser)
+    add_aws_arguments(parser)
     args = parser.parse_args(list(argv))
     problem = _check_prefix(args.prefix)
     if problem:
@@ -277,7 +270,7 @@ def forward_main(argv: Sequence[str]) -> int:
         logging.basicConfig(level=logging.DEBUG, format=f"{PROG} forward: %(message)s")
 
     def body() -> int:
-        settings = AwsSettings(args.region, args.endpoint_url)
+        settings = settings_from(args)
         logs = make_client("logs", settings)
         sqs = make_client("sqs", settings)
         store = None
