@@ -103,7 +103,8 @@ def explain(exc: BaseException, doing: str) -> str:
         if code in _DENIED_CODES:
             return (f"access denied while {doing} ({code}): check the IAM policy of the "
                     f"identity shown by `aws sts get-caller-identity`")
-        return f"AWS error while {doing} ({code}): {_first_line(exc)}"
+        message = str(exc.response.get("Error", {}).get("Message", "")).strip()
+        return f"AWS error while {doing} ({code}): {message.splitlines()[0] if message else code}"
     if isinstance(exc, BotoCoreError):
         return f"AWS client error while {doing}: {_first_line(exc)}"
     return f"{type(exc).__name__} while {doing}: {_first_line(exc)}"
