@@ -101,7 +101,8 @@ def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any
 
     session = session if session is not None else make_session(settings)
     endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    region = settings.region or session.region_name
+    # botocore reads AWS_DEFAULT_REGION; AWS_REGION is what Lambda and many tools set.
+    region = settings.region or session.region_name or os.environ.get("AWS_REGION")
     if not region:
         raise AwsSetupError("no AWS region: pass --region or set AWS_REGION")
     try:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from ..cli import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
+from ..ops.progress import Progress
 from ..sinks import OutputSink
 from ..sources import InputError
 from .checkpoint import CheckpointFile, ParameterCheckpoint
@@ -76,6 +77,24 @@ def _check_prefix(prefix: str) -> str | None:
     if prefix == "auto":
         return "--prefix auto is only for files; give the server's log_line_prefix"
     return check_inputs(prefix, ())
+
+
+class _FollowProgress:
+    """Progress of a reading command on a terminal: inputs read, records written, lag."""
+
+    def __init__(self, label: str, args: argparse.Namespace, sink: OutputSink) -> None:
+        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet)
+        self._sink = sink
+        self._written = sink.written
+
+    def __call__(self, count: int, newest: float | None) -> None:
+        written, self._written = self._sink.written - self._written, self._sink.written
+        self._progress.update(lines=count, records=written, newest=newest)
+
+    def close(self) -> None:
+        self(0, None)  # records released at the end (held for their duration lines)
+        self._progress.close()
+
 
 
 def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:
@@ -168,10 +187,12 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         groups = resolve_log_groups(logs, args.log_group, args.log_group_prefix)
         store = CheckpointFile(args.checkpoint) if args.checkpoint else None
         sink = open_output(args, append=bool(args.checkpoint))
+        progress = _FollowProgress(", ".join(groups), args, sink)
         reader = CloudWatchReader(
             logs, groups, sink, prefix=args.prefix, store=store, start_ms=start,
             filter_pattern=args.filter_pattern, page_size=args.page_size,
-            instance=args.instance)
+            instance=args.instance,
+            on_slice=lambda group, first, last, count: progress(count, last / 1000))
         lag = int(args.lag * 1000)
         try:
             while True:
@@ -180,6 +201,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
                     break
             reader.finish()
         finally:
+            progress.close()
             sink.close()
         _report("cloudwatch", args, sink, f"{reader.events_read} CloudWatch events read")
         return 0
@@ -218,12 +240,15 @@ def sqs_main(argv: Sequence[str]) -> int:
     def body() -> int:
         sqs = make_client("sqs", settings_from(args))
         sink = open_output(args, append=True)
+        progress = _FollowProgress(args.queue_url, args, sink)
         try:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
-                                   instance=args.instance, batch_size=args.batch_size)
+                                   instance=args.instance, batch_size=args.batch_size,
+                                   on_batch=lambda count: progress(count, None))
             consumer.run(follow=args.follow, stop=stop)
         finally:
+            progress.close()
             sink.close()
         _report("sqs", args, sink, f"{consumer.messages} messages")
         return 0
