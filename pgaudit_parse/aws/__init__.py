@@ -21,7 +21,7 @@ from .errors import AwsSetupError, explain
 from .forwarder import Forwarder, ForwardResult
 from .messages import MessagePacker, decode_body
 from .naming import instance_for_stream, instance_from_log_group
-from .sqs import SqsConsumer
+from .sqs import SqsConsumer, SqsSource
 
 __all__ = [
     "AwsSettings",
@@ -34,6 +34,7 @@ __all__ = [
     "MessagePacker",
     "ParameterCheckpoint",
     "SqsConsumer",
+    "SqsSource",
     "decode_body",
     "explain",
     "instance_for_stream",
