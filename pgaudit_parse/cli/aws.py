@@ -316,7 +316,7 @@ def forward_main(argv: Sequence[str]) -> int:
     except ValueError as exc:
         return fail(f"forward: --start-time: {exc}")
     if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format=f"{PROG} forward: %(message)s")
+        _debug_logging("forward")
 
     def body() -> int:
         settings = settings_from(args)
@@ -345,6 +345,18 @@ def forward_main(argv: Sequence[str]) -> int:
         return 0
 
     return _run("forward", body)
+
+
+def _debug_logging(name: str) -> None:
+    """Our own debug lines on stderr (slices, counts, ids), and nothing else: the root
+    logger is left alone, so botocore's wire logging (credentials, session token, message
+    bodies with SQL) stays off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG} {name}: %(message)s"))
+    ours = logging.getLogger("pgaudit_parse")
+    ours.addHandler(handler)
+    ours.setLevel(logging.DEBUG)
+    ours.propagate = False
 
 
 def _iso(ms: int) -> str:
