@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -104,15 +105,31 @@ class BatchSender:
 
     Entries SQS reports as failed are re-sent with backoff; entries that can never
     succeed (``SenderFault``) or still fail after several attempts raise AwsSetupError.
+    With ``defer``, nothing goes out before :meth:`flush` (so every body has been built,
+    and its size checked, before the first is sent). On a FIFO queue (``.fifo``) each
+    message carries a deduplication id made from its body: a retried invocation that
+    sends the same bodies again within SQS's five-minute window sends nothing twice.
     """
 
     def __init__(self, sqs: Any, queue_url: str,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, defer: bool = False,
+                 group_id: str = "pgaudit-parse") -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.sent = 0
+        self.defer = defer
+        self.fifo = queue_url.endswith(".fifo")
+        self.group_id = group_id
         self._bodies: list[str] = []
+        self._waiting: list[str] = []
         self._sleep = sleep
+
+    def _entry(self, key: str, body: str) -> dict[str, str]:
+        entry = {"Id": key, "MessageBody": body}
+        if self.fifo:
+            entry["MessageGroupId"] = self.group_id
+            entry["MessageDeduplicationId"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        return entry
 
     @staticmethod
     def fits(bodies: list[str], body: str) -> bool:
@@ -121,14 +138,29 @@ class BatchSender:
         return len(bodies) < _BATCH_ENTRIES and size <= MAX_BODY_BYTES
 
     def add(self, bodies: list[str]) -> None:
-        """Queue bodies; full batches go out at once."""
+        """Queue bodies; full batches go out at once (unless ``defer``)."""
+        if self.defer:
+            self._waiting.extend(bodies)
+            return
+        self._add(bodies)
+
+    def _add(self, bodies: list[str]) -> None:
         for body in bodies:
+            if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+                raise AwsSetupError(f"a message of {len(body.encode('utf-8'))} bytes is over "
+                                    f"SQS's limit of {MAX_BODY_BYTES} for {self.queue_url}")
             if not self.fits(self._bodies, body):
-                self.flush()
+                self._send()
             self._bodies.append(body)
 
     def flush(self) -> None:
         """Send whatever is queued; returns when SQS has accepted every entry."""
+        waiting, self._waiting = self._waiting, []
+        if waiting:
+            self._add(waiting)
+        self._send()
+
+    def _send(self) -> None:
         if not self._bodies:
             return
         entries = {str(i): body for i, body in enumerate(self._bodies)}
@@ -137,7 +169,7 @@ class BatchSender:
             try:
                 response = self.sqs.send_message_batch(
                     QueueUrl=self.queue_url,
-                    Entries=[{"Id": key, "MessageBody": body} for key, body in entries.items()])
+                    Entries=[self._entry(key, body) for key, body in entries.items()])
             except Exception as exc:
                 raise AwsSetupError(explain(exc, f"sending to queue {self.queue_url}")) from exc
             for ok in response.get("Successful", []):

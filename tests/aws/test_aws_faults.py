@@ -216,6 +216,7 @@ def test_subscription_records_queue_oversize_record(aws: Aws,
 
     records = aws.queue(aws.unique("records"))
     monkeypatch.setenv("RECORDS_QUEUE", records)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
     monkeypatch.delenv("QUEUE_NAME", raising=False)
     big = "select " + ", ".join(f"'{n:07d}' as c{n}" for n in range(20_000)) + " from t"
     ms = BASE_MS
