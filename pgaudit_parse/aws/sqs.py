@@ -19,9 +19,11 @@ in order, and are parsed as they come. The seed Lambda sent one CloudWatch event
 message (``str(dict)``); a STATEMENT, DETAIL or continuation line may arrive in a message
 of its own, and a standard queue does not keep order. Those events are assembled per
 ``logStreamName`` like any CloudWatch event: each waits in a per-stream buffer ordered by
-(timestamp, eventId) until the stream has shown an event at least ``window`` later, or it
-has waited ``window`` seconds, or the queue is drained; then it is parsed in that order.
-Events that arrive more than ``window`` out of order are parsed where they arrive.
+(timestamp, eventId) until the stream has shown an event at least ``window`` later (by
+the events' own timestamps, so a backlog is read in order however fast it is read), or
+the stream has been quiet for ``window`` seconds, or the queue is drained; then it is
+parsed in that order. An event that arrives more than ``window`` late is parsed where it
+arrives.
 
 >>> SqsSource.heartbeat_interval(30)
 10.0
@@ -134,6 +136,7 @@ class SqsSource:
         self._received: dict[str, float] = {}  # message id -> when (clock) it came
         self._waiting: dict[str, list[_Waiting]] = {}  # stream -> heap
         self._newest: dict[str, int] = {}  # stream -> newest timestamp seen
+        self._arrived: dict[str, float] = {}  # stream -> when (clock) its last event came
         self._groups: dict[str, str] = {}  # stream -> log group named by its messages
         self._sequence = 0
 
@@ -227,16 +230,19 @@ class SqsSource:
                 (timestamp, len(event_id), event_id, self._sequence), now, message_id,
                 numbered))
             self._newest[stream] = max(self._newest.get(stream, timestamp), timestamp)
+            self._arrived[stream] = now
         return lines, rejects
 
     def _release(self, everything: bool) -> list[Line]:
         """Seed events whose wait is over, in (timestamp, eventId) order per stream."""
         out: list[Line] = []
-        oldest = self.clock() - self.reorder_seconds
+        quiet = self.clock() - self.reorder_seconds
         for stream, heap in self._waiting.items():
-            watermark = self._newest.get(stream, 0) - self.reorder_ms
-            while heap and (everything or heap[0].key[0] <= watermark
-                            or heap[0].received <= oldest):
+            if everything or self._arrived.get(stream, quiet) <= quiet:
+                watermark = None  # the stream went quiet: nothing earlier is coming
+            else:
+                watermark = self._newest.get(stream, 0) - self.reorder_ms
+            while heap and (watermark is None or heap[0].key[0] <= watermark):
                 out.extend(heapq.heappop(heap).lines)
         return out
 
