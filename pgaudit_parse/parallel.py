@@ -50,6 +50,7 @@ from typing import IO, Final
 from .lines import Line
 from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
 from .prefix import PRIMARY_SEVERITIES, LinePrefix
+from .pump import OneBatch, ParserStage, Pump
 from .sinks import OutputSink
 from .sources import InputError, read_input
 
@@ -378,22 +379,6 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
                      sink.skipped - base[1], sink.rejected - base[2], held_from=held_from)
 
 
-def _copy(path: str, stream: IO[str]) -> None:
-    """Append a worker's output file to one of the sink's streams."""
-    if os.path.getsize(path) == 0:
-        return
-    buffer = getattr(stream, "buffer", None)
-    encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
-    with open(path, "rb") as f:
-        if buffer is not None and encoding == "utf8":  # the workers wrote UTF-8
-            stream.flush()
-            shutil.copyfileobj(f, buffer, _BLOCK)
-            buffer.flush()
-        else:
-            with io.TextIOWrapper(f, encoding="utf-8") as text:
-                shutil.copyfileobj(text, stream, _BLOCK)
-
-
 def _resolve(path: str, prefix: str | LinePrefix) -> LinePrefix:
     if prefix != "auto":
         return resolve_prefix(prefix, [])
@@ -414,14 +399,8 @@ def _warm_from(task: _Task, line: int) -> _Task:
 def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> ParallelResult:
     before = (sink.written, sink.skipped, sink.rejected)
     parser = Parser(compiled, on_reject=sink.reject)
-    write = sink.write
-    count = 0
-    for line in read_input(path):
-        count += 1
-        for event in parser.feed(line):
-            write(event)
-    for event in parser.flush():
-        write(event)
+    pump: Pump[Line] = Pump(sink, lambda partition: ParserStage(parser))
+    count = pump.run(OneBatch(read_input(path)))
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
                           compiled.spec, 1)
@@ -434,8 +413,10 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
-    dead-letter lines go to ``sink.out`` / ``sink.errors`` in input order, and the sink's
-    ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
+    dead-letter lines go to the sink (:meth:`~pgaudit_parse.sinks.OutputSink.write_rendered`)
+    in input order. The counts of what they rendered are returned (``written``,
+    ``skipped``, ``rejected``), never added to the sink behind its back: the caller owns
+    its tallies.
     Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
     Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
     :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix.
@@ -488,9 +469,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             if done.error is not None:
                 raise InputError(path, done.error)
             held_from = done.held_from
-            _copy(task.out_path, sink.out)
-            if sink.errors is not None:
-                _copy(task.err_path, sink.errors)
+            sink.write_rendered(task.out_path, task.err_path)
             os.unlink(task.out_path)
             os.unlink(task.err_path)
             for i, value in enumerate((done.lines, done.entries, done.written, done.skipped,
@@ -504,8 +483,6 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         pool.terminate()
         pool.join()
         shutil.rmtree(workdir, ignore_errors=True)
-    sink.written += totals[2]
-    sink.skipped += totals[3]
-    sink.rejected += totals[4]
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
                           compiled.spec, min(jobs, len(tasks)))
+

@@ -37,7 +37,8 @@ from .parser import Parser
 from .prefix import LinePrefix
 from .sinks import Sink
 
-__all__ = ["Batch", "Source", "Stage", "Pump", "ParserStage", "PassThrough", "parser_stages"]
+__all__ = ["Batch", "Source", "Stage", "Pump", "ParserStage", "PassThrough", "parser_stages",
+           "OneBatch"]
 
 T = TypeVar("T")
 
@@ -66,6 +67,17 @@ class Source(Protocol[T]):  # type: ignore[misc]
     """Anything that yields batches; it stops when its input ends (or is told to)."""
 
     def batches(self) -> Iterator[Batch[T]]: ...
+
+
+class OneBatch(Generic[T]):
+    """A source of one batch: all items of an input (a file), flushed at its end; nothing
+    to acknowledge (reading a file consumes nothing)."""
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self.items = items
+
+    def batches(self) -> Iterator[Batch[T]]:
+        yield Batch(self.items, flush=True)
 
 
 class Stage(Protocol[T]):  # type: ignore[misc]

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any, Final, Protocol
@@ -145,6 +146,22 @@ def _make_dumps() -> Callable[[Any], str]:
 _dumps: Final = _make_dumps()
 
 
+def _copy_file(path: str, stream: IO[str]) -> None:
+    """Append a UTF-8 file to a text stream (bytes straight to its buffer when it has one)."""
+    if os.path.getsize(path) == 0:
+        return
+    buffer = getattr(stream, "buffer", None)
+    encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
+    with open(path, "rb") as f:
+        if buffer is not None and encoding == "utf8":
+            stream.flush()
+            shutil.copyfileobj(f, buffer, 1 << 20)
+            buffer.flush()
+        else:
+            with io.TextIOWrapper(f, encoding="utf-8") as text:
+                shutil.copyfileobj(text, stream, 1 << 20)
+
+
 class OutputSink:
     """Writes one JSON object per line; rejects go to the dead-letter stream (if any).
 
@@ -185,6 +202,17 @@ class OutputSink:
     def _write_records(self, records: list[dict[str, Any]]) -> None:
         self.out.write("".join(_dumps(record) + "\n" for record in records))
         self.written += len(records)
+
+    def write_rendered(self, out_path: str, errors_path: str | None = None) -> None:
+        """Append lines rendered elsewhere with this sink's settings (``--jobs`` workers)
+        to the output and dead-letter streams, as they are. Counting them is the caller's
+        business (the workers return their counts)."""
+        held = self._records.flush()  # records held from before come first
+        if held:
+            self._write_records(held)
+        _copy_file(out_path, self.out)
+        if self.errors is not None and errors_path is not None:
+            _copy_file(errors_path, self.errors)
 
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest event whose record waits for its duration line."""

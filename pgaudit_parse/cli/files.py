@@ -16,11 +16,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Final
 
+from ..events import Event
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import PrefixError
-from ..sinks import OutputSink
+from ..pump import OneBatch, ParserStage, Pump
+from ..sinks import OutputSink, Sink
 from ..sources import InputError, read_input
 from .common import (
     PROG,
@@ -81,6 +83,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                           jobs: int) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
+    rejected = 0
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
@@ -92,14 +95,43 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if result.lines and result.entries == 0:
             return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                         "(check --prefix, or try --prefix auto)")
+        if result.jobs > 1:  # the workers' rejects (one process counts in the sink)
+            rejected += result.rejected
+    if rejected and not quiet:
+        _report_rejected(rejected, getattr(sink.errors, "name", None))
     return 0
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
-         summary: Summary | None) -> int:
-    """The hot loop: feed lines, write events; returns the number of lines read."""
-    write = sink.write
-    feed = parser.feed
+class _WithSummary:
+    """The sink, plus every event counted in the summary (``--summary``)."""
+
+    def __init__(self, sink: OutputSink, summary: Summary) -> None:
+        self.sink = sink
+        self.summary = summary
+        self.reject = sink.reject
+        self.flush = sink.flush
+        self.close = sink.close
+
+    @property
+    def written(self) -> int:
+        return self.sink.written
+
+    @property
+    def rejected(self) -> int:
+        return self.sink.rejected
+
+    @property
+    def skipped(self) -> int:
+        return self.sink.skipped
+
+    def write(self, item: Event, instance: str | None = None) -> None:
+        self.sink.write(item, instance)
+        self.summary.add(item)
+
+
+def _progressed(lines: Iterator[Line], sink: OutputSink, progress: Progress,
+                counter: list[int]) -> Iterator[Line]:
+    """Pass lines through, updating the progress line every few thousand (cheap)."""
     count = 0
     size = 0
     written = sink.written
@@ -107,29 +139,36 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     for line in lines:
         count += 1
         size += len(line.text) + 1
-        for event in feed(line):
-            write(event)
-            if summary is not None:
-                summary.add(event)
+        yield line
         if count == tick:
             progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
                             records=sink.written - written)
             size = 0
             written = sink.written
             tick += _PROGRESS_EVERY
-    for event in parser.flush():
-        write(event)
-        if summary is not None:
-            summary.add(event)
+    counter[0] = count
     progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
                     records=sink.written - written)
-    return count
+
+
+def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
+         summary: Summary | None) -> int:
+    """Pump one input's lines through the parser into the sink; returns lines read."""
+    target: Sink = sink if summary is None else _WithSummary(sink, summary)
+    counter = [0]
+    Pump(target, lambda partition: ParserStage(parser)).run(
+        OneBatch(_progressed(lines, sink, progress, counter)))
+    return counter[0]
 
 
 def _report(sink: OutputSink, errors_path: str | None) -> None:
     if sink.rejected:
-        where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
-        print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
+        _report_rejected(sink.rejected, errors_path)
+
+
+def _report_rejected(count: int, errors_path: str | None) -> None:
+    where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
+    print(f"{PROG}: {count} rejected input line(s){where}", file=sys.stderr)
 
 
 def files_main(args_list: list[str]) -> int:

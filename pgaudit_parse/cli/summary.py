@@ -10,14 +10,17 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from ..events import Event
 from ..lines import Line, Reject
 from ..ops.html_report import write_html
 from ..ops.summary import Summary
-from ..parser import parse_lines
+from ..parser import Parser, open_with_prefix
 from ..prefix import RDS_PREFIX, PrefixError
+from ..pump import OneBatch, ParserStage, Pump
+from ..sinks import ListSink
 from ..sources import InputError, read_input
 from .common import PROG, check_inputs, fail, make_parser
 from .progress import Progress
@@ -60,6 +63,20 @@ def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
     counter[0] += count
 
 
+def _adding(summary: Summary, progress: Any, every: int = 1024) -> Callable[[Event], None]:
+    """Count each event in the summary; tell the progress line every ``every`` events."""
+    seen = [0]
+    add = summary.add
+
+    def on_write(event: Event) -> None:
+        add(event)
+        seen[0] += 1
+        if seen[0] % every == 0:
+            progress.update(records=every)
+
+    return on_write
+
+
 def summary_main(argv: list[str]) -> int:
     """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``: exit 0, or 2 when an
     input cannot be read or matches no line of the prefix."""
@@ -94,17 +111,12 @@ def summary_main(argv: list[str]) -> int:
             counter = [0]
             before = summary.events
             try:
-                events = parse_lines(_counted(read_input(path), progress, counter),
-                                     prefix=args.prefix, on_reject=on_reject)
-                add = summary.add
-                batch = 0
-                for event in events:
-                    add(event)
-                    batch += 1
-                    if batch == 1024:
-                        progress.update(records=batch)
-                        batch = 0
-                progress.update(records=batch)
+                compiled, lines = open_with_prefix(
+                    _counted(read_input(path), progress, counter), args.prefix)
+                sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
+                parser = Parser(compiled, on_reject=sink.reject)
+                Pump(sink, lambda partition, p=parser: ParserStage(p)).run(OneBatch(lines))
+                progress.update(records=sink.written % 1024)
             except (InputError, PrefixError) as exc:
                 progress.close()
                 name = "<stdin>" if path == "-" else path
