@@ -155,8 +155,13 @@ def test_typed_values_from_the_grammar() -> None:
     assert values["r"] == ("10.0.0.5", 5000)
 
 
-def test_huge_padding_is_a_prefix_error_not_a_crash() -> None:
+def test_huge_padding_compiles_and_wider_than_an_int_is_a_prefix_error() -> None:
+    # Issue 8 item 17: '%1000000000p' built a billion regex branches (a crash).
     from pgaudit_parse.prefix import PrefixError
 
+    for spec in ("%1000000000p ", "%-1000000000p ", "%-1000000000u ", "%1000000000t "):
+        prefix = LinePrefix(spec)
+        assert prefix.parse("7 LOG:  x") == prefix.parse_with_grammar("7 LOG:  x")
+    assert LinePrefix("%1000000000p ").parse("  7 LOG:  x").fields == {"p": "7"}  # type: ignore[union-attr]
     with pytest.raises(PrefixError, match="padding"):
-        LinePrefix("%1000000000p ")
+        LinePrefix("%99999999999p ")
