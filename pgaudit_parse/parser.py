@@ -16,6 +16,7 @@ from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
 from .events import Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
+from .timestamps import TimestampParser
 
 __all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "RejectCounter"]
 
@@ -50,12 +51,18 @@ class Parser:
 
     def __init__(self, prefix: str | LinePrefix = RDS_PREFIX,
                  on_reject: Callable[[Reject], None] | None = None,
-                 window: int = DEFAULT_WINDOW) -> None:
-        self.prefix = prefix if isinstance(prefix, LinePrefix) else LinePrefix(prefix)
+                 window: int = DEFAULT_WINDOW, timezone: str | None = None) -> None:
+        if not isinstance(prefix, LinePrefix):
+            prefix = LinePrefix(prefix, timezone=timezone)
+        elif timezone is not None and timezone != prefix.timezone:
+            prefix = LinePrefix(prefix.spec, timezone=timezone)
+        self.prefix = prefix
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
         self._assembler = EntryAssembler(self.prefix, self._reject, window)
-        self._builder = EventBuilder(self._reject)
+        # One timestamp reader per parser: it warns once about an ambiguous zone.
+        self._builder = EventBuilder(self._reject,
+                                     timestamps=TimestampParser(self.prefix.timezone))
         self.entry_count = 0
 
     def _reject(self, reject: Reject) -> None:
