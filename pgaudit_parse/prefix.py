@@ -23,6 +23,7 @@ After the prefix, PostgreSQL writes ``SEVERITY:  message``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
@@ -43,23 +44,43 @@ __all__ = [
     "LinePrefix",
     "tokenize_prefix",
     "detect_prefix",
+    "choose_prefix",
+    "has_session_line",
+    "PrefixChoice",
+    "CLOUD_SQL_PREFIX",
+    "AZURE_PREFIX",
 ]
 
 #: The RDS and Aurora for PostgreSQL default (not changeable on RDS).
 RDS_PREFIX: Final = "%t:%r:%u@%d:[%p]:"
 #: PostgreSQL's own default since version 10.
 POSTGRES_DEFAULT_PREFIX: Final = "%m [%p] "
-#: Prefixes ``--prefix auto`` tries, most common first.
+#: Google Cloud SQL for PostgreSQL's log_line_prefix (not changeable there).
+CLOUD_SQL_PREFIX: Final = "%m [%p]: [%l-1] db=%d,user=%u "
+#: Azure Database for PostgreSQL (flexible server)'s default log_line_prefix.
+AZURE_PREFIX: Final = "%t-%c-"
+#: Prefixes ``--prefix auto`` tries, most common first (ties go to the earlier one).
 KNOWN_PREFIXES: Final = (
     RDS_PREFIX,
     POSTGRES_DEFAULT_PREFIX,
+    "%m [%p] %q%u@%d ",  # Debian and Ubuntu packages
     "%m:%r:%u@%d:[%p]:",
+    CLOUD_SQL_PREFIX,
+    AZURE_PREFIX,
+    # pgBadger's documented prefixes (stderr and syslog)
     "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
-    "%m [%p] %q%u@%d ",
+    "%t [%p]: [%l-1] user=%u,db=%d,host=%h,app=%a ",
+    "%t [%p]: [%l-1] user=%u,db=%d ",
+    "%t [%p]: db=%d,user=%u,app=%a,client=%h ",
+    "%m [%p] user=%u,db=%d ",
+    "%m [%p] %q%u@%d/%a ",  # PostgreSQL's documentation's %q example
+    "%m [%p] [queryid=%Q] %q%u@%d ",
     "%m [%p] %q[user=%u,db=%d,app=%a] ",
     "%t [%p-%l] %q%u@%d ",
+    "%m [%p-%l] %q%u@%d ",
     "< %m > ",
+    "%t [%p] ",
     "%t ",
     "%m ",
 )
@@ -701,22 +722,95 @@ def _group_name(escape: str) -> str:
     return ("upper_" if escape.isupper() else "esc_") + escape.lower()
 
 
-def detect_prefix(lines: list[str], candidates: tuple[str, ...] = KNOWN_PREFIXES) -> str | None:
-    """Pick the candidate prefix that fits most of the given (first) lines.
+#: Escapes only a process serving a client writes (empty or cut by %q for the others).
+SESSION_ESCAPES: Final = frozenset("audrhiL")
 
-    Continuation lines (starting with TAB) are ignored. Returns None when no candidate
-    fits any line. Ties go to the earlier candidate, so the RDS default wins.
+
+@dataclass(frozen=True, slots=True)
+class PrefixChoice:
+    """The prefix ``--prefix auto`` chose, and how many of the lines it looked at fit it.
+
+    >>> PrefixChoice("%m [%p] ", 412, 415).describe()
+    "log_line_prefix '%m [%p] ' (fits 412/415 lines)"
+    """
+
+    spec: str
+    fitted: int
+    sampled: int
+
+    def describe(self) -> str:
+        return f"log_line_prefix {self.spec!r} (fits {self.fitted}/{self.sampled} lines)"
+
+
+def _sample(lines: Iterable[str]) -> list[str]:
+    """The lines worth reading a prefix off: not empty, not a message's continuation."""
+    return [line for line in lines if line and not line.startswith("\t")]
+
+
+def is_session_line(parsed: ParsedLine | None) -> bool:
+    """Whether a parse shows a process serving a client (a session-only value is set)."""
+    return parsed is not None and any(parsed.fields.get(e) for e in SESSION_ESCAPES)
+
+
+def has_session_line(lines: Iterable[str], candidates: tuple[str, ...] = KNOWN_PREFIXES
+                     ) -> bool:
+    """Whether any candidate reads a client's session off any of these lines (a head of
+    background-process lines says nothing about the session part of a prefix)."""
+    prefixes = [LinePrefix(spec) for spec in candidates]
+    return any(is_session_line(prefix.parse(line))
+               for line in _sample(lines) for prefix in prefixes)
+
+
+def choose_prefix(lines: Iterable[str], candidates: tuple[str, ...] = KNOWN_PREFIXES
+                  ) -> PrefixChoice | None:
+    """The candidate that reads these lines best, with its fit; None if none reads any.
+
+    What counts, in order: the session lines it reads (lines on which some candidate finds
+    a user, database, client...: they tell the prefixes apart, background lines do not);
+    how much of those lines' prefixes it explains by structured values and literals rather
+    than by free text (``[queryid=5] bob`` is not a user name); the lines it reads in all;
+    then the order of ``candidates`` (the RDS default first).
+
+    >>> choose_prefix(["2026-11-25 16:05:01.120 UTC [7] bob@shop LOG:  hi"]).spec
+    '%m [%p] %q%u@%d '
+    """
+    sample = _sample(lines)
+    if not sample:
+        return None
+    parses = [[prefix.parse(line) for line in sample]
+              for prefix in (LinePrefix(spec) for spec in candidates)]
+    session = [any(is_session_line(row[i]) for row in parses) for i in range(len(sample))]
+    best: tuple[int, int, int, int] | None = None
+    chosen = 0
+    for order, row in enumerate(parses):
+        fitted = sum(parsed is not None for parsed in row)
+        if not fitted:
+            continue
+        session_fitted = explained = 0
+        for i, parsed in enumerate(row):
+            if parsed is not None and session[i]:
+                session_fitted += 1
+                explained += _explained(sample[i], parsed)
+        score = (session_fitted, explained, fitted, -order)
+        if best is None or score > best:
+            best, chosen = score, fitted
+    if best is None:
+        return None
+    return PrefixChoice(candidates[-best[3]], chosen, len(sample))
+
+
+def _explained(line: str, parsed: ParsedLine) -> int:
+    """Characters of a line's prefix that are not free text (structured values, literals)."""
+    prefix_length = len(line) - len(parsed.message) - len(parsed.severity) - 3
+    free = sum(len(value) for escape, value in parsed.fields.items() if escape in _FREE_TEXT)
+    return prefix_length - free
+
+
+def detect_prefix(lines: list[str], candidates: tuple[str, ...] = KNOWN_PREFIXES) -> str | None:
+    """The spec :func:`choose_prefix` picks for these lines, or None.
 
     >>> detect_prefix(["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"])
     '%m [%p] '
     """
-    scored: list[tuple[int, int, str]] = []
-    sample = [line for line in lines if line and not line.startswith("\t")]
-    for order, spec in enumerate(candidates):
-        prefix = LinePrefix(spec)
-        hits = sum(1 for line in sample if prefix.parse(line) is not None)
-        scored.append((hits, -order))
-    best = max(scored) if scored else None
-    if best is None or best[0] == 0:
-        return None
-    return candidates[-best[1]]
+    choice = choose_prefix(lines, candidates)
+    return choice.spec if choice is not None else None
