@@ -130,7 +130,7 @@ _VALUE_PATTERNS: Final[dict[str, str]] = {
     "v": rf"(?>(?:-?\d{{1,{_MAX_INT64}}}/\d{{1,{_MAX_INT64}}})?)",
     "Q": rf"(?>-?\d{{1,{_MAX_INT64}}})",
     # host(port) for TCP clients, [local] for Unix sockets, empty for background processes
-    "r": (rf"(?>(?:\[local\]|[{re.escape(_HOST_CHARS)}]{{1,{_MAX_HOST}}}\(\d{{1,5}}\))?)"),
+    "r": rf"(?>(?:\[local\]|[!-'*-~]{{1,{_MAX_HOST}}}\(\d{{1,5}}\))?)",
 }
 #: The longest text of each structured value (for left-aligned padding).
 _MAX_WIDTH: Final[dict[str, int]] = {
@@ -327,6 +327,7 @@ def _digits(low: int, high: int) -> pp.ParserElement:
     return _word(_DIGITS, low, high)
 
 
+@cache
 def _date_time(millis: bool) -> pp.ParserElement:
     """``YYYY-MM-DD HH:MM:SS`` and, for ``%m``, ``.mmm``."""
     date = _digits(4, 4)("year") + "-" + _digits(2, 2)("month") + "-" + _digits(2, 2)("day")
@@ -338,7 +339,8 @@ def _date_time(millis: bool) -> pp.ParserElement:
     return stamp
 
 
-def _zone_forms() -> list[pp.ParserElement]:
+@cache
+def _zone_forms() -> tuple[pp.ParserElement, ...]:
     """Each form of a zone, in the order the fast path tries them: an abbreviation of 6
     letters/digits down to 1, then ``+HH:MM``, ``+HHMM``, ``+HH``."""
     sign = pp.one_of("+ -")
@@ -348,10 +350,11 @@ def _zone_forms() -> list[pp.ParserElement]:
     ]
     forms += [sign + _digits(2, 2) + ":" + _digits(2, 2), sign + _digits(4, 4),
               sign + _digits(2, 2)]
-    return [pp.Combine(form)("zone") for form in forms]
+    return tuple(pp.Combine(form)("zone") for form in forms)
 
 
-def _padded_zone_forms() -> list[tuple[pp.ParserElement, int]]:
+@cache
+def _padded_zone_forms() -> tuple[tuple[pp.ParserElement, int], ...]:
     """The zone forms of a padded timestamp, each with its length (see ``_ZONE_FORMS``)."""
     sign = pp.one_of("+ -")
     not_alnum = ~pp.Word(pp.alphanums, exact=1)
@@ -362,10 +365,11 @@ def _padded_zone_forms() -> list[tuple[pp.ParserElement, int]]:
     forms += [(pp.Word(pp.alphas, exact=1)
                + (pp.Word(pp.alphanums, exact=n - 1) if n > 1 else pp.Empty()) + not_alnum, n)
               for n in range(6, 0, -1)]
-    return [(pp.Combine(form)("zone"), length) for form, length in forms]
+    return tuple((pp.Combine(form)("zone"), length) for form, length in forms)
 
 
-def _alternatives(escape: str, padding: int) -> list[pp.ParserElement]:
+@cache
+def _alternatives(escape: str, padding: int) -> tuple[pp.ParserElement, ...]:
     """What a structured value is, as alternatives in the order the fast path tries them.
 
     Only timestamps have more than one: their zone may end early (``-03`` before ``:10``).
@@ -375,18 +379,18 @@ def _alternatives(escape: str, padding: int) -> list[pp.ParserElement]:
     if escape in _ZONED:
         stamp = _date_time(millis=escape == "m")
         if not padding:
-            return [stamp + " " + zone for zone in _zone_forms()]
+            return tuple(stamp + " " + zone for zone in _zone_forms())
         base = 24 if escape == "m" else 20
         branches = []
         for zone, length in _padded_zone_forms():
             pad = _space_run(width - base - length)
             branches.append(pad + stamp + " " + zone if padding > 0 else stamp + " " + zone + pad)
-        return branches
+        return tuple(branches)
     value = _value_element(escape)
     if not padding:
-        return [value]
+        return (value,)
     if padding > 0:
-        return [pp.Opt(pp.White(" ", max=width)) + value]
+        return (pp.Opt(pp.White(" ", max=width)) + value,)
     # Left-aligned: a value of k characters (the run of non-spaces) and width - k spaces,
     # or a run at least as wide as the padding and the value at its start.
     branches = [
@@ -394,7 +398,7 @@ def _alternatives(escape: str, padding: int) -> list[pp.ParserElement]:
         for k in range(min(width, _MAX_WIDTH[escape] + 1))
     ]
     branches.append(pp.FollowedBy(_non_spaces(width)) + value)
-    return [pp.MatchFirst(branches)]
+    return (pp.MatchFirst(branches),)
 
 
 def _space_run(count: int) -> pp.ParserElement:
@@ -405,6 +409,7 @@ def _non_spaces(count: int) -> pp.ParserElement:
     return pp.CharsNotIn(" ", exact=count) if count > 0 else pp.Empty()
 
 
+@cache
 def _value_element(escape: str) -> pp.ParserElement:
     """One structured value, said as what it is."""
     if escape == "n":  # Unix epoch seconds with milliseconds
@@ -577,8 +582,10 @@ class LinePrefix:
                 value = _alternatives(part.escape, part.padding)[0]
                 if part.padding and tail is not None:
                     value = value + pp.FollowedBy(tail)
-            name = self._names[part.escape]
-            return pp.original_text_for(value)(name).set_name(
+            # The text the value spans; named through a thin wrapper, since naming a
+            # sequence would copy all of it (and the rest of the prefix inside it).
+            text = pp.TokenConverter(pp.original_text_for(value))
+            return text(self._names[part.escape]).set_name(
                 _ESCAPE_NAMES.get(part.escape, part.escape))
 
         before, after = self._split_at_q()
@@ -688,7 +695,7 @@ _ESCAPE_NAMES: Final = {
 def _typed_element(escape: str) -> pp.ParserElement:
     """The grammar of one value on its own (for :meth:`LinePrefix.values_with_grammar`)."""
     if escape in _ZONED:
-        element = _date_time(millis=escape == "m") + " " + pp.MatchFirst(_zone_forms())
+        element = _date_time(millis=escape == "m") + " " + pp.MatchFirst(list(_zone_forms()))
     else:
         element = _value_element(escape)
     _leave_whitespace(element)
