@@ -3,14 +3,20 @@
 A prefix such as RDS's ``%t:%r:%u@%d:[%p]:`` is data. :func:`tokenize_prefix` reads it into
 literal and escape parts; :class:`LinePrefix` turns those parts into
 
-* a pyparsing grammar (the source of truth, :attr:`LinePrefix.grammar`), and
+* a pyparsing grammar (the source of truth, :attr:`LinePrefix.grammar`) made of
+  combinators that say what each escape is: a ``%t`` is a date, a time and a zone, ``%r``
+  is ``host(port)``, ``[local]`` or nothing, a pid is digits, free text is a ``SkipTo``
+  the rest of the prefix (:meth:`LinePrefix.values_with_grammar` gives typed values), and
 * a regular expression compiled from the same parts (the fast path,
   :attr:`LinePrefix.pattern`).
 
-Both follow the same rule, so they agree by construction (and property tests check it):
-each part matches on its own, left to right, and never gives back what it matched. A
-free-text part (user, database, application name...) runs up to the first place where the
-literal that follows it in the prefix appears. The regex gets that rule from atomic groups.
+Both follow the same rule (property tests check that they agree on lines rendered the way
+PostgreSQL renders them): each part matches on its own, left to right, and never gives
+back what it matched. A free-text part (user, database, application name...) runs up to
+the first place where the rest of the prefix can follow it (the literals and structured
+values after it, up to the next free-text part or ``%q``; the severity when the prefix
+ends there). The regex gets that rule from atomic groups; every structured value is
+bounded, so matching costs time linear in the line, whatever the line.
 
 After the prefix, PostgreSQL writes ``SEVERITY:  message``.
 
