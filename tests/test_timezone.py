@@ -108,3 +108,19 @@ def test_cli_unknown_timezone_is_one_line_and_exit_2() -> None:
     result = _cli("--timezone", "Mars/Olympus", "-", stdin=CHINA_LINE + "\n")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Mars/Olympus" in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["summary", "-"], ["cloudwatch", "--log-group", "g"],
+    ["sqs", "--queue-url", "http://127.0.0.1:1/q"],
+])
+def test_every_reading_command_checks_its_timezone(command: list[str]) -> None:
+    result = _cli(*command, "--timezone", "Mars/Olympus", stdin="")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Mars/Olympus" in result.stderr
+
+
+def test_summary_reads_in_the_timezone() -> None:
+    result = _cli("summary", "-", "--timezone", "Asia/Shanghai", stdin=CHINA_LINE + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "2026-11-25 08:05:01 UTC" in result.stdout and "ambiguous" not in result.stderr
