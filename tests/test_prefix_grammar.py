@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
-from strategies import SETTINGS, prefix_items, spec_text
+from hypothesis import strategies as st
+from strategies import SETTINGS, prefix_items, scaled, spec_text
 
 from pgaudit_parse.prefix import KNOWN_PREFIXES, RDS_PREFIX, LinePrefix
 
@@ -108,6 +109,11 @@ def test_the_checker_sees_a_quadratic_pattern() -> None:
     assert not _pattern_problems(r"(?>.*?(?=\d{1,10} ))")
 
 
+#: Pieces of adversarial lines: separators, digits, non-ASCII, spaces, zones, brackets.
+_LINE_UNITS = ("é", "a", " ", "1", ":", "@", "(", ")", "[", "]", "-", "/", ".", "U", "T",
+               "C", "\t", "数", "LOG:  ")
+
+
 def _adversarial_lines(size: int) -> list[str]:
     units = ["é", "a", " ", "1", "a:", "é ", "(", "a(1", "@", "[1]", "é@", "-03:"]
     return [(unit * size)[:size] for unit in units]
@@ -165,3 +171,16 @@ def test_huge_padding_compiles_and_wider_than_an_int_is_a_prefix_error() -> None
     assert LinePrefix("%1000000000p ").parse("  7 LOG:  x").fields == {"p": "7"}  # type: ignore[union-attr]
     with pytest.raises(PrefixError, match="padding"):
         LinePrefix("%99999999999p ")
+
+
+@scaled(0.3)
+@given(prefix_items(), st.lists(st.sampled_from(_LINE_UNITS), min_size=1, max_size=4).map("".join),
+       st.integers(50, 400))
+def test_fast_path_and_grammar_agree_on_long_repetitive_lines(
+        items: tuple[object, ...], unit: str, repeat: int) -> None:
+    # Runs of one short unit are the lines that made backtracking regexes quadratic.
+    prefix = LinePrefix(spec_text(items))  # type: ignore[arg-type]
+    line = unit * repeat
+    assert prefix.parse(line) == prefix.parse_with_grammar(line)
+    line = unit * repeat + "LOG:  x"
+    assert prefix.parse(line) == prefix.parse_with_grammar(line)
