@@ -11,9 +11,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from dateutil.tz import gettz
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import SETTINGS
 
 import pgaudit_parse as pp
 from pgaudit_parse.timestamps import (
@@ -124,3 +128,23 @@ def test_summary_reads_in_the_timezone() -> None:
     result = _cli("summary", "-", "--timezone", "Asia/Shanghai", stdin=CHINA_LINE + "\n")
     assert result.returncode == 0, result.stderr
     assert "2026-11-25 08:05:01 UTC" in result.stdout and "ambiguous" not in result.stderr
+
+
+#: Zones whose abbreviations PostgreSQL prints (tzdata's, some numeric), DST of 30 and 60
+#: minutes, negative DST (Dublin), the hemispheres.
+IANA_ZONES = ("America/Chicago", "Asia/Shanghai", "Europe/Dublin", "Asia/Kolkata",
+              "Europe/London", "America/Sao_Paulo", "Australia/Lord_Howe", "Asia/Kathmandu",
+              "America/St_Johns", "Pacific/Chatham", "Asia/Jerusalem", "America/Havana")
+
+
+@SETTINGS
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2037, 12, 31),
+                    timezones=st.just(timezone.utc)),
+       st.sampled_from(IANA_ZONES))
+def test_any_moment_printed_in_a_zone_reads_back(moment: datetime, zone: str) -> None:
+    # As PostgreSQL prints %t in log_timezone: local time and the zone's abbreviation
+    # (the repeated autumn hour included: its two halves have different abbreviations).
+    local = moment.replace(microsecond=0).astimezone(gettz(zone))
+    text = local.strftime("%Y-%m-%d %H:%M:%S ") + str(local.tzname())
+    parsed = TimestampParser(zone)(text)
+    assert parsed == local and parsed.utcoffset() == local.utcoffset()
