@@ -135,7 +135,8 @@ _VALUE_PATTERNS: Final[dict[str, str]] = {
     "c": rf"(?>[0-9a-f]{{1,{_MAX_HEX32}}})\.[0-9a-f]{{1,{_MAX_HEX32}}}+",
     "v": rf"(?>(?:-?\d{{1,{_MAX_INT64}}}/\d{{1,{_MAX_INT64}}})?)",
     "Q": rf"(?>-?\d{{1,{_MAX_INT64}}})",
-    # host(port) for TCP clients, [local] for Unix sockets, empty for background processes
+    # host(port) for TCP clients, [local] for Unix sockets, empty for background processes;
+    # [!-'*-~] is _HOST_CHARS (printable ASCII but parentheses)
     "r": rf"(?>(?:\[local\]|[!-'*-~]{{1,{_MAX_HOST}}}\(\d{{1,5}}\))?)",
 }
 #: The longest text of each structured value (for left-aligned padding).
