@@ -239,7 +239,7 @@ def record_schema() -> dict[str, Any]:
     Guardium's universal-connector commons (``Record``, ``Time``, ``SessionLocator``,
     ``Accessor``, ``Data``, ``ExceptionRecord``).
 
-    >>> record_schema()["properties"]["time"]["required"]
+    >>> record_schema()["$defs"]["time"]["required"]
     ['timstamp', 'minOffsetFromGMT', 'minDst']
     """
     text = resources.files(__package__).joinpath(
