@@ -193,6 +193,10 @@ class ExecutionGrouper:
         self.max_wait = max_wait
         self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
         self._held = 0
+        #: After :meth:`add` of an AuditEvent: was it another line of an execution already
+        #: pending (True), or the first pgAudit line of an execution (False)? Counters
+        #: (the summary) count executions when they start, without waiting for the end.
+        self.joined = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -241,6 +245,7 @@ class ExecutionGrouper:
         sql = audit.statement or ""
         session = self._session(event)
         pending = session.pending
+        self.joined = True
         for item in pending:
             if item.source == "audit" and item.ids == ids:
                 item.take(event)
@@ -250,6 +255,7 @@ class ExecutionGrouper:
         # A new statement id: the session's earlier pgAudit executions are over.
         self._release(session, [p for p in pending
                                 if p.source == "audit" and p.ids and p.ids[0] != ids[0]], out)
+        self.joined = False
         for item in pending:
             if item.source != "audit" and same_sql(sql, item.sql):
                 item.take(event)
