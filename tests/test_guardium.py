@@ -20,10 +20,10 @@ RDS = "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[4242]:"
 ACCOUNT, INSTANCE = "123456789012", "db1"
 
 
-def records_of(lines: list[str], prefix: str = pp.RDS_PREFIX, **options: Any
-               ) -> list[dict[str, Any]]:
+def records_of(lines: list[str], prefix: str = pp.RDS_PREFIX, account_id: str = ACCOUNT,
+               instance: str = INSTANCE, **options: Any) -> list[dict[str, Any]]:
     """Records of log lines through the one record builder (as every producer uses it)."""
-    builder = RecordBuilder(ACCOUNT, INSTANCE, **options)
+    builder = RecordBuilder(account_id, instance, **options)
     out = [r for e in pp.parse_lines(lines, prefix=prefix) for r in builder.add(e)]
     return out + builder.flush()
 
@@ -278,7 +278,8 @@ def _dig(record: dict[str, Any], dotted: str) -> Any:
 @pytest.mark.parametrize("path", sorted(CONFORMANCE.glob("*.json")), ids=lambda p: p.stem)
 def test_connector_conformance_case(path: Path) -> None:
     case = json.loads(path.read_text(encoding="utf-8"))
-    records = records_of(case["lines"], prefix=case.get("prefix", pp.RDS_PREFIX))
+    records = records_of(case["lines"], prefix=case.get("prefix", pp.RDS_PREFIX),
+                         account_id=case["account_id"], instance=case["instance"])
     assert len(records) == case.get("records", 1)
     record = records[case.get("index", 0)]
     docs = (Path(__file__).resolve().parent.parent / "docs" / "guardium.md").read_text()
@@ -292,3 +293,15 @@ def test_connector_conformance_case(path: Path) -> None:
 
 def test_there_are_conformance_cases() -> None:
     assert len(list(CONFORMANCE.glob("*.json"))) >= 6
+
+
+def test_the_same_instant_in_two_zones_keeps_each_offset() -> None:
+    # A defect found on the way: the time fields were cached by datetime, and two
+    # datetimes of one instant compare equal whatever their zones, so the second zone's
+    # record took the first one's minOffsetFromGMT.
+    utc, cet = records_of([
+        "2026-11-25 16:05:01 UTC:[local]:u@d:[1]:ERROR:  a",
+        "2026-11-25 17:05:01 CET:[local]:u@d:[2]:ERROR:  b",
+    ])
+    assert utc["time"]["timstamp"] == cet["time"]["timstamp"]
+    assert (utc["time"]["minOffsetFromGMT"], cet["time"]["minOffsetFromGMT"]) == (0, 60)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Final
@@ -214,10 +214,15 @@ def _client_address(host: str | None) -> tuple[str, bool]:
     return client_ip, _is_ipv6(client_ip)
 
 
-@lru_cache(maxsize=1024)
 def _time_fields(timestamp: datetime) -> tuple[int, int]:
-    """(epoch milliseconds, minutes east of UTC); cached: many lines share a timestamp."""
-    offset = timestamp.utcoffset()
+    """(epoch milliseconds, minutes east of UTC)."""
+    # The cache key holds the offset: datetimes of one instant are equal in any zone.
+    return _time_fields_of(timestamp, timestamp.utcoffset())
+
+
+@lru_cache(maxsize=1024)
+def _time_fields_of(timestamp: datetime, offset: timedelta | None) -> tuple[int, int]:
+    """Cached: many lines share a timestamp."""
     return (int(timestamp.timestamp() * 1000),
             int(offset.total_seconds() // 60) if offset else 0)
 
