@@ -255,6 +255,16 @@ def test_held_records_are_bounded_in_count_and_time() -> None:
             written += len(builder.add(event))
         assert builder.held() <= 50
     assert written + len(builder.flush()) == 1000
+    # long statements: the held text is bounded too
+    builder = RecordBuilder(max_held_bytes=100_000)
+    written = 0
+    for pid in range(100):
+        line = (f"2026-11-25 16:05:01 UTC:[local]:u@d:[{pid}]:LOG:  AUDIT: SESSION,1,1,READ,"
+                f"SELECT,,,select '{'x' * 10_000}',<none>")
+        for event in pp.parse_lines([line]):
+            written += len(builder.add(event))
+        assert builder.held() <= 10
+    assert written + len(builder.flush()) == 100
     # a session left alone: a later line of any session, max_wait seconds on, releases it
     builder = RecordBuilder(max_wait=5.0)
     [audit] = pp.parse_lines(["2026-11-25 16:05:01 UTC:[local]:u@d:[1]:LOG:  AUDIT: SESSION,1,"

@@ -22,8 +22,9 @@ not per line. The rule, stated once:
   A duration that joins nothing is one execution too.
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
-fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all
-(beyond that the least recently active session is released whole), and (c) its session
+fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
+their SQL texts add up to less than ``max_held_bytes`` characters (beyond either, the least
+recently active session is released whole), and (c) its session
 has written a line in the last ``max_wait`` seconds of log time (judged by the timestamps
 of later lines, so a replayed old log behaves like a live one). :meth:`flush` releases
 everything (end of input, or before acknowledging a batch).
@@ -134,7 +135,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line")
+                 "first_line", "size")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -148,6 +149,7 @@ class _Pending:
         self.rows = rows
         self.lines = 1
         self.first_line = event.line
+        self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
 
     def take(self, event: Event) -> None:
         self.lines += 1
@@ -187,12 +189,14 @@ class ExecutionGrouper:
     grouping rule and the memory bounds."""
 
     def __init__(self, max_held: int = 10_000, max_per_session: int = 64,
-                 max_wait: float = 300.0) -> None:
+                 max_wait: float = 300.0, max_held_bytes: int = 64 << 20) -> None:
         self.max_held = max_held
         self.max_per_session = max_per_session
         self.max_wait = max_wait
+        self.max_held_bytes = max_held_bytes
         self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
         self._held = 0
+        self._held_bytes = 0
         #: After :meth:`add` of an AuditEvent: was it another line of an execution already
         #: pending (True), or the first pgAudit line of an execution (False)? Counters
         #: (the summary) count executions when they start, without waiting for the end.
@@ -354,9 +358,11 @@ class ExecutionGrouper:
     def _append(self, session: _Session, item: _Pending, out: list[Execution | Event]) -> None:
         session.pending.append(item)
         self._held += 1
+        self._held_bytes += item.size
         if len(session.pending) > self.max_per_session:
             self._release(session, session.pending[:1], out)
-        while self._held > self.max_held and self._sessions:
+        while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
+                and self._sessions:
             oldest = next(iter(self._sessions))
             self._release_session(oldest, out)
 
@@ -367,12 +373,14 @@ class ExecutionGrouper:
         gone = {id(item) for item in items}
         session.pending = [p for p in session.pending if id(p) not in gone]
         self._held -= len(items)
+        self._held_bytes -= sum(item.size for item in items)
         out.extend(item.done() for item in items)
 
     def _release_session(self, key: SessionKey, out: list[Execution | Event]) -> None:
         session = self._sessions.pop(key, None)
         if session is not None:
             self._held -= len(session.pending)
+            self._held_bytes -= sum(item.size for item in session.pending)
             out.extend(item.done() for item in session.pending)
 
     def _drop_if_empty(self, key: SessionKey, session: _Session) -> None:

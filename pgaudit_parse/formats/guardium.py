@@ -275,7 +275,7 @@ class RecordBuilder:
     def __init__(self, account_id: str | None = None, instance: str | None = None,
                  max_backends: int = 4096, max_held: int = 10_000, *,
                  values: str = "connector", max_per_session: int = 64,
-                 max_wait: float = 300.0) -> None:
+                 max_wait: float = 300.0, max_held_bytes: int = 64 << 20) -> None:
         _check_values(values)
         self.account_id = account_id
         self.instance = instance
@@ -284,7 +284,7 @@ class RecordBuilder:
         # max_held (a session holds at least one execution).
         self.max_backends = max_backends
         self._grouper = ExecutionGrouper(max_held=max_held, max_per_session=max_per_session,
-                                         max_wait=max_wait)
+                                         max_wait=max_wait, max_held_bytes=max_held_bytes)
         # the instance each pending execution's stream was read with (per-stream override)
         self._instances: dict[str, str | None] = {}
 
