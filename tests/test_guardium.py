@@ -315,3 +315,15 @@ def test_the_same_instant_in_two_zones_keeps_each_offset() -> None:
     ])
     assert utc["time"]["timstamp"] == cet["time"]["timstamp"]
     assert (utc["time"]["minOffsetFromGMT"], cet["time"]["minOffsetFromGMT"]) == (0, 60)
+
+
+def test_a_parse_phase_never_joins_an_earlier_execution() -> None:
+    # log_min_duration_statement above zero: the first execution's own duration was too
+    # short to be logged; the next execution's slow parse is not its time.
+    sql = "select * from t where id = $1"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,{sql},<none>",
+        RDS + f"LOG:  duration: 150.000 ms  parse S_1: {sql}",
+        RDS + f"LOG:  AUDIT: SESSION,2,1,READ,SELECT,,,{sql},<none>",
+    ])
+    assert [r["executionTime"] for r in records] == [None, 150000]

@@ -291,14 +291,18 @@ class ExecutionGrouper:
         else:
             self._touch(key, session, event)
         pending = session.pending
-        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
         if phase in ("parse", "bind"):
+            # These phases come before their execution's pgAudit lines: they only join
+            # phases (or the execute line) of the same statement still waiting for them.
+            found = next((p for p in pending if not p.final and p.source != "audit"
+                          and same_sql(p.sql, sql)), None)
             if found is not None:
                 found.add_time(micros)
                 found.take(event)
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
+        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
