@@ -169,6 +169,12 @@ class OutputSink:
         """The input line of the oldest event whose record waits for its duration line."""
         return self._records.oldest_held_line()
 
+    def held_sources(self) -> set[str]:
+        """The sources (``queue#message-id``, file...) of lines whose records are held: an
+        acknowledging source that keeps these un-acknowledged, instead of calling
+        :meth:`flush` at every acknowledgement, writes the same records as file mode."""
+        return self._records.held_sources()
+
     def reject(self, reject: Reject) -> None:
         """Count a reject and write it to the dead-letter stream."""
         self.rejected += 1

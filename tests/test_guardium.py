@@ -327,3 +327,15 @@ def test_a_parse_phase_never_joins_an_earlier_execution() -> None:
         RDS + f"LOG:  AUDIT: SESSION,2,1,READ,SELECT,,,{sql},<none>",
     ])
     assert [r["executionTime"] for r in records] == [None, 150000]
+
+
+def test_held_sources_name_every_input_a_pending_record_needs() -> None:
+    builder = RecordBuilder()
+    lines = [pp.Line(RDS + "LOG:  AUDIT: OBJECT,1,1,READ,SELECT,TABLE,t,select 1,<none>",
+                     "q#m1", 1),
+             pp.Line(RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,select 1,<none>",
+                     "q#m2", 1)]
+    for event in pp.parse_lines(lines):
+        assert builder.add(event) == []
+    assert builder.held_sources() == {"q#m1", "q#m2"}
+    assert len(builder.flush()) == 1 and builder.held_sources() == set()

@@ -135,7 +135,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size")
+                 "first_line", "size", "sources")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -150,9 +150,11 @@ class _Pending:
         self.lines = 1
         self.first_line = event.line
         self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
+        self.sources = {event.source}
 
     def take(self, event: Event) -> None:
         self.lines += 1
+        self.sources.add(event.source)
         if event.line < self.first_line:
             self.first_line = event.line
 
@@ -235,6 +237,16 @@ class ExecutionGrouper:
     def held(self) -> int:
         """How many executions are pending."""
         return self._held
+
+    def held_sources(self) -> set[str]:
+        """The sources (file, ``queue#message-id``...) of every line a pending execution
+        holds: an acknowledging source must not forget them before they are released.
+
+        >>> ExecutionGrouper().held_sources()
+        set()
+        """
+        return {source for s in self._sessions.values() for p in s.pending
+                for source in p.sources}
 
     def oldest_held_line(self) -> int | None:
         """The input line of the earliest line of any pending execution, or None."""

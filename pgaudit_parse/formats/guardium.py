@@ -302,6 +302,11 @@ class RecordBuilder:
         """How many executions wait for more of their lines."""
         return self._grouper.held()
 
+    def held_sources(self) -> set[str]:
+        """The sources of the lines whose records are held (see
+        :meth:`~pgaudit_parse.formats.executions.ExecutionGrouper.held_sources`)."""
+        return self._grouper.held_sources()
+
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest line whose record is held, or None.
 
