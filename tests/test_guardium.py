@@ -339,3 +339,21 @@ def test_held_sources_name_every_input_a_pending_record_needs() -> None:
         assert builder.add(event) == []
     assert builder.held_sources() == {"q#m1", "q#m2"}
     assert len(builder.flush()) == 1 and builder.held_sources() == set()
+
+
+def test_cli_values_option(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "a.log"
+    log.write_text("2026-11-25 16:05:01.000 UTC [7] psql 6b0d9468.7 LOG:  AUDIT: SESSION,1,1,"
+                   "READ,SELECT,,,select 1,<none>\n")
+    command = [sys.executable, "-m", "pgaudit_parse", "--prefix", "%m [%p] %a %c ", str(log)]
+    default = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    native = subprocess.run([*command, "--values", "postgres"], capture_output=True,
+                            text=True, timeout=60)
+    assert json.loads(default.stdout)["appUserName"] == "AWSService"
+    assert json.loads(native.stdout)["appUserName"] == "psql"
+    wrong = subprocess.run([*command, "--values", "guardium"], capture_output=True, text=True,
+                           timeout=60)
+    assert wrong.returncode == 2 and "--values" in wrong.stderr and "Traceback" not in wrong.stderr
