@@ -1,7 +1,7 @@
 """``pgaudit-parse``: every command shell, above all pipeline stages.
 
 The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
-``iam-policy``, ``doctor``, ``summary``); anything else is file mode
+``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is file mode
 (:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
 as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
 neither boto3 nor the operations code.
@@ -9,7 +9,7 @@ neither boto3 nor the operations code.
 Nothing below this package imports it: shells call the library, never the reverse.
 
 >>> sorted(SUBCOMMANDS)
-['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'summary']
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'subscribe', 'summary']
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def _doctor(argv: list[str]) -> int:
     return doctor_main(argv)
 
 
+def _subscribe(argv: list[str]) -> int:
+    from .ops import subscribe_main
+    return subscribe_main(argv)
+
+
 def _summary(argv: list[str]) -> int:
     from .summary import summary_main
     return summary_main(argv)
@@ -68,6 +73,7 @@ SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
     "iam-policy": _iam_policy,
     "doctor": _doctor,
     "summary": _summary,
+    "subscribe": _subscribe,
 }
 
 
