@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..lines import Line
+from ..prefix import LinePrefix
 from ..pump import Batch, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
@@ -233,7 +234,8 @@ class CloudWatchReader:
     """
 
     def __init__(self, logs: Any, groups: list[str], sink: Sink, *,
-                 prefix: str = "%t:%r:%u@%d:[%p]:", store: CheckpointFile | None = None,
+                 prefix: str | LinePrefix = "%t:%r:%u@%d:[%p]:",
+                 store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
                  on_slice: Callable[[str, int, int, int], None] | None = None) -> None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..lines import Line, Reject
-from ..prefix import RDS_PREFIX
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
@@ -314,7 +314,8 @@ class SqsConsumer:
 
     heartbeat_interval = staticmethod(SqsSource.heartbeat_interval)
 
-    def __init__(self, sqs: Any, queue_url: str, sink: Sink, *, prefix: str = RDS_PREFIX,
+    def __init__(self, sqs: Any, queue_url: str, sink: Sink, *,
+                 prefix: str | LinePrefix = RDS_PREFIX,
                  wait_seconds: int = 20, visibility_timeout: int | None = None,
                  instance: str | None = None, on_batch: Callable[[int], None] | None = None,
                  batch_size: int = _MAX_MESSAGES,
