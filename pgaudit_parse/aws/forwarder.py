@@ -247,6 +247,8 @@ def held_tail(events: list[dict[str, Any]], end: int, hold_ms: int,
     ...            {"timestamp": 6, "message": "STATEMENT", "logStreamName": "a"},
     ...            {"timestamp": 7, "message": "LOG", "logStreamName": "a"}], 9, 10, starts)
     6
+    >>> held_tail([{"timestamp": 8, "message": "STATEMENT", "logStreamName": "a"}], 9, 5, starts)
+    9
     """
     streams: dict[str, list[tuple[int, bool]]] = {}
     for event in events:
@@ -257,8 +259,8 @@ def held_tail(events: list[dict[str, Any]], end: int, hold_ms: int,
     floor = end - hold_ms
     cut = end
     for items in streams.values():
-        last = max((i for i, (_, starts) in enumerate(items) if starts), default=0)
-        if items and items[last][0] > floor:
+        last = max((i for i, (_, starts) in enumerate(items) if starts), default=None)
+        if last is not None and items[last][0] > floor:  # else it began before the tail
             cut = min(cut, items[last][0] - 1)
     changed = True
     while changed:
@@ -267,9 +269,11 @@ def held_tail(events: list[dict[str, Any]], end: int, hold_ms: int,
             first = next((i for i, (ts, _) in enumerate(items) if ts > cut), None)
             if first is None:
                 continue
-            start = next((i for i in range(first, -1, -1) if items[i][1]), 0)
+            start = next((i for i in range(first, -1, -1) if items[i][1]), None)
+            if start is None:
+                continue  # the message began before the tail: too long to hold back
             begins = items[start][0]
-            if begins <= cut and begins > floor:
+            if floor < begins <= cut:
                 cut = begins - 1
                 changed = True
     return cut

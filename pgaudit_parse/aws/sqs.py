@@ -35,6 +35,7 @@ import heapq
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,26 +168,39 @@ class SqsSource:
             raise AwsSetupError(explain(exc, f"receiving from queue {self.queue_url}")) from exc
         return list(response.get("Messages", []))
 
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Extend the visibility of the held messages while the block runs."""
+        self._heartbeat.start()
+        try:
+            yield
+        finally:
+            self._heartbeat.stop()
+
     # -- batches ---------------------------------------------------------------------
 
     def batches(self) -> Iterator[Batch[Line]]:
         """Batches until a receive comes back empty and nothing is held (or, following,
         until ``stop`` is set)."""
-        self._heartbeat.start()
-        try:
+        with self.heartbeat():
             while True:
                 stopping = self.stop.is_set()
                 messages = [] if stopping else self.receive()
                 drained = not messages
-                lines, rejects = self._take(messages)
-                lines += self._release(everything=drained)
-                if lines or rejects or self._received:
-                    yield Batch(lines, ack=self._ack, flush=self._flush_now(drained),
-                                rejects=rejects, instance=self._instance)
+                if messages or self._received:
+                    yield self.batch_of(messages, everything=drained)
                 if drained and not self._received and (stopping or not self.follow):
                     return
-        finally:
-            self._heartbeat.stop()
+
+    def batch_of(self, messages: list[dict[str, Any]], everything: bool = False
+                 ) -> Batch[Line]:
+        """The batch of received messages: their lines (seed events once their wait is
+        over, or all of them with ``everything``), their dead letters, and the
+        acknowledgement that deletes what is no longer held."""
+        lines, rejects = self._take(messages)
+        lines += self._release(everything)
+        return Batch(lines, ack=self._ack, flush=self._flush_now(everything),
+                     rejects=rejects, instance=self._instance)
 
     def _take(self, messages: list[dict[str, Any]]) -> tuple[list[Line], list[Reject]]:
         """Decode received messages: forwarder lines now, seed events to the buffers."""
@@ -351,12 +365,5 @@ class SqsConsumer:
     def process(self, messages: list[dict[str, Any]]) -> None:
         """Parse, write, flush, then delete messages already received (all of them: the
         reorder buffer and the parser are emptied)."""
-        source = self.source
-        source._heartbeat.start()
-        try:
-            lines, rejects = source._take(messages)
-            lines += source._release(everything=True)
-            self.pump.process(Batch(lines, ack=source._ack, flush=True, rejects=rejects,
-                                    instance=source._instance))
-        finally:
-            source._heartbeat.stop()
+        with self.source.heartbeat():
+            self.pump.process(self.source.batch_of(messages, everything=True))
