@@ -93,13 +93,12 @@ def make_session(settings: AwsSettings) -> Any:
 def _profile_not_found(settings: AwsSettings, exc: Exception) -> str:
     """Name the profile that was asked for, and where it came from (--profile or the
     environment), never "None"."""
-    name = settings.profile or getattr(exc, "kwargs", {}).get("profile")
-    where = "--profile"
-    if not settings.profile:
-        name = name or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
-        where = "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
-    return (f"AWS profile {name!r} (from {where}) not found in the AWS config: check "
-            f"`aws configure list-profiles`, or unset {where}")
+    if settings.profile:
+        return f"profile {settings.profile!r} not found in the AWS config"
+    variable = "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
+    name = (getattr(exc, "kwargs", {}) or {}).get("profile") or os.environ.get(variable)
+    return (f"profile {name!r} (from {variable}) not found in the AWS config: check "
+            f"`aws configure list-profiles`, or unset {variable}")
 
 
 def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any:
