@@ -106,7 +106,7 @@ def _checked_event(event: Any, index: int, stream: str | None = None) -> dict[st
     if not isinstance(message, str):
         raise BodyError(f"event {index} has no text 'message'")
     timestamp = event.get("timestamp")
-    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
+    if "timestamp" in event and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
         raise BodyError(f"event {index} has a 'timestamp' that is not epoch milliseconds")
     event_id = event.get("eventId", event.get("id"))
     if event_id is not None and not isinstance(event_id, str | int) or isinstance(event_id, bool):

@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import random
+import zlib
 
 from aws_harness import Aws
 from aws_logdata import BASE_MS, audit_line, statements
@@ -52,6 +53,12 @@ def mutated_gzip(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 4))):
         index = draw(st.integers(10, len(raw) - 1))  # past the header: the data or its CRC
         raw[index] ^= draw(st.integers(1, 255))
+    try:
+        gzip.decompress(bytes(raw))
+    except (OSError, EOFError, zlib.error):
+        pass
+    else:  # the flipped bits were padding after the last deflate block: break the CRC
+        raw[-8] ^= 0xFF
     return _envelope(base64.b64encode(bytes(raw)).decode())
 
 
