@@ -186,16 +186,11 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
     if not queue_url and not records_queue:
         raise RuntimeError("set QUEUE_NAME (events) and/or RECORDS_QUEUE (Guardium records)")
 
-    # Build every body first (deferred senders), send only when all are built: a body
-    # that cannot go out fails the invocation before anything was sent.
-    senders: list[BatchSender] = []
-    if queue_url:
-        sender = BatchSender(sqs, queue_url, defer=True, group_id=stream or "pgaudit-parse")
-        forward = Pump(ForwardSink(group, sender, EntryBoundary(prefix)),
-                       lambda partition: PassThrough())
-        forward.process(Batch(events, flush=True))  # packs; the deferred sender holds them
-        senders.append(sender)
-
+    # Every body is built (and its size checked) before the first is sent: the records
+    # are rendered into a deferred sender first; the events' bodies are all packed before
+    # their sink's durable flush sends them; then the records go out. A body that cannot
+    # be sent fails the invocation before anything was sent.
+    records_sender: BatchSender | None = None
     if records_queue:
         account = os.environ.get("ACCOUNT_ID") or str(payload.get("owner") or "") or None
         instance = os.environ.get("INSTANCE") or instance_for_stream(group, stream) or stream
@@ -211,15 +206,19 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         records: Pump[Line] = Pump(sink, lambda partition: ParserStage(
             Parser(prefix, on_reject=on_reject)))
         records.process(Batch(lines_from_cloudwatch_events(events, f"{group}/{stream}"),
-                              flush=True))
-        senders.append(records_sender)
+                              flush=True))  # rendered and queued in the deferred sender
         result["records"] = sink.written
         result["rejects"] = sink.rejected
 
-    for sender in senders:
-        sender.flush()
     if queue_url:
-        result["messages"] = senders[0].sent
+        sender = BatchSender(sqs, queue_url, defer=True, group_id=stream or "pgaudit-parse")
+        forward = Pump(ForwardSink(group, sender, EntryBoundary(prefix)),
+                       lambda partition: PassThrough())
+        forward.process(Batch(events, flush=True))  # packs every body, then sends them
+        result["messages"] = sender.sent
+
+    if records_sender is not None:
+        records_sender.flush()
     return result
 
 
