@@ -6,8 +6,10 @@ member instance, named after it.
 
 >>> instance_for_stream("/aws/rds/cluster/shop/postgresql", "shop-instance-1")
 'shop-instance-1'
->>> instance_for_stream("/aws/rds/instance/db1/postgresql", "db1") is None or True
-True
+>>> instance_for_stream("/aws/rds/instance/db1/postgresql", "db1.0")
+'db1'
+>>> print(instance_for_stream("/my/own/group", "db1"))
+None
 """
 
 from __future__ import annotations

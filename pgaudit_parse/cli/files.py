@@ -7,6 +7,9 @@ DESIGN.md's contract::
 
 Exit status: 0 when all input was read (rejects go to ``--errors``), 2 for usage errors or
 unreadable input, with one line on stderr naming the file and the cause.
+
+>>> files_main(["fixtures/no-such.log"])  # "pgaudit-parse: fixtures/no-such.log: no such file"
+2
 """
 
 from __future__ import annotations

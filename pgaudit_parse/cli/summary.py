@@ -2,6 +2,9 @@
 
 The model (:class:`~pgaudit_parse.ops.summary.Summary`) and the HTML report live in
 :mod:`pgaudit_parse.ops`; this is the shell that reads files into them.
+
+>>> summary_main(["fixtures/no-such.log"])  # "pgaudit-parse: fixtures/no-such.log: no such file"
+2
 """
 
 from __future__ import annotations
