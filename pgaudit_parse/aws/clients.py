@@ -62,7 +62,8 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--endpoint-url", metavar="URL",
                        help="AWS endpoint (VPC endpoint, emulator); default: AWS_ENDPOINT_URL "
                             "or the public one")
-    group.add_argument("--region", metavar="R", help="AWS region (default: AWS_REGION/profile)")
+    group.add_argument("--region", metavar="REGION",
+                       help="AWS region (default: AWS_REGION/profile)")
     group.add_argument("--profile", metavar="NAME",
                        help="named profile from the shared AWS config (default: boto3's chain)")
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Final
 
+from .. import __version__
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
@@ -26,6 +27,7 @@ from ..prefix import PrefixError
 from ..sinks import OutputSink
 from ..sources import InputError, read_input
 from .common import (
+    COMMANDS,
     PROG,
     add_output_arguments,
     check_inputs,
@@ -135,17 +137,32 @@ def _report(sink: OutputSink, errors_path: str | None) -> None:
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
 
 
+def _epilog() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return ("commands (pgaudit-parse COMMAND --help for their options):\n"
+            + "\n".join(lines)
+            + "\n\nexit status: 0 all input read (rejects go to --errors), 2 usage error or "
+              "unreadable input,\n130 interrupted; a closed pipe (| head) ends quietly.")
+
+
 def files_main(args_list: list[str]) -> int:
     """File mode: parse FILEs into records or events; returns the exit status."""
     parser = make_parser(PROG, "Parse PostgreSQL + pgAudit logs (RDS/Aurora) into Guardium "
-                               "records or typed events, one JSON object per line.")
+                               "records or typed events,\none JSON object per line; or run "
+                               "one of the commands listed below.",
+                         epilog=_epilog())
+    parser.usage = (f"{PROG} [options] FILE [FILE ...]\n"
+                    f"       {PROG} COMMAND [options]     (commands listed below)")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+    parser.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                         help="parse each plain file with N processes (output order kept)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version and exit")
     args = parser.parse_args(args_list)
     problem = check_inputs(args.prefix, args.files)
     if problem is not None:

@@ -61,8 +61,9 @@ def _rds_parser() -> argparse.ArgumentParser:
         "associate it, and export the postgresql log to CloudWatch Logs. Prints the plan "
         "and changes nothing unless --apply is given.",
     )
-    setup.add_argument("--instance", required=True, help="DB instance identifier")
-    setup.add_argument("--parameter-group",
+    setup.add_argument("--instance", required=True, metavar="NAME",
+                       help="DB instance identifier")
+    setup.add_argument("--parameter-group", metavar="NAME",
                        help="group to create or update (default: the instance's own "
                        "custom group, else pgaudit-INSTANCE)")
     setup.add_argument("--mode", choices=("session", "object"), default="session",
@@ -119,17 +120,25 @@ def _iam_parser() -> argparse.ArgumentParser:
     parser.add_argument("role", choices=iam_policy.ROLES,
                         help="forwarder: CloudWatch -> SQS; consumer: SQS -> records; "
                         "cloudwatch-reader: reads the log group directly")
-    parser.add_argument("--queue-arn", help="the queue's ARN (forwarder, consumer)")
-    parser.add_argument("--queue-url", help="the queue's URL, turned into its ARN")
-    parser.add_argument("--log-group", help="the RDS log group, e.g. "
+    parser.add_argument("--queue-arn", metavar="ARN",
+                        help="the queue's ARN (forwarder, consumer)")
+    parser.add_argument("--queue-url", metavar="URL",
+                        help="the queue's URL: gives its ARN, region and account")
+    parser.add_argument("--log-group", metavar="NAME", help="the RDS log group, e.g. "
                         "/aws/rds/instance/db1/postgresql (forwarder, cloudwatch-reader)")
     parser.add_argument("--parameter-name", default=iam_policy.DEFAULT_PARAMETER_NAME,
+                        metavar="NAME",
                         help="the forwarder's SSM checkpoint parameter (default %(default)s)")
     parser.add_argument("--lambda-function", metavar="NAME",
                         help="also let the Lambda NAME write its own logs")
-    parser.add_argument("--region", help="region in the ARNs (default: placeholder REGION)")
-    parser.add_argument("--account-id", help="account in the ARNs (default: ACCOUNT_ID)")
-    parser.add_argument("--partition", default="aws", help="ARN partition (default aws)")
+    parser.add_argument("--region", metavar="REGION",
+                        help="region in the ARNs (default: the --queue-url's, else "
+                        "placeholder REGION)")
+    parser.add_argument("--account-id", metavar="ID",
+                        help="account in the ARNs (default: the --queue-url's, else "
+                        "placeholder ACCOUNT_ID)")
+    parser.add_argument("--partition", default="aws", metavar="NAME",
+                        help="ARN partition (default %(default)s)")
     return parser
 
 
@@ -166,11 +175,12 @@ def _doctor_parser() -> argparse.ArgumentParser:
     parser = make_parser(f"{PROG} doctor",
                          "Check credentials, endpoint, log group, pgAudit settings and queue; "
                          "print a pass/fail table with the fix for each failure.")
-    parser.add_argument("--log-group", help="CloudWatch log group (default with --instance: "
+    parser.add_argument("--log-group", metavar="NAME",
+                        help="CloudWatch log group (default with --instance: "
                         "/aws/rds/instance/INSTANCE/postgresql)")
-    parser.add_argument("--queue-url", help="SQS queue URL to check")
-    parser.add_argument("--instance", help="DB instance identifier to check")
-    parser.add_argument("--recent-minutes", type=int, default=60,
+    parser.add_argument("--queue-url", metavar="URL", help="SQS queue URL to check")
+    parser.add_argument("--instance", metavar="NAME", help="DB instance identifier to check")
+    parser.add_argument("--recent-minutes", type=int, default=60, metavar="N",
                         help="how far back counts as recent (default %(default)s)")
     add_aws_arguments(parser)
     return parser

@@ -35,14 +35,15 @@ def _parser() -> argparse.ArgumentParser:
                          "command, failed logins, DDL/ROLE changes and errors.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
-    parser.add_argument("--prefix", default=RDS_PREFIX,
+    parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; "
                         "default: %(default)s)")
     parser.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
-    parser.add_argument("--top", type=int, default=15, help="rows per table (default 15)")
+    parser.add_argument("--top", type=int, default=15, metavar="N",
+                        help="rows per table (default %(default)s)")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
 
 
