@@ -1,6 +1,7 @@
 """The ``rds``, ``iam-policy`` and ``doctor`` subcommands: thin argparse shells.
 
-Each ``*_main`` takes the arguments after the subcommand word and returns an exit code:
+The AWS modules are imported only by the commands that talk to AWS: ``iam-policy``
+works without boto3. Each ``*_main`` takes the arguments after the subcommand word and returns an exit code:
 0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
 line on stderr naming the cause, never a traceback, never credentials).
 
@@ -18,9 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ..aws.errors import AwsSetupError, explain
-from ..ops import doctor, iam_policy, rds_setup
-from ..ops.aws import add_aws_arguments, aws_options, client, make_session
+from ..ops import iam_policy
 from .common import PROG, fail, make_parser
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main"]
@@ -35,6 +34,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def _run_aws(doing: str, action: Callable[[], int]) -> int:
+    from ..aws.errors import AwsSetupError, explain
+    from ..ops import rds_setup
+
     try:
         return action()
     except AwsSetupError as exc:
@@ -51,6 +53,8 @@ def _run_aws(doing: str, action: Callable[[], int]) -> int:
 
 
 def _rds_parser() -> argparse.ArgumentParser:
+    from ..ops.aws import add_aws_arguments
+
     parser = make_parser(f"{PROG} rds",
                          "Configure an RDS/Aurora PostgreSQL instance for pgAudit.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="setup")
@@ -81,6 +85,9 @@ def rds_main(argv: list[str]) -> int:
     args = _parse(_rds_parser(), argv)
     if isinstance(args, int):
         return args
+    from ..ops import rds_setup
+    from ..ops.aws import aws_options, client, make_session
+
     out = sys.stdout
 
     def run() -> int:
@@ -155,10 +162,14 @@ def iam_policy_main(argv: list[str]) -> int:
                                                       args.partition)
         except ValueError as exc:
             return fail(f"iam-policy: {exc}")
+    # The queue names the region and account of the whole deployment (unless given).
+    queue_region, queue_account = (iam_policy.region_and_account(queue_arn) if queue_arn
+                                   else (None, None))
     policy = iam_policy.build_policy(
         args.role, log_group=args.log_group, queue_arn=queue_arn,
         parameter_name=args.parameter_name, lambda_function=args.lambda_function,
-        region=args.region, account_id=args.account_id, partition=args.partition,
+        region=args.region or queue_region, account_id=args.account_id or queue_account,
+        partition=args.partition,
     )
     sys.stdout.write(iam_policy.render_policy(policy))
     left = iam_policy.placeholders_in(policy)
@@ -172,6 +183,8 @@ def iam_policy_main(argv: list[str]) -> int:
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
+    from ..ops.aws import add_aws_arguments
+
     parser = make_parser(f"{PROG} doctor",
                          "Check credentials, endpoint, log group, pgAudit settings and queue; "
                          "print a pass/fail table with the fix for each failure.")
@@ -189,6 +202,9 @@ def _doctor_parser() -> argparse.ArgumentParser:
 def doctor_main(argv: list[str]) -> int:
     """``pgaudit-parse doctor [--log-group NAME] [--queue-url URL] [--instance NAME]``:
     exit 0 when every check passed (warnings allowed), 1 when one failed."""
+    from ..ops import doctor
+    from ..ops.aws import aws_options, make_session
+
     args = _parse(_doctor_parser(), argv)
     if isinstance(args, int):
         return args

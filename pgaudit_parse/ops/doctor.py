@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pgaudit_parse.aws.clients import region_of
 from pgaudit_parse.ops.aws import AwsOptions, client
 from pgaudit_parse.ops.rds_setup import LOG_EXPORT, SetupError, group_parameters, read_target
 
@@ -97,11 +98,12 @@ def run_checks(
                           "or run where an IAM role is attached")
         return
     yield CheckResult("AWS credentials", PASS, f"from {credentials.method}")
-    if not session.region_name:
+    region = region_of(options, session)
+    if not region:
         yield CheckResult("region", FAIL, "no region configured",
                           "pass --region or set AWS_REGION (the region of the DB instance)")
         return
-    yield CheckResult("region", PASS, session.region_name)
+    yield CheckResult("region", PASS, region)
 
     services = ["sts"] + (["logs"] if log_group or instance else []) + (
         ["rds"] if instance else []) + (["sqs"] if queue_url else [])

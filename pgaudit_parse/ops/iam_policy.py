@@ -30,6 +30,7 @@ import re
 from typing import Any
 
 __all__ = [
+    "region_and_account",
     "ROLES",
     "DEFAULT_LOG_GROUP",
     "DEFAULT_PARAMETER_NAME",
@@ -83,6 +84,22 @@ def queue_arn_from_url(url: str, region: str | None = None, partition: str = "aw
     named = re.match(r"^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.", host)
     region = named.group(1) if named else (region or REGION_PLACEHOLDER)
     return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+
+def region_and_account(arn: str) -> tuple[str | None, str | None]:
+    """The region and account an ARN names (None for a placeholder or a missing part).
+
+    >>> region_and_account("arn:aws:sqs:eu-west-1:123456789012:audit")
+    ('eu-west-1', '123456789012')
+    >>> region_and_account("arn:aws:sqs:REGION:123456789012:audit")
+    (None, '123456789012')
+    """
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return None, None
+    region, account = parts[3], parts[4]
+    return (region if region and region != REGION_PLACEHOLDER else None,
+            account if account and account != ACCOUNT_PLACEHOLDER else None)
 
 
 def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
