@@ -91,10 +91,14 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str]) -> LinePrefix:
 
     >>> resolve_prefix("auto", ["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"]).spec
     '%m [%p] '
+    >>> resolve_prefix("auto", []).spec == RDS_PREFIX  # an empty input is not an error
+    True
     """
     if isinstance(prefix, LinePrefix):
         return prefix
     if prefix == "auto":
+        if not sample:  # an empty input: nothing to detect, nothing to parse
+            return LinePrefix(RDS_PREFIX)
         found = detect_prefix(sample)
         if found is None:
             raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")

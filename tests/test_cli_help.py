@@ -4,6 +4,7 @@ help text and one metavar per option everywhere, "did you mean" for a misspelled
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,48 @@ def test_a_file_named_like_a_misspelling_is_read(tmp_path: Path) -> None:
     result = run_cli("-q", "summry", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") > 5
+
+
+@pytest.mark.parametrize("command", [[], ["-f", "events"], ["-j", "2"], ["summary"],
+                                     ["summary", "--json"]])
+def test_an_empty_file_is_the_same_with_prefix_auto(command: list[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    plain = run_cli(*command, str(empty))
+    auto = run_cli(*command, str(empty), "--prefix", "auto")
+    assert plain.returncode == 0, plain.stderr
+    assert (auto.returncode, auto.stdout, auto.stderr) == (0, plain.stdout, plain.stderr)
+
+
+#: What ``pgaudit-parse ... | head`` gets when head has gone (128 + SIGPIPE, like cat).
+BROKEN_PIPE_STATUS = 141
+
+
+@pytest.mark.parametrize("command", [[], ["-f", "events"], ["-j", "2"], ["summary"],
+                                     ["summary", "--json"], ["--summary"]],
+                         ids=lambda c: " ".join(c) or "records")
+def test_a_closed_pipe_ends_quietly(command: list[str], tmp_path: Path) -> None:
+    """Like ``| head`` once head has exited: the reader is gone before the first write."""
+    big = tmp_path / "big.log"
+    big.write_bytes(RDS_LOG.read_bytes() * 200)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pgaudit_parse", *command, str(big)],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True,
+                                timeout=120)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (BROKEN_PIPE_STATUS, "")
+
+
+def test_iam_policy_into_a_closed_pipe_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pgaudit_parse", "iam-policy",
+                                 "consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:1:q"],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (BROKEN_PIPE_STATUS, "")

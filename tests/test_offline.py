@@ -57,4 +57,5 @@ def test_aws_commands_say_what_to_install(command: str) -> None:
             "rds": ["setup", "--instance", "db1"]}[command]
     result = _run(WITHOUT_BOTO3, command, *args)
     assert result.returncode == 2
-    assert result.stderr == f"pgaudit-parse: '{command}' needs the aws extra: pip install -e '.[aws]'\n"
+    assert result.stderr == (f"pgaudit-parse: '{command}' needs the aws extra: "
+                             "pip install -e '.[aws]'\n")

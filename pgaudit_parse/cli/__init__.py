@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from .common import PROG, fail
+from .common import PROG, fail, reader_gone
 
 __all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
 
@@ -98,14 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if args_list and args_list[0] in SUBCOMMANDS:
-            return _run_subcommand(args_list[0], args_list[1:])
+            status = _run_subcommand(args_list[0], args_list[1:])
+            sys.stdout.flush()
+            return status
         if args_list and not args_list[0].startswith("-") and not os.path.exists(args_list[0]):
             meant = suggest_command(args_list[0])
             if meant is not None:
                 return fail(f"{args_list[0]!r} is neither a file nor a command; "
                             f"did you mean {meant!r}?")
         from .files import files_main
-        return files_main(args_list)
+        status = files_main(args_list)
+        sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
+        return status
+    except BrokenPipeError:
+        return reader_gone()
     except KeyboardInterrupt:
         return 130
 

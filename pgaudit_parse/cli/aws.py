@@ -36,7 +36,15 @@ from ..aws.sqs import SqsConsumer
 from ..prefix import RDS_PREFIX
 from ..sinks import OutputSink
 from ..sources import InputError
-from .common import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
+from .common import (
+    PROG,
+    add_output_arguments,
+    check_inputs,
+    fail,
+    make_parser,
+    open_output,
+    reader_gone,
+)
 from .progress import Progress
 
 __all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
@@ -84,7 +92,8 @@ class _FollowProgress:
     """Progress of a reading command on a terminal: inputs read, records written, lag."""
 
     def __init__(self, label: str, args: argparse.Namespace, sink: OutputSink) -> None:
-        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet)
+        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet,
+                                             data=sink.out)
         self._sink = sink
         self._written = sink.written
 
@@ -135,7 +144,7 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 1
+        return reader_gone()
     except Exception as exc:  # botocore errors outside the library's own wrappers
         from botocore.exceptions import BotoCoreError, ClientError
 

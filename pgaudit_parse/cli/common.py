@@ -21,7 +21,7 @@ from ..sources import InputError
 
 __all__ = [
     "PROG", "COMMANDS", "fail", "make_parser", "add_output_arguments", "open_output",
-    "check_inputs", "positive_int",
+    "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -37,6 +37,23 @@ COMMANDS: Final[dict[str, str]] = {
     "iam-policy": "print a least-privilege IAM policy for the forwarder, consumer or reader",
     "doctor": "check credentials, log group, pgAudit settings and queue; say how to fix",
 }
+
+#: Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, what a
+#: shell reports for ``cat`` or ``grep`` in the same place. Nothing is printed.
+BROKEN_PIPE_STATUS: Final = 141
+
+
+def reader_gone() -> int:
+    """Handle a closed stdout (``| head`` has exited): point stdout at /dev/null so that
+    nothing more fails at exit, and return :data:`BROKEN_PIPE_STATUS`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout replaced by something without a descriptor
+        pass
+    return BROKEN_PIPE_STATUS
+
 
 def fail(message: str) -> int:
     """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""

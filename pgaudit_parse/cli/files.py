@@ -14,7 +14,6 @@ unreadable input, with one line on stderr naming the file and the cause.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Final
@@ -35,6 +34,7 @@ from .common import (
     make_parser,
     open_output,
     positive_int,
+    reader_gone,
 )
 from .progress import Progress
 
@@ -56,7 +56,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
-    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet)
+    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet, data=sink.out)
     on_reject = sink.reject
     if summary is not None:
         def on_reject(reject: Reject) -> None:
@@ -70,8 +70,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
             if prefix == "auto" and not quiet:
-                print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
-                      file=sys.stderr)
+                lines = _announced(lines, f"{PROG}: {name}: using log_line_prefix "
+                                          f"{compiled.spec!r}")
             parser = Parser(compiled, on_reject=on_reject)
             count = _run(parser, lines, sink, progress, summary)
             if count and parser.entry_count == 0:
@@ -92,12 +92,20 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
             result = parse_file_parallel(path, prefix, jobs, sink)
         except PrefixError as exc:
             return fail(f"{name}: {exc}")
-        if prefix == "auto" and not quiet:
+        if prefix == "auto" and not quiet and result.lines:
             print(f"{PROG}: {name}: using log_line_prefix {result.prefix!r}", file=sys.stderr)
         if result.lines and result.entries == 0:
             return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                         "(check --prefix, or try --prefix auto)")
     return 0
+
+
+def _announced(lines: Iterator[Line], message: str) -> Iterator[Line]:
+    """The lines, with ``message`` on stderr before the first (none for an empty input)."""
+    for first in lines:
+        print(message, file=sys.stderr)
+        yield first
+        yield from lines
 
 
 def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
@@ -181,10 +189,7 @@ def files_main(args_list: list[str]) -> int:
         sink.flush()
         return fail(str(exc))
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return reader_gone()  # the reader went away (`| head`): stop quietly
     except KeyboardInterrupt:
         return 130
     finally:

@@ -1,8 +1,8 @@
 """The ``rds``, ``iam-policy`` and ``doctor`` subcommands: thin argparse shells.
 
 The AWS modules are imported only by the commands that talk to AWS: ``iam-policy``
-works without boto3. Each ``*_main`` takes the arguments after the subcommand word and returns an exit code:
-0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
+works without boto3. Each ``*_main`` takes the arguments after the subcommand word and
+returns an exit code: 0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
 line on stderr naming the cause, never a traceback, never credentials).
 
 >>> iam_policy_main(["consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:123456789012:q"])
