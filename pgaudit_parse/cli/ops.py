@@ -2,8 +2,9 @@
 
 The AWS modules are imported only by the commands that talk to AWS: ``iam-policy``
 works without boto3. Each ``*_main`` takes the arguments after the subcommand word and
-returns an exit code: 0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
-line on stderr naming the cause, never a traceback, never credentials).
+returns an exit code: 0 done, 1 doctor found a failure, 2 usage error, unreadable input
+or an AWS error (one line on stderr naming the cause, never a traceback, never
+credentials).
 
 >>> iam_policy_main(["consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:123456789012:q"])
 ... # doctest: +ELLIPSIS
