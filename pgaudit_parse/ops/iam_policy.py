@@ -29,6 +29,8 @@ import json
 import re
 from typing import Any
 
+from pgaudit_parse.aws.naming import log_group_name
+
 __all__ = [
     "region_and_account",
     "ROLES",
@@ -45,7 +47,7 @@ __all__ = [
 ROLES = ("forwarder", "consumer", "cloudwatch-reader")
 REGION_PLACEHOLDER = "REGION"
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
-DEFAULT_LOG_GROUP = "/aws/rds/instance/INSTANCE_NAME/postgresql"
+DEFAULT_LOG_GROUP = log_group_name("INSTANCE_NAME")
 DEFAULT_QUEUE_NAME = "QUEUE_NAME"
 # The seed Lambda's checkpoint parameter, kept by our drop-in forwarder (PARAMETER_NAME).
 DEFAULT_PARAMETER_NAME = "LastExecutionTimestamp"
