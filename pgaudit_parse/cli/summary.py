@@ -31,14 +31,19 @@ __all__ = ["summary_main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = make_parser(f"{PROG} summary",
-                         "Who did what: tables of audit events per user, database, class and "
-                         "command, failed logins, DDL/ROLE changes and errors.")
+                         "Who did what: audited statements (one per execution) per user, "
+                         "database, class, command and object; client addresses, application "
+                         "names, failed logins (and over time), DDL and privilege changes "
+                         "(newest first), errors.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
     parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; "
                         "default: %(default)s)")
     parser.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
+    parser.add_argument("--json", action="store_true",
+                        help="print the tables as one JSON object instead of text (each "
+                             "table's meaning under \"counts\")")
     parser.add_argument("--top", type=int, default=15, metavar="N",
                         help="rows per table (default %(default)s)")
     parser.add_argument("--errors", metavar="PATH",
@@ -125,7 +130,10 @@ def summary_main(argv: list[str]) -> int:
     if summary.rejects > shown[0] and dead is None and not args.quiet:
         print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
               "(use --errors PATH to keep them)", file=sys.stderr)
-    sys.stdout.write(summary.render_text())
+    if args.json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1) + "\n")
+    else:
+        sys.stdout.write(summary.render_text())
     if args.html:
         try:
             write_html(summary, args.html, title="pgAudit summary: " + ", ".join(
