@@ -62,8 +62,8 @@ pipeline() {
     show "pgaudit-parse cloudwatch --log-group $group --checkpoint db1.checkpoint --account-id 123456789012 --output from-cloudwatch.jsonl"
     show "pgaudit-parse fixtures/real-rds.log --account-id 123456789012 --instance database-1 --output direct.jsonl"
     show "diff <(sort direct.jsonl) <(sort from-sqs.jsonl) && diff <(sort direct.jsonl) <(sort from-cloudwatch.jsonl) && echo 'the same records from the file, from SQS and from CloudWatch'"
-    show "jq -c '{dbName, user: .accessor.dbUser, sql: .data.originalSqlCommand}' from-sqs.jsonl | head -3"
     show "pgaudit-parse cloudwatch --log-group /aws/rds/instance/nope/postgresql"
+    show "jq -c '{dbName, user: .accessor.dbUser, sql: .data.originalSqlCommand}' from-sqs.jsonl | head -3"
 }
 
 operations() {

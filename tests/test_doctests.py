@@ -20,7 +20,7 @@ LIBRARY = sorted(
     if not info.name.endswith("__main__")
 )
 #: Test helpers with examples of their own (pyproject puts tests/ on pythonpath).
-HELPERS = ["pgserver", "csvlog", "workload"]
+HELPERS = ["pgserver", "csvlog", "workload", "transcripts"]
 
 #: Modules deliberately without examples, and why.
 WITHOUT_EXAMPLES: dict[str, str] = {

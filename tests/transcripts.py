@@ -11,8 +11,9 @@ AWS settings. Only what differs from run to run is normalised (:data:`VARYING`).
     python tests/transcripts.py            # check every page, print the differences
     python tests/transcripts.py --update   # rewrite the pages' output from a real run
 
->>> [c.command for c in parse_blocks("```console\\n$ echo hi\\nhi\\n```\\n")[0].commands]
-['echo hi']
+>>> [(c.command, c.output, c.status) for c in parse_blocks(
+...     "```console\\n$ echo hi\\nhi\\n$ false\\n[exit 1]\\n```\\n")[0].commands]
+[('echo hi', ['hi'], 0), ('false', [], 1)]
 >>> normalise("queue http://127.0.0.1:43117/123456789012/q")
 'queue http://127.0.0.1:PORT/123456789012/q'
 """
@@ -84,13 +85,14 @@ def parse_blocks(text: str) -> list[Block]:
                 else:
                     commands.append(Command(line[2:]))
             elif commands:
-                exit_line = _EXIT.match(line)
-                if exit_line:
-                    commands[-1].status = int(exit_line.group(1))
-                else:
-                    commands[-1].output.append(line)
+                commands[-1].output.append(line)
             else:
                 raise ValueError(f"output before the first command in a console block: {line}")
+        for command in commands:  # only a last "[exit N]" line is the command's status
+            last = _EXIT.match(command.output[-1]) if command.output else None
+            if last:
+                command.status = int(last.group(1))
+                command.output.pop()
         blocks.append(Block(match.start(1), match.end(1), commands))
     return blocks
 

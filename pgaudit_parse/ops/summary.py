@@ -386,10 +386,11 @@ class Summary:
 
     @staticmethod
     def newest_first(changes: deque[Change]) -> list[Change]:
-        """The listed changes, newest first (those without a time last)."""
-        return sorted(changes, key=lambda c: (c.timestamp is None,
-                                              -(c.timestamp.timestamp() if c.timestamp
-                                                else 0)))
+        """The listed changes, newest first (later in the log first at the same time;
+        those without a time last)."""
+        return sorted(reversed(changes), key=lambda c: (c.timestamp is None,
+                                                        -(c.timestamp.timestamp()
+                                                          if c.timestamp else 0)))
 
     def failed_logins_over_time(self) -> list[tuple[int, int]]:
         """``(bucket start epoch, failed logins)`` for the buckets that have any."""
@@ -468,41 +469,41 @@ class Summary:
             out.append(f"  by kind (messages): {kinds}")
             out.append(f"  audited statement executions: {self.audit_executions}")
         per_execution = "(statements, one per execution)"
-        sections: list[tuple[str, list[str], str, BoundedCounter]] = [
-            (f"Who did what {per_execution}", ["user", "database", "class", "command"],
-             "statements", self.who_did_what),
-            (f"Audit events per user {per_execution}", ["user"], "statements", self.by_user),
-            (f"Audit events per database {per_execution}", ["database"], "statements",
-             self.by_database),
-            (f"Audit events per class {per_execution}", ["class"], "statements",
-             self.by_class),
-            (f"Audit events per command {per_execution}", ["command"], "statements",
-             self.by_command),
-            (f"Objects touched {per_execution}", ["object", "type"], "statements",
-             self.objects),
-            ("Failed logins (attempts)", ["user", "client"], "attempts", self.failed_logins),
-            ("Errors (ERROR, FATAL, PANIC messages)", ["sqlstate", "severity", "message"],
-             "messages", self.errors),
-        ]
-        for title, headers, unit, counter in sections:
+
+        def counted(title: str, headers: list[str], unit: str, counter: BoundedCounter) -> None:
             if not len(counter):
-                continue
+                return
             rows = [[*(k if isinstance(k, tuple) else (k,)), str(v)]
                     for k, v in counter.most_common(self.top)]
             out.append("")
             out.append(title + _more(len(rows), len(counter)))
             out.extend(_table([*headers, unit], rows, numeric_last=True))
-        for title, column, groups in (("Client addresses", "client", self.clients),
-                                      ("Application names", "application",
-                                       self.applications)):
+
+        def grouped(title: str, column: str, groups: GroupCounts) -> None:
             if not len(groups):
-                continue
+                return
             rows = [[key, *map(str, values)] for key, values in groups.rows(self.top)]
             out.append("")
             out.append(f"{title} (audit statements: one per execution; the rest: messages)"
                        + _more(len(rows), len(groups)))
             out.extend(_table([column, "audit", "failed-logins", "errors", "messages"], rows,
                               numeric_columns=4))
+
+        def listed(title: str, changes: deque[Change], omitted: int) -> None:
+            if not changes:
+                return
+            out.append("")
+            more = f", {omitted} older not listed" if omitted else ""
+            out.append(f"{title} (newest first, one per execution; {len(changes)} "
+                       f"listed{more})")
+            rows = [[format_time(c.timestamp), c.user or "-", c.database or "-", c.command,
+                     c.object_name or "-", _one_line(c.statement, 100)]
+                    for c in self.newest_first(changes)]
+            out.extend(_table(["time", "user", "database", "command", "object", "statement"],
+                              rows))
+
+        # What a security reviewer asks first comes first.
+        counted("Failed logins (attempts)", ["user", "client"], "attempts", self.failed_logins)
         over_time = self.failed_logins_over_time()
         if over_time:
             width = self.histogram.bucket_width()
@@ -511,21 +512,24 @@ class Summary:
             out.extend(_table(["from", "attempts"],
                               [[bucket_time(start, width), str(count)]
                                for start, count in over_time], numeric_last=True))
-        for title, listed, omitted in (
-                ("DDL changes", self.changes, self.changes_omitted),
-                ("Privilege changes (GRANT, REVOKE, roles)", self.privilege_changes,
-                 self.privilege_changes_omitted)):
-            if not listed:
-                continue
-            out.append("")
-            more = f", {omitted} older not listed" if omitted else ""
-            out.append(f"{title} (newest first, one per execution; {len(listed)} "
-                       f"listed{more})")
-            rows = [[format_time(c.timestamp), c.user or "-", c.database or "-", c.command,
-                     c.object_name or "-", _one_line(c.statement, 100)]
-                    for c in self.newest_first(listed)]
-            out.extend(_table(["time", "user", "database", "command", "object", "statement"],
-                              rows))
+        listed("Privilege changes (GRANT, REVOKE, roles)", self.privilege_changes,
+               self.privilege_changes_omitted)
+        listed("DDL changes", self.changes, self.changes_omitted)
+        counted(f"Who did what {per_execution}", ["user", "database", "class", "command"],
+                "statements", self.who_did_what)
+        counted(f"Objects touched {per_execution}", ["object", "type"], "statements",
+                self.objects)
+        grouped("Client addresses", "client", self.clients)
+        grouped("Application names", "application", self.applications)
+        counted("Errors (ERROR, FATAL, PANIC messages)", ["sqlstate", "severity", "message"],
+                "messages", self.errors)
+        counted(f"Audit events per user {per_execution}", ["user"], "statements", self.by_user)
+        counted(f"Audit events per database {per_execution}", ["database"], "statements",
+                self.by_database)
+        counted(f"Audit events per class {per_execution}", ["class"], "statements",
+                self.by_class)
+        counted(f"Audit events per command {per_execution}", ["command"], "statements",
+                self.by_command)
         return "\n".join(out) + "\n"
 
 
