@@ -22,7 +22,7 @@ from ..ops.summary import Summary
 from ..parser import parse_lines
 from ..prefix import RDS_PREFIX, PrefixError
 from ..sources import InputError, read_input
-from .common import PROG, check_inputs, fail, make_parser
+from .common import PROG, check_inputs, fail, make_parser, positive_int
 from .progress import Progress
 
 __all__ = ["summary_main"]
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true",
                         help="print the tables as one JSON object instead of text (each "
                              "table's meaning under \"counts\")")
-    parser.add_argument("--top", type=int, default=15, metavar="N",
+    parser.add_argument("--top", type=positive_int, default=15, metavar="N",
                         help="rows per table (default %(default)s)")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
