@@ -7,6 +7,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,8 @@ def _parsers(monkeypatch: pytest.MonkeyPatch) -> dict[str, argparse.ArgumentPars
     return dict(zip(COMMAND_ARGV, caught, strict=True))
 
 
-def _actions(parser: argparse.ArgumentParser, name: str):
+def _actions(parser: argparse.ArgumentParser,
+             name: str) -> Iterator[tuple[str, argparse.Action]]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub_name, sub in action.choices.items():

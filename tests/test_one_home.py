@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pgaudit_parse.prefix import RDS_PREFIX
@@ -41,7 +42,7 @@ def _strings(tree: ast.Module) -> list[str]:
     return found
 
 
-def _where(predicate) -> set[str]:
+def _where(predicate: Callable[[str], bool]) -> set[str]:
     return {name for name, tree in _modules().items()
             if any(predicate(text) for text in _strings(tree))}
 

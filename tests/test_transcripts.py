@@ -8,7 +8,7 @@ import pytest
 from transcripts import PAGES, REPO, Block, differences, parse_blocks, run_block
 
 
-def _blocks() -> list:
+def _blocks() -> list[object]:
     params = []
     for page in PAGES:
         for index, block in enumerate(parse_blocks((REPO / page).read_text(encoding="utf-8"))):
