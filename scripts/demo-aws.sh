@@ -27,12 +27,19 @@ pgaudit-parse() { python3 -m pgaudit_parse "$@"; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m moto.server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
+started=
 for _ in $(seq 100); do
     if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+        started=yes
         break
     fi
     sleep 0.2
 done
+if [ -z "$started" ]; then
+    echo "demo-aws.sh: moto's server did not start (pip install -e '.[demo]'?):" >&2
+    tail -n 5 "$work/moto.log" >&2
+    exit 2
+fi
 
 # Dummy credentials for the emulator; every AWS client (ours, boto3's) goes to it.
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=eu-west-1
