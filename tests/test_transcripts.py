@@ -12,7 +12,8 @@ def _blocks() -> list[object]:
     params = []
     for page in PAGES:
         for index, block in enumerate(parse_blocks((REPO / page).read_text(encoding="utf-8"))):
-            demo = any("demo-aws.sh" in c.command for c in block.commands)
+            demo = any(name in c.command for c in block.commands
+                       for name in ("demo-aws.sh", "demo_scale.py"))
             params.append(pytest.param(page, block, id=f"{page}#{index + 1}",
                                        marks=[pytest.mark.aws] if demo else []))
     return params

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..lines import Line
 from ..parser import Parser
-from ..prefix import RDS_PREFIX
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import OutputSink
 from ..sources import lines_from_cloudwatch_events
 from .checkpoint import Checkpoint, CheckpointFile, HighWater
@@ -207,7 +207,8 @@ class CloudWatchReader:
     """
 
     def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
-                 prefix: str = RDS_PREFIX, store: CheckpointFile | None = None,
+                 prefix: str | LinePrefix = RDS_PREFIX,
+                 store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
                  on_slice: Callable[[str, int, int, int], None] | None = None) -> None:

@@ -18,13 +18,18 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["LOG_EXPORT", "log_group_name", "instance_from_log_group", "instance_for_stream"]
+__all__ = ["LOG_EXPORT", "RDS_LOG_GROUP_PREFIX", "log_group_name", "instance_from_log_group",
+           "instance_for_stream"]
 
 #: The log type RDS exports for PostgreSQL (``EnableCloudwatchLogsExports``), and the last
 #: part of the log group's name.
 LOG_EXPORT: Final = "postgresql"
 
-_GROUP = re.compile(rf"^/aws/rds/(?P<kind>instance|cluster)/(?P<name>[^/]+)/{LOG_EXPORT}$")
+#: Where every RDS log group is (instances, clusters; every log type).
+RDS_LOG_GROUP_PREFIX: Final = "/aws/rds/"
+
+_GROUP = re.compile(rf"^{RDS_LOG_GROUP_PREFIX}(?P<kind>instance|cluster)/(?P<name>[^/]+)/"
+                    rf"{LOG_EXPORT}$")
 
 
 def log_group_name(name: str, kind: str = "instance") -> str:
@@ -35,7 +40,7 @@ def log_group_name(name: str, kind: str = "instance") -> str:
     """
     if kind not in ("instance", "cluster"):
         raise ValueError(f"kind must be 'instance' or 'cluster', not {kind!r}")
-    return f"/aws/rds/{kind}/{name}/{LOG_EXPORT}"
+    return f"{RDS_LOG_GROUP_PREFIX}{kind}/{name}/{LOG_EXPORT}"
 
 
 def instance_from_log_group(group: str) -> str | None:

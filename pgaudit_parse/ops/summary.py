@@ -6,10 +6,11 @@ memory does not grow with the input.
 
 What is counted (each table and chart says so, :data:`COUNTS`): the audit tables count
 statement executions, once each, however many lines pgAudit wrote for one (SESSION and
-OBJECT, log_relation's line per relation: the lines of one backend with the same statement
-and substatement id); the time chart and the top-users chart count every message (an audit
-line, an error, a failed login, any other line). :meth:`Summary.render_text` prints the tables; the
-HTML report (:mod:`pgaudit_parse.ops.html_report`) draws the same data with charts.
+OBJECT, log_relation's line per relation, grouped as Guardium records are:
+:class:`~pgaudit_parse.formats.executions.ExecutionGrouper`); the time chart and the
+top-users chart count every message (an audit line, an error, a failed login, any other
+line). :meth:`Summary.render_text` prints the tables; the HTML report
+(:mod:`pgaudit_parse.ops.html_report`) draws the same data with charts.
 
 >>> import pgaudit_parse as pp
 >>> s = Summary()
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from pgaudit_parse.events import Event
+from pgaudit_parse.events import AuditEvent, Event
+from pgaudit_parse.formats.executions import ExecutionGrouper
 from pgaudit_parse.lines import Reject
 
 __all__ = [
@@ -294,12 +296,13 @@ class Summary:
         self.histogram = TimeHistogram()
         #: Statement executions pgAudit logged (what the audit tables count).
         self.audit_executions = 0
+        # The record builder's grouping, so that one execution counts once.
+        self._executions = ExecutionGrouper(max_held=1_000)
         self.objects = BoundedCounter(max_keys)
         self.clients = GroupCounts(max_keys)
         self.applications = GroupCounts(max_keys)
-        # Per backend: the statement being logged and the objects already counted for it.
-        self._executions: dict[tuple[str, str, str], tuple[tuple[int | None, int | None],
-                                                           set[tuple[str, str]]]] = {}
+        # Per session: the objects already counted for its current execution.
+        self._objects_counted: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
 
     def add(self, event: Event) -> None:
         """Count one event."""
@@ -322,9 +325,11 @@ class Summary:
                 kinds = self.user_kinds.setdefault(user, [0] * len(KIND_GROUPS))
             kinds[_group(kind)] += 1
         column = len(GROUP_COLUMNS) - 1  # all messages only
-        if kind == "audit":
-            audit = event.audit  # type: ignore[attr-defined]
-            new = self._new_execution(event, audit)
+        self._executions.add(event)  # what it releases was counted when it started
+        if isinstance(event, AuditEvent):
+            audit = event.audit
+            new = not self._executions.joined
+            self._count_object(event, new)
             if new:
                 column = 0
                 self.audit_executions += 1
@@ -352,25 +357,22 @@ class Summary:
         if event.application_name is not None:
             self.applications.add(event.application_name, column)
 
-    def _new_execution(self, event: Event, audit: Any) -> bool:
-        """Whether this audit line starts a statement execution (its backend's previous
-        line had other statement/substatement ids); counts the object it names once per
-        execution either way."""
-        backend = (event.stream, event.source,
-                   str(event.pid if event.pid is not None else event.session_id))
-        ids = (audit.statement_id, audit.substatement_id)
-        held = self._executions.get(backend)
-        new = held is None or held[0] != ids or ids == (None, None)
-        if new:
-            if held is None and len(self._executions) >= self.max_keys:
-                self._executions.clear()  # bounded: at worst one execution counts twice
-            held = self._executions[backend] = (ids, set())
+    def _count_object(self, event: AuditEvent, new_execution: bool) -> None:
+        """Count the object an audit line names, once per execution (log_relation writes a
+        line per relation; SESSION and OBJECT lines name the same one)."""
+        audit = event.audit
+        session = (event.stream, event.source,
+                   str(event.session_id if event.session_id is not None else event.pid))
+        counted = self._objects_counted.get(session)
+        if counted is None or new_execution:
+            if counted is None and len(self._objects_counted) >= self.max_keys:
+                self._objects_counted.clear()  # bounded: at worst an object counts twice
+            counted = self._objects_counted[session] = set()
         if audit.object_name:
             target = (audit.object_name, audit.object_type or "-")
-            if target not in held[1] and len(held[1]) < 1024:
-                held[1].add(target)
+            if target not in counted and len(counted) < 1024:
+                counted.add(target)
                 self.objects.add(target)
-        return new
 
     def _add_change(self, changes: deque[Change], event: Event, audit: Any) -> None:
         if len(changes) == changes.maxlen:

@@ -100,7 +100,7 @@ def test_rejects_are_reported_not_dropped(tmp_path, capsys) -> None:
     dead = tmp_path / "dead.jsonl"
     assert main(["summary", str(FIXTURE), "--errors", str(dead), "--quiet"]) == 0
     [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
-    assert reject == {"source": str(FIXTURE), "line": bad,
+    assert reject == {"file": str(FIXTURE), "source": str(FIXTURE), "line": bad,
                       "reason": "line does not match log_line_prefix",
                       "raw": "this line is not a PostgreSQL log line"}
     assert capsys.readouterr().err == ""
@@ -211,3 +211,40 @@ def test_time_histogram_keeps_every_event() -> None:
     assert len(buckets) <= 10
     totals = [sum(counts[g] for _, counts in buckets) for g in range(4)]
     assert totals == [sum(1 for i in range(len(stamps)) if i % 4 == g) for g in range(4)]
+
+
+# -- issue 10: one count per statement execution; the torn-payload and dead-letter defects --
+
+RDS_LINE_PREFIX = "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[4242]:LOG:  "
+
+
+def test_audit_tables_count_executions_not_lines(tmp_path, capsys) -> None:
+    log = tmp_path / "one-execution.log"
+    log.write_text("".join(RDS_LINE_PREFIX + line + "\n" for line in [
+        "AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.a,select * from v,<none>",
+        "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.a,select * from v,<none>",
+        "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.b,select * from v,<none>",
+        "AUDIT: SESSION,2,1,DDL,CREATE TABLE,TABLE,public.c,create table c (i int),<none>",
+        "AUDIT: OBJECT,2,1,DDL,CREATE TABLE,TABLE,public.c,create table c (i int),<none>",
+    ]))
+    assert main(["summary", str(log), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert _table(out, "Audit events per user") == [["alice", "2"]]
+    assert len(_changes(out)) == 1
+    summary = Summary()
+    for event in parse_file(str(log)):
+        summary.add(event)
+    assert summary.events == 5 and summary.by_class.total() == 2
+
+
+def test_a_file_whose_only_line_is_a_torn_payload_is_read(tmp_path, capsys) -> None:
+    log = tmp_path / "torn.log"
+    log.write_text(RDS_LINE_PREFIX + 'AUDIT: SESSION,1,1,READ,SELECT,,,"select 1\n')
+    dead = tmp_path / "dead.jsonl"
+    assert main(["summary", str(log), "--errors", str(dead), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "no line matches" not in captured.err
+    assert "1 rejected line(s)" in captured.out
+    [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert reject["file"] == str(log) and reject["line"] == 1
+    assert reject["reason"].startswith("torn pgAudit payload")
