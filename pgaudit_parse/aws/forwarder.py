@@ -50,8 +50,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..lines import Reject
+from ..prefix import RDS_PREFIX
 from ..pump import Batch, PassThrough, Pump
-from .checkpoint import Checkpoint, ParameterCheckpoint
+from .checkpoint import Checkpoint, HighWater, ParameterCheckpoint
 from .cloudwatch import (
     INITIAL_SPAN_MS,
     SETTLED_MS,
@@ -287,7 +288,7 @@ class Forwarder:
     """
 
     def __init__(self, logs: Any, sqs: Any, group: str, queue_url: str,
-                 store: ParameterCheckpoint | None, *, prefix: str = "%t:%r:%u@%d:[%p]:",
+                 store: ParameterCheckpoint | None, *, prefix: str = RDS_PREFIX,
                  lag_ms: int = DEFAULT_LAG_MS, start_ms: int = 0,
                  filter_pattern: str | None = None, page_size: int | None = None,
                  deadline: Callable[[], bool] | None = None,
@@ -371,16 +372,17 @@ class Forwarder:
         for event in sent:
             state.advance(str(event.get("eventId")), int(event.get("timestamp", start)))
         checkpoint = state.checkpoint
-        if state.high is not None and state.high >= start:
-            checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
+        marked = state.mark.checkpoint()
+        if marked is not None and marked.time >= start:
+            checkpoint = marked
             if len(json.dumps(checkpoint.to_json())) > _MAX_PARAMETER_CHARS:
                 # Too many events in one millisecond for an SSM parameter: the only
                 # cost of moving past it is missing events ingested later at that ms.
-                checkpoint = Checkpoint(state.high + 1)
+                checkpoint = Checkpoint(marked.time + 1)
         elif settled_empty and checkpoint.time < start:
             checkpoint = Checkpoint(start)
-        elif state.high is not None and checkpoint.time < state.high:
-            checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
+        elif marked is not None and checkpoint.time < marked.time:
+            checkpoint = marked
         if self.store is not None and (checkpoint != state.checkpoint or state.loaded is None):
             self.store.save(checkpoint)
             state.loaded = checkpoint
@@ -390,17 +392,13 @@ class Forwarder:
 
 
 class _RunState:
-    """One run's checkpoint and the newest events sent (the high-water mark)."""
+    """One run's checkpoint and its high-water mark (the newest events sent)."""
 
     def __init__(self, checkpoint: Checkpoint, loaded: Checkpoint | None) -> None:
         self.checkpoint = checkpoint
         self.loaded = loaded
-        self.high: int | None = None
-        self.high_ids: set[str] = set()
+        self.mark = HighWater()
         self.skipped = False
 
     def advance(self, event_id: str, timestamp: int) -> None:
-        if self.high is None or timestamp > self.high:
-            self.high, self.high_ids = timestamp, {event_id}
-        elif timestamp == self.high:
-            self.high_ids.add(event_id)
+        self.mark.advance({event_id: timestamp})
