@@ -50,7 +50,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default=RDS_PREFIX,
                         help="log_line_prefix of the server ('auto' detects; default: %(default)s)")
     parser.add_argument("--format", choices=FORMATS, default="records",
-                        help="records: Guardium JSON (default); events: typed events")
+                        help="records: Guardium JSON (default); events: typed events; "
+                             "ocsf: OCSF 1.1.0 (Security Lake); ecs: Elastic Common Schema")
     parser.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
