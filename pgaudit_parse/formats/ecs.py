@@ -26,6 +26,7 @@ pgAudit line is written before its statement runs unless ``pgaudit.log_rows`` is
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import timezone
 from functools import lru_cache
 from typing import Any, Final
@@ -48,6 +49,7 @@ ECS_VERSION: Final = "8.11.0"
 ECS_SCHEMA_VERSION: Final = "1.0.0"
 
 _CHANGE_CLASSES: Final = frozenset({"WRITE", "DDL", "ROLE"})
+_WORD = re.compile(r"[a-z0-9_]+")
 
 
 @lru_cache(maxsize=4096)
@@ -61,8 +63,12 @@ def _ip(host: str | None) -> str | None:
 
 
 def _action(text: str | None) -> str:
-    """``CREATE TABLE`` -> ``create-table``."""
-    return "-".join((text or "unknown").lower().split())
+    """``CREATE TABLE`` -> ``create-table`` (pgAudit's ``???`` -> ``unknown``).
+
+    >>> _action("CREATE TABLE"), _action("???"), _action(None)
+    ('create-table', 'unknown', 'unknown')
+    """
+    return "-".join(_WORD.findall((text or "").lower())) or "unknown"
 
 
 def _classify(event: Event) -> tuple[list[str], list[str], str, str]:
