@@ -26,7 +26,7 @@ from .events import (
 )
 from .formats.guardium import to_guardium
 from .lines import Line, Reject
-from .parser import Parser, parse_lines
+from .parser import Parser, parse_lines, parse_path
 from .payload import AuditFields, PayloadError, parse_audit_payload
 from .prefix import POSTGRES_DEFAULT_PREFIX, RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
 from .sinks import event_to_json
@@ -67,7 +67,8 @@ __all__ = [
 
 def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
                on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
-    """Parse a server log (plain or ``.gz``), a CloudWatch export or SQS bodies.
+    """Parse a server log (plain or ``.gz``), a csvlog or jsonlog (recognised by content;
+    ``prefix`` does not apply to them), a CloudWatch export or SQS bodies.
 
     ``prefix`` may be ``"auto"``. Raises :class:`InputError` if the file cannot be read.
 
@@ -78,4 +79,4 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    return parse_lines(read_input(path), prefix=prefix, on_reject=on_reject)
+    return parse_path(path, prefix=prefix, on_reject=on_reject)

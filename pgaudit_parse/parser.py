@@ -16,8 +16,10 @@ from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
 from .events import Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
+from .structured import read_structured
 
-__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "RejectCounter"]
+__all__ = ["Parser", "parse_lines", "parse_entries", "parse_path", "open_with_prefix",
+           "resolve_prefix", "RejectCounter"]
 
 #: Lines ``prefix="auto"`` looks at.
 AUTO_SAMPLE_LINES = 200
@@ -66,6 +68,12 @@ class Parser:
         """Take one line; return the events it completed."""
         entries = self._assembler.feed(line)
         return self._events(entries) if entries else []
+
+    def feed_entry(self, entry: LogEntry) -> Event | None:
+        """Take one whole message (a csvlog or jsonlog record); return its event, or None
+        when it is rejected (reported to ``on_reject``)."""
+        self.entry_count += 1
+        return self._builder.build(entry)
 
     def flush(self) -> list[Event]:
         """Emit all events still held (end of input, or a pause in a follow mode)."""
@@ -136,6 +144,29 @@ def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREF
         if events:
             yield from events
     yield from parser.flush()
+
+
+def parse_entries(entries: Iterable[LogEntry],
+                  on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
+    """Events of whole messages (csvlog or jsonlog entries), lazily."""
+    parser = Parser(RDS_PREFIX, on_reject)
+    for entry in entries:
+        event = parser.feed_entry(entry)
+        if event is not None:
+            yield event
+
+
+def parse_path(path: str, prefix: str | LinePrefix = RDS_PREFIX,
+               on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
+    """Events of one input, whatever its kind: a server log (``prefix`` applies), a
+    csvlog or jsonlog (recognised by content; no prefix needed), a CloudWatch export or
+    SQS bodies; plain or gzip; ``-`` for stdin. Lazy: the file is opened on first use."""
+    counter = RejectCounter() if on_reject is None else on_reject
+    kind, items = read_structured(path, counter)
+    if kind is None:
+        yield from parse_lines(items, prefix=prefix, on_reject=counter)  # type: ignore[arg-type]
+    else:
+        yield from parse_entries(items, counter)  # type: ignore[arg-type]
 
 
 def _chain(head: list[Line], rest: Iterator[Line]) -> Iterator[Line]:

@@ -16,12 +16,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Final
 
+from ..entries import LogEntry
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import PrefixError
 from ..sinks import OutputSink
-from ..sources import InputError, read_input
+from ..sources import InputError
+from ..structured import read_structured, structured_kind
 from .common import (
     PROG,
     add_output_arguments,
@@ -60,8 +62,16 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
+            kind, items = read_structured(path, on_reject)
+            if kind is not None:
+                if prefix == "auto" and not quiet:
+                    print(f"{PROG}: {name}: reading a {kind} (no log_line_prefix needed)",
+                          file=sys.stderr)
+                _run_entries(Parser(on_reject=on_reject), items,  # type: ignore[arg-type]
+                             sink, progress, summary)
+                continue
             try:
-                compiled, lines = open_with_prefix(read_input(path), prefix)
+                compiled, lines = open_with_prefix(items, prefix)  # type: ignore[arg-type]
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
             if prefix == "auto" and not quiet:
@@ -83,6 +93,11 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
 
     for path in paths:
         name = "<stdin>" if path == "-" else path
+        if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
+            status = parse_files([path], prefix, sink, quiet=True)
+            if status:
+                return status
+            continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink)
         except PrefixError as exc:
@@ -126,6 +141,31 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     return count
 
 
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: OutputSink,
+                 progress: Progress, summary: Summary | None) -> None:
+    """The loop for csvlog/jsonlog: one event per entry."""
+    write = sink.write
+    feed = parser.feed_entry
+    count = 0
+    size = 0
+    written = sink.written
+    for entry in entries:
+        count += 1
+        size += len(entry.lines[0].text) + 1
+        event = feed(entry)
+        if event is not None:
+            write(event)
+            if summary is not None:
+                summary.add(event)
+        if count % _PROGRESS_EVERY == 0:
+            progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
+                            records=sink.written - written)
+            size = 0
+            written = sink.written
+    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
+                    records=sink.written - written)
+
+
 def _report(sink: OutputSink, errors_path: str | None) -> None:
     if sink.rejected:
         where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
@@ -137,7 +177,8 @@ def files_main(args_list: list[str]) -> int:
     parser = make_parser(PROG, "Parse PostgreSQL + pgAudit logs (RDS/Aurora) into Guardium "
                                "records or typed events, one JSON object per line.")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+                        help="server log, csvlog, jsonlog, .gz, CloudWatch export or SQS "
+                             "bodies; '-' = stdin")
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
