@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
 from .formats.ecs import to_ecs
@@ -25,7 +25,8 @@ from .formats.guardium import RecordBuilder
 from .formats.ocsf import to_ocsf
 from .lines import Reject
 
-__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "reject_to_json", "OutputSink"]
+__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "reject_to_json", "OutputSink",
+           "EventSink"]
 
 FORMATS: Final = ("records", "events", "ocsf", "ecs")
 #: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
@@ -124,6 +125,25 @@ def _make_dumps() -> Callable[[Any], str]:
 
 #: Compact JSON with non-ASCII kept, byte for byte what json.dumps writes.
 _dumps: Final = _make_dumps()
+
+
+class EventSink(Protocol):
+    """What every command writes events through (:class:`OutputSink`, and the Parquet
+    sink of :mod:`pgaudit_parse.parquet`)."""
+
+    fmt: str
+    account_id: str | None
+    instance: str | None
+    errors: IO[str] | None
+    written: int
+    skipped: int
+    rejected: int
+
+    def write(self, event: Event, instance: str | None = None) -> None: ...
+    def reject(self, reject: Reject) -> None: ...
+    def oldest_held_line(self) -> int | None: ...
+    def flush(self, durable: bool = False) -> None: ...
+    def close(self) -> None: ...
 
 
 class OutputSink:

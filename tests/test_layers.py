@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, int]] = [
     ("pgaudit_parse.pump", 55),
     ("pgaudit_parse.parallel", 55),
     ("pgaudit_parse.sinks", 50),
+    ("pgaudit_parse.parquet", 50),
     ("pgaudit_parse.formats", 40),
     ("pgaudit_parse.sql", 5),
     ("pgaudit_parse.parser", 30),

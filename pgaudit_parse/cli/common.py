@@ -16,15 +16,17 @@ from collections.abc import Sequence
 from typing import IO, Final
 
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
-from ..sinks import FORMATS, OutputSink
+from ..sinks import FORMATS, EventSink, OutputSink
 from ..sources import InputError
 
 __all__ = [
-    "PROG", "fail", "make_parser", "add_output_arguments", "open_output", "check_inputs",
-    "positive_int",
+    "PROG", "PARQUET_FORMAT", "fail", "make_parser", "add_output_arguments", "open_output",
+    "check_inputs", "positive_int",
 ]
 
 PROG: Final = "pgaudit-parse"
+#: ``--format`` value of the Parquet sink (a directory, not a stream).
+PARQUET_FORMAT: Final = "ocsf-parquet"
 
 def fail(message: str) -> int:
     """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""
@@ -49,9 +51,13 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """The output options every reading mode shares."""
     parser.add_argument("--prefix", default=RDS_PREFIX,
                         help="log_line_prefix of the server ('auto' detects; default: %(default)s)")
-    parser.add_argument("--format", choices=FORMATS, default="records",
+    parser.add_argument("--format", choices=(*FORMATS, PARQUET_FORMAT), default="records",
                         help="records: Guardium JSON (default); events: typed events; "
-                             "ocsf: OCSF 1.1.0 (Security Lake); ecs: Elastic Common Schema")
+                             "ocsf: OCSF 1.1.0 (Security Lake); ecs: Elastic Common Schema; "
+                             "ocsf-parquet: OCSF Parquet in Security Lake's layout under "
+                             "--output DIR (needs --account-id, --lake-region)")
+    parser.add_argument("--lake-region", metavar="REGION",
+                        help="ocsf-parquet: the region= partition (default: AWS_REGION)")
     parser.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
@@ -99,7 +105,7 @@ def _drop_partial_line(path: str) -> None:
         return
 
 
-def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
+def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 
     With ``append``, files are continued rather than truncated (a consumer restarted after
@@ -107,6 +113,8 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
     left unfinished. Raises :class:`~pgaudit_parse.sources.InputError` when a path cannot
     be opened.
     """
+    if args.format == PARQUET_FORMAT:
+        return _open_parquet(args, append)
     owned: list[IO[str]] = []
     try:
         out: IO[str] = sys.stdout
@@ -121,6 +129,30 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
     if errors is not None:
         owned.append(errors)
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+
+
+def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:
+    from ..parquet import OcsfParquetSink, ParquetUnavailable  # pyarrow only when asked for
+
+    region = args.lake_region or os.environ.get("AWS_REGION") \
+        or os.environ.get("AWS_DEFAULT_REGION")
+    if not args.output or args.output == "-":
+        raise InputError("--output", "ocsf-parquet writes a directory: pass --output DIR")
+    if not args.account_id:
+        raise InputError("--account-id", "ocsf-parquet needs the accountId= partition")
+    if not region:
+        raise InputError("--lake-region", "ocsf-parquet needs the region= partition "
+                                          "(or set AWS_REGION)")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise InputError(args.output, "not a directory")
+    errors = _open_write(args.errors, append) if args.errors else None
+    try:
+        return OcsfParquetSink(args.output, region, args.account_id, args.instance, errors,
+                               owned=(errors,) if errors is not None else ())
+    except ParquetUnavailable as exc:
+        if errors is not None:
+            errors.close()
+        raise InputError("--format ocsf-parquet", str(exc)) from None
 
 
 def positive_int(text: str) -> int:

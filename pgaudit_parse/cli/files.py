@@ -21,7 +21,7 @@ from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import PrefixError
-from ..sinks import OutputSink
+from ..sinks import EventSink, OutputSink
 from ..sources import InputError
 from ..structured import read_structured, structured_kind
 from .common import (
@@ -41,14 +41,14 @@ __all__ = ["files_main", "parse_files"]
 _PROGRESS_EVERY: Final = 4096
 
 
-def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
+def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
     each plain file is parsed by that many processes (same output, same order).
     """
-    if jobs > 1 and summary is None:
+    if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
@@ -110,7 +110,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     return 0
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
+def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
          summary: Summary | None) -> int:
     """The hot loop: feed lines, write events; returns the number of lines read."""
     write = sink.write
@@ -141,7 +141,7 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     return count
 
 
-def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: OutputSink,
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
                  progress: Progress, summary: Summary | None) -> None:
     """The loop for csvlog/jsonlog: one event per entry."""
     write = sink.write
@@ -166,7 +166,7 @@ def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: OutputSink,
                     records=sink.written - written)
 
 
-def _report(sink: OutputSink, errors_path: str | None) -> None:
+def _report(sink: EventSink, errors_path: str | None) -> None:
     if sink.rejected:
         where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
