@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, Final, Literal
 
 from .entries import LogEntry
-from .lines import Line, Reject
+from .lines import Line, Reject, split_message
 from .sources import _CHUNK, InputError, _dispatch, _open_text, _Prepended
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
@@ -308,10 +308,31 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
         raise InputError(name, _cause(exc)) from None
     kind = sniff_structured(head)
     stream = _Prepended(head, text)
+    if kind is None and _RDS_DOWNLOAD.match(head):
+        return None, _guarded(_rds_download_lines(stream, name), text, name, path)
     if kind is None:
         return None, _guarded(_dispatch(stream, name), text, name, path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
     return kind, _guarded(read(stream, name, on_reject), text, name, path)
+
+
+#: ``aws rds download-db-log-file-portion`` JSON output (the CLI's default): one object
+#: whose ``LogFileData`` is the log text (all portions joined by the CLI's paginator).
+_RDS_DOWNLOAD = re.compile(r'\s*\{\s*"(?:LogFileData|AdditionalDataPending|Marker)"\s*:')
+
+
+def _rds_download_lines(stream: IO[str], name: str) -> Iterator[Line]:
+    """The log lines of a ``download-db-log-file-portion`` JSON document (one JSON
+    string holds the whole text, so the document is read whole)."""
+    try:
+        document = json.load(stream)
+    except ValueError as exc:
+        raise InputError(name, f"invalid JSON: {exc}") from None
+    data = document.get("LogFileData") if isinstance(document, dict) else None
+    if not isinstance(data, str):
+        raise InputError(name, 'JSON document without a "LogFileData" text')
+    for number, text in enumerate(split_message(data), start=1):
+        yield Line(text, name, number)
 
 
 def _cause(exc: BaseException) -> str:

@@ -260,3 +260,17 @@ def test_the_comparison_sees_a_changed_field(tmp_path: Path) -> None:
     stderr = _by_pid(_parse(run.stderr_log, run.prefix))
     problems = _differences(stderr, _by_pid(_parse(changed, run.prefix)), True, exact=False)
     assert any("(changed)" in p for p in problems)
+
+
+def test_aws_rds_download_json_output_reads_like_the_log(tmp_path: Path) -> None:
+    """``aws rds download-db-log-file-portion`` writes JSON by default: the log text is
+    its ``LogFileData`` (the CLI joins every portion into it)."""
+    log = FIXTURES / "real-rds.log"
+    text = log.read_bytes().decode("utf-8")
+    download = tmp_path / "postgresql.log.2026-11-25-16"
+    download.write_text(json.dumps({"LogFileData": text, "AdditionalDataPending": False,
+                                     "Marker": "7:4096"}, indent=4), encoding="utf-8")
+    prefix = SERVER_CONFIGS["rds"]["log_line_prefix"]
+    got = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(download, prefix)]
+    want = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(log, prefix)]
+    assert got == want and len(got) >= 40

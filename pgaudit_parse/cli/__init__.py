@@ -1,7 +1,7 @@
 """``pgaudit-parse``: every command shell, above all pipeline stages.
 
 The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
-``iam-policy``, ``doctor``, ``summary``); anything else is file mode
+``rds-logs``, ``iam-policy``, ``doctor``, ``summary``); anything else is file mode
 (:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
 as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
 neither boto3 nor the operations code.
@@ -9,7 +9,7 @@ neither boto3 nor the operations code.
 Nothing below this package imports it: shells call the library, never the reverse.
 
 >>> sorted(SUBCOMMANDS)
-['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'summary']
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'rds-logs', 'sqs', 'summary']
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def _rds(argv: list[str]) -> int:
     return rds_main(argv)
 
 
+def _rds_logs(argv: list[str]) -> int:
+    from .aws import rds_logs_main
+    return rds_logs_main(argv)
+
+
 def _iam_policy(argv: list[str]) -> int:
     from .ops import iam_policy_main
     return iam_policy_main(argv)
@@ -65,6 +70,7 @@ SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
     "sqs": _sqs,
     "forward": _forward,
     "rds": _rds,
+    "rds-logs": _rds_logs,
     "iam-policy": _iam_policy,
     "doctor": _doctor,
     "summary": _summary,
