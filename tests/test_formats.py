@@ -70,6 +70,7 @@ def schema_problems(fmt: str, objects: list[dict[str, Any]]) -> list[str]:
     ("DDL", "CREATE TABLE", 6), ("DDL", "DROP VIEW", 7), ("DDL", "ALTER TABLE", 2),
     ("ROLE", "CREATE ROLE", 6), ("ROLE", "GRANT", 2), ("ROLE", "ALTER ROLE", 2),
     ("FUNCTION", "EXECUTE", 99), ("MISC", "SET", 99), ("MISC", "BEGIN", 99),
+    ("READ", "PREPARE", 4), ("WRITE", "EXECUTE", 5), ("DDL", "SECURITY LABEL", 2),
 ])
 def test_datastore_activity_from_class_and_command(audit_class: str, command: str,
                                                    activity: int) -> None:

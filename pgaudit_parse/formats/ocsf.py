@@ -89,12 +89,18 @@ _VERBS: Final = {
 }
 
 
+#: What a class's other commands are (PREPARE/EXECUTE of a SELECT is READ...).
+_CLASS_KINDS: Final = {"READ": _QUERY, "WRITE": _WRITE, "DDL": _UPDATE, "ROLE": _UPDATE}
+
+
 def datastore_activity(audit_class: str | None, command: str | None) -> int:
     """The Datastore Activity ``activity_id`` of a pgAudit class and command.
 
     READ: SELECT is a Query, COPY (out) and FETCH a Read; WRITE: INSERT and COPY (in)
     Write, UPDATE Update, DELETE and TRUNCATE Delete; DDL and ROLE: CREATE Create, DROP
-    Delete, ALTER/GRANT/REVOKE/COMMENT Update; FUNCTION, MISC and anything else: Other.
+    Delete, ALTER/GRANT/REVOKE/COMMENT Update; another command of a class takes the
+    class's kind (READ: Query, e.g. PREPARE of a SELECT; WRITE: Write; DDL and ROLE:
+    Update); FUNCTION, MISC and anything else: Other.
 
     >>> datastore_activity("READ", "SELECT"), datastore_activity("WRITE", "COPY")
     (4, 5)
@@ -102,6 +108,8 @@ def datastore_activity(audit_class: str | None, command: str | None) -> int:
     (6, 7)
     >>> datastore_activity("MISC", "SET"), datastore_activity(None, "SELECT")
     (99, 4)
+    >>> datastore_activity("READ", "PREPARE"), datastore_activity("WRITE", "EXECUTE")
+    (4, 5)
     """
     words = (command or "").upper().split()
     verb = words[0] if words else ""
@@ -109,7 +117,7 @@ def datastore_activity(audit_class: str | None, command: str | None) -> int:
         return _WRITE
     if audit_class in ("FUNCTION", "MISC", "MISC_SET"):
         return _OTHER
-    return _VERBS.get(verb, _OTHER)
+    return _VERBS.get(verb, _CLASS_KINDS.get(audit_class or "", _OTHER))
 
 
 def ocsf_class_name(class_uid: int) -> str:
