@@ -70,8 +70,18 @@ JSONLOG_KEYS: Final = frozenset({
 _SEVERITIES: Final = frozenset({"DEBUG1", "DEBUG2", "DEBUG3", "DEBUG4", "DEBUG5", "DEBUG",
                                 "INFO", "NOTICE", "WARNING", "ERROR", "LOG", "FATAL",
                                 "PANIC"})
+#: The csv module refuses fields over 128 KB by default; a statement in a csvlog can be
+#: far longer (PostgreSQL logs up to 1 GB), so the limit is raised (it is process-wide).
+_FIELD_LIMIT: Final = 1 << 30
+
+
+def _allow_long_fields() -> None:
+    if csv.field_size_limit() < _FIELD_LIMIT:
+        csv.field_size_limit(_FIELD_LIMIT)
+
+
 #: A csvlog record starts with log_time: ``YYYY-MM-DD HH:MM:SS.mmm ZONE,``.
-_CSV_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^,\n]*,")
+_CSV_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^ ,\n]*,")
 
 
 def sniff_structured(head: str) -> StructuredKind | None:
@@ -96,6 +106,7 @@ def sniff_structured(head: str) -> StructuredKind | None:
         return None
     if not _CSV_START.match(text):
         return None
+    _allow_long_fields()
     try:
         record = next(csv.reader(io.StringIO(text), strict=True))
     except (csv.Error, StopIteration):
@@ -189,6 +200,7 @@ def csvlog_entries(stream: IO[str], source: str,
             physical.append(text)
             yield text
 
+    _allow_long_fields()
     reader = csv.reader(lines(), strict=True)
     numbers = _StderrLineNumbers()
     start = 1
@@ -307,6 +319,19 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
             text.close()
         raise InputError(name, _cause(exc)) from None
     kind = sniff_structured(head)
+    try:
+        while kind is None and len(head) < _SNIFF_LIMIT and _cut_first_record(head):
+            more = text.read(len(head))  # a first record longer than what was read
+            if not more:
+                break
+            head += more
+            kind = sniff_structured(head)
+    except (OSError, EOFError, zlib.error) as exc:
+        if path != "-":
+            text.close()
+        raise InputError(name, _cause(exc)) from None
+    if kind is not None and head.startswith("\ufeff"):
+        head = head[1:]  # a byte-order mark written by an editor or a copy tool
     stream = _Prepended(head, text)
     if kind is None and _RDS_DOWNLOAD.match(head):
         return None, _guarded(_rds_download_lines(stream, name), text, name, path)
@@ -315,6 +340,30 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
     return kind, _guarded(read(stream, name, on_reject), text, name, path)
 
+
+#: How far a first csvlog/jsonlog record may reach before the input is taken for
+#: something else.
+_SNIFF_LIMIT: Final = 16 << 20
+
+
+def _cut_first_record(head: str) -> bool:
+    """Does ``head`` look like a csvlog/jsonlog whose first record is not complete yet?"""
+    text = head.lstrip("\ufeff")
+    if _JSON_START.match(text):
+        return "\n" not in text
+    if not _CSV_START.match(text):
+        return False
+    _allow_long_fields()
+    try:
+        next(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error:
+        return True  # the data ends inside a quoted field
+    except StopIteration:
+        return False
+    return False
+
+
+_JSON_START = re.compile(r'\{\s*"timestamp"\s*:\s*"')
 
 #: ``aws rds download-db-log-file-portion`` JSON output (the CLI's default): one object
 #: whose ``LogFileData`` is the log text (all portions joined by the CLI's paginator).

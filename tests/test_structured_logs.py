@@ -274,3 +274,23 @@ def test_aws_rds_download_json_output_reads_like_the_log(tmp_path: Path) -> None
     got = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(download, prefix)]
     want = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(log, prefix)]
     assert got == want and len(got) >= 40
+
+
+@pytest.mark.parametrize("kind", ["csvlog", "jsonlog"])
+def test_a_first_record_longer_than_the_sniffed_head_and_a_bom(tmp_path: Path,
+                                                               kind: str) -> None:
+    row = list(FULL_ROW)
+    row[11], row[12] = "LOG", "00000"
+    row[13] = "AUDIT: SESSION,1,1,READ,SELECT,,,\"select '" + "x" * 200_000 + "'\",<none>"
+    if kind == "csvlog":
+        text = _csv_text([row, FULL_ROW])
+    else:
+        first = {"timestamp": row[0], "pid": 42, "error_severity": "LOG",
+                 "state_code": "00000", "message": row[13]}
+        text = json.dumps(first) + "\n" + json.dumps(dict(first, message="hi")) + "\n"
+    path = tmp_path / "log.gz"
+    path.write_bytes(gzip.compress(("\ufeff" + text).encode("utf-8")))
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_file(str(path), on_reject=rejects.append))
+    assert rejects == [] and len(events) == 2
+    assert isinstance(events[0], pp.AuditEvent) and len(events[0].audit.statement or "") > 200_000
