@@ -301,6 +301,15 @@ def test_fixture_outputs_are_valid_and_right(name: str, fmt: str) -> None:
         assert {o["class_uid"] for o in objects} == {6005, 3002}
 
 
+@pytest.mark.parametrize("name", ["rds", "rich"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_outputs_of_csvlog_inputs_are_valid(name: str, fmt: str) -> None:
+    objects = run_cli(FIXTURES / f"real-{name}.csv", "auto", fmt)
+    assert len(objects) >= 20
+    problems = schema_problems(fmt, objects)
+    assert not problems, _show(problems)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_real_server_outputs_are_valid_and_right(server_run: ServerRun, fmt: str) -> None:
     objects = run_cli(server_run.stderr_log, server_run.prefix, fmt)
