@@ -1,15 +1,16 @@
 """``pgaudit-parse``: every command shell, above all pipeline stages.
 
 The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
-``rds-logs``, ``iam-policy``, ``doctor``, ``summary``); anything else is file mode
-(:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
-as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
-neither boto3 nor the operations code.
+``rds-logs``, ``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is
+file mode (:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's
+name is read as ``./NAME``. Each command's module is imported only when it runs, so file
+mode needs neither boto3 nor the operations code.
 
 Nothing below this package imports it: shells call the library, never the reverse.
 
 >>> sorted(SUBCOMMANDS)
-['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'rds-logs', 'sqs', 'summary']
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'rds-logs', 'sqs', 'subscribe',
+ 'summary']
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def _doctor(argv: list[str]) -> int:
     return doctor_main(argv)
 
 
+def _subscribe(argv: list[str]) -> int:
+    from .ops import subscribe_main
+    return subscribe_main(argv)
+
+
 def _summary(argv: list[str]) -> int:
     from .summary import summary_main
     return summary_main(argv)
@@ -74,6 +80,7 @@ SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
     "iam-policy": _iam_policy,
     "doctor": _doctor,
     "summary": _summary,
+    "subscribe": _subscribe,
 }
 
 
