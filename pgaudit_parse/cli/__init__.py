@@ -8,7 +8,7 @@ mode needs neither boto3 nor the operations code.
 
 Nothing below this package imports it: shells call the library, never the reverse.
 
->>> sorted(SUBCOMMANDS)
+>>> sorted(SUBCOMMANDS)  # doctest: +NORMALIZE_WHITESPACE
 ['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'rds-logs', 'sqs', 'subscribe',
  'summary']
 """
