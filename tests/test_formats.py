@@ -168,7 +168,8 @@ def test_events_schema_catches_a_renamed_key() -> None:
 def _check_values(run: ServerRun, fmt: str, objects: list[dict[str, Any]]) -> list[str]:
     """Pair each event with its csvlog record; the format's fields must say what the
     record says."""
-    events = list(pp.parse_file(str(run.stderr_log), prefix=run.prefix))
+    events = list(pp.parse_file(str(run.stderr_log), prefix=run.prefix,
+                                timezone=run.log_timezone))
     pairs, problems = compare(run, [Observed.from_event(e) for e in events])
     assert problems == []
     rendered = iter(objects)
@@ -291,7 +292,7 @@ def test_fixture_outputs_are_valid_and_right(name: str, fmt: str) -> None:
     run = ServerRun(name, SERVER_CONFIGS[name], FIXTURES / f"real-{name}.log",
                     FIXTURES / f"real-{name}.csv")
     objects = run_cli(run.stderr_log, run.prefix, fmt, "--account-id", "123456789012",
-                      "--instance", "db1")
+                      "--instance", "db1", "--timezone", run.log_timezone)
     assert objects
     problems = schema_problems(fmt, objects)
     if fmt != "events":
@@ -312,7 +313,8 @@ def test_outputs_of_csvlog_inputs_are_valid(name: str, fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_real_server_outputs_are_valid_and_right(server_run: ServerRun, fmt: str) -> None:
-    objects = run_cli(server_run.stderr_log, server_run.prefix, fmt)
+    objects = run_cli(server_run.stderr_log, server_run.prefix, fmt, "--timezone",
+                      server_run.log_timezone)
     problems = schema_problems(fmt, objects)
     if fmt != "events":
         problems += _check_values(server_run, fmt, objects)

@@ -186,9 +186,10 @@ def _by_pid(events: list[pp.Event]) -> dict[int | None, list[dict[str, Any]]]:
     return out
 
 
-def _parse(path: Path, prefix: str) -> list[pp.Event]:
+def _parse(path: Path, prefix: str, timezone: str | None = None) -> list[pp.Event]:
     rejects: list[pp.Reject] = []
-    events = list(pp.parse_file(str(path), prefix=prefix, on_reject=rejects.append))
+    events = list(pp.parse_file(str(path), prefix=prefix, on_reject=rejects.append,
+                                timezone=timezone))
     assert rejects == [], rejects[:3]
     return events
 
@@ -224,9 +225,10 @@ def _differences(stderr: dict[int | None, list[dict[str, Any]]],
 
 def _check_run(run: ServerRun) -> None:
     assert run.json_log is not None, "the server wrote no jsonlog"
-    stderr = _by_pid(_parse(run.stderr_log, run.prefix))
-    csvlog = _by_pid(_parse(run.csv_log, run.prefix))
-    jsonlog = _by_pid(_parse(run.json_log, run.prefix))
+    zone = run.log_timezone
+    stderr = _by_pid(_parse(run.stderr_log, run.prefix, zone))
+    csvlog = _by_pid(_parse(run.csv_log, run.prefix, zone))
+    jsonlog = _by_pid(_parse(run.json_log, run.prefix, zone))
     total = sum(len(v) for v in stderr.values())
     assert total == len(run.csv_rows()) and total >= 40
     whole = "%m" not in run.prefix
@@ -243,8 +245,8 @@ def test_csvlog_jsonlog_and_stderr_give_equal_events(server_run: ServerRun) -> N
 def test_fixture_csvlog_gives_the_stderr_events(name: str) -> None:
     run = ServerRun(name, SERVER_CONFIGS[name], FIXTURES / f"real-{name}.log",
                     FIXTURES / f"real-{name}.csv")
-    stderr = _by_pid(_parse(run.stderr_log, run.prefix))
-    csvlog = _by_pid(_parse(run.csv_log, run.prefix))
+    stderr = _by_pid(_parse(run.stderr_log, run.prefix, run.log_timezone))
+    csvlog = _by_pid(_parse(run.csv_log, run.prefix, run.log_timezone))
     problems = _differences(stderr, csvlog, whole_seconds="%m" not in run.prefix, exact=False)
     assert not problems, "\n".join(problems[:30])
 

@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from ..lines import Line, Reject, split_message
 from ..parser import Parser
+from ..prefix import LinePrefix
 from ..sinks import EventSink
 from .errors import AwsSetupError
 
@@ -171,7 +172,7 @@ class RdsLogReader:
     after each portion is written and checkpointed (progress, tests).
     """
 
-    def __init__(self, rds: Any, instance: str, sink: EventSink, prefix: str,
+    def __init__(self, rds: Any, instance: str, sink: EventSink, prefix: str | LinePrefix,
                  store: RdsCheckpointFile | None = None, since_ms: int | None = None,
                  name_contains: str | None = None,
                  lines_per_page: int = DEFAULT_LINES_PER_PAGE,

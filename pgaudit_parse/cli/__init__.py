@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import io
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, TextIO
 
 from .common import PROG, fail
 
@@ -97,13 +98,21 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if args_list and args_list[0] in SUBCOMMANDS:
-            return _run_subcommand(args_list[0], args_list[1:])
-        from .files import files_main
-        return files_main(args_list)
-    except KeyboardInterrupt:
-        return 130
+    with warnings.catch_warnings():
+        # The library's warnings (an ambiguous zone abbreviation...) as one line each.
+        warnings.showwarning = _one_line_warning
+        try:
+            if args_list and args_list[0] in SUBCOMMANDS:
+                return _run_subcommand(args_list[0], args_list[1:])
+            from .files import files_main
+            return files_main(args_list)
+        except KeyboardInterrupt:
+            return 130
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"{PROG}: warning: {message}", file=file if file is not None else sys.stderr)
 
 
 def _utf8_stdio() -> None:
