@@ -24,7 +24,9 @@ from .events import (
     Event,
     LogEvent,
 )
+from .formats.ecs import to_ecs
 from .formats.guardium import to_guardium
+from .formats.ocsf import to_ocsf
 from .lines import Line, Reject
 from .parser import Parser, parse_lines, parse_path
 from .payload import AuditFields, PayloadError, parse_audit_payload
@@ -58,6 +60,8 @@ __all__ = [
     "parse_lines",
     "parse_file",
     "to_guardium",
+    "to_ocsf",
+    "to_ecs",
     "event_to_json",
     "InputError",
     "read_input",
