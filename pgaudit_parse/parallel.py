@@ -297,6 +297,7 @@ class _Task:
     out_path: str
     err_path: str
     timezone: str | None = None
+    values: str = "connector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +347,7 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         out = _Gate(out_file)
         errors = _Gate(err_file)
         sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
-                          task.instance)
+                          task.instance, values=task.values)
         zone_warnings: list[str] = []
         parser = Parser(LinePrefix(task.prefix, timezone=task.timezone), on_reject=sink.reject,
                         on_ambiguous_zone=zone_warnings.append)
@@ -479,7 +480,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"), compiled.timezone)
+              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0]

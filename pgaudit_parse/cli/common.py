@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Final
 
+from ..formats.guardium import RECORD_VALUES
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, EventSink, OutputSink
 from ..sources import InputError
@@ -64,6 +65,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dead-letter JSON lines for input that cannot be parsed")
     parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
     parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
+    parser.add_argument("--values", choices=RECORD_VALUES, default="connector",
+                        help="record values: connector (the Guardium universal connector's, "
+                        "a drop-in; default) or postgres (application name, %%c session id "
+                        "and quoted names as the log has them); see docs/guardium.md")
     parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
@@ -156,7 +161,8 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
         raise
     if errors is not None:
         owned.append(errors)
-    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
+                      values=getattr(args, "values", "connector"))
 
 
 def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:
