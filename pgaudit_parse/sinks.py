@@ -1,4 +1,5 @@
-"""Sinks: events -> JSON lines (Guardium records or events), rejects -> dead-letter lines.
+"""Sinks: events -> JSON lines (Guardium records, events, OCSF or ECS), rejects -> dead-letter
+lines.
 
 >>> import io
 >>> from pgaudit_parse import parse_lines
@@ -24,12 +25,15 @@ from datetime import datetime
 from typing import IO, Any, Final, Protocol
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
+from .formats.ecs import to_ecs
 from .formats.executions import logged_statement
 from .formats.guardium import RecordBuilder
+from .formats.ocsf import to_ocsf
 from .lines import Reject
 
-__all__ = ["FORMATS", "event_to_json", "reject_to_json", "Sink", "OutputSink", "ListSink",
-           "QueueSink", "encode_record_body", "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
+__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "reject_to_json", "Sink",
+           "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
+           "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
 #: SQS's limit for one message body.
 MAX_QUEUE_BODY_BYTES: Final = 256 * 1024
@@ -52,7 +56,10 @@ class Sink(Protocol):
 
     def close(self) -> None: ...
 
-FORMATS: Final = ("records", "events")
+FORMATS: Final = ("records", "events", "ocsf", "ecs")
+#: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
+#: or removed key is a new major version, an added key a new minor one.
+EVENTS_SCHEMA_VERSION: Final = "1.0.0"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -82,6 +89,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         "context": event.context,
         "statement": event.statement,
     }
+    out["schema_version"] = EVENTS_SCHEMA_VERSION
     if isinstance(event, AuditEvent):
         out["audit"] = event.audit.as_dict()
     out.update(
@@ -163,14 +171,34 @@ def _copy_file(path: str, stream: IO[str]) -> None:
                 shutil.copyfileobj(text, stream, 1 << 20)
 
 
+class EventSink(Sink, Protocol):
+    """What file mode writes events through (:class:`OutputSink`, and the Parquet sink of
+    :mod:`pgaudit_parse.parquet`): a pump :class:`Sink` that also says how it renders."""
+
+    fmt: str
+    account_id: str | None
+    instance: str | None
+    errors: IO[str] | None
+    written: int
+    skipped: int
+    rejected: int
+
+    def write(self, event: Event, instance: str | None = None) -> None: ...
+    def reject(self, reject: Reject) -> None: ...
+    def oldest_held_line(self) -> int | None: ...
+    def flush(self, durable: bool = False) -> None: ...
+    def close(self) -> None: ...
+
+
 class OutputSink:
     """Writes one JSON object per line; rejects go to the dead-letter stream (if any).
 
     ``fmt`` is ``"records"`` (Guardium records, one per statement execution: a record waits
     for the other lines of its execution, within bounds, or until :meth:`flush`; events
-    without a record are skipped and counted in ``skipped``) or ``"events"``. ``values``
-    chooses the records' values (``connector``, the default, or ``postgres``; see
-    :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
+    without a record are skipped and counted in ``skipped``), ``"events"``, ``"ocsf"``
+    (OCSF 1.1.0; events OCSF has no class for are counted in ``skipped``) or ``"ecs"``.
+    ``values`` chooses the records' values (``connector``, the default, or ``postgres``;
+    see :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
     """
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
@@ -192,8 +220,22 @@ class OutputSink:
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
-        if self.fmt == "events":
+        fmt = self.fmt
+        if fmt == "events":
             self.out.write(_dumps(event_to_json(event)) + "\n")
+            self.written += 1
+            return
+        if fmt == "ocsf":
+            rendered = to_ocsf(event, self.account_id, instance or self.instance)
+            if rendered is None:
+                self.skipped += 1
+                return
+            self.out.write(_dumps(rendered) + "\n")
+            self.written += 1
+            return
+        if fmt == "ecs":
+            self.out.write(_dumps(to_ecs(event, self.account_id, instance or self.instance))
+                           + "\n")
             self.written += 1
             return
         records = self._records.add(event, instance)

@@ -20,14 +20,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from .. import __version__
+from ..entries import LogEntry
 from ..events import Event
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import PrefixChoice, PrefixError
 from ..pump import OneBatch, ParserStage, Pump
-from ..sinks import OutputSink, Sink
-from ..sources import InputError, read_input
+from ..sinks import EventSink, OutputSink, Sink
+from ..sources import InputError
+from ..structured import read_structured, structured_kind
 from .common import (
     COMMANDS,
     PROG,
@@ -49,7 +51,7 @@ __all__ = ["files_main", "parse_files"]
 _PROGRESS_EVERY: Final = 4096
 
 
-def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
+def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
                 timezone: str | None = None) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
@@ -60,7 +62,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     about once, on one line.
     """
     zone_warnings = ZoneWarnings()
-    if jobs > 1 and summary is None:
+    if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
@@ -74,8 +76,18 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
+            kind, items = read_structured(path, on_reject)
+            if kind is not None:
+                if prefix == "auto" and not quiet:
+                    print(f"{PROG}: {name}: reading a {kind} (no log_line_prefix needed)",
+                          file=sys.stderr)
+                entries_parser = Parser(on_reject=on_reject, timezone=timezone,
+                                        on_ambiguous_zone=zone_warnings)
+                _run_entries(entries_parser, items, sink, progress,  # type: ignore[arg-type]
+                             summary)
+                continue
             try:
-                compiled, lines = open_with_prefix(read_input(path), prefix, timezone,
+                compiled, lines = open_with_prefix(items, prefix, timezone,  # type: ignore[arg-type]
                                                    _tell_choice(name, quiet))
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
@@ -107,6 +119,11 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     rejected = 0
     for path in paths:
         name = "<stdin>" if path == "-" else path
+        if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
+            status = parse_files([path], prefix, sink, quiet=True, timezone=timezone)
+            if status:
+                return status
+            continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
@@ -126,7 +143,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
 class _WithSummary:
     """The sink, plus every event counted in the summary (``--summary``)."""
 
-    def __init__(self, sink: OutputSink, summary: Summary) -> None:
+    def __init__(self, sink: EventSink, summary: Summary) -> None:
         self.sink = sink
         self.summary = summary
         self.reject = sink.reject
@@ -150,7 +167,7 @@ class _WithSummary:
         self.summary.add(item)
 
 
-def _progressed(lines: Iterator[Line], sink: OutputSink, progress: Progress,
+def _progressed(lines: Iterator[Line], sink: EventSink, progress: Progress,
                 counter: list[int]) -> Iterator[Line]:
     """Pass lines through, updating the progress line every few thousand (cheap)."""
     count = 0
@@ -172,7 +189,7 @@ def _progressed(lines: Iterator[Line], sink: OutputSink, progress: Progress,
                     records=sink.written - written)
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
+def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
          summary: Summary | None) -> int:
     """Pump one input's lines through the parser into the sink; returns lines read."""
     target: Sink = sink if summary is None else _WithSummary(sink, summary)
@@ -182,7 +199,32 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     return counter[0]
 
 
-def _report(sink: OutputSink, errors_path: str | None) -> None:
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
+                 progress: Progress, summary: Summary | None) -> None:
+    """The loop for csvlog/jsonlog: one event per entry."""
+    write = sink.write
+    feed = parser.feed_entry
+    count = 0
+    size = 0
+    written = sink.written
+    for entry in entries:
+        count += 1
+        size += len(entry.lines[0].text) + 1
+        event = feed(entry)
+        if event is not None:
+            write(event)
+            if summary is not None:
+                summary.add(event)
+        if count % _PROGRESS_EVERY == 0:
+            progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
+                            records=sink.written - written)
+            size = 0
+            written = sink.written
+    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
+                    records=sink.written - written)
+
+
+def _report(sink: EventSink, errors_path: str | None) -> None:
     if sink.rejected:
         _report_rejected(sink.rejected, errors_path)
 
@@ -210,7 +252,8 @@ def files_main(args_list: list[str]) -> int:
     parser.usage = (f"{PROG} [options] FILE [FILE ...]\n"
                     f"       {PROG} COMMAND [options]     (commands listed below)")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+                        help="server log, csvlog, jsonlog, .gz, CloudWatch export or SQS "
+                             "bodies; '-' = stdin")
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
