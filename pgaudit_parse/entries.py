@@ -21,8 +21,9 @@ memory). Lines that fit nowhere become :class:`~pgaudit_parse.lines.Reject`\\ s.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from .lines import Line, Reject, to_lines
 from .prefix import SECONDARY_LABELS, LinePrefix
@@ -39,12 +40,13 @@ _SECONDARY = frozenset(SECONDARY_LABELS)
 class LogEntry:
     """One PostgreSQL message with its continuation and secondary lines.
 
-    ``fields`` holds the prefix values of the first line (escape letter -> text);
+    ``fields`` holds the prefix values of the first line (escape letter -> text; a
+    read-only mapping, so the frozen entry holds nothing mutable);
     ``secondary`` holds ``(label, text)`` pairs such as ``("STATEMENT", "select 1")``;
     ``lines`` are the physical lines the entry was built from, in input order.
     """
 
-    fields: dict[str, str]
+    fields: Mapping[str, str]
     severity: str
     message: str
     secondary: tuple[tuple[str, str], ...]
@@ -68,7 +70,7 @@ class LogEntry:
     def get(self, label: str) -> str | None:
         """The text of the first secondary line with this label, or None.
 
-        >>> LogEntry({}, "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
+        >>> LogEntry(MappingProxyType({}), "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
         'd'
         """
         for name, text in self.secondary:
@@ -106,7 +108,7 @@ class _Building:
 
     def freeze(self) -> LogEntry:
         return LogEntry(
-            self.fields,
+            MappingProxyType(self.fields),
             self.severity,
             "\n".join(self.parts),
             tuple((label, "\n".join(parts)) for label, parts in self.secondary),

@@ -4,6 +4,11 @@ Kinds: ``audit`` (pgAudit SESSION/OBJECT), ``error`` (ERROR, FATAL, PANIC),
 ``login_failed`` (an :class:`ErrorEvent` for a failed authentication), ``connection``,
 ``disconnection``, ``duration`` and ``log`` (everything else).
 
+Which kind a message is, is decided by a table of recognisers (:data:`RECOGNISERS`: message
+shape -> builder function), tried in order, the way sqlglot maps tokens to parse functions.
+Per-backend state (``<previously logged>`` statements, who the session is) lives in
+:class:`EventBuilder`, bounded in bytes (see docs/memory.md).
+
 >>> from pgaudit_parse import parse_lines
 >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.1.2.3(5000):bob@shop:[9]:FATAL:  "
 ...                    'password authentication failed for user "bob"'])
@@ -15,25 +20,30 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from functools import lru_cache
-from typing import Final
+from sys import getsizeof
+from typing import TYPE_CHECKING, Final, Literal, TypedDict
 
 from .entries import LogEntry
 from .lines import Reject
 from .payload import (
     AUDIT_MARKER,
     PREVIOUSLY_LOGGED,
+    PREVIOUSLY_LOGGED_PARAMETER,
     AuditFields,
     PayloadError,
     parse_audit_payload,
 )
+from .prefix import _FREE_TEXT, LinePrefix, PrefixEscape, PrefixLiteral
 from .timestamps import TimestampError, parse_epoch, parse_timestamp
 
 __all__ = [
     "Event",
+    "EventKind",
+    "EventFields",
     "AuditEvent",
     "ErrorEvent",
     "ConnectionEvent",
@@ -41,18 +51,24 @@ __all__ = [
     "DurationEvent",
     "LogEvent",
     "EventBuilder",
+    "Recogniser",
+    "RECOGNISERS",
     "ERROR_SEVERITIES",
+    "DEFAULT_STATEMENT_CACHE_BYTES",
 ]
 
 ERROR_SEVERITIES: Final = frozenset({"ERROR", "FATAL", "PANIC"})
 UNKNOWN: Final = "[unknown]"
+
+EventKind = Literal["audit", "error", "login_failed", "connection", "disconnection",
+                    "duration", "log"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """What every event has; attribute names follow the ``--format events`` JSON keys."""
 
-    kind: str
+    kind: EventKind
     timestamp: datetime | None
     severity: str
     message: str
@@ -86,35 +102,35 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuditEvent(Event):
-    """A pgAudit line: ``audit`` holds the parsed fields.
+    """A pgAudit line: ``audit`` holds the parsed fields (required: no audit event without).
 
     ``audit.statement`` and ``audit.parameter`` are resolved when pgAudit wrote
-    ``<previously logged>`` and the earlier line of the same backend was seen.
+    ``<previously logged>`` and the earlier line of the same session was seen.
     """
 
-    kind: str = "audit"
-    audit: AuditFields = field(default=None)  # type: ignore[assignment]
+    kind: Literal["audit"] = "audit"
+    audit: AuditFields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEvent(Event):
     """ERROR, FATAL or PANIC; ``kind`` is ``"login_failed"`` for failed authentication."""
 
-    kind: str = "error"
+    kind: Literal["error", "login_failed"] = "error"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionEvent(Event):
     """``connection received`` / ``authenticated`` / ``authorized`` (log_connections)."""
 
-    kind: str = "connection"
+    kind: Literal["connection"] = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DisconnectionEvent(Event):
     """``disconnection: session time: ...`` (log_disconnections)."""
 
-    kind: str = "disconnection"
+    kind: Literal["disconnection"] = "disconnection"
     session_time: str | None = None
 
 
@@ -122,7 +138,7 @@ class DisconnectionEvent(Event):
 class DurationEvent(Event):
     """``duration: N ms`` with the statement it timed, if logged on the same line."""
 
-    kind: str = "duration"
+    kind: Literal["duration"] = "duration"
     duration_ms: float = 0.0
     duration_statement: str | None = None
 
@@ -131,7 +147,42 @@ class DurationEvent(Event):
 class LogEvent(Event):
     """Any other message."""
 
-    kind: str = "log"
+    kind: Literal["log"] = "log"
+
+
+class EventFields(TypedDict):
+    """The keyword arguments every event class takes besides ``kind`` and its own fields
+    (what :class:`EventBuilder` reads off an entry before it knows the message's kind)."""
+
+    timestamp: datetime | None
+    severity: str
+    message: str
+    cursor_position: int | None
+    user: str | None
+    database: str | None
+    client_host: str | None
+    client_port: int | None
+    pid: int | None
+    detail: str | None
+    hint: str | None
+    context: str | None
+    statement: str | None
+    query: str | None
+    location: str | None
+    application_name: str | None
+    session_id: str | None
+    session_line: int | None
+    session_start: datetime | None
+    command_tag: str | None
+    sqlstate: str | None
+    backend_type: str | None
+    virtual_xid: str | None
+    xid: int | None
+    leader_pid: int | None
+    query_id: int | None
+    source: str
+    line: int
+    stream: str
 
 
 def _fast_init(cls: type[Event]) -> None:
@@ -157,7 +208,7 @@ for _event_class in (AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent
     _fast_init(_event_class)
 
 
-# -- recognising messages ----------------------------------------------------------------
+# -- facts about messages ------------------------------------------------------------------
 
 _DURATION = re.compile(
     r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<what>statement|(?:execute|parse|bind) [^:]*|"
@@ -171,14 +222,8 @@ _LOGIN_FAILED = re.compile(
     re.DOTALL,
 )
 _LOGIN_SQLSTATES: Final = frozenset({"28000", "28P01"})
-#: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
-_STATEMENTS_PER_BACKEND: Final = 256
-_Logged = tuple[str | None, list[str] | None]
-_PREVIOUSLY_LOGGED_LIST: Final = [PREVIOUSLY_LOGGED]  # compared with, never changed
 #: stderr (unlike csvlog) appends the error cursor position to the message.
 _CURSOR = re.compile(r" at character (\d+)\Z")
-#: Filled from a backend's connection lines when the prefix does not carry them.
-_SESSION_FIELDS: Final = ("user", "database", "client_host", "client_port")
 _VERBOSE_SQLSTATE = re.compile(r"([0-9A-Z]{5}): ")
 #: SQLSTATE classes PostgreSQL defines (errcodes.txt); "AUDIT: " must not look like one.
 _SQLSTATE_CLASSES: Final = frozenset(
@@ -186,6 +231,8 @@ _SQLSTATE_CLASSES: Final = frozenset(
     "3F 40 42 44 53 54 55 57 58 72 F0 HV P0 XX".split())
 _KEY_VALUES = re.compile(r"(\w+)=(\S*)")
 _LOGIN_USER = re.compile(r'(?:for user|role) "((?:[^"]|"")*)"')
+_CONNECTION_RECEIVED: Final = "connection received: "
+_DISCONNECTION: Final = "disconnection: session time: "
 
 
 def is_login_failure(severity: str, message: str, sqlstate: str | None) -> bool:
@@ -230,103 +277,464 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
     return remote, None
 
 
-class EventBuilder:
-    """Turns entries into events, keeping per-backend state: pgAudit statements for
-    ``<previously logged>``, and, when the prefix lacks them, the user, database and client
-    named by the backend's connection lines. Bounded: at most ``max_backends`` backends.
+# -- who a line belongs to: ambiguous free-text neighbours -----------------------------------
 
-    >>> from pgaudit_parse.entries import LogEntry
+#: A free-text escape, the literal after it, and the free-text escape after that literal
+#: (``%u@%d``): the prefix grammar stops the first value at the literal's first occurrence,
+#: so when the second value holds the literal too, the split is a guess.
+_Neighbours = tuple[str, str, str]
+#: What a session's connection/disconnection line says, by escape (``user=`` -> ``u``).
+_SAID_KEYS: Final = (("user", "u"), ("database", "d"), ("application_name", "a"))
+
+
+def ambiguous_neighbours(prefix: LinePrefix) -> tuple[_Neighbours, ...]:
+    """The pairs of free-text values a literal separates, whose split can be ambiguous.
+
+    >>> ambiguous_neighbours(LinePrefix("%t:%r:%u@%d:[%p]:"))
+    (('u', '@', 'd'),)
+    >>> ambiguous_neighbours(LinePrefix("%m [%p] "))
+    ()
+    """
+    parts = prefix.parts
+    found = []
+    for left, middle, right in zip(parts, parts[1:], parts[2:]):
+        if (isinstance(left, PrefixEscape) and isinstance(middle, PrefixLiteral)
+                and isinstance(right, PrefixEscape) and left.escape in _FREE_TEXT
+                and right.escape in _FREE_TEXT and not left.padding and not right.padding
+                and middle.text):
+            found.append((left.escape, middle.text, right.escape))
+    return tuple(found)
+
+
+def resplit(fields: Mapping[str, str], neighbours: tuple[_Neighbours, ...],
+            said: Mapping[str, str]) -> Mapping[str, str]:
+    """Prefix values with each ambiguous split resolved (``fields`` itself if none is).
+
+    The text of two neighbours (``alice@example.com@shop``) is fixed; only where it splits
+    is a guess. What the session's own lines ``said`` (``user=alice@example.com
+    database=shop``) decides; without it, the user name takes the ambiguous text: role
+    names hold ``@``, ``:`` or ``/`` (e-mail and directory logins) far more often than
+    database or application names do.
+
+    >>> resplit({"u": "alice", "d": "example.com@shop"}, (("u", "@", "d"),), {})
+    {'u': 'alice@example.com', 'd': 'shop'}
+    >>> resplit({"u": "bob", "d": "sales@eu"}, (("u", "@", "d"),), {"d": "sales@eu"})
+    {'u': 'bob', 'd': 'sales@eu'}
+    """
+    out: dict[str, str] | None = None
+    for left, literal, right in neighbours:
+        current = out if out is not None else fields
+        first, second = current.get(left), current.get(right)
+        if first is None or second is None or literal not in second:
+            continue
+        text = first + literal + second
+        at = _split_at(text, literal, said.get(left), said.get(right), left, right)
+        if at == len(first):
+            continue
+        if out is None:
+            out = dict(fields)
+        out[left], out[right] = text[:at], text[at + len(literal):]
+    return fields if out is None else out
+
+
+def _split_at(text: str, literal: str, left_said: str | None, right_said: str | None,
+              left: str, right: str) -> int:
+    """Where ``literal`` splits ``text`` (the index of the literal)."""
+    if left_said is not None and text.startswith(left_said + literal):
+        return len(left_said)
+    if right_said is not None and text.endswith(literal + right_said):
+        return len(text) - len(right_said) - len(literal)
+    if left == "u":
+        return text.rfind(literal)
+    return text.find(literal)  # right == "u" or neither: the first split gives it the rest
+
+
+# -- per-session state, bounded in bytes ---------------------------------------------------
+
+#: Total bytes the ``<previously logged>`` statements and session facts may hold by default
+#: (with the Guardium builder's held records, 64 MiB in all: see docs/memory.md).
+DEFAULT_STATEMENT_CACHE_BYTES: Final = 48 * 1024 * 1024
+#: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
+_STATEMENTS_PER_BACKEND: Final = 256
+#: Bytes a remembered statement costs besides its strings (key, tuple, dict slot).
+_ENTRY_BYTES: Final = 200
+#: Bytes a session costs besides its statements (its object, dicts, short strings).
+_SESSION_BYTES: Final = 1200
+_Logged = tuple[str | None, tuple[str, ...] | None]
+_Key = tuple[str, str]
+
+
+def _logged_bytes(statement: str | None, parameter: tuple[str, ...] | None) -> int:
+    """What remembering one statement costs (its strings, as Python stores them)."""
+    size = _ENTRY_BYTES + (getsizeof(statement) if statement is not None else 0)
+    if parameter:
+        size += sum(map(getsizeof, parameter))
+    return size
+
+
+class _Session:
+    """What is known of one backend's session (mutable, private to the builder)."""
+
+    __slots__ = ("statements", "known", "said", "session_id", "last_statement_id", "bytes")
+
+    def __init__(self, session_id: str | None) -> None:
+        # (statement_id, substatement_id) -> (statement, parameter), oldest first
+        self.statements: OrderedDict[tuple[int, int], _Logged] = OrderedDict()
+        # user/database/client of the backend from its connection lines (prefix or text)
+        self.known: dict[str, str | int] = {}
+        # what its connection lines' text says, by prefix escape ("u" -> "alice@x.com")
+        self.said: dict[str, str] = {}
+        self.session_id = session_id
+        self.last_statement_id = 0
+        self.bytes = _SESSION_BYTES
+
+
+# -- recognisers: message shape -> builder ------------------------------------------------
+
+_Build = Callable[["EventBuilder", LogEntry, EventFields, "re.Match[str] | None"],
+                  "Event | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recogniser:
+    """One message shape and the function that builds its event.
+
+    A message is the recogniser's when its severity is one of ``severities`` (if given),
+    it starts with one of ``starts`` (if given) and ``shape`` matches it (if given; the
+    match goes to ``build``). ``build`` returns the event, or None after reporting a
+    reject.
+    """
+
+    name: str
+    build: _Build
+    severities: frozenset[str] | None = None
+    starts: tuple[str, ...] = ()
+    shape: re.Pattern[str] | None = None
+
+    def match(self, severity: str, message: str) -> re.Match[str] | bool:
+        """A match object or True when the message is this recogniser's, else False."""
+        if self.severities is not None and severity not in self.severities:
+            return False
+        if self.starts and not message.startswith(self.starts):
+            return False
+        if self.shape is not None:
+            return self.shape.match(message) or False
+        return True
+
+
+def _build_audit(b: EventBuilder, entry: LogEntry, common: EventFields,
+                 match: re.Match[str] | None) -> Event | None:
+    try:
+        audit = parse_audit_payload(common["message"][len(AUDIT_MARKER):])
+    except PayloadError as exc:
+        b.reject(entry, f"torn pgAudit payload: {exc}")
+        return None
+    key = (entry.stream, str(common["pid"] if common["pid"] is not None
+                             else common["session_id"]))  # (backend_key, inlined)
+    session = b.session(key)
+    if session is not None and audit.statement_id < session.last_statement_id:
+        # pgAudit numbers a session's statements upwards from 1: a lower id is a new
+        # session on a reused pid, whose <previously logged> must not find the old SQL.
+        b.forget(key)
+        session = None
+    common, session = b.attribute(entry, common, key, session)
+    return AuditEvent(audit=b.resolve(key, session, common, audit), **common)
+
+
+def _build_error(b: EventBuilder, entry: LogEntry, common: EventFields,
+                 match: re.Match[str] | None) -> Event | None:
+    key = b.backend_key(entry, common)
+    common = b.attribute(entry, common, key, b.session(key))[0]
+    severity, message = common["severity"], common["message"]
+    if is_login_failure(severity, message, common["sqlstate"]):
+        if common["user"] is None:
+            named = _LOGIN_USER.search(message)
+            common["user"] = named.group(1).replace('""', '"') if named else None
+        return ErrorEvent(kind="login_failed", **common)
+    return ErrorEvent(kind="error", **common)
+
+
+def _build_duration(b: EventBuilder, entry: LogEntry, common: EventFields,
+                    match: re.Match[str] | None) -> Event | None:
+    assert match is not None
+    key = b.backend_key(entry, common)
+    common = b.attribute(entry, common, key, b.session(key))[0]
+    return DurationEvent(duration_ms=float(match.group("ms")),
+                         duration_statement=match.group("sql"), **common)
+
+
+def _build_connection(b: EventBuilder, entry: LogEntry, common: EventFields,
+                      match: re.Match[str] | None) -> Event | None:
+    message = common["message"]
+    key = b.backend_key(entry, common)
+    said = _said(message)
+    received = message.startswith(_CONNECTION_RECEIVED)
+    # Every connection line opens a session: a reused pid's earlier SQL is not its own.
+    b.new_session(key, common["session_id"], keep_known=not received)
+    common = b.attribute(entry, common, key, b.session(key), said=said, fill=not received)[0]
+    merged = _from_message(common, message)
+    b.remember_session(key, merged, said, received)
+    return ConnectionEvent(**merged)
+
+
+def _build_disconnection(b: EventBuilder, entry: LogEntry, common: EventFields,
+                         match: re.Match[str] | None) -> Event | None:
+    message = common["message"]
+    key = b.backend_key(entry, common)
+    common = b.attribute(entry, common, key, b.session(key), said=_said(message))[0]
+    session_time = message[len(_DISCONNECTION):].split(" ", 1)[0]
+    b.forget(key)
+    return DisconnectionEvent(session_time=session_time, **_from_message(common, message))
+
+
+def _build_log(b: EventBuilder, entry: LogEntry, common: EventFields,
+               match: re.Match[str] | None) -> Event | None:
+    key = b.backend_key(entry, common)
+    return LogEvent(**b.attribute(entry, common, key, b.session(key))[0])
+
+
+#: Message shapes, tried in order; the first that claims a message builds its event
+#: (a ``duration:`` text that does not fit the shape falls through to ``log``).
+RECOGNISERS: Final[tuple[Recogniser, ...]] = (
+    Recogniser("pgAudit", _build_audit, starts=(AUDIT_MARKER,)),
+    Recogniser("error", _build_error, severities=ERROR_SEVERITIES),
+    Recogniser("duration", _build_duration, starts=("duration: ",), shape=_DURATION),
+    Recogniser("connection", _build_connection,
+               starts=(_CONNECTION_RECEIVED, "connection authorized: ",
+                       "connection authenticated: ", "replication connection authorized: ")),
+    Recogniser("disconnection", _build_disconnection, starts=(_DISCONNECTION,)),
+    Recogniser("log", _build_log),
+)
+
+
+def _said(message: str) -> dict[str, str]:
+    """What a connection/disconnection text says of the session, by prefix escape."""
+    values = dict(_KEY_VALUES.findall(message))
+    return {escape: values[key] for key, escape in _SAID_KEYS if values.get(key)}
+
+
+def _from_message(common: EventFields, message: str) -> EventFields:
+    """Fill user/database/host/port from ``key=value`` text when the prefix lacks them."""
+    values = dict(_KEY_VALUES.findall(message))
+    merged = common.copy()
+    if merged["user"] is None and values.get("user"):
+        merged["user"] = values["user"]
+    if merged["database"] is None and values.get("database"):
+        merged["database"] = values["database"]
+    if merged["client_host"] is None and values.get("host"):
+        merged["client_host"] = values["host"]
+    if merged["client_port"] is None and values.get("port", "").isdigit():
+        merged["client_port"] = int(values["port"])
+    return merged
+
+
+class EventBuilder:
+    """Turns entries into events (through :data:`RECOGNISERS`), keeping per-session state:
+    pgAudit statements for ``<previously logged>``, and, when the prefix lacks them, the
+    user, database and client named by the session's connection lines.
+
+    The state is bounded: at most ``max_backends`` sessions and ``max_state_bytes`` bytes
+    (least recently used sessions' oldest statements go first; ``evicted_statements``
+    counts them, and ``unresolved_statements`` counts the lines that kept the
+    ``<previously logged>`` marker). A session starts clean at a connection line, a new
+    ``%c`` session id, or a statement id lower than the last one of its pid.
+
+    >>> from types import MappingProxyType
     >>> from pgaudit_parse.lines import Line
     >>> b = EventBuilder()
-    >>> b.build(LogEntry({"p": "7"}, "LOG", "checkpoint starting", (), (Line(""),))).kind
+    >>> b.build(LogEntry(MappingProxyType({"p": "7"}), "LOG", "checkpoint starting", (),
+    ...                  (Line(""),))).kind
     'log'
     """
 
     def __init__(self, on_reject: Callable[[Reject], None] | None = None,
-                 max_backends: int = 10_000) -> None:
+                 max_backends: int = 10_000, prefix: LinePrefix | None = None,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         self.on_reject = on_reject or (lambda reject: None)
         self.max_backends = max_backends
-        # (stream, pid) -> ((statement_id, substatement_id) -> (statement, parameter))
-        self._statements: OrderedDict[tuple[str, str], OrderedDict[tuple[int, int], _Logged]]
-        self._statements = OrderedDict()
-        # (stream, pid) -> user/database/client of the backend, from its connection lines
-        self._sessions: OrderedDict[tuple[str, str], dict[str, object]] = OrderedDict()
+        self.max_state_bytes = max_state_bytes
+        self.state_bytes = 0
+        self.evicted_statements = 0
+        self.unresolved_statements = 0
+        self._neighbours = ambiguous_neighbours(prefix) if prefix is not None else ()
+        # (stream, pid or %c) -> its session, least recently used first
+        self._sessions: OrderedDict[_Key, _Session] = OrderedDict()
 
     def build(self, entry: LogEntry) -> Event | None:
         """The event for one entry, or None (after reporting a reject) if it is torn."""
         try:
-            common = self._common(entry)
+            common = self._common(entry, entry.fields)
         except TimestampError as exc:
-            self._reject(entry, str(exc))
+            self.reject(entry, str(exc))
             return None
-        if self._sessions and (common["user"] is None or common["database"] is None
-                               or common["client_host"] is None
-                               or common["client_port"] is None) \
-                and not entry.message.startswith("connection received: "):
-            # (a new backend: what was known of an earlier one with its pid is not its)
-            self._fill_session(entry, common)
-        message = common["message"]
-        assert isinstance(message, str)
-        severity = entry.severity
-        if message.startswith(AUDIT_MARKER):
-            try:
-                audit = parse_audit_payload(message[len(AUDIT_MARKER):])
-            except PayloadError as exc:
-                self._reject(entry, f"torn pgAudit payload: {exc}")
-                return None
-            audit = self._resolve(entry, common, audit)
-            return AuditEvent(audit=audit, **common)
-        if severity in ERROR_SEVERITIES:
-            if is_login_failure(severity, message, common["sqlstate"]):
-                if common["user"] is None:
-                    named = _LOGIN_USER.search(message)
-                    common["user"] = named.group(1).replace('""', '"') if named else None
-                return ErrorEvent(kind="login_failed", **common)
-            return ErrorEvent(kind="error", **common)
-        if message.startswith("duration: "):
-            match = _DURATION.match(message)
-            if match:
-                return DurationEvent(duration_ms=float(match.group("ms")),
-                                     duration_statement=match.group("sql"), **common)
-        if message.startswith(("connection received: ", "connection authorized: ",
-                               "connection authenticated: ",
-                               "replication connection authorized: ")):
-            merged = self._from_message(common, message)
-            self._remember_session(entry, merged)
-            return ConnectionEvent(**merged)
-        if message.startswith("disconnection: session time: "):
-            session_time = message[len("disconnection: session time: "):].split(" ", 1)[0]
-            self._forget(entry, common)
-            return DisconnectionEvent(session_time=session_time,
-                                      **self._from_message(common, message))
-        return LogEvent(**common)
+        severity, message = entry.severity, common["message"]
+        for recogniser in RECOGNISERS:
+            found = recogniser.match(severity, message)
+            if found is not False:
+                return recogniser.build(self, entry, common,
+                                        found if isinstance(found, re.Match) else None)
+        raise AssertionError("the last recogniser takes every message")
 
-    def _remember_session(self, entry: LogEntry, values: dict[str, object]) -> None:
+    # -- session state (used by the builders) -------------------------------------------
+
+    def backend_key(self, entry: LogEntry, common: EventFields) -> _Key:
+        """The session key: (stream, pid), or (stream, %c) when the prefix has no pid."""
+        return (entry.stream, str(common["pid"] if common["pid"] is not None
+                                  else common["session_id"]))
+
+    def session(self, key: _Key) -> _Session | None:
+        """The state of a session, if any is kept."""
+        return self._sessions.get(key) if self._sessions else None
+
+    def attribute(self, entry: LogEntry, common: EventFields, key: _Key,
+                  session: _Session | None, said: Mapping[str, str] | None = None,
+                  fill: bool = True) -> tuple[EventFields, _Session | None]:
+        """``common`` with who the line belongs to settled, and the line's session (if
+        kept): a new ``%c`` ends the pid's earlier session; ambiguous prefix splits follow
+        what the session's lines ``said``; fields the prefix lacks come from its connection
+        lines (``fill``)."""
+        if session is not None and common["session_id"] is not None \
+                and session.session_id is not None \
+                and session.session_id != common["session_id"]:
+            self.forget(key)
+            session = None
+        fields = entry.fields
+        for _, literal, right in self._neighbours:
+            second = fields.get(right)
+            if second is not None and literal in second:  # (rare: checked inline)
+                known_said = said if said is not None else (
+                    session.said if session is not None else {})
+                resplit_fields = resplit(fields, self._neighbours, known_said)
+                if resplit_fields is not fields:
+                    common = self._common(entry, resplit_fields)
+                break
+        if fill and session is not None and session.known and (
+                common["user"] is None or common["database"] is None
+                or common["client_host"] is None or common["client_port"] is None):
+            for name, value in session.known.items():
+                if common[name] is None:  # type: ignore[literal-required]
+                    common[name] = value  # type: ignore[literal-required]
+        return common, session
+
+    def new_session(self, key: _Key, session_id: str | None, keep_known: bool) -> None:
+        """A connection line: forget the pid's statements (and who it was, unless kept)."""
+        session = self.session(key)
+        if session is None:
+            return
+        if not keep_known:
+            self.forget(key)
+            return
+        self._drop_statements(session)
+        session.last_statement_id = 0
+        if session_id is not None:
+            session.session_id = session_id
+
+    def remember_session(self, key: _Key, values: EventFields, said: Mapping[str, str],
+                         received: bool) -> None:
         """Keep who a backend is (from its connection lines) for prefixes that lack it."""
-        key = self._backend(entry, values)
-        known = self._sessions.pop(key, {})
-        if entry.message.startswith("connection received: "):
-            known = {}  # a new backend (pids are reused)
-        for name in _SESSION_FIELDS:
-            if values[name] is not None:
-                known[name] = values[name]
-        self._sessions[key] = known
-        while len(self._sessions) > self.max_backends:
-            self._sessions.popitem(last=False)
+        session = self._touch(key, values["session_id"])
+        if received:
+            session.known = {}  # a new backend (pids are reused)
+        for name in ("user", "database", "client_host", "client_port"):
+            value = values[name]  # type: ignore[literal-required]
+            if value is not None:
+                session.known[name] = value
+        session.said.update(said)
+        self._evict()
 
-    def _fill_session(self, entry: LogEntry, common: dict[str, object]) -> None:
-        known = self._sessions.get(self._backend(entry, common))
-        if known:
-            for name, value in known.items():
-                if common[name] is None:
-                    common[name] = value
+    def resolve(self, key: _Key, session: _Session | None, common: EventFields,
+                audit: AuditFields) -> AuditFields:
+        """Fill ``<previously logged>`` from the session's earlier line, or remember this
+        line's statement for later ones."""
+        ids = (audit.statement_id, audit.substatement_id)
+        statement, parameter = audit.statement, audit.parameter
+        if statement == PREVIOUSLY_LOGGED or parameter == PREVIOUSLY_LOGGED_PARAMETER:
+            earlier = session.statements.get(ids) if session is not None else None
+            if session is not None:
+                session.last_statement_id = max(session.last_statement_id, audit.statement_id)
+            if earlier is None:
+                # The earlier line is not in this input (or was evicted): keep the marker.
+                self.unresolved_statements += 1
+                return audit
+            if statement == PREVIOUSLY_LOGGED:
+                statement = earlier[0]
+            if parameter == PREVIOUSLY_LOGGED_PARAMETER:
+                parameter = earlier[1]
+            return AuditFields(audit.audit_type, audit.statement_id, audit.substatement_id,
+                               audit.class_, audit.command, audit.object_type,
+                               audit.object_name, statement, parameter, audit.rows)
+        if session is None:
+            session = self._touch(key, common["session_id"])
+        else:
+            self._sessions.move_to_end(key)
+        if audit.statement_id > session.last_statement_id:
+            session.last_statement_id = audit.statement_id
+        # (inlined _logged_bytes and _count: this runs for every audit line)
+        size = _ENTRY_BYTES + (getsizeof(statement) if statement is not None else 0)
+        if parameter:
+            size += sum(map(getsizeof, parameter))
+        known = session.statements
+        earlier = known.pop(ids, None)
+        if earlier is not None:
+            size -= _logged_bytes(*earlier)
+        known[ids] = (statement, parameter)
+        if len(known) > _STATEMENTS_PER_BACKEND:
+            size -= _logged_bytes(*known.popitem(last=False)[1])
+        session.bytes += size
+        self.state_bytes += size
+        if self.state_bytes > self.max_state_bytes:
+            self._evict()
+        return audit
 
-    # -- helpers ---------------------------------------------------------------------
+    def forget(self, key: _Key) -> None:
+        """Drop a session (it ended, or its pid now belongs to another)."""
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            self.state_bytes -= session.bytes
 
-    def _common(self, entry: LogEntry) -> dict[str, object]:
+    def reject(self, entry: LogEntry, reason: str) -> None:
+        """Report an entry that cannot be an event."""
+        raw = "\n".join(line.text for line in entry.lines)
+        self.on_reject(Reject(entry.source, entry.line, reason, raw))
+
+    # -- private -----------------------------------------------------------------------
+
+    def _touch(self, key: _Key, session_id: str | None) -> _Session:
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = _Session(session_id)
+            self.state_bytes += session.bytes
+            while len(self._sessions) > self.max_backends:
+                self.forget(next(iter(self._sessions)))
+        else:
+            self._sessions.move_to_end(key)
+            if session_id is not None:
+                session.session_id = session_id
+        return session
+
+    def _count(self, session: _Session, size: int) -> None:
+        session.bytes += size
+        self.state_bytes += size
+
+    def _drop_statements(self, session: _Session) -> None:
+        for logged in session.statements.values():
+            self._count(session, -_logged_bytes(*logged))
+        session.statements.clear()
+
+    def _evict(self) -> None:
+        """Free the least recently used sessions' oldest statements until within bounds."""
+        sessions = self._sessions
+        while self.state_bytes > self.max_state_bytes and sessions:
+            key, oldest = next(iter(sessions.items()))
+            if oldest.statements:
+                self._count(oldest, -_logged_bytes(*oldest.statements.popitem(last=False)[1]))
+                self.evicted_statements += 1
+            else:
+                self.forget(key)
+
+    def _common(self, entry: LogEntry, f: Mapping[str, str]) -> EventFields:
         # The hottest function of the parser: fields absent from the prefix cost one
         # dict lookup each, and an entry without secondary lines skips their search.
-        f = entry.fields
         get = f.get
         if "m" in f:
             timestamp: datetime | None = parse_timestamp(f["m"])
@@ -398,58 +806,7 @@ class EventBuilder:
             "stream": entry.stream,
         }
 
-    @staticmethod
-    def _from_message(common: dict[str, object], message: str) -> dict[str, object]:
-        """Fill user/database/host/port from ``key=value`` text when the prefix lacks them."""
-        values = dict(_KEY_VALUES.findall(message))
-        merged = dict(common)
-        for key, name in (("user", "user"), ("database", "database"), ("host", "client_host")):
-            if merged[name] is None and values.get(key):
-                merged[name] = values[key]
-        if merged["client_port"] is None and values.get("port", "").isdigit():
-            merged["client_port"] = int(values["port"])
-        return merged
 
-    def _backend(self, entry: LogEntry, common: dict[str, object]) -> tuple[str, str]:
-        return (entry.stream, str(common["pid"] if common["pid"] is not None
-                                  else common["session_id"]))
-
-    def _resolve(self, entry: LogEntry, common: dict[str, object],
-                 audit: AuditFields) -> AuditFields:
-        key = self._backend(entry, common)
-        ids = (audit.statement_id, audit.substatement_id)
-        statements = self._statements
-        known = statements.get(key)
-        statement, parameter = audit.statement, audit.parameter
-        if statement == PREVIOUSLY_LOGGED or parameter == _PREVIOUSLY_LOGGED_LIST:
-            earlier = known.get(ids) if known is not None else None
-            if earlier is None:
-                return audit  # the earlier line is not in this input: keep the marker
-            if statement == PREVIOUSLY_LOGGED:
-                statement = earlier[0]
-            if parameter == _PREVIOUSLY_LOGGED_LIST:
-                parameter = earlier[1]
-            return AuditFields(audit.audit_type, audit.statement_id, audit.substatement_id,
-                               audit.class_, audit.command, audit.object_type,
-                               audit.object_name, statement, parameter, audit.rows)
-        if known is None:
-            known = statements[key] = OrderedDict()
-            while len(statements) > self.max_backends:
-                statements.popitem(last=False)
-        else:
-            statements.move_to_end(key)
-        if ids in known:
-            known.move_to_end(ids)
-        known[ids] = (statement, parameter)
-        if len(known) > _STATEMENTS_PER_BACKEND:
-            known.popitem(last=False)
-        return audit
-
-    def _forget(self, entry: LogEntry, common: dict[str, object]) -> None:
-        key = self._backend(entry, common)
-        self._statements.pop(key, None)
-        self._sessions.pop(key, None)
-
-    def _reject(self, entry: LogEntry, reason: str) -> None:
-        raw = "\n".join(line.text for line in entry.lines)
-        self.on_reject(Reject(entry.source, entry.line, reason, raw))
+if TYPE_CHECKING:  # the builders fit the table's type
+    _BUILDERS: tuple[_Build, ...] = (_build_audit, _build_error, _build_duration,
+                                     _build_connection, _build_disconnection, _build_log)

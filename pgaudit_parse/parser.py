@@ -55,7 +55,7 @@ class Parser:
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
         self._assembler = EntryAssembler(self.prefix, self._reject, window)
-        self._builder = EventBuilder(self._reject)
+        self._builder = EventBuilder(self._reject, prefix=self.prefix)
         self.entry_count = 0
 
     def _reject(self, reject: Reject) -> None:

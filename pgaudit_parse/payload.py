@@ -13,7 +13,7 @@ When it does not (a stray quote, or a field over ``csv``'s 128 KiB limit: a bulk
 
 >>> f = parse_audit_payload('SESSION,1,1,READ,SELECT,TABLE,public.t,"select 1, 2",<none>')
 >>> f.class_, f.statement, f.parameter, f.rows
-('READ', 'select 1, 2', [], None)
+('READ', 'select 1, 2', (), None)
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "NOT_LOGGED",
     "NO_PARAMETERS",
     "PREVIOUSLY_LOGGED",
+    "PREVIOUSLY_LOGGED_PARAMETER",
     "AuditFields",
     "PayloadError",
     "parse_audit_payload",
@@ -42,6 +43,8 @@ AUDIT_MARKER: Final = "AUDIT: "
 NOT_LOGGED: Final = "<not logged>"
 NO_PARAMETERS: Final = "<none>"
 PREVIOUSLY_LOGGED: Final = "<previously logged>"
+#: ``AuditFields.parameter`` of a line whose PARAMETER is ``<previously logged>``.
+PREVIOUSLY_LOGGED_PARAMETER: Final[tuple[str, ...]] = (PREVIOUSLY_LOGGED,)
 
 
 class PayloadError(ValueError):
@@ -52,8 +55,9 @@ class PayloadError(ValueError):
 class AuditFields:
     """The fields of one pgAudit line (``class_`` because ``class`` is a keyword).
 
-    ``parameter`` is None when not logged, ``[]`` for ``<none>``, else the values (SQL NULL
-    and '' both appear as ''). ``rows`` is None unless ``pgaudit.log_rows`` is on.
+    ``parameter`` is None when not logged, ``()`` for ``<none>``, else the values (SQL NULL
+    and '' both appear as ''); a tuple, so the frozen object holds nothing mutable (the
+    JSON form is a list). ``rows`` is None unless ``pgaudit.log_rows`` is on.
     Empty fields are None.
     """
 
@@ -65,7 +69,7 @@ class AuditFields:
     object_type: str | None
     object_name: str | None
     statement: str | None
-    parameter: list[str] | None
+    parameter: tuple[str, ...] | None
     rows: int | None
 
     def as_dict(self) -> dict[str, object]:
@@ -88,8 +92,8 @@ class AuditFields:
 
 def _build_csv_grammar() -> pp.ParserElement:
     quoted = pp.QuotedString('"', esc_quote='""', multiline=True, unquote_results=True,
-                             convert_whitespace_escapes=False)
-    quoted = quoted.leave_whitespace().set_name("quoted field")
+                             convert_whitespace_escapes=False
+                             ).leave_whitespace().set_name("quoted field")
     unquoted = pp.Regex(r'[^,"]*').leave_whitespace().set_name("plain field")
     field = (quoted | unquoted).set_name("field")
     comma = pp.Suppress(pp.Literal(",").leave_whitespace())
@@ -217,17 +221,17 @@ def _int(text: str, name: str) -> int:
         raise PayloadError(f"{name} is not a number") from None
 
 
-def parse_parameter(text: str) -> list[str] | None:
-    '''PARAMETER as a list: None for ``<not logged>``, ``[]`` for ``<none>``.
+def parse_parameter(text: str) -> tuple[str, ...] | None:
+    '''PARAMETER as a tuple: None for ``<not logged>``, ``()`` for ``<none>``.
 
     >>> parse_parameter('1,"he said ""hi"""'), parse_parameter("<none>")
-    (['1', 'he said "hi"'], [])
+    (('1', 'he said "hi"'), ())
     '''
     if text == NOT_LOGGED:
         return None
     if text == NO_PARAMETERS:
-        return []
-    return split_csv(text)
+        return ()
+    return tuple(split_csv(text))
 
 
 def parse_audit_payload(payload: str) -> AuditFields:
@@ -249,9 +253,9 @@ def parse_audit_payload(payload: str) -> AuditFields:
     statement = fields[7]
     parameter_text = fields[8]
     if parameter_text == NOT_LOGGED:
-        parameter: list[str] | None = None
+        parameter: tuple[str, ...] | None = None
     elif parameter_text == PREVIOUSLY_LOGGED:
-        parameter = [PREVIOUSLY_LOGGED]
+        parameter = PREVIOUSLY_LOGGED_PARAMETER
     else:
         parameter = parse_parameter(parameter_text)
     rows: int | None = None

@@ -37,16 +37,16 @@ from pgaudit_parse.payload import (
 
 def expected_fields(record: AuditRecord) -> AuditFields:
     """What ``parse_audit_payload`` must return for a rendered record (DESIGN.md)."""
-    parameter: list[str] | None
+    parameter: tuple[str, ...] | None
     if record.previously_logged:
         statement: str | None = PREVIOUSLY_LOGGED
-        parameter = [PREVIOUSLY_LOGGED]
+        parameter = (PREVIOUSLY_LOGGED,)
     elif record.statement is None:
         statement, parameter = NOT_LOGGED, None
     else:
         statement = record.statement or None
-        parameter = None if record.parameter is None else [
-            "" if value is None else value for value in record.parameter]
+        parameter = None if record.parameter is None else tuple(
+            "" if value is None else value for value in record.parameter)
     return AuditFields(
         audit_type=record.audit_type,
         statement_id=record.statement_id,
