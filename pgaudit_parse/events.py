@@ -297,7 +297,7 @@ def ambiguous_neighbours(prefix: LinePrefix) -> tuple[_Neighbours, ...]:
     """
     parts = prefix.parts
     found = []
-    for left, middle, right in zip(parts, parts[1:], parts[2:]):
+    for left, middle, right in zip(parts, parts[1:], parts[2:], strict=False):
         if (isinstance(left, PrefixEscape) and isinstance(middle, PrefixLiteral)
                 and isinstance(right, PrefixEscape) and left.escape in _FREE_TEXT
                 and right.escape in _FREE_TEXT and not left.padding and not right.padding
