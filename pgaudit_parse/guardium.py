@@ -26,7 +26,8 @@ from typing import Any, Final
 
 from .events import AuditEvent, DurationEvent, ErrorEvent, Event
 
-__all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "SERVER_TYPE", "LANGUAGE"]
+__all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "SERVER_TYPE", "LANGUAGE",
+           "DEFAULT_HELD_BYTES"]
 
 SERVER_TYPE: Final = "POSTGRESQL"
 LANGUAGE: Final = "PGRS"  # Guardium's code for PostgreSQL
@@ -188,6 +189,19 @@ def _times(sql: str | None, records: list[dict[str, Any]]) -> bool:
     return False
 
 
+#: Bytes the audit records held for their ``duration:`` line may take by default (with the
+#: ``<previously logged>`` cache, 64 MiB in all: see docs/memory.md).
+DEFAULT_HELD_BYTES: Final = 16 * 1024 * 1024
+#: What a record costs besides its SQL text (measured: ~1.4 KB of dicts and short strings).
+_RECORD_BYTES: Final = 1500
+
+
+def _record_bytes(record: dict[str, Any]) -> int:
+    data = record.get("data")
+    sql = data.get("originalSqlCommand") if data else None
+    return _RECORD_BYTES + (len(sql) if isinstance(sql, str) else 0)
+
+
 class RecordBuilder:
     """Events -> Guardium records, joining ``duration:`` lines to the statement they time.
 
@@ -196,7 +210,10 @@ class RecordBuilder:
     held until the next event of that backend: a duration fills their ``executionTime``
     (one record per statement, not two); anything else releases them unchanged. A
     duration with no audit record before it becomes a record of its own (with password
-    literals redacted, as pgAudit would). Memory is bounded by ``max_backends``.
+    literals redacted, as pgAudit would). Memory is bounded by ``max_backends`` and by
+    ``held_bytes`` (see docs/memory.md): past it, the oldest held records are released
+    before their duration (counted in ``released_early``; nothing is lost, but such a
+    statement's ``duration:`` line then makes a record of its own).
 
     >>> from pgaudit_parse import parse_lines
     >>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
@@ -209,11 +226,16 @@ class RecordBuilder:
     """
 
     def __init__(self, account_id: str | None = None, instance: str | None = None,
-                 max_backends: int = 4096, max_held: int = 1024) -> None:
+                 max_backends: int = 4096, max_held: int = 1024,
+                 held_bytes: int = DEFAULT_HELD_BYTES) -> None:
         self.account_id = account_id
         self.instance = instance
         self.max_backends = max_backends
         self.max_held = max_held
+        self.max_held_bytes = held_bytes
+        self.held_bytes = 0  # what the held records cost now (estimated, see _record_bytes)
+        self.released_early = 0
+        self._sizes: dict[tuple[str, int | None], int] = {}
         # (stream, pid) -> (statement id, its records, line of the first one's event)
         self._held: OrderedDict[tuple[str, int | None], tuple[int, list[dict[str, Any]], int]]
         self._held = OrderedDict()
@@ -222,6 +244,8 @@ class RecordBuilder:
         """Records ready after this event (possibly none: audit records wait)."""
         key = (event.stream, event.pid)
         held = self._held.pop(key, None)
+        held_size = self._sizes.pop(key, 0) if held is not None else 0
+        self.held_bytes -= held_size
         if isinstance(event, DurationEvent):
             if held is not None and _times(event.duration_statement, held[1]):
                 for record in held[1]:
@@ -238,15 +262,23 @@ class RecordBuilder:
         record = to_guardium(event, self.account_id, instance or self.instance)
         if isinstance(event, AuditEvent) and record is not None:
             statement_id = event.audit.statement_id
+            size = _record_bytes(record)
             if held is not None and held[0] == statement_id and len(held[1]) < self.max_held:
                 held[1].append(record)
                 self._held[key] = held
+                size += held_size
             else:
                 if held is not None:
                     out.extend(held[1])
                 self._held[key] = (statement_id, [record], event.line)
+            self._sizes[key] = size
+            self.held_bytes += size
             while len(self._held) > self.max_backends:
-                out.extend(self._held.popitem(last=False)[1][1])
+                out.extend(self._release_oldest())
+            while self.held_bytes > self.max_held_bytes and self._held:
+                released = self._release_oldest()
+                self.released_early += len(released)
+                out.extend(released)
             return out
         if held is not None:
             out.extend(held[1])
@@ -258,7 +290,14 @@ class RecordBuilder:
         """Release every held record (end of input, or before acknowledging a batch)."""
         out = [record for _, records, _ in self._held.values() for record in records]
         self._held.clear()
+        self._sizes.clear()
+        self.held_bytes = 0
         return out
+
+    def _release_oldest(self) -> list[dict[str, Any]]:
+        key, (_, records, _) = self._held.popitem(last=False)
+        self.held_bytes -= self._sizes.pop(key, 0)
+        return records
 
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest event whose record is held, or None.

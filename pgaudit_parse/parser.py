@@ -13,14 +13,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
-from .events import Event, EventBuilder
+from .events import DEFAULT_STATEMENT_CACHE_BYTES, Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
 
-__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "RejectCounter"]
+__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "RejectCounter",
+           "DEFAULT_STATE_BYTES", "split_state_bytes"]
 
 #: Lines ``prefix="auto"`` looks at.
 AUTO_SAMPLE_LINES = 200
+#: Bytes of per-session state a run keeps by default: the ``<previously logged>`` cache
+#: (:class:`Parser`) and the audit records waiting for their ``duration:`` line
+#: (:class:`~pgaudit_parse.guardium.RecordBuilder`). See docs/memory.md.
+DEFAULT_STATE_BYTES = 64 * 1024 * 1024
+
+
+def split_state_bytes(total: int) -> tuple[int, int]:
+    """Share a state budget: (``<previously logged>`` cache, held Guardium records).
+
+    The cache gets three quarters: it holds up to 256 statements per session, while a
+    session holds the records of one statement at a time.
+
+    >>> split_state_bytes(64 * 1024 * 1024)
+    (50331648, 16777216)
+    """
+    if total < 0:
+        raise ValueError("a state budget cannot be negative")
+    cache = total * 3 // 4
+    return cache, total - cache
 
 
 class RejectCounter:
@@ -45,18 +65,43 @@ class Parser:
     """Feed :class:`Line`\\ s, get :class:`Event`\\ s; ``flush()`` at the end of input.
 
     State (open entries, pgAudit statements) is kept per ``Line.stream``, so one parser
-    can take interleaved lines of several CloudWatch log streams.
+    can take interleaved lines of several CloudWatch log streams. The ``<previously
+    logged>`` cache holds at most ``max_state_bytes`` (``state_bytes`` now); statements it
+    evicted are counted in ``evicted_statements``, and audit lines that kept the marker
+    because their statement was not (or no longer) known in ``unresolved_statements``.
     """
 
     def __init__(self, prefix: str | LinePrefix = RDS_PREFIX,
                  on_reject: Callable[[Reject], None] | None = None,
-                 window: int = DEFAULT_WINDOW) -> None:
+                 window: int = DEFAULT_WINDOW,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         self.prefix = prefix if isinstance(prefix, LinePrefix) else LinePrefix(prefix)
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
         self._assembler = EntryAssembler(self.prefix, self._reject, window)
-        self._builder = EventBuilder(self._reject, prefix=self.prefix)
+        self._builder = EventBuilder(self._reject, prefix=self.prefix,
+                                     max_state_bytes=max_state_bytes)
         self.entry_count = 0
+
+    @property
+    def max_state_bytes(self) -> int:
+        """The byte budget of the ``<previously logged>`` cache."""
+        return self._builder.max_state_bytes
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes the ``<previously logged>`` cache and session facts hold now."""
+        return self._builder.state_bytes
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements dropped from the cache to stay within ``max_state_bytes``."""
+        return self._builder.evicted_statements
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>`` (earlier line unknown)."""
+        return self._builder.unresolved_statements
 
     def _reject(self, reject: Reject) -> None:
         self.reject_count += 1

@@ -1,0 +1,113 @@
+"""Per-session state is bounded in bytes, not by counts (issue 8, item 9).
+
+1000 backends x 256 remembered statements of 500 bytes used to hold 237 MB: the count
+bounds let the bytes grow with the statements' size. The ``<previously logged>`` cache and
+the Guardium builder's held records now have byte budgets (docs/memory.md); what they
+evict is counted, and a line that then cannot be resolved keeps its marker.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections.abc import Iterator
+
+import pgaudit_parse as pp
+from pgaudit_parse.events import DEFAULT_STATEMENT_CACHE_BYTES
+from pgaudit_parse.guardium import DEFAULT_HELD_BYTES, RecordBuilder
+from pgaudit_parse.lines import Line
+from pgaudit_parse.parser import DEFAULT_STATE_BYTES, split_state_bytes
+
+T = "2026-11-25 16:05:01 UTC:10.0.0.5(5000):u@db:"
+MIB = 1024 * 1024
+
+
+def audit_lines(backends: int, statements: int, size: int) -> Iterator[Line]:
+    """Lines of ``backends`` sessions, each logging ``statements`` distinct statements."""
+    number = 0
+    for statement_id in range(1, statements + 1):
+        for pid in range(1000, 1000 + backends):
+            number += 1
+            sql = f"select {pid}, {statement_id}, '" + "x" * size + "'"
+            yield Line(f"{T}[{pid}]:LOG:  AUDIT: SESSION,{statement_id},1,READ,SELECT,,,"
+                       f'"{sql}",<none>', "f", number)
+
+
+def retained_by(parser: pp.Parser, lines: Iterator[Line]) -> int:
+    """Bytes the parser still holds after taking every line (its events are dropped)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for line in lines:
+            parser.feed(line)
+        parser.flush()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_statement_cache_stays_within_its_byte_budget() -> None:
+    parser = pp.Parser(max_state_bytes=1 * MIB)
+    # 100 backends x 60 statements x ~520 bytes: 3 MB of SQL to remember
+    held = retained_by(parser, audit_lines(100, 60, 500))
+    assert parser.state_bytes <= 1 * MIB
+    assert held < 2 * MIB, held
+    assert parser.evicted_statements > 0
+
+
+def test_evicted_statement_keeps_the_marker_and_is_counted() -> None:
+    parser = pp.Parser(max_state_bytes=64 * 1024)
+    events = []
+    for line in audit_lines(40, 3, 2000):  # ~250 KB of statements: the first go
+        events += parser.feed(line)
+    again = Line(f"{T}[1000]:LOG:  AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.t,"
+                 "<previously logged>,<previously logged>", "f", 999)
+    recent = Line(f"{T}[1039]:LOG:  AUDIT: OBJECT,3,1,READ,SELECT,TABLE,public.t,"
+                  "<previously logged>,<previously logged>", "f", 1000)
+    events += parser.feed(again) + parser.feed(recent) + parser.flush()
+    assert events[-2].audit.statement == "<previously logged>"
+    assert events[-1].audit.statement.startswith("select 1039, 3, ")
+    assert parser.unresolved_statements == 1
+    assert parser.evicted_statements > 0
+
+
+def test_one_statement_larger_than_the_budget_is_evicted_not_kept() -> None:
+    parser = pp.Parser(max_state_bytes=64 * 1024)
+    parser.feed(next(audit_lines(1, 1, 200_000)))
+    [event] = parser.flush()
+    assert len(event.audit.statement) > 200_000  # the event has it; the cache does not
+    assert parser.state_bytes <= 64 * 1024
+    assert parser.evicted_statements == 1
+
+
+def test_held_records_stay_within_their_byte_budget_and_none_is_lost() -> None:
+    builder = RecordBuilder(held_bytes=256 * 1024)
+    out = []
+    events = list(pp.parse_lines(audit_lines(2000, 1, 1000)))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for event in events:
+            out += builder.add(event)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert builder.held_bytes <= 256 * 1024
+    assert builder.released_early > 0
+    # the released records are in `out` (counted in `held` too): compare the rest
+    assert held - sum(len(r["data"]["originalSqlCommand"]) + 1500 for r in out) < 512 * 1024
+    out += builder.flush()
+    assert len(out) == len(events)
+    assert builder.held_bytes == 0
+
+
+def test_defaults_add_up_to_the_documented_total() -> None:
+    assert DEFAULT_STATE_BYTES == 64 * MIB
+    assert split_state_bytes(DEFAULT_STATE_BYTES) == (DEFAULT_STATEMENT_CACHE_BYTES,
+                                                      DEFAULT_HELD_BYTES)
+    assert pp.Parser().max_state_bytes == DEFAULT_STATEMENT_CACHE_BYTES
+    assert RecordBuilder().max_held_bytes == DEFAULT_HELD_BYTES
