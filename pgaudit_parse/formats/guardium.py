@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from .events import AuditEvent, DurationEvent, ErrorEvent, Event
+from ..events import AuditEvent, DurationEvent, ErrorEvent, Event
 
 __all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "SERVER_TYPE", "LANGUAGE",
            "DEFAULT_HELD_BYTES"]
