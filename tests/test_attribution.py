@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 import pgaudit_parse as pp
-from pgaudit_parse.guardium import to_guardium
+from pgaudit_parse.formats.guardium import to_guardium
 
 T = "2026-11-25 16:05:01 UTC"
 

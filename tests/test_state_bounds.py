@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pgaudit_parse as pp
 from pgaudit_parse.events import DEFAULT_STATEMENT_CACHE_BYTES
-from pgaudit_parse.guardium import DEFAULT_HELD_BYTES, RecordBuilder
+from pgaudit_parse.formats.guardium import DEFAULT_HELD_BYTES, RecordBuilder
 from pgaudit_parse.lines import Line
 from pgaudit_parse.parser import DEFAULT_STATE_BYTES, split_state_bytes
 
