@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from .lines import Line, Reject, to_lines
 from .prefix import SECONDARY_LABELS, LinePrefix
@@ -70,6 +69,7 @@ class LogEntry:
     def get(self, label: str) -> str | None:
         """The text of the first secondary line with this label, or None.
 
+        >>> from types import MappingProxyType
         >>> LogEntry(MappingProxyType({}), "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
         'd'
         """
@@ -84,7 +84,7 @@ class _Building:
 
     __slots__ = ("fields", "severity", "parts", "secondary", "lines", "key", "last_seq", "closed")
 
-    def __init__(self, fields: dict[str, str], severity: str, text: str, line: Line,
+    def __init__(self, fields: Mapping[str, str], severity: str, text: str, line: Line,
                  key: str, seq: int) -> None:
         self.fields = fields
         self.severity = severity
@@ -108,7 +108,7 @@ class _Building:
 
     def freeze(self) -> LogEntry:
         return LogEntry(
-            MappingProxyType(self.fields),
+            self.fields,  # read-only already (ParsedLine.fields)
             self.severity,
             "\n".join(self.parts),
             tuple((label, "\n".join(parts)) for label, parts in self.secondary),

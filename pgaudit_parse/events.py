@@ -25,6 +25,7 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from functools import lru_cache
 from sys import getsizeof
+from types import FunctionType
 from typing import TYPE_CHECKING, Final, Literal, TypedDict
 
 from .entries import LogEntry
@@ -199,8 +200,10 @@ def _fast_init(cls: type[Event]) -> None:
     namespace.update({f"_s_{n}": getattr(cls, n).__set__ for n in names})
     exec(f"def __init__(self, *, {params}):\n{body}", namespace)  # noqa: S102
     init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    cls.__init__ = init  # type: ignore[method-assign]
+    assert isinstance(init, FunctionType)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    # (setattr: the type checker keeps the dataclass's signature, which this one has)
+    setattr(cls, "__init__", init)  # noqa: B010
 
 
 for _event_class in (AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent,
@@ -372,6 +375,40 @@ def _logged_bytes(statement: str | None, parameter: tuple[str, ...] | None) -> i
     return size
 
 
+class _Known:
+    """Who a session is, from its connection lines (prefix values, else their text)."""
+
+    __slots__ = ("user", "database", "client_host", "client_port")
+
+    def __init__(self) -> None:
+        self.user: str | None = None
+        self.database: str | None = None
+        self.client_host: str | None = None
+        self.client_port: int | None = None
+
+    def update(self, values: EventFields) -> None:
+        """Take every value the line has."""
+        if values["user"] is not None:
+            self.user = values["user"]
+        if values["database"] is not None:
+            self.database = values["database"]
+        if values["client_host"] is not None:
+            self.client_host = values["client_host"]
+        if values["client_port"] is not None:
+            self.client_port = values["client_port"]
+
+    def fill(self, common: EventFields) -> None:
+        """Fill the values a line lacks (its prefix has no such escape)."""
+        if common["user"] is None:
+            common["user"] = self.user
+        if common["database"] is None:
+            common["database"] = self.database
+        if common["client_host"] is None:
+            common["client_host"] = self.client_host
+        if common["client_port"] is None:
+            common["client_port"] = self.client_port
+
+
 class _Session:
     """What is known of one backend's session (mutable, private to the builder)."""
 
@@ -381,7 +418,7 @@ class _Session:
         # (statement_id, substatement_id) -> (statement, parameter), oldest first
         self.statements: OrderedDict[tuple[int, int], _Logged] = OrderedDict()
         # user/database/client of the backend from its connection lines (prefix or text)
-        self.known: dict[str, str | int] = {}
+        self.known = _Known()
         # what its connection lines' text says, by prefix escape ("u" -> "alice@x.com")
         self.said: dict[str, str] = {}
         self.session_id = session_id
@@ -608,12 +645,10 @@ class EventBuilder:
                 if resplit_fields is not fields:
                     common = self._common(entry, resplit_fields)
                 break
-        if fill and session is not None and session.known and (
+        if fill and session is not None and (
                 common["user"] is None or common["database"] is None
                 or common["client_host"] is None or common["client_port"] is None):
-            for name, value in session.known.items():
-                if common[name] is None:  # type: ignore[literal-required]
-                    common[name] = value  # type: ignore[literal-required]
+            session.known.fill(common)
         return common, session
 
     def new_session(self, key: _Key, session_id: str | None, keep_known: bool) -> None:
@@ -634,11 +669,8 @@ class EventBuilder:
         """Keep who a backend is (from its connection lines) for prefixes that lack it."""
         session = self._touch(key, values["session_id"])
         if received:
-            session.known = {}  # a new backend (pids are reused)
-        for name in ("user", "database", "client_host", "client_port"):
-            value = values[name]  # type: ignore[literal-required]
-            if value is not None:
-                session.known[name] = value
+            session.known = _Known()  # a new backend (pids are reused)
+        session.known.update(values)
         session.said.update(said)
         self._evict()
 

@@ -45,7 +45,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Final
+from typing import IO, Final, cast
 
 from .lines import Line
 from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
@@ -274,7 +274,7 @@ class _Gate(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         if self.open:
             return self.target.write(text)
         return len(text)
@@ -340,8 +340,9 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             open(task.err_path, "w", encoding="utf-8") as err_file:
         out = _Gate(out_file)
         errors = _Gate(err_file)
-        sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
-                          task.instance)
+        # (a _Gate is a text stream; TextIOBase is not IO[str] to the type checker)
+        sink = OutputSink(cast(IO[str], out), cast(IO[str], errors) if task.errors else None,
+                          task.fmt, task.account_id, task.instance)
         parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject)
         feed = parser.feed
         write = sink.write

@@ -23,7 +23,9 @@ After the prefix, PostgreSQL writes ``SEVERITY:  message``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import pyparsing as pp
@@ -131,11 +133,12 @@ PrefixPart = PrefixLiteral | PrefixEscape
 class ParsedLine:
     """A physical line split into its prefix values, severity and message text.
 
-    ``fields`` maps each escape letter of the prefix to its text, padding stripped; escapes
+    ``fields`` maps each escape letter of the prefix to its text (read-only), padding
+    stripped; escapes
     after ``%q`` are absent for lines of non-session processes.
     """
 
-    fields: dict[str, str]
+    fields: Mapping[str, str]
     severity: str
     message: str
 
@@ -253,7 +256,7 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
 class LinePrefix:
     """A compiled ``log_line_prefix``: pyparsing grammar plus an equivalent fast regex.
 
-    >>> LinePrefix("%m [%p] ").parse("2026-11-25 16:05:01.120 UTC [7] ERROR:  boom").fields
+    >>> dict(LinePrefix("%m [%p] ").parse("2026-11-25 16:05:01.120 UTC [7] ERROR:  boom").fields)
     {'m': '2026-11-25 16:05:01.120 UTC', 'p': '7'}
     >>> LinePrefix("%m [%p] ").parse("no prefix here") is None
     True
@@ -355,12 +358,13 @@ class LinePrefix:
                 value = values[i]
                 if value is not None:
                     fields[escape] = value.strip(" ") if escape in padded else value
-        return ParsedLine(fields, values[self._severity], values[self._message])
+        return ParsedLine(MappingProxyType(fields), values[self._severity],
+                          values[self._message])
 
     def parse_with_grammar(self, text: str) -> ParsedLine | None:
         """Split a line with the pyparsing grammar (slower; the reference for :meth:`parse`).
 
-        >>> LinePrefix().parse_with_grammar("2026-11-25 16:05:01 UTC::@:[77]:LOG:  x").fields
+        >>> dict(LinePrefix().parse_with_grammar("2026-11-25 16:05:01 UTC::@:[77]:LOG:  x").fields)
         {'t': '2026-11-25 16:05:01 UTC', 'r': '', 'u': '', 'd': '', 'p': '77'}
         """
         try:
@@ -373,7 +377,7 @@ class LinePrefix:
             if name in named:
                 value = named[name]
                 fields[escape] = value.strip(" ") if escape in self._padded_escapes else value
-        return ParsedLine(fields, named["severity"], named.get("message", ""))
+        return ParsedLine(MappingProxyType(fields), named["severity"], named.get("message", ""))
 
 
 _ESCAPE_NAMES: Final = {
@@ -400,7 +404,7 @@ def detect_prefix(lines: list[str], candidates: tuple[str, ...] = KNOWN_PREFIXES
     >>> detect_prefix(["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"])
     '%m [%p] '
     """
-    scored: list[tuple[int, int, str]] = []
+    scored: list[tuple[int, int]] = []
     sample = [line for line in lines if line and not line.startswith("\t")]
     for order, spec in enumerate(candidates):
         prefix = LinePrefix(spec)

@@ -248,8 +248,8 @@ class RecordBuilder:
         self.held_bytes -= held_size
         if isinstance(event, DurationEvent):
             if held is not None and _times(event.duration_statement, held[1]):
-                for record in held[1]:
-                    record["executionTime"] = event.duration_ms
+                for held_record in held[1]:
+                    held_record["executionTime"] = event.duration_ms
                 return held[1]
             released = held[1] if held is not None else []
             record = to_guardium(event, self.account_id, instance or self.instance)
