@@ -48,7 +48,13 @@ from dataclasses import dataclass, replace
 from typing import IO, Final, cast
 
 from .lines import Line
-from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
+from .parser import (
+    AUTO_SAMPLE_LINES,
+    DEFAULT_STATE_BYTES,
+    Parser,
+    resolve_prefix,
+    split_state_bytes,
+)
 from .prefix import PRIMARY_SEVERITIES, LinePrefix
 from .sinks import OutputSink
 from .sources import InputError, read_input
@@ -92,6 +98,12 @@ class ParallelResult:
     rejected: int
     prefix: str
     jobs: int
+    #: State bounds at work (docs/memory.md): statements evicted from the
+    #: ``<previously logged>`` cache, audit lines that kept the marker, records released
+    #: before their duration line.
+    evicted_statements: int = 0
+    unresolved_statements: int = 0
+    released_early: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +306,7 @@ class _Task:
     chunk: Chunk
     out_path: str
     err_path: str
+    state_bytes: int = DEFAULT_STATE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +320,9 @@ class _Done:
     #: The first line of the oldest entry or held record still pending at the chunk's
     #: end: the next chunk's worker must start its warm-up there at the latest.
     held_from: int | None = None
+    evicted_statements: int = 0
+    unresolved_statements: int = 0
+    released_early: int = 0
 
 
 def _chunk_lines(task: _Task) -> Iterator[Line]:
@@ -340,10 +356,12 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             open(task.err_path, "w", encoding="utf-8") as err_file:
         out = _Gate(out_file)
         errors = _Gate(err_file)
+        cache_bytes, held_bytes = split_state_bytes(task.state_bytes)
         # (a _Gate is a text stream; TextIOBase is not IO[str] to the type checker)
         sink = OutputSink(cast(IO[str], out), cast(IO[str], errors) if task.errors else None,
-                          task.fmt, task.account_id, task.instance)
-        parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject)
+                          task.fmt, task.account_id, task.instance, held_bytes=held_bytes)
+        parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject,
+                        max_state_bytes=cache_bytes)
         feed = parser.feed
         write = sink.write
         lines = iter(_chunk_lines(task))
@@ -356,7 +374,8 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
                 if warm == 0:
                     break
         out.open = errors.open = True
-        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count)
+        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count,
+                parser.evicted_statements, parser.unresolved_statements, sink.released_early)
         count = 0
         for line in lines:
             count += 1
@@ -376,7 +395,10 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         out_file.flush()
         err_file.flush()
         return _Done(count, parser.entry_count - base[3], sink.written - base[0],
-                     sink.skipped - base[1], sink.rejected - base[2], held_from=held_from)
+                     sink.skipped - base[1], sink.rejected - base[2], held_from=held_from,
+                     evicted_statements=parser.evicted_statements - base[4],
+                     unresolved_statements=parser.unresolved_statements - base[5],
+                     released_early=sink.released_early - base[6])
 
 
 def _copy(path: str, stream: IO[str]) -> None:
@@ -412,9 +434,11 @@ def _warm_from(task: _Task, line: int) -> _Task:
     return replace(task, chunk=chunk)
 
 
-def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> ParallelResult:
-    before = (sink.written, sink.skipped, sink.rejected)
-    parser = Parser(compiled, on_reject=sink.reject)
+def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
+                  state_bytes: int) -> ParallelResult:
+    before = (sink.written, sink.skipped, sink.rejected, sink.released_early)
+    parser = Parser(compiled, on_reject=sink.reject,
+                    max_state_bytes=split_state_bytes(state_bytes)[0])
     write = sink.write
     count = 0
     for line in read_input(path):
@@ -425,38 +449,41 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> Parallel
         write(event)
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
-                          compiled.spec, 1)
+                          compiled.spec, 1, parser.evicted_statements,
+                          parser.unresolved_statements, sink.released_early - before[3])
 
 
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
                         *, chunk_bytes: int | None = None,
                         warmup_bytes: int = DEFAULT_WARMUP_BYTES,
-                        warmup_lines: int = DEFAULT_WARMUP_LINES) -> ParallelResult:
+                        warmup_lines: int = DEFAULT_WARMUP_LINES,
+                        state_bytes: int = DEFAULT_STATE_BYTES) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
     dead-letter lines go to ``sink.out`` / ``sink.errors`` in input order, and the sink's
     ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
     Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
+    ``state_bytes`` bounds each process's per-session state (docs/memory.md).
     Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
     :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix.
     """
     compiled = _resolve(path, prefix)
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
-        return _parse_serial(path, compiled, sink)
+        return _parse_serial(path, compiled, sink, state_bytes)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
-        return _parse_serial(path, compiled, sink)
+        return _parse_serial(path, compiled, sink, state_bytes)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
     workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"))
+              os.path.join(workdir, f"{i}.err"), state_bytes)
         for i, chunk in enumerate(chunks)
     ]
-    totals = [0, 0, 0, 0, 0]
+    totals = [0, 0, 0, 0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
     pool = context.Pool(min(jobs, len(tasks)))
     try:
@@ -495,7 +522,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             os.unlink(task.out_path)
             os.unlink(task.err_path)
             for i, value in enumerate((done.lines, done.entries, done.written, done.skipped,
-                                       done.rejected)):
+                                       done.rejected, done.evicted_statements,
+                                       done.unresolved_statements, done.released_early)):
                 totals[i] += value
             following = next(queued, None)
             if following is not None:
@@ -509,4 +537,5 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     sink.skipped += totals[3]
     sink.rejected += totals[4]
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
-                          compiled.spec, min(jobs, len(tasks)))
+                          compiled.spec, min(jobs, len(tasks)), totals[5], totals[6],
+                          totals[7])

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import IO, Any, Final
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
-from .formats.guardium import RecordBuilder
+from .formats.guardium import DEFAULT_HELD_BYTES, RecordBuilder
 from .lines import Reject
 
 __all__ = ["FORMATS", "event_to_json", "reject_to_json", "OutputSink"]
@@ -129,7 +129,8 @@ class OutputSink:
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
-                 owned: tuple[IO[str], ...] = ()) -> None:
+                 owned: tuple[IO[str], ...] = (), *,
+                 held_bytes: int = DEFAULT_HELD_BYTES) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         self.out = out
@@ -141,7 +142,14 @@ class OutputSink:
         self.skipped = 0
         self.rejected = 0
         self._owned = owned
-        self._records = RecordBuilder(account_id, instance)
+        self.held_bytes = held_bytes
+        self._records = RecordBuilder(account_id, instance, held_bytes=held_bytes)
+
+    @property
+    def released_early(self) -> int:
+        """Audit records written before their duration line to stay within
+        ``held_bytes`` (see docs/memory.md)."""
+        return self._records.released_early
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""

@@ -9,8 +9,15 @@ evict is counted, and a line that then cannot be resolved keeps its marker.
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 import pgaudit_parse as pp
 from pgaudit_parse.events import DEFAULT_STATEMENT_CACHE_BYTES
@@ -62,7 +69,7 @@ def test_evicted_statement_keeps_the_marker_and_is_counted() -> None:
     events = []
     for line in audit_lines(40, 3, 2000):  # ~250 KB of statements: the first go
         events += parser.feed(line)
-    again = Line(f"{T}[1000]:LOG:  AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.t,"
+    again = Line(f"{T}[1000]:LOG:  AUDIT: OBJECT,3,1,READ,SELECT,TABLE,public.t,"
                  "<previously logged>,<previously logged>", "f", 999)
     recent = Line(f"{T}[1039]:LOG:  AUDIT: OBJECT,3,1,READ,SELECT,TABLE,public.t,"
                   "<previously logged>,<previously logged>", "f", 1000)
@@ -111,3 +118,57 @@ def test_defaults_add_up_to_the_documented_total() -> None:
                                                       DEFAULT_HELD_BYTES)
     assert pp.Parser().max_state_bytes == DEFAULT_STATEMENT_CACHE_BYTES
     assert RecordBuilder().max_held_bytes == DEFAULT_HELD_BYTES
+
+
+# -- the CLI option ------------------------------------------------------------------------
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "pgaudit_parse", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def _write_log(path: Path) -> int:
+    """40 sessions x 20 statements of 2 KB, then a <previously logged> for the least
+    recently used session's last statement."""
+    lines = [line.text for line in audit_lines(40, 20, 2000)]
+    lines.append(f"{T}[1000]:LOG:  AUDIT: OBJECT,20,1,READ,SELECT,TABLE,public.t,"
+                 "<previously logged>,<previously logged>")
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cli_state_bytes_bounds_and_reports_evictions(tmp_path: Path, jobs: str) -> None:
+    log = tmp_path / "big.log"
+    count = _write_log(log)
+    small = _run_cli("--format", "events", "--state-bytes", "64K", "--jobs", jobs, str(log))
+    assert small.returncode == 0, small.stderr
+    events = [json.loads(line) for line in small.stdout.splitlines()]
+    assert len(events) == count  # nothing dropped
+    assert events[-1]["audit"]["statement"] == "<previously logged>"
+    assert "statement(s) evicted" in small.stderr
+    assert "kept <previously logged>" in small.stderr
+    roomy = _run_cli("--format", "events", "--jobs", jobs, str(log))
+    assert roomy.returncode == 0, roomy.stderr
+    last = json.loads(roomy.stdout.splitlines()[-1])
+    assert last["audit"]["statement"].startswith("select 1000, 20, ")
+    assert "evicted" not in roomy.stderr
+
+
+def test_cli_state_bytes_releases_held_records_early_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    count = _write_log(log)
+    result = _run_cli("--state-bytes", "64K", str(log))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == count
+    assert "written before their duration line" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "12X"])
+def test_cli_state_bytes_rejects_a_bad_size_in_one_line(value: str, tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text(f"{T}[1]:LOG:  hi\n")
+    result = _run_cli("--state-bytes", value, str(log))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "--state-bytes" in result.stderr

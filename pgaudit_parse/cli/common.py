@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import IO, Final
 
+from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, OutputSink
 from ..sources import InputError
 
 __all__ = [
     "PROG", "fail", "make_parser", "add_output_arguments", "open_output", "check_inputs",
-    "positive_int",
+    "positive_int", "byte_size", "report_state",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -57,6 +59,11 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
     parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
     parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
+    parser.add_argument("--state-bytes", type=byte_size, default=DEFAULT_STATE_BYTES,
+                        metavar="N",
+                        help="memory for per-session state: <previously logged> statements "
+                             "and records waiting for their duration (K/M/G suffixes; "
+                             "default 64M; see docs/memory.md)")
 
 
 def _open_write(path: str, append: bool = False) -> IO[str]:
@@ -119,7 +126,37 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
         raise
     if errors is not None:
         owned.append(errors)
-    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+    held_bytes = split_state_bytes(getattr(args, "state_bytes", DEFAULT_STATE_BYTES))[1]
+    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
+                      held_bytes=held_bytes)
+
+
+_BYTE_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
+_UNITS: Final = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+
+
+def byte_size(text: str) -> int:
+    """A number of bytes, with an optional K, M or G (powers of 1024).
+
+    >>> byte_size("64M"), byte_size("512k"), byte_size("1000")
+    (67108864, 524288, 1000)
+    """
+    match = _BYTE_SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (e.g. 64M)")
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
+
+
+def report_state(evicted: int, unresolved: int, released: int) -> None:
+    """Say on stderr when the state bounds were reached (docs/memory.md), else nothing."""
+    if evicted or released:
+        print(f"{PROG}: warning: --state-bytes reached: {evicted} statement(s) evicted from "
+              f"the <previously logged> cache, {released} record(s) written before their "
+              "duration line (see docs/memory.md)", file=sys.stderr)
+    if unresolved:
+        print(f"{PROG}: {unresolved} audit line(s) kept <previously logged> (the earlier "
+              "line of their statement was not in the input"
+              + (" or was evicted" if evicted else "") + ")", file=sys.stderr)
 
 
 def positive_int(text: str) -> int:

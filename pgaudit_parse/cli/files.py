@@ -18,7 +18,7 @@ from typing import Final
 
 from ..lines import Line, Reject
 from ..ops.summary import Summary
-from ..parser import Parser, open_with_prefix
+from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixError
 from ..sinks import OutputSink
 from ..sources import InputError, read_input
@@ -30,6 +30,7 @@ from .common import (
     make_parser,
     open_output,
     positive_int,
+    report_state,
 )
 from .progress import Progress
 
@@ -40,14 +41,16 @@ _PROGRESS_EVERY: Final = 4096
 
 
 def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
-                summary: Summary | None = None, jobs: int = 1) -> int:
+                summary: Summary | None = None, jobs: int = 1,
+                state_bytes: int = DEFAULT_STATE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
     each plain file is parsed by that many processes (same output, same order).
+    ``state_bytes`` bounds per-session state (docs/memory.md); reaching it is reported.
     """
     if jobs > 1 and summary is None:
-        return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, state_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -57,6 +60,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)
             summary.add_reject(reject)
+    evicted = unresolved = 0
+    released = sink.released_early
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
@@ -67,24 +72,30 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
             if prefix == "auto" and not quiet:
                 print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
                       file=sys.stderr)
-            parser = Parser(compiled, on_reject=on_reject)
+            parser = Parser(compiled, on_reject=on_reject,
+                            max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
+            evicted += parser.evicted_statements
+            unresolved += parser.unresolved_statements
             if count and parser.entry_count == 0:
                 return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
                             "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
+    if not quiet:
+        report_state(evicted, unresolved, sink.released_early - released)
     return 0
 
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
-                          jobs: int) -> int:
+                          jobs: int, state_bytes: int) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
+    counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
-            result = parse_file_parallel(path, prefix, jobs, sink)
+            result = parse_file_parallel(path, prefix, jobs, sink, state_bytes=state_bytes)
         except PrefixError as exc:
             return fail(f"{name}: {exc}")
         if prefix == "auto" and not quiet:
@@ -92,6 +103,11 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if result.lines and result.entries == 0:
             return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                         "(check --prefix, or try --prefix auto)")
+        counts[0] += result.evicted_statements
+        counts[1] += result.unresolved_statements
+        counts[2] += result.released_early
+    if not quiet:
+        report_state(*counts)
     return 0
 
 
@@ -153,7 +169,8 @@ def files_main(args_list: list[str]) -> int:
         return fail(str(exc))
     try:
         summary = Summary() if args.summary else None
-        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs)
+        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs,
+                             args.state_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
