@@ -33,9 +33,18 @@ from ..aws.errors import AwsSetupError, explain
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import SqsConsumer
+from ..parser import split_state_bytes
 from ..sinks import OutputSink
 from ..sources import InputError
-from .common import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
+from .common import (
+    PROG,
+    add_output_arguments,
+    check_inputs,
+    fail,
+    make_parser,
+    open_output,
+    report_state,
+)
 from .progress import Progress
 
 __all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
@@ -192,7 +201,8 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
             logs, groups, sink, prefix=args.prefix, store=store, start_ms=start,
             filter_pattern=args.filter_pattern, page_size=args.page_size,
             instance=args.instance,
-            on_slice=lambda group, first, last, count: progress(count, last / 1000))
+            on_slice=lambda group, first, last, count: progress(count, last / 1000),
+            max_state_bytes=split_state_bytes(args.state_bytes)[0])
         lag = int(args.lag * 1000)
         try:
             while True:
@@ -204,6 +214,9 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
             progress.close()
             sink.close()
         _report("cloudwatch", args, sink, f"{reader.events_read} CloudWatch events read")
+        if not args.quiet:
+            report_state(reader.evicted_statements, reader.unresolved_statements,
+                         sink.released_early)
         return 0
 
     stop = threading.Event()
@@ -251,6 +264,8 @@ def sqs_main(argv: Sequence[str]) -> int:
             progress.close()
             sink.close()
         _report("sqs", args, sink, f"{consumer.messages} messages")
+        if not args.quiet:
+            report_state(0, 0, sink.released_early)
         return 0
 
     stop = threading.Event()
