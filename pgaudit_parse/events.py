@@ -6,8 +6,8 @@ Kinds: ``audit`` (pgAudit SESSION/OBJECT), ``error`` (ERROR, FATAL, PANIC),
 
 Which kind a message is, is decided by a table of recognisers (:data:`RECOGNISERS`: message
 shape -> builder function), tried in order, the way sqlglot maps tokens to parse functions.
-Per-backend state (``<previously logged>`` statements, who the session is) lives in
-:class:`EventBuilder`, bounded in bytes (see docs/memory.md).
+Per-session state (``<previously logged>`` statements, who the session is) lives in
+:mod:`pgaudit_parse.sessions`, bounded in bytes (see docs/memory.md).
 
 >>> from pgaudit_parse import parse_lines
 >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.1.2.3(5000):bob@shop:[9]:FATAL:  "
@@ -19,26 +19,25 @@ Per-backend state (``<previously logged>`` statements, who the session is) lives
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from functools import lru_cache
-from sys import getsizeof
 from types import FunctionType
 from typing import TYPE_CHECKING, Final, Literal, TypedDict
 
 from .entries import LogEntry
 from .lines import Reject
-from .payload import (
-    AUDIT_MARKER,
-    PREVIOUSLY_LOGGED,
-    PREVIOUSLY_LOGGED_PARAMETER,
-    AuditFields,
-    PayloadError,
-    parse_audit_payload,
+from .payload import AUDIT_MARKER, AuditFields, PayloadError, parse_audit_payload
+from .prefix import LinePrefix
+from .sessions import (
+    DEFAULT_STATEMENT_CACHE_BYTES,
+    Key,
+    Session,
+    SessionTable,
+    ambiguous_neighbours,
+    resplit,
 )
-from .prefix import _FREE_TEXT, LinePrefix, PrefixEscape, PrefixLiteral
 from .timestamps import TimestampError, parse_epoch, parse_timestamp
 
 __all__ = [
@@ -280,150 +279,8 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
     return remote, None
 
 
-# -- who a line belongs to: ambiguous free-text neighbours -----------------------------------
-
-#: A free-text escape, the literal after it, and the free-text escape after that literal
-#: (``%u@%d``): the prefix grammar stops the first value at the literal's first occurrence,
-#: so when the second value holds the literal too, the split is a guess.
-_Neighbours = tuple[str, str, str]
-#: What a session's connection/disconnection line says, by escape (``user=`` -> ``u``).
+#: What a session's connection/disconnection text says, by escape (``user=`` -> ``u``).
 _SAID_KEYS: Final = (("user", "u"), ("database", "d"), ("application_name", "a"))
-
-
-def ambiguous_neighbours(prefix: LinePrefix) -> tuple[_Neighbours, ...]:
-    """The pairs of free-text values a literal separates, whose split can be ambiguous.
-
-    >>> ambiguous_neighbours(LinePrefix("%t:%r:%u@%d:[%p]:"))
-    (('u', '@', 'd'),)
-    >>> ambiguous_neighbours(LinePrefix("%m [%p] "))
-    ()
-    """
-    parts = prefix.parts
-    found = []
-    for left, middle, right in zip(parts, parts[1:], parts[2:], strict=False):
-        if (isinstance(left, PrefixEscape) and isinstance(middle, PrefixLiteral)
-                and isinstance(right, PrefixEscape) and left.escape in _FREE_TEXT
-                and right.escape in _FREE_TEXT and not left.padding and not right.padding
-                and middle.text):
-            found.append((left.escape, middle.text, right.escape))
-    return tuple(found)
-
-
-def resplit(fields: Mapping[str, str], neighbours: tuple[_Neighbours, ...],
-            said: Mapping[str, str]) -> Mapping[str, str]:
-    """Prefix values with each ambiguous split resolved (``fields`` itself if none is).
-
-    The text of two neighbours (``alice@example.com@shop``) is fixed; only where it splits
-    is a guess. What the session's own lines ``said`` (``user=alice@example.com
-    database=shop``) decides; without it, the user name takes the ambiguous text: role
-    names hold ``@``, ``:`` or ``/`` (e-mail and directory logins) far more often than
-    database or application names do.
-
-    >>> resplit({"u": "alice", "d": "example.com@shop"}, (("u", "@", "d"),), {})
-    {'u': 'alice@example.com', 'd': 'shop'}
-    >>> resplit({"u": "bob", "d": "sales@eu"}, (("u", "@", "d"),), {"d": "sales@eu"})
-    {'u': 'bob', 'd': 'sales@eu'}
-    """
-    out: dict[str, str] | None = None
-    for left, literal, right in neighbours:
-        current = out if out is not None else fields
-        first, second = current.get(left), current.get(right)
-        if first is None or second is None or literal not in second:
-            continue
-        text = first + literal + second
-        at = _split_at(text, literal, said.get(left), said.get(right), left, right)
-        if at == len(first):
-            continue
-        if out is None:
-            out = dict(fields)
-        out[left], out[right] = text[:at], text[at + len(literal):]
-    return fields if out is None else out
-
-
-def _split_at(text: str, literal: str, left_said: str | None, right_said: str | None,
-              left: str, right: str) -> int:
-    """Where ``literal`` splits ``text`` (the index of the literal)."""
-    if left_said is not None and text.startswith(left_said + literal):
-        return len(left_said)
-    if right_said is not None and text.endswith(literal + right_said):
-        return len(text) - len(right_said) - len(literal)
-    if left == "u":
-        return text.rfind(literal)
-    return text.find(literal)  # right == "u" or neither: the first split gives it the rest
-
-
-# -- per-session state, bounded in bytes ---------------------------------------------------
-
-#: Total bytes the ``<previously logged>`` statements and session facts may hold by default
-#: (with the Guardium builder's held records, 64 MiB in all: see docs/memory.md).
-DEFAULT_STATEMENT_CACHE_BYTES: Final = 48 * 1024 * 1024
-#: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
-_STATEMENTS_PER_BACKEND: Final = 256
-#: Bytes a remembered statement costs besides its strings (key, tuple, dict slot).
-_ENTRY_BYTES: Final = 200
-#: Bytes a session costs besides its statements (its object, dicts, short strings).
-_SESSION_BYTES: Final = 1200
-_Logged = tuple[str | None, tuple[str, ...] | None]
-_Key = tuple[str, str]
-
-
-def _logged_bytes(statement: str | None, parameter: tuple[str, ...] | None) -> int:
-    """What remembering one statement costs (its strings, as Python stores them)."""
-    size = _ENTRY_BYTES + (getsizeof(statement) if statement is not None else 0)
-    if parameter:
-        size += sum(map(getsizeof, parameter))
-    return size
-
-
-class _Known:
-    """Who a session is, from its connection lines (prefix values, else their text)."""
-
-    __slots__ = ("user", "database", "client_host", "client_port")
-
-    def __init__(self) -> None:
-        self.user: str | None = None
-        self.database: str | None = None
-        self.client_host: str | None = None
-        self.client_port: int | None = None
-
-    def update(self, values: EventFields) -> None:
-        """Take every value the line has."""
-        if values["user"] is not None:
-            self.user = values["user"]
-        if values["database"] is not None:
-            self.database = values["database"]
-        if values["client_host"] is not None:
-            self.client_host = values["client_host"]
-        if values["client_port"] is not None:
-            self.client_port = values["client_port"]
-
-    def fill(self, common: EventFields) -> None:
-        """Fill the values a line lacks (its prefix has no such escape)."""
-        if common["user"] is None:
-            common["user"] = self.user
-        if common["database"] is None:
-            common["database"] = self.database
-        if common["client_host"] is None:
-            common["client_host"] = self.client_host
-        if common["client_port"] is None:
-            common["client_port"] = self.client_port
-
-
-class _Session:
-    """What is known of one backend's session (mutable, private to the builder)."""
-
-    __slots__ = ("statements", "known", "said", "session_id", "last_statement_id", "bytes")
-
-    def __init__(self, session_id: str | None) -> None:
-        # (statement_id, substatement_id) -> (statement, parameter), oldest first
-        self.statements: OrderedDict[tuple[int, int], _Logged] = OrderedDict()
-        # user/database/client of the backend from its connection lines (prefix or text)
-        self.known = _Known()
-        # what its connection lines' text says, by prefix escape ("u" -> "alice@x.com")
-        self.said: dict[str, str] = {}
-        self.session_id = session_id
-        self.last_statement_id = 0
-        self.bytes = _SESSION_BYTES
 
 
 # -- recognisers: message shape -> builder ------------------------------------------------
@@ -466,36 +323,41 @@ def _build_audit(b: EventBuilder, entry: LogEntry, common: EventFields,
     except PayloadError as exc:
         b.reject(entry, f"torn pgAudit payload: {exc}")
         return None
-    key = (entry.stream, str(common["pid"] if common["pid"] is not None
-                             else common["session_id"]))  # (backend_key, inlined)
-    session = b.session(key)
+    key = _key(entry, common)
+    sessions = b.sessions
+    session = sessions.get(key)
     if session is not None and audit.statement_id < session.last_statement_id:
         # pgAudit numbers a session's statements upwards from 1: a lower id is a new
         # session on a reused pid, whose <previously logged> must not find the old SQL.
-        b.forget(key)
+        sessions.forget(key)
         session = None
     common, session = b.attribute(entry, common, key, session)
-    return AuditEvent(audit=b.resolve(key, session, common, audit), **common)
+    audit = sessions.resolve(key, session, common["session_id"], audit)
+    return AuditEvent(audit=audit, **common)
 
 
 def _build_error(b: EventBuilder, entry: LogEntry, common: EventFields,
                  match: re.Match[str] | None) -> Event | None:
-    key = b.backend_key(entry, common)
-    common = b.attribute(entry, common, key, b.session(key))[0]
+    key = _key(entry, common)
     severity, message = common["severity"], common["message"]
     if is_login_failure(severity, message, common["sqlstate"]):
+        # The message names the role that tried to log in: it settles an ambiguous split.
+        named = _LOGIN_USER.search(message)
+        user = named.group(1).replace('""', '"') if named else None
+        common = b.attribute(entry, common, key, b.sessions.get(key),
+                             said={"u": user} if user else None)[0]
         if common["user"] is None:
-            named = _LOGIN_USER.search(message)
-            common["user"] = named.group(1).replace('""', '"') if named else None
+            common["user"] = user
         return ErrorEvent(kind="login_failed", **common)
+    common = b.attribute(entry, common, key, b.sessions.get(key))[0]
     return ErrorEvent(kind="error", **common)
 
 
 def _build_duration(b: EventBuilder, entry: LogEntry, common: EventFields,
                     match: re.Match[str] | None) -> Event | None:
     assert match is not None
-    key = b.backend_key(entry, common)
-    common = b.attribute(entry, common, key, b.session(key))[0]
+    key = _key(entry, common)
+    common = b.attribute(entry, common, key, b.sessions.get(key))[0]
     return DurationEvent(duration_ms=float(match.group("ms")),
                          duration_statement=match.group("sql"), **common)
 
@@ -503,31 +365,35 @@ def _build_duration(b: EventBuilder, entry: LogEntry, common: EventFields,
 def _build_connection(b: EventBuilder, entry: LogEntry, common: EventFields,
                       match: re.Match[str] | None) -> Event | None:
     message = common["message"]
-    key = b.backend_key(entry, common)
+    key = _key(entry, common)
+    sessions = b.sessions
     said = _said(message)
     received = message.startswith(_CONNECTION_RECEIVED)
     # Every connection line opens a session: a reused pid's earlier SQL is not its own.
-    b.new_session(key, common["session_id"], keep_known=not received)
-    common = b.attribute(entry, common, key, b.session(key), said=said, fill=not received)[0]
+    sessions.new_session(key, common["session_id"], keep_known=not received)
+    common = b.attribute(entry, common, key, sessions.get(key), said=said,
+                         fill=not received)[0]
     merged = _from_message(common, message)
-    b.remember_session(key, merged, said, received)
+    session = sessions.remember(key, merged["session_id"], said, fresh=received)
+    session.known.update(merged["user"], merged["database"], merged["client_host"],
+                         merged["client_port"])
     return ConnectionEvent(**merged)
 
 
 def _build_disconnection(b: EventBuilder, entry: LogEntry, common: EventFields,
                          match: re.Match[str] | None) -> Event | None:
     message = common["message"]
-    key = b.backend_key(entry, common)
-    common = b.attribute(entry, common, key, b.session(key), said=_said(message))[0]
+    key = _key(entry, common)
+    common = b.attribute(entry, common, key, b.sessions.get(key), said=_said(message))[0]
     session_time = message[len(_DISCONNECTION):].split(" ", 1)[0]
-    b.forget(key)
+    b.sessions.forget(key)
     return DisconnectionEvent(session_time=session_time, **_from_message(common, message))
 
 
 def _build_log(b: EventBuilder, entry: LogEntry, common: EventFields,
                match: re.Match[str] | None) -> Event | None:
-    key = b.backend_key(entry, common)
-    return LogEvent(**b.attribute(entry, common, key, b.session(key))[0])
+    key = _key(entry, common)
+    return LogEvent(**b.attribute(entry, common, key, b.sessions.get(key))[0])
 
 
 #: Message shapes, tried in order; the first that claims a message builds its event
@@ -542,6 +408,12 @@ RECOGNISERS: Final[tuple[Recogniser, ...]] = (
     Recogniser("disconnection", _build_disconnection, starts=(_DISCONNECTION,)),
     Recogniser("log", _build_log),
 )
+
+
+def _key(entry: LogEntry, common: EventFields) -> Key:
+    """The session key: (stream, pid), or (stream, %c) when the prefix has no pid."""
+    pid = common["pid"]
+    return (entry.stream, str(pid if pid is not None else common["session_id"]))
 
 
 def _said(message: str) -> dict[str, str]:
@@ -566,15 +438,11 @@ def _from_message(common: EventFields, message: str) -> EventFields:
 
 
 class EventBuilder:
-    """Turns entries into events (through :data:`RECOGNISERS`), keeping per-session state:
-    pgAudit statements for ``<previously logged>``, and, when the prefix lacks them, the
-    user, database and client named by the session's connection lines.
-
-    The state is bounded: at most ``max_backends`` sessions and ``max_state_bytes`` bytes
-    (least recently used sessions' oldest statements go first; ``evicted_statements``
-    counts them, and ``unresolved_statements`` counts the lines that kept the
-    ``<previously logged>`` marker). A session starts clean at a connection line, a new
-    ``%c`` session id, or a statement id lower than the last one of its pid.
+    """Turns entries into events through :data:`RECOGNISERS`, with per-session state in a
+    :class:`~pgaudit_parse.sessions.SessionTable`: pgAudit statements for ``<previously
+    logged>``, and who each session is (for prefixes without ``%u``/``%d``, and to settle
+    an ambiguous split such as ``alice@example.com@shop``). The state holds at most
+    ``max_backends`` sessions and ``max_state_bytes`` bytes (see docs/memory.md).
 
     >>> from types import MappingProxyType
     >>> from pgaudit_parse.lines import Line
@@ -588,14 +456,28 @@ class EventBuilder:
                  max_backends: int = 10_000, prefix: LinePrefix | None = None,
                  max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         self.on_reject = on_reject or (lambda reject: None)
-        self.max_backends = max_backends
-        self.max_state_bytes = max_state_bytes
-        self.state_bytes = 0
-        self.evicted_statements = 0
-        self.unresolved_statements = 0
+        self.sessions = SessionTable(max_state_bytes, max_backends)
         self._neighbours = ambiguous_neighbours(prefix) if prefix is not None else ()
-        # (stream, pid or %c) -> its session, least recently used first
-        self._sessions: OrderedDict[_Key, _Session] = OrderedDict()
+
+    @property
+    def max_state_bytes(self) -> int:
+        """The byte budget of the per-session state."""
+        return self.sessions.max_bytes
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes the per-session state holds now."""
+        return self.sessions.bytes
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements dropped to stay within ``max_state_bytes``."""
+        return self.sessions.evicted_statements
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>`` (their statement was unknown)."""
+        return self.sessions.unresolved_statements
 
     def build(self, entry: LogEntry) -> Event | None:
         """The event for one entry, or None (after reporting a reject) if it is torn."""
@@ -612,20 +494,9 @@ class EventBuilder:
                                         found if isinstance(found, re.Match) else None)
         raise AssertionError("the last recogniser takes every message")
 
-    # -- session state (used by the builders) -------------------------------------------
-
-    def backend_key(self, entry: LogEntry, common: EventFields) -> _Key:
-        """The session key: (stream, pid), or (stream, %c) when the prefix has no pid."""
-        return (entry.stream, str(common["pid"] if common["pid"] is not None
-                                  else common["session_id"]))
-
-    def session(self, key: _Key) -> _Session | None:
-        """The state of a session, if any is kept."""
-        return self._sessions.get(key) if self._sessions else None
-
-    def attribute(self, entry: LogEntry, common: EventFields, key: _Key,
-                  session: _Session | None, said: Mapping[str, str] | None = None,
-                  fill: bool = True) -> tuple[EventFields, _Session | None]:
+    def attribute(self, entry: LogEntry, common: EventFields, key: Key,
+                  session: Session | None, said: Mapping[str, str] | None = None,
+                  fill: bool = True) -> tuple[EventFields, Session | None]:
         """``common`` with who the line belongs to settled, and the line's session (if
         kept): a new ``%c`` ends the pid's earlier session; ambiguous prefix splits follow
         what the session's lines ``said``; fields the prefix lacks come from its connection
@@ -633,7 +504,7 @@ class EventBuilder:
         if session is not None and common["session_id"] is not None \
                 and session.session_id is not None \
                 and session.session_id != common["session_id"]:
-            self.forget(key)
+            self.sessions.forget(key)
             session = None
         fields = entry.fields
         for _, literal, right in self._neighbours:
@@ -648,121 +519,21 @@ class EventBuilder:
         if fill and session is not None and (
                 common["user"] is None or common["database"] is None
                 or common["client_host"] is None or common["client_port"] is None):
-            session.known.fill(common)
+            known = session.known
+            if common["user"] is None:
+                common["user"] = known.user
+            if common["database"] is None:
+                common["database"] = known.database
+            if common["client_host"] is None:
+                common["client_host"] = known.client_host
+            if common["client_port"] is None:
+                common["client_port"] = known.client_port
         return common, session
-
-    def new_session(self, key: _Key, session_id: str | None, keep_known: bool) -> None:
-        """A connection line: forget the pid's statements (and who it was, unless kept)."""
-        session = self.session(key)
-        if session is None:
-            return
-        if not keep_known:
-            self.forget(key)
-            return
-        self._drop_statements(session)
-        session.last_statement_id = 0
-        if session_id is not None:
-            session.session_id = session_id
-
-    def remember_session(self, key: _Key, values: EventFields, said: Mapping[str, str],
-                         received: bool) -> None:
-        """Keep who a backend is (from its connection lines) for prefixes that lack it."""
-        session = self._touch(key, values["session_id"])
-        if received:
-            session.known = _Known()  # a new backend (pids are reused)
-        session.known.update(values)
-        session.said.update(said)
-        self._evict()
-
-    def resolve(self, key: _Key, session: _Session | None, common: EventFields,
-                audit: AuditFields) -> AuditFields:
-        """Fill ``<previously logged>`` from the session's earlier line, or remember this
-        line's statement for later ones."""
-        ids = (audit.statement_id, audit.substatement_id)
-        statement, parameter = audit.statement, audit.parameter
-        if statement == PREVIOUSLY_LOGGED or parameter == PREVIOUSLY_LOGGED_PARAMETER:
-            earlier = session.statements.get(ids) if session is not None else None
-            if session is not None:
-                session.last_statement_id = max(session.last_statement_id, audit.statement_id)
-            if earlier is None:
-                # The earlier line is not in this input (or was evicted): keep the marker.
-                self.unresolved_statements += 1
-                return audit
-            if statement == PREVIOUSLY_LOGGED:
-                statement = earlier[0]
-            if parameter == PREVIOUSLY_LOGGED_PARAMETER:
-                parameter = earlier[1]
-            return AuditFields(audit.audit_type, audit.statement_id, audit.substatement_id,
-                               audit.class_, audit.command, audit.object_type,
-                               audit.object_name, statement, parameter, audit.rows)
-        if session is None:
-            session = self._touch(key, common["session_id"])
-        else:
-            self._sessions.move_to_end(key)
-        if audit.statement_id > session.last_statement_id:
-            session.last_statement_id = audit.statement_id
-        # (inlined _logged_bytes and _count: this runs for every audit line)
-        size = _ENTRY_BYTES + (getsizeof(statement) if statement is not None else 0)
-        if parameter:
-            size += sum(map(getsizeof, parameter))
-        known = session.statements
-        earlier = known.pop(ids, None)
-        if earlier is not None:
-            size -= _logged_bytes(*earlier)
-        known[ids] = (statement, parameter)
-        if len(known) > _STATEMENTS_PER_BACKEND:
-            size -= _logged_bytes(*known.popitem(last=False)[1])
-        session.bytes += size
-        self.state_bytes += size
-        if self.state_bytes > self.max_state_bytes:
-            self._evict()
-        return audit
-
-    def forget(self, key: _Key) -> None:
-        """Drop a session (it ended, or its pid now belongs to another)."""
-        session = self._sessions.pop(key, None)
-        if session is not None:
-            self.state_bytes -= session.bytes
 
     def reject(self, entry: LogEntry, reason: str) -> None:
         """Report an entry that cannot be an event."""
         raw = "\n".join(line.text for line in entry.lines)
         self.on_reject(Reject(entry.source, entry.line, reason, raw))
-
-    # -- private -----------------------------------------------------------------------
-
-    def _touch(self, key: _Key, session_id: str | None) -> _Session:
-        session = self._sessions.get(key)
-        if session is None:
-            session = self._sessions[key] = _Session(session_id)
-            self.state_bytes += session.bytes
-            while len(self._sessions) > self.max_backends:
-                self.forget(next(iter(self._sessions)))
-        else:
-            self._sessions.move_to_end(key)
-            if session_id is not None:
-                session.session_id = session_id
-        return session
-
-    def _count(self, session: _Session, size: int) -> None:
-        session.bytes += size
-        self.state_bytes += size
-
-    def _drop_statements(self, session: _Session) -> None:
-        for logged in session.statements.values():
-            self._count(session, -_logged_bytes(*logged))
-        session.statements.clear()
-
-    def _evict(self) -> None:
-        """Free the least recently used sessions' oldest statements until within bounds."""
-        sessions = self._sessions
-        while self.state_bytes > self.max_state_bytes and sessions:
-            key, oldest = next(iter(sessions.items()))
-            if oldest.statements:
-                self._count(oldest, -_logged_bytes(*oldest.statements.popitem(last=False)[1]))
-                self.evicted_statements += 1
-            else:
-                self.forget(key)
 
     def _common(self, entry: LogEntry, f: Mapping[str, str]) -> EventFields:
         # The hottest function of the parser: fields absent from the prefix cost one

@@ -171,3 +171,11 @@ def test_new_session_id_starts_clean() -> None:
         + audit(1, AGAIN + "," + AGAIN).replace(",<none>", "", 1),
     ], prefix=prefix))
     assert events[-1].audit.statement == AGAIN
+
+
+def test_a_failed_login_names_its_user_in_the_message() -> None:
+    [event] = pp.parse_lines([
+        f"{T}:10.0.0.5(5000):alice@example.com@shop@eu:[50]:FATAL:  "
+        'password authentication failed for user "alice@example.com"'])
+    assert (event.kind, event.user, event.database) == ("login_failed", "alice@example.com",
+                                                        "shop@eu")
