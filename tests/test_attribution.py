@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import SETTINGS
 
 import pgaudit_parse as pp
 from pgaudit_parse.formats.guardium import to_guardium
@@ -179,3 +182,26 @@ def test_a_failed_login_names_its_user_in_the_message() -> None:
         'password authentication failed for user "alice@example.com"'])
     assert (event.kind, event.user, event.database) == ("login_failed", "alice@example.com",
                                                         "shop@eu")
+
+
+_NAME = st.text(alphabet="abc.@-", min_size=1, max_size=12).filter(
+    lambda s: s not in ("[unknown]",))
+
+
+@SETTINGS
+@given(user=_NAME, database=_NAME)
+def test_what_the_connection_line_says_always_wins(user: str, database: str) -> None:
+    both = f"{user}@{database}"
+    events = list(pp.parse_lines([
+        rds(both, 77, f"connection authorized: user={user} database={database}"),
+        rds(both, 77, audit(1, "select 1")),
+    ]))
+    assert users(events) == [(user, database)] * 2
+
+
+@SETTINGS
+@given(user=_NAME, database=_NAME.filter(lambda s: "@" not in s))
+def test_without_a_connection_line_a_database_without_the_literal_is_exact(
+        user: str, database: str) -> None:
+    [event] = pp.parse_lines([rds(f"{user}@{database}", 77, audit(1, "select 1"))])
+    assert (event.user, event.database) == (user, database)
