@@ -88,7 +88,8 @@ class _Building:
                  key: str, seq: int) -> None:
         self.fields = fields
         self.severity = severity
-        self.parts: list[str] = [text]  # the part being extended by continuation lines
+        # the text, then continuation lines as read (TAB included: no copy per line)
+        self.parts: list[str] = [text]
         self.secondary: list[tuple[str, list[str]]] = []
         self.lines: list[Line] = [line]
         self.key = key
@@ -96,6 +97,8 @@ class _Building:
         self.closed = False
 
     def continue_with(self, text: str, line: Line, seq: int) -> None:
+        """Extend the message (or its last secondary line) with a continuation line's
+        text as read, its leading TAB included (removed by :func:`_join`)."""
         target = self.secondary[-1][1] if self.secondary else self.parts
         target.append(text)
         self.lines.append(line)
@@ -110,10 +113,22 @@ class _Building:
         return LogEntry(
             self.fields,  # read-only already (ParsedLine.fields)
             self.severity,
-            "\n".join(self.parts),
-            tuple((label, "\n".join(parts)) for label, parts in self.secondary),
+            _join(self.parts),
+            tuple((label, _join(parts)) for label, parts in self.secondary),
             tuple(self.lines),
         )
+
+
+def _join(parts: list[str]) -> str:
+    """A text and its continuation lines (each starting with PostgreSQL's TAB) as one
+    text: no line holds a LF, so every LF + TAB of the joined text is a line start.
+
+    >>> _join(["select", "\\t1,", "\\t\\t2"])
+    'select\\n1,\\n\\t2'
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return "\n".join(parts).replace("\n\t", "\n")
 
 
 class _StreamState:
@@ -157,7 +172,7 @@ class EntryAssembler:
             if state.last is None or state.last.closed:
                 self._reject(line, "continuation line without a message before it")
             else:
-                state.last.continue_with(text[1:], line, state.seq)
+                state.last.continue_with(text, line, state.seq)
             return self._ready(state)
         parsed = self.prefix.parse(text)
         if parsed is None:
