@@ -454,8 +454,11 @@ class EventBuilder:
 
     def __init__(self, on_reject: Callable[[Reject], None] | None = None,
                  max_backends: int = 10_000, prefix: LinePrefix | None = None,
-                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES,
+                 timestamps: Callable[[str], datetime] | None = None) -> None:
         self.on_reject = on_reject or (lambda reject: None)
+        # Reads %t/%m/%s (a TimestampParser knows the log's zone for CST, IST...).
+        self._timestamp = timestamps if timestamps is not None else parse_timestamp
         self.sessions = SessionTable(max_state_bytes, max_backends)
         self._neighbours = ambiguous_neighbours(prefix) if prefix is not None else ()
 
@@ -540,9 +543,9 @@ class EventBuilder:
         # dict lookup each, and an entry without secondary lines skips their search.
         get = f.get
         if "m" in f:
-            timestamp: datetime | None = parse_timestamp(f["m"])
+            timestamp: datetime | None = self._timestamp(f["m"])
         elif "t" in f:
-            timestamp = parse_timestamp(f["t"])
+            timestamp = self._timestamp(f["t"])
         elif "n" in f:
             timestamp = parse_epoch(f["n"])
         else:
@@ -596,7 +599,7 @@ class EventBuilder:
             "application_name": None if application in _UNKNOWN_VALUES else application,
             "session_id": get("c") or None,
             "session_line": _int_or_none(get("l")),
-            "session_start": parse_timestamp(session_start) if session_start else None,
+            "session_start": self._timestamp(session_start) if session_start else None,
             "command_tag": get("i") or None,
             "sqlstate": sqlstate,
             "backend_type": get("b") or None,

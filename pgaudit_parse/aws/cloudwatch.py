@@ -35,6 +35,7 @@ from typing import Any
 from ..events import DEFAULT_STATEMENT_CACHE_BYTES
 from ..lines import Line
 from ..parser import Parser
+from ..prefix import LinePrefix
 from ..sinks import OutputSink
 from ..sources import lines_from_cloudwatch_events
 from .checkpoint import Checkpoint, CheckpointFile
@@ -216,7 +217,8 @@ class CloudWatchReader:
     """
 
     def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
-                 prefix: str = "%t:%r:%u@%d:[%p]:", store: CheckpointFile | None = None,
+                 prefix: str | LinePrefix = "%t:%r:%u@%d:[%p]:",
+                 store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
                  on_slice: Callable[[str, int, int, int], None] | None = None,

@@ -20,10 +20,11 @@ from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, OutputSink
 from ..sources import InputError
+from ..timestamps import TimestampError, TimestampParser
 
 __all__ = [
     "PROG", "fail", "make_parser", "add_output_arguments", "open_output", "check_inputs",
-    "positive_int", "byte_size", "report_state",
+    "positive_int", "check_timezone", "ZoneWarnings", "byte_size", "report_state",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -59,6 +60,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
     parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
     parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
+                             "to read zone abbreviations that name several zones (CST, IST)")
     parser.add_argument("--state-bytes", type=byte_size, default=DEFAULT_STATE_BYTES,
                         metavar="N",
                         help="memory for per-session state: <previously logged> statements "
@@ -103,6 +107,30 @@ def _drop_partial_line(path: str) -> None:
             handle.truncate(0)
     except FileNotFoundError:
         return
+
+
+def check_timezone(zone: str | None) -> str | None:
+    """What is wrong with ``--timezone``, or None."""
+    if zone is None:
+        return None
+    try:
+        TimestampParser(zone)
+    except TimestampError as exc:
+        return f"--timezone: {exc}"
+    return None
+
+
+class ZoneWarnings:
+    """Prints each warning about an ambiguous zone abbreviation once, on one line (also
+    with --quiet: it is about the data, not progress)."""
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+
+    def __call__(self, message: str) -> None:
+        if message not in self._told:
+            self._told.add(message)
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:

@@ -19,7 +19,7 @@ from ..ops.summary import Summary
 from ..parser import parse_lines
 from ..prefix import RDS_PREFIX, PrefixError
 from ..sources import InputError, read_input
-from .common import PROG, check_inputs, fail, make_parser
+from .common import PROG, check_inputs, check_timezone, fail, make_parser
 from .progress import Progress
 
 __all__ = ["summary_main"]
@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="the server's log_timezone as an IANA name, for ambiguous zone "
+                             "abbreviations (CST, IST)")
     return parser
 
 
@@ -67,7 +70,7 @@ def summary_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    problem = check_inputs(args.prefix, args.files)
+    problem = check_inputs(args.prefix, args.files) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     dead: IO[str] | None = None
@@ -95,7 +98,8 @@ def summary_main(argv: list[str]) -> int:
             before = summary.events
             try:
                 events = parse_lines(_counted(read_input(path), progress, counter),
-                                     prefix=args.prefix, on_reject=on_reject)
+                                     prefix=args.prefix, on_reject=on_reject,
+                                     timezone=args.timezone)
                 add = summary.add
                 batch = 0
                 for event in events:
