@@ -191,9 +191,10 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
 
     Returns ``{"records": [{"recordId", "result", "data"}, ...]}``, one per input record
     (see :mod:`pgaudit_parse.aws.firehose`). Environment: ``OUTPUT_FORMAT`` (``records``,
-    the default, or any other ``--format``), ``LOG_LINE_PREFIX``, ``ACCOUNT_ID``,
-    ``INSTANCE``. Output over Lambda's response limit is put back on the delivery stream
-    named in the event's ``deliveryStreamArn`` and passed through by the next invocation.
+    the default, or any other ``--format``), ``LOG_LINE_PREFIX``, ``TIMEZONE`` (the server's
+    log_timezone), ``ACCOUNT_ID``, ``INSTANCE``. Output over Lambda's response limit is put
+    back on the delivery stream named in the event's ``deliveryStreamArn`` and passed
+    through by the next invocation.
     """
     _setup_logging()
     fmt = os.environ.get("OUTPUT_FORMAT", "").strip() or "records"
@@ -220,7 +221,8 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         prefix=os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX,
         account_id=os.environ.get("ACCOUNT_ID") or None,
         instance=os.environ.get("INSTANCE") or None,
-        reingest=reingest if stream_arn else None, on_reject=rejected)
+        reingest=reingest if stream_arn else None, on_reject=rejected,
+        timezone=os.environ.get("TIMEZONE") or None)
     counts: dict[str, int] = {}
     for answer in answers:
         counts[answer["result"]] = counts.get(answer["result"], 0) + 1

@@ -309,6 +309,7 @@ class _Task:
     out_path: str
     err_path: str
     timezone: str | None = None
+    values: str = "connector"
     state_bytes: int = DEFAULT_STATE_BYTES
 
 
@@ -364,7 +365,8 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         cache_bytes, held_bytes = split_state_bytes(task.state_bytes)
         # (a _Gate is a text stream; TextIOBase is not IO[str] to the type checker)
         sink = OutputSink(cast(IO[str], out), cast(IO[str], errors) if task.errors else None,
-                          task.fmt, task.account_id, task.instance, held_bytes=held_bytes)
+                          task.fmt, task.account_id, task.instance, values=task.values,
+                          held_bytes=held_bytes)
         zone_warnings: list[str] = []
         parser = Parser(LinePrefix(task.prefix, timezone=task.timezone), on_reject=sink.reject,
                         on_ambiguous_zone=zone_warnings.append, max_state_bytes=cache_bytes)
@@ -505,7 +507,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"), compiled.timezone, state_bytes)
+              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0, 0, 0, 0]

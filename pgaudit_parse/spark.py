@@ -160,11 +160,14 @@ def _chain(first: Line, rest: Iterator[Line]) -> Iterator[Line]:
     yield from rest
 
 
-def file_events(path: str, prefix: str = RDS_PREFIX) -> Iterator[Any]:
-    """The events of one file, as the CLI reads it (rejects are counted, not kept)."""
+def file_events(path: str, prefix: str = RDS_PREFIX,
+                timezone: str | None = None) -> Iterator[Any]:
+    """The events of one file, as the CLI reads it (rejects are counted, not kept);
+    ``timezone`` is the server's log_timezone, as ``--timezone``."""
     with _local_copy(path) as local:
-        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local))), prefix)
-        parser = Parser(compiled)
+        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local))), prefix,
+                                           timezone)
+        parser = Parser(compiled, timezone=timezone)
         for line in lines:
             yield from parser.feed(_renamed(line, path))
         yield from parser.flush()
@@ -175,21 +178,24 @@ def _renamed(line: Line, path: str) -> Line:
                                                   line.ref)
 
 
-def _rows(path: str, prefix: str) -> Iterator[tuple[Any, ...]]:
-    for event in file_events(path, prefix):
+def _rows(path: str, prefix: str, timezone: str | None) -> Iterator[tuple[Any, ...]]:
+    for event in file_events(path, prefix, timezone):
         yield event_row(event)
 
 
-def read_events(spark: Any, paths: Sequence[str], prefix: str = RDS_PREFIX) -> Any:
+def read_events(spark: Any, paths: Sequence[str], prefix: str = RDS_PREFIX,
+                timezone: str | None = None) -> Any:
     """A DataFrame of the events of every file (one task per file)."""
     ordered = sorted(paths)
     rdd = spark.sparkContext.parallelize(ordered, max(1, len(ordered)))
-    return spark.createDataFrame(rdd.flatMap(partial(_rows, prefix=prefix)), event_schema())
+    rows = rdd.flatMap(partial(_rows, prefix=prefix, timezone=timezone))
+    return spark.createDataFrame(rows, event_schema())
 
 
 def output_lines(path: str, fmt: str = "records", prefix: str = RDS_PREFIX,
                  account_id: str | None = None, instance: str | None = None,
-                 on_reject: Callable[[Reject], None] | None = None) -> Iterator[str]:
+                 on_reject: Callable[[Reject], None] | None = None,
+                 timezone: str | None = None) -> Iterator[str]:
     """The CLI's output lines for one file, produced as the file is read (streaming)."""
     buffer = io.StringIO()
     sink = OutputSink(buffer, None, fmt, account_id, instance)
@@ -202,8 +208,9 @@ def output_lines(path: str, fmt: str = "records", prefix: str = RDS_PREFIX,
             yield from text.splitlines()
 
     with _local_copy(path) as local:
-        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local))), prefix)
-        parser = Parser(compiled, on_reject=on_reject)
+        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local))), prefix,
+                                           timezone)
+        parser = Parser(compiled, on_reject=on_reject, timezone=timezone)
         for line in lines:
             for event in parser.feed(_renamed(line, path)):
                 sink.write(event)
@@ -215,18 +222,19 @@ def output_lines(path: str, fmt: str = "records", prefix: str = RDS_PREFIX,
 
 
 def _output(path: str, fmt: str, prefix: str, account_id: str | None,
-            instance: str | None) -> Iterator[tuple[str]]:
-    for line in output_lines(path, fmt, prefix, account_id, instance):
+            instance: str | None, timezone: str | None) -> Iterator[tuple[str]]:
+    for line in output_lines(path, fmt, prefix, account_id, instance, timezone=timezone):
         yield (line,)
 
 
 def write_output(spark: Any, paths: Sequence[str], directory: str, fmt: str = "records",
                  prefix: str = RDS_PREFIX, account_id: str | None = None,
-                 instance: str | None = None, mode: str = "errorifexists") -> None:
+                 instance: str | None = None, mode: str = "errorifexists",
+                 timezone: str | None = None) -> None:
     """Write the output of every file as JSON lines under ``directory`` (Spark text files,
     one part per input file, in the order of the sorted paths)."""
     ordered = sorted(paths)
     rdd = spark.sparkContext.parallelize(ordered, max(1, len(ordered)))
     lines = rdd.flatMap(partial(_output, fmt=fmt, prefix=prefix, account_id=account_id,
-                                instance=instance))
+                                instance=instance, timezone=timezone))
     spark.createDataFrame(lines, "value string").write.mode(mode).text(directory)

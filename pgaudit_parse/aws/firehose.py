@@ -146,16 +146,17 @@ def transform_records(records: Iterable[dict[str, Any]], *, fmt: str = "records"
                       instance: str | None = None, limit: int | None = None,
                       reingest: Callable[[list[bytes]], None] | None = None,
                       on_reject: Callable[[Reject], None] | None = None,
-                      ) -> list[dict[str, str]]:
+                      timezone: str | None = None) -> list[dict[str, str]]:
     """Answer one Firehose transformation invocation (see the module docstring).
 
     ``account_id`` defaults to each payload's ``owner``; ``instance`` to the name in the
     log group (or the stream of an Aurora cluster group). ``reingest`` receives the data of
-    records that carry output which did not fit in ``limit``.
+    records that carry output which did not fit in ``limit``. ``timezone`` is the server's
+    log_timezone (an IANA name), for ambiguous zone abbreviations.
     """
     items = [FirehoseRecord(str(r.get("recordId", "")), str(r.get("data", "")))
              for r in records]
-    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject)
+    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone)
     for index, item in enumerate(items):
         try:
             payload = decode_record(item.data)
@@ -178,8 +179,9 @@ class _Invocation:
 
     def __init__(self, items: list[FirehoseRecord], fmt: str, prefix: str,
                  account_id: str | None, instance: str | None,
-                 on_reject: Callable[[Reject], None] | None) -> None:
+                 on_reject: Callable[[Reject], None] | None, timezone: str | None) -> None:
         self.items = items
+        self.timezone = timezone
         self.fmt = fmt
         self.prefix = prefix
         self.account_id = account_id
@@ -196,7 +198,8 @@ class _Invocation:
         account = self.account_id or (str(payload["owner"]) if payload.get("owner") else None)
         key = (account, group)
         if key not in self.groups:
-            self.groups[key] = (Parser(self.prefix, on_reject=self._rejected),
+            self.groups[key] = (Parser(self.prefix, on_reject=self._rejected,
+                                       timezone=self.timezone),
                                 OutputSink(self.out, None, self.fmt, account, None))
         parser, sink = self.groups[key]
         events = [{"eventId": str(e.get("id")), "timestamp": e.get("timestamp"),

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Final
 
+from ..formats.guardium import RECORD_VALUES
 from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, OutputSink
@@ -59,6 +60,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dead-letter JSON lines for input that cannot be parsed")
     parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
     parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
+    parser.add_argument("--values", choices=RECORD_VALUES, default="connector",
+                        help="record values: connector (the Guardium universal connector's, "
+                        "a drop-in; default) or postgres (application name, %%c session id "
+                        "and quoted names as the log has them); see docs/guardium.md")
     parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
@@ -156,7 +161,7 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
         owned.append(errors)
     held_bytes = split_state_bytes(getattr(args, "state_bytes", DEFAULT_STATE_BYTES))[1]
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
-                      held_bytes=held_bytes)
+                      values=getattr(args, "values", "connector"), held_bytes=held_bytes)
 
 
 _BYTE_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)

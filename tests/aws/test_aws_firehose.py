@@ -30,6 +30,8 @@ from pgaudit_parse.sinks import OutputSink
 ACCOUNT = "123456789012"
 GROUP = "/aws/rds/instance/db1/postgresql"
 FIXTURES = {"real-rds.log": RDS_PREFIX, "real-rich.log": RICH_PREFIX}
+#: The rich server logged in Asia/Kolkata (its ``IST`` is otherwise ambiguous).
+ZONES = {"real-rds.log": None, "real-rich.log": "Asia/Kolkata"}
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)")
 
 
@@ -53,10 +55,11 @@ def _payload(stream: str, events: list[tuple[int, str]], kind: str = "DATA_MESSA
     return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
 
 
-def _file_output(messages: list[str], prefix: str, fmt: str) -> list[str]:
+def _file_output(messages: list[str], prefix: str, fmt: str,
+                 timezone: str | None = None) -> list[str]:
     out = io.StringIO()
     sink = OutputSink(out, None, fmt, ACCOUNT, "db1")
-    parser = Parser(prefix)
+    parser = Parser(prefix, timezone=timezone)
     number = 0
     for message in messages:
         for text in message.split("\n"):
@@ -69,11 +72,11 @@ def _file_output(messages: list[str], prefix: str, fmt: str) -> list[str]:
     return out.getvalue().splitlines()
 
 
-def _quiet_points(messages: list[str], prefix: str) -> list[int]:
+def _quiet_points(messages: list[str], prefix: str, timezone: str | None) -> list[int]:
     """Message indexes before which nothing is open (no message waits for more lines and
     no record for its duration): where a stateless invocation may end."""
     sink = OutputSink(io.StringIO(), None, "records", ACCOUNT, "db1")
-    parser = Parser(LinePrefix(prefix))
+    parser = Parser(LinePrefix(prefix), timezone=timezone)
     quiet = []
     number = 0
     for index, message in enumerate(messages):
@@ -99,10 +102,10 @@ def _decoded(answers: list[dict[str, str]]) -> list[str]:
 def test_split_across_records_and_invocations_equals_the_file(name: str, fmt: str) -> None:
     prefix = FIXTURES[name]
     messages = _messages(REPO / "fixtures" / name)
-    expected = _file_output(messages, prefix, fmt)
+    expected = _file_output(messages, prefix, fmt, ZONES[name])
     assert len(expected) > 10
     rng = random.Random(name + fmt)
-    quiet = _quiet_points(messages, prefix)
+    quiet = _quiet_points(messages, prefix, ZONES[name])
     cuts = sorted(rng.sample(quiet, min(3, len(quiet))))
     got: list[str] = []
     for start, stop in zip([0, *cuts], [*cuts, len(messages)], strict=True):
@@ -113,7 +116,7 @@ def test_split_across_records_and_invocations_equals_the_file(name: str, fmt: st
             records.append({"recordId": f"r{position}", "data": _payload("db1", chunk)})
             position += size
         answers = transform_records(records, fmt=fmt, prefix=prefix, account_id=ACCOUNT,
-                                    instance="db1")
+                                    instance="db1", timezone=ZONES[name])
         assert [a["recordId"] for a in answers] == [r["recordId"] for r in records]
         assert {a["result"] for a in answers} <= {"Ok", "Dropped"}
         got += _decoded(answers)
@@ -162,16 +165,18 @@ def test_output_over_the_limit_is_reingested_and_passed_through_once() -> None:
     messages = _messages(REPO / "fixtures" / "real-rich.log")
     records = [{"recordId": f"r{i}", "data": _payload("db1", [(i, m)])}
                for i, m in enumerate(messages)]
-    full = _decoded(transform_records(records, fmt="events", prefix=RICH_PREFIX))
+    full = _decoded(transform_records(records, fmt="events", prefix=RICH_PREFIX,
+                                         timezone="Asia/Kolkata"))
     put_back: list[bytes] = []
     answers = transform_records(records, fmt="events", prefix=RICH_PREFIX, limit=20_000,
-                                reingest=put_back.extend)
+                                reingest=put_back.extend, timezone="Asia/Kolkata")
     size = sum(len(json.dumps(a)) for a in answers)
     assert size <= 20_000
     assert put_back and any(a["result"] == "Dropped" for a in answers)
     again = transform_records(
         [{"recordId": f"x{i}", "data": base64.b64encode(b).decode()}
-         for i, b in enumerate(put_back)], fmt="events", prefix=RICH_PREFIX)
+         for i, b in enumerate(put_back)], fmt="events", prefix=RICH_PREFIX,
+        timezone="Asia/Kolkata")
     assert {a["result"] for a in again} == {"Ok"}
     assert sorted(_decoded(answers) + _decoded(again)) == sorted(full)
     for chunk in put_back:
@@ -199,10 +204,12 @@ def test_handler_reingests_through_the_delivery_stream(aws: Aws,
     messages = _messages(REPO / "fixtures" / "real-rich.log")
     records = [{"recordId": f"r{i}", "data": _payload("db1", [(i, m)])}
                for i, m in enumerate(messages)]
-    full = _decoded(transform_records(records, fmt="events", prefix=RICH_PREFIX))
+    full = _decoded(transform_records(records, fmt="events", prefix=RICH_PREFIX,
+                                         timezone="Asia/Kolkata"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
     monkeypatch.setenv("OUTPUT_FORMAT", "events")
     monkeypatch.setenv("LOG_LINE_PREFIX", RICH_PREFIX)
+    monkeypatch.setenv("TIMEZONE", "Asia/Kolkata")
     monkeypatch.setattr(firehose, "RESPONSE_LIMIT", 20_000)
     got: list[str] = []
     seen: set[str] = set()
