@@ -235,17 +235,19 @@ def _text_of(line: Line) -> str:
 
 def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREFIX,
                 on_reject: Callable[[Reject], None] | None = None,
-                timezone: str | None = None) -> Iterator[Event]:
+                timezone: str | None = None,
+                max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
     """Parse any iterable of lines (strings or :class:`Line`) into events, lazily.
 
     ``timezone`` is the server's ``log_timezone`` (an IANA name), for zone abbreviations
     that name several zones (``CST``, ``IST``); see :mod:`pgaudit_parse.timestamps`.
+    ``max_state_bytes`` bounds the per-session state (docs/memory.md).
 
     >>> [e.kind for e in parse_lines(["2026-11-25 16:05:01 UTC::@:[77]:LOG:  hi"])]
     ['log']
     """
     compiled, stream = open_with_prefix(lines, prefix, timezone)
-    parser = Parser(compiled, on_reject)
+    parser = Parser(compiled, on_reject, max_state_bytes=max_state_bytes)
     for line in stream:
         events = parser.feed(line)
         if events:

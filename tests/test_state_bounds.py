@@ -165,3 +165,15 @@ def test_cli_state_bytes_rejects_a_bad_size_in_one_line(value: str, tmp_path: Pa
     result = _run_cli("--state-bytes", value, str(log))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "--state-bytes" in result.stderr
+
+
+def test_parse_lines_and_parse_file_take_the_budget(tmp_path: Path) -> None:
+    lines = [line.text for line in audit_lines(40, 3, 2000)]
+    lines.append(f"{T}[1000]:LOG:  AUDIT: OBJECT,3,1,READ,SELECT,TABLE,public.t,"
+                 "<previously logged>,<previously logged>")
+    small = list(pp.parse_lines(lines, max_state_bytes=16 * 1024))
+    assert small[-1].audit.statement == "<previously logged>"
+    path = tmp_path / "x.log"
+    path.write_text("\n".join(lines) + "\n")
+    roomy = list(pp.parse_file(str(path)))
+    assert roomy[-1].audit.statement.startswith("select 1000, 3, ")
