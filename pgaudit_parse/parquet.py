@@ -124,6 +124,7 @@ class OcsfParquetSink:
     """
 
     fmt = "ocsf-parquet"
+    released_early = 0  # (it holds no records waiting for other lines)
 
     def __init__(self, directory: str, region: str, account_id: str,
                  instance: str | None = None, errors: IO[str] | None = None,

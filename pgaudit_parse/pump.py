@@ -115,10 +115,15 @@ class PassThrough:
         return []
 
 
-def parser_stages(prefix: str | LinePrefix, sink: Sink) -> Callable[[str], Stage[Line]]:
-    """A stage factory: one parser per partition, rejects to the sink's dead letters."""
+def parser_stages(prefix: str | LinePrefix, sink: Sink, max_state_bytes: int | None = None
+                  ) -> Callable[[str], Stage[Line]]:
+    """A stage factory: one parser per partition, rejects to the sink's dead letters
+    (``max_state_bytes``: each parser's budget for ``<previously logged>`` statements)."""
     compiled = prefix if isinstance(prefix, LinePrefix) else LinePrefix(prefix)
-    return lambda partition: ParserStage(Parser(compiled, on_reject=sink.reject))
+    if max_state_bytes is None:
+        return lambda partition: ParserStage(Parser(compiled, on_reject=sink.reject))
+    return lambda partition: ParserStage(Parser(compiled, on_reject=sink.reject,
+                                                max_state_bytes=max_state_bytes))
 
 
 class Pump(Generic[T]):
@@ -137,6 +142,10 @@ class Pump(Generic[T]):
         if found is None:
             found = self._stages[partition] = self._make_stage(partition)
         return found
+
+    def stages(self) -> list[Stage[T]]:
+        """The stages made so far (one per partition seen)."""
+        return list(self._stages.values())
 
     def process(self, batch: Batch[T]) -> None:
         """Feed one batch, flush the sink durably, then acknowledge it."""

@@ -32,9 +32,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events import DEFAULT_STATEMENT_CACHE_BYTES
 from ..lines import Line
+from ..parser import Parser
 from ..prefix import RDS_PREFIX, LinePrefix
-from ..pump import Batch, Pump, parser_stages
+from ..pump import Batch, ParserStage, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
 from .checkpoint import Checkpoint, CheckpointFile, HighWater
@@ -229,7 +231,8 @@ class CloudWatchReader:
                  store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
-                 on_slice: Callable[[str, int, int, int], None] | None = None) -> None:
+                 on_slice: Callable[[str, int, int, int], None] | None = None,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         self.logs = logs
         self.groups = groups
         self.sink = sink
@@ -239,7 +242,9 @@ class CloudWatchReader:
         self.instance = instance
         self.on_slice = on_slice
         self.events_read = 0
-        self.pump: Pump[Line] = Pump(sink, parser_stages(prefix, sink))
+        # the groups share the <previously logged> budget (docs/memory.md)
+        self.pump: Pump[Line] = Pump(sink, parser_stages(
+            prefix, sink, max_state_bytes // max(1, len(groups))))
         saved = store.load() if store is not None else {}
         self._saved: dict[str, Checkpoint] = dict(saved)
         self._states: dict[str, _GroupState] = {}
@@ -254,6 +259,19 @@ class CloudWatchReader:
                 skip=checkpoint.seen,
                 skip_through=through,
             )
+
+    def _parsers(self) -> list[Parser]:
+        return [stage.parser for stage in self.pump.stages() if isinstance(stage, ParserStage)]
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements the groups' parsers evicted to stay within ``max_state_bytes``."""
+        return sum(parser.evicted_statements for parser in self._parsers())
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>``."""
+        return sum(parser.unresolved_statements for parser in self._parsers())
 
     def position(self, group: str) -> int:
         """The first millisecond of ``group`` not read yet in this run."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import IO, Final
 
 from ..formats.guardium import RECORD_VALUES
+from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, EventSink, OutputSink
 from ..sources import InputError
@@ -24,7 +26,7 @@ from ..timestamps import TimestampError, TimestampParser
 __all__ = [
     "PROG", "COMMANDS", "PARQUET_FORMAT", "fail", "make_parser", "add_output_arguments",
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
-    "check_timezone", "ZoneWarnings",
+    "check_timezone", "ZoneWarnings", "byte_size", "report_state",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -107,6 +109,11 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
                              "to read zone abbreviations that name several zones (CST, IST)")
+    parser.add_argument("--state-bytes", type=byte_size, default=DEFAULT_STATE_BYTES,
+                        metavar="N",
+                        help="memory for per-session state: <previously logged> statements "
+                             "and records waiting for their duration (K/M/G suffixes; "
+                             "default 64M; see docs/memory.md)")
 
 
 def _open_write(path: str, append: bool = False) -> IO[str]:
@@ -195,8 +202,37 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
         raise
     if errors is not None:
         owned.append(errors)
+    held_bytes = split_state_bytes(getattr(args, "state_bytes", DEFAULT_STATE_BYTES))[1]
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
-                      values=getattr(args, "values", "connector"))
+                      values=getattr(args, "values", "connector"), held_bytes=held_bytes)
+
+
+_BYTE_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
+_UNITS: Final = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+
+
+def byte_size(text: str) -> int:
+    """A number of bytes, with an optional K, M or G (powers of 1024).
+
+    >>> byte_size("64M"), byte_size("512k"), byte_size("1000")
+    (67108864, 524288, 1000)
+    """
+    match = _BYTE_SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (e.g. 64M)")
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
+
+
+def report_state(evicted: int, unresolved: int, released: int) -> None:
+    """Say on stderr when the state bounds were reached (docs/memory.md), else nothing."""
+    if evicted or released:
+        print(f"{PROG}: warning: --state-bytes reached: {evicted} statement(s) evicted from "
+              f"the <previously logged> cache, {released} record(s) written before their "
+              "duration line (see docs/memory.md)", file=sys.stderr)
+    if unresolved:
+        print(f"{PROG}: {unresolved} audit line(s) kept <previously logged> (the earlier "
+              "line of their statement was not in the input"
+              + (" or was evicted" if evicted else "") + ")", file=sys.stderr)
 
 
 def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:

@@ -24,7 +24,7 @@ from ..entries import LogEntry
 from ..events import Event
 from ..lines import Line, Reject
 from ..ops.summary import Summary
-from ..parser import Parser, open_with_prefix
+from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixChoice, PrefixError
 from ..pump import OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
@@ -42,6 +42,7 @@ from .common import (
     open_output,
     positive_int,
     reader_gone,
+    report_state,
 )
 from .progress import Progress
 
@@ -53,17 +54,20 @@ _PROGRESS_EVERY: Final = 4096
 
 def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
-                timezone: str | None = None) -> int:
+                timezone: str | None = None,
+                state_bytes: int = DEFAULT_STATE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
     each plain file is parsed by that many processes (same output, same order).
     ``timezone`` is the log's zone; without it, an ambiguous zone abbreviation is warned
-    about once, on one line.
+    about once, on one line. ``state_bytes`` bounds per-session state (docs/memory.md);
+    reaching it is reported.
     """
     zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None and isinstance(sink, OutputSink):
-        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings)
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
+                                     state_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -73,6 +77,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)
             summary.add_reject(reject)
+    evicted = unresolved = 0
+    released = sink.released_early
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
@@ -91,13 +97,18 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
                                                    _tell_choice(name, quiet))
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
-            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings)
+            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
+                            max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
+            evicted += parser.evicted_statements
+            unresolved += parser.unresolved_statements
             if count and parser.entry_count == 0:
                 return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
                             "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
+    if not quiet:
+        report_state(evicted, unresolved, sink.released_early - released)
     return 0
 
 
@@ -113,10 +124,12 @@ def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | Non
 
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
-                          jobs: int, timezone: str | None, zone_warnings: ZoneWarnings) -> int:
+                          jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
+                          state_bytes: int = DEFAULT_STATE_BYTES) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
     rejected = 0
+    counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
         if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
@@ -127,7 +140,8 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
-                                         on_ambiguous_zone=zone_warnings)
+                                         on_ambiguous_zone=zone_warnings,
+                                         state_bytes=state_bytes)
         except PrefixError as exc:
             return fail(f"{name}: {exc}")
         if result.lines and result.entries == 0:
@@ -135,6 +149,11 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                         "(check --prefix, or try --prefix auto)")
         if result.jobs > 1:  # the workers' rejects (one process counts in the sink)
             rejected += result.rejected
+        counts[0] += result.evicted_statements
+        counts[1] += result.unresolved_statements
+        counts[2] += result.released_early
+    if not quiet:
+        report_state(*counts)
     if rejected and not quiet:
         _report_rejected(rejected, getattr(sink.errors, "name", None))
     return 0
@@ -272,7 +291,7 @@ def files_main(args_list: list[str]) -> int:
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs,
-                             args.timezone)
+                             args.timezone, args.state_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
