@@ -183,7 +183,7 @@ def test_forward_killed_and_restarted(aws: Aws) -> None:
         aws.put(group, stream, events)
     argv = aws.argv("forward", "--log-group", group, "--queue-url", url, "--from-beginning",
                     "--lag", "0", "--checkpoint-parameter", parameter, "--page-size", "200")
-    kills = sum(_run_and_kill_after(aws, argv, rng, 1.0, 3.0) for _ in range(KILLS))
+    kills = sum(_run_and_kill_after(aws, argv, rng, 0.6, 2.0) for _ in range(KILLS))
     assert kills >= 2, "the runs should have been interrupted"
     result = aws.cli(*argv[3:-2])
     assert result.returncode == 0, result.stderr
