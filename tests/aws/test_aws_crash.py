@@ -171,7 +171,7 @@ def test_forward_killed_and_restarted(aws: Aws) -> None:
     audits, errs = set(), set()
     for stream, pid in (("a", 21), ("b", 22)):
         events = []
-        for k in range(PER_STREAM // 3):
+        for k in range(PER_STREAM // 2):
             n = k * 2 + (stream == "b")
             ms = BASE_MS + k * step
             if k % 10 == 5:
@@ -183,7 +183,7 @@ def test_forward_killed_and_restarted(aws: Aws) -> None:
         aws.put(group, stream, events)
     argv = aws.argv("forward", "--log-group", group, "--queue-url", url, "--from-beginning",
                     "--lag", "0", "--checkpoint-parameter", parameter, "--page-size", "200")
-    kills = sum(_run_and_kill_after(aws, argv, rng, 0.6, 2.0) for _ in range(KILLS))
+    kills = sum(_run_and_kill_after(aws, argv, rng, 0.5, 1.3) for _ in range(KILLS))
     assert kills >= 2, "the runs should have been interrupted"
     result = aws.cli(*argv[3:-2])
     assert result.returncode == 0, result.stderr
