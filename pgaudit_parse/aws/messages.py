@@ -68,13 +68,14 @@ class BodyError(ValueError):
     """An SQS body that cannot be decoded; ``str()`` is the dead-letter reason."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodedBody:
     """One SQS body, decoded: its log group (if it names one), its CloudWatch events (dicts
     with ``eventId``, ``timestamp``, ``logStreamName``, ``message``), and whether it is
     one loose event (the seed Lambda's ``str(dict)``, one event per message: such events
     are reordered per stream before parsing) rather than a forwarder message (events of
-    one stream, in order, whole PostgreSQL messages kept together)."""
+    one stream, in order, whole PostgreSQL messages kept together). Not frozen: it holds
+    the events' dicts as decoded, handed on at once to the line reader."""
 
     group: str | None
     events: tuple[dict[str, Any], ...]
