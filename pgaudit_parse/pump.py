@@ -56,14 +56,14 @@ class Batch(Generic[T]):
     """
 
     items: Iterable[T]
-    ack: Callable[[list[T]], None] = field(default=lambda held: None)
-    flush: bool | Callable[[list[T]], bool] = False
+    ack: Callable[[Sequence[T]], None] = field(default=lambda held: None)
+    flush: bool | Callable[[Sequence[T]], bool] = False
     partition: str = ""
     rejects: Sequence[Reject] = ()
     instance: Callable[[str], str | None] | None = None
 
 
-class Source(Protocol[T]):  # type: ignore[misc]
+class Source(Protocol[T]):
     """Anything that yields batches; it stops when its input ends (or is told to)."""
 
     def batches(self) -> Iterator[Batch[T]]: ...
@@ -80,7 +80,7 @@ class OneBatch(Generic[T]):
         yield Batch(self.items, flush=True)
 
 
-class Stage(Protocol[T]):  # type: ignore[misc]
+class Stage(Protocol[T]):
     """Turns items into outputs, possibly holding some items back."""
 
     def feed(self, item: T) -> list[Any]: ...

@@ -44,9 +44,14 @@ class Sink(Protocol):
     ``durable``: only return once what was written survives a crash; the pump
     acknowledges input after it), ``close``. ``written``/``rejected``/``skipped`` count."""
 
-    written: int
-    rejected: int
-    skipped: int
+    @property
+    def written(self) -> int: ...
+
+    @property
+    def rejected(self) -> int: ...
+
+    @property
+    def skipped(self) -> int: ...
 
     def write(self, item: Any, instance: str | None = None) -> None: ...
 

@@ -28,8 +28,9 @@ progress, never a position inside one. Slices grow when empty and shrink when bu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..events import DEFAULT_STATEMENT_CACHE_BYTES
@@ -290,11 +291,11 @@ class CloudWatchReader:
     def finish(self) -> None:
         """End of input: emit what the parsers hold, flush, checkpoint every group."""
         for group, state in self._states.items():
-            self.pump.process(Batch((), ack=lambda held, s=state, g=group: self._finished(g, s),
+            self.pump.process(Batch((), ack=partial(self._finished, group, state),
                                     flush=True, partition=group,
                                     instance=self._instance_of(group)))
 
-    def _finished(self, group: str, state: _GroupState) -> None:
+    def _finished(self, group: str, state: _GroupState, held: Sequence[Line]) -> None:
         state.high.advance(state.inflight)
         state.inflight = {}
         state.checkpoint = state.high.checkpoint() or state.checkpoint
@@ -316,7 +317,7 @@ class CloudWatchReader:
                                           state.skip_through, self.filter_pattern)
             counter = [0]
 
-            def held_before(held: list[Line], state: _GroupState = state,
+            def held_before(held: Sequence[Line], state: _GroupState = state,
                             start: int = start) -> bool:
                 # Held since the slice before: no more lines will come for it; emit it
                 # so that the checkpoint (and memory) can move on.
@@ -324,8 +325,7 @@ class CloudWatchReader:
 
             self.pump.process(Batch(
                 self._slice_lines(group, state, start, stop, counter),
-                ack=lambda held, s=state, a=start, b=stop, g=group, e=end, c=counter:
-                    self._checkpoint(g, s, a, b, held, c[0] == 0 and b < e - SETTLED_MS),
+                ack=partial(self._slice_done, group, state, start, stop, end, counter),
                 flush=held_before, partition=group, instance=self._instance_of(group)))
             count = counter[0]
             total += count
@@ -353,8 +353,13 @@ class CloudWatchReader:
             source = f"{group}/{event.get('logStreamName', '')}#{event_id}"
             yield from lines_from_cloudwatch_events([event], source)
 
+    def _slice_done(self, group: str, state: _GroupState, start: int, stop: int, end: int,
+                    counter: list[int], held: Sequence[Line]) -> None:
+        settled_empty = counter[0] == 0 and stop < end - SETTLED_MS
+        self._checkpoint(group, state, start, stop, held, settled_empty)
+
     def _checkpoint(self, group: str, state: _GroupState, start: int, stop: int,
-                    held: list[Line], settled_empty: bool) -> None:
+                    held: Sequence[Line], settled_empty: bool) -> None:
         pending = {_ref(line) for line in held}
         done = {eid: ts for eid, ts in state.inflight.items() if eid not in pending}
         state.high.advance(done)

@@ -45,8 +45,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..lines import Reject
@@ -337,8 +338,8 @@ class Forwarder:
                     items = [e for e in items if int(e.get("timestamp", stop)) <= cut]
             count = len(items)
             settled = count == 0 and not state.skipped and stop < end - SETTLED_MS
-            self.pump.process(Batch(items, ack=lambda held, i=items, a=position, st=settled:
-                                    self._acknowledge(state, i, a, st)))
+            self.pump.process(Batch(items, ack=partial(self._acknowledge, state, items,
+                                                       position, settled)))
             events += count
             log.debug("slice %d..%d of %s: %d event(s) sent, %d message(s) so far",
                       position, cut, self.group, count, self.sender.sent - sent_before)
@@ -367,7 +368,7 @@ class Forwarder:
             yield event
 
     def _acknowledge(self, state: _RunState, sent: list[dict[str, Any]], start: int,
-                     settled_empty: bool) -> None:
+                     settled_empty: bool, held: Sequence[Any] = ()) -> None:
         """After SQS accepted the slice's messages: move and save the checkpoint."""
         for event in sent:
             state.advance(str(event.get("eventId")), int(event.get("timestamp", start)))

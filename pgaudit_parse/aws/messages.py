@@ -159,7 +159,7 @@ def decode_message(body: str) -> DecodedBody:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             if text.startswith('{"'):
                 raise BodyError(f"invalid JSON ({exc.msg} at {exc.pos})") from None
             data = None

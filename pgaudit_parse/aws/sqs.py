@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -260,19 +260,19 @@ class SqsSource:
                 out.extend(heapq.heappop(heap).lines)
         return out
 
-    def _flush_now(self, drained: bool) -> bool | Callable[[list[Line]], bool]:
+    def _flush_now(self, drained: bool) -> bool | Callable[[Sequence[Line]], bool]:
         if drained:
             return True
         limit = self.clock() - 2 * self.reorder_seconds
 
-        def stale(held: list[Line]) -> bool:
+        def stale(held: Sequence[Line]) -> bool:
             # Held by the parser for long (an idle stream's last message): give it up,
             # so that its message can be deleted.
             return any(self._received.get(str(line.ref), limit) <= limit for line in held)
 
         return stale
 
-    def _ack(self, held: list[Line]) -> None:
+    def _ack(self, held: Sequence[Line]) -> None:
         keep = {str(line.ref) for line in held}
         for heap in self._waiting.values():
             keep.update(item.message_id for item in heap)

@@ -211,7 +211,7 @@ def _progressed(lines: Iterator[Line], sink: EventSink, progress: Progress,
 def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
          summary: Summary | None) -> int:
     """Pump one input's lines through the parser into the sink; returns lines read."""
-    target: Sink = sink if summary is None else _WithSummary(sink, summary)
+    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
     counter = [0]
     Pump(target, lambda partition: ParserStage(parser)).run(
         OneBatch(_progressed(lines, sink, progress, counter)))

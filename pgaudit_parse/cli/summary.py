@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import IO, Any
 
 from ..events import Event
@@ -75,6 +76,11 @@ def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
     counter[0] += count
 
 
+def _same(stage: ParserStage, partition: str) -> ParserStage:
+    """The one stage of a one-file pump, whatever the partition."""
+    return stage
+
+
 def _adding(summary: Summary, progress: Any, every: int = 1024) -> Callable[[Event], None]:
     """Count each event in the summary; tell the progress line every ``every`` events."""
     seen = [0]
@@ -130,7 +136,8 @@ def summary_main(argv: list[str]) -> int:
                 # entry, even when its payload is torn (a reject, not an event).
                 sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
                 parser = Parser(compiled, on_reject=sink.reject, timezone=args.timezone)
-                Pump(sink, lambda partition, p=parser: ParserStage(p)).run(OneBatch(lines))
+                stage = ParserStage(parser)
+                Pump(sink, partial(_same, stage)).run(OneBatch(lines))
                 progress.update(records=sink.written % 1024)
             except (InputError, PrefixError) as exc:
                 progress.close()
