@@ -118,8 +118,11 @@ def can_split(path: str) -> bool:
     """
     if path == "-" or not os.path.isfile(path):
         return False
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:  # unreadable: read_input says why, in one process
+        return False
     if head[:2] == b"\x1f\x8b":
         return False
     return head.lstrip()[:1] not in (b"[", b"{")
@@ -448,7 +451,11 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         return _parse_serial(path, compiled, sink)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
-    workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
+    try:
+        workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
+    except OSError as exc:
+        raise InputError(path, f"--jobs: cannot make a temporary directory: "
+                               f"{exc.strerror or exc}") from None
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
@@ -457,7 +464,12 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     ]
     totals = [0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
-    pool = context.Pool(min(jobs, len(tasks)))
+    try:
+        pool = context.Pool(min(jobs, len(tasks)))
+    except OSError as exc:  # e.g. past the process limit (RLIMIT_NPROC)
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise InputError(path, f"--jobs {jobs}: cannot start worker processes: "
+                               f"{exc.strerror or exc}") from None
     try:
         pending: deque[tuple[_Task, multiprocessing.pool.AsyncResult[_Done]]] = deque()
         queued = iter(tasks)

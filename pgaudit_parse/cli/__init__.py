@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from .common import PROG, fail
+from .common import PROG, fail, silence_stdout
 
 __all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
 
@@ -102,4 +102,15 @@ def _utf8_stdio() -> None:
 def console() -> None:  # pragma: no cover - thin wrapper
     """Console-script wrapper: UTF-8 stdio, then :func:`main`."""
     _utf8_stdio()
-    raise SystemExit(main())
+    status = main()
+    if sys.stdout is not None:
+        try:
+            sys.stdout.flush()
+        except OSError as exc:  # e.g. `> /dev/full`: said once, not as a traceback at exit
+            if not isinstance(exc, BrokenPipeError):
+                status = fail(f"cannot write standard output: {exc.strerror or exc}")
+            elif status == 0:
+                status = 1
+            silence_stdout()
+    raise SystemExit(status)
+

@@ -30,6 +30,7 @@ from .common import (
     make_parser,
     open_output,
     positive_int,
+    silence_stdout,
 )
 from .progress import Progress
 
@@ -43,8 +44,11 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
                 summary: Summary | None = None, jobs: int = 1) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
-    Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
-    each plain file is parsed by that many processes (same output, same order).
+    Every input that can be read is read: one that cannot (or that only partly can, such
+    as a truncated ``.gz``, whose lines before the damage are parsed) is named on stderr,
+    one line each, and the status is 2. Progress goes to stderr when it is a terminal and
+    ``quiet`` is off. With ``jobs`` > 1 each plain file is parsed by that many processes
+    (same output, same order).
     """
     if jobs > 1 and summary is None:
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
@@ -57,42 +61,69 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)
             summary.add_reject(reject)
+    failures: list[str] = []
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
+            broken: list[InputError] = []
             try:
-                compiled, lines = open_with_prefix(read_input(path), prefix)
+                compiled, lines = open_with_prefix(_until_error(read_input(path), broken),
+                                                   prefix)
             except PrefixError as exc:
-                return fail(f"{name}: {exc}")
+                failures.append(str(broken[0]) if broken else f"{name}: {exc}")
+                continue
             if prefix == "auto" and not quiet:
                 print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
                       file=sys.stderr)
             parser = Parser(compiled, on_reject=on_reject)
             count = _run(parser, lines, sink, progress, summary)
-            if count and parser.entry_count == 0:
-                return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                            "(check --prefix, or try --prefix auto)")
+            if broken:
+                failures.append(str(broken[0]))
+            elif count and parser.entry_count == 0:
+                failures.append(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
+                                "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
-    return 0
+    return _failed(failures)
+
+
+def _until_error(lines: Iterator[Line], broken: list[InputError]) -> Iterator[Line]:
+    """The lines of one input up to where it cannot be read further; the reason is kept
+    in ``broken`` (so what came before is still parsed and written)."""
+    try:
+        yield from lines
+    except InputError as exc:
+        broken.append(exc)
+
+
+def _failed(failures: list[str]) -> int:
+    """Name each input that could not be read, one line each; the exit status."""
+    for failure in failures:
+        print(f"{PROG}: {failure}", file=sys.stderr)
+    return 2 if failures else 0
 
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
                           jobs: int) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
+    failures: list[str] = []
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
             result = parse_file_parallel(path, prefix, jobs, sink)
         except PrefixError as exc:
-            return fail(f"{name}: {exc}")
+            failures.append(f"{name}: {exc}")
+            continue
+        except InputError as exc:
+            failures.append(str(exc))
+            continue
         if prefix == "auto" and not quiet:
             print(f"{PROG}: {name}: using log_line_prefix {result.prefix!r}", file=sys.stderr)
         if result.lines and result.entries == 0:
-            return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
-                        "(check --prefix, or try --prefix auto)")
-    return 0
+            failures.append(f"{name}: no line matches log_line_prefix {result.prefix!r} "
+                            "(check --prefix, or try --prefix auto)")
+    return _failed(failures)
 
 
 def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
@@ -132,6 +163,19 @@ def _report(sink: OutputSink, errors_path: str | None) -> None:
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
 
 
+def _close_quietly(sink: OutputSink) -> None:
+    """Close the sink; a write that fails now was reported already (or is reported by
+    the caller): never a second message or a traceback."""
+    try:
+        sink.close()
+    except (OSError, ValueError):
+        for stream in sink._owned:
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+
+
 def files_main(args_list: list[str]) -> int:
     """File mode: parse FILEs into records or events; returns the exit status."""
     parser = make_parser(PROG, "Parse PostgreSQL + pgAudit logs (RDS/Aurora) into Guardium "
@@ -144,7 +188,8 @@ def files_main(args_list: list[str]) -> int:
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="parse each plain file with N processes (output order kept)")
     args = parser.parse_args(args_list)
-    problem = check_inputs(args.prefix, args.files)
+    problem = check_inputs(args.prefix, args.files,
+                           [("--output", args.output), ("--errors", args.errors)])
     if problem is not None:
         return fail(problem)
     try:
@@ -158,8 +203,9 @@ def files_main(args_list: list[str]) -> int:
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
     except InputError as exc:
-        sink.flush()
         return fail(str(exc))
+    except MemoryError:
+        return fail("out of memory (see docs/input.md: Limits)")
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -167,11 +213,14 @@ def files_main(args_list: list[str]) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # writing failed: disk full, output removed...
+        targets = [args.output or "standard output"] + ([args.errors] if args.errors else [])
+        _close_quietly(sink)
+        if not args.output or args.output == "-":
+            silence_stdout()
+        return fail(f"cannot write {' or '.join(targets)}: {exc.strerror or exc}")
     finally:
-        try:
-            sink.close()
-        except (OSError, ValueError):
-            pass
+        _close_quietly(sink)
     if status == 0 and not args.quiet:
         _report(sink, args.errors)
     return status
