@@ -26,7 +26,7 @@ from .events import (
 )
 from .formats.guardium import to_guardium
 from .lines import Line, Reject
-from .parser import Parser, parse_lines
+from .parser import Parser, RejectCounter, parse_lines
 from .payload import AuditFields, PayloadError, parse_audit_payload
 from .prefix import POSTGRES_DEFAULT_PREFIX, RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
 from .sinks import event_to_json
@@ -78,4 +78,6 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    return parse_lines(read_input(path), prefix=prefix, on_reject=on_reject)
+    if on_reject is None:
+        on_reject = RejectCounter()  # the parser's default, shared with the reader
+    return parse_lines(read_input(path, on_reject), prefix=prefix, on_reject=on_reject)

@@ -45,10 +45,13 @@ class Reject:
     line: int
     reason: str
     raw: str
+    #: Input lines it stands for, from ``line`` on (a run of empty lines is one reject).
+    lines: int = 1
 
     def as_dict(self) -> dict[str, object]:
-        """The dead-letter JSON form: ``{"source", "line", "reason", "raw"}``."""
-        return {"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw}
+        """The dead-letter JSON form: ``{"source", "line", "reason", "raw", "lines"}``."""
+        return {"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw,
+                "lines": self.lines}
 
 
 def split_message(text: str) -> list[str]:

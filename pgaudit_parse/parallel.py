@@ -43,15 +43,21 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO, Final
 
-from .lines import Line
+from .lines import Line, Reject
 from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
 from .prefix import PRIMARY_SEVERITIES, LinePrefix
 from .sinks import OutputSink
-from .sources import InputError, read_input
+from .sources import (
+    DEFAULT_MAX_LINE_BYTES,
+    InputError,
+    input_is_plain_lf,
+    plain_file_lines,
+    read_input,
+)
 
 __all__ = [
     "ParallelResult",
@@ -111,21 +117,15 @@ class Chunk:
 
 
 def can_split(path: str) -> bool:
-    """True for a plain (uncompressed, non-JSON) regular file: one that can be cut.
+    """True for a plain log (uncompressed, not JSON, LF line ends, no byte-order mark) in a
+    regular file: one that can be cut.
 
     >>> can_split("-")
     False
     """
     if path == "-" or not os.path.isfile(path):
         return False
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError:  # unreadable: read_input says why, in one process
-        return False
-    if head[:2] == b"\x1f\x8b":
-        return False
-    return head.lstrip()[:1] not in (b"[", b"{")
+    return input_is_plain_lf(path)
 
 
 def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
@@ -297,6 +297,7 @@ class _Task:
     chunk: Chunk
     out_path: str
     err_path: str
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,20 +313,18 @@ class _Done:
     held_from: int | None = None
 
 
-def _chunk_lines(task: _Task) -> Iterator[Line]:
-    """The lines from the warm-up start to the chunk end, numbered as in the whole file."""
+def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[Line]:
+    """The lines from the warm-up start to the chunk end, numbered as in the whole file
+    (read as :func:`~pgaudit_parse.sources.read_input` reads them)."""
     chunk = task.chunk
-    name = task.path
     with open(task.path, "rb") as raw:
         raw.seek(chunk.warmup)
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n")
-        number = chunk.warmup_line
         last = chunk.end_line
-        for physical in text:
-            if last is not None and number >= last:
+        for line in plain_file_lines(raw, task.path, on_reject, chunk.warmup_line,
+                                     task.max_line_bytes):
+            if last is not None and line.number > last:
                 return
-            number += 1
-            yield Line(physical[:-1] if physical.endswith("\n") else physical, name, number)
+            yield line
 
 
 def _parse_chunk(task: _Task) -> _Done:
@@ -348,7 +347,7 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject)
         feed = parser.feed
         write = sink.write
-        lines = iter(_chunk_lines(task))
+        lines = iter(_chunk_lines(task, parser._reject))
         warm = chunk.start_line - chunk.warmup_line
         if warm > 0:
             for line in lines:
@@ -401,7 +400,7 @@ def _resolve(path: str, prefix: str | LinePrefix) -> LinePrefix:
     if prefix != "auto":
         return resolve_prefix(prefix, [])
     head: list[str] = []
-    for line in read_input(path):
+    for line in read_input(path, lambda reject: None):  # only a sample: rejects come later
         head.append(line.text)
         if len(head) >= AUTO_SAMPLE_LINES:
             break
@@ -414,12 +413,13 @@ def _warm_from(task: _Task, line: int) -> _Task:
     return replace(task, chunk=chunk)
 
 
-def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> ParallelResult:
+def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
+                  max_line_bytes: int) -> ParallelResult:
     before = (sink.written, sink.skipped, sink.rejected)
     parser = Parser(compiled, on_reject=sink.reject)
     write = sink.write
     count = 0
-    for line in read_input(path):
+    for line in read_input(path, parser._reject, max_line_bytes):
         count += 1
         for event in parser.feed(line):
             write(event)
@@ -433,7 +433,8 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> Parallel
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
                         *, chunk_bytes: int | None = None,
                         warmup_bytes: int = DEFAULT_WARMUP_BYTES,
-                        warmup_lines: int = DEFAULT_WARMUP_LINES) -> ParallelResult:
+                        warmup_lines: int = DEFAULT_WARMUP_LINES,
+                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
@@ -445,10 +446,10 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     """
     compiled = _resolve(path, prefix)
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
-        return _parse_serial(path, compiled, sink)
+        return _parse_serial(path, compiled, sink, max_line_bytes)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
-        return _parse_serial(path, compiled, sink)
+        return _parse_serial(path, compiled, sink, max_line_bytes)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
     try:
@@ -459,7 +460,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"))
+              os.path.join(workdir, f"{i}.err"), max_line_bytes)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0]

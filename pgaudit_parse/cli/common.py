@@ -174,10 +174,10 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 
     With ``append``, files are continued rather than truncated (a consumer restarted after
-    acknowledging what it wrote must keep it), after cutting a last line that a killed run
-    left unfinished (a LF is added, nothing removed). An output that is an input or the
-    other output is refused before anything is opened. Raises :class:`~pgaudit_parse.sources.InputError` when a path cannot
-    be opened.
+    acknowledging what it wrote must keep it); a last line left without its LF (by a user,
+    or torn by a killed run) gets one: nothing is removed. An output that is an input or
+    the other output is refused before anything is opened. Raises
+    :class:`~pgaudit_parse.sources.InputError` when a path cannot be opened.
     """
     problem = check_overwrites(getattr(args, "files", None) or (),
                                [("--output", args.output), ("--errors", args.errors)])

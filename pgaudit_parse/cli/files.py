@@ -21,7 +21,7 @@ from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import PrefixError
 from ..sinks import OutputSink
-from ..sources import InputError, read_input
+from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, read_input
 from .common import (
     PROG,
     add_output_arguments,
@@ -41,7 +41,8 @@ _PROGRESS_EVERY: Final = 4096
 
 
 def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
-                summary: Summary | None = None, jobs: int = 1) -> int:
+                summary: Summary | None = None, jobs: int = 1,
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Every input that can be read is read: one that cannot (or that only partly can, such
@@ -51,7 +52,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     (same output, same order).
     """
     if jobs > 1 and summary is None:
-        return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, max_line_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -67,8 +68,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
             try:
-                compiled, lines = open_with_prefix(_until_error(read_input(path), broken),
-                                                   prefix)
+                compiled, lines = open_with_prefix(
+                    _until_error(read_input(path, on_reject, max_line_bytes), broken), prefix)
             except PrefixError as exc:
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
@@ -104,14 +105,15 @@ def _failed(failures: list[str]) -> int:
 
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
-                          jobs: int) -> int:
+                          jobs: int, max_line_bytes: int) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
     failures: list[str] = []
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
-            result = parse_file_parallel(path, prefix, jobs, sink)
+            result = parse_file_parallel(path, prefix, jobs, sink,
+                                         max_line_bytes=max_line_bytes)
         except PrefixError as exc:
             failures.append(f"{name}: {exc}")
             continue
@@ -163,6 +165,14 @@ def _report(sink: OutputSink, errors_path: str | None) -> None:
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
 
 
+def _cpu_count() -> int:
+    """CPUs this process may run on (``--jobs`` is capped there: more only adds memory)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _close_quietly(sink: OutputSink) -> None:
     """Close the sink; a write that fails now was reported already (or is reported by
     the caller): never a second message or a traceback."""
@@ -186,8 +196,13 @@ def files_main(args_list: list[str]) -> int:
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                        help="parse each plain file with N processes (output order kept)")
+                        help="parse each plain file with N processes (output order kept; "
+                             "at most the number of CPUs)")
+    parser.add_argument("--max-line-bytes", type=positive_int, default=DEFAULT_MAX_LINE_BYTES,
+                        metavar="N", help="longest line or JSON document read whole; a longer "
+                        "one is a reject with its first KiB (default: %(default)s)")
     args = parser.parse_args(args_list)
+    jobs = min(args.jobs, _cpu_count())
     problem = check_inputs(args.prefix, args.files,
                            [("--output", args.output), ("--errors", args.errors)])
     if problem is not None:
@@ -198,7 +213,8 @@ def files_main(args_list: list[str]) -> int:
         return fail(str(exc))
     try:
         summary = Summary() if args.summary else None
-        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs)
+        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
+                             args.max_line_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)

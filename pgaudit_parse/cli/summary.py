@@ -67,7 +67,8 @@ def summary_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    problem = check_inputs(args.prefix, args.files)
+    problem = check_inputs(args.prefix, args.files,
+                           [("--errors", args.errors), ("--html", args.html)])
     if problem is not None:
         return fail(problem)
     dead: IO[str] | None = None
@@ -94,7 +95,7 @@ def summary_main(argv: list[str]) -> int:
             counter = [0]
             before = summary.events
             try:
-                events = parse_lines(_counted(read_input(path), progress, counter),
+                events = parse_lines(_counted(read_input(path, on_reject), progress, counter),
                                      prefix=args.prefix, on_reject=on_reject)
                 add = summary.add
                 batch = 0
