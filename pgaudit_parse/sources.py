@@ -141,10 +141,12 @@ _LITERAL_TOKEN: Final = re.compile(r"""
     [ \t\r\n\f\v]*
     (?:
       (?P<punct>[{}\[\](),:])
-    | (?P<str>[uU]?(?:'[^'\\\n]*(?:\\.[^'\\\n]*)*'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"))
+    | (?P<str>[uU]?['"])
     | (?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
     | (?P<name>True|False|None)\b
-    )""", re.VERBOSE | re.DOTALL)
+    )""", re.VERBOSE)
+#: A backslash before a non-ASCII character: the one case the fast unescape gets wrong.
+_ODD_ESCAPE: Final = re.compile(r"\\[^\x00-\x7f]")
 _ESCAPE: Final = re.compile(
     r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|N\{[^}\n]*\}|.|\n)",
     re.DOTALL)
@@ -178,11 +180,34 @@ def _unescape(match: re.Match[str]) -> str:
     return "\\" + body  # Python keeps an unknown escape as it is
 
 
-def _string_value(token: str) -> str:
-    if token[0] in "uU":
-        token = token[1:]
-    inner = token[1:-1]
-    return _ESCAPE.sub(_unescape, inner) if "\\" in inner else inner
+def _string_value(inner: str) -> str:
+    if "\\" not in inner:
+        return inner
+    if _ODD_ESCAPE.search(inner) is None:
+        # C speed: non-Latin-1 characters become \\uXXXX escapes that decode back.
+        try:
+            return inner.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError:
+            raise _NotALiteral from None
+    return _ESCAPE.sub(_unescape, inner)
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """Index of the quote closing the string whose body starts at ``start``: the first
+    ``quote`` after an even run of backslashes (found with str.find, not char by char)."""
+    index = start
+    while True:
+        found = text.find(quote, index)
+        if found < 0:
+            raise _NotALiteral
+        slashes = 0
+        while found - slashes - 1 >= start and text[found - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2 == 0:
+            if text.find("\n", start, found) >= 0:
+                raise _NotALiteral  # a raw line break inside a one-line string
+            return found
+        index = found + 1
 
 
 def python_literal(text: str) -> Any:
@@ -209,6 +234,10 @@ def _token(text: str, pos: int) -> tuple[str, str, int]:
     if match is None:
         raise _NotALiteral
     kind = match.lastgroup or ""
+    if kind == "str":
+        start = match.end()
+        end = _string_end(text, start, text[start - 1])
+        return kind, text[start:end], end + 1
     return kind, match.group(kind), match.end()
 
 
@@ -557,7 +586,6 @@ def _empty_run(name: str, first: int, count: int) -> Reject:
 # -- JSON inputs -------------------------------------------------------------------------------
 
 _STRUCTURE: Final = re.compile(r'[\[\]{}"]')
-_STRING_BODY: Final = re.compile(r'[^"\\]*')
 _SPACE: Final = re.compile(r"[ \t\r\n]*")
 _decoder: Final = json.JSONDecoder()
 
@@ -569,20 +597,26 @@ def _scan(text: str, index: int, state: list[Any]) -> int | None:
     once, in linear time, however it is cut into pieces."""
     depth, in_string, escaped = state
     size = len(text)
+    quote = slash = -2  # next '"' and '\\' in the text (-1: none; -2: not looked up yet)
     while index < size:
         if in_string:
             if escaped:
                 escaped = False
                 index += 1
                 continue
-            index = _STRING_BODY.match(text, index).end()  # type: ignore[union-attr]
-            if index >= size:
+            if -1 < quote < index or quote == -2:
+                quote = text.find('"', index)
+            if -1 < slash < index or slash == -2:
+                slash = text.find("\\", index)
+            if quote < 0 and slash < 0:
+                index = size
                 break
-            if text[index] == '"':
+            if slash < 0 or -1 < quote < slash:
                 in_string = False
+                index = quote + 1
             else:
                 escaped = True
-            index += 1
+                index = slash + 1
             continue
         match = _STRUCTURE.search(text, index)
         if match is None:
@@ -634,14 +668,19 @@ class _JsonStream:
         self.line += self.buf.count("\n", self.pos, to)
         self.pos = to
 
-    def peek(self) -> str | None:
-        """The next character that is not JSON whitespace (not consumed), None at the end."""
+    def peek(self, chunks: int | None = None) -> str | None:
+        """The next character that is not JSON whitespace (not consumed), None at the end
+        (or when ``chunks`` more chunks hold only whitespace)."""
         while True:
             end = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
             if end < len(self.buf):
                 self._advance(end)
                 return self.buf[end]
             self._advance(end)
+            if chunks is not None:
+                chunks -= 1
+                if chunks < 0:
+                    return None
             text = self._chunk()
             if self.eof and not text:
                 return None
@@ -765,7 +804,7 @@ def _detect(chunks: _ByteChunks, name: str, limit: int) -> str:
     chunks.recorded = []
     try:
         stream = _JsonStream(chunks, limit)
-        first = stream.peek()
+        first = stream.peek(chunks=2)  # a file of blank lines is a (damaged) plain log
         if first == "[":
             stream.skip(1)
             following = stream.peek()
