@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 PROG: Final = "pgaudit-parse"
+#: Widest padding accepted in ``--prefix`` (``%-20u`` pads to 20; PostgreSQL accepts any
+#: width, but beyond this it is a typo, and the grammar grows with it).
+MAX_PADDING: Final = 10_000
 
 def fail(message: str) -> int:
     """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""
@@ -217,10 +221,18 @@ def check_inputs(prefix: str, paths: Sequence[str],
     """What is wrong with ``--prefix``, the input paths and the output paths (one that is
     an input or another output: :func:`check_overwrites`) before reading, or None."""
     if prefix != "auto":
+        widths = [int(width) for width in re.findall(r"%-?(\d+)", prefix.replace("%%", ""))]
+        if widths and max(widths) > MAX_PADDING:
+            # A padded escape costs the grammar memory in proportion to its width.
+            return (f"--prefix: padding width {max(widths)} is too large "
+                    f"(at most {MAX_PADDING})")
         try:
             LinePrefix(prefix)
         except PrefixError as exc:
             return f"--prefix: {exc}"
+        except (OverflowError, ValueError, MemoryError, RecursionError) as exc:
+            # e.g. a padding width past what a regular expression can repeat
+            return f"--prefix: cannot be compiled: {exc}"
     for path in paths:
         if path != "-" and not os.path.exists(path):
             return f"{path}: no such file"
