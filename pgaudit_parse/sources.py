@@ -57,6 +57,8 @@ RAW_KEEP: Final = 1024
 #: Complete lines that decide whether a file is CRLF (all of them must end in CR LF).
 _CRLF_SAMPLE: Final = 8
 _BOM: Final = "\ufeff"
+#: Lines kind detection reads when the first of a file starting with '{' is no object.
+_DETECT_LINES: Final = 16
 
 
 class InputError(Exception):
@@ -311,6 +313,7 @@ class _ByteChunks:
 
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
+        self._read = getattr(raw, "read1", None) or raw.read
         self.pending: list[bytes] = []
         self.recorded: list[bytes] | None = None
         self.damage: _Damaged | None = None
@@ -324,7 +327,9 @@ class _ByteChunks:
             raise self.damage
         else:
             try:
-                data = self.raw.read(_CHUNK)
+                # read1: a damaged gzip stream still gives what came before the damage
+                # (read() drops what it had gathered when a later block fails).
+                data = self._read(_CHUNK)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 self.damage = _Damaged("not a valid gzip file (truncated or damaged"
                                        + (f": {exc})" if str(exc) else ")"))
@@ -826,15 +831,18 @@ def _detect(chunks: _ByteChunks, name: str, limit: int) -> str:
             return "json" if isinstance(value, dict) else "plain"
         if first == "{":
             line = stream.line_text()
-            if line is not None:
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    value = python_literal(line)
-                if isinstance(value, dict):
-                    return "json"
-                if not _opens_document(line):
-                    return "plain"
+            if line is not None and not _opens_document(line):
+                # One object per line (events, bodies): JSON if one of the first lines is
+                # one (the first may be damaged); a log whose prefix starts with '{' has
+                # none.
+                for _ in range(_DETECT_LINES):
+                    if line is not None and _is_object_line(line):
+                        return "json"
+                    stream.take_line()
+                    if stream.peek(chunks=2) is None:
+                        break
+                    line = stream.line_text()
+                return "plain"
             text, complete, _, head = stream.take_value()
             if text is None or not complete:
                 return "json" if re.match(r'\{\s*"', head) else "plain"
@@ -845,6 +853,17 @@ def _detect(chunks: _ByteChunks, name: str, limit: int) -> str:
         return "plain"
     finally:
         chunks.replay()
+
+
+def _is_object_line(line: str) -> bool:
+    """True for a line holding one JSON object or one Python ``str(dict)``."""
+    if not line.lstrip().startswith("{"):
+        return False
+    try:
+        value = json.loads(line)
+    except ValueError:
+        value = python_literal(line)
+    return isinstance(value, dict)
 
 
 def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], None]
