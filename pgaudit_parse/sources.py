@@ -45,6 +45,7 @@ __all__ = [
     "plain_lines",
     "plain_file_lines",
     "input_is_plain_lf",
+    "input_kind",
     "RAW_KEEP",
 ]
 
@@ -419,6 +420,24 @@ def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
             yield from plain_lines(chunks, name, on_reject, max_line_bytes)
     except _Damaged as exc:
         raise InputError(name, str(exc)) from None
+    finally:
+        if path != "-":
+            raw.close()
+
+
+def input_kind(path: str) -> str:
+    """``"json"`` or ``"plain"``: how :func:`read_input` reads ``path`` (after un-gzipping).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+    ...     _ = f.write("[2026-11-25 16:05:01 UTC] [7] LOG:  starts like JSON, is not\\n")
+    >>> input_kind(f.name)
+    'plain'
+    >>> os.unlink(f.name)
+    """
+    raw, name, _ = _open_bytes(path)
+    try:
+        return _detect(_ByteChunks(raw), name, DEFAULT_MAX_LINE_BYTES)
     finally:
         if path != "-":
             raw.close()

@@ -122,7 +122,8 @@ def test_output_and_errors_on_one_file_are_refused(tmp_path: Path, log: Path,
     both = tmp_path / "both.jsonl"
     if exists:
         both.write_text("kept\n")
-    status, _, err = cli(str(log), "--output", str(both), "--errors", str(tmp_path / "." / "both.jsonl"))
+    status, _, err = cli(str(log), "--output", str(both), "--errors",
+                         str(tmp_path / "." / "both.jsonl"))
     assert status == 2
     one_line_error(err)
     assert both.exists() == exists and (not exists or both.read_text() == "kept\n")
