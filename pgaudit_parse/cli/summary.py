@@ -90,10 +90,12 @@ def summary_main(argv: list[str]) -> int:
                   file=sys.stderr)
 
     progress = Progress.for_files(args.files, stream=sys.stderr, enabled=not args.quiet)
+    failures: list[str] = []  # every file that can be read is read; these are named after
     try:
         for path in args.files:
             counter = [0]
             before = summary.events
+            name = "<stdin>" if path == "-" else path
             try:
                 events = parse_lines(_counted(read_input(path, on_reject), progress, counter),
                                      prefix=args.prefix, on_reject=on_reject)
@@ -107,18 +109,19 @@ def summary_main(argv: list[str]) -> int:
                         batch = 0
                 progress.update(records=batch)
             except (InputError, PrefixError) as exc:
-                progress.close()
-                name = "<stdin>" if path == "-" else path
-                return fail(str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
+                failures.append(str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
+                continue
             if counter[0] and summary.events == before:
-                progress.close()
-                name = "<stdin>" if path == "-" else path
-                return fail(f"{name}: no line matches log_line_prefix {args.prefix!r} "
-                            "(check --prefix, or try --prefix auto)")
+                failures.append(f"{name}: no line matches log_line_prefix {args.prefix!r} "
+                                "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
         if dead is not None:
             dead.close()
+    if failures and summary.events == 0:
+        for failure in failures:
+            fail(failure)
+        return 2
     if summary.rejects > shown[0] and dead is None and not args.quiet:
         print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
               "(use --errors PATH to keep them)", file=sys.stderr)
@@ -131,4 +134,6 @@ def summary_main(argv: list[str]) -> int:
             return fail(f"{args.html}: cannot write: {exc.strerror or exc}")
         if not args.quiet:
             print(f"pgaudit-parse: wrote {args.html}", file=sys.stderr)
-    return 0
+    for failure in failures:
+        fail(failure)
+    return 2 if failures else 0
