@@ -143,7 +143,7 @@ def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | N
     as the file it is redirected from.
 
     >>> check_overwrites([], [("--output", "a.jsonl"), ("--errors", "./a.jsonl")])
-    '--errors a.jsonl is also --output: refusing to write both to one file'
+    '--errors ./a.jsonl is also --output: refusing to write both to one file'
     """
     seen: dict[tuple[str, object], str] = {}
     for path in inputs:
