@@ -508,7 +508,8 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
                 start = cut if cut is not None else b"".join(pieces)[:RAW_KEEP * 4]
                 on_reject(Reject(name, number, f"line cut short: {exc}",
                                  start.decode("utf-8", "backslashreplace")[:RAW_KEEP]))
-            where = f"lines 1-{complete} were read" if complete else "no line could be read"
+            where = (f"lines 1-{complete} were read" if complete > 1 else
+                     "line 1 was read" if complete else "no line could be read")
             if number > complete:
                 where += f"; line {number} was cut short (a reject)"
             raise _Damaged(f"{exc}: {where}") from None

@@ -73,7 +73,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
             except PrefixError as exc:
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
-            if prefix == "auto" and not quiet:
+            if prefix == "auto" and not quiet and not broken:
                 print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
                       file=sys.stderr)
             parser = Parser(compiled, on_reject=on_reject)
