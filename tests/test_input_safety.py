@@ -539,3 +539,20 @@ def test_a_source_reject_without_on_reject_raises(tmp_path: Path) -> None:
     path.write_text(audit(1) + "\n\n" + audit(2) + "\n")
     with pytest.raises(InputError, match="line 2: empty line"):
         list(read_input(str(path)))
+
+
+@pytest.mark.parametrize("command", [[], ["summary"]])
+def test_full_or_closed_stdout_is_one_line_for_every_reader(log: Path,
+                                                            command: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "pgaudit_parse", *command, str(log)]
+    with open("/dev/full", "w") as full:
+        ended = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True,
+                               timeout=60, env=env)
+    assert ended.returncode == 2
+    one_line_error(ended.stderr)
+    code = f"import os, subprocess, sys; os.close(1); sys.exit(subprocess.call({argv!r}))"
+    ended = subprocess.run([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True,
+                           timeout=60, env=env)
+    assert ended.returncode == 2
+    one_line_error(ended.stderr)

@@ -19,7 +19,7 @@ from ..ops.summary import Summary
 from ..parser import parse_lines
 from ..prefix import RDS_PREFIX, PrefixError
 from ..sources import InputError, read_input
-from .common import PROG, check_inputs, fail, make_parser
+from .common import PROG, check_inputs, fail, make_parser, silence_stdout
 from .progress import Progress
 
 __all__ = ["summary_main"]
@@ -67,6 +67,8 @@ def summary_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    if sys.stdout is None:
+        return fail("standard output: closed (the summary is written there)")
     problem = check_inputs(args.prefix, args.files,
                            [("--errors", args.errors), ("--html", args.html)])
     if problem is not None:
@@ -125,7 +127,14 @@ def summary_main(argv: list[str]) -> int:
     if summary.rejects > shown[0] and dead is None and not args.quiet:
         print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
               "(use --errors PATH to keep them)", file=sys.stderr)
-    sys.stdout.write(summary.render_text())
+    try:
+        sys.stdout.write(summary.render_text())
+        sys.stdout.flush()
+    except OSError as exc:  # disk full, reader gone
+        silence_stdout()
+        if isinstance(exc, BrokenPipeError):
+            return 1
+        return fail(f"cannot write standard output: {exc.strerror or exc}")
     if args.html:
         try:
             write_html(summary, args.html, title="pgAudit summary: " + ", ".join(
