@@ -4,6 +4,7 @@ DESIGN.md's contract::
 
     pgaudit-parse FILE [FILE...] [--prefix P|auto] [--format records|events]
                   [--output PATH] [--errors PATH] [--account-id ID] [--instance NAME]
+                  [--timezone ZONE]
 
 Exit status: 0 when all input was read (rejects go to ``--errors``), 2 for usage errors or
 unreadable input, with one line on stderr naming the file and the cause.
@@ -13,24 +14,27 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
-from ..prefix import PrefixError
+from ..prefix import PrefixChoice, PrefixError
 from ..sinks import OutputSink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, read_input
 from .common import (
     PROG,
+    ZoneWarnings,
     add_output_arguments,
     check_inputs,
+    check_timezone,
     fail,
     make_parser,
     open_output,
     positive_int,
     silence_stdout,
+    until_error,
 )
 from .progress import Progress
 
@@ -42,6 +46,7 @@ _PROGRESS_EVERY: Final = 4096
 
 def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
+                timezone: str | None = None,
                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
@@ -49,10 +54,13 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     as a truncated ``.gz``, whose lines before the damage are parsed) is named on stderr,
     one line each, and the status is 2. Progress goes to stderr when it is a terminal and
     ``quiet`` is off. With ``jobs`` > 1 each plain file is parsed by that many processes
-    (same output, same order).
+    (same output, same order). ``timezone`` is the log's zone; without it, an ambiguous
+    zone abbreviation is warned about once, on one line.
     """
+    zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None:
-        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, max_line_bytes)
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
+                                     max_line_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -69,14 +77,12 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
             broken: list[InputError] = []
             try:
                 compiled, lines = open_with_prefix(
-                    _until_error(read_input(path, on_reject, max_line_bytes), broken), prefix)
+                    until_error(read_input(path, on_reject, max_line_bytes), broken), prefix,
+                    timezone, _unless(broken, _tell_choice(name, quiet)))
             except PrefixError as exc:
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
-            if prefix == "auto" and not quiet and not broken:
-                print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
-                      file=sys.stderr)
-            parser = Parser(compiled, on_reject=on_reject)
+            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings)
             count = _run(parser, lines, sink, progress, summary)
             if broken:
                 failures.append(str(broken[0]))
@@ -88,15 +94,6 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     return _failed(failures)
 
 
-def _until_error(lines: Iterator[Line], broken: list[InputError]) -> Iterator[Line]:
-    """The lines of one input up to where it cannot be read further; the reason is kept
-    in ``broken`` (so what came before is still parsed and written)."""
-    try:
-        yield from lines
-    except InputError as exc:
-        broken.append(exc)
-
-
 def _failed(failures: list[str]) -> int:
     """Name each input that could not be read, one line each; the exit status."""
     for failure in failures:
@@ -104,15 +101,43 @@ def _failed(failures: list[str]) -> int:
     return 2 if failures else 0
 
 
+def _unless(broken: list[InputError], tell: Callable[[PrefixChoice], None] | None
+            ) -> Callable[[PrefixChoice], None] | None:
+    """``tell``, silent for an input that broke within the sample (its one line is the
+    error)."""
+    if tell is None:
+        return None
+
+    def told(choice: PrefixChoice) -> None:
+        if not broken:
+            tell(choice)
+
+    return told
+
+
+def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | None:
+    """Says which prefix ``--prefix auto`` chose for an input, and how well it fits."""
+    if quiet:
+        return None
+
+    def tell(choice: PrefixChoice) -> None:
+        print(f"{PROG}: {name}: using {choice.describe()}", file=sys.stderr)
+
+    return tell
+
+
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
-                          jobs: int, max_line_bytes: int) -> int:
+                          jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
+                          max_line_bytes: int) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
     failures: list[str] = []
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
-            result = parse_file_parallel(path, prefix, jobs, sink,
+            result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
+                                         on_choice=_tell_choice(name, quiet),
+                                         on_ambiguous_zone=zone_warnings,
                                          max_line_bytes=max_line_bytes)
         except PrefixError as exc:
             failures.append(f"{name}: {exc}")
@@ -120,8 +145,6 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         except InputError as exc:
             failures.append(str(exc))
             continue
-        if prefix == "auto" and not quiet:
-            print(f"{PROG}: {name}: using log_line_prefix {result.prefix!r}", file=sys.stderr)
         if result.lines and result.entries == 0:
             failures.append(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                             "(check --prefix, or try --prefix auto)")
@@ -204,7 +227,8 @@ def files_main(args_list: list[str]) -> int:
     args = parser.parse_args(args_list)
     jobs = min(args.jobs, _cpu_count())
     problem = check_inputs(args.prefix, args.files,
-                           [("--output", args.output), ("--errors", args.errors)])
+                           [("--output", args.output), ("--errors", args.errors)]
+                           ) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     try:
@@ -214,7 +238,7 @@ def files_main(args_list: list[str]) -> int:
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
-                             args.max_line_bytes)
+                             args.timezone, args.max_line_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
