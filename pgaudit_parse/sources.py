@@ -60,6 +60,10 @@ _CRLF_SAMPLE: Final = 8
 _BOM: Final = "\ufeff"
 #: Lines kind detection reads when the first of a file starting with '{' is no object.
 _DETECT_LINES: Final = 16
+#: Bytes kind detection reads at most (what it reads is held, to be read again); a first
+#: document that goes on further is JSON if it starts like one (``{"``, ``[{"``, ``{'``).
+_DETECT_BYTES: Final = 16 << 20
+_JSON_START: Final = re.compile(r"""\s*(?:\[\s*)?\{\s*["']""")
 
 
 class InputError(Exception):
@@ -317,9 +321,14 @@ class _ByteChunks:
         self._read = getattr(raw, "read1", None) or raw.read
         self.pending: list[bytes] = []
         self.recorded: list[bytes] | None = None
+        self.recorded_size = 0
+        self.capped = False
         self.damage: _Damaged | None = None
 
     def read(self) -> bytes:
+        if self.recorded is not None and self.recorded_size >= _DETECT_BYTES:
+            self.capped = True  # kind detection looks no further (and holds no more)
+            return b""
         if self.pending:
             data = self.pending.pop(0)
         elif self.damage is not None:
@@ -344,6 +353,7 @@ class _ByteChunks:
                 raise self.damage
         if self.recorded is not None and data:
             self.recorded.append(data)
+            self.recorded_size += len(data)
         return data
 
     def replay(self) -> None:
@@ -828,51 +838,60 @@ def _detect(chunks: _ByteChunks, name: str, limit: int) -> str:
     ``"plain"``; what this reads is read again by the reader that follows."""
     chunks.recorded = []
     try:
-        stream = _JsonStream(chunks, limit)
-        first = stream.peek(chunks=2)  # a file of blank lines is a (damaged) plain log
-        if first == "[":
-            stream.skip(1)
-            following = stream.peek()
-            if following == "]":
-                stream.skip(1)
-                rest = stream.line_text()
-                return "json" if rest is not None and not rest.strip() else "plain"
-            if following != "{":
-                return "plain"
-            value, end_found = stream.decode_here()
-            if not end_found:
-                text, complete, _, head = stream.take_value()
-                if text is None or not complete:  # over the limit, or the input ends
-                    return "json" if re.match(r'\{\s*"', head) else "plain"
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    return "plain"
-            return "json" if isinstance(value, dict) else "plain"
-        if first == "{":
-            line = stream.line_text()
-            if line is not None and not _opens_document(line):
-                # One object per line (events, bodies): JSON if one of the first lines is
-                # one (the first may be damaged); a log whose prefix starts with '{' has
-                # none.
-                for _ in range(_DETECT_LINES):
-                    if line is not None and _is_object_line(line):
-                        return "json"
-                    stream.take_line()
-                    if stream.peek(chunks=2) is None:
-                        break
-                    line = stream.line_text()
-                return "plain"
-            text, complete, _, head = stream.take_value()
-            if text is None or not complete:
-                return "json" if re.match(r'\{\s*"', head) else "plain"
-            try:
-                return "json" if isinstance(json.loads(text), dict) else "plain"
-            except ValueError:
-                return "plain"
-        return "plain"
+        kind = _detect_in(chunks, limit)
+        if chunks.capped:  # a first document bigger than detection reads: by its start
+            head = b"".join(chunks.recorded)[:4096].decode("utf-8", "replace").lstrip(_BOM)
+            return "json" if _JSON_START.match(head) else "plain"
+        return kind
     finally:
         chunks.replay()
+
+
+def _detect_in(chunks: _ByteChunks, limit: int) -> str:
+    """The kind by the first document (see :func:`_detect`)."""
+    stream = _JsonStream(chunks, limit)
+    first = stream.peek(chunks=2)  # a file of blank lines is a (damaged) plain log
+    if first == "[":
+        stream.skip(1)
+        following = stream.peek()
+        if following == "]":
+            stream.skip(1)
+            rest = stream.line_text()
+            return "json" if rest is not None and not rest.strip() else "plain"
+        if following != "{":
+            return "plain"
+        value, end_found = stream.decode_here()
+        if not end_found:
+            text, complete, _, head = stream.take_value()
+            if text is None or not complete:  # over the limit, or the input ends
+                return "json" if re.match(r'\{\s*"', head) else "plain"
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return "plain"
+        return "json" if isinstance(value, dict) else "plain"
+    if first == "{":
+        line = stream.line_text()
+        if line is not None and not _opens_document(line):
+            # One object per line (events, bodies): JSON if one of the first lines is
+            # one (the first may be damaged); a log whose prefix starts with '{' has
+            # none.
+            for _ in range(_DETECT_LINES):
+                if line is not None and _is_object_line(line):
+                    return "json"
+                stream.take_line()
+                if stream.peek(chunks=2) is None:
+                    break
+                line = stream.line_text()
+            return "plain"
+        text, complete, _, head = stream.take_value()
+        if text is None or not complete:
+            return "json" if re.match(r'\{\s*"', head) else "plain"
+        try:
+            return "json" if isinstance(json.loads(text), dict) else "plain"
+        except ValueError:
+            return "plain"
+    return "plain"
 
 
 def _is_object_line(line: str) -> bool:
