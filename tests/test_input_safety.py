@@ -556,3 +556,23 @@ def test_full_or_closed_stdout_is_one_line_for_every_reader(log: Path,
                            timeout=60, env=env)
     assert ended.returncode == 2
     one_line_error(ended.stderr)
+
+
+def test_kind_detection_holds_a_bounded_head(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Detection reads (and holds, to read again) at most _DETECT_BYTES: a first document
+    longer than that is told by how it starts, and nothing read is lost."""
+    import pgaudit_parse.sources as sources
+
+    monkeypatch.setattr(sources, "_DETECT_BYTES", 1000)
+    monkeypatch.setattr(sources, "_CHUNK", 100)
+    events = [_event(n) for n in range(1, 40)]
+    compact, pretty, log = tmp_path / "c.json", tmp_path / "p.json", tmp_path / "b.log"
+    compact.write_text(json.dumps({"events": events}))
+    pretty.write_text(json.dumps({"events": events}, indent=2))
+    braces = "{42} LOG:  " + "x" * 3000
+    log.write_text(braces + "\n" + braces + "\n")
+    for path in (compact, pretty):
+        texts, rejects = collect(path)
+        assert texts == [audit(n) for n in range(1, 40)] and not rejects
+    assert collect(log) == ([braces, braces], [])
