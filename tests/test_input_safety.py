@@ -413,6 +413,7 @@ def test_a_file_of_newlines_makes_one_dead_letter(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"\n" * (20 << 20)))
     status, _, err = cli(str(path), "--errors", str(errors))
     assert status == 0, err
+    assert f"{20 << 20} rejected input line(s)" in err  # lines, not dead letters
     assert dead_letters(errors) == [{"file": str(path), "source": str(path), "line": 1,
                                      "reason": f"{20 << 20} empty lines", "raw": "",
                                      "lines": 20 << 20}]
