@@ -38,6 +38,7 @@ when the prefix does not say it. So only prefixes that carry user, database and 
 from __future__ import annotations
 
 import io
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -356,18 +357,21 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         feed = parser.feed
         write = sink.write
         lines = iter(_chunk_lines(task, parser._reject))
-        warm = chunk.start_line - chunk.warmup_line
-        if warm > 0:
-            for line in lines:
-                for event in feed(line):
-                    write(event)
-                warm -= 1
-                if warm == 0:
-                    break
+        # Warm up by line number, not by count: the reader yields no line for an empty
+        # one (a run of them is one reject, made when the next line is read: for a run
+        # just before the chunk, while the gate is still closed -- the previous chunk's
+        # worker wrote it).
+        first = None
+        for line in lines:
+            if line.number > chunk.start_line:
+                first = line
+                break
+            for event in feed(line):
+                write(event)
         out.open = errors.open = True
         base = (sink.written, sink.skipped, sink.rejected, parser.entry_count)
         count = 0
-        for line in lines:
+        for line in itertools.chain((first,) if first is not None else (), lines):
             count += 1
             for event in feed(line):
                 write(event)
