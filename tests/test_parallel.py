@@ -181,8 +181,8 @@ def test_state_older_than_the_warm_up_is_carried(env: dict[str, str], min_chunks
 
 
 @pytest.mark.parametrize("fmt", ["records", "events"])
-def test_empty_lines_and_long_lines_jobs_2_equals_jobs_1(fmt: str, tmp_path: Path) -> None:
-    """The reader makes one reject of a run of empty lines (and of an over-long line):
+def test_empty_lines_jobs_2_equals_jobs_1(fmt: str, tmp_path: Path) -> None:
+    """The reader makes one reject of a run of empty lines and yields no line for them:
     chunk edges and warm-ups count input lines by number, so nothing is lost or doubled."""
     text = (FIXTURES / "real-rds.log").read_text().splitlines()
     lines = []
