@@ -25,14 +25,43 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .lines import Line, Reject, to_lines
-from .prefix import SECONDARY_LABELS, LinePrefix
+from .prefix import SECONDARY_LABELS, LinePrefix, ParsedLine
 
-__all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW"]
+__all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW",
+           "parse_start", "starts_message"]
 
 #: Lines an open entry waits for more of its lines before it is emitted.
 DEFAULT_WINDOW = 64
 
 _SECONDARY = frozenset(SECONDARY_LABELS)
+
+
+def parse_start(text: str, prefix: LinePrefix) -> tuple[ParsedLine | None, bool]:
+    """The one rule for "this line starts a message": the line's prefix parse (None for a
+    TAB continuation or a line the prefix does not match) and whether it starts a new
+    message (a prefixed line whose severity is not a DETAIL/HINT/QUERY/CONTEXT/LOCATION/
+    STATEMENT label). The assembler, ``--jobs`` chunking and the forwarder all use it.
+
+    >>> parsed, starts = parse_start("2026-11-25 16:05:01 UTC::@:[7]:DETAIL:  x", LinePrefix())
+    >>> parsed.severity, starts
+    ('DETAIL', False)
+    >>> parse_start("\tcontinued", LinePrefix())
+    (None, False)
+    """
+    if text.startswith("\t"):
+        return None, False
+    parsed = prefix.parse(text)
+    return parsed, parsed is not None and parsed.severity not in _SECONDARY
+
+
+def starts_message(text: str, prefix: LinePrefix) -> bool:
+    """Whether the physical line ``text`` starts a new PostgreSQL message (see
+    :func:`parse_start`).
+
+    >>> starts_message("2026-11-25 16:05:01 UTC::@:[7]:ERROR:  boom", LinePrefix())
+    True
+    """
+    return parse_start(text, prefix)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,20 +180,20 @@ class EntryAssembler:
             state = self._streams[line.stream] = _StreamState()
         state.seq += 1
         text = line.text
-        if text.startswith("\t"):
-            if state.last is None or state.last.closed:
-                self._reject(line, "continuation line without a message before it")
-            else:
-                state.last.continue_with(text[1:], line, state.seq)
-            return self._ready(state)
-        parsed = self.prefix.parse(text)
+        parsed, starts = parse_start(text, self.prefix)
         if parsed is None:
+            if text.startswith("\t"):
+                if state.last is None or state.last.closed:
+                    self._reject(line, "continuation line without a message before it")
+                else:
+                    state.last.continue_with(text[1:], line, state.seq)
+                return self._ready(state)
             reason = "empty line" if not text else "line does not match log_line_prefix"
             self._reject(line, reason)
             state.last = None
             return self._ready(state)
         key = parsed.fields.get(self._key_escape, "") if self._key_escape else ""
-        if parsed.severity in _SECONDARY:
+        if not starts:  # a DETAIL/HINT/STATEMENT... line of the message before it
             owner = state.open.get(key)
             if owner is None or owner.closed:
                 self._reject(line, f"{parsed.severity} line without its message")

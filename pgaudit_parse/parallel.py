@@ -25,11 +25,12 @@ when the prefix does not say it. So only prefixes that carry user, database and 
 (stdin, ``.gz``, CloudWatch/SQS JSON, small files), are parsed by one process.
 
 >>> import io, tempfile, os
+>>> from pgaudit_parse.prefix import RDS_PREFIX
 >>> from pgaudit_parse.sinks import OutputSink
 >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
 ...     _ = f.write("2026-11-25 16:05:01 UTC::@:[77]:LOG:  checkpoint starting\\n")
 >>> out = io.StringIO()
->>> result = parse_file_parallel(f.name, "%t:%r:%u@%d:[%p]:", 2, OutputSink(out, fmt="events"))
+>>> result = parse_file_parallel(f.name, RDS_PREFIX, 2, OutputSink(out, fmt="events"))
 >>> result.lines, result.jobs, out.getvalue().count("\\n")
 (1, 1, 1)
 >>> os.unlink(f.name)
@@ -49,9 +50,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO, Final
 
+from .entries import starts_message
 from .lines import Line, Reject
 from .parser import Parser, read_sample, resolve_prefix
-from .prefix import PRIMARY_SEVERITIES, LinePrefix, PrefixChoice
+from .prefix import LinePrefix, PrefixChoice
 from .sinks import OutputSink
 from .sources import (
     DEFAULT_MAX_LINE_BYTES,
@@ -84,7 +86,6 @@ MIN_CHUNK_BYTES: Final = int(os.environ.get("PGAUDIT_PARSE_MIN_CHUNK_BYTES", 4 <
 #: ...and at most this big (bounds the temporary output held per chunk).
 MAX_CHUNK_BYTES: Final = 64 << 20
 _BLOCK = 1 << 20
-_PRIMARY = frozenset(PRIMARY_SEVERITIES)
 #: Escapes a prefix needs for its lines not to depend on the session's connection lines.
 _SESSION_ESCAPES: Final = frozenset("udr")
 
@@ -135,8 +136,7 @@ def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
     if not raw or raw[:1] == b"\t":
         return False
     text = raw.decode("utf-8", "backslashreplace")
-    parsed = prefix.parse(text[:-1] if text.endswith("\n") else text)
-    return parsed is not None and parsed.severity in _PRIMARY
+    return starts_message(text[:-1] if text.endswith("\n") else text, prefix)
 
 
 def _next_entry_start(f: IO[bytes], offset: int, prefix: LinePrefix) -> int | None:

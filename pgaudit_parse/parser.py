@@ -122,6 +122,8 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
 
     >>> resolve_prefix("auto", ["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"]).spec
     '%m [%p] '
+    >>> resolve_prefix("auto", []).spec == RDS_PREFIX  # an empty input is not an error
+    True
     """
     if isinstance(prefix, LinePrefix):
         if timezone is not None and timezone != prefix.timezone:

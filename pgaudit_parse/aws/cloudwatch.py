@@ -34,10 +34,10 @@ from typing import Any
 
 from ..lines import Line
 from ..parser import Parser
-from ..prefix import LinePrefix
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import OutputSink
 from ..sources import lines_from_cloudwatch_events
-from .checkpoint import Checkpoint, CheckpointFile
+from .checkpoint import Checkpoint, CheckpointFile, HighWater
 from .errors import AwsSetupError, explain
 from .naming import instance_for_stream
 
@@ -196,16 +196,7 @@ class _GroupState:
     #: the still-pending events of the slice before.
     inflight: dict[str, int] = field(default_factory=dict)
     #: The newest timestamp of the events done in this run, and the ids done at it.
-    high: int | None = None
-    high_ids: set[str] = field(default_factory=set)
-
-    def advance_high(self, done: dict[str, int]) -> None:
-        """Raise the high-water mark with events that are now done."""
-        for eid, ts in done.items():
-            if self.high is None or ts > self.high:
-                self.high, self.high_ids = ts, {eid}
-            elif ts == self.high:
-                self.high_ids.add(eid)
+    high: HighWater = field(default_factory=HighWater)
 
 
 class CloudWatchReader:
@@ -216,7 +207,7 @@ class CloudWatchReader:
     """
 
     def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
-                 prefix: str | LinePrefix = "%t:%r:%u@%d:[%p]:",
+                 prefix: str | LinePrefix = RDS_PREFIX,
                  store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
@@ -266,10 +257,9 @@ class CloudWatchReader:
             self._write(group, state.parser.flush())
         self.sink.flush(durable=True)
         for group, state in self._states.items():
-            state.advance_high(state.inflight)
+            state.high.advance(state.inflight)
             state.inflight = {}
-            if state.high is not None:
-                state.checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
+            state.checkpoint = state.high.checkpoint() or state.checkpoint
             self._saved[group] = state.checkpoint
         self._save()
 
@@ -323,13 +313,13 @@ class CloudWatchReader:
             pending = set()
         self.sink.flush(durable=True)
         done = {eid: ts for eid, ts in state.inflight.items() if eid not in pending}
-        state.advance_high(done)
+        state.high.advance(done)
         if pending:
             oldest = min(state.inflight.get(ref, start) for ref in pending)
             seen = frozenset(eid for eid, ts in done.items() if ts >= oldest)
             state.checkpoint = Checkpoint(oldest, seen, stop)
-        elif state.high is not None:
-            state.checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
+        else:
+            state.checkpoint = state.high.checkpoint() or state.checkpoint
         state.inflight = {ref: state.inflight[ref] for ref in pending if ref in state.inflight}
         self._saved[group] = state.checkpoint
         self._save()

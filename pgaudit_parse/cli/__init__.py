@@ -14,13 +14,15 @@ Nothing below this package imports it: shells call the library, never the revers
 
 from __future__ import annotations
 
+import difflib
 import io
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
-from .common import PROG, fail, silence_stdout
+from .common import PROG, fail, reader_gone, silence_stdout
 
 __all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
 
@@ -88,6 +90,16 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
         return fail(f"'{name}' is not available: {exc}")
 
 
+def suggest_command(word: str) -> str | None:
+    """The subcommand ``word`` most likely misspells, if it is close to one.
+
+    >>> suggest_command("summry"), suggest_command("postgresql.log")
+    ('summary', None)
+    """
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -96,9 +108,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             if args_list and args_list[0] in SUBCOMMANDS:
-                return _run_subcommand(args_list[0], args_list[1:])
+                status = _run_subcommand(args_list[0], args_list[1:])
+                sys.stdout.flush()
+                return status
+            if (args_list and not args_list[0].startswith("-")
+                    and not os.path.exists(args_list[0])):
+                meant = suggest_command(args_list[0])
+                if meant is not None:
+                    return fail(f"{args_list[0]!r} is neither a file nor a command; "
+                                f"did you mean {meant!r}?")
             from .files import files_main
-            return files_main(args_list)
+            status = files_main(args_list)
+            sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
+            return status
+        except BrokenPipeError:
+            return reader_gone()
         except KeyboardInterrupt:
             return 130
 
@@ -122,10 +146,10 @@ def console() -> None:  # pragma: no cover - thin wrapper
         try:
             sys.stdout.flush()
         except OSError as exc:  # e.g. `> /dev/full`: said once, not as a traceback at exit
-            if not isinstance(exc, BrokenPipeError):
+            if isinstance(exc, BrokenPipeError):
+                status = reader_gone()
+            else:
                 status = fail(f"cannot write standard output: {exc.strerror or exc}")
-            elif status == 0:
-                status = 1
-            silence_stdout()
+                silence_stdout()
     raise SystemExit(status)
 

@@ -33,7 +33,7 @@ from ..aws.errors import AwsSetupError, explain
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import SqsConsumer
-from ..prefix import LinePrefix
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import OutputSink
 from ..sources import InputError
 from .common import (
@@ -44,6 +44,7 @@ from .common import (
     fail,
     make_parser,
     open_output,
+    reader_gone,
 )
 from .progress import Progress
 
@@ -98,7 +99,8 @@ class _FollowProgress:
     """Progress of a reading command on a terminal: inputs read, records written, lag."""
 
     def __init__(self, label: str, args: argparse.Namespace, sink: OutputSink) -> None:
-        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet)
+        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet,
+                                             data=sink.out)
         self._sink = sink
         self._written = sink.written
 
@@ -149,7 +151,7 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 1
+        return reader_gone()
     except Exception as exc:  # botocore errors outside the library's own wrappers
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -182,7 +184,8 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
                         help="with --follow: pause between reads (default: %(default)s)")
     parser.add_argument("--lag", type=float, default=0.0, metavar="SECONDS",
                         help="read only up to now minus this (events still being ingested)")
-    parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--page-size", type=int, metavar="N",
+                        help="events per FilterLogEvents page (default: the service's)")
     add_aws_arguments(parser)
     add_output_arguments(parser)
     args = parser.parse_args(list(argv))
@@ -230,7 +233,9 @@ def sqs_main(argv: Sequence[str]) -> int:
     parser = make_parser(f"{PROG} sqs",
                          "Consume SQS messages (this project's forwarder or the seed Lambda) "
                          "into Guardium records or events; delete after writing.")
-    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--queue-url", required=True, metavar="URL",
+                        help="the queue to consume, e.g. "
+                             "https://sqs.eu-west-1.amazonaws.com/123456789012/pgaudit")
     parser.add_argument("--follow", action="store_true",
                         help="keep polling (default: stop when a receive returns nothing)")
     parser.add_argument("--wait-seconds", type=int, metavar="N",
@@ -277,8 +282,10 @@ def forward_main(argv: Sequence[str]) -> int:
     parser = make_parser(f"{PROG} forward",
                          "Forward a CloudWatch log group to SQS as JSON messages (one run of "
                          "the scheduled forwarder), checkpointed in an SSM parameter.")
-    parser.add_argument("--log-group", required=True, metavar="NAME")
-    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--log-group", required=True, metavar="NAME",
+                        help="log group to forward, e.g. /aws/rds/instance/db1/postgresql")
+    parser.add_argument("--queue-url", required=True, metavar="URL",
+                        help="queue that receives the JSON messages")
     parser.add_argument("--checkpoint-parameter", metavar="NAME",
                         help="SSM parameter holding the checkpoint (e.g. LastExecutionTimestamp)")
     _add_start_arguments(parser)
@@ -287,13 +294,14 @@ def forward_main(argv: Sequence[str]) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--filter-pattern", metavar="PATTERN",
                         help="CloudWatch filter pattern, e.g. '?delete ?DELETE'")
-    parser.add_argument("--prefix", default="%t:%r:%u@%d:[%p]:",
+    parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix, to keep each message's lines together "
                              "(default: %(default)s)")
-    parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--page-size", type=int, metavar="N",
+                        help="events per FilterLogEvents page (default: the service's)")
     parser.add_argument("--message-bytes", type=int, default=256 * 1024, metavar="N",
                         help="largest SQS message body (default and maximum: %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     parser.add_argument("--debug", action="store_true", help="log each slice on stderr")
     add_aws_arguments(parser)
     args = parser.parse_args(list(argv))

@@ -25,15 +25,45 @@ from ..sources import InputError
 from ..timestamps import TimestampError, TimestampParser
 
 __all__ = [
-    "PROG", "fail", "make_parser", "add_output_arguments", "open_output", "check_inputs",
-    "check_overwrites", "silence_stdout", "until_error",
-    "positive_int", "check_timezone", "ZoneWarnings",
+    "PROG", "COMMANDS", "fail", "make_parser", "add_output_arguments", "open_output",
+    "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone", "check_timezone",
+    "ZoneWarnings", "check_overwrites", "silence_stdout", "until_error",
 ]
 
 PROG: Final = "pgaudit-parse"
 #: Widest padding accepted in ``--prefix`` (``%-20u`` pads to 20; PostgreSQL accepts any
 #: width, but beyond this it is a typo, and the grammar grows with it).
 MAX_PADDING: Final = 10_000
+
+#: Every subcommand with its one line for ``pgaudit-parse --help`` (the dispatch table in
+#: :mod:`pgaudit_parse.cli` has the same names).
+COMMANDS: Final[dict[str, str]] = {
+    "summary": "who did what: users, objects, clients, privilege changes, failed logins",
+    "cloudwatch": "read RDS logs from CloudWatch Logs into records or events (checkpointed)",
+    "sqs": "consume SQS messages (forwarder or seed Lambda) into records or events",
+    "forward": "forward a CloudWatch log group to SQS (one run of the scheduled forwarder)",
+    "rds": "rds setup: parameter group and log export for pgAudit (plan, then --apply)",
+    "iam-policy": "print a least-privilege IAM policy for the forwarder, consumer or reader",
+    "doctor": "check credentials, log group, pgAudit settings and queue; say how to fix",
+    "subscribe": "put a subscription filter (Lambda or Firehose) on every RDS log group",
+}
+
+#: Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, what a
+#: shell reports for ``cat`` or ``grep`` in the same place. Nothing is printed.
+BROKEN_PIPE_STATUS: Final = 141
+
+
+def reader_gone() -> int:
+    """Handle a closed stdout (``| head`` has exited): point stdout at /dev/null so that
+    nothing more fails at exit, and return :data:`BROKEN_PIPE_STATUS`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout replaced by something without a descriptor
+        pass
+    return BROKEN_PIPE_STATUS
+
 
 def fail(message: str) -> int:
     """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""
@@ -68,18 +98,20 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """An argument parser with this tool's one-line usage errors."""
-    return _ArgumentParser(prog=prog, description=description)
+def make_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """An argument parser with this tool's one-line usage errors (``epilog`` is printed
+    as written, after the options)."""
+    return _ArgumentParser(prog=prog, description=description, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """The output options every reading mode shares."""
-    parser.add_argument("--prefix", default=RDS_PREFIX,
+    parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; default: %(default)s)")
-    parser.add_argument("--format", choices=FORMATS, default="records",
+    parser.add_argument("-f", "--format", choices=FORMATS, default="records",
                         help="records: Guardium JSON (default); events: typed events")
-    parser.add_argument("--output", metavar="PATH", help="write here instead of stdout")
+    parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
     parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
@@ -88,7 +120,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="record values: connector (the Guardium universal connector's, "
                         "a drop-in; default) or postgres (application name, %%c session id "
                         "and quoted names as the log has them); see docs/guardium.md")
-    parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress or counts on stderr")
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
                              "to read zone abbreviations that name several zones (CST, IST)")

@@ -8,6 +8,9 @@ DESIGN.md's contract::
 
 Exit status: 0 when all input was read (rejects go to ``--errors``), 2 for usage errors or
 unreadable input, with one line on stderr naming the file and the cause.
+
+>>> files_main(["fixtures/no-such.log"])  # "pgaudit-parse: fixtures/no-such.log: no such file"
+2
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
+from .. import __version__
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
@@ -24,6 +28,7 @@ from ..prefix import PrefixChoice, PrefixError
 from ..sinks import OutputSink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, read_input
 from .common import (
+    COMMANDS,
     PROG,
     ZoneWarnings,
     add_output_arguments,
@@ -33,6 +38,7 @@ from .common import (
     make_parser,
     open_output,
     positive_int,
+    reader_gone,
     silence_stdout,
     until_error,
 )
@@ -64,7 +70,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
-    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet)
+    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet, data=sink.out)
     on_reject = sink.reject
     if summary is not None:
         def on_reject(reject: Reject) -> None:
@@ -207,23 +213,36 @@ def _close_quietly(sink: OutputSink) -> None:
                 stream.close()
             except (OSError, ValueError):
                 pass
+def _epilog() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return ("commands (pgaudit-parse COMMAND --help for their options):\n"
+            + "\n".join(lines)
+            + "\n\nexit status: 0 all input read (rejects go to --errors), 2 usage error or "
+              "unreadable input,\n130 interrupted; a closed pipe (| head) ends quietly.")
 
 
 def files_main(args_list: list[str]) -> int:
     """File mode: parse FILEs into records or events; returns the exit status."""
     parser = make_parser(PROG, "Parse PostgreSQL + pgAudit logs (RDS/Aurora) into Guardium "
-                               "records or typed events, one JSON object per line.")
+                               "records or typed events,\none JSON object per line; or run "
+                               "one of the commands listed below.",
+                         epilog=_epilog())
+    parser.usage = (f"{PROG} [options] FILE [FILE ...]\n"
+                    f"       {PROG} COMMAND [options]     (commands listed below)")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+    parser.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                         help="parse each plain file with N processes (output order kept; "
                              "at most the number of CPUs)")
     parser.add_argument("--max-line-bytes", type=positive_int, default=DEFAULT_MAX_LINE_BYTES,
                         metavar="N", help="longest line or JSON document read whole; a longer "
                         "one is a reject with its first KiB (default: %(default)s)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version and exit")
     args = parser.parse_args(args_list)
     jobs = min(args.jobs, _cpu_count())
     problem = check_inputs(args.prefix, args.files,
@@ -247,10 +266,7 @@ def files_main(args_list: list[str]) -> int:
     except MemoryError:
         return fail("out of memory (see docs/input.md: Limits)")
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return reader_gone()  # the reader went away (`| head`): stop quietly
     except KeyboardInterrupt:
         return 130
     except OSError as exc:  # writing failed: disk full, output removed...

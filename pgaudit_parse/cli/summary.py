@@ -2,6 +2,9 @@
 
 The model (:class:`~pgaudit_parse.ops.summary.Summary`) and the HTML report live in
 :mod:`pgaudit_parse.ops`; this is the shell that reads files into them.
+
+>>> summary_main(["fixtures/no-such.log"])  # "pgaudit-parse: fixtures/no-such.log: no such file"
+2
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from .common import (
     check_timezone,
     fail,
     make_parser,
+    positive_int,
+    reader_gone,
     silence_stdout,
     until_error,
 )
@@ -37,18 +42,24 @@ __all__ = ["summary_main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = make_parser(f"{PROG} summary",
-                         "Who did what: tables of audit events per user, database, class and "
-                         "command, failed logins, DDL/ROLE changes and errors.")
+                         "Who did what: audited statements (one per execution) per user, "
+                         "database, class, command and object; client addresses, application "
+                         "names, failed logins (and over time), DDL and privilege changes "
+                         "(newest first), errors.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
-    parser.add_argument("--prefix", default=RDS_PREFIX,
+    parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; "
                         "default: %(default)s)")
     parser.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
-    parser.add_argument("--top", type=int, default=15, help="rows per table (default 15)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the tables as one JSON object instead of text (each "
+                             "table's meaning under \"counts\")")
+    parser.add_argument("--top", type=positive_int, default=15, metavar="N",
+                        help="rows per table (default %(default)s)")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name, for ambiguous zone "
                              "abbreviations (CST, IST)")
@@ -152,12 +163,15 @@ def summary_main(argv: list[str]) -> int:
         print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
               "(use --errors PATH to keep them)", file=sys.stderr)
     try:
-        sys.stdout.write(summary.render_text())
+        if args.json:
+            sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        else:
+            sys.stdout.write(summary.render_text())
         sys.stdout.flush()
-    except OSError as exc:  # disk full, reader gone
+    except BrokenPipeError:
+        return reader_gone()
+    except OSError as exc:  # disk full
         silence_stdout()
-        if isinstance(exc, BrokenPipeError):
-            return 1
         return fail(f"cannot write standard output: {exc.strerror or exc}")
     if args.html:
         try:
