@@ -24,9 +24,11 @@ from .events import (
     Event,
     LogEvent,
 )
+from .formats.ecs import to_ecs
 from .formats.guardium import to_guardium
+from .formats.ocsf import to_ocsf
 from .lines import Line, Reject
-from .parser import Parser, RejectCounter, parse_lines
+from .parser import Parser, parse_lines, parse_path
 from .payload import AuditFields, PayloadError, parse_audit_payload
 from .prefix import POSTGRES_DEFAULT_PREFIX, RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
 from .sinks import event_to_json
@@ -58,6 +60,8 @@ __all__ = [
     "parse_lines",
     "parse_file",
     "to_guardium",
+    "to_ocsf",
+    "to_ecs",
     "event_to_json",
     "InputError",
     "read_input",
@@ -68,7 +72,8 @@ __all__ = [
 def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
                on_reject: Callable[[Reject], None] | None = None,
                timezone: str | None = None) -> Iterator[Event]:
-    """Parse a server log (plain or ``.gz``), a CloudWatch export or SQS bodies.
+    """Parse a server log (plain or ``.gz``), a csvlog or jsonlog (recognised by content;
+    ``prefix`` does not apply to them), a CloudWatch export or SQS bodies.
 
     ``prefix`` may be ``"auto"``; ``timezone`` is the server's ``log_timezone`` (IANA name)
     for ambiguous zone abbreviations. Raises :class:`InputError` if the file cannot be read.
@@ -80,7 +85,4 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    if on_reject is None:
-        on_reject = RejectCounter()  # the parser's default, shared with the reader
-    return parse_lines(read_input(path, on_reject), prefix=prefix, on_reject=on_reject,
-                       timezone=timezone)
+    return parse_path(path, prefix=prefix, on_reject=on_reject, timezone=timezone)

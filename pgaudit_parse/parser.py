@@ -24,10 +24,11 @@ from .prefix import (
     choose_prefix,
     has_session_line,
 )
+from .structured import read_structured
 from .timestamps import TimestampParser
 
-__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "read_sample",
-           "RejectCounter"]
+__all__ = ["Parser", "parse_lines", "parse_entries", "parse_path", "open_with_prefix",
+           "resolve_prefix", "read_sample", "RejectCounter"]
 
 #: Lines ``prefix="auto"`` looks at, at least.
 AUTO_SAMPLE_LINES = 200
@@ -92,6 +93,12 @@ class Parser:
         """Take one line; return the events it completed."""
         entries = self._assembler.feed(line)
         return self._events(entries) if entries else []
+
+    def feed_entry(self, entry: LogEntry) -> Event | None:
+        """Take one whole message (a csvlog or jsonlog record); return its event, or None
+        when it is rejected (reported to ``on_reject``)."""
+        self.entry_count += 1
+        return self._builder.build(entry)
 
     def flush(self) -> list[Event]:
         """Emit all events still held (end of input, or a pause in a follow mode)."""
@@ -207,6 +214,33 @@ def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREF
         if events:
             yield from events
     yield from parser.flush()
+
+
+def parse_entries(entries: Iterable[LogEntry],
+                  on_reject: Callable[[Reject], None] | None = None,
+                  timezone: str | None = None) -> Iterator[Event]:
+    """Events of whole messages (csvlog or jsonlog entries), lazily; ``timezone`` as for
+    :func:`parse_lines` (csvlog times carry the same zone abbreviations)."""
+    parser = Parser(RDS_PREFIX, on_reject, timezone=timezone)
+    for entry in entries:
+        event = parser.feed_entry(entry)
+        if event is not None:
+            yield event
+
+
+def parse_path(path: str, prefix: str | LinePrefix = RDS_PREFIX,
+               on_reject: Callable[[Reject], None] | None = None,
+               timezone: str | None = None) -> Iterator[Event]:
+    """Events of one input, whatever its kind: a server log (``prefix`` applies), a
+    csvlog or jsonlog (recognised by content; no prefix needed), a CloudWatch export or
+    SQS bodies; plain or gzip; ``-`` for stdin. Lazy: the file is opened on first use."""
+    counter = RejectCounter() if on_reject is None else on_reject
+    kind, items = read_structured(path, counter)
+    if kind is None:
+        yield from parse_lines(items, prefix=prefix, on_reject=counter,  # type: ignore[arg-type]
+                               timezone=timezone)
+    else:
+        yield from parse_entries(items, counter, timezone)  # type: ignore[arg-type]
 
 
 def _chain(head: list[Line], rest: Iterator[Line]) -> Iterator[Line]:

@@ -1,4 +1,5 @@
-"""Sinks: events -> JSON lines (Guardium records or events), rejects -> dead-letter lines.
+"""Sinks: events -> JSON lines (Guardium records, events, OCSF or ECS), rejects -> dead-letter
+lines.
 
 >>> import io
 >>> from pgaudit_parse import parse_lines
@@ -16,16 +17,22 @@ import json
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
+from .formats.ecs import to_ecs
 from .formats.executions import logged_statement
 from .formats.guardium import RecordBuilder
+from .formats.ocsf import to_ocsf
 from .lines import Reject
 
-__all__ = ["FORMATS", "event_to_json", "reject_to_json", "OutputSink"]
+__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "reject_to_json", "OutputSink",
+           "EventSink"]
 
-FORMATS: Final = ("records", "events")
+FORMATS: Final = ("records", "events", "ocsf", "ecs")
+#: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
+#: or removed key is a new major version, an added key a new minor one.
+EVENTS_SCHEMA_VERSION: Final = "1.0.0"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -55,6 +62,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         "context": event.context,
         "statement": event.statement,
     }
+    out["schema_version"] = EVENTS_SCHEMA_VERSION
     if isinstance(event, AuditEvent):
         out["audit"] = event.audit.as_dict()
     out.update(
@@ -120,14 +128,34 @@ def _make_dumps() -> Callable[[Any], str]:
 _dumps: Final = _make_dumps()
 
 
+class EventSink(Protocol):
+    """What every command writes events through (:class:`OutputSink`, and the Parquet
+    sink of :mod:`pgaudit_parse.parquet`)."""
+
+    fmt: str
+    account_id: str | None
+    instance: str | None
+    errors: IO[str] | None
+    written: int
+    skipped: int
+    rejected: int
+
+    def write(self, event: Event, instance: str | None = None) -> None: ...
+    def reject(self, reject: Reject) -> None: ...
+    def oldest_held_line(self) -> int | None: ...
+    def flush(self, durable: bool = False) -> None: ...
+    def close(self) -> None: ...
+
+
 class OutputSink:
     """Writes one JSON object per line; rejects go to the dead-letter stream (if any).
 
     ``fmt`` is ``"records"`` (Guardium records, one per statement execution: a record waits
     for the other lines of its execution, within bounds, or until :meth:`flush`; events
-    without a record are skipped and counted in ``skipped``) or ``"events"``. ``values``
-    chooses the records' values (``connector``, the default, or ``postgres``; see
-    :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
+    without a record are skipped and counted in ``skipped``), ``"events"``, ``"ocsf"``
+    (OCSF 1.1.0; events OCSF has no class for are counted in ``skipped``) or ``"ecs"``.
+    ``values`` chooses the records' values (``connector``, the default, or ``postgres``;
+    see :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
     """
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
@@ -149,8 +177,22 @@ class OutputSink:
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
-        if self.fmt == "events":
+        fmt = self.fmt
+        if fmt == "events":
             self.out.write(_dumps(event_to_json(event)) + "\n")
+            self.written += 1
+            return
+        if fmt == "ocsf":
+            rendered = to_ocsf(event, self.account_id, instance or self.instance)
+            if rendered is None:
+                self.skipped += 1
+                return
+            self.out.write(_dumps(rendered) + "\n")
+            self.written += 1
+            return
+        if fmt == "ecs":
+            self.out.write(_dumps(to_ecs(event, self.account_id, instance or self.instance))
+                           + "\n")
             self.written += 1
             return
         records = self._records.add(event, instance)

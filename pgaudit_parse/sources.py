@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _CHUNK: Final = 1 << 20
+#: Characters read at a time from an input already opened as text (see _EncodedText).
+_TEXT_READ: Final = 1 << 13
 #: Longest physical line (or JSON document) read whole; a longer one becomes a reject
 #: holding its first :data:`RAW_KEEP` characters (memory stays bounded).
 DEFAULT_MAX_LINE_BYTES: Final = 256 << 20
@@ -1090,4 +1092,68 @@ class _EncodedText:
         self.stream = stream
 
     def read(self, size: int) -> bytes:
-        return self.stream.read(size).encode("utf-8", "surrogatepass")
+        # Small reads: a text stream drops what one read() gathered when the bytes under
+        # it fail (damaged gzip), so little is lost before the damage.
+        return self.stream.read(min(size, _TEXT_READ)).encode("utf-8", "surrogatepass")
+
+
+# -- text-stream entry points (for readers that sniff the text first: structured.py) -------
+
+def _open_text(path: str) -> tuple[IO[str], str]:
+    """Open a path (or '-') as text, un-gzipping when the bytes say so (LF kept as it is,
+    invalid UTF-8 as backslash escapes)."""
+    raw, name, _ = _open_bytes(path)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n"), name
+
+
+def _dispatch(stream: IO[str], name: str, on_reject: Callable[[Reject], None] | None = None,
+              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+    """:func:`read_input` of an input already opened as text (``stream`` may replay what
+    its caller read to sniff it)."""
+    chunks = _ByteChunks(_EncodedText(stream))
+    if on_reject is None:
+        on_reject = _strict(name)
+    try:
+        if _detect(chunks, name, max_line_bytes) == "json":
+            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
+        else:
+            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
+    except _Damaged as exc:
+        raise InputError(name, str(exc)) from None
+
+
+class _Prepended(io.TextIOBase):
+    """A text stream that first returns ``head``, then the rest of ``stream``."""
+
+    def __init__(self, head: str, stream: IO[str]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        if size is None or size < 0:
+            data, self._head = self._head + self._stream.read(), ""
+            return data
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        if self._head:
+            index = self._head.find("\n")
+            if index >= 0:
+                data, self._head = self._head[: index + 1], self._head[index + 1:]
+                return data
+            data, self._head = self._head, ""
+            return data + self._stream.readline()
+        return self._stream.readline()
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line

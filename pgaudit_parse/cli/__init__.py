@@ -1,15 +1,16 @@
 """``pgaudit-parse``: every command shell, above all pipeline stages.
 
 The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
-``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is file mode
-(:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
-as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
-neither boto3 nor the operations code.
+``rds-logs``, ``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is
+file mode (:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's
+name is read as ``./NAME``. Each command's module is imported only when it runs, so file
+mode needs neither boto3 nor the operations code.
 
 Nothing below this package imports it: shells call the library, never the reverse.
 
->>> sorted(SUBCOMMANDS)
-['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'subscribe', 'summary']
+>>> sorted(SUBCOMMANDS)  # doctest: +NORMALIZE_WHITESPACE
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'rds-logs', 'sqs', 'subscribe',
+ 'summary']
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def _rds(argv: list[str]) -> int:
     return rds_main(argv)
 
 
+def _rds_logs(argv: list[str]) -> int:
+    from .aws import rds_logs_main
+    return rds_logs_main(argv)
+
+
 def _iam_policy(argv: list[str]) -> int:
     from .ops import iam_policy_main
     return iam_policy_main(argv)
@@ -73,6 +79,7 @@ SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
     "sqs": _sqs,
     "forward": _forward,
     "rds": _rds,
+    "rds-logs": _rds_logs,
     "iam-policy": _iam_policy,
     "doctor": _doctor,
     "summary": _summary,

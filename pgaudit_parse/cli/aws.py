@@ -1,4 +1,5 @@
-"""The ``cloudwatch``, ``sqs`` and ``forward`` subcommands (thin shells over the library).
+"""The ``cloudwatch``, ``sqs``, ``forward`` and ``rds-logs`` subcommands (thin shells over
+the library).
 
 ::
 
@@ -34,7 +35,7 @@ from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import SqsConsumer
 from ..prefix import RDS_PREFIX, LinePrefix
-from ..sinks import OutputSink
+from ..sinks import EventSink
 from ..sources import InputError
 from .common import (
     PROG,
@@ -48,7 +49,7 @@ from .common import (
 )
 from .progress import Progress
 
-__all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
+__all__ = ["cloudwatch_main", "sqs_main", "forward_main", "rds_logs_main", "parse_start_time"]
 
 #: Without a checkpoint, --start-time or --from-beginning, reading starts this far back.
 DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
@@ -98,9 +99,9 @@ def _check_prefix(prefix: str) -> str | None:
 class _FollowProgress:
     """Progress of a reading command on a terminal: inputs read, records written, lag."""
 
-    def __init__(self, label: str, args: argparse.Namespace, sink: OutputSink) -> None:
+    def __init__(self, label: str, args: argparse.Namespace, sink: EventSink) -> None:
         self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet,
-                                             data=sink.out)
+                                             data=getattr(sink, "out", None))
         self._sink = sink
         self._written = sink.written
 
@@ -114,7 +115,7 @@ class _FollowProgress:
 
 
 
-def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:
+def _report(name: str, args: argparse.Namespace, sink: EventSink, extra: str) -> None:
     if args.quiet:
         return
     where = f" (see {args.errors})" if args.errors and sink.rejected else ""
@@ -349,3 +350,64 @@ def forward_main(argv: Sequence[str]) -> int:
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(max(ms, 0) / 1000, timezone.utc).isoformat(
         timespec="milliseconds")
+
+
+def rds_logs_main(argv: Sequence[str]) -> int:
+    """``pgaudit-parse rds-logs``: read an instance's log files through the RDS API."""
+    parser = make_parser(f"{PROG} rds-logs",
+                         "Read an RDS/Aurora instance's PostgreSQL log files through the RDS "
+                         "API (DescribeDBLogFiles, DownloadDBLogFilePortion) into records, "
+                         "events, OCSF or ECS, with a durable checkpoint; for instances that "
+                         "do not export their logs to CloudWatch.")
+    parser.add_argument("--db-instance-identifier", "--db-instance", required=True,
+                        metavar="ID", dest="db_instance", help="the DB instance to read")
+    parser.add_argument("--since", metavar="ISO8601",
+                        help="only files written since then (default: every file listed)")
+    parser.add_argument("--file-contains", metavar="TEXT",
+                        help="only log files whose name contains TEXT (e.g. 2026-11-25)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="file that remembers what was read (resume after restart)")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep reading new lines (stop with ^C or SIGTERM)")
+    parser.add_argument("--poll-seconds", type=float, default=30.0, metavar="N",
+                        help="with --follow: pause between passes (default: %(default)s)")
+    parser.add_argument("--lines-per-page", type=int, default=2000, metavar="N",
+                        help="lines per DownloadDBLogFilePortion (default: %(default)s)")
+    add_aws_arguments(parser)
+    add_output_arguments(parser)
+    args = parser.parse_args(list(argv))
+    problem = _check_prefix(args.prefix) or check_timezone(args.timezone)
+    if problem:
+        return fail(f"rds-logs: {problem}")
+    try:
+        since = parse_start_time(args.since) if args.since else None
+    except ValueError as exc:
+        return fail(f"rds-logs: --since: {exc}")
+    if args.instance is None:
+        args.instance = args.db_instance
+
+    def body() -> int:
+        from ..aws.rds_logs import RdsCheckpointFile, RdsLogReader
+
+        rds = make_client("rds", settings_from(args))
+        store = RdsCheckpointFile(args.checkpoint) if args.checkpoint else None
+        sink = open_output(args, append=bool(args.checkpoint))
+        progress = _FollowProgress(args.db_instance, args, sink)
+        reader = RdsLogReader(rds, args.db_instance, sink, _prefix_of(args), store=store,
+                              since_ms=since, name_contains=args.file_contains,
+                              lines_per_page=args.lines_per_page,
+                              on_page=lambda name, count: progress(count, None))
+        try:
+            while True:
+                reader.poll(stop.is_set)
+                if not args.follow or stop.wait(max(0.0, args.poll_seconds)):
+                    break
+        finally:
+            progress.close()
+            sink.close()
+        _report("rds-logs", args, sink,
+                f"{reader.lines_read} lines in {reader.portions} portions read")
+        return 0
+
+    stop = threading.Event()
+    return _run("rds-logs", body, stop if args.follow else None)

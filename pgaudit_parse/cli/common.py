@@ -15,22 +15,24 @@ import re
 import stat
 import sys
 from collections.abc import Iterator, Sequence
-from typing import IO, Final
+from typing import IO, Final, TypeVar
 
 from ..formats.guardium import RECORD_VALUES
-from ..lines import Line
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
-from ..sinks import FORMATS, OutputSink
+from ..sinks import FORMATS, EventSink, OutputSink
 from ..sources import InputError
 from ..timestamps import TimestampError, TimestampParser
 
 __all__ = [
-    "PROG", "COMMANDS", "fail", "make_parser", "add_output_arguments", "open_output",
-    "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone", "check_timezone",
-    "ZoneWarnings", "check_overwrites", "silence_stdout", "until_error",
+    "PROG", "COMMANDS", "PARQUET_FORMAT", "fail", "make_parser", "add_output_arguments",
+    "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
+    "check_timezone", "ZoneWarnings", "check_overwrites", "silence_stdout", "until_error",
 ]
 
 PROG: Final = "pgaudit-parse"
+_T = TypeVar("_T")
+#: ``--format`` value of the Parquet sink (a directory, not a stream).
+PARQUET_FORMAT: Final = "ocsf-parquet"
 #: Widest padding accepted in ``--prefix`` (``%-20u`` pads to 20; PostgreSQL accepts any
 #: width, but beyond this it is a typo, and the grammar grows with it).
 MAX_PADDING: Final = 10_000
@@ -71,9 +73,9 @@ def fail(message: str) -> int:
     return 2
 
 
-def until_error(lines: Iterator[Line], broken: list[InputError]) -> Iterator[Line]:
-    """The lines of one input up to where it cannot be read further; the reason is kept
-    in ``broken`` (so what came before is still parsed and written)."""
+def until_error(lines: Iterator[_T], broken: list[InputError]) -> Iterator[_T]:
+    """The lines (or entries) of one input up to where it cannot be read further; the
+    reason is kept in ``broken`` (so what came before is still parsed and written)."""
     try:
         yield from lines
     except InputError as exc:
@@ -109,8 +111,13 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """The output options every reading mode shares."""
     parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; default: %(default)s)")
-    parser.add_argument("-f", "--format", choices=FORMATS, default="records",
-                        help="records: Guardium JSON (default); events: typed events")
+    parser.add_argument("-f", "--format", choices=(*FORMATS, PARQUET_FORMAT), default="records",
+                        help="records: Guardium JSON (default); events: typed events; "
+                             "ocsf: OCSF 1.1.0 (Security Lake); ecs: Elastic Common Schema; "
+                             "ocsf-parquet: OCSF Parquet in Security Lake's layout under "
+                             "--output DIR (needs --account-id, --lake-region)")
+    parser.add_argument("--lake-region", metavar="REGION",
+                        help="ocsf-parquet: the region= partition (default: AWS_REGION)")
     parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
@@ -250,7 +257,7 @@ class ZoneWarnings:
             print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
+def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 
     With ``append``, files are continued rather than truncated (a consumer restarted after
@@ -263,6 +270,8 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
                                [("--output", args.output), ("--errors", args.errors)])
     if problem is not None:
         raise _Refused(problem)
+    if args.format == PARQUET_FORMAT:
+        return _open_parquet(args, append)
     owned: list[IO[str]] = []
     try:
         if args.output and args.output != "-":
@@ -281,6 +290,30 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
         owned.append(errors)
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
                       values=getattr(args, "values", "connector"))
+
+
+def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:
+    from ..parquet import OcsfParquetSink, ParquetUnavailable  # pyarrow only when asked for
+
+    region = args.lake_region or os.environ.get("AWS_REGION") \
+        or os.environ.get("AWS_DEFAULT_REGION")
+    if not args.output or args.output == "-":
+        raise InputError("--output", "ocsf-parquet writes a directory: pass --output DIR")
+    if not args.account_id:
+        raise InputError("--account-id", "ocsf-parquet needs the accountId= partition")
+    if not region:
+        raise InputError("--lake-region", "ocsf-parquet needs the region= partition "
+                                          "(or set AWS_REGION)")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise InputError(args.output, "not a directory")
+    errors = _open_write(args.errors, append) if args.errors else None
+    try:
+        return OcsfParquetSink(args.output, region, args.account_id, args.instance, errors,
+                               owned=(errors,) if errors is not None else ())
+    except ParquetUnavailable as exc:
+        if errors is not None:
+            errors.close()
+        raise InputError("--format ocsf-parquet", str(exc)) from None
 
 
 def positive_int(text: str) -> int:

@@ -21,12 +21,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from .. import __version__
+from ..entries import LogEntry
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import PrefixChoice, PrefixError
-from ..sinks import OutputSink
-from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, read_input
+from ..sinks import EventSink, OutputSink
+from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
+from ..structured import read_structured, structured_kind
 from .common import (
     COMMANDS,
     PROG,
@@ -50,7 +52,7 @@ __all__ = ["files_main", "parse_files"]
 _PROGRESS_EVERY: Final = 4096
 
 
-def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
+def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
                 timezone: str | None = None,
                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
@@ -64,7 +66,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     zone abbreviation is warned about once, on one line.
     """
     zone_warnings = ZoneWarnings()
-    if jobs > 1 and summary is None:
+    if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
                                      max_line_bytes)
     if jobs > 1 and not quiet:
@@ -82,8 +84,24 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
             try:
+                kind, items = read_structured(path, on_reject, max_line_bytes)
+            except InputError as exc:
+                failures.append(str(exc))
+                continue
+            if kind is not None:
+                if prefix == "auto" and not quiet:
+                    print(f"{PROG}: {name}: reading a {kind} (no log_line_prefix needed)",
+                          file=sys.stderr)
+                entries_parser = Parser(on_reject=on_reject, timezone=timezone,
+                                        on_ambiguous_zone=zone_warnings)
+                _run_entries(entries_parser, until_error(items, broken),  # type: ignore[arg-type]
+                             sink, progress, summary)
+                if broken:
+                    failures.append(str(broken[0]))
+                continue
+            try:
                 compiled, lines = open_with_prefix(
-                    until_error(read_input(path, on_reject, max_line_bytes), broken), prefix,
+                    until_error(items, broken), prefix,  # type: ignore[arg-type]
                     timezone, _unless(broken, _tell_choice(name, quiet)))
             except PrefixError as exc:
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
@@ -140,6 +158,11 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     failures: list[str] = []
     for path in paths:
         name = "<stdin>" if path == "-" else path
+        if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
+            status = parse_files([path], prefix, sink, quiet=True, timezone=timezone)
+            if status:
+                return status
+            continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
@@ -157,7 +180,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     return _failed(failures)
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
+def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
          summary: Summary | None) -> int:
     """The hot loop: feed lines, write events; returns the number of lines read."""
     write = sink.write
@@ -188,7 +211,32 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     return count
 
 
-def _report(sink: OutputSink, errors_path: str | None) -> None:
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
+                 progress: Progress, summary: Summary | None) -> None:
+    """The loop for csvlog/jsonlog: one event per entry."""
+    write = sink.write
+    feed = parser.feed_entry
+    count = 0
+    size = 0
+    written = sink.written
+    for entry in entries:
+        count += 1
+        size += len(entry.lines[0].text) + 1
+        event = feed(entry)
+        if event is not None:
+            write(event)
+            if summary is not None:
+                summary.add(event)
+        if count % _PROGRESS_EVERY == 0:
+            progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
+                            records=sink.written - written)
+            size = 0
+            written = sink.written
+    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
+                    records=sink.written - written)
+
+
+def _report(sink: EventSink, errors_path: str | None) -> None:
     if sink.rejected:
         where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
@@ -231,7 +279,8 @@ def files_main(args_list: list[str]) -> int:
     parser.usage = (f"{PROG} [options] FILE [FILE ...]\n"
                     f"       {PROG} COMMAND [options]     (commands listed below)")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+                        help="server log, csvlog, jsonlog, .gz, CloudWatch export or SQS "
+                             "bodies; '-' = stdin")
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
