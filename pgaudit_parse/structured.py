@@ -321,7 +321,7 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     """
     text, name = _open_text(path)
     try:
-        head = text.read(_CHUNK)
+        head = _read_some(text, _CHUNK)
     except (OSError, EOFError, zlib.error) as exc:
         if path != "-":
             text.close()
@@ -329,7 +329,7 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     kind = sniff_structured(head)
     try:
         while kind is None and len(head) < _SNIFF_LIMIT and _cut_first_record(head):
-            more = text.read(len(head))  # a first record longer than what was read
+            more = _read_some(text, len(head))  # a first record longer than what was read
             if not more:
                 break
             head += more
@@ -348,6 +348,26 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
                               path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
     return kind, _guarded(read(stream, name, on_reject), text, name, path)
+
+
+def _read_some(text: IO[str], size: int) -> str:
+    """Up to ``size`` characters, in small reads: damaged data (a truncated ``.gz``) after
+    some text ends the read with that text (the reader after it meets the damage again,
+    and says how far it got); damage before any text raises."""
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        try:
+            piece = text.read(min(1 << 13, size - total))
+        except (OSError, EOFError, zlib.error):
+            if parts:
+                break
+            raise
+        if not piece:
+            break
+        parts.append(piece)
+        total += len(piece)
+    return "".join(parts)
 
 
 #: How far a first csvlog/jsonlog record may reach before the input is taken for
