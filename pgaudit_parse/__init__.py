@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from .entries import LogEntry, assemble_entries
 from .events import (
+    DEFAULT_STATEMENT_CACHE_BYTES,
     AuditEvent,
     ConnectionEvent,
     DisconnectionEvent,
@@ -71,12 +72,14 @@ __all__ = [
 
 def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
                on_reject: Callable[[Reject], None] | None = None,
-               timezone: str | None = None) -> Iterator[Event]:
+               timezone: str | None = None,
+               max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
     """Parse a server log (plain or ``.gz``), a csvlog or jsonlog (recognised by content;
     ``prefix`` does not apply to them), a CloudWatch export or SQS bodies.
 
     ``prefix`` may be ``"auto"``; ``timezone`` is the server's ``log_timezone`` (IANA name)
-    for ambiguous zone abbreviations. Raises :class:`InputError` if the file cannot be read.
+    for ambiguous zone abbreviations; ``max_state_bytes`` bounds the per-session state
+    (docs/memory.md). Raises :class:`InputError` if the file cannot be read.
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
@@ -85,4 +88,5 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    return parse_path(path, prefix=prefix, on_reject=on_reject, timezone=timezone)
+    return parse_path(path, prefix=prefix, on_reject=on_reject, timezone=timezone,
+                      max_state_bytes=max_state_bytes)

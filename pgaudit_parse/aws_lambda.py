@@ -173,8 +173,8 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         for line in lines_from_cloudwatch_events(events, f"{group}/{stream}"):
             parsed.extend(parser.feed(line))
         parsed.extend(parser.flush())
-        for item in parsed:
-            record = to_guardium(item, account, instance)
+        for parsed_event in parsed:
+            record = to_guardium(parsed_event, account, instance)
             if record is not None:
                 sender.add([json.dumps(record, separators=(",", ":"), ensure_ascii=True)])
                 result["records"] += 1

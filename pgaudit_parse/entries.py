@@ -21,7 +21,7 @@ memory). Lines that fit nowhere become :class:`~pgaudit_parse.lines.Reject`\\ s.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .lines import Line, Reject, to_lines
@@ -68,12 +68,13 @@ def starts_message(text: str, prefix: LinePrefix) -> bool:
 class LogEntry:
     """One PostgreSQL message with its continuation and secondary lines.
 
-    ``fields`` holds the prefix values of the first line (escape letter -> text);
+    ``fields`` holds the prefix values of the first line (escape letter -> text; a
+    read-only mapping, so the frozen entry holds nothing mutable);
     ``secondary`` holds ``(label, text)`` pairs such as ``("STATEMENT", "select 1")``;
     ``lines`` are the physical lines the entry was built from, in input order.
     """
 
-    fields: dict[str, str]
+    fields: Mapping[str, str]
     severity: str
     message: str
     secondary: tuple[tuple[str, str], ...]
@@ -97,7 +98,8 @@ class LogEntry:
     def get(self, label: str) -> str | None:
         """The text of the first secondary line with this label, or None.
 
-        >>> LogEntry({}, "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
+        >>> from types import MappingProxyType
+        >>> LogEntry(MappingProxyType({}), "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
         'd'
         """
         for name, text in self.secondary:
@@ -111,11 +113,12 @@ class _Building:
 
     __slots__ = ("fields", "severity", "parts", "secondary", "lines", "key", "last_seq", "closed")
 
-    def __init__(self, fields: dict[str, str], severity: str, text: str, line: Line,
+    def __init__(self, fields: Mapping[str, str], severity: str, text: str, line: Line,
                  key: str, seq: int) -> None:
         self.fields = fields
         self.severity = severity
-        self.parts: list[str] = [text]  # the part being extended by continuation lines
+        # the text, then continuation lines as read (TAB included: no copy per line)
+        self.parts: list[str] = [text]
         self.secondary: list[tuple[str, list[str]]] = []
         self.lines: list[Line] = [line]
         self.key = key
@@ -123,6 +126,8 @@ class _Building:
         self.closed = False
 
     def continue_with(self, text: str, line: Line, seq: int) -> None:
+        """Extend the message (or its last secondary line) with a continuation line's
+        text as read, its leading TAB included (removed by :func:`_join`)."""
         target = self.secondary[-1][1] if self.secondary else self.parts
         target.append(text)
         self.lines.append(line)
@@ -135,12 +140,24 @@ class _Building:
 
     def freeze(self) -> LogEntry:
         return LogEntry(
-            self.fields,
+            self.fields,  # read-only already (ParsedLine.fields)
             self.severity,
-            "\n".join(self.parts),
-            tuple((label, "\n".join(parts)) for label, parts in self.secondary),
+            _join(self.parts),
+            tuple((label, _join(parts)) for label, parts in self.secondary),
             tuple(self.lines),
         )
+
+
+def _join(parts: list[str]) -> str:
+    """A text and its continuation lines (each starting with PostgreSQL's TAB) as one
+    text: no line holds a LF, so every LF + TAB of the joined text is a line start.
+
+    >>> _join(["select", "\\t1,", "\\t\\t2"])
+    'select\\n1,\\n\\t2'
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return "\n".join(parts).replace("\n\t", "\n")
 
 
 class _StreamState:
@@ -186,7 +203,7 @@ class EntryAssembler:
                 if state.last is None or state.last.closed:
                     self._reject(line, "continuation line without a message before it")
                 else:
-                    state.last.continue_with(text[1:], line, state.seq)
+                    state.last.continue_with(text, line, state.seq)
                 return self._ready(state)
             reason = "empty line" if not text else "line does not match log_line_prefix"
             self._reject(line, reason)

@@ -48,11 +48,17 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Final
+from typing import IO, Final, cast
 
 from .entries import starts_message
 from .lines import Line, Reject
-from .parser import Parser, read_sample, resolve_prefix
+from .parser import (
+    DEFAULT_STATE_BYTES,
+    Parser,
+    read_sample,
+    resolve_prefix,
+    split_state_bytes,
+)
 from .prefix import LinePrefix, PrefixChoice
 from .sinks import OutputSink
 from .sources import (
@@ -102,6 +108,12 @@ class ParallelResult:
     rejected: int
     prefix: str
     jobs: int
+    #: State bounds at work (docs/memory.md): statements evicted from the
+    #: ``<previously logged>`` cache, audit lines that kept the marker, records released
+    #: before their duration line.
+    evicted_statements: int = 0
+    unresolved_statements: int = 0
+    released_early: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +292,7 @@ class _Gate(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         if self.open:
             return self.target.write(text)
         return len(text)
@@ -302,6 +314,7 @@ class _Task:
     err_path: str
     timezone: str | None = None
     values: str = "connector"
+    state_bytes: int = DEFAULT_STATE_BYTES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
@@ -318,6 +331,9 @@ class _Done:
     held_from: int | None = None
     #: Warnings about ambiguous zone abbreviations (the parent tells each once).
     zone_warnings: tuple[str, ...] = ()
+    evicted_statements: int = 0
+    unresolved_statements: int = 0
+    released_early: int = 0
 
 
 def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[Line]:
@@ -349,11 +365,14 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             open(task.err_path, "w", encoding="utf-8") as err_file:
         out = _Gate(out_file)
         errors = _Gate(err_file)
-        sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
-                          task.instance, values=task.values)
+        cache_bytes, held_bytes = split_state_bytes(task.state_bytes)
+        # (a _Gate is a text stream; TextIOBase is not IO[str] to the type checker)
+        sink = OutputSink(cast(IO[str], out), cast(IO[str], errors) if task.errors else None,
+                          task.fmt, task.account_id, task.instance, values=task.values,
+                          held_bytes=held_bytes)
         zone_warnings: list[str] = []
         parser = Parser(LinePrefix(task.prefix, timezone=task.timezone), on_reject=sink.reject,
-                        on_ambiguous_zone=zone_warnings.append)
+                        on_ambiguous_zone=zone_warnings.append, max_state_bytes=cache_bytes)
         feed = parser.feed
         write = sink.write
         lines = iter(_chunk_lines(task, parser._reject))
@@ -369,7 +388,8 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             for event in feed(line):
                 write(event)
         out.open = errors.open = True
-        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count)
+        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count,
+                parser.evicted_statements, parser.unresolved_statements, sink.released_early)
         count = 0
         for line in itertools.chain((first,) if first is not None else (), lines):
             count += 1
@@ -390,7 +410,10 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         err_file.flush()
         return _Done(count, parser.entry_count - base[3], sink.written - base[0],
                      sink.skipped - base[1], sink.rejected - base[2], held_from=held_from,
-                     zone_warnings=tuple(zone_warnings))
+                     zone_warnings=tuple(zone_warnings),
+                     evicted_statements=parser.evicted_statements - base[4],
+                     unresolved_statements=parser.unresolved_statements - base[5],
+                     released_early=sink.released_early - base[6])
 
 
 def _copy(path: str, stream: IO[str]) -> None:
@@ -434,9 +457,11 @@ def _warm_from(task: _Task, line: int) -> _Task:
 
 def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
                   on_ambiguous_zone: Callable[[str], None] | None = None,
+                  state_bytes: int = DEFAULT_STATE_BYTES,
                   max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
-    before = (sink.written, sink.skipped, sink.rejected)
-    parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone)
+    before = (sink.written, sink.skipped, sink.rejected, sink.released_early)
+    parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
+                    max_state_bytes=split_state_bytes(state_bytes)[0])
     write = sink.write
     count = 0
     for line in read_input(path, parser._reject, max_line_bytes):
@@ -447,7 +472,8 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
         write(event)
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
-                          compiled.spec, 1)
+                          compiled.spec, 1, parser.evicted_statements,
+                          parser.unresolved_statements, sink.released_early - before[3])
 
 
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
@@ -457,14 +483,15 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                         timezone: str | None = None,
                         on_choice: Callable[[PrefixChoice], None] | None = None,
                         on_ambiguous_zone: Callable[[str], None] | None = None,
-                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-                        ) -> ParallelResult:
+                        state_bytes: int = DEFAULT_STATE_BYTES,
+                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
     dead-letter lines go to ``sink.out`` / ``sink.errors`` in input order, and the sink's
     ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
     Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
+    ``state_bytes`` bounds each process's per-session state (docs/memory.md).
     Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
     :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix (and tells
     ``on_choice`` what it found). ``timezone``: the log's zone (see ``LinePrefix``);
@@ -483,10 +510,10 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                 warnings.warn(message, AmbiguousZoneWarning, stacklevel=2)
 
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
-        return _parse_serial(path, compiled, sink, tell, max_line_bytes)
+        return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
-        return _parse_serial(path, compiled, sink, tell, max_line_bytes)
+        return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
     try:
@@ -497,11 +524,11 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values,
+              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes,
               max_line_bytes)
         for i, chunk in enumerate(chunks)
     ]
-    totals = [0, 0, 0, 0, 0]
+    totals = [0, 0, 0, 0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
     try:
         pool = context.Pool(min(jobs, len(tasks)))
@@ -547,7 +574,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             os.unlink(task.out_path)
             os.unlink(task.err_path)
             for i, value in enumerate((done.lines, done.entries, done.written, done.skipped,
-                                       done.rejected)):
+                                       done.rejected, done.evicted_statements,
+                                       done.unresolved_statements, done.released_early)):
                 totals[i] += value
             following = next(queued, None)
             if following is not None:
@@ -561,4 +589,5 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     sink.skipped += totals[3]
     sink.rejected += totals[4]
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
-                          compiled.spec, min(jobs, len(tasks)))
+                          compiled.spec, min(jobs, len(tasks)), totals[5], totals[6],
+                          totals[7])

@@ -22,7 +22,7 @@ from typing import IO, Any, Final, Protocol
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
 from .formats.ecs import to_ecs
 from .formats.executions import logged_statement
-from .formats.guardium import RecordBuilder
+from .formats.guardium import DEFAULT_HELD_BYTES, RecordBuilder
 from .formats.ocsf import to_ocsf
 from .lines import Reject
 
@@ -139,6 +139,10 @@ class EventSink(Protocol):
     written: int
     skipped: int
     rejected: int
+    @property
+    def released_early(self) -> int:
+        """Records written before the other lines of their execution came, to stay
+        within the state bounds (docs/memory.md); 0 for sinks that hold nothing."""
 
     def write(self, event: Event, instance: str | None = None) -> None: ...
     def reject(self, reject: Reject) -> None: ...
@@ -160,7 +164,8 @@ class OutputSink:
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
-                 owned: tuple[IO[str], ...] = (), values: str = "connector") -> None:
+                 owned: tuple[IO[str], ...] = (), values: str = "connector", *,
+                 held_bytes: int = DEFAULT_HELD_BYTES) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         self.out = out
@@ -173,7 +178,15 @@ class OutputSink:
         self.rejected = 0
         self._owned = owned
         self.values = values
-        self._records = RecordBuilder(account_id, instance, values=values)
+        self.held_bytes = held_bytes
+        self._records = RecordBuilder(account_id, instance, values=values,
+                                      max_held_bytes=held_bytes)
+
+    @property
+    def released_early(self) -> int:
+        """Audit records written before their duration line to stay within
+        ``held_bytes`` (see docs/memory.md)."""
+        return self._records.released_early
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, int]] = [
     ("pgaudit_parse.sql", 5),
     ("pgaudit_parse.parser", 30),
     ("pgaudit_parse.events", 20),
+    ("pgaudit_parse.sessions", 15),
     ("pgaudit_parse.structured", 12),
     ("pgaudit_parse.entries", 10),
     ("pgaudit_parse.sources", 5),

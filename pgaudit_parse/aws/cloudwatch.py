@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events import DEFAULT_STATEMENT_CACHE_BYTES
 from ..lines import Line
 from ..parser import Parser
 from ..prefix import RDS_PREFIX, LinePrefix
@@ -211,7 +212,8 @@ class CloudWatchReader:
                  store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
-                 on_slice: Callable[[str, int, int, int], None] | None = None) -> None:
+                 on_slice: Callable[[str, int, int, int], None] | None = None,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         self.logs = logs
         self.groups = groups
         self.sink = sink
@@ -231,11 +233,23 @@ class CloudWatchReader:
             through = checkpoint.through if checkpoint.through is not None else checkpoint.time
             self._states[group] = _GroupState(
                 checkpoint=checkpoint,
-                parser=Parser(prefix, on_reject=sink.reject),
+                # the groups share the <previously logged> budget (docs/memory.md)
+                parser=Parser(prefix, on_reject=sink.reject,
+                              max_state_bytes=max_state_bytes // max(1, len(groups))),
                 position=checkpoint.time,
                 skip=checkpoint.seen,
                 skip_through=through,
             )
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements the groups' parsers evicted to stay within ``max_state_bytes``."""
+        return sum(state.parser.evicted_statements for state in self._states.values())
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>``."""
+        return sum(state.parser.unresolved_statements for state in self._states.values())
 
     def position(self, group: str) -> int:
         """The first millisecond of ``group`` not read yet in this run."""

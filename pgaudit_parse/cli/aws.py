@@ -34,6 +34,7 @@ from ..aws.errors import AwsSetupError, explain
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import SqsConsumer
+from ..parser import split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import EventSink
 from ..sources import InputError
@@ -46,6 +47,7 @@ from .common import (
     make_parser,
     open_output,
     reader_gone,
+    report_state,
 )
 from .progress import Progress
 
@@ -211,7 +213,8 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
             logs, groups, sink, prefix=_prefix_of(args), store=store, start_ms=start,
             filter_pattern=args.filter_pattern, page_size=args.page_size,
             instance=args.instance,
-            on_slice=lambda group, first, last, count: progress(count, last / 1000))
+            on_slice=lambda group, first, last, count: progress(count, last / 1000),
+            max_state_bytes=split_state_bytes(args.state_bytes)[0])
         lag = int(args.lag * 1000)
         try:
             while True:
@@ -223,6 +226,9 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
             progress.close()
             sink.close()
         _report("cloudwatch", args, sink, f"{reader.events_read} CloudWatch events read")
+        if not args.quiet:
+            report_state(reader.evicted_statements, reader.unresolved_statements,
+                         sink.released_early)
         return 0
 
     stop = threading.Event()
@@ -272,6 +278,8 @@ def sqs_main(argv: Sequence[str]) -> int:
             progress.close()
             sink.close()
         _report("sqs", args, sink, f"{consumer.messages} messages")
+        if not args.quiet:
+            report_state(0, 0, sink.released_early)
         return 0
 
     stop = threading.Event()

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Final, TypeVar
 
 from ..formats.guardium import RECORD_VALUES
+from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, EventSink, OutputSink
 from ..sources import InputError
@@ -26,7 +27,8 @@ from ..timestamps import TimestampError, TimestampParser
 __all__ = [
     "PROG", "COMMANDS", "PARQUET_FORMAT", "fail", "make_parser", "add_output_arguments",
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
-    "check_timezone", "ZoneWarnings", "check_overwrites", "silence_stdout", "until_error",
+    "check_timezone", "ZoneWarnings", "byte_size", "report_state",
+    "check_overwrites", "silence_stdout", "until_error",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -48,6 +50,7 @@ COMMANDS: Final[dict[str, str]] = {
     "iam-policy": "print a least-privilege IAM policy for the forwarder, consumer or reader",
     "doctor": "check credentials, log group, pgAudit settings and queue; say how to fix",
     "subscribe": "put a subscription filter (Lambda or Firehose) on every RDS log group",
+    "rds-logs": "read an instance's log files through the RDS API (no CloudWatch needed)",
 }
 
 #: Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, what a
@@ -132,6 +135,11 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
                              "to read zone abbreviations that name several zones (CST, IST)")
+    parser.add_argument("--state-bytes", type=byte_size, default=DEFAULT_STATE_BYTES,
+                        metavar="N",
+                        help="memory for per-session state: <previously logged> statements "
+                             "and records waiting for their duration (K/M/G suffixes; "
+                             "default 64M; see docs/memory.md)")
 
 
 def _open_write(path: str, append: bool = False) -> IO[str]:
@@ -288,8 +296,37 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
         raise
     if errors is not None:
         owned.append(errors)
+    held_bytes = split_state_bytes(getattr(args, "state_bytes", DEFAULT_STATE_BYTES))[1]
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
-                      values=getattr(args, "values", "connector"))
+                      values=getattr(args, "values", "connector"), held_bytes=held_bytes)
+
+
+_BYTE_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
+_UNITS: Final = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+
+
+def byte_size(text: str) -> int:
+    """A number of bytes, with an optional K, M or G (powers of 1024).
+
+    >>> byte_size("64M"), byte_size("512k"), byte_size("1000")
+    (67108864, 524288, 1000)
+    """
+    match = _BYTE_SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (e.g. 64M)")
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
+
+
+def report_state(evicted: int, unresolved: int, released: int) -> None:
+    """Say on stderr when the state bounds were reached (docs/memory.md), else nothing."""
+    if evicted or released:
+        print(f"{PROG}: warning: --state-bytes reached: {evicted} statement(s) evicted from "
+              f"the <previously logged> cache, {released} record(s) written before their "
+              "duration line (see docs/memory.md)", file=sys.stderr)
+    if unresolved:
+        print(f"{PROG}: {unresolved} audit line(s) kept <previously logged> (the earlier "
+              "line of their statement was not in the input"
+              + (" or was evicted" if evicted else "") + ")", file=sys.stderr)
 
 
 def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:

@@ -24,7 +24,7 @@ from .. import __version__
 from ..entries import LogEntry
 from ..lines import Line, Reject
 from ..ops.summary import Summary
-from ..parser import Parser, open_with_prefix
+from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixChoice, PrefixError
 from ..sinks import EventSink, OutputSink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
@@ -41,6 +41,7 @@ from .common import (
     open_output,
     positive_int,
     reader_gone,
+    report_state,
     silence_stdout,
     until_error,
 )
@@ -55,6 +56,7 @@ _PROGRESS_EVERY: Final = 4096
 def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
                 timezone: str | None = None,
+                state_bytes: int = DEFAULT_STATE_BYTES,
                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
@@ -63,12 +65,14 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     one line each, and the status is 2. Progress goes to stderr when it is a terminal and
     ``quiet`` is off. With ``jobs`` > 1 each plain file is parsed by that many processes
     (same output, same order). ``timezone`` is the log's zone; without it, an ambiguous
-    zone abbreviation is warned about once, on one line.
+    zone abbreviation is warned about once, on one line. ``state_bytes`` bounds
+    per-session state (docs/memory.md); reaching it is reported. ``max_line_bytes``: the
+    longest line read whole (docs/input.md).
     """
     zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
-                                     max_line_bytes)
+                                     state_bytes, max_line_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -79,6 +83,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
             sink.reject(reject)
             summary.add_reject(reject)
     failures: list[str] = []
+    evicted = unresolved = 0
+    released = sink.released_early
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
@@ -106,8 +112,11 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
             except PrefixError as exc:
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
-            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings)
+            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
+                            max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
+            evicted += parser.evicted_statements
+            unresolved += parser.unresolved_statements
             if broken:
                 failures.append(str(broken[0]))
             elif count and parser.entry_count == 0:
@@ -115,6 +124,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
                                 "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
+    if not quiet:
+        report_state(evicted, unresolved, sink.released_early - released)
     return _failed(failures)
 
 
@@ -152,10 +163,12 @@ def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | Non
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
-                          max_line_bytes: int) -> int:
+                          state_bytes: int = DEFAULT_STATE_BYTES,
+                          max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
     failures: list[str] = []
+    counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
         if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
@@ -167,6 +180,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
                                          on_ambiguous_zone=zone_warnings,
+                                         state_bytes=state_bytes,
                                          max_line_bytes=max_line_bytes)
         except PrefixError as exc:
             failures.append(f"{name}: {exc}")
@@ -177,6 +191,11 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if result.lines and result.entries == 0:
             failures.append(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                             "(check --prefix, or try --prefix auto)")
+        counts[0] += result.evicted_statements
+        counts[1] += result.unresolved_statements
+        counts[2] += result.released_early
+    if not quiet:
+        report_state(*counts)
     return _failed(failures)
 
 
@@ -306,7 +325,7 @@ def files_main(args_list: list[str]) -> int:
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
-                             args.timezone, args.max_line_bytes)
+                             args.timezone, args.state_bytes, args.max_line_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
