@@ -1,0 +1,259 @@
+"""Redaction of SQL text and of the data PostgreSQL echoes around it.
+
+Modes (``--redact``):
+
+``none``
+    the text as logged.
+``passwords``
+    every place a credential can appear becomes ``<REDACTED>`` (pgAudit's own mark): the
+    constant after ``PASSWORD`` (``CREATE/ALTER ROLE|USER ... [ENCRYPTED] PASSWORD``,
+    ``OPTIONS (password '...')`` of a user mapping or a server, ``sslpassword``), any
+    constant whose value is a connection string with a password (``password=``, or a
+    ``postgresql://user:secret@host`` URI: ``CREATE SUBSCRIPTION ... CONNECTION``,
+    ``dblink_connect``, ``dblink``), and a string that holds such SQL itself (a ``DO``
+    body, an ``EXECUTE '...'``). Every literal form counts (``'...'``, ``E'...'``,
+    ``U&'...'``, ``$$...$$``, ``$tag$...$tag$``), with comments anywhere between.
+    The rest of the statement is kept byte for byte.
+``literals``
+    every constant becomes ``$1``, ``$2``... as pg_stat_statements shows statements
+    (numbering continues after the highest ``$n`` already in the statement); identifiers,
+    keywords and comments are kept. What does not lex (a statement cut short) is one
+    constant. Passwords are constants, so this mode hides them too.
+
+>>> redact("alter role bob password /* new */ E'it\\\\'s' valid until 'infinity'", "passwords")
+"alter role bob password /* new */ <REDACTED> valid until 'infinity'"
+>>> redact("select * from t where id = $1 and name = 'bob' and n > -5", "literals")
+'select * from t where id = $1 and name = $2 and n > $3'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final, Literal, get_args
+
+from .constants import constant_value, find_constants, previous_significant
+from .lexer import STRING_KINDS, Token, tokenize
+
+__all__ = [
+    "RedactMode",
+    "REDACT_MODES",
+    "REDACTED",
+    "redact",
+    "redact_passwords",
+    "redact_literals",
+    "redact_parameters",
+    "redact_detail",
+    "has_credentials",
+]
+
+RedactMode = Literal["none", "passwords", "literals"]
+REDACT_MODES: Final[tuple[str, ...]] = get_args(RedactMode)
+REDACTED: Final = "<REDACTED>"
+
+# A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
+_CONNINFO_PASSWORD = re.compile(
+    r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
+_PASSWORD_WORD = re.compile(r"password", re.IGNORECASE)
+_MAX_DEPTH: Final = 4
+
+
+def _is_password_keyword(sql: str, token: Token) -> bool:
+    """``PASSWORD``, ``sslpassword``... (an option or clause naming a credential)."""
+    if token.kind == "ident":
+        return token.text(sql).lower().endswith("password")
+    if token.kind == "qident":
+        return token.text(sql).lower().rstrip('"').endswith("password")
+    return False
+
+
+def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
+        tuple[int, int, str]]:
+    """(start, end, replacement) of every credential in ``sql``, in order."""
+    spans: list[tuple[int, int, str]] = []
+    for i, token in enumerate(tokens):
+        kind = token.kind
+        if kind == "opaque":
+            # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
+            text = token.text(sql)
+            before = previous_significant(tokens, i)
+            if before >= 0 and _is_password_keyword(sql, tokens[before]):
+                spans.append((token.start, token.end, REDACTED))
+            elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
+                spans.append((token.start, token.end, REDACTED))
+            continue
+        if kind not in STRING_KINDS:
+            continue
+        before = previous_significant(tokens, i)
+        if before >= 0 and _is_password_keyword(sql, tokens[before]):
+            spans.append((token.start, token.end, REDACTED))
+            continue
+        value = constant_value(sql, token)
+        raw = token.text(sql)
+        if _CONNINFO_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
+            spans.append((token.start, token.end, REDACTED))
+            continue
+        if depth < _MAX_DEPTH and _PASSWORD_WORD.search(value):
+            # SQL inside a string (a DO body, EXECUTE '...'): redact it as SQL.
+            inner = _redact_passwords(value, depth + 1)
+            if inner != value:
+                if kind == "dollar":
+                    tag = raw[:raw.index("$", 1) + 1]
+                    if tag not in inner:
+                        spans.append((token.start, token.end, tag + inner + tag))
+                        continue
+                spans.append((token.start, token.end, REDACTED))
+    return spans
+
+
+def _apply(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    if not spans:
+        return sql
+    out: list[str] = []
+    pos = 0
+    for start, end, replacement in spans:
+        out.append(sql[pos:start])
+        out.append(replacement)
+        pos = end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def _redact_passwords(sql: str, depth: int) -> str:
+    if not _PASSWORD_WORD.search(sql) and "://" not in sql:
+        return sql  # no credential can be here (the common case: no lexing at all)
+    return _apply(sql, _credential_spans(sql, tokenize(sql), depth))
+
+
+def redact_passwords(sql: str) -> str:
+    """``sql`` with every credential replaced by ``<REDACTED>`` (see the module docstring).
+
+    >>> redact_passwords("select dblink_connect('c', $$host=db password=s3cret$$)")
+    "select dblink_connect('c', <REDACTED>)"
+    >>> redact_passwords("create role a password 'it''s secret' login")
+    'create role a password <REDACTED> login'
+    """
+    return _redact_passwords(sql, 0)
+
+
+_PARAM_NUMBER = re.compile(r"\$([0-9]+)")
+
+
+def redact_literals(sql: str) -> str:
+    """``sql`` with every constant replaced by ``$n`` (after the highest ``$n`` in it).
+
+    >>> redact_literals("insert into t values ($1, 'a', 0x1F, DATE '2026-01-01')")
+    'insert into t values ($1, $2, $3, DATE $4)'
+    """
+    tokens = tokenize(sql)
+    highest = 0
+    for token in tokens:
+        if token.kind == "param":
+            highest = max(highest, int(token.text(sql)[1:]))
+    spans: list[tuple[int, int, str]] = []
+    for constant in find_constants(sql, tokens):
+        highest += 1
+        spans.append((constant.start, constant.end, f"${highest}"))
+    if tokens and tokens[-1].kind == "opaque":
+        highest += 1
+        spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
+    return _apply(sql, spans)
+
+
+def redact(sql: str | None, mode: RedactMode | str) -> str | None:
+    """``sql`` redacted in ``mode`` (``none``, ``passwords`` or ``literals``); None stays.
+
+    >>> redact("select 'x'", "none")
+    "select 'x'"
+    """
+    if sql is None or mode == "none":
+        return sql
+    if mode == "passwords":
+        return redact_passwords(sql)
+    if mode == "literals":
+        return redact_literals(sql)
+    raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+
+
+def has_credentials(sql: str) -> bool:
+    """Does ``sql`` hold a credential that ``passwords`` mode would hide?
+
+    >>> has_credentials("alter user a password $$x$$"), has_credentials("select 1")
+    (True, False)
+    """
+    return redact_passwords(sql) != sql
+
+
+def _password_parameters(statement: str) -> set[int]:
+    """Numbers of the parameters that stand where a credential goes (PASSWORD $2)."""
+    if not _PASSWORD_WORD.search(statement):
+        return set()
+    tokens = tokenize(statement)
+    numbers: set[int] = set()
+    for i, token in enumerate(tokens):
+        if token.kind == "param":
+            before = previous_significant(tokens, i)
+            if before >= 0 and _is_password_keyword(statement, tokens[before]):
+                numbers.add(int(token.text(statement)[1:]))
+    return numbers
+
+
+def redact_parameters(values: list[str] | None, mode: RedactMode | str,
+                      statement: str | None = None) -> list[str] | None:
+    """pgAudit's PARAMETER values redacted: ``literals`` makes value *k* ``$k``;
+    ``passwords`` hides a value that is a connection string with a password, or that
+    stands where the statement expects a password (``PASSWORD $1``).
+
+    >>> redact_parameters(["bob", "a@b.com"], "literals")
+    ['$1', '$2']
+    >>> redact_parameters(["db", "host=x password=p"], "passwords")
+    ['db', '<REDACTED>']
+    """
+    if values is None or mode == "none":
+        return values
+    if mode == "literals":
+        return [f"${k}" for k in range(1, len(values) + 1)]
+    if mode != "passwords":
+        raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+    secret = _password_parameters(statement) if statement else set()
+    return [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
+            for k, v in enumerate(values, start=1)]
+
+
+# DETAIL messages in which PostgreSQL echoes row values (unique, foreign-key, exclusion,
+# check and partition violations). The value groups (v1, v2) are hidden; the rest stays.
+_KEY_VALUE = r"Key \((?P<c1>.*?)\)=\((?P<v1>.*)\)"
+_DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTALL) for p in (
+    _KEY_VALUE + r" conflicts with existing key \((?P<c2>.*?)\)=\((?P<v2>.*)\)\.",
+    _KEY_VALUE + r" (?:already exists|is duplicated|is not present in table .*"
+                 r"|is still referenced from table .*)\.",
+    r"Failing row contains \((?P<v1>.*)\)\.?",
+    r"Partition key of the failing row contains \((?P<c1>.*?)\) = \((?P<v1>.*)\)\.?",
+    _KEY_VALUE + r".*",
+))
+
+
+def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
+    """A DETAIL line with the row values it echoes hidden (``literals`` mode).
+
+    ``passwords`` hides a DETAIL that holds a connection string with a password;
+    ``none`` keeps all.
+
+    >>> redact_detail("Key (email)=(a@b.com) already exists.", "literals")
+    'Key (email)=($1) already exists.'
+    >>> redact_detail("Failing row contains (7, bob, null).", "literals")
+    'Failing row contains ($1).'
+    """
+    if detail is None or mode == "none":
+        return detail
+    if mode == "passwords":
+        return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail
+    if mode != "literals":
+        raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+    for pattern in _DATA_DETAILS:
+        m = pattern.fullmatch(detail)
+        if m is not None:
+            spans = [(m.start(g), m.end(g), f"${n}") for n, g in enumerate(("v1", "v2"), 1)
+                     if g in pattern.groupindex and m.start(g) >= 0]
+            return _apply(detail, spans)
+    return detail
