@@ -8,7 +8,7 @@ two matches of the same length the rule written first in ``scan.l``.
 
 It never fails. Where PostgreSQL's scanner would raise an error (an unterminated string,
 comment, dollar quote or quoted identifier, ``""``, trailing junk after a number such as
-``1abc``, ``0x``), the rest of the text is one ``opaque`` token: a statement cut short
+``1abc``, ``0x``, a parameter number above 2^31-1), the rest of the text is one ``opaque`` token: a statement cut short
 keeps the tokens before the cut. Escape values inside ``E''`` and ``U&''`` strings are not
 checked (PostgreSQL rejects ``E'\\u12'``; here it is a string): the span is what matters.
 ``standard_conforming_strings`` is taken to be on (the default since PostgreSQL 9.1).
@@ -81,6 +81,7 @@ _HI: Final = "\x80-\U0010ffff"
 IDENT_START: Final = f"A-Za-z_{_HI}"
 IDENT_CONT: Final = f"A-Za-z_0-9${_HI}"
 DOLQ_CONT: Final = f"A-Za-z_0-9{_HI}"
+INT_MAX: Final = 2**31 - 1  # a larger $n is "parameter number too large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +149,11 @@ _MASTER = re.compile(
 )
 
 # The body of each kind of quoted text, after its opening quote, through its closing one.
-_STANDARD_BODY = re.compile(r"[^']*(?:''[^']*)*'")
-_ESCAPE_BODY = re.compile(r"[^'\\]*(?:(?:''|\\[\s\S])[^'\\]*)*'")
+# (?!') : a closing quote is never the first half of a doubled one (flex's longest match).
+_STANDARD_BODY = re.compile(r"[^']*(?:''[^']*)*'(?!')")
+_ESCAPE_BODY = re.compile(r"[^'\\]*(?:(?:''|\\[\s\S])[^'\\]*)*'(?!')")
 _BIT_BODY = re.compile(r"[^']*'")
-_QIDENT_BODY = re.compile(r'[^"]*(?:""[^"]*)*"')
+_QIDENT_BODY = re.compile(r'[^"]*(?:""[^"]*)*"(?!")')
 # scan.l's {quotecontinue}: whitespace holding a newline (and -- comments), then a quote;
 # 'a'<newline>'b' is the one constant 'ab'.
 _QUOTE_CONTINUE = re.compile(
@@ -252,6 +254,8 @@ def tokenize(sql: str) -> list[Token]:
             end = _number_end(sql, pos)
         elif group == "param":
             kind = "param"
+            if int(sql[pos + 1:end]) > INT_MAX:
+                end = -1
         elif group == "block_comment":
             kind = "comment"
             end = _comment_end(sql, end)

@@ -21,6 +21,7 @@ import pyparsing as pp
 
 from .lexer import (
     HORIZ_SPACE_CHARS,
+    INT_MAX,
     NEWLINE_CHARS,
     OP_CHARS,
     OP_KEEPS_SIGN_CHARS,
@@ -157,7 +158,9 @@ def _build() -> pp.ParserElement:
     numeric_junk = numeric + identifier
     real_junk = real + identifier
 
-    param = "$" + pp.OneOrMore(digit)
+    param = pp.Combine("$" + pp.OneOrMore(digit))
+    param_ok = param.copy().add_condition(lambda t: int(t[0][1:]) <= INT_MAX)
+    param_too_large = param.copy().add_condition(lambda t: int(t[0][1:]) > INT_MAX)
     special = pp.Literal("::") | ".." | ":="
     punct = _chars(",()[].;:")
 
@@ -190,12 +193,13 @@ def _build() -> pp.ParserElement:
         kind("number", numeric), kind("number", numericfail, give_back=2),
         kind("number", real), kind("error", realfail),
         kind("error", integer_junk), kind("error", numeric_junk), kind("error", real_junk),
-        kind("param", param),
+        kind("param", param_ok), kind("error", param_too_large),
         kind("ident", identifier),
         kind("other", any_char),
     ]
     token = pp.Or(rules)
     _leave_whitespace_everywhere(token)
+    token.parse_with_tabs()  # a TAB is a character here, not 8 columns
     return token
 
 
