@@ -8,9 +8,10 @@ two matches of the same length the rule written first in ``scan.l``.
 
 It never fails. Where PostgreSQL's scanner would raise an error (an unterminated string,
 comment, dollar quote or quoted identifier, ``""``, trailing junk after a number such as
-``1abc``, ``0x``, a parameter number above 2^31-1), the rest of the text is one ``opaque`` token: a statement cut short
-keeps the tokens before the cut. Escape values inside ``E''`` and ``U&''`` strings are not
-checked (PostgreSQL rejects ``E'\\u12'``; here it is a string): the span is what matters.
+``1abc``, ``0x``, a parameter number above 2^31-1), the rest of the text is one ``opaque``
+token: a statement cut short keeps the tokens before the cut. Escape values inside ``E''``
+and ``U&''`` strings are not checked (PostgreSQL rejects ``E'\\u12'``; here it is a
+string): the span is what matters.
 ``standard_conforming_strings`` is taken to be on (the default since PostgreSQL 9.1).
 
 :mod:`pgaudit_parse.sql.reference` states the same grammar with pyparsing combinators;

@@ -59,11 +59,10 @@ _MAX_DEPTH: Final = 4
 
 
 def _is_password_keyword(sql: str, token: Token) -> bool:
-    """``PASSWORD``, ``sslpassword``... (an option or clause naming a credential)."""
-    if token.kind == "ident":
-        return token.text(sql).lower().endswith("password")
-    if token.kind == "qident":
-        return token.text(sql).lower().rstrip('"').endswith("password")
+    """``PASSWORD``, ``sslpassword``... (an option or clause naming a credential; also a
+    typo such as ``passwordE'...'``, which the server rejects but logs)."""
+    if token.kind == "ident" or token.kind == "qident":
+        return "password" in token.text(sql).lower()
     return False
 
 
