@@ -41,12 +41,14 @@ def normalized_tokens(sql: str) -> list[str]:
     out: list[str] = []
     i = 0
     n = len(tokens)
+    after_ustring = 0  # how far into "U&'...' UESCAPE '!'" we are (the clause is skipped)
     while i < n:
         token = tokens[i]
         kind = token.kind
         if token.start in constant_starts:
             end = constant_starts[token.start]
             out.append(PLACEHOLDER)
+            after_ustring = 1 if kind == "ustring" else 0
             while i < n and tokens[i].end <= end:
                 i += 1
             continue
@@ -54,6 +56,13 @@ def normalized_tokens(sql: str) -> list[str]:
         if kind in TRIVIA_KINDS:
             continue
         text = token.text(sql)
+        if after_ustring == 1 and kind == "ident" and text.lower() == "uescape":
+            after_ustring = 2
+            continue
+        if after_ustring == 2 and kind == "string":
+            after_ustring = 0
+            continue
+        after_ustring = 0
         if kind == "ident":
             out.append(text.lower())
         elif kind == "param" or kind == "opaque":
@@ -61,10 +70,8 @@ def normalized_tokens(sql: str) -> list[str]:
         elif kind == "qident":
             inner = text[1:-1].replace('""', '"') if text.startswith('"') else text
             out.append(inner if _PLAIN_IDENTIFIER.fullmatch(inner) else text)
-        elif text == ">" and out[-2:] == ["<", "REDACTED"]:
+        elif text == ">" and out[-2:] == ["<", "redacted"]:
             out[-2:] = [PLACEHOLDER]  # pgAudit's <REDACTED>, not a comparison
-        elif text == "REDACTED" and out[-1:] == ["<"]:
-            out.append(text)
         else:
             out.append(text)
     return _collapse_in_lists(out)
