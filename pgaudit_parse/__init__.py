@@ -24,7 +24,7 @@ from .events import (
     Event,
     LogEvent,
 )
-from .guardium import to_guardium
+from .formats.guardium import to_guardium
 from .lines import Line, Reject
 from .parser import Parser, parse_lines
 from .payload import AuditFields, PayloadError, parse_audit_payload

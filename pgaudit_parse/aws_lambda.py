@@ -43,7 +43,7 @@ from .aws.cloudwatch import now_ms
 from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder
 from .aws.messages import EntryBoundary, MessagePacker
 from .aws.naming import instance_for_stream
-from .guardium import to_guardium
+from .formats.guardium import to_guardium
 from .lines import Reject
 from .parser import Parser
 from .prefix import RDS_PREFIX

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import IO, Any, Final
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
-from .guardium import RecordBuilder
+from .formats.guardium import RecordBuilder
 from .lines import Reject
 
 __all__ = ["FORMATS", "event_to_json", "reject_to_json", "OutputSink"]

@@ -8,7 +8,7 @@ import pytest
 
 import pgaudit_parse as pp
 from pgaudit_parse.entries import EntryAssembler
-from pgaudit_parse.guardium import RecordBuilder
+from pgaudit_parse.formats.guardium import RecordBuilder
 from pgaudit_parse.lines import Line
 from pgaudit_parse.payload import PayloadError, parse_audit_payload
 from pgaudit_parse.timestamps import parse_timestamp

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sql_strategies import LITERAL_FORMS, literals, render_literal, secret_values
 from strategies import SETTINGS, scaled
 
-from pgaudit_parse import guardium
+from pgaudit_parse.formats import guardium
 from pgaudit_parse.sql import (
     REDACTED,
     redact,

@@ -4,7 +4,7 @@
 * :mod:`~pgaudit_parse.aws.sqs`: consume queues (competing consumers, delete after write).
 * :mod:`~pgaudit_parse.aws.forwarder`: CloudWatch -> SQS, checkpointed in an SSM parameter.
 * :mod:`~pgaudit_parse.aws.messages`: the forwarder's JSON message format and the seed's.
-* :mod:`~pgaudit_parse.aws.commands`: the ``cloudwatch``, ``sqs`` and ``forward`` commands.
+* :mod:`pgaudit_parse.cli.aws`: the ``cloudwatch``, ``sqs`` and ``forward`` command shells.
 * :mod:`pgaudit_parse.aws_lambda`: the Lambda handlers.
 
 >>> from pgaudit_parse.aws import instance_from_log_group

@@ -1,6 +1,6 @@
-"""Operations commands: set up RDS for pgAudit, least-privilege IAM, doctor, summary, progress.
+"""Operations: set up RDS for pgAudit, least-privilege IAM, doctor, the summary model and HTML.
 
-Each module does one job and is usable from Python; :mod:`pgaudit_parse.ops.commands`
+Each module does one job and is usable from Python; :mod:`pgaudit_parse.cli.ops`
 holds the thin argparse shells the CLI dispatches to.
 
 >>> from pgaudit_parse.ops.iam_policy import build_policy

@@ -17,16 +17,12 @@ HTML report (:mod:`pgaudit_parse.ops.html_report`) draws the same data with char
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from pgaudit_parse.events import Event
-from pgaudit_parse.lines import Line, Reject
+from pgaudit_parse.lines import Reject
 
 __all__ = [
     "Summary",
@@ -34,7 +30,6 @@ __all__ = [
     "BoundedCounter",
     "TimeHistogram",
     "KIND_GROUPS",
-    "summary_command",
     "format_time",
 ]
 
@@ -365,126 +360,3 @@ def _table(headers: list[str], rows: list[list[str]], numeric_last: bool = False
                 cells.append(text.ljust(widths[i]))
         lines.append(("  " + "  ".join(cells)).rstrip())
     return lines
-
-
-# ---------------------------------------------------------------- the command
-
-
-def _parser() -> argparse.ArgumentParser:
-    from pgaudit_parse.cli import PROG, make_parser
-    from pgaudit_parse.prefix import RDS_PREFIX
-
-    parser = make_parser(f"{PROG} summary",
-                         "Who did what: tables of audit events per user, database, class and "
-                         "command, failed logins, DDL/ROLE changes and errors.")
-    parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
-    parser.add_argument("--prefix", default=RDS_PREFIX,
-                        help="log_line_prefix of the server ('auto' detects; "
-                        "default: %(default)s)")
-    parser.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
-    parser.add_argument("--top", type=int, default=15, help="rows per table (default 15)")
-    parser.add_argument("--errors", metavar="PATH",
-                        help="dead-letter JSON lines for input that cannot be parsed")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    return parser
-
-
-def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
-             every: int = 1024) -> Iterator[Line]:
-    """Pass lines through, counting them and their bytes for the progress line (in batches,
-    so the per-line cost stays an addition)."""
-    size = 0
-    count = 0
-    for line in lines:
-        count += 1
-        size += len(line.text.encode("utf-8", "surrogateescape")) + 1
-        if count % every == 0:
-            progress.update(bytes_read=size, lines=every)
-            size = 0
-        yield line
-    progress.update(bytes_read=size, lines=count % every)
-    counter[0] += count
-
-
-def summary_command(argv: list[str]) -> int:
-    """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``: exit 0, or 2 when an
-    input cannot be read or matches no line of the prefix."""
-    import os
-
-    from pgaudit_parse.cli import check_inputs, fail
-    from pgaudit_parse.ops.progress import Progress
-    from pgaudit_parse.parser import parse_lines
-    from pgaudit_parse.prefix import PrefixError
-    from pgaudit_parse.sources import InputError, read_input
-
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    problem = check_inputs(args.prefix, args.files)
-    if problem is not None:
-        return fail(problem)
-    dead: IO[str] | None = None
-    if args.errors:
-        try:
-            dead = open(args.errors, "w", encoding="utf-8")
-        except OSError as exc:
-            return fail(f"{args.errors}: cannot write: {exc.strerror or exc}")
-    summary = Summary(top=args.top)
-    shown = [0]
-
-    def on_reject(reject: Reject) -> None:
-        summary.add_reject(reject)
-        if dead is not None:
-            dead.write(json.dumps(reject.as_dict(), ensure_ascii=False) + "\n")
-        elif shown[0] < 10 and not args.quiet:
-            shown[0] += 1
-            print(f"pgaudit-parse: {reject.source}:{reject.line}: {reject.reason}",
-                  file=sys.stderr)
-
-    progress = Progress.for_files(args.files, stream=sys.stderr, enabled=not args.quiet)
-    try:
-        for path in args.files:
-            counter = [0]
-            before = summary.events
-            try:
-                events = parse_lines(_counted(read_input(path), progress, counter),
-                                     prefix=args.prefix, on_reject=on_reject)
-                add = summary.add
-                batch = 0
-                for event in events:
-                    add(event)
-                    batch += 1
-                    if batch == 1024:
-                        progress.update(records=batch)
-                        batch = 0
-                progress.update(records=batch)
-            except (InputError, PrefixError) as exc:
-                progress.close()
-                name = "<stdin>" if path == "-" else path
-                return fail(str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
-            if counter[0] and summary.events == before:
-                progress.close()
-                name = "<stdin>" if path == "-" else path
-                return fail(f"{name}: no line matches log_line_prefix {args.prefix!r} "
-                            "(check --prefix, or try --prefix auto)")
-    finally:
-        progress.close()
-        if dead is not None:
-            dead.close()
-    if summary.rejects > shown[0] and dead is None and not args.quiet:
-        print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
-              "(use --errors PATH to keep them)", file=sys.stderr)
-    sys.stdout.write(summary.render_text())
-    if args.html:
-        from pgaudit_parse.ops.html_report import write_html
-
-        try:
-            write_html(summary, args.html, title="pgAudit summary: " + ", ".join(
-                os.path.basename(p) for p in args.files))
-        except OSError as exc:
-            return fail(f"{args.html}: cannot write: {exc.strerror or exc}")
-        if not args.quiet:
-            print(f"pgaudit-parse: wrote {args.html}", file=sys.stderr)
-    return 0

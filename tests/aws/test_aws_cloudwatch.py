@@ -9,7 +9,7 @@ from aws_harness import Aws, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, statements
 
 from pgaudit_parse.aws.checkpoint import CheckpointFile
-from pgaudit_parse.aws.commands import parse_start_time  # noqa: F401 - import check
+from pgaudit_parse.cli.aws import parse_start_time  # noqa: F401 - import check
 
 START = ["--start-time", "1970-01-01T00:00:00Z"]
 

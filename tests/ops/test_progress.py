@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pgaudit_parse.ops.progress import Progress
+from pgaudit_parse.cli.progress import Progress
 
 FIXTURE = Path(__file__).with_name("sample-rds.log")
 

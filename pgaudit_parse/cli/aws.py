@@ -26,17 +26,17 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
-from ..cli import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
-from ..ops.progress import Progress
+from ..aws.checkpoint import CheckpointFile, ParameterCheckpoint
+from ..aws.clients import add_aws_arguments, make_client, settings_from
+from ..aws.cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
+from ..aws.errors import AwsSetupError, explain
+from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
+from ..aws.naming import instance_from_log_group
+from ..aws.sqs import SqsConsumer
 from ..sinks import OutputSink
 from ..sources import InputError
-from .checkpoint import CheckpointFile, ParameterCheckpoint
-from .clients import add_aws_arguments, make_client, settings_from
-from .cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
-from .errors import AwsSetupError, explain
-from .forwarder import DEFAULT_LAG_MS, Forwarder
-from .naming import instance_from_log_group
-from .sqs import SqsConsumer
+from .common import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
+from .progress import Progress
 
 __all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
 

@@ -1,4 +1,4 @@
-"""The ``rds``, ``iam-policy``, ``doctor`` and ``summary`` subcommands: thin argparse shells.
+"""The ``rds``, ``iam-policy`` and ``doctor`` subcommands: thin argparse shells.
 
 Each ``*_main`` takes the arguments after the subcommand word and returns an exit code:
 0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
@@ -18,12 +18,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pgaudit_parse.aws.errors import AwsSetupError, explain
-from pgaudit_parse.cli import PROG, fail, make_parser
-from pgaudit_parse.ops import doctor, iam_policy, rds_setup
-from pgaudit_parse.ops.aws import add_aws_arguments, aws_options, client, make_session
+from ..aws.errors import AwsSetupError, explain
+from ..ops import doctor, iam_policy, rds_setup
+from ..ops.aws import add_aws_arguments, aws_options, client, make_session
+from .common import PROG, fail, make_parser
 
-__all__ = ["rds_main", "iam_policy_main", "doctor_main", "summary_main"]
+__all__ = ["rds_main", "iam_policy_main", "doctor_main"]
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
@@ -200,15 +200,3 @@ def doctor_main(argv: list[str]) -> int:
         return 1 if failed else 0
 
     return _run_aws("running doctor", run)
-
-
-# ---------------------------------------------------------------- summary
-
-
-def summary_main(argv: list[str]) -> int:
-    """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``."""
-    from pgaudit_parse.ops.summary import summary_command
-
-    return summary_command(argv)
-
-

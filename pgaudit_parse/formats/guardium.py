@@ -23,8 +23,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from .events import AuditEvent, DurationEvent, ErrorEvent, Event
-from .sql import redact_passwords  # the lexer-based one; this name is kept for callers
+from ..events import AuditEvent, DurationEvent, ErrorEvent, Event
+from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
 
 __all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "SERVER_TYPE", "LANGUAGE"]
 

@@ -1,0 +1,105 @@
+"""``pgaudit-parse``: every command shell, above all pipeline stages.
+
+The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
+``iam-policy``, ``doctor``, ``summary``); anything else is file mode
+(:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
+as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
+neither boto3 nor the operations code.
+
+Nothing below this package imports it: shells call the library, never the reverse.
+
+>>> sorted(SUBCOMMANDS)
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'summary']
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from .common import PROG, fail
+
+__all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
+
+
+def _cloudwatch(argv: list[str]) -> int:
+    from .aws import cloudwatch_main
+    return cloudwatch_main(argv)
+
+
+def _sqs(argv: list[str]) -> int:
+    from .aws import sqs_main
+    return sqs_main(argv)
+
+
+def _forward(argv: list[str]) -> int:
+    from .aws import forward_main
+    return forward_main(argv)
+
+
+def _rds(argv: list[str]) -> int:
+    from .ops import rds_main
+    return rds_main(argv)
+
+
+def _iam_policy(argv: list[str]) -> int:
+    from .ops import iam_policy_main
+    return iam_policy_main(argv)
+
+
+def _doctor(argv: list[str]) -> int:
+    from .ops import doctor_main
+    return doctor_main(argv)
+
+
+def _summary(argv: list[str]) -> int:
+    from .summary import summary_main
+    return summary_main(argv)
+
+
+#: Subcommand name -> its shell; each takes the arguments after the name, returns a status.
+SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
+    "cloudwatch": _cloudwatch,
+    "sqs": _sqs,
+    "forward": _forward,
+    "rds": _rds,
+    "iam-policy": _iam_policy,
+    "doctor": _doctor,
+    "summary": _summary,
+}
+
+
+def _run_subcommand(name: str, argv: list[str]) -> int:
+    try:
+        return int(SUBCOMMANDS[name](argv))
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        if missing and missing.split(".")[0] in ("boto3", "botocore"):
+            return fail(f"'{name}' needs the aws extra: pip install -e '.[aws]'")
+        return fail(f"'{name}' is not available: {exc}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] in SUBCOMMANDS:
+            return _run_subcommand(args_list[0], args_list[1:])
+        from .files import files_main
+        return files_main(args_list)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _utf8_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
+def console() -> None:  # pragma: no cover - thin wrapper
+    """Console-script wrapper: UTF-8 stdio, then :func:`main`."""
+    _utf8_stdio()
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Output formats built from events: Guardium records (:mod:`.guardium`)."""
