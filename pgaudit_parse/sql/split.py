@@ -9,9 +9,18 @@ counts ``CASE ... END`` inside them). Each statement runs from its first token t
 When a client sends ``stmt1; stmt2`` as one simple query, pgAudit writes the whole string
 on the audit line of each statement. :class:`StatementMatcher` gives each line the one
 statement it is about: the statements of one backend's string are taken in order, each
-new statement id to the next statement whose command fits the line's command. The match
-is *certain* when only one of the statements left fits; otherwise the line keeps the
-whole string (pgAudit does not log every class, so a statement may have no line).
+new statement id to the next statement whose command fits the line's command. Not every
+statement has a line (pgAudit skips classes that ``pgaudit.log`` leaves out, statements
+on catalog tables only with ``pgaudit.log_catalog`` off, and relations the audit role
+has no grant on), so the match is *certain* only when
+
+* just one of the statements left fits the command, or
+* every earlier line of the string was matched for certain, the line is a SESSION line
+  (its class is logged, so an earlier statement of the same command would have had a
+  line too) and the statement does not read the catalog only (``pg_*``,
+  ``information_schema``), which ``log_catalog`` may have skipped.
+
+Otherwise the line keeps the whole string and says so.
 
 >>> split_statements("select 1; insert into t values (';'); -- done")
 ['select 1', "insert into t values (';')"]
@@ -130,6 +139,16 @@ def _fits(first_word: str, command: str | None) -> bool:
     return command.split(" ", 1)[0] == first_word
 
 
+def _may_read_catalog_only(statement: str) -> bool:
+    """Does the statement name a catalog relation (pgAudit may skip it: log_catalog)?"""
+    for token in tokenize(statement):
+        if token.kind == "ident":
+            word = token.text(statement).lower()
+            if word.startswith("pg_") or word == "information_schema":
+                return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Split:
     """The statement an audit line is about; ``certain`` False means the whole string."""
@@ -146,6 +165,7 @@ class _Backend:
     next_index: int = 0
     statement_id: int | None = None
     split: Split | None = None
+    exact: bool = True  # every line so far was matched for certain
 
 
 class StatementMatcher:
@@ -160,7 +180,7 @@ class StatementMatcher:
         self._backends: OrderedDict[Hashable, _Backend] = OrderedDict()
 
     def match(self, key: Hashable, statement_id: int, command: str | None,
-              statement: str | None) -> Split | None:
+              statement: str | None, audit_type: str = "SESSION") -> Split | None:
         """The single statement of this line, or None when ``statement`` is one statement."""
         if not statement or ";" not in statement:
             return None
@@ -184,12 +204,14 @@ class StatementMatcher:
             fitting = [i for i in range(len(backend.statements))
                        if _fits(backend.first_words[i], command)]
             restarted = True
+        certain = False
         if fitting:
             index = fitting[0]
             backend.next_index = index + 1
-            certain = len(fitting) == 1 and not restarted
-        else:
-            certain = False
+            certain = not restarted and (len(fitting) == 1 or (
+                backend.exact and audit_type == "SESSION"
+                and not _may_read_catalog_only(backend.statements[index])))
+        backend.exact = backend.exact and certain
         split = Split(backend.statements[fitting[0]] if certain else statement, certain)
         backend.statement_id = statement_id
         backend.split = split
