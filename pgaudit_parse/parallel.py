@@ -294,6 +294,7 @@ class _Task:
     chunk: Chunk
     out_path: str
     err_path: str
+    redact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +342,7 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         out = _Gate(out_file)
         errors = _Gate(err_file)
         sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
-                          task.instance)
+                          task.instance, redact=task.redact)
         parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject)
         feed = parser.feed
         write = sink.write
@@ -452,7 +453,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"))
+              os.path.join(workdir, f"{i}.err"), sink.redact)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0]

@@ -21,8 +21,9 @@ from typing import IO, Any, Final
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
 from .formats.guardium import RecordBuilder
 from .lines import Reject
+from .sql.stage import SqlInfo, SqlStage
 
-__all__ = ["FORMATS", "event_to_json", "reject_to_json", "OutputSink"]
+__all__ = ["FORMATS", "event_to_json", "add_sql_keys", "reject_to_json", "OutputSink"]
 
 FORMATS: Final = ("records", "events")
 
@@ -83,6 +84,18 @@ def event_to_json(event: Event) -> dict[str, Any]:
     return out
 
 
+def add_sql_keys(out: dict[str, Any], info: SqlInfo) -> dict[str, Any]:
+    """The SQL stage's keys: ``fingerprint``; ``audit.statement_full`` and
+    ``audit.split_certain`` (the whole multi-statement string, and whether the line's
+    ``audit.statement`` is surely its statement; null when the line is one statement)."""
+    out["fingerprint"] = info.fingerprint
+    audit = out.get("audit")
+    if audit is not None:
+        audit["statement_full"] = info.statement_full
+        audit["split_certain"] = info.split_certain
+    return out
+
+
 def reject_to_json(reject: Reject) -> dict[str, Any]:
     """The dead-letter object: ``file`` (and ``source``), ``line``, ``reason``, ``raw``."""
     return {"file": reject.source, **reject.as_dict()}
@@ -129,9 +142,12 @@ class OutputSink:
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
-                 owned: tuple[IO[str], ...] = ()) -> None:
+                 owned: tuple[IO[str], ...] = (), redact: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
+        # The SQL stage: records never carry a password by default; events stay as logged.
+        self.redact = redact or ("passwords" if fmt == "records" else "none")
+        self._sql = SqlStage(self.redact, fingerprints=fmt == "events")
         self.out = out
         self.errors = errors
         self.fmt = fmt
@@ -145,8 +161,9 @@ class OutputSink:
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
+        event, sql_info = self._sql.apply(event)
         if self.fmt == "events":
-            self.out.write(_dumps(event_to_json(event)) + "\n")
+            self.out.write(_dumps(add_sql_keys(event_to_json(event), sql_info)) + "\n")
             self.written += 1
             return
         records = self._records.add(event, instance)

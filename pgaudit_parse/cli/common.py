@@ -18,6 +18,7 @@ from typing import IO, Final
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, OutputSink
 from ..sources import InputError
+from ..sql import REDACT_MODES
 
 __all__ = [
     "PROG", "fail", "make_parser", "add_output_arguments", "open_output", "check_inputs",
@@ -51,6 +52,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log_line_prefix of the server ('auto' detects; default: %(default)s)")
     parser.add_argument("--format", choices=FORMATS, default="records",
                         help="records: Guardium JSON (default); events: typed events")
+    parser.add_argument("--redact", choices=REDACT_MODES, default=None,
+                        help="hide passwords or every constant in SQL and data (default: "
+                             "passwords for records, none for events; see docs/sql.md)")
     parser.add_argument("--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
@@ -119,7 +123,8 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
         raise
     if errors is not None:
         owned.append(errors)
-    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned))
+    return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
+                      redact=getattr(args, "redact", None))
 
 
 def positive_int(text: str) -> int:
