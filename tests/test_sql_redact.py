@@ -82,6 +82,18 @@ def test_password_right_after_the_keyword() -> None:
     assert redact_passwords("alter role a passwordE'Pw0rd9'") == "alter role a passwordE<REDACTED>"
 
 
+def test_escapes_cannot_hide_a_connection_string() -> None:
+    sql = "select dblink_connect(E'host=h pass\\x77ord=Pw0rd9')"
+    assert "Pw0rd9" not in redact_passwords(sql)
+    sql = "select dblink_connect(U&'host=h pa!0073sword=Pw0rd9' UESCAPE '!')"
+    assert "Pw0rd9" not in redact_passwords(sql)
+
+
+def test_a_number_after_password_is_hidden_too() -> None:
+    # not valid SQL, but an ERROR's STATEMENT line logs it all the same
+    assert redact_passwords("alter role a password 12345678") == "alter role a password <REDACTED>"
+
+
 def test_password_inside_a_do_body_or_execute() -> None:
     sql = "DO $do$ BEGIN EXECUTE 'ALTER ROLE a PASSWORD ''Pw0rd9'''; END $do$"
     out = redact_passwords(sql)

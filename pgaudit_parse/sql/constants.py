@@ -22,7 +22,7 @@ from .lexer import (
     Token,
 )
 
-__all__ = ["Constant", "constant_value", "find_constants", "previous_significant"]
+__all__ = ["Constant", "constant_value", "find_constants", "previous_significant", "uescape_of"]
 
 _PREFIX_LENGTH: Final = {"string": 1, "estring": 2, "bstring": 2, "xstring": 2, "ustring": 3}
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
@@ -144,7 +144,7 @@ def _sign_applies(sql: str, tokens: Sequence[Token], minus: int) -> bool:
     return False
 
 
-def _uescape_of(sql: str, tokens: Sequence[Token], index: int) -> tuple[str, int]:
+def uescape_of(sql: str, tokens: Sequence[Token], index: int) -> tuple[str, int]:
     """(escape character, index of the last token of the UESCAPE clause) of a U&'' string."""
     k = _next_significant(tokens, index)
     if k < len(tokens) and tokens[k].kind == "ident" and tokens[k].text(sql).lower() == "uescape":
@@ -179,7 +179,7 @@ def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
             continue
         escape = "\\"
         if token.kind == "ustring":
-            escape, skip_until = _uescape_of(sql, tokens, i)
+            escape, skip_until = uescape_of(sql, tokens, i)
         found.append(Constant(start, token.end, token.kind,
                               constant_value(sql, token, escape)))
     return found

@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from typing import Final, Literal, get_args
 
-from .constants import constant_value, find_constants, previous_significant
+from .constants import constant_value, find_constants, previous_significant, uescape_of
 from .lexer import STRING_KINDS, Token, tokenize
 
 __all__ = [
@@ -55,6 +55,9 @@ REDACTED: Final = "<REDACTED>"
 _CONNINFO_PASSWORD = re.compile(
     r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
 _PASSWORD_WORD = re.compile(r"password", re.IGNORECASE)
+# Text without any of these holds no credential (escapes could spell "password" in an
+# E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer).
+_MAY_HOLD_CREDENTIAL = re.compile(r"password|://|\\|uescape", re.IGNORECASE)
 _MAX_DEPTH: Final = 4
 
 
@@ -81,13 +84,16 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
             elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
                 spans.append((token.start, token.end, REDACTED))
             continue
-        if kind not in STRING_KINDS:
+        if kind not in STRING_KINDS and kind != "number":
             continue
         before = previous_significant(tokens, i)
         if before >= 0 and _is_password_keyword(sql, tokens[before]):
             spans.append((token.start, token.end, REDACTED))
             continue
-        value = constant_value(sql, token)
+        if kind == "number":
+            continue
+        escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
+        value = constant_value(sql, token, escape)
         raw = token.text(sql)
         if _CONNINFO_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
             spans.append((token.start, token.end, REDACTED))
@@ -119,7 +125,7 @@ def _apply(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
 
 
 def _redact_passwords(sql: str, depth: int) -> str:
-    if not _PASSWORD_WORD.search(sql) and "://" not in sql:
+    if not _MAY_HOLD_CREDENTIAL.search(sql):
         return sql  # no credential can be here (the common case: no lexing at all)
     return _apply(sql, _credential_spans(sql, tokenize(sql), depth))
 

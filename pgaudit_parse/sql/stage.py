@@ -34,9 +34,17 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event
-from ..payload import AUDIT_MARKER, NO_PARAMETERS, NOT_LOGGED, AuditFields
+from ..payload import (
+    AUDIT_MARKER,
+    NO_PARAMETERS,
+    NOT_LOGGED,
+    PREVIOUSLY_LOGGED,
+    AuditFields,
+    PayloadError,
+    parse_audit_payload,
+)
 from .fingerprint import fingerprint
-from .redact import REDACT_MODES, RedactMode, redact, redact_detail, redact_parameters
+from .redact import REDACT_MODES, REDACTED, RedactMode, redact, redact_detail, redact_parameters
 from .split import StatementMatcher
 
 __all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "NO_INFO"]
@@ -67,6 +75,7 @@ _CONTEXT_SQL = re.compile(r'(?P<head>SQL statement ")(?P<sql>.*)(?P<tail>")\Z')
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
+_PREVIOUSLY_LOGGED_LIST: Final = [PREVIOUSLY_LOGGED]
 
 
 def statement_of_message(message: str) -> str | None:
@@ -150,6 +159,20 @@ def render_audit_message(audit: AuditFields) -> str:
     return AUDIT_MARKER + out
 
 
+def _redacted_payload(message: str, statement: str | None,
+                      parameter: list[str] | None) -> str:
+    """The raw ``AUDIT:`` message again, with the redacted statement and parameter (a
+    ``<previously logged>`` field stays as it was: it holds nothing)."""
+    try:
+        raw = parse_audit_payload(message[len(AUDIT_MARKER):])
+    except (PayloadError, ValueError):
+        return AUDIT_MARKER + REDACTED  # cannot be written again: hide it all
+    return render_audit_message(replace(
+        raw,
+        statement=raw.statement if raw.statement == PREVIOUSLY_LOGGED else statement,
+        parameter=raw.parameter if raw.parameter == _PREVIOUSLY_LOGGED_LIST else parameter))
+
+
 class SqlStage:
     """Split, fingerprint and redact events (see the module docstring).
 
@@ -226,10 +249,10 @@ class SqlStage:
             new_audit = replace(audit, statement=new_statement, parameter=new_parameter)
             changes["audit"] = new_audit
             if mode != "none":
-                redacted_whole = replace(audit, statement=info.statement_full or new_statement,
-                                         parameter=new_parameter)
-                if redacted_whole.statement != whole or new_parameter != audit.parameter:
-                    changes["message"] = render_audit_message(redacted_whole)
+                message = _redacted_payload(event.message, info.statement_full or new_statement,
+                                            new_parameter)
+                if message != event.message:
+                    changes["message"] = message
         if mode != "none":
             for name, value in (("statement", event.statement), ("query", event.query)):
                 if value is not None:
