@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from sql_strategies import literals
 from strategies import SETTINGS, scaled
 
+from pgaudit_parse import parse_lines
+from pgaudit_parse.ops.summary import Summary
 from pgaudit_parse.sql import (
     Split,
     StatementMatcher,
@@ -64,6 +66,24 @@ def test_fingerprint_is_stable() -> None:
     assert fingerprint("SELECT * FROM t WHERE id = 42") == fingerprint(
         "select * from t where id = $1")
     assert fingerprint("select 1") == "1b07627944521a5f"
+
+
+def test_final_semicolon_does_not_count() -> None:
+    assert fingerprint("select 1;") == fingerprint("select 2 ; -- end")
+
+
+def test_summary_counts_statements_by_fingerprint() -> None:
+    p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  AUDIT: SESSION,"
+    whole = '"insert into t values (1); update t set a = 2"'
+    summary = Summary()
+    for event in parse_lines([p + "1,1,WRITE,INSERT,,," + whole + ",<none>",
+                              p + "2,1,WRITE,UPDATE,,," + whole + ",<none>",
+                              p + "3,1,WRITE,INSERT,,,insert into t values (7);,<none>"]):
+        summary.add(event)
+    rows = summary.to_dict()["by_fingerprint"]
+    assert rows == [[fingerprint("insert into t values (1)"), "insert into t values (?)", 2],
+                    [fingerprint("update t set a = 2"), "update t set a = ?", 1]]
+    assert "Statements by fingerprint" in summary.render_text()
 
 
 def test_pgaudit_redacted_mark_is_a_constant() -> None:

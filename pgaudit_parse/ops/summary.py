@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Final
 
 from pgaudit_parse.events import Event
 from pgaudit_parse.lines import Reject
+from pgaudit_parse.sql import fingerprint, normalize
+from pgaudit_parse.sql.stage import SqlStage
 
 __all__ = [
     "Summary",
@@ -204,6 +207,9 @@ class Summary:
         self.max_keys = max_keys
         self.failed_logins = BoundedCounter(max_keys)
         self.errors = BoundedCounter(max_keys)
+        # (fingerprint, normalized statement): what ran, constants hidden (docs/sql.md)
+        self.by_fingerprint = BoundedCounter(max_keys)
+        self._statements = SqlStage("none", fingerprints=False)  # one statement per line
         self.changes: list[Change] = []
         self.changes_omitted = 0
         self.histogram = TimeHistogram()
@@ -238,6 +244,9 @@ class Summary:
             self.by_class.add(audit_class)
             self.by_command.add(command)
             self.who_did_what.add((user, database, audit_class, command))
+            if audit.statement and audit.substatement_id == 1:
+                own = self._statements.apply(event)[0].audit  # type: ignore[attr-defined]
+                self.by_fingerprint.add(_fingerprinted(own.statement or audit.statement))
             if audit_class in _CHANGE_CLASSES:
                 self._add_change(event, audit)
         elif kind == "login_failed":
@@ -284,6 +293,7 @@ class Summary:
             "who_did_what": table(self.who_did_what),
             "failed_logins": table(self.failed_logins),
             "errors": table(self.errors),
+            "by_fingerprint": table(self.by_fingerprint),
             "changes": [
                 {"timestamp": c.timestamp.isoformat() if c.timestamp else None,
                  "user": c.user, "database": c.database, "class": c.audit_class,
@@ -316,6 +326,8 @@ class Summary:
             ("Audit events per command", ["command"], self.by_command),
             ("Failed logins", ["user", "client"], self.failed_logins),
             ("Errors", ["sqlstate", "severity", "message"], self.errors),
+            ("Statements by fingerprint (constants hidden)", ["fingerprint", "statement"],
+             self.by_fingerprint),
         ]
         for title, headers, counter in sections:
             if not len(counter):
@@ -335,6 +347,12 @@ class Summary:
             out.extend(_table(["time", "user", "database", "command", "object", "statement"],
                               rows))
         return "\n".join(out) + "\n"
+
+
+@lru_cache(maxsize=4096)
+def _fingerprinted(statement: str) -> tuple[str, str]:
+    """(fingerprint, one example with its constants hidden), cached: statements repeat."""
+    return fingerprint(statement), _one_line(normalize(statement), 100)
 
 
 def format_time(moment: datetime | None) -> str:

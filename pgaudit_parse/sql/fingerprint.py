@@ -4,7 +4,8 @@ The fingerprint is the first 16 hex digits of BLAKE2b over the normalized token 
 whitespace and comments dropped, constants and parameters made ``?`` (a signed number is
 one constant), unquoted identifiers and keywords lower-cased (PostgreSQL folds them),
 a quoted identifier that needs no quotes written without them, pgAudit's ``<REDACTED>``
-taken as the constant it hides, and a list of constants after ``IN`` collapsed to one.
+taken as the constant it hides, a list of constants after ``IN`` collapsed to one, and
+a final ``;`` dropped.
 Statements that differ only in constants, whitespace, comments, keyword case or the
 length of an ``IN`` list share a fingerprint.
 
@@ -74,6 +75,8 @@ def normalized_tokens(sql: str) -> list[str]:
             out[-2:] = [PLACEHOLDER]  # pgAudit's <REDACTED>, not a comparison
         else:
             out.append(text)
+    while out and out[-1] == ";":
+        out.pop()  # "select 1;" is "select 1"
     return _collapse_in_lists(out)
 
 
