@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from typing import Final
 
 from .constants import find_constants
 from .lexer import TRIVIA_KINDS, tokenize
+from .redact import CACHED_LENGTH
 
 __all__ = ["fingerprint", "normalize", "normalized_tokens"]
 
@@ -116,5 +118,15 @@ def fingerprint(sql: str) -> str:
     >>> len(fingerprint("select 1"))
     16
     """
+    if len(sql) <= CACHED_LENGTH:
+        return _fingerprint_cached(sql)
+    return _fingerprint(sql)
+
+
+def _fingerprint(sql: str) -> str:
     data = "\x1f".join(normalized_tokens(sql)).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+# Logs repeat their statements; at most 4096 short ones are remembered.
+_fingerprint_cached = lru_cache(maxsize=4096)(_fingerprint)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Final, Literal, get_args
 
 from .constants import constant_value, find_constants, previous_significant, uescape_of
@@ -127,7 +128,14 @@ def _apply(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
 def _redact_passwords(sql: str, depth: int) -> str:
     if not _MAY_HOLD_CREDENTIAL.search(sql):
         return sql  # no credential can be here (the common case: no lexing at all)
+    if depth == 0 and len(sql) <= CACHED_LENGTH:
+        return _redact_passwords_cached(sql)
     return _apply(sql, _credential_spans(sql, tokenize(sql), depth))
+
+
+@lru_cache(maxsize=4096)
+def _redact_passwords_cached(sql: str) -> str:
+    return _apply(sql, _credential_spans(sql, tokenize(sql), 0))
 
 
 def redact_passwords(sql: str) -> str:
@@ -150,6 +158,17 @@ def redact_literals(sql: str) -> str:
     >>> redact_literals("insert into t values ($1, 'a', 0x1F, DATE '2026-01-01')")
     'insert into t values ($1, $2, $3, DATE $4)'
     """
+    if len(sql) <= CACHED_LENGTH:
+        return _redact_literals_cached(sql)
+    return _redact_literals(sql)
+
+
+#: Statements up to this length are remembered (a log repeats its statements: prepared
+#: ones with $n are the same text each time); the caches hold at most 4096 of them.
+CACHED_LENGTH: Final = 4096
+
+
+def _redact_literals(sql: str) -> str:
     tokens = tokenize(sql)
     highest = 0
     for token in tokens:
@@ -163,6 +182,9 @@ def redact_literals(sql: str) -> str:
         highest += 1
         spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
     return _apply(sql, spans)
+
+
+_redact_literals_cached = lru_cache(maxsize=4096)(_redact_literals)
 
 
 def redact(sql: str | None, mode: RedactMode | str) -> str | None:

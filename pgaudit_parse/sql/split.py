@@ -182,8 +182,8 @@ class StatementMatcher:
     def match(self, key: Hashable, statement_id: int, command: str | None,
               statement: str | None, audit_type: str = "SESSION") -> Split | None:
         """The single statement of this line, or None when ``statement`` is one statement."""
-        if not statement or ";" not in statement:
-            return None
+        if not statement or ";" not in statement.rstrip().rstrip(";"):
+            return None  # one statement (a final ";" is common: psql sends it)
         backend = self._backends.get(key)
         if backend is None or backend.full != statement:
             statements = split_statements(statement)
