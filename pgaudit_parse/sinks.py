@@ -147,7 +147,9 @@ class OutputSink:
             raise ValueError(f"unknown format {fmt!r}")
         # The SQL stage: records never carry a password by default; events stay as logged.
         self.redact = redact or ("passwords" if fmt == "records" else "none")
-        self._sql = SqlStage(self.redact, fingerprints=fmt == "events")
+        # (a Guardium record carries neither a fingerprint nor an audit line's raw message)
+        self._sql = SqlStage(self.redact, fingerprints=fmt == "events",
+                             audit_messages=fmt == "events")
         self.out = out
         self.errors = errors
         self.fmt = fmt

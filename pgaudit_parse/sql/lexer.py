@@ -127,29 +127,43 @@ _NUMBER_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
 # Most numbers are plain digits followed by something that cannot extend them.
 _PLAIN_INTEGER = re.compile(rf"[0-9]+(?![0-9_.{IDENT_START}])")
 
+_OP = re.escape(OP_CHARS)
+_OP_NO_SIGN = re.escape(OP_CHARS.replace("+", "").replace("-", ""))
+# One regex tries the rules at a position. Its groups are ordered so that the first that
+# matches is flex's longest match; the groups marked "exact" give the token whole, the
+# others only start it and a handler below finds its end.
 _MASTER = re.compile(
     rf"""
-     (?P<space>[{SPACE_CHARS}]+)
-    |(?P<line_comment>--[^\n\r]*)
+     (?P<space>[{SPACE_CHARS}]+)                                             # exact
+    |(?P<line_comment>--[^\n\r]*)                                             # exact
     |(?P<block_comment>/\*)
     |(?P<estring>[eE]')
     |(?P<bstring>[bB]')
     |(?P<xstring>[xX]')
     |(?P<ustring>[uU]&')
     |(?P<uident>[uU]&")
+    |(?P<plain_string>'[^']*'(?!')(?!(?:[ \t\f\v]|--[^\n\r]*)*[\n\r]))            # exact
     |(?P<string>')
     |(?P<qident>")
     |(?P<dollar>\$(?:[{IDENT_START}][{DOLQ_CONT}]*)?\$)
     |(?P<param>\$[0-9]+)
+    |(?P<integer>[0-9]+(?![0-9_.{IDENT_START}]))                              # exact
     |(?P<number>\.?[0-9])
-    |(?P<ident>{_IDENT})
-    |(?P<special>::|\.\.|:=)
-    |(?P<punct>[,()\[\].;:])
-    |(?P<operator>[{re.escape(OP_CHARS)}]+)
-    |(?P<other>[\s\S])
+    |(?P<ident>{_IDENT})                                                      # exact
+    |(?P<special>::|\.\.|:=)                                                  # exact
+    |(?P<punct>[,()\[\].;:])                                                  # exact
+    |(?P<plain_operator>(?:(?!--|/\*)[{_OP}])*[{_OP_NO_SIGN}](?![{_OP}]))       # exact
+    |(?P<operator>[{_OP}]+)
+    |(?P<other>[\s\S])                                                        # exact
     """,
     re.VERBOSE,
 )
+# Groups that are whole tokens, and their kinds.
+_EXACT: Final[dict[str | None, TokenKind]] = {
+    "space": "space", "ident": "ident", "punct": "punct", "other": "other",
+    "line_comment": "comment", "special": "operator", "plain_string": "string",
+    "integer": "number", "plain_operator": "operator",
+}
 
 # The body of each kind of quoted text, after its opening quote, through its closing one.
 # (?!') : a closing quote is never the first half of a doubled one (flex's longest match).
@@ -237,27 +251,27 @@ def tokenize(sql: str) -> list[Token]:
     pos = 0
     size = len(sql)
     match = _MASTER.match
+    exact = _EXACT.get
+    new = tuple.__new__
     while pos < size:
         m = match(sql, pos)
         assert m is not None  # (?P<other>) matches any character
         group = m.lastgroup
         end = m.end()
-        kind: TokenKind
-        if group == "space" or group == "ident" or group == "punct" or group == "other":
-            kind = group  # type: ignore[assignment]
-        elif group == "line_comment":
-            kind = "comment"
-        elif group == "operator":
+        kind: TokenKind | None = exact(group)
+        if kind is not None:
+            append(new(Token, (kind, pos, end)))  # type: ignore[arg-type]
+            pos = end
+            continue
+        if group == "operator":
             kind = "operator"
             end = _operator_end(m.group(), pos)
-        elif group == "special":
-            kind = "operator"
         elif group == "number":
             kind = "number"
             end = _number_end(sql, pos)
         elif group == "param":
             kind = "param"
-            if int(sql[pos + 1:end]) > INT_MAX:
+            if end - pos > 10 and int(sql[pos + 1:end]) > INT_MAX:
                 end = -1
         elif group == "block_comment":
             kind = "comment"
@@ -272,7 +286,7 @@ def tokenize(sql: str) -> list[Token]:
             end = body.end() if body is not None and body.end() > end + 1 else -1
         else:  # a quoted constant
             kind = group  # type: ignore[assignment]
-            end = _string_end(sql, _STRING_BODIES[kind], end)
+            end = _string_end(sql, _STRING_BODIES[group], end)
         if end < 0:
             append(Token("opaque", pos, size))
             break
