@@ -8,7 +8,7 @@ import pglast.parser
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from sql_strategies import LITERAL_FORMS, literals, render_literal, secret_values
+from sql_strategies import LITERAL_FORMS, literals, render_literal, secret_values, sql_soup
 from strategies import SETTINGS, scaled
 
 from pgaudit_parse.formats import guardium
@@ -20,6 +20,7 @@ from pgaudit_parse.sql import (
     redact_parameters,
     redact_passwords,
 )
+from pgaudit_parse.sql.redact import _fast_redact_literals, _redact_literals_by_tokens
 
 SECRET = "S3cr3t'pw\\$x"
 
@@ -252,3 +253,25 @@ def test_parameters() -> None:
 def test_detail_lines(detail: str, expected: str) -> None:
     assert redact_detail(detail, "literals") == expected
     assert redact_detail(detail, "none") == detail
+
+
+# -- the fast path of literals mode ------------------------------------------------------
+
+@SETTINGS
+@given(st.one_of(sql_soup(), statements_with_constants().map(lambda case: case[0]),
+                 st.text(st.sampled_from(list("'\"-+*/<>=.,;()$1209eExX_ab \n\t")),
+                         max_size=30)))
+def test_fast_literals_equal_the_lexer(sql: str) -> None:
+    fast = _fast_redact_literals(sql)
+    if fast is not None:
+        assert fast == _redact_literals_by_tokens(sql)
+
+
+def test_fast_literals_take_plain_statements() -> None:
+    plain = ["select a, b from t where x = 'it''s' and y in (1, 2.5, .5) -- 'c'\n",
+             "INSERT INTO pgbench_history (tid, aid, delta) VALUES (6, 131954, 4240);",
+             'update "T" set a = a + 1 where b <> \'x\'']
+    assert all(_fast_redact_literals(sql) is not None for sql in plain)
+    hard = ["select $1, 'a'", "select E'a'", "select 'a'\n'b'", "select -1", "select 1e5",
+            "select /* c */ 1", "select 'cut"]
+    assert all(_fast_redact_literals(sql) is None for sql in hard)

@@ -34,7 +34,15 @@ from functools import lru_cache
 from typing import Final, Literal, get_args
 
 from .constants import constant_value, find_constants, previous_significant, uescape_of
-from .lexer import STRING_KINDS, Token, tokenize
+from .lexer import (
+    IDENT_CONT,
+    IDENT_START,
+    OP_CHARS,
+    SPACE_CHARS,
+    STRING_KINDS,
+    Token,
+    tokenize,
+)
 
 __all__ = [
     "RedactMode",
@@ -168,7 +176,76 @@ def redact_literals(sql: str) -> str:
 CACHED_LENGTH: Final = 4096
 
 
+# The fast path of ``literals``: most statements are made of a few plain kinds of token
+# only. For them one regex finds the constants without building tokens; anything else
+# (a '$', a string prefix B/X/U&/N, a nested comment, a continued string, a number other
+# than 12 or 1.5, a sign before a number, text that does not lex) takes the lexer. Every
+# piece below only ever matches a whole token (the lookaheads stop a shorter match), so
+# the split into tokens is the lexer's; a property test checks both give the same text.
+_OPS = re.escape(OP_CHARS)
+_OPS_NO_SIGN = re.escape(OP_CHARS.replace("+", "").replace("-", ""))
+_FAST_SKIP = (
+    rf"[{SPACE_CHARS}]+(?![{SPACE_CHARS}])"
+    r"|--[^\n\r]*(?![^\n\r])"
+    r"|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/"
+    rf"|{IDENT_START}{IDENT_CONT}*(?!{IDENT_CONT}|['&])"
+    r'|"(?:[^"]|"")+"(?!")'
+    r"|::|:=|\.\.|\.(?![0-9])|[,()\[\];:]"
+    rf"|(?:(?!--|/\*)[{_OPS}])*[{_OPS_NO_SIGN}](?![{_OPS}])"
+    rf"|[+-](?![{_OPS}])"
+)
+_NOT_CONTINUED = r"(?!(?:[ \t\f\v]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*')"
+_FAST_CONSTANT = (
+    r"'(?:[^']|'')*'(?!')" + _NOT_CONTINUED
+    + r"|[eE]'(?:[^'\\]|''|\\[\s\S])*'(?!')" + _NOT_CONTINUED
+    + rf"|(?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?![0-9_.]|{IDENT_START}))"
+)
+_FAST_STATEMENT = re.compile(rf"(?:{_FAST_SKIP}|{_FAST_CONSTANT})*")
+_FAST_STEP = re.compile(rf"(?P<before>(?:{_FAST_SKIP})*)(?P<constant>{_FAST_CONSTANT})")
+
+
+def _ends_with_minus(text: str) -> bool:
+    """Is the last token of ``text`` that is not whitespace or a comment a '-'?"""
+    rest = text.rstrip(SPACE_CHARS)
+    if not (rest.endswith(("-", "*/")) or "--" in rest[rest.rfind("\n") + 1:]):
+        return False  # it ends with a token that is neither a '-' nor a comment
+    for token in reversed(tokenize(text)):
+        if token.kind not in ("space", "comment"):
+            return token.text(text) == "-"
+    return False
+
+
+def _fast_redact_literals(sql: str) -> str | None:
+    """``literals`` for a statement of plain tokens only; None: take the lexer."""
+    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None:
+        return None
+    out: list[str] = []
+    pos = 0
+    number = 0
+    step = _FAST_STEP.match
+    while True:
+        m = step(sql, pos)
+        if m is None:
+            break
+        before = m.group("before")
+        if m.group("number") is not None and "-" in before and _ends_with_minus(before):
+            return None  # a sign may belong to the number: the lexer decides
+        number += 1
+        out.append(before)
+        out.append(f"${number}")
+        pos = m.end()
+    out.append(sql[pos:])
+    return "".join(out)
+
+
 def _redact_literals(sql: str) -> str:
+    fast = _fast_redact_literals(sql)
+    if fast is not None:
+        return fast
+    return _redact_literals_by_tokens(sql)
+
+
+def _redact_literals_by_tokens(sql: str) -> str:
     tokens = tokenize(sql)
     highest = 0
     for token in tokens:
