@@ -272,6 +272,8 @@ def test_fast_literals_take_plain_statements() -> None:
              "INSERT INTO pgbench_history (tid, aid, delta) VALUES (6, 131954, 4240);",
              'update "T" set a = a + 1 where b <> \'x\'']
     assert all(_fast_redact_literals(sql) is not None for sql in plain)
-    hard = ["select $1, 'a'", "select E'a'", "select 'a'\n'b'", "select -1", "select 1e5",
-            "select /* c */ 1", "select 'cut"]
+    plain += ["select E'it\\'s' /* c */, 1 -- x\n"]
+    assert all(_fast_redact_literals(sql) is not None for sql in plain)
+    hard = ["select $1, 'a'", "select U&'a'", "select 'a'\n'b'", "select -1", "select 1e5",
+            "select /* a /* b */ */ 1", "select 'cut", "select 1 - /* c */ 2"]
     assert all(_fast_redact_literals(sql) is None for sql in hard)
