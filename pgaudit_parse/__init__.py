@@ -66,10 +66,12 @@ __all__ = [
 
 
 def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
-               on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
+               on_reject: Callable[[Reject], None] | None = None,
+               timezone: str | None = None) -> Iterator[Event]:
     """Parse a server log (plain or ``.gz``), a CloudWatch export or SQS bodies.
 
-    ``prefix`` may be ``"auto"``. Raises :class:`InputError` if the file cannot be read.
+    ``prefix`` may be ``"auto"``; ``timezone`` is the server's ``log_timezone`` (IANA name)
+    for ambiguous zone abbreviations. Raises :class:`InputError` if the file cannot be read.
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
@@ -78,4 +80,4 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    return parse_lines(read_input(path), prefix=prefix, on_reject=on_reject)
+    return parse_lines(read_input(path), prefix=prefix, on_reject=on_reject, timezone=timezone)

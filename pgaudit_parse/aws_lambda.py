@@ -20,6 +20,10 @@ events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queu
 set, it also parses them and sends the Guardium records there, one record per message
 (``ACCOUNT_ID``/``INSTANCE`` override the account and instance names).
 
+``firehose_handler``: an Amazon Data Firehose transformation for a delivery stream fed by
+a subscription filter; it answers each record with its output in ``OUTPUT_FORMAT``
+(default ``records``) for S3, Security Lake, Splunk or any other Firehose destination.
+
 Build the deployable zip with ``scripts/build-lambda-zip.sh``; handler names:
 ``pgaudit_parse.aws_lambda.forward_handler`` / ``pgaudit_parse.aws_lambda.subscription_handler``.
 
@@ -40,6 +44,7 @@ from typing import Any
 from .aws.checkpoint import ParameterCheckpoint
 from .aws.clients import AwsSettings, make_client
 from .aws.cloudwatch import now_ms
+from .aws.firehose import transform_records
 from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder
 from .aws.messages import EntryBoundary, MessagePacker
 from .aws.naming import instance_for_stream
@@ -47,9 +52,10 @@ from .formats.guardium import to_guardium
 from .lines import Reject
 from .parser import Parser
 from .prefix import RDS_PREFIX
+from .sinks import FORMATS
 from .sources import lines_from_cloudwatch_events
 
-__all__ = ["forward_handler", "subscription_handler"]
+__all__ = ["forward_handler", "subscription_handler", "firehose_handler"]
 
 log = logging.getLogger("pgaudit_parse.aws_lambda")
 
@@ -178,3 +184,47 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
             log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
         result["rejects"] = len(rejects)
     return result
+
+
+def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Amazon Data Firehose transformation for CloudWatch Logs subscription records.
+
+    Returns ``{"records": [{"recordId", "result", "data"}, ...]}``, one per input record
+    (see :mod:`pgaudit_parse.aws.firehose`). Environment: ``OUTPUT_FORMAT`` (``records``,
+    the default, or any other ``--format``), ``LOG_LINE_PREFIX``, ``TIMEZONE`` (the server's
+    log_timezone), ``ACCOUNT_ID``, ``INSTANCE``. Output over Lambda's response limit is put
+    back on the delivery stream named in the event's ``deliveryStreamArn`` and passed
+    through by the next invocation.
+    """
+    _setup_logging()
+    fmt = os.environ.get("OUTPUT_FORMAT", "").strip() or "records"
+    if fmt not in FORMATS:
+        raise RuntimeError(f"OUTPUT_FORMAT must be one of {', '.join(FORMATS)}")
+    stream_arn = str(event.get("deliveryStreamArn") or "")
+
+    def reingest(chunks: list[bytes]) -> None:
+        firehose = make_client("firehose", _settings())
+        name = stream_arn.rsplit("/", 1)[-1]
+        for start in range(0, len(chunks), 100):  # PutRecordBatch takes 100 at a time
+            batch = [{"Data": chunk} for chunk in chunks[start:start + 100]]
+            answer = firehose.put_record_batch(DeliveryStreamName=name, Records=batch)
+            if answer.get("FailedPutCount"):
+                raise RuntimeError(f"{answer['FailedPutCount']} re-ingested record(s) failed")
+        log.info("re-ingested %d record(s) of output into %s", len(chunks), name)
+
+    def rejected(reject: Reject) -> None:
+        # Position and reason only: the raw line may hold SQL literals.
+        log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
+
+    answers = transform_records(
+        event.get("records") or [], fmt=fmt,
+        prefix=os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX,
+        account_id=os.environ.get("ACCOUNT_ID") or None,
+        instance=os.environ.get("INSTANCE") or None,
+        reingest=reingest if stream_arn else None, on_reject=rejected,
+        timezone=os.environ.get("TIMEZONE") or None)
+    counts: dict[str, int] = {}
+    for answer in answers:
+        counts[answer["result"]] = counts.get(answer["result"], 0) + 1
+    log.info("firehose: %s", ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return {"records": answers}

@@ -243,8 +243,11 @@ class EventBuilder:
     """
 
     def __init__(self, on_reject: Callable[[Reject], None] | None = None,
-                 max_backends: int = 10_000) -> None:
+                 max_backends: int = 10_000,
+                 timestamps: Callable[[str], datetime] | None = None) -> None:
         self.on_reject = on_reject or (lambda reject: None)
+        # Reads %t/%m/%s (a TimestampParser knows the log's zone for CST, IST...).
+        self._timestamp = timestamps if timestamps is not None else parse_timestamp
         self.max_backends = max_backends
         # (stream, pid) -> ((statement_id, substatement_id) -> (statement, parameter))
         self._statements: OrderedDict[tuple[str, str], OrderedDict[tuple[int, int], _Logged]]
@@ -329,9 +332,9 @@ class EventBuilder:
         f = entry.fields
         get = f.get
         if "m" in f:
-            timestamp: datetime | None = parse_timestamp(f["m"])
+            timestamp: datetime | None = self._timestamp(f["m"])
         elif "t" in f:
-            timestamp = parse_timestamp(f["t"])
+            timestamp = self._timestamp(f["t"])
         elif "n" in f:
             timestamp = parse_epoch(f["n"])
         else:
@@ -385,7 +388,7 @@ class EventBuilder:
             "application_name": None if application in _UNKNOWN_VALUES else application,
             "session_id": get("c") or None,
             "session_line": _int_or_none(get("l")),
-            "session_start": parse_timestamp(session_start) if session_start else None,
+            "session_start": self._timestamp(session_start) if session_start else None,
             "command_tag": get("i") or None,
             "sqlstate": sqlstate,
             "backend_type": get("b") or None,

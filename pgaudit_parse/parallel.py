@@ -42,16 +42,18 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO, Final
 
 from .lines import Line
-from .parser import AUTO_SAMPLE_LINES, Parser, resolve_prefix
-from .prefix import PRIMARY_SEVERITIES, LinePrefix
+from .parser import Parser, read_sample, resolve_prefix
+from .prefix import PRIMARY_SEVERITIES, LinePrefix, PrefixChoice
 from .sinks import OutputSink
 from .sources import InputError, read_input
+from .timestamps import AmbiguousZoneWarning
 
 __all__ = [
     "ParallelResult",
@@ -294,6 +296,8 @@ class _Task:
     chunk: Chunk
     out_path: str
     err_path: str
+    timezone: str | None = None
+    values: str = "connector"
     redact: str | None = None
 
 
@@ -308,6 +312,8 @@ class _Done:
     #: The first line of the oldest entry or held record still pending at the chunk's
     #: end: the next chunk's worker must start its warm-up there at the latest.
     held_from: int | None = None
+    #: Warnings about ambiguous zone abbreviations (the parent tells each once).
+    zone_warnings: tuple[str, ...] = ()
 
 
 def _chunk_lines(task: _Task) -> Iterator[Line]:
@@ -342,8 +348,10 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         out = _Gate(out_file)
         errors = _Gate(err_file)
         sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
-                          task.instance, redact=task.redact)
-        parser = Parser(LinePrefix(task.prefix), on_reject=sink.reject)
+                          task.instance, values=task.values, redact=task.redact)
+        zone_warnings: list[str] = []
+        parser = Parser(LinePrefix(task.prefix, timezone=task.timezone), on_reject=sink.reject,
+                        on_ambiguous_zone=zone_warnings.append)
         feed = parser.feed
         write = sink.write
         lines = iter(_chunk_lines(task))
@@ -376,7 +384,8 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         out_file.flush()
         err_file.flush()
         return _Done(count, parser.entry_count - base[3], sink.written - base[0],
-                     sink.skipped - base[1], sink.rejected - base[2], held_from=held_from)
+                     sink.skipped - base[1], sink.rejected - base[2], held_from=held_from,
+                     zone_warnings=tuple(zone_warnings))
 
 
 def _copy(path: str, stream: IO[str]) -> None:
@@ -395,15 +404,16 @@ def _copy(path: str, stream: IO[str]) -> None:
                 shutil.copyfileobj(text, stream, _BLOCK)
 
 
-def _resolve(path: str, prefix: str | LinePrefix) -> LinePrefix:
+def _resolve(path: str, prefix: str | LinePrefix, timezone: str | None = None,
+             on_choice: Callable[[PrefixChoice], None] | None = None) -> LinePrefix:
     if prefix != "auto":
-        return resolve_prefix(prefix, [])
-    head: list[str] = []
-    for line in read_input(path):
-        head.append(line.text)
-        if len(head) >= AUTO_SAMPLE_LINES:
-            break
-    return resolve_prefix("auto", head)
+        return resolve_prefix(prefix, [], timezone)
+    head = [line.text for line in read_sample(iter(read_input(path)), _text_of)]
+    return resolve_prefix("auto", head, timezone, on_choice)
+
+
+def _text_of(line: Line) -> str:
+    return line.text
 
 
 def _warm_from(task: _Task, line: int) -> _Task:
@@ -412,9 +422,10 @@ def _warm_from(task: _Task, line: int) -> _Task:
     return replace(task, chunk=chunk)
 
 
-def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> ParallelResult:
+def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
+                  on_ambiguous_zone: Callable[[str], None] | None = None) -> ParallelResult:
     before = (sink.written, sink.skipped, sink.rejected)
-    parser = Parser(compiled, on_reject=sink.reject)
+    parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone)
     write = sink.write
     count = 0
     for line in read_input(path):
@@ -431,7 +442,11 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink) -> Parallel
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
                         *, chunk_bytes: int | None = None,
                         warmup_bytes: int = DEFAULT_WARMUP_BYTES,
-                        warmup_lines: int = DEFAULT_WARMUP_LINES) -> ParallelResult:
+                        warmup_lines: int = DEFAULT_WARMUP_LINES,
+                        timezone: str | None = None,
+                        on_choice: Callable[[PrefixChoice], None] | None = None,
+                        on_ambiguous_zone: Callable[[str], None] | None = None
+                        ) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
@@ -439,21 +454,35 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
     Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
     Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
-    :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix.
+    :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix (and tells
+    ``on_choice`` what it found). ``timezone``: the log's zone (see ``LinePrefix``);
+    ``on_ambiguous_zone`` hears once of each ambiguous zone abbreviation (default: a
+    warning), whichever process read it.
     """
-    compiled = _resolve(path, prefix)
+    compiled = _resolve(path, prefix, timezone, on_choice)
+    told: set[str] = set()
+
+    def tell(message: str) -> None:
+        if message not in told:
+            told.add(message)
+            if on_ambiguous_zone is not None:
+                on_ambiguous_zone(message)
+            else:
+                warnings.warn(message, AmbiguousZoneWarning, stacklevel=2)
+
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
-        return _parse_serial(path, compiled, sink)
+        return _parse_serial(path, compiled, sink, tell)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
-        return _parse_serial(path, compiled, sink)
+        return _parse_serial(path, compiled, sink, tell)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
     workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"), sink.redact)
+              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values,
+              sink.redact)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0]
@@ -489,6 +518,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             if done.error is not None:
                 raise InputError(path, done.error)
             held_from = done.held_from
+            for message in done.zone_warnings:
+                tell(message)
             _copy(task.out_path, sink.out)
             if sink.errors is not None:
                 _copy(task.err_path, sink.errors)

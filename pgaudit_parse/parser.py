@@ -11,16 +11,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
 from .events import Event, EventBuilder
 from .lines import Line, Reject, to_lines
-from .prefix import RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
+from .prefix import (
+    RDS_PREFIX,
+    LinePrefix,
+    PrefixChoice,
+    PrefixError,
+    choose_prefix,
+    has_session_line,
+)
+from .timestamps import TimestampParser
 
-__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "RejectCounter"]
+__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "read_sample",
+           "RejectCounter"]
 
-#: Lines ``prefix="auto"`` looks at.
+#: Lines ``prefix="auto"`` looks at, at least.
 AUTO_SAMPLE_LINES = 200
+#: How far ``prefix="auto"`` reads when it has seen only background-process lines.
+AUTO_MAX_LINES = 20_000
+AUTO_MAX_CHARS = 16 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 class RejectCounter:
@@ -45,17 +60,28 @@ class Parser:
     """Feed :class:`Line`\\ s, get :class:`Event`\\ s; ``flush()`` at the end of input.
 
     State (open entries, pgAudit statements) is kept per ``Line.stream``, so one parser
-    can take interleaved lines of several CloudWatch log streams.
+    can take interleaved lines of several CloudWatch log streams. ``timezone`` (an IANA
+    name) is the log's zone, for ambiguous abbreviations such as ``CST``; without it such
+    an abbreviation takes its default meaning and ``on_ambiguous_zone`` (default: an
+    :class:`~pgaudit_parse.timestamps.AmbiguousZoneWarning`) hears of it once.
     """
 
     def __init__(self, prefix: str | LinePrefix = RDS_PREFIX,
                  on_reject: Callable[[Reject], None] | None = None,
-                 window: int = DEFAULT_WINDOW) -> None:
-        self.prefix = prefix if isinstance(prefix, LinePrefix) else LinePrefix(prefix)
+                 window: int = DEFAULT_WINDOW, timezone: str | None = None,
+                 on_ambiguous_zone: Callable[[str], None] | None = None) -> None:
+        if not isinstance(prefix, LinePrefix):
+            prefix = LinePrefix(prefix, timezone=timezone)
+        elif timezone is not None and timezone != prefix.timezone:
+            prefix = LinePrefix(prefix.spec, timezone=timezone)
+        self.prefix = prefix
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
         self._assembler = EntryAssembler(self.prefix, self._reject, window)
-        self._builder = EventBuilder(self._reject)
+        # One timestamp reader per parser: it warns once about an ambiguous zone
+        # abbreviation (an AmbiguousZoneWarning, or a call of on_ambiguous_zone).
+        timestamps = TimestampParser(self.prefix.timezone, on_ambiguous_zone)
+        self._builder = EventBuilder(self._reject, timestamps=timestamps)
         self.entry_count = 0
 
     def _reject(self, reject: Reject) -> None:
@@ -86,26 +112,64 @@ class Parser:
         return events
 
 
-def resolve_prefix(prefix: str | LinePrefix, sample: list[str]) -> LinePrefix:
-    """Compile ``prefix``; ``"auto"`` picks a known prefix that fits the sample lines.
+def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
+                   timezone: str | None = None,
+                   on_choice: Callable[[PrefixChoice], None] | None = None) -> LinePrefix:
+    """Compile ``prefix``; ``"auto"`` picks a known prefix that fits the sample lines
+    (see :func:`~pgaudit_parse.prefix.choose_prefix`) and tells ``on_choice`` which, and
+    how well it fits. With no line to look at, ``"auto"`` is the default prefix, so an
+    empty input reads the same with and without it.
 
     >>> resolve_prefix("auto", ["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"]).spec
     '%m [%p] '
     """
     if isinstance(prefix, LinePrefix):
+        if timezone is not None and timezone != prefix.timezone:
+            return LinePrefix(prefix.spec, timezone=timezone)
         return prefix
     if prefix == "auto":
-        found = detect_prefix(sample)
-        if found is None:
+        if not any(line and not line.startswith("\t") for line in sample):
+            return LinePrefix(RDS_PREFIX, timezone=timezone)
+        choice = choose_prefix(sample)
+        if choice is None:
             raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")
-        return LinePrefix(found)
-    return LinePrefix(prefix)
+        if on_choice is not None:
+            on_choice(choice)
+        return LinePrefix(choice.spec, timezone=timezone)
+    return LinePrefix(prefix, timezone=timezone)
 
 
-def open_with_prefix(lines: Iterable[str | Line], prefix: str | LinePrefix
+def read_sample(stream: Iterator[T], text: Callable[[T], str]) -> list[T]:
+    """The first lines of a stream that ``"auto"`` looks at (the caller keeps them).
+
+    :data:`AUTO_SAMPLE_LINES` lines; when those hold only background-process lines (a
+    server's start, checkpoints: they cannot tell prefixes apart), reading goes on, in
+    steps of that size, until a line of a client's session is seen, up to
+    :data:`AUTO_MAX_LINES` lines or :data:`AUTO_MAX_CHARS` characters.
+    """
+    head: list[T] = []
+    size = 0
+    checked = 0
+    limit = AUTO_SAMPLE_LINES
+    for item in stream:
+        head.append(item)
+        size += len(text(item))
+        if len(head) < limit:
+            continue
+        if (has_session_line([text(i) for i in head[checked:]])
+                or len(head) >= AUTO_MAX_LINES or size >= AUTO_MAX_CHARS):
+            break
+        checked = len(head)
+        limit += AUTO_SAMPLE_LINES
+    return head
+
+
+def open_with_prefix(lines: Iterable[str | Line], prefix: str | LinePrefix,
+                     timezone: str | None = None,
+                     on_choice: Callable[[PrefixChoice], None] | None = None
                      ) -> tuple[LinePrefix, Iterator[Line]]:
     """Compile ``prefix`` for these lines; ``"auto"`` looks at the first ones (which are
-    kept, so the returned iterator still yields every line).
+    kept, so the returned iterator still yields every line) and tells ``on_choice``.
 
     >>> compiled, lines = open_with_prefix(["x [1] LOG:  a"], "x [%p] ")
     >>> compiled.spec, [line.text for line in lines]
@@ -113,23 +177,28 @@ def open_with_prefix(lines: Iterable[str | Line], prefix: str | LinePrefix
     """
     stream = to_lines(lines)
     if prefix != "auto":
-        return resolve_prefix(prefix, []), stream
-    head: list[Line] = []
-    for line in stream:
-        head.append(line)
-        if len(head) >= AUTO_SAMPLE_LINES:
-            break
-    return resolve_prefix("auto", [line.text for line in head]), _chain(head, stream)
+        return resolve_prefix(prefix, [], timezone), stream
+    head = read_sample(stream, _text_of)
+    compiled = resolve_prefix("auto", [line.text for line in head], timezone, on_choice)
+    return compiled, _chain(head, stream)
+
+
+def _text_of(line: Line) -> str:
+    return line.text
 
 
 def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREFIX,
-                on_reject: Callable[[Reject], None] | None = None) -> Iterator[Event]:
+                on_reject: Callable[[Reject], None] | None = None,
+                timezone: str | None = None) -> Iterator[Event]:
     """Parse any iterable of lines (strings or :class:`Line`) into events, lazily.
+
+    ``timezone`` is the server's ``log_timezone`` (an IANA name), for zone abbreviations
+    that name several zones (``CST``, ``IST``); see :mod:`pgaudit_parse.timestamps`.
 
     >>> [e.kind for e in parse_lines(["2026-11-25 16:05:01 UTC::@:[77]:LOG:  hi"])]
     ['log']
     """
-    compiled, stream = open_with_prefix(lines, prefix)
+    compiled, stream = open_with_prefix(lines, prefix, timezone)
     parser = Parser(compiled, on_reject)
     for line in stream:
         events = parser.feed(line)

@@ -3,14 +3,20 @@
 A prefix such as RDS's ``%t:%r:%u@%d:[%p]:`` is data. :func:`tokenize_prefix` reads it into
 literal and escape parts; :class:`LinePrefix` turns those parts into
 
-* a pyparsing grammar (the source of truth, :attr:`LinePrefix.grammar`), and
+* a pyparsing grammar (the source of truth, :attr:`LinePrefix.grammar`) made of
+  combinators that say what each escape is: a ``%t`` is a date, a time and a zone, ``%r``
+  is ``host(port)``, ``[local]`` or nothing, a pid is digits, free text is a ``SkipTo``
+  the rest of the prefix (:meth:`LinePrefix.values_with_grammar` gives typed values), and
 * a regular expression compiled from the same parts (the fast path,
   :attr:`LinePrefix.pattern`).
 
-Both follow the same rule, so they agree by construction (and property tests check it):
-each part matches on its own, left to right, and never gives back what it matched. A
-free-text part (user, database, application name...) runs up to the first place where the
-literal that follows it in the prefix appears. The regex gets that rule from atomic groups.
+Both follow the same rule (property tests check that they agree on lines rendered the way
+PostgreSQL renders them): each part matches on its own, left to right, and never gives
+back what it matched. A free-text part (user, database, application name...) runs up to
+the first place where the rest of the prefix can follow it (the literals and structured
+values after it, up to the next free-text part or ``%q``; the severity when the prefix
+ends there). The regex gets that rule from atomic groups; every structured value is
+bounded, so matching costs time linear in the line, whatever the line.
 
 After the prefix, PostgreSQL writes ``SEVERITY:  message``.
 
@@ -23,10 +29,14 @@ After the prefix, PostgreSQL writes ``SEVERITY:  message``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 import pyparsing as pp
+
+from .timestamps import TimestampParser, parse_epoch
 
 __all__ = [
     "RDS_PREFIX",
@@ -40,23 +50,43 @@ __all__ = [
     "LinePrefix",
     "tokenize_prefix",
     "detect_prefix",
+    "choose_prefix",
+    "has_session_line",
+    "PrefixChoice",
+    "CLOUD_SQL_PREFIX",
+    "AZURE_PREFIX",
 ]
 
 #: The RDS and Aurora for PostgreSQL default (not changeable on RDS).
 RDS_PREFIX: Final = "%t:%r:%u@%d:[%p]:"
 #: PostgreSQL's own default since version 10.
 POSTGRES_DEFAULT_PREFIX: Final = "%m [%p] "
-#: Prefixes ``--prefix auto`` tries, most common first.
+#: Google Cloud SQL for PostgreSQL's log_line_prefix (not changeable there).
+CLOUD_SQL_PREFIX: Final = "%m [%p]: [%l-1] db=%d,user=%u "
+#: Azure Database for PostgreSQL (flexible server)'s default log_line_prefix.
+AZURE_PREFIX: Final = "%t-%c-"
+#: Prefixes ``--prefix auto`` tries, most common first (ties go to the earlier one).
 KNOWN_PREFIXES: Final = (
     RDS_PREFIX,
     POSTGRES_DEFAULT_PREFIX,
+    "%m [%p] %q%u@%d ",  # Debian and Ubuntu packages
     "%m:%r:%u@%d:[%p]:",
+    CLOUD_SQL_PREFIX,
+    AZURE_PREFIX,
+    # pgBadger's documented prefixes (stderr and syslog)
     "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
-    "%m [%p] %q%u@%d ",
+    "%t [%p]: [%l-1] user=%u,db=%d,host=%h,app=%a ",
+    "%t [%p]: [%l-1] user=%u,db=%d ",
+    "%t [%p]: db=%d,user=%u,app=%a,client=%h ",
+    "%m [%p] user=%u,db=%d ",
+    "%m [%p] %q%u@%d/%a ",  # PostgreSQL's documentation's %q example
+    "%m [%p] [queryid=%Q] %q%u@%d ",
     "%m [%p] %q[user=%u,db=%d,app=%a] ",
     "%t [%p-%l] %q%u@%d ",
+    "%m [%p-%l] %q%u@%d ",
     "< %m > ",
+    "%t [%p] ",
     "%t ",
     "%m ",
 )
@@ -69,8 +99,19 @@ PRIMARY_SEVERITIES: Final = (
 SECONDARY_LABELS: Final = ("DETAIL", "HINT", "QUERY", "CONTEXT", "LOCATION", "STATEMENT")
 SEVERITIES: Final = PRIMARY_SEVERITIES + SECONDARY_LABELS
 
-_ZONE = r"(?:[A-Za-z][A-Za-z0-9]{0,5}|[+-]\d{2}(?::?\d{2})?)"
+#: Characters of a host name or address in ``%r``: printable ASCII without parentheses.
+_HOST_CHARS: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "()")
+#: The longest values PostgreSQL writes (bounded values keep every match linear).
+_MAX_HOST = 255  # a DNS name (log_hostname) or an address with its zone (fe80::1%eth0)
+_MAX_PID = 10  # int
+_MAX_INT64 = 20  # int64 / uint64 (%l, %x, %Q, %v's parts)
+_MAX_HEX32 = 16  # %c's parts, printed with %lx
+_MAX_EPOCH = 12  # %n's seconds
+
 _STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+#: A zone as log_timezone prints it: an abbreviation (CET, UTC, ChST) or tzdata's numeric
+#: forms (+05:30, +0545, -03). Backtracking order: the longest abbreviation first.
+_ZONE = r"(?:[A-Za-z][A-Za-z0-9]{0,5}|[+-]\d{2}(?::?\d{2})?)"
 
 #: The zone forms of a timestamp, each with its length (for padded timestamps).
 _ZONE_FORMS: Final = (
@@ -78,28 +119,41 @@ _ZONE_FORMS: Final = (
     *((f"[A-Za-z][A-Za-z0-9]{{{n - 1}}}(?![A-Za-z0-9])", n) for n in range(6, 0, -1)),
 )
 
-#: What each structured escape's value looks like. Escapes not listed are free text.
+#: What each structured escape's value looks like (the fast path's half of the spec; the
+#: reference's half is :func:`_value_element`). Escapes not listed are free text. Each is
+#: bounded and, but for the zoned timestamps, matched atomically: it never gives back.
 _VALUE_PATTERNS: Final[dict[str, str]] = {
     "t": _STAMP + " " + _ZONE,
     "m": _STAMP + r"\.\d{3} " + _ZONE,
     "s": _STAMP + " " + _ZONE,
-    "n": r"\d+\.\d{3}",
-    "p": r"\d+",
-    "P": r"\d*",
-    "l": r"\d+",
-    "x": r"\d+",
+    "n": rf"(?>\d{{1,{_MAX_EPOCH}}})\.\d{{3}}",
+    "p": rf"\d{{1,{_MAX_PID}}}+",
+    "P": rf"\d{{0,{_MAX_PID}}}+",
+    "l": rf"\d{{1,{_MAX_INT64}}}+",
+    "x": rf"\d{{1,{_MAX_INT64}}}+",
     "e": r"[0-9A-Z]{5}",
-    "c": r"[0-9a-f]+\.[0-9a-f]+",
-    "v": r"(?:-?\d+/\d+)?",
-    "Q": r"-?\d+",
-    # host(port) for TCP clients, [local] for Unix sockets, empty for background processes
-    "r": r"(?:\[local\]|[^\s()]+\(\d+\))?",
+    "c": rf"(?>[0-9a-f]{{1,{_MAX_HEX32}}})\.[0-9a-f]{{1,{_MAX_HEX32}}}+",
+    "v": rf"(?>(?:-?\d{{1,{_MAX_INT64}}}/\d{{1,{_MAX_INT64}}})?)",
+    "Q": rf"(?>-?\d{{1,{_MAX_INT64}}})",
+    # host(port) for TCP clients, [local] for Unix sockets, empty for background processes;
+    # [!-'*-~] is _HOST_CHARS (printable ASCII but parentheses)
+    "r": rf"(?>(?:\[local\]|[!-'*-~]{{1,{_MAX_HOST}}}\(\d{{1,5}}\))?)",
+}
+#: The longest text of each structured value (for left-aligned padding).
+_MAX_WIDTH: Final[dict[str, int]] = {
+    "t": 26, "m": 30, "s": 26, "n": _MAX_EPOCH + 4, "p": _MAX_PID, "P": _MAX_PID,
+    "l": _MAX_INT64, "x": _MAX_INT64, "e": 5, "c": 2 * _MAX_HEX32 + 1,
+    "v": 2 * _MAX_INT64 + 2, "Q": _MAX_INT64 + 1, "r": _MAX_HOST + 7,
 }
 #: Timestamps ending in a zone (which may be numeric with a colon).
 _ZONED: Final = frozenset("tms")
-#: Free-text escapes: application name, user, database, remote host, backend type, tag.
-_FREE_TEXT: Final = frozenset("audhbi")
+#: Free-text escapes: application name, user, database, remote host, backend type, command
+#: tag and (PostgreSQL 18) the local address. Hosts are free text, not structured: an IPv6
+#: address holds the ':' a prefix may use as a separator.
+_FREE_TEXT: Final = frozenset("audhbiL")
 _ESCAPES: Final = frozenset(_VALUE_PATTERNS) | _FREE_TEXT | {"q"}
+#: PostgreSQL reads a padding width with atoi() into an int.
+_MAX_PADDING: Final = 2**31 - 1
 
 _SEVERITY_RE = "(?P<severity>" + "|".join(SEVERITIES) + "):  "
 _SEVERITY_LOOKAHEAD = "(?:" + "|".join(SEVERITIES) + "):  "
@@ -170,6 +224,9 @@ PrefixEscape(escape='p', padding=-5), PrefixLiteral(text=']%'))
             continue
         if escape == "q":
             width = None  # %q writes nothing itself, so a width means nothing
+        if width and abs(int(width)) > _MAX_PADDING:
+            raise PrefixError(f"padding {width} of %{escape} is wider than PostgreSQL "
+                              f"reads ({_MAX_PADDING})")
         if literal:
             parts.append(PrefixLiteral("".join(literal)))
             literal = []
@@ -184,7 +241,8 @@ def _following_text(parts: tuple[PrefixPart, ...], index: int) -> str | None:
 
     It spans the literals and structured values after it up to the next free-text value
     or ``%q``; when it reaches the end of the prefix, the severity is included. A free-text
-    value thus stops at the first place where the rest of the prefix can follow.
+    value thus stops at the first place where the rest of the prefix can follow. Every
+    piece is bounded, so trying it costs at most a constant number of steps.
     """
     tail: list[str] = []
     for part in parts[index + 1:]:
@@ -213,15 +271,21 @@ def _padded(part: PrefixEscape) -> str:
         base = 24 if part.escape == "m" else 20  # the date, time and the space before the zone
         branches = []
         for zone, length in _ZONE_FORMS:
-            pad = " " * max(0, width - base - length)
+            pad = _spaces(width - base - length)
             branches.append(f"{pad}{stamp} {zone}" if part.padding > 0
                             else f"{stamp} {zone}{pad}")
         return "(?:" + "|".join(branches) + ")"
     if part.padding > 0:
-        return f" {{0,{width}}}(?:{value})"
-    branches = [f"(?=[^ ]{{{k}}} )(?:{value}) {{{width - k}}}" for k in range(width)]
+        return f"(?> {{0,{width}}})(?:{value})"
+    # A value no longer than its widest form: one branch per possible length.
+    branches = [f"(?=[^ ]{{{k}}} )(?:{value}){_spaces(width - k)}"
+                for k in range(min(width, _MAX_WIDTH[part.escape] + 1))]
     branches.append(f"(?=[^ ]{{{width}}})(?:{value})")
-    return "(?:" + "|".join(branches) + ")"
+    return "(?>" + "|".join(branches) + ")"
+
+
+def _spaces(count: int) -> str:
+    return f" {{{count}}}" if count > 1 else " " * max(0, count)
 
 
 def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
@@ -236,10 +300,12 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
         # PostgreSQL pads to |width| bytes. An ASCII value (TABs and other controls
         # included) so fills at least |width| characters; any other value holds a
         # non-ASCII character and is shorter, so it is the shortest run with one that the
-        # rest of the prefix follows. Spaces are stripped after the match.
+        # rest of the prefix follows (the run of ASCII before the first non-ASCII
+        # character is taken whole, so no two runs trade characters). Spaces are stripped
+        # after the match.
         width = abs(part.padding)
         return (f"(?:[\\x00-\\x7f]{{{width},}}?{lookahead}"
-                f"|.*?[^\\x00-\\x7f].*? *{lookahead})")
+                f"|[\\x00-\\x7f]*+[^\\x00-\\x7f].*?{lookahead})")
     value = _VALUE_PATTERNS[part.escape]
     if part.padding:
         return _padded(part) + lookahead
@@ -248,6 +314,172 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
         # the value give back ':10' of '-03:10.0.0.5(5000)' inside its atomic group.
         return f"(?:{value}){lookahead}"
     return value
+
+
+# -- the reference grammar: what each escape is, in pyparsing combinators -----------------
+
+_ASCII: Final = "".join(chr(c) for c in range(128))
+_DIGITS: Final = pp.nums
+
+
+def _word(chars: str, low: int, high: int) -> pp.ParserElement:
+    """``low`` to ``high`` characters of ``chars``, as many as there are (never gives back)."""
+    if high == 0:
+        return pp.Empty()
+    word = pp.Word(chars, min=max(low, 1), max=high)
+    return pp.Opt(word) if low == 0 else word
+
+
+def _digits(low: int, high: int) -> pp.ParserElement:
+    return _word(_DIGITS, low, high)
+
+
+@cache
+def _date_time(millis: bool) -> pp.ParserElement:
+    """``YYYY-MM-DD HH:MM:SS`` and, for ``%m``, ``.mmm``."""
+    date = _digits(4, 4)("year") + "-" + _digits(2, 2)("month") + "-" + _digits(2, 2)("day")
+    time = (_digits(2, 2)("hour") + ":" + _digits(2, 2)("minute") + ":"
+            + _digits(2, 2)("second"))
+    stamp = date + " " + time
+    if millis:
+        stamp += "." + _digits(3, 3)("millis")
+    return stamp
+
+
+@cache
+def _zone_forms() -> tuple[pp.ParserElement, ...]:
+    """Each form of a zone, in the order the fast path tries them: an abbreviation of 6
+    letters/digits down to 1, then ``+HH:MM``, ``+HHMM``, ``+HH``."""
+    sign = pp.one_of("+ -")
+    forms: list[pp.ParserElement] = [
+        pp.Word(pp.alphas, exact=1) + (pp.Word(pp.alphanums, exact=n - 1) if n > 1 else pp.Empty())
+        for n in range(6, 0, -1)
+    ]
+    forms += [sign + _digits(2, 2) + ":" + _digits(2, 2), sign + _digits(4, 4),
+              sign + _digits(2, 2)]
+    return tuple(pp.Combine(form)("zone") for form in forms)
+
+
+@cache
+def _padded_zone_forms() -> tuple[tuple[pp.ParserElement, int], ...]:
+    """The zone forms of a padded timestamp, each with its length (see ``_ZONE_FORMS``)."""
+    sign = pp.one_of("+ -")
+    not_alnum = ~pp.Word(pp.alphanums, exact=1)
+    forms: list[tuple[pp.ParserElement, int]] = [
+        (sign + _digits(2, 2) + ":" + _digits(2, 2), 6), (sign + _digits(4, 4), 5),
+        (sign + _digits(2, 2) + ~pp.Word(_DIGITS, exact=1), 3),
+    ]
+    forms += [(pp.Word(pp.alphas, exact=1)
+               + (pp.Word(pp.alphanums, exact=n - 1) if n > 1 else pp.Empty()) + not_alnum, n)
+              for n in range(6, 0, -1)]
+    return tuple((pp.Combine(form)("zone"), length) for form, length in forms)
+
+
+@cache
+def _alternatives(escape: str, padding: int) -> tuple[pp.ParserElement, ...]:
+    """What a structured value is, as alternatives in the order the fast path tries them.
+
+    Only timestamps have more than one: their zone may end early (``-03`` before ``:10``).
+    Every other value is one element that takes as much as it can.
+    """
+    width = abs(padding)
+    if escape in _ZONED:
+        stamp = _date_time(millis=escape == "m")
+        if not padding:
+            return tuple(stamp + " " + zone for zone in _zone_forms())
+        base = 24 if escape == "m" else 20
+        branches = []
+        for zone, length in _padded_zone_forms():
+            pad = _space_run(width - base - length)
+            branches.append(pad + stamp + " " + zone if padding > 0 else stamp + " " + zone + pad)
+        return tuple(branches)
+    value = _value_element(escape)
+    if not padding:
+        return (value,)
+    if padding > 0:
+        return (pp.Opt(pp.White(" ", max=width)) + value,)
+    # Left-aligned: a value of k characters (the run of non-spaces) and width - k spaces,
+    # or a run at least as wide as the padding and the value at its start.
+    branches = [
+        (pp.FollowedBy(_non_spaces(k) + " ") + value + _space_run(width - k))
+        for k in range(min(width, _MAX_WIDTH[escape] + 1))
+    ]
+    branches.append(pp.FollowedBy(_non_spaces(width)) + value)
+    return (pp.MatchFirst(branches),)
+
+
+def _space_run(count: int) -> pp.ParserElement:
+    return pp.White(" ", exact=count) if count > 0 else pp.Empty()
+
+
+def _non_spaces(count: int) -> pp.ParserElement:
+    return pp.CharsNotIn(" ", exact=count) if count > 0 else pp.Empty()
+
+
+@cache
+def _value_element(escape: str) -> pp.ParserElement:
+    """One structured value, said as what it is."""
+    if escape == "n":  # Unix epoch seconds with milliseconds
+        return _digits(1, _MAX_EPOCH)("seconds") + "." + _digits(3, 3)("millis")
+    if escape in "pP":  # a process id (%P: empty unless a parallel worker)
+        return _digits(1 if escape == "p" else 0, _MAX_PID)("number")
+    if escape in "lx":  # a session line number, a transaction id
+        return _digits(1, _MAX_INT64)("number")
+    if escape == "Q":  # a query id: a signed 64-bit integer
+        return pp.Combine(pp.Opt("-") + _digits(1, _MAX_INT64))("number")
+    if escape == "e":  # an SQLSTATE: five digits or upper-case letters
+        return pp.Word(_DIGITS + pp.alphas.upper(), exact=5)
+    if escape == "c":  # a session id: start time and pid in hex, "%lx.%x"
+        hexes = "0123456789abcdef"
+        return _word(hexes, 1, _MAX_HEX32)("start") + "." + _word(hexes, 1, _MAX_HEX32)("pid")
+    if escape == "v":  # a virtual transaction id, "procNumber/localXID", or nothing
+        return pp.Opt(pp.Combine(pp.Opt("-") + _digits(1, _MAX_INT64))("proc") + "/"
+                      + _digits(1, _MAX_INT64)("local"))
+    if escape == "r":  # host(port) for TCP, [local] for a Unix socket, nothing otherwise
+        tcp = (_word(_HOST_CHARS, 1, _MAX_HOST)("host") + "("
+               + _digits(1, 5)("port") + ")")
+        return pp.Opt(pp.Literal("[local]")("host") | tcp)
+    raise AssertionError(f"no value element for %{escape}")  # pragma: no cover
+
+
+def _severity() -> pp.ParserElement:
+    return pp.one_of(list(SEVERITIES))
+
+
+def _tail_element(parts: tuple[PrefixPart, ...], index: int) -> pp.ParserElement | None:
+    """The grammar of what must follow the value at ``index`` (see :func:`_following_text`):
+    None if nothing fixed does. Alternatives of a timestamp each carry the rest after them."""
+    pieces: list[PrefixPart] = []
+    reaches_end = True
+    for part in parts[index + 1:]:
+        if isinstance(part, PrefixEscape) and (part.escape in _FREE_TEXT or part.escape == "q"):
+            reaches_end = False
+            break
+        pieces.append(part)
+    if not pieces and not reaches_end:
+        return None
+    rest: pp.ParserElement = (_severity() + ":  ") if reaches_end else pp.Empty()
+    for part in reversed(pieces):
+        if isinstance(part, PrefixLiteral):
+            rest = pp.Literal(part.text) + rest
+        else:
+            rest = pp.MatchFirst([alt + rest for alt in _alternatives(part.escape, part.padding)])
+    return rest
+
+
+def _free_text_element(part: PrefixEscape, tail: pp.ParserElement | None) -> pp.ParserElement:
+    """Free text: it ends at the first place where the rest of the prefix can follow."""
+    if not part.padding:
+        return pp.SkipTo(tail) if tail is not None else pp.Empty()
+    width = abs(part.padding)
+    follows = tail if tail is not None else pp.Empty()
+    non_ascii = pp.CharsNotIn(_ASCII, exact=1)
+    # ASCII: at least |width| ASCII characters, then more up to where the rest follows.
+    ascii_value = (pp.Word(_ASCII, exact=width) + pp.SkipTo(follows | non_ascii)
+                   + pp.FollowedBy(follows))
+    # Otherwise: the ASCII run, a non-ASCII character, and on to where the rest follows.
+    other_value = pp.SkipTo(non_ascii) + non_ascii + pp.SkipTo(follows)
+    return ascii_value | other_value
 
 
 class LinePrefix:
@@ -259,13 +491,19 @@ class LinePrefix:
     True
     """
 
-    __slots__ = ("spec", "parts", "escapes", "grammar", "pattern", "_names", "_groups",
-                 "_padded_escapes", "_plain", "_severity", "_message")
+    __slots__ = ("spec", "timezone", "parts", "escapes", "pattern", "_grammar", "_names",
+                 "_groups", "_padded_escapes", "_plain", "_severity", "_message", "_timestamps")
 
-    def __init__(self, spec: str = RDS_PREFIX) -> None:
+    def __init__(self, spec: str = RDS_PREFIX, timezone: str | None = None) -> None:
+        """``timezone``: the IANA zone the server logs in (``log_timezone``), to read zone
+        abbreviations such as ``CST`` or ``IST`` that mean different zones; see
+        :class:`~pgaudit_parse.timestamps.TimestampParser`."""
         if not isinstance(spec, str):
             raise PrefixError("log_line_prefix must be a string")
         self.spec = spec
+        self.timezone = timezone
+        self._timestamps: TimestampParser | None = None
+        self._grammar: pp.ParserElement | None = None
         self.parts = tokenize_prefix(spec)
         seen = [p.escape for p in self.parts if isinstance(p, PrefixEscape) and p.escape != "q"]
         if len(set(seen)) != len(seen):
@@ -273,7 +511,6 @@ class LinePrefix:
             raise PrefixError(f"log_line_prefix {spec!r} repeats an escape")
         self.escapes: tuple[str, ...] = tuple(seen)
         self._names = {e: _group_name(e) for e in seen}
-        self.grammar = self._build_grammar()
         self.pattern = re.compile(self._build_regex(), re.DOTALL)
         # parse() runs once per line: group numbers instead of names, padding known ahead.
         self._padded_escapes = frozenset(
@@ -286,13 +523,30 @@ class LinePrefix:
         self._plain = not self._padded_escapes and self._split_at_q()[1] is None
 
     def __repr__(self) -> str:
+        if self.timezone is not None:
+            return f"LinePrefix({self.spec!r}, timezone={self.timezone!r})"
         return f"LinePrefix({self.spec!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LinePrefix) and other.spec == self.spec
+        return (isinstance(other, LinePrefix) and other.spec == self.spec
+                and other.timezone == self.timezone)
 
     def __hash__(self) -> int:
-        return hash(self.spec)
+        return hash((self.spec, self.timezone))
+
+    @property
+    def grammar(self) -> pp.ParserElement:
+        """The reference grammar (pyparsing), built on first use."""
+        if self._grammar is None:
+            self._grammar = self._build_grammar()
+        return self._grammar
+
+    @property
+    def timestamps(self) -> TimestampParser:
+        """Reads this log's ``%t``/``%m``/``%s`` timestamps (in :attr:`timezone`)."""
+        if self._timestamps is None:
+            self._timestamps = TimestampParser(self.timezone)
+        return self._timestamps
 
     # -- construction -----------------------------------------------------------------
 
@@ -317,24 +571,40 @@ class LinePrefix:
         return regex + _SEVERITY_RE + "(?P<message>.*)\\Z"
 
     def _build_grammar(self) -> pp.ParserElement:
+        parts = self.parts
+
         def element(i: int) -> pp.ParserElement:
-            part = self.parts[i]
+            part = parts[i]
             if isinstance(part, PrefixLiteral):
-                return pp.Literal(part.text).leave_whitespace()
-            name = self._names[part.escape]
-            return pp.Regex(_value_regex(self.parts, i), flags=re.DOTALL)(name).set_name(
-                _ESCAPE_NAMES.get(part.escape, part.escape)
-            ).leave_whitespace()
+                return pp.Literal(part.text)
+            tail = _tail_element(parts, i)
+            if part.escape in _FREE_TEXT:
+                value = _free_text_element(part, tail)
+            elif part.escape in _ZONED:
+                # A timestamp's zone may end early so that the rest can follow.
+                alternatives = _alternatives(part.escape, part.padding)
+                value = pp.MatchFirst([alt + pp.FollowedBy(tail) if tail is not None else alt
+                                       for alt in alternatives])
+            else:
+                value = _alternatives(part.escape, part.padding)[0]
+                if part.padding and tail is not None:
+                    value = value + pp.FollowedBy(tail)
+            # The text the value spans; named through a thin wrapper, since naming a
+            # sequence would copy all of it (and the rest of the prefix inside it).
+            text = pp.TokenConverter(pp.original_text_for(value))
+            return text(self._names[part.escape]).set_name(
+                _ESCAPE_NAMES.get(part.escape, part.escape))
 
         before, after = self._split_at_q()
         sequence: list[pp.ParserElement] = [element(i) for i in before]
         if after is not None and len(after):
-            sequence.append(pp.Opt(pp.And([element(i) for i in after]).leave_whitespace()))
-        severity = pp.one_of(list(SEVERITIES), as_keyword=False)("severity").leave_whitespace()
-        message = pp.Regex(r".*\Z", flags=re.DOTALL)("message").leave_whitespace()
-        sequence += [severity, pp.Literal(":  ").leave_whitespace(), message]
-        # parse_with_tabs: pyparsing would otherwise expand TABs before matching.
-        grammar = pp.And(sequence).leave_whitespace().parse_with_tabs()
+            sequence.append(pp.Opt(pp.And([element(i) for i in after])))
+        sequence += [_severity()("severity"), pp.Literal(":  "),
+                     pp.SkipTo(pp.StringEnd())("message")]
+        grammar = pp.And(sequence)
+        # No whitespace skipping anywhere (spaces are data here), and no TAB expansion.
+        _leave_whitespace(grammar)
+        grammar = grammar.parse_with_tabs()
         grammar.set_name(f"log line with prefix {self.spec!r}")
         return grammar
 
@@ -375,6 +645,48 @@ class LinePrefix:
                 fields[escape] = value.strip(" ") if escape in self._padded_escapes else value
         return ParsedLine(fields, named["severity"], named.get("message", ""))
 
+    def values_with_grammar(self, text: str) -> dict[str, object] | None:
+        """The prefix values of a line as what they are, read by the grammar: timestamps
+        as aware datetimes (zones through python-dateutil, in :attr:`timezone`), numbers
+        as ints, ``%c`` and ``%v`` as pairs of ints, ``%r`` as ``(host, port)``; free text
+        as text. None when the line does not fit the prefix.
+
+        >>> LinePrefix("%m [%p] ").values_with_grammar("2026-11-25 16:05:01.120 CET [7] LOG:  x")
+        {'m': datetime.datetime(2026, 11, 25, 16, 5, 1, 120000, \
+tzinfo=datetime.timezone(datetime.timedelta(seconds=3600))), 'p': 7}
+        """
+        parsed = self.parse_with_grammar(text)
+        if parsed is None:
+            return None
+        return {escape: self._typed(escape, value) for escape, value in parsed.fields.items()}
+
+    def _typed(self, escape: str, text: str) -> object:
+        if escape in _FREE_TEXT:
+            return text
+        element = _typed_element(escape)
+        try:
+            found = element.parse_string(text, parse_all=True)
+        except pp.ParseException:  # pragma: no cover - the grammar matched it already
+            raise PrefixError(f"%{escape} value {text!r} does not read back") from None
+        if escape in _ZONED:
+            micro = int(found.get("millis", "0")) * 1000
+            return self.timestamps.from_parts(
+                int(found["year"]), int(found["month"]), int(found["day"]), int(found["hour"]),
+                int(found["minute"]), int(found["second"]), micro, found["zone"])
+        if escape == "n":
+            return parse_epoch(text)
+        if escape in "pPlxQ":
+            return int(text) if text else None
+        if escape == "c":
+            return (int(found["start"], 16), int(found["pid"], 16))
+        if escape == "v":
+            return (int(found["proc"]), int(found["local"])) if text else None
+        if escape == "r":
+            if not text:
+                return None
+            return (found["host"], int(found["port"]) if "port" in found else None)
+        return text
+
 
 _ESCAPE_NAMES: Final = {
     "a": "application_name", "u": "user_name", "d": "database_name",
@@ -382,8 +694,41 @@ _ESCAPE_NAMES: Final = {
     "p": "process_id", "P": "parallel_leader_pid", "t": "timestamp", "m": "timestamp_ms",
     "n": "epoch_timestamp", "i": "command_tag", "e": "sqlstate", "c": "session_id",
     "l": "session_line_number", "s": "session_start", "v": "virtual_xid", "x": "xid",
-    "Q": "query_id",
+    "Q": "query_id", "L": "local_address",
 }
+
+
+@cache
+def _typed_element(escape: str) -> pp.ParserElement:
+    """The grammar of one value on its own (for :meth:`LinePrefix.values_with_grammar`)."""
+    if escape in _ZONED:
+        element = _date_time(millis=escape == "m") + " " + pp.MatchFirst(list(_zone_forms()))
+    else:
+        element = _value_element(escape)
+    _leave_whitespace(element)
+    return element.parse_with_tabs()
+
+
+def _leave_whitespace(element: pp.ParserElement) -> None:
+    """Switch off pyparsing's whitespace skipping in an element and everything in it."""
+    seen: set[int] = set()
+    stack = [element]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.skipWhitespace = False
+        if isinstance(current, pp.White):
+            current.whiteChars = ""
+        stack.extend(getattr(current, "exprs", []))
+        inner = getattr(current, "expr", None)
+        if isinstance(inner, pp.ParserElement):
+            stack.append(inner)
+        for attr in ("failOn", "ignoreExpr"):
+            extra = getattr(current, attr, None)
+            if isinstance(extra, pp.ParserElement):
+                stack.append(extra)
 
 
 def _group_name(escape: str) -> str:
@@ -391,22 +736,95 @@ def _group_name(escape: str) -> str:
     return ("upper_" if escape.isupper() else "esc_") + escape.lower()
 
 
-def detect_prefix(lines: list[str], candidates: tuple[str, ...] = KNOWN_PREFIXES) -> str | None:
-    """Pick the candidate prefix that fits most of the given (first) lines.
+#: Escapes only a process serving a client writes (empty or cut by %q for the others).
+SESSION_ESCAPES: Final = frozenset("audrhiL")
 
-    Continuation lines (starting with TAB) are ignored. Returns None when no candidate
-    fits any line. Ties go to the earlier candidate, so the RDS default wins.
+
+@dataclass(frozen=True, slots=True)
+class PrefixChoice:
+    """The prefix ``--prefix auto`` chose, and how many of the lines it looked at fit it.
+
+    >>> PrefixChoice("%m [%p] ", 412, 415).describe()
+    "log_line_prefix '%m [%p] ' (fits 412/415 lines)"
+    """
+
+    spec: str
+    fitted: int
+    sampled: int
+
+    def describe(self) -> str:
+        return f"log_line_prefix {self.spec!r} (fits {self.fitted}/{self.sampled} lines)"
+
+
+def _sample(lines: Iterable[str]) -> list[str]:
+    """The lines worth reading a prefix off: not empty, not a message's continuation."""
+    return [line for line in lines if line and not line.startswith("\t")]
+
+
+def is_session_line(parsed: ParsedLine | None) -> bool:
+    """Whether a parse shows a process serving a client (a session-only value is set)."""
+    return parsed is not None and any(parsed.fields.get(e) for e in SESSION_ESCAPES)
+
+
+def has_session_line(lines: Iterable[str], candidates: tuple[str, ...] = KNOWN_PREFIXES
+                     ) -> bool:
+    """Whether any candidate reads a client's session off any of these lines (a head of
+    background-process lines says nothing about the session part of a prefix)."""
+    prefixes = [LinePrefix(spec) for spec in candidates]
+    return any(is_session_line(prefix.parse(line))
+               for line in _sample(lines) for prefix in prefixes)
+
+
+def choose_prefix(lines: Iterable[str], candidates: tuple[str, ...] = KNOWN_PREFIXES
+                  ) -> PrefixChoice | None:
+    """The candidate that reads these lines best, with its fit; None if none reads any.
+
+    What counts, in order: the session lines it reads (lines on which some candidate finds
+    a user, database, client...: they tell the prefixes apart, background lines do not);
+    how much of those lines' prefixes it explains by structured values and literals rather
+    than by free text (``[queryid=5] bob`` is not a user name); the lines it reads in all;
+    then the order of ``candidates`` (the RDS default first).
+
+    >>> choose_prefix(["2026-11-25 16:05:01.120 UTC [7] bob@shop LOG:  hi"]).spec
+    '%m [%p] %q%u@%d '
+    """
+    sample = _sample(lines)
+    if not sample:
+        return None
+    parses = [[prefix.parse(line) for line in sample]
+              for prefix in (LinePrefix(spec) for spec in candidates)]
+    session = [any(is_session_line(row[i]) for row in parses) for i in range(len(sample))]
+    best: tuple[int, int, int, int] | None = None
+    chosen = 0
+    for order, row in enumerate(parses):
+        fitted = sum(parsed is not None for parsed in row)
+        if not fitted:
+            continue
+        session_fitted = explained = 0
+        for i, parsed in enumerate(row):
+            if parsed is not None and session[i]:
+                session_fitted += 1
+                explained += _explained(sample[i], parsed)
+        score = (session_fitted, explained, fitted, -order)
+        if best is None or score > best:
+            best, chosen = score, fitted
+    if best is None:
+        return None
+    return PrefixChoice(candidates[-best[3]], chosen, len(sample))
+
+
+def _explained(line: str, parsed: ParsedLine) -> int:
+    """Characters of a line's prefix that are not free text (structured values, literals)."""
+    prefix_length = len(line) - len(parsed.message) - len(parsed.severity) - 3
+    free = sum(len(value) for escape, value in parsed.fields.items() if escape in _FREE_TEXT)
+    return prefix_length - free
+
+
+def detect_prefix(lines: list[str], candidates: tuple[str, ...] = KNOWN_PREFIXES) -> str | None:
+    """The spec :func:`choose_prefix` picks for these lines, or None.
 
     >>> detect_prefix(["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"])
     '%m [%p] '
     """
-    scored: list[tuple[int, int, str]] = []
-    sample = [line for line in lines if line and not line.startswith("\t")]
-    for order, spec in enumerate(candidates):
-        prefix = LinePrefix(spec)
-        hits = sum(1 for line in sample if prefix.parse(line) is not None)
-        scored.append((hits, -order))
-    best = max(scored) if scored else None
-    if best is None or best[0] == 0:
-        return None
-    return candidates[-best[1]]
+    choice = choose_prefix(lines, candidates)
+    return choice.spec if choice is not None else None

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import IO, Any, Final
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
+from .formats.executions import logged_statement
 from .formats.guardium import RecordBuilder
 from .lines import Reject
 from .sql.stage import SqlInfo, SqlStage
@@ -135,14 +136,17 @@ _dumps: Final = _make_dumps()
 class OutputSink:
     """Writes one JSON object per line; rejects go to the dead-letter stream (if any).
 
-    ``fmt`` is ``"records"`` (Guardium records; events without a record are skipped and
-    counted in ``skipped``; audit records wait for the statement's ``duration:`` line until
-    the next event of their backend or :meth:`flush`) or ``"events"``.
+    ``fmt`` is ``"records"`` (Guardium records, one per statement execution: a record waits
+    for the other lines of its execution, within bounds, or until :meth:`flush`; events
+    without a record are skipped and counted in ``skipped``) or ``"events"``. ``values``
+    chooses the records' values (``connector``, the default, or ``postgres``; see
+    :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
     """
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
-                 owned: tuple[IO[str], ...] = (), redact: str | None = None) -> None:
+                 owned: tuple[IO[str], ...] = (), values: str = "connector",
+                 redact: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         # The SQL stage: records never carry a password by default; events stay as logged.
@@ -159,7 +163,8 @@ class OutputSink:
         self.skipped = 0
         self.rejected = 0
         self._owned = owned
-        self._records = RecordBuilder(account_id, instance)
+        self.values = values
+        self._records = RecordBuilder(account_id, instance, values=values)
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
@@ -170,7 +175,8 @@ class OutputSink:
             return
         records = self._records.add(event, instance)
         if not records:
-            if not isinstance(event, (AuditEvent, DurationEvent)):
+            if not isinstance(event, (AuditEvent, DurationEvent)) \
+                    and logged_statement(event) is None:
                 self.skipped += 1
             return
         self._write_records(records)
@@ -182,6 +188,12 @@ class OutputSink:
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest event whose record waits for its duration line."""
         return self._records.oldest_held_line()
+
+    def held_sources(self) -> set[str]:
+        """The sources (``queue#message-id``, file...) of lines whose records are held: an
+        acknowledging source that keeps these un-acknowledged, instead of calling
+        :meth:`flush` at every acknowledgement, writes the same records as file mode."""
+        return self._records.held_sources()
 
     def reject(self, reject: Reject) -> None:
         """Count a reject and write it to the dead-letter stream."""

@@ -6,24 +6,42 @@ epoch seconds with milliseconds. ZONE is ``log_timezone``'s abbreviation (``UTC`
 Parsing is python-dateutil's, with a table for the abbreviations PostgreSQL's tz database
 prints.
 
+Some abbreviations name more than one zone (:data:`AMBIGUOUS_ZONES`): ``CST`` is US
+Central and China, ``IST`` India, Israel and Ireland. A :class:`TimestampParser` given the
+log's IANA zone (``log_timezone``; the CLI's ``--timezone``) reads every abbreviation in
+that zone, daylight saving time included (the repeated autumn hour is told apart by its
+abbreviation). Without a zone, an ambiguous abbreviation takes its first meaning in
+:data:`AMBIGUOUS_ZONES` and the parser warns once per abbreviation
+(:class:`AmbiguousZoneWarning`, or the ``on_ambiguous`` callback).
+
 >>> parse_timestamp("2026-11-25 16:05:01.123 CET").isoformat()
 '2026-11-25T16:05:01.123000+01:00'
+>>> TimestampParser("Asia/Shanghai")("2026-11-25 16:05:01 CST").isoformat()
+'2026-11-25T16:05:01+08:00'
 """
 
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Final
 
 from dateutil import parser as _dateutil_parser
 from dateutil import tz as _tz
 
-__all__ = ["parse_timestamp", "parse_epoch", "ZONE_ABBREVIATIONS", "TimestampError"]
+__all__ = ["parse_timestamp", "parse_epoch", "ZONE_ABBREVIATIONS", "AMBIGUOUS_ZONES",
+           "TimestampError", "TimestampParser", "AmbiguousZoneWarning"]
 
 
 class TimestampError(ValueError):
     """A timestamp PostgreSQL could not have written, or a zone we cannot place."""
+
+
+class AmbiguousZoneWarning(UserWarning):
+    """A zone abbreviation with several meanings was read without a known log zone."""
 
 
 def _hours(h: float) -> int:
@@ -46,6 +64,20 @@ ZONE_ABBREVIATIONS: dict[str, int] = {
     "JST": _hours(9), "KST": _hours(9), "AEST": _hours(10), "AEDT": _hours(11),
     "ACST": _hours(9.5), "ACDT": _hours(10.5), "AWST": _hours(8), "NZST": _hours(12),
     "NZDT": _hours(13), "ChST": _hours(10), "SST": _hours(-11),
+}
+
+#: Abbreviations that name several zones: (meaning, offset) pairs, the default first. The
+#: defaults are the meanings ``ZONE_ABBREVIATIONS`` gives (and PostgreSQL's own
+#: ``timezone_abbreviations = 'Default'`` set, except for IST, which is India here).
+AMBIGUOUS_ZONES: Final[dict[str, tuple[tuple[str, int], ...]]] = {
+    "CST": (("US Central", _hours(-6)), ("China, Asia/Shanghai", _hours(8)),
+            ("Cuba", _hours(-5))),
+    "CDT": (("US Central daylight", _hours(-5)), ("Cuba daylight", _hours(-4))),
+    "IST": (("India", _hours(5.5)), ("Israel", _hours(2)), ("Irish summer", _hours(1))),
+    "BST": (("British summer", _hours(1)), ("Bangladesh", _hours(6))),
+    "AST": (("Atlantic", _hours(-4)), ("Arabia", _hours(3))),
+    "PST": (("US Pacific", _hours(-8)), ("Philippines", _hours(8))),
+    "SST": (("Samoa", _hours(-11)), ("Singapore", _hours(8))),
 }
 
 _NUMERIC_ZONE = re.compile(r"^([+-])(\d{2})(?::?(\d{2}))?$")
@@ -98,8 +130,101 @@ def _cached_parse(text: str) -> datetime:
     return parsed
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, AmbiguousZoneWarning, stacklevel=4)
+
+
+class TimestampParser:
+    """Reads ``%t``/``%m``/``%s`` timestamps of one log, whose zone may be known.
+
+    ``zone`` is an IANA name (``America/Chicago``), resolved with python-dateutil's tz
+    database; an unknown name raises :class:`TimestampError`. ``on_ambiguous`` receives
+    the one-line warning about an ambiguous abbreviation (once per abbreviation); the
+    default issues an :class:`AmbiguousZoneWarning`. Results are aware datetimes with a
+    fixed offset (the one the line was written in).
+
+    >>> chicago = TimestampParser("America/Chicago")  # 01:30 happens twice on 2026-11-01
+    >>> [chicago(f"2026-11-01 01:30:00 {name}").isoformat() for name in ("CDT", "CST")]
+    ['2026-11-01T01:30:00-05:00', '2026-11-01T01:30:00-06:00']
+    """
+
+    __slots__ = ("zone", "_tzinfo", "_on_ambiguous", "_warned", "_cached")
+
+    def __init__(self, zone: str | None = None,
+                 on_ambiguous: Callable[[str], None] | None = None) -> None:
+        self.zone = zone
+        self._tzinfo = None
+        if zone is not None:
+            found = _tz.gettz(zone) if zone.strip() else None
+            if found is None:
+                raise TimestampError(f"unknown time zone {zone!r} (use an IANA name such "
+                                     "as Asia/Shanghai)")
+            self._tzinfo = found
+        self._on_ambiguous = on_ambiguous if on_ambiguous is not None else _warn
+        self._warned: set[str] = set()
+        self._cached = lru_cache(maxsize=4096)(self._parse)
+
+    def __call__(self, text: str) -> datetime:
+        """Parse one timestamp; raises :class:`TimestampError` if it cannot be read."""
+        return self._cached(text)
+
+    def from_parts(self, year: int, month: int, day: int, hour: int, minute: int, second: int,
+                   microsecond: int, zone: str) -> datetime:
+        """The moment of a timestamp already split into its parts."""
+        try:
+            naive = datetime(year, month, day, hour, minute, second, microsecond)
+        except ValueError as exc:
+            raise TimestampError(f"invalid timestamp: {exc}") from None
+        return naive.replace(tzinfo=self.offset_of(zone, naive))
+
+    def offset_of(self, name: str, naive: datetime) -> timezone:
+        """The fixed offset a zone abbreviation (or numeric zone) stands for at ``naive``."""
+        if self._tzinfo is not None and not _NUMERIC_ZONE.match(name):
+            for fold in (0, 1):
+                moment = naive.replace(tzinfo=self._tzinfo, fold=fold)
+                if moment.tzname() == name:
+                    offset = moment.utcoffset()
+                    if offset is not None:
+                        return timezone(offset)
+        if name in AMBIGUOUS_ZONES and name not in self._warned:
+            self._warned.add(name)
+            self._on_ambiguous(_ambiguity(name, self.zone))
+        return zone_for(name)
+
+    def _parse(self, text: str) -> datetime:
+        fast = _FAST.match(text)
+        if fast:
+            year, month, day, hour, minute, second, fraction, zone = fast.groups()
+            micro = int((fraction or "0").ljust(6, "0"))
+            try:
+                return self.from_parts(int(year), int(month), int(day), int(hour),
+                                       int(minute), int(second), micro, zone)
+            except TimestampError as exc:
+                raise TimestampError(f"invalid timestamp {text!r}: {exc}") from None
+        return _cached_parse(text)
+
+
+def _ambiguity(name: str, zone: str | None) -> str:
+    meanings = AMBIGUOUS_ZONES[name]
+    default, offset = meanings[0]
+    listed = ", ".join(f"{meaning} {_format_offset(seconds)}" for meaning, seconds in meanings)
+    where = f" and is not used by {zone}" if zone else ""
+    return (f"time zone abbreviation {name!r} is ambiguous ({listed}){where}; "
+            f"read as {default} {_format_offset(offset)}: pass --timezone ZONE "
+            "(timezone=) with the server's log_timezone")
+
+
+def _format_offset(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    return f"{sign}{hours:02d}:{rest // 60:02d}"
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse a ``%t``/``%m``/``%s`` timestamp into an aware ``datetime``.
+
+    Ambiguous abbreviations take their default meaning, silently; use a
+    :class:`TimestampParser` to give the log's zone or to be warned.
 
     >>> parse_timestamp("2026-11-25 16:05:01 UTC").isoformat()
     '2026-11-25T16:05:01+00:00'

@@ -25,7 +25,7 @@ import os
 import re
 import string
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -73,8 +73,14 @@ def scaled(fraction: float) -> settings:
 
 # -- values as PostgreSQL writes them -----------------------------------------------------
 
-#: Zones as ``log_timezone`` prints them: abbreviations, and tzdata's numeric forms.
-ZONES = ("UTC", "CET", "CEST", "EST", "GMT", "+05:30", "-03", "+0545", "+03", "-0330")
+#: Zones as ``log_timezone`` prints them: abbreviations, and tzdata's numeric forms, with
+#: the offsets (seconds east of UTC) they stand for.
+ZONE_OFFSETS: dict[str, int] = {
+    "UTC": 0, "CET": 3600, "CEST": 7200, "EST": -18000, "GMT": 0, "+05:30": 19800,
+    "-03": -10800, "+0545": 20700, "+03": 10800, "-0330": -12600, "ChST": 36000,
+    "NZDT": 46800,
+}
+ZONES = tuple(ZONE_OFFSETS)
 
 _stamps = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31))
 
@@ -86,19 +92,48 @@ def _stamp(moment: datetime, zone: str, millis: bool) -> str:
     return f"{text} {zone}"
 
 
-timestamps_t = st.builds(_stamp, _stamps, st.sampled_from(ZONES), st.just(False))
-timestamps_m = st.builds(_stamp, _stamps, st.sampled_from(ZONES), st.just(True))
-epochs = st.builds(lambda s, ms: f"{s}.{ms:03d}", st.integers(0, 4_102_444_800),
-                   st.integers(0, 999))
+def _typed_stamp(moment: datetime, zone: str, millis: bool) -> tuple[str, object]:
+    """A timestamp as PostgreSQL prints it, and the moment it stands for."""
+    micro = (moment.microsecond // 1000) * 1000 if millis else 0
+    offset = timezone(timedelta(seconds=ZONE_OFFSETS[zone]))
+    value = moment.replace(microsecond=micro, tzinfo=offset)
+    return _stamp(moment, zone, millis), value
+
+
+def _typed_epoch(seconds: int, millis: int) -> tuple[str, object]:
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=millis * 1000)
+    return f"{seconds}.{millis:03d}", moment
+
+
+def _as_text(typed: st.SearchStrategy[tuple[str, object]]) -> st.SearchStrategy[str]:
+    return typed.map(lambda pair: pair[0])
+
+
+def _same(text: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, object]]:
+    return text.map(lambda value: (value, value))
+
+
+def _number(low: int, high: int) -> st.SearchStrategy[tuple[str, object]]:
+    return st.integers(low, high).map(lambda n: (str(n), n))
+
+
+typed_timestamps_t = st.builds(_typed_stamp, _stamps, st.sampled_from(ZONES), st.just(False))
+typed_timestamps_m = st.builds(_typed_stamp, _stamps, st.sampled_from(ZONES), st.just(True))
+typed_epochs = st.builds(_typed_epoch, st.integers(0, 4_102_444_800), st.integers(0, 999))
+timestamps_t = _as_text(typed_timestamps_t)
+timestamps_m = _as_text(typed_timestamps_m)
+epochs = _as_text(typed_epochs)
 pids = st.integers(1, 4_194_304).map(str)
 
 ipv4 = st.ip_addresses(v=4).map(str)
 ipv6 = st.one_of(st.just("2001:db8::5"), st.just("::1"), st.ip_addresses(v=6).map(str))
 hostnames = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,8}){0,3}", fullmatch=True)
 hosts = st.one_of(ipv4, ipv6, hostnames)
-ports = st.integers(1, 65535).map(str)
+ports = st.integers(1, 65535)
 #: ``%r`` of a client backend: ``host(port)`` or ``[local]``.
-remotes = st.one_of(st.builds(lambda h, p: f"{h}({p})", hosts, ports), st.just("[local]"))
+typed_remotes = st.one_of(st.builds(lambda h, p: (f"{h}({p})", (h, p)), hosts, ports),
+                          st.just(("[local]", ("[local]", None))))
+remotes = _as_text(typed_remotes)
 
 _free_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\x00")
 #: Names PostgreSQL lets users pick (role, database, application_name): anything but LF.
@@ -129,22 +164,33 @@ messages = st.one_of(
     st.text(_free_chars, max_size=40),
 )
 
-FREE_TEXT_ESCAPES = "audhbi"
+FREE_TEXT_ESCAPES = "audhbiL"
 STRUCTURED_ESCAPES = "tmsnpPlxecvQr"
 
-#: Values of a backend serving a client, per escape.
-BACKEND_VALUES: dict[str, st.SearchStrategy[str]] = {
-    "a": free_text, "u": free_text, "d": free_text, "h": st.one_of(hosts, st.just("[local]")),
-    "b": backend_types, "i": command_tags,
-    "t": timestamps_t, "m": timestamps_m, "s": timestamps_t, "n": epochs,
-    "p": pids, "P": st.one_of(st.just(""), pids), "l": st.integers(1, 10**6).map(str),
-    "x": st.integers(0, 2**32 - 1).map(str), "e": sqlstates,
-    "c": st.builds(lambda a, b: f"{a:x}.{b:x}", st.integers(0, 2**32 - 1), st.integers(1, 2**22)),
-    "v": st.builds(lambda a, b: f"{a}/{b}", st.integers(1, 200), st.integers(0, 10**7)),
-    "Q": st.integers(-(2**63), 2**63 - 1).map(str), "r": remotes,
+#: Values of a backend serving a client, per escape: (text PostgreSQL writes, what it is:
+#: an aware datetime, an int, a pair of ints, (host, port), or the text itself).
+TYPED_VALUES: dict[str, st.SearchStrategy[tuple[str, object]]] = {
+    "a": _same(free_text), "u": _same(free_text), "d": _same(free_text),
+    "h": _same(st.one_of(hosts, st.just("[local]"))), "b": _same(backend_types),
+    "i": _same(command_tags), "L": _same(st.one_of(hosts, st.just("[local]"))),
+    "t": typed_timestamps_t, "m": typed_timestamps_m, "s": typed_timestamps_t,
+    "n": typed_epochs, "p": _number(1, 4_194_304),
+    "P": st.one_of(st.just(("", None)), _number(1, 4_194_304)), "l": _number(1, 10**6),
+    "x": _number(0, 2**32 - 1), "e": _same(sqlstates),
+    "c": st.builds(lambda a, b: (f"{a:x}.{b:x}", (a, b)), st.integers(0, 2**32 - 1),
+                   st.integers(1, 2**22)),
+    "v": st.builds(lambda a, b: (f"{a}/{b}", (a, b)), st.integers(1, 200),
+                   st.integers(0, 10**7)),
+    "Q": _number(-(2**63), 2**63 - 1), "r": typed_remotes,
 }
+#: The same, text only.
+BACKEND_VALUES: dict[str, st.SearchStrategy[str]] = {
+    letter: _as_text(typed) for letter, typed in TYPED_VALUES.items()
+}
+#: What an empty value (a process without a client) stands for.
+EMPTY_VALUES: dict[str, object] = {"r": None, "P": None, "v": None}
 #: Escapes a process without a client connection (checkpointer...) writes as nothing.
-SESSION_ONLY = frozenset("audhirvP")
+SESSION_ONLY = frozenset("audhirvPL")
 
 # -- prefixes -----------------------------------------------------------------------------
 
@@ -223,6 +269,8 @@ class PrefixCase:
     message: str
     background: bool = False
     items: tuple[SpecItem, ...] = field(default=(), repr=False)
+    #: What each value is (see TYPED_VALUES); empty for hand-written cases.
+    values: dict[str, object] = field(default_factory=dict, repr=False)
 
 
 def pad(value: str, width: int) -> str:
@@ -268,6 +316,7 @@ def prefix_cases(draw: st.DrawFn) -> PrefixCase:
         q_index is None or any(text not in rest for text in after_literals))
     rendered: list[str] = []
     fields: dict[str, str] = {}
+    values: dict[str, object] = {}
     for index, item in enumerate(items):
         if isinstance(item, Literal):
             rendered.append(item.text)
@@ -278,6 +327,7 @@ def prefix_cases(draw: st.DrawFn) -> PrefixCase:
             continue
         if background and item.letter in SESSION_ONLY:
             value = ""
+            values[item.letter] = EMPTY_VALUES.get(item.letter, "")
         elif item.letter in FREE_TEXT_ESCAPES:
             following = _next_literal(items, index)
 
@@ -288,13 +338,14 @@ def prefix_cases(draw: st.DrawFn) -> PrefixCase:
                 return _stops_at_end(v, nxt, severity)
 
             value = draw(BACKEND_VALUES[item.letter].filter(fits))
+            values[item.letter] = value
         else:
-            value = draw(BACKEND_VALUES[item.letter])
+            value, values[item.letter] = draw(TYPED_VALUES[item.letter])
         fields[item.letter] = value
         rendered.append(pad(value, item.padding))
     prefix_text = "".join(rendered)
     return PrefixCase(spec_text(items), prefix_text + rest, prefix_text, fields, severity,
-                      message, background, items)
+                      message, background, items, values)
 
 
 #: Characters that make prefix parsing interesting (escape letters, separators, digits...).
@@ -302,7 +353,8 @@ _LINE_ALPHABET = ("0123456789:-. ()[]@,\t\r%/+" + "UTCLOGERRFATDEBUGSTAMENTlocal
                   + "abcdef" + "é数")
 arbitrary_lines = st.text(st.sampled_from(_LINE_ALPHABET), max_size=80)
 #: Any ``log_line_prefix``-like text, valid or not (tokenizer and grammar must cope).
-arbitrary_specs = st.text(st.sampled_from("%%%tmsnpPlxecvQruadhbiqz-1234 :[]@()"), max_size=20)
+arbitrary_specs = st.text(st.sampled_from("%%%tmsnpPlxecvQruadhbiLqz-1234 :[]@()"),
+                          max_size=20)
 
 
 @st.composite

@@ -65,13 +65,15 @@ def test_records_keep_what_the_seed_filter_dropped() -> None:
     assert "checkpoint" in sql
     assert any("pg_catalog." in s and "current_schema" in s for s in sql)
     assert all(r["dbName"].startswith("123456789012:db1:") for r in records)
-    assert all(r["accessor"]["serverHostName"] == "123456789012:db1" for r in records)
+    # the connector's "%{account_id}_%{instance}" (issue 10)
+    assert all(r["accessor"]["serverHostName"] == "123456789012_db1" for r in records)
     failed = [r for r in records if r["exception"] and
               r["exception"]["exceptionTypeId"] == "LOGIN_FAILED"]
     assert [r["accessor"]["dbUser"] for r in failed] == ["mallory"]
     errors = [r["exception"] for r in records if r["exception"] and
               r["exception"]["exceptionTypeId"] == "SQL_ERROR"]
-    assert {"description": 'relation "missing" does not exist',
+    # the connector removes double quotes from the description (issue 10)
+    assert {"description": 'relation missing does not exist',
             "exceptionTypeId": "SQL_ERROR", "sqlString": "select * from missing"} in errors
     for r in records:
         assert set(r["time"]) == {"timstamp", "minOffsetFromGMT", "minDst"}

@@ -194,8 +194,9 @@ def test_record_builder_joins_only_the_matching_duration() -> None:
              RDS + "LOG:  duration: 1.000 ms  statement: create role x password 'pw' login"]
     builder = RecordBuilder()
     records = [r for e in pp.parse_lines(lines) for r in builder.add(e)] + builder.flush()
+    # executionTime: Guardium's Integer microseconds, null when no duration was logged
     assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
-        ("select 1", 0), ("vacuum", 2.0), ("create role x password <REDACTED>", 1.0)]
+        ("select 1", None), ("vacuum", 2000), ("create role x password <REDACTED>", 1000)]
 
 
 def test_verbose_error_verbosity_sqlstate_is_not_part_of_the_message() -> None:

@@ -79,8 +79,9 @@ def test_records_of_real_logs_follow_the_plain_rules(server_run: ServerRun) -> N
         client_ip, ipv6 = _reference_address(event.client_host)
         locator = record["sessionLocator"]
         assert locator["isIpv6"] is ipv6
-        assert locator["clientIpv6"] == (client_ip if ipv6 else "")
-        assert locator["clientIp"] == ("" if ipv6 else (client_ip or "0.0.0.0"))
+        # The connector's values (issue 10): null IPv6 fields, 0.0.0.0 for no IPv4 address.
+        assert locator["clientIpv6"] == (client_ip if ipv6 else None)
+        assert locator["clientIp"] == ("0.0.0.0" if ipv6 else (client_ip or "0.0.0.0"))
         host = event.client_host if event.client_host != "[local]" else None
         assert record["accessor"]["clientHostName"] == (host if host and not client_ip
                                                         else "")

@@ -175,6 +175,6 @@ def test_state_older_than_the_warm_up_is_carried(env: dict[str, str], min_chunks
     assert len(records) == 1 + 400 + 1 + 100
     idle = [r for r in records if r["data"]["originalSqlCommand"] == "select 1"
             and r["sessionLocator"]["clientPort"] == 5000]
-    assert len(idle) == 1 and idle[0]["executionTime"] == 5.0
+    assert len(idle) == 1 and idle[0]["executionTime"] == 5000  # Integer microseconds
     long = [r for r in records if r["data"]["originalSqlCommand"].startswith("select\n")]
     assert len(long) == 1 and long[0]["data"]["originalSqlCommand"].count("\n") == 301

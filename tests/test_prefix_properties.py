@@ -25,6 +25,7 @@ from strategies import (
     mutated_lines,
     prefix_cases,
     prefix_items,
+    scaled,
     spec_text,
 )
 
@@ -37,6 +38,7 @@ from pgaudit_parse.prefix import (
     PrefixLiteral,
     tokenize_prefix,
 )
+from pgaudit_parse.timestamps import TimestampParser, parse_epoch
 
 # Minimal examples kept explicit so that every run (also the derandomized CI one) tries
 # them. Each was found by the properties below.
@@ -236,3 +238,22 @@ def test_padded_value_with_a_control_character_parses_back() -> None:
     parsed = prefix.parse(case.line)
     assert parsed is not None and (parsed.fields, parsed.severity, parsed.message) == expected
     assert prefix.parse_with_grammar(case.line) == parsed
+
+
+@scaled(0.5)
+@given(prefix_cases())
+def test_grammar_reads_each_value_as_what_it_is(case: PrefixCase) -> None:
+    # The reference grammar's typed values (timestamps through python-dateutil's zones,
+    # numbers, session ids, host and port) are the values the line was rendered from, and
+    # what the events read off the fast path's fields (timestamps.TimestampParser's regex
+    # split of a timestamp) is what the grammar's date, time and zone parts say.
+    prefix = LinePrefix(case.spec)
+    typed = prefix.values_with_grammar(case.line)
+    assert typed == case.values
+    parsed = prefix.parse(case.line)
+    assert parsed is not None and typed is not None
+    for escape in "tms":
+        if escape in parsed.fields:
+            assert TimestampParser()(parsed.fields[escape]) == typed[escape]
+    if "n" in parsed.fields:
+        assert parse_epoch(parsed.fields["n"]) == typed["n"]

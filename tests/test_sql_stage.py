@@ -78,8 +78,9 @@ def test_none_mode_changes_nothing() -> None:
 
 
 @pytest.mark.parametrize("fmt, mode, visible", [
-    # records default to passwords (and carry statements, not parameters or DETAIL)
-    ("records", None, ["Mk1001", "Mk1003", "Mk1006"]),
+    # records default to passwords (and carry statements, not parameters or DETAIL;
+    # Mk1005 is a parameter of an execute line)
+    ("records", None, ["Mk1001", "Mk1003", "Mk1004", "Mk1006"]),
     ("events", None, MARKERS),           # events default to none
     ("records", "literals", []),
     ("events", "passwords", MARKERS[:6]),

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..lines import Line
 from ..parser import Parser
+from ..prefix import LinePrefix
 from ..sinks import OutputSink
 from ..sources import lines_from_cloudwatch_events
 from .checkpoint import Checkpoint, CheckpointFile
@@ -215,7 +216,8 @@ class CloudWatchReader:
     """
 
     def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
-                 prefix: str = "%t:%r:%u@%d:[%p]:", store: CheckpointFile | None = None,
+                 prefix: str | LinePrefix = "%t:%r:%u@%d:[%p]:",
+                 store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
                  on_slice: Callable[[str, int, int, int], None] | None = None) -> None:

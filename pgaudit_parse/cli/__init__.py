@@ -1,7 +1,7 @@
 """``pgaudit-parse``: every command shell, above all pipeline stages.
 
 The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
-``iam-policy``, ``doctor``, ``summary``); anything else is file mode
+``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is file mode
 (:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
 as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
 neither boto3 nor the operations code.
@@ -9,15 +9,16 @@ neither boto3 nor the operations code.
 Nothing below this package imports it: shells call the library, never the reverse.
 
 >>> sorted(SUBCOMMANDS)
-['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'summary']
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'subscribe', 'summary']
 """
 
 from __future__ import annotations
 
 import io
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, TextIO
 
 from .common import PROG, fail
 
@@ -54,6 +55,11 @@ def _doctor(argv: list[str]) -> int:
     return doctor_main(argv)
 
 
+def _subscribe(argv: list[str]) -> int:
+    from .ops import subscribe_main
+    return subscribe_main(argv)
+
+
 def _summary(argv: list[str]) -> int:
     from .summary import summary_main
     return summary_main(argv)
@@ -68,6 +74,7 @@ SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
     "iam-policy": _iam_policy,
     "doctor": _doctor,
     "summary": _summary,
+    "subscribe": _subscribe,
 }
 
 
@@ -84,13 +91,21 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if args_list and args_list[0] in SUBCOMMANDS:
-            return _run_subcommand(args_list[0], args_list[1:])
-        from .files import files_main
-        return files_main(args_list)
-    except KeyboardInterrupt:
-        return 130
+    with warnings.catch_warnings():
+        # The library's warnings (an ambiguous zone abbreviation...) as one line each.
+        warnings.showwarning = _one_line_warning
+        try:
+            if args_list and args_list[0] in SUBCOMMANDS:
+                return _run_subcommand(args_list[0], args_list[1:])
+            from .files import files_main
+            return files_main(args_list)
+        except KeyboardInterrupt:
+            return 130
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"{PROG}: warning: {message}", file=file if file is not None else sys.stderr)
 
 
 def _utf8_stdio() -> None:

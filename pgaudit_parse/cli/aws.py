@@ -33,9 +33,18 @@ from ..aws.errors import AwsSetupError, explain
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import SqsConsumer
+from ..prefix import LinePrefix
 from ..sinks import OutputSink
 from ..sources import InputError
-from .common import PROG, add_output_arguments, check_inputs, fail, make_parser, open_output
+from .common import (
+    PROG,
+    add_output_arguments,
+    check_inputs,
+    check_timezone,
+    fail,
+    make_parser,
+    open_output,
+)
 from .progress import Progress
 
 __all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
@@ -71,6 +80,12 @@ def _start_ms(args: argparse.Namespace) -> int:
     if args.start_time:
         return parse_start_time(args.start_time)
     return now_ms() - DEFAULT_LOOKBACK_MS
+
+
+def _prefix_of(args: argparse.Namespace) -> str | LinePrefix:
+    """``--prefix``, read in ``--timezone`` when one is given."""
+    zone = getattr(args, "timezone", None)
+    return LinePrefix(args.prefix, timezone=zone) if zone else args.prefix
 
 
 def _check_prefix(prefix: str) -> str | None:
@@ -173,7 +188,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     if not args.log_group and not args.log_group_prefix:
         return fail("cloudwatch: give --log-group NAME or --log-group-prefix P")
-    problem = _check_prefix(args.prefix)
+    problem = _check_prefix(args.prefix) or check_timezone(args.timezone)
     if problem:
         return fail(f"cloudwatch: {problem}")
     try:
@@ -189,7 +204,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         sink = open_output(args, append=bool(args.checkpoint))
         progress = _FollowProgress(", ".join(groups), args, sink)
         reader = CloudWatchReader(
-            logs, groups, sink, prefix=args.prefix, store=store, start_ms=start,
+            logs, groups, sink, prefix=_prefix_of(args), store=store, start_ms=start,
             filter_pattern=args.filter_pattern, page_size=args.page_size,
             instance=args.instance,
             on_slice=lambda group, first, last, count: progress(count, last / 1000))
@@ -228,7 +243,7 @@ def sqs_main(argv: Sequence[str]) -> int:
     add_aws_arguments(parser)
     add_output_arguments(parser)
     args = parser.parse_args(list(argv))
-    problem = _check_prefix(args.prefix)
+    problem = _check_prefix(args.prefix) or check_timezone(args.timezone)
     if problem:
         return fail(f"sqs: {problem}")
     wait = args.wait_seconds if args.wait_seconds is not None else (20 if args.follow else 2)
@@ -242,7 +257,7 @@ def sqs_main(argv: Sequence[str]) -> int:
         sink = open_output(args, append=True)
         progress = _FollowProgress(args.queue_url, args, sink)
         try:
-            consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=args.prefix,
+            consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=_prefix_of(args),
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
                                    instance=args.instance, batch_size=args.batch_size,
                                    on_batch=lambda count: progress(count, None))

@@ -15,14 +15,16 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Final
 
+from ..formats.guardium import RECORD_VALUES
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, OutputSink
 from ..sources import InputError
 from ..sql import REDACT_MODES
+from ..timestamps import TimestampError, TimestampParser
 
 __all__ = [
     "PROG", "fail", "make_parser", "add_output_arguments", "open_output", "check_inputs",
-    "positive_int",
+    "positive_int", "check_timezone", "ZoneWarnings",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -60,7 +62,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dead-letter JSON lines for input that cannot be parsed")
     parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
     parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
+    parser.add_argument("--values", choices=RECORD_VALUES, default="connector",
+                        help="record values: connector (the Guardium universal connector's, "
+                        "a drop-in; default) or postgres (application name, %%c session id "
+                        "and quoted names as the log has them); see docs/guardium.md")
     parser.add_argument("--quiet", action="store_true", help="no progress or counts on stderr")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="the server's log_timezone as an IANA name (e.g. Asia/Shanghai), "
+                             "to read zone abbreviations that name several zones (CST, IST)")
 
 
 def _open_write(path: str, append: bool = False) -> IO[str]:
@@ -102,6 +111,30 @@ def _drop_partial_line(path: str) -> None:
         return
 
 
+def check_timezone(zone: str | None) -> str | None:
+    """What is wrong with ``--timezone``, or None."""
+    if zone is None:
+        return None
+    try:
+        TimestampParser(zone)
+    except TimestampError as exc:
+        return f"--timezone: {exc}"
+    return None
+
+
+class ZoneWarnings:
+    """Prints each warning about an ambiguous zone abbreviation once, on one line (also
+    with --quiet: it is about the data, not progress)."""
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+
+    def __call__(self, message: str) -> None:
+        if message not in self._told:
+            self._told.add(message)
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 
@@ -124,6 +157,7 @@ def open_output(args: argparse.Namespace, append: bool = False) -> OutputSink:
     if errors is not None:
         owned.append(errors)
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
+                      values=getattr(args, "values", "connector"),
                       redact=getattr(args, "redact", None))
 
 

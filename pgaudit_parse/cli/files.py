@@ -4,6 +4,7 @@ DESIGN.md's contract::
 
     pgaudit-parse FILE [FILE...] [--prefix P|auto] [--format records|events]
                   [--output PATH] [--errors PATH] [--account-id ID] [--instance NAME]
+                  [--timezone ZONE]
 
 Exit status: 0 when all input was read (rejects go to ``--errors``), 2 for usage errors or
 unreadable input, with one line on stderr naming the file and the cause.
@@ -13,19 +14,21 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
-from ..prefix import PrefixError
+from ..prefix import PrefixChoice, PrefixError
 from ..sinks import OutputSink
 from ..sources import InputError, read_input
 from .common import (
     PROG,
+    ZoneWarnings,
     add_output_arguments,
     check_inputs,
+    check_timezone,
     fail,
     make_parser,
     open_output,
@@ -40,14 +43,18 @@ _PROGRESS_EVERY: Final = 4096
 
 
 def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
-                summary: Summary | None = None, jobs: int = 1) -> int:
+                summary: Summary | None = None, jobs: int = 1,
+                timezone: str | None = None) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
     each plain file is parsed by that many processes (same output, same order).
+    ``timezone`` is the log's zone; without it, an ambiguous zone abbreviation is warned
+    about once, on one line.
     """
+    zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None:
-        return _parse_files_parallel(paths, prefix, sink, quiet, jobs)
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -61,13 +68,11 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
         for path in paths:
             name = "<stdin>" if path == "-" else path
             try:
-                compiled, lines = open_with_prefix(read_input(path), prefix)
+                compiled, lines = open_with_prefix(read_input(path), prefix, timezone,
+                                                   _tell_choice(name, quiet))
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
-            if prefix == "auto" and not quiet:
-                print(f"{PROG}: {name}: using log_line_prefix {compiled.spec!r}",
-                      file=sys.stderr)
-            parser = Parser(compiled, on_reject=on_reject)
+            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings)
             count = _run(parser, lines, sink, progress, summary)
             if count and parser.entry_count == 0:
                 return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
@@ -77,18 +82,29 @@ def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool
     return 0
 
 
+def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | None:
+    """Says which prefix ``--prefix auto`` chose for an input, and how well it fits."""
+    if quiet:
+        return None
+
+    def tell(choice: PrefixChoice) -> None:
+        print(f"{PROG}: {name}: using {choice.describe()}", file=sys.stderr)
+
+    return tell
+
+
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
-                          jobs: int) -> int:
+                          jobs: int, timezone: str | None, zone_warnings: ZoneWarnings) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
     for path in paths:
         name = "<stdin>" if path == "-" else path
         try:
-            result = parse_file_parallel(path, prefix, jobs, sink)
+            result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
+                                         on_choice=_tell_choice(name, quiet),
+                                         on_ambiguous_zone=zone_warnings)
         except PrefixError as exc:
             return fail(f"{name}: {exc}")
-        if prefix == "auto" and not quiet:
-            print(f"{PROG}: {name}: using log_line_prefix {result.prefix!r}", file=sys.stderr)
         if result.lines and result.entries == 0:
             return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                         "(check --prefix, or try --prefix auto)")
@@ -144,7 +160,7 @@ def files_main(args_list: list[str]) -> int:
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="parse each plain file with N processes (output order kept)")
     args = parser.parse_args(args_list)
-    problem = check_inputs(args.prefix, args.files)
+    problem = check_inputs(args.prefix, args.files) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     try:
@@ -153,7 +169,8 @@ def files_main(args_list: list[str]) -> int:
         return fail(str(exc))
     try:
         summary = Summary() if args.summary else None
-        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs)
+        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs,
+                             args.timezone)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)

@@ -19,11 +19,11 @@ import sys
 from collections.abc import Callable
 
 from ..aws.errors import AwsSetupError, explain
-from ..ops import doctor, iam_policy, rds_setup
+from ..ops import doctor, iam_policy, rds_setup, subscribe
 from ..ops.aws import add_aws_arguments, aws_options, client, make_session
 from .common import PROG, fail, make_parser
 
-__all__ = ["rds_main", "iam_policy_main", "doctor_main"]
+__all__ = ["rds_main", "iam_policy_main", "doctor_main", "subscribe_main"]
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
@@ -127,6 +127,11 @@ def _iam_parser() -> argparse.ArgumentParser:
                         help="the forwarder's SSM checkpoint parameter (default %(default)s)")
     parser.add_argument("--lambda-function", metavar="NAME",
                         help="also let the Lambda NAME write its own logs")
+    parser.add_argument("--destination-arn", metavar="ARN",
+                        help="the Lambda or Firehose ARN (subscriber, logs-to-firehose, "
+                        "firehose-transform)")
+    parser.add_argument("--role-arn", metavar="ARN",
+                        help="the role CloudWatch Logs assumes for Firehose (subscriber)")
     parser.add_argument("--region", help="region in the ARNs (default: placeholder REGION)")
     parser.add_argument("--account-id", help="account in the ARNs (default: ACCOUNT_ID)")
     parser.add_argument("--partition", default="aws", help="ARN partition (default aws)")
@@ -149,7 +154,8 @@ def iam_policy_main(argv: list[str]) -> int:
     policy = iam_policy.build_policy(
         args.role, log_group=args.log_group, queue_arn=queue_arn,
         parameter_name=args.parameter_name, lambda_function=args.lambda_function,
-        region=args.region, account_id=args.account_id, partition=args.partition,
+        destination_arn=args.destination_arn, role_arn=args.role_arn, region=args.region,
+        account_id=args.account_id, partition=args.partition,
     )
     sys.stdout.write(iam_policy.render_policy(policy))
     left = iam_policy.placeholders_in(policy)
@@ -170,6 +176,9 @@ def _doctor_parser() -> argparse.ArgumentParser:
                         "/aws/rds/instance/INSTANCE/postgresql)")
     parser.add_argument("--queue-url", help="SQS queue URL to check")
     parser.add_argument("--instance", help="DB instance identifier to check")
+    parser.add_argument("--destination-arn", metavar="ARN",
+                        help="check that the log group (or every RDS PostgreSQL group) has a "
+                        "subscription filter to this Lambda or Firehose ARN")
     parser.add_argument("--recent-minutes", type=int, default=60,
                         help="how far back counts as recent (default %(default)s)")
     add_aws_arguments(parser)
@@ -188,7 +197,7 @@ def doctor_main(argv: list[str]) -> int:
         results: list[doctor.CheckResult] = list(doctor.run_checks(
             make_session(options), options, log_group=args.log_group,
             queue_url=args.queue_url, instance=args.instance,
-            recent_minutes=args.recent_minutes,
+            destination_arn=args.destination_arn, recent_minutes=args.recent_minutes,
         ))
         sys.stdout.write(doctor.render_table(results))
         failed = sum(r.failed for r in results)
@@ -200,3 +209,77 @@ def doctor_main(argv: list[str]) -> int:
         return 1 if failed else 0
 
     return _run_aws("running doctor", run)
+
+
+# ---------------------------------------------------------------- subscribe
+
+
+def _subscribe_parser() -> argparse.ArgumentParser:
+    parser = make_parser(
+        f"{PROG} subscribe",
+        "Put a CloudWatch Logs subscription filter on every RDS/Aurora PostgreSQL log group "
+        "of the region (or those named), sending to the subscription_handler Lambda or a "
+        "Firehose delivery stream. Prints the plan; changes nothing without --apply.")
+    parser.add_argument("--destination-arn", required=True, metavar="ARN",
+                        help="Lambda function ARN or Firehose delivery stream ARN")
+    parser.add_argument("--role-arn", metavar="ARN",
+                        help="role CloudWatch Logs assumes to put into Firehose (needed for a "
+                        "Firehose destination; policy: iam-policy logs-to-firehose)")
+    parser.add_argument("--log-group", action="append", default=[], metavar="NAME",
+                        help="only this log group (repeatable; default: every "
+                        "/aws/rds/instance|cluster/*/postgresql group)")
+    parser.add_argument("--filter-name", default=subscribe.DEFAULT_FILTER_NAME, metavar="NAME",
+                        help="name of our filter on each group (default %(default)s)")
+    parser.add_argument("--filter-pattern", default="", metavar="PATTERN",
+                        help="CloudWatch Logs filter pattern (default: every event)")
+    parser.add_argument("--apply", action="store_true", help="make the changes")
+    add_aws_arguments(parser)
+    return parser
+
+
+def subscribe_main(argv: list[str]) -> int:
+    """``pgaudit-parse subscribe --destination-arn ARN [--role-arn ARN] [--log-group NAME]
+    [--apply]``: the plan (and with --apply the changes) on stdout."""
+    args = _parse(_subscribe_parser(), argv)
+    if isinstance(args, int):
+        return args
+    out = sys.stdout
+
+    def run() -> int:
+        try:
+            service = subscribe.destination_service(args.destination_arn)
+        except subscribe.SubscribeError as exc:
+            return fail(f"subscribe: {exc}")
+        options = aws_options(args)
+        session = make_session(options)
+        logs = client(session, "logs", options)
+        lambda_client = client(session, "lambda", options) if service == "lambda" else None
+        parts = args.destination_arn.split(":")
+        region, account = parts[3], parts[4]
+        try:
+            plan = subscribe.plan_subscriptions(
+                logs, args.destination_arn, role_arn=args.role_arn,
+                filter_name=args.filter_name, filter_pattern=args.filter_pattern,
+                groups=args.log_group, lambda_client=lambda_client, region=region,
+                account=account)
+        except subscribe.SubscribeError as exc:
+            return fail(f"subscribe: {exc}")
+        out.write(subscribe.render_plan(plan))
+        if not plan.has_changes:
+            out.write("Nothing to change.\n")
+        elif args.apply:
+            done = subscribe.apply_subscriptions(logs, plan, lambda_client=lambda_client,
+                                                 region=region, account=account,
+                                                 partition=parts[1])
+            out.write("Applied:\n" + "".join(f"  - {line}\n" for line in done))
+        else:
+            out.write("Dry run: nothing was changed. Re-run with --apply to make these "
+                      "changes.\n")
+        blocked = [c.group for c in plan.changes if c.action == "blocked"]
+        if blocked:
+            out.write(f"{len(blocked)} log group(s) already have {subscribe.FILTERS_PER_GROUP} "
+                      "subscription filters: remove one, or send one of them to us.\n")
+        out.flush()
+        return 0
+
+    return _run_aws("subscribing log groups", run)

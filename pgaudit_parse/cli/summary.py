@@ -16,10 +16,11 @@ from typing import IO, Any
 from ..lines import Line, Reject
 from ..ops.html_report import write_html
 from ..ops.summary import Summary
-from ..parser import parse_lines
+from ..parser import Parser, open_with_prefix
 from ..prefix import RDS_PREFIX, PrefixError
+from ..sinks import reject_to_json
 from ..sources import InputError, read_input
-from .common import PROG, check_inputs, fail, make_parser
+from .common import PROG, check_inputs, check_timezone, fail, make_parser
 from .progress import Progress
 
 __all__ = ["summary_main"]
@@ -40,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="the server's log_timezone as an IANA name, for ambiguous zone "
+                             "abbreviations (CST, IST)")
     return parser
 
 
@@ -67,7 +71,7 @@ def summary_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    problem = check_inputs(args.prefix, args.files)
+    problem = check_inputs(args.prefix, args.files) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     dead: IO[str] | None = None
@@ -82,7 +86,7 @@ def summary_main(argv: list[str]) -> int:
     def on_reject(reject: Reject) -> None:
         summary.add_reject(reject)
         if dead is not None:
-            dead.write(json.dumps(reject.as_dict(), ensure_ascii=False) + "\n")
+            dead.write(json.dumps(reject_to_json(reject), ensure_ascii=False) + "\n")
         elif shown[0] < 10 and not args.quiet:
             shown[0] += 1
             print(f"pgaudit-parse: {reject.source}:{reject.line}: {reject.reason}",
@@ -92,27 +96,33 @@ def summary_main(argv: list[str]) -> int:
     try:
         for path in args.files:
             counter = [0]
-            before = summary.events
+            name = "<stdin>" if path == "-" else path
             try:
-                events = parse_lines(_counted(read_input(path), progress, counter),
-                                     prefix=args.prefix, on_reject=on_reject)
+                compiled, lines = open_with_prefix(
+                    _counted(read_input(path), progress, counter), args.prefix,
+                    args.timezone)
+                # The same reading as file mode: a line that matches the prefix is an
+                # entry, even when its payload is torn (a reject, not an event).
+                parser = Parser(compiled, on_reject=on_reject, timezone=args.timezone)
                 add = summary.add
                 batch = 0
-                for event in events:
-                    add(event)
-                    batch += 1
-                    if batch == 1024:
+                for line in lines:
+                    for event in parser.feed(line):
+                        add(event)
+                        batch += 1
+                    if batch >= 1024:
                         progress.update(records=batch)
                         batch = 0
+                for event in parser.flush():
+                    add(event)
+                    batch += 1
                 progress.update(records=batch)
             except (InputError, PrefixError) as exc:
                 progress.close()
-                name = "<stdin>" if path == "-" else path
                 return fail(str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
-            if counter[0] and summary.events == before:
+            if counter[0] and parser.entry_count == 0:
                 progress.close()
-                name = "<stdin>" if path == "-" else path
-                return fail(f"{name}: no line matches log_line_prefix {args.prefix!r} "
+                return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
                             "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()

@@ -1,35 +1,65 @@
 """Guardium universal-connector records from events.
 
 Field names are spelled exactly as Guardium's ``Record`` class spells them (including
-``time.timstamp``). Audit events become ``data`` records, ERROR/FATAL/PANIC become
-``exception`` records (``LOGIN_FAILED`` for failed authentication, else ``SQL_ERROR``),
-``duration:`` lines fill ``executionTime`` (:class:`RecordBuilder` joins them to the audit
-records of the statement they time). Connections, disconnections and other log lines
-have no record (None).
+``time.timstamp``); the values are what IBM's AWS PostgreSQL universal connector writes
+(its CloudWatch and SQS ``filter.conf``), except where the connector is wrong:
+``docs/guardium.md`` lists every field, the connector's value and ours. The package ships
+the record's JSON Schema (``schemas/guardium-record.schema.json``, see
+:func:`record_schema`).
+
+:class:`RecordBuilder` makes **one record per statement execution** (the grouping is
+:class:`~pgaudit_parse.formats.executions.ExecutionGrouper`'s): pgAudit's SESSION and
+OBJECT lines, ``log_relation``'s lines, the duration lines of the parse/bind/execute
+phases and ``log_statement``'s line of one execution make one ``data`` record whose
+``executionTime`` is the phases' sum in microseconds. ERROR/FATAL/PANIC lines become
+``exception`` records (``LOGIN_FAILED`` for failed authentication, else ``SQL_ERROR``).
+:func:`to_guardium` renders one event alone (no grouping). SQL never carries a password
+literal (:func:`redact_passwords`).
 
 >>> from pgaudit_parse import parse_lines
 >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  "
 ...                    "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,select 1,<none>"])
 >>> r = to_guardium(e, account_id="123456789012", instance="db1")
->>> r["dbName"], r["data"]["originalSqlCommand"], r["time"]["timstamp"]
-('123456789012:db1:shop', 'select 1', 1795622701000)
+>>> r["dbName"], r["accessor"]["serviceName"], r["data"]["originalSqlCommand"]
+('123456789012:db1:shop', '123456789012:db1:shop', 'select 1')
+>>> r["time"]["timstamp"], r["sessionId"], r["appUserName"]
+(1795622701000, '42', 'AWSService')
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 from functools import lru_cache
+from importlib import resources
 from typing import Any, Final
 
-from ..events import AuditEvent, DurationEvent, ErrorEvent, Event
+from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, LogEvent
 from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
+from .executions import (
+    Execution,
+    ExecutionGrouper,
+    duration_micros,
+    logged_statement,
+)
 
-__all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "SERVER_TYPE", "LANGUAGE"]
+__all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "record_schema",
+           "duration_micros", "SERVER_TYPE", "LANGUAGE", "RECORD_VALUES"]
 
 SERVER_TYPE: Final = "POSTGRESQL"
 LANGUAGE: Final = "PGRS"  # Guardium's code for PostgreSQL
+#: The connector's constants (its filter.conf): every record of it carries them.
+APP_USER_NAME: Final = "AWSService"
+COMM_PROTOCOL: Final = "AwsApiCall"
+#: What the connector writes for an unknown user, database or statement.
+NOT_AVAILABLE: Final = "NA"
+NO_IP: Final = "0.0.0.0"
+NO_PORT: Final = -1
+#: ``connector``: the universal connector's values (the default, a drop-in);
+#: ``postgres``: what the log says where the connector writes a constant (application
+#: name, ``%c`` session id, quoted identifiers in error descriptions).
+RECORD_VALUES: Final = ("connector", "postgres")
 
 
 def _is_ipv6(host: str | None) -> bool:
@@ -52,91 +82,127 @@ def _is_ip(host: str | None) -> bool:
 
 
 def _db_name(database: str | None, account_id: str | None, instance: str | None) -> str:
-    db = database or ""
+    db = database or NOT_AVAILABLE
     if account_id and instance:
         return f"{account_id}:{instance}:{db}"
-    return db
+    return database or ""
 
 
 def _server_host(account_id: str | None, instance: str | None) -> str:
+    # The connector: "%{account_id}_%{instance}" (an underscore, unlike dbName's colons).
     if account_id and instance:
-        return f"{account_id}:{instance}"
+        return f"{account_id}_{instance}"
     return instance or ""
 
 
+def _check_values(values: str) -> None:
+    if values not in RECORD_VALUES:
+        raise ValueError(f"unknown record values {values!r} (use one of "
+                         f"{', '.join(RECORD_VALUES)})")
+
+
 def to_guardium(event: Event, account_id: str | None = None,
-                instance: str | None = None) -> dict[str, Any] | None:
-    """The Guardium record for an event, or None for events Guardium does not take.
+                instance: str | None = None, values: str = "connector"
+                ) -> dict[str, Any] | None:
+    """The Guardium record of one event alone, or None for events Guardium does not take.
 
-    ``dbName`` is ``ACCOUNT:INSTANCE:DATABASE`` when both are known (the connector's
-    convention), else the database name; ``serverHostName`` is ``ACCOUNT:INSTANCE``.
+    Audit events, ``log_statement`` lines and durations with their statement become
+    ``data`` records (a duration's own time in ``executionTime``), errors ``exception``
+    records. ``dbName`` is ``ACCOUNT:INSTANCE:DATABASE`` when both are known (the
+    connector's convention), else the database name; ``serverHostName`` is
+    ``ACCOUNT_INSTANCE``. Use :class:`RecordBuilder` for a stream of events: it makes one
+    record per execution.
     """
+    _check_values(values)
+    if isinstance(event, ErrorEvent):
+        return _record(event, None, None, None, account_id, instance, values)
     if isinstance(event, AuditEvent):
-        data: dict[str, Any] | None = {
-            "construct": None,
-            "originalSqlCommand": event.audit.statement or "",
-        }
-        exception = None
-        rows = event.audit.rows
-    elif isinstance(event, ErrorEvent):
-        data = None
-        exception = {
-            "exceptionTypeId": "LOGIN_FAILED" if event.kind == "login_failed" else "SQL_ERROR",
-            "description": event.message,
-            "sqlString": event.statement or "",
-        }
-        rows = None
-    elif isinstance(event, DurationEvent) and event.duration_statement:
-        data = {"construct": None, "originalSqlCommand": event.duration_statement}
-        exception = None
-        rows = None
-    else:
-        return None
+        return _record(event, event.audit.statement or "", None, event.audit.rows,
+                       account_id, instance, values)
+    if isinstance(event, DurationEvent) and event.duration_statement is not None:
+        return _record(event, event.duration_statement, duration_micros(event.duration_ms),
+                       None, account_id, instance, values)
+    if isinstance(event, LogEvent):
+        sql = logged_statement(event)
+        if sql is not None:
+            return _record(event, sql, None, None, account_id, instance, values)
+    return None
 
+
+def execution_record(execution: Execution, account_id: str | None = None,
+                     instance: str | None = None, values: str = "connector"
+                     ) -> dict[str, Any]:
+    """The ``data`` record of one statement execution."""
+    return _record(execution.event, execution.sql, execution.micros, execution.rows,
+                   account_id, instance, values)
+
+
+def _record(event: Event, sql: str | None, micros: int | None, rows: int | None,
+            account_id: str | None, instance: str | None, values: str) -> dict[str, Any]:
+    """A record: ``data`` with ``sql`` (redacted here), or ``exception`` when sql is None."""
+    connector = values == "connector"
+    if sql is None:
+        description = event.message
+        if connector:
+            description = description.replace('"', "")  # the connector's gsub
+        exception: dict[str, Any] | None = {
+            "exceptionTypeId": "LOGIN_FAILED" if event.kind == "login_failed" else "SQL_ERROR",
+            "description": description,
+            "sqlString": redact_passwords(event.statement) if event.statement
+            else NOT_AVAILABLE,
+        }
+        data = None
+    else:
+        exception = None
+        data = {"construct": None, "originalSqlCommand": redact_passwords(sql)}
     host = event.client_host
     client_ip, ipv6 = _client_address(host)
     timestamp = event.timestamp
     millis, offset_minutes = _time_fields(timestamp) if timestamp is not None else (0, 0)
     database = event.database
     application = event.application_name or ""
-    record: dict[str, Any] = {
-        "sessionId": event.session_id or (str(event.pid) if event.pid is not None else ""),
-        "dbName": _db_name(database, account_id, instance),
-        "appUserName": application,
+    db_name = _db_name(database, account_id, instance)
+    pid = str(event.pid) if event.pid is not None else None
+    session = event.session_id
+    session_id = (pid or session) if connector else (session or pid)
+    port = event.client_port
+    return {
+        "sessionId": session_id or "",
+        "dbName": db_name,
+        "appUserName": APP_USER_NAME if connector else application,
         "time": {"timstamp": millis, "minOffsetFromGMT": offset_minutes, "minDst": 0},
         "sessionLocator": {
-            "clientIp": "" if ipv6 else (client_ip or "0.0.0.0"),
-            "clientPort": event.client_port if event.client_port is not None else -1,
-            "serverIp": "0.0.0.0",
-            "serverPort": -1,
+            "clientIp": client_ip if client_ip and not ipv6 else NO_IP,
+            "clientPort": port if port is not None else NO_PORT,
+            "serverIp": NO_IP,
+            "serverPort": NO_PORT,
             "isIpv6": ipv6,
-            "clientIpv6": client_ip if ipv6 else "",
-            "serverIpv6": "",
+            "clientIpv6": client_ip if ipv6 else None,
+            "serverIpv6": None,
         },
         "accessor": {
-            "dbUser": event.user or "",
+            "dbUser": event.user or NOT_AVAILABLE,
             "serverType": SERVER_TYPE,
             "serverOs": "",
             "clientOs": "",
             "clientHostName": host if host and host != "[local]" and not client_ip else "",
             "serverHostName": _server_host(account_id, instance),
-            "commProtocol": "",
+            "commProtocol": COMM_PROTOCOL,
             "dbProtocol": SERVER_TYPE,
             "dbProtocolVersion": "",
             "osUser": "",
-            "sourceProgram": application,
+            "sourceProgram": "" if connector else application,
             "client_mac": "",
             "serverDescription": "",
-            "serviceName": database or "",
+            "serviceName": db_name,
             "language": LANGUAGE,
             "dataType": "TEXT",
         },
         "data": data,
         "exception": exception,
         "recordsAffected": rows if rows is not None else -1,
-        "executionTime": event.duration_ms if isinstance(event, DurationEvent) else 0,
+        "executionTime": micros,
     }
-    return record
 
 
 @lru_cache(maxsize=1024)
@@ -148,43 +214,41 @@ def _client_address(host: str | None) -> tuple[str, bool]:
     return client_ip, _is_ipv6(client_ip)
 
 
-@lru_cache(maxsize=1024)
 def _time_fields(timestamp: datetime) -> tuple[int, int]:
-    """(epoch milliseconds, minutes east of UTC); cached: many lines share a timestamp."""
-    offset = timestamp.utcoffset()
+    """(epoch milliseconds, minutes east of UTC)."""
+    # The cache key holds the offset: datetimes of one instant are equal in any zone.
+    return _time_fields_of(timestamp, timestamp.utcoffset())
+
+
+@lru_cache(maxsize=1024)
+def _time_fields_of(timestamp: datetime, offset: timedelta | None) -> tuple[int, int]:
+    """Cached: many lines share a timestamp."""
     return (int(timestamp.timestamp() * 1000),
             int(offset.total_seconds() // 60) if offset else 0)
 
 
-_REDACTED = "<REDACTED>"
+def record_schema() -> dict[str, Any]:
+    """The JSON Schema of a record (draft 2020-12), derived from the Java classes of
+    Guardium's universal-connector commons (``Record``, ``Time``, ``SessionLocator``,
+    ``Accessor``, ``Data``, ``ExceptionRecord``).
 
-
-def _times(sql: str | None, records: list[dict[str, Any]]) -> bool:
-    """Does a ``duration:`` line with this SQL time the statement of these audit records?
-
-    pgAudit logs the same query text, except that it cuts a role's password (and what
-    follows it) to ``<REDACTED>``. A duration without text cannot be checked: it is taken.
+    >>> record_schema()["$defs"]["time"]["required"]
+    ['timstamp', 'minOffsetFromGMT', 'minDst']
     """
-    if sql is None:
-        return True
-    for record in records:
-        logged = record["data"]["originalSqlCommand"]
-        if logged == sql:
-            return True
-        if logged.endswith(_REDACTED) and sql.startswith(logged[: -len(_REDACTED)]):
-            return True
-    return False
+    text = resources.files(__package__).joinpath(
+        "schemas", "guardium-record.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 class RecordBuilder:
-    """Events -> Guardium records, joining ``duration:`` lines to the statement they time.
+    """Events -> Guardium records, one per statement execution (and one per error).
 
-    With both pgAudit and ``log_min_duration_statement``, PostgreSQL writes the AUDIT
-    line(s) of a statement, then its ``duration:`` line. The audit records of a backend are
-    held until the next event of that backend: a duration fills their ``executionTime``
-    (one record per statement, not two); anything else releases them unchanged. A
-    duration with no audit record before it becomes a record of its own (with password
-    literals redacted, as pgAudit would). Memory is bounded by ``max_backends``.
+    ``values`` is ``"connector"`` (the universal connector's values: the default) or
+    ``"postgres"`` (what the log says where the connector writes a constant). Records wait
+    for the other lines of their execution within the bounds ``max_held`` (executions in
+    all), ``max_per_session`` and ``max_wait`` (seconds of log time); see
+    :mod:`pgaudit_parse.formats.executions`.
 
     >>> from pgaudit_parse import parse_lines
     >>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
@@ -193,63 +257,46 @@ class RecordBuilder:
     ...                                p + "duration: 0.250 ms  statement: select 1"])
     ...        for r in b.add(e)] + b.flush()
     >>> len(out), out[0]["executionTime"]
-    (1, 0.25)
+    (1, 250)
     """
 
     def __init__(self, account_id: str | None = None, instance: str | None = None,
-                 max_backends: int = 4096, max_held: int = 1024) -> None:
+                 max_backends: int = 4096, max_held: int = 10_000, *,
+                 values: str = "connector", max_per_session: int = 64,
+                 max_wait: float = 300.0, max_held_bytes: int = 64 << 20) -> None:
+        _check_values(values)
         self.account_id = account_id
         self.instance = instance
+        self.values = values
+        # max_backends: kept for callers of the earlier signature; sessions are bounded by
+        # max_held (a session holds at least one execution).
         self.max_backends = max_backends
-        self.max_held = max_held
-        # (stream, pid) -> (statement id, its records, line of the first one's event)
-        self._held: OrderedDict[tuple[str, int | None], tuple[int, list[dict[str, Any]], int]]
-        self._held = OrderedDict()
+        self._grouper = ExecutionGrouper(max_held=max_held, max_per_session=max_per_session,
+                                         max_wait=max_wait, max_held_bytes=max_held_bytes)
+        # the instance each pending execution's stream was read with (per-stream override)
+        self._instances: dict[str, str | None] = {}
 
     def add(self, event: Event, instance: str | None = None) -> list[dict[str, Any]]:
-        """Records ready after this event (possibly none: audit records wait)."""
-        key = (event.stream, event.pid)
-        held = self._held.pop(key, None)
-        if isinstance(event, DurationEvent):
-            if held is not None and _times(event.duration_statement, held[1]):
-                for record in held[1]:
-                    record["executionTime"] = event.duration_ms
-                return held[1]
-            released = held[1] if held is not None else []
-            record = to_guardium(event, self.account_id, instance or self.instance)
-            if record is None:
-                return released
-            record["data"]["originalSqlCommand"] = redact_passwords(
-                record["data"]["originalSqlCommand"])
-            return [*released, record]
-        out: list[dict[str, Any]] = []
-        record = to_guardium(event, self.account_id, instance or self.instance)
-        if isinstance(event, AuditEvent) and record is not None:
-            statement_id = event.audit.statement_id
-            if held is not None and held[0] == statement_id and len(held[1]) < self.max_held:
-                held[1].append(record)
-                self._held[key] = held
-            else:
-                if held is not None:
-                    out.extend(held[1])
-                self._held[key] = (statement_id, [record], event.line)
-            while len(self._held) > self.max_backends:
-                out.extend(self._held.popitem(last=False)[1][1])
-            return out
-        if held is not None:
-            out.extend(held[1])
-        if record is not None:
-            out.append(record)
-        return out
+        """Records complete after this event (possibly none: executions wait)."""
+        if instance is not None:
+            self._instances[event.stream] = instance
+        return self._render(self._grouper.add(event))
 
     def flush(self) -> list[dict[str, Any]]:
         """Release every held record (end of input, or before acknowledging a batch)."""
-        out = [record for _, records, _ in self._held.values() for record in records]
-        self._held.clear()
-        return out
+        return self._render(self._grouper.flush())
+
+    def held(self) -> int:
+        """How many executions wait for more of their lines."""
+        return self._grouper.held()
+
+    def held_sources(self) -> set[str]:
+        """The sources of the lines whose records are held (see
+        :meth:`~pgaudit_parse.formats.executions.ExecutionGrouper.held_sources`)."""
+        return self._grouper.held_sources()
 
     def oldest_held_line(self) -> int | None:
-        """The input line of the oldest event whose record is held, or None.
+        """The input line of the oldest line whose record is held, or None.
 
         ``--jobs`` uses it to make the next chunk's worker start early enough to hold the
         same records (so that they are written once, when one process would write them).
@@ -257,4 +304,17 @@ class RecordBuilder:
         >>> RecordBuilder().oldest_held_line() is None
         True
         """
-        return min((held[2] for held in self._held.values()), default=None)
+        return self._grouper.oldest_held_line()
+
+    def _render(self, items: list[Execution | Event]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for item in items:
+            if isinstance(item, Execution):
+                event = item.event
+                instance = self._instances.get(event.stream) or self.instance
+                out.append(execution_record(item, self.account_id, instance, self.values))
+            elif isinstance(item, ErrorEvent):
+                instance = self._instances.get(item.stream) or self.instance
+                out.append(_record(item, None, None, None, self.account_id, instance,
+                                   self.values))
+        return out

@@ -2,8 +2,9 @@
 
 Checks run in the order a newcomer meets the problems: credentials, region, network,
 identity, then the log group (exists, recent events, pgAudit lines), the DB instance
-(log export, pgAudit loaded and configured, no pending reboot), and the queue (exists,
-readable). A check whose prerequisite failed is skipped, not failed again.
+(log export, pgAudit loaded and configured, no pending reboot), the queue (exists,
+readable), and the subscription filters that send the logs to a Lambda or Firehose. A
+check whose prerequisite failed is skipped, not failed again.
 
 >>> print(render_table([CheckResult("region", PASS, "eu-west-1")]), end="")
  #  check   result  detail
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pgaudit_parse.ops.aws import AwsOptions, client
 from pgaudit_parse.ops.rds_setup import LOG_EXPORT, SetupError, group_parameters, read_target
+from pgaudit_parse.ops.subscribe import rds_postgres_groups
 
 __all__ = ["PASS", "FAIL", "WARN", "SKIP", "CheckResult", "run_checks", "render_table",
            "render_fixes"]
@@ -83,6 +85,7 @@ def run_checks(
     log_group: str | None = None,
     queue_url: str | None = None,
     instance: str | None = None,
+    destination_arn: str | None = None,
     recent_minutes: int = 60,
     now: Callable[[], float] = time.time,
 ) -> Iterator[CheckResult]:
@@ -103,7 +106,7 @@ def run_checks(
         return
     yield CheckResult("region", PASS, session.region_name)
 
-    services = ["sts"] + (["logs"] if log_group or instance else []) + (
+    services = ["sts"] + (["logs"] if log_group or instance or destination_arn else []) + (
         ["rds"] if instance else []) + (["sqs"] if queue_url else [])
     clients = {name: client(session, name, options) for name in services}
     endpoints = sorted({c.meta.endpoint_url for c in clients.values()})
@@ -141,6 +144,32 @@ def run_checks(
             yield from _check_parameters(clients["rds"], target)
     if queue_url:
         yield from _check_queue(clients["sqs"], queue_url)
+    if destination_arn:
+        yield _check_subscriptions(clients["logs"], destination_arn, log_group)
+
+
+def _check_subscriptions(logs: Any, destination_arn: str, group: str | None) -> CheckResult:
+    """Whether the log group (or every RDS PostgreSQL group) sends to the destination."""
+    name = "subscription filters"
+    try:
+        groups = [group] if group else rds_postgres_groups(logs)
+        missing = [g for g in groups if not any(
+            f.get("destinationArn") == destination_arn for f in
+            logs.describe_subscription_filters(logGroupName=g).get("subscriptionFilters", []))]
+    except Exception as exc:
+        fix = ("grant logs:DescribeSubscriptionFilters (see: pgaudit-parse iam-policy "
+               "subscriber)" if _denied(exc) else "check --destination-arn and --region")
+        return CheckResult(name, FAIL, _error_text(exc), fix)
+    if not groups:
+        return CheckResult(name, WARN, "no RDS/Aurora PostgreSQL log group in the region",
+                           "export the postgresql log first (pgaudit-parse rds setup)")
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more"
+                                          if len(missing) > 3 else "")
+        return CheckResult(name, FAIL, f"{len(missing)} of {len(groups)} log group(s) do not "
+                           f"send to the destination: {shown}",
+                           f"pgaudit-parse subscribe --destination-arn {destination_arn} --apply")
+    return CheckResult(name, PASS, f"{len(groups)} log group(s) send to the destination")
 
 
 def _check_instance(rds: Any, instance: str) -> tuple[CheckResult, Any]:

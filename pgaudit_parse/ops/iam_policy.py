@@ -17,6 +17,16 @@ the named resources. Region and account become placeholders (``REGION``,
   ``logs:DescribeLogStreams`` on the log group, and ``logs:DescribeLogGroups`` (for
   ``--group-prefix`` and ``doctor``; a list call, so its resource is every log group of the
   account and region, while the action list stays exact).
+- ``subscriber`` (``pgaudit-parse subscribe``): ``logs:DescribeLogGroups`` (list call),
+  ``logs:DescribeSubscriptionFilters`` and ``logs:PutSubscriptionFilter`` on the RDS log
+  groups; for a Lambda destination ``lambda:GetPolicy`` and ``lambda:AddPermission`` on
+  the function; for a Firehose destination ``iam:PassRole`` on the role CloudWatch Logs
+  assumes.
+- ``logs-to-firehose`` (that role: CloudWatch Logs puts subscription data into Firehose):
+  ``firehose:PutRecord`` and ``firehose:PutRecordBatch`` on the delivery stream. Its trust
+  policy names ``logs.amazonaws.com`` (:func:`trust_policy`).
+- ``firehose-transform`` (the ``firehose_handler`` Lambda): ``firehose:PutRecordBatch`` on
+  its delivery stream, to put back output over the response limit.
 
 >>> policy = build_policy("consumer", queue_arn="arn:aws:sqs:eu-west-1:123456789012:audit")
 >>> policy["Statement"][0]["Action"]
@@ -39,16 +49,19 @@ __all__ = [
     "queue_arn_from_url",
     "placeholders_in",
     "render_policy",
+    "trust_policy",
 ]
 
-ROLES = ("forwarder", "consumer", "cloudwatch-reader")
+ROLES = ("forwarder", "consumer", "cloudwatch-reader", "subscriber", "logs-to-firehose",
+         "firehose-transform")
 REGION_PLACEHOLDER = "REGION"
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
 DEFAULT_LOG_GROUP = "/aws/rds/instance/INSTANCE_NAME/postgresql"
 DEFAULT_QUEUE_NAME = "QUEUE_NAME"
 # The seed Lambda's checkpoint parameter, kept by our drop-in forwarder (PARAMETER_NAME).
 DEFAULT_PARAMETER_NAME = "LastExecutionTimestamp"
-_PLACEHOLDERS = (REGION_PLACEHOLDER, ACCOUNT_PLACEHOLDER, "INSTANCE_NAME", DEFAULT_QUEUE_NAME)
+_PLACEHOLDERS = (REGION_PLACEHOLDER, ACCOUNT_PLACEHOLDER, "INSTANCE_NAME", DEFAULT_QUEUE_NAME,
+                 "FUNCTION_NAME", "STREAM_NAME", "ROLE_NAME")
 
 
 def log_group_arns(name: str, region: str, account: str, partition: str = "aws") -> list[str]:
@@ -96,6 +109,8 @@ def build_policy(
     queue_arn: str | None = None,
     parameter_name: str = DEFAULT_PARAMETER_NAME,
     lambda_function: str | None = None,
+    destination_arn: str | None = None,
+    role_arn: str | None = None,
     region: str | None = None,
     account_id: str | None = None,
     partition: str = "aws",
@@ -134,6 +149,31 @@ def build_policy(
                 [queue],
             ),
         ]
+    elif role == "subscriber":
+        rds_groups = log_group_arns("/aws/rds/*", region, account, partition)
+        destination = destination_arn or (
+            f"arn:{partition}:lambda:{region}:{account}:function:FUNCTION_NAME")
+        statements = [
+            _statement("FindLogGroups", ["logs:DescribeLogGroups"],
+                       [f"arn:{partition}:logs:{region}:{account}:log-group:*"]),
+            _statement("SubscribeRdsLogGroups",
+                       ["logs:DescribeSubscriptionFilters", "logs:PutSubscriptionFilter"],
+                       rds_groups),
+        ]
+        if ":firehose:" in destination:
+            statements.append(_statement(
+                "PassRoleToCloudWatchLogs", ["iam:PassRole"],
+                [role_arn or f"arn:{partition}:iam::{account}:role/ROLE_NAME"]))
+        else:
+            statements.append(_statement("LetCloudWatchLogsInvoke",
+                                         ["lambda:GetPolicy", "lambda:AddPermission"],
+                                         [destination]))
+    elif role in ("logs-to-firehose", "firehose-transform"):
+        stream = destination_arn or (
+            f"arn:{partition}:firehose:{region}:{account}:deliverystream/STREAM_NAME")
+        actions = ["firehose:PutRecord", "firehose:PutRecordBatch"] \
+            if role == "logs-to-firehose" else ["firehose:PutRecordBatch"]
+        statements = [_statement("PutIntoDeliveryStream", actions, [stream])]
     else:
         statements = [
             _statement("ReadRdsLogGroup", ["logs:FilterLogEvents", "logs:DescribeLogStreams"],
@@ -159,6 +199,21 @@ def placeholders_in(policy: dict[str, Any]) -> list[str]:
     """
     text = json.dumps(policy)
     return [p for p in _PLACEHOLDERS if re.search(rf"\b{p}\b", text)]
+
+
+def trust_policy(service: str = "logs.amazonaws.com", account_id: str | None = None,
+                 ) -> dict[str, Any]:
+    """The trust policy of a role a service assumes (``logs-to-firehose``: CloudWatch Logs),
+    limited to the account's own resources when ``account_id`` is given.
+
+    >>> trust_policy()["Statement"][0]["Principal"]
+    {'Service': 'logs.amazonaws.com'}
+    """
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service},
+                                 "Action": "sts:AssumeRole"}
+    if account_id:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def render_policy(policy: dict[str, Any]) -> str:

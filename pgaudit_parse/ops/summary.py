@@ -1,6 +1,9 @@
 """Who did what: a bounded-memory summary of the events of any number of logs.
 
 :class:`Summary` takes events one at a time (:meth:`Summary.add`) and keeps only counters,
+(the audit tables count statement executions, grouped as Guardium records are: the
+SESSION, OBJECT and log_relation lines of one execution count once; the other counts are
+per event),
 a time histogram whose buckets widen as the covered time grows, and capped lists, so its
 memory does not grow with the input. :meth:`Summary.render_text` prints the tables; the
 HTML report (:mod:`pgaudit_parse.ops.html_report`) draws the same data with charts.
@@ -22,7 +25,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Final
 
-from pgaudit_parse.events import Event
+from pgaudit_parse.events import AuditEvent, Event
+from pgaudit_parse.formats.executions import ExecutionGrouper
 from pgaudit_parse.lines import Reject
 from pgaudit_parse.sql import fingerprint, normalize
 from pgaudit_parse.sql.stage import SqlStage
@@ -213,6 +217,10 @@ class Summary:
         self.changes: list[Change] = []
         self.changes_omitted = 0
         self.histogram = TimeHistogram()
+        #: Statement executions pgAudit logged (what the audit tables count).
+        self.audit_executions = 0
+        # The record builder's grouping, so that one execution counts once.
+        self._executions = ExecutionGrouper(max_held=1_000)
 
     def add(self, event: Event) -> None:
         """Count one event."""
@@ -234,8 +242,10 @@ class Summary:
                     user = OTHER
                 kinds = self.user_kinds.setdefault(user, [0] * len(KIND_GROUPS))
             kinds[_group(kind)] += 1
-        if kind == "audit":
-            audit = event.audit  # type: ignore[attr-defined]
+        self._executions.add(event)  # what it releases was counted when it started
+        if isinstance(event, AuditEvent) and not self._executions.joined:
+            self.audit_executions += 1
+            audit = event.audit
             database = event.database or "-"
             audit_class = audit.class_ or "-"
             command = audit.command or "-"
@@ -282,6 +292,7 @@ class Summary:
 
         return {
             "events": self.events,
+            "audit_executions": self.audit_executions,
             "rejects": self.rejects,
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,

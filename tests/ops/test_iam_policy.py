@@ -193,6 +193,11 @@ _AUTHORIZED_BY = {
     "change_message_visibility": "sqs:ChangeMessageVisibility",
     "change_message_visibility_batch": "sqs:ChangeMessageVisibility",
     "get_queue_attributes": "sqs:GetQueueAttributes",
+    "describe_subscription_filters": "logs:DescribeSubscriptionFilters",
+    "put_subscription_filter": "logs:PutSubscriptionFilter",
+    "get_policy": "lambda:GetPolicy",
+    "add_permission": "lambda:AddPermission",
+    "put_record_batch": "firehose:PutRecordBatch",
 }
 
 
@@ -215,3 +220,16 @@ def test_actions_match_the_calls_in_our_code() -> None:
         _calls("aws/forwarder.py") & {"sqs:SendMessage"})
     assert EXPECTED_ACTIONS["consumer"] == _calls("aws/sqs.py")
     assert EXPECTED_ACTIONS["cloudwatch-reader"] == _calls("aws/cloudwatch.py")
+
+
+def test_scale_out_roles_match_the_calls_in_our_code() -> None:
+    """subscribe's calls are the subscriber's (iam:PassRole is what passing --role-arn to
+    PutSubscriptionFilter needs, not a call); the Firehose handler's re-ingest is
+    firehose-transform's."""
+    lambda_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f"
+    subscriber = {a for s in build_policy("subscriber", destination_arn=lambda_arn)["Statement"]
+                  for a in s["Action"]}
+    assert subscriber == _calls("ops/subscribe.py")
+    transform = {a for s in build_policy("firehose-transform")["Statement"] for a in s["Action"]}
+    assert transform == _calls("aws_lambda.py") & {"firehose:PutRecordBatch"} == \
+        {"firehose:PutRecordBatch"}

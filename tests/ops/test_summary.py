@@ -33,11 +33,18 @@ def _fixture_facts() -> dict[str, Counter]:
     records = [m for m in (RDS_LINE.match(line) for line in text.splitlines()) if m]
     facts: dict[str, Counter] = {"user": Counter(), "class": Counter(), "changes": Counter(),
                                  "failed": Counter(), "errors": Counter()}
+    seen: set[tuple[str, str, str]] = set()
     for match in records:
         if match["msg"].startswith("AUDIT: "):
             start = joined.index(match.group(0).split("AUDIT: ")[0])
             payload = joined[start:].split("AUDIT: ", 1)[1]
             fields = next(csv.reader(io.StringIO(payload)))
+            # One statement execution counts once (its SESSION and OBJECT lines share
+            # the backend, statement id and substatement id).
+            execution = (match["pid"], fields[1], fields[2])
+            if execution in seen:
+                continue
+            seen.add(execution)
             facts["user"][match["user"]] += 1
             facts["class"][fields[3]] += 1
             if fields[3] in ("DDL", "ROLE"):
@@ -87,7 +94,7 @@ def test_rejects_are_reported_not_dropped(tmp_path, capsys) -> None:
     dead = tmp_path / "dead.jsonl"
     assert main(["summary", str(FIXTURE), "--errors", str(dead), "--quiet"]) == 0
     [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
-    assert reject == {"source": str(FIXTURE), "line": bad,
+    assert reject == {"file": str(FIXTURE), "source": str(FIXTURE), "line": bad,
                       "reason": "line does not match log_line_prefix",
                       "raw": "this line is not a PostgreSQL log line"}
     assert capsys.readouterr().err == ""
@@ -125,7 +132,16 @@ def _check_against_csvlog(log: Path, rows: list, prefix: str, capsys) -> None:
     def host(row) -> str:
         return (row.connection_from or "-").rsplit(":", 1)[0]
 
-    audits = [r for r in rows if r.message.startswith("AUDIT: ")]
+    # One statement execution counts once: its SESSION, OBJECT and log_relation lines
+    # share the session, the statement id and the substatement id.
+    audits = []
+    seen: set[tuple[str, str, str]] = set()
+    for r in rows:
+        if r.message.startswith("AUDIT: "):
+            fields = audit_fields(r.message)
+            if (r.session_id, fields[1], fields[2]) not in seen:
+                seen.add((r.session_id, fields[1], fields[2]))
+                audits.append(r)
     by_user = Counter(user(r) for r in audits)
     by_class = Counter(audit_fields(r.message)[3] for r in audits)
     failed = Counter((user(r), host(r))
@@ -189,3 +205,40 @@ def test_time_histogram_keeps_every_event() -> None:
     assert len(buckets) <= 10
     totals = [sum(counts[g] for _, counts in buckets) for g in range(4)]
     assert totals == [sum(1 for i in range(len(stamps)) if i % 4 == g) for g in range(4)]
+
+
+# -- issue 10: one count per statement execution; the torn-payload and dead-letter defects --
+
+RDS_LINE_PREFIX = "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[4242]:LOG:  "
+
+
+def test_audit_tables_count_executions_not_lines(tmp_path, capsys) -> None:
+    log = tmp_path / "one-execution.log"
+    log.write_text("".join(RDS_LINE_PREFIX + line + "\n" for line in [
+        "AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.a,select * from v,<none>",
+        "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.a,select * from v,<none>",
+        "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.b,select * from v,<none>",
+        "AUDIT: SESSION,2,1,DDL,CREATE TABLE,TABLE,public.c,create table c (i int),<none>",
+        "AUDIT: OBJECT,2,1,DDL,CREATE TABLE,TABLE,public.c,create table c (i int),<none>",
+    ]))
+    assert main(["summary", str(log), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert _table(out, "Audit events per user") == [["alice", "2"]]
+    assert len(_table(out, "DDL and ROLE changes")) == 1
+    summary = Summary()
+    for event in parse_file(str(log)):
+        summary.add(event)
+    assert summary.events == 5 and summary.by_class.total() == 2
+
+
+def test_a_file_whose_only_line_is_a_torn_payload_is_read(tmp_path, capsys) -> None:
+    log = tmp_path / "torn.log"
+    log.write_text(RDS_LINE_PREFIX + 'AUDIT: SESSION,1,1,READ,SELECT,,,"select 1\n')
+    dead = tmp_path / "dead.jsonl"
+    assert main(["summary", str(log), "--errors", str(dead), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "no line matches" not in captured.err
+    assert "1 rejected line(s)" in captured.out
+    [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert reject["file"] == str(log) and reject["line"] == 1
+    assert reject["reason"].startswith("torn pgAudit payload")

@@ -1,0 +1,313 @@
+"""Amazon Data Firehose record transformation for CloudWatch Logs subscription payloads.
+
+Firehose hands a transformation Lambda ``{"records": [{"recordId", "data"}, ...]}``; for a
+CloudWatch Logs source each ``data`` is base64 of a gzipped subscription payload
+(``messageType`` ``DATA_MESSAGE`` or ``CONTROL_MESSAGE``, ``logGroup``, ``logStream``,
+``logEvents``). The answer must hold exactly one ``{"recordId", "result", "data"}`` per
+input record, with the same ids:
+
+* ``Ok``: ``data`` is base64 of newline-delimited output (Guardium records, events, or any
+  other format the sink writes);
+* ``Dropped`` (with empty ``data``): control messages, and data messages whose lines
+  produced no output;
+* ``ProcessingFailed``: a record that cannot be decoded, or that holds a line the parser
+  rejected; ``data`` is the original data, so Firehose keeps it whole in its error output.
+
+All data messages of one invocation are parsed together, per log stream in record order, so
+a multi-line message (or an ERROR and its STATEMENT line) split across records is assembled
+as in the file. Output goes to the record where its message began; when that record failed,
+to the nearest good one, so that no parsed event is lost. Lines of a message that arrive in
+a *later invocation* than its first line cannot be joined to it (the handler keeps no state
+between invocations): they are rejects, kept raw in Firehose's error output.
+
+Lambda answers at most 6 MB (:data:`RESPONSE_LIMIT`). When the output is larger, the output
+of the last records is put back on the delivery stream (``reingest``: the handler calls
+PutRecordBatch, as AWS's CloudWatch Logs blueprint does) as records of ready output, which
+the next invocation passes through unchanged, and those records are answered ``Dropped``:
+nothing is parsed twice and nothing is lost.
+
+>>> import base64, gzip, json
+>>> payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012",
+...            "logGroup": "/aws/rds/instance/db1/postgresql", "logStream": "db1",
+...            "logEvents": [{"id": "1", "timestamp": 1795622701000, "message":
+...     "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  AUDIT: "
+...     "SESSION,1,1,READ,SELECT,TABLE,public.t,select 1,<none>"}]}
+>>> data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+>>> [answer] = transform_records([{"recordId": "r1", "data": data}])
+>>> answer["recordId"], answer["result"]
+('r1', 'Ok')
+>>> json.loads(base64.b64decode(answer["data"]))["dbName"]
+'123456789012:db1:shop'
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ..lines import Reject
+from ..parser import Parser
+from ..prefix import RDS_PREFIX
+from ..sinks import OutputSink
+from ..sources import lines_from_cloudwatch_events
+from .naming import instance_for_stream
+
+__all__ = [
+    "RESPONSE_LIMIT", "PASSED_OUTPUT", "FirehoseRecord", "UndecodableRecord", "decode_record",
+    "passed_output", "transform_records",
+]
+
+#: Lambda's synchronous response limit is 6 MiB; keep room for the JSON around the data.
+RESPONSE_LIMIT: Final = 6 * 1024 * 1024 - 64 * 1024
+#: JSON overhead of one answer besides its base64 data (ids are at most a few hundred bytes).
+_ANSWER_OVERHEAD: Final = 64
+#: ``messageType`` of a re-ingested record that carries ready output (passed through as is).
+PASSED_OUTPUT: Final = "PGAUDIT_PARSE_OUTPUT"
+#: Output characters per re-ingested record (Firehose takes records up to 1,000 KiB).
+_PASS_CHUNK: Final = 512 * 1024
+
+
+class UndecodableRecord(ValueError):
+    """A Firehose record whose data is not a CloudWatch Logs subscription payload."""
+
+
+def decode_record(data: str) -> dict[str, Any]:
+    """The subscription payload inside one Firehose record's ``data``.
+
+    Gzip is optional (a producer other than CloudWatch Logs may send plain JSON).
+
+    >>> decode_record(base64.b64encode(b'{"messageType": "CONTROL_MESSAGE"}').decode())
+    {'messageType': 'CONTROL_MESSAGE'}
+    >>> decode_record("***")
+    Traceback (most recent call last):
+    ...
+    pgaudit_parse.aws.firehose.UndecodableRecord: data is not base64
+    """
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise UndecodableRecord("data is not base64") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error):
+            raise UndecodableRecord("data is not valid gzip") from None
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise UndecodableRecord("data is not a JSON document") from None
+    if not isinstance(payload, dict):
+        raise UndecodableRecord("data is not a JSON object")
+    kind = payload.get("messageType")
+    if kind == "DATA_MESSAGE":
+        events = payload.get("logEvents")
+        if not isinstance(events, list) or not isinstance(payload.get("logGroup"), str) \
+                or not isinstance(payload.get("logStream"), str):
+            raise UndecodableRecord("DATA_MESSAGE without logGroup, logStream or logEvents")
+    elif kind == PASSED_OUTPUT:
+        if not isinstance(payload.get("output"), str):
+            raise UndecodableRecord("passed output without its text")
+    elif kind != "CONTROL_MESSAGE":
+        raise UndecodableRecord(f"unknown messageType {str(kind)[:40]!r}")
+    return payload
+
+
+@dataclass(slots=True)
+class FirehoseRecord:
+    """One input record while it is being transformed."""
+
+    record_id: str
+    data: str
+    result: str = "Dropped"
+    reason: str = ""
+    output: list[str] = field(default_factory=list)
+
+    def answer(self) -> dict[str, str]:
+        """The record's entry in the handler's response."""
+        if self.result == "Ok":
+            text = "".join(self.output).encode("utf-8")
+            return {"recordId": self.record_id, "result": "Ok",
+                    "data": base64.b64encode(text).decode("ascii")}
+        if self.result == "ProcessingFailed":  # kept whole in Firehose's error output
+            return {"recordId": self.record_id, "result": self.result, "data": self.data}
+        return {"recordId": self.record_id, "result": self.result, "data": ""}
+
+
+def transform_records(records: Iterable[dict[str, Any]], *, fmt: str = "records",
+                      prefix: str = RDS_PREFIX, account_id: str | None = None,
+                      instance: str | None = None, limit: int | None = None,
+                      reingest: Callable[[list[bytes]], None] | None = None,
+                      on_reject: Callable[[Reject], None] | None = None,
+                      timezone: str | None = None) -> list[dict[str, str]]:
+    """Answer one Firehose transformation invocation (see the module docstring).
+
+    ``account_id`` defaults to each payload's ``owner``; ``instance`` to the name in the
+    log group (or the stream of an Aurora cluster group). ``reingest`` receives the data of
+    records that carry output which did not fit in ``limit``. ``timezone`` is the server's
+    log_timezone (an IANA name), for ambiguous zone abbreviations.
+    """
+    items = [FirehoseRecord(str(r.get("recordId", "")), str(r.get("data", "")))
+             for r in records]
+    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone)
+    for index, item in enumerate(items):
+        try:
+            payload = decode_record(item.data)
+        except UndecodableRecord as exc:
+            item.result, item.reason = "ProcessingFailed", str(exc)
+            continue
+        if payload["messageType"] == PASSED_OUTPUT:
+            item.output.append(str(payload.get("output", "")))
+        elif payload["messageType"] == "DATA_MESSAGE":
+            run.add(index, payload)
+    run.finish()
+    for item in items:
+        if item.result == "Dropped" and item.output:
+            item.result = "Ok"
+    return _within_limit(items, RESPONSE_LIMIT if limit is None else limit, reingest)
+
+
+class _Invocation:
+    """The parsers and sinks of one invocation: one per (account, log group)."""
+
+    def __init__(self, items: list[FirehoseRecord], fmt: str, prefix: str,
+                 account_id: str | None, instance: str | None,
+                 on_reject: Callable[[Reject], None] | None, timezone: str | None) -> None:
+        self.items = items
+        self.timezone = timezone
+        self.fmt = fmt
+        self.prefix = prefix
+        self.account_id = account_id
+        self.instance = instance
+        self.on_reject = on_reject
+        self.out = io.StringIO()
+        self.groups: dict[tuple[str | None, str], tuple[Parser, OutputSink]] = {}
+        self.starts: list[int] = []  # first line number of each record that has lines
+        self.owners: list[int] = []  # the index of that record
+        self.line_number = 0  # line numbers run on across records and groups
+
+    def add(self, index: int, payload: dict[str, Any]) -> None:
+        group, stream = payload["logGroup"], payload["logStream"]
+        account = self.account_id or (str(payload["owner"]) if payload.get("owner") else None)
+        key = (account, group)
+        if key not in self.groups:
+            self.groups[key] = (Parser(self.prefix, on_reject=self._rejected,
+                                       timezone=self.timezone),
+                                OutputSink(self.out, None, self.fmt, account, None))
+        parser, sink = self.groups[key]
+        events = [{"eventId": str(e.get("id")), "timestamp": e.get("timestamp"),
+                   "logStreamName": stream, "message": e.get("message")}
+                  if isinstance(e, dict) else e for e in payload["logEvents"]]
+        self.starts.append(self.line_number + 1)
+        self.owners.append(index)
+        for line in lines_from_cloudwatch_events(events, group, self.line_number):
+            self.line_number = line.number
+            for event in parser.feed(line):
+                self._write(sink, group, event)
+
+    def finish(self) -> None:
+        for (_, group), (parser, sink) in self.groups.items():
+            for event in parser.flush():
+                self._write(sink, group, event)
+            sink.flush()
+        self._take(len(self.items) - 1)
+
+    def _write(self, sink: OutputSink, group: str, event: Any) -> None:
+        stream = event.stream or ""
+        sink.write(event, self.instance or instance_for_stream(group, stream) or stream)
+        owner = _owner(self.starts, self.owners, event.line or 0)
+        self._take(owner if owner is not None else len(self.items) - 1)
+
+    def _take(self, index: int) -> None:
+        """Give what the sinks wrote since the last call to record ``index`` (or the
+        nearest record that can carry output)."""
+        text = self.out.getvalue()
+        if not text:
+            return
+        self.out.seek(0)
+        self.out.truncate()
+        target = _good_owner(self.items, index)
+        if target is not None:
+            self.items[target].output.append(text)
+
+    def _rejected(self, reject: Reject) -> None:
+        owner = _owner(self.starts, self.owners, reject.line)
+        if owner is not None:
+            self.items[owner].result = "ProcessingFailed"
+            self.items[owner].reason = reject.reason
+        if self.on_reject is not None:
+            self.on_reject(reject)
+
+
+def _owner(starts: list[int], owners: list[int], line: int) -> int | None:
+    at = bisect.bisect_right(starts, line) - 1
+    return owners[at] if at >= 0 else None
+
+
+def _good_owner(items: list[FirehoseRecord], index: int) -> int | None:
+    """``index`` if that record can carry output, else the nearest one that can."""
+    for distance in range(len(items)):
+        for candidate in (index - distance, index + distance):
+            if 0 <= candidate < len(items) and items[candidate].result != "ProcessingFailed":
+                return candidate
+    return None
+
+
+def passed_output(text: str) -> list[bytes]:
+    """Re-ingestable Firehose records that carry ready output through the next invocation
+    unchanged (each under Firehose's 1,000 KiB record limit, split at line ends).
+
+    >>> [decode_record(base64.b64encode(r).decode())["output"] for r in passed_output("a\\n")]
+    ['a\\n']
+    """
+    chunks: list[bytes] = []
+    lines = text.splitlines(keepends=True)
+    batch: list[str] = []
+    size = 0
+    for line in lines:
+        if batch and size + len(line) > _PASS_CHUNK:
+            chunks.append(_pass_record("".join(batch)))
+            batch, size = [], 0
+        batch.append(line)
+        size += len(line)
+    if batch:
+        chunks.append(_pass_record("".join(batch)))
+    return chunks
+
+
+def _pass_record(text: str) -> bytes:
+    body = json.dumps({"messageType": PASSED_OUTPUT, "output": text}, ensure_ascii=False)
+    return gzip.compress(body.encode("utf-8"))
+
+
+def _within_limit(items: list[FirehoseRecord], limit: int,
+                  reingest: Callable[[list[bytes]], None] | None,
+                  ) -> list[dict[str, str]]:
+    """The answers, with the output of the last records put back on the stream (and those
+    records answered ``Dropped``) while the response is over ``limit``."""
+    answers = [item.answer() for item in items]
+    total = 2 + sum(len(a["data"]) + len(a["recordId"]) + _ANSWER_OVERHEAD for a in answers)
+    put_back: list[bytes] = []
+    for position in range(len(answers) - 1, -1, -1):
+        if total <= limit:
+            break
+        answer = answers[position]
+        if answer["result"] != "Ok":
+            continue
+        if reingest is None:
+            raise ValueError(f"the response is over {limit} bytes and nothing can re-ingest")
+        total -= len(answer["data"])
+        put_back[:0] = passed_output("".join(items[position].output))
+        answers[position] = {"recordId": answer["recordId"], "result": "Dropped", "data": ""}
+    if total > limit:
+        raise ValueError(f"the response is over {limit} bytes even without output")
+    if put_back and reingest is not None:
+        reingest(put_back)
+    return answers

@@ -1,0 +1,440 @@
+"""Statement executions: the log lines that show one execution of one statement, grouped.
+
+PostgreSQL and pgAudit write several lines for one execution, and Guardium counts every
+record as activity, so records (and the summary's audit tables) are built per execution,
+not per line. The rule, stated once:
+
+* **Session.** Lines belong together only within one session of one stream: ``%c`` when
+  the prefix has it, else the pid with ``%s`` (a ``connection received`` or
+  ``disconnection`` line ends whatever the pid's earlier backend left open).
+* **pgAudit lines** with the same (statement id, substatement id) are one execution: the
+  SESSION and OBJECT lines of a statement, and ``pgaudit.log_relation``'s one line per
+  relation. A different statement id starts a new statement, which ends the earlier
+  pgAudit executions of the session (sub-statements share their parent's statement id).
+* **Durations** (``log_min_duration_statement``) join the pending execution of the same
+  session whose SQL they show (password literals aside: pgAudit hides them). The
+  ``parse`` and ``bind`` phases of an extended-protocol statement come before its
+  execution and wait for it; ``execute`` completes it (pgAudit's lines may still follow,
+  as they do with ``pgaudit.log_rows``); a ``statement:`` duration ends the whole query
+  string. The phases of one execution add up (see :func:`duration_micros`).
+* **log_statement** lines (``statement:``, ``execute <name>:``) start a statement. pgAudit's
+  line for the same SQL takes it over (no second execution); alone it is one execution.
+  A duration that joins nothing is one execution too.
+
+Bounded memory: an execution waits for its other lines only while (a) its session has
+fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
+their SQL texts add up to less than ``max_held_bytes`` characters (beyond either, the least
+recently active session is released whole), and (c) its session
+has written a line in the last ``max_wait`` seconds of log time (judged by the timestamps
+of later lines, so a replayed old log behaves like a live one). :meth:`flush` releases
+everything (end of input, or before acknowledging a batch).
+
+>>> import pgaudit_parse as pp
+>>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
+>>> g = ExecutionGrouper()
+>>> out = [x for e in pp.parse_lines([p + "AUDIT: OBJECT,1,1,READ,SELECT,TABLE,t,select 1,<none>",
+...                                   p + "AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,select 1,<none>",
+...                                   p + "duration: 0.250 ms  statement: select 1"])
+...        for x in g.add(e)] + g.flush()
+>>> [(x.sql, x.micros, x.lines) for x in out]
+[('select 1', 250, 3)]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Final, Literal
+
+from ..events import AuditEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, Event, LogEvent
+from ..sql import split_statements
+
+__all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logged_statement",
+           "INT_MAX"]
+
+#: Guardium's ``Record.executionTime`` is a Java Integer.
+INT_MAX: Final = 2**31 - 1
+_REDACTED: Final = "<REDACTED>"
+_PHASE = re.compile(r"duration: [0-9.]+ ms  (statement|parse|bind|execute|fastpath|plan)")
+_LOGGED_STATEMENT = re.compile(r"(?:statement|execute [^:]*): (.*)\Z", re.DOTALL)
+
+Source = Literal["audit", "statement", "duration"]
+
+
+def duration_micros(ms: float) -> int:
+    """A ``duration: N ms`` value as Guardium's ``executionTime``: whole microseconds,
+    computed as the universal connector computes it (``(int) (ms * 1000)`` on doubles:
+    truncated, and saturated at Java's ``Integer.MAX_VALUE``).
+
+    >>> duration_micros(0.919), duration_micros(125.456), duration_micros(1.005)
+    (919, 125456, 1004)
+    """
+    micros = ms * 1000.0
+    if micros >= INT_MAX:
+        return INT_MAX
+    return int(micros) if micros > 0 else 0
+
+
+def same_sql(logged: str | None, other: str | None) -> bool:
+    """Do two log lines show the same SQL? pgAudit writes ``<REDACTED>`` for a role's
+    password and cuts what follows it; other lines show it in clear.
+
+    >>> same_sql("alter role a password <REDACTED>", "alter role a password 'x';")
+    True
+    >>> same_sql("select 1", "select 2")
+    False
+    >>> same_sql("select 2", "select 1; select 2;")
+    True
+    """
+    if logged is None or other is None:
+        return logged is other
+    if _same_text(logged, other):
+        return True
+    # One statement of a multi-statement string: the SQL stage gives each audit line its
+    # own statement, while log_statement and duration lines show the whole string.
+    for single, whole in ((logged, other), (other, logged)):
+        if ";" in whole.rstrip().rstrip(";") and len(whole) > len(single):
+            if any(_same_text(single, part) for part in _statements_of(whole)):
+                return True
+    return False
+
+
+def _same_text(logged: str, other: str) -> bool:
+    if logged == other:
+        return True
+    for a, b in ((logged, other), (other, logged)):
+        if a.endswith(_REDACTED) and b.startswith(a[: -len(_REDACTED)]):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _statements_of(sql: str) -> tuple[str, ...]:
+    return tuple(split_statements(sql))
+
+
+def logged_statement(event: Event) -> str | None:
+    """The SQL of a ``log_statement`` line (``statement: ...``, ``execute <name>: ...``).
+
+    >>> import pgaudit_parse as pp
+    >>> [e] = pp.parse_lines(["2026-11-25 16:05:01 UTC::@:[7]:LOG:  execute S_1: select 1"])
+    >>> logged_statement(e)
+    'select 1'
+    """
+    if not isinstance(event, LogEvent) or event.severity != "LOG":
+        return None
+    if not event.message.startswith(("statement: ", "execute ")):
+        return None
+    found = _LOGGED_STATEMENT.match(event.message)
+    return found.group(1) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One execution of one statement, as the lines of one session showed it.
+
+    ``event`` is the line that shows it best: the first pgAudit line if pgAudit logged it,
+    else the ``log_statement`` line, else the first duration line. ``sql`` is the
+    statement text as logged there (not redacted here), ``micros`` the summed durations
+    (None when none was logged), ``rows`` pgAudit's row count, ``lines`` how many lines it
+    gathers, ``first_line`` the input line of the earliest of them.
+    """
+
+    event: Event
+    sql: str
+    source: Source
+    micros: int | None
+    rows: int | None
+    lines: int
+    first_line: int
+
+
+class _Pending:
+    """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
+
+    __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
+                 "first_line", "size", "sources")
+
+    def __init__(self, event: Event, sql: str, source: Source,
+                 ids: tuple[int, int] | None = None, micros: int | None = None,
+                 final: bool = False, rows: int | None = None) -> None:
+        self.event = event
+        self.sql = sql
+        self.source: Source = source
+        self.ids = ids
+        self.micros = micros
+        self.final = final
+        self.rows = rows
+        self.lines = 1
+        self.first_line = event.line
+        self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
+        self.sources = {event.source}
+
+    def take(self, event: Event) -> None:
+        self.lines += 1
+        self.sources.add(event.source)
+        if event.line < self.first_line:
+            self.first_line = event.line
+
+    def add_time(self, micros: int) -> None:
+        total = micros if self.micros is None else self.micros + micros
+        self.micros = min(total, INT_MAX)
+
+    def done(self) -> Execution:
+        return Execution(self.event, self.sql, self.source, self.micros, self.rows,
+                         self.lines, self.first_line)
+
+
+class _Session:
+    __slots__ = ("pending", "last_seen")
+
+    def __init__(self) -> None:
+        self.pending: list[_Pending] = []
+        self.last_seen: datetime | None = None
+
+
+SessionKey = tuple[object, ...]
+
+
+def session_key(event: Event) -> SessionKey:
+    """The session a line belongs to: ``%c`` when known, else pid and session start."""
+    if event.session_id:
+        return (event.stream, event.session_id)
+    return (event.stream, event.pid, event.session_start)
+
+
+class ExecutionGrouper:
+    """Events -> :class:`Execution` objects (one per statement execution) and the other
+    events unchanged, in the order they are complete. See the module docstring for the
+    grouping rule and the memory bounds."""
+
+    def __init__(self, max_held: int = 10_000, max_per_session: int = 64,
+                 max_wait: float = 300.0, max_held_bytes: int = 64 << 20) -> None:
+        self.max_held = max_held
+        self.max_per_session = max_per_session
+        self.max_wait = max_wait
+        self.max_held_bytes = max_held_bytes
+        self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
+        self._held = 0
+        self._held_bytes = 0
+        #: After :meth:`add` of an AuditEvent: was it another line of an execution already
+        #: pending (True), or the first pgAudit line of an execution (False)? Counters
+        #: (the summary) count executions when they start, without waiting for the end.
+        self.joined = False
+
+    # -- public ------------------------------------------------------------------------
+
+    def add(self, event: Event) -> list[Execution | Event]:
+        """What is complete after this event: executions and pass-through events."""
+        out: list[Execution | Event] = []
+        stamp = event.timestamp
+        if stamp is not None and self._sessions:
+            self._expire(stamp, out)
+        if isinstance(event, AuditEvent):
+            self._audit(event, out)
+        elif isinstance(event, DurationEvent):
+            self._duration(event, out)
+        elif (sql := logged_statement(event)) is not None:
+            assert isinstance(event, LogEvent)
+            self._logged_statement(event, sql, out)
+        else:
+            if isinstance(event, DisconnectionEvent) or (
+                    isinstance(event, ConnectionEvent)
+                    and event.message.startswith("connection received: ")):
+                self._release_session(session_key(event), out)
+            out.append(event)
+        return out
+
+    def flush(self) -> list[Execution]:
+        """Release every pending execution."""
+        out: list[Execution | Event] = []
+        for key in list(self._sessions):
+            self._release_session(key, out)
+        return out  # type: ignore[return-value]
+
+    def held(self) -> int:
+        """How many executions are pending."""
+        return self._held
+
+    def held_sources(self) -> set[str]:
+        """The sources (file, ``queue#message-id``...) of every line a pending execution
+        holds: an acknowledging source must not forget them before they are released.
+
+        >>> ExecutionGrouper().held_sources()
+        set()
+        """
+        return {source for s in self._sessions.values() for p in s.pending
+                for source in p.sources}
+
+    def oldest_held_line(self) -> int | None:
+        """The input line of the earliest line of any pending execution, or None."""
+        return min((p.first_line for s in self._sessions.values() for p in s.pending),
+                   default=None)
+
+    # -- the rule ----------------------------------------------------------------------
+
+    def _audit(self, event: AuditEvent, out: list[Execution | Event]) -> None:
+        audit = event.audit
+        ids = (audit.statement_id, audit.substatement_id)
+        sql = audit.statement or ""
+        session = self._session(event)
+        pending = session.pending
+        self.joined = True
+        for item in pending:
+            if item.source == "audit" and item.ids == ids:
+                item.take(event)
+                if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
+                    item.rows = audit.rows
+                return
+        # A new statement id: the session's earlier pgAudit executions are over.
+        self._release(session, [p for p in pending
+                                if p.source == "audit" and p.ids and p.ids[0] != ids[0]], out)
+        self.joined = False
+        for item in pending:
+            if item.source != "audit" and same_sql(sql, item.sql):
+                item.take(event)
+                item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
+                item.rows = audit.rows
+                return
+        self._append(session, _Pending(event, sql, "audit", ids, rows=audit.rows), out)
+
+    def _duration(self, event: DurationEvent, out: list[Execution | Event]) -> None:
+        micros = duration_micros(event.duration_ms)
+        sql = event.duration_statement
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if sql is None:
+            # log_duration: no text; it times the statement that just ran, if any.
+            if session is not None:
+                for item in reversed(session.pending):
+                    if not item.final:
+                        item.add_time(micros)
+                        item.final = True
+                        item.take(event)
+                        break
+                self._touch(key, session, event)
+            return
+        phase_match = _PHASE.match(event.message)
+        phase = phase_match.group(1) if phase_match else "statement"
+        if session is None:
+            session = self._session(event)
+        else:
+            self._touch(key, session, event)
+        pending = session.pending
+        if phase in ("parse", "bind"):
+            # These phases come before their execution's pgAudit lines: they only join
+            # phases (or the execute line) of the same statement still waiting for them.
+            found = next((p for p in pending if not p.final and p.source != "audit"
+                          and same_sql(p.sql, sql)), None)
+            if found is not None:
+                found.add_time(micros)
+                found.take(event)
+            else:
+                self._append(session, _Pending(event, sql, "duration", micros=micros), out)
+            return
+        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
+        if found is None:
+            found = _Pending(event, sql, "duration", micros=micros, final=True)
+            if phase == "statement":
+                self._release(session, list(pending), out)
+                out.append(found.done())
+                self._drop_if_empty(key, session)
+                return
+            # an extended-protocol execute: pgAudit's lines may follow (log_rows)
+            self._release(session, [p for p in pending if p.final or p.source == "audit"],
+                          out)
+            self._append(session, found, out)
+            return
+        found.add_time(micros)
+        found.final = True
+        found.take(event)
+        if phase == "statement":
+            # the query string is over: everything of it (and before it) is complete
+            self._release(session, list(pending), out)
+        else:
+            index = pending.index(found)
+            self._release(session, [p for p in pending[:index]
+                                    if p.final or p.source == "audit"], out)
+        self._drop_if_empty(key, session)
+
+    def _logged_statement(self, event: LogEvent, sql: str,
+                          out: list[Execution | Event]) -> None:
+        session = self._session(event)
+        pending = session.pending
+        if event.message.startswith("execute "):
+            # the execute line of an extended-protocol statement whose parse/bind wait
+            found = next((p for p in pending if not p.final and p.source == "duration"
+                          and same_sql(p.sql, sql)), None)
+            if found is not None:
+                self._release(session, [p for p in pending if p is not found], out)
+                found.take(event)
+                found.event, found.source = event, "statement"
+                return
+        # a new statement: what the session had pending belongs to earlier ones
+        self._release(session, list(pending), out)
+        self._append(session, _Pending(event, sql, "statement"), out)
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    def _session(self, event: Event) -> _Session:
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = _Session()
+        self._touch(key, session, event)
+        return session
+
+    def _touch(self, key: SessionKey, session: _Session, event: Event) -> None:
+        self._sessions.move_to_end(key)
+        if event.timestamp is not None:
+            session.last_seen = event.timestamp
+
+    def _append(self, session: _Session, item: _Pending, out: list[Execution | Event]) -> None:
+        session.pending.append(item)
+        self._held += 1
+        self._held_bytes += item.size
+        if len(session.pending) > self.max_per_session:
+            self._release(session, session.pending[:1], out)
+        while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
+                and self._sessions:
+            oldest = next(iter(self._sessions))
+            self._release_session(oldest, out)
+
+    def _release(self, session: _Session, items: list[_Pending],
+                 out: list[Execution | Event]) -> None:
+        if not items:
+            return
+        gone = {id(item) for item in items}
+        session.pending = [p for p in session.pending if id(p) not in gone]
+        self._held -= len(items)
+        self._held_bytes -= sum(item.size for item in items)
+        out.extend(item.done() for item in items)
+
+    def _release_session(self, key: SessionKey, out: list[Execution | Event]) -> None:
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            self._held -= len(session.pending)
+            self._held_bytes -= sum(item.size for item in session.pending)
+            out.extend(item.done() for item in session.pending)
+
+    def _drop_if_empty(self, key: SessionKey, session: _Session) -> None:
+        if not session.pending:
+            self._sessions.pop(key, None)
+
+    def _expire(self, now: datetime, out: list[Execution | Event]) -> None:
+        """Release sessions that wrote nothing for ``max_wait`` seconds of log time."""
+        while self._sessions:
+            key, session = next(iter(self._sessions.items()))
+            seen = session.last_seen
+            if seen is None:
+                return
+            try:
+                idle = (now - seen).total_seconds()
+            except TypeError:  # naive and aware timestamps: cannot compare
+                return
+            if idle <= self.max_wait:
+                return
+            self._release_session(key, out)
