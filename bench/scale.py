@@ -117,6 +117,9 @@ def bench_firehose(messages: list[str], buffer_mb: float) -> dict[str, float]:
 def bench_spark(log: Path, files: int, cores: int) -> dict[str, float]:
     from pyspark.sql import SparkSession
 
+    # Spark binds to the host's address unless told otherwise: keep it on loopback.
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+
     from pgaudit_parse.spark import write_output
 
     work = Path(tempfile.mkdtemp(prefix="pgaudit-scale-"))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from .entries import LogEntry, assemble_entries
 from .events import (
+    DEFAULT_STATEMENT_CACHE_BYTES,
     AuditEvent,
     ConnectionEvent,
     DisconnectionEvent,
@@ -24,9 +25,11 @@ from .events import (
     Event,
     LogEvent,
 )
+from .formats.ecs import to_ecs
 from .formats.guardium import to_guardium
+from .formats.ocsf import to_ocsf
 from .lines import Line, Reject
-from .parser import Parser, parse_lines
+from .parser import Parser, parse_lines, parse_path
 from .payload import AuditFields, PayloadError, parse_audit_payload
 from .prefix import POSTGRES_DEFAULT_PREFIX, RDS_PREFIX, LinePrefix, PrefixError, detect_prefix
 from .sinks import event_to_json
@@ -58,6 +61,8 @@ __all__ = [
     "parse_lines",
     "parse_file",
     "to_guardium",
+    "to_ocsf",
+    "to_ecs",
     "event_to_json",
     "InputError",
     "read_input",
@@ -67,11 +72,14 @@ __all__ = [
 
 def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
                on_reject: Callable[[Reject], None] | None = None,
-               timezone: str | None = None) -> Iterator[Event]:
-    """Parse a server log (plain or ``.gz``), a CloudWatch export or SQS bodies.
+               timezone: str | None = None,
+               max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
+    """Parse a server log (plain or ``.gz``), a csvlog or jsonlog (recognised by content;
+    ``prefix`` does not apply to them), a CloudWatch export or SQS bodies.
 
     ``prefix`` may be ``"auto"``; ``timezone`` is the server's ``log_timezone`` (IANA name)
-    for ambiguous zone abbreviations. Raises :class:`InputError` if the file cannot be read.
+    for ambiguous zone abbreviations; ``max_state_bytes`` bounds the per-session state
+    (docs/memory.md). Raises :class:`InputError` if the file cannot be read.
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
@@ -80,4 +88,5 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    return parse_lines(read_input(path), prefix=prefix, on_reject=on_reject, timezone=timezone)
+    return parse_path(path, prefix=prefix, on_reject=on_reject, timezone=timezone,
+                      max_state_bytes=max_state_bytes)

@@ -178,8 +178,8 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         # the SQL stage, as the CLI's records run it (REDACT: none|passwords|literals)
         stage = SqlStage(os.environ.get("REDACT") or "passwords", fingerprints=False,
                          audit_messages=False)
-        for item in parsed:
-            record = to_guardium(stage.apply(item)[0], account, instance)
+        for parsed_event in parsed:
+            record = to_guardium(stage.apply(parsed_event)[0], account, instance)
             if record is not None:
                 sender.add([json.dumps(record, separators=(",", ":"), ensure_ascii=True)])
                 result["records"] += 1

@@ -21,13 +21,14 @@ memory). Lines that fit nowhere become :class:`~pgaudit_parse.lines.Reject`\\ s.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .lines import Line, Reject, to_lines
-from .prefix import SECONDARY_LABELS, LinePrefix
+from .prefix import SECONDARY_LABELS, LinePrefix, ParsedLine
 
-__all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW"]
+__all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW",
+           "parse_start", "starts_message"]
 
 #: Lines an open entry waits for more of its lines before it is emitted.
 DEFAULT_WINDOW = 64
@@ -35,16 +36,45 @@ DEFAULT_WINDOW = 64
 _SECONDARY = frozenset(SECONDARY_LABELS)
 
 
+def parse_start(text: str, prefix: LinePrefix) -> tuple[ParsedLine | None, bool]:
+    """The one rule for "this line starts a message": the line's prefix parse (None for a
+    TAB continuation or a line the prefix does not match) and whether it starts a new
+    message (a prefixed line whose severity is not a DETAIL/HINT/QUERY/CONTEXT/LOCATION/
+    STATEMENT label). The assembler, ``--jobs`` chunking and the forwarder all use it.
+
+    >>> parsed, starts = parse_start("2026-11-25 16:05:01 UTC::@:[7]:DETAIL:  x", LinePrefix())
+    >>> parsed.severity, starts
+    ('DETAIL', False)
+    >>> parse_start("\tcontinued", LinePrefix())
+    (None, False)
+    """
+    if text.startswith("\t"):
+        return None, False
+    parsed = prefix.parse(text)
+    return parsed, parsed is not None and parsed.severity not in _SECONDARY
+
+
+def starts_message(text: str, prefix: LinePrefix) -> bool:
+    """Whether the physical line ``text`` starts a new PostgreSQL message (see
+    :func:`parse_start`).
+
+    >>> starts_message("2026-11-25 16:05:01 UTC::@:[7]:ERROR:  boom", LinePrefix())
+    True
+    """
+    return parse_start(text, prefix)[1]
+
+
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One PostgreSQL message with its continuation and secondary lines.
 
-    ``fields`` holds the prefix values of the first line (escape letter -> text);
+    ``fields`` holds the prefix values of the first line (escape letter -> text; a
+    read-only mapping, so the frozen entry holds nothing mutable);
     ``secondary`` holds ``(label, text)`` pairs such as ``("STATEMENT", "select 1")``;
     ``lines`` are the physical lines the entry was built from, in input order.
     """
 
-    fields: dict[str, str]
+    fields: Mapping[str, str]
     severity: str
     message: str
     secondary: tuple[tuple[str, str], ...]
@@ -68,7 +98,8 @@ class LogEntry:
     def get(self, label: str) -> str | None:
         """The text of the first secondary line with this label, or None.
 
-        >>> LogEntry({}, "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
+        >>> from types import MappingProxyType
+        >>> LogEntry(MappingProxyType({}), "ERROR", "x", (("DETAIL", "d"),), ()).get("DETAIL")
         'd'
         """
         for name, text in self.secondary:
@@ -82,11 +113,12 @@ class _Building:
 
     __slots__ = ("fields", "severity", "parts", "secondary", "lines", "key", "last_seq", "closed")
 
-    def __init__(self, fields: dict[str, str], severity: str, text: str, line: Line,
+    def __init__(self, fields: Mapping[str, str], severity: str, text: str, line: Line,
                  key: str, seq: int) -> None:
         self.fields = fields
         self.severity = severity
-        self.parts: list[str] = [text]  # the part being extended by continuation lines
+        # the text, then continuation lines as read (TAB included: no copy per line)
+        self.parts: list[str] = [text]
         self.secondary: list[tuple[str, list[str]]] = []
         self.lines: list[Line] = [line]
         self.key = key
@@ -94,6 +126,8 @@ class _Building:
         self.closed = False
 
     def continue_with(self, text: str, line: Line, seq: int) -> None:
+        """Extend the message (or its last secondary line) with a continuation line's
+        text as read, its leading TAB included (removed by :func:`_join`)."""
         target = self.secondary[-1][1] if self.secondary else self.parts
         target.append(text)
         self.lines.append(line)
@@ -106,12 +140,24 @@ class _Building:
 
     def freeze(self) -> LogEntry:
         return LogEntry(
-            self.fields,
+            self.fields,  # read-only already (ParsedLine.fields)
             self.severity,
-            "\n".join(self.parts),
-            tuple((label, "\n".join(parts)) for label, parts in self.secondary),
+            _join(self.parts),
+            tuple((label, _join(parts)) for label, parts in self.secondary),
             tuple(self.lines),
         )
+
+
+def _join(parts: list[str]) -> str:
+    """A text and its continuation lines (each starting with PostgreSQL's TAB) as one
+    text: no line holds a LF, so every LF + TAB of the joined text is a line start.
+
+    >>> _join(["select", "\\t1,", "\\t\\t2"])
+    'select\\n1,\\n\\t2'
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return "\n".join(parts).replace("\n\t", "\n")
 
 
 class _StreamState:
@@ -151,20 +197,20 @@ class EntryAssembler:
             state = self._streams[line.stream] = _StreamState()
         state.seq += 1
         text = line.text
-        if text.startswith("\t"):
-            if state.last is None or state.last.closed:
-                self._reject(line, "continuation line without a message before it")
-            else:
-                state.last.continue_with(text[1:], line, state.seq)
-            return self._ready(state)
-        parsed = self.prefix.parse(text)
+        parsed, starts = parse_start(text, self.prefix)
         if parsed is None:
+            if text.startswith("\t"):
+                if state.last is None or state.last.closed:
+                    self._reject(line, "continuation line without a message before it")
+                else:
+                    state.last.continue_with(text, line, state.seq)
+                return self._ready(state)
             reason = "empty line" if not text else "line does not match log_line_prefix"
             self._reject(line, reason)
             state.last = None
             return self._ready(state)
         key = parsed.fields.get(self._key_escape, "") if self._key_escape else ""
-        if parsed.severity in _SECONDARY:
+        if not starts:  # a DETAIL/HINT/STATEMENT... line of the message before it
             owner = state.open.get(key)
             if owner is None or owner.closed:
                 self._reject(line, f"{parsed.severity} line without its message")

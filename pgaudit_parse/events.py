@@ -4,6 +4,11 @@ Kinds: ``audit`` (pgAudit SESSION/OBJECT), ``error`` (ERROR, FATAL, PANIC),
 ``login_failed`` (an :class:`ErrorEvent` for a failed authentication), ``connection``,
 ``disconnection``, ``duration`` and ``log`` (everything else).
 
+Which kind a message is, is decided by a table of recognisers (:data:`RECOGNISERS`: message
+shape -> builder function), tried in order, the way sqlglot maps tokens to parse functions.
+Per-session state (``<previously logged>`` statements, who the session is) lives in
+:mod:`pgaudit_parse.sessions`, bounded in bytes (see docs/memory.md).
+
 >>> from pgaudit_parse import parse_lines
 >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.1.2.3(5000):bob@shop:[9]:FATAL:  "
 ...                    'password authentication failed for user "bob"'])
@@ -14,26 +19,31 @@ Kinds: ``audit`` (pgAudit SESSION/OBJECT), ``error`` (ERROR, FATAL, PANIC),
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from functools import lru_cache
-from typing import Final
+from types import FunctionType
+from typing import TYPE_CHECKING, Final, Literal, TypedDict
 
 from .entries import LogEntry
 from .lines import Reject
-from .payload import (
-    AUDIT_MARKER,
-    PREVIOUSLY_LOGGED,
-    AuditFields,
-    PayloadError,
-    parse_audit_payload,
+from .payload import AUDIT_MARKER, AuditFields, PayloadError, parse_audit_payload
+from .prefix import LinePrefix
+from .sessions import (
+    DEFAULT_STATEMENT_CACHE_BYTES,
+    Key,
+    Session,
+    SessionTable,
+    ambiguous_neighbours,
+    resplit,
 )
 from .timestamps import TimestampError, parse_epoch, parse_timestamp
 
 __all__ = [
     "Event",
+    "EventKind",
+    "EventFields",
     "AuditEvent",
     "ErrorEvent",
     "ConnectionEvent",
@@ -41,18 +51,24 @@ __all__ = [
     "DurationEvent",
     "LogEvent",
     "EventBuilder",
+    "Recogniser",
+    "RECOGNISERS",
     "ERROR_SEVERITIES",
+    "DEFAULT_STATEMENT_CACHE_BYTES",
 ]
 
 ERROR_SEVERITIES: Final = frozenset({"ERROR", "FATAL", "PANIC"})
 UNKNOWN: Final = "[unknown]"
+
+EventKind = Literal["audit", "error", "login_failed", "connection", "disconnection",
+                    "duration", "log"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """What every event has; attribute names follow the ``--format events`` JSON keys."""
 
-    kind: str
+    kind: EventKind
     timestamp: datetime | None
     severity: str
     message: str
@@ -86,35 +102,35 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuditEvent(Event):
-    """A pgAudit line: ``audit`` holds the parsed fields.
+    """A pgAudit line: ``audit`` holds the parsed fields (required: no audit event without).
 
     ``audit.statement`` and ``audit.parameter`` are resolved when pgAudit wrote
-    ``<previously logged>`` and the earlier line of the same backend was seen.
+    ``<previously logged>`` and the earlier line of the same session was seen.
     """
 
-    kind: str = "audit"
-    audit: AuditFields = field(default=None)  # type: ignore[assignment]
+    kind: Literal["audit"] = "audit"
+    audit: AuditFields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEvent(Event):
     """ERROR, FATAL or PANIC; ``kind`` is ``"login_failed"`` for failed authentication."""
 
-    kind: str = "error"
+    kind: Literal["error", "login_failed"] = "error"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionEvent(Event):
     """``connection received`` / ``authenticated`` / ``authorized`` (log_connections)."""
 
-    kind: str = "connection"
+    kind: Literal["connection"] = "connection"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DisconnectionEvent(Event):
     """``disconnection: session time: ...`` (log_disconnections)."""
 
-    kind: str = "disconnection"
+    kind: Literal["disconnection"] = "disconnection"
     session_time: str | None = None
 
 
@@ -122,7 +138,7 @@ class DisconnectionEvent(Event):
 class DurationEvent(Event):
     """``duration: N ms`` with the statement it timed, if logged on the same line."""
 
-    kind: str = "duration"
+    kind: Literal["duration"] = "duration"
     duration_ms: float = 0.0
     duration_statement: str | None = None
 
@@ -131,7 +147,42 @@ class DurationEvent(Event):
 class LogEvent(Event):
     """Any other message."""
 
-    kind: str = "log"
+    kind: Literal["log"] = "log"
+
+
+class EventFields(TypedDict):
+    """The keyword arguments every event class takes besides ``kind`` and its own fields
+    (what :class:`EventBuilder` reads off an entry before it knows the message's kind)."""
+
+    timestamp: datetime | None
+    severity: str
+    message: str
+    cursor_position: int | None
+    user: str | None
+    database: str | None
+    client_host: str | None
+    client_port: int | None
+    pid: int | None
+    detail: str | None
+    hint: str | None
+    context: str | None
+    statement: str | None
+    query: str | None
+    location: str | None
+    application_name: str | None
+    session_id: str | None
+    session_line: int | None
+    session_start: datetime | None
+    command_tag: str | None
+    sqlstate: str | None
+    backend_type: str | None
+    virtual_xid: str | None
+    xid: int | None
+    leader_pid: int | None
+    query_id: int | None
+    source: str
+    line: int
+    stream: str
 
 
 def _fast_init(cls: type[Event]) -> None:
@@ -148,8 +199,10 @@ def _fast_init(cls: type[Event]) -> None:
     namespace.update({f"_s_{n}": getattr(cls, n).__set__ for n in names})
     exec(f"def __init__(self, *, {params}):\n{body}", namespace)  # noqa: S102
     init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    cls.__init__ = init  # type: ignore[method-assign]
+    assert isinstance(init, FunctionType)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    # (setattr: the type checker keeps the dataclass's signature, which this one has)
+    setattr(cls, "__init__", init)  # noqa: B010
 
 
 for _event_class in (AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent,
@@ -157,7 +210,7 @@ for _event_class in (AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent
     _fast_init(_event_class)
 
 
-# -- recognising messages ----------------------------------------------------------------
+# -- facts about messages ------------------------------------------------------------------
 
 _DURATION = re.compile(
     r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<what>statement|(?:execute|parse|bind) [^:]*|"
@@ -171,14 +224,8 @@ _LOGIN_FAILED = re.compile(
     re.DOTALL,
 )
 _LOGIN_SQLSTATES: Final = frozenset({"28000", "28P01"})
-#: Statement/sub-statement texts remembered per backend for ``<previously logged>``.
-_STATEMENTS_PER_BACKEND: Final = 256
-_Logged = tuple[str | None, list[str] | None]
-_PREVIOUSLY_LOGGED_LIST: Final = [PREVIOUSLY_LOGGED]  # compared with, never changed
 #: stderr (unlike csvlog) appends the error cursor position to the message.
 _CURSOR = re.compile(r" at character (\d+)\Z")
-#: Filled from a backend's connection lines when the prefix does not carry them.
-_SESSION_FIELDS: Final = ("user", "database", "client_host", "client_port")
 _VERBOSE_SQLSTATE = re.compile(r"([0-9A-Z]{5}): ")
 #: SQLSTATE classes PostgreSQL defines (errcodes.txt); "AUDIT: " must not look like one.
 _SQLSTATE_CLASSES: Final = frozenset(
@@ -186,6 +233,8 @@ _SQLSTATE_CLASSES: Final = frozenset(
     "3F 40 42 44 53 54 55 57 58 72 F0 HV P0 XX".split())
 _KEY_VALUES = re.compile(r"(\w+)=(\S*)")
 _LOGIN_USER = re.compile(r'(?:for user|role) "((?:[^"]|"")*)"')
+_CONNECTION_RECEIVED: Final = "connection received: "
+_DISCONNECTION: Final = "disconnection: session time: "
 
 
 def is_login_failure(severity: str, message: str, sqlstate: str | None) -> bool:
@@ -230,106 +279,268 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
     return remote, None
 
 
-class EventBuilder:
-    """Turns entries into events, keeping per-backend state: pgAudit statements for
-    ``<previously logged>``, and, when the prefix lacks them, the user, database and client
-    named by the backend's connection lines. Bounded: at most ``max_backends`` backends.
+#: What a session's connection/disconnection text says, by escape (``user=`` -> ``u``).
+_SAID_KEYS: Final = (("user", "u"), ("database", "d"), ("application_name", "a"))
 
-    >>> from pgaudit_parse.entries import LogEntry
+
+# -- recognisers: message shape -> builder ------------------------------------------------
+
+_Build = Callable[["EventBuilder", LogEntry, EventFields, "re.Match[str] | None"],
+                  "Event | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recogniser:
+    """One message shape and the function that builds its event.
+
+    A message is the recogniser's when its severity is one of ``severities`` (if given),
+    it starts with one of ``starts`` (if given) and ``shape`` matches it (if given; the
+    match goes to ``build``). ``build`` returns the event, or None after reporting a
+    reject.
+    """
+
+    name: str
+    build: _Build
+    severities: frozenset[str] | None = None
+    starts: tuple[str, ...] = ()
+    shape: re.Pattern[str] | None = None
+
+    def match(self, severity: str, message: str) -> re.Match[str] | bool:
+        """A match object or True when the message is this recogniser's, else False."""
+        if self.severities is not None and severity not in self.severities:
+            return False
+        if self.starts and not message.startswith(self.starts):
+            return False
+        if self.shape is not None:
+            return self.shape.match(message) or False
+        return True
+
+
+def _build_audit(b: EventBuilder, entry: LogEntry, common: EventFields,
+                 match: re.Match[str] | None) -> Event | None:
+    try:
+        audit = parse_audit_payload(common["message"][len(AUDIT_MARKER):])
+    except PayloadError as exc:
+        b.reject(entry, f"torn pgAudit payload: {exc}")
+        return None
+    key = _key(entry, common)
+    sessions = b.sessions
+    session = sessions.get(key)
+    if session is not None and audit.statement_id < session.last_statement_id:
+        # pgAudit numbers a session's statements upwards from 1: a lower id is a new
+        # session on a reused pid, whose <previously logged> must not find the old SQL.
+        sessions.forget(key)
+        session = None
+    common, session = b.attribute(entry, common, key, session)
+    audit = sessions.resolve(key, session, common["session_id"], audit)
+    return AuditEvent(audit=audit, **common)
+
+
+def _build_error(b: EventBuilder, entry: LogEntry, common: EventFields,
+                 match: re.Match[str] | None) -> Event | None:
+    key = _key(entry, common)
+    severity, message = common["severity"], common["message"]
+    if is_login_failure(severity, message, common["sqlstate"]):
+        # The message names the role that tried to log in: it settles an ambiguous split.
+        named = _LOGIN_USER.search(message)
+        user = named.group(1).replace('""', '"') if named else None
+        common = b.attribute(entry, common, key, b.sessions.get(key),
+                             said={"u": user} if user else None)[0]
+        if common["user"] is None:
+            common["user"] = user
+        return ErrorEvent(kind="login_failed", **common)
+    common = b.attribute(entry, common, key, b.sessions.get(key))[0]
+    return ErrorEvent(kind="error", **common)
+
+
+def _build_duration(b: EventBuilder, entry: LogEntry, common: EventFields,
+                    match: re.Match[str] | None) -> Event | None:
+    assert match is not None
+    key = _key(entry, common)
+    common = b.attribute(entry, common, key, b.sessions.get(key))[0]
+    return DurationEvent(duration_ms=float(match.group("ms")),
+                         duration_statement=match.group("sql"), **common)
+
+
+def _build_connection(b: EventBuilder, entry: LogEntry, common: EventFields,
+                      match: re.Match[str] | None) -> Event | None:
+    message = common["message"]
+    key = _key(entry, common)
+    sessions = b.sessions
+    said = _said(message)
+    received = message.startswith(_CONNECTION_RECEIVED)
+    # Every connection line opens a session: a reused pid's earlier SQL is not its own.
+    sessions.new_session(key, common["session_id"], keep_known=not received)
+    common = b.attribute(entry, common, key, sessions.get(key), said=said,
+                         fill=not received)[0]
+    merged = _from_message(common, message)
+    session = sessions.remember(key, merged["session_id"], said, fresh=received)
+    session.known.update(merged["user"], merged["database"], merged["client_host"],
+                         merged["client_port"])
+    return ConnectionEvent(**merged)
+
+
+def _build_disconnection(b: EventBuilder, entry: LogEntry, common: EventFields,
+                         match: re.Match[str] | None) -> Event | None:
+    message = common["message"]
+    key = _key(entry, common)
+    common = b.attribute(entry, common, key, b.sessions.get(key), said=_said(message))[0]
+    session_time = message[len(_DISCONNECTION):].split(" ", 1)[0]
+    b.sessions.forget(key)
+    return DisconnectionEvent(session_time=session_time, **_from_message(common, message))
+
+
+def _build_log(b: EventBuilder, entry: LogEntry, common: EventFields,
+               match: re.Match[str] | None) -> Event | None:
+    key = _key(entry, common)
+    return LogEvent(**b.attribute(entry, common, key, b.sessions.get(key))[0])
+
+
+#: Message shapes, tried in order; the first that claims a message builds its event
+#: (a ``duration:`` text that does not fit the shape falls through to ``log``).
+RECOGNISERS: Final[tuple[Recogniser, ...]] = (
+    Recogniser("pgAudit", _build_audit, starts=(AUDIT_MARKER,)),
+    Recogniser("error", _build_error, severities=ERROR_SEVERITIES),
+    Recogniser("duration", _build_duration, starts=("duration: ",), shape=_DURATION),
+    Recogniser("connection", _build_connection,
+               starts=(_CONNECTION_RECEIVED, "connection authorized: ",
+                       "connection authenticated: ", "replication connection authorized: ")),
+    Recogniser("disconnection", _build_disconnection, starts=(_DISCONNECTION,)),
+    Recogniser("log", _build_log),
+)
+
+
+def _key(entry: LogEntry, common: EventFields) -> Key:
+    """The session key: (stream, pid), or (stream, %c) when the prefix has no pid."""
+    pid = common["pid"]
+    return (entry.stream, str(pid if pid is not None else common["session_id"]))
+
+
+def _said(message: str) -> dict[str, str]:
+    """What a connection/disconnection text says of the session, by prefix escape."""
+    values = dict(_KEY_VALUES.findall(message))
+    return {escape: values[key] for key, escape in _SAID_KEYS if values.get(key)}
+
+
+def _from_message(common: EventFields, message: str) -> EventFields:
+    """Fill user/database/host/port from ``key=value`` text when the prefix lacks them."""
+    values = dict(_KEY_VALUES.findall(message))
+    merged = common.copy()
+    if merged["user"] is None and values.get("user"):
+        merged["user"] = values["user"]
+    if merged["database"] is None and values.get("database"):
+        merged["database"] = values["database"]
+    if merged["client_host"] is None and values.get("host"):
+        merged["client_host"] = values["host"]
+    if merged["client_port"] is None and values.get("port", "").isdigit():
+        merged["client_port"] = int(values["port"])
+    return merged
+
+
+class EventBuilder:
+    """Turns entries into events through :data:`RECOGNISERS`, with per-session state in a
+    :class:`~pgaudit_parse.sessions.SessionTable`: pgAudit statements for ``<previously
+    logged>``, and who each session is (for prefixes without ``%u``/``%d``, and to settle
+    an ambiguous split such as ``alice@example.com@shop``). The state holds at most
+    ``max_backends`` sessions and ``max_state_bytes`` bytes (see docs/memory.md).
+
+    >>> from types import MappingProxyType
     >>> from pgaudit_parse.lines import Line
     >>> b = EventBuilder()
-    >>> b.build(LogEntry({"p": "7"}, "LOG", "checkpoint starting", (), (Line(""),))).kind
+    >>> b.build(LogEntry(MappingProxyType({"p": "7"}), "LOG", "checkpoint starting", (),
+    ...                  (Line(""),))).kind
     'log'
     """
 
     def __init__(self, on_reject: Callable[[Reject], None] | None = None,
-                 max_backends: int = 10_000,
+                 max_backends: int = 10_000, prefix: LinePrefix | None = None,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES,
                  timestamps: Callable[[str], datetime] | None = None) -> None:
         self.on_reject = on_reject or (lambda reject: None)
         # Reads %t/%m/%s (a TimestampParser knows the log's zone for CST, IST...).
         self._timestamp = timestamps if timestamps is not None else parse_timestamp
-        self.max_backends = max_backends
-        # (stream, pid) -> ((statement_id, substatement_id) -> (statement, parameter))
-        self._statements: OrderedDict[tuple[str, str], OrderedDict[tuple[int, int], _Logged]]
-        self._statements = OrderedDict()
-        # (stream, pid) -> user/database/client of the backend, from its connection lines
-        self._sessions: OrderedDict[tuple[str, str], dict[str, object]] = OrderedDict()
+        self.sessions = SessionTable(max_state_bytes, max_backends)
+        self._neighbours = ambiguous_neighbours(prefix) if prefix is not None else ()
+
+    @property
+    def max_state_bytes(self) -> int:
+        """The byte budget of the per-session state."""
+        return self.sessions.max_bytes
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes the per-session state holds now."""
+        return self.sessions.bytes
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements dropped to stay within ``max_state_bytes``."""
+        return self.sessions.evicted_statements
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>`` (their statement was unknown)."""
+        return self.sessions.unresolved_statements
 
     def build(self, entry: LogEntry) -> Event | None:
         """The event for one entry, or None (after reporting a reject) if it is torn."""
         try:
-            common = self._common(entry)
+            common = self._common(entry, entry.fields)
         except TimestampError as exc:
-            self._reject(entry, str(exc))
+            self.reject(entry, str(exc))
             return None
-        if self._sessions and (common["user"] is None or common["database"] is None
-                               or common["client_host"] is None
-                               or common["client_port"] is None) \
-                and not entry.message.startswith("connection received: "):
-            # (a new backend: what was known of an earlier one with its pid is not its)
-            self._fill_session(entry, common)
-        message = common["message"]
-        assert isinstance(message, str)
-        severity = entry.severity
-        if message.startswith(AUDIT_MARKER):
-            try:
-                audit = parse_audit_payload(message[len(AUDIT_MARKER):])
-            except PayloadError as exc:
-                self._reject(entry, f"torn pgAudit payload: {exc}")
-                return None
-            audit = self._resolve(entry, common, audit)
-            return AuditEvent(audit=audit, **common)
-        if severity in ERROR_SEVERITIES:
-            if is_login_failure(severity, message, common["sqlstate"]):
-                if common["user"] is None:
-                    named = _LOGIN_USER.search(message)
-                    common["user"] = named.group(1).replace('""', '"') if named else None
-                return ErrorEvent(kind="login_failed", **common)
-            return ErrorEvent(kind="error", **common)
-        if message.startswith("duration: "):
-            match = _DURATION.match(message)
-            if match:
-                return DurationEvent(duration_ms=float(match.group("ms")),
-                                     duration_statement=match.group("sql"), **common)
-        if message.startswith(("connection received: ", "connection authorized: ",
-                               "connection authenticated: ",
-                               "replication connection authorized: ")):
-            merged = self._from_message(common, message)
-            self._remember_session(entry, merged)
-            return ConnectionEvent(**merged)
-        if message.startswith("disconnection: session time: "):
-            session_time = message[len("disconnection: session time: "):].split(" ", 1)[0]
-            self._forget(entry, common)
-            return DisconnectionEvent(session_time=session_time,
-                                      **self._from_message(common, message))
-        return LogEvent(**common)
+        severity, message = entry.severity, common["message"]
+        for recogniser in RECOGNISERS:
+            found = recogniser.match(severity, message)
+            if found is not False:
+                return recogniser.build(self, entry, common,
+                                        found if isinstance(found, re.Match) else None)
+        raise AssertionError("the last recogniser takes every message")
 
-    def _remember_session(self, entry: LogEntry, values: dict[str, object]) -> None:
-        """Keep who a backend is (from its connection lines) for prefixes that lack it."""
-        key = self._backend(entry, values)
-        known = self._sessions.pop(key, {})
-        if entry.message.startswith("connection received: "):
-            known = {}  # a new backend (pids are reused)
-        for name in _SESSION_FIELDS:
-            if values[name] is not None:
-                known[name] = values[name]
-        self._sessions[key] = known
-        while len(self._sessions) > self.max_backends:
-            self._sessions.popitem(last=False)
+    def attribute(self, entry: LogEntry, common: EventFields, key: Key,
+                  session: Session | None, said: Mapping[str, str] | None = None,
+                  fill: bool = True) -> tuple[EventFields, Session | None]:
+        """``common`` with who the line belongs to settled, and the line's session (if
+        kept): a new ``%c`` ends the pid's earlier session; ambiguous prefix splits follow
+        what the session's lines ``said``; fields the prefix lacks come from its connection
+        lines (``fill``)."""
+        if session is not None and common["session_id"] is not None \
+                and session.session_id is not None \
+                and session.session_id != common["session_id"]:
+            self.sessions.forget(key)
+            session = None
+        fields = entry.fields
+        for _, literal, right in self._neighbours:
+            second = fields.get(right)
+            if second is not None and literal in second:  # (rare: checked inline)
+                known_said = said if said is not None else (
+                    session.said if session is not None else {})
+                resplit_fields = resplit(fields, self._neighbours, known_said)
+                if resplit_fields is not fields:
+                    common = self._common(entry, resplit_fields)
+                break
+        if fill and session is not None and (
+                common["user"] is None or common["database"] is None
+                or common["client_host"] is None or common["client_port"] is None):
+            known = session.known
+            if common["user"] is None:
+                common["user"] = known.user
+            if common["database"] is None:
+                common["database"] = known.database
+            if common["client_host"] is None:
+                common["client_host"] = known.client_host
+            if common["client_port"] is None:
+                common["client_port"] = known.client_port
+        return common, session
 
-    def _fill_session(self, entry: LogEntry, common: dict[str, object]) -> None:
-        known = self._sessions.get(self._backend(entry, common))
-        if known:
-            for name, value in known.items():
-                if common[name] is None:
-                    common[name] = value
+    def reject(self, entry: LogEntry, reason: str) -> None:
+        """Report an entry that cannot be an event."""
+        raw = "\n".join(line.text for line in entry.lines)
+        self.on_reject(Reject(entry.source, entry.line, reason, raw))
 
-    # -- helpers ---------------------------------------------------------------------
-
-    def _common(self, entry: LogEntry) -> dict[str, object]:
+    def _common(self, entry: LogEntry, f: Mapping[str, str]) -> EventFields:
         # The hottest function of the parser: fields absent from the prefix cost one
         # dict lookup each, and an entry without secondary lines skips their search.
-        f = entry.fields
         get = f.get
         if "m" in f:
             timestamp: datetime | None = self._timestamp(f["m"])
@@ -401,58 +612,7 @@ class EventBuilder:
             "stream": entry.stream,
         }
 
-    @staticmethod
-    def _from_message(common: dict[str, object], message: str) -> dict[str, object]:
-        """Fill user/database/host/port from ``key=value`` text when the prefix lacks them."""
-        values = dict(_KEY_VALUES.findall(message))
-        merged = dict(common)
-        for key, name in (("user", "user"), ("database", "database"), ("host", "client_host")):
-            if merged[name] is None and values.get(key):
-                merged[name] = values[key]
-        if merged["client_port"] is None and values.get("port", "").isdigit():
-            merged["client_port"] = int(values["port"])
-        return merged
 
-    def _backend(self, entry: LogEntry, common: dict[str, object]) -> tuple[str, str]:
-        return (entry.stream, str(common["pid"] if common["pid"] is not None
-                                  else common["session_id"]))
-
-    def _resolve(self, entry: LogEntry, common: dict[str, object],
-                 audit: AuditFields) -> AuditFields:
-        key = self._backend(entry, common)
-        ids = (audit.statement_id, audit.substatement_id)
-        statements = self._statements
-        known = statements.get(key)
-        statement, parameter = audit.statement, audit.parameter
-        if statement == PREVIOUSLY_LOGGED or parameter == _PREVIOUSLY_LOGGED_LIST:
-            earlier = known.get(ids) if known is not None else None
-            if earlier is None:
-                return audit  # the earlier line is not in this input: keep the marker
-            if statement == PREVIOUSLY_LOGGED:
-                statement = earlier[0]
-            if parameter == _PREVIOUSLY_LOGGED_LIST:
-                parameter = earlier[1]
-            return AuditFields(audit.audit_type, audit.statement_id, audit.substatement_id,
-                               audit.class_, audit.command, audit.object_type,
-                               audit.object_name, statement, parameter, audit.rows)
-        if known is None:
-            known = statements[key] = OrderedDict()
-            while len(statements) > self.max_backends:
-                statements.popitem(last=False)
-        else:
-            statements.move_to_end(key)
-        if ids in known:
-            known.move_to_end(ids)
-        known[ids] = (statement, parameter)
-        if len(known) > _STATEMENTS_PER_BACKEND:
-            known.popitem(last=False)
-        return audit
-
-    def _forget(self, entry: LogEntry, common: dict[str, object]) -> None:
-        key = self._backend(entry, common)
-        self._statements.pop(key, None)
-        self._sessions.pop(key, None)
-
-    def _reject(self, entry: LogEntry, reason: str) -> None:
-        raw = "\n".join(line.text for line in entry.lines)
-        self.on_reject(Reject(entry.source, entry.line, reason, raw))
+if TYPE_CHECKING:  # the builders fit the table's type
+    _BUILDERS: tuple[_Build, ...] = (_build_audit, _build_error, _build_duration,
+                                     _build_connection, _build_disconnection, _build_log)

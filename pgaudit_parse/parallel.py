@@ -25,11 +25,12 @@ when the prefix does not say it. So only prefixes that carry user, database and 
 (stdin, ``.gz``, CloudWatch/SQS JSON, small files), are parsed by one process.
 
 >>> import io, tempfile, os
+>>> from pgaudit_parse.prefix import RDS_PREFIX
 >>> from pgaudit_parse.sinks import OutputSink
 >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
 ...     _ = f.write("2026-11-25 16:05:01 UTC::@:[77]:LOG:  checkpoint starting\\n")
 >>> out = io.StringIO()
->>> result = parse_file_parallel(f.name, "%t:%r:%u@%d:[%p]:", 2, OutputSink(out, fmt="events"))
+>>> result = parse_file_parallel(f.name, RDS_PREFIX, 2, OutputSink(out, fmt="events"))
 >>> result.lines, result.jobs, out.getvalue().count("\\n")
 (1, 1, 1)
 >>> os.unlink(f.name)
@@ -46,11 +47,18 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Final
+from typing import IO, Final, cast
 
+from .entries import starts_message
 from .lines import Line
-from .parser import Parser, read_sample, resolve_prefix
-from .prefix import PRIMARY_SEVERITIES, LinePrefix, PrefixChoice
+from .parser import (
+    DEFAULT_STATE_BYTES,
+    Parser,
+    read_sample,
+    resolve_prefix,
+    split_state_bytes,
+)
+from .prefix import LinePrefix, PrefixChoice
 from .sinks import OutputSink
 from .sources import InputError, read_input
 from .timestamps import AmbiguousZoneWarning
@@ -77,7 +85,6 @@ MIN_CHUNK_BYTES: Final = int(os.environ.get("PGAUDIT_PARSE_MIN_CHUNK_BYTES", 4 <
 #: ...and at most this big (bounds the temporary output held per chunk).
 MAX_CHUNK_BYTES: Final = 64 << 20
 _BLOCK = 1 << 20
-_PRIMARY = frozenset(PRIMARY_SEVERITIES)
 #: Escapes a prefix needs for its lines not to depend on the session's connection lines.
 _SESSION_ESCAPES: Final = frozenset("udr")
 
@@ -94,6 +101,12 @@ class ParallelResult:
     rejected: int
     prefix: str
     jobs: int
+    #: State bounds at work (docs/memory.md): statements evicted from the
+    #: ``<previously logged>`` cache, audit lines that kept the marker, records released
+    #: before their duration line.
+    evicted_statements: int = 0
+    unresolved_statements: int = 0
+    released_early: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +144,7 @@ def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
     if not raw or raw[:1] == b"\t":
         return False
     text = raw.decode("utf-8", "backslashreplace")
-    parsed = prefix.parse(text[:-1] if text.endswith("\n") else text)
-    return parsed is not None and parsed.severity in _PRIMARY
+    return starts_message(text[:-1] if text.endswith("\n") else text, prefix)
 
 
 def _next_entry_start(f: IO[bytes], offset: int, prefix: LinePrefix) -> int | None:
@@ -276,7 +288,7 @@ class _Gate(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         if self.open:
             return self.target.write(text)
         return len(text)
@@ -298,6 +310,7 @@ class _Task:
     err_path: str
     timezone: str | None = None
     values: str = "connector"
+    state_bytes: int = DEFAULT_STATE_BYTES
     redact: str | None = None
 
 
@@ -314,6 +327,9 @@ class _Done:
     held_from: int | None = None
     #: Warnings about ambiguous zone abbreviations (the parent tells each once).
     zone_warnings: tuple[str, ...] = ()
+    evicted_statements: int = 0
+    unresolved_statements: int = 0
+    released_early: int = 0
 
 
 def _chunk_lines(task: _Task) -> Iterator[Line]:
@@ -347,11 +363,14 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             open(task.err_path, "w", encoding="utf-8") as err_file:
         out = _Gate(out_file)
         errors = _Gate(err_file)
-        sink = OutputSink(out, errors if task.errors else None, task.fmt, task.account_id,
-                          task.instance, values=task.values, redact=task.redact)
+        cache_bytes, held_bytes = split_state_bytes(task.state_bytes)
+        # (a _Gate is a text stream; TextIOBase is not IO[str] to the type checker)
+        sink = OutputSink(cast(IO[str], out), cast(IO[str], errors) if task.errors else None,
+                          task.fmt, task.account_id, task.instance, values=task.values,
+                          held_bytes=held_bytes, redact=task.redact)
         zone_warnings: list[str] = []
         parser = Parser(LinePrefix(task.prefix, timezone=task.timezone), on_reject=sink.reject,
-                        on_ambiguous_zone=zone_warnings.append)
+                        on_ambiguous_zone=zone_warnings.append, max_state_bytes=cache_bytes)
         feed = parser.feed
         write = sink.write
         lines = iter(_chunk_lines(task))
@@ -364,7 +383,8 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
                 if warm == 0:
                     break
         out.open = errors.open = True
-        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count)
+        base = (sink.written, sink.skipped, sink.rejected, parser.entry_count,
+                parser.evicted_statements, parser.unresolved_statements, sink.released_early)
         count = 0
         for line in lines:
             count += 1
@@ -385,7 +405,10 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         err_file.flush()
         return _Done(count, parser.entry_count - base[3], sink.written - base[0],
                      sink.skipped - base[1], sink.rejected - base[2], held_from=held_from,
-                     zone_warnings=tuple(zone_warnings))
+                     zone_warnings=tuple(zone_warnings),
+                     evicted_statements=parser.evicted_statements - base[4],
+                     unresolved_statements=parser.unresolved_statements - base[5],
+                     released_early=sink.released_early - base[6])
 
 
 def _copy(path: str, stream: IO[str]) -> None:
@@ -423,9 +446,11 @@ def _warm_from(task: _Task, line: int) -> _Task:
 
 
 def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
-                  on_ambiguous_zone: Callable[[str], None] | None = None) -> ParallelResult:
-    before = (sink.written, sink.skipped, sink.rejected)
-    parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone)
+                  on_ambiguous_zone: Callable[[str], None] | None = None,
+                  state_bytes: int = DEFAULT_STATE_BYTES) -> ParallelResult:
+    before = (sink.written, sink.skipped, sink.rejected, sink.released_early)
+    parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
+                    max_state_bytes=split_state_bytes(state_bytes)[0])
     write = sink.write
     count = 0
     for line in read_input(path):
@@ -436,7 +461,8 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
         write(event)
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
-                          compiled.spec, 1)
+                          compiled.spec, 1, parser.evicted_statements,
+                          parser.unresolved_statements, sink.released_early - before[3])
 
 
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
@@ -445,14 +471,15 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                         warmup_lines: int = DEFAULT_WARMUP_LINES,
                         timezone: str | None = None,
                         on_choice: Callable[[PrefixChoice], None] | None = None,
-                        on_ambiguous_zone: Callable[[str], None] | None = None
-                        ) -> ParallelResult:
+                        on_ambiguous_zone: Callable[[str], None] | None = None,
+                        state_bytes: int = DEFAULT_STATE_BYTES) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
     dead-letter lines go to ``sink.out`` / ``sink.errors`` in input order, and the sink's
     ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
     Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
+    ``state_bytes`` bounds each process's per-session state (docs/memory.md).
     Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
     :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix (and tells
     ``on_choice`` what it found). ``timezone``: the log's zone (see ``LinePrefix``);
@@ -471,21 +498,21 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                 warnings.warn(message, AmbiguousZoneWarning, stacklevel=2)
 
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
-        return _parse_serial(path, compiled, sink, tell)
+        return _parse_serial(path, compiled, sink, tell, state_bytes)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
-        return _parse_serial(path, compiled, sink, tell)
+        return _parse_serial(path, compiled, sink, tell, state_bytes)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
     workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
-              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values,
+              os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes,
               sink.redact)
         for i, chunk in enumerate(chunks)
     ]
-    totals = [0, 0, 0, 0, 0]
+    totals = [0, 0, 0, 0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
     pool = context.Pool(min(jobs, len(tasks)))
     try:
@@ -526,7 +553,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             os.unlink(task.out_path)
             os.unlink(task.err_path)
             for i, value in enumerate((done.lines, done.entries, done.written, done.skipped,
-                                       done.rejected)):
+                                       done.rejected, done.evicted_statements,
+                                       done.unresolved_statements, done.released_early)):
                 totals[i] += value
             following = next(queued, None)
             if following is not None:
@@ -540,4 +568,5 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     sink.skipped += totals[3]
     sink.rejected += totals[4]
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
-                          compiled.spec, min(jobs, len(tasks)))
+                          compiled.spec, min(jobs, len(tasks)), totals[5], totals[6],
+                          totals[7])

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
-from .events import Event, EventBuilder
+from .events import DEFAULT_STATEMENT_CACHE_BYTES, Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import (
     RDS_PREFIX,
@@ -24,18 +24,39 @@ from .prefix import (
     choose_prefix,
     has_session_line,
 )
+from .structured import read_structured
 from .timestamps import TimestampParser
 
-__all__ = ["Parser", "parse_lines", "open_with_prefix", "resolve_prefix", "read_sample",
-           "RejectCounter"]
+__all__ = ["Parser", "parse_lines", "parse_entries", "parse_path", "open_with_prefix",
+           "resolve_prefix", "read_sample", "RejectCounter", "DEFAULT_STATE_BYTES",
+           "split_state_bytes"]
 
 #: Lines ``prefix="auto"`` looks at, at least.
 AUTO_SAMPLE_LINES = 200
 #: How far ``prefix="auto"`` reads when it has seen only background-process lines.
 AUTO_MAX_LINES = 20_000
 AUTO_MAX_CHARS = 16 * 1024 * 1024
+#: Bytes of per-session state a run keeps by default: the ``<previously logged>`` cache
+#: (:class:`Parser`) and the audit records waiting for their ``duration:`` line
+#: (:class:`~pgaudit_parse.formats.guardium.RecordBuilder`). See docs/memory.md.
+DEFAULT_STATE_BYTES = 64 * 1024 * 1024
 
 T = TypeVar("T")
+
+
+def split_state_bytes(total: int) -> tuple[int, int]:
+    """Share a state budget: (``<previously logged>`` cache, held Guardium records).
+
+    The cache gets three quarters: it holds up to 256 statements per session, while a
+    session holds the records of one statement at a time.
+
+    >>> split_state_bytes(64 * 1024 * 1024)
+    (50331648, 16777216)
+    """
+    if total < 0:
+        raise ValueError("a state budget cannot be negative")
+    cache = total * 3 // 4
+    return cache, total - cache
 
 
 class RejectCounter:
@@ -64,12 +85,18 @@ class Parser:
     name) is the log's zone, for ambiguous abbreviations such as ``CST``; without it such
     an abbreviation takes its default meaning and ``on_ambiguous_zone`` (default: an
     :class:`~pgaudit_parse.timestamps.AmbiguousZoneWarning`) hears of it once.
+
+    The ``<previously logged>`` cache holds at most ``max_state_bytes`` (``state_bytes``
+    now); statements it evicted are counted in ``evicted_statements``, and audit lines
+    that kept the marker because their statement was not (or no longer) known in
+    ``unresolved_statements`` (docs/memory.md).
     """
 
     def __init__(self, prefix: str | LinePrefix = RDS_PREFIX,
                  on_reject: Callable[[Reject], None] | None = None,
                  window: int = DEFAULT_WINDOW, timezone: str | None = None,
-                 on_ambiguous_zone: Callable[[str], None] | None = None) -> None:
+                 on_ambiguous_zone: Callable[[str], None] | None = None,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         if not isinstance(prefix, LinePrefix):
             prefix = LinePrefix(prefix, timezone=timezone)
         elif timezone is not None and timezone != prefix.timezone:
@@ -81,8 +108,29 @@ class Parser:
         # One timestamp reader per parser: it warns once about an ambiguous zone
         # abbreviation (an AmbiguousZoneWarning, or a call of on_ambiguous_zone).
         timestamps = TimestampParser(self.prefix.timezone, on_ambiguous_zone)
-        self._builder = EventBuilder(self._reject, timestamps=timestamps)
+        self._builder = EventBuilder(self._reject, timestamps=timestamps, prefix=self.prefix,
+                                     max_state_bytes=max_state_bytes)
         self.entry_count = 0
+
+    @property
+    def max_state_bytes(self) -> int:
+        """The byte budget of the ``<previously logged>`` cache."""
+        return self._builder.max_state_bytes
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes the ``<previously logged>`` cache and session facts hold now."""
+        return self._builder.state_bytes
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements dropped from the cache to stay within ``max_state_bytes``."""
+        return self._builder.evicted_statements
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>`` (earlier line unknown)."""
+        return self._builder.unresolved_statements
 
     def _reject(self, reject: Reject) -> None:
         self.reject_count += 1
@@ -92,6 +140,12 @@ class Parser:
         """Take one line; return the events it completed."""
         entries = self._assembler.feed(line)
         return self._events(entries) if entries else []
+
+    def feed_entry(self, entry: LogEntry) -> Event | None:
+        """Take one whole message (a csvlog or jsonlog record); return its event, or None
+        when it is rejected (reported to ``on_reject``)."""
+        self.entry_count += 1
+        return self._builder.build(entry)
 
     def flush(self) -> list[Event]:
         """Emit all events still held (end of input, or a pause in a follow mode)."""
@@ -122,6 +176,8 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
 
     >>> resolve_prefix("auto", ["2026-11-25 16:05:01.120 UTC [7] LOG:  hi"]).spec
     '%m [%p] '
+    >>> resolve_prefix("auto", []).spec == RDS_PREFIX  # an empty input is not an error
+    True
     """
     if isinstance(prefix, LinePrefix):
         if timezone is not None and timezone != prefix.timezone:
@@ -189,22 +245,55 @@ def _text_of(line: Line) -> str:
 
 def parse_lines(lines: Iterable[str | Line], prefix: str | LinePrefix = RDS_PREFIX,
                 on_reject: Callable[[Reject], None] | None = None,
-                timezone: str | None = None) -> Iterator[Event]:
+                timezone: str | None = None,
+                max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
     """Parse any iterable of lines (strings or :class:`Line`) into events, lazily.
 
     ``timezone`` is the server's ``log_timezone`` (an IANA name), for zone abbreviations
     that name several zones (``CST``, ``IST``); see :mod:`pgaudit_parse.timestamps`.
+    ``max_state_bytes`` bounds the per-session state (docs/memory.md).
 
     >>> [e.kind for e in parse_lines(["2026-11-25 16:05:01 UTC::@:[77]:LOG:  hi"])]
     ['log']
     """
     compiled, stream = open_with_prefix(lines, prefix, timezone)
-    parser = Parser(compiled, on_reject)
+    parser = Parser(compiled, on_reject, max_state_bytes=max_state_bytes)
     for line in stream:
         events = parser.feed(line)
         if events:
             yield from events
     yield from parser.flush()
+
+
+def parse_entries(entries: Iterable[LogEntry],
+                  on_reject: Callable[[Reject], None] | None = None,
+                  timezone: str | None = None,
+                  max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
+    """Events of whole messages (csvlog or jsonlog entries), lazily; ``timezone`` and
+    ``max_state_bytes`` as for :func:`parse_lines` (csvlog times carry the same zone
+    abbreviations)."""
+    parser = Parser(RDS_PREFIX, on_reject, timezone=timezone, max_state_bytes=max_state_bytes)
+    for entry in entries:
+        event = parser.feed_entry(entry)
+        if event is not None:
+            yield event
+
+
+def parse_path(path: str, prefix: str | LinePrefix = RDS_PREFIX,
+               on_reject: Callable[[Reject], None] | None = None,
+               timezone: str | None = None,
+               max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
+    """Events of one input, whatever its kind: a server log (``prefix`` applies), a
+    csvlog or jsonlog (recognised by content; no prefix needed), a CloudWatch export or
+    SQS bodies; plain or gzip; ``-`` for stdin. Lazy: the file is opened on first use."""
+    counter = RejectCounter() if on_reject is None else on_reject
+    kind, items = read_structured(path, counter)
+    if kind is None:
+        yield from parse_lines(items, prefix=prefix, on_reject=counter,  # type: ignore[arg-type]
+                               timezone=timezone, max_state_bytes=max_state_bytes)
+    else:
+        yield from parse_entries(items, counter, timezone,  # type: ignore[arg-type]
+                                 max_state_bytes)
 
 
 def _chain(head: list[Line], rest: Iterator[Line]) -> Iterator[Line]:

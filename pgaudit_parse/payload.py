@@ -7,10 +7,13 @@ quoted once more as a whole.
 
 The pyparsing grammar (:data:`AUDIT_RECORD`) is the reference; :func:`split_csv` is the
 fast path over the ``csv`` module, used when it provably agrees (property tests check it).
+When it does not (a stray quote, or a field over ``csv``'s 128 KiB limit: a bulk INSERT),
+:func:`split_csv_linear` splits the record in one pass, in memory proportional to it
+(the grammar's regex keeps backtracking state per character: ~125 bytes each).
 
 >>> f = parse_audit_payload('SESSION,1,1,READ,SELECT,TABLE,public.t,"select 1, 2",<none>')
 >>> f.class_, f.statement, f.parameter, f.rows
-('READ', 'select 1, 2', [], None)
+('READ', 'select 1, 2', (), None)
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 import pyparsing as pp
 
@@ -27,10 +30,12 @@ __all__ = [
     "NOT_LOGGED",
     "NO_PARAMETERS",
     "PREVIOUSLY_LOGGED",
+    "PREVIOUSLY_LOGGED_PARAMETER",
     "AuditFields",
     "PayloadError",
     "parse_audit_payload",
     "split_csv",
+    "split_csv_linear",
     "split_csv_with_grammar",
 ]
 
@@ -38,6 +43,8 @@ AUDIT_MARKER: Final = "AUDIT: "
 NOT_LOGGED: Final = "<not logged>"
 NO_PARAMETERS: Final = "<none>"
 PREVIOUSLY_LOGGED: Final = "<previously logged>"
+#: ``AuditFields.parameter`` of a line whose PARAMETER is ``<previously logged>``.
+PREVIOUSLY_LOGGED_PARAMETER: Final[tuple[str, ...]] = (PREVIOUSLY_LOGGED,)
 
 
 class PayloadError(ValueError):
@@ -48,8 +55,9 @@ class PayloadError(ValueError):
 class AuditFields:
     """The fields of one pgAudit line (``class_`` because ``class`` is a keyword).
 
-    ``parameter`` is None when not logged, ``[]`` for ``<none>``, else the values (SQL NULL
-    and '' both appear as ''). ``rows`` is None unless ``pgaudit.log_rows`` is on.
+    ``parameter`` is None when not logged, ``()`` for ``<none>``, else the values (SQL NULL
+    and '' both appear as ''); a tuple, so the frozen object holds nothing mutable (the
+    JSON form is a list). ``rows`` is None unless ``pgaudit.log_rows`` is on.
     Empty fields are None.
     """
 
@@ -61,7 +69,7 @@ class AuditFields:
     object_type: str | None
     object_name: str | None
     statement: str | None
-    parameter: list[str] | None
+    parameter: tuple[str, ...] | None
     rows: int | None
 
     def as_dict(self) -> dict[str, object]:
@@ -84,8 +92,8 @@ class AuditFields:
 
 def _build_csv_grammar() -> pp.ParserElement:
     quoted = pp.QuotedString('"', esc_quote='""', multiline=True, unquote_results=True,
-                             convert_whitespace_escapes=False)
-    quoted = quoted.leave_whitespace().set_name("quoted field")
+                             convert_whitespace_escapes=False
+                             ).leave_whitespace().set_name("quoted field")
     unquoted = pp.Regex(r'[^,"]*').leave_whitespace().set_name("plain field")
     field = (quoted | unquoted).set_name("field")
     comma = pp.Suppress(pp.Literal(",").leave_whitespace())
@@ -114,7 +122,8 @@ def split_csv(text: str) -> list[str]:
     """Split a pgAudit CSV record (fast path; falls back to the grammar when in doubt).
 
     The ``csv`` module is lenient with stray quotes; pgAudit never writes them, so any
-    record holding a quote that is not at a field start goes to the grammar instead.
+    record holding a quote that is not at a field start goes to
+    :func:`split_csv_linear` instead.
 
     >>> split_csv('SESSION,1,1,READ,SELECT,,,"x\\ny",<none>')
     ['SESSION', '1', '1', 'READ', 'SELECT', '', '', 'x\\ny', '<none>']
@@ -124,10 +133,75 @@ def split_csv(text: str) -> list[str]:
     try:
         fields = next(csv.reader([text], strict=True))
     except (csv.Error, StopIteration):
-        return split_csv_with_grammar(text)
+        return split_csv_linear(text)
     if _rejoin(fields) != text:
-        return split_csv_with_grammar(text)
+        return split_csv_linear(text)
     return fields
+
+
+def split_csv_linear(text: str) -> list[str]:
+    '''Split a pgAudit CSV record in one pass, exactly as the grammar does.
+
+    The grammar is a PEG: a field is a quoted string (``"``, then any run of ``""`` or
+    non-quote characters, then ``"``) or else a run of characters that are neither comma
+    nor quote; fields are separated by commas, and the record ends after a field. A quoted
+    field thus ends at the first quote that is not half of a ``""`` pair. Time is linear in
+    the text; memory is one copy of each field. Errors name the column the grammar names.
+
+    >>> split_csv_linear('a,"b,""c""",')
+    ['a', 'b,"c"', '']
+    >>> split_csv_linear('"a"b')
+    Traceback (most recent call last):
+    pgaudit_parse.payload.PayloadError: malformed CSV at column 4
+    '''
+    fields: list[str] = []
+    find = text.find
+    end = len(text)
+    pos = 0
+    while True:
+        if pos < end and text[pos] == '"':
+            close, last_pair = _closing_quote(text, pos + 1)
+            if close < 0:
+                # No quote closes the field. The grammar's regex then backtracks to the
+                # first quote of the last "" pair (which is followed by a quote, so the
+                # record fails right after it), or, without a pair, fails here.
+                _malformed(text, pos if last_pair < 0 else last_pair + 1)
+            value = text[pos + 1:close]
+            fields.append(value.replace('""', '"') if '""' in value else value)
+            pos = close + 1
+        else:
+            comma = find(",", pos)
+            stop = end if comma < 0 else comma
+            quote = find('"', pos, stop)
+            if quote >= 0:
+                _malformed(text, quote)
+            fields.append(text[pos:stop])
+            pos = stop
+        if pos == end:
+            return fields
+        if text[pos] != ",":
+            _malformed(text, pos)
+        pos += 1
+
+
+def _closing_quote(text: str, pos: int) -> tuple[int, int]:
+    """(index of the quote closing a quoted field whose text starts at ``pos``, or -1;
+    index of the first quote of the last ``""`` pair seen, or -1)."""
+    find = text.find
+    last_pair = -1
+    while True:
+        quote = find('"', pos)
+        if quote < 0:
+            return -1, last_pair
+        if text.startswith('"', quote + 1):
+            last_pair = quote  # a doubled quote: part of the value
+            pos = quote + 2
+            continue
+        return quote, last_pair
+
+
+def _malformed(text: str, index: int) -> NoReturn:
+    raise PayloadError(f"malformed CSV at column {pp.col(index, text)}")
 
 
 def _rejoin(fields: list[str]) -> str:
@@ -147,17 +221,17 @@ def _int(text: str, name: str) -> int:
         raise PayloadError(f"{name} is not a number") from None
 
 
-def parse_parameter(text: str) -> list[str] | None:
-    '''PARAMETER as a list: None for ``<not logged>``, ``[]`` for ``<none>``.
+def parse_parameter(text: str) -> tuple[str, ...] | None:
+    '''PARAMETER as a tuple: None for ``<not logged>``, ``()`` for ``<none>``.
 
     >>> parse_parameter('1,"he said ""hi"""'), parse_parameter("<none>")
-    (['1', 'he said "hi"'], [])
+    (('1', 'he said "hi"'), ())
     '''
     if text == NOT_LOGGED:
         return None
     if text == NO_PARAMETERS:
-        return []
-    return split_csv(text)
+        return ()
+    return tuple(split_csv(text))
 
 
 def parse_audit_payload(payload: str) -> AuditFields:
@@ -179,9 +253,9 @@ def parse_audit_payload(payload: str) -> AuditFields:
     statement = fields[7]
     parameter_text = fields[8]
     if parameter_text == NOT_LOGGED:
-        parameter: list[str] | None = None
+        parameter: tuple[str, ...] | None = None
     elif parameter_text == PREVIOUSLY_LOGGED:
-        parameter = [PREVIOUSLY_LOGGED]
+        parameter = PREVIOUSLY_LOGGED_PARAMETER
     else:
         parameter = parse_parameter(parameter_text)
     rows: int | None = None

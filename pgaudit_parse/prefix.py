@@ -29,9 +29,10 @@ After the prefix, PostgreSQL writes ``SEVERITY:  message``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from types import MappingProxyType
 from typing import Final
 
 import pyparsing as pp
@@ -185,11 +186,12 @@ PrefixPart = PrefixLiteral | PrefixEscape
 class ParsedLine:
     """A physical line split into its prefix values, severity and message text.
 
-    ``fields`` maps each escape letter of the prefix to its text, padding stripped; escapes
+    ``fields`` maps each escape letter of the prefix to its text (read-only), padding
+    stripped; escapes
     after ``%q`` are absent for lines of non-session processes.
     """
 
-    fields: dict[str, str]
+    fields: Mapping[str, str]
     severity: str
     message: str
 
@@ -485,7 +487,7 @@ def _free_text_element(part: PrefixEscape, tail: pp.ParserElement | None) -> pp.
 class LinePrefix:
     """A compiled ``log_line_prefix``: pyparsing grammar plus an equivalent fast regex.
 
-    >>> LinePrefix("%m [%p] ").parse("2026-11-25 16:05:01.120 UTC [7] ERROR:  boom").fields
+    >>> dict(LinePrefix("%m [%p] ").parse("2026-11-25 16:05:01.120 UTC [7] ERROR:  boom").fields)
     {'m': '2026-11-25 16:05:01.120 UTC', 'p': '7'}
     >>> LinePrefix("%m [%p] ").parse("no prefix here") is None
     True
@@ -601,7 +603,7 @@ class LinePrefix:
             sequence.append(pp.Opt(pp.And([element(i) for i in after])))
         sequence += [_severity()("severity"), pp.Literal(":  "),
                      pp.SkipTo(pp.StringEnd())("message")]
-        grammar = pp.And(sequence)
+        grammar: pp.ParserElement = pp.And(sequence)
         # No whitespace skipping anywhere (spaces are data here), and no TAB expansion.
         _leave_whitespace(grammar)
         grammar = grammar.parse_with_tabs()
@@ -625,12 +627,13 @@ class LinePrefix:
                 value = values[i]
                 if value is not None:
                     fields[escape] = value.strip(" ") if escape in padded else value
-        return ParsedLine(fields, values[self._severity], values[self._message])
+        return ParsedLine(MappingProxyType(fields), values[self._severity],
+                          values[self._message])
 
     def parse_with_grammar(self, text: str) -> ParsedLine | None:
         """Split a line with the pyparsing grammar (slower; the reference for :meth:`parse`).
 
-        >>> LinePrefix().parse_with_grammar("2026-11-25 16:05:01 UTC::@:[77]:LOG:  x").fields
+        >>> dict(LinePrefix().parse_with_grammar("2026-11-25 16:05:01 UTC::@:[77]:LOG:  x").fields)
         {'t': '2026-11-25 16:05:01 UTC', 'r': '', 'u': '', 'd': '', 'p': '77'}
         """
         try:
@@ -643,7 +646,7 @@ class LinePrefix:
             if name in named:
                 value = named[name]
                 fields[escape] = value.strip(" ") if escape in self._padded_escapes else value
-        return ParsedLine(fields, named["severity"], named.get("message", ""))
+        return ParsedLine(MappingProxyType(fields), named["severity"], named.get("message", ""))
 
     def values_with_grammar(self, text: str) -> dict[str, object] | None:
         """The prefix values of a line as what they are, read by the grammar: timestamps
@@ -720,7 +723,7 @@ def _leave_whitespace(element: pp.ParserElement) -> None:
         seen.add(id(current))
         current.skipWhitespace = False
         if isinstance(current, pp.White):
-            current.whiteChars = ""
+            current.whiteChars = set()
         stack.extend(getattr(current, "exprs", []))
         inner = getattr(current, "expr", None)
         if isinstance(inner, pp.ParserElement):

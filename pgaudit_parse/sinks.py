@@ -1,4 +1,5 @@
-"""Sinks: events -> JSON lines (Guardium records or events), rejects -> dead-letter lines.
+"""Sinks: events -> JSON lines (Guardium records, events, OCSF or ECS), rejects -> dead-letter
+lines.
 
 >>> import io
 >>> from pgaudit_parse import parse_lines
@@ -16,17 +17,23 @@ import json
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
+from .formats.ecs import to_ecs
 from .formats.executions import logged_statement
-from .formats.guardium import RecordBuilder
+from .formats.guardium import DEFAULT_HELD_BYTES, RecordBuilder
+from .formats.ocsf import to_ocsf
 from .lines import Reject
 from .sql.stage import SqlInfo, SqlStage
 
-__all__ = ["FORMATS", "event_to_json", "add_sql_keys", "reject_to_json", "OutputSink"]
+__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys",
+           "reject_to_json", "OutputSink", "EventSink"]
 
-FORMATS: Final = ("records", "events")
+FORMATS: Final = ("records", "events", "ocsf", "ecs")
+#: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
+#: or removed key is a new major version, an added key a new minor one.
+EVENTS_SCHEMA_VERSION: Final = "1.0.0"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -56,6 +63,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         "context": event.context,
         "statement": event.statement,
     }
+    out["schema_version"] = EVENTS_SCHEMA_VERSION
     if isinstance(event, AuditEvent):
         out["audit"] = event.audit.as_dict()
     out.update(
@@ -133,20 +141,44 @@ def _make_dumps() -> Callable[[Any], str]:
 _dumps: Final = _make_dumps()
 
 
+class EventSink(Protocol):
+    """What every command writes events through (:class:`OutputSink`, and the Parquet
+    sink of :mod:`pgaudit_parse.parquet`)."""
+
+    fmt: str
+    account_id: str | None
+    instance: str | None
+    errors: IO[str] | None
+    written: int
+    skipped: int
+    rejected: int
+    @property
+    def released_early(self) -> int:
+        """Records written before the other lines of their execution came, to stay
+        within the state bounds (docs/memory.md); 0 for sinks that hold nothing."""
+
+    def write(self, event: Event, instance: str | None = None) -> None: ...
+    def reject(self, reject: Reject) -> None: ...
+    def oldest_held_line(self) -> int | None: ...
+    def flush(self, durable: bool = False) -> None: ...
+    def close(self) -> None: ...
+
+
 class OutputSink:
     """Writes one JSON object per line; rejects go to the dead-letter stream (if any).
 
     ``fmt`` is ``"records"`` (Guardium records, one per statement execution: a record waits
     for the other lines of its execution, within bounds, or until :meth:`flush`; events
-    without a record are skipped and counted in ``skipped``) or ``"events"``. ``values``
-    chooses the records' values (``connector``, the default, or ``postgres``; see
-    :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
+    without a record are skipped and counted in ``skipped``), ``"events"``, ``"ocsf"``
+    (OCSF 1.1.0; events OCSF has no class for are counted in ``skipped``) or ``"ecs"``.
+    ``values`` chooses the records' values (``connector``, the default, or ``postgres``;
+    see :data:`~pgaudit_parse.formats.guardium.RECORD_VALUES`).
     """
 
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
-                 owned: tuple[IO[str], ...] = (), values: str = "connector",
-                 redact: str | None = None) -> None:
+                 owned: tuple[IO[str], ...] = (), values: str = "connector", *,
+                 held_bytes: int = DEFAULT_HELD_BYTES, redact: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         # The SQL stage: records never carry a password by default; events stay as logged.
@@ -164,13 +196,35 @@ class OutputSink:
         self.rejected = 0
         self._owned = owned
         self.values = values
-        self._records = RecordBuilder(account_id, instance, values=values)
+        self.held_bytes = held_bytes
+        self._records = RecordBuilder(account_id, instance, values=values,
+                                      max_held_bytes=held_bytes)
+
+    @property
+    def released_early(self) -> int:
+        """Audit records written before their duration line to stay within
+        ``held_bytes`` (see docs/memory.md)."""
+        return self._records.released_early
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
         event, sql_info = self._sql.apply(event)
-        if self.fmt == "events":
+        fmt = self.fmt
+        if fmt == "events":
             self.out.write(_dumps(add_sql_keys(event_to_json(event), sql_info)) + "\n")
+            self.written += 1
+            return
+        if fmt == "ocsf":
+            rendered = to_ocsf(event, self.account_id, instance or self.instance)
+            if rendered is None:
+                self.skipped += 1
+                return
+            self.out.write(_dumps(rendered) + "\n")
+            self.written += 1
+            return
+        if fmt == "ecs":
+            self.out.write(_dumps(to_ecs(event, self.account_id, instance or self.instance))
+                           + "\n")
             self.written += 1
             return
         records = self._records.add(event, instance)

@@ -67,7 +67,7 @@ EVENT_COLUMNS: Final = (
     ("virtual_xid", "string"), ("xid", "long"), ("leader_pid", "long"), ("query_id", "long"),
     ("cursor_position", "long"), ("source", "string"), ("line", "long"),
     ("stream", "string"), ("duration_ms", "double"), ("duration_statement", "string"),
-    ("session_time", "string"), ("fingerprint", "string"),
+    ("session_time", "string"), ("schema_version", "string"), ("fingerprint", "string"),
 )
 
 #: A line of a CloudWatch Logs export to S3: the event's time, a space, its message.

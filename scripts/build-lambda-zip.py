@@ -9,7 +9,8 @@ it builds offline. boto3 is left out: every Lambda Python runtime provides it.
 
 Then create the function with handler ``pgaudit_parse.aws_lambda.forward_handler`` (the
 seed's scheduled forwarder) or ``pgaudit_parse.aws_lambda.subscription_handler`` (a
-CloudWatch Logs subscription filter target), runtime Python 3.10 or later.
+CloudWatch Logs subscription filter target), runtime Python 3.11 or later (the prefix
+regex uses atomic groups).
 """
 
 from __future__ import annotations

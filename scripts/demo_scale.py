@@ -167,6 +167,9 @@ def _firehose_path(clients: dict[str, Any], env: dict[str, str],
 def _spark_path(log: Path, work: Path) -> list[str]:
     from pyspark.sql import SparkSession
 
+    # Spark binds to the host's address unless told otherwise: keep it on loopback.
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+
     from pgaudit_parse.spark import write_output
 
     print(f"$ spark-submit ... write_output(spark, [{str(log)!r}], 'spark-out', "

@@ -13,4 +13,5 @@ else
 fi
 python3 -m pip install -q -e '.[test]'
 python3 -m ruff check pgaudit_parse tests bench scripts
+python3 -m mypy pgaudit_parse
 python3 -m pytest -q "$@"

@@ -4,8 +4,8 @@ The server lives in a fresh temporary directory, runs as the ``postgres`` OS use
 caller is root (PostgreSQL refuses to run as root), listens on 127.0.0.1 and ::1 on a free
 high port and on a unix socket inside the directory, asks TCP clients for a SCRAM password
 (so failed logins really happen) and trusts the unix socket. The logging collector writes
-both the stderr format and the csvlog to fixed file names, so a test can read the server
-log and its csvlog answer key side by side.
+the stderr format, the csvlog and the jsonlog to fixed file names, so a test can read the
+server log and its csvlog answer key side by side.
 
 >>> with PgServer(settings={"log_connections": "on"}) as pg:
 ...     _ = pg.run_sql("CREATE ROLE alice LOGIN PASSWORD 'secret'")
@@ -41,8 +41,8 @@ SOCKET = "socket"
 #: Settings every server gets; callers' ``settings`` override them.
 BASE_SETTINGS: dict[str, str] = {
     "logging_collector": "on",
-    "log_destination": "stderr,csvlog",
-    "log_filename": "postgresql.log",  # csvlog goes to postgresql.csv
+    "log_destination": "stderr,csvlog,jsonlog",
+    "log_filename": "postgresql.log",  # csvlog goes to postgresql.csv, jsonlog to .json
     "log_rotation_age": "0",
     "log_rotation_size": "0",
     "log_file_mode": "0644",
@@ -163,6 +163,13 @@ class PgServer:
         name = str(self.settings["log_filename"])
         stem = name[:-4] if name.endswith(".log") else name
         return self.log_dir / (stem + ".csv")
+
+    @property
+    def json_log_path(self) -> Path:
+        """The jsonlog of the same messages (PostgreSQL swaps ``.log`` for ``.json``)."""
+        name = str(self.settings["log_filename"])
+        stem = name[:-4] if name.endswith(".log") else name
+        return self.log_dir / (stem + ".json")
 
     @property
     def startup_log_path(self) -> Path:
@@ -294,12 +301,15 @@ class PgServer:
         """Stop the server (fast mode) and wait until the collector has written its files.
 
         PostgreSQL's last message, ``database system is shut down``, passes through the
-        logging collector like every other; once both files hold it, nothing more will
-        be written.
+        logging collector like every other; once every file (stderr, csvlog, jsonlog)
+        holds it, nothing more will be written.
         """
         if not self._running:
             return
         before = self.log_offsets()
+        if "jsonlog" in str(self.settings.get("log_destination", "")):
+            path = self.json_log_path
+            before[path] = path.stat().st_size if path.exists() else 0
         self._run_tool(
             [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
              "-t", str(int(timeout)), "stop"],
@@ -329,7 +339,8 @@ class PgServer:
         so it stays cheap on large logs.
         """
         needle = text.encode()
-        offsets = {p: (since or {}).get(p, 0) for p in self._log_paths()}
+        paths = self._log_paths() + [p for p in (since or {}) if p not in self._log_paths()]
+        offsets = {p: (since or {}).get(p, 0) for p in paths}
         found: set[Path] = set()
         deadline = time.monotonic() + timeout
         while True:

@@ -30,22 +30,23 @@ from pgaudit_parse.payload import (
     PayloadError,
     parse_audit_payload,
     split_csv,
+    split_csv_linear,
     split_csv_with_grammar,
 )
 
 
 def expected_fields(record: AuditRecord) -> AuditFields:
     """What ``parse_audit_payload`` must return for a rendered record (DESIGN.md)."""
-    parameter: list[str] | None
+    parameter: tuple[str, ...] | None
     if record.previously_logged:
         statement: str | None = PREVIOUSLY_LOGGED
-        parameter = [PREVIOUSLY_LOGGED]
+        parameter = (PREVIOUSLY_LOGGED,)
     elif record.statement is None:
         statement, parameter = NOT_LOGGED, None
     else:
         statement = record.statement or None
-        parameter = None if record.parameter is None else [
-            "" if value is None else value for value in record.parameter]
+        parameter = None if record.parameter is None else tuple(
+            "" if value is None else value for value in record.parameter)
     return AuditFields(
         audit_type=record.audit_type,
         statement_id=record.statement_id,
@@ -124,3 +125,24 @@ def test_torn_or_arbitrary_payload_raises_only_payload_error(text: str) -> None:
     except PayloadError:
         return
     assert fields.audit_type in ("SESSION", "OBJECT")
+
+
+def outcome_with_message(split: object, text: str) -> object:
+    """The fields, or the error message (the column must agree too)."""
+    try:
+        return split(text)  # type: ignore[operator]
+    except PayloadError as exc:
+        return str(exc)
+
+
+@SETTINGS
+@given(st.one_of(csv_like_text, st.text(alphabet='",a\n""', max_size=30),
+                 audit_records.map(render_audit_record)))
+@example('"a""')
+@example('"a""b""c')
+@example('x\n"a""b""cd')
+@example('a,"b')
+@example('"ab""x"y')
+def test_linear_split_equals_grammar_with_its_error_column(text: str) -> None:
+    assert outcome_with_message(split_csv_linear, text) == outcome_with_message(
+        split_csv_with_grammar, text)

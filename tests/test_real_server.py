@@ -97,7 +97,8 @@ class Observed:
                      "substatement_id": a.substatement_id, "class": a.class_,
                      "command": a.command, "object_type": a.object_type,
                      "object_name": a.object_name, "statement": a.statement,
-                     "parameter": a.parameter, "rows": a.rows}
+                     "parameter": None if a.parameter is None else list(a.parameter),
+                     "rows": a.rows}
         return cls(event.kind, event.timestamp, event.severity, event.user, event.database,
                    event.client_host, event.client_port, event.pid, event.message,
                    getattr(event, "cursor_position", None), event.detail, event.hint,

@@ -4,6 +4,7 @@ fixture, with one task per file; CloudWatch exports to S3 read like the log they
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,9 @@ PREFIXES = {
 @pytest.fixture(scope="module")
 def spark() -> Any:
     from pyspark.sql import SparkSession
+
+    # Spark binds to the host's address unless told otherwise: keep it on loopback.
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
     session = (SparkSession.builder.master("local[2]").appName("pgaudit-parse-tests")
                .config("spark.ui.enabled", "false")

@@ -53,7 +53,7 @@ def test_literals_mode_hides_every_constant_everywhere() -> None:
     assert not [m for m in MARKERS if m in _text(events)]
     audit = events[0]
     assert audit.audit.statement == "insert into t values ($1, $2)"  # type: ignore[attr-defined]
-    assert audit.audit.parameter == ["$1", "$2"]  # type: ignore[attr-defined]
+    assert audit.audit.parameter == ("$1", "$2")  # type: ignore[attr-defined]
     payload = parse_audit_payload(audit.message[len("AUDIT: "):])
     assert payload.statement == audit.audit.statement  # type: ignore[attr-defined]
     assert "<previously logged>" in events[1].message  # nothing to hide there: kept

@@ -259,12 +259,14 @@ SESSIONS: tuple[Session, ...] = (
 
 @dataclass(frozen=True)
 class ServerRun:
-    """What one workload run left behind: its settings and the two log files."""
+    """What one workload run left behind: its settings and its log files (the jsonlog
+    when the server wrote one)."""
 
     name: str
     settings: dict[str, str]
     stderr_log: Path
     csv_log: Path
+    json_log: Path | None = None
 
     @property
     def prefix(self) -> str:
@@ -284,16 +286,22 @@ class ServerRun:
 def run_config(name: str, out_dir: Path, sessions: tuple[Session, ...] | None = None,
                file_stem: str = "postgresql") -> ServerRun:
     """Start a server with ``SERVER_CONFIGS[name]``, run the workload, stop it, and keep
-    its stderr log and csvlog in ``out_dir`` as ``<file_stem>.log`` / ``.csv``."""
+    its stderr log, csvlog and jsonlog in ``out_dir`` as ``<file_stem>.log`` / ``.csv`` /
+    ``.json``."""
     settings = SERVER_CONFIGS[name]
     stderr_log = out_dir / f"{file_stem}.log"
     csv_log = out_dir / f"{file_stem}.csv"
+    json_log: Path | None = out_dir / f"{file_stem}.json"
     with PgServer(settings=settings) as pg:
         run_workload(pg, SESSIONS if sessions is None else sessions)
         pg.stop()
         shutil.copyfile(pg.stderr_log_path, stderr_log)
         shutil.copyfile(pg.csv_log_path, csv_log)
-    return ServerRun(name, dict(settings), stderr_log, csv_log)
+        if pg.json_log_path.exists() and json_log is not None:
+            shutil.copyfile(pg.json_log_path, json_log)
+        else:
+            json_log = None
+    return ServerRun(name, dict(settings), stderr_log, csv_log, json_log)
 
 
 def run_session(pg: PgServer, session: Session) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import Any
 
 from .errors import AwsSetupError, explain, is_not_found
 
-__all__ = ["Checkpoint", "CheckpointFile", "ParameterCheckpoint", "parse_checkpoint_value"]
+__all__ = ["Checkpoint", "CheckpointFile", "HighWater", "ParameterCheckpoint",
+           "parse_checkpoint_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,37 @@ class Checkpoint:
         if through is not None and not isinstance(through, int):
             raise ValueError("checkpoint 'through' must be an integer")
         return cls(data["time"], frozenset(seen), through)
+
+
+@dataclass(slots=True)
+class HighWater:
+    """The high-water mark of a run: the newest timestamp of the events done (written and
+    flushed), and the ids done at that millisecond. Its checkpoint lets a restart re-read
+    from that millisecond and skip exactly those ids (the CloudWatch reader and the
+    forwarder share this one rule).
+
+    >>> mark = HighWater()
+    >>> mark.advance({"a": 5, "b": 9, "c": 9}); mark.advance({"d": 7})
+    >>> mark.checkpoint().to_json()
+    {'time': 9, 'seen': ['b', 'c'], 'through': 9}
+    """
+
+    time: int | None = None
+    ids: set[str] = field(default_factory=set)
+
+    def advance(self, done: Mapping[str, int]) -> None:
+        """Raise the mark with events now done (event id -> timestamp)."""
+        for eid, ts in done.items():
+            if self.time is None or ts > self.time:
+                self.time, self.ids = ts, {eid}
+            elif ts == self.time:
+                self.ids.add(eid)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The checkpoint at the mark (None before any event is done)."""
+        if self.time is None:
+            return None
+        return Checkpoint(self.time, frozenset(self.ids), self.time)
 
 
 def parse_checkpoint_value(value: str) -> Checkpoint:

@@ -21,7 +21,7 @@ from typing import Any
 from .errors import AwsSetupError
 
 __all__ = ["AwsSettings", "add_aws_arguments", "settings_from", "make_session", "make_client",
-           "retry_config"]
+           "region_of", "retry_config"]
 
 _DEFAULT_ATTEMPTS = 8
 
@@ -62,7 +62,8 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--endpoint-url", metavar="URL",
                        help="AWS endpoint (VPC endpoint, emulator); default: AWS_ENDPOINT_URL "
                             "or the public one")
-    group.add_argument("--region", metavar="R", help="AWS region (default: AWS_REGION/profile)")
+    group.add_argument("--region", metavar="REGION",
+                       help="AWS region (default: AWS_REGION/profile)")
     group.add_argument("--profile", metavar="NAME",
                        help="named profile from the shared AWS config (default: boto3's chain)")
 
@@ -90,6 +91,17 @@ def make_session(settings: AwsSettings) -> Any:
         raise AwsSetupError(f"profile {settings.profile!r} not found in the AWS config") from exc
 
 
+def region_of(settings: AwsSettings, session: Any) -> str | None:
+    """The region every command uses: ``--region``, else the session's (AWS_DEFAULT_REGION
+    or the profile), else ``AWS_REGION`` (botocore ignores it; Lambda and many tools set it).
+
+    >>> region_of(AwsSettings(region="eu-west-1"), None)
+    'eu-west-1'
+    """
+    return (settings.region or getattr(session, "region_name", None)
+            or os.environ.get("AWS_REGION") or None)
+
+
 def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any:
     """A boto3 client for ``service`` ("logs", "sqs", "ssm", "rds"...), or
     :class:`AwsSetupError`; pass ``session`` to share one between clients.
@@ -101,8 +113,7 @@ def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any
 
     session = session if session is not None else make_session(settings)
     endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    # botocore reads AWS_DEFAULT_REGION; AWS_REGION is what Lambda and many tools set.
-    region = settings.region or session.region_name or os.environ.get("AWS_REGION")
+    region = region_of(settings, session)
     if not region:
         raise AwsSetupError("no AWS region: pass --region or set AWS_REGION")
     try:

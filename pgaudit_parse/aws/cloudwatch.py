@@ -32,12 +32,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events import DEFAULT_STATEMENT_CACHE_BYTES
 from ..lines import Line
 from ..parser import Parser
-from ..prefix import LinePrefix
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import OutputSink
 from ..sources import lines_from_cloudwatch_events
-from .checkpoint import Checkpoint, CheckpointFile
+from .checkpoint import Checkpoint, CheckpointFile, HighWater
 from .errors import AwsSetupError, explain
 from .naming import instance_for_stream
 
@@ -196,16 +197,7 @@ class _GroupState:
     #: the still-pending events of the slice before.
     inflight: dict[str, int] = field(default_factory=dict)
     #: The newest timestamp of the events done in this run, and the ids done at it.
-    high: int | None = None
-    high_ids: set[str] = field(default_factory=set)
-
-    def advance_high(self, done: dict[str, int]) -> None:
-        """Raise the high-water mark with events that are now done."""
-        for eid, ts in done.items():
-            if self.high is None or ts > self.high:
-                self.high, self.high_ids = ts, {eid}
-            elif ts == self.high:
-                self.high_ids.add(eid)
+    high: HighWater = field(default_factory=HighWater)
 
 
 class CloudWatchReader:
@@ -216,11 +208,12 @@ class CloudWatchReader:
     """
 
     def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
-                 prefix: str | LinePrefix = "%t:%r:%u@%d:[%p]:",
+                 prefix: str | LinePrefix = RDS_PREFIX,
                  store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
                  page_size: int | None = None, instance: str | None = None,
-                 on_slice: Callable[[str, int, int, int], None] | None = None) -> None:
+                 on_slice: Callable[[str, int, int, int], None] | None = None,
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
         self.logs = logs
         self.groups = groups
         self.sink = sink
@@ -240,11 +233,23 @@ class CloudWatchReader:
             through = checkpoint.through if checkpoint.through is not None else checkpoint.time
             self._states[group] = _GroupState(
                 checkpoint=checkpoint,
-                parser=Parser(prefix, on_reject=sink.reject),
+                # the groups share the <previously logged> budget (docs/memory.md)
+                parser=Parser(prefix, on_reject=sink.reject,
+                              max_state_bytes=max_state_bytes // max(1, len(groups))),
                 position=checkpoint.time,
                 skip=checkpoint.seen,
                 skip_through=through,
             )
+
+    @property
+    def evicted_statements(self) -> int:
+        """Statements the groups' parsers evicted to stay within ``max_state_bytes``."""
+        return sum(state.parser.evicted_statements for state in self._states.values())
+
+    @property
+    def unresolved_statements(self) -> int:
+        """Audit lines that kept ``<previously logged>``."""
+        return sum(state.parser.unresolved_statements for state in self._states.values())
 
     def position(self, group: str) -> int:
         """The first millisecond of ``group`` not read yet in this run."""
@@ -266,10 +271,9 @@ class CloudWatchReader:
             self._write(group, state.parser.flush())
         self.sink.flush(durable=True)
         for group, state in self._states.items():
-            state.advance_high(state.inflight)
+            state.high.advance(state.inflight)
             state.inflight = {}
-            if state.high is not None:
-                state.checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
+            state.checkpoint = state.high.checkpoint() or state.checkpoint
             self._saved[group] = state.checkpoint
         self._save()
 
@@ -323,13 +327,13 @@ class CloudWatchReader:
             pending = set()
         self.sink.flush(durable=True)
         done = {eid: ts for eid, ts in state.inflight.items() if eid not in pending}
-        state.advance_high(done)
+        state.high.advance(done)
         if pending:
             oldest = min(state.inflight.get(ref, start) for ref in pending)
             seen = frozenset(eid for eid, ts in done.items() if ts >= oldest)
             state.checkpoint = Checkpoint(oldest, seen, stop)
-        elif state.high is not None:
-            state.checkpoint = Checkpoint(state.high, frozenset(state.high_ids), state.high)
+        else:
+            state.checkpoint = state.high.checkpoint() or state.checkpoint
         state.inflight = {ref: state.inflight[ref] for ref in pending if ref in state.inflight}
         self._saved[group] = state.checkpoint
         self._save()

@@ -23,15 +23,21 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-__all__ = ["AwsSetupError", "explain", "is_not_found"]
+__all__ = ["AwsSetupError", "explain", "error_code", "is_not_found", "is_denied"]
 
 _CHECK_IDENTITY = "check the credentials with `aws sts get-caller-identity`"
 
+# The one home of AWS error codes: every "not found", "bad credentials" and "denied" test
+# in the package goes through is_not_found, is_denied and explain below.
 _NOT_FOUND_CODES = frozenset({
     "ResourceNotFoundException",
     "QueueDoesNotExist",
     "AWS.SimpleQueueService.NonExistentQueue",
     "ParameterNotFound",
+    "DBInstanceNotFound",
+    "DBClusterNotFoundFault",
+    "DBParameterGroupNotFound",
+    "DBClusterParameterGroupNotFound",
 })
 
 _AUTH_CODES = frozenset({
@@ -61,17 +67,40 @@ class AwsSetupError(Exception):
     """
 
 
-def is_not_found(exc: BaseException) -> bool:
-    """True for the "no such log group / queue / parameter" client errors.
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a client error ("" for any other exception).
 
+    >>> error_code(ClientError({"Error": {"Code": "AccessDenied"}}, "GetQueueUrl"))
+    'AccessDenied'
+    """
+    if not isinstance(exc, ClientError):
+        return ""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True for the "no such log group / queue / parameter / DB instance" client errors.
+
+    >>> is_not_found(ClientError({"Error": {"Code": "DBInstanceNotFound"}}, "Describe"))
+    True
     >>> is_not_found(ValueError())
     False
     """
-    return isinstance(exc, ClientError) and _code(exc) in _NOT_FOUND_CODES
+    code = error_code(exc)
+    return code in _NOT_FOUND_CODES or code.endswith(("NotFound", "NotFoundFault"))
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def is_denied(exc: BaseException) -> bool:
+    """True when IAM (or a resource policy) refused the call.
+
+    >>> is_denied(ClientError({"Error": {"Code": "AccessDeniedException"}}, "FilterLogEvents"))
+    True
+    """
+    code = error_code(exc)
+    return code in _DENIED_CODES or "AccessDenied" in code or "Unauthorized" in code
+
+
+
 
 
 def explain(exc: BaseException, doing: str) -> str:
@@ -95,12 +124,12 @@ def explain(exc: BaseException, doing: str) -> str:
         return (f"the AWS endpoint stopped answering while {doing}: check network access and "
                 f"--endpoint-url ({_endpoint(exc)})")
     if isinstance(exc, ClientError):
-        code = _code(exc)
-        if code in _NOT_FOUND_CODES:
+        code = error_code(exc)
+        if is_not_found(exc):
             return f"not found while {doing} ({code}): check the name and the region"
         if code in _AUTH_CODES:
             return f"AWS rejected the credentials while {doing} ({code}): {_CHECK_IDENTITY}"
-        if code in _DENIED_CODES:
+        if is_denied(exc):
             return (f"access denied while {doing} ({code}): check the IAM policy of the "
                     f"identity shown by `aws sts get-caller-identity`")
         message = str(exc.response.get("Error", {}).get("Message", "")).strip()

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checkpoint import Checkpoint, ParameterCheckpoint
+from ..prefix import RDS_PREFIX
+from .checkpoint import Checkpoint, HighWater, ParameterCheckpoint
 from .cloudwatch import (
     INITIAL_SPAN_MS,
     filter_events,
@@ -142,7 +143,7 @@ class Forwarder:
     """
 
     def __init__(self, logs: Any, sqs: Any, group: str, queue_url: str,
-                 store: ParameterCheckpoint | None, *, prefix: str = "%t:%r:%u@%d:[%p]:",
+                 store: ParameterCheckpoint | None, *, prefix: str = RDS_PREFIX,
                  lag_ms: int = DEFAULT_LAG_MS, start_ms: int = 0,
                  filter_pattern: str | None = None, page_size: int | None = None,
                  deadline: Callable[[], bool] | None = None,
@@ -170,8 +171,7 @@ class Forwarder:
         span = INITIAL_SPAN_MS
         events = 0
         sent_before = self.sender.sent
-        high: int | None = None
-        high_ids: set[str] = set()
+        high = HighWater()
         while position <= end:
             if self.deadline is not None and self.deadline():
                 break
@@ -183,17 +183,14 @@ class Forwarder:
             span = next_span(span, count)
             position = stop + 1
             skip = frozenset()
-            for eid, ts in done.items():
-                if high is None or ts > high:
-                    high, high_ids = ts, {eid}
-                elif ts == high:
-                    high_ids.add(eid)
-            if high is not None:
-                checkpoint = Checkpoint(high, frozenset(high_ids), high)
+            high.advance(done)
+            marked = high.checkpoint()
+            if marked is not None:
+                checkpoint = marked
                 if len(json.dumps(checkpoint.to_json())) > _MAX_PARAMETER_CHARS:
                     # Too many events in one millisecond for an SSM parameter: the only
                     # cost of moving past it is missing events ingested later at that ms.
-                    checkpoint = Checkpoint(high + 1)
+                    checkpoint = Checkpoint(marked.time + 1)
             if self.store is not None and (count or loaded is None):
                 self.store.save(checkpoint)
                 loaded = checkpoint

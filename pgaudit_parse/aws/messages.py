@@ -34,8 +34,9 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final
 
+from ..entries import parse_start
 from ..lines import Line
-from ..prefix import SECONDARY_LABELS, LinePrefix
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..sources import lines_from_cloudwatch_events, lines_from_sqs_body
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
 #: SQS's limit for one message and for the sum of one SendMessageBatch.
 MAX_BODY_BYTES: Final = 256 * 1024
 FORMAT_VERSION: Final = 1
-_SECONDARY = frozenset(SECONDARY_LABELS)
 
 
 class MessageTooLarge(ValueError):
@@ -79,20 +79,19 @@ class EntryBoundary:
     do a ``duration:`` line and a ``<previously logged>`` audit line, which complete the
     statement before them.
 
-    >>> starts = EntryBoundary("%t:%r:%u@%d:[%p]:")
+    >>> starts = EntryBoundary(RDS_PREFIX)
     >>> starts("2026-11-25 16:05:01 UTC::@:[7]:ERROR:  x")
     True
     >>> starts("2026-11-25 16:05:01 UTC::@:[7]:STATEMENT:  select 1")
     False
     """
 
-    def __init__(self, prefix: str | LinePrefix) -> None:
+    def __init__(self, prefix: str | LinePrefix = RDS_PREFIX) -> None:
         self.prefix = prefix if isinstance(prefix, LinePrefix) else LinePrefix(prefix)
 
     def __call__(self, message: str) -> bool:
-        first = message.split("\n", 1)[0]
-        parsed = self.prefix.parse(first)
-        if parsed is None or parsed.severity in _SECONDARY:
+        parsed, starts = parse_start(message.split("\n", 1)[0], self.prefix)
+        if parsed is None or not starts:
             return False
         text = parsed.message
         # log_min_duration_statement's line completes the statement logged before it

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..lines import Reject
 from ..parser import Parser
-from ..prefix import LinePrefix
+from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import OutputSink
 from .errors import AwsSetupError, explain
 from .messages import decode_body
@@ -73,7 +73,7 @@ class SqsConsumer:
     """Drains (or follows) one queue into a sink; see the module documentation."""
 
     def __init__(self, sqs: Any, queue_url: str, sink: OutputSink, *,
-                 prefix: str | LinePrefix = "%t:%r:%u@%d:[%p]:", wait_seconds: int = 20,
+                 prefix: str | LinePrefix = RDS_PREFIX, wait_seconds: int = 20,
                  visibility_timeout: int | None = None, instance: str | None = None,
                  on_batch: Callable[[int], None] | None = None,
                  batch_size: int = _MAX_MESSAGES) -> None:

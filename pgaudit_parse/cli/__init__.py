@@ -1,26 +1,29 @@
 """``pgaudit-parse``: every command shell, above all pipeline stages.
 
 The first argument names a subcommand (``cloudwatch``, ``sqs``, ``forward``, ``rds``,
-``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is file mode
-(:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's name is read
-as ``./NAME``. Each command's module is imported only when it runs, so file mode needs
-neither boto3 nor the operations code.
+``rds-logs``, ``iam-policy``, ``doctor``, ``summary``, ``subscribe``); anything else is
+file mode (:mod:`~pgaudit_parse.cli.files`). A file that happens to have a subcommand's
+name is read as ``./NAME``. Each command's module is imported only when it runs, so file
+mode needs neither boto3 nor the operations code.
 
 Nothing below this package imports it: shells call the library, never the reverse.
 
->>> sorted(SUBCOMMANDS)
-['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'sqs', 'subscribe', 'summary']
+>>> sorted(SUBCOMMANDS)  # doctest: +NORMALIZE_WHITESPACE
+['cloudwatch', 'doctor', 'forward', 'iam-policy', 'rds', 'rds-logs', 'sqs', 'subscribe',
+ 'summary']
 """
 
 from __future__ import annotations
 
+import difflib
 import io
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
-from .common import PROG, fail
+from .common import PROG, fail, reader_gone
 
 __all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
 
@@ -43,6 +46,11 @@ def _forward(argv: list[str]) -> int:
 def _rds(argv: list[str]) -> int:
     from .ops import rds_main
     return rds_main(argv)
+
+
+def _rds_logs(argv: list[str]) -> int:
+    from .aws import rds_logs_main
+    return rds_logs_main(argv)
 
 
 def _iam_policy(argv: list[str]) -> int:
@@ -71,6 +79,7 @@ SUBCOMMANDS: Final[dict[str, Callable[[list[str]], int]]] = {
     "sqs": _sqs,
     "forward": _forward,
     "rds": _rds,
+    "rds-logs": _rds_logs,
     "iam-policy": _iam_policy,
     "doctor": _doctor,
     "summary": _summary,
@@ -88,6 +97,16 @@ def _run_subcommand(name: str, argv: list[str]) -> int:
         return fail(f"'{name}' is not available: {exc}")
 
 
+def suggest_command(word: str) -> str | None:
+    """The subcommand ``word`` most likely misspells, if it is close to one.
+
+    >>> suggest_command("summry"), suggest_command("postgresql.log")
+    ('summary', None)
+    """
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -96,9 +115,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             if args_list and args_list[0] in SUBCOMMANDS:
-                return _run_subcommand(args_list[0], args_list[1:])
+                status = _run_subcommand(args_list[0], args_list[1:])
+                sys.stdout.flush()
+                return status
+            if (args_list and not args_list[0].startswith("-")
+                    and not os.path.exists(args_list[0])):
+                meant = suggest_command(args_list[0])
+                if meant is not None:
+                    return fail(f"{args_list[0]!r} is neither a file nor a command; "
+                                f"did you mean {meant!r}?")
             from .files import files_main
-            return files_main(args_list)
+            status = files_main(args_list)
+            sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
+            return status
+        except BrokenPipeError:
+            return reader_gone()
         except KeyboardInterrupt:
             return 130
 

@@ -1,4 +1,5 @@
-"""The ``cloudwatch``, ``sqs`` and ``forward`` subcommands (thin shells over the library).
+"""The ``cloudwatch``, ``sqs``, ``forward`` and ``rds-logs`` subcommands (thin shells over
+the library).
 
 ::
 
@@ -33,8 +34,9 @@ from ..aws.errors import AwsSetupError, explain
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import SqsConsumer
-from ..prefix import LinePrefix
-from ..sinks import OutputSink
+from ..parser import split_state_bytes
+from ..prefix import RDS_PREFIX, LinePrefix
+from ..sinks import EventSink
 from ..sources import InputError
 from .common import (
     PROG,
@@ -44,10 +46,12 @@ from .common import (
     fail,
     make_parser,
     open_output,
+    reader_gone,
+    report_state,
 )
 from .progress import Progress
 
-__all__ = ["cloudwatch_main", "sqs_main", "forward_main", "parse_start_time"]
+__all__ = ["cloudwatch_main", "sqs_main", "forward_main", "rds_logs_main", "parse_start_time"]
 
 #: Without a checkpoint, --start-time or --from-beginning, reading starts this far back.
 DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
@@ -97,8 +101,9 @@ def _check_prefix(prefix: str) -> str | None:
 class _FollowProgress:
     """Progress of a reading command on a terminal: inputs read, records written, lag."""
 
-    def __init__(self, label: str, args: argparse.Namespace, sink: OutputSink) -> None:
-        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet)
+    def __init__(self, label: str, args: argparse.Namespace, sink: EventSink) -> None:
+        self._progress = Progress.for_follow(label, stream=sys.stderr, enabled=not args.quiet,
+                                             data=getattr(sink, "out", None))
         self._sink = sink
         self._written = sink.written
 
@@ -112,7 +117,7 @@ class _FollowProgress:
 
 
 
-def _report(name: str, args: argparse.Namespace, sink: OutputSink, extra: str) -> None:
+def _report(name: str, args: argparse.Namespace, sink: EventSink, extra: str) -> None:
     if args.quiet:
         return
     where = f" (see {args.errors})" if args.errors and sink.rejected else ""
@@ -149,7 +154,7 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 1
+        return reader_gone()
     except Exception as exc:  # botocore errors outside the library's own wrappers
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -182,7 +187,8 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
                         help="with --follow: pause between reads (default: %(default)s)")
     parser.add_argument("--lag", type=float, default=0.0, metavar="SECONDS",
                         help="read only up to now minus this (events still being ingested)")
-    parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--page-size", type=int, metavar="N",
+                        help="events per FilterLogEvents page (default: the service's)")
     add_aws_arguments(parser)
     add_output_arguments(parser)
     args = parser.parse_args(list(argv))
@@ -207,7 +213,8 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
             logs, groups, sink, prefix=_prefix_of(args), store=store, start_ms=start,
             filter_pattern=args.filter_pattern, page_size=args.page_size,
             instance=args.instance,
-            on_slice=lambda group, first, last, count: progress(count, last / 1000))
+            on_slice=lambda group, first, last, count: progress(count, last / 1000),
+            max_state_bytes=split_state_bytes(args.state_bytes)[0])
         lag = int(args.lag * 1000)
         try:
             while True:
@@ -219,6 +226,9 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
             progress.close()
             sink.close()
         _report("cloudwatch", args, sink, f"{reader.events_read} CloudWatch events read")
+        if not args.quiet:
+            report_state(reader.evicted_statements, reader.unresolved_statements,
+                         sink.released_early)
         return 0
 
     stop = threading.Event()
@@ -230,7 +240,9 @@ def sqs_main(argv: Sequence[str]) -> int:
     parser = make_parser(f"{PROG} sqs",
                          "Consume SQS messages (this project's forwarder or the seed Lambda) "
                          "into Guardium records or events; delete after writing.")
-    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--queue-url", required=True, metavar="URL",
+                        help="the queue to consume, e.g. "
+                             "https://sqs.eu-west-1.amazonaws.com/123456789012/pgaudit")
     parser.add_argument("--follow", action="store_true",
                         help="keep polling (default: stop when a receive returns nothing)")
     parser.add_argument("--wait-seconds", type=int, metavar="N",
@@ -266,6 +278,8 @@ def sqs_main(argv: Sequence[str]) -> int:
             progress.close()
             sink.close()
         _report("sqs", args, sink, f"{consumer.messages} messages")
+        if not args.quiet:
+            report_state(0, 0, sink.released_early)
         return 0
 
     stop = threading.Event()
@@ -277,8 +291,10 @@ def forward_main(argv: Sequence[str]) -> int:
     parser = make_parser(f"{PROG} forward",
                          "Forward a CloudWatch log group to SQS as JSON messages (one run of "
                          "the scheduled forwarder), checkpointed in an SSM parameter.")
-    parser.add_argument("--log-group", required=True, metavar="NAME")
-    parser.add_argument("--queue-url", required=True, metavar="URL")
+    parser.add_argument("--log-group", required=True, metavar="NAME",
+                        help="log group to forward, e.g. /aws/rds/instance/db1/postgresql")
+    parser.add_argument("--queue-url", required=True, metavar="URL",
+                        help="queue that receives the JSON messages")
     parser.add_argument("--checkpoint-parameter", metavar="NAME",
                         help="SSM parameter holding the checkpoint (e.g. LastExecutionTimestamp)")
     _add_start_arguments(parser)
@@ -287,13 +303,14 @@ def forward_main(argv: Sequence[str]) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--filter-pattern", metavar="PATTERN",
                         help="CloudWatch filter pattern, e.g. '?delete ?DELETE'")
-    parser.add_argument("--prefix", default="%t:%r:%u@%d:[%p]:",
+    parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix, to keep each message's lines together "
                              "(default: %(default)s)")
-    parser.add_argument("--page-size", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--page-size", type=int, metavar="N",
+                        help="events per FilterLogEvents page (default: the service's)")
     parser.add_argument("--message-bytes", type=int, default=256 * 1024, metavar="N",
                         help="largest SQS message body (default and maximum: %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     parser.add_argument("--debug", action="store_true", help="log each slice on stderr")
     add_aws_arguments(parser)
     args = parser.parse_args(list(argv))
@@ -341,3 +358,64 @@ def forward_main(argv: Sequence[str]) -> int:
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(max(ms, 0) / 1000, timezone.utc).isoformat(
         timespec="milliseconds")
+
+
+def rds_logs_main(argv: Sequence[str]) -> int:
+    """``pgaudit-parse rds-logs``: read an instance's log files through the RDS API."""
+    parser = make_parser(f"{PROG} rds-logs",
+                         "Read an RDS/Aurora instance's PostgreSQL log files through the RDS "
+                         "API (DescribeDBLogFiles, DownloadDBLogFilePortion) into records, "
+                         "events, OCSF or ECS, with a durable checkpoint; for instances that "
+                         "do not export their logs to CloudWatch.")
+    parser.add_argument("--db-instance-identifier", "--db-instance", required=True,
+                        metavar="ID", dest="db_instance", help="the DB instance to read")
+    parser.add_argument("--since", metavar="ISO8601",
+                        help="only files written since then (default: every file listed)")
+    parser.add_argument("--file-contains", metavar="TEXT",
+                        help="only log files whose name contains TEXT (e.g. 2026-11-25)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="file that remembers what was read (resume after restart)")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep reading new lines (stop with ^C or SIGTERM)")
+    parser.add_argument("--poll-seconds", type=float, default=30.0, metavar="N",
+                        help="with --follow: pause between passes (default: %(default)s)")
+    parser.add_argument("--lines-per-page", type=int, default=2000, metavar="N",
+                        help="lines per DownloadDBLogFilePortion (default: %(default)s)")
+    add_aws_arguments(parser)
+    add_output_arguments(parser)
+    args = parser.parse_args(list(argv))
+    problem = _check_prefix(args.prefix) or check_timezone(args.timezone)
+    if problem:
+        return fail(f"rds-logs: {problem}")
+    try:
+        since = parse_start_time(args.since) if args.since else None
+    except ValueError as exc:
+        return fail(f"rds-logs: --since: {exc}")
+    if args.instance is None:
+        args.instance = args.db_instance
+
+    def body() -> int:
+        from ..aws.rds_logs import RdsCheckpointFile, RdsLogReader
+
+        rds = make_client("rds", settings_from(args))
+        store = RdsCheckpointFile(args.checkpoint) if args.checkpoint else None
+        sink = open_output(args, append=bool(args.checkpoint))
+        progress = _FollowProgress(args.db_instance, args, sink)
+        reader = RdsLogReader(rds, args.db_instance, sink, _prefix_of(args), store=store,
+                              since_ms=since, name_contains=args.file_contains,
+                              lines_per_page=args.lines_per_page,
+                              on_page=lambda name, count: progress(count, None))
+        try:
+            while True:
+                reader.poll(stop.is_set)
+                if not args.follow or stop.wait(max(0.0, args.poll_seconds)):
+                    break
+        finally:
+            progress.close()
+            sink.close()
+        _report("rds-logs", args, sink,
+                f"{reader.lines_read} lines in {reader.portions} portions read")
+        return 0
+
+    stop = threading.Event()
+    return _run("rds-logs", body, stop if args.follow else None)

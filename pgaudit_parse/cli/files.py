@@ -8,22 +8,28 @@ DESIGN.md's contract::
 
 Exit status: 0 when all input was read (rejects go to ``--errors``), 2 for usage errors or
 unreadable input, with one line on stderr naming the file and the cause.
+
+>>> files_main(["fixtures/no-such.log"])  # "pgaudit-parse: fixtures/no-such.log: no such file"
+2
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
+from .. import __version__
+from ..entries import LogEntry
 from ..lines import Line, Reject
 from ..ops.summary import Summary
-from ..parser import Parser, open_with_prefix
+from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixChoice, PrefixError
-from ..sinks import OutputSink
-from ..sources import InputError, read_input
+from ..sinks import EventSink, OutputSink
+from ..sources import InputError
+from ..structured import read_structured, structured_kind
 from .common import (
+    COMMANDS,
     PROG,
     ZoneWarnings,
     add_output_arguments,
@@ -33,6 +39,8 @@ from .common import (
     make_parser,
     open_output,
     positive_int,
+    reader_gone,
+    report_state,
 )
 from .progress import Progress
 
@@ -42,43 +50,63 @@ __all__ = ["files_main", "parse_files"]
 _PROGRESS_EVERY: Final = 4096
 
 
-def parse_files(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool = False,
+def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
-                timezone: str | None = None) -> int:
+                timezone: str | None = None,
+                state_bytes: int = DEFAULT_STATE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
     each plain file is parsed by that many processes (same output, same order).
     ``timezone`` is the log's zone; without it, an ambiguous zone abbreviation is warned
-    about once, on one line.
+    about once, on one line. ``state_bytes`` bounds per-session state (docs/memory.md);
+    reaching it is reported.
     """
     zone_warnings = ZoneWarnings()
-    if jobs > 1 and summary is None:
-        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings)
+    if jobs > 1 and summary is None and isinstance(sink, OutputSink):
+        return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
+                                     state_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
-    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet)
+    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet, data=sink.out)
     on_reject = sink.reject
     if summary is not None:
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)
             summary.add_reject(reject)
+    evicted = unresolved = 0
+    released = sink.released_early
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
+            kind, items = read_structured(path, on_reject)
+            if kind is not None:
+                if prefix == "auto" and not quiet:
+                    print(f"{PROG}: {name}: reading a {kind} (no log_line_prefix needed)",
+                          file=sys.stderr)
+                entries_parser = Parser(on_reject=on_reject, timezone=timezone,
+                                        on_ambiguous_zone=zone_warnings)
+                _run_entries(entries_parser, items, sink, progress,  # type: ignore[arg-type]
+                             summary)
+                continue
             try:
-                compiled, lines = open_with_prefix(read_input(path), prefix, timezone,
+                compiled, lines = open_with_prefix(items, prefix, timezone,  # type: ignore[arg-type]
                                                    _tell_choice(name, quiet))
             except PrefixError as exc:
                 return fail(f"{name}: {exc}")
-            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings)
+            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
+                            max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
+            evicted += parser.evicted_statements
+            unresolved += parser.unresolved_statements
             if count and parser.entry_count == 0:
                 return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
                             "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
+    if not quiet:
+        report_state(evicted, unresolved, sink.released_early - released)
     return 0
 
 
@@ -94,24 +122,37 @@ def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | Non
 
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
-                          jobs: int, timezone: str | None, zone_warnings: ZoneWarnings) -> int:
+                          jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
+                          state_bytes: int = DEFAULT_STATE_BYTES) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
+    counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
+        if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
+            status = parse_files([path], prefix, sink, quiet=True, timezone=timezone)
+            if status:
+                return status
+            continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
-                                         on_ambiguous_zone=zone_warnings)
+                                         on_ambiguous_zone=zone_warnings,
+                                         state_bytes=state_bytes)
         except PrefixError as exc:
             return fail(f"{name}: {exc}")
         if result.lines and result.entries == 0:
             return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                         "(check --prefix, or try --prefix auto)")
+        counts[0] += result.evicted_statements
+        counts[1] += result.unresolved_statements
+        counts[2] += result.released_early
+    if not quiet:
+        report_state(*counts)
     return 0
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Progress,
+def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
          summary: Summary | None) -> int:
     """The hot loop: feed lines, write events; returns the number of lines read."""
     write = sink.write
@@ -142,23 +183,64 @@ def _run(parser: Parser, lines: Iterator[Line], sink: OutputSink, progress: Prog
     return count
 
 
-def _report(sink: OutputSink, errors_path: str | None) -> None:
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
+                 progress: Progress, summary: Summary | None) -> None:
+    """The loop for csvlog/jsonlog: one event per entry."""
+    write = sink.write
+    feed = parser.feed_entry
+    count = 0
+    size = 0
+    written = sink.written
+    for entry in entries:
+        count += 1
+        size += len(entry.lines[0].text) + 1
+        event = feed(entry)
+        if event is not None:
+            write(event)
+            if summary is not None:
+                summary.add(event)
+        if count % _PROGRESS_EVERY == 0:
+            progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
+                            records=sink.written - written)
+            size = 0
+            written = sink.written
+    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
+                    records=sink.written - written)
+
+
+def _report(sink: EventSink, errors_path: str | None) -> None:
     if sink.rejected:
         where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
 
 
+def _epilog() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    return ("commands (pgaudit-parse COMMAND --help for their options):\n"
+            + "\n".join(lines)
+            + "\n\nexit status: 0 all input read (rejects go to --errors), 2 usage error or "
+              "unreadable input,\n130 interrupted; a closed pipe (| head) ends quietly.")
+
+
 def files_main(args_list: list[str]) -> int:
     """File mode: parse FILEs into records or events; returns the exit status."""
     parser = make_parser(PROG, "Parse PostgreSQL + pgAudit logs (RDS/Aurora) into Guardium "
-                               "records or typed events, one JSON object per line.")
+                               "records or typed events,\none JSON object per line; or run "
+                               "one of the commands listed below.",
+                         epilog=_epilog())
+    parser.usage = (f"{PROG} [options] FILE [FILE ...]\n"
+                    f"       {PROG} COMMAND [options]     (commands listed below)")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+                        help="server log, csvlog, jsonlog, .gz, CloudWatch export or SQS "
+                             "bodies; '-' = stdin")
     add_output_arguments(parser)
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+    parser.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                         help="parse each plain file with N processes (output order kept)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version and exit")
     args = parser.parse_args(args_list)
     problem = check_inputs(args.prefix, args.files) or check_timezone(args.timezone)
     if problem is not None:
@@ -170,7 +252,7 @@ def files_main(args_list: list[str]) -> int:
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs,
-                             args.timezone)
+                             args.timezone, args.state_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
@@ -178,10 +260,7 @@ def files_main(args_list: list[str]) -> int:
         sink.flush()
         return fail(str(exc))
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return reader_gone()  # the reader went away (`| head`): stop quietly
     except KeyboardInterrupt:
         return 130
     finally:

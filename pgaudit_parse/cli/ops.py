@@ -1,8 +1,10 @@
 """The ``rds``, ``iam-policy`` and ``doctor`` subcommands: thin argparse shells.
 
-Each ``*_main`` takes the arguments after the subcommand word and returns an exit code:
-0 done, 1 doctor found a failure, 2 usage error, unreadable input or an AWS error (one
-line on stderr naming the cause, never a traceback, never credentials).
+The AWS modules are imported only by the commands that talk to AWS: ``iam-policy``
+works without boto3. Each ``*_main`` takes the arguments after the subcommand word and
+returns an exit code: 0 done, 1 doctor found a failure, 2 usage error, unreadable input
+or an AWS error (one line on stderr naming the cause, never a traceback, never
+credentials).
 
 >>> iam_policy_main(["consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:123456789012:q"])
 ... # doctest: +ELLIPSIS
@@ -18,9 +20,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ..aws.errors import AwsSetupError, explain
-from ..ops import doctor, iam_policy, rds_setup, subscribe
-from ..ops.aws import add_aws_arguments, aws_options, client, make_session
+from ..ops import iam_policy
 from .common import PROG, fail, make_parser
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main", "subscribe_main"]
@@ -35,6 +35,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def _run_aws(doing: str, action: Callable[[], int]) -> int:
+    from ..aws.errors import AwsSetupError, explain
+    from ..ops import rds_setup
+
     try:
         return action()
     except AwsSetupError as exc:
@@ -51,6 +54,8 @@ def _run_aws(doing: str, action: Callable[[], int]) -> int:
 
 
 def _rds_parser() -> argparse.ArgumentParser:
+    from ..ops.aws import add_aws_arguments
+
     parser = make_parser(f"{PROG} rds",
                          "Configure an RDS/Aurora PostgreSQL instance for pgAudit.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="setup")
@@ -61,8 +66,9 @@ def _rds_parser() -> argparse.ArgumentParser:
         "associate it, and export the postgresql log to CloudWatch Logs. Prints the plan "
         "and changes nothing unless --apply is given.",
     )
-    setup.add_argument("--instance", required=True, help="DB instance identifier")
-    setup.add_argument("--parameter-group",
+    setup.add_argument("--instance", required=True, metavar="NAME",
+                       help="DB instance identifier")
+    setup.add_argument("--parameter-group", metavar="NAME",
                        help="group to create or update (default: the instance's own "
                        "custom group, else pgaudit-INSTANCE)")
     setup.add_argument("--mode", choices=("session", "object"), default="session",
@@ -80,6 +86,9 @@ def rds_main(argv: list[str]) -> int:
     args = _parse(_rds_parser(), argv)
     if isinstance(args, int):
         return args
+    from ..ops import rds_setup
+    from ..ops.aws import aws_options, client, make_session
+
     out = sys.stdout
 
     def run() -> int:
@@ -119,11 +128,14 @@ def _iam_parser() -> argparse.ArgumentParser:
     parser.add_argument("role", choices=iam_policy.ROLES,
                         help="forwarder: CloudWatch -> SQS; consumer: SQS -> records; "
                         "cloudwatch-reader: reads the log group directly")
-    parser.add_argument("--queue-arn", help="the queue's ARN (forwarder, consumer)")
-    parser.add_argument("--queue-url", help="the queue's URL, turned into its ARN")
-    parser.add_argument("--log-group", help="the RDS log group, e.g. "
+    parser.add_argument("--queue-arn", metavar="ARN",
+                        help="the queue's ARN (forwarder, consumer)")
+    parser.add_argument("--queue-url", metavar="URL",
+                        help="the queue's URL: gives its ARN, region and account")
+    parser.add_argument("--log-group", metavar="NAME", help="the RDS log group, e.g. "
                         "/aws/rds/instance/db1/postgresql (forwarder, cloudwatch-reader)")
     parser.add_argument("--parameter-name", default=iam_policy.DEFAULT_PARAMETER_NAME,
+                        metavar="NAME",
                         help="the forwarder's SSM checkpoint parameter (default %(default)s)")
     parser.add_argument("--lambda-function", metavar="NAME",
                         help="also let the Lambda NAME write its own logs")
@@ -132,9 +144,14 @@ def _iam_parser() -> argparse.ArgumentParser:
                         "firehose-transform)")
     parser.add_argument("--role-arn", metavar="ARN",
                         help="the role CloudWatch Logs assumes for Firehose (subscriber)")
-    parser.add_argument("--region", help="region in the ARNs (default: placeholder REGION)")
-    parser.add_argument("--account-id", help="account in the ARNs (default: ACCOUNT_ID)")
-    parser.add_argument("--partition", default="aws", help="ARN partition (default aws)")
+    parser.add_argument("--region", metavar="REGION",
+                        help="region in the ARNs (default: the --queue-url's, else "
+                        "placeholder REGION)")
+    parser.add_argument("--account-id", metavar="ID",
+                        help="account in the ARNs (default: the --queue-url's, else "
+                        "placeholder ACCOUNT_ID)")
+    parser.add_argument("--partition", default="aws", metavar="NAME",
+                        help="ARN partition (default %(default)s)")
     return parser
 
 
@@ -151,11 +168,15 @@ def iam_policy_main(argv: list[str]) -> int:
                                                       args.partition)
         except ValueError as exc:
             return fail(f"iam-policy: {exc}")
+    # The queue names the region and account of the whole deployment (unless given).
+    queue_region, queue_account = (iam_policy.region_and_account(queue_arn) if queue_arn
+                                   else (None, None))
     policy = iam_policy.build_policy(
         args.role, log_group=args.log_group, queue_arn=queue_arn,
         parameter_name=args.parameter_name, lambda_function=args.lambda_function,
-        destination_arn=args.destination_arn, role_arn=args.role_arn, region=args.region,
-        account_id=args.account_id, partition=args.partition,
+        destination_arn=args.destination_arn, role_arn=args.role_arn,
+        region=args.region or queue_region, account_id=args.account_id or queue_account,
+        partition=args.partition,
     )
     sys.stdout.write(iam_policy.render_policy(policy))
     left = iam_policy.placeholders_in(policy)
@@ -169,17 +190,20 @@ def iam_policy_main(argv: list[str]) -> int:
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
+    from ..ops.aws import add_aws_arguments
+
     parser = make_parser(f"{PROG} doctor",
                          "Check credentials, endpoint, log group, pgAudit settings and queue; "
                          "print a pass/fail table with the fix for each failure.")
-    parser.add_argument("--log-group", help="CloudWatch log group (default with --instance: "
+    parser.add_argument("--log-group", metavar="NAME",
+                        help="CloudWatch log group (default with --instance: "
                         "/aws/rds/instance/INSTANCE/postgresql)")
-    parser.add_argument("--queue-url", help="SQS queue URL to check")
-    parser.add_argument("--instance", help="DB instance identifier to check")
+    parser.add_argument("--queue-url", metavar="URL", help="SQS queue URL to check")
+    parser.add_argument("--instance", metavar="NAME", help="DB instance identifier to check")
     parser.add_argument("--destination-arn", metavar="ARN",
                         help="check that the log group (or every RDS PostgreSQL group) has a "
                         "subscription filter to this Lambda or Firehose ARN")
-    parser.add_argument("--recent-minutes", type=int, default=60,
+    parser.add_argument("--recent-minutes", type=int, default=60, metavar="N",
                         help="how far back counts as recent (default %(default)s)")
     add_aws_arguments(parser)
     return parser
@@ -188,6 +212,9 @@ def _doctor_parser() -> argparse.ArgumentParser:
 def doctor_main(argv: list[str]) -> int:
     """``pgaudit-parse doctor [--log-group NAME] [--queue-url URL] [--instance NAME]``:
     exit 0 when every check passed (warnings allowed), 1 when one failed."""
+    from ..ops import doctor
+    from ..ops.aws import aws_options, make_session
+
     args = _parse(_doctor_parser(), argv)
     if isinstance(args, int):
         return args
@@ -215,6 +242,9 @@ def doctor_main(argv: list[str]) -> int:
 
 
 def _subscribe_parser() -> argparse.ArgumentParser:
+    from ..ops import subscribe
+    from ..ops.aws import add_aws_arguments
+
     parser = make_parser(
         f"{PROG} subscribe",
         "Put a CloudWatch Logs subscription filter on every RDS/Aurora PostgreSQL log group "
@@ -240,6 +270,9 @@ def _subscribe_parser() -> argparse.ArgumentParser:
 def subscribe_main(argv: list[str]) -> int:
     """``pgaudit-parse subscribe --destination-arn ARN [--role-arn ARN] [--log-group NAME]
     [--apply]``: the plan (and with --apply the changes) on stdout."""
+    from ..ops import subscribe
+    from ..ops.aws import aws_options, client, make_session
+
     args = _parse(_subscribe_parser(), argv)
     if isinstance(args, int):
         return args

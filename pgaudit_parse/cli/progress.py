@@ -1,4 +1,5 @@
-"""Progress on stderr for long runs: only on a terminal, never when piped or ``--quiet``.
+"""Progress on stderr for long runs: only on a terminal, never when piped or ``--quiet``,
+and never while the records themselves go to the terminal (they would share its lines).
 
 Files: bytes (of the total, when known), lines, records, rate and ETA. Follow modes
 (CloudWatch, SQS): lines, records and lag (now minus the newest event's time). Redraws are
@@ -62,16 +63,20 @@ class Progress:
 
     Counts passed to :meth:`update` are increments. Build one with :meth:`for_files` or
     :meth:`for_follow`; ``enabled`` is what the caller wants (``not args.quiet``), and the
-    line is drawn only when the stream is also a terminal.
+    line is drawn only when the stream is also a terminal and ``data`` (the stream the
+    command writes its records to, if any) is not.
     """
 
     def __init__(self, stream: IO[str], enabled: bool, *, label: str = "",
                  total_bytes: int | None = None, follow: bool = False,
                  interval: float = 0.5, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
-                 force_tty: bool = False) -> None:
+                 force_tty: bool = False, data: IO[str] | None = None) -> None:
         self.stream = stream
-        self.enabled = bool(enabled) and (force_tty or _is_tty(stream))
+        # Data written to a terminal would share screen lines with the progress line
+        # (and shows progress by itself): draw only when the data goes elsewhere.
+        data_on_screen = data is not None and _is_tty(data)
+        self.enabled = bool(enabled) and (force_tty or _is_tty(stream)) and not data_on_screen
         self.label = label
         self.total_bytes = total_bytes
         self.follow = follow

@@ -2,6 +2,9 @@
 
 The model (:class:`~pgaudit_parse.ops.summary.Summary`) and the HTML report live in
 :mod:`pgaudit_parse.ops`; this is the shell that reads files into them.
+
+>>> summary_main(["fixtures/no-such.log"])  # "pgaudit-parse: fixtures/no-such.log: no such file"
+2
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..parser import Parser, open_with_prefix
 from ..prefix import RDS_PREFIX, PrefixError
 from ..sinks import reject_to_json
 from ..sources import InputError, read_input
-from .common import PROG, check_inputs, check_timezone, fail, make_parser
+from .common import PROG, check_inputs, check_timezone, fail, make_parser, positive_int
 from .progress import Progress
 
 __all__ = ["summary_main"]
@@ -29,18 +32,24 @@ __all__ = ["summary_main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = make_parser(f"{PROG} summary",
-                         "Who did what: tables of audit events per user, database, class and "
-                         "command, failed logins, DDL/ROLE changes and errors.")
+                         "Who did what: audited statements (one per execution) per user, "
+                         "database, class, command and object; client addresses, application "
+                         "names, failed logins (and over time), DDL and privilege changes "
+                         "(newest first), errors.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
-    parser.add_argument("--prefix", default=RDS_PREFIX,
+    parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; "
                         "default: %(default)s)")
     parser.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report")
-    parser.add_argument("--top", type=int, default=15, help="rows per table (default 15)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the tables as one JSON object instead of text (each "
+                             "table's meaning under \"counts\")")
+    parser.add_argument("--top", type=positive_int, default=15, metavar="N",
+                        help="rows per table (default %(default)s)")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--timezone", metavar="ZONE",
                         help="the server's log_timezone as an IANA name, for ambiguous zone "
                              "abbreviations (CST, IST)")
@@ -131,7 +140,10 @@ def summary_main(argv: list[str]) -> int:
     if summary.rejects > shown[0] and dead is None and not args.quiet:
         print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
               "(use --errors PATH to keep them)", file=sys.stderr)
-    sys.stdout.write(summary.render_text())
+    if args.json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1) + "\n")
+    else:
+        sys.stdout.write(summary.render_text())
     if args.html:
         try:
             write_html(summary, args.html, title="pgAudit summary: " + ", ".join(

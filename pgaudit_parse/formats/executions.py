@@ -220,6 +220,9 @@ class ExecutionGrouper:
         self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
         self._held = 0
         self._held_bytes = 0
+        #: Executions released before their other lines came, to stay within the bounds
+        #: (max_per_session, max_held, max_held_bytes; docs/memory.md).
+        self.released_early = 0
         #: After :meth:`add` of an AuditEvent: was it another line of an execution already
         #: pending (True), or the first pgAudit line of an execution (False)? Counters
         #: (the summary) count executions when they start, without waiting for the end.
@@ -258,6 +261,11 @@ class ExecutionGrouper:
     def held(self) -> int:
         """How many executions are pending."""
         return self._held
+
+    @property
+    def held_bytes(self) -> int:
+        """The pending executions' SQL (characters)."""
+        return self._held_bytes
 
     def held_sources(self) -> set[str]:
         """The sources (file, ``queue#message-id``...) of every line a pending execution
@@ -397,10 +405,12 @@ class ExecutionGrouper:
         self._held += 1
         self._held_bytes += item.size
         if len(session.pending) > self.max_per_session:
+            self.released_early += 1
             self._release(session, session.pending[:1], out)
         while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
                 and self._sessions:
             oldest = next(iter(self._sessions))
+            self.released_early += len(self._sessions[oldest].pending)
             self._release_session(oldest, out)
 
     def _release(self, session: _Session, items: list[_Pending],

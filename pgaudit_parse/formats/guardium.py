@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -45,7 +46,7 @@ from .executions import (
 )
 
 __all__ = ["to_guardium", "RecordBuilder", "redact_passwords", "record_schema",
-           "duration_micros", "SERVER_TYPE", "LANGUAGE", "RECORD_VALUES"]
+           "duration_micros", "SERVER_TYPE", "LANGUAGE", "RECORD_VALUES", "DEFAULT_HELD_BYTES"]
 
 SERVER_TYPE: Final = "POSTGRESQL"
 LANGUAGE: Final = "PGRS"  # Guardium's code for PostgreSQL
@@ -241,14 +242,20 @@ def record_schema() -> dict[str, Any]:
     return schema
 
 
+#: SQL characters the executions waiting for their other lines may hold by default (with
+#: the ``<previously logged>`` cache, 64 MiB of state in all: see docs/memory.md).
+DEFAULT_HELD_BYTES: Final = 16 * 1024 * 1024
+
+
 class RecordBuilder:
     """Events -> Guardium records, one per statement execution (and one per error).
 
     ``values`` is ``"connector"`` (the universal connector's values: the default) or
     ``"postgres"`` (what the log says where the connector writes a constant). Records wait
     for the other lines of their execution within the bounds ``max_held`` (executions in
-    all), ``max_per_session`` and ``max_wait`` (seconds of log time); see
-    :mod:`pgaudit_parse.formats.executions`.
+    all), ``max_held_bytes`` (their SQL), ``max_per_session`` and ``max_wait`` (seconds of
+    log time); see :mod:`pgaudit_parse.formats.executions`. Executions released early by
+    the first three are counted in ``released_early`` (docs/memory.md).
 
     >>> from pgaudit_parse import parse_lines
     >>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
@@ -263,7 +270,8 @@ class RecordBuilder:
     def __init__(self, account_id: str | None = None, instance: str | None = None,
                  max_backends: int = 4096, max_held: int = 10_000, *,
                  values: str = "connector", max_per_session: int = 64,
-                 max_wait: float = 300.0, max_held_bytes: int = 64 << 20) -> None:
+                 max_wait: float = 300.0,
+                 max_held_bytes: int = DEFAULT_HELD_BYTES) -> None:
         _check_values(values)
         self.account_id = account_id
         self.instance = instance
@@ -295,6 +303,21 @@ class RecordBuilder:
         :meth:`~pgaudit_parse.formats.executions.ExecutionGrouper.held_sources`)."""
         return self._grouper.held_sources()
 
+    @property
+    def max_held_bytes(self) -> int:
+        """The bound of the held executions' SQL (characters)."""
+        return self._grouper.max_held_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """The held executions' SQL now (characters)."""
+        return self._grouper.held_bytes
+
+    @property
+    def released_early(self) -> int:
+        """Executions written before their other lines came, to stay within the bounds."""
+        return self._grouper.released_early
+
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest line whose record is held, or None.
 
@@ -306,7 +329,7 @@ class RecordBuilder:
         """
         return self._grouper.oldest_held_line()
 
-    def _render(self, items: list[Execution | Event]) -> list[dict[str, Any]]:
+    def _render(self, items: Sequence[Execution | Event]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for item in items:
             if isinstance(item, Execution):

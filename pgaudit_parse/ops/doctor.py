@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pgaudit_parse.aws.clients import region_of
+from pgaudit_parse.aws.errors import is_denied
+from pgaudit_parse.aws.naming import log_group_name
 from pgaudit_parse.ops.aws import AwsOptions, client
 from pgaudit_parse.ops.rds_setup import LOG_EXPORT, SetupError, group_parameters, read_target
 from pgaudit_parse.ops.subscribe import rds_postgres_groups
@@ -49,9 +52,6 @@ class CheckResult:
         return self.status == FAIL
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(exc).__name__))
 
 
 def _error_text(exc: Exception) -> str:
@@ -62,9 +62,7 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _denied(exc: Exception) -> bool:
-    code = _error_code(exc)
-    return "AccessDenied" in code or "Unauthorized" in code or code == "AuthorizationError"
+
 
 
 def _reachable(url: str, timeout: float = 5.0) -> str | None:
@@ -100,11 +98,12 @@ def run_checks(
                           "or run where an IAM role is attached")
         return
     yield CheckResult("AWS credentials", PASS, f"from {credentials.method}")
-    if not session.region_name:
+    region = region_of(options, session)
+    if not region:
         yield CheckResult("region", FAIL, "no region configured",
                           "pass --region or set AWS_REGION (the region of the DB instance)")
         return
-    yield CheckResult("region", PASS, session.region_name)
+    yield CheckResult("region", PASS, region)
 
     services = ["sts"] + (["logs"] if log_group or instance or destination_arn else []) + (
         ["rds"] if instance else []) + (["sqs"] if queue_url else [])
@@ -134,7 +133,7 @@ def run_checks(
         if log_group is None and target is not None:
             log_group = target.log_group
         elif log_group is None:
-            log_group = f"/aws/rds/instance/{instance}/{LOG_EXPORT}"
+            log_group = log_group_name(instance)
     if log_group:
         yield from _check_log_group(clients["logs"], log_group, recent_minutes, now, instance)
     if instance:
@@ -158,7 +157,7 @@ def _check_subscriptions(logs: Any, destination_arn: str, group: str | None) -> 
             logs.describe_subscription_filters(logGroupName=g).get("subscriptionFilters", []))]
     except Exception as exc:
         fix = ("grant logs:DescribeSubscriptionFilters (see: pgaudit-parse iam-policy "
-               "subscriber)" if _denied(exc) else "check --destination-arn and --region")
+               "subscriber)" if is_denied(exc) else "check --destination-arn and --region")
         return CheckResult(name, FAIL, _error_text(exc), fix)
     if not groups:
         return CheckResult(name, WARN, "no RDS/Aurora PostgreSQL log group in the region",
@@ -180,7 +179,7 @@ def _check_instance(rds: Any, instance: str) -> tuple[CheckResult, Any]:
         return CheckResult(name, FAIL, str(exc),
                            "check --instance and --region (aws rds describe-db-instances)"), None
     except Exception as exc:
-        fix = ("grant rds:DescribeDBInstances to this identity" if _denied(exc)
+        fix = ("grant rds:DescribeDBInstances to this identity" if is_denied(exc)
                else "check --instance and --region")
         return CheckResult(name, FAIL, _error_text(exc), fix), None
     where = f", cluster {target.target}" if target.scope == "cluster" else ""
@@ -195,7 +194,7 @@ def _check_log_group(logs: Any, group: str, minutes: int, now: Callable[[], floa
         groups = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
     except Exception as exc:
         fix = ("grant logs:DescribeLogGroups (see: pgaudit-parse iam-policy cloudwatch-reader)"
-               if _denied(exc) else "check --log-group and --region")
+               if is_denied(exc) else "check --log-group and --region")
         yield CheckResult(name, FAIL, _error_text(exc), fix)
         return
     if not any(g.get("logGroupName") == group for g in groups):
@@ -213,7 +212,7 @@ def _check_log_group(logs: Any, group: str, minutes: int, now: Callable[[], floa
         recent = _first_events(logs, group, start, None)
     except Exception as exc:
         fix = ("grant logs:FilterLogEvents on the log group (pgaudit-parse iam-policy "
-               "cloudwatch-reader)" if _denied(exc) else "retry; check the log group")
+               "cloudwatch-reader)" if is_denied(exc) else "retry; check the log group")
         yield CheckResult("recent log events", FAIL, _error_text(exc), fix)
         yield CheckResult("pgAudit lines in recent events", SKIP, "cannot read events")
         return
@@ -267,7 +266,7 @@ def _check_parameters(rds: Any, target: Any) -> Iterator[CheckResult]:
     try:
         params = group_parameters(rds, target.scope, group)
     except Exception as exc:
-        fix = ("grant rds:DescribeDBParameters" if _denied(exc) else setup_fix)
+        fix = ("grant rds:DescribeDBParameters" if is_denied(exc) else setup_fix)
         yield CheckResult(f"parameter group {group}", FAIL, _error_text(exc), fix)
         return
 
@@ -302,7 +301,7 @@ def _check_queue(sqs: Any, url: str) -> Iterator[CheckResult]:
     try:
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     except Exception as exc:
-        if _denied(exc):
+        if is_denied(exc):
             fix = "grant sqs:GetQueueAttributes (see: pgaudit-parse iam-policy consumer)"
         else:
             fix = "create the queue or fix --queue-url (aws sqs get-queue-url --queue-name NAME)"
@@ -322,7 +321,7 @@ def _check_queue(sqs: Any, url: str) -> Iterator[CheckResult]:
                             WaitTimeSeconds=0)
     except Exception as exc:
         fix = ("grant sqs:ReceiveMessage (see: pgaudit-parse iam-policy consumer)"
-               if _denied(exc) else "check the queue's policy and KMS key")
+               if is_denied(exc) else "check the queue's policy and KMS key")
         yield CheckResult("queue readable", FAIL, _error_text(exc), fix)
         return
     yield CheckResult("queue readable", PASS, "sqs:ReceiveMessage allowed (nothing hidden)")

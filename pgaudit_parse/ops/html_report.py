@@ -17,7 +17,13 @@ import tempfile
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from pgaudit_parse.ops.summary import KIND_GROUPS, Summary, format_time
+from pgaudit_parse.ops.summary import (
+    KIND_GROUPS,
+    Summary,
+    bucket_time,
+    format_time,
+    width_text,
+)
 
 __all__ = ["render_html", "write_html", "COLORS"]
 
@@ -148,35 +154,52 @@ def _table(headers: list[str], rows: list[list[Any]], numeric_last: bool = True,
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _note(text: str) -> str:
+    return f' <span class="note">({_e(text)})</span>'
+
+
+def _changes_table(changes: list[dict[str, Any]], omitted: int) -> str:
+    rows = [[format_time(datetime.fromisoformat(c["timestamp"])) if c["timestamp"] else "-",
+             c["user"], c["database"], c["command"], c["object"], c["statement"]]
+            for c in changes]
+    more = f'<p class="note">{omitted} older not listed.</p>' if omitted else ""
+    return _table(["time", "user", "database", "command", "object", "statement"], rows,
+                  numeric_last=False, sql_column=5) + more
+
+
 def render_html(summary: Summary, title: str = "pgAudit summary") -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document; every heading says what it counts."""
     data = summary.to_dict()
-    cards = [("events", data["events"])] + [(k, v) for k, v in data["by_kind"]]
+    counts = data["counts"]
+    cards = [("messages", data["events"]),
+             ("audited statements", data["audit_executions"])]
+    cards += [(_LABELS.get(k, k) + " (messages)", v) for k, v in data["by_kind"]]
     if data["rejects"]:
         cards.append(("rejected lines", data["rejects"]))
     cards_html = "".join(f'<div class="card"><b>{_e(v)}</b>{_e(k)}</div>' for k, v in cards)
     span = (f"{_e(format_time(summary.first))} to {_e(format_time(summary.last))}"
             if summary.first else "no timestamped events")
     width_s = int(data["histogram_width"])
-    changes = [[format_time(c.timestamp), c.user, c.database, c.command, c.object_name,
-                c.statement] for c in summary.changes]
-    omitted = (f'<p class="note">{data["changes_omitted"]} more not listed.</p>'
-               if data["changes_omitted"] else "")
+    per_bar = f"{counts['histogram']}; one bar per {width_text(width_s)}"
     charts = ""
     if data["events"]:
         charts = (
-            f"<h2>Events over time <span class=\"note\">(one bar per "
-            f"{_e(_width_text(width_s))})</span></h2>{_legend()}"
+            f"<h2>Events over time{_note(per_bar)}</h2>{_legend()}"
             f"{_timeline_svg(data['histogram'], width_s)}"
-            f"<h2>Top users</h2>{_users_svg(data['top_users'])}"
+            f"<h2>Top users{_note(counts['top_users'])}</h2>{_users_svg(data['top_users'])}"
         )
     small = "".join(
-        f"<div><h2>{_e(name)}</h2>{_table([column, 'events'], data[key])}</div>"
+        f"<div><h2>{_e(name)}{_note('statements, one per execution')}</h2>"
+        f"{_table([column, 'statements'], data[key])}</div>"
         for name, column, key in (("Per user", "user", "by_user"),
                                   ("Per database", "database", "by_database"),
                                   ("Per class", "class", "by_class"),
                                   ("Per command", "command", "by_command"))
     )
+    groups = ["audit statements", "failed logins", "errors", "all messages"]
+    mixed = _note("audit statements: one per execution; the rest: messages")
+    over_time = [[bucket_time(int(datetime.fromisoformat(start).timestamp()), width_s), n]
+                 for start, n in data["failed_logins_over_time"]]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
@@ -187,27 +210,28 @@ def render_html(summary: Summary, title: str = "pgAudit summary") -> str:
 <p class="sub">{span}</p>
 <div class="cards">{cards_html}</div>
 {charts}
-<h2>Who did what <span class="note">(audit events)</span></h2>
-{_table(['user', 'database', 'class', 'command', 'events'], data['who_did_what'])}
+<h2>Who did what{_note(counts['who_did_what'])}</h2>
+{_table(['user', 'database', 'class', 'command', 'statements'], data['who_did_what'])}
 <div class="grid">{small}</div>
-<h2>Failed logins</h2>
+<h2>Objects touched{_note(counts['objects'])}</h2>
+{_table(['object', 'type', 'statements'], data['objects'])}
+<h2>Client addresses{mixed}</h2>
+{_table(['client', *groups], data['clients'])}
+<h2>Application names{mixed}</h2>
+{_table(['application', *groups], data['applications'])}
+<h2>Failed logins{_note(counts['failed_logins'])}</h2>
 {_table(['user', 'client', 'attempts'], data['failed_logins'])}
-<h2>DDL and ROLE changes</h2>
-{_table(['time', 'user', 'database', 'command', 'object', 'statement'], changes,
-        numeric_last=False, sql_column=5)}{omitted}
-<h2>Errors</h2>
-{_table(['sqlstate', 'severity', 'message', 'events'], data['errors'])}
+<h2>Failed logins over time{_note('attempts per ' + width_text(width_s))}</h2>
+{_table(['from', 'attempts'], over_time)}
+<h2>Privilege changes{_note(counts['privilege_changes'])}</h2>
+{_changes_table(data['privilege_changes'], data['privilege_changes_omitted'])}
+<h2>DDL changes{_note(counts['ddl_changes'])}</h2>
+{_changes_table(data['ddl_changes'], data['ddl_changes_omitted'])}
+<h2>Errors{_note(counts['errors'])}</h2>
+{_table(['sqlstate', 'severity', 'message', 'messages'], data['errors'])}
 <p class="note">Generated by pgaudit-parse summary.</p>
 </body></html>
 """
-
-
-def _width_text(seconds: int) -> str:
-    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {name}{'s' if count != 1 else ''}" if count != 1 else name
-    return f"{seconds} s"
 
 
 def write_html(summary: Summary, path: str, title: str = "pgAudit summary") -> None:

@@ -39,7 +39,10 @@ import json
 import re
 from typing import Any
 
+from pgaudit_parse.aws.naming import RDS_LOG_GROUP_PREFIX, log_group_name
+
 __all__ = [
+    "region_and_account",
     "ROLES",
     "DEFAULT_LOG_GROUP",
     "DEFAULT_PARAMETER_NAME",
@@ -56,7 +59,7 @@ ROLES = ("forwarder", "consumer", "cloudwatch-reader", "subscriber", "logs-to-fi
          "firehose-transform")
 REGION_PLACEHOLDER = "REGION"
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
-DEFAULT_LOG_GROUP = "/aws/rds/instance/INSTANCE_NAME/postgresql"
+DEFAULT_LOG_GROUP = log_group_name("INSTANCE_NAME")
 DEFAULT_QUEUE_NAME = "QUEUE_NAME"
 # The seed Lambda's checkpoint parameter, kept by our drop-in forwarder (PARAMETER_NAME).
 DEFAULT_PARAMETER_NAME = "LastExecutionTimestamp"
@@ -96,6 +99,22 @@ def queue_arn_from_url(url: str, region: str | None = None, partition: str = "aw
     named = re.match(r"^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.", host)
     region = named.group(1) if named else (region or REGION_PLACEHOLDER)
     return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+
+def region_and_account(arn: str) -> tuple[str | None, str | None]:
+    """The region and account an ARN names (None for a placeholder or a missing part).
+
+    >>> region_and_account("arn:aws:sqs:eu-west-1:123456789012:audit")
+    ('eu-west-1', '123456789012')
+    >>> region_and_account("arn:aws:sqs:REGION:123456789012:audit")
+    (None, '123456789012')
+    """
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return None, None
+    region, account = parts[3], parts[4]
+    return (region if region and region != REGION_PLACEHOLDER else None,
+            account if account and account != ACCOUNT_PLACEHOLDER else None)
 
 
 def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
@@ -150,7 +169,7 @@ def build_policy(
             ),
         ]
     elif role == "subscriber":
-        rds_groups = log_group_arns("/aws/rds/*", region, account, partition)
+        rds_groups = log_group_arns(f"{RDS_LOG_GROUP_PREFIX}*", region, account, partition)
         destination = destination_arn or (
             f"arn:{partition}:lambda:{region}:{account}:function:FUNCTION_NAME")
         statements = [

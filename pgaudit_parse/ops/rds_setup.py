@@ -20,6 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pgaudit_parse.aws.errors import is_not_found
+from pgaudit_parse.aws.naming import LOG_EXPORT, log_group_name
+
 __all__ = [
     "AUDIT_ROLE",
     "AuditTarget",
@@ -39,7 +42,6 @@ __all__ = [
 ]
 
 AUDIT_ROLE = "rds_pgaudit"
-LOG_EXPORT = "postgresql"
 # Parameters PostgreSQL only reads at server start; RDS refuses ApplyMethod=immediate for them.
 _STATIC = frozenset({"shared_preload_libraries"})
 _FALSE = frozenset({"0", "off", "false", "no"})
@@ -108,8 +110,7 @@ class SetupPlan:
     @property
     def log_group(self) -> str:
         """The CloudWatch log group RDS publishes the ``postgresql`` log to."""
-        kind = "cluster" if self.scope == "cluster" else "instance"
-        return f"/aws/rds/{kind}/{self.target}/{LOG_EXPORT}"
+        return log_group_name(self.target, "cluster" if self.scope == "cluster" else "instance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ def _group_family(rds: Any, api: _Api, group: str) -> str | None:
     try:
         found = getattr(rds, api.describe_groups)(**{api.group_key: group})[api.groups_list]
     except rds.exceptions.ClientError as exc:
-        if "NotFound" in exc.response.get("Error", {}).get("Code", ""):
+        if is_not_found(exc):
             return None
         raise
     return found[0].get(api.family_key) if found else None
@@ -235,7 +236,7 @@ class AuditTarget:
     @property
     def log_group(self) -> str:
         """The CloudWatch log group RDS publishes the ``postgresql`` log to."""
-        return f"/aws/rds/{self.scope}/{self.target}/{LOG_EXPORT}"
+        return log_group_name(self.target, self.scope)
 
 
 def read_target(rds: Any, instance: str) -> AuditTarget:
@@ -244,7 +245,7 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
     try:
         found = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"]
     except rds.exceptions.ClientError as exc:
-        if "NotFound" in exc.response.get("Error", {}).get("Code", ""):
+        if is_not_found(exc):
             raise SetupError(f"DB instance {instance!r} not found") from exc
         raise
     db = found[0]

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..aws.naming import instance_from_log_group
+from ..aws.naming import RDS_LOG_GROUP_PREFIX, instance_from_log_group
 
 __all__ = [
     "DEFAULT_FILTER_NAME",
@@ -42,7 +42,7 @@ __all__ = [
 DEFAULT_FILTER_NAME: Final = "pgaudit-parse"
 #: CloudWatch Logs' quota of subscription filters per log group.
 FILTERS_PER_GROUP: Final = 2
-_RDS_GROUPS: Final = "/aws/rds/"
+_RDS_GROUPS: Final = RDS_LOG_GROUP_PREFIX
 
 
 class SubscribeError(Exception):
@@ -161,8 +161,10 @@ def _has_permission(lambda_client: Any, function_arn: str, statement_id: str) ->
 
     try:
         policy = lambda_client.get_policy(FunctionName=function_arn)["Policy"]
-    except Exception as exc:  # no policy at all: ResourceNotFoundException
-        if type(exc).__name__ == "ResourceNotFoundException" or "ResourceNotFound" in str(exc):
+    except Exception as exc:  # no policy at all: a "not found" error
+        from ..aws.errors import is_not_found  # botocore: only when AWS is talked to
+
+        if is_not_found(exc):
             return False
         raise
     return any(s.get("Sid") == statement_id for s in json.loads(policy).get("Statement", []))

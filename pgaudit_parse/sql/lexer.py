@@ -30,7 +30,7 @@ property tests prove that the two give the same tokens.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, cast
 
 __all__ = [
     "Token",
@@ -259,11 +259,12 @@ def tokenize(sql: str) -> list[Token]:
         assert m is not None  # (?P<other>) matches any character
         group = m.lastgroup
         end = m.end()
-        kind: TokenKind | None = exact(group)
-        if kind is not None:
-            append(new(Token, (kind, pos, end)))  # type: ignore[arg-type]
+        simple = exact(group)
+        if simple is not None:
+            append(new(Token, (simple, pos, end)))
             pos = end
             continue
+        kind: TokenKind
         if group == "operator":
             kind = "operator"
             end = _operator_end(m.group(), pos)
@@ -286,8 +287,8 @@ def tokenize(sql: str) -> list[Token]:
             body = _QIDENT_BODY.match(sql, end)
             end = body.end() if body is not None and body.end() > end + 1 else -1
         else:  # a quoted constant
-            kind = group  # type: ignore[assignment]
-            end = _string_end(sql, _STRING_BODIES[group], end)
+            kind = cast(TokenKind, group)
+            end = _string_end(sql, _STRING_BODIES[kind], end)
         if end < 0:
             append(Token("opaque", pos, size))
             break

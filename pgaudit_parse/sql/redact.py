@@ -302,8 +302,8 @@ def _password_parameters(statement: str) -> set[int]:
     return numbers
 
 
-def redact_parameters(values: list[str] | None, mode: RedactMode | str,
-                      statement: str | None = None) -> list[str] | None:
+def redact_parameters(values: Sequence[str] | None, mode: RedactMode | str,
+                      statement: str | None = None) -> Sequence[str] | None:
     """pgAudit's PARAMETER values redacted: ``literals`` makes value *k* ``$k``;
     ``passwords`` hides a value that is a connection string with a password, or that
     stands where the statement expects a password (``PASSWORD $1``).
@@ -316,12 +316,17 @@ def redact_parameters(values: list[str] | None, mode: RedactMode | str,
     if values is None or mode == "none":
         return values
     if mode == "literals":
-        return [f"${k}" for k in range(1, len(values) + 1)]
+        return _same_kind(values, [f"${k}" for k in range(1, len(values) + 1)])
     if mode != "passwords":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     secret = _password_parameters(statement) if statement else set()
-    return [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
-            for k, v in enumerate(values, start=1)]
+    return _same_kind(values, [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
+                               for k, v in enumerate(values, start=1)])
+
+
+def _same_kind(values: Sequence[str], out: list[str]) -> Sequence[str]:
+    """``out`` as a tuple when the values came as one (pgAudit fields are tuples)."""
+    return tuple(out) if isinstance(values, tuple) else out
 
 
 # DETAIL messages in which PostgreSQL echoes row values (unique, foreign-key, exclusion,

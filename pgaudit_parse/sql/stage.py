@@ -30,9 +30,10 @@ sink adds them as keys of their own.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event
 from ..payload import (
@@ -77,7 +78,7 @@ _CONTEXT_SQL = re.compile(r'(?P<head>SQL statement ")(?P<sql>.*)(?P<tail>")\Z')
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
-_PREVIOUSLY_LOGGED_LIST: Final = [PREVIOUSLY_LOGGED]
+_PREVIOUSLY_LOGGED_LIST: Final = (PREVIOUSLY_LOGGED,)
 
 
 def statement_of_message(message: str) -> str | None:
@@ -156,7 +157,7 @@ def render_audit_message(audit: AuditFields) -> str:
     return AUDIT_MARKER + out
 
 
-def _render_parameter(parameter: list[str] | None) -> str:
+def _render_parameter(parameter: Sequence[str] | None) -> str:
     if parameter is None:
         return NOT_LOGGED
     if not parameter:
@@ -165,7 +166,7 @@ def _render_parameter(parameter: list[str] | None) -> str:
 
 
 def _redacted_payload(message: str, audit: AuditFields, statement: str | None,
-                      parameter: list[str] | None) -> str:
+                      parameter: Sequence[str] | None) -> str:
     """The raw ``AUDIT:`` message again, with the redacted statement and parameter (a
     ``<previously logged>`` field stays as it was: it holds nothing).
 
@@ -191,7 +192,8 @@ def _redacted_payload(message: str, audit: AuditFields, statement: str | None,
     return render_audit_message(_replace(
         raw,
         {"statement": raw.statement if raw.statement == PREVIOUSLY_LOGGED else statement,
-         "parameter": raw.parameter if raw.parameter == _PREVIOUSLY_LOGGED_LIST else parameter}))
+         "parameter": raw.parameter if tuple(raw.parameter or ()) == _PREVIOUSLY_LOGGED_LIST
+         else parameter}))
 
 
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
@@ -203,7 +205,8 @@ def _replace(obj: T, changes: dict[str, object]) -> T:
     cls = type(obj)
     names = _INIT_FIELDS.get(cls)
     if names is None:
-        names = _INIT_FIELDS.setdefault(cls, tuple(f.name for f in fields(cls) if f.init))
+        names = _INIT_FIELDS.setdefault(
+            cls, tuple(f.name for f in fields(cast(Any, cls)) if f.init))
     values = dict(zip(names, attrgetter(*names)(obj), strict=True))
     values.update(changes)
     return cls(**values)
@@ -256,7 +259,7 @@ class SqlStage:
         if message != event.message:
             changes["message"] = message
         self._redact_notes(event, changes)
-        return (_replace(event, changes) if changes else event), info  # type: ignore[arg-type]
+        return (_replace(event, changes) if changes else event), info
 
     def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
         detail = _redact_detail(event.detail, self.redact)
@@ -298,4 +301,4 @@ class SqlStage:
                     if new != value:
                         changes[name] = new
             self._redact_notes(event, changes)
-        return (_replace(event, changes) if changes else event), info  # type: ignore[arg-type]
+        return (_replace(event, changes) if changes else event), info

@@ -149,3 +149,13 @@ def test_unreachable_endpoint(capsys) -> None:
     assert rows["endpoint reachable"][0] == "FAIL"
     assert f"127.0.0.1:{port}" in rows["endpoint reachable"][1]
     assert "identity (sts:GetCallerIdentity)" not in rows
+
+
+def test_doctor_honours_aws_region(aws: Aws, capsys, monkeypatch) -> None:
+    """AWS_REGION (what Lambda and many tools set) is a region, as for the other commands."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    code = main(["doctor", "--endpoint-url", aws.url])
+    rows = _rows(capsys.readouterr().out)
+    assert rows["region"] == ("PASS", "eu-west-3")
+    assert code == 0

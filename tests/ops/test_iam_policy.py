@@ -82,6 +82,24 @@ def test_placeholders_are_named_on_stderr(capsys) -> None:
                    "--queue-arn)\n")
 
 
+@pytest.mark.parametrize("queue", [f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/audit",
+                                   f"arn:aws:sqs:{REGION}:{ACCOUNT}:audit"])
+def test_region_and_account_come_from_the_queue(queue: str, capsys) -> None:
+    """The queue's URL (or ARN) names region and account: no placeholders are left."""
+    option = "--queue-arn" if queue.startswith("arn:") else "--queue-url"
+    policy, err = _policy(capsys, "forwarder", option, queue, "--log-group", GROUP,
+                          "--lambda-function", "export-rds")
+    assert err == ""
+    resources = [r for s in policy["Statement"] for r in s["Resource"]]
+    assert resources and all(f":{REGION}:{ACCOUNT}:" in r for r in resources), resources
+    # An explicit --region/--account-id still wins.
+    policy, _ = _policy(capsys, "forwarder", option, queue, "--log-group", GROUP,
+                        "--region", "us-east-2", "--account-id", "210987654321")
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadRdsLogGroup"]["Resource"][0].startswith(
+        "arn:aws:logs:us-east-2:210987654321:")
+
+
 def test_queue_url_and_lambda_logs(capsys) -> None:
     policy, _ = _policy(capsys, "forwarder", "--queue-url",
                         f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/audit",

@@ -114,3 +114,44 @@ def test_summary_command_draws_progress_only_on_a_terminal(tmp_path) -> None:
     quiet.communicate(timeout=60)
     assert _read_all(slave2[0]) == ""
     os.close(slave2[0])
+
+
+def test_no_progress_while_data_goes_to_the_terminal(tmp_path) -> None:
+    """Records on the terminal and progress on the same terminal would share screen lines:
+    progress is drawn only when the data goes elsewhere (a file, a pipe)."""
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w") as tty:
+        assert not Progress.for_files([], stream=tty, enabled=True, data=tty).enabled
+        assert Progress.for_files([], stream=tty, enabled=True, data=io.StringIO()).enabled
+        assert not Progress.for_follow("q", stream=tty, enabled=True, data=tty).enabled
+    os.close(master)
+
+    command = [sys.executable, "-m", "pgaudit_parse", "--format", "events", str(FIXTURE)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    master, slave = pty.openpty()
+    with subprocess.Popen(command, stdout=slave, stderr=slave, env=env) as child:
+        os.close(slave)
+        screen = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen.append(chunk)
+        child.wait(timeout=60)
+    os.close(master)
+    lines = b"".join(screen).decode().replace("\r\n", "\n").split("\n")
+    assert child.returncode == 0
+    assert sum(line.startswith('{"kind"') for line in lines) > 10
+    assert not [line for line in lines if "\r" in line or " records" in line]
+
+    out = tmp_path / "events.jsonl"
+    master, slave = pty.openpty()
+    with subprocess.Popen([*command, "--output", str(out)], stderr=slave, env=env) as child:
+        os.close(slave)
+        child.wait(timeout=60)
+    err = _read_all(master)
+    os.close(master)
+    assert " records" in err  # the data goes to a file: progress is drawn

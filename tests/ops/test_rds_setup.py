@@ -212,6 +212,7 @@ def test_desired_parameters_follow_the_seed_guide(mode: str) -> None:
         "shared_preload_libraries"] == "pgaudit,pg_stat_statements"
 
 
+@pytest.mark.pg
 def test_printed_sql_enables_object_auditing_on_a_real_server(tmp_path) -> None:
     """The SQL rds setup prints, run on PostgreSQL 15 + pgAudit with the object-mode
     parameters, makes pgAudit write OBJECT lines for the granted table and only for it."""

@@ -1,0 +1,284 @@
+"""RDS log files through the RDS API (DescribeDBLogFiles + DownloadDBLogFilePortion), for
+instances that do not export their logs to CloudWatch.
+
+:class:`RdsLogReader` lists an instance's log files (``DescribeDBLogFiles``, paginated with
+``Marker``, optionally only those written since a time or whose name contains a text), and
+downloads each one in portions of ``lines_per_page`` lines from ``Marker="0"``, following
+the ``Marker`` each answer returns until ``AdditionalDataPending`` is false. A portion is
+capped at 1 MB by RDS, which then cuts the last line and appends
+``[Your log message was truncated]``: such an answer is asked again with half the lines,
+down to one (a single line over 1 MB stays cut, and becomes a reject saying so).
+
+The checkpoint invariant, per file: ``marker`` and ``skip`` name the first line that is
+not done (the line ``skip`` lines into the portion that starts at ``marker``), and
+``seen`` the offsets (from that portion's start) of later lines that are done. After each
+portion the sink is flushed (fsync) and only then the checkpoint replaced: it points at
+the oldest line the parser still holds (an ERROR waiting for its STATEMENT line, a
+message of a backend that wrote nothing since) and lists the lines after it whose
+messages were written (the assembler emits in order, so those are the rejected ones),
+else it points at the next portion. A rotated file (not the newest) read to its end is
+``done``; the newest file is where the next run (or ``--follow`` poll) continues. A
+restart re-downloads from the checkpoint and skips what is done: nothing is lost, and what
+is written twice is at most the portion being read when the process died.
+
+>>> page_lines("a\\nb\\n", "db1/error/postgresql.log", "0", 0)[1].ref
+('0', 1)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from ..lines import Line, Reject, split_message
+from ..parser import Parser
+from ..prefix import LinePrefix
+from ..sinks import EventSink
+from .errors import AwsSetupError
+
+__all__ = ["LogFile", "Position", "RdsCheckpointFile", "RdsLogReader", "list_log_files",
+           "page_lines", "TRUNCATED_MARK"]
+
+#: What RDS appends to a line it cut at the 1 MB limit of one portion.
+TRUNCATED_MARK: Final = "[Your log message was truncated]"
+#: Lines asked per DownloadDBLogFilePortion (RDS allows up to 10000, within 1 MB).
+DEFAULT_LINES_PER_PAGE: Final = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """One entry of DescribeDBLogFiles: name, last write (epoch ms), size in bytes."""
+
+    name: str
+    last_written: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a file's unread lines start: the portion at ``marker``, ``skip`` lines in,
+    except the lines at the offsets in ``seen`` (done: their messages were written while
+    an older one was still held); ``done`` when a rotated file was read through."""
+
+    marker: str = "0"
+    skip: int = 0
+    done: bool = False
+    size: int = 0
+    seen: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"marker": self.marker, "skip": self.skip, "done": self.done,
+                "size": self.size, "seen": list(self.seen)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Position:
+        if not isinstance(data, dict) or not isinstance(data.get("marker"), str) \
+                or not isinstance(data.get("skip", 0), int) \
+                or not all(isinstance(n, int) for n in data.get("seen", [])):
+            raise ValueError("a file position needs a string 'marker', an integer 'skip' "
+                             "and integer 'seen' offsets")
+        return cls(data["marker"], int(data.get("skip", 0)), bool(data.get("done", False)),
+                   int(data.get("size", 0)), tuple(data.get("seen", [])))
+
+
+class RdsCheckpointFile:
+    """Positions of one instance's log files in a JSON file, replaced atomically
+    (temporary file, fsync, rename, fsync of the directory)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self, instance: str) -> dict[str, Position]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise AwsSetupError(f"{self.path}: cannot read checkpoint: {exc.strerror}") from exc
+        try:
+            data = json.loads(text)
+            if data.get("instance") != instance:
+                raise ValueError(f"it is for instance {data.get('instance')!r}")
+            return {str(k): Position.from_json(v) for k, v in data["files"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AwsSetupError(f"{self.path}: not an rds-logs checkpoint of {instance} "
+                                f"({exc}); move it away to start over") from exc
+
+    def save(self, instance: str, positions: dict[str, Position]) -> None:
+        data = {"v": 1, "instance": instance,
+                "files": {k: p.to_json() for k, p in sorted(positions.items())}}
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                       dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(data, handle, separators=(",", ":"))
+                    handle.write("\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise AwsSetupError(f"{self.path}: cannot write checkpoint: {exc.strerror}") from exc
+
+
+def list_log_files(rds: Any, instance: str, since_ms: int | None = None,
+                   name_contains: str | None = None) -> list[LogFile]:
+    """Every log file of the instance (all pages), oldest write first."""
+    request: dict[str, Any] = {"DBInstanceIdentifier": instance}
+    if since_ms is not None:
+        request["FileLastWritten"] = since_ms
+    if name_contains:
+        request["FilenameContains"] = name_contains
+    files: list[LogFile] = []
+    while True:
+        answer = rds.describe_db_log_files(**request)
+        for item in answer.get("DescribeDBLogFiles", []):
+            files.append(LogFile(str(item["LogFileName"]), int(item.get("LastWritten", 0)),
+                                 int(item.get("Size", 0))))
+        marker = answer.get("Marker")
+        if not marker:
+            break
+        request["Marker"] = marker
+    files.sort(key=lambda f: (f.last_written, f.name))
+    return files
+
+
+def page_lines(data: str, source: str, marker: str, start: int) -> list[Line]:
+    """The lines of one portion, numbered from ``start``; each line's ``ref`` is
+    ``(marker, index in portion)``."""
+    return [Line(text, source, start + i, "", (marker, i))
+            for i, text in enumerate(split_message(data))]
+
+
+class RdsLogReader:
+    """Reads an instance's log files into a sink, checkpointed (see the module docstring).
+
+    ``prefix`` is the instance's ``log_line_prefix``. ``on_page(file, lines)`` is called
+    after each portion is written and checkpointed (progress, tests).
+    """
+
+    def __init__(self, rds: Any, instance: str, sink: EventSink, prefix: str | LinePrefix,
+                 store: RdsCheckpointFile | None = None, since_ms: int | None = None,
+                 name_contains: str | None = None,
+                 lines_per_page: int = DEFAULT_LINES_PER_PAGE,
+                 on_page: Callable[[str, int], None] | None = None) -> None:
+        self.rds = rds
+        self.instance = instance
+        self.sink = sink
+        self.prefix = prefix
+        self.store = store
+        self.since_ms = since_ms
+        self.name_contains = name_contains
+        self.lines_per_page = max(1, lines_per_page)
+        self.on_page = on_page or (lambda name, count: None)
+        self.positions: dict[str, Position] = store.load(instance) if store else {}
+        self.lines_read = 0
+        self.portions = 0
+
+    def poll(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Read every file from its position to its current end (one pass)."""
+        files = list_log_files(self.rds, self.instance, self.since_ms, self.name_contains)
+        newest = files[-1].name if files else None
+        for log_file in files:
+            if stop():
+                return
+            known = self.positions.get(log_file.name)
+            if known is not None and known.done and known.size == log_file.size:
+                continue
+            self._read_file(log_file, rotated=log_file.name != newest, stop=stop)
+
+    def _read_file(self, log_file: LogFile, rotated: bool, stop: Callable[[], bool]) -> None:
+        position = self.positions.get(log_file.name, Position())
+        source = f"{self.instance}/{log_file.name}"
+        parser = Parser(self.prefix, on_reject=self.sink.reject)
+        marker = position.marker
+        skip, seen = position.skip, set(position.seen)
+        # Line numbers count from the checkpoint's portion; each portion's first number
+        # is kept (by marker) to express a later checkpoint relative to its portion.
+        starts: dict[str, int] = {}
+        number = 0
+        lines_wanted = self.lines_per_page
+        while True:
+            answer = self.rds.download_db_log_file_portion(
+                DBInstanceIdentifier=self.instance, LogFileName=log_file.name,
+                Marker=marker, NumberOfLines=lines_wanted)
+            data = answer.get("LogFileData") or ""
+            if data.rstrip("\n").endswith(TRUNCATED_MARK) and lines_wanted > 1:
+                lines_wanted = max(1, lines_wanted // 2)  # ask again for fewer lines
+                continue
+            self.portions += 1
+            starts[marker] = number
+            lines = page_lines(data, source, marker, number)
+            number += len(lines)
+            fed: list[Line] = []
+            for line in lines:
+                if line.number < skip or line.number in seen:
+                    continue  # done before the restart
+                self.lines_read += 1
+                fed.append(line)
+                if line.text.endswith(TRUNCATED_MARK):
+                    self.sink.reject(Reject(source, line.number + 1, "RDS cut this line at "
+                                            "the 1 MB limit of one DownloadDBLogFilePortion",
+                                            line.text))
+                    continue
+                for event in parser.feed(line):
+                    self.sink.write(event, self.instance)
+            next_marker = str(answer.get("Marker") or marker)
+            pending = bool(answer.get("AdditionalDataPending"))
+            self._checkpoint(log_file, parser, starts, next_marker, number, skip, seen)
+            self.on_page(log_file.name, len(lines))
+            lines_wanted = self.lines_per_page
+            if not pending or (next_marker == marker and not data):
+                break
+            marker = next_marker
+            if stop():
+                return  # the checkpoint already says where to go on
+        # The end of what the file holds now: messages still open are complete (a
+        # rotated file gets no more lines; the newest is read again from next_marker).
+        for event in parser.flush():
+            self.sink.write(event, self.instance)
+        self._save(log_file, Position(next_marker, 0, done=rotated, size=log_file.size))
+
+    def _checkpoint(self, log_file: LogFile, parser: Parser, starts: dict[str, int],
+                    next_marker: str, number: int, skip: int, seen: set[int]) -> None:
+        """After a portion: point at the oldest line the parser holds (with the lines
+        after it that are done), else at the next portion."""
+        held = parser.pending_lines()
+        if not held:
+            self._save(log_file, Position(next_marker, 0, size=log_file.size))
+            return
+        oldest = min(held, key=lambda line: line.number)
+        held_marker = str(oldest.ref[0])  # type: ignore[index]
+        base = starts[held_marker]
+        held_numbers = {line.number for line in held}
+        done = tuple(n - base for n in range(oldest.number + 1, number)
+                     if n not in held_numbers and n >= skip)
+        # (lines skipped as done before this run keep being done)
+        done += tuple(n - base for n in seen if n > oldest.number)
+        self._save(log_file, Position(held_marker, oldest.number - base,
+                                      size=log_file.size, seen=tuple(sorted(set(done)))))
+
+    def _save(self, log_file: LogFile, position: Position) -> None:
+        self.sink.flush(durable=True)
+        self.positions[log_file.name] = position
+        if self.store is not None:
+            self.store.save(self.instance, self.positions)
+
+    def iter_positions(self) -> Iterator[tuple[str, Position]]:
+        """The positions of the files seen so far (name order)."""
+        return iter(sorted(self.positions.items()))

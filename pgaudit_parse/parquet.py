@@ -1,0 +1,226 @@
+"""OCSF as Parquet for Amazon Security Lake custom sources (needs ``pyarrow``: the
+``[parquet]`` extra).
+
+Security Lake takes one OCSF class per custom source, as Parquet objects under the
+source's prefix, partitioned ``region=<region>/accountId=<account>/eventDay=<YYYYMMDD>/``.
+:class:`OcsfParquetSink` writes that layout into a directory, one source folder per class::
+
+    DIR/pgaudit_datastore_activity/region=eu-west-1/accountId=123456789012/eventDay=20261125/
+        20261125T160501Z-1a2b3c4d-000001.parquet
+    DIR/pgaudit_authentication/region=.../accountId=.../eventDay=.../....parquet
+
+so that ``aws s3 sync DIR s3://<lake bucket>/ext/`` lands each class under the custom
+source registered with that name (``--source-prefix`` changes ``pgaudit``). ``eventDay``
+is the UTC day of the event's ``time``.
+
+Each class has a fixed Arrow schema (every attribute ``--format ocsf`` writes for it;
+absent ones are null), so every file of a source has the same columns. ``unmapped`` is a
+``map<string, string>`` as in Security Lake's own tables (nested values are JSON text,
+``pgaudit.*`` keys flattened). Files are written in row groups of ``rows_per_group``
+rows; a file is complete when the sink is flushed or closed (call ``flush()`` before
+acknowledging input: it closes the open files and fsyncs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from typing import IO, Any, Final
+
+from .events import Event
+from .formats.ocsf import AUTHENTICATION, DATASTORE_ACTIVITY, to_ocsf
+from .lines import Reject
+from .sinks import reject_to_json
+
+__all__ = ["OcsfParquetSink", "SOURCE_NAMES", "ParquetUnavailable", "arrow_schema"]
+
+#: Custom source folder of each class (after the ``--source-prefix``).
+SOURCE_NAMES: Final = {DATASTORE_ACTIVITY: "datastore_activity",
+                       AUTHENTICATION: "authentication"}
+
+
+class ParquetUnavailable(RuntimeError):
+    """pyarrow is not installed."""
+
+
+def _pa() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise ParquetUnavailable(
+            "Parquet output needs pyarrow: pip install 'pgaudit-parse[parquet]'") from None
+    return pyarrow
+
+
+def arrow_schema(class_uid: int) -> Any:
+    """The Arrow schema of one class's Parquet files."""
+    pa = _pa()
+    string, int32, int64, boolean = pa.string(), pa.int32(), pa.int64(), pa.bool_()
+    user = pa.struct([("name", string)])
+    session = pa.struct([("uid", string), ("created_time", int64), ("is_remote", boolean)])
+    endpoint = pa.struct([("ip", string), ("port", int32), ("name", string),
+                          ("hostname", string), ("svc_name", string)])
+    actor = pa.struct([("user", user), ("session", session), ("invoked_by", string),
+                       ("process", pa.struct([("pid", int32)]))])
+    metadata = pa.struct([
+        ("version", string),
+        ("product", pa.struct([("name", string), ("vendor_name", string), ("lang", string)])),
+        ("log_name", string), ("log_provider", string), ("original_time", string)])
+    common = [
+        ("activity_id", int32), ("activity_name", string), ("category_uid", int32),
+        ("category_name", string), ("class_uid", int32), ("class_name", string),
+        ("type_uid", int64), ("type_name", string), ("severity_id", int32),
+        ("severity", string), ("time", int64), ("timezone_offset", int32),
+        ("message", string), ("metadata", metadata), ("status_id", int32),
+        ("status", string), ("status_code", string), ("status_detail", string),
+        ("actor", actor), ("src_endpoint", endpoint), ("dst_endpoint", endpoint),
+    ]
+    if class_uid == DATASTORE_ACTIVITY:
+        specific = [
+            ("database", pa.struct([("type_id", int32), ("type", string), ("name", string),
+                                    ("uid", string)])),
+            ("table", pa.struct([("name", string)])),
+            ("query_info", pa.struct([("query_string", string)])),
+        ]
+    else:
+        specific = [("user", user), ("session", session),
+                    ("service", pa.struct([("name", string)])), ("is_remote", boolean)]
+    return pa.schema(common + specific + [("unmapped", pa.map_(string, string))])
+
+
+def _unmapped(values: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "pgaudit" and isinstance(value, dict):
+            out += [(f"pgaudit.{k}", v if isinstance(v, str) else json.dumps(v))
+                    for k, v in value.items() if v is not None]
+        else:
+            out.append((key, value if isinstance(value, str) else json.dumps(value)))
+    return out
+
+
+class _Partition:
+    """One open Parquet file and the rows waiting to become its next row group."""
+
+    __slots__ = ("path", "writer", "rows")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.writer: Any = None
+        self.rows: list[dict[str, Any]] = []
+
+
+class OcsfParquetSink:
+    """The ``--format ocsf-parquet`` sink: OCSF events into Security Lake's layout.
+
+    Same interface as :class:`~pgaudit_parse.sinks.OutputSink` (``write``, ``reject``,
+    ``flush``, ``close``, counts); events OCSF has no class for are counted in
+    ``skipped``. Memory is bounded by ``rows_per_group`` rows per open partition.
+    """
+
+    fmt = "ocsf-parquet"
+    released_early = 0  # (it holds no records waiting for other lines)
+
+    def __init__(self, directory: str, region: str, account_id: str,
+                 instance: str | None = None, errors: IO[str] | None = None,
+                 source_prefix: str = "pgaudit", rows_per_group: int = 50_000,
+                 owned: tuple[IO[str], ...] = ()) -> None:
+        self._pa = _pa()
+        import pyarrow.parquet as pq
+
+        self._pq = pq
+        self.directory = directory
+        self.region = region
+        self.account_id = account_id
+        self.instance = instance
+        self.errors = errors
+        self.out = None
+        self.source_prefix = source_prefix
+        self.rows_per_group = rows_per_group
+        self.written = 0
+        self.skipped = 0
+        self.rejected = 0
+        self.files: list[str] = []
+        self._owned = owned
+        self._run = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self._sequence = 0
+        self._open: dict[tuple[int, str], _Partition] = {}
+        self._schemas = {uid: arrow_schema(uid) for uid in SOURCE_NAMES}
+
+    def write(self, event: Event, instance: str | None = None) -> None:
+        """Map one event to OCSF and queue it in its class/day partition."""
+        obj = to_ocsf(event, self.account_id, instance or self.instance)
+        if obj is None:
+            self.skipped += 1
+            return
+        obj["unmapped"] = _unmapped(obj.get("unmapped") or {})
+        day = datetime.fromtimestamp(obj["time"] / 1000, timezone.utc).strftime("%Y%m%d")
+        key = (obj["class_uid"], day)
+        partition = self._open.get(key)
+        if partition is None:
+            partition = self._open[key] = _Partition(self._new_path(obj["class_uid"], day))
+        partition.rows.append(obj)
+        self.written += 1
+        if len(partition.rows) >= self.rows_per_group:
+            self._write_group(key, partition)
+
+    def _new_path(self, class_uid: int, day: str) -> str:
+        self._sequence += 1
+        folder = os.path.join(self.directory,
+                              f"{self.source_prefix}_{SOURCE_NAMES[class_uid]}",
+                              f"region={self.region}", f"accountId={self.account_id}",
+                              f"eventDay={day}")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"{self._run}-{self._sequence:06d}.parquet")
+
+    def _write_group(self, key: tuple[int, str], partition: _Partition) -> None:
+        if not partition.rows:
+            return
+        schema = self._schemas[key[0]]
+        table = self._pa.Table.from_pylist(partition.rows, schema=schema)
+        if partition.writer is None:
+            partition.writer = self._pq.ParquetWriter(partition.path, schema,
+                                                      compression="zstd")
+            self.files.append(partition.path)
+        partition.writer.write_table(table)
+        partition.rows = []
+
+    def oldest_held_line(self) -> int | None:
+        """Nothing is held for a later line (rows are only buffered)."""
+        return None
+
+    def reject(self, reject: Reject) -> None:
+        """Count a reject and write it to the dead-letter stream (JSON lines)."""
+        self.rejected += 1
+        if self.errors is not None:
+            self.errors.write(json.dumps(reject_to_json(reject), ensure_ascii=False) + "\n")
+
+    def flush(self, durable: bool = False) -> None:
+        """Write every buffered row and close the open files (a Parquet file is readable
+        only once closed); with ``durable``, fsync them. Later events go to new files."""
+        for key, partition in list(self._open.items()):
+            self._write_group(key, partition)
+            if partition.writer is not None:
+                partition.writer.close()
+                if durable:
+                    with open(partition.path, "rb") as handle:
+                        os.fsync(handle.fileno())
+        self._open.clear()
+        if self.errors is not None:
+            self.errors.flush()
+            if durable:
+                try:
+                    os.fsync(self.errors.fileno())
+                except (OSError, ValueError, AttributeError):
+                    pass
+
+    def close(self) -> None:
+        """Flush, then close the streams handed over as ``owned``."""
+        self.flush()
+        for stream in self._owned:
+            stream.close()

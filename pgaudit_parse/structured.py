@@ -1,0 +1,416 @@
+"""PostgreSQL's structured logs, csvlog and jsonlog, read into entries.
+
+A csvlog record or a jsonlog line is one whole message with every field in its own
+column or key, so no prefix grammar and no assembly are needed: each becomes one
+:class:`~pgaudit_parse.entries.LogEntry` shaped exactly like the entry the stderr line of
+the same message would give (prefix fields under their escape letters, DETAIL / HINT /
+QUERY / CONTEXT / STATEMENT / LOCATION as secondary parts, `` at character N`` appended
+to the message as stderr appends it, the session line number counted the way stderr's
+``%l`` counts), so the same :class:`~pgaudit_parse.events.EventBuilder`
+turns it into the same event.
+
+csvlog columns (PostgreSQL's documentation, "Using CSV-Format Log Output"): 23 up to
+PostgreSQL 12; 24 in 13 (``backend_type``); 26 from 14 to 18 (``leader_pid``,
+``query_id``). jsonlog keys (15 to 18, "Using JSON-Format Log Output"): ``timestamp``,
+``user``, ``dbname``, ``pid``, ``remote_host``, ``remote_port``, ``session_id``,
+``line_num``, ``ps``, ``session_start``, ``vxid``, ``txid``, ``error_severity``,
+``state_code``, ``message``, ``detail``, ``detail_log``, ``hint``, ``internal_query``,
+``internal_position``, ``context``, ``statement``, ``cursor_position``, ``func_name``,
+``file_name``, ``file_line_num``, ``application_name``, ``backend_type``, ``leader_pid``,
+``query_id``; a key whose value is empty is left out (``state_code`` too when it is
+``00000``).
+
+>>> row = ('2026-11-25 16:05:01.120 UTC,"alice","shop",42,"10.0.0.5:50012",6565f1a2.2a,3,'
+...        '"SELECT",2026-11-25 16:05:00 UTC,3/7,0,LOG,00000,"AUDIT: SESSION,1,1,READ,SELECT,'
+...        ',,select 1,<none>",,,,,,,,,"psql","client backend",,0')
+>>> [entry] = csvlog_entries(io.StringIO(row + "\\n"), "pg.csv")
+>>> entry.fields["u"], entry.fields["r"], entry.severity, entry.message[:12]
+('alice', '10.0.0.5(50012)', 'LOG', 'AUDIT: SESSI')
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Final, Literal
+
+from .entries import LogEntry
+from .lines import Line, Reject, split_message
+from .sources import _CHUNK, InputError, _dispatch, _open_text, _Prepended
+
+__all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
+           "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind"]
+
+StructuredKind = Literal["csvlog", "jsonlog"]
+
+#: csvlog columns in order; PostgreSQL 13 stops after ``backend_type``, 12 before it.
+CSVLOG_COLUMNS: Final = (
+    "log_time", "user_name", "database_name", "process_id", "connection_from",
+    "session_id", "session_line_num", "command_tag", "session_start_time",
+    "virtual_transaction_id", "transaction_id", "error_severity", "sql_state_code",
+    "message", "detail", "hint", "internal_query", "internal_query_pos", "context",
+    "query", "query_pos", "location", "application_name", "backend_type", "leader_pid",
+    "query_id",
+)
+#: Column counts of the versions: <=12, 13, 14-18.
+_CSV_WIDTHS: Final = frozenset({23, 24, 26})
+JSONLOG_KEYS: Final = frozenset({
+    "timestamp", "user", "dbname", "pid", "remote_host", "remote_port", "session_id",
+    "line_num", "ps", "session_start", "vxid", "txid", "error_severity", "state_code",
+    "message", "detail", "detail_log", "hint", "internal_query", "internal_position",
+    "context", "statement", "cursor_position", "func_name", "file_name", "file_line_num",
+    "application_name", "backend_type", "leader_pid", "query_id",
+})
+_SEVERITIES: Final = frozenset({"DEBUG1", "DEBUG2", "DEBUG3", "DEBUG4", "DEBUG5", "DEBUG",
+                                "INFO", "NOTICE", "WARNING", "ERROR", "LOG", "FATAL",
+                                "PANIC"})
+#: The csv module refuses fields over 128 KB by default; a statement in a csvlog can be
+#: far longer (PostgreSQL logs up to 1 GB), so the limit is raised (it is process-wide).
+_FIELD_LIMIT: Final = 1 << 30
+
+
+def _allow_long_fields() -> None:
+    if csv.field_size_limit() < _FIELD_LIMIT:
+        csv.field_size_limit(_FIELD_LIMIT)
+
+
+#: A csvlog record starts with log_time: ``YYYY-MM-DD HH:MM:SS.mmm ZONE,``.
+_CSV_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^ ,\n]*,")
+
+
+def sniff_structured(head: str) -> StructuredKind | None:
+    """``"csvlog"``, ``"jsonlog"`` or None, from the first characters of an input.
+
+    >>> sniff_structured('{"timestamp":"2026-11-25 16:05:01.120 UTC","pid":7,'
+    ...                  '"error_severity":"LOG","message":"hi"}\\n')
+    'jsonlog'
+    >>> sniff_structured("2026-11-25 16:05:01 UTC::@:[7]:LOG:  hi\\n") is None
+    True
+    """
+    text = head.lstrip("\ufeff")
+    if text.startswith("{"):
+        first = text.split("\n", 1)[0]
+        try:
+            obj = json.loads(first)
+        except ValueError:
+            return None
+        if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
+                and set(obj) <= JSONLOG_KEYS:
+            return "jsonlog"
+        return None
+    if not _CSV_START.match(text):
+        return None
+    _allow_long_fields()
+    try:
+        record = next(csv.reader(io.StringIO(text), strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    if len(record) in _CSV_WIDTHS and record[11] in _SEVERITIES:
+        return "csvlog"
+    return None
+
+
+def _remote(host: str | None, port: str | None) -> str | None:
+    """The ``%r`` text of a client: ``host(port)``, ``[local]``, or None."""
+    if not host:
+        return None
+    return f"{host}({port})" if port else host
+
+
+def _split_connection(value: str) -> tuple[str | None, str | None]:
+    """csvlog ``connection_from``: ``host:port`` (IPv6 too), ``[local]`` or empty."""
+    if not value:
+        return None, None
+    if value == "[local]":
+        return value, None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        return value, None
+    return host, port
+
+
+def _location(func: str | None, file: str | None, line: str | None) -> str | None:
+    """stderr's LOCATION text: ``func, file:line`` (or ``file:line``)."""
+    if not file:
+        return None
+    where = f"{file}:{line}"
+    return f"{func}, {where}" if func else where
+
+
+def _entry(fields: dict[str, str], severity: str, message: str, cursor: str | None,
+           internal_cursor: str | None, secondary: list[tuple[str, str | None]],
+           raw: str, source: str, number: int, lines: _StderrLineNumbers) -> LogEntry:
+    # stderr appends the cursor position to the message text; the event builder takes it
+    # back off (and keeps N), so the csvlog/jsonlog event is the stderr event.
+    position = cursor if cursor and cursor != "0" else internal_cursor
+    if position and position != "0":
+        message = f"{message} at character {position}"
+    parts = tuple((label, text) for label, text in secondary if text is not None)
+    _put(fields, "l", lines.number(fields.get("c"), fields.get("l"), len(parts)))
+    return LogEntry(fields, severity, message, parts, (Line(raw, source, number),))
+
+
+class _StderrLineNumbers:
+    """stderr's ``%l`` numbers every prefixed line of a session, DETAIL / HINT / QUERY /
+    CONTEXT / LOCATION / STATEMENT lines included; csvlog's and jsonlog's line number
+    counts messages. The stderr number of a message is its csvlog number plus the
+    secondary lines of the session's earlier messages (counted from the start of the
+    file: a session that began in an earlier file is numbered as if it began here).
+    Bounded: the oldest sessions are forgotten beyond ``limit``."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._extra: OrderedDict[str, int] = OrderedDict()
+        self._limit = limit
+
+    def number(self, session: str | None, line: str | None, secondary: int) -> str | None:
+        if not session or not line or not line.isdigit():
+            return line
+        extra = self._extra.pop(session, 0)
+        self._extra[session] = extra + secondary
+        if len(self._extra) > self._limit:
+            self._extra.popitem(last=False)
+        return str(int(line) + extra)
+
+
+def _put(fields: dict[str, str], escape: str, value: str | None) -> None:
+    if value:
+        fields[escape] = value
+
+
+def csvlog_entries(stream: IO[str], source: str,
+                   on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
+    """One entry per csvlog record (quoted fields may hold newlines, CRs, commas).
+
+    A record with the wrong number of columns, or a file that ends inside a quoted
+    field, is a :class:`~pgaudit_parse.lines.Reject` with the raw text.
+    """
+    report = on_reject or (lambda reject: None)
+    physical: list[str] = []
+    position = [0]
+
+    def lines() -> Iterator[str]:
+        for text in stream:
+            position[0] += 1
+            physical.append(text)
+            yield text
+
+    _allow_long_fields()
+    reader = csv.reader(lines(), strict=True)
+    numbers = _StderrLineNumbers()
+    start = 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raw = "".join(physical).rstrip("\n")
+            report(Reject(source, start, f"bad csvlog record: {exc}", raw))
+            physical.clear()
+            start = position[0] + 1
+            continue
+        raw = "".join(physical)
+        physical.clear()
+        number, start = start, position[0] + 1
+        if raw.endswith("\n"):
+            raw = raw[:-1]
+        if len(record) not in _CSV_WIDTHS or record[11] not in _SEVERITIES:
+            report(Reject(source, number, f"not a csvlog record ({len(record)} columns)", raw))
+            continue
+        values = dict(zip(CSVLOG_COLUMNS, record, strict=False))
+        yield _csv_entry(values, raw, source, number, numbers)
+
+
+def _csv_entry(v: dict[str, str], raw: str, source: str, number: int,
+               numbers: _StderrLineNumbers) -> LogEntry:
+    fields: dict[str, str] = {"m": v["log_time"], "p": v["process_id"]}
+    _put(fields, "u", v["user_name"])
+    _put(fields, "d", v["database_name"])
+    host, port = _split_connection(v["connection_from"])
+    _put(fields, "r", _remote(host, port))
+    _put(fields, "c", v["session_id"])
+    _put(fields, "l", v["session_line_num"])
+    _put(fields, "i", v["command_tag"])
+    _put(fields, "s", v["session_start_time"])
+    _put(fields, "v", v["virtual_transaction_id"])
+    _put(fields, "x", v["transaction_id"])
+    _put(fields, "e", v["sql_state_code"])
+    _put(fields, "a", v["application_name"])
+    _put(fields, "b", v.get("backend_type"))
+    _put(fields, "P", v.get("leader_pid"))
+    _put(fields, "Q", v.get("query_id"))
+    secondary = [("DETAIL", v["detail"] or None), ("HINT", v["hint"] or None),
+                 ("QUERY", v["internal_query"] or None), ("CONTEXT", v["context"] or None),
+                 ("LOCATION", v["location"] or None), ("STATEMENT", v["query"] or None)]
+    return _entry(fields, v["error_severity"], v["message"], v["query_pos"],
+                  v["internal_query_pos"], secondary, raw, source, number, numbers)
+
+
+def jsonlog_entries(stream: IO[str], source: str,
+                    on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
+    """One entry per jsonlog line; a line that is not a jsonlog object is a reject."""
+    report = on_reject or (lambda reject: None)
+    numbers = _StderrLineNumbers()
+    for number, text in enumerate(stream, start=1):
+        raw = text[:-1] if text.endswith("\n") else text
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            report(Reject(source, number, f"bad jsonlog line: {exc.args[0]}", raw))
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("message"), str) \
+                or obj.get("error_severity") not in _SEVERITIES \
+                or not isinstance(obj.get("timestamp"), str):
+            report(Reject(source, number, "not a jsonlog object", raw))
+            continue
+        yield _json_entry(obj, raw, source, number, numbers)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
+                numbers: _StderrLineNumbers) -> LogEntry:
+    fields: dict[str, str] = {"m": o["timestamp"]}
+    for escape, key in (("p", "pid"), ("u", "user"), ("d", "dbname"), ("c", "session_id"),
+                        ("l", "line_num"), ("i", "ps"), ("s", "session_start"),
+                        ("v", "vxid"), ("x", "txid"), ("e", "state_code"),
+                        ("a", "application_name"), ("b", "backend_type"),
+                        ("P", "leader_pid"), ("Q", "query_id")):
+        _put(fields, escape, _text(o.get(key)))
+    _put(fields, "r", _remote(_text(o.get("remote_host")), _text(o.get("remote_port"))))
+    # jsonlog leaves state_code out for successful completion (SQLSTATE 0 = "00000").
+    fields.setdefault("e", "00000")
+    # stderr's DETAIL line is the server-log-only detail when there is one (csvlog too).
+    detail = _text(o.get("detail_log")) or _text(o.get("detail"))
+    secondary = [("DETAIL", detail), ("HINT", _text(o.get("hint"))),
+                 ("QUERY", _text(o.get("internal_query"))), ("CONTEXT", _text(o.get("context"))),
+                 ("LOCATION", _location(_text(o.get("func_name")), _text(o.get("file_name")),
+                                        _text(o.get("file_line_num")))),
+                 ("STATEMENT", _text(o.get("statement")))]
+    return _entry(fields, str(o["error_severity"]), o["message"],
+                  _text(o.get("cursor_position")), _text(o.get("internal_position")),
+                  secondary, raw, source, number, numbers)
+
+
+def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
+                    ) -> tuple[StructuredKind | None, Iterator[Line] | Iterator[LogEntry]]:
+    """Open an input (path, ``.gz``, ``-``) and tell csvlog and jsonlog from the rest by
+    content: ``(kind, entries)`` for a csvlog or jsonlog, ``(None, lines)`` otherwise
+    (what :func:`~pgaudit_parse.sources.read_input` yields). Unreadable input raises
+    :class:`~pgaudit_parse.sources.InputError`, also mid-stream.
+    """
+    text, name = _open_text(path)
+    try:
+        head = text.read(_CHUNK)
+    except (OSError, EOFError, zlib.error) as exc:
+        if path != "-":
+            text.close()
+        raise InputError(name, _cause(exc)) from None
+    kind = sniff_structured(head)
+    try:
+        while kind is None and len(head) < _SNIFF_LIMIT and _cut_first_record(head):
+            more = text.read(len(head))  # a first record longer than what was read
+            if not more:
+                break
+            head += more
+            kind = sniff_structured(head)
+    except (OSError, EOFError, zlib.error) as exc:
+        if path != "-":
+            text.close()
+        raise InputError(name, _cause(exc)) from None
+    if kind is not None and head.startswith("\ufeff"):
+        head = head[1:]  # a byte-order mark written by an editor or a copy tool
+    stream = _Prepended(head, text)
+    if kind is None and _RDS_DOWNLOAD.match(head):
+        return None, _guarded(_rds_download_lines(stream, name), text, name, path)
+    if kind is None:
+        return None, _guarded(_dispatch(stream, name), text, name, path)
+    read = csvlog_entries if kind == "csvlog" else jsonlog_entries
+    return kind, _guarded(read(stream, name, on_reject), text, name, path)
+
+
+#: How far a first csvlog/jsonlog record may reach before the input is taken for
+#: something else.
+_SNIFF_LIMIT: Final = 16 << 20
+
+
+def _cut_first_record(head: str) -> bool:
+    """Does ``head`` look like a csvlog/jsonlog whose first record is not complete yet?"""
+    text = head.lstrip("\ufeff")
+    if _JSON_START.match(text):
+        return "\n" not in text
+    if not _CSV_START.match(text):
+        return False
+    _allow_long_fields()
+    try:
+        next(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error:
+        return True  # the data ends inside a quoted field
+    except StopIteration:
+        return False
+    return False
+
+
+_JSON_START = re.compile(r'\{\s*"timestamp"\s*:\s*"')
+
+#: ``aws rds download-db-log-file-portion`` JSON output (the CLI's default): one object
+#: whose ``LogFileData`` is the log text (all portions joined by the CLI's paginator).
+_RDS_DOWNLOAD = re.compile(r'\s*\{\s*"(?:LogFileData|AdditionalDataPending|Marker)"\s*:')
+
+
+def _rds_download_lines(stream: IO[str], name: str) -> Iterator[Line]:
+    """The log lines of a ``download-db-log-file-portion`` JSON document (one JSON
+    string holds the whole text, so the document is read whole)."""
+    try:
+        document = json.load(stream)
+    except ValueError as exc:
+        raise InputError(name, f"invalid JSON: {exc}") from None
+    data = document.get("LogFileData") if isinstance(document, dict) else None
+    if not isinstance(data, str):
+        raise InputError(name, 'JSON document without a "LogFileData" text')
+    for number, text in enumerate(split_message(data), start=1):
+        yield Line(text, name, number)
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, (gzip.BadGzipFile, EOFError, zlib.error)):
+        return "not a valid gzip file"
+    return str(exc)
+
+
+def _guarded(items: Iterator[Any], text: IO[str], name: str, path: str) -> Iterator[Any]:
+    try:
+        yield from items
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(name, _cause(exc)) from None
+    finally:
+        if path != "-":
+            text.close()
+
+
+def structured_kind(path: str) -> StructuredKind | None:
+    """The kind of a file on disk (None for stdin, and for anything not csvlog/jsonlog)."""
+    if path == "-":
+        return None
+    try:
+        text, _name = _open_text(path)
+    except InputError:
+        return None
+    try:
+        return sniff_structured(text.read(_CHUNK))
+    except (OSError, EOFError, zlib.error):
+        return None
+    finally:
+        text.close()

@@ -1,0 +1,298 @@
+"""csvlog and jsonlog inputs: recognised by content, every column and key read, and the
+same events as the stderr log of the same run, message for message.
+
+The real-server test runs every configuration of ``server_run`` (rds, rich, verbose: the
+PgServer writes ``log_destination = 'stderr,csvlog,jsonlog'``) and compares the three
+files' events backend by backend (the collector may interleave backends differently per
+destination, never the messages of one backend).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workload import SERVER_CONFIGS, ServerRun
+
+import pgaudit_parse as pp
+from pgaudit_parse.structured import (
+    CSVLOG_COLUMNS,
+    JSONLOG_KEYS,
+    csvlog_entries,
+    jsonlog_entries,
+    sniff_structured,
+)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+#: Fields a stderr line has only when its prefix carries them (null otherwise).
+PREFIX_KEYS = frozenset({
+    "user", "database", "client_host", "client_port", "session_id", "session_line",
+    "session_start", "command_tag", "sqlstate", "backend_type", "virtual_xid", "xid",
+    "leader_pid", "query_id", "application_name",
+})
+#: Where each input came from, not what it says.
+ORIGIN_KEYS = frozenset({"source", "line", "stream"})
+
+FULL_ROW = [
+    "2026-11-25 16:05:01.120 UTC", "alice", "shop", "42", "10.0.0.5:50012", "6565f1a2.2a",
+    "3", "SELECT", "2026-11-25 16:05:00 UTC", "3/7", "731", "ERROR", "42P01",
+    'relation "nope" does not exist', "the detail", "the hint", "select * from inner_q", "15",
+    "PL/pgSQL function f() line 3", "select f()", "8", "parserOpenTable, parse_relation.c:1392",
+    "psql", "client backend", "40", "-123456789",
+]
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+    return out.getvalue()
+
+
+def _events(text: str, kind: str) -> tuple[list[pp.Event], list[pp.Reject]]:
+    rejects: list[pp.Reject] = []
+    read = csvlog_entries if kind == "csvlog" else jsonlog_entries
+    entries = read(io.StringIO(text), "t", rejects.append)
+    return list(pp.parser.parse_entries(entries, rejects.append)), rejects
+
+
+# -- recognising ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [23, 24, 26])
+def test_csvlog_of_every_version_is_recognised(width: int) -> None:
+    assert sniff_structured(_csv_text([FULL_ROW[:width]])) == "csvlog"
+
+
+@pytest.mark.parametrize("text", [
+    "2026-11-25 16:05:01 UTC::@:[7]:LOG:  hi\n",
+    "2026-11-25 16:05:01.120 UTC [7] LOG:  a, b, c\n",
+    '[{"message": "x"}]',
+    '{"events": []}\n',
+    '{"message": "2026-11-25 16:05:01 UTC::@:[7]:LOG:  hi", "eventId": "1"}\n',
+    "",
+])
+def test_other_inputs_are_not_structured(text: str) -> None:
+    assert sniff_structured(text) is None
+
+
+# -- every column, every key ---------------------------------------------------------------
+
+def test_every_csvlog_column_is_read() -> None:
+    [event], rejects = _events(_csv_text([FULL_ROW]), "csvlog")
+    assert rejects == []
+    got = pp.event_to_json(event)
+    assert got["timestamp"] == "2026-11-25T16:05:01.120000+00:00"
+    assert (got["user"], got["database"], got["pid"]) == ("alice", "shop", 42)
+    assert (got["client_host"], got["client_port"]) == ("10.0.0.5", 50012)
+    assert (got["session_id"], got["session_line"], got["command_tag"]) == (
+        "6565f1a2.2a", 3, "SELECT")
+    assert got["session_start"] == "2026-11-25T16:05:00+00:00"
+    assert (got["virtual_xid"], got["xid"], got["severity"], got["sqlstate"]) == (
+        "3/7", 731, "ERROR", "42P01")
+    assert got["message"] == 'relation "nope" does not exist'
+    assert (got["detail"], got["hint"], got["query"]) == (
+        "the detail", "the hint", "select * from inner_q")
+    assert got["cursor_position"] == 8  # query_pos first, as stderr's " at character N"
+    assert (got["context"], got["statement"]) == ("PL/pgSQL function f() line 3", "select f()")
+    assert got["location"] == "parserOpenTable, parse_relation.c:1392"
+    assert (got["application_name"], got["backend_type"]) == ("psql", "client backend")
+    assert (got["leader_pid"], got["query_id"]) == (40, -123456789)
+    assert len(CSVLOG_COLUMNS) == len(FULL_ROW)
+
+
+def test_every_jsonlog_key_is_read() -> None:
+    obj = {
+        "timestamp": "2026-11-25 16:05:01.120 UTC", "user": "alice", "dbname": "shop",
+        "pid": 42, "remote_host": "::1", "remote_port": 50012, "session_id": "6565f1a2.2a",
+        "line_num": 3, "ps": "SELECT", "session_start": "2026-11-25 16:05:00 UTC",
+        "vxid": "3/7", "txid": 731, "error_severity": "ERROR", "state_code": "42P01",
+        "message": "boom", "detail": "client detail", "detail_log": "server detail",
+        "hint": "h", "internal_query": "iq", "internal_position": 4, "context": "ctx",
+        "statement": "select 1", "cursor_position": 0, "func_name": "fn",
+        "file_name": "f.c", "file_line_num": 9, "application_name": "psql",
+        "backend_type": "client backend", "leader_pid": 40, "query_id": 77,
+    }
+    assert set(obj) == JSONLOG_KEYS
+    [event], rejects = _events(json.dumps(obj) + "\n", "jsonlog")
+    assert rejects == []
+    got = pp.event_to_json(event)
+    assert (got["client_host"], got["client_port"], got["pid"]) == ("::1", 50012, 42)
+    assert (got["session_line"], got["command_tag"], got["xid"]) == (3, "SELECT", 731)
+    assert got["detail"] == "server detail"  # what stderr's DETAIL line shows
+    assert (got["hint"], got["query"], got["context"], got["statement"]) == (
+        "h", "iq", "ctx", "select 1")
+    assert got["cursor_position"] == 4  # internal_position when there is no cursor
+    assert got["location"] == "fn, f.c:9"
+    assert (got["leader_pid"], got["query_id"], got["sqlstate"]) == (40, 77, "42P01")
+
+
+def test_multiline_fields_and_bare_cr_stay_inside_one_record() -> None:
+    row = list(FULL_ROW)
+    row[11], row[12] = "LOG", "00000"
+    row[13] = "AUDIT: SESSION,1,1,READ,SELECT,,,\"select 'a\r\nb',\n  2\",<none>"
+    text = _csv_text([row, FULL_ROW])
+    events, rejects = _events(text, "csvlog")
+    assert rejects == [] and [e.kind for e in events] == ["audit", "error"]
+    audit = events[0]
+    assert isinstance(audit, pp.AuditEvent)
+    assert audit.audit.statement == "select 'a\r\nb',\n  2"
+    assert events[1].line == 4  # the second record starts on the fourth physical line
+
+
+def test_a_broken_record_is_a_reject_with_its_text() -> None:
+    text = _csv_text([FULL_ROW, FULL_ROW[:10], FULL_ROW])
+    events, rejects = _events(text, "csvlog")
+    assert len(events) == 2
+    [reject] = rejects
+    assert reject.line == 2 and "10 columns" in reject.reason
+    assert reject.raw == _csv_text([FULL_ROW[:10]]).rstrip("\n")
+    events, rejects = _events('{"timestamp": "x", "message": 1}\nnot json\n', "jsonlog")
+    assert events == [] and [r.line for r in rejects] == [1, 2]
+
+
+def test_cli_reads_gzip_csvlog_and_jsonlog_by_content(tmp_path: Path) -> None:
+    plain = FIXTURES / "real-rds.csv"
+    packed = tmp_path / "postgresql.log.gz"  # the name says nothing: content decides
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    outputs = []
+    for path in (plain, packed):
+        proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", "events",
+                               str(path)], capture_output=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append([_drop(json.loads(line), ORIGIN_KEYS)
+                        for line in proc.stdout.decode().splitlines()])
+    assert outputs[0] == outputs[1] and len(outputs[0]) >= 40
+
+
+# -- the same events as the stderr log -----------------------------------------------------
+
+def _drop(obj: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+def _by_pid(events: list[pp.Event]) -> dict[int | None, list[dict[str, Any]]]:
+    out: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        out[event.pid].append(_drop(pp.event_to_json(event), ORIGIN_KEYS))
+    return out
+
+
+def _parse(path: Path, prefix: str, timezone: str | None = None) -> list[pp.Event]:
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_file(str(path), prefix=prefix, on_reject=rejects.append,
+                                timezone=timezone))
+    assert rejects == [], rejects[:3]
+    return events
+
+
+def _differences(stderr: dict[int | None, list[dict[str, Any]]],
+                 other: dict[int | None, list[dict[str, Any]]], whole_seconds: bool,
+                 exact: bool) -> list[str]:
+    """Every way ``other`` differs from ``stderr``; with ``exact`` off, a field the prefix
+    does not carry (null in stderr) may have a value, and ``%t``'s whole second may be the
+    same second or one earlier (PostgreSQL reads the clock again for %t)."""
+    problems = []
+    if set(stderr) != set(other):
+        problems.append(f"pids differ: {sorted(set(stderr) ^ set(other), key=str)}")
+    for pid in stderr:
+        mine, theirs = stderr[pid], other.get(pid, [])
+        if len(mine) != len(theirs):
+            problems.append(f"pid {pid}: {len(mine)} events vs {len(theirs)}")
+        for number, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+            for key in sorted(set(a) | set(b)):
+                x, y = a.get(key), b.get(key)
+                if x == y or (not exact and key in PREFIX_KEYS and x is None):
+                    continue
+                if key == "timestamp" and whole_seconds and x and y:
+                    from datetime import datetime
+                    full = datetime.fromisoformat(y)
+                    second = full.replace(microsecond=0)
+                    if datetime.fromisoformat(x) in (second, second - timedelta(seconds=1)):
+                        continue
+                problems.append(f"pid {pid} event {number} ({a.get('message', '')[:40]!r}): "
+                                f"{key}: {x!r} != {y!r}")
+    return problems
+
+
+def _check_run(run: ServerRun) -> None:
+    assert run.json_log is not None, "the server wrote no jsonlog"
+    zone = run.log_timezone
+    stderr = _by_pid(_parse(run.stderr_log, run.prefix, zone))
+    csvlog = _by_pid(_parse(run.csv_log, run.prefix, zone))
+    jsonlog = _by_pid(_parse(run.json_log, run.prefix, zone))
+    total = sum(len(v) for v in stderr.values())
+    assert total == len(run.csv_rows()) and total >= 40
+    whole = "%m" not in run.prefix
+    problems = _differences(csvlog, jsonlog, whole_seconds=False, exact=True)
+    problems += _differences(stderr, csvlog, whole_seconds=whole, exact=False)
+    assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:30])
+
+
+def test_csvlog_jsonlog_and_stderr_give_equal_events(server_run: ServerRun) -> None:
+    _check_run(server_run)
+
+
+@pytest.mark.parametrize("name", ["rds", "rich"])
+def test_fixture_csvlog_gives_the_stderr_events(name: str) -> None:
+    run = ServerRun(name, SERVER_CONFIGS[name], FIXTURES / f"real-{name}.log",
+                    FIXTURES / f"real-{name}.csv")
+    stderr = _by_pid(_parse(run.stderr_log, run.prefix, run.log_timezone))
+    csvlog = _by_pid(_parse(run.csv_log, run.prefix, run.log_timezone))
+    problems = _differences(stderr, csvlog, whole_seconds="%m" not in run.prefix, exact=False)
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_the_comparison_sees_a_changed_field(tmp_path: Path) -> None:
+    """Mutation check: a csvlog whose one message differs is caught."""
+    run = ServerRun("rds", SERVER_CONFIGS["rds"], FIXTURES / "real-rds.log",
+                    FIXTURES / "real-rds.csv")
+    rows = list(csv.reader(io.StringIO(run.csv_log.read_text(encoding="utf-8"), newline="")))
+    rows[-3][13] = rows[-3][13] + " (changed)"
+    changed = tmp_path / "changed.csv"
+    changed.write_text(_csv_text(rows), encoding="utf-8")
+    stderr = _by_pid(_parse(run.stderr_log, run.prefix))
+    problems = _differences(stderr, _by_pid(_parse(changed, run.prefix)), True, exact=False)
+    assert any("(changed)" in p for p in problems)
+
+
+def test_aws_rds_download_json_output_reads_like_the_log(tmp_path: Path) -> None:
+    """``aws rds download-db-log-file-portion`` writes JSON by default: the log text is
+    its ``LogFileData`` (the CLI joins every portion into it)."""
+    log = FIXTURES / "real-rds.log"
+    text = log.read_bytes().decode("utf-8")
+    download = tmp_path / "postgresql.log.2026-11-25-16"
+    download.write_text(json.dumps({"LogFileData": text, "AdditionalDataPending": False,
+                                     "Marker": "7:4096"}, indent=4), encoding="utf-8")
+    prefix = SERVER_CONFIGS["rds"]["log_line_prefix"]
+    got = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(download, prefix)]
+    want = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(log, prefix)]
+    assert got == want and len(got) >= 40
+
+
+@pytest.mark.parametrize("kind", ["csvlog", "jsonlog"])
+def test_a_first_record_longer_than_the_sniffed_head_and_a_bom(tmp_path: Path,
+                                                               kind: str) -> None:
+    row = list(FULL_ROW)
+    row[11], row[12] = "LOG", "00000"
+    row[13] = "AUDIT: SESSION,1,1,READ,SELECT,,,\"select '" + "x" * 200_000 + "'\",<none>"
+    if kind == "csvlog":
+        text = _csv_text([row, FULL_ROW])
+    else:
+        first = {"timestamp": row[0], "pid": 42, "error_severity": "LOG",
+                 "state_code": "00000", "message": row[13]}
+        text = json.dumps(first) + "\n" + json.dumps(dict(first, message="hi")) + "\n"
+    path = tmp_path / "log.gz"
+    path.write_bytes(gzip.compress(("\ufeff" + text).encode("utf-8")))
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_file(str(path), on_reject=rejects.append))
+    assert rejects == [] and len(events) == 2
+    assert isinstance(events[0], pp.AuditEvent) and len(events[0].audit.statement or "") > 200_000
