@@ -19,6 +19,17 @@ absent ones are null), so every file of a source has the same columns. ``unmappe
 ``pgaudit.*`` keys flattened). Files are written in row groups of ``rows_per_group``
 rows; a file is complete when the sink is flushed or closed (call ``flush()`` before
 acknowledging input: it closes the open files and fsyncs them).
+
+>>> import tempfile, os
+>>> from pgaudit_parse import parse_lines
+>>> out = tempfile.mkdtemp()
+>>> sink = OcsfParquetSink(out, "eu-west-1", "123456789012", instance="db1")
+>>> for e in parse_lines(["2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  "
+...                       "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,select 1,<none>"]):
+...     sink.write(e)
+>>> sink.close()
+>>> [os.path.relpath(d, out) for d, _, files in os.walk(out) if files]
+['pgaudit_datastore_activity/region=eu-west-1/accountId=123456789012/eventDay=20261125']
 """
 
 from __future__ import annotations

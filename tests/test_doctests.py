@@ -23,9 +23,7 @@ LIBRARY = sorted(
 HELPERS = ["pgserver", "csvlog", "workload", "transcripts"]
 
 #: Modules deliberately without examples, and why.
-WITHOUT_EXAMPLES: dict[str, str] = {
-    "pgaudit_parse.formats": "a package docstring only; formats.guardium has the examples",
-}
+WITHOUT_EXAMPLES: dict[str, str] = {}
 
 
 def _run(name: str) -> doctest.TestResults:

@@ -45,6 +45,7 @@ COMMANDS: Final[dict[str, str]] = {
     "iam-policy": "print a least-privilege IAM policy for the forwarder, consumer or reader",
     "doctor": "check credentials, log group, pgAudit settings and queue; say how to fix",
     "subscribe": "put a subscription filter (Lambda or Firehose) on every RDS log group",
+    "rds-logs": "read an instance's log files through the RDS API (no CloudWatch needed)",
 }
 
 #: Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, what a
