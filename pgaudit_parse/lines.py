@@ -33,7 +33,7 @@ class Line:
     ref: object = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Reject:
     """Input that fits no grammar: where it was, why, and the raw text.
 
@@ -45,10 +45,19 @@ class Reject:
     line: int
     reason: str
     raw: str
+    #: Input lines it stands for, from ``line`` on (a run of empty lines is one reject).
+    lines: int = 1
+
+    def __repr__(self) -> str:
+        # ``lines`` is shown only when the reject stands for more than one line.
+        more = f", lines={self.lines}" if self.lines != 1 else ""
+        return (f"Reject(source={self.source!r}, line={self.line!r}, reason={self.reason!r}, "
+                f"raw={self.raw!r}{more})")
 
     def as_dict(self) -> dict[str, object]:
-        """The dead-letter JSON form: ``{"source", "line", "reason", "raw"}``."""
-        return {"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw}
+        """The dead-letter JSON form: ``{"source", "line", "reason", "raw", "lines"}``."""
+        return {"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw,
+                "lines": self.lines}
 
 
 def split_message(text: str) -> list[str]:

@@ -39,6 +39,7 @@ when the prefix does not say it. So only prefixes that carry user, database and 
 from __future__ import annotations
 
 import io
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -50,7 +51,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Final, cast
 
 from .entries import starts_message
-from .lines import Line
+from .lines import Line, Reject
 from .parser import (
     DEFAULT_STATE_BYTES,
     Parser,
@@ -60,7 +61,13 @@ from .parser import (
 )
 from .prefix import LinePrefix, PrefixChoice
 from .sinks import OutputSink
-from .sources import InputError, read_input
+from .sources import (
+    DEFAULT_MAX_LINE_BYTES,
+    InputError,
+    input_is_plain_lf,
+    plain_file_lines,
+    read_input,
+)
 from .timestamps import AmbiguousZoneWarning
 
 __all__ = [
@@ -126,18 +133,15 @@ class Chunk:
 
 
 def can_split(path: str) -> bool:
-    """True for a plain (uncompressed, non-JSON) regular file: one that can be cut.
+    """True for a plain log (uncompressed, not JSON, LF line ends, no byte-order mark) in a
+    regular file: one that can be cut.
 
     >>> can_split("-")
     False
     """
     if path == "-" or not os.path.isfile(path):
         return False
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    if head[:2] == b"\x1f\x8b":
-        return False
-    return head.lstrip()[:1] not in (b"[", b"{")
+    return input_is_plain_lf(path)
 
 
 def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
@@ -311,6 +315,7 @@ class _Task:
     timezone: str | None = None
     values: str = "connector"
     state_bytes: int = DEFAULT_STATE_BYTES
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     redact: str | None = None
 
 
@@ -332,20 +337,18 @@ class _Done:
     released_early: int = 0
 
 
-def _chunk_lines(task: _Task) -> Iterator[Line]:
-    """The lines from the warm-up start to the chunk end, numbered as in the whole file."""
+def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[Line]:
+    """The lines from the warm-up start to the chunk end, numbered as in the whole file
+    (read as :func:`~pgaudit_parse.sources.read_input` reads them)."""
     chunk = task.chunk
-    name = task.path
     with open(task.path, "rb") as raw:
         raw.seek(chunk.warmup)
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n")
-        number = chunk.warmup_line
         last = chunk.end_line
-        for physical in text:
-            if last is not None and number >= last:
+        for line in plain_file_lines(raw, task.path, on_reject, chunk.warmup_line,
+                                     task.max_line_bytes):
+            if last is not None and line.number > last:
                 return
-            number += 1
-            yield Line(physical[:-1] if physical.endswith("\n") else physical, name, number)
+            yield line
 
 
 def _parse_chunk(task: _Task) -> _Done:
@@ -373,20 +376,23 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
                         on_ambiguous_zone=zone_warnings.append, max_state_bytes=cache_bytes)
         feed = parser.feed
         write = sink.write
-        lines = iter(_chunk_lines(task))
-        warm = chunk.start_line - chunk.warmup_line
-        if warm > 0:
-            for line in lines:
-                for event in feed(line):
-                    write(event)
-                warm -= 1
-                if warm == 0:
-                    break
+        lines = iter(_chunk_lines(task, parser._reject))
+        # Warm up by line number, not by count: the reader yields no line for an empty
+        # one (a run of them is one reject, made when the next line is read: for a run
+        # just before the chunk, while the gate is still closed -- the previous chunk's
+        # worker wrote it).
+        first = None
+        for line in lines:
+            if line.number > chunk.start_line:
+                first = line
+                break
+            for event in feed(line):
+                write(event)
         out.open = errors.open = True
         base = (sink.written, sink.skipped, sink.rejected, parser.entry_count,
                 parser.evicted_statements, parser.unresolved_statements, sink.released_early)
         count = 0
-        for line in lines:
+        for line in itertools.chain((first,) if first is not None else (), lines):
             count += 1
             for event in feed(line):
                 write(event)
@@ -431,12 +437,17 @@ def _resolve(path: str, prefix: str | LinePrefix, timezone: str | None = None,
              on_choice: Callable[[PrefixChoice], None] | None = None) -> LinePrefix:
     if prefix != "auto":
         return resolve_prefix(prefix, [], timezone)
-    head = [line.text for line in read_sample(iter(read_input(path)), _text_of)]
+    # Only a sample: its rejects are reported when the file is parsed.
+    head = [line.text for line in read_sample(iter(read_input(path, _ignore)), _text_of)]
     return resolve_prefix("auto", head, timezone, on_choice)
 
 
 def _text_of(line: Line) -> str:
     return line.text
+
+
+def _ignore(reject: Reject) -> None:
+    pass
 
 
 def _warm_from(task: _Task, line: int) -> _Task:
@@ -447,13 +458,14 @@ def _warm_from(task: _Task, line: int) -> _Task:
 
 def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
                   on_ambiguous_zone: Callable[[str], None] | None = None,
-                  state_bytes: int = DEFAULT_STATE_BYTES) -> ParallelResult:
+                  state_bytes: int = DEFAULT_STATE_BYTES,
+                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
     before = (sink.written, sink.skipped, sink.rejected, sink.released_early)
     parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
                     max_state_bytes=split_state_bytes(state_bytes)[0])
     write = sink.write
     count = 0
-    for line in read_input(path):
+    for line in read_input(path, parser._reject, max_line_bytes):
         count += 1
         for event in parser.feed(line):
             write(event)
@@ -472,7 +484,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                         timezone: str | None = None,
                         on_choice: Callable[[PrefixChoice], None] | None = None,
                         on_ambiguous_zone: Callable[[str], None] | None = None,
-                        state_bytes: int = DEFAULT_STATE_BYTES) -> ParallelResult:
+                        state_bytes: int = DEFAULT_STATE_BYTES,
+                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
@@ -498,23 +511,32 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                 warnings.warn(message, AmbiguousZoneWarning, stacklevel=2)
 
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
-        return _parse_serial(path, compiled, sink, tell, state_bytes)
+        return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
-        return _parse_serial(path, compiled, sink, tell, state_bytes)
+        return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
-    workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
+    try:
+        workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
+    except OSError as exc:
+        raise InputError(path, f"--jobs: cannot make a temporary directory: "
+                               f"{exc.strerror or exc}") from None
     tasks = [
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
               os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes,
-              sink.redact)
+              max_line_bytes, sink.redact)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
-    pool = context.Pool(min(jobs, len(tasks)))
+    try:
+        pool = context.Pool(min(jobs, len(tasks)))
+    except OSError as exc:  # e.g. past the process limit (RLIMIT_NPROC)
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise InputError(path, f"--jobs {jobs}: cannot start worker processes: "
+                               f"{exc.strerror or exc}") from None
     try:
         pending: deque[tuple[_Task, multiprocessing.pool.AsyncResult[_Done]]] = deque()
         queued = iter(tasks)

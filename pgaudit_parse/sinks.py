@@ -250,8 +250,9 @@ class OutputSink:
         return self._records.held_sources()
 
     def reject(self, reject: Reject) -> None:
-        """Count a reject and write it to the dead-letter stream."""
-        self.rejected += 1
+        """Count a reject (the input lines it stands for) and write it to the dead-letter
+        stream."""
+        self.rejected += reject.lines  # a run of empty lines is one reject of many lines
         if self.errors is not None:
             self.errors.write(_dumps(reject_to_json(reject)) + "\n")
 

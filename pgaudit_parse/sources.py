@@ -1,12 +1,18 @@
 """Sources: files (plain, ``.gz``, stdin), CloudWatch Logs exports and SQS bodies -> lines.
 
-:func:`read_input` looks at the first bytes to tell the formats apart:
+:func:`read_input` tells the kinds of input apart by their content (docs/input.md):
 
-* a plain server log (stderr format), possibly gzip-compressed;
-* a CloudWatch Logs export: a JSON list of events, or ``aws logs filter-log-events`` /
-  ``get-log-events`` output (an object with ``"events"``), or JSON lines of events;
-* message bodies of the seed Lambda (a Python ``str(dict)`` per line, with ``'message'``)
-  or of this project's forwarder (JSON with ``"events"``), one per line.
+* a plain server log (stderr format), possibly gzip-compressed, with LF or CRLF line ends
+  and maybe a UTF-8 byte-order mark;
+* JSON: CloudWatch Logs exports (a JSON list of events, ``aws logs filter-log-events`` /
+  ``get-log-events`` output, JSON lines of events), this project's forwarder messages, and
+  the seed Lambda's SQS bodies (a Python ``str(dict)`` per line). A file is JSON only if
+  its first document parses as one of these; several documents may follow each other.
+
+Input that cannot be placed (a JSON item that does not parse, an event without a message,
+a line over the length cap, a run of empty lines) becomes a :class:`~.lines.Reject` with
+its reason, handed to ``on_reject``; an input that cannot be read on (a damaged ``.gz``)
+raises :class:`InputError` after every line before the damage.
 
 >>> [l.text for l in lines_from_cloudwatch_events([{"message": "a\\n\\tb", "eventId": "1"}], "x")]
 ['a', '\\tb']
@@ -14,16 +20,19 @@
 
 from __future__ import annotations
 
-import ast
+import base64
+import codecs
 import gzip
 import io
 import json
+import re
 import sys
+import unicodedata
 import zlib
-from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, Final
 
-from .lines import Line, split_message
+from .lines import Line, Reject, split_message
 
 __all__ = [
     "InputError",
@@ -31,9 +40,32 @@ __all__ = [
     "lines_from_cloudwatch_events",
     "lines_from_sqs_body",
     "iter_json_array",
+    "python_literal",
+    "DEFAULT_MAX_LINE_BYTES",
+    "plain_lines",
+    "plain_file_lines",
+    "input_is_plain_lf",
+    "input_kind",
+    "RAW_KEEP",
 ]
 
-_CHUNK = 1 << 16
+_CHUNK: Final = 1 << 20
+#: Characters read at a time from an input already opened as text (see _EncodedText).
+_TEXT_READ: Final = 1 << 13
+#: Longest physical line (or JSON document) read whole; a longer one becomes a reject
+#: holding its first :data:`RAW_KEEP` characters (memory stays bounded).
+DEFAULT_MAX_LINE_BYTES: Final = 256 << 20
+#: Characters of an over-long line kept in its reject.
+RAW_KEEP: Final = 1024
+#: Complete lines that decide whether a file is CRLF (all of them must end in CR LF).
+_CRLF_SAMPLE: Final = 8
+_BOM: Final = "\ufeff"
+#: Lines kind detection reads when the first of a file starting with '{' is no object.
+_DETECT_LINES: Final = 16
+#: Bytes kind detection reads at most (what it reads is held, to be read again); a first
+#: document that goes on further is JSON if it starts like one (``{"``, ``[{"``, ``{'``).
+_DETECT_BYTES: Final = 16 << 20
+_JSON_START: Final = re.compile(r"""\s*(?:\[\s*)?\{\s*["']""")
 
 
 class InputError(Exception):
@@ -91,166 +123,1003 @@ def lines_from_sqs_body(body: str, source: str, start: int = 0) -> Iterator[Line
         if isinstance(parsed, dict) and "message" in parsed:
             yield from lines_from_cloudwatch_events([parsed], source, start)
             return
-    parsed = _python_literal(text)
+    parsed = python_literal(text)
     if not isinstance(parsed, dict) or not isinstance(parsed.get("message"), str):
         yield Line(body, source, start + 1, "", _BAD_EVENT)
         return
+    yield from _seed_lines(parsed, source, start)
+
+
+def _seed_lines(parsed: dict[str, Any], source: str, start: int) -> Iterator[Line]:
+    """The lines of one seed-Lambda body (a dict with a ``message`` string)."""
     message: str = parsed["message"]
     if message.endswith("++"):
         message = message[:-2]
     number = start
+    stream = str(parsed.get("logStreamName") or "")
     for part in message.split("|||"):
         # The seed turned the TAB of continuation lines into a space.
         text_line = "\t" + part[1:] if part.startswith(" ") else part
         number += 1
-        yield Line(text_line, source, number, str(parsed.get("logStreamName") or ""),
-                   parsed.get("eventId"))
+        yield Line(text_line, source, number, stream, parsed.get("eventId"))
+
+
+# -- Python literals (the seed's str(dict)), read in linear time and memory ----------------
+
+_LITERAL_TOKEN: Final = re.compile(r"""
+    [ \t\r\n\f\v]*
+    (?:
+      (?P<punct>[{}\[\](),:])
+    | (?P<str>[uU]?['"])
+    | (?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
+    | (?P<name>True|False|None)\b
+    )""", re.VERBOSE)
+#: A backslash before a non-ASCII character: the one case the fast unescape gets wrong.
+_ODD_ESCAPE: Final = re.compile(r"\\[^\x00-\x7f]")
+_ESCAPE: Final = re.compile(
+    r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|N\{[^}\n]*\}|.|\n)",
+    re.DOTALL)
+_SIMPLE_ESCAPES: Final = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f",
+                          "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\n": ""}
+_NAMES: Final = {"True": True, "False": False, "None": None}
+_MAX_DEPTH: Final = 100
+
+
+class _NotALiteral(Exception):
+    pass
+
+
+def _unescape(match: re.Match[str]) -> str:
+    body = match.group()[1:]
+    head = body[0]
+    if head in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[head]
+    if head in "xuU" and len(body) > 1:
+        code = int(body[1:], 16)
+        if code > 0x10FFFF:
+            raise _NotALiteral
+        return chr(code)
+    if head in "01234567":
+        return chr(int(body, 8))
+    if head == "N" and body.startswith("N{"):
+        try:
+            return unicodedata.lookup(body[2:-1])
+        except KeyError:
+            raise _NotALiteral from None
+    return "\\" + body  # Python keeps an unknown escape as it is
+
+
+def _string_value(inner: str) -> str:
+    if "\\" not in inner:
+        return inner
+    if _ODD_ESCAPE.search(inner) is None:
+        # C speed: non-Latin-1 characters become \\uXXXX escapes that decode back.
+        try:
+            return inner.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError:
+            raise _NotALiteral from None
+    return _ESCAPE.sub(_unescape, inner)
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """Index of the quote closing the string whose body starts at ``start``: the first
+    ``quote`` after an even run of backslashes (found with str.find, not char by char)."""
+    index = start
+    while True:
+        found = text.find(quote, index)
+        if found < 0:
+            raise _NotALiteral
+        slashes = 0
+        while found - slashes - 1 >= start and text[found - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2 == 0:
+            if text.find("\n", start, found) >= 0:
+                raise _NotALiteral  # a raw line break inside a one-line string
+            return found
+        index = found + 1
+
+
+def python_literal(text: str) -> Any:
+    """A Python literal of dicts, lists, tuples, strings, numbers, True/False/None (what
+    ``str(dict)`` writes), or None when ``text`` is not one. Unlike ``ast.literal_eval``
+    it builds no syntax tree: time and memory grow linearly with the text.
+
+    >>> python_literal("{'message': 'a\\\\tb', 'n': [1, -2.5, None]}")
+    {'message': 'a\\tb', 'n': [1, -2.5, None]}
+    >>> python_literal("{'a': 1} trailing") is None
+    True
+    """
+    try:
+        value, end = _literal_at(text, 0, 0)
+    except (_NotALiteral, ValueError, OverflowError):
+        return None
+    if text[end:].strip():
+        return None
+    return value
+
+
+def _token(text: str, pos: int) -> tuple[str, str, int]:
+    match = _LITERAL_TOKEN.match(text, pos)
+    if match is None:
+        raise _NotALiteral
+    kind = match.lastgroup or ""
+    if kind == "str":
+        start = match.end()
+        end = _string_end(text, start, text[start - 1])
+        return kind, text[start:end], end + 1
+    return kind, match.group(kind), match.end()
+
+
+def _literal_at(text: str, pos: int, depth: int) -> tuple[Any, int]:
+    if depth > _MAX_DEPTH:
+        raise _NotALiteral
+    kind, token, pos = _token(text, pos)
+    if kind == "str":
+        return _string_value(token), pos
+    if kind == "num":
+        number = token.lstrip("+")
+        if any(c in number for c in ".eE"):
+            return float(number), pos
+        return int(number), pos
+    if kind == "name":
+        return _NAMES[token], pos
+    if token == "{":
+        result: dict[Any, Any] = {}
+        while True:
+            kind, token, after = _token(text, pos)
+            if token == "}":
+                return result, after
+            key, pos = _literal_at(text, pos, depth + 1)
+            kind, token, pos = _token(text, pos)
+            if token != ":":
+                raise _NotALiteral
+            value, pos = _literal_at(text, pos, depth + 1)
+            try:
+                result[key] = value
+            except TypeError:  # an unhashable key
+                raise _NotALiteral from None
+            kind, token, pos = _token(text, pos)
+            if token == "}":
+                return result, pos
+            if token != ",":
+                raise _NotALiteral
+    if token in "[(":
+        close = "]" if token == "[" else ")"
+        items: list[Any] = []
+        while True:
+            kind, token, after = _token(text, pos)
+            if token == close:
+                return (items if close == "]" else tuple(items)), after
+            item, pos = _literal_at(text, pos, depth + 1)
+            items.append(item)
+            kind, token, pos = _token(text, pos)
+            if token == close:
+                if close == ")" and len(items) == 1:
+                    raise _NotALiteral  # `(x)` is x, not a tuple: not what str(dict) writes
+                return (items if close == "]" else tuple(items)), pos
+            if token != ",":
+                raise _NotALiteral
+    raise _NotALiteral
+
+
+# Kept for callers of the old private name.
+_python_literal = python_literal
+
+
+# -- reading bytes ---------------------------------------------------------------------------
+
+class _Damaged(Exception):
+    """The byte stream cannot be read further (damaged gzip data, an I/O error)."""
+
+
+class _ByteChunks:
+    """Chunks of an input's bytes, with push-back (to replay what kind detection read).
+
+    Damage met while recording (kind detection) looks like the end of the input then, and
+    is raised where the reader that follows reaches it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self._read = getattr(raw, "read1", None) or raw.read
+        self.pending: list[bytes] = []
+        self.recorded: list[bytes] | None = None
+        self.recorded_size = 0
+        self.capped = False
+        self.damage: _Damaged | None = None
+
+    def read(self) -> bytes:
+        if self.recorded is not None and self.recorded_size >= _DETECT_BYTES:
+            self.capped = True  # kind detection looks no further (and holds no more)
+            return b""
+        if self.pending:
+            data = self.pending.pop(0)
+        elif self.damage is not None:
+            if self.recorded is not None:
+                return b""
+            raise self.damage
+        else:
+            try:
+                # read1: a damaged gzip stream still gives what came before the damage
+                # (read() drops what it had gathered when a later block fails).
+                data = self._read(_CHUNK)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                self.damage = _Damaged("not a valid gzip file (truncated or damaged"
+                                       + (f": {exc})" if str(exc) else ")"))
+            except MemoryError:
+                self.damage = _Damaged("out of memory while reading")
+            except OSError as exc:
+                self.damage = _Damaged(f"read error: {exc.strerror or exc}")
+            if self.damage is not None:
+                if self.recorded is not None:
+                    return b""
+                raise self.damage
+        if self.recorded is not None and data:
+            self.recorded.append(data)
+            self.recorded_size += len(data)
+        return data
+
+    def replay(self) -> None:
+        """Stop recording; what was recorded is read again."""
+        if self.recorded:
+            self.pending[:0] = self.recorded
+        self.recorded = None
+
+
+def plain_file_lines(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None],
+                     number: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+                     ) -> Iterator[Line]:
+    """:func:`plain_lines` of an open LF file from its current position (``--jobs``
+    chunks; such files have no byte-order mark and are not CRLF)."""
+    return plain_lines(_ByteChunks(raw), name, on_reject, max_line_bytes, number,
+                       at_start=False, crlf=False)
+
+
+def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
+    """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so."""
+    name = "<stdin>" if path == "-" else path
+    if path == "-":
+        if sys.stdin is None:
+            raise InputError(name, "standard input is closed")
+        raw: IO[bytes] = getattr(sys.stdin, "buffer", None) or sys.stdin  # type: ignore[assignment]
+    else:
+        try:
+            raw = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise InputError(name, "no such file") from None
+        except IsADirectoryError:
+            raise InputError(name, "is a directory") from None
+        except PermissionError:
+            raise InputError(name, "permission denied") from None
+        except OSError as exc:
+            raise InputError(name, exc.strerror or "cannot open") from None
+    try:
+        buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
+        magic = buffered.peek(2)[:2]  # type: ignore[attr-defined]
+    except OSError as exc:
+        if path != "-":
+            raw.close()
+        raise InputError(name, exc.strerror or "cannot read") from None
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered), name, True  # type: ignore[return-value]
+    return buffered, name, False  # type: ignore[return-value]
+
+
+def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
+               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+    """Lines of one input (path, ``.gz``, ``-`` for stdin), whatever its kind.
+
+    Input the source itself cannot place (see the module docstring) goes to ``on_reject``
+    as a :class:`~.lines.Reject`; without ``on_reject``, the first such input raises
+    :class:`InputError` (nothing is dropped silently). An input that cannot be read on
+    raises :class:`InputError` after every line before the damage (a truncated ``.gz``).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False) as f:
+    ...     _ = f.write(b"\\xef\\xbb\\xbfa\\r\\nb\\rc\\r\\n")
+    >>> [line.text for line in read_input(f.name)]
+    ['a', 'b\\rc']
+    >>> os.unlink(f.name)
+    """
+    raw, name, gzipped = _open_bytes(path)
+    if on_reject is None:
+        on_reject = _strict(name)
+    chunks = _ByteChunks(raw)
+    try:
+        kind = _detect(chunks, name, max_line_bytes)
+        if kind == "json":
+            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
+        else:
+            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
+    except _Damaged as exc:
+        raise InputError(name, str(exc)) from None
+    finally:
+        if path != "-":
+            raw.close()
+
+
+def input_kind(path: str) -> str:
+    """``"json"`` or ``"plain"``: how :func:`read_input` reads ``path`` (after un-gzipping).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+    ...     _ = f.write("[2026-11-25 16:05:01 UTC] [7] LOG:  starts like JSON, is not\\n")
+    >>> input_kind(f.name)
+    'plain'
+    >>> os.unlink(f.name)
+    """
+    raw, name, _ = _open_bytes(path)
+    try:
+        return _detect(_ByteChunks(raw), name, DEFAULT_MAX_LINE_BYTES)
+    finally:
+        if path != "-":
+            raw.close()
+
+
+def input_is_plain_lf(path: str) -> bool:
+    """True when ``path`` is a plain log, not compressed, with LF line ends and no
+    byte-order mark (False too when it cannot be read: its reader will say why)."""
+    try:
+        raw, name, gzipped = _open_bytes(path)
+    except InputError:
+        return False
+    try:
+        if gzipped:
+            return False
+        chunks = _ByteChunks(raw)
+        if _detect(chunks, name, DEFAULT_MAX_LINE_BYTES) != "plain":
+            return False
+        head = chunks.read()
+        if head.startswith(_BOM.encode()):
+            return False
+        sample = [t for t in head.split(b"\n")[:-1][:_CRLF_SAMPLE] if t]
+        return not (sample and all(t.endswith(b"\r") for t in sample))
+    except _Damaged:
+        return False
+    finally:
+        raw.close()
+
+
+def _strict(name: str) -> Callable[[Reject], None]:
+    def refuse(reject: Reject) -> None:
+        raise InputError(name, f"line {reject.line}: {reject.reason}")
+    return refuse
+
+
+# -- plain logs --------------------------------------------------------------------------------
+
+def _too_long(size: int, limit: int) -> str:
+    return f"line longer than {limit} bytes ({size} bytes; first {RAW_KEEP} characters kept)"
+
+
+def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], None],
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, number: int = 0,
+                at_start: bool = True, crlf: bool | None = None) -> Iterator[Line]:
+    """The physical lines of a plain log (split on LF only), numbered after ``number``.
+
+    A file whose first lines all end in CR LF is a CRLF file: exactly that CR is removed
+    from every line (a CR elsewhere is data). A UTF-8 byte-order mark at the start is
+    removed. A run of empty lines is one reject (``lines`` = its length); a line over
+    ``max_line_bytes`` is a reject with its first characters. Invalid UTF-8 is kept as
+    backslash escapes (``\\xff``).
+    """
+    empty_from = 0  # first line of the current run of empty lines (0: none)
+    empty_count = 0
+    pieces: list[bytes] = []  # the line being read, not yet ended by a LF
+    carried = 0  # its length
+    cut: bytes | None = None  # the start of an over-long line being skipped
+    first = at_start
+    while True:
+        try:
+            data = chunks.read()
+        except _Damaged as exc:
+            if empty_count:
+                on_reject(_empty_run(name, empty_from, empty_count))
+            complete = number
+            if pieces or cut is not None:
+                number += 1
+                start = cut if cut is not None else b"".join(pieces)[:RAW_KEEP * 4]
+                on_reject(Reject(name, number, f"line cut short: {exc}",
+                                 start.decode("utf-8", "backslashreplace")[:RAW_KEEP]))
+            where = (f"lines 1-{complete} were read" if complete > 1 else
+                     "line 1 was read" if complete else "no line could be read")
+            if number > complete:
+                where += f"; line {number} was cut short (a reject)"
+            raise _Damaged(f"{exc}: {where}") from None
+        if not data:
+            break
+        end = data.rfind(b"\n")
+        if end < 0:
+            if cut is None:
+                pieces.append(data)
+                carried += len(data)
+                if carried > max_line_bytes:
+                    cut = b"".join(pieces)[:RAW_KEEP * 4]
+                    pieces = []
+            else:
+                carried += len(data)
+            continue
+        if pieces or cut is not None:
+            newline = data.find(b"\n")
+            carried += newline
+            if cut is None and carried <= max_line_bytes:
+                pieces.append(data[:newline])
+                body = b"".join(pieces)
+                pieces = []
+                data = body + data[newline:]
+                end += len(body) - newline
+            else:
+                start = cut if cut is not None else b"".join(pieces)[:RAW_KEEP * 4]
+                pieces = []
+                cut = None
+                if empty_count:
+                    on_reject(_empty_run(name, empty_from, empty_count))
+                    empty_count = 0
+                number += 1
+                on_reject(Reject(name, number, _too_long(carried, max_line_bytes),
+                                 start.decode("utf-8", "backslashreplace")[:RAW_KEEP]))
+                data = data[newline + 1:]
+                end -= newline + 1
+            carried = 0
+        rest = data[end + 1:]
+        if end >= 0 and data.count(b"\n", 0, end + 1) == end + 1:
+            # Nothing but empty lines (the cheap way through a file of newlines).
+            if not empty_count:
+                empty_from = number + 1
+            empty_count += end + 1
+            number += end + 1
+        elif end >= 0:
+            text = data[:end].decode("utf-8", "backslashreplace")
+            if first:
+                first = False
+                if text.startswith(_BOM):
+                    text = text[1:]
+            lines = text.split("\n")
+            if crlf is None:
+                sample = [t for t in lines[:_CRLF_SAMPLE] if t]
+                crlf = bool(sample) and all(t.endswith("\r") for t in sample)
+            for line in lines:
+                number += 1
+                if crlf and line.endswith("\r"):
+                    line = line[:-1]
+                if not line:
+                    if not empty_count:
+                        empty_from = number
+                    empty_count += 1
+                    continue
+                if empty_count:
+                    on_reject(_empty_run(name, empty_from, empty_count))
+                    empty_count = 0
+                yield Line(line, name, number)
+        if rest:
+            pieces.append(rest)
+            carried = len(rest)
+            if carried > max_line_bytes:
+                cut = rest[:RAW_KEEP * 4]
+                pieces = []
+    if empty_count:
+        on_reject(_empty_run(name, empty_from, empty_count))
+    if pieces or cut is not None:
+        number += 1
+        if cut is not None:
+            on_reject(Reject(name, number, _too_long(carried, max_line_bytes),
+                             cut.decode("utf-8", "backslashreplace")[:RAW_KEEP]))
+            return
+        text = b"".join(pieces).decode("utf-8", "backslashreplace")
+        if first and text.startswith(_BOM):
+            text = text[1:]
+        if crlf and text.endswith("\r"):
+            text = text[:-1]
+        if text:
+            yield Line(text, name, number)
+        else:
+            on_reject(_empty_run(name, number, 1))
+
+
+def _empty_run(name: str, first: int, count: int) -> Reject:
+    reason = "empty line" if count == 1 else f"{count} empty lines"
+    return Reject(name, first, reason, "", count)
+
+
+# -- JSON inputs -------------------------------------------------------------------------------
+
+_STRUCTURE: Final = re.compile(r'[\[\]{}"]')
+_SPACE: Final = re.compile(r"[ \t\r\n]*")
+_decoder: Final = json.JSONDecoder()
+
+
+def _scan(text: str, index: int, state: list[Any]) -> int | None:
+    """Find where a JSON object or array ends: the index after its closing bracket, or
+    None when ``text`` ends first (``state`` = [depth, in string, after backslash] carries
+    on into the next piece). Strings are skipped whole by a regex, so a value is scanned
+    once, in linear time, however it is cut into pieces."""
+    depth, in_string, escaped = state
+    size = len(text)
+    quote = slash = -2  # next '"' and '\\' in the text (-1: none; -2: not looked up yet)
+    while index < size:
+        if in_string:
+            if escaped:
+                escaped = False
+                index += 1
+                continue
+            if -1 < quote < index or quote == -2:
+                quote = text.find('"', index)
+            if -1 < slash < index or slash == -2:
+                slash = text.find("\\", index)
+            if quote < 0 and slash < 0:
+                index = size
+                break
+            if slash < 0 or -1 < quote < slash:
+                in_string = False
+                index = quote + 1
+            else:
+                escaped = True
+                index = slash + 1
+            continue
+        match = _STRUCTURE.search(text, index)
+        if match is None:
+            index = size
+            break
+        char = match.group()
+        index = match.end()
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth <= 0:
+                state[:] = [0, False, False]
+                return index
+    state[:] = [depth, in_string, escaped]
+    return None
+
+
+class _JsonStream:
+    """Decoded text of a JSON input with a cursor; values and lines are read in pieces
+    (never by re-decoding a growing buffer), bounded by ``limit`` characters."""
+
+    def __init__(self, chunks: _ByteChunks, limit: int) -> None:
+        self.chunks = chunks
+        self.limit = limit
+        self.decode = codecs.getincrementaldecoder("utf-8")("backslashreplace").decode
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.first = True
+        self.line = 1  # physical line of the file at ``pos`` (for messages)
+
+    def _chunk(self) -> str:
+        if self.eof:
+            return ""
+        data = self.chunks.read()
+        text = self.decode(data, final=not data)
+        if not data:
+            self.eof = True
+        if self.first and text:
+            self.first = False
+            if text.startswith(_BOM):
+                text = text[1:]
+        return text
+
+    def _advance(self, to: int) -> None:
+        self.line += self.buf.count("\n", self.pos, to)
+        self.pos = to
+
+    def peek(self, chunks: int | None = None) -> str | None:
+        """The next character that is not JSON whitespace (not consumed), None at the end
+        (or when ``chunks`` more chunks hold only whitespace)."""
+        while True:
+            end = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if end < len(self.buf):
+                self._advance(end)
+                return self.buf[end]
+            self._advance(end)
+            if chunks is not None:
+                chunks -= 1
+                if chunks < 0:
+                    return None
+            text = self._chunk()
+            if self.eof and not text:
+                return None
+            self.buf = text
+            self.pos = 0
+
+    def skip(self, count: int) -> None:
+        self._advance(self.pos + count)
+
+    def take_line(self) -> tuple[str, int]:
+        """The rest of the current line (without its LF, consumed) and its length; only
+        its first :data:`RAW_KEEP` characters when it is longer than the limit."""
+        pieces, size, head = self._line_pieces()
+        self._advance(self.pos)
+        text = "".join(pieces) if head is None else head
+        return text, size
+
+    def line_text(self) -> str | None:
+        """The rest of the current line, not consumed; None when it is over the limit.
+        The buffer then starts at the cursor and holds the whole line."""
+        newline = self.buf.find("\n", self.pos)
+        if newline >= 0:
+            return self.buf[self.pos:newline]
+        pieces = [self.buf[self.pos:]]
+        size = len(pieces[0])
+        while True:
+            text = self._chunk()
+            if not text:
+                break
+            pieces.append(text)
+            size += len(text)
+            if "\n" in text or size > self.limit:
+                break
+        self.buf = "".join(pieces)
+        self.pos = 0
+        newline = self.buf.find("\n")
+        line = self.buf if newline < 0 else self.buf[:newline]
+        return line if len(line) <= self.limit else None
+
+    def _line_pieces(self) -> tuple[list[str], int, str | None]:
+        pieces: list[str] = []
+        size = 0
+        head: str | None = None
+        while True:
+            newline = self.buf.find("\n", self.pos)
+            end = newline if newline >= 0 else len(self.buf)
+            part = self.buf[self.pos:end]
+            size += len(part)
+            if head is None:
+                pieces.append(part)
+                if size > self.limit:
+                    head = "".join(pieces)[:RAW_KEEP]
+                    pieces = []
+            if newline >= 0:
+                self.pos = newline + 1
+                self.line += 1
+                return pieces, size, head
+            text = self._chunk()
+            if not text:
+                self.pos = len(self.buf)
+                return pieces, size, head
+            self.buf = text
+            self.pos = 0
+
+    def take_value(self) -> tuple[str | None, bool, int, str]:
+        """An object or array starting at the cursor, consumed: (its text, or None when it
+        is over the limit; whether it is complete (False: the input ends inside it); its
+        length; its first :data:`RAW_KEEP` characters)."""
+        state: list[Any] = [0, False, False]
+        pieces: list[str] = []
+        size = 0
+        head: str | None = None
+        start = self.pos
+        while True:
+            end = _scan(self.buf, start, state)
+            stop = len(self.buf) if end is None else end
+            part = self.buf[self.pos:stop]
+            size += len(part)
+            if head is None:
+                pieces.append(part)
+                if size > self.limit:
+                    head = "".join(pieces)[:RAW_KEEP]
+                    pieces = []
+            self._advance(stop)
+            if end is None:
+                text = self._chunk()
+                if text:
+                    self.buf = text
+                    self.pos = 0
+                    start = 0
+                    continue
+            if head is not None:
+                return None, end is not None, size, head
+            whole = "".join(pieces)
+            return whole, end is not None, size, whole[:RAW_KEEP]
+
+    def decode_here(self) -> tuple[Any, bool]:
+        """A JSON value at the cursor decoded in place when the buffer holds all of it:
+        (value, True), consumed; else (None, False), nothing consumed."""
+        try:
+            value, end = _decoder.raw_decode(self.buf, self.pos)
+        except ValueError:
+            return None, False
+        if end >= len(self.buf) and not self.eof:
+            return None, False  # a number might go on in the next piece
+        self._advance(end)
+        return value, True
+
+
+def _json_error(text: str) -> str:
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"invalid JSON: {getattr(exc, 'msg', exc)}"
+    return "invalid JSON"
+
+
+def _detect(chunks: _ByteChunks, name: str, limit: int) -> str:
+    """``"json"`` when the input's first document parses as a JSON input, else
+    ``"plain"``; what this reads is read again by the reader that follows."""
+    chunks.recorded = []
+    try:
+        kind = _detect_in(chunks, limit)
+        if chunks.capped:  # a first document bigger than detection reads: by its start
+            head = b"".join(chunks.recorded)[:4096].decode("utf-8", "replace").lstrip(_BOM)
+            return "json" if _JSON_START.match(head) else "plain"
+        return kind
+    finally:
+        chunks.replay()
+
+
+def _detect_in(chunks: _ByteChunks, limit: int) -> str:
+    """The kind by the first document (see :func:`_detect`)."""
+    stream = _JsonStream(chunks, limit)
+    first = stream.peek(chunks=2)  # a file of blank lines is a (damaged) plain log
+    if first == "[":
+        stream.skip(1)
+        following = stream.peek()
+        if following == "]":
+            stream.skip(1)
+            rest = stream.line_text()
+            return "json" if rest is not None and not rest.strip() else "plain"
+        if following != "{":
+            return "plain"
+        value, end_found = stream.decode_here()
+        if not end_found:
+            text, complete, _, head = stream.take_value()
+            if text is None or not complete:  # over the limit, or the input ends
+                return "json" if re.match(r'\{\s*"', head) else "plain"
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return "plain"
+        return "json" if isinstance(value, dict) else "plain"
+    if first == "{":
+        line = stream.line_text()
+        if line is not None and not _opens_document(line):
+            # One object per line (events, bodies): JSON if one of the first lines is
+            # one (the first may be damaged); a log whose prefix starts with '{' has
+            # none.
+            for _ in range(_DETECT_LINES):
+                if line is not None and _is_object_line(line):
+                    return "json"
+                stream.take_line()
+                if stream.peek(chunks=2) is None:
+                    break
+                line = stream.line_text()
+            return "plain"
+        text, complete, _, head = stream.take_value()
+        if text is None or not complete:
+            return "json" if re.match(r'\{\s*"', head) else "plain"
+        try:
+            return "json" if isinstance(json.loads(text), dict) else "plain"
+        except ValueError:
+            return "plain"
+    return "plain"
+
+
+def _is_object_line(line: str) -> bool:
+    """True for a line holding one JSON object or one Python ``str(dict)``."""
+    if not line.lstrip().startswith("{"):
+        return False
+    try:
+        value = json.loads(line)
+    except ValueError:
+        value = python_literal(line)
+    return isinstance(value, dict)
+
+
+def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], None]
+                ) -> Iterator[Line]:
+    """Every document of a JSON input, one after the other: lists of CloudWatch events,
+    objects with ``"events"`` (filter-log-events, forwarder messages), single events, seed
+    bodies (a Python ``str(dict)`` per line). Anything else is a reject with its reason.
+    Lines are numbered in the order they are produced (rejects take a number too)."""
+    number = 0
+
+    def reject(reason: str, raw: str) -> None:
+        nonlocal number
+        number += 1
+        on_reject(Reject(name, number, reason, raw))
+
+    def event_lines(event: Any, what: str = "CloudWatch event") -> Iterator[Line]:
+        nonlocal number
+        message = event.get("message") if isinstance(event, dict) else None
+        if not isinstance(message, str):
+            reject(f"{what} without a message (line {stream.line} of the file)",
+                   json.dumps(event, ensure_ascii=False, default=str))
+            return
+        lines = list(lines_from_cloudwatch_events([event], name, number))
+        if lines:
+            number = lines[-1].number
+        yield from lines
+
+    def document(value: Any) -> Iterator[Line]:
+        nonlocal number
+        if not isinstance(value, dict):
+            yield from event_lines(value, "JSON value")
+            return
+        events = value.get("events")
+        if value.get("encoding") == "gzip+base64" and isinstance(value.get("data"), str):
+            try:
+                inner = json.loads(gzip.decompress(base64.b64decode(value["data"])))
+                events = inner.get("events") if isinstance(inner, dict) else None
+            except (ValueError, OSError, EOFError, zlib.error):
+                events = None
+        if isinstance(events, list):
+            for event in events:
+                yield from event_lines(event)
+            return
+        if "message" in value:
+            yield from event_lines(value)
+            return
+        reject(f"JSON object without \"events\" or \"message\" (line {stream.line} of the "
+               "file)", json.dumps(value, ensure_ascii=False, default=str))
+
+    def junk_line(why: str) -> None:
+        where = stream.line
+        text, size = stream.take_line()
+        if size > stream.limit:
+            why += f"; longer than {stream.limit} characters, first {RAW_KEEP} kept"
+        reject(f"{why} (line {where} of the file)", text)
+
+    def scanned(where: int) -> Any:
+        """Scan and decode the object or array at the cursor, or reject it (_NOTHING)."""
+        text, complete, size, head = stream.take_value()
+        if text is None:
+            reject(f"JSON value longer than {stream.limit} characters ({size}; first "
+                   f"{RAW_KEEP} kept; line {where} of the file)", head)
+            return _NOTHING
+        if not complete:
+            reject(f"JSON ends early: the input stops inside this value (line {where} of "
+                   "the file)", text)
+            return _NOTHING
+        try:
+            return json.loads(text)
+        except ValueError:
+            reject(f"{_json_error(text)} (line {where} of the file)", text)
+            return _NOTHING
+
+    while True:
+        char = stream.peek()
+        if char is None:
+            return
+        if char == "[":
+            where = stream.line
+            stream.skip(1)
+            while True:
+                char = stream.peek()
+                if char is None:
+                    reject(f"JSON list ends early: no closing ']' for the list on line "
+                           f"{where} of the file", "")
+                    break
+                if char == "]":
+                    stream.skip(1)
+                    break
+                if char == ",":
+                    stream.skip(1)
+                    continue
+                item_line = stream.line
+                value, done = stream.decode_here()
+                if not done:
+                    if char in "{[":
+                        value = scanned(item_line)
+                        if value is _NOTHING:
+                            continue
+                    else:
+                        junk_line("not a JSON value inside a list")
+                        continue
+                yield from event_lines(value)
+            continue
+        if char == "{":
+            where = stream.line
+            line = stream.line_text()
+            if line is None:
+                junk_line("JSON line over the length limit")
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                value = _NOTHING
+            if value is not _NOTHING:
+                stream.take_line()
+                yield from document(value)
+                continue
+            literal = python_literal(line)
+            if isinstance(literal, dict):
+                stream.take_line()
+                if isinstance(literal.get("message"), str):
+                    lines = list(_seed_lines(literal, name, number))
+                    number = lines[-1].number
+                    yield from lines
+                else:
+                    reject(f"SQS body without a message (line {where} of the file)", line)
+                continue
+            if not _opens_document(line):
+                stream.take_line()
+                reject(f"{_json_error(line)} (line {where} of the file)", line)
+                continue
+            value = scanned(where)  # a document over several lines (pretty-printed)
+            if value is not _NOTHING:
+                yield from document(value)
+            continue
+        junk_line("not JSON after the previous document")
+
+
+_NOTHING: Final = object()
+
+
+def _opens_document(line: str) -> bool:
+    """True for a line that starts a JSON document printed over several lines (it ends
+    where a pretty-printer breaks: after ``{``, ``[``, ``,`` or ``:``)."""
+    return line.rstrip()[-1:] in ("{", "[", ",", ":")
 
 
 def iter_json_array(stream: IO[str], source: str) -> Iterator[Any]:
-    """Stream the items of a top-level JSON array without loading the whole document."""
-    decoder = json.JSONDecoder()
-    buffer = stream.read(_CHUNK).lstrip()
-    if not buffer.startswith("["):
-        raise InputError(source, "expected a JSON list")
-    buffer = buffer[1:]
-    while True:
-        buffer = buffer.lstrip()
-        while not buffer:
-            more = stream.read(_CHUNK)
-            if not more:
-                raise InputError(source, "JSON list ends early")
-            buffer = more.lstrip()
-        if buffer[0] == "]":
-            return
-        if buffer[0] == ",":
-            buffer = buffer[1:]
-            continue
-        while True:
-            try:
-                item, end = decoder.raw_decode(buffer)
-                break
-            except json.JSONDecodeError as exc:
-                more = stream.read(_CHUNK)
-                if not more:
-                    raise InputError(source, f"invalid JSON: {exc.msg}") from None
-                buffer += more
-        yield item
-        buffer = buffer[end:]
+    """Stream the items of a top-level JSON array without loading the whole document
+    (each item is scanned once: linear however large it is).
 
+    >>> list(iter_json_array(io.StringIO('[{"a": 1}, 2]'), "x"))
+    [{'a': 1}, 2]
+    """
+    reader = _JsonStream(_ByteChunks(_EncodedText(stream)), DEFAULT_MAX_LINE_BYTES)
+    if reader.peek() != "[":
+        raise InputError(source, "expected a JSON list")
+    reader.skip(1)
+    while True:
+        char = reader.peek()
+        if char is None:
+            raise InputError(source, "JSON list ends early")
+        if char == "]":
+            return
+        if char == ",":
+            reader.skip(1)
+            continue
+        value, done = reader.decode_here()
+        if not done:
+            text, complete, _, _ = reader.take_value() if char in "{[" else (None, False, 0, "")
+            if text is None or not complete:
+                raise InputError(source, "invalid JSON")
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise InputError(source, f"invalid JSON: {exc}") from None
+        yield value
+
+
+class _EncodedText:
+    """A text stream read as UTF-8 bytes (for :func:`iter_json_array`)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def read(self, size: int) -> bytes:
+        # Small reads: a text stream drops what one read() gathered when the bytes under
+        # it fail (damaged gzip), so little is lost before the damage.
+        return self.stream.read(min(size, _TEXT_READ)).encode("utf-8", "surrogatepass")
+
+
+# -- text-stream entry points (for readers that sniff the text first: structured.py) -------
 
 def _open_text(path: str) -> tuple[IO[str], str]:
-    """Open a path (or '-') as text, un-gzipping when the bytes say so."""
-    name = "<stdin>" if path == "-" else path
+    """Open a path (or '-') as text, un-gzipping when the bytes say so (LF kept as it is,
+    invalid UTF-8 as backslash escapes)."""
+    raw, name, _ = _open_bytes(path)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n"), name
+
+
+def _dispatch(stream: IO[str], name: str, on_reject: Callable[[Reject], None] | None = None,
+              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+    """:func:`read_input` of an input already opened as text (``stream`` may replay what
+    its caller read to sniff it)."""
+    chunks = _ByteChunks(_EncodedText(stream))
+    if on_reject is None:
+        on_reject = _strict(name)
     try:
-        raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        raise InputError(name, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(name, "is a directory") from None
-    except PermissionError:
-        raise InputError(name, "permission denied") from None
-    except OSError as exc:
-        raise InputError(name, exc.strerror or "cannot open") from None
-    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
-    magic = buffered.peek(2)[:2]  # type: ignore[attr-defined]
-    if magic == b"\x1f\x8b":
-        buffered = gzip.GzipFile(fileobj=buffered)  # type: ignore[assignment]
-    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="backslashreplace", newline="\n")
-    return text, name
-
-
-def _read_plain(head: str, text: IO[str], name: str) -> Iterator[Line]:
-    """Plain lines: ``head`` (already read) first, then the rest of ``text``."""
-    first = head.split("\n")
-    partial = first.pop()
-    number = 0
-    for physical in first:
-        number += 1
-        yield Line(physical, name, number)
-    if partial:
-        physical = partial + text.readline()
-        number += 1
-        yield Line(physical[:-1] if physical.endswith("\n") else physical, name, number)
-    for physical in text:
-        number += 1
-        if physical.endswith("\n"):
-            physical = physical[:-1]
-        yield Line(physical, name, number)
-
-
-def read_input(path: str) -> Iterator[Line]:
-    """Lines of one input (path, ``.gz``, ``-`` for stdin), whatever its format.
-
-    Errors that make the input unreadable raise :class:`InputError` (also mid-stream,
-    e.g. a truncated gzip file).
-    """
-    text, name = _open_text(path)
-    try:
-        yield from _dispatch(text, name)
-    except (OSError, EOFError, zlib.error) as exc:
-        cause = "not a valid gzip file" if isinstance(exc, (gzip.BadGzipFile, EOFError,
-                                                             zlib.error)) else str(exc)
-        raise InputError(name, cause) from None
-    finally:
-        if path != "-":
-            text.close()
-
-
-def _dispatch(text: IO[str], name: str) -> Iterator[Line]:
-    head = text.read(_CHUNK)
-    rest = _Prepended(head, text)
-    start = head.lstrip()[:2]
-    if start.startswith("["):
-        yield from lines_from_cloudwatch_events(_checked(iter_json_array(rest, name), name),
-                                                name)
-        return
-    if start.startswith("{"):
-        first = head.lstrip().split("\n", 1)[0].strip()
-        if first in ("{", "{\r") or not _is_single_object(first):
-            # One JSON document (pretty-printed `aws logs filter-log-events` output).
-            try:
-                document = json.load(rest)
-            except ValueError as exc:
-                raise InputError(name, f"invalid JSON: {exc}") from None
-            events = document.get("events") if isinstance(document, dict) else None
-            if not isinstance(events, list):
-                raise InputError(name, 'JSON document without an "events" list')
-            yield from lines_from_cloudwatch_events(_checked(events, name), name)
-            return
-        # One object per line: CloudWatch events, forwarder messages or seed bodies.
-        number = 0
-        for physical in rest:
-            body = physical.rstrip("\n")
-            if not body.strip():
-                continue
-            for line in lines_from_sqs_body(body, name, number):
-                number = line.number
-                yield line
-        return
-    yield from _read_plain(head, text, name)
-
-
-def _is_single_object(line: str) -> bool:
-    try:
-        json.loads(line)
-        return True
-    except ValueError:
-        pass
-    return isinstance(_python_literal(line), dict)
-
-
-def _python_literal(text: str) -> Any:
-    """``ast.literal_eval`` (never eval) that answers None for anything it cannot read."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-
-
-def _checked(events: Iterable[Any], name: str) -> Iterator[dict[str, Any]]:
-    for event in events:
-        yield event if isinstance(event, dict) else {"message": None, "raw": event}
+        if _detect(chunks, name, max_line_bytes) == "json":
+            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
+        else:
+            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
+    except _Damaged as exc:
+        raise InputError(name, str(exc)) from None
 
 
 class _Prepended(io.TextIOBase):

@@ -38,7 +38,7 @@ from functools import partial
 from typing import Any, Final
 
 from .lines import Line, Reject
-from .parser import Parser, open_with_prefix
+from .parser import Parser, RejectCounter, open_with_prefix
 from .prefix import RDS_PREFIX
 from .sinks import OutputSink, add_sql_keys, event_to_json
 from .sources import read_input
@@ -168,10 +168,11 @@ def file_events(path: str, prefix: str = RDS_PREFIX,
                 timezone: str | None = None) -> Iterator[Any]:
     """The events of one file, as the CLI reads it (rejects are counted, not kept);
     ``timezone`` is the server's log_timezone, as ``--timezone``."""
+    counted = RejectCounter()  # the reader's rejects and the parser's, counted together
     with _local_copy(path) as local:
-        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local))), prefix,
-                                           timezone)
-        parser = Parser(compiled, timezone=timezone)
+        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local, counted))),
+                                           prefix, timezone)
+        parser = Parser(compiled, on_reject=counted, timezone=timezone)
         for line in lines:
             yield from parser.feed(_renamed(line, path))
         yield from parser.flush()
@@ -212,10 +213,11 @@ def output_lines(path: str, fmt: str = "records", prefix: str = RDS_PREFIX,
             buffer.truncate()
             yield from text.splitlines()
 
+    rejects = on_reject if on_reject is not None else RejectCounter()
     with _local_copy(path) as local:
-        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local))), prefix,
-                                           timezone)
-        parser = Parser(compiled, on_reject=on_reject, timezone=timezone)
+        compiled, lines = open_with_prefix(_export_lines(iter(read_input(local, rejects))),
+                                           prefix, timezone)
+        parser = Parser(compiled, on_reject=rejects, timezone=timezone)
         for line in lines:
             for event in parser.feed(_renamed(line, path)):
                 sink.write(event)

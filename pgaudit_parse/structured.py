@@ -42,7 +42,14 @@ from typing import IO, Any, Final, Literal
 
 from .entries import LogEntry
 from .lines import Line, Reject, split_message
-from .sources import _CHUNK, InputError, _dispatch, _open_text, _Prepended
+from .sources import (
+    _CHUNK,
+    DEFAULT_MAX_LINE_BYTES,
+    InputError,
+    _dispatch,
+    _open_text,
+    _Prepended,
+)
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
            "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind"]
@@ -304,7 +311,8 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
                   secondary, raw, source, number, numbers)
 
 
-def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
+def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None,
+                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
                     ) -> tuple[StructuredKind | None, Iterator[Line] | Iterator[LogEntry]]:
     """Open an input (path, ``.gz``, ``-``) and tell csvlog and jsonlog from the rest by
     content: ``(kind, entries)`` for a csvlog or jsonlog, ``(None, lines)`` otherwise
@@ -313,7 +321,7 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     """
     text, name = _open_text(path)
     try:
-        head = text.read(_CHUNK)
+        head = _read_some(text, _CHUNK)
     except (OSError, EOFError, zlib.error) as exc:
         if path != "-":
             text.close()
@@ -321,7 +329,7 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     kind = sniff_structured(head)
     try:
         while kind is None and len(head) < _SNIFF_LIMIT and _cut_first_record(head):
-            more = text.read(len(head))  # a first record longer than what was read
+            more = _read_some(text, len(head))  # a first record longer than what was read
             if not more:
                 break
             head += more
@@ -336,9 +344,30 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     if kind is None and _RDS_DOWNLOAD.match(head):
         return None, _guarded(_rds_download_lines(stream, name), text, name, path)
     if kind is None:
-        return None, _guarded(_dispatch(stream, name), text, name, path)
+        return None, _guarded(_dispatch(stream, name, on_reject, max_line_bytes), text, name,
+                              path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
     return kind, _guarded(read(stream, name, on_reject), text, name, path)
+
+
+def _read_some(text: IO[str], size: int) -> str:
+    """Up to ``size`` characters, in small reads: damaged data (a truncated ``.gz``) after
+    some text ends the read with that text (the reader after it meets the damage again,
+    and says how far it got); damage before any text raises."""
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        try:
+            piece = text.read(min(1 << 13, size - total))
+        except (OSError, EOFError, zlib.error):
+            if parts:
+                break
+            raise
+        if not piece:
+            break
+        parts.append(piece)
+        total += len(piece)
+    return "".join(parts)
 
 
 #: How far a first csvlog/jsonlog record may reach before the input is taken for

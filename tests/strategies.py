@@ -562,14 +562,25 @@ def join_lines(lines: list[bytes], final_newline: bool) -> bytes:
     return data + b"\n" if final_newline and lines else data
 
 
+#: Every kind of input ``read_input`` reads, as :func:`log_files` stores them.
+CONTAINERS = ("plain", "crlf", "bom", "gzip", "cloudwatch", "filter", "forwarder", "seed",
+              "sqs")
+#: Lines that decide whether a file is CRLF (sources._CRLF_SAMPLE, stated again here).
+CRLF_SAMPLE = 8
+
+
 @dataclass(frozen=True)
 class LogFile:
     """A generated input file: its bytes and how they are stored.
 
-    ``container`` is ``"plain"``, ``"gzip"`` (``truncated``: cut short, as a file copied
-    while it was written), ``"cloudwatch"`` (a JSON export whose events each hold one
-    line or a few lines, over two log streams) or ``"sqs"`` (seed-Lambda bodies, one per
-    line, some of them raw text).
+    ``container`` is one of :data:`CONTAINERS`: ``"plain"``, ``"crlf"`` (CR LF line ends),
+    ``"bom"`` (a UTF-8 byte-order mark first, LF or CRLF), ``"gzip"`` (``truncated``: cut
+    short, as a file copied while it was written), ``"cloudwatch"`` (a JSON list of events
+    each holding one line or a few lines, over two log streams), ``"filter"``
+    (``aws logs filter-log-events`` output), ``"forwarder"`` (this project's SQS bodies,
+    one JSON object per line), ``"seed"`` (the seed Lambda's ``str(dict)`` bodies, one per
+    line) or ``"sqs"`` (seed bodies with raw text lines among them: damage).
+    ``damage`` names what :func:`damaged_files` did to it (empty: intact).
     """
 
     lines: tuple[bytes, ...]
@@ -577,6 +588,14 @@ class LogFile:
     container: str
     data: bytes
     truncated: bool = False
+    damage: tuple[str, ...] = ()
+    #: How many lines each event holds (JSON kinds).
+    split: tuple[int, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """Stored as a server log (perhaps compressed), not as JSON."""
+        return self.container in ("plain", "crlf", "bom", "gzip")
 
     @property
     def texts(self) -> list[str]:
@@ -588,13 +607,59 @@ class LogFile:
             parts.pop()
         return parts
 
+    @property
+    def expected(self) -> list[str]:
+        """What ``read_input`` yields for the intact file, in order: the physical lines
+        without empty ones (a run of them is one reject) for plain kinds, with exactly the
+        CR of a CRLF file's line ends removed; the lines of each event for JSON kinds."""
+        if self.plain:
+            content = self.data if self.container != "gzip" else gzip.decompress(self.data)
+            text = content.decode("utf-8", "backslashreplace").removeprefix("\ufeff")
+            parts = text.split("\n")
+            complete = parts[:-1]
+            sample = [t for t in complete[:CRLF_SAMPLE] if t]
+            crlf = bool(sample) and all(t.endswith("\r") for t in sample)
+            if crlf:
+                parts = [t[:-1] if t.endswith("\r") else t for t in parts]
+            return [t for t in parts if t]
+        if self.container in ("seed", "sqs"):
+            out = []
+            for text in self.texts or [""]:
+                out += [("\t" + p[1:] if p.startswith(" ") else p) for p in text.split("|||")]
+            return out
+        out = []
+        content = join_lines(list(self.lines), self.final_newline)
+        texts = content.decode("utf-8", "backslashreplace").split("\n")
+        for message in _event_messages(texts, self.split):
+            parts = message.split("\n")
+            if parts and parts[-1] == "":
+                parts.pop()
+            out += parts or [""]
+        return out
+
+
+
+def _event_messages(texts: list[str], split: tuple[int, ...]) -> list[str]:
+    messages, index = [], 0
+    for size in split:
+        messages.append("\n".join(texts[index:index + size]))
+        index += size
+    return messages
+
+
+def _events(texts: list[str], split: tuple[int, ...], streams: list[str]) -> list[dict]:
+    messages = _event_messages(texts, split)
+    return [{"timestamp": 1764086701000 + i, "eventId": str(i), "logStreamName": stream,
+             "message": message}
+            for i, (message, stream) in enumerate(zip(messages, streams, strict=True))]
+
 
 @st.composite
-def log_files(draw: st.DrawFn) -> LogFile:
-    """Server-log files (see :func:`log_lines`) as plain, gzip or CloudWatch JSON files."""
+def log_files(draw: st.DrawFn, containers: tuple[str, ...] = CONTAINERS) -> LogFile:
+    """Server-log files (see :func:`log_lines`) stored as each kind of input."""
     lines = draw(log_lines())
     final_newline = draw(st.booleans())
-    container = draw(st.sampled_from(["plain", "plain", "gzip", "cloudwatch", "sqs"]))
+    container = draw(st.sampled_from(containers))
     content = join_lines(lines, final_newline)
     if container == "gzip":
         data = gzip.compress(content, mtime=0)
@@ -602,30 +667,80 @@ def log_files(draw: st.DrawFn) -> LogFile:
         if cut is not None:
             return LogFile(tuple(lines), final_newline, container, data[:cut], True)
         return LogFile(tuple(lines), final_newline, container, data)
-    if container == "cloudwatch":
-        texts = content.decode("utf-8", "backslashreplace").split("\n")
-        events = []
-        index = 0
-        while index < len(texts):
-            size = draw(st.integers(1, 3))
-            events.append({"timestamp": 1764086701000 + index, "eventId": str(index),
-                           "logStreamName": draw(st.sampled_from(["db-a", "db-b"])),
-                           "message": "\n".join(texts[index:index + size])})
-            index += size
-        data = json.dumps(events, indent=draw(st.sampled_from([None, 1]))).encode()
-        return LogFile(tuple(lines), final_newline, container, data)
-    if container == "sqs":
+    if container == "crlf":
+        return LogFile(tuple(lines), final_newline, container, content.replace(b"\n", b"\r\n"))
+    if container == "bom":
+        if draw(st.booleans()):
+            content = content.replace(b"\n", b"\r\n")
+        return LogFile(tuple(lines), final_newline, container, b"\xef\xbb\xbf" + content)
+    texts = content.decode("utf-8", "backslashreplace").split("\n")
+    if container in ("seed", "sqs"):
+        if texts[-1] == "":
+            texts.pop()
+        texts = texts or [""]
         # Bodies as the seed Lambda queued them: str(dict), one per line.
-        texts = content.decode("utf-8", "backslashreplace").split("\n")
-        bodies = [repr({"message": text + "++", "logStreamName": "db-a"}) if keep else text
-                  for text in texts for keep in [draw(st.integers(0, 9)) > 0]]
+        bodies = [repr({"message": text + "++", "logStreamName": "db-a"})
+                  if container == "seed" or draw(st.integers(0, 9)) > 0 else text
+                  for text in texts]
         return LogFile(tuple(lines), final_newline, container, "\n".join(bodies).encode())
-    return LogFile(tuple(lines), final_newline, container, content)
+    split: list[int] = []
+    total = 0
+    while total < len(texts):
+        size = min(draw(st.integers(1, 3)), len(texts) - total)
+        split.append(size)
+        total += size
+    streams = [draw(st.sampled_from(["db-a", "db-b"])) for _ in split]
+    events = _events(texts, tuple(split), streams)
+    if container == "cloudwatch":
+        data = json.dumps(events, indent=draw(st.sampled_from([None, 1]))).encode()
+    elif container == "filter":
+        data = json.dumps({"events": events, "searchedLogStreams": []},
+                          indent=draw(st.sampled_from([None, 4]))).encode()
+    else:  # forwarder: a few events per body, one body per line
+        bodies, index = [], 0
+        while index < len(events):
+            size = draw(st.integers(1, 3))
+            bodies.append(json.dumps({"v": 1, "logGroup": "/aws/rds/instance/db/postgresql",
+                                      "events": events[index:index + size]}))
+            index += size
+        data = "\n".join(bodies).encode() + b"\n"
+    return LogFile(tuple(lines), final_newline, container, data, split=tuple(split))
+
+
+_junk_bytes = st.one_of(st.binary(min_size=1, max_size=40),
+                        st.sampled_from([b"\n", b"\r\n", b"\n\n\n", b"[", b"]", b"{", b"}",
+                                         b'"', b"\\", b",", b"\x1f\x8b", b"\xef\xbb\xbf",
+                                         b"{'message': 'x'}\n", b'{"events": [1]}\n']))
+
+
+@st.composite
+def damaged_files(draw: st.DrawFn) -> LogFile:
+    """A file of :func:`log_files` with faults injected: truncation, flipped bytes,
+    inserted junk, or another file concatenated (possibly of another kind)."""
+    file = draw(log_files())
+    data = file.data
+    done: list[str] = []
+    for fault in draw(st.lists(st.sampled_from(["truncate", "flip", "insert", "concat"]),
+                               min_size=1, max_size=3)):
+        if fault == "truncate" and data:
+            data = data[:draw(st.integers(0, len(data) - 1))]
+        elif fault == "flip" and data:
+            at = draw(st.integers(0, len(data) - 1))
+            data = data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
+        elif fault == "insert":
+            at = draw(st.integers(0, len(data)))
+            data = data[:at] + draw(_junk_bytes) + data[at:]
+        elif fault == "concat":
+            data = data + draw(st.sampled_from([b"", b"\n"])) + draw(log_files()).data
+        done.append(fault)
+    return LogFile(file.lines, file.final_newline, file.container, data, file.truncated,
+                   tuple(done))
 
 
 __all__ = [
     "SETTINGS", "scaled", "profile_name", "prefix_cases", "PrefixCase", "arbitrary_lines",
     "arbitrary_specs", "mutated_lines", "audit_records", "AuditRecord", "render_audit_record",
     "append_valid_csv", "csv_like_text", "log_files", "LogFile", "log_lines", "join_lines",
+    "damaged_files", "CONTAINERS",
     "pad", "spec_text", "prefix_items", "Escape", "Literal", "PrefixCase",
 ]

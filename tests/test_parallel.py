@@ -178,3 +178,21 @@ def test_state_older_than_the_warm_up_is_carried(env: dict[str, str], min_chunks
     assert len(idle) == 1 and idle[0]["executionTime"] == 5000  # Integer microseconds
     long = [r for r in records if r["data"]["originalSqlCommand"].startswith("select\n")]
     assert len(long) == 1 and long[0]["data"]["originalSqlCommand"].count("\n") == 301
+
+
+@pytest.mark.parametrize("fmt", ["records", "events"])
+def test_empty_lines_jobs_2_equals_jobs_1(fmt: str, tmp_path: Path) -> None:
+    """The reader makes one reject of a run of empty lines and yields no line for them:
+    chunk edges and warm-ups count input lines by number, so nothing is lost or doubled."""
+    text = (FIXTURES / "real-rds.log").read_text().splitlines()
+    lines = []
+    for n, line in enumerate(text):
+        lines.append(line)
+        if n % 3 == 0:
+            lines += [""] * (n % 5 + 1)
+    path = tmp_path / "gaps.log"
+    path.write_text("\n".join(lines) + "\n\n")
+    assert chunk_count(path, RDS_PREFIX) > 5
+    assert_same_output(path, RDS_PREFIX, fmt, tmp_path)
+    dead = [json.loads(x) for x in (tmp_path / "err-2.jsonl").read_text().splitlines()]
+    assert sum(r["lines"] for r in dead if "empty line" in r["reason"]) == lines.count("") + 1

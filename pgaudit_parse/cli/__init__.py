@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
-from .common import PROG, fail, reader_gone
+from .common import PROG, fail, reader_gone, silence_stdout
 
 __all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
 
@@ -115,9 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             if args_list and args_list[0] in SUBCOMMANDS:
-                status = _run_subcommand(args_list[0], args_list[1:])
-                sys.stdout.flush()
-                return status
+                return _flushed(_run_subcommand(args_list[0], args_list[1:]))
             if (args_list and not args_list[0].startswith("-")
                     and not os.path.exists(args_list[0])):
                 meant = suggest_command(args_list[0])
@@ -125,13 +123,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return fail(f"{args_list[0]!r} is neither a file nor a command; "
                                 f"did you mean {meant!r}?")
             from .files import files_main
-            status = files_main(args_list)
-            sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
-            return status
+            return _flushed(files_main(args_list))
         except BrokenPipeError:
             return reader_gone()
         except KeyboardInterrupt:
             return 130
+
+
+def _flushed(status: int) -> int:
+    """Flush stdout: a closed pipe or a full disk shows here, as one line (or quietly, for
+    a pipe), not as a traceback at exit; stdout may be closed (None) from the start."""
+    if sys.stdout is None:
+        return status
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return reader_gone()
+    except OSError as exc:  # e.g. `> /dev/full`
+        silence_stdout()
+        return fail(f"cannot write standard output: {exc.strerror or exc}")
+    return status
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
@@ -148,4 +159,6 @@ def _utf8_stdio() -> None:
 def console() -> None:  # pragma: no cover - thin wrapper
     """Console-script wrapper: UTF-8 stdio, then :func:`main`."""
     _utf8_stdio()
-    raise SystemExit(main())
+    status = _flushed(main())
+    raise SystemExit(status)
+

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
-from collections.abc import Sequence
-from typing import IO, Final
+from collections.abc import Iterator, Sequence
+from typing import IO, Final, TypeVar
 
 from ..formats.guardium import RECORD_VALUES
 from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
@@ -28,11 +29,16 @@ __all__ = [
     "PROG", "COMMANDS", "PARQUET_FORMAT", "fail", "make_parser", "add_output_arguments",
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
     "check_timezone", "ZoneWarnings", "byte_size", "report_state",
+    "check_overwrites", "silence_stdout", "until_error",
 ]
 
 PROG: Final = "pgaudit-parse"
+_T = TypeVar("_T")
 #: ``--format`` value of the Parquet sink (a directory, not a stream).
 PARQUET_FORMAT: Final = "ocsf-parquet"
+#: Widest padding accepted in ``--prefix`` (``%-20u`` pads to 20; PostgreSQL accepts any
+#: width, but beyond this it is a typo, and the grammar grows with it).
+MAX_PADDING: Final = 10_000
 
 #: Every subcommand with its one line for ``pgaudit-parse --help`` (the dispatch table in
 #: :mod:`pgaudit_parse.cli` has the same names).
@@ -69,6 +75,25 @@ def fail(message: str) -> int:
     """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""
     print(f"{PROG}: {message}", file=sys.stderr)
     return 2
+
+
+def until_error(lines: Iterator[_T], broken: list[InputError]) -> Iterator[_T]:
+    """The lines (or entries) of one input up to where it cannot be read further; the
+    reason is kept in ``broken`` (so what came before is still parsed and written)."""
+    try:
+        yield from lines
+    except InputError as exc:
+        broken.append(exc)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after a write to it failed (disk full, reader gone), so
+    that the interpreter's own final flush cannot fail again with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -124,7 +149,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def _open_write(path: str, append: bool = False) -> IO[str]:
     try:
         if append:
-            _drop_partial_line(path)
+            _end_with_newline(path)
         # Never truncate (or replace) a device or pipe such as /dev/stdout.
         device = os.path.exists(path) and not os.path.isfile(path)
         return open(path, "a" if append or device else "w", encoding="utf-8")
@@ -132,9 +157,13 @@ def _open_write(path: str, append: bool = False) -> IO[str]:
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
 
-def _drop_partial_line(path: str) -> None:
-    """Cut a last line left unfinished by a killed run (it was never acknowledged, so its
-    record is written again), so that appending continues on a line boundary."""
+def _end_with_newline(path: str) -> None:
+    """Before appending, end an existing file's last line with a LF if it has none.
+
+    Bytes already in the file are never removed: a user's own last line without a newline
+    stays as it was, and a record torn by a killed run stays as one torn line (it was never
+    acknowledged, so its record is written again on the next line).
+    """
     if not os.path.isfile(path):
         return
     try:
@@ -143,21 +172,77 @@ def _drop_partial_line(path: str) -> None:
             if size == 0:
                 return
             handle.seek(size - 1)
-            if handle.read(1) == b"\n":
-                return
-            position = size
-            while position > 0:
-                step = min(65536, position)
-                handle.seek(position - step)
-                chunk = handle.read(step)
-                index = chunk.rfind(b"\n")
-                if index >= 0:
-                    handle.truncate(position - step + index + 1)
-                    return
-                position -= step
-            handle.truncate(0)
+            if handle.read(1) != b"\n":
+                handle.seek(0, 2)
+                handle.write(b"\n")
     except FileNotFoundError:
         return
+
+
+class _Refused(InputError):
+    """An output refused before opening (its message names the option and path)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", message)
+
+    def __str__(self) -> str:
+        return self.cause
+
+
+def _identity(path: str) -> tuple[str, object]:
+    """What a path is: ("file", (st_dev, st_ino)) for an existing regular file (links and
+    symlinks resolved), ("new", real path) for one that does not exist yet, ("other", path)
+    for devices, pipes and directories (never compared)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "new", os.path.realpath(path)
+    except OSError:
+        return "other", path
+    if stat.S_ISREG(info.st_mode):
+        return "file", (info.st_dev, info.st_ino)
+    return "other", path
+
+
+def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | None]]
+                     ) -> str | None:
+    """Refuse an output that is an input or another output, before anything is opened.
+
+    ``outputs`` are (option, path) pairs such as ("--output", "x.jsonl"); None and "-" are
+    skipped. Files are compared by device and inode (so a hard link or symlink to an input
+    is caught), paths that do not exist yet by their resolved name; standard input counts
+    as the file it is redirected from.
+
+    >>> check_overwrites([], [("--output", "a.jsonl"), ("--errors", "./a.jsonl")])
+    '--errors ./a.jsonl is also --output: refusing to write both to one file'
+    """
+    seen: dict[tuple[str, object], str] = {}
+    for path in inputs:
+        if path == "-":
+            try:
+                info = os.fstat(0)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                seen[("file", (info.st_dev, info.st_ino))] = "input <stdin>"
+            continue
+        kind = _identity(path)
+        if kind[0] == "file":
+            seen.setdefault(kind, f"input {path}")
+    for option, path in outputs:
+        if not path or path == "-":
+            continue
+        kind = _identity(path)
+        if kind[0] == "other":
+            continue
+        if kind in seen:
+            what = seen[kind]
+            if what.startswith("input "):
+                return (f"{option} {path} is {what}: refusing to overwrite an input "
+                        "(choose another path)")
+            return f"{option} {path} is also {what}: refusing to write both to one file"
+        seen[kind] = option
+    return None
 
 
 def check_timezone(zone: str | None) -> str | None:
@@ -188,18 +273,26 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 
     With ``append``, files are continued rather than truncated (a consumer restarted after
-    acknowledging what it wrote must keep it), after cutting a last line that a killed run
-    left unfinished. Raises :class:`~pgaudit_parse.sources.InputError` when a path cannot
-    be opened.
+    acknowledging what it wrote must keep it); a last line left without its LF (by a user,
+    or torn by a killed run) gets one: nothing is removed. An output that is an input or
+    the other output is refused before anything is opened. Raises
+    :class:`~pgaudit_parse.sources.InputError` when a path cannot be opened.
     """
+    problem = check_overwrites(getattr(args, "files", None) or (),
+                               [("--output", args.output), ("--errors", args.errors)])
+    if problem is not None:
+        raise _Refused(problem)
     if args.format == PARQUET_FORMAT:
         return _open_parquet(args, append)
     owned: list[IO[str]] = []
     try:
-        out: IO[str] = sys.stdout
         if args.output and args.output != "-":
             out = _open_write(args.output, append)
             owned.append(out)
+        elif sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise InputError("standard output", "closed (give --output PATH)")
+        else:
+            out = sys.stdout
         errors = _open_write(args.errors, append) if args.errors else None
     except InputError:
         for stream in owned:
@@ -275,14 +368,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def check_inputs(prefix: str, paths: Sequence[str]) -> str | None:
-    """What is wrong with ``--prefix`` and the input paths before reading, or None."""
+def check_inputs(prefix: str, paths: Sequence[str],
+                 outputs: Sequence[tuple[str, str | None]] = ()) -> str | None:
+    """What is wrong with ``--prefix``, the input paths and the output paths (one that is
+    an input or another output: :func:`check_overwrites`) before reading, or None."""
     if prefix != "auto":
+        widths = [int(width) for width in re.findall(r"%-?(\d+)", prefix.replace("%%", ""))]
+        if widths and max(widths) > MAX_PADDING:
+            # A padded escape costs the grammar memory in proportion to its width.
+            return (f"--prefix: padding width {max(widths)} is too large "
+                    f"(at most {MAX_PADDING})")
         try:
             LinePrefix(prefix)
         except PrefixError as exc:
             return f"--prefix: {exc}"
+        except (OverflowError, ValueError, MemoryError, RecursionError) as exc:
+            # e.g. a padding width past what a regular expression can repeat
+            return f"--prefix: cannot be compiled: {exc}"
     for path in paths:
         if path != "-" and not os.path.exists(path):
             return f"{path}: no such file"
-    return None
+    if paths.count("-") > 1:
+        return "'-' (standard input) given more than once"
+    return check_overwrites(paths, outputs)

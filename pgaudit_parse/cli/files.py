@@ -15,6 +15,7 @@ unreadable input, with one line on stderr naming the file and the cause.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
@@ -26,7 +27,7 @@ from ..ops.summary import Summary
 from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixChoice, PrefixError
 from ..sinks import EventSink, OutputSink
-from ..sources import InputError
+from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
 from ..structured import read_structured, structured_kind
 from .common import (
     COMMANDS,
@@ -41,6 +42,8 @@ from .common import (
     positive_int,
     reader_gone,
     report_state,
+    silence_stdout,
+    until_error,
 )
 from .progress import Progress
 
@@ -53,19 +56,23 @@ _PROGRESS_EVERY: Final = 4096
 def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
                 timezone: str | None = None,
-                state_bytes: int = DEFAULT_STATE_BYTES) -> int:
+                state_bytes: int = DEFAULT_STATE_BYTES,
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
-    Progress goes to stderr when it is a terminal and ``quiet`` is off. With ``jobs`` > 1
-    each plain file is parsed by that many processes (same output, same order).
-    ``timezone`` is the log's zone; without it, an ambiguous zone abbreviation is warned
-    about once, on one line. ``state_bytes`` bounds per-session state (docs/memory.md);
-    reaching it is reported.
+    Every input that can be read is read: one that cannot (or that only partly can, such
+    as a truncated ``.gz``, whose lines before the damage are parsed) is named on stderr,
+    one line each, and the status is 2. Progress goes to stderr when it is a terminal and
+    ``quiet`` is off. With ``jobs`` > 1 each plain file is parsed by that many processes
+    (same output, same order). ``timezone`` is the log's zone; without it, an ambiguous
+    zone abbreviation is warned about once, on one line. ``state_bytes`` bounds
+    per-session state (docs/memory.md); reaching it is reported. ``max_line_bytes``: the
+    longest line read whole (docs/input.md).
     """
     zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
-                                     state_bytes)
+                                     state_bytes, max_line_bytes)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
@@ -75,39 +82,72 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)
             summary.add_reject(reject)
+    failures: list[str] = []
     evicted = unresolved = 0
     released = sink.released_early
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
-            kind, items = read_structured(path, on_reject)
+            broken: list[InputError] = []
+            try:
+                kind, items = read_structured(path, on_reject, max_line_bytes)
+            except InputError as exc:
+                failures.append(str(exc))
+                continue
             if kind is not None:
                 if prefix == "auto" and not quiet:
                     print(f"{PROG}: {name}: reading a {kind} (no log_line_prefix needed)",
                           file=sys.stderr)
                 entries_parser = Parser(on_reject=on_reject, timezone=timezone,
                                         on_ambiguous_zone=zone_warnings)
-                _run_entries(entries_parser, items, sink, progress,  # type: ignore[arg-type]
-                             summary)
+                _run_entries(entries_parser, until_error(items, broken),  # type: ignore[arg-type]
+                             sink, progress, summary)
+                if broken:
+                    failures.append(str(broken[0]))
                 continue
             try:
-                compiled, lines = open_with_prefix(items, prefix, timezone,  # type: ignore[arg-type]
-                                                   _tell_choice(name, quiet))
+                compiled, lines = open_with_prefix(
+                    until_error(items, broken), prefix,  # type: ignore[arg-type]
+                    timezone, _unless(broken, _tell_choice(name, quiet)))
             except PrefixError as exc:
-                return fail(f"{name}: {exc}")
+                failures.append(str(broken[0]) if broken else f"{name}: {exc}")
+                continue
             parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
                             max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
             evicted += parser.evicted_statements
             unresolved += parser.unresolved_statements
-            if count and parser.entry_count == 0:
-                return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                            "(check --prefix, or try --prefix auto)")
+            if broken:
+                failures.append(str(broken[0]))
+            elif count and parser.entry_count == 0:
+                failures.append(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
+                                "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
     if not quiet:
         report_state(evicted, unresolved, sink.released_early - released)
-    return 0
+    return _failed(failures)
+
+
+def _failed(failures: list[str]) -> int:
+    """Name each input that could not be read, one line each; the exit status."""
+    for failure in failures:
+        print(f"{PROG}: {failure}", file=sys.stderr)
+    return 2 if failures else 0
+
+
+def _unless(broken: list[InputError], tell: Callable[[PrefixChoice], None] | None
+            ) -> Callable[[PrefixChoice], None] | None:
+    """``tell``, silent for an input that broke within the sample (its one line is the
+    error)."""
+    if tell is None:
+        return None
+
+    def told(choice: PrefixChoice) -> None:
+        if not broken:
+            tell(choice)
+
+    return told
 
 
 def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | None:
@@ -123,9 +163,11 @@ def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | Non
 
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
-                          state_bytes: int = DEFAULT_STATE_BYTES) -> int:
+                          state_bytes: int = DEFAULT_STATE_BYTES,
+                          max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
+    failures: list[str] = []
     counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
@@ -138,18 +180,23 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
                                          on_ambiguous_zone=zone_warnings,
-                                         state_bytes=state_bytes)
+                                         state_bytes=state_bytes,
+                                         max_line_bytes=max_line_bytes)
         except PrefixError as exc:
-            return fail(f"{name}: {exc}")
+            failures.append(f"{name}: {exc}")
+            continue
+        except InputError as exc:
+            failures.append(str(exc))
+            continue
         if result.lines and result.entries == 0:
-            return fail(f"{name}: no line matches log_line_prefix {result.prefix!r} "
-                        "(check --prefix, or try --prefix auto)")
+            failures.append(f"{name}: no line matches log_line_prefix {result.prefix!r} "
+                            "(check --prefix, or try --prefix auto)")
         counts[0] += result.evicted_statements
         counts[1] += result.unresolved_statements
         counts[2] += result.released_early
     if not quiet:
         report_state(*counts)
-    return 0
+    return _failed(failures)
 
 
 def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
@@ -214,6 +261,25 @@ def _report(sink: EventSink, errors_path: str | None) -> None:
         print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
 
 
+def _cpu_count() -> int:
+    """CPUs this process may run on (``--jobs`` is capped there: more only adds memory)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _close_quietly(sink: OutputSink) -> None:
+    """Close the sink; a write that fails now was reported already (or is reported by
+    the caller): never a second message or a traceback."""
+    try:
+        sink.close()
+    except (OSError, ValueError):
+        for stream in sink._owned:
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
 def _epilog() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
@@ -238,11 +304,18 @@ def files_main(args_list: list[str]) -> int:
     parser.add_argument("--summary", action="store_true",
                         help="print a who-did-what summary to stderr at the end")
     parser.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
-                        help="parse each plain file with N processes (output order kept)")
+                        help="parse each plain file with N processes (output order kept; "
+                             "at most the number of CPUs)")
+    parser.add_argument("--max-line-bytes", type=positive_int, default=DEFAULT_MAX_LINE_BYTES,
+                        metavar="N", help="longest line or JSON document read whole; a longer "
+                        "one is a reject with its first KiB (default: %(default)s)")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
     args = parser.parse_args(args_list)
-    problem = check_inputs(args.prefix, args.files) or check_timezone(args.timezone)
+    jobs = min(args.jobs, _cpu_count())
+    problem = check_inputs(args.prefix, args.files,
+                           [("--output", args.output), ("--errors", args.errors)]
+                           ) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     try:
@@ -251,23 +324,27 @@ def files_main(args_list: list[str]) -> int:
         return fail(str(exc))
     try:
         summary = Summary() if args.summary else None
-        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, args.jobs,
-                             args.timezone, args.state_bytes)
+        status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
+                             args.timezone, args.state_bytes, args.max_line_bytes)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
     except InputError as exc:
-        sink.flush()
         return fail(str(exc))
+    except MemoryError:
+        return fail("out of memory (see docs/input.md: Limits)")
     except BrokenPipeError:
         return reader_gone()  # the reader went away (`| head`): stop quietly
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # writing failed: disk full, output removed...
+        targets = [args.output or "standard output"] + ([args.errors] if args.errors else [])
+        _close_quietly(sink)
+        if not args.output or args.output == "-":
+            silence_stdout()
+        return fail(f"cannot write {' or '.join(targets)}: {exc.strerror or exc}")
     finally:
-        try:
-            sink.close()
-        except (OSError, ValueError):
-            pass
+        _close_quietly(sink)
     if status == 0 and not args.quiet:
         _report(sink, args.errors)
     return status

@@ -23,7 +23,17 @@ from ..parser import Parser, open_with_prefix
 from ..prefix import RDS_PREFIX, PrefixError
 from ..sinks import reject_to_json
 from ..sources import InputError, read_input
-from .common import PROG, check_inputs, check_timezone, fail, make_parser, positive_int
+from .common import (
+    PROG,
+    check_inputs,
+    check_timezone,
+    fail,
+    make_parser,
+    positive_int,
+    reader_gone,
+    silence_stdout,
+    until_error,
+)
 from .progress import Progress
 
 __all__ = ["summary_main"]
@@ -80,7 +90,11 @@ def summary_main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    problem = check_inputs(args.prefix, args.files) or check_timezone(args.timezone)
+    if sys.stdout is None:
+        return fail("standard output: closed (the summary is written there)")
+    problem = check_inputs(args.prefix, args.files,
+                           [("--errors", args.errors), ("--html", args.html)]
+                           ) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     dead: IO[str] | None = None
@@ -102,14 +116,16 @@ def summary_main(argv: list[str]) -> int:
                   file=sys.stderr)
 
     progress = Progress.for_files(args.files, stream=sys.stderr, enabled=not args.quiet)
+    failures: list[str] = []  # every file that can be read is read; these are named after
     try:
         for path in args.files:
             counter = [0]
             name = "<stdin>" if path == "-" else path
+            broken: list[InputError] = []
             try:
                 compiled, lines = open_with_prefix(
-                    _counted(read_input(path), progress, counter), args.prefix,
-                    args.timezone)
+                    _counted(until_error(read_input(path, on_reject), broken), progress,
+                             counter), args.prefix, args.timezone)
                 # The same reading as file mode: a line that matches the prefix is an
                 # entry, even when its payload is torn (a reject, not an event).
                 parser = Parser(compiled, on_reject=on_reject, timezone=args.timezone)
@@ -127,23 +143,36 @@ def summary_main(argv: list[str]) -> int:
                     batch += 1
                 progress.update(records=batch)
             except (InputError, PrefixError) as exc:
-                progress.close()
-                return fail(str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
-            if counter[0] and parser.entry_count == 0:
-                progress.close()
-                return fail(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                            "(check --prefix, or try --prefix auto)")
+                failures.append(str(broken[0]) if broken else
+                                str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
+                continue
+            if broken:
+                failures.append(str(broken[0]))
+            elif counter[0] and parser.entry_count == 0:
+                failures.append(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
+                                "(check --prefix, or try --prefix auto)")
     finally:
         progress.close()
         if dead is not None:
             dead.close()
+    if failures and summary.events == 0:
+        for failure in failures:
+            fail(failure)
+        return 2
     if summary.rejects > shown[0] and dead is None and not args.quiet:
         print(f"pgaudit-parse: {summary.rejects} rejected input line(s) in all "
               "(use --errors PATH to keep them)", file=sys.stderr)
-    if args.json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1) + "\n")
-    else:
-        sys.stdout.write(summary.render_text())
+    try:
+        if args.json:
+            sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        else:
+            sys.stdout.write(summary.render_text())
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return reader_gone()
+    except OSError as exc:  # disk full
+        silence_stdout()
+        return fail(f"cannot write standard output: {exc.strerror or exc}")
     if args.html:
         try:
             write_html(summary, args.html, title="pgAudit summary: " + ", ".join(
@@ -152,4 +181,6 @@ def summary_main(argv: list[str]) -> int:
             return fail(f"{args.html}: cannot write: {exc.strerror or exc}")
         if not args.quiet:
             print(f"pgaudit-parse: wrote {args.html}", file=sys.stderr)
-    return 0
+    for failure in failures:
+        fail(failure)
+    return 2 if failures else 0

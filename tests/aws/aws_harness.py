@@ -117,12 +117,27 @@ class Aws:
                 int(attrs["ApproximateNumberOfMessagesNotVisible"]))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The complete JSON lines of a file; a last line cut by a kill is ignored."""
+def read_jsonl(path: Path, torn: int = 0) -> list[dict[str, Any]]:
+    """The complete JSON lines of a file; a last line cut by a kill is ignored.
+
+    A run killed mid-write leaves its last record torn; the next run (append mode) ends
+    that line with a LF and writes the record again after it. ``torn`` is how many such
+    lines may be found (one per kill at most); more is a failure.
+    """
     if not path.exists():
         return []
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
     if lines and lines[-1] != "":
         lines.pop()  # written partly when the process was killed: not a record
-    return [json.loads(line) for line in lines if line]
+    records = []
+    broken = []
+    for line in lines:
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            broken.append(line)
+    assert len(broken) <= torn, f"{len(broken)} torn lines (at most {torn}): {broken[:2]}"
+    return records

@@ -100,7 +100,7 @@ def test_rejects_are_reported_not_dropped(tmp_path, capsys) -> None:
     dead = tmp_path / "dead.jsonl"
     assert main(["summary", str(FIXTURE), "--errors", str(dead), "--quiet"]) == 0
     [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
-    assert reject == {"file": str(FIXTURE), "source": str(FIXTURE), "line": bad,
+    assert reject == {"file": str(FIXTURE), "source": str(FIXTURE), "line": bad, "lines": 1,
                       "reason": "line does not match log_line_prefix",
                       "raw": "this line is not a PostgreSQL log line"}
     assert capsys.readouterr().err == ""
