@@ -18,7 +18,8 @@ stops 20 s before the Lambda timeout with a consistent checkpoint.
 time). It decodes the ``awslogs.data`` payload (base64 of gzip of JSON) and sends the
 events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queue URL) is
 set, it also parses them and sends the Guardium records there, one record per message
-(``ACCOUNT_ID``/``INSTANCE`` override the account and instance names).
+(``ACCOUNT_ID``/``INSTANCE`` override the account and instance names; ``REDACT`` is
+``--redact``, default ``passwords``).
 
 ``firehose_handler``: an Amazon Data Firehose transformation for a delivery stream fed by
 a subscription filter; it answers each record with its output in ``OUTPUT_FORMAT``
@@ -54,6 +55,7 @@ from .parser import Parser
 from .prefix import RDS_PREFIX
 from .sinks import FORMATS
 from .sources import lines_from_cloudwatch_events
+from .sql.stage import SqlStage
 
 __all__ = ["forward_handler", "subscription_handler", "firehose_handler"]
 
@@ -173,8 +175,11 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         for line in lines_from_cloudwatch_events(events, f"{group}/{stream}"):
             parsed.extend(parser.feed(line))
         parsed.extend(parser.flush())
+        # the SQL stage, as the CLI's records run it (REDACT: none|passwords|literals)
+        stage = SqlStage(os.environ.get("REDACT") or "passwords", fingerprints=False,
+                         audit_messages=False)
         for parsed_event in parsed:
-            record = to_guardium(parsed_event, account, instance)
+            record = to_guardium(stage.apply(parsed_event)[0], account, instance)
             if record is not None:
                 sender.add([json.dumps(record, separators=(",", ":"), ensure_ascii=True)])
                 result["records"] += 1
