@@ -1,8 +1,10 @@
 """Time pgaudit-parse against wc, grep, pgBadger and the one-regex floor on one log file.
 
 In one run, on the same file: ``wc -l``, ``grep -c 'AUDIT: '``, pgBadger (``-f stderr
---prefix '%t:%r:%u@%d:[%p]:' -j 1``), ``pgaudit-parse --format events``, ``pgaudit-parse
---format records``, ``--jobs N`` and ``bench/regex_floor.py``. Each command runs under
+--prefix '%t:%r:%u@%d:[%p]:' -j 1``), ``pgaudit-parse --format events`` (with
+fingerprints), ``pgaudit-parse --format records`` (``--redact passwords``, the default;
+also ``--redact none`` and ``--redact literals``: the SQL stage's cost), ``--jobs N`` and
+``bench/regex_floor.py``. Each command runs under
 ``/usr/bin/time`` for its peak RSS; wall time is measured here. Then ``--format records``
 runs once more on the first ``--small`` MB of the same log, to show that peak RSS does not
 grow with the input.
@@ -119,6 +121,12 @@ def commands(log: Path, jobs: int, workdir: Path, skip: set[str]) -> list[tuple[
         ("regex floor (Python)", [sys.executable, str(BENCH / "regex_floor.py"), path]),
         ("pgaudit-parse --format events", _parse_cli([path, "--format", "events"])),
         ("pgaudit-parse --format records", _parse_cli([path, "--format", "records"])),
+        # the SQL stage's cost: records default to --redact passwords (above); none skips
+        # the lexer, literals lexes every statement (docs/sql.md)
+        ("pgaudit-parse --format records --redact none",
+         _parse_cli([path, "--format", "records", "--redact", "none"])),
+        ("pgaudit-parse --format records --redact literals",
+         _parse_cli([path, "--format", "records", "--redact", "literals"])),
     ]
     if jobs > 1 and _supports_jobs():
         planned.append((f"pgaudit-parse --format records --jobs {jobs}",

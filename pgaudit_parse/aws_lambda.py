@@ -18,7 +18,8 @@ stops 20 s before the Lambda timeout with a consistent checkpoint.
 time). It decodes the ``awslogs.data`` payload (base64 of gzip of JSON) and sends the
 events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queue URL) is
 set, it also parses them and sends the Guardium records there, one record per message
-(``ACCOUNT_ID``/``INSTANCE`` override the account and instance names). Records come from
+(``ACCOUNT_ID``/``INSTANCE`` override the account and instance names; ``REDACT`` is
+``--redact``, default ``passwords``). Records come from
 the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other output
 (one record per execution, passwords redacted), through a
 :class:`~pgaudit_parse.sinks.QueueSink`: a record over SQS's 256 KiB is sent compressed,
@@ -196,7 +197,8 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         instance = os.environ.get("INSTANCE") or instance_for_stream(group, stream) or stream
         records_sender = BatchSender(sqs, records_queue, defer=True,
                                      group_id=stream or "pgaudit-parse")
-        sink = QueueSink(records_sender.add, "records", account, instance)
+        sink = QueueSink(records_sender.add, "records", account, instance,
+                         redact=os.environ.get("REDACT") or "passwords")
 
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)

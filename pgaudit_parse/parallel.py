@@ -317,6 +317,7 @@ class _Task:
     values: str = "connector"
     state_bytes: int = DEFAULT_STATE_BYTES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    redact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +371,7 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         # (a _Gate is a text stream; TextIOBase is not IO[str] to the type checker)
         sink = OutputSink(cast(IO[str], out), cast(IO[str], errors) if task.errors else None,
                           task.fmt, task.account_id, task.instance, values=task.values,
-                          held_bytes=held_bytes)
+                          held_bytes=held_bytes, redact=task.redact)
         zone_warnings: list[str] = []
         parser = Parser(LinePrefix(task.prefix, timezone=task.timezone), on_reject=sink.reject,
                         on_ambiguous_zone=zone_warnings.append, max_state_bytes=cache_bytes)
@@ -506,7 +507,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
               os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes,
-              max_line_bytes)
+              max_line_bytes, sink.redact)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0, 0, 0, 0]

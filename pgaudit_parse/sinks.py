@@ -30,8 +30,10 @@ from .formats.executions import logged_statement
 from .formats.guardium import DEFAULT_HELD_BYTES, RecordBuilder
 from .formats.ocsf import to_ocsf
 from .lines import Reject
+from .sql.stage import SqlInfo, SqlStage
 
-__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "reject_to_json", "Sink",
+__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys", "reject_to_json",
+           "Sink",
            "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
            "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
@@ -124,6 +126,18 @@ def event_to_json(event: Event) -> dict[str, Any]:
     return out
 
 
+def add_sql_keys(out: dict[str, Any], info: SqlInfo) -> dict[str, Any]:
+    """The SQL stage's keys: ``fingerprint``; ``audit.statement_full`` and
+    ``audit.split_certain`` (the whole multi-statement string, and whether the line's
+    ``audit.statement`` is surely its statement; null when the line is one statement)."""
+    out["fingerprint"] = info.fingerprint
+    audit = out.get("audit")
+    if audit is not None:
+        audit["statement_full"] = info.statement_full
+        audit["split_certain"] = info.split_certain
+    return out
+
+
 def reject_to_json(reject: Reject) -> dict[str, Any]:
     """The dead-letter object: ``file`` (and ``source``), ``line``, ``reason``, ``raw``."""
     return {"file": reject.source, **reject.as_dict()}
@@ -213,9 +227,14 @@ class OutputSink:
     def __init__(self, out: IO[str], errors: IO[str] | None = None, fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
                  owned: tuple[IO[str], ...] = (), values: str = "connector", *,
-                 held_bytes: int = DEFAULT_HELD_BYTES) -> None:
+                 held_bytes: int = DEFAULT_HELD_BYTES, redact: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
+        # The SQL stage: records never carry a password by default; events stay as logged.
+        self.redact = redact or ("passwords" if fmt == "records" else "none")
+        # (a Guardium record carries neither a fingerprint nor an audit line's raw message)
+        self._sql = SqlStage(self.redact, fingerprints=fmt == "events",
+                             audit_messages=fmt == "events")
         self.out = out
         self.errors = errors
         self.fmt = fmt
@@ -238,9 +257,10 @@ class OutputSink:
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Render and write one event (``instance`` overrides the sink's, per stream)."""
+        event, sql_info = self._sql.apply(event)
         fmt = self.fmt
         if fmt == "events":
-            self.out.write(_dumps(event_to_json(event)) + "\n")
+            self.out.write(_dumps(add_sql_keys(event_to_json(event), sql_info)) + "\n")
             self.written += 1
             return
         if fmt == "ocsf":
@@ -416,9 +436,11 @@ class QueueSink:
 
     def __init__(self, send: Callable[[list[str]], None], fmt: str = "records",
                  account_id: str | None = None, instance: str | None = None,
-                 errors: IO[str] | None = None, limit: int = MAX_QUEUE_BODY_BYTES) -> None:
+                 errors: IO[str] | None = None, limit: int = MAX_QUEUE_BODY_BYTES,
+                 redact: str | None = None) -> None:
         self._buffer = io.StringIO()
-        self._render = OutputSink(self._buffer, errors, fmt, account_id, instance)
+        self._render = OutputSink(self._buffer, errors, fmt, account_id, instance,
+                                  redact=redact)
         self._send = send
         self._limit = limit
         self.sent = 0

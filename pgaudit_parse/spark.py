@@ -40,8 +40,9 @@ from typing import Any, Final
 from .lines import Line, Reject
 from .parser import Parser, RejectCounter, open_with_prefix
 from .prefix import RDS_PREFIX
-from .sinks import OutputSink, event_to_json
+from .sinks import OutputSink, add_sql_keys, event_to_json
 from .sources import read_input
+from .sql.stage import SqlInfo, SqlStage
 
 __all__ = ["EVENT_COLUMNS", "AUDIT_COLUMNS", "event_schema", "event_row", "read_events",
            "output_lines", "write_output", "file_events"]
@@ -51,7 +52,7 @@ AUDIT_COLUMNS: Final = (
     ("audit_type", "string"), ("statement_id", "long"), ("substatement_id", "long"),
     ("class", "string"), ("command", "string"), ("object_type", "string"),
     ("object_name", "string"), ("statement", "string"), ("parameter", "array<string>"),
-    ("rows", "long"),
+    ("rows", "long"), ("statement_full", "string"), ("split_certain", "boolean"),
 )
 #: Every key of ``--format events`` and its Spark type (``audit`` is a struct of
 #: :data:`AUDIT_COLUMNS`); tests check that no key of the events output is missing.
@@ -66,7 +67,7 @@ EVENT_COLUMNS: Final = (
     ("virtual_xid", "string"), ("xid", "long"), ("leader_pid", "long"), ("query_id", "long"),
     ("cursor_position", "long"), ("source", "string"), ("line", "long"),
     ("stream", "string"), ("duration_ms", "double"), ("duration_statement", "string"),
-    ("session_time", "string"), ("schema_version", "string"),
+    ("session_time", "string"), ("schema_version", "string"), ("fingerprint", "string"),
 )
 
 #: A line of a CloudWatch Logs export to S3: the event's time, a space, its message.
@@ -81,6 +82,7 @@ def event_schema() -> Any:
     """
     from pyspark.sql.types import (
         ArrayType,
+        BooleanType,
         DoubleType,
         LongType,
         StringType,
@@ -90,15 +92,15 @@ def event_schema() -> Any:
     )
 
     simple = {"string": StringType(), "long": LongType(), "double": DoubleType(),
-              "array<string>": ArrayType(StringType())}
+              "array<string>": ArrayType(StringType()), "boolean": BooleanType()}
     audit = StructType([StructField(n, simple[t]) for n, t in AUDIT_COLUMNS])
     fields = [StructField(n, audit if t == "audit" else simple[t]) for n, t in EVENT_COLUMNS]
     return StructType([*fields, StructField("event_time", TimestampType())])
 
 
-def event_row(event: Any) -> tuple[Any, ...]:
+def event_row(event: Any, info: SqlInfo | None = None) -> tuple[Any, ...]:
     """One event as a row of :func:`event_schema`: the ``--format events`` values in column
-    order, then the timestamp as an aware datetime.
+    order (``info``: what the SQL stage added), then the timestamp as an aware datetime.
 
     >>> from pgaudit_parse import parse_lines
     >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  "
@@ -107,6 +109,8 @@ def event_row(event: Any) -> tuple[Any, ...]:
     ('audit', 'alice', 'select 1')
     """
     data = event_to_json(event)
+    if info is not None:
+        add_sql_keys(data, info)
     row: list[Any] = []
     for name, kind in EVENT_COLUMNS:
         value = data.get(name)
@@ -180,8 +184,9 @@ def _renamed(line: Line, path: str) -> Line:
 
 
 def _rows(path: str, prefix: str, timezone: str | None) -> Iterator[tuple[Any, ...]]:
+    stage = SqlStage("none")  # as --format events: fingerprints, one statement per line
     for event in file_events(path, prefix, timezone):
-        yield event_row(event)
+        yield event_row(*stage.apply(event))
 
 
 def read_events(spark: Any, paths: Sequence[str], prefix: str = RDS_PREFIX,

@@ -74,6 +74,8 @@ def test_run_py_times_every_command(bench_log: Path, tmp_path: Path) -> None:
     table = proc.stdout
     for name in ("wc -l", "grep -c 'AUDIT: '", "pgBadger -j 1", "regex floor (Python)",
                  "pgaudit-parse --format events", "pgaudit-parse --format records",
+                 "pgaudit-parse --format records --redact none",
+                 "pgaudit-parse --format records --redact literals",
                  "pgaudit-parse --format records --jobs 2"):
         assert f"| `{name}` |" in table, name
     assert "(exit " not in table

@@ -26,6 +26,8 @@ LAYERS: list[tuple[str, int]] = [
     ("pgaudit_parse.sinks", 50),
     ("pgaudit_parse.parquet", 50),
     ("pgaudit_parse.formats", 40),
+    # the SQL stage runs on events (events -> sql -> records); the rest of sql/ is text only
+    ("pgaudit_parse.sql.stage", 25),
     ("pgaudit_parse.sql", 5),
     ("pgaudit_parse.parser", 30),
     ("pgaudit_parse.events", 20),

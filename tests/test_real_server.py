@@ -122,8 +122,18 @@ class Observed:
                    obj["hint"], obj["context"], obj["statement"], obj.get("query"),
                    obj.get("location"), obj.get("session_id"), obj.get("sqlstate"),
                    obj.get("application_name"),
-                   {k: audit[k] for k in AUDIT_KEYS} if audit is not None else None,
+                   _whole_statement(audit) if audit is not None else None,
                    int(obj.get("line") or 0))
+
+
+def _whole_statement(audit: dict[str, Any]) -> dict[str, Any]:
+    """The audit keys with the statement as pgAudit wrote it: a line of a multi-statement
+    string has its own statement in ``statement`` and the string in ``statement_full``
+    (tests/test_sql_real_server.py checks the split itself)."""
+    out = {k: audit[k] for k in AUDIT_KEYS}
+    if audit.get("statement_full") is not None:
+        out["statement"] = audit["statement_full"]
+    return out
 
 
 # -- what the csvlog says the parser must produce ----------------------------------------

@@ -22,6 +22,7 @@ from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, EventSink, OutputSink
 from ..sources import InputError
+from ..sql import REDACT_MODES
 from ..timestamps import TimestampError, TimestampParser
 
 __all__ = [
@@ -121,6 +122,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "--output DIR (needs --account-id, --lake-region)")
     parser.add_argument("--lake-region", metavar="REGION",
                         help="ocsf-parquet: the region= partition (default: AWS_REGION)")
+    parser.add_argument("--redact", choices=REDACT_MODES, default=None,
+                        help="hide passwords or every constant in SQL and data (default: "
+                             "passwords for records, none for events; see docs/sql.md)")
     parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
@@ -298,7 +302,8 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
         owned.append(errors)
     held_bytes = split_state_bytes(getattr(args, "state_bytes", DEFAULT_STATE_BYTES))[1]
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
-                      values=getattr(args, "values", "connector"), held_bytes=held_bytes)
+                      values=getattr(args, "values", "connector"), held_bytes=held_bytes,
+                      redact=getattr(args, "redact", None))
 
 
 _BYTE_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)

@@ -46,9 +46,11 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Final, Literal
 
 from ..events import AuditEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, Event, LogEvent
+from ..sql import split_statements
 
 __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logged_statement",
            "INT_MAX"]
@@ -84,15 +86,34 @@ def same_sql(logged: str | None, other: str | None) -> bool:
     True
     >>> same_sql("select 1", "select 2")
     False
+    >>> same_sql("select 2", "select 1; select 2;")
+    True
     """
     if logged is None or other is None:
         return logged is other
+    if _same_text(logged, other):
+        return True
+    # One statement of a multi-statement string: the SQL stage gives each audit line its
+    # own statement, while log_statement and duration lines show the whole string.
+    for single, whole in ((logged, other), (other, logged)):
+        if ";" in whole.rstrip().rstrip(";") and len(whole) > len(single):
+            if any(_same_text(single, part) for part in _statements_of(whole)):
+                return True
+    return False
+
+
+def _same_text(logged: str, other: str) -> bool:
     if logged == other:
         return True
     for a, b in ((logged, other), (other, logged)):
         if a.endswith(_REDACTED) and b.startswith(a[: -len(_REDACTED)]):
             return True
     return False
+
+
+@lru_cache(maxsize=256)
+def _statements_of(sql: str) -> tuple[str, ...]:
+    return tuple(split_statements(sql))
 
 
 def logged_statement(event: Event) -> str | None:

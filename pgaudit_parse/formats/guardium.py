@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -38,6 +37,7 @@ from importlib import resources
 from typing import Any, Final
 
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, LogEvent
+from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
 from .executions import (
     Execution,
     ExecutionGrouper,
@@ -226,18 +226,6 @@ def _time_fields_of(timestamp: datetime, offset: timedelta | None) -> tuple[int,
     """Cached: many lines share a timestamp."""
     return (int(timestamp.timestamp() * 1000),
             int(offset.total_seconds() // 60) if offset else 0)
-
-
-_PASSWORD_LITERAL = re.compile(r"(\bpassword\s+)'(?:[^']|'')*'", re.IGNORECASE)
-
-
-def redact_passwords(sql: str) -> str:
-    """Hide ``PASSWORD '...'`` literals the way pgAudit does (``<REDACTED>``).
-
-    >>> redact_passwords("create role a password 'it''s secret' login")
-    'create role a password <REDACTED> login'
-    """
-    return _PASSWORD_LITERAL.sub(r"\1<REDACTED>", sql)
 
 
 def record_schema() -> dict[str, Any]:

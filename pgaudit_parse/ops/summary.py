@@ -27,11 +27,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Final
 
 from pgaudit_parse.events import AuditEvent, Event
 from pgaudit_parse.formats.executions import ExecutionGrouper
 from pgaudit_parse.lines import Reject
+from pgaudit_parse.sql import fingerprint, normalize
+from pgaudit_parse.sql.stage import SqlStage
 
 __all__ = [
     "COUNTS",
@@ -288,6 +291,9 @@ class Summary:
         self.max_keys = max_keys
         self.failed_logins = BoundedCounter(max_keys)
         self.errors = BoundedCounter(max_keys)
+        # (fingerprint, normalized statement): what ran, constants hidden (docs/sql.md)
+        self.by_fingerprint = BoundedCounter(max_keys)
+        self._statements = SqlStage("none", fingerprints=False)  # one statement per line
         #: The newest DDL statements and privilege changes (older ones are counted).
         self.changes: deque[Change] = deque(maxlen=max_changes)
         self.changes_omitted = 0
@@ -341,6 +347,9 @@ class Summary:
                 self.by_class.add(audit_class)
                 self.by_command.add(command)
                 self.who_did_what.add((user, database, audit_class, command))
+                if audit.statement and audit.substatement_id == 1:
+                    own = self._statements.apply(event)[0].audit  # type: ignore[attr-defined]
+                    self.by_fingerprint.add(_fingerprinted(own.statement or audit.statement))
                 if _is_privilege_change(audit_class, command):
                     self._add_change(self.privilege_changes, event, audit)
                 elif audit_class == "DDL":
@@ -440,6 +449,7 @@ class Summary:
             "who_did_what": table(self.who_did_what),
             "failed_logins": table(self.failed_logins),
             "errors": table(self.errors),
+            "by_fingerprint": table(self.by_fingerprint),
             "objects": table(self.objects),
             "group_columns": list(GROUP_COLUMNS),
             "clients": groups(self.clients),
@@ -532,7 +542,15 @@ class Summary:
                 self.by_class)
         counted(f"Audit events per command {per_execution}", ["command"], "statements",
                 self.by_command)
+        counted(f"Statements by fingerprint, constants hidden {per_execution}",
+                ["fingerprint", "statement"], "statements", self.by_fingerprint)
         return "\n".join(out) + "\n"
+
+
+@lru_cache(maxsize=4096)
+def _fingerprinted(statement: str) -> tuple[str, str]:
+    """(fingerprint, one example with its constants hidden), cached: statements repeat."""
+    return fingerprint(statement), _one_line(normalize(statement), 100)
 
 
 def _more(shown: int, total: int) -> str:

@@ -27,7 +27,8 @@ from pgaudit_parse.aws.rds_logs import (
     RdsLogReader,
     list_log_files,
 )
-from pgaudit_parse.sinks import OutputSink
+from pgaudit_parse.sinks import OutputSink, add_sql_keys
+from pgaudit_parse.sql.stage import SqlStage
 
 LOG = REPO / "fixtures" / "real-rds.log"
 RDS_PREFIX = "%t:%r:%u@%d:[%p]:"
@@ -59,7 +60,10 @@ def _lines(path: Path) -> list[str]:
 
 
 def _expected() -> list[dict[str, Any]]:
-    return [_strip(pp.event_to_json(e)) for e in pp.parse_file(str(LOG), prefix=RDS_PREFIX)]
+    # the events as --format events writes them: through the SQL stage (docs/sql.md)
+    stage = SqlStage("none")
+    return [_strip(add_sql_keys(pp.event_to_json(e), info))
+            for e, info in map(stage.apply, pp.parse_file(str(LOG), prefix=RDS_PREFIX))]
 
 
 def _strip(obj: dict[str, Any]) -> dict[str, Any]:

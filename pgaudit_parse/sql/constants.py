@@ -1,0 +1,185 @@
+"""What a constant token means: its value, and which tokens make one constant.
+
+>>> from .lexer import tokenize
+>>> sql = "select E'pass\\\\x77ord', U&'d!0061t' UESCAPE '!', -1, a -1, $t$x$t$"
+>>> [(c.start, c.end, c.value) for c in find_constants(sql, tokenize(sql))]
+... # doctest: +NORMALIZE_WHITESPACE
+[(7, 21, 'password'), (23, 34, 'dat'), (48, 50, '-1'), (55, 56, '1'), (58, 65, 'x')]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from .lexer import (
+    _QUOTE_CONTINUE,
+    _STRING_BODIES,
+    CONSTANT_KINDS,
+    TRIVIA_KINDS,
+    Token,
+)
+
+__all__ = ["Constant", "constant_value", "find_constants", "previous_significant", "uescape_of"]
+
+_PREFIX_LENGTH: Final = {"string": 1, "estring": 2, "bstring": 2, "xstring": 2, "ustring": 3}
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
+                     r"|U([0-9A-Fa-f]{8})|([\s\S]))")
+_SIMPLE_ESCAPES: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+# Keywords after which a '-' is a sign, not a subtraction (gram.y folds "- 5" into the
+# constant -5 there, and pg_stat_statements replaces the sign with the constant).
+# Keywords that end an operand (NULL, TRUE, END, CURRENT_DATE...) are not here.
+_OPERAND_EXPECTED: Final = frozenset("""
+    all and any as between by case distinct else escape from having ilike in is like limit
+    not offset on or overlaps return returning select set similar some then to union using
+    values when where with array except intersect fetch
+""".split())
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    """One constant of a statement: ``sql[start:end]``, sign included, and its value."""
+
+    start: int
+    end: int
+    kind: str
+    value: str
+
+
+def _chr(code: int) -> str:
+    try:
+        return chr(code)
+    except (ValueError, OverflowError):
+        return "\ufffd"
+
+
+def _unescape(text: str) -> str:
+    """The value of an E'' string body (backslash escapes; not validated)."""
+    def one(m: re.Match[str]) -> str:
+        octal, hex2, u4, u8, other = m.groups()
+        if octal is not None:
+            return _chr(int(octal, 8))
+        if hex2 is not None:
+            return _chr(int(hex2, 16))
+        if u4 is not None or u8 is not None:
+            return _chr(int(u4 or u8, 16))
+        return _SIMPLE_ESCAPES.get(other, other)
+    return _ESCAPE.sub(one, text)
+
+
+def _unicode_unescape(text: str, escape: str = "\\") -> str:
+    """The value of a U&'' string body with escape character ``escape``."""
+    e = re.escape(escape)
+    pattern = re.compile(rf"{e}(?:({e})|\+([0-9A-Fa-f]{{6}})|([0-9A-Fa-f]{{4}}))")
+    return pattern.sub(lambda m: m.group(1) or _chr(int(m.group(2) or m.group(3), 16)), text)
+
+
+def constant_value(sql: str, token: Token, uescape: str = "\\") -> str:
+    """The value a constant token stands for (strings joined across continuations).
+
+    >>> from .lexer import tokenize
+    >>> sql = "'it''s'\\n'ok'"
+    >>> constant_value(sql, tokenize(sql)[0])
+    "it'sok"
+    """
+    text = token.text(sql)
+    kind = token.kind
+    if kind == "dollar":
+        tag_end = text.index("$", 1) + 1
+        return text[tag_end:len(text) - tag_end]
+    if kind not in _PREFIX_LENGTH:
+        return text
+    body = _STRING_BODIES[kind]
+    parts: list[str] = []
+    pos = token.start + _PREFIX_LENGTH[kind]
+    while True:
+        m = body.match(sql, pos)
+        if m is None or m.end() > token.end:
+            break
+        parts.append(sql[pos:m.end() - 1])
+        more = _QUOTE_CONTINUE.match(sql, m.end())
+        if more is None or more.end() > token.end:
+            break
+        pos = more.end()
+    value = "".join(parts)
+    if kind == "estring":
+        return _unescape(value.replace("''", "'"))
+    if kind == "ustring":
+        return _unicode_unescape(value.replace("''", "'"), uescape)
+    if kind == "string":
+        return value.replace("''", "'")
+    return value
+
+
+def previous_significant(tokens: Sequence[Token], index: int) -> int:
+    """Index of the last token before ``index`` that is not whitespace or a comment; -1."""
+    i = index - 1
+    while i >= 0 and tokens[i].kind in TRIVIA_KINDS:
+        i -= 1
+    return i
+
+
+def _next_significant(tokens: Sequence[Token], index: int) -> int:
+    i = index + 1
+    while i < len(tokens) and tokens[i].kind in TRIVIA_KINDS:
+        i += 1
+    return i
+
+
+def _sign_applies(sql: str, tokens: Sequence[Token], minus: int) -> bool:
+    """Is the '-' at ``tokens[minus]`` a sign (unary minus) rather than a subtraction?"""
+    before = previous_significant(tokens, minus)
+    if before < 0:
+        return True
+    token = tokens[before]
+    if token.kind == "operator":
+        return True
+    if token.kind == "punct":
+        return token.text(sql) not in (")", "]")
+    if token.kind == "ident":
+        return token.text(sql).lower() in _OPERAND_EXPECTED
+    return False
+
+
+def uescape_of(sql: str, tokens: Sequence[Token], index: int) -> tuple[str, int]:
+    """(escape character, index of the last token of the UESCAPE clause) of a U&'' string."""
+    k = _next_significant(tokens, index)
+    if k < len(tokens) and tokens[k].kind == "ident" and tokens[k].text(sql).lower() == "uescape":
+        j = _next_significant(tokens, k)
+        if j < len(tokens) and tokens[j].kind == "string":
+            escape = constant_value(sql, tokens[j])
+            if len(escape) == 1:
+                return escape, j
+    return "\\", index
+
+
+def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
+    """Every constant of a statement, in order, as pg_stat_statements finds them.
+
+    A '-' sign before a number is part of it when it is a unary minus; the ``'!'`` of a
+    ``UESCAPE '!'`` clause is not a constant (it belongs to the U&'' string before it).
+    Keywords TRUE, FALSE and NULL are kept as keywords.
+    """
+    found: list[Constant] = []
+    skip_until = -1
+    for i, token in enumerate(tokens):
+        if i <= skip_until or token.kind not in CONSTANT_KINDS:
+            continue
+        start = token.start
+        if token.kind == "number":
+            minus = previous_significant(tokens, i)
+            if (minus >= 0 and tokens[minus].kind == "operator"
+                    and tokens[minus].text(sql) == "-" and _sign_applies(sql, tokens, minus)):
+                start = tokens[minus].start
+            found.append(Constant(start, token.end, "number", sql[start:token.end]
+                                  if start == token.start else "-" + token.text(sql)))
+            continue
+        escape = "\\"
+        if token.kind == "ustring":
+            escape, skip_until = uescape_of(sql, tokens, i)
+        found.append(Constant(start, token.end, token.kind,
+                              constant_value(sql, token, escape)))
+    return found

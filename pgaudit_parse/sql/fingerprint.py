@@ -1,0 +1,132 @@
+"""Fingerprints: one stable id for all executions of "the same" statement.
+
+The fingerprint is the first 16 hex digits of BLAKE2b over the normalized token stream:
+whitespace and comments dropped, constants and parameters made ``?`` (a signed number is
+one constant), unquoted identifiers and keywords lower-cased (PostgreSQL folds them),
+a quoted identifier that needs no quotes written without them, pgAudit's ``<REDACTED>``
+taken as the constant it hides, a list of constants after ``IN`` collapsed to one, and
+a final ``;`` dropped.
+Statements that differ only in constants, whitespace, comments, keyword case or the
+length of an ``IN`` list share a fingerprint.
+
+>>> fingerprint("SELECT * FROM t WHERE id IN (1, 2, 3) -- hi") == fingerprint(
+...     "select *   from T where id in ($1)")
+True
+>>> normalize("select a from \\"t\\" where b = -5 and c = 'x'")
+'select a from t where b = ? and c = ?'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from typing import Final
+
+from .constants import find_constants
+from .lexer import TRIVIA_KINDS, tokenize
+from .redact import CACHED_LENGTH
+
+__all__ = ["fingerprint", "normalize", "normalized_tokens"]
+
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
+PLACEHOLDER: Final = "?"
+
+
+def normalized_tokens(sql: str) -> list[str]:
+    """The tokens a fingerprint is made of (see the module docstring).
+
+    >>> normalized_tokens("x IN (1, -2, $3)")
+    ['x', 'in', '(', '...', ')']
+    """
+    tokens = tokenize(sql)
+    constant_starts = {c.start: c.end for c in find_constants(sql, tokens)}
+    out: list[str] = []
+    i = 0
+    n = len(tokens)
+    after_ustring = 0  # how far into "U&'...' UESCAPE '!'" we are (the clause is skipped)
+    while i < n:
+        token = tokens[i]
+        kind = token.kind
+        if token.start in constant_starts:
+            end = constant_starts[token.start]
+            out.append(PLACEHOLDER)
+            after_ustring = 1 if kind == "ustring" else 0
+            while i < n and tokens[i].end <= end:
+                i += 1
+            continue
+        i += 1
+        if kind in TRIVIA_KINDS:
+            continue
+        text = token.text(sql)
+        if after_ustring == 1 and kind == "ident" and text.lower() == "uescape":
+            after_ustring = 2
+            continue
+        if after_ustring == 2 and kind == "string":
+            after_ustring = 0
+            continue
+        after_ustring = 0
+        if kind == "ident":
+            out.append(text.lower())
+        elif kind == "param" or kind == "opaque":
+            out.append(PLACEHOLDER)
+        elif kind == "qident":
+            inner = text[1:-1].replace('""', '"') if text.startswith('"') else text
+            out.append(inner if _PLAIN_IDENTIFIER.fullmatch(inner) else text)
+        elif text == ">" and out[-2:] == ["<", "redacted"]:
+            out[-2:] = [PLACEHOLDER]  # pgAudit's <REDACTED>, not a comparison
+        else:
+            out.append(text)
+    while out and out[-1] == ";":
+        out.pop()  # "select 1;" is "select 1"
+    return _collapse_in_lists(out)
+
+
+def _collapse_in_lists(out: list[str]) -> list[str]:
+    """``in ( ? , ? , ? )`` -> ``in ( ... )``."""
+    result: list[str] = []
+    i = 0
+    while i < len(out):
+        if out[i] == "in" and out[i + 1:i + 3] == ["(", PLACEHOLDER]:
+            j = i + 3
+            while out[j:j + 2] == [",", PLACEHOLDER]:
+                j += 2
+            if out[j:j + 1] == [")"]:
+                result.extend(["in", "(", "...", ")"])
+                i = j + 1
+                continue
+        result.append(out[i])
+        i += 1
+    return result
+
+
+def normalize(sql: str) -> str:
+    """The normalized statement as text (tokens joined by spaces, no space before , ) ;).
+
+    >>> normalize("SELECT  1 /* x */")
+    'select ?'
+    """
+    text = " ".join(normalized_tokens(sql))
+    return re.sub(r" (?=[,);\]])|(?<=[(\[]) ", "", text)
+
+
+def fingerprint(sql: str) -> str:
+    """16 hex digits identifying the statement up to constants, spacing, comments, case.
+
+    >>> fingerprint("select 1") == fingerprint("SELECT 42 -- answer")
+    True
+    >>> len(fingerprint("select 1"))
+    16
+    """
+    if len(sql) <= CACHED_LENGTH:
+        return _fingerprint_cached(sql)
+    return _fingerprint(sql)
+
+
+def _fingerprint(sql: str) -> str:
+    data = "\x1f".join(normalized_tokens(sql)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+# Logs repeat their statements; at most 4096 short ones are remembered.
+_fingerprint_cached = lru_cache(maxsize=4096)(_fingerprint)

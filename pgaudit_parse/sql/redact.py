@@ -1,0 +1,368 @@
+"""Redaction of SQL text and of the data PostgreSQL echoes around it.
+
+Modes (``--redact``):
+
+``none``
+    the text as logged.
+``passwords``
+    every place a credential can appear becomes ``<REDACTED>`` (pgAudit's own mark): the
+    constant after ``PASSWORD`` (``CREATE/ALTER ROLE|USER ... [ENCRYPTED] PASSWORD``,
+    ``OPTIONS (password '...')`` of a user mapping or a server, ``sslpassword``), any
+    constant whose value is a connection string with a password (``password=``, or a
+    ``postgresql://user:secret@host`` URI: ``CREATE SUBSCRIPTION ... CONNECTION``,
+    ``dblink_connect``, ``dblink``), and a string that holds such SQL itself (a ``DO``
+    body, an ``EXECUTE '...'``). Every literal form counts (``'...'``, ``E'...'``,
+    ``U&'...'``, ``$$...$$``, ``$tag$...$tag$``), with comments anywhere between.
+    The rest of the statement is kept byte for byte.
+``literals``
+    every constant becomes ``$1``, ``$2``... as pg_stat_statements shows statements
+    (numbering continues after the highest ``$n`` already in the statement); identifiers,
+    keywords and comments are kept. What does not lex (a statement cut short) is one
+    constant. Passwords are constants, so this mode hides them too.
+
+>>> redact("alter role bob password /* new */ E'it\\\\'s' valid until 'infinity'", "passwords")
+"alter role bob password /* new */ <REDACTED> valid until 'infinity'"
+>>> redact("select * from t where id = $1 and name = 'bob' and n > -5", "literals")
+'select * from t where id = $1 and name = $2 and n > $3'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Final, Literal, get_args
+
+from .constants import constant_value, find_constants, previous_significant, uescape_of
+from .lexer import (
+    IDENT_CONT,
+    IDENT_START,
+    OP_CHARS,
+    SPACE_CHARS,
+    STRING_KINDS,
+    Token,
+    tokenize,
+)
+
+__all__ = [
+    "RedactMode",
+    "REDACT_MODES",
+    "REDACTED",
+    "redact",
+    "redact_passwords",
+    "redact_literals",
+    "redact_parameters",
+    "redact_detail",
+    "has_credentials",
+]
+
+RedactMode = Literal["none", "passwords", "literals"]
+REDACT_MODES: Final[tuple[str, ...]] = get_args(RedactMode)
+REDACTED: Final = "<REDACTED>"
+
+# A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
+_CONNINFO_PASSWORD = re.compile(
+    r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
+_PASSWORD_WORD = re.compile(r"password", re.IGNORECASE)
+# Text without any of these holds no credential (escapes could spell "password" in an
+# E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer).
+_MAY_HOLD_CREDENTIAL = re.compile(r"password|://|\\|uescape", re.IGNORECASE)
+_MAX_DEPTH: Final = 4
+
+
+def _is_password_keyword(sql: str, token: Token) -> bool:
+    """``PASSWORD``, ``sslpassword``... (an option or clause naming a credential; also a
+    typo such as ``passwordE'...'``, which the server rejects but logs)."""
+    if token.kind == "ident" or token.kind == "qident":
+        return "password" in token.text(sql).lower()
+    return False
+
+
+def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
+        tuple[int, int, str]]:
+    """(start, end, replacement) of every credential in ``sql``, in order."""
+    spans: list[tuple[int, int, str]] = []
+    for i, token in enumerate(tokens):
+        kind = token.kind
+        if kind == "opaque":
+            # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
+            text = token.text(sql)
+            before = previous_significant(tokens, i)
+            if before >= 0 and _is_password_keyword(sql, tokens[before]):
+                spans.append((token.start, token.end, REDACTED))
+            elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
+                spans.append((token.start, token.end, REDACTED))
+            continue
+        if kind not in STRING_KINDS and kind != "number":
+            continue
+        before = previous_significant(tokens, i)
+        if before >= 0 and _is_password_keyword(sql, tokens[before]):
+            spans.append((token.start, token.end, REDACTED))
+            continue
+        if kind == "number":
+            continue
+        escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
+        value = constant_value(sql, token, escape)
+        raw = token.text(sql)
+        if _CONNINFO_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
+            spans.append((token.start, token.end, REDACTED))
+            continue
+        if depth < _MAX_DEPTH and _PASSWORD_WORD.search(value):
+            # SQL inside a string (a DO body, EXECUTE '...'): redact it as SQL.
+            inner = _redact_passwords(value, depth + 1)
+            if inner != value:
+                if kind == "dollar":
+                    tag = raw[:raw.index("$", 1) + 1]
+                    if tag not in inner:
+                        spans.append((token.start, token.end, tag + inner + tag))
+                        continue
+                spans.append((token.start, token.end, REDACTED))
+    return spans
+
+
+def _apply(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    if not spans:
+        return sql
+    out: list[str] = []
+    pos = 0
+    for start, end, replacement in spans:
+        out.append(sql[pos:start])
+        out.append(replacement)
+        pos = end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def _redact_passwords(sql: str, depth: int) -> str:
+    if not _MAY_HOLD_CREDENTIAL.search(sql):
+        return sql  # no credential can be here (the common case: no lexing at all)
+    if depth == 0 and len(sql) <= CACHED_LENGTH:
+        return _redact_passwords_cached(sql)
+    return _apply(sql, _credential_spans(sql, tokenize(sql), depth))
+
+
+@lru_cache(maxsize=4096)
+def _redact_passwords_cached(sql: str) -> str:
+    return _apply(sql, _credential_spans(sql, tokenize(sql), 0))
+
+
+def redact_passwords(sql: str) -> str:
+    """``sql`` with every credential replaced by ``<REDACTED>`` (see the module docstring).
+
+    >>> redact_passwords("select dblink_connect('c', $$host=db password=s3cret$$)")
+    "select dblink_connect('c', <REDACTED>)"
+    >>> redact_passwords("create role a password 'it''s secret' login")
+    'create role a password <REDACTED> login'
+    """
+    return _redact_passwords(sql, 0)
+
+
+_PARAM_NUMBER = re.compile(r"\$([0-9]+)")
+
+
+def redact_literals(sql: str) -> str:
+    """``sql`` with every constant replaced by ``$n`` (after the highest ``$n`` in it).
+
+    >>> redact_literals("insert into t values ($1, 'a', 0x1F, DATE '2026-01-01')")
+    'insert into t values ($1, $2, $3, DATE $4)'
+    """
+    if len(sql) <= CACHED_LENGTH:
+        return _redact_literals_cached(sql)
+    return _redact_literals(sql)
+
+
+#: Statements up to this length are remembered (a log repeats its statements: prepared
+#: ones with $n are the same text each time); the caches hold at most 4096 of them.
+CACHED_LENGTH: Final = 4096
+
+
+# The fast path of ``literals``: most statements are made of a few plain kinds of token
+# only. For them one regex finds the constants without building tokens; anything else
+# (a '$', a string prefix B/X/U&/N, a nested comment, a continued string, a number other
+# than 12 or 1.5, a sign before a number, text that does not lex) takes the lexer. Every
+# piece below only ever matches a whole token (the lookaheads stop a shorter match), so
+# the split into tokens is the lexer's; a property test checks both give the same text.
+_OPS = re.escape(OP_CHARS)
+_OPS_NO_SIGN = re.escape(OP_CHARS.replace("+", "").replace("-", ""))
+_FAST_SKIP = (
+    rf"[{SPACE_CHARS}]+(?![{SPACE_CHARS}])"
+    r"|--[^\n\r]*(?![^\n\r])"
+    r"|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/"
+    rf"|{IDENT_START}{IDENT_CONT}*(?!{IDENT_CONT}|['&])"
+    r'|"(?:[^"]|"")+"(?!")'
+    r"|::|:=|\.\.|\.(?![0-9])|[,()\[\];:]"
+    rf"|(?:(?!--|/\*)[{_OPS}])*[{_OPS_NO_SIGN}](?![{_OPS}])"
+    rf"|[+-](?![{_OPS}])"
+)
+_NOT_CONTINUED = r"(?!(?:[ \t\f\v]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*')"
+_FAST_CONSTANT = (
+    r"'(?:[^']|'')*'(?!')" + _NOT_CONTINUED
+    + r"|[eE]'(?:[^'\\]|''|\\[\s\S])*'(?!')" + _NOT_CONTINUED
+    + rf"|(?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?![0-9_.]|{IDENT_START}))"
+)
+_FAST_STATEMENT = re.compile(rf"(?:{_FAST_SKIP}|{_FAST_CONSTANT})*")
+_FAST_STEP = re.compile(rf"(?P<before>(?:{_FAST_SKIP})*)(?P<constant>{_FAST_CONSTANT})")
+
+
+def _ends_with_minus(text: str) -> bool:
+    """Is the last token of ``text`` that is not whitespace or a comment a '-'?"""
+    rest = text.rstrip(SPACE_CHARS)
+    if not (rest.endswith(("-", "*/")) or "--" in rest[rest.rfind("\n") + 1:]):
+        return False  # it ends with a token that is neither a '-' nor a comment
+    for token in reversed(tokenize(text)):
+        if token.kind not in ("space", "comment"):
+            return token.text(text) == "-"
+    return False
+
+
+def _fast_redact_literals(sql: str) -> str | None:
+    """``literals`` for a statement of plain tokens only; None: take the lexer."""
+    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None:
+        return None
+    out: list[str] = []
+    pos = 0
+    number = 0
+    step = _FAST_STEP.match
+    while True:
+        m = step(sql, pos)
+        if m is None:
+            break
+        before = m.group("before")
+        if m.group("number") is not None and "-" in before and _ends_with_minus(before):
+            return None  # a sign may belong to the number: the lexer decides
+        number += 1
+        out.append(before)
+        out.append(f"${number}")
+        pos = m.end()
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def _redact_literals(sql: str) -> str:
+    fast = _fast_redact_literals(sql)
+    if fast is not None:
+        return fast
+    return _redact_literals_by_tokens(sql)
+
+
+def _redact_literals_by_tokens(sql: str) -> str:
+    tokens = tokenize(sql)
+    highest = 0
+    for token in tokens:
+        if token.kind == "param":
+            highest = max(highest, int(token.text(sql)[1:]))
+    spans: list[tuple[int, int, str]] = []
+    for constant in find_constants(sql, tokens):
+        highest += 1
+        spans.append((constant.start, constant.end, f"${highest}"))
+    if tokens and tokens[-1].kind == "opaque":
+        highest += 1
+        spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
+    return _apply(sql, spans)
+
+
+_redact_literals_cached = lru_cache(maxsize=4096)(_redact_literals)
+
+
+def redact(sql: str | None, mode: RedactMode | str) -> str | None:
+    """``sql`` redacted in ``mode`` (``none``, ``passwords`` or ``literals``); None stays.
+
+    >>> redact("select 'x'", "none")
+    "select 'x'"
+    """
+    if sql is None or mode == "none":
+        return sql
+    if mode == "passwords":
+        return redact_passwords(sql)
+    if mode == "literals":
+        return redact_literals(sql)
+    raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+
+
+def has_credentials(sql: str) -> bool:
+    """Does ``sql`` hold a credential that ``passwords`` mode would hide?
+
+    >>> has_credentials("alter user a password $$x$$"), has_credentials("select 1")
+    (True, False)
+    """
+    return redact_passwords(sql) != sql
+
+
+def _password_parameters(statement: str) -> set[int]:
+    """Numbers of the parameters that stand where a credential goes (PASSWORD $2)."""
+    if not _PASSWORD_WORD.search(statement):
+        return set()
+    tokens = tokenize(statement)
+    numbers: set[int] = set()
+    for i, token in enumerate(tokens):
+        if token.kind == "param":
+            before = previous_significant(tokens, i)
+            if before >= 0 and _is_password_keyword(statement, tokens[before]):
+                numbers.add(int(token.text(statement)[1:]))
+    return numbers
+
+
+def redact_parameters(values: Sequence[str] | None, mode: RedactMode | str,
+                      statement: str | None = None) -> Sequence[str] | None:
+    """pgAudit's PARAMETER values redacted: ``literals`` makes value *k* ``$k``;
+    ``passwords`` hides a value that is a connection string with a password, or that
+    stands where the statement expects a password (``PASSWORD $1``).
+
+    >>> redact_parameters(["bob", "a@b.com"], "literals")
+    ['$1', '$2']
+    >>> redact_parameters(["db", "host=x password=p"], "passwords")
+    ['db', '<REDACTED>']
+    """
+    if values is None or mode == "none":
+        return values
+    if mode == "literals":
+        return _same_kind(values, [f"${k}" for k in range(1, len(values) + 1)])
+    if mode != "passwords":
+        raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+    secret = _password_parameters(statement) if statement else set()
+    return _same_kind(values, [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
+                               for k, v in enumerate(values, start=1)])
+
+
+def _same_kind(values: Sequence[str], out: list[str]) -> Sequence[str]:
+    """``out`` as a tuple when the values came as one (pgAudit fields are tuples)."""
+    return tuple(out) if isinstance(values, tuple) else out
+
+
+# DETAIL messages in which PostgreSQL echoes row values (unique, foreign-key, exclusion,
+# check and partition violations). The value groups (v1, v2) are hidden; the rest stays.
+_KEY_VALUE = r"Key \((?P<c1>.*?)\)=\((?P<v1>.*)\)"
+_DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTALL) for p in (
+    _KEY_VALUE + r" conflicts with existing key \((?P<c2>.*?)\)=\((?P<v2>.*)\)\.",
+    _KEY_VALUE + r" (?:already exists|is duplicated|is not present in table .*"
+                 r"|is still referenced from table .*)\.",
+    r"Failing row contains \((?P<v1>.*)\)\.?",
+    r"Partition key of the failing row contains \((?P<c1>.*?)\) = \((?P<v1>.*)\)\.?",
+    _KEY_VALUE + r".*",
+))
+
+
+def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
+    """A DETAIL line with the row values it echoes hidden (``literals`` mode).
+
+    ``passwords`` hides a DETAIL that holds a connection string with a password;
+    ``none`` keeps all.
+
+    >>> redact_detail("Key (email)=(a@b.com) already exists.", "literals")
+    'Key (email)=($1) already exists.'
+    >>> redact_detail("Failing row contains (7, bob, null).", "literals")
+    'Failing row contains ($1).'
+    """
+    if detail is None or mode == "none":
+        return detail
+    if mode == "passwords":
+        return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail
+    if mode != "literals":
+        raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+    for pattern in _DATA_DETAILS:
+        m = pattern.fullmatch(detail)
+        if m is not None:
+            spans = [(m.start(g), m.end(g), f"${n}") for n, g in enumerate(("v1", "v2"), 1)
+                     if g in pattern.groupindex and m.start(g) >= 0]
+            return _apply(detail, spans)
+    return detail

@@ -1,0 +1,191 @@
+"""Fingerprints and statement splits (pglast's split is the oracle for the latter)."""
+
+from __future__ import annotations
+
+import pglast
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from sql_strategies import literals
+from strategies import SETTINGS, scaled
+
+from pgaudit_parse import parse_lines
+from pgaudit_parse.ops.summary import Summary
+from pgaudit_parse.sql import (
+    Split,
+    StatementMatcher,
+    fingerprint,
+    normalize,
+    split_statements,
+)
+
+# -- fingerprints ------------------------------------------------------------------------
+
+TEMPLATE = ["select", "a", ",", "b", "from", "t", "where", "c", "=", "{0}", "and", "d",
+            "in", "(", "{1}", ")", "and", "e", ">", "{2}"]
+
+
+@st.composite
+def variants(draw: st.DrawFn) -> str:
+    """The TEMPLATE statement with other constants, spacing, comments and keyword case."""
+    out = []
+    for piece in TEMPLATE:
+        if piece == "{0}":
+            piece = draw(literals())
+        elif piece == "{1}":
+            piece = ", ".join(str(draw(st.integers(-5, 10**6)))
+                              for _ in range(draw(st.integers(1, 5))))
+        elif piece == "{2}":
+            piece = draw(st.sampled_from(["-1", "- 2.5", "0x1F", "$3", "1_000"]))
+        elif piece.isalpha():
+            piece = draw(st.sampled_from([piece, piece.upper(), piece.title()]))
+        out.append(piece)
+        out.append(draw(st.sampled_from([" ", "\n\t", " /* note */ ", " -- c\n", "  "])))
+    return "".join(out)
+
+
+@SETTINGS
+@given(variants(), variants())
+def test_same_statement_same_fingerprint(a: str, b: str) -> None:
+    assert fingerprint(a) == fingerprint(b)
+    assert normalize(a) == "select a, b from t where c = ? and d in (...) and e > ?"
+
+
+@pytest.mark.parametrize("a, b", [
+    ("select a from t", "select b from t"),
+    ("select a from t", 'select "A" from t'),
+    ("select a from t where x = 1", "select a from t where x > 1"),
+    ("select a from t", "select a from t; select 1"),
+])
+def test_different_statements_differ(a: str, b: str) -> None:
+    assert fingerprint(a) != fingerprint(b)
+
+
+def test_fingerprint_is_stable() -> None:
+    # a fixed value: fingerprints are stored and compared across runs and versions
+    assert fingerprint("SELECT * FROM t WHERE id = 42") == fingerprint(
+        "select * from t where id = $1")
+    assert fingerprint("select 1") == "1b07627944521a5f"
+
+
+def test_final_semicolon_does_not_count() -> None:
+    assert fingerprint("select 1;") == fingerprint("select 2 ; -- end")
+
+
+def test_summary_counts_statements_by_fingerprint() -> None:
+    p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  AUDIT: SESSION,"
+    whole = '"insert into t values (1); update t set a = 2"'
+    summary = Summary()
+    for event in parse_lines([p + "1,1,WRITE,INSERT,,," + whole + ",<none>",
+                              p + "2,1,WRITE,UPDATE,,," + whole + ",<none>",
+                              p + "3,1,WRITE,INSERT,,,insert into t values (7);,<none>"]):
+        summary.add(event)
+    rows = summary.to_dict()["by_fingerprint"]
+    assert rows == [[fingerprint("insert into t values (1)"), "insert into t values (?)", 2],
+                    [fingerprint("update t set a = 2"), "update t set a = ?", 1]]
+    assert "Statements by fingerprint" in summary.render_text()
+
+
+def test_pgaudit_redacted_mark_is_a_constant() -> None:
+    assert fingerprint("ALTER ROLE a PASSWORD <REDACTED>") == fingerprint(
+        "alter role a password 'x'")
+
+
+# -- splitting ---------------------------------------------------------------------------
+
+@st.composite
+def scripts(draw: st.DrawFn) -> str:
+    """Statements joined by ';' with semicolons hidden in every place they may hide."""
+    statements = draw(st.lists(st.one_of(
+        literals(st.text(st.sampled_from(list("a;' $")), max_size=4)).map(
+            lambda lit: f"select {lit}"),
+        st.just("select 1 -- ; not a split\n"),
+        st.just("select /* ; */ 2"),
+        st.just('select 3 as ";"'),
+        st.just("insert into t values (1), (2)"),
+        st.just("update t set a = 2 where b = 'x;y'"),
+        st.just("create function f() returns int language sql begin atomic "
+                "select 1; select case when true then 2 end; end"),
+        st.just("create or replace procedure p() language sql begin atomic "
+                "insert into t values (1); end"),
+        st.just("do $$ begin perform 1; end $$"),
+    ), min_size=1, max_size=5))
+    seps = [draw(st.sampled_from([";", "; ", ";\n", " ;; ", "; /* c */ "]))
+            for _ in statements]
+    text = "".join(s + sep for s, sep in zip(statements, seps, strict=True))
+    return text if draw(st.booleans()) else text.rstrip("; \n")
+
+
+@scaled(0.5)
+@given(scripts())
+def test_split_agrees_with_postgresql(sql: str) -> None:
+    try:
+        expected = list(pglast.split(sql))
+    except pglast.parser.ParseError:
+        assume(False)
+    assert split_statements(sql) == expected
+
+
+def test_split_examples() -> None:
+    sql = ("select 'a;b'; select $x$;$x$; -- one;\nselect \"c;d\" from t /* ; */;"
+           "create function f() returns int begin atomic select 1; end; select 2")
+    assert split_statements(sql) == [
+        "select 'a;b'", "select $x$;$x$", 'select "c;d" from t /* ; */',
+        "create function f() returns int begin atomic select 1; end", "select 2"]
+    assert split_statements("") == [] and split_statements(" ; -- x") == []
+
+
+# -- which statement an audit line is about ----------------------------------------------
+
+MIXED = "select 1; insert into t values (1); update t set a = 2"
+
+
+def test_each_line_gets_its_statement() -> None:
+    m = StatementMatcher()
+    key = ("log", 42)
+    assert m.match(key, 1, "SELECT", MIXED) == Split("select 1", True)
+    assert m.match(key, 2, "INSERT", MIXED) == Split("insert into t values (1)", True)
+    assert m.match(key, 2, "INSERT", MIXED) == Split("insert into t values (1)", True)
+    assert m.match(key, 3, "UPDATE", MIXED) == Split("update t set a = 2", True)
+    assert m.match(key, 4, "SELECT", "select 1") is None  # one statement: no split
+
+
+def test_unlogged_statement_is_skipped_by_command() -> None:
+    m = StatementMatcher()
+    sql = "set x = 1; delete from t; show x"
+    assert m.match(1, 1, "DELETE", sql) == Split("delete from t", True)
+
+
+def test_ambiguous_match_keeps_the_whole_string() -> None:
+    m = StatementMatcher()
+    sql = "select * from pg_class; select * from t"
+    first = m.match(1, 1, "SELECT", sql)
+    assert first == Split(sql, False)  # log_catalog=off may have skipped the first
+    assert m.match(1, 2, "SELECT", sql) == Split("select * from t", True)
+
+
+def test_same_command_twice_in_session_logging() -> None:
+    m = StatementMatcher()
+    sql = "select 1; select * from t"
+    assert m.match(1, 1, "SELECT", sql) == Split("select 1", True)
+    assert m.match(1, 2, "SELECT", sql) == Split("select * from t", True)
+    # object auditing logs only some relations: a skipped statement is possible
+    assert m.match(2, 1, "SELECT", sql, audit_type="OBJECT") == Split(sql, False)
+    # after an uncertain line, the next one cannot lean on the order any more
+    sql3 = "select * from pg_class; select 1; select 2"
+    assert m.match(3, 1, "SELECT", sql3) == Split(sql3, False)
+    assert m.match(3, 2, "SELECT", sql3) == Split(sql3, False)
+
+
+def test_backends_are_separate() -> None:
+    m = StatementMatcher()
+    assert m.match("a", 1, "SELECT", MIXED) == Split("select 1", True)
+    assert m.match("b", 1, "SELECT", MIXED) == Split("select 1", True)
+    assert m.match("a", 2, "UPDATE", MIXED) == Split("update t set a = 2", True)
+
+
+def test_memory_is_bounded() -> None:
+    m = StatementMatcher(max_backends=3)
+    for pid in range(100):
+        m.match(pid, 1, "SELECT", MIXED)
+    assert len(m._backends) == 3

@@ -1,0 +1,163 @@
+"""A real PostgreSQL 15 + pgAudit: multi-statement strings, redaction, on the server's log.
+
+The csvlog of the same run is the answer key (read with plain ``csv``): for each audit
+line of a multi-statement string it gives the statement id and command, from which the
+statement each line is about follows (see EXPECTED).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pglast.parser
+import pytest
+from csvlog import audit_fields, read_csvlog
+from pgserver import PgServer
+from workload import RDS_SETTINGS, ServerRun
+
+from pgaudit_parse.cli import main
+
+# One simple query (psql -c sends it as one string). With pgaudit.log = 'all,-misc' and
+# log_catalog off, the catalog read and SET have no audit line; the others have one each.
+SCRIPT = ("select count(*) from pg_class; insert into t values (4217); select 'Mk5521'; "
+          "set work_mem = '4MB'; update t set a = 7390 where a = 4217; "
+          "select * from t where a > 6128; delete from t where a = 7390")
+EXPECTED = ["insert into t values (4217)", "select 'Mk5521'",
+            "update t set a = 7390 where a = 4217", "select * from t where a > 6128",
+            "delete from t where a = 7390"]
+# Both selects fit the one audit line; the catalog read may be the one log_catalog skipped.
+AMBIGUOUS = "select 1 from pg_class limit 1; select 'Mk8080'"
+SECRETS = ["Pw0rdAlpha", "Pw0rdBravo", "Pw0rdCharlie"]
+CONSTANTS = ["4217", "Mk5521", "7390", "6128", "Mk8080", "Mk6464", *SECRETS]
+
+
+@pytest.fixture(scope="module")
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    out = tmp_path_factory.mktemp("sql-server")
+    with PgServer(settings=RDS_SETTINGS) as pg:
+        pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']}; CREATE TABLE t (a int);")
+        for script in (SCRIPT, AMBIGUOUS):
+            result = pg.run_client(["psql", "-X", "-h", pg.host_arg(None), "-p", str(pg.port),
+                                    "-U", "postgres", "-d", "postgres", "-c", script])
+            assert result.returncode == 0, result.stderr
+        # credentials in the forms pgAudit does not hide: an ERROR's STATEMENT line,
+        # a DO body, an E'' string
+        pg.run_sql("ALTER ROLE nosuch PASSWORD E'Pw0rdAlpha';\n"
+                   "DO $$ BEGIN EXECUTE 'ALTER ROLE nosuch PASSWORD ''Pw0rdBravo'''; END $$;\n"
+                   "SELECT 'host=h password=Pw0rdCharlie' AS conninfo, 'Mk6464';\n")
+        pg.stop()
+        stderr_log = out / "postgresql.log"
+        csv_log = out / "postgresql.csv"
+        stderr_log.write_bytes(pg.stderr_log_path.read_bytes())
+        csv_log.write_bytes(pg.csv_log_path.read_bytes())
+    yield stderr_log, csv_log
+
+
+def _run(log: Path, tmp_path: Path, *args: str) -> list[dict[str, object]]:
+    out = tmp_path / "out.jsonl"
+    assert main([str(log), "--quiet", "--output", str(out), *args]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def _csv_groups(csv_log: Path, script: str) -> list[tuple[int, str]]:
+    """(statement id, command) of each statement's audit line(s), from the csvlog."""
+    groups: list[tuple[int, str]] = []
+    for row in read_csvlog(csv_log):
+        if not row.message.startswith("AUDIT: "):
+            continue
+        fields = audit_fields(row.message)
+        if fields[7] == script and (not groups or groups[-1][0] != int(fields[1])):
+            groups.append((int(fields[1]), fields[4]))
+    return groups
+
+
+def test_each_audit_line_gets_its_own_statement(server_log: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    stderr_log, csv_log = server_log
+    groups = _csv_groups(csv_log, SCRIPT)
+    # the answer key: one group per expected statement, commands as pgAudit names them
+    assert [command for _, command in groups] == [s.split()[0].upper() for s in EXPECTED]
+    expected = dict(zip([sid for sid, _ in groups], EXPECTED, strict=True))
+    events = [e for e in _run(stderr_log, tmp_path, "--format", "events")
+              if e["kind"] == "audit" and e["audit"]["statement_full"] == SCRIPT]  # type: ignore[index]
+    assert {e["audit"]["statement_id"] for e in events} == set(expected)  # type: ignore[index]
+    for event in events:
+        audit = event["audit"]
+        assert audit["statement"] == expected[audit["statement_id"]]  # type: ignore[index]
+        assert audit["split_certain"] is True  # type: ignore[index]
+        assert event["fingerprint"]
+
+
+def test_uncertain_match_keeps_the_whole_string(server_log: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    stderr_log, csv_log = server_log
+    assert [command for _, command in _csv_groups(csv_log, AMBIGUOUS)] == ["SELECT"]
+    [event] = [e for e in _run(stderr_log, tmp_path, "--format", "events")
+               if e["kind"] == "audit" and e["audit"]["statement_full"] == AMBIGUOUS]  # type: ignore[index]
+    assert event["audit"]["statement"] == AMBIGUOUS  # type: ignore[index]
+    assert event["audit"]["split_certain"] is False  # type: ignore[index]
+
+
+def test_records_carry_single_statements_and_no_password(server_log: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    stderr_log, _ = server_log
+    assert any(s in stderr_log.read_text() for s in SECRETS)  # the server logged them
+    records = _run(stderr_log, tmp_path)  # records, --redact passwords by default
+    text = json.dumps(records)
+    assert not any(s in text for s in SECRETS)
+    commands = [r["data"]["originalSqlCommand"] for r in records if r["data"]]  # type: ignore[index]
+    assert all(s in commands for s in EXPECTED)
+
+
+def test_redact_literals_leaves_no_constant(server_log: tuple[Path, Path],
+                                            tmp_path: Path) -> None:
+    stderr_log, _ = server_log
+    for fmt in ("records", "events"):
+        text = json.dumps(_run(stderr_log, tmp_path, "--format", fmt, "--redact", "literals"))
+        assert not [c for c in CONSTANTS if c in text], fmt
+    records = _run(stderr_log, tmp_path, "--redact", "literals")
+    commands = [r["data"]["originalSqlCommand"] for r in records if r["data"]]  # type: ignore[index]
+    assert "update t set a = $1 where a = $2" in commands
+
+
+def _workload_string_constants(csv_log: Path) -> set[str]:
+    """Every string constant, as written, in the SQL the csvlog holds (found by
+    PostgreSQL's own scanner, pglast; statements it cannot scan are left out)."""
+    found: set[str] = set()
+    for row in read_csvlog(csv_log):
+        texts = [row.query or ""]
+        if row.message.startswith("AUDIT: "):
+            texts.append(audit_fields(row.message)[7])
+        for text in texts:
+            try:
+                tokens = pglast.parser.scan(text)
+            except pglast.parser.ParseError:
+                continue
+            found.update(text[t.start:t.end + 1] for t in tokens
+                         if t.name in ("SCONST", "USCONST", "BCONST", "XCONST")
+                         and t.end - t.start >= 3)
+    return found
+
+
+def test_redact_literals_on_the_workload(server_run: ServerRun, tmp_path: Path) -> None:
+    """No string constant of the whole workload survives in a field that carries SQL."""
+    constants = _workload_string_constants(server_run.csv_log)
+    assert len(constants) >= 10  # the workload has them: the check cannot pass vacuously
+    prefix = ["--prefix", server_run.prefix]
+    events = _run(server_run.stderr_log, tmp_path, "--format", "events", "--redact",
+                  "literals", *prefix)
+    records = _run(server_run.stderr_log, tmp_path, "--redact", "literals", *prefix)
+    sql_fields: list[str] = []
+    for event in events:
+        audit = event.get("audit") or {}
+        sql_fields += [str(event.get(k) or "") for k in ("statement", "query", "message",
+                                                         "detail", "context")]
+        sql_fields += [str(audit.get(k) or "") for k in ("statement", "statement_full",  # type: ignore[union-attr]
+                                                         "parameter")]
+    for record in records:
+        sql_fields.append(str((record.get("data") or {}).get("originalSqlCommand") or ""))  # type: ignore[union-attr]
+        sql_fields.append(str((record.get("exception") or {}).get("sqlString") or ""))  # type: ignore[union-attr]
+    text = "\n".join(sql_fields)
+    assert not sorted(c for c in constants if c in text)

@@ -1,0 +1,279 @@
+"""Redaction: no secret or constant survives its mode; everything else stays byte-exact."""
+
+from __future__ import annotations
+
+import re
+
+import pglast.parser
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from sql_strategies import LITERAL_FORMS, literals, render_literal, secret_values, sql_soup
+from strategies import SETTINGS, scaled
+
+from pgaudit_parse.formats import guardium
+from pgaudit_parse.sql import (
+    REDACTED,
+    redact,
+    redact_detail,
+    redact_literals,
+    redact_parameters,
+    redact_passwords,
+)
+from pgaudit_parse.sql.redact import _fast_redact_literals, _redact_literals_by_tokens
+
+SECRET = "S3cr3t'pw\\$x"
+
+
+def _forms(secret: str) -> dict[str, str]:
+    return {form: render_literal(form, secret, tag="pw") for form in LITERAL_FORMS}
+
+
+PASSWORD_STATEMENTS = [
+    "CREATE ROLE alice LOGIN PASSWORD {lit}",
+    "create user alice with encrypted password {lit} valid until 'infinity'",
+    "ALTER ROLE alice PASSWORD /* rotated */ {lit}",
+    "alter user alice with password -- new one\n {lit} ",
+    "ALTER USER \"Alice\" ENCRYPTED PASSWORD/**/{lit}",
+    "create group g password {lit}",
+    "CREATE USER MAPPING FOR alice SERVER s OPTIONS (user 'remote', password {lit})",
+    "ALTER USER MAPPING FOR alice SERVER s OPTIONS (SET password {lit})",
+    "create server s foreign data wrapper postgres_fdw options (host 'h', sslpassword {lit})",
+]
+CONNINFO_STATEMENTS = [
+    "CREATE SUBSCRIPTION sub CONNECTION {lit} PUBLICATION pub",
+    "alter subscription sub connection {lit}",
+    "select dblink_connect('c1', {lit})",
+    "SELECT * FROM dblink({lit}, 'select 1') AS t(a int)",
+    "select dblink_exec({lit}, 'delete from t')",
+    "CREATE SERVER s FOREIGN DATA WRAPPER dblink_fdw OPTIONS (conn {lit})",
+]
+CONNINFOS = ["host=db.example.com password={s} dbname=app",
+             "postgresql://app:{s}@db.example.com:5432/app",
+             "dbname=app password = '{s}'",
+             "host=h port=5432 user=u password={s}"]
+
+
+@pytest.mark.parametrize("template", PASSWORD_STATEMENTS)
+@pytest.mark.parametrize("form", LITERAL_FORMS)
+def test_password_forms(template: str, form: str) -> None:
+    lit = _forms(SECRET)[form]
+    sql = template.format(lit=lit)
+    out = redact_passwords(sql)
+    assert "S3cr3t" not in out
+    head = lit.split(" UESCAPE")[0] if form == "unicode_uescape" else lit
+    assert out == sql.replace(head, REDACTED, 1)  # byte-exact elsewhere
+    assert guardium.redact_passwords(sql) == out  # the old name is the same function
+
+
+@pytest.mark.parametrize("template", CONNINFO_STATEMENTS)
+@pytest.mark.parametrize("conninfo", CONNINFOS)
+@pytest.mark.parametrize("form", ["standard", "escape", "dollar", "unicode"])
+def test_connection_strings(template: str, conninfo: str, form: str) -> None:
+    lit = render_literal(form, conninfo.format(s="Pw0rd9"), tag="c")
+    sql = template.format(lit=lit)
+    out = redact_passwords(sql)
+    assert "Pw0rd9" not in out
+    assert out == sql.replace(lit, REDACTED, 1)
+
+
+def test_password_right_after_the_keyword() -> None:
+    assert redact_passwords("alter role a password'Pw0rd9'") == "alter role a password<REDACTED>"
+    # a typo the server rejects still reaches the log (ERROR ... STATEMENT:)
+    assert redact_passwords("alter role a passwordE'Pw0rd9'") == "alter role a passwordE<REDACTED>"
+
+
+def test_escapes_cannot_hide_a_connection_string() -> None:
+    sql = "select dblink_connect(E'host=h pass\\x77ord=Pw0rd9')"
+    assert "Pw0rd9" not in redact_passwords(sql)
+    sql = "select dblink_connect(U&'host=h pa!0073sword=Pw0rd9' UESCAPE '!')"
+    assert "Pw0rd9" not in redact_passwords(sql)
+
+
+def test_a_number_after_password_is_hidden_too() -> None:
+    # not valid SQL, but an ERROR's STATEMENT line logs it all the same
+    assert redact_passwords("alter role a password 12345678") == "alter role a password <REDACTED>"
+
+
+def test_password_inside_a_do_body_or_execute() -> None:
+    sql = "DO $do$ BEGIN EXECUTE 'ALTER ROLE a PASSWORD ''Pw0rd9'''; END $do$"
+    out = redact_passwords(sql)
+    assert "Pw0rd9" not in out and out.startswith("DO $do$ BEGIN EXECUTE ")
+    sql = "do $$ begin execute format('alter role %I password %L', 'a', 'x'); end $$"
+    assert redact_passwords(sql) == sql  # no literal after PASSWORD: nothing to hide
+
+
+def test_statement_cut_short_after_password() -> None:
+    assert redact_passwords("ALTER ROLE a PASSWORD 'Pw0rd9") == "ALTER ROLE a PASSWORD <REDACTED>"
+    assert "Pw0rd9" not in redact_passwords("select 1abc, 'password=Pw0rd9")
+
+
+def test_pgaudit_own_redaction_is_kept() -> None:
+    sql = "CREATE ROLE a PASSWORD <REDACTED>"
+    assert redact_passwords(sql) == sql
+
+
+def test_statements_without_credentials_are_untouched() -> None:
+    for sql in ("select password from users where id = 1",
+                "insert into t values ('no secret here')",
+                "update users set password_hash = $1 where id = $2"):
+        assert redact_passwords(sql) == sql
+
+
+@SETTINGS
+@given(secret=secret_values(), form=st.sampled_from(LITERAL_FORMS),
+       template=st.sampled_from(PASSWORD_STATEMENTS),
+       case=st.sampled_from([str.lower, str.upper, str.title]))
+def test_no_password_survives(secret: str, form: str, template: str, case: object) -> None:
+    lit = render_literal(form, secret, tag="pw")
+    assume(not (form == "dollar" and "$pw$" in secret + "$"))
+    sql = case(template).replace("{LIT}", "{lit}").replace("{Lit}", "{lit}").format(  # type: ignore[operator]
+        lit=lit)
+    for mode in ("passwords", "literals"):
+        out = redact(sql, mode)
+        assert out is not None and secret not in out and lit not in out
+
+
+# -- literals ----------------------------------------------------------------------------
+
+@st.composite
+def statements_with_constants(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A SELECT that pglast's normalize takes, with markers inside every constant."""
+    markers: list[str] = []
+
+    def marked() -> str:
+        marker = f"Mk{draw(st.integers(1000, 9999))}{len(markers)}"
+        markers.append(marker)
+        return marker
+
+    def constant() -> str:
+        choice = draw(st.sampled_from(["lit", "num", "neg", "typed", "bits", "in"]))
+        if choice == "lit":
+            value = marked() + draw(st.text(st.sampled_from(list("a'\\$! é")), max_size=3))
+            return draw(literals(st.just(value)))
+        if choice == "num":
+            return draw(st.sampled_from(["4200", "1_000", "0x1F", ".5e-3", "3.25"]))
+        if choice == "neg":
+            return draw(st.sampled_from(["-7", "- 7", "-2.5"]))
+        if choice == "typed":
+            return draw(st.sampled_from(["DATE ", "interval ", "timestamp "])) + \
+                render_literal("standard", "2026-01-0" + str(draw(st.integers(1, 9))))
+        if choice == "bits":
+            return draw(st.sampled_from(["B'101'", "X'1F'"]))
+        return "(" + ", ".join(str(draw(st.integers(0, 99))) for _ in range(3)) + ")"
+
+    def gap() -> str:
+        return draw(st.sampled_from([" ", "  ", "\n", " /* c */ ", " -- c\n"]))
+
+    select_list = [constant() if draw(st.booleans()) else "a" for _ in range(draw(
+        st.integers(1, 3)))]
+    sql = "select" + gap() + ("," + gap()).join(
+        c if not c.startswith("(") else "a in " + c for c in select_list)
+    sql += gap() + "from t where" + gap() + "b =" + gap() + constant().replace("(", "b in (")
+    sql += gap() + "and c = $1"
+    if draw(st.booleans()):
+        sql += gap() + "limit " + str(draw(st.integers(1, 50)))
+    return sql, markers
+
+
+def _numbered(sql: str) -> str:
+    return re.sub(r"\$[0-9]+", "$?", sql)
+
+
+@scaled(0.5)
+@given(statements_with_constants())
+def test_literals_are_where_postgresql_finds_them(case: tuple[str, list[str]]) -> None:
+    sql, markers = case
+    try:
+        expected = pglast.parser.normalize(sql)
+    except pglast.parser.ParseError:
+        assume(False)
+    out = redact_literals(sql)
+    assert _numbered(out) == _numbered(expected)
+    assert not any(m in out for m in markers)
+    numbers = [int(n) for n in re.findall(r"\$([0-9]+)", out)]
+    assert numbers.count(1) == 1  # $1 was there; new ones continue after it
+    assert sorted(numbers) == list(range(1, len(numbers) + 1))
+
+
+@SETTINGS
+@given(st.lists(literals(secret_values()), min_size=1, max_size=4))
+def test_no_literal_survives(lits: list[str]) -> None:
+    sql = "insert into t (a) values (" + "), (".join(lits) + ")"
+    out = redact_literals(sql)
+    assert not any(lit in out for lit in lits)
+    assert not re.search(r"S3cr[0-9]{3}", out)
+
+
+def test_literal_forms_each_become_a_placeholder() -> None:
+    sql = ("select 'a''b', E'\\x41', U&'\\0041' UESCAPE '\\', B'1', X'f', $$d$$, $t$e$t$, "
+           "1_000, 0x1F, 0o17, 0b101, .5e-3, -3, 'a'\n'b', DATE '2026-01-01', \"Col\", $1")
+    assert redact_literals(sql) == (
+        "select $2, $3, $4 UESCAPE '\\', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+        "DATE $16, \"Col\", $1")
+
+
+def test_cut_short_statement_hides_the_rest() -> None:
+    assert redact_literals("insert into t values ('Mk1 cut sh") == "insert into t values ($1"
+
+
+def test_unknown_mode_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown redaction mode"):
+        redact("select 1", "everything")
+
+
+# -- parameters and DETAIL ---------------------------------------------------------------
+
+def test_parameters() -> None:
+    assert redact_parameters(["42", "bob@example.com", ""], "literals") == ["$1", "$2", "$3"]
+    assert redact_parameters(None, "literals") is None
+    assert redact_parameters(["x"], "none") == ["x"]
+    assert redact_parameters(["u", "host=h password=Pw0rd9"], "passwords") == [
+        "u", REDACTED]
+    assert redact_parameters(["Pw0rd9"], "passwords",
+                             statement="select set_pw($1) where x password $1") == [REDACTED]
+
+
+@pytest.mark.parametrize("detail, expected", [
+    ("Key (email)=(a@b.com) already exists.", "Key (email)=($1) already exists."),
+    ("Key (a, b)=(1, x, y) already exists.", "Key (a, b)=($1) already exists."),
+    ('Key (cust_id)=(77) is not present in table "customers".',
+     'Key (cust_id)=($1) is not present in table "customers".'),
+    ('Key (id)=(3) is still referenced from table "orders".',
+     'Key (id)=($1) is still referenced from table "orders".'),
+    ("Key (r)=([1,5)) conflicts with existing key (r)=([2,6)).",
+     "Key (r)=($1) conflicts with existing key (r)=($2)."),
+    ("Failing row contains (7, bob, null, (a,b)).", "Failing row contains ($1)."),
+    ("Partition key of the failing row contains (region) = (eu-west).",
+     "Partition key of the failing row contains (region) = ($1)."),
+    ("Key (x)=(1) is duplicated.", "Key (x)=($1) is duplicated."),
+    ("Process 12 waits for ShareLock on transaction 5.",
+     "Process 12 waits for ShareLock on transaction 5."),
+])
+def test_detail_lines(detail: str, expected: str) -> None:
+    assert redact_detail(detail, "literals") == expected
+    assert redact_detail(detail, "none") == detail
+
+
+# -- the fast path of literals mode ------------------------------------------------------
+
+@SETTINGS
+@given(st.one_of(sql_soup(), statements_with_constants().map(lambda case: case[0]),
+                 st.text(st.sampled_from(list("'\"-+*/<>=.,;()$1209eExX_ab \n\t")),
+                         max_size=30)))
+def test_fast_literals_equal_the_lexer(sql: str) -> None:
+    fast = _fast_redact_literals(sql)
+    if fast is not None:
+        assert fast == _redact_literals_by_tokens(sql)
+
+
+def test_fast_literals_take_plain_statements() -> None:
+    plain = ["select a, b from t where x = 'it''s' and y in (1, 2.5, .5) -- 'c'\n",
+             "INSERT INTO pgbench_history (tid, aid, delta) VALUES (6, 131954, 4240);",
+             'update "T" set a = a + 1 where b <> \'x\'']
+    assert all(_fast_redact_literals(sql) is not None for sql in plain)
+    plain += ["select E'it\\'s' /* c */, 1 -- x\n"]
+    assert all(_fast_redact_literals(sql) is not None for sql in plain)
+    hard = ["select $1, 'a'", "select U&'a'", "select 'a'\n'b'", "select -1", "select 1e5",
+            "select /* a /* b */ */ 1", "select 'cut", "select 1 - /* c */ 2"]
+    assert all(_fast_redact_literals(sql) is None for sql in hard)
