@@ -19,7 +19,19 @@ time). It decodes the ``awslogs.data`` payload (base64 of gzip of JSON) and send
 events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queue URL) is
 set, it also parses them and sends the Guardium records there, one record per message
 (``ACCOUNT_ID``/``INSTANCE`` override the account and instance names; ``REDACT`` is
-``--redact``, default ``passwords``).
+``--redact``, default ``passwords``). Records come from
+the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other output
+(one record per execution, passwords redacted), through a
+:class:`~pgaudit_parse.sinks.QueueSink`: a record over SQS's 256 KiB is sent compressed,
+or split into parts (:func:`~pgaudit_parse.sinks.encode_record_body`). Every body of an
+invocation is built and its size checked before the first is sent, so no invocation
+fails half-way for a size; on FIFO queues each body carries a deduplication id, so a
+retried invocation sends nothing twice.
+
+Both handlers run through the pump (:mod:`pgaudit_parse.pump`): the invocation succeeds
+(returns) only after SQS accepted everything, and the forwarder's checkpoint moves only
+then. ``ENABLE_DEBUG`` turns on this package's debug lines only (slices, counts, ids),
+never botocore's wire logging.
 
 ``firehose_handler``: an Amazon Data Firehose transformation for a delivery stream fed by
 a subscription filter; it answers each record with its output in ``OUTPUT_FORMAT``
@@ -38,6 +50,7 @@ import base64
 import gzip
 import json
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -45,17 +58,17 @@ from typing import Any
 from .aws.checkpoint import ParameterCheckpoint
 from .aws.clients import AwsSettings, make_client
 from .aws.cloudwatch import now_ms
+from .aws.errors import AwsSetupError
 from .aws.firehose import transform_records
-from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder
-from .aws.messages import EntryBoundary, MessagePacker
+from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder, ForwardSink
+from .aws.messages import EntryBoundary
 from .aws.naming import instance_for_stream
-from .formats.guardium import to_guardium
-from .lines import Reject
+from .lines import Line, Reject
 from .parser import Parser
 from .prefix import RDS_PREFIX
-from .sinks import FORMATS
+from .pump import Batch, ParserStage, PassThrough, Pump
+from .sinks import FORMATS, QueueSink
 from .sources import lines_from_cloudwatch_events
-from .sql.stage import SqlStage
 
 __all__ = ["forward_handler", "subscription_handler", "firehose_handler"]
 
@@ -82,10 +95,29 @@ def _settings() -> AwsSettings:
 
 
 def _setup_logging() -> None:
+    """This package's logger at DEBUG with ENABLE_DEBUG; the root logger (and so botocore,
+    whose debug output holds credentials and message bodies) is never lowered."""
     level = logging.DEBUG if _env_flag(os.environ.get("ENABLE_DEBUG")) else logging.INFO
-    logging.getLogger("pgaudit_parse").setLevel(level)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=level)
+    ours = logging.getLogger("pgaudit_parse")
+    ours.setLevel(level)
+    if not logging.getLogger().handlers and not ours.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        ours.addHandler(handler)
+        ours.propagate = False
+
+
+def _lag_ms() -> int:
+    text = os.environ.get("LAG_SECONDS", "").strip()
+    if not text:
+        return DEFAULT_LAG_MS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 86400:
+        raise AwsSetupError(f"LAG_SECONDS={text!r} is not a number of seconds (0 to 86400)")
+    return int(value * 1000)
 
 
 def forward_handler(event: Any, context: Any) -> dict[str, Any]:
@@ -101,7 +133,7 @@ def forward_handler(event: Any, context: Any) -> dict[str, Any]:
     logs = make_client("logs", settings)
     sqs = make_client("sqs", settings)
     store = ParameterCheckpoint(make_client("ssm", settings), parameter) if parameter else None
-    lag_ms = int(float(os.environ.get("LAG_SECONDS", DEFAULT_LAG_MS / 1000)) * 1000)
+    lag_ms = _lag_ms()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
 
     def deadline() -> bool:
@@ -155,39 +187,40 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
     if not queue_url and not records_queue:
         raise RuntimeError("set QUEUE_NAME (events) and/or RECORDS_QUEUE (Guardium records)")
 
-    if queue_url:
-        sender = BatchSender(sqs, queue_url)
-        packer = MessagePacker(group)
-        starts = EntryBoundary(prefix)
-        for item in events:
-            sender.add(packer.add(item, starts(item["message"])))
-        sender.add(packer.close())
-        sender.flush()
-        result["messages"] = sender.sent
-
+    # Every body is built (and its size checked) before the first is sent: the records
+    # are rendered into a deferred sender first; the events' bodies are all packed before
+    # their sink's durable flush sends them; then the records go out. A body that cannot
+    # be sent fails the invocation before anything was sent.
+    records_sender: BatchSender | None = None
     if records_queue:
-        rejects: list[Reject] = []
-        parser = Parser(prefix, on_reject=rejects.append)
         account = os.environ.get("ACCOUNT_ID") or str(payload.get("owner") or "") or None
         instance = os.environ.get("INSTANCE") or instance_for_stream(group, stream) or stream
-        sender = BatchSender(sqs, records_queue)
-        parsed = []
-        for line in lines_from_cloudwatch_events(events, f"{group}/{stream}"):
-            parsed.extend(parser.feed(line))
-        parsed.extend(parser.flush())
-        # the SQL stage, as the CLI's records run it (REDACT: none|passwords|literals)
-        stage = SqlStage(os.environ.get("REDACT") or "passwords", fingerprints=False,
-                         audit_messages=False)
-        for parsed_event in parsed:
-            record = to_guardium(stage.apply(parsed_event)[0], account, instance)
-            if record is not None:
-                sender.add([json.dumps(record, separators=(",", ":"), ensure_ascii=True)])
-                result["records"] += 1
-        sender.flush()
-        for reject in rejects:
+        records_sender = BatchSender(sqs, records_queue, defer=True,
+                                     group_id=stream or "pgaudit-parse")
+        sink = QueueSink(records_sender.add, "records", account, instance,
+                         redact=os.environ.get("REDACT") or "passwords")
+
+        def on_reject(reject: Reject) -> None:
+            sink.reject(reject)
             # Position and reason only: the raw line may hold SQL literals.
             log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
-        result["rejects"] = len(rejects)
+
+        records: Pump[Line] = Pump(sink, lambda partition: ParserStage(
+            Parser(prefix, on_reject=on_reject)))
+        records.process(Batch(lines_from_cloudwatch_events(events, f"{group}/{stream}"),
+                              flush=True))  # rendered and queued in the deferred sender
+        result["records"] = sink.written
+        result["rejects"] = sink.rejected
+
+    if queue_url:
+        sender = BatchSender(sqs, queue_url, defer=True, group_id=stream or "pgaudit-parse")
+        forward = Pump(ForwardSink(group, sender, EntryBoundary(prefix)),
+                       lambda partition: PassThrough())
+        forward.process(Batch(events, flush=True))  # packs every body, then sends them
+        result["messages"] = sender.sent
+
+    if records_sender is not None:
+        records_sender.flush()
     return result
 
 

@@ -60,6 +60,7 @@ from .parser import (
     split_state_bytes,
 )
 from .prefix import LinePrefix, PrefixChoice
+from .pump import OneBatch, ParserStage, Pump
 from .sinks import OutputSink
 from .sources import (
     DEFAULT_MAX_LINE_BYTES,
@@ -417,22 +418,6 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
                      released_early=sink.released_early - base[6])
 
 
-def _copy(path: str, stream: IO[str]) -> None:
-    """Append a worker's output file to one of the sink's streams."""
-    if os.path.getsize(path) == 0:
-        return
-    buffer = getattr(stream, "buffer", None)
-    encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
-    with open(path, "rb") as f:
-        if buffer is not None and encoding == "utf8":  # the workers wrote UTF-8
-            stream.flush()
-            shutil.copyfileobj(f, buffer, _BLOCK)
-            buffer.flush()
-        else:
-            with io.TextIOWrapper(f, encoding="utf-8") as text:
-                shutil.copyfileobj(text, stream, _BLOCK)
-
-
 def _resolve(path: str, prefix: str | LinePrefix, timezone: str | None = None,
              on_choice: Callable[[PrefixChoice], None] | None = None) -> LinePrefix:
     if prefix != "auto":
@@ -463,14 +448,8 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
     before = (sink.written, sink.skipped, sink.rejected, sink.released_early)
     parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
                     max_state_bytes=split_state_bytes(state_bytes)[0])
-    write = sink.write
-    count = 0
-    for line in read_input(path, parser._reject, max_line_bytes):
-        count += 1
-        for event in parser.feed(line):
-            write(event)
-    for event in parser.flush():
-        write(event)
+    pump: Pump[Line] = Pump(sink, lambda partition: ParserStage(parser))
+    count = pump.run(OneBatch(read_input(path, parser._reject, max_line_bytes)))
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
                           compiled.spec, 1, parser.evicted_statements,
@@ -489,8 +468,10 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
-    dead-letter lines go to ``sink.out`` / ``sink.errors`` in input order, and the sink's
-    ``written``/``skipped``/``rejected`` counts grow as if it had rendered them itself.
+    dead-letter lines go to the sink (:meth:`~pgaudit_parse.sinks.OutputSink.write_rendered`)
+    in input order. The counts of what they rendered are returned (``written``,
+    ``skipped``, ``rejected``), never added to the sink behind its back: the caller owns
+    its tallies.
     Inputs that cannot be cut (see :func:`can_split`) are parsed here in one process.
     ``state_bytes`` bounds each process's per-session state (docs/memory.md).
     Raises :class:`~pgaudit_parse.sources.InputError` for unreadable input and
@@ -569,9 +550,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             held_from = done.held_from
             for message in done.zone_warnings:
                 tell(message)
-            _copy(task.out_path, sink.out)
-            if sink.errors is not None:
-                _copy(task.err_path, sink.errors)
+            sink.write_rendered(task.out_path, task.err_path)
             os.unlink(task.out_path)
             os.unlink(task.err_path)
             for i, value in enumerate((done.lines, done.entries, done.written, done.skipped,
@@ -586,9 +565,6 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         pool.terminate()
         pool.join()
         shutil.rmtree(workdir, ignore_errors=True)
-    sink.written += totals[2]
-    sink.skipped += totals[3]
-    sink.rejected += totals[4]
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
                           compiled.spec, min(jobs, len(tasks)), totals[5], totals[6],
                           totals[7])

@@ -13,8 +13,13 @@ lines.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import io
 import json
 import os
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any, Final, Protocol
@@ -27,8 +32,36 @@ from .formats.ocsf import to_ocsf
 from .lines import Reject
 from .sql.stage import SqlInfo, SqlStage
 
-__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys",
-           "reject_to_json", "OutputSink", "EventSink"]
+__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys", "reject_to_json",
+           "Sink",
+           "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
+           "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
+
+#: SQS's limit for one message body.
+MAX_QUEUE_BODY_BYTES: Final = 256 * 1024
+
+
+class Sink(Protocol):
+    """Where the pump writes: ``write`` outputs, ``reject`` dead letters, ``flush`` (with
+    ``durable``: only return once what was written survives a crash; the pump
+    acknowledges input after it), ``close``. ``written``/``rejected``/``skipped`` count."""
+
+    @property
+    def written(self) -> int: ...
+
+    @property
+    def rejected(self) -> int: ...
+
+    @property
+    def skipped(self) -> int: ...
+
+    def write(self, item: Any, instance: str | None = None) -> None: ...
+
+    def reject(self, reject: Reject) -> None: ...
+
+    def flush(self, durable: bool = False) -> None: ...
+
+    def close(self) -> None: ...
 
 FORMATS: Final = ("records", "events", "ocsf", "ecs")
 #: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
@@ -141,9 +174,25 @@ def _make_dumps() -> Callable[[Any], str]:
 _dumps: Final = _make_dumps()
 
 
-class EventSink(Protocol):
-    """What every command writes events through (:class:`OutputSink`, and the Parquet
-    sink of :mod:`pgaudit_parse.parquet`)."""
+def _copy_file(path: str, stream: IO[str]) -> None:
+    """Append a UTF-8 file to a text stream (bytes straight to its buffer when it has one)."""
+    if os.path.getsize(path) == 0:
+        return
+    buffer = getattr(stream, "buffer", None)
+    encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
+    with open(path, "rb") as f:
+        if buffer is not None and encoding == "utf8":
+            stream.flush()
+            shutil.copyfileobj(f, buffer, 1 << 20)
+            buffer.flush()
+        else:
+            with io.TextIOWrapper(f, encoding="utf-8") as text:
+                shutil.copyfileobj(text, stream, 1 << 20)
+
+
+class EventSink(Sink, Protocol):
+    """What file mode writes events through (:class:`OutputSink`, and the Parquet sink of
+    :mod:`pgaudit_parse.parquet`): a pump :class:`Sink` that also says how it renders."""
 
     fmt: str
     account_id: str | None
@@ -239,6 +288,17 @@ class OutputSink:
         self.out.write("".join(_dumps(record) + "\n" for record in records))
         self.written += len(records)
 
+    def write_rendered(self, out_path: str, errors_path: str | None = None) -> None:
+        """Append lines rendered elsewhere with this sink's settings (``--jobs`` workers)
+        to the output and dead-letter streams, as they are. Counting them is the caller's
+        business (the workers return their counts)."""
+        held = self._records.flush()  # records held from before come first
+        if held:
+            self._write_records(held)
+        _copy_file(out_path, self.out)
+        if self.errors is not None and errors_path is not None:
+            _copy_file(errors_path, self.errors)
+
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest event whose record waits for its duration line."""
         return self._records.oldest_held_line()
@@ -277,3 +337,152 @@ class OutputSink:
         self.flush()
         for stream in self._owned:
             stream.close()
+
+
+class ListSink:
+    """Keeps what is written in memory (tests, and the summary's event counting).
+
+    ``on_write`` (if given) sees each item instead of the list keeping it.
+    """
+
+    def __init__(self, on_write: Callable[[Any], None] | None = None,
+                 on_reject: Callable[[Reject], None] | None = None) -> None:
+        self.items: list[Any] = []
+        self.rejects: list[Reject] = []
+        self.written = 0
+        self.rejected = 0
+        self.skipped = 0
+        self._on_write = on_write
+        self._on_reject = on_reject
+
+    def write(self, item: Any, instance: str | None = None) -> None:
+        self.written += 1
+        if self._on_write is not None:
+            self._on_write(item)
+        else:
+            self.items.append(item)
+
+    def reject(self, reject: Reject) -> None:
+        self.rejected += 1
+        if self._on_reject is not None:
+            self._on_reject(reject)
+        else:
+            self.rejects.append(reject)
+
+    def flush(self, durable: bool = False) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def encode_record_body(line: str, limit: int = MAX_QUEUE_BODY_BYTES) -> list[str]:
+    """SQS bodies for one JSON line (a record or an event), each within ``limit`` bytes.
+
+    A line that fits is its own body. A larger one is compressed:
+    ``{"v":1,"encoding":"gzip+base64","data":...}``; one still too large is split into
+    ``{"v":1,"id":SHA256,"part":i,"parts":n,"encoding":"gzip+base64","data":slice}``
+    bodies (join the slices of one id in part order, then base64-decode and gunzip).
+    Pure: computed before anything is sent, so a body that cannot go out never leaves
+    the records before it sent and itself unsent.
+
+    >>> encode_record_body('{"a":1}')
+    ['{"a":1}']
+    >>> big = json.dumps({"s": os.urandom(300_000).hex()})
+    >>> bodies = encode_record_body(big)
+    >>> len(bodies) > 1 and all(len(b) <= MAX_QUEUE_BODY_BYTES for b in bodies)
+    True
+    >>> decode_record_body(bodies) == json.loads(big)
+    True
+    """
+    if len(line.encode("utf-8")) <= limit:
+        return [line]
+    data = base64.b64encode(gzip.compress(line.encode("utf-8"), 9, mtime=0)).decode("ascii")
+    whole = '{"v":1,"encoding":"gzip+base64","data":"' + data + '"}'
+    if len(whole) <= limit:
+        return [whole]
+    ident = hashlib.sha256(line.encode("utf-8")).hexdigest()
+    room = limit - 200
+    slices = [data[i:i + room] for i in range(0, len(data), room)]
+    return [json.dumps({"v": 1, "id": ident, "part": i, "parts": len(slices),
+                        "encoding": "gzip+base64", "data": part}, separators=(",", ":"))
+            for i, part in enumerate(slices)]
+
+
+def decode_record_body(bodies: str | list[str]) -> Any:
+    """The record (or event) of :func:`encode_record_body`'s body, or of all its parts."""
+    items = [bodies] if isinstance(bodies, str) else list(bodies)
+    first = json.loads(items[0])
+    if not (isinstance(first, dict) and first.get("encoding") == "gzip+base64"
+            and first.get("v") == 1):
+        return first
+    if "parts" in first:
+        parts = sorted((json.loads(b) for b in items), key=lambda p: p["part"])
+        data = "".join(p["data"] for p in parts)
+    else:
+        data = first["data"]
+    return json.loads(gzip.decompress(base64.b64decode(data)))
+
+
+class QueueSink:
+    """Records or events as SQS messages (``subscription_handler``'s ``RECORDS_QUEUE``).
+
+    Rendering is :class:`OutputSink`'s (the same :class:`RecordBuilder`: one record per
+    execution, passwords redacted); each JSON line becomes a body by
+    :func:`encode_record_body`. ``flush(durable=True)`` hands every body to ``send`` (which
+    returns once SQS has accepted all of them, e.g. ``BatchSender``); without ``durable``
+    nothing is sent. Rejects go to ``errors`` (another sink) or are counted.
+    """
+
+    def __init__(self, send: Callable[[list[str]], None], fmt: str = "records",
+                 account_id: str | None = None, instance: str | None = None,
+                 errors: IO[str] | None = None, limit: int = MAX_QUEUE_BODY_BYTES,
+                 redact: str | None = None) -> None:
+        self._buffer = io.StringIO()
+        self._render = OutputSink(self._buffer, errors, fmt, account_id, instance,
+                                  redact=redact)
+        self._send = send
+        self._limit = limit
+        self.sent = 0
+
+    @property
+    def written(self) -> int:
+        return self._render.written
+
+    @property
+    def rejected(self) -> int:
+        return self._render.rejected
+
+    @property
+    def skipped(self) -> int:
+        return self._render.skipped
+
+    def write(self, item: Any, instance: str | None = None) -> None:
+        self._render.write(item, instance)
+
+    def reject(self, reject: Reject) -> None:
+        self._render.reject(reject)
+
+    def bodies(self) -> list[str]:
+        """Render what is held (records waiting for a duration line included) into
+        bodies, and forget it; nothing is sent."""
+        self._render.flush()
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        out: list[str] = []
+        for line in text.split("\n"):
+            if line:
+                out.extend(encode_record_body(line, self._limit))
+        return out
+
+    def flush(self, durable: bool = False) -> None:
+        if not durable:
+            return
+        bodies = self.bodies()
+        if bodies:
+            self._send(bodies)
+            self.sent += len(bodies)
+
+    def close(self) -> None:
+        self.flush(durable=True)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import-graph test
     from .forwarder import Forwarder, ForwardResult
     from .messages import MessagePacker, decode_body
     from .naming import instance_for_stream, instance_from_log_group, log_group_name
-    from .sqs import SqsConsumer
+    from .sqs import SqsConsumer, SqsSource
 
 #: Public name -> the module that defines it. Imported on first use, so that the
 #: boto3-free modules (naming) load without the aws extra.
@@ -43,6 +43,7 @@ _EXPORTS = {
     "MessagePacker": "messages",
     "ParameterCheckpoint": "checkpoint",
     "SqsConsumer": "sqs",
+    "SqsSource": "sqs",
     "decode_body": "messages",
     "explain": "errors",
     "instance_for_stream": "naming",
@@ -62,6 +63,7 @@ __all__ = [
     "MessagePacker",
     "ParameterCheckpoint",
     "SqsConsumer",
+    "SqsSource",
     "decode_body",
     "explain",
     "instance_for_stream",

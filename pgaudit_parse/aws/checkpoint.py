@@ -18,8 +18,10 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +31,41 @@ from typing import Any
 from .errors import AwsSetupError, explain, is_not_found
 
 __all__ = ["Checkpoint", "CheckpointFile", "HighWater", "ParameterCheckpoint",
-           "parse_checkpoint_value"]
+           "parse_checkpoint_value", "check_time", "MIN_CHECKPOINT_MS"]
+
+#: 2000-01-01T00:00:00Z: no PostgreSQL log in CloudWatch is older (CloudWatch Logs began in
+#: 2014); a stored time before this is a placeholder ("0") or a unit mistake.
+MIN_CHECKPOINT_MS = 946_684_800_000
+#: A stored time may be at most this far in the future (clock skew between machines).
+_FUTURE_SLACK_MS = 24 * 3600 * 1000
+
+
+def check_time(value: object, what: str = "time") -> int:
+    """A checkpoint time as epoch ms, or ``ValueError`` saying why it is not one.
+
+    Booleans, non-integers, times before 2000 and times more than a day in the future are
+    refused: reading from there would walk decades of empty slices or skip everything.
+
+    >>> check_time(1_795_622_400_000)
+    1795622400000
+    >>> check_time(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint time 0 is before 2000-01-01
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"checkpoint {what} must be a whole number of epoch milliseconds, "
+                         f"not {_short(value)}")
+    if value < MIN_CHECKPOINT_MS:
+        raise ValueError(f"checkpoint {what} {value} is before 2000-01-01")
+    if value > time.time() * 1000 + _FUTURE_SLACK_MS:
+        raise ValueError(f"checkpoint {what} {value} is in the future")
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +94,19 @@ class Checkpoint:
     def from_json(cls, data: Any) -> Checkpoint:
         """Read :meth:`to_json`'s form; ``ValueError`` when it is something else.
 
-        >>> Checkpoint.from_json({"time": 7, "seen": ["a"]}).seen
+        >>> Checkpoint.from_json({"time": 1795622400000, "seen": ["a"]}).seen
         frozenset({'a'})
         """
-        if not isinstance(data, dict) or not isinstance(data.get("time"), int):
-            raise ValueError("checkpoint needs an integer 'time'")
+        if not isinstance(data, dict) or "time" not in data:
+            raise ValueError("checkpoint needs a 'time'")
+        moment = check_time(data["time"])
         seen = data.get("seen", [])
         if not isinstance(seen, list) or not all(isinstance(s, str) for s in seen):
             raise ValueError("checkpoint 'seen' must be a list of event ids")
         through = data.get("through")
-        if through is not None and not isinstance(through, int):
-            raise ValueError("checkpoint 'through' must be an integer")
-        return cls(data["time"], frozenset(seen), through)
+        if through is not None:
+            through = check_time(through, "'through'")
+        return cls(moment, frozenset(seen), through)
 
 
 @dataclass(slots=True)
@@ -109,8 +146,12 @@ def parse_checkpoint_value(value: str) -> Checkpoint:
     A bare number is epoch milliseconds (or seconds when it is below 10^11); an ISO 8601
     time is accepted too.
 
-    >>> parse_checkpoint_value('{"v": 1, "time": 42, "seen": []}').time
-    42
+    >>> parse_checkpoint_value('{"v": 1, "time": 1795622400000, "seen": []}').time
+    1795622400000
+    >>> parse_checkpoint_value("inf")
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint time 'inf' is not a number of milliseconds
     >>> parse_checkpoint_value("1700000000").time
     1700000000000
     >>> parse_checkpoint_value("2026-11-25T16:00:00+00:00").time
@@ -118,15 +159,26 @@ def parse_checkpoint_value(value: str) -> Checkpoint:
     """
     text = value.strip()
     if text.startswith("{"):
-        return Checkpoint.from_json(json.loads(text))
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ValueError(f"{_short(text)} is not valid JSON") from None
+        return Checkpoint.from_json(data)
     try:
         number = float(text)
     except ValueError:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{_short(text)} is neither a time nor a checkpoint") from None
         if moment.tzinfo is None:
             raise ValueError(f"checkpoint time {text!r} has no time zone") from None
-        return Checkpoint(int(moment.timestamp() * 1000))
-    return Checkpoint(int(number * 1000) if number < 1e11 else int(number))
+        return Checkpoint(check_time(int(moment.timestamp() * 1000)))
+    if not math.isfinite(number):
+        raise ValueError(f"checkpoint time {_short(text)} is not a number of milliseconds")
+    if abs(number) > 1e16:
+        raise ValueError(f"checkpoint time {_short(text)} is out of range")
+    return Checkpoint(check_time(int(number * 1000) if number < 1e11 else int(number)))
 
 
 class CheckpointFile:
@@ -135,9 +187,9 @@ class CheckpointFile:
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "cp.json")
     >>> store = CheckpointFile(path)
-    >>> store.save({"/g": Checkpoint(10, frozenset({"x"}))})
+    >>> store.save({"/g": Checkpoint(1795622400000, frozenset({"x"}))})
     >>> store.load()["/g"].time
-    10
+    1795622400000
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -158,7 +210,7 @@ class CheckpointFile:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AwsSetupError(
                 f"{self.path}: not a pgaudit-parse checkpoint file ({exc}); "
-                f"move it away to start over") from exc
+                f"move it away (or delete it) to start over at --start-time") from exc
 
     def save(self, checkpoints: dict[str, Checkpoint]) -> None:
         """Write all checkpoints: temporary file, fsync, rename over the old one, fsync dir."""
@@ -210,7 +262,10 @@ class ParameterCheckpoint:
             return parse_checkpoint_value(value)
         except ValueError as exc:
             raise AwsSetupError(
-                f"SSM parameter {self.name} does not hold a checkpoint ({exc})") from exc
+                f"SSM parameter {self.name} does not hold a valid checkpoint ({exc}); reset "
+                f"it with `aws ssm delete-parameter --name {self.name}` (the next run starts "
+                f"at --start-time) or put an ISO 8601 time such as 2026-11-25T16:00:00Z "
+                f"in it") from exc
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Overwrite the parameter with ``checkpoint``."""

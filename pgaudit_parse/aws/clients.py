@@ -88,7 +88,18 @@ def make_session(settings: AwsSettings) -> Any:
         return boto3.session.Session(profile_name=settings.profile,
                                      region_name=settings.region)
     except botocore.exceptions.ProfileNotFound as exc:
-        raise AwsSetupError(f"profile {settings.profile!r} not found in the AWS config") from exc
+        raise AwsSetupError(_profile_not_found(settings, exc)) from exc
+
+
+def _profile_not_found(settings: AwsSettings, exc: Exception) -> str:
+    """Name the profile that was asked for, and where it came from (--profile or the
+    environment), never "None"."""
+    if settings.profile:
+        return f"profile {settings.profile!r} not found in the AWS config"
+    variable = "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
+    name = (getattr(exc, "kwargs", {}) or {}).get("profile") or os.environ.get(variable)
+    return (f"profile {name!r} (from {variable}) not found in the AWS config: check "
+            f"`aws configure list-profiles`, or unset {variable}")
 
 
 def region_of(settings: AwsSettings, session: Any) -> str | None:
@@ -109,16 +120,21 @@ def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any
     >>> make_client("sqs", AwsSettings(region="us-east-1")).meta.region_name
     'us-east-1'
     """
-    from botocore.exceptions import NoRegionError
+    from botocore.exceptions import NoRegionError, ProfileNotFound
 
     session = session if session is not None else make_session(settings)
     endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    region = region_of(settings, session)
+    try:
+        region = region_of(settings, session)
+    except ProfileNotFound as exc:
+        raise AwsSetupError(_profile_not_found(settings, exc)) from exc
     if not region:
         raise AwsSetupError("no AWS region: pass --region or set AWS_REGION")
     try:
         return session.client(service, region_name=region, endpoint_url=endpoint,
                               config=retry_config())
+    except ProfileNotFound as exc:
+        raise AwsSetupError(_profile_not_found(settings, exc)) from exc
     except NoRegionError as exc:  # pragma: no cover - region checked above
         raise AwsSetupError("no AWS region: pass --region or set AWS_REGION") from exc
     except ValueError as exc:

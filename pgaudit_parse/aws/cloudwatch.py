@@ -28,15 +28,17 @@ progress, never a position inside one. Slices grow when empty and shrink when bu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..events import DEFAULT_STATEMENT_CACHE_BYTES
 from ..lines import Line
 from ..parser import Parser
 from ..prefix import RDS_PREFIX, LinePrefix
-from ..sinks import OutputSink
+from ..pump import Batch, ParserStage, Pump, parser_stages
+from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
 from .checkpoint import Checkpoint, CheckpointFile, HighWater
 from .errors import AwsSetupError, explain
@@ -52,7 +54,9 @@ __all__ = [
     "plan_slice",
     "resolve_log_groups",
     "slice_end",
+    "first_event_after",
     "INITIAL_SPAN_MS",
+    "SETTLED_MS",
 ]
 
 #: First slice length; doubled (x4) after empty slices, halved after busy ones.
@@ -61,6 +65,10 @@ _MAX_SPAN_MS = 24 * 3600 * 1000
 _MIN_SPAN_MS = 1000
 #: A slice with more events than this halves the next slice (bounds re-reads and memory).
 _BUSY_SLICE = 5000
+#: Empty time older than this before the end of a read is settled: the checkpoint moves
+#: through it (so a run stopped early over a long quiet stretch still makes progress).
+#: Closer to the end it stays at the newest event written, for events ingested late.
+SETTLED_MS = INITIAL_SPAN_MS
 
 
 def slice_end(start: int, span: int, end: int) -> int:
@@ -157,6 +165,19 @@ def plan_slice(logs: Any, group: str, start: int, span: int, end: int, skip_thro
     return stop, span
 
 
+def first_event_after(logs: Any, group: str, start: int, end: int,
+                      pattern: str | None = None) -> int:
+    """Where reading should go on after an empty slice that ended at ``start - 1``: the
+    timestamp of the first event in ``[start, end]``, or ``end + 1`` when there is none
+    (one probe, instead of walking empty slices one by one)."""
+    if start > end:
+        return start
+    first = next(iter(filter_events(logs, group, start, end, pattern, page_size=1)), None)
+    if first is None:
+        return end + 1
+    return max(start, int(first.get("timestamp", start)))
+
+
 def filter_events(logs: Any, group: str, start: int, end: int, pattern: str | None = None,
                   page_size: int | None = None) -> Iterator[dict[str, Any]]:
     """Every event of ``group`` with ``start <= timestamp <= end``, all pages.
@@ -188,7 +209,6 @@ class _GroupState:
     """Where one log group stands: the durable checkpoint and the in-memory position."""
 
     checkpoint: Checkpoint
-    parser: Parser
     position: int
     skip: frozenset[str]
     skip_through: int
@@ -207,7 +227,7 @@ class CloudWatchReader:
     ``finish()`` flushes what the parsers hold (end of input) and checkpoints the end.
     """
 
-    def __init__(self, logs: Any, groups: list[str], sink: OutputSink, *,
+    def __init__(self, logs: Any, groups: list[str], sink: Sink, *,
                  prefix: str | LinePrefix = RDS_PREFIX,
                  store: CheckpointFile | None = None,
                  start_ms: int = 0, filter_pattern: str | None = None,
@@ -223,6 +243,9 @@ class CloudWatchReader:
         self.instance = instance
         self.on_slice = on_slice
         self.events_read = 0
+        # the groups share the <previously logged> budget (docs/memory.md)
+        self.pump: Pump[Line] = Pump(sink, parser_stages(
+            prefix, sink, max_state_bytes // max(1, len(groups))))
         saved = store.load() if store is not None else {}
         self._saved: dict[str, Checkpoint] = dict(saved)
         self._states: dict[str, _GroupState] = {}
@@ -233,23 +256,23 @@ class CloudWatchReader:
             through = checkpoint.through if checkpoint.through is not None else checkpoint.time
             self._states[group] = _GroupState(
                 checkpoint=checkpoint,
-                # the groups share the <previously logged> budget (docs/memory.md)
-                parser=Parser(prefix, on_reject=sink.reject,
-                              max_state_bytes=max_state_bytes // max(1, len(groups))),
                 position=checkpoint.time,
                 skip=checkpoint.seen,
                 skip_through=through,
             )
 
+    def _parsers(self) -> list[Parser]:
+        return [stage.parser for stage in self.pump.stages() if isinstance(stage, ParserStage)]
+
     @property
     def evicted_statements(self) -> int:
         """Statements the groups' parsers evicted to stay within ``max_state_bytes``."""
-        return sum(state.parser.evicted_statements for state in self._states.values())
+        return sum(parser.evicted_statements for parser in self._parsers())
 
     @property
     def unresolved_statements(self) -> int:
         """Audit lines that kept ``<previously logged>``."""
-        return sum(state.parser.unresolved_statements for state in self._states.values())
+        return sum(parser.unresolved_statements for parser in self._parsers())
 
     def position(self, group: str) -> int:
         """The first millisecond of ``group`` not read yet in this run."""
@@ -268,14 +291,20 @@ class CloudWatchReader:
     def finish(self) -> None:
         """End of input: emit what the parsers hold, flush, checkpoint every group."""
         for group, state in self._states.items():
-            self._write(group, state.parser.flush())
-        self.sink.flush(durable=True)
-        for group, state in self._states.items():
-            state.high.advance(state.inflight)
-            state.inflight = {}
-            state.checkpoint = state.high.checkpoint() or state.checkpoint
-            self._saved[group] = state.checkpoint
+            self.pump.process(Batch((), ack=partial(self._finished, group, state),
+                                    flush=True, partition=group,
+                                    instance=self._instance_of(group)))
+
+    def _finished(self, group: str, state: _GroupState, held: Sequence[Line]) -> None:
+        state.high.advance(state.inflight)
+        state.inflight = {}
+        state.checkpoint = state.high.checkpoint() or state.checkpoint
+        self._saved[group] = state.checkpoint
         self._save()
+
+    def _instance_of(self, group: str) -> Callable[[str], str | None]:
+        fixed = self.instance
+        return lambda stream: fixed or instance_for_stream(group, stream)
 
     def _read_group(self, group: str, end: int, stop_now: Callable[[], bool] | None) -> int:
         state = self._states[group]
@@ -286,54 +315,64 @@ class CloudWatchReader:
             start = state.position
             stop, state.span = plan_slice(self.logs, group, start, state.span, end,
                                           state.skip_through, self.filter_pattern)
-            count = self._read_slice(group, state, start, stop)
+            counter = [0]
+
+            def held_before(held: Sequence[Line], state: _GroupState = state,
+                            start: int = start) -> bool:
+                # Held since the slice before: no more lines will come for it; emit it
+                # so that the checkpoint (and memory) can move on.
+                return any(state.inflight.get(_ref(line), start) < start for line in held)
+
+            self.pump.process(Batch(
+                self._slice_lines(group, state, start, stop, counter),
+                ack=partial(self._slice_done, group, state, start, stop, end, counter),
+                flush=held_before, partition=group, instance=self._instance_of(group)))
+            count = counter[0]
             total += count
             state.span = next_span(state.span, count)
             state.position = stop + 1
             if state.skip and stop >= state.skip_through:
                 state.skip = frozenset()
-            self._checkpoint(group, state, start, stop)
+            if count == 0 and not state.inflight:
+                state.position = first_event_after(self.logs, group, stop + 1, end,
+                                                   self.filter_pattern)
             if self.on_slice is not None:
                 self.on_slice(group, start, stop, count)
         return total
 
-    def _read_slice(self, group: str, state: _GroupState, start: int, stop: int) -> int:
-        feed = state.parser.feed
-        count = 0
+    def _slice_lines(self, group: str, state: _GroupState, start: int, stop: int,
+                     counter: list[int]) -> Iterator[Line]:
         for event in filter_events(self.logs, group, start, stop, self.filter_pattern,
                                    self.page_size):
             event_id = str(event.get("eventId"))
             state.inflight[event_id] = int(event.get("timestamp", start))
             if event_id in state.skip:
                 continue
-            count += 1
+            counter[0] += 1
+            self.events_read += 1
             source = f"{group}/{event.get('logStreamName', '')}#{event_id}"
-            for line in lines_from_cloudwatch_events([event], source):
-                self._write(group, feed(line))
-        self.events_read += count
-        return count
+            yield from lines_from_cloudwatch_events([event], source)
 
-    def _write(self, group: str, events: list[Any]) -> None:
-        write = self.sink.write
-        for event in events:
-            write(event, self.instance or instance_for_stream(group, event.stream))
+    def _slice_done(self, group: str, state: _GroupState, start: int, stop: int, end: int,
+                    counter: list[int], held: Sequence[Line]) -> None:
+        settled_empty = counter[0] == 0 and stop < end - SETTLED_MS
+        self._checkpoint(group, state, start, stop, held, settled_empty)
 
-    def _checkpoint(self, group: str, state: _GroupState, start: int, stop: int) -> None:
-        pending = {_ref(line) for line in state.parser.pending_lines()}
-        if any(state.inflight.get(ref, start) < start for ref in pending):
-            # Held since the slice before: no more lines will come for it; emit it so
-            # that the checkpoint (and memory) can move on.
-            self._write(group, state.parser.flush())
-            pending = set()
-        self.sink.flush(durable=True)
+    def _checkpoint(self, group: str, state: _GroupState, start: int, stop: int,
+                    held: Sequence[Line], settled_empty: bool) -> None:
+        pending = {_ref(line) for line in held}
         done = {eid: ts for eid, ts in state.inflight.items() if eid not in pending}
         state.high.advance(done)
         if pending:
             oldest = min(state.inflight.get(ref, start) for ref in pending)
             seen = frozenset(eid for eid, ts in done.items() if ts >= oldest)
             state.checkpoint = Checkpoint(oldest, seen, stop)
-        else:
+        elif state.high.time is not None and (not settled_empty or state.high.time >= start):
             state.checkpoint = state.high.checkpoint() or state.checkpoint
+        elif settled_empty and state.checkpoint.time < start:
+            # Nothing pending and [start, stop] empty and settled: everything before
+            # ``start`` is done, and the ids seen before it no longer matter.
+            state.checkpoint = Checkpoint(start)
         state.inflight = {ref: state.inflight[ref] for ref in pending if ref in state.inflight}
         self._saved[group] = state.checkpoint
         self._save()

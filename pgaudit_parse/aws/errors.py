@@ -133,7 +133,7 @@ def explain(exc: BaseException, doing: str) -> str:
             return (f"access denied while {doing} ({code}): check the IAM policy of the "
                     f"identity shown by `aws sts get-caller-identity`")
         message = str(exc.response.get("Error", {}).get("Message", "")).strip()
-        return f"AWS error while {doing} ({code}): {message.splitlines()[0] if message else code}"
+        return f"AWS error while {doing} ({code}): {_one_line(message) if message else code}"
     if isinstance(exc, BotoCoreError):
         return f"AWS client error while {doing}: {_first_line(exc)}"
     return f"{type(exc).__name__} while {doing}: {_first_line(exc)}"
@@ -144,6 +144,10 @@ def _endpoint(exc: BaseException) -> str:
     return str(kwargs.get("endpoint_url") or "the default AWS endpoint")
 
 
+def _one_line(text: str) -> str:
+    """All of a message on one line (AWS validation messages span several)."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return _one_line(str(exc)) or type(exc).__name__

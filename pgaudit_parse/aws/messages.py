@@ -28,10 +28,14 @@ always accepts.
 
 from __future__ import annotations
 
+import ast
 import base64
+import binascii
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
 from ..entries import parse_start
@@ -46,12 +50,152 @@ __all__ = [
     "MessageTooLarge",
     "EntryBoundary",
     "decode_body",
+    "decode_message",
+    "DecodedBody",
+    "BodyError",
     "encode_event",
+    "MAX_DECODED_BYTES",
 ]
 
 #: SQS's limit for one message and for the sum of one SendMessageBatch.
 MAX_BODY_BYTES: Final = 256 * 1024
 FORMAT_VERSION: Final = 1
+#: A compressed body may expand to at most this (a zip bomb is a dead letter, not an OOM).
+MAX_DECODED_BYTES: Final = 16 << 20
+
+
+class BodyError(ValueError):
+    """An SQS body that cannot be decoded; ``str()`` is the dead-letter reason."""
+
+
+@dataclass(slots=True)
+class DecodedBody:
+    """One SQS body, decoded: its log group (if it names one), its CloudWatch events (dicts
+    with ``eventId``, ``timestamp``, ``logStreamName``, ``message``), and whether it is
+    one loose event (the seed Lambda's ``str(dict)``, one event per message: such events
+    are reordered per stream before parsing) rather than a forwarder message (events of
+    one stream, in order, whole PostgreSQL messages kept together). Not frozen: it holds
+    the events' dicts as decoded, handed on at once to the line reader."""
+
+    group: str | None
+    events: tuple[dict[str, Any], ...]
+    loose: bool
+
+
+def _gunzip(data: str) -> bytes:
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BodyError(f"'data' is not valid base64 ({exc})") from None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, MAX_DECODED_BYTES + 1)
+    except zlib.error as exc:
+        raise BodyError(f"'data' is not valid gzip ({exc})") from None
+    if len(out) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
+        raise BodyError(f"'data' expands to more than {MAX_DECODED_BYTES} bytes")
+    if not inflater.eof:
+        raise BodyError("'data' is not valid gzip (truncated)")
+    return out
+
+
+def _checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:
+    """One CloudWatch event with the types the parser relies on, or BodyError."""
+    if not isinstance(event, dict):
+        raise BodyError(f"event {index} is not an object")
+    message = event.get("message")
+    if not isinstance(message, str):
+        raise BodyError(f"event {index} has no text 'message'")
+    timestamp = event.get("timestamp")
+    if "timestamp" in event and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
+        raise BodyError(f"event {index} has a 'timestamp' that is not epoch milliseconds")
+    event_id = event.get("eventId", event.get("id"))
+    if event_id is not None and not isinstance(event_id, str | int) or isinstance(event_id, bool):
+        raise BodyError(f"event {index} has an 'eventId' that is not a string")
+    name = event.get("logStreamName", stream)
+    if name is not None and not isinstance(name, str):
+        raise BodyError(f"event {index} has a 'logStreamName' that is not a string")
+    return {"eventId": None if event_id is None else str(event_id), "timestamp": timestamp,
+            "logStreamName": name or "", "message": message}
+
+
+def _events(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list):
+        raise BodyError("'events' is not a list of CloudWatch events")
+    return tuple(_checked_event(e, i) for i, e in enumerate(value))
+
+
+def _seed_message(message: str) -> str:
+    """The seed Lambda's message as log text: ``++`` ends it, ``|||`` joins an ERROR to
+    its STATEMENT, and (in the seed's published code) TAB/CR/LF became spaces: a line
+    that starts with a space is a continuation line (PostgreSQL starts those with TAB)."""
+    if message.endswith("++"):
+        message = message[:-2]
+    lines: list[str] = []
+    for part in message.split("|||"):
+        for text in part.split("\n") if part else [""]:
+            lines.append("\t" + text[1:] if text.startswith(" ") else text)
+    return "\n".join(lines)
+
+
+def decode_message(body: str) -> DecodedBody:
+    """Decode one SQS body, or raise :class:`BodyError` saying why it cannot be.
+
+    >>> decode_message('{"v": 1, "logGroup": "/g", "events": []}').group
+    '/g'
+    >>> decode_message("{'logStreamName': 's', 'timestamp': 1, 'message': 'a++'}").loose
+    True
+    >>> decode_message('{"v": 1, "encoding": "gzip+base64", "data": "@@"}')
+    Traceback (most recent call last):
+    ...
+    pgaudit_parse.aws.messages.BodyError: 'data' is not valid base64 (Only base64 data is allowed)
+    """
+    if not isinstance(body, str) or not body.strip():
+        raise BodyError("empty SQS message body")
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise BodyError(f"body larger than {MAX_BODY_BYTES} bytes")
+    text = body.strip()
+    data: Any = None
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text.startswith('{"'):
+                raise BodyError(f"invalid JSON ({exc.msg} at {exc.pos})") from None
+            data = None
+    if isinstance(data, dict):
+        group = data.get("logGroup")
+        if group is not None and not isinstance(group, str):
+            raise BodyError("'logGroup' is not a string")
+        if "v" in data and data.get("v") != FORMAT_VERSION:
+            raise BodyError(f"unknown message format version {data.get('v')!r}")
+        if data.get("encoding") is not None:
+            if data.get("encoding") != "gzip+base64" or not isinstance(data.get("data"), str):
+                raise BodyError("unknown 'encoding' or no text 'data'")
+            raw = _gunzip(data["data"])
+            try:
+                inner = json.loads(raw)
+            except ValueError as exc:
+                raise BodyError(f"compressed 'data' is not valid JSON ({exc})") from None
+            if not isinstance(inner, dict):
+                raise BodyError("compressed 'data' is not an object with 'events'")
+            return DecodedBody(group, _events(inner.get("events")), False)
+        if "events" in data:
+            return DecodedBody(group, _events(data["events"]), False)
+        if "message" in data:  # one CloudWatch event as JSON
+            return DecodedBody(group, (_checked_event(data, 0),), True)
+        raise BodyError("a JSON object without 'events' or 'message'")
+    if data is not None:
+        raise BodyError("JSON that is not an object")
+    try:
+        literal = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        literal = None
+    if isinstance(literal, dict) and "message" in literal:
+        event = _checked_event(literal, 0)
+        event["message"] = _seed_message(event["message"])
+        return DecodedBody(None, (event,), True)
+    raise BodyError("neither a pgaudit-parse forwarder message nor a seed Lambda body")
 
 
 class MessageTooLarge(ValueError):
@@ -185,20 +329,8 @@ def decode_body(body: str, source: str) -> tuple[str | None, Iterator[Line]]:
     >>> decode_body("{'message': '2026-11-25 16:05:01 UTC::@:[7]:LOG:  x++'}", "q")[0] is None
     True
     """
-    if body.startswith('{"v":'):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and data.get("v") == FORMAT_VERSION:
-            group = data.get("logGroup") if isinstance(data.get("logGroup"), str) else None
-            events = data.get("events")
-            if data.get("encoding") == "gzip+base64" and isinstance(data.get("data"), str):
-                try:
-                    inner = json.loads(gzip.decompress(base64.b64decode(data["data"])))
-                    events = inner.get("events") if isinstance(inner, dict) else None
-                except (ValueError, OSError, EOFError):
-                    events = None
-            if isinstance(events, list) and all(isinstance(e, dict) for e in events):
-                return group, lines_from_cloudwatch_events(events, source)
-    return None, lines_from_sqs_body(body, source)
+    try:
+        decoded = decode_message(body)
+    except BodyError:
+        return None, lines_from_sqs_body(body, source)
+    return decoded.group, lines_from_cloudwatch_events(decoded.events, source)

@@ -1,99 +1,151 @@
 """SQS source: competing consumers that delete a message only after its records are out.
 
-A :class:`SqsConsumer` long-polls a queue for batches of up to 10 messages, parses each
-batch (one :class:`~pgaudit_parse.parser.Parser`, flushed at the end of the batch: the
-forwarder keeps an entry's lines in one message), writes the events to the sink, flushes
-it (fsync for files) and only then deletes the batch with DeleteMessageBatch. A message
-that cannot be read becomes a dead-letter entry (``--errors``) and is deleted too: never
-dropped silently, never re-delivered forever.
+An :class:`SqsSource` long-polls a queue for up to 10 messages at a time and yields pump
+batches (:mod:`pgaudit_parse.pump`) of their lines; every line carries its message id as
+``ref``. After the sink's durable flush the pump acknowledges the batch: the source
+deletes (DeleteMessageBatch) every message none of whose lines is still held, either by
+the parser (an ERROR waiting for its STATEMENT) or by the reorder buffer below. Held
+messages stay in flight: a heartbeat thread extends their visibility timeout
+(ChangeMessageVisibilityBatch) until they are deleted, so no other consumer gets them. A
+consumer killed mid-batch leaves its messages to reappear after the visibility timeout:
+the records of what it held are written again, never lost.
 
-While a batch is being processed, a heartbeat thread extends the visibility timeout of
-its messages (ChangeMessageVisibilityBatch), so a slow batch is not handed to another
-consumer. A consumer killed mid-batch leaves its messages to reappear after the
-visibility timeout: the records of at most that one batch are written twice.
+A body that cannot be decoded (bad base64 or gzip, invalid JSON, wrong types, too large)
+is a dead letter (``--errors``: reason, queue and message id, raw body) and is deleted
+with the batch; the rest of the batch is processed.
 
->>> SqsConsumer.heartbeat_interval(30)
+**Reorder window.** The forwarder's messages hold whole PostgreSQL messages of one stream,
+in order, and are parsed as they come. The seed Lambda sent one CloudWatch event per
+message (``str(dict)``); a STATEMENT, DETAIL or continuation line may arrive in a message
+of its own, and a standard queue does not keep order. Those events are assembled per
+``logStreamName`` like any CloudWatch event: each waits in a per-stream buffer ordered by
+(timestamp, eventId) until the stream has shown an event at least ``window`` later (by
+the events' own timestamps, so a backlog is read in order however fast it is read), or
+the stream has been quiet for ``window`` seconds, or the queue is drained; then it is
+parsed in that order. An event that arrives more than ``window`` late is parsed where it
+arrives.
+
+>>> SqsSource.heartbeat_interval(30)
 10.0
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..lines import Reject
-from ..parser import Parser
+from ..lines import Line, Reject
 from ..prefix import RDS_PREFIX, LinePrefix
-from ..sinks import OutputSink
+from ..pump import Batch, Pump, parser_stages
+from ..sinks import Sink
+from ..sources import lines_from_cloudwatch_events
 from .errors import AwsSetupError, explain
-from .messages import decode_body
+from .messages import BodyError, decode_message
 from .naming import instance_for_stream
 
-__all__ = ["SqsConsumer"]
+__all__ = ["SqsSource", "SqsConsumer", "DEFAULT_REORDER_SECONDS"]
 
 _MAX_MESSAGES = 10
+#: How long a seed Lambda event waits for earlier events of its stream (seconds).
+DEFAULT_REORDER_SECONDS = 5.0
 
 
 class _Heartbeat:
-    """Keeps a batch invisible to other consumers while it is processed."""
+    """Keeps the held messages invisible to other consumers while they are held."""
 
-    def __init__(self, sqs: Any, queue_url: str, receipts: dict[str, str], timeout: int,
-                 interval: float) -> None:
+    def __init__(self, sqs: Any, queue_url: str, timeout: int, interval: float) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
-        self.receipts = receipts
         self.timeout = timeout
         self.interval = interval
+        self.receipts: dict[str, str] = {}
+        self.lock = threading.Lock()
         self.extended = 0
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqs-heartbeat", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            entries = [{"Id": key, "ReceiptHandle": handle, "VisibilityTimeout": self.timeout}
-                       for key, handle in self.receipts.items()]
-            try:
-                self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url,
-                                                         Entries=entries)
-                self.extended += 1
-            except Exception:  # noqa: BLE001 - best effort; deletion decides correctness
-                pass
+            with self.lock:
+                items = list(self.receipts.items())
+            for i in range(0, len(items), _MAX_MESSAGES):
+                entries = [{"Id": str(n), "ReceiptHandle": handle,
+                            "VisibilityTimeout": self.timeout}
+                           for n, (_, handle) in enumerate(items[i:i + _MAX_MESSAGES])]
+                try:
+                    self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url,
+                                                             Entries=entries)
+                    self.extended += 1
+                except Exception:  # noqa: BLE001 - best effort; deletion decides correctness
+                    pass
 
 
-class SqsConsumer:
-    """Drains (or follows) one queue into a sink; see the module documentation."""
+@dataclass(order=True, slots=True)
+class _Waiting:
+    """A seed event in its stream's reorder buffer, ordered by (timestamp, eventId)."""
 
-    def __init__(self, sqs: Any, queue_url: str, sink: OutputSink, *,
-                 prefix: str | LinePrefix = RDS_PREFIX, wait_seconds: int = 20,
+    key: tuple[int, int, str, int]
+    received: float = field(compare=False)
+    message_id: str = field(compare=False)
+    lines: list[Line] = field(compare=False)
+
+
+class SqsSource:
+    """Drains (or follows) one queue as pump batches; see the module documentation."""
+
+    def __init__(self, sqs: Any, queue_url: str, *, wait_seconds: int = 20,
                  visibility_timeout: int | None = None, instance: str | None = None,
+                 batch_size: int = _MAX_MESSAGES, follow: bool = False,
+                 stop: threading.Event | None = None,
+                 reorder_seconds: float = DEFAULT_REORDER_SECONDS,
                  on_batch: Callable[[int], None] | None = None,
-                 batch_size: int = _MAX_MESSAGES) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.sqs = sqs
-        self.batch_size = max(1, min(_MAX_MESSAGES, batch_size))
         self.queue_url = queue_url
-        self.sink = sink
-        self.prefix = prefix
+        self.batch_size = max(1, min(_MAX_MESSAGES, batch_size))
         self.wait_seconds = max(0, min(20, wait_seconds))
         self.instance = instance
+        self.follow = follow
+        self.stop = stop or threading.Event()
+        self.reorder_ms = int(reorder_seconds * 1000)
+        self.reorder_seconds = reorder_seconds
         self.on_batch = on_batch
+        self.clock = clock
         self.messages = 0
-        self.batches = 0
+        self.dead = 0
         self.visibility_timeout = visibility_timeout or self._queue_visibility_timeout()
+        self._heartbeat = _Heartbeat(sqs, queue_url, self.visibility_timeout,
+                                     self.heartbeat_interval(self.visibility_timeout))
+        self._received: dict[str, float] = {}  # message id -> when (clock) it came
+        self._waiting: dict[str, list[_Waiting]] = {}  # stream -> heap
+        self._newest: dict[str, int] = {}  # stream -> newest timestamp seen
+        self._arrived: dict[str, float] = {}  # stream -> when (clock) its last event came
+        self._groups: dict[str, str] = {}  # stream -> log group named by its messages
+        self._sequence = 0
 
     @staticmethod
     def heartbeat_interval(visibility_timeout: int) -> float:
         """Seconds between visibility extensions: a third of the timeout.
 
-        >>> SqsConsumer.heartbeat_interval(1)
+        >>> SqsSource.heartbeat_interval(1)
         0.3333333333333333
         """
         return max(0.25, visibility_timeout / 3)
@@ -116,73 +168,202 @@ class SqsConsumer:
             raise AwsSetupError(explain(exc, f"receiving from queue {self.queue_url}")) from exc
         return list(response.get("Messages", []))
 
-    def run(self, follow: bool = False, stop: threading.Event | None = None) -> int:
-        """Process batches until a receive comes back empty (or forever with ``follow``,
-        until ``stop`` is set); returns the number of messages processed."""
-        while stop is None or not stop.is_set():
-            batch = self.receive()
-            if not batch:
-                if follow:
-                    continue
-                break
-            self.process(batch)
-        return self.messages
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Extend the visibility of the held messages while the block runs."""
+        self._heartbeat.start()
+        try:
+            yield
+        finally:
+            self._heartbeat.stop()
 
-    def process(self, batch: list[dict[str, Any]]) -> None:
-        """Parse, write, flush, then delete one batch."""
-        receipts = {str(i): m["ReceiptHandle"] for i, m in enumerate(batch)}
-        interval = self.heartbeat_interval(self.visibility_timeout)
-        with _Heartbeat(self.sqs, self.queue_url, receipts, self.visibility_timeout, interval):
-            self._write_batch(batch)
-            self.sink.flush(durable=True)
-        self._delete(receipts)
-        self.messages += len(batch)
-        self.batches += 1
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
+    # -- batches ---------------------------------------------------------------------
 
-    def _write_batch(self, batch: list[dict[str, Any]]) -> None:
-        parser = Parser(self.prefix, on_reject=self.sink.reject)
-        groups: dict[str, str | None] = {}
-        write = self.sink.write
-        for message in batch:
+    def batches(self) -> Iterator[Batch[Line]]:
+        """Batches until a receive comes back empty and nothing is held (or, following,
+        until ``stop`` is set)."""
+        with self.heartbeat():
+            while True:
+                stopping = self.stop.is_set()
+                messages = [] if stopping else self.receive()
+                drained = not messages
+                if messages or self._received:
+                    yield self.batch_of(messages, everything=drained)
+                if drained and not self._received and (stopping or not self.follow):
+                    return
+
+    def batch_of(self, messages: list[dict[str, Any]], everything: bool = False
+                 ) -> Batch[Line]:
+        """The batch of received messages: their lines (seed events once their wait is
+        over, or all of them with ``everything``), their dead letters, and the
+        acknowledgement that deletes what is no longer held."""
+        lines, rejects = self._take(messages)
+        lines += self._release(everything)
+        return Batch(lines, ack=self._ack, flush=self._flush_now(everything),
+                     rejects=rejects, instance=self._instance)
+
+    def _take(self, messages: list[dict[str, Any]]) -> tuple[list[Line], list[Reject]]:
+        """Decode received messages: forwarder lines now, seed events to the buffers."""
+        now = self.clock()
+        lines: list[Line] = []
+        rejects: list[Reject] = []
+        for message in messages:
             message_id = str(message.get("MessageId", ""))
+            with self._heartbeat.lock:
+                again = message_id in self._received
+                self._heartbeat.receipts[message_id] = message["ReceiptHandle"]
+            if again:  # re-delivered while we hold it: its lines are already in hand
+                continue
+            self._received[message_id] = now
             source = f"{self.queue_url}#{message_id}"
             body = message.get("Body")
-            if not isinstance(body, str) or not body.strip():
-                self.sink.reject(Reject(source, 0, "empty SQS message body", str(body or "")))
+            try:
+                decoded = decode_message(body if isinstance(body, str) else "")
+            except BodyError as exc:
+                rejects.append(Reject(source, 0, f"SQS message {message_id}: {exc}",
+                                      str(body or "")))
+                self.dead += 1
                 continue
-            group, lines = decode_body(body, source)
-            for line in lines:
-                if line.stream and group:
-                    groups[line.stream] = group
-                for event in parser.feed(line):
-                    write(event, self._instance(groups, event.stream))
-        for event in parser.flush():
-            write(event, self._instance(groups, event.stream))
+            numbered = [Line(line.text, source, line.number, line.stream, message_id)
+                        for line in lines_from_cloudwatch_events(decoded.events, source)]
+            for event in decoded.events:
+                if decoded.group and event["logStreamName"]:
+                    self._groups[event["logStreamName"]] = decoded.group
+            if not decoded.loose:
+                lines.extend(numbered)
+                continue
+            event = decoded.events[0]
+            stream = event["logStreamName"]
+            timestamp = event["timestamp"]
+            if timestamp is None:
+                lines.extend(numbered)  # nothing to order it by
+                continue
+            event_id = event["eventId"] or ""
+            self._sequence += 1
+            heapq.heappush(self._waiting.setdefault(stream, []), _Waiting(
+                (timestamp, len(event_id), event_id, self._sequence), now, message_id,
+                numbered))
+            self._newest[stream] = max(self._newest.get(stream, timestamp), timestamp)
+            self._arrived[stream] = now
+        return lines, rejects
 
-    def _instance(self, groups: dict[str, str | None], stream: str) -> str | None:
+    def _release(self, everything: bool) -> list[Line]:
+        """Seed events whose wait is over, in (timestamp, eventId) order per stream."""
+        out: list[Line] = []
+        quiet = self.clock() - self.reorder_seconds
+        for stream, heap in self._waiting.items():
+            if everything or self._arrived.get(stream, quiet) <= quiet:
+                watermark = None  # the stream went quiet: nothing earlier is coming
+            else:
+                watermark = self._newest.get(stream, 0) - self.reorder_ms
+            while heap and (watermark is None or heap[0].key[0] <= watermark):
+                out.extend(heapq.heappop(heap).lines)
+        return out
+
+    def _flush_now(self, drained: bool) -> bool | Callable[[Sequence[Line]], bool]:
+        if drained:
+            return True
+        limit = self.clock() - 2 * self.reorder_seconds
+
+        def stale(held: Sequence[Line]) -> bool:
+            # Held by the parser for long (an idle stream's last message): give it up,
+            # so that its message can be deleted.
+            return any(self._received.get(str(line.ref), limit) <= limit for line in held)
+
+        return stale
+
+    def _ack(self, held: Sequence[Line]) -> None:
+        keep = {str(line.ref) for line in held}
+        for heap in self._waiting.values():
+            keep.update(item.message_id for item in heap)
+        done = [mid for mid in self._received if mid not in keep]
+        if done:
+            self._delete(done)
+        for mid in done:
+            del self._received[mid]
+        self.messages += len(done)
+        if self.on_batch is not None:
+            self.on_batch(len(done))
+
+    def _instance(self, stream: str) -> str | None:
         if self.instance:
             return self.instance
-        group = groups.get(stream)
+        group = self._groups.get(stream)
         if group:
             return instance_for_stream(group, stream)
         return stream or None
 
-    def _delete(self, receipts: dict[str, str]) -> None:
-        pending = dict(receipts)
-        for _ in range(3):
-            try:
-                response = self.sqs.delete_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[{"Id": key, "ReceiptHandle": h} for key, h in pending.items()])
-            except Exception as exc:
-                raise AwsSetupError(explain(exc, f"deleting from queue {self.queue_url}")) \
-                    from exc
-            for ok in response.get("Successful", []):
-                pending.pop(ok["Id"], None)
-            if not pending:
-                return
-        # Not deleted: SQS will deliver them again and their records will repeat.
-        raise AwsSetupError(f"could not delete {len(pending)} processed message(s) from "
-                            f"{self.queue_url}; they will be delivered again")
+    def _delete(self, message_ids: list[str]) -> None:
+        with self._heartbeat.lock:
+            receipts = {mid: self._heartbeat.receipts.pop(mid) for mid in message_ids}
+        items = list(receipts.items())
+        for i in range(0, len(items), _MAX_MESSAGES):
+            pending = dict(items[i:i + _MAX_MESSAGES])
+            for _ in range(3):
+                keys = list(pending)
+                try:
+                    response = self.sqs.delete_message_batch(
+                        QueueUrl=self.queue_url,
+                        Entries=[{"Id": str(n), "ReceiptHandle": pending[k]}
+                                 for n, k in enumerate(keys)])
+                except Exception as exc:
+                    raise AwsSetupError(explain(exc, f"deleting from queue {self.queue_url}")) \
+                        from exc
+                for ok in response.get("Successful", []):
+                    pending.pop(keys[int(ok["Id"])], None)
+                if not pending:
+                    break
+            if pending:
+                # Not deleted: SQS will deliver them again and their records will repeat.
+                raise AwsSetupError(f"could not delete {len(pending)} processed message(s) "
+                                    f"from {self.queue_url}; they will be delivered again")
+
+
+class SqsConsumer:
+    """An :class:`SqsSource` pumped into a sink through the parser (the ``sqs`` command).
+
+    >>> SqsConsumer.heartbeat_interval(30)
+    10.0
+    """
+
+    heartbeat_interval = staticmethod(SqsSource.heartbeat_interval)
+
+    def __init__(self, sqs: Any, queue_url: str, sink: Sink, *,
+                 prefix: str | LinePrefix = RDS_PREFIX,
+                 wait_seconds: int = 20, visibility_timeout: int | None = None,
+                 instance: str | None = None, on_batch: Callable[[int], None] | None = None,
+                 batch_size: int = _MAX_MESSAGES,
+                 reorder_seconds: float = DEFAULT_REORDER_SECONDS) -> None:
+        self.sink = sink
+        self.source = SqsSource(sqs, queue_url, wait_seconds=wait_seconds,
+                                visibility_timeout=visibility_timeout, instance=instance,
+                                batch_size=batch_size, reorder_seconds=reorder_seconds,
+                                on_batch=on_batch)
+        self.pump: Pump[Line] = Pump(sink, parser_stages(prefix, sink))
+
+    @property
+    def visibility_timeout(self) -> int:
+        return self.source.visibility_timeout
+
+    @property
+    def messages(self) -> int:
+        return self.source.messages
+
+    def receive(self) -> list[dict[str, Any]]:
+        """One long poll (see :meth:`SqsSource.receive`)."""
+        return self.source.receive()
+
+    def run(self, follow: bool = False, stop: threading.Event | None = None) -> int:
+        """Process batches until the queue is drained (or, with ``follow``, until ``stop``
+        is set); returns the number of messages deleted."""
+        self.source.follow = follow
+        if stop is not None:
+            self.source.stop = stop
+        self.pump.run(self.source)
+        return self.source.messages
+
+    def process(self, messages: list[dict[str, Any]]) -> None:
+        """Parse, write, flush, then delete messages already received (all of them: the
+        reorder buffer and the parser are emptied)."""
+        with self.source.heartbeat():
+            self.pump.process(self.source.batch_of(messages, everything=True))

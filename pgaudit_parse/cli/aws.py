@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
@@ -33,7 +34,7 @@ from ..aws.cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
 from ..aws.errors import AwsSetupError, explain
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
-from ..aws.sqs import SqsConsumer
+from ..aws.sqs import DEFAULT_REORDER_SECONDS, SqsConsumer
 from ..parser import split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix
 from ..sinks import EventSink
@@ -67,6 +68,22 @@ def parse_start_time(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1000)
+
+
+def _seconds(option: str) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, 0 or more (``inf``/``nan`` refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not math.isfinite(value) or value < 0 or value > 366 * 86400:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number of seconds between 0 and a year")
+        return value
+
+    parse.__name__ = option  # argparse names the type in its message
+    return parse
 
 
 def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,9 +200,10 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
                         help="file that remembers what was read (resume after restart)")
     parser.add_argument("--follow", action="store_true",
                         help="keep reading new events (stop with ^C or SIGTERM)")
-    parser.add_argument("--poll-seconds", type=float, default=10.0, metavar="N",
+    parser.add_argument("--poll-seconds", type=_seconds("--poll-seconds"), default=10.0,
+                        metavar="N",
                         help="with --follow: pause between reads (default: %(default)s)")
-    parser.add_argument("--lag", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--lag", type=_seconds("--lag"), default=0.0, metavar="SECONDS",
                         help="read only up to now minus this (events still being ingested)")
     parser.add_argument("--page-size", type=int, metavar="N",
                         help="events per FilterLogEvents page (default: the service's)")
@@ -252,6 +270,10 @@ def sqs_main(argv: Sequence[str]) -> int:
     parser.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
                         help="hide received messages this long, extended while processing "
                              "(default: the queue's)")
+    parser.add_argument("--reorder-window", type=_seconds("--reorder-window"),
+                        default=DEFAULT_REORDER_SECONDS, metavar="SECONDS",
+                        help="seed Lambda messages (one CloudWatch event each) wait this long "
+                             "for earlier events of their stream (default: %(default)s)")
     add_aws_arguments(parser)
     add_output_arguments(parser)
     args = parser.parse_args(list(argv))
@@ -272,6 +294,7 @@ def sqs_main(argv: Sequence[str]) -> int:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=_prefix_of(args),
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
                                    instance=args.instance, batch_size=args.batch_size,
+                                   reorder_seconds=args.reorder_window,
                                    on_batch=lambda count: progress(count, None))
             consumer.run(follow=args.follow, stop=stop)
         finally:
@@ -298,7 +321,8 @@ def forward_main(argv: Sequence[str]) -> int:
     parser.add_argument("--checkpoint-parameter", metavar="NAME",
                         help="SSM parameter holding the checkpoint (e.g. LastExecutionTimestamp)")
     _add_start_arguments(parser)
-    parser.add_argument("--lag", type=float, default=DEFAULT_LAG_MS / 1000, metavar="SECONDS",
+    parser.add_argument("--lag", type=_seconds("--lag"), default=DEFAULT_LAG_MS / 1000,
+                        metavar="SECONDS",
                         help="stop this far behind now, while CloudWatch still ingests "
                              "(default: %(default)s)")
     parser.add_argument("--filter-pattern", metavar="PATTERN",
@@ -324,7 +348,7 @@ def forward_main(argv: Sequence[str]) -> int:
     except ValueError as exc:
         return fail(f"forward: --start-time: {exc}")
     if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format=f"{PROG} forward: %(message)s")
+        _debug_logging("forward")
 
     def body() -> int:
         settings = settings_from(args)
@@ -353,6 +377,18 @@ def forward_main(argv: Sequence[str]) -> int:
         return 0
 
     return _run("forward", body)
+
+
+def _debug_logging(name: str) -> None:
+    """Our own debug lines on stderr (slices, counts, ids), and nothing else: the root
+    logger is left alone, so botocore's wire logging (credentials, session token, message
+    bodies with SQL) stays off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG} {name}: %(message)s"))
+    ours = logging.getLogger("pgaudit_parse")
+    ours.addHandler(handler)
+    ours.setLevel(logging.DEBUG)
+    ours.propagate = False
 
 
 def _iso(ms: int) -> str:

@@ -22,11 +22,13 @@ from typing import Final
 
 from .. import __version__
 from ..entries import LogEntry
+from ..events import Event
 from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixChoice, PrefixError
-from ..sinks import EventSink, OutputSink
+from ..pump import OneBatch, ParserStage, Pump
+from ..sinks import EventSink, OutputSink, Sink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
 from ..structured import read_structured, structured_kind
 from .common import (
@@ -167,6 +169,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                           max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
     from ..parallel import parse_file_parallel  # multiprocessing only when asked for
 
+    rejected = 0
     failures: list[str] = []
     counts = [0, 0, 0]
     for path in paths:
@@ -191,19 +194,48 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if result.lines and result.entries == 0:
             failures.append(f"{name}: no line matches log_line_prefix {result.prefix!r} "
                             "(check --prefix, or try --prefix auto)")
+        if result.jobs > 1:  # the workers' rejects (one process counts in the sink)
+            rejected += result.rejected
         counts[0] += result.evicted_statements
         counts[1] += result.unresolved_statements
         counts[2] += result.released_early
     if not quiet:
         report_state(*counts)
+    if rejected and not quiet:
+        _report_rejected(rejected, getattr(sink.errors, "name", None))
     return _failed(failures)
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
-         summary: Summary | None) -> int:
-    """The hot loop: feed lines, write events; returns the number of lines read."""
-    write = sink.write
-    feed = parser.feed
+class _WithSummary:
+    """The sink, plus every event counted in the summary (``--summary``)."""
+
+    def __init__(self, sink: EventSink, summary: Summary) -> None:
+        self.sink = sink
+        self.summary = summary
+        self.reject = sink.reject
+        self.flush = sink.flush
+        self.close = sink.close
+
+    @property
+    def written(self) -> int:
+        return self.sink.written
+
+    @property
+    def rejected(self) -> int:
+        return self.sink.rejected
+
+    @property
+    def skipped(self) -> int:
+        return self.sink.skipped
+
+    def write(self, item: Event, instance: str | None = None) -> None:
+        self.sink.write(item, instance)
+        self.summary.add(item)
+
+
+def _progressed(lines: Iterator[Line], sink: EventSink, progress: Progress,
+                counter: list[int]) -> Iterator[Line]:
+    """Pass lines through, updating the progress line every few thousand (cheap)."""
     count = 0
     size = 0
     written = sink.written
@@ -211,23 +243,26 @@ def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progr
     for line in lines:
         count += 1
         size += len(line.text) + 1
-        for event in feed(line):
-            write(event)
-            if summary is not None:
-                summary.add(event)
+        yield line
         if count == tick:
             progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
                             records=sink.written - written)
             size = 0
             written = sink.written
             tick += _PROGRESS_EVERY
-    for event in parser.flush():
-        write(event)
-        if summary is not None:
-            summary.add(event)
+    counter[0] = count
     progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
                     records=sink.written - written)
-    return count
+
+
+def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
+         summary: Summary | None) -> int:
+    """Pump one input's lines through the parser into the sink; returns lines read."""
+    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
+    counter = [0]
+    Pump(target, lambda partition: ParserStage(parser)).run(
+        OneBatch(_progressed(lines, sink, progress, counter)))
+    return counter[0]
 
 
 def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
@@ -257,8 +292,12 @@ def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
 
 def _report(sink: EventSink, errors_path: str | None) -> None:
     if sink.rejected:
-        where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
-        print(f"{PROG}: {sink.rejected} rejected input line(s){where}", file=sys.stderr)
+        _report_rejected(sink.rejected, errors_path)
+
+
+def _report_rejected(count: int, errors_path: str | None) -> None:
+    where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
+    print(f"{PROG}: {count} rejected input line(s){where}", file=sys.stderr)
 
 
 def _cpu_count() -> int:

@@ -13,15 +13,18 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import IO, Any
 
+from ..events import Event
 from ..lines import Line, Reject
 from ..ops.html_report import write_html
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import RDS_PREFIX, PrefixError
-from ..sinks import reject_to_json
+from ..pump import OneBatch, ParserStage, Pump
+from ..sinks import ListSink, reject_to_json
 from ..sources import InputError, read_input
 from .common import (
     PROG,
@@ -83,6 +86,25 @@ def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
     counter[0] += count
 
 
+def _same(stage: ParserStage, partition: str) -> ParserStage:
+    """The one stage of a one-file pump, whatever the partition."""
+    return stage
+
+
+def _adding(summary: Summary, progress: Any, every: int = 1024) -> Callable[[Event], None]:
+    """Count each event in the summary; tell the progress line every ``every`` events."""
+    seen = [0]
+    add = summary.add
+
+    def on_write(event: Event) -> None:
+        add(event)
+        seen[0] += 1
+        if seen[0] % every == 0:
+            progress.update(records=every)
+
+    return on_write
+
+
 def summary_main(argv: list[str]) -> int:
     """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``: exit 0, or 2 when an
     input cannot be read or matches no line of the prefix."""
@@ -128,20 +150,11 @@ def summary_main(argv: list[str]) -> int:
                              counter), args.prefix, args.timezone)
                 # The same reading as file mode: a line that matches the prefix is an
                 # entry, even when its payload is torn (a reject, not an event).
-                parser = Parser(compiled, on_reject=on_reject, timezone=args.timezone)
-                add = summary.add
-                batch = 0
-                for line in lines:
-                    for event in parser.feed(line):
-                        add(event)
-                        batch += 1
-                    if batch >= 1024:
-                        progress.update(records=batch)
-                        batch = 0
-                for event in parser.flush():
-                    add(event)
-                    batch += 1
-                progress.update(records=batch)
+                sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
+                parser = Parser(compiled, on_reject=sink.reject, timezone=args.timezone)
+                stage = ParserStage(parser)
+                Pump(sink, partial(_same, stage)).run(OneBatch(lines))
+                progress.update(records=sink.written % 1024)
             except (InputError, PrefixError) as exc:
                 failures.append(str(broken[0]) if broken else
                                 str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")

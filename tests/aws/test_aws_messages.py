@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from pgaudit_parse.aws.checkpoint import Checkpoint, CheckpointFile, parse_checkpoint_value
 from pgaudit_parse.aws.messages import MessagePacker, decode_body
 
+BASE = 1_795_622_400_000
+
 _EVENT = st.tuples(st.booleans(), st.integers(0, 1500), st.sampled_from(["a", "b"]),
                    st.sampled_from(["x", "é", "\"", "\t", "\r"]))
 
@@ -71,7 +73,8 @@ def test_checkpoint_file_round_trip_and_bad_file(tmp_path: Path) -> None:
     path = tmp_path / "cp.json"
     store = CheckpointFile(path)
     assert store.load() == {}
-    saved = {"/a": Checkpoint(5, frozenset({"1", "2"}), 9), "/b": Checkpoint(7)}
+    saved = {"/a": Checkpoint(BASE + 5, frozenset({"1", "2"}), BASE + 9),
+             "/b": Checkpoint(BASE + 7)}
     store.save(saved)
     assert store.load() == saved
     assert [p.name for p in tmp_path.iterdir()] == ["cp.json"]  # no temporary left over
