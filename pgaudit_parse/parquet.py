@@ -147,7 +147,7 @@ class OcsfParquetSink:
         self._pq = pq
         self.directory = directory
         self.region = region
-        self.account_id = account_id
+        self.account_id: str | None = account_id
         self.instance = instance
         self.errors = errors
         self.out = None

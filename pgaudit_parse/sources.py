@@ -30,7 +30,7 @@ import sys
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol, cast
 
 from .lines import Line, Reject, split_message
 
@@ -312,13 +312,19 @@ class _Damaged(Exception):
     """The byte stream cannot be read further (damaged gzip data, an I/O error)."""
 
 
+class _ReadsBytes(Protocol):
+    """What :class:`_ByteChunks` reads from: a binary file, or :class:`_EncodedText`."""
+
+    def read(self, size: int) -> bytes: ...
+
+
 class _ByteChunks:
     """Chunks of an input's bytes, with push-back (to replay what kind detection read).
 
     Damage met while recording (kind detection) looks like the end of the input then, and
     is raised where the reader that follows reaches it."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: _ReadsBytes) -> None:
         self.raw = raw
         self._read = getattr(raw, "read1", None) or raw.read
         self.pending: list[bytes] = []
@@ -393,15 +399,15 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
         except OSError as exc:
             raise InputError(name, exc.strerror or "cannot open") from None
     try:
-        buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
-        magic = buffered.peek(2)[:2]  # type: ignore[attr-defined]
+        buffered: Any = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
+        magic = buffered.peek(2)[:2]
     except OSError as exc:
         if path != "-":
             raw.close()
         raise InputError(name, exc.strerror or "cannot read") from None
     if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered), name, True  # type: ignore[return-value]
-    return buffered, name, False  # type: ignore[return-value]
+        return cast(IO[bytes], gzip.GzipFile(fileobj=buffered)), name, True
+    return cast(IO[bytes], buffered), name, False
 
 
 def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
@@ -1151,7 +1157,7 @@ class _Prepended(io.TextIOBase):
             return data + self._stream.readline()
         return self._stream.readline()
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
         while True:
             line = self.readline()
             if not line:

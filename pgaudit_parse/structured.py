@@ -38,7 +38,7 @@ import re
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import IO, Any, Final, Literal
+from typing import IO, Any, Final, Literal, cast
 
 from .entries import LogEntry
 from .lines import Line, Reject, split_message
@@ -340,7 +340,7 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
         raise InputError(name, _cause(exc)) from None
     if kind is not None and head.startswith("\ufeff"):
         head = head[1:]  # a byte-order mark written by an editor or a copy tool
-    stream = _Prepended(head, text)
+    stream = cast(IO[str], _Prepended(head, text))  # a TextIOBase: every IO[str] method
     if kind is None and _RDS_DOWNLOAD.match(head):
         return None, _guarded(_rds_download_lines(stream, name), text, name, path)
     if kind is None:

@@ -229,9 +229,10 @@ def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | N
         kind = _identity(path)
         if kind[0] == "file":
             seen.setdefault(kind, f"input {path}")
-    for option, path in outputs:
-        if not path or path == "-":
+    for option, target in outputs:
+        if not target or target == "-":
             continue
+        path = target
         kind = _identity(path)
         if kind[0] == "other":
             continue

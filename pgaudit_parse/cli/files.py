@@ -78,7 +78,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
-    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet, data=sink.out)
+    progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
+                                  data=getattr(sink, "out", None))
     on_reject = sink.reject
     if summary is not None:
         def on_reject(reject: Reject) -> None:
@@ -308,17 +309,19 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _close_quietly(sink: OutputSink) -> None:
+def _close_quietly(sink: EventSink) -> None:
     """Close the sink; a write that fails now was reported already (or is reported by
     the caller): never a second message or a traceback."""
     try:
         sink.close()
     except (OSError, ValueError):
-        for stream in sink._owned:
+        for stream in getattr(sink, "_owned", ()):
             try:
                 stream.close()
             except (OSError, ValueError):
                 pass
+
+
 def _epilog() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
