@@ -31,7 +31,7 @@ from typing import Any
 from .errors import AwsSetupError, explain, is_not_found
 
 __all__ = ["Checkpoint", "CheckpointFile", "HighWater", "ParameterCheckpoint",
-           "parse_checkpoint_value", "check_time", "MIN_CHECKPOINT_MS"]
+           "parse_checkpoint_value", "check_time", "MIN_CHECKPOINT_MS", "write_json_atomically"]
 
 #: 2000-01-01T00:00:00Z: no PostgreSQL log in CloudWatch is older (CloudWatch Logs began in
 #: 2014); a stored time before this is a placeholder ("0") or a unit mistake.
@@ -215,28 +215,7 @@ class CheckpointFile:
     def save(self, checkpoints: dict[str, Checkpoint]) -> None:
         """Write all checkpoints: temporary file, fsync, rename over the old one, fsync dir."""
         data = {"v": 1, "groups": {name: cp.to_json() for name, cp in sorted(checkpoints.items())}}
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                       dir=directory)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle, separators=(",", ":"))
-                    handle.write("\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as exc:
-            raise AwsSetupError(f"{self.path}: cannot write checkpoint: {exc.strerror}") from exc
+        write_json_atomically(self.path, data)
 
 
 class ParameterCheckpoint:
@@ -274,3 +253,36 @@ class ParameterCheckpoint:
             self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=True)
         except Exception as exc:
             raise AwsSetupError(explain(exc, f"writing SSM parameter {self.name}")) from exc
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON so that a crash leaves the old file or the new
+    one, never a torn one: temporary file, fsync, rename over the old one, fsync the
+    directory. Raises :class:`AwsSetupError` (one line) when it cannot be written.
+
+    >>> import tempfile, os
+    >>> target = Path(tempfile.mkdtemp()) / "cp.json"
+    >>> write_json_atomically(target, {"v": 1}); target.read_text()
+    '{"v":1}\\n'
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, separators=(",", ":"))
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise AwsSetupError(f"{path}: cannot write checkpoint: {exc.strerror}") from exc

@@ -125,15 +125,16 @@ def explain(exc: BaseException, doing: str) -> str:
                 f"--endpoint-url ({_endpoint(exc)})")
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        if is_not_found(exc):
-            return f"not found while {doing} ({code}): check the name and the region"
+        message = _one_line(str(exc.response.get("Error", {}).get("Message", "")))
+        if is_not_found(exc):  # AWS's message names what was not found
+            said = f": {message}" if message else ""
+            return f"not found while {doing} ({code}{said}): check the name and the region"
         if code in _AUTH_CODES:
             return f"AWS rejected the credentials while {doing} ({code}): {_CHECK_IDENTITY}"
         if is_denied(exc):
             return (f"access denied while {doing} ({code}): check the IAM policy of the "
                     f"identity shown by `aws sts get-caller-identity`")
-        message = str(exc.response.get("Error", {}).get("Message", "")).strip()
-        return f"AWS error while {doing} ({code}): {_one_line(message) if message else code}"
+        return f"AWS error while {doing} ({code}): {message or code}"
     if isinstance(exc, BotoCoreError):
         return f"AWS client error while {doing}: {_first_line(exc)}"
     return f"{type(exc).__name__} while {doing}: {_first_line(exc)}"

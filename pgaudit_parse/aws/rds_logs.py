@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from ..lines import Line, Reject, split_message
 from ..parser import Parser
 from ..prefix import LinePrefix
 from ..sinks import EventSink
+from .checkpoint import write_json_atomically
 from .errors import AwsSetupError
 
 __all__ = ["LogFile", "Position", "RdsCheckpointFile", "RdsLogReader", "list_log_files",
@@ -112,28 +112,7 @@ class RdsCheckpointFile:
     def save(self, instance: str, positions: dict[str, Position]) -> None:
         data = {"v": 1, "instance": instance,
                 "files": {k: p.to_json() for k, p in sorted(positions.items())}}
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                       dir=directory)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle, separators=(",", ":"))
-                    handle.write("\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as exc:
-            raise AwsSetupError(f"{self.path}: cannot write checkpoint: {exc.strerror}") from exc
+        write_json_atomically(self.path, data)
 
 
 def list_log_files(rds: Any, instance: str, since_ms: int | None = None,

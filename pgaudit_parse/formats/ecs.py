@@ -25,10 +25,8 @@ pgAudit line is written before its statement runs unless ``pgaudit.log_rows`` is
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import timezone
-from functools import lru_cache
 from typing import Any, Final
 
 from ..events import (
@@ -40,6 +38,7 @@ from ..events import (
     Event,
 )
 from .guardium import redact_passwords
+from .ocsf import ip_text as _ip
 
 __all__ = ["ECS_VERSION", "ECS_SCHEMA_VERSION", "to_ecs"]
 
@@ -50,16 +49,6 @@ ECS_SCHEMA_VERSION: Final = "1.0.0"
 
 _CHANGE_CLASSES: Final = frozenset({"WRITE", "DDL", "ROLE"})
 _WORD = re.compile(r"[a-z0-9_]+")
-
-
-@lru_cache(maxsize=4096)
-def _ip(host: str | None) -> str | None:
-    if not host:
-        return None
-    try:
-        return str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        return None
 
 
 def _action(text: str | None) -> str:

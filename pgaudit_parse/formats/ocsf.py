@@ -132,7 +132,12 @@ def _millis(value: datetime | None) -> int | None:
 
 
 @lru_cache(maxsize=4096)
-def _ip(host: str | None) -> str | None:
+def ip_text(host: str | None) -> str | None:
+    """A client host as an IP address (zone id dropped), or None for a name or nothing.
+
+    >>> ip_text("fe80::1%eth0"), ip_text("[local]")
+    ('fe80::1', None)
+    """
     if not host:
         return None
     try:
@@ -147,7 +152,7 @@ def _endpoint(event: Event) -> dict[str, Any]:
     no client (a background process)."""
     host = event.client_host
     out: dict[str, Any] = {}
-    ip = _ip(host)
+    ip = ip_text(host)
     if ip is not None:
         out["ip"] = ip
     elif host == "[local]":
