@@ -32,13 +32,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from .entries import LogEntry
+from .events import Event
 from .lines import Line, Reject
 from .parser import Parser
 from .prefix import LinePrefix
 from .sinks import Sink
 
-__all__ = ["Batch", "Source", "Stage", "Pump", "ParserStage", "PassThrough", "parser_stages",
-           "OneBatch"]
+__all__ = ["Batch", "Source", "Stage", "Pump", "ParserStage", "EntryStage", "PassThrough",
+           "parser_stages", "OneBatch"]
 
 T = TypeVar("T")
 
@@ -100,6 +102,24 @@ class ParserStage:
 
     def pending(self) -> list[Line]:
         return self.parser.pending_lines()
+
+
+class EntryStage:
+    """The parser as a stage for whole messages (csvlog and jsonlog records): entries in,
+    events out; nothing is held."""
+
+    def __init__(self, parser: Parser) -> None:
+        self.parser = parser
+
+    def feed(self, entry: LogEntry) -> list[Event]:
+        event = self.parser.feed_entry(entry)
+        return [] if event is None else [event]
+
+    def flush(self) -> list[Any]:
+        return []
+
+    def pending(self) -> list[LogEntry]:
+        return []
 
 
 class PassThrough:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Final
+from typing import Final, TypeVar
 
 from .. import __version__
 from ..entries import LogEntry
@@ -27,7 +27,7 @@ from ..lines import Line, Reject
 from ..ops.summary import Summary
 from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
 from ..prefix import PrefixChoice, PrefixError
-from ..pump import OneBatch, ParserStage, Pump
+from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
 from ..structured import read_structured, structured_kind
@@ -50,6 +50,8 @@ from .common import (
 from .progress import Progress
 
 __all__ = ["files_main", "parse_files"]
+
+T = TypeVar("T")
 
 #: Lines between progress updates (keeps the hot loop cheap).
 _PROGRESS_EVERY: Final = 4096
@@ -234,17 +236,18 @@ class _WithSummary:
         self.summary.add(item)
 
 
-def _progressed(lines: Iterator[Line], sink: EventSink, progress: Progress,
-                counter: list[int]) -> Iterator[Line]:
-    """Pass lines through, updating the progress line every few thousand (cheap)."""
+def _progressed(items: Iterator[T], sink: EventSink, progress: Progress, counter: list[int],
+                size_of: Callable[[T], int]) -> Iterator[T]:
+    """Pass items (lines, or whole csvlog/jsonlog messages) through, updating the progress
+    line every few thousand (cheap)."""
     count = 0
     size = 0
     written = sink.written
     tick = _PROGRESS_EVERY
-    for line in lines:
+    for item in items:
         count += 1
-        size += len(line.text) + 1
-        yield line
+        size += size_of(item)
+        yield item
         if count == tick:
             progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
                             records=sink.written - written)
@@ -256,39 +259,30 @@ def _progressed(lines: Iterator[Line], sink: EventSink, progress: Progress,
                     records=sink.written - written)
 
 
+def _line_size(line: Line) -> int:
+    return len(line.text) + 1
+
+
+def _entry_size(entry: LogEntry) -> int:
+    return len(entry.lines[0].text) + 1
+
+
 def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
          summary: Summary | None) -> int:
     """Pump one input's lines through the parser into the sink; returns lines read."""
     target: Sink = _WithSummary(sink, summary) if summary is not None else sink
     counter = [0]
     Pump(target, lambda partition: ParserStage(parser)).run(
-        OneBatch(_progressed(lines, sink, progress, counter)))
+        OneBatch(_progressed(lines, sink, progress, counter, _line_size)))
     return counter[0]
 
 
 def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
                  progress: Progress, summary: Summary | None) -> None:
-    """The loop for csvlog/jsonlog: one event per entry."""
-    write = sink.write
-    feed = parser.feed_entry
-    count = 0
-    size = 0
-    written = sink.written
-    for entry in entries:
-        count += 1
-        size += len(entry.lines[0].text) + 1
-        event = feed(entry)
-        if event is not None:
-            write(event)
-            if summary is not None:
-                summary.add(event)
-        if count % _PROGRESS_EVERY == 0:
-            progress.update(bytes_read=size, lines=_PROGRESS_EVERY,
-                            records=sink.written - written)
-            size = 0
-            written = sink.written
-    progress.update(bytes_read=size, lines=count % _PROGRESS_EVERY,
-                    records=sink.written - written)
+    """csvlog/jsonlog: whole messages through the same pump, one event per entry."""
+    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
+    Pump(target, lambda partition: EntryStage(parser)).run(
+        OneBatch(_progressed(entries, sink, progress, [0], _entry_size)))
 
 
 def _report(sink: EventSink, errors_path: str | None) -> None:
