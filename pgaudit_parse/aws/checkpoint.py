@@ -31,7 +31,8 @@ from typing import Any
 from .errors import AwsSetupError, explain, is_not_found
 
 __all__ = ["Checkpoint", "CheckpointFile", "HighWater", "ParameterCheckpoint",
-           "parse_checkpoint_value", "check_time", "MIN_CHECKPOINT_MS", "write_json_atomically"]
+           "parse_checkpoint_value", "check_time", "MIN_CHECKPOINT_MS", "read_checkpoint_text",
+           "write_json_atomically"]
 
 #: 2000-01-01T00:00:00Z: no PostgreSQL log in CloudWatch is older (CloudWatch Logs began in
 #: 2014); a stored time before this is a placeholder ("0") or a unit mistake.
@@ -197,12 +198,9 @@ class CheckpointFile:
 
     def load(self) -> dict[str, Checkpoint]:
         """The stored checkpoints by log group ({} when the file does not exist yet)."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        text = read_checkpoint_text(self.path)
+        if text is None:
             return {}
-        except OSError as exc:
-            raise AwsSetupError(f"{self.path}: cannot read checkpoint: {exc.strerror}") from exc
         try:
             data = json.loads(text)
             groups = data["groups"]
@@ -253,6 +251,17 @@ class ParameterCheckpoint:
             self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=True)
         except Exception as exc:
             raise AwsSetupError(explain(exc, f"writing SSM parameter {self.name}")) from exc
+
+
+def read_checkpoint_text(path: Path) -> str | None:
+    """The text of a checkpoint file, or None when it does not exist yet; raises
+    :class:`AwsSetupError` (one line) when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AwsSetupError(f"{path}: cannot read checkpoint: {exc.strerror}") from exc
 
 
 def write_json_atomically(path: Path, data: Any) -> None:

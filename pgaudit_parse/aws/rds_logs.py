@@ -38,7 +38,7 @@ from ..lines import Line, Reject, split_message
 from ..parser import Parser
 from ..prefix import LinePrefix
 from ..sinks import EventSink
-from .checkpoint import write_json_atomically
+from .checkpoint import read_checkpoint_text, write_json_atomically
 from .errors import AwsSetupError
 
 __all__ = ["LogFile", "Position", "RdsCheckpointFile", "RdsLogReader", "list_log_files",
@@ -94,12 +94,9 @@ class RdsCheckpointFile:
         self.path = Path(path)
 
     def load(self, instance: str) -> dict[str, Position]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        text = read_checkpoint_text(self.path)
+        if text is None:
             return {}
-        except OSError as exc:
-            raise AwsSetupError(f"{self.path}: cannot read checkpoint: {exc.strerror}") from exc
         try:
             data = json.loads(text)
             if data.get("instance") != instance:

@@ -127,7 +127,9 @@ def _iam_parser() -> argparse.ArgumentParser:
                          "Print a least-privilege IAM policy (JSON) for one pgaudit-parse role.")
     parser.add_argument("role", choices=iam_policy.ROLES,
                         help="forwarder: CloudWatch -> SQS; consumer: SQS -> records; "
-                        "cloudwatch-reader: reads the log group directly")
+                        "cloudwatch-reader: reads the log group directly; subscriber: runs "
+                        "subscribe; logs-to-firehose: the role CloudWatch Logs assumes; "
+                        "firehose-transform: the firehose_handler Lambda")
     parser.add_argument("--queue-arn", metavar="ARN",
                         help="the queue's ARN (forwarder, consumer)")
     parser.add_argument("--queue-url", metavar="URL",
