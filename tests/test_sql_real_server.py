@@ -21,23 +21,24 @@ from pgaudit_parse.cli import main
 
 # One simple query (psql -c sends it as one string). With pgaudit.log = 'all,-misc' and
 # log_catalog off, the catalog read and SET have no audit line; the others have one each.
-SCRIPT = ("select count(*) from pg_class; insert into t values (4217); select 'Mk5521'; "
-          "set work_mem = '4MB'; update t set a = 7390 where a = 4217; "
-          "select * from t where a > 6128; delete from t where a = 7390")
-EXPECTED = ["insert into t values (4217)", "select 'Mk5521'",
-            "update t set a = 7390 where a = 4217", "select * from t where a > 6128",
-            "delete from t where a = 7390"]
+SCRIPT = ("select count(*) from pg_class; insert into t values (4217093358); select 'Mk5521'; "
+          "set work_mem = '4MB'; update t set a = 7390264817 where a = 4217093358; "
+          "select * from t where a > 6128405973; delete from t where a = 7390264817")
+EXPECTED = ["insert into t values (4217093358)", "select 'Mk5521'",
+            "update t set a = 7390264817 where a = 4217093358",
+            "select * from t where a > 6128405973", "delete from t where a = 7390264817"]
 # Both selects fit the one audit line; the catalog read may be the one log_catalog skipped.
 AMBIGUOUS = "select 1 from pg_class limit 1; select 'Mk8080'"
 SECRETS = ["Pw0rdAlpha", "Pw0rdBravo", "Pw0rdCharlie"]
-CONSTANTS = ["4217", "Mk5521", "7390", "6128", "Mk8080", "Mk6464", *SECRETS]
+# Numbers long enough that no pid, session id, port or line number can hold them.
+CONSTANTS = ["4217093358", "Mk5521", "7390264817", "6128405973", "Mk8080", "Mk6464", *SECRETS]
 
 
 @pytest.fixture(scope="module")
 def server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     out = tmp_path_factory.mktemp("sql-server")
     with PgServer(settings=RDS_SETTINGS) as pg:
-        pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']}; CREATE TABLE t (a int);")
+        pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']}; CREATE TABLE t (a bigint);")
         for script in (SCRIPT, AMBIGUOUS):
             result = pg.run_client(["psql", "-X", "-h", pg.host_arg(None), "-p", str(pg.port),
                                     "-U", "postgres", "-d", "postgres", "-c", script])
