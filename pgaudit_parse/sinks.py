@@ -27,7 +27,8 @@ from typing import IO, Any, Final, Protocol
 from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
 from .formats.ecs import to_ecs
 from .formats.executions import logged_statement
-from .formats.guardium import DEFAULT_HELD_BYTES, RecordBuilder
+from .formats.guardium import DEFAULT_HELD_BYTES
+from .formats.record_template import RecordWriter
 from .formats.ocsf import to_ocsf
 from .lines import Reject
 from .sql.stage import SqlInfo, SqlStage
@@ -246,8 +247,8 @@ class OutputSink:
         self._owned = owned
         self.values = values
         self.held_bytes = held_bytes
-        self._records = RecordBuilder(account_id, instance, values=values,
-                                      max_held_bytes=held_bytes)
+        self._records = RecordWriter(account_id, instance, values=values,
+                                     max_held_bytes=held_bytes)
 
     @property
     def released_early(self) -> int:
@@ -276,7 +277,7 @@ class OutputSink:
                            + "\n")
             self.written += 1
             return
-        records = self._records.add(event, instance)
+        records = self._records.add_lines(event, instance)
         if not records:
             if not isinstance(event, (AuditEvent, DurationEvent)) \
                     and logged_statement(event) is None:
@@ -284,15 +285,16 @@ class OutputSink:
             return
         self._write_records(records)
 
-    def _write_records(self, records: list[dict[str, Any]]) -> None:
-        self.out.write("".join(_dumps(record) + "\n" for record in records))
+    def _write_records(self, records: list[str]) -> None:
+        """Write JSON lines of records (each ends with its newline)."""
+        self.out.write(records[0] if len(records) == 1 else "".join(records))
         self.written += len(records)
 
     def write_rendered(self, out_path: str, errors_path: str | None = None) -> None:
         """Append lines rendered elsewhere with this sink's settings (``--jobs`` workers)
         to the output and dead-letter streams, as they are. Counting them is the caller's
         business (the workers return their counts)."""
-        held = self._records.flush()  # records held from before come first
+        held = self._records.flush_lines()  # records held from before come first
         if held:
             self._write_records(held)
         _copy_file(out_path, self.out)
@@ -319,7 +321,7 @@ class OutputSink:
     def flush(self, durable: bool = False) -> None:
         """Write held records, flush both streams; with ``durable``, also fsync real files
         (call it before acknowledging input)."""
-        held = self._records.flush()
+        held = self._records.flush_lines()
         if held:
             self._write_records(held)
         for stream in (self.out, self.errors):

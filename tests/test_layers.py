@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, int]] = [
     ("pgaudit_parse.prefix", 0),
     ("pgaudit_parse.payload", 0),
     ("pgaudit_parse.timestamps", 0),
+    ("pgaudit_parse.jsonenc", 0),
 ]
 
 
