@@ -1,0 +1,206 @@
+"""The output side's fast paths against their references (issue 12).
+
+* :class:`~pgaudit_parse.formats.record_template.RecordTemplate` (records written from a
+  template) == the stdlib's text of :func:`~pgaudit_parse.formats.guardium._record`'s dict;
+  :class:`~pgaudit_parse.formats.record_template.RecordWriter` == ``RecordBuilder`` + the
+  stdlib, over streams of events (grouping, instances per stream);
+* the events template (:func:`pgaudit_parse.sinks.event_line`) == the stdlib's text of
+  ``add_sql_keys(event_to_json(event), info)``;
+* :func:`pgaudit_parse.jsonenc.fast_dumps` (orjson) == ``json.dumps`` on the objects it is
+  given, and ``json.loads`` of it gives the object back.
+
+Events are generated field by field with the values PostgreSQL and the sources can put in
+them: None and empty fields, unicode, quotes, control characters, newlines, lone
+surrogates (``backslashreplace``/``unicode_escape`` decoding), IPv4/IPv6 (with a zone),
+``[local]`` and host names, ints beyond 64 bits, zone offsets and naive timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import SETTINGS, scaled
+
+from pgaudit_parse.events import (
+    AuditEvent,
+    ConnectionEvent,
+    DisconnectionEvent,
+    DurationEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+)
+from pgaudit_parse.formats.guardium import RecordBuilder, _record
+from pgaudit_parse.formats.record_template import RecordTemplate, RecordWriter
+from pgaudit_parse.jsonenc import dumps, fast_dumps, orjson_safe_float, stdlib_dumps
+from pgaudit_parse.payload import AuditFields
+
+# -- values -------------------------------------------------------------------------------
+
+#: Any text: quotes, backslashes, control characters, newlines, unicode, lone surrogates.
+_specials = st.sampled_from(list('"\\\n\r\t\x00\x1f\x7f\u2028é😀\ud800\udcff,\' :()[]%'))
+texts = st.one_of(
+    st.text(st.one_of(_specials, st.characters(codec=None)), max_size=12),
+    st.text(st.sampled_from('"\\\n\x01aé'), min_size=1, max_size=4),
+    st.sampled_from(["", '"', "\\", "\n", "\r\n", "\x00", "\x7f", "\u2028", "é", "😀",
+                     "\ud800", "a,b", "''", "NA", "[local]"]),
+)
+opt_texts = st.one_of(st.none(), texts)
+big_ints = st.one_of(st.integers(-2, 70_000), st.integers(-(2 ** 70), 2 ** 70),
+                     st.sampled_from([2 ** 63, 2 ** 64, -(2 ** 63) - 1]))
+opt_ints = st.one_of(st.none(), big_ints)
+hosts = st.one_of(
+    st.none(), st.just(""), st.just("[local]"),
+    st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str),
+    st.sampled_from(["::1", "fe80::1%eth0", "2001:db8::5", "10.0.0.5", "::ffff:10.0.0.1"]),
+    st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,8}){0,2}", fullmatch=True),
+    texts,
+)
+zones = st.one_of(st.none(), st.integers(-14 * 60, 14 * 60).map(
+    lambda m: timezone(timedelta(minutes=m))), st.just(timezone.utc))
+timestamps = st.one_of(
+    st.none(),
+    st.builds(lambda d, z: d.replace(tzinfo=z),
+              st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2099, 12, 31)),
+              zones))
+floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e-5, 1e16, 1e-4, 0.25, 1e300]))
+audits = st.builds(
+    AuditFields, st.sampled_from(["SESSION", "OBJECT"]), big_ints, big_ints, opt_texts,
+    opt_texts, opt_texts, opt_texts, opt_texts,
+    st.one_of(st.none(), st.lists(texts, max_size=3).map(tuple)), opt_ints)
+
+
+def _common() -> dict[str, Any]:
+    return {
+        "timestamp": timestamps, "severity": st.sampled_from(["LOG", "ERROR", "FATAL", "é"]),
+        "message": texts, "user": opt_texts, "database": opt_texts, "client_host": hosts,
+        "client_port": opt_ints, "pid": opt_ints, "detail": opt_texts, "hint": opt_texts,
+        "context": opt_texts, "statement": opt_texts, "query": opt_texts,
+        "location": opt_texts, "application_name": opt_texts, "session_id": opt_texts,
+        "session_line": opt_ints, "session_start": timestamps, "command_tag": opt_texts,
+        "sqlstate": opt_texts, "backend_type": opt_texts, "virtual_xid": opt_texts,
+        "xid": opt_ints, "leader_pid": opt_ints, "query_id": opt_ints,
+        "cursor_position": opt_ints, "source": texts, "line": big_ints,
+        "stream": st.one_of(st.just(""), st.sampled_from(["a", "b"]), texts),
+    }
+
+
+events: st.SearchStrategy[Event] = st.one_of(
+    st.builds(AuditEvent, audit=audits, **_common()),
+    st.builds(ErrorEvent, kind=st.sampled_from(["error", "login_failed"]), **_common()),
+    st.builds(DurationEvent, duration_ms=floats, duration_statement=opt_texts, **_common()),
+    st.builds(LogEvent, **_common()),
+    st.builds(ConnectionEvent, **_common()),
+    st.builds(DisconnectionEvent, session_time=opt_texts, **_common()),
+)
+settings_ = st.tuples(opt_texts, opt_texts, st.sampled_from(["connector", "postgres"]))
+
+
+# -- records ------------------------------------------------------------------------------
+
+@SETTINGS
+@given(events, texts, opt_ints, opt_ints, settings_)
+def test_record_template_is_the_record_dicts_text(event: Event, sql: str,
+                                                  micros: int | None, rows: int | None,
+                                                  setting: tuple[str | None, str | None, str]
+                                                  ) -> None:
+    """``data`` records (the statement in ``sql``)."""
+    _check_template(event, sql, micros, rows, setting)
+
+
+@SETTINGS
+@given(events, settings_)
+def test_record_template_is_the_exception_dicts_text(
+        event: Event, setting: tuple[str | None, str | None, str]) -> None:
+    """``exception`` records (``sql`` None; any event, as a library caller may pass)."""
+    _check_template(event, None, None, None, setting)
+
+
+def _check_template(event: Event, sql: str | None, micros: int | None, rows: int | None,
+                    setting: tuple[str | None, str | None, str]) -> None:
+    account_id, instance, values = setting
+    template = RecordTemplate(account_id, instance, values)
+    expected = stdlib_dumps(_record(event, sql, micros, rows, account_id, instance, values))
+    assert template.line(event, sql, micros, rows) == expected + "\n"
+    # twice: the second comes through the template's caches
+    assert template.line(event, sql, micros, rows) == expected + "\n"
+
+
+@scaled(0.4)
+@given(st.lists(st.tuples(events, st.one_of(st.none(), st.sampled_from(["i1", "i2"]))),
+                max_size=12), settings_)
+def test_record_writer_writes_the_record_builders_records(
+        stream: list[tuple[Event, str | None]],
+        setting: tuple[str | None, str | None, str]) -> None:
+    account_id, instance, values = setting
+    builder = RecordBuilder(account_id, instance, values=values, max_per_session=3)
+    writer = RecordWriter(account_id, instance, values=values, max_per_session=3)
+    for event, override in stream:
+        assert writer.add_lines(event, override) == [
+            dumps(r) + "\n" for r in builder.add(event, override)]
+    assert writer.flush_lines() == [dumps(r) + "\n" for r in builder.flush()]
+
+
+def test_record_template_time_cache_follows_the_object_not_its_instant() -> None:
+    # Equal datetimes in two zones are one instant; the offset differs, so the text must.
+    utc = datetime(2026, 11, 25, 16, 5, 1, tzinfo=timezone.utc)
+    cet = utc.astimezone(timezone(timedelta(hours=1)))
+    template = RecordTemplate(None, None)
+    for stamp in (utc, cet, utc):
+        event = LogEvent(timestamp=stamp, severity="ERROR", message="m")
+        assert template.line(event, None, None, None) == stdlib_dumps(
+            _record(event, None, None, None, None, None, "connector")) + "\n"
+
+
+# -- the JSON encoder ---------------------------------------------------------------------
+
+#: Floats orjson writes as the stdlib does (the callers of fast_dumps check theirs).
+safe_floats = st.one_of(st.floats(-1e15, 1e15).filter(orjson_safe_float),
+                        st.sampled_from([0.0, -0.0, 1e-4, 9999999999999998.0, 0.1]))
+json_leaves = st.one_of(st.none(), st.booleans(), big_ints, texts, safe_floats)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(texts, inner, max_size=4)),
+    max_leaves=20)
+
+
+def _floats_in(obj: Any) -> list[float]:
+    if isinstance(obj, float):
+        return [obj]
+    if isinstance(obj, dict):
+        return [f for v in obj.values() for f in _floats_in(v)]
+    if isinstance(obj, list):
+        return [f for v in obj for f in _floats_in(v)]
+    return []
+
+
+@SETTINGS
+@given(json_values)
+def test_fast_dumps_is_json_dumps(obj: Any) -> None:
+    text = fast_dumps(obj)
+    assert text == stdlib_dumps(obj)
+    assert json.loads(text) == obj
+
+
+@SETTINGS
+@given(st.dictionaries(st.one_of(big_ints, st.booleans(), st.none(), floats),
+                       json_leaves, min_size=1, max_size=3))
+def test_fast_dumps_gives_non_str_keys_to_the_stdlib(obj: dict[Any, Any]) -> None:
+    # (the stdlib writes float keys by repr even where orjson would not: NaN, 1e+16)
+    assert fast_dumps(obj) == stdlib_dumps(obj)
+
+
+@SETTINGS
+@given(floats)
+def test_orjson_safe_floats_are_written_alike(value: float) -> None:
+    """Where orjson_safe_float says yes, orjson writes the float as the stdlib does (and
+    where it says no, the stdlib's text has an exponent or is not a number)."""
+    if orjson_safe_float(value):
+        assert fast_dumps([value]) == stdlib_dumps([value])
+    else:
+        assert any(c in stdlib_dumps(value) for c in "eNI")
