@@ -14,7 +14,8 @@ ways to get it faster than building dicts and calling the stdlib encoder:
 
 >>> string('say "hi"\\n'), integer(-3), number(0.25), number(float("nan"))
 ('"say \\\\"hi\\\\"\\\\n"', '-3', '0.25', 'NaN')
->>> fast_dumps({"a": [1, 2.5, None, True], "b": "é"}) == dumps({"a": [1, 2.5, None, True], "b": "é"})
+>>> obj = {"a": [1, 2.5, None, True], "b": "é", "c": 2 ** 70}
+>>> fast_dumps(obj) == dumps(obj) == '{"a":[1,2.5,null,true],"b":"é","c":1180591620717411303424}'
 True
 """
 

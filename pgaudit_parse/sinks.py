@@ -24,14 +24,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any, Final, Protocol
 
-from .events import AuditEvent, DisconnectionEvent, DurationEvent, Event
+from .events import (
+    AuditEvent,
+    ConnectionEvent,
+    DisconnectionEvent,
+    DurationEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+)
 from .formats.ecs import to_ecs
 from .formats.executions import logged_statement
 from .formats.guardium import DEFAULT_HELD_BYTES
-from .formats.record_template import RecordWriter
 from .formats.ocsf import to_ocsf
+from .formats.record_template import RecordWriter
+from .jsonenc import dumps, integer, number, string
 from .lines import Reject
-from .sql.stage import SqlInfo, SqlStage
+from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
 __all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys", "reject_to_json",
            "Sink",
@@ -127,6 +136,110 @@ def event_to_json(event: Event) -> dict[str, Any]:
     return out
 
 
+# -- the events template -------------------------------------------------------------------
+# ``--format events`` lines written without their dicts: the keys (in event_to_json's
+# order) are text made once per event class, and each value is rendered by the function the
+# stdlib encoder uses for its type (jsonenc), so a line is byte for byte
+# ``_dumps(add_sql_keys(event_to_json(event), info))`` (tests/test_output_text.py proves it
+# on generated events). A value whose type is not the declared one goes to the stdlib: an
+# int field holding something else through ``_json``, anything else by the TypeError or
+# AttributeError that makes :func:`event_line` fall back to the dicts.
+
+#: What a value is rendered as, by kind: ``{v}`` is the attribute's expression.
+_VALUE_CODE: Final = {
+    "str": "_s({v})",
+    "str?": '("null" if (v := {v}) is None else _s(v))',
+    "str-or-null": '(_s(v) if (v := {v}) else "null")',  # event_to_json's ``x or None``
+    "int": "(_i(v) if (v := {v}).__class__ is int else _json(v))",
+    "int?": '("null" if (v := {v}) is None else _i(v) if v.__class__ is int else _json(v))',
+    "bool?": '("null" if (v := {v}) is None else "true" if v is True else "false" '
+             'if v is False else _json(v))',
+    "float": "_f({v})",
+    "time?": '("null" if (v := {v}) is None else _s(v.isoformat()))',
+    "strs?": '("null" if (v := {v}) is None else "[" + ",".join(map(_s, v)) + "]")',
+}
+_HEAD: Final = (("kind", "e.kind", "str"), ("timestamp", "e.timestamp", "time?"),
+                ("severity", "e.severity", "str"), ("user", "e.user", "str?"),
+                ("database", "e.database", "str?"), ("client_host", "e.client_host", "str?"),
+                ("client_port", "e.client_port", "int?"), ("pid", "e.pid", "int?"),
+                ("message", "e.message", "str"), ("detail", "e.detail", "str?"),
+                ("hint", "e.hint", "str?"), ("context", "e.context", "str?"),
+                ("statement", "e.statement", "str?"),
+                ("schema_version", string(EVENTS_SCHEMA_VERSION), "json"))
+_AUDIT: Final = (("audit_type", "(a := e.audit).audit_type", "str"),
+                 ("statement_id", "a.statement_id", "int"),
+                 ("substatement_id", "a.substatement_id", "int"),
+                 ("class", "a.class_", "str?"), ("command", "a.command", "str?"),
+                 ("object_type", "a.object_type", "str?"),
+                 ("object_name", "a.object_name", "str?"),
+                 ("statement", "a.statement", "str?"), ("parameter", "a.parameter", "strs?"),
+                 ("rows", "a.rows", "int?"), ("statement_full", "i.statement_full", "str?"),
+                 ("split_certain", "i.split_certain", "bool?"))
+_TAIL: Final = (("query", "e.query", "str?"), ("location", "e.location", "str?"),
+                ("application_name", "e.application_name", "str?"),
+                ("session_id", "e.session_id", "str?"),
+                ("session_line", "e.session_line", "int?"),
+                ("session_start", "e.session_start", "time?"),
+                ("command_tag", "e.command_tag", "str?"), ("sqlstate", "e.sqlstate", "str?"),
+                ("backend_type", "e.backend_type", "str?"),
+                ("virtual_xid", "e.virtual_xid", "str?"), ("xid", "e.xid", "int?"),
+                ("leader_pid", "e.leader_pid", "int?"), ("query_id", "e.query_id", "int?"),
+                ("cursor_position", "e.cursor_position", "int?"),
+                ("source", "e.source", "str"), ("line", "e.line", "int"),
+                ("stream", "e.stream", "str-or-null"))
+#: The keys of each event class after ``stream`` (before ``fingerprint``).
+_OWN: Final[dict[type[Event], tuple[tuple[str, str, str], ...]]] = {
+    DurationEvent: (("duration_ms", "e.duration_ms", "float"),
+                    ("duration_statement", "e.duration_statement", "str?")),
+    DisconnectionEvent: (("session_time", "e.session_time", "str?"),),
+}
+_FINGERPRINT: Final = (("fingerprint", "i.fingerprint", "str?"),)
+
+
+def _object_code(fields: tuple[tuple[str, str, str], ...]) -> str:
+    """f-string source (in ``f'...'``) of a JSON object's members (kind ``json``: the
+    value is constant JSON text)."""
+    out: list[str] = []
+    for n, (key, value, kind) in enumerate(fields):
+        literal = ("," if n else "") + string(key) + ":" + (value if kind == "json" else "")
+        out.append(literal.replace("{", "{{").replace("}", "}}").replace("'", "\\'"))
+        if kind != "json":
+            out.append("{" + _VALUE_CODE[kind].format(v=value) + "}")
+    return "".join(out)
+
+
+def _event_template(cls: type[Event]) -> Callable[[Event, SqlInfo], str]:
+    """The function that writes one ``cls`` event's line (and its newline)."""
+    body = _object_code(_HEAD)
+    if issubclass(cls, AuditEvent):
+        body += ',"audit":{{' + _object_code(_AUDIT) + "}}"
+    body += "," + _object_code(_TAIL + _OWN.get(cls, ()) + _FINGERPRINT)
+    source = f"def line(e, i):\n    return f'{{{{{body}}}}}\\n'\n"
+    namespace: dict[str, Any] = {"_s": string, "_i": integer, "_f": number, "_json": _dumps}
+    exec(source, namespace)  # noqa: S102 - source made above from constants only
+    line: Callable[[Event, SqlInfo], str] = namespace["line"]
+    return line
+
+
+def event_line(event: Event, info: SqlInfo = NO_INFO) -> str:
+    """``_dumps(add_sql_keys(event_to_json(event), info)) + "\\n"``, from the template of
+    the event's class (the dicts for classes without one, and for values of other types
+    than declared).
+
+    >>> from pgaudit_parse import parse_lines
+    >>> [e] = parse_lines(["2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  hi"])
+    >>> event_line(e) == _dumps(add_sql_keys(event_to_json(e), NO_INFO)) + "\\n"
+    True
+    """
+    template = _EVENT_TEMPLATES.get(event.__class__)
+    if template is not None:
+        try:
+            return template(event, info)
+        except (TypeError, AttributeError):
+            pass
+    return _dumps(add_sql_keys(event_to_json(event), info)) + "\n"
+
+
 def add_sql_keys(out: dict[str, Any], info: SqlInfo) -> dict[str, Any]:
     """The SQL stage's keys: ``fingerprint``; ``audit.statement_full`` and
     ``audit.split_certain`` (the whole multi-statement string, and whether the line's
@@ -144,35 +257,11 @@ def reject_to_json(reject: Reject) -> dict[str, Any]:
     return {"file": reject.source, **reject.as_dict()}
 
 
-def _unserializable(obj: Any) -> Any:
-    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
-
-
-def _make_dumps() -> Callable[[Any], str]:
-    """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``, minus its per-call
-    set-up: the C encoder is built once (it is what json.dumps builds on every call)."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    c_encode = getattr(json.encoder, "c_encode_basestring", None)
-    if c_make_encoder is None or c_encode is None:
-        return encoder.encode
-    markers: dict[int, Any] = {}  # json.dumps's circular-reference check, kept
-    iterencode = c_make_encoder(markers, _unserializable, c_encode, None, ":", ",", False,
-                                False, True)
-    join = "".join
-
-    def dumps(obj: Any) -> str:
-        try:
-            return join(iterencode(obj, 0))
-        except BaseException:
-            markers.clear()  # an error leaves the objects it was inside marked
-            raise
-
-    return dumps
-
-
 #: Compact JSON with non-ASCII kept, byte for byte what json.dumps writes.
-_dumps: Final = _make_dumps()
+_dumps: Final = dumps
+_EVENT_TEMPLATES: Final[dict[type[Event], Callable[[Event, SqlInfo], str]]] = {
+    cls: _event_template(cls) for cls in (
+    AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, LogEvent)}
 
 
 def _copy_file(path: str, stream: IO[str]) -> None:
@@ -261,7 +350,7 @@ class OutputSink:
         event, sql_info = self._sql.apply(event)
         fmt = self.fmt
         if fmt == "events":
-            self.out.write(_dumps(add_sql_keys(event_to_json(event), sql_info)) + "\n")
+            self.out.write(event_line(event, sql_info))
             self.written += 1
             return
         if fmt == "ocsf":

@@ -18,6 +18,7 @@ surrogates (``backslashreplace``/``unicode_escape`` decoding), IPv4/IPv6 (with a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -38,6 +39,8 @@ from pgaudit_parse.formats.guardium import RecordBuilder, _record
 from pgaudit_parse.formats.record_template import RecordTemplate, RecordWriter
 from pgaudit_parse.jsonenc import dumps, fast_dumps, orjson_safe_float, stdlib_dumps
 from pgaudit_parse.payload import AuditFields
+from pgaudit_parse.sinks import add_sql_keys, event_line, event_to_json
+from pgaudit_parse.sql.stage import NO_INFO, SqlInfo
 
 # -- values -------------------------------------------------------------------------------
 
@@ -204,3 +207,41 @@ def test_orjson_safe_floats_are_written_alike(value: float) -> None:
         assert fast_dumps([value]) == stdlib_dumps([value])
     else:
         assert any(c in stdlib_dumps(value) for c in "eNI")
+
+
+# -- events -------------------------------------------------------------------------------
+
+infos = st.builds(SqlInfo, opt_texts, opt_texts, st.one_of(st.none(), st.booleans()))
+
+
+@SETTINGS
+@given(events, infos)
+def test_event_template_is_the_event_dicts_text(event: Event, info: SqlInfo) -> None:
+    expected = stdlib_dumps(add_sql_keys(event_to_json(event), info)) + "\n"
+    assert event_line(event, info) == expected
+    assert json.loads(expected) == json.loads(event_line(event, info))
+
+
+class _Port(int):
+    """An int subclass (as an IntEnum would be): the stdlib writes int.__repr__."""
+
+
+@SETTINGS
+@given(events, infos, st.sampled_from([True, 2.5, _Port(5432), "5432", [1]]))
+def test_event_template_gives_values_of_other_types_to_the_stdlib(
+        event: Event, info: SqlInfo, odd: object) -> None:
+    """A library caller's event with a value of another type than declared (a bool or a
+    float where an int goes, a str subclass...) is written as json.dumps writes it."""
+    event = replace(event, client_port=odd, line=odd)  # type: ignore[arg-type]
+    info = replace(info, split_certain=odd)  # type: ignore[arg-type]
+    expected = stdlib_dumps(add_sql_keys(event_to_json(event), info)) + "\n"
+    assert event_line(event, info) == expected
+
+
+def test_event_template_of_an_unknown_event_class_is_the_dicts() -> None:
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Mine(LogEvent):
+        extra: str = "x"
+
+    event = Mine(timestamp=None, severity="LOG", message="m")
+    assert event_line(event) == stdlib_dumps(add_sql_keys(event_to_json(event), NO_INFO)) + "\n"

@@ -29,6 +29,7 @@ from typing import Final
 from ..events import ErrorEvent, Event
 from ..jsonenc import integer, string
 from ..sql import redact_passwords
+from .executions import Execution
 from .guardium import (
     APP_USER_NAME,
     COMM_PROTOCOL,
@@ -45,7 +46,6 @@ from .guardium import (
     _server_host,
     _time_fields,
 )
-from .executions import Execution
 
 __all__ = ["RecordTemplate", "RecordWriter"]
 
