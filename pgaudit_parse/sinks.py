@@ -38,7 +38,7 @@ from .formats.executions import logged_statement
 from .formats.guardium import DEFAULT_HELD_BYTES
 from .formats.ocsf import to_ocsf
 from .formats.record_template import RecordWriter
-from .jsonenc import dumps, integer, number, string
+from .jsonenc import dumps, fast_dumps, integer, number, orjson_safe_float, string
 from .lines import Reject
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
@@ -240,6 +240,20 @@ def event_line(event: Event, info: SqlInfo = NO_INFO) -> str:
     return _dumps(add_sql_keys(event_to_json(event), info)) + "\n"
 
 
+def ocsf_line(rendered: dict[str, Any]) -> str:
+    """An OCSF object's line: orjson's text, which is the stdlib's for it (an OCSF object
+    holds no float; tests/test_output_text.py checks it on generated events)."""
+    return fast_dumps(rendered) + "\n"
+
+
+def ecs_line(event: Event, rendered: dict[str, Any]) -> str:
+    """An ECS document's line: orjson's text where it is the stdlib's (its one float,
+    ``pgaudit_parse.log.duration_ms``, is a duration's; others go to the stdlib)."""
+    if isinstance(event, DurationEvent) and not orjson_safe_float(event.duration_ms):
+        return _dumps(rendered) + "\n"
+    return fast_dumps(rendered) + "\n"
+
+
 def add_sql_keys(out: dict[str, Any], info: SqlInfo) -> dict[str, Any]:
     """The SQL stage's keys: ``fingerprint``; ``audit.statement_full`` and
     ``audit.split_certain`` (the whole multi-statement string, and whether the line's
@@ -358,12 +372,12 @@ class OutputSink:
             if rendered is None:
                 self.skipped += 1
                 return
-            self.out.write(_dumps(rendered) + "\n")
+            self.out.write(ocsf_line(rendered))
             self.written += 1
             return
         if fmt == "ecs":
-            self.out.write(_dumps(to_ecs(event, self.account_id, instance or self.instance))
-                           + "\n")
+            self.out.write(ecs_line(event, to_ecs(event, self.account_id,
+                                                   instance or self.instance)))
             self.written += 1
             return
         records = self._records.add_lines(event, instance)

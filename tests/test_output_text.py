@@ -7,7 +7,8 @@
 * the events template (:func:`pgaudit_parse.sinks.event_line`) == the stdlib's text of
   ``add_sql_keys(event_to_json(event), info)``;
 * :func:`pgaudit_parse.jsonenc.fast_dumps` (orjson) == ``json.dumps`` on the objects it is
-  given, and ``json.loads`` of it gives the object back.
+  given, and ``json.loads`` of it gives the object back; the OCSF and ECS lines written
+  through it == the stdlib's text of ``to_ocsf``/``to_ecs``.
 
 Events are generated field by field with the values PostgreSQL and the sources can put in
 them: None and empty fields, unicode, quotes, control characters, newlines, lone
@@ -18,11 +19,12 @@ surrogates (``backslashreplace``/``unicode_escape`` decoding), IPv4/IPv6 (with a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import SETTINGS, scaled
 
@@ -35,34 +37,37 @@ from pgaudit_parse.events import (
     Event,
     LogEvent,
 )
+from pgaudit_parse.formats.ecs import to_ecs
 from pgaudit_parse.formats.guardium import RecordBuilder, _record
+from pgaudit_parse.formats.ocsf import to_ocsf
 from pgaudit_parse.formats.record_template import RecordTemplate, RecordWriter
 from pgaudit_parse.jsonenc import dumps, fast_dumps, orjson_safe_float, stdlib_dumps
 from pgaudit_parse.payload import AuditFields
-from pgaudit_parse.sinks import add_sql_keys, event_line, event_to_json
+from pgaudit_parse.sinks import add_sql_keys, ecs_line, event_line, event_to_json, ocsf_line
 from pgaudit_parse.sql.stage import NO_INFO, SqlInfo
 
 # -- values -------------------------------------------------------------------------------
 
-#: Any text: quotes, backslashes, control characters, newlines, unicode, lone surrogates.
-_specials = st.sampled_from(list('"\\\n\r\t\x00\x1f\x7f\u2028é😀\ud800\udcff,\' :()[]%'))
-texts = st.one_of(
-    st.text(st.one_of(_specials, st.characters(codec=None)), max_size=12),
-    st.text(st.sampled_from('"\\\n\x01aé'), min_size=1, max_size=4),
-    st.sampled_from(["", '"', "\\", "\n", "\r\n", "\x00", "\x7f", "\u2028", "é", "😀",
-                     "\ud800", "a,b", "''", "NA", "[local]"]),
-)
+def _texts(surrogates: bool) -> st.SearchStrategy[str]:
+    """Any text: quotes, backslashes, control characters, newlines, unicode, and with
+    ``surrogates`` lone surrogates (which orjson refuses: the whole object then goes to the
+    stdlib, so the orjson tests also draw objects without them)."""
+    specials = '"\\\n\r\t\x00\x1f\x7f\u2028é😀,\' :()[]%' + ("\ud800\udcff" if surrogates else "")
+    chars = st.characters(codec=None) if surrogates else st.characters(
+        blacklist_categories=("Cs",))
+    return st.one_of(
+        st.text(st.one_of(st.sampled_from(list(specials)), chars), max_size=12),
+        st.text(st.sampled_from('"\\\n\x01aé'), min_size=1, max_size=4),
+        st.sampled_from(["", '"', "\\", "\n", "\r\n", "\x00", "\x7f", "\u2028", "é", "😀",
+                         "a,b", "''", "NA", "[local]"] + (["\ud800"] if surrogates else [])),
+    )
+
+
+texts = _texts(surrogates=True)
 opt_texts = st.one_of(st.none(), texts)
 big_ints = st.one_of(st.integers(-2, 70_000), st.integers(-(2 ** 70), 2 ** 70),
                      st.sampled_from([2 ** 63, 2 ** 64, -(2 ** 63) - 1]))
 opt_ints = st.one_of(st.none(), big_ints)
-hosts = st.one_of(
-    st.none(), st.just(""), st.just("[local]"),
-    st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str),
-    st.sampled_from(["::1", "fe80::1%eth0", "2001:db8::5", "10.0.0.5", "::ffff:10.0.0.1"]),
-    st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,8}){0,2}", fullmatch=True),
-    texts,
-)
 zones = st.one_of(st.none(), st.integers(-14 * 60, 14 * 60).map(
     lambda m: timezone(timedelta(minutes=m))), st.just(timezone.utc))
 timestamps = st.one_of(
@@ -70,36 +75,57 @@ timestamps = st.one_of(
     st.builds(lambda d, z: d.replace(tzinfo=z),
               st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2099, 12, 31)),
               zones))
-floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e-5, 1e16, 1e-4, 0.25, 1e300]))
-audits = st.builds(
-    AuditFields, st.sampled_from(["SESSION", "OBJECT"]), big_ints, big_ints, opt_texts,
-    opt_texts, opt_texts, opt_texts, opt_texts,
-    st.one_of(st.none(), st.lists(texts, max_size=3).map(tuple)), opt_ints)
+floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 1e-5, 1e16, 1e-4, 0.25, 1e300]),
+                   st.floats(1e-7, 1e-4), st.floats(1e15, 1e17))
 
 
-def _common() -> dict[str, Any]:
-    return {
+def _events(surrogates: bool) -> tuple[st.SearchStrategy[Event], st.SearchStrategy[Event]]:
+    """(events of every class, duration events); without ``surrogates``, also without
+    ints beyond 64 bits (orjson refuses both: see _texts)."""
+    text = _texts(surrogates)
+    big_ints = globals()["big_ints"] if surrogates else st.one_of(
+        st.integers(-2, 70_000), st.integers(-(2 ** 63), 2 ** 64 - 1))
+    opt_ints = st.one_of(st.none(), big_ints)
+    opt_text = st.one_of(st.none(), text)
+    hosts = st.one_of(
+        st.none(), st.just(""), st.just("[local]"),
+        st.ip_addresses(v=4).map(str), st.ip_addresses(v=6).map(str),
+        st.sampled_from(["::1", "fe80::1%eth0", "2001:db8::5", "10.0.0.5", "::ffff:10.0.0.1"]),
+        st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9-]{0,8}){0,2}", fullmatch=True),
+        text,
+    )
+    audits = st.builds(
+        AuditFields, st.sampled_from(["SESSION", "OBJECT"]), big_ints, big_ints, opt_text,
+        opt_text, opt_text, opt_text, opt_text,
+        st.one_of(st.none(), st.lists(text, max_size=3).map(tuple)), opt_ints)
+    common: dict[str, Any] = {
         "timestamp": timestamps, "severity": st.sampled_from(["LOG", "ERROR", "FATAL", "é"]),
-        "message": texts, "user": opt_texts, "database": opt_texts, "client_host": hosts,
-        "client_port": opt_ints, "pid": opt_ints, "detail": opt_texts, "hint": opt_texts,
-        "context": opt_texts, "statement": opt_texts, "query": opt_texts,
-        "location": opt_texts, "application_name": opt_texts, "session_id": opt_texts,
-        "session_line": opt_ints, "session_start": timestamps, "command_tag": opt_texts,
-        "sqlstate": opt_texts, "backend_type": opt_texts, "virtual_xid": opt_texts,
+        "message": text, "user": opt_text, "database": opt_text, "client_host": hosts,
+        "client_port": opt_ints, "pid": opt_ints, "detail": opt_text, "hint": opt_text,
+        "context": opt_text, "statement": opt_text, "query": opt_text,
+        "location": opt_text, "application_name": opt_text, "session_id": opt_text,
+        "session_line": opt_ints, "session_start": timestamps, "command_tag": opt_text,
+        "sqlstate": opt_text, "backend_type": opt_text, "virtual_xid": opt_text,
         "xid": opt_ints, "leader_pid": opt_ints, "query_id": opt_ints,
-        "cursor_position": opt_ints, "source": texts, "line": big_ints,
-        "stream": st.one_of(st.just(""), st.sampled_from(["a", "b"]), texts),
+        "cursor_position": opt_ints, "source": text, "line": big_ints,
+        "stream": st.one_of(st.just(""), st.sampled_from(["a", "b"]), text),
     }
+    durations = st.builds(DurationEvent, duration_ms=floats, duration_statement=opt_text,
+                          **common)
+    every = st.one_of(
+        st.builds(AuditEvent, audit=audits, **common),
+        st.builds(ErrorEvent, kind=st.sampled_from(["error", "login_failed"]), **common),
+        durations,
+        st.builds(LogEvent, **common),
+        st.builds(ConnectionEvent, **common),
+        st.builds(DisconnectionEvent, session_time=opt_text, **common),
+    )
+    return every, durations
 
 
-events: st.SearchStrategy[Event] = st.one_of(
-    st.builds(AuditEvent, audit=audits, **_common()),
-    st.builds(ErrorEvent, kind=st.sampled_from(["error", "login_failed"]), **_common()),
-    st.builds(DurationEvent, duration_ms=floats, duration_statement=opt_texts, **_common()),
-    st.builds(LogEvent, **_common()),
-    st.builds(ConnectionEvent, **_common()),
-    st.builds(DisconnectionEvent, session_time=opt_texts, **_common()),
-)
+events, _ = _events(surrogates=True)
+#: Without lone surrogates: what orjson writes itself (see _texts).
+plain_events, plain_durations = _events(surrogates=False)
 settings_ = st.tuples(opt_texts, opt_texts, st.sampled_from(["connector", "postgres"]))
 
 
@@ -164,7 +190,8 @@ def test_record_template_time_cache_follows_the_object_not_its_instant() -> None
 #: Floats orjson writes as the stdlib does (the callers of fast_dumps check theirs).
 safe_floats = st.one_of(st.floats(-1e15, 1e15).filter(orjson_safe_float),
                         st.sampled_from([0.0, -0.0, 1e-4, 9999999999999998.0, 0.1]))
-json_leaves = st.one_of(st.none(), st.booleans(), big_ints, texts, safe_floats)
+json_leaves = st.one_of(st.none(), st.booleans(), big_ints, texts, _texts(surrogates=False),
+                        safe_floats)
 json_values = st.recursive(
     json_leaves,
     lambda inner: st.one_of(st.lists(inner, max_size=4),
@@ -245,3 +272,29 @@ def test_event_template_of_an_unknown_event_class_is_the_dicts() -> None:
 
     event = Mine(timestamp=None, severity="LOG", message="m")
     assert event_line(event) == stdlib_dumps(add_sql_keys(event_to_json(event), NO_INFO)) + "\n"
+
+
+# -- OCSF and ECS through orjson ----------------------------------------------------------
+
+@SETTINGS
+@given(st.one_of(events, plain_events), opt_texts, opt_texts)
+def test_ocsf_and_ecs_lines_are_the_stdlibs(event: Event, account_id: str | None,
+                                            instance: str | None) -> None:
+    ocsf = to_ocsf(event, account_id, instance)
+    if ocsf is not None:
+        assert ocsf_line(ocsf) == stdlib_dumps(ocsf) + "\n"
+    # (to_ecs cannot convert an infinite duration: a defect of formats/ecs.py, reported)
+    assume(not isinstance(event, DurationEvent)
+           or math.isfinite(event.duration_ms * 1_000_000))
+    ecs = to_ecs(event, account_id, instance)
+    assert ecs_line(event, ecs) == stdlib_dumps(ecs) + "\n"
+
+
+@SETTINGS
+@given(plain_durations)
+def test_ecs_lines_of_durations_are_the_stdlibs(event: DurationEvent) -> None:
+    """The ECS document's one float (the duration) in every range orjson writes otherwise
+    (``1e-05``, ``1e+16``, ``NaN``)."""
+    assume(math.isfinite(event.duration_ms * 1_000_000))  # (to_ecs's defect, as above)
+    ecs = to_ecs(event)
+    assert ecs_line(event, ecs) == stdlib_dumps(ecs) + "\n"
