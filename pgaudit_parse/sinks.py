@@ -155,7 +155,9 @@ _VALUE_CODE: Final = {
     "bool?": '("null" if (v := {v}) is None else "true" if v is True else "false" '
              'if v is False else _json(v))',
     "float": "_f({v})",
-    "time?": '("null" if (v := {v}) is None else _s(v.isoformat()))',
+    # (``iso``: the caller's isoformat, :func:`last_isoformat` in the sinks)
+    "time?": '("null" if (v := {v}) is None else _s({iso}(v)))',
+    "stime?": '("null" if (v := {v}) is None else _s({iso}(v)))',
     "strs?": '("null" if (v := {v}) is None else "[" + ",".join(map(_s, v)) + "]")',
 }
 _HEAD: Final = (("kind", "e.kind", "str"), ("timestamp", "e.timestamp", "time?"),
@@ -179,7 +181,7 @@ _TAIL: Final = (("query", "e.query", "str?"), ("location", "e.location", "str?")
                 ("application_name", "e.application_name", "str?"),
                 ("session_id", "e.session_id", "str?"),
                 ("session_line", "e.session_line", "int?"),
-                ("session_start", "e.session_start", "time?"),
+                ("session_start", "e.session_start", "stime?"),
                 ("command_tag", "e.command_tag", "str?"), ("sqlstate", "e.sqlstate", "str?"),
                 ("backend_type", "e.backend_type", "str?"),
                 ("virtual_xid", "e.virtual_xid", "str?"), ("xid", "e.xid", "int?"),
@@ -204,24 +206,56 @@ def _object_code(fields: tuple[tuple[str, str, str], ...]) -> str:
         literal = ("," if n else "") + string(key) + ":" + (value if kind == "json" else "")
         out.append(literal.replace("{", "{{").replace("}", "}}").replace("'", "\\'"))
         if kind != "json":
-            out.append("{" + _VALUE_CODE[kind].format(v=value) + "}")
+            out.append("{" + _VALUE_CODE[kind].format(
+                v=value, iso="t" if kind == "time?" else "st") + "}")
     return "".join(out)
 
 
-def _event_template(cls: type[Event]) -> Callable[[Event, SqlInfo], str]:
+#: An event template: (event, SQL info, isoformat of ``timestamp``, of ``session_start``).
+EventTemplate = Callable[[Event, SqlInfo, Callable[[datetime], str], Callable[[datetime], str]],
+                         str]
+
+
+def _event_template(cls: type[Event]) -> EventTemplate:
     """The function that writes one ``cls`` event's line (and its newline)."""
     body = _object_code(_HEAD)
     if issubclass(cls, AuditEvent):
         body += ',"audit":{{' + _object_code(_AUDIT) + "}}"
     body += "," + _object_code(_TAIL + _OWN.get(cls, ()) + _FINGERPRINT)
-    source = f"def line(e, i):\n    return f'{{{{{body}}}}}\\n'\n"
+    source = f"def line(e, i, t, st):\n    return f'{{{{{body}}}}}\\n'\n"
     namespace: dict[str, Any] = {"_s": string, "_i": integer, "_f": number, "_json": _dumps}
     exec(source, namespace)  # noqa: S102 - source made above from constants only
-    line: Callable[[Event, SqlInfo], str] = namespace["line"]
+    line: EventTemplate = namespace["line"]
     return line
 
 
-def event_line(event: Event, info: SqlInfo = NO_INFO) -> str:
+def last_isoformat() -> Callable[[datetime], str]:
+    """``datetime.isoformat`` that keeps the last datetime's text (1.4 us saved per line:
+    the lines of a log share their timestamp objects, which the parser caches).
+
+    >>> iso = last_isoformat(); stamp = datetime(2026, 11, 25, 16, 5, 1)
+    >>> iso(stamp), iso(stamp) is iso(stamp)
+    ('2026-11-25T16:05:01', True)
+    """
+    last: datetime | None = None
+    text = ""
+
+    def isoformat(value: datetime) -> str:
+        nonlocal last, text
+        if value is not last:
+            text = value.isoformat()  # (an AttributeError for a non-datetime, as before)
+            last = value
+        return text
+
+    return isoformat
+
+
+_isoformat: Final = datetime.isoformat
+
+
+def event_line(event: Event, info: SqlInfo = NO_INFO,
+               timestamp_iso: Callable[[datetime], str] = _isoformat,
+               session_start_iso: Callable[[datetime], str] = _isoformat) -> str:
     """``_dumps(add_sql_keys(event_to_json(event), info)) + "\\n"``, from the template of
     the event's class (the dicts for classes without one, and for values of other types
     than declared).
@@ -234,7 +268,7 @@ def event_line(event: Event, info: SqlInfo = NO_INFO) -> str:
     template = _EVENT_TEMPLATES.get(event.__class__)
     if template is not None:
         try:
-            return template(event, info)
+            return template(event, info, timestamp_iso, session_start_iso)
         except (TypeError, AttributeError):
             pass
     return _dumps(add_sql_keys(event_to_json(event), info)) + "\n"
@@ -273,7 +307,7 @@ def reject_to_json(reject: Reject) -> dict[str, Any]:
 
 #: Compact JSON with non-ASCII kept, byte for byte what json.dumps writes.
 _dumps: Final = dumps
-_EVENT_TEMPLATES: Final[dict[type[Event], Callable[[Event, SqlInfo], str]]] = {
+_EVENT_TEMPLATES: Final[dict[type[Event], EventTemplate]] = {
     cls: _event_template(cls) for cls in (
     AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, LogEvent)}
 
@@ -350,6 +384,8 @@ class OutputSink:
         self._owned = owned
         self.values = values
         self.held_bytes = held_bytes
+        self._timestamp_iso = last_isoformat()
+        self._session_start_iso = last_isoformat()
         self._records = RecordWriter(account_id, instance, values=values,
                                      max_held_bytes=held_bytes)
 
@@ -364,7 +400,8 @@ class OutputSink:
         event, sql_info = self._sql.apply(event)
         fmt = self.fmt
         if fmt == "events":
-            self.out.write(event_line(event, sql_info))
+            self.out.write(event_line(event, sql_info, self._timestamp_iso,
+                                      self._session_start_iso))
             self.written += 1
             return
         if fmt == "ocsf":

@@ -43,7 +43,14 @@ from pgaudit_parse.formats.ocsf import to_ocsf
 from pgaudit_parse.formats.record_template import RecordTemplate, RecordWriter
 from pgaudit_parse.jsonenc import dumps, fast_dumps, orjson_safe_float, stdlib_dumps
 from pgaudit_parse.payload import AuditFields
-from pgaudit_parse.sinks import add_sql_keys, ecs_line, event_line, event_to_json, ocsf_line
+from pgaudit_parse.sinks import (
+    add_sql_keys,
+    ecs_line,
+    event_line,
+    event_to_json,
+    last_isoformat,
+    ocsf_line,
+)
 from pgaudit_parse.sql.stage import NO_INFO, SqlInfo
 
 # -- values -------------------------------------------------------------------------------
@@ -247,6 +254,21 @@ def test_event_template_is_the_event_dicts_text(event: Event, info: SqlInfo) -> 
     expected = stdlib_dumps(add_sql_keys(event_to_json(event), info)) + "\n"
     assert event_line(event, info) == expected
     assert json.loads(expected) == json.loads(event_line(event, info))
+
+
+@scaled(0.5)
+@given(st.lists(st.tuples(events, infos), min_size=1, max_size=6), st.randoms())
+def test_event_lines_with_the_sinks_isoformat_caches(stream: list[tuple[Event, SqlInfo]],
+                                                     rnd: Any) -> None:
+    """As the sink writes them: the last timestamp's and session start's text kept, and
+    events that share (or swap) their datetime objects."""
+    stamps = [e.timestamp for e, _ in stream] + [e.session_start for e, _ in stream]
+    shuffled = [(replace(e, timestamp=rnd.choice(stamps), session_start=rnd.choice(stamps)), i)
+                for e, i in stream]
+    timestamp_iso, session_start_iso = last_isoformat(), last_isoformat()
+    for event, info in stream + shuffled + stream:
+        assert event_line(event, info, timestamp_iso, session_start_iso) == stdlib_dumps(
+            add_sql_keys(event_to_json(event), info)) + "\n"
 
 
 class _Port(int):
