@@ -26,7 +26,8 @@ import json.encoder
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["string", "integer", "number", "dumps", "fast_dumps", "stdlib_dumps"]
+__all__ = ["string", "integer", "number", "dumps", "fast_dumps", "stdlib_dumps",
+           "orjson_safe_float"]
 
 #: A str as a JSON string, non-ASCII kept: the stdlib encoder's own function (C when built).
 string: Final[Callable[[str], str]] = (getattr(json.encoder, "c_encode_basestring", None)
