@@ -320,3 +320,23 @@ def test_ecs_lines_of_durations_are_the_stdlibs(event: DurationEvent) -> None:
     assume(math.isfinite(event.duration_ms * 1_000_000))  # (to_ecs's defect, as above)
     ecs = to_ecs(event)
     assert ecs_line(event, ecs) == stdlib_dumps(ecs) + "\n"
+
+
+@SETTINGS
+@given(events, st.one_of(st.none(), texts), settings_,
+       st.sampled_from([True, False, 2.5, 1.0, _Port(5432), [1]]), st.booleans())
+def test_record_template_gives_values_of_other_types_to_the_stdlib(
+        event: Event, sql: str | None, setting: tuple[str | None, str | None, str],
+        odd: object, odd_port: bool) -> None:
+    """A library caller's event or execution with a value of another type than declared
+    (a bool or a float where an int goes) is written as json.dumps writes its dict, and
+    an int port after an equal port of another type (True == 1.0 == 1) is not taken
+    for it."""
+    account_id, instance, values = setting
+    template = RecordTemplate(account_id, instance, values)
+    if odd_port:
+        event = replace(event, client_port=odd)  # type: ignore[arg-type]
+    for e, micros, rows in ((event, odd, odd), (replace(event, client_port=1), 1, 1)):
+        expected = stdlib_dumps(_record(e, sql, micros, rows,  # type: ignore[arg-type]
+                                        account_id, instance, values))
+        assert template.line(e, sql, micros, rows) == expected + "\n"  # type: ignore[arg-type]

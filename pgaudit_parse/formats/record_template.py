@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Final
 
 from ..events import ErrorEvent, Event
-from ..jsonenc import integer, string
+from ..jsonenc import dumps, integer, string
 from ..sql import redact_passwords
 from .executions import Execution
 from .guardium import (
@@ -43,6 +43,7 @@ from .guardium import (
     _check_values,
     _client_address,
     _db_name,
+    _record,
     _server_host,
     _time_fields,
 )
@@ -54,6 +55,19 @@ _CACHE_SIZE: Final = 4096
 #: The accessor's constants between ``dbUser`` and ``clientHostName``.
 _AFTER_USER: Final = (f',"serverType":{string(SERVER_TYPE)},"serverOs":"","clientOs":""'
                       ',"clientHostName":')
+
+
+def _locator_texts(host: str | None, port: int | None) -> tuple[str, str]:
+    """(``sessionLocator`` object text, ``clientHostName`` value text) of a client."""
+    client_ip, ipv6 = _client_address(host)
+    locator = (
+        f'{{"clientIp":{string(client_ip if client_ip and not ipv6 else NO_IP)}'
+        f',"clientPort":{dumps(port if port is not None else NO_PORT)}'
+        f',"serverIp":{string(NO_IP)},"serverPort":{integer(NO_PORT)}'
+        f',"isIpv6":{"true" if ipv6 else "false"}'
+        f',"clientIpv6":{string(client_ip) if ipv6 else "null"}'
+        ',"serverIpv6":null}')
+    return locator, string(host if host and host != "[local]" and not client_ip else "")
 
 
 class RecordTemplate:
@@ -100,21 +114,15 @@ class RecordTemplate:
 
     def _locator(self, host: str | None, port: int | None) -> tuple[str, str]:
         """(``sessionLocator`` object text, ``clientHostName`` value text)."""
+        if port is not None and port.__class__ is not int:
+            # a port of another type may equal an int one (True == 1.0 == 1): uncached
+            return _locator_texts(host, port)
         key = (host, port)
         texts = self._locators.get(key)
         if texts is None:
             if len(self._locators) >= _CACHE_SIZE:
                 self._locators.clear()
-            client_ip, ipv6 = _client_address(host)
-            locator = (
-                f'{{"clientIp":{string(client_ip if client_ip and not ipv6 else NO_IP)}'
-                f',"clientPort":{integer(port if port is not None else NO_PORT)}'
-                f',"serverIp":{string(NO_IP)},"serverPort":{integer(NO_PORT)}'
-                f',"isIpv6":{"true" if ipv6 else "false"}'
-                f',"clientIpv6":{string(client_ip) if ipv6 else "null"}'
-                ',"serverIpv6":null}')
-            host_name = string(host if host and host != "[local]" and not client_ip else "")
-            texts = self._locators[key] = (locator, host_name)
+            texts = self._locators[key] = _locator_texts(host, port)
         return texts
 
     def _time(self, timestamp: datetime | None) -> str:
@@ -132,6 +140,16 @@ class RecordTemplate:
     def line(self, event: Event, sql: str | None, micros: int | None,
              rows: int | None) -> str:
         """The record's JSON text and a newline (see the class)."""
+        try:
+            return self._line(event, sql, micros, rows)
+        except (TypeError, AttributeError):
+            # a value of another type than declared (a library caller's event): the dict
+            # and the stdlib write it (or raise what they raised before)
+            return dumps(_record(event, sql, micros, rows, self.account_id, self.instance,
+                                 self.values)) + "\n"
+
+    def _line(self, event: Event, sql: str | None, micros: int | None,
+              rows: int | None) -> str:
         connector = self._connector
         if sql is None:
             description = event.message
@@ -160,6 +178,11 @@ class RecordTemplate:
         locator, host_name = self._locator(event.client_host, event.client_port)
         db_name = self._db_name(event.database)
         user = event.user
+        # (ints by int.__repr__; a bool or another type where an int goes, by the stdlib)
+        rows_text = ("-1" if rows is None else integer(rows) if rows.__class__ is int
+                     else dumps(rows))
+        micros_text = ("null" if micros is None else integer(micros)
+                       if micros.__class__ is int else dumps(micros))
         return (
             f'{{"sessionId":{string(session_id or "")},"dbName":{db_name}'
             f',"appUserName":{application},"time":{self._time(event.timestamp)}'
@@ -167,8 +190,7 @@ class RecordTemplate:
             f'{string(user or NOT_AVAILABLE)}{_AFTER_USER}{host_name}{self._accessor_mid}'
             f'{source_program},"client_mac":"","serverDescription":"","serviceName":'
             f'{db_name}{self._accessor_tail}{body},"recordsAffected":'
-            f'{integer(rows) if rows is not None else "-1"},"executionTime":'
-            f'{integer(micros) if micros is not None else "null"}}}\n')
+            f'{rows_text},"executionTime":{micros_text}}}\n')
 
 
 class RecordWriter(RecordBuilder):
