@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from types import FunctionType
-from typing import TYPE_CHECKING, Final, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar
+
+import msgspec
 
 from .entries import LogEntry
 from .lines import Reject
@@ -55,6 +56,8 @@ __all__ = [
     "RECOGNISERS",
     "ERROR_SEVERITIES",
     "DEFAULT_STATEMENT_CACHE_BYTES",
+    "event_fields",
+    "replace",
 ]
 
 ERROR_SEVERITIES: Final = frozenset({"ERROR", "FATAL", "PANIC"})
@@ -64,9 +67,15 @@ EventKind = Literal["audit", "error", "login_failed", "connection", "disconnecti
                     "duration", "log"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
-    """What every event has; attribute names follow the ``--format events`` JSON keys."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What every event has; attribute names follow the ``--format events`` JSON keys.
+
+    Events are frozen ``msgspec.Struct``\\ s (C-implemented construction, equality,
+    hashing and repr; keyword-only like the dataclasses they were). Use
+    :func:`event_fields` and :func:`replace` where ``dataclasses.fields``/``replace``
+    were used. ``gc=False``: an event holds only strings, numbers, datetimes and frozen
+    pgAudit fields, so it can never be part of a reference cycle.
+    """
 
     kind: EventKind
     timestamp: datetime | None
@@ -100,8 +109,7 @@ class Event:
     stream: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEvent(Event):
+class AuditEvent(Event, frozen=True, kw_only=True, gc=False):
     """A pgAudit line: ``audit`` holds the parsed fields (required: no audit event without).
 
     ``audit.statement`` and ``audit.parameter`` are resolved when pgAudit wrote
@@ -112,30 +120,26 @@ class AuditEvent(Event):
     audit: AuditFields
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorEvent(Event):
+class ErrorEvent(Event, frozen=True, kw_only=True, gc=False):
     """ERROR, FATAL or PANIC; ``kind`` is ``"login_failed"`` for failed authentication."""
 
     kind: Literal["error", "login_failed"] = "error"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionEvent(Event):
+class ConnectionEvent(Event, frozen=True, kw_only=True, gc=False):
     """``connection received`` / ``authenticated`` / ``authorized`` (log_connections)."""
 
     kind: Literal["connection"] = "connection"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DisconnectionEvent(Event):
+class DisconnectionEvent(Event, frozen=True, kw_only=True, gc=False):
     """``disconnection: session time: ...`` (log_disconnections)."""
 
     kind: Literal["disconnection"] = "disconnection"
     session_time: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DurationEvent(Event):
+class DurationEvent(Event, frozen=True, kw_only=True, gc=False):
     """``duration: N ms`` with the statement it timed, if logged on the same line."""
 
     kind: Literal["duration"] = "duration"
@@ -143,11 +147,34 @@ class DurationEvent(Event):
     duration_statement: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEvent(Event):
+class LogEvent(Event, frozen=True, kw_only=True, gc=False):
     """Any other message."""
 
     kind: Literal["log"] = "log"
+
+
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def event_fields(cls: type[msgspec.Struct] | msgspec.Struct) -> tuple[str, ...]:
+    """The field names of an event class (or event, or :class:`AuditFields`), in order:
+    what ``dataclasses.fields`` gave before events became ``msgspec.Struct``\\ s.
+
+    >>> event_fields(LogEvent)[:4]
+    ('kind', 'timestamp', 'severity', 'message')
+    """
+    return cls.__struct_fields__
+
+
+def replace(obj: _S, /, **changes: Any) -> _S:
+    """A copy of an event (or :class:`AuditFields`) with ``changes``: what
+    ``dataclasses.replace`` did before events became ``msgspec.Struct``\\ s (in C).
+
+    >>> e = LogEvent(timestamp=None, severity="LOG", message="hi")
+    >>> replace(e, message="bye").message, e.message
+    ('bye', 'hi')
+    """
+    return msgspec.structs.replace(obj, **changes)
 
 
 class EventFields(TypedDict):
@@ -183,31 +210,6 @@ class EventFields(TypedDict):
     source: str
     line: int
     stream: str
-
-
-def _fast_init(cls: type[Event]) -> None:
-    """Give an event class an ``__init__`` that fills its slots through their descriptors
-    instead of the ``object.__setattr__`` call per field a frozen dataclass's ``__init__``
-    makes: same signature, defaults and result, in about half the time (the parser builds
-    one 31-field event per log message; see bench/PROFILE.md).
-    """
-    names = [f.name for f in fields(cls)]
-    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-    params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
-    body = "".join(f"    _s_{n}(self, {n})\n" for n in names)
-    namespace: dict[str, object] = {f"_d_{n}": v for n, v in defaults.items()}
-    namespace.update({f"_s_{n}": getattr(cls, n).__set__ for n in names})
-    exec(f"def __init__(self, *, {params}):\n{body}", namespace)  # noqa: S102
-    init = namespace["__init__"]
-    assert isinstance(init, FunctionType)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    # (setattr: the type checker keeps the dataclass's signature, which this one has)
-    setattr(cls, "__init__", init)  # noqa: B010
-
-
-for _event_class in (AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent,
-                     DurationEvent, LogEvent):
-    _fast_init(_event_class)
 
 
 # -- facts about messages ------------------------------------------------------------------

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
 from typing import Final, NoReturn
 
+import msgspec
 import pyparsing as pp
 
 __all__ = [
@@ -51,9 +51,11 @@ class PayloadError(ValueError):
     """A pgAudit payload that is torn or malformed."""
 
 
-@dataclass(frozen=True, slots=True)
-class AuditFields:
+class AuditFields(msgspec.Struct, frozen=True, gc=False):
     """The fields of one pgAudit line (``class_`` because ``class`` is a keyword).
+
+    A frozen ``msgspec.Struct`` (C-implemented construction, one per audit line),
+    positional or keyword like the dataclass it was.
 
     ``parameter`` is None when not logged, ``()`` for ``<none>``, else the values (SQL NULL
     and '' both appear as ''); a tuple, so the frozen object holds nothing mutable (the
