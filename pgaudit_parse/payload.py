@@ -255,7 +255,7 @@ def parse_audit_payload(payload: str) -> AuditFields:
     >>> parse_audit_payload("OBJECT,2,1,WRITE,INSERT,TABLE,public.t,insert,<not logged>,3").rows
     3
     """
-    fields = split_csv(payload)
+    fields = payload.split(",") if '"' not in payload else split_csv(payload)
     count = len(fields)
     if count != 9 and count != 10:
         raise PayloadError(f"expected 9 or 10 pgAudit fields, found {count}")
@@ -273,8 +273,12 @@ def parse_audit_payload(payload: str) -> AuditFields:
     rows: int | None = None
     if count == 10 and fields[9] != "":
         rows = _int(fields[9], "ROWS")
+    try:
+        statement_id, substatement_id = int(fields[1]), int(fields[2])
+    except ValueError:
+        statement_id, substatement_id = (_int(fields[1], "STATEMENT_ID"),
+                                         _int(fields[2], "SUBSTATEMENT_ID"))
     # Positional: the hot path of every audit line.
-    return AuditFields(audit_type, _int(fields[1], "STATEMENT_ID"),
-                       _int(fields[2], "SUBSTATEMENT_ID"), fields[3] or None,
+    return AuditFields(audit_type, statement_id, substatement_id, fields[3] or None,
                        fields[4] or None, fields[5] or None, fields[6] or None,
                        statement if statement != "" else None, parameter, rows)
