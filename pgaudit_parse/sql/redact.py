@@ -43,6 +43,7 @@ from .lexer import (
     Token,
     tokenize,
 )
+from .shape import literals_shape
 
 __all__ = [
     "RedactMode",
@@ -261,7 +262,17 @@ def _redact_literals_by_tokens(sql: str) -> str:
     return _apply(sql, spans)
 
 
-_redact_literals_cached = lru_cache(maxsize=4096)(_redact_literals)
+def _redact_literals_by_shape(sql: str) -> str:
+    """``literals`` for a statement not seen lately: that of its shape (statements that
+    differ only in integer constants give the same text; see :mod:`.shape`)."""
+    shape = literals_shape(sql)
+    if shape is None:
+        return _redact_literals(sql)
+    return _redact_literals_of_shape(shape)
+
+
+_redact_literals_of_shape = lru_cache(maxsize=4096)(_redact_literals)
+_redact_literals_cached = lru_cache(maxsize=4096)(_redact_literals_by_shape)
 
 
 def redact(sql: str | None, mode: RedactMode | str) -> str | None:
