@@ -286,22 +286,26 @@ class ExecutionGrouper:
 
     def _audit(self, event: AuditEvent, out: list[Execution | Event]) -> None:
         audit = event.audit
-        ids = (audit.statement_id, audit.substatement_id)
+        statement_id = audit.statement_id
+        ids = (statement_id, audit.substatement_id)
         sql = audit.statement or ""
         session = self._session(event)
         pending = session.pending
         self.joined = True
+        over: list[_Pending] = []
         for item in pending:
-            if item.source == "audit" and item.ids == ids:
-                item.take(event)
-                if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
-                    item.rows = audit.rows
-                return
+            if item.source == "audit":
+                if item.ids == ids:
+                    item.take(event)
+                    if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
+                        item.rows = audit.rows
+                    return
+                if item.ids and item.ids[0] != statement_id:
+                    over.append(item)
         # A new statement id: the session's earlier pgAudit executions are over.
-        self._release(session, [p for p in pending
-                                if p.source == "audit" and p.ids and p.ids[0] != ids[0]], out)
+        self._release(session, over, out)
         self.joined = False
-        for item in pending:
+        for item in session.pending:
             if item.source != "audit" and same_sql(sql, item.sql):
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
@@ -389,10 +393,14 @@ class ExecutionGrouper:
 
     def _session(self, event: Event) -> _Session:
         key = session_key(event)
-        session = self._sessions.get(key)
+        sessions = self._sessions
+        session = sessions.get(key)
         if session is None:
-            session = self._sessions[key] = _Session()
-        self._touch(key, session, event)
+            session = sessions[key] = _Session()  # new keys go last: no move needed
+        else:
+            sessions.move_to_end(key)
+        if event.timestamp is not None:
+            session.last_seen = event.timestamp
         return session
 
     def _touch(self, key: SessionKey, session: _Session, event: Event) -> None:
@@ -417,11 +425,19 @@ class ExecutionGrouper:
                  out: list[Execution | Event]) -> None:
         if not items:
             return
-        gone = {id(item) for item in items}
-        session.pending = [p for p in session.pending if id(p) not in gone]
+        pending = session.pending
+        if len(items) == len(pending):
+            session.pending = []  # items are always some of pending: here, all of them
+        elif len(items) == 1:
+            item = items[0]
+            session.pending = [p for p in pending if p is not item]
+        else:
+            gone = {id(item) for item in items}
+            session.pending = [p for p in pending if id(p) not in gone]
         self._held -= len(items)
-        self._held_bytes -= sum(item.size for item in items)
-        out.extend(item.done() for item in items)
+        for item in items:
+            self._held_bytes -= item.size
+            out.append(item.done())
 
     def _release_session(self, key: SessionKey, out: list[Execution | Event]) -> None:
         session = self._sessions.pop(key, None)
@@ -436,8 +452,9 @@ class ExecutionGrouper:
 
     def _expire(self, now: datetime, out: list[Execution | Event]) -> None:
         """Release sessions that wrote nothing for ``max_wait`` seconds of log time."""
-        while self._sessions:
-            key, session = next(iter(self._sessions.items()))
+        sessions = self._sessions
+        while sessions:
+            key, session = next(iter(sessions.items()))
             seen = session.last_seen
             if seen is None:
                 return
