@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
-from sql_strategies import garbage, pieces, sql_soup
+from sql_strategies import garbage, literals, pieces, sql_soup
 from strategies import SETTINGS
 
 from pgaudit_parse.sql import fingerprint, redact_literals
@@ -22,6 +22,8 @@ redact_module = sys.modules["pgaudit_parse.sql.redact"]
 # Digits next to everything that could make them part of another token.
 _digits_soup = st.text(st.sampled_from(list("0123456789_.$eExXbBoO'\"-+ a\n/*é")),
                        max_size=24)
+_strings = st.one_of(literals(), st.text(st.sampled_from(list("a1' ")), max_size=6).map(
+    lambda body: "'" + body.replace("'", "''") + "'"))
 _integers = st.one_of(st.integers(0, 10**12).map(str), st.sampled_from(["0", "00", "007"]))
 
 
@@ -32,9 +34,10 @@ def same_shape_pair(draw: st.DrawFn) -> tuple[str, str]:
     one, two = [], []
     for part in parts:
         seps = draw(st.sampled_from(["", " ", "\n", ", "]))
-        if part is None:  # an integer slot
-            one.append(draw(_integers))
-            two.append(draw(_integers))
+        if part is None:  # an integer or a string slot
+            constants = _integers if draw(st.booleans()) else _strings
+            one.append(draw(constants))
+            two.append(draw(constants))
         else:
             one.append(part)
             two.append(part)
@@ -43,11 +46,27 @@ def same_shape_pair(draw: st.DrawFn) -> tuple[str, str]:
     return "".join(one), "".join(two)
 
 
-_any_sql = st.one_of(sql_soup(), _digits_soup, same_shape_pair().map(lambda p: p[0]))
+# Quotes next to everything else that can hold one (comments, dollar quotes, escapes...).
+_quotes_soup = st.lists(st.sampled_from(
+    ["'", "''", "'a'", "'1'", "--", "/*", "*/", "$$", "$q$", "$1", "\\", "&", "U&", "E", "e",
+     "B", '"', " uescape ", "\n", " ", "x", "7", "-", ","]), max_size=12).map("".join)
+_any_sql = st.one_of(sql_soup(), _digits_soup, _quotes_soup,
+                     same_shape_pair().map(lambda p: p[0]))
+
+
+# A quote in each context that is not a string's own (each one a counterexample once).
+_QUOTE_CASES = ["select 'a' -- it's\n, 'b'", "select /* it's */ 'a', 'b'", "select E'\\'', 1",
+                "select $$it's$$, 'a'", "select U&'a' UESCAPE '!', 'b'", 'select "it\'s", 1']
 
 
 @SETTINGS
 @given(_any_sql)
+@example(_QUOTE_CASES[0])
+@example(_QUOTE_CASES[1])
+@example(_QUOTE_CASES[2])
+@example(_QUOTE_CASES[3])
+@example(_QUOTE_CASES[4])
+@example(_QUOTE_CASES[5])
 def test_a_shape_has_the_fingerprint_of_its_statement(sql: str) -> None:
     shape = fingerprint_shape(sql)
     if shape is not None:
@@ -56,6 +75,12 @@ def test_a_shape_has_the_fingerprint_of_its_statement(sql: str) -> None:
 
 @SETTINGS
 @given(_any_sql)
+@example(_QUOTE_CASES[0])
+@example(_QUOTE_CASES[1])
+@example(_QUOTE_CASES[2])
+@example(_QUOTE_CASES[3])
+@example(_QUOTE_CASES[4])
+@example(_QUOTE_CASES[5])
 def test_a_shape_has_the_literals_of_its_statement(sql: str) -> None:
     shape = literals_shape(sql)
     if shape is not None:
@@ -80,9 +105,12 @@ def test_the_caches_give_each_statement_its_own_result(pair: tuple[str, str]) ->
     ("update t set a = a + 4532 where aid = 98942;", "update t set a = a + 0 where aid = 0;"),
     ("select 1.5, .5, 1e5, 0x1F, 1_000, $12, t1, a$1, é1", None),
     ("values (-7), (8)", "values (-0), (0)"),
-    ("select '123', 5'x'", "select '0', 0'x'"),
+    ("select '123', 5'x'", "select '', 0''"),
+    ("select '1', $1", "select '0', $1"),
+    ("select 'it''s', x'1F', e'a', 'a'\n'b'", "select '''', x'', e'', ''\n''"),
+    ("select U&'a' UESCAPE '!', 7", "select U&'a' UESCAPE '!', 0"),
 ])
-def test_only_whole_integer_tokens_change(sql: str, shape: str | None) -> None:
+def test_only_whole_constant_tokens_change(sql: str, shape: str | None) -> None:
     assert fingerprint_shape(sql) == (sql if shape is None else shape)
 
 
