@@ -16,7 +16,7 @@ from strategies import SETTINGS, AuditRecord, render_audit_record, scaled
 
 from pgaudit_parse import parse_lines
 from pgaudit_parse.events import Event
-from pgaudit_parse.formats.executions import ExecutionGrouper
+from pgaudit_parse.formats.executions import Execution, ExecutionGrouper, _new_execution
 from pgaudit_parse.sql.lexer import tokenize
 from pgaudit_parse.sql.redact import (
     _MAY_HOLD_CREDENTIAL,
@@ -242,3 +242,16 @@ def test_precheck_regex_is_the_redactors_cue_set() -> None:
     assert _MAY_HOLD_CREDENTIAL.flags & re.IGNORECASE
     assert set(_MAY_HOLD_CREDENTIAL.pattern.split("|")) == {"password", "://", "\\\\",
                                                             "uescape"}
+
+
+@SETTINGS
+@given(st.tuples(st.none() | st.integers(), st.text(max_size=5),
+                 st.sampled_from(["audit", "statement", "duration"]),
+                 st.none() | st.integers(), st.none() | st.integers(), st.integers(),
+                 st.integers()))
+def test_executions_built_through_the_slots_equal_the_dataclass(values: tuple) -> None:
+    made = _new_execution(*values)
+    assert made == Execution(*values)
+    assert type(made) is Execution and repr(made) == repr(Execution(*values))
+    with pytest.raises(AttributeError):
+        made.sql = "x"  # type: ignore[misc]  # still frozen

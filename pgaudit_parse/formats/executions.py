@@ -44,10 +44,11 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
-from typing import Final, Literal
+from typing import Any, Final, Literal, cast
 
 from ..events import AuditEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, Event, LogEvent
 from ..sql import split_statements
@@ -152,6 +153,23 @@ class Execution:
     first_line: int
 
 
+def _constructor(cls: type[Execution]) -> Callable[..., Execution]:
+    """A function that builds ``cls(...)`` from its fields in order, filling the slots
+    through their descriptors: what the frozen dataclass's ``__init__`` does with one
+    ``object.__setattr__`` call per field, in half the time (one per execution)."""
+    names = [f.name for f in fields(cls)]
+    namespace: dict[str, Any] = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
+    namespace.update(_new=object.__new__, _cls=cls)
+    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
+    exec(f"def new({', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n",
+         namespace)  # noqa: S102
+    return cast(Callable[..., Execution], namespace["new"])
+
+
+#: ``_new_execution(event, sql, source, micros, rows, lines, first_line) == Execution(...)``
+_new_execution = _constructor(Execution)
+
+
 class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
@@ -184,8 +202,8 @@ class _Pending:
         self.micros = min(total, INT_MAX)
 
     def done(self) -> Execution:
-        return Execution(self.event, self.sql, self.source, self.micros, self.rows,
-                         self.lines, self.first_line)
+        return _new_execution(self.event, self.sql, self.source, self.micros, self.rows,
+                              self.lines, self.first_line)
 
 
 class _Session:

@@ -344,16 +344,22 @@ class SqlStage:
 def _may_hold_credential(event: Event) -> bool:
     """Could ``passwords`` mode change anything in this event? False only when none of its
     texts holds a cue of a credential (:func:`~.redact.may_hold_credential`): then every
-    redaction of it (statement, parameters, message, DETAIL, CONTEXT) keeps it as it is."""
-    for text in (event.message, event.statement, event.query, event.detail, event.context):
+    redaction of it (statement, parameters, message, DETAIL, CONTEXT) keeps it as it is.
+    (Text found inside the message has no cue when the message has none.)"""
+    message = event.message
+    if may_hold_credential(message):
+        return True
+    for text in (event.statement, event.query, event.detail, event.context):
         if text is not None and may_hold_credential(text):
             return True
     if isinstance(event, AuditEvent):
         audit = event.audit
-        if audit.statement is not None and may_hold_credential(audit.statement):
+        statement = audit.statement
+        if statement and statement not in message and may_hold_credential(statement):
             return True
         if audit.parameter:
-            return any(may_hold_credential(value) for value in audit.parameter)
+            return any(value not in message and may_hold_credential(value)
+                       for value in audit.parameter)
     elif isinstance(event, DurationEvent) and event.duration_statement is not None:
         return may_hold_credential(event.duration_statement)
     return False
