@@ -138,6 +138,7 @@ def _fingerprint_by_shape(sql: str) -> str:
     return _fingerprint_of_shape(shape)
 
 
-# Logs repeat their statements; at most 4096 short ones (and 4096 shapes) are remembered.
-_fingerprint_of_shape = lru_cache(maxsize=4096)(_fingerprint)
+# Logs repeat their statements; at most 4096 short ones (and 1024 shapes: a log has few,
+# and a shape may be 4 KB) are remembered.
+_fingerprint_of_shape = lru_cache(maxsize=1024)(_fingerprint)
 _fingerprint_cached = lru_cache(maxsize=4096)(_fingerprint_by_shape)

@@ -288,7 +288,8 @@ def _redact_literals_by_shape(sql: str) -> str:
     return _redact_literals_of_shape(shape)
 
 
-_redact_literals_of_shape = lru_cache(maxsize=4096)(_redact_literals)
+# At most 1024 shapes (a log has few; each may be 4 KB with its result).
+_redact_literals_of_shape = lru_cache(maxsize=1024)(_redact_literals)
 _redact_literals_cached = lru_cache(maxsize=4096)(_redact_literals_by_shape)
 
 
