@@ -47,8 +47,16 @@ from ..payload import (
     parse_audit_payload,
 )
 from .fingerprint import fingerprint
-from .redact import REDACT_MODES, REDACTED, RedactMode, redact, redact_detail, redact_parameters
-from .split import StatementMatcher
+from .redact import (
+    REDACT_MODES,
+    REDACTED,
+    RedactMode,
+    may_hold_credential,
+    redact,
+    redact_detail,
+    redact_parameters,
+)
+from .split import Split, StatementMatcher
 
 __all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "NO_INFO"]
 
@@ -220,6 +228,7 @@ class SqlStage:
         self.fingerprints = fingerprints
         self.audit_messages = audit_messages
         self._matcher = StatementMatcher(max_backends)
+        self._infos: dict[str, SqlInfo] = {}
 
     def apply(self, event: Event) -> tuple[Event, SqlInfo]:
         """The event with its SQL split and redacted, and what it gained (:class:`SqlInfo`)."""
@@ -233,9 +242,11 @@ class SqlStage:
             sql = event.duration_statement
         else:
             sql = statement_of_message(event.message) if event.message[:1] in "sdepb" else None
-        info = SqlInfo(fingerprint(sql)) if self.fingerprints and sql else NO_INFO
+        info = self._info(sql) if self.fingerprints and sql else NO_INFO
         if mode == "none":
             return event, info
+        if mode == "passwords" and not _may_hold_credential(event):
+            return event, info  # nothing here can hold a credential: nothing changes
         changes: dict[str, object] = {}
         for name, value in (("statement", event.statement), ("query", event.query)):
             if value is not None:
@@ -252,6 +263,16 @@ class SqlStage:
         self._redact_notes(event, changes)
         return (_replace(event, changes) if changes else event), info
 
+    def _info(self, sql: str) -> SqlInfo:
+        """``SqlInfo(fingerprint(sql))``, one object per fingerprint (at most 4096 kept)."""
+        fp = fingerprint(sql)
+        info = self._infos.get(fp)
+        if info is None:
+            if len(self._infos) >= 4096:
+                self._infos.clear()
+            info = self._infos[fp] = SqlInfo(fp)
+        return info
+
     def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
         detail = _redact_detail(event.detail, self.redact)
         if detail != event.detail:
@@ -263,15 +284,31 @@ class SqlStage:
     def _audit(self, event: AuditEvent) -> tuple[Event, SqlInfo]:
         audit = event.audit
         whole = audit.statement
+        mode = self.redact
+        if not whole or ";" not in whole.rstrip().rstrip(";"):
+            # One statement (the matcher keeps nothing for it): the common case, and in
+            # ``none`` or (without a credential anywhere) ``passwords`` mode nothing changes.
+            info = self._info(whole) if self.fingerprints and whole else NO_INFO
+            if mode == "none" or (mode == "passwords" and not _may_hold_credential(event)):
+                return event, info
+            return self._audit_redact(event, whole, None, info)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
                                     audit.command, whole, audit.audit_type)
         statement = split.statement if split is not None else whole
-        mode = self.redact
         info = SqlInfo(
             fingerprint(statement) if self.fingerprints and statement else None,
             redact(whole, mode) if split is not None else None,
             split.certain if split is not None else None,
         )
+        return self._audit_redact(event, statement, split, info)
+
+    def _audit_redact(self, event: AuditEvent, statement: str | None, split: Split | None,
+                      info: SqlInfo) -> tuple[Event, SqlInfo]:
+        """An audit event's statement (``split``'s, if any), parameter, raw message and
+        other fields redacted."""
+        audit = event.audit
+        whole = audit.statement
+        mode = self.redact
         new_statement = redact(statement, mode)
         new_parameter = redact_parameters(audit.parameter, mode, statement)
         if new_statement == whole and new_parameter == audit.parameter and mode == "none":
@@ -293,3 +330,27 @@ class SqlStage:
                         changes[name] = new
             self._redact_notes(event, changes)
         return (_replace(event, changes) if changes else event), info
+
+
+def _may_hold_credential(event: Event) -> bool:
+    """Could ``passwords`` mode change anything in this event? False only when none of its
+    texts holds a cue of a credential (:func:`~.redact.may_hold_credential`): then every
+    redaction of it (statement, parameters, message, DETAIL, CONTEXT) keeps it as it is.
+    (Text found inside the message has no cue when the message has none.)"""
+    message = event.message
+    if may_hold_credential(message):
+        return True
+    for text in (event.statement, event.query, event.detail, event.context):
+        if text is not None and may_hold_credential(text):
+            return True
+    if isinstance(event, AuditEvent):
+        audit = event.audit
+        statement = audit.statement
+        if statement and statement not in message and may_hold_credential(statement):
+            return True
+        if audit.parameter:
+            return any(value not in message and may_hold_credential(value)
+                       for value in audit.parameter)
+    elif isinstance(event, DurationEvent) and event.duration_statement is not None:
+        return may_hold_credential(event.duration_statement)
+    return False
