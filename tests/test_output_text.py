@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -37,6 +37,7 @@ from pgaudit_parse.events import (
     Event,
     LogEvent,
 )
+from pgaudit_parse.events import replace as replace_event
 from pgaudit_parse.formats.ecs import to_ecs
 from pgaudit_parse.formats.guardium import RecordBuilder, _record
 from pgaudit_parse.formats.ocsf import to_ocsf
@@ -263,8 +264,8 @@ def test_event_lines_with_the_sinks_isoformat_caches(stream: list[tuple[Event, S
     """As the sink writes them: the last timestamp's and session start's text kept, and
     events that share (or swap) their datetime objects."""
     stamps = [e.timestamp for e, _ in stream] + [e.session_start for e, _ in stream]
-    shuffled = [(replace(e, timestamp=rnd.choice(stamps), session_start=rnd.choice(stamps)), i)
-                for e, i in stream]
+    shuffled = [(replace_event(e, timestamp=rnd.choice(stamps),
+                               session_start=rnd.choice(stamps)), i) for e, i in stream]
     timestamp_iso, session_start_iso = last_isoformat(), last_isoformat()
     for event, info in stream + shuffled + stream:
         assert event_line(event, info, timestamp_iso, session_start_iso) == stdlib_dumps(
@@ -281,15 +282,14 @@ def test_event_template_gives_values_of_other_types_to_the_stdlib(
         event: Event, info: SqlInfo, odd: object) -> None:
     """A library caller's event with a value of another type than declared (a bool or a
     float where an int goes, a str subclass...) is written as json.dumps writes it."""
-    event = replace(event, client_port=odd, line=odd)  # type: ignore[arg-type]
+    event = replace_event(event, client_port=odd, line=odd)  # type: ignore[arg-type]
     info = replace(info, split_certain=odd)  # type: ignore[arg-type]
     expected = stdlib_dumps(add_sql_keys(event_to_json(event), info)) + "\n"
     assert event_line(event, info) == expected
 
 
 def test_event_template_of_an_unknown_event_class_is_the_dicts() -> None:
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class Mine(LogEvent):
+    class Mine(LogEvent, frozen=True, kw_only=True):
         extra: str = "x"
 
     event = Mine(timestamp=None, severity="LOG", message="m")
@@ -335,8 +335,8 @@ def test_record_template_gives_values_of_other_types_to_the_stdlib(
     account_id, instance, values = setting
     template = RecordTemplate(account_id, instance, values)
     if odd_port:
-        event = replace(event, client_port=odd)  # type: ignore[arg-type]
-    for e, micros, rows in ((event, odd, odd), (replace(event, client_port=1), 1, 1)):
+        event = replace_event(event, client_port=odd)  # type: ignore[arg-type]
+    for e, micros, rows in ((event, odd, odd), (replace_event(event, client_port=1), 1, 1)):
         expected = stdlib_dumps(_record(e, sql, micros, rows,  # type: ignore[arg-type]
                                         account_id, instance, values))
         assert template.line(e, sql, micros, rows) == expected + "\n"  # type: ignore[arg-type]
