@@ -123,6 +123,20 @@ _set_severity = LogEntry.__dict__["severity"].__set__
 _set_message = LogEntry.__dict__["message"].__set__
 _set_secondary = LogEntry.__dict__["secondary"].__set__
 _set_lines = LogEntry.__dict__["lines"].__set__
+_new = object.__new__
+
+
+def _entry(fields: Mapping[str, str], severity: str, message: str,
+           secondary: tuple[tuple[str, str], ...], lines: tuple[Line, ...]) -> LogEntry:
+    """``LogEntry(...)`` for the assembler: a plain function call (which Python runs
+    without a C-level call of ``__init__``), same object."""
+    entry: LogEntry = _new(LogEntry)
+    _set_fields(entry, fields)
+    _set_severity(entry, severity)
+    _set_message(entry, message)
+    _set_secondary(entry, secondary)
+    _set_lines(entry, lines)
+    return entry
 
 
 class _Building:
@@ -181,8 +195,8 @@ class _Building:
 
     def freeze(self) -> LogEntry:
         if self.more is None:
-            return LogEntry(self.fields, self.severity, self.text, (), (self.line,))
-        return LogEntry(
+            return _entry(self.fields, self.severity, self.text, (), (self.line,))
+        return _entry(
             self.fields,  # read-only already (LinePrefix.split's fields)
             self.severity,
             self.text if self.parts is None else _join(self.parts),
@@ -313,7 +327,8 @@ class EntryAssembler:
             head.closed = True
             if open_.get(head.key) is head:
                 del open_[head.key]
-            done.append(head.freeze())
+            done.append(head.freeze() if head.more is not None else
+                        _entry(head.fields, head.severity, head.text, (), (head.line,)))
         return done
 
     def _emit(self, state: _StreamState, building: _Building) -> LogEntry:

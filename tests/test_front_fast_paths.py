@@ -105,7 +105,7 @@ def _logs(draw: st.DrawFn) -> tuple[str, list[Line], int]:
     streams = draw(st.lists(st.sampled_from(["", "a", "b"]), min_size=len(texts),
                             max_size=len(texts)))
     lines = [Line(text, "f.log", number, stream)
-             for number, (text, stream) in enumerate(zip(texts, streams), 1)]
+             for number, (text, stream) in enumerate(zip(texts, streams, strict=True), 1)]
     return spec, lines, draw(st.sampled_from([1, 2, 3, 64]))
 
 
@@ -141,7 +141,7 @@ def test_line_and_entry_constructors_keep_the_dataclass_contract() -> None:
         fields = dataclasses.fields(cls)
         parameters = list(inspect.signature(cls).parameters.values())
         assert [p.name for p in parameters] == [f.name for f in fields]
-        for parameter, field in zip(parameters, fields):
+        for parameter, field in zip(parameters, fields, strict=True):
             expected = (inspect.Parameter.empty if field.default is dataclasses.MISSING
                         else field.default)
             assert parameter.default == expected, (cls, field.name)
