@@ -25,11 +25,19 @@ from strategies import (
     mutated_lines,
     prefix_cases,
     scaled,
+    timestamps_m,
+    timestamps_t,
 )
 
 from pgaudit_parse.entries import EntryAssembler, LogEntry
 from pgaudit_parse.lines import Line, Reject
 from pgaudit_parse.prefix import RDS_PREFIX, LinePrefix
+from pgaudit_parse.timestamps import (
+    TimestampError,
+    TimestampParser,
+    _cached_parse,
+    parse_timestamp,
+)
 
 # -- the prefix split -------------------------------------------------------------------------
 
@@ -131,6 +139,33 @@ def test_assembler_equals_the_reference_assembler(log: tuple[str, list[Line], in
         assert [id(x) for x in fast.pending_lines()] == [id(x) for x in slow.pending_lines()]
     assert [_entry_view(e) for e in fast.flush()] == [_entry_view(e) for e in slow.flush()]
     assert fast.pending_lines() == slow.pending_lines() == []
+
+
+# -- timestamps: the per-text cache ----------------------------------------------------------
+
+
+@SETTINGS
+@given(st.lists(st.one_of(timestamps_t, timestamps_m,
+                          st.sampled_from(["2026-13-45 99:99:99 UTC", "2026-11-25 16:05:01 XYZQ",
+                                           "2026-11-25 16:05:01 CST", "garbage"])),
+                min_size=1, max_size=8),
+       st.sampled_from([None, "America/Chicago", "Asia/Shanghai"]))
+def test_cached_timestamps_equal_uncached(texts: list[str], zone: str | None) -> None:
+    """A timestamp read through the cache (twice, in any order) is the one read afresh,
+    and an unreadable one fails every time, not only the first."""
+    cached = TimestampParser(zone, on_ambiguous=lambda message: None)
+    fresh = TimestampParser(zone, on_ambiguous=lambda message: None)
+    for text in texts + texts:
+        outcomes = []
+        for read in (cached, fresh._parse, parse_timestamp, _cached_parse.__wrapped__):
+            try:
+                moment = read(text)
+            except TimestampError as exc:
+                outcomes.append(("error", str(exc)))
+            else:
+                outcomes.append(("ok", moment.isoformat()))
+        assert outcomes[0] == outcomes[1], text  # a log's reader: cached == uncached
+        assert outcomes[2] == outcomes[3], text  # the module's reader: cached == uncached
 
 
 # -- constructors -----------------------------------------------------------------------------
