@@ -7,7 +7,9 @@ also ``--redact none`` and ``--redact literals``: the SQL stage's cost), ``--job
 ``bench/regex_floor.py``. Each command runs under
 ``/usr/bin/time`` for its peak RSS; wall time is measured here. Then ``--format records``
 runs once more on the first ``--small`` MB of the same log, to show that peak RSS does not
-grow with the input.
+grow with the input. Last, untimed, ``--format records`` runs once with and once without
+``--jobs N`` into files, and their SHA-256 digests are compared (same bytes out). The table
+ends with the issue's targets, each met or not, from the same run's figures.
 
     python bench/run.py                      # builds bench/out/rds-200mb.log if missing
     python bench/run.py --size 50            # a smaller log while iterating
@@ -19,6 +21,7 @@ Prints a Markdown table (and writes it with the raw numbers to ``bench/out/``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -29,6 +32,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -150,11 +154,80 @@ def run_all(log: Path, small: Path | None, jobs: int, skip: set[str]) -> dict[st
         for path, timing in ((small, on_small), (log, records)):
             flat.append({"file": str(path), "mb": path.stat().st_size / 1e6,
                          "max_rss_mb": timing.max_rss_kb / 1024})
+    identical = None
+    if jobs > 1 and _supports_jobs() and not any("jobs" in word for word in skip):
+        identical = same_output_with_jobs(log, jobs)
     return {
         "log": str(log), "bytes": size, "lines": lines,
         "timings": [asdict(t) for t in timings], "rss_flatness": flat,
+        "jobs": jobs, "jobs_identical": identical,
         "machine": machine(),
     }
+
+
+def _digest_of_output(args: list[str], workdir: Path) -> str:
+    out = workdir / "out.jsonl"
+    subprocess.run([sys.executable, "-m", "pgaudit_parse", *args, "--quiet", "--output",
+                    str(out)], cwd=ROOT, check=True)
+    digest = hashlib.sha256()
+    with open(out, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    out.unlink()
+    return digest.hexdigest()
+
+
+def same_output_with_jobs(log: Path, jobs: int) -> bool:
+    """Whether ``--format records`` writes the same bytes with ``--jobs`` as without (run
+    untimed, after the timings, into files compared by SHA-256)."""
+    with tempfile.TemporaryDirectory(prefix="pgaudit-bench-") as tmp:
+        one = _digest_of_output([str(log), "--format", "records"], Path(tmp))
+        many = _digest_of_output([str(log), "--format", "records", "--jobs", str(jobs)],
+                                 Path(tmp))
+    return one == many
+
+
+def targets(results: dict[str, object]) -> list[str]:
+    """Issue 12's targets, each with the figure of this run and whether it is met."""
+    lines = int(results["lines"])  # type: ignore[call-overload]
+    by_name = {t["name"]: Timing(**t) for t in results["timings"]}  # type: ignore[attr-defined]
+    badger = by_name.get("pgBadger -j 1")
+    floor = by_name.get("regex floor (Python)")
+    out: list[str] = []
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    for fmt in ("records", "events"):
+        t = by_name.get(f"pgaudit-parse --format {fmt}")
+        if t is None or not t.seconds:
+            continue
+        if badger is not None and badger.seconds:
+            ratio = badger.seconds / t.seconds
+            out.append(f"- {fmt}, one process: {lines / t.seconds:,.0f} lines/s, {ratio:.2f}x "
+                       f"pgBadger's (target 3x): {verdict(ratio >= 3)}")
+        if floor is not None and floor.seconds:
+            ratio = t.seconds / floor.seconds
+            out.append(f"- {fmt}, one process: {ratio:.1f}x the regex floor's time "
+                       f"(target within 5x): {verdict(ratio <= 5)}")
+    one = by_name.get("pgaudit-parse --format records")
+    jobs = results.get("jobs")
+    many = by_name.get(f"pgaudit-parse --format records --jobs {jobs}")
+    if one is not None and many is not None and many.seconds:
+        speedup = one.seconds / many.seconds
+        identical = results.get("jobs_identical")
+        same = {True: "same bytes out", False: "OUTPUT DIFFERS", None: "bytes not compared"}[
+            identical]  # type: ignore[index]
+        out.append(f"- `--jobs {jobs}`: {speedup:.2f}x one process (target 1.8x), {same}: "
+                   f"{verdict(speedup >= 1.8 and identical is True)}")
+    peaks = [t.max_rss_kb / 1024 for t in by_name.values() if t.name.startswith("pgaudit")]
+    flat = cast("list[dict[str, float]]", results.get("rss_flatness") or [])
+    if peaks:
+        sizes = ", ".join(f"{f['mb']:.0f} MB -> {f['max_rss_mb']:.0f} MB" for f in flat)
+        by_size = f"; by input size {sizes}" if sizes else ""
+        out.append(f"- peak RSS: at most {max(peaks):.0f} MB (target under 100 MB){by_size}: "
+                   f"{verdict(max(peaks) < 100)}")
+    return out
 
 
 def machine() -> dict[str, object]:
@@ -212,6 +285,9 @@ def render_table(results: dict[str, object]) -> str:
     if flat:
         rows += ["", "Peak RSS of `--format records` by input size: " + ", ".join(
             f"{f['mb']:.1f} MB -> {f['max_rss_mb']:.0f} MB" for f in flat) + "."]  # type: ignore[index]
+    goals = targets(results)
+    if goals:
+        rows += ["", "Targets (issue 12), from this run:", *goals]
     return "\n".join(rows)
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from types import FunctionType
-from typing import TYPE_CHECKING, Final, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar
+
+import msgspec
 
 from .entries import LogEntry
 from .lines import Reject
@@ -55,6 +56,8 @@ __all__ = [
     "RECOGNISERS",
     "ERROR_SEVERITIES",
     "DEFAULT_STATEMENT_CACHE_BYTES",
+    "event_fields",
+    "replace",
 ]
 
 ERROR_SEVERITIES: Final = frozenset({"ERROR", "FATAL", "PANIC"})
@@ -64,9 +67,15 @@ EventKind = Literal["audit", "error", "login_failed", "connection", "disconnecti
                     "duration", "log"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
-    """What every event has; attribute names follow the ``--format events`` JSON keys."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What every event has; attribute names follow the ``--format events`` JSON keys.
+
+    Events are frozen ``msgspec.Struct``\\ s (C-implemented construction, equality,
+    hashing and repr; keyword-only like the dataclasses they were). Use
+    :func:`event_fields` and :func:`replace` where ``dataclasses.fields``/``replace``
+    were used. ``gc=False``: an event holds only strings, numbers, datetimes and frozen
+    pgAudit fields, so it can never be part of a reference cycle.
+    """
 
     kind: EventKind
     timestamp: datetime | None
@@ -100,8 +109,7 @@ class Event:
     stream: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEvent(Event):
+class AuditEvent(Event, frozen=True, kw_only=True, gc=False):
     """A pgAudit line: ``audit`` holds the parsed fields (required: no audit event without).
 
     ``audit.statement`` and ``audit.parameter`` are resolved when pgAudit wrote
@@ -112,30 +120,26 @@ class AuditEvent(Event):
     audit: AuditFields
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorEvent(Event):
+class ErrorEvent(Event, frozen=True, kw_only=True, gc=False):
     """ERROR, FATAL or PANIC; ``kind`` is ``"login_failed"`` for failed authentication."""
 
     kind: Literal["error", "login_failed"] = "error"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionEvent(Event):
+class ConnectionEvent(Event, frozen=True, kw_only=True, gc=False):
     """``connection received`` / ``authenticated`` / ``authorized`` (log_connections)."""
 
     kind: Literal["connection"] = "connection"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DisconnectionEvent(Event):
+class DisconnectionEvent(Event, frozen=True, kw_only=True, gc=False):
     """``disconnection: session time: ...`` (log_disconnections)."""
 
     kind: Literal["disconnection"] = "disconnection"
     session_time: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DurationEvent(Event):
+class DurationEvent(Event, frozen=True, kw_only=True, gc=False):
     """``duration: N ms`` with the statement it timed, if logged on the same line."""
 
     kind: Literal["duration"] = "duration"
@@ -143,11 +147,34 @@ class DurationEvent(Event):
     duration_statement: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEvent(Event):
+class LogEvent(Event, frozen=True, kw_only=True, gc=False):
     """Any other message."""
 
     kind: Literal["log"] = "log"
+
+
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def event_fields(cls: type[msgspec.Struct] | msgspec.Struct) -> tuple[str, ...]:
+    """The field names of an event class (or event, or :class:`AuditFields`), in order:
+    what ``dataclasses.fields`` gave before events became ``msgspec.Struct``\\ s.
+
+    >>> event_fields(LogEvent)[:4]
+    ('kind', 'timestamp', 'severity', 'message')
+    """
+    return cls.__struct_fields__
+
+
+def replace(obj: _S, /, **changes: Any) -> _S:
+    """A copy of an event (or :class:`AuditFields`) with ``changes``: what
+    ``dataclasses.replace`` did before events became ``msgspec.Struct``\\ s (in C).
+
+    >>> e = LogEvent(timestamp=None, severity="LOG", message="hi")
+    >>> replace(e, message="bye").message, e.message
+    ('bye', 'hi')
+    """
+    return msgspec.structs.replace(obj, **changes)
 
 
 class EventFields(TypedDict):
@@ -183,31 +210,6 @@ class EventFields(TypedDict):
     source: str
     line: int
     stream: str
-
-
-def _fast_init(cls: type[Event]) -> None:
-    """Give an event class an ``__init__`` that fills its slots through their descriptors
-    instead of the ``object.__setattr__`` call per field a frozen dataclass's ``__init__``
-    makes: same signature, defaults and result, in about half the time (the parser builds
-    one 31-field event per log message; see bench/PROFILE.md).
-    """
-    names = [f.name for f in fields(cls)]
-    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-    params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
-    body = "".join(f"    _s_{n}(self, {n})\n" for n in names)
-    namespace: dict[str, object] = {f"_d_{n}": v for n, v in defaults.items()}
-    namespace.update({f"_s_{n}": getattr(cls, n).__set__ for n in names})
-    exec(f"def __init__(self, *, {params}):\n{body}", namespace)  # noqa: S102
-    init = namespace["__init__"]
-    assert isinstance(init, FunctionType)
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    # (setattr: the type checker keeps the dataclass's signature, which this one has)
-    setattr(cls, "__init__", init)  # noqa: B010
-
-
-for _event_class in (AuditEvent, ErrorEvent, ConnectionEvent, DisconnectionEvent,
-                     DurationEvent, LogEvent):
-    _fast_init(_event_class)
 
 
 # -- facts about messages ------------------------------------------------------------------
@@ -253,6 +255,8 @@ def is_login_failure(severity: str, message: str, sqlstate: str | None) -> bool:
 
 
 _UNKNOWN_VALUES: Final = frozenset({None, "", UNKNOWN})
+#: Prefix escapes the audit fast path reads first; any other one present is read as well.
+_USUAL_ESCAPES: Final = frozenset("mtnrhudpc")
 
 
 def _none_if_unknown(value: str | None) -> str | None:
@@ -483,7 +487,21 @@ class EventBuilder:
         return self.sessions.unresolved_statements
 
     def build(self, entry: LogEntry) -> Event | None:
-        """The event for one entry, or None (after reporting a reject) if it is torn."""
+        """The event for one entry, or None (after reporting a reject) if it is torn.
+
+        A one-line ``AUDIT:`` message (93% of a pgAudit log) takes :meth:`_build_audit_line`,
+        which builds the event straight from the entry's fields; every other entry, and
+        the results that path must equal (property-tested), come from
+        :meth:`build_with_table`.
+        """
+        message = entry.message
+        if not entry.secondary and message.startswith(AUDIT_MARKER):
+            return self._build_audit_line(entry, message)
+        return self.build_with_table(entry)
+
+    def build_with_table(self, entry: LogEntry) -> Event | None:
+        """:meth:`build` the reference way: the common fields, then the first recogniser of
+        :data:`RECOGNISERS` that claims the message."""
         try:
             common = self._common(entry, entry.fields)
         except TimestampError as exc:
@@ -496,6 +514,107 @@ class EventBuilder:
                 return recogniser.build(self, entry, common,
                                         found if isinstance(found, re.Match) else None)
         raise AssertionError("the last recogniser takes every message")
+
+    def _build_audit_line(self, entry: LogEntry, message: str) -> Event | None:
+        """What ``_common`` + ``_build_audit`` make of a one-line ``AUDIT:`` message, without
+        the common-fields dict: values the prefix lacks are not looked up at all (the
+        ``AUDIT:`` text cannot carry a verbose SQLSTATE or, without a STATEMENT line, a
+        cursor position), and the event is made from keywords in one C call. An ambiguous
+        prefix split goes the reference way (nothing is changed before that test)."""
+        f = entry.fields
+        for _, literal, right in self._neighbours:
+            second = f.get(right)
+            if second is not None and literal in second:
+                return self.build_with_table(entry)
+        get = f.get
+        rare = not f.keys() <= _USUAL_ESCAPES
+        parse = self._timestamp
+        session_start = None
+        try:
+            if "m" in f:
+                timestamp: datetime | None = parse(f["m"])
+            elif "t" in f:
+                timestamp = parse(f["t"])
+            elif "n" in f:
+                timestamp = parse_epoch(f["n"])
+            else:
+                timestamp = None
+            if rare:
+                start_text = get("s")
+                if start_text:
+                    session_start = parse(start_text)
+        except TimestampError as exc:
+            self.reject(entry, str(exc))
+            return None
+        try:
+            audit = parse_audit_payload(message[7:])  # (len(AUDIT_MARKER))
+        except PayloadError as exc:
+            self.reject(entry, f"torn pgAudit payload: {exc}")
+            return None
+        remote = get("r")
+        host, port = _split_remote(remote) if remote else (None, None)
+        if host is None:
+            host = get("h")
+            if host in _UNKNOWN_VALUES:
+                host = None
+        user = get("u")
+        if user in _UNKNOWN_VALUES:
+            user = None
+        database = get("d")
+        if database in _UNKNOWN_VALUES:
+            database = None
+        pid_text = get("p")
+        pid: int | None = None
+        if pid_text:
+            try:
+                pid = int(pid_text)
+            except ValueError:
+                pass
+        session_id = get("c") or None
+        stream = entry.stream
+        key = (stream, str(pid if pid is not None else session_id))
+
+        sessions = self.sessions
+        session = sessions.get(key)
+        if session is not None:
+            if audit.statement_id < session.last_statement_id:
+                # a new session on a reused pid (see _build_audit)
+                sessions.forget(key)
+                session = None
+            elif session_id is not None and session.session_id is not None \
+                    and session.session_id != session_id:
+                sessions.forget(key)  # a new %c: the pid's earlier session ended
+                session = None
+            elif user is None or database is None or host is None or port is None:
+                known = session.known
+                if user is None:
+                    user = known.user
+                if database is None:
+                    database = known.database
+                if host is None:
+                    host = known.client_host
+                if port is None:
+                    port = known.client_port
+        audit = sessions.resolve(key, session, session_id, audit)
+        if not rare:
+            return AuditEvent(audit=audit, timestamp=timestamp, severity=entry.severity,
+                              message=message, user=user, database=database,
+                              client_host=host, client_port=port, pid=pid,
+                              session_id=session_id, source=entry.source, line=entry.line,
+                              stream=stream)
+        application = get("a")
+        return AuditEvent(audit=audit, timestamp=timestamp, severity=entry.severity,
+                          message=message, user=user, database=database,
+                          client_host=host, client_port=port, pid=pid,
+                          application_name=None if application in _UNKNOWN_VALUES
+                          else application,
+                          session_id=session_id, session_line=_int_or_none(get("l")),
+                          session_start=session_start, command_tag=get("i") or None,
+                          sqlstate=get("e") or None, backend_type=get("b") or None,
+                          virtual_xid=get("v") or None, xid=_int_or_none(get("x")),
+                          leader_pid=_int_or_none(get("P")),
+                          query_id=_int_or_none(get("Q")), source=entry.source,
+                          line=entry.line, stream=stream)
 
     def attribute(self, entry: LogEntry, common: EventFields, key: Key,
                   session: Session | None, said: Mapping[str, str] | None = None,

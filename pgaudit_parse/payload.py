@@ -5,11 +5,12 @@ STATEMENT,PARAMETER[,ROWS]``. pgAudit quotes a field only when it holds a comma,
 quote, CR or LF, doubling inner quotes. PARAMETER, when logged, is itself such a CSV list,
 quoted once more as a whole.
 
-The pyparsing grammar (:data:`AUDIT_RECORD`) is the reference; :func:`split_csv` is the
-fast path over the ``csv`` module, used when it provably agrees (property tests check it).
-When it does not (a stray quote, or a field over ``csv``'s 128 KiB limit: a bulk INSERT),
-:func:`split_csv_linear` splits the record in one pass, in memory proportional to it
-(the grammar's regex keeps backtracking state per character: ~125 bytes each).
+The pyparsing grammar (:data:`AUDIT_RECORD`) is the reference. :func:`split_csv_linear`
+splits a record in one pass exactly as the grammar does (errors included), in memory
+proportional to it (the grammar's regex keeps backtracking state per character: ~125
+bytes each, too much for a bulk INSERT); :func:`split_csv` is its fast path, splitting
+runs of plain fields in C, and hands it whatever is not well formed (property tests
+check all three agree).
 
 >>> f = parse_audit_payload('SESSION,1,1,READ,SELECT,TABLE,public.t,"select 1, 2",<none>')
 >>> f.class_, f.statement, f.parameter, f.rows
@@ -18,11 +19,9 @@ When it does not (a stray quote, or a field over ``csv``'s 128 KiB limit: a bulk
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass
 from typing import Final, NoReturn
 
+import msgspec
 import pyparsing as pp
 
 __all__ = [
@@ -51,9 +50,11 @@ class PayloadError(ValueError):
     """A pgAudit payload that is torn or malformed."""
 
 
-@dataclass(frozen=True, slots=True)
-class AuditFields:
+class AuditFields(msgspec.Struct, frozen=True, gc=False):
     """The fields of one pgAudit line (``class_`` because ``class`` is a keyword).
+
+    A frozen ``msgspec.Struct`` (C-implemented construction, one per audit line),
+    positional or keyword like the dataclass it was.
 
     ``parameter`` is None when not logged, ``()`` for ``<none>``, else the values (SQL NULL
     and '' both appear as ''); a tuple, so the frozen object holds nothing mutable (the
@@ -119,24 +120,45 @@ def split_csv_with_grammar(text: str) -> list[str]:
 
 
 def split_csv(text: str) -> list[str]:
-    """Split a pgAudit CSV record (fast path; falls back to the grammar when in doubt).
+    """Split a pgAudit CSV record (fast path of :func:`split_csv_linear`, which it equals).
 
-    The ``csv`` module is lenient with stray quotes; pgAudit never writes them, so any
-    record holding a quote that is not at a field start goes to
-    :func:`split_csv_linear` instead.
+    Runs without quotes are split by ``str.split`` in C, and each quoted field is found by
+    ``str.find`` (pgAudit quotes only the fields that need it: the statement, sometimes
+    the parameter list or an object name). Anything the grammar would not accept (a
+    quote inside a plain field, an unclosed quote, text after a closing quote) goes to
+    :func:`split_csv_linear`, which raises the grammar's error.
 
     >>> split_csv('SESSION,1,1,READ,SELECT,,,"x\\ny",<none>')
     ['SESSION', '1', '1', 'READ', 'SELECT', '', '', 'x\\ny', '<none>']
     """
     if '"' not in text:
         return text.split(",")
-    try:
-        fields = next(csv.reader([text], strict=True))
-    except (csv.Error, StopIteration):
-        return split_csv_linear(text)
-    if _rejoin(fields) != text:
-        return split_csv_linear(text)
-    return fields
+    fields: list[str] = []
+    find = text.find
+    end = len(text)
+    pos = 0  # the start of a field
+    while True:
+        quote = find('"', pos)
+        if quote < 0:
+            fields += text[pos:].split(",")
+            return fields
+        if quote != pos:
+            if text[quote - 1] != ",":
+                return split_csv_linear(text)  # a quote inside a plain field
+            fields += text[pos:quote - 1].split(",")
+        close = find('"', quote + 1)
+        while close >= 0 and text.startswith('"', close + 1):  # a doubled quote
+            close = find('"', close + 2)
+        if close < 0:
+            return split_csv_linear(text)  # unclosed
+        value = text[quote + 1:close]
+        fields.append(value.replace('""', '"') if '""' in value else value)
+        pos = close + 1
+        if pos == end:
+            return fields
+        if text[pos] != ",":
+            return split_csv_linear(text)  # text after the closing quote
+        pos += 1
 
 
 def split_csv_linear(text: str) -> list[str]:
@@ -204,16 +226,6 @@ def _malformed(text: str, index: int) -> NoReturn:
     raise PayloadError(f"malformed CSV at column {pp.col(index, text)}")
 
 
-def _rejoin(fields: list[str]) -> str:
-    """Write fields back the way pgAudit would (to check the fast path lost nothing)."""
-    needs_quotes = _NEEDS_QUOTES.search
-    return ",".join('"' + field.replace('"', '""') + '"' if needs_quotes(field) else field
-                    for field in fields)
-
-
-_NEEDS_QUOTES: Final = re.compile('[,"\n\r]')
-
-
 def _int(text: str, name: str) -> int:
     try:
         return int(text)
@@ -243,7 +255,7 @@ def parse_audit_payload(payload: str) -> AuditFields:
     >>> parse_audit_payload("OBJECT,2,1,WRITE,INSERT,TABLE,public.t,insert,<not logged>,3").rows
     3
     """
-    fields = split_csv(payload)
+    fields = payload.split(",") if '"' not in payload else split_csv(payload)
     count = len(fields)
     if count != 9 and count != 10:
         raise PayloadError(f"expected 9 or 10 pgAudit fields, found {count}")
@@ -261,8 +273,12 @@ def parse_audit_payload(payload: str) -> AuditFields:
     rows: int | None = None
     if count == 10 and fields[9] != "":
         rows = _int(fields[9], "ROWS")
+    try:
+        statement_id, substatement_id = int(fields[1]), int(fields[2])
+    except ValueError:
+        statement_id, substatement_id = (_int(fields[1], "STATEMENT_ID"),
+                                         _int(fields[2], "SUBSTATEMENT_ID"))
     # Positional: the hot path of every audit line.
-    return AuditFields(audit_type, _int(fields[1], "STATEMENT_ID"),
-                       _int(fields[2], "SUBSTATEMENT_ID"), fields[3] or None,
+    return AuditFields(audit_type, statement_id, substatement_id, fields[3] or None,
                        fields[4] or None, fields[5] or None, fields[6] or None,
                        statement if statement != "" else None, parameter, rows)

@@ -52,7 +52,8 @@ _ENTRY_BYTES: Final = 200
 _SESSION_BYTES: Final = 1200
 
 Key = tuple[str, str]
-_Logged = tuple[str | None, tuple[str, ...] | None]
+#: A remembered statement: (statement, parameter, bytes it costs: see _logged_bytes).
+_Logged = tuple[str | None, tuple[str, ...] | None, int]
 
 
 # -- who a line belongs to: ambiguous free-text neighbours -----------------------------------
@@ -165,7 +166,7 @@ class Session:
     __slots__ = ("statements", "known", "said", "session_id", "last_statement_id", "bytes")
 
     def __init__(self, session_id: str | None) -> None:
-        # (statement_id, substatement_id) -> (statement, parameter), oldest first
+        # (statement_id, substatement_id) -> (statement, parameter, bytes), oldest first
         self.statements: OrderedDict[tuple[int, int], _Logged] = OrderedDict()
         self.known = Known()
         # what its connection lines' text says, by prefix escape ("u" -> "alice@x.com")
@@ -209,7 +210,7 @@ class SessionTable:
             self.forget(key)
             return
         for logged in session.statements.values():
-            self._count(session, -_logged_bytes(*logged))
+            self._count(session, -logged[2])
         session.statements.clear()
         session.last_statement_id = 0
         if session_id is not None:
@@ -252,19 +253,21 @@ class SessionTable:
             session = self._touch(key, session_id)
         else:
             self._sessions.move_to_end(key)
-        if audit.statement_id > session.last_statement_id:
-            session.last_statement_id = audit.statement_id
-        # (_logged_bytes and _count inlined: this runs for every audit line)
-        size = _ENTRY_BYTES + (getsizeof(statement) if statement is not None else 0)
+        if ids[0] > session.last_statement_id:
+            session.last_statement_id = ids[0]
+        # (_logged_bytes inlined: this runs for every audit line; each remembered
+        # statement keeps its size, so forgetting it costs no getsizeof)
+        own = _ENTRY_BYTES + getsizeof(statement) if statement is not None else _ENTRY_BYTES
         if parameter:
-            size += sum(map(getsizeof, parameter))
+            own += sum(map(getsizeof, parameter))
+        size = own
         known = session.statements
         earlier = known.pop(ids, None)
         if earlier is not None:
-            size -= _logged_bytes(*earlier)
-        known[ids] = (statement, parameter)
+            size -= earlier[2]
+        known[ids] = (statement, parameter, own)
         if len(known) > STATEMENTS_PER_SESSION:
-            size -= _logged_bytes(*known.popitem(last=False)[1])
+            size -= known.popitem(last=False)[1][2]
         session.bytes += size
         self.bytes += size
         if self.bytes > self.max_bytes:
@@ -294,7 +297,7 @@ class SessionTable:
         while self.bytes > self.max_bytes and sessions:
             key, oldest = next(iter(sessions.items()))
             if oldest.statements:
-                self._count(oldest, -_logged_bytes(*oldest.statements.popitem(last=False)[1]))
+                self._count(oldest, -oldest.statements.popitem(last=False)[1][2])
                 self.evicted_statements += 1
             else:
                 self.forget(key)

@@ -83,3 +83,6 @@ def test_run_py_times_every_command(bench_log: Path, tmp_path: Path) -> None:
     results = json.loads((tmp_path / f"results-{bench_log.stem}.json").read_text())
     assert all(t["returncode"] == 0 and t["seconds"] > 0 for t in results["timings"])
     assert len(results["rss_flatness"]) == 2
+    # --jobs 2 wrote the same bytes as one process (compared by digest, untimed)
+    assert results["jobs_identical"] is True
+    assert "Targets (issue 12), from this run:" in table and "peak RSS: at most" in table

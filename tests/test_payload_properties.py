@@ -146,3 +146,28 @@ def outcome_with_message(split: object, text: str) -> object:
 def test_linear_split_equals_grammar_with_its_error_column(text: str) -> None:
     assert outcome_with_message(split_csv_linear, text) == outcome_with_message(
         split_csv_with_grammar, text)
+
+
+#: Text made of CSV's tokens: quotes, doubled quotes, commas, line ends and a few others.
+csv_tokens = st.lists(st.sampled_from(['"', '""', ",", "a", "é数", "\n", "\r", " ", "<none>"]),
+                      max_size=16).map("".join)
+
+
+@SETTINGS
+@given(st.one_of(csv_like_text, csv_tokens, csv_tokens,
+                 audit_records.map(render_audit_record),
+                 st.lists(st.one_of(parameter_values, csv_like_text), max_size=10).map(
+                     lambda fields: ",".join(append_valid_csv(f) for f in fields))))
+@example('"a""')
+@example('a,"b"c,d')
+@example('a,b"c')
+@example('a"b"')
+@example('a,b"c",d')
+@example(',"x"')
+@example('"x",')
+@example('"x""""y","",""""')
+def test_fast_split_equals_grammar_with_its_error_column(text: str) -> None:
+    """split_csv (str.split between quoted fields) is the grammar's split, errors and all."""
+    expected = outcome_with_message(split_csv_with_grammar, text)
+    assert outcome_with_message(split_csv, text) == expected
+    assert outcome_with_message(split_csv_linear, text) == expected

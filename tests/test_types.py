@@ -14,6 +14,7 @@ import pkgutil
 import typing
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import pgaudit_parse as pp
@@ -24,6 +25,7 @@ from pgaudit_parse.events import (
     Event,
     EventFields,
     EventKind,
+    event_fields,
 )
 from pgaudit_parse.parser import resolve_prefix
 from pgaudit_parse.sinks import event_to_json
@@ -40,7 +42,7 @@ def test_event_kind_is_a_literal_of_the_json_kinds() -> None:
         hint = typing.get_type_hints(cls)["kind"]
         assert typing.get_origin(hint) is typing.Literal, cls
         assert set(typing.get_args(hint)) <= JSON_KINDS
-        [field] = [f for f in dataclasses.fields(cls) if f.name == "kind"]
+        [field] = [f for f in msgspec.structs.fields(cls) if f.name == "kind"]
         assert field.default in typing.get_args(hint)
 
 
@@ -50,31 +52,43 @@ def test_an_audit_event_cannot_exist_without_its_audit_fields() -> None:
 
 
 def test_event_fields_are_every_event_field_but_kind() -> None:
-    names = {f.name for f in dataclasses.fields(Event)} - {"kind"}
+    names = set(event_fields(Event)) - {"kind"}
     assert set(EventFields.__annotations__) == names
 
 
 def _frozen_dataclasses() -> list[type]:
+    """Frozen dataclasses and frozen ``msgspec.Struct``\\ s (events, pgAudit fields)."""
     found = []
     for info in pkgutil.walk_packages(pp.__path__, "pgaudit_parse."):
         module = importlib.import_module(info.name)
         for obj in vars(module).values():
-            if (isinstance(obj, type) and dataclasses.is_dataclass(obj)
-                    and obj.__module__ == module.__name__
-                    and obj.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+            if not isinstance(obj, type) or obj.__module__ != module.__name__:
+                continue
+            params = getattr(obj, "__dataclass_params__", None)
+            if dataclasses.is_dataclass(obj) and params is not None and params.frozen:
+                found.append(obj)
+            elif issubclass(obj, msgspec.Struct) and obj.__struct_config__.frozen:
                 found.append(obj)
     return found
+
+
+def _declared_fields(cls: type) -> list[tuple[str, object]]:
+    """(name, declared type) of a dataclass's or a Struct's fields."""
+    if issubclass(cls, msgspec.Struct):
+        hints = typing.get_type_hints(cls)
+        return [(name, hints[name]) for name in cls.__struct_fields__]
+    return [(f.name, f.type) for f in dataclasses.fields(cls)]
 
 
 def test_no_frozen_class_declares_a_mutable_container() -> None:
     classes = _frozen_dataclasses()
     assert LogEntry in classes and AuditEvent in classes
     for cls in classes:
-        for field in dataclasses.fields(cls):
-            declared = str(field.type)
+        for name, declared_type in _declared_fields(cls):
+            declared = str(declared_type)
             for mutable in ("dict[", "list[", "set[", "Dict[", "List[", "Set["):
                 assert mutable not in declared.replace("frozenset[", ""), (
-                    f"{cls.__qualname__}.{field.name}: {declared}")
+                    f"{cls.__qualname__}.{name}: {declared}")
 
 
 def _mutable_inside(value: object) -> bool:
@@ -84,6 +98,8 @@ def _mutable_inside(value: object) -> bool:
         return any(_mutable_inside(item) for item in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return any(_mutable_inside(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, msgspec.Struct):
+        return any(_mutable_inside(getattr(value, name)) for name in event_fields(value))
     return False
 
 

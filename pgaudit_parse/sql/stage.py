@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from operator import attrgetter
-from typing import Any, Final, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
 
-from ..events import AuditEvent, DurationEvent, ErrorEvent, Event
+import msgspec
+
+from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, replace
 from ..payload import (
     AUDIT_MARKER,
     NO_PARAMETERS,
@@ -46,8 +47,16 @@ from ..payload import (
     parse_audit_payload,
 )
 from .fingerprint import fingerprint
-from .redact import REDACT_MODES, REDACTED, RedactMode, redact, redact_detail, redact_parameters
-from .split import StatementMatcher
+from .redact import (
+    REDACT_MODES,
+    REDACTED,
+    RedactMode,
+    may_hold_credential,
+    redact,
+    redact_detail,
+    redact_parameters,
+)
+from .split import Split, StatementMatcher
 
 __all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "NO_INFO"]
 
@@ -67,7 +76,7 @@ class SqlInfo:
 
 
 NO_INFO: Final = SqlInfo()
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 # Messages that carry a statement after a fixed head (log_statement, log_duration,
 # log_min_duration_statement, extended-protocol steps).
@@ -196,20 +205,10 @@ def _redacted_payload(message: str, audit: AuditFields, statement: str | None,
          else parameter}))
 
 
-_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _replace(obj: T, changes: dict[str, object]) -> T:
-    """``dataclasses.replace`` for the frozen events, in a fraction of its time (an event
-    has 31 fields; replace() looks each one up through the generic machinery)."""
-    cls = type(obj)
-    names = _INIT_FIELDS.get(cls)
-    if names is None:
-        names = _INIT_FIELDS.setdefault(
-            cls, tuple(f.name for f in fields(cast(Any, cls)) if f.init))
-    values = dict(zip(names, attrgetter(*names)(obj), strict=True))
-    values.update(changes)
-    return cls(**values)
+def _replace(obj: T, changes: dict[str, Any]) -> T:
+    """A copy of a frozen event (or its audit fields) with ``changes``
+    (:func:`pgaudit_parse.events.replace`: msgspec's, in C)."""
+    return replace(obj, **changes)
 
 
 class SqlStage:
@@ -229,6 +228,7 @@ class SqlStage:
         self.fingerprints = fingerprints
         self.audit_messages = audit_messages
         self._matcher = StatementMatcher(max_backends)
+        self._infos: dict[str, SqlInfo] = {}
 
     def apply(self, event: Event) -> tuple[Event, SqlInfo]:
         """The event with its SQL split and redacted, and what it gained (:class:`SqlInfo`)."""
@@ -242,9 +242,11 @@ class SqlStage:
             sql = event.duration_statement
         else:
             sql = statement_of_message(event.message) if event.message[:1] in "sdepb" else None
-        info = SqlInfo(fingerprint(sql)) if self.fingerprints and sql else NO_INFO
+        info = self._info(sql) if self.fingerprints and sql else NO_INFO
         if mode == "none":
             return event, info
+        if mode == "passwords" and not _may_hold_credential(event):
+            return event, info  # nothing here can hold a credential: nothing changes
         changes: dict[str, object] = {}
         for name, value in (("statement", event.statement), ("query", event.query)):
             if value is not None:
@@ -261,6 +263,16 @@ class SqlStage:
         self._redact_notes(event, changes)
         return (_replace(event, changes) if changes else event), info
 
+    def _info(self, sql: str) -> SqlInfo:
+        """``SqlInfo(fingerprint(sql))``, one object per fingerprint (at most 4096 kept)."""
+        fp = fingerprint(sql)
+        info = self._infos.get(fp)
+        if info is None:
+            if len(self._infos) >= 4096:
+                self._infos.clear()
+            info = self._infos[fp] = SqlInfo(fp)
+        return info
+
     def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
         detail = _redact_detail(event.detail, self.redact)
         if detail != event.detail:
@@ -272,15 +284,31 @@ class SqlStage:
     def _audit(self, event: AuditEvent) -> tuple[Event, SqlInfo]:
         audit = event.audit
         whole = audit.statement
+        mode = self.redact
+        if not whole or ";" not in whole.rstrip().rstrip(";"):
+            # One statement (the matcher keeps nothing for it): the common case, and in
+            # ``none`` or (without a credential anywhere) ``passwords`` mode nothing changes.
+            info = self._info(whole) if self.fingerprints and whole else NO_INFO
+            if mode == "none" or (mode == "passwords" and not _may_hold_credential(event)):
+                return event, info
+            return self._audit_redact(event, whole, None, info)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
                                     audit.command, whole, audit.audit_type)
         statement = split.statement if split is not None else whole
-        mode = self.redact
         info = SqlInfo(
             fingerprint(statement) if self.fingerprints and statement else None,
             redact(whole, mode) if split is not None else None,
             split.certain if split is not None else None,
         )
+        return self._audit_redact(event, statement, split, info)
+
+    def _audit_redact(self, event: AuditEvent, statement: str | None, split: Split | None,
+                      info: SqlInfo) -> tuple[Event, SqlInfo]:
+        """An audit event's statement (``split``'s, if any), parameter, raw message and
+        other fields redacted."""
+        audit = event.audit
+        whole = audit.statement
+        mode = self.redact
         new_statement = redact(statement, mode)
         new_parameter = redact_parameters(audit.parameter, mode, statement)
         if new_statement == whole and new_parameter == audit.parameter and mode == "none":
@@ -302,3 +330,27 @@ class SqlStage:
                         changes[name] = new
             self._redact_notes(event, changes)
         return (_replace(event, changes) if changes else event), info
+
+
+def _may_hold_credential(event: Event) -> bool:
+    """Could ``passwords`` mode change anything in this event? False only when none of its
+    texts holds a cue of a credential (:func:`~.redact.may_hold_credential`): then every
+    redaction of it (statement, parameters, message, DETAIL, CONTEXT) keeps it as it is.
+    (Text found inside the message has no cue when the message has none.)"""
+    message = event.message
+    if may_hold_credential(message):
+        return True
+    for text in (event.statement, event.query, event.detail, event.context):
+        if text is not None and may_hold_credential(text):
+            return True
+    if isinstance(event, AuditEvent):
+        audit = event.audit
+        statement = audit.statement
+        if statement and statement not in message and may_hold_credential(statement):
+            return True
+        if audit.parameter:
+            return any(value not in message and may_hold_credential(value)
+                       for value in audit.parameter)
+    elif isinstance(event, DurationEvent) and event.duration_statement is not None:
+        return may_hold_credential(event.duration_statement)
+    return False

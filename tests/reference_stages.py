@@ -1,0 +1,387 @@
+"""The stages' plain code, kept as the oracle of their fast paths (tests/test_stage_fast_paths.py).
+
+``ReferenceSqlStage`` is :class:`pgaudit_parse.sql.stage.SqlStage` and ``ReferenceGrouper``
+is :class:`pgaudit_parse.formats.executions.ExecutionGrouper` as they were before the
+speed round: every event through the matcher and every redaction function, a list
+filtered by ``id()`` per release. The helpers they call are the package's own.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+
+from pgaudit_parse.events import (
+    AuditEvent,
+    ConnectionEvent,
+    DisconnectionEvent,
+    DurationEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+)
+from pgaudit_parse.formats.executions import (
+    _PHASE,
+    Execution,
+    SessionKey,
+    _Pending,
+    _Session,
+    duration_micros,
+    logged_statement,
+    same_sql,
+    session_key,
+)
+from pgaudit_parse.sql.fingerprint import fingerprint
+from pgaudit_parse.sql.redact import (
+    REDACT_MODES,
+    RedactMode,
+    redact,
+    redact_parameters,
+)
+from pgaudit_parse.sql.split import StatementMatcher
+from pgaudit_parse.sql.stage import (
+    NO_INFO,
+    SqlInfo,
+    _redact_detail,
+    _redacted_payload,
+    _replace,
+    redact_context,
+    redact_message,
+    statement_of_message,
+)
+
+
+class ReferenceSqlStage:
+    """Split, fingerprint and redact events (see the module docstring).
+
+    ``redact`` is ``none``, ``passwords`` or ``literals``; ``fingerprints`` False skips
+    them, ``audit_messages`` False leaves the raw ``AUDIT:`` message of an audit event as
+    it is (records do not carry either); memory is bounded by ``max_backends``.
+    """
+
+    def __init__(self, redact: RedactMode | str = "none", *, fingerprints: bool = True,
+                 audit_messages: bool = True, max_backends: int = 4096) -> None:
+        if redact not in REDACT_MODES:
+            raise ValueError(f"unknown redaction mode {redact!r} (expected one of "
+                             f"{', '.join(REDACT_MODES)})")
+        self.redact = redact
+        self.fingerprints = fingerprints
+        self.audit_messages = audit_messages
+        self._matcher = StatementMatcher(max_backends)
+
+    def apply(self, event: Event) -> tuple[Event, SqlInfo]:
+        """The event with its SQL split and redacted, and what it gained (:class:`SqlInfo`)."""
+        if isinstance(event, AuditEvent):
+            return self._audit(event)
+        mode = self.redact
+        sql: str | None
+        if isinstance(event, ErrorEvent):
+            sql = event.statement
+        elif isinstance(event, DurationEvent):
+            sql = event.duration_statement
+        else:
+            sql = statement_of_message(event.message) if event.message[:1] in "sdepb" else None
+        info = SqlInfo(fingerprint(sql)) if self.fingerprints and sql else NO_INFO
+        if mode == "none":
+            return event, info
+        changes: dict[str, object] = {}
+        for name, value in (("statement", event.statement), ("query", event.query)):
+            if value is not None:
+                new = redact(value, mode)
+                if new != value:
+                    changes[name] = new
+        if isinstance(event, DurationEvent) and event.duration_statement is not None:
+            new = redact(event.duration_statement, mode)
+            if new != event.duration_statement:
+                changes["duration_statement"] = new
+        message = redact_message(event.message, mode)
+        if message != event.message:
+            changes["message"] = message
+        self._redact_notes(event, changes)
+        return (_replace(event, changes) if changes else event), info
+
+    def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
+        detail = _redact_detail(event.detail, self.redact)
+        if detail != event.detail:
+            changes["detail"] = detail
+        context = redact_context(event.context, self.redact)
+        if context != event.context:
+            changes["context"] = context
+
+    def _audit(self, event: AuditEvent) -> tuple[Event, SqlInfo]:
+        audit = event.audit
+        whole = audit.statement
+        split = self._matcher.match((event.stream, event.pid), audit.statement_id,
+                                    audit.command, whole, audit.audit_type)
+        statement = split.statement if split is not None else whole
+        mode = self.redact
+        info = SqlInfo(
+            fingerprint(statement) if self.fingerprints and statement else None,
+            redact(whole, mode) if split is not None else None,
+            split.certain if split is not None else None,
+        )
+        new_statement = redact(statement, mode)
+        new_parameter = redact_parameters(audit.parameter, mode, statement)
+        if new_statement == whole and new_parameter == audit.parameter and mode == "none":
+            return event, info
+        changes: dict[str, object] = {}
+        if new_statement != whole or new_parameter != audit.parameter:
+            new_audit = _replace(audit, {"statement": new_statement, "parameter": new_parameter})
+            changes["audit"] = new_audit
+            if mode != "none" and self.audit_messages:
+                message = _redacted_payload(event.message, audit,
+                                            info.statement_full or new_statement, new_parameter)
+                if message != event.message:
+                    changes["message"] = message
+        if mode != "none":
+            for name, value in (("statement", event.statement), ("query", event.query)):
+                if value is not None:
+                    new = redact(value, mode)
+                    if new != value:
+                        changes[name] = new
+            self._redact_notes(event, changes)
+        return (_replace(event, changes) if changes else event), info
+
+
+class ReferenceGrouper:
+    """Events -> :class:`Execution` objects (one per statement execution) and the other
+    events unchanged, in the order they are complete. See the module docstring for the
+    grouping rule and the memory bounds."""
+
+    def __init__(self, max_held: int = 10_000, max_per_session: int = 64,
+                 max_wait: float = 300.0, max_held_bytes: int = 64 << 20) -> None:
+        self.max_held = max_held
+        self.max_per_session = max_per_session
+        self.max_wait = max_wait
+        self.max_held_bytes = max_held_bytes
+        self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
+        self._held = 0
+        self._held_bytes = 0
+        #: Executions released before their other lines came, to stay within the bounds
+        #: (max_per_session, max_held, max_held_bytes; docs/memory.md).
+        self.released_early = 0
+        #: After :meth:`add` of an AuditEvent: was it another line of an execution already
+        #: pending (True), or the first pgAudit line of an execution (False)? Counters
+        #: (the summary) count executions when they start, without waiting for the end.
+        self.joined = False
+
+    # -- public ------------------------------------------------------------------------
+
+    def add(self, event: Event) -> list[Execution | Event]:
+        """What is complete after this event: executions and pass-through events."""
+        out: list[Execution | Event] = []
+        stamp = event.timestamp
+        if stamp is not None and self._sessions:
+            self._expire(stamp, out)
+        if isinstance(event, AuditEvent):
+            self._audit(event, out)
+        elif isinstance(event, DurationEvent):
+            self._duration(event, out)
+        elif (sql := logged_statement(event)) is not None:
+            assert isinstance(event, LogEvent)
+            self._logged_statement(event, sql, out)
+        else:
+            if isinstance(event, DisconnectionEvent) or (
+                    isinstance(event, ConnectionEvent)
+                    and event.message.startswith("connection received: ")):
+                self._release_session(session_key(event), out)
+            out.append(event)
+        return out
+
+    def flush(self) -> list[Execution]:
+        """Release every pending execution."""
+        out: list[Execution | Event] = []
+        for key in list(self._sessions):
+            self._release_session(key, out)
+        return out  # type: ignore[return-value]
+
+    def held(self) -> int:
+        """How many executions are pending."""
+        return self._held
+
+    @property
+    def held_bytes(self) -> int:
+        """The pending executions' SQL (characters)."""
+        return self._held_bytes
+
+    def held_sources(self) -> set[str]:
+        """The sources (file, ``queue#message-id``...) of every line a pending execution
+        holds: an acknowledging source must not forget them before they are released.
+
+        >>> ExecutionGrouper().held_sources()
+        set()
+        """
+        return {source for s in self._sessions.values() for p in s.pending
+                for source in p.sources}
+
+    def oldest_held_line(self) -> int | None:
+        """The input line of the earliest line of any pending execution, or None."""
+        return min((p.first_line for s in self._sessions.values() for p in s.pending),
+                   default=None)
+
+    # -- the rule ----------------------------------------------------------------------
+
+    def _audit(self, event: AuditEvent, out: list[Execution | Event]) -> None:
+        audit = event.audit
+        ids = (audit.statement_id, audit.substatement_id)
+        sql = audit.statement or ""
+        session = self._session(event)
+        pending = session.pending
+        self.joined = True
+        for item in pending:
+            if item.source == "audit" and item.ids == ids:
+                item.take(event)
+                if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
+                    item.rows = audit.rows
+                return
+        # A new statement id: the session's earlier pgAudit executions are over.
+        self._release(session, [p for p in pending
+                                if p.source == "audit" and p.ids and p.ids[0] != ids[0]], out)
+        self.joined = False
+        for item in pending:
+            if item.source != "audit" and same_sql(sql, item.sql):
+                item.take(event)
+                item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
+                item.rows = audit.rows
+                return
+        self._append(session, _Pending(event, sql, "audit", ids, rows=audit.rows), out)
+
+    def _duration(self, event: DurationEvent, out: list[Execution | Event]) -> None:
+        micros = duration_micros(event.duration_ms)
+        sql = event.duration_statement
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if sql is None:
+            # log_duration: no text; it times the statement that just ran, if any.
+            if session is not None:
+                for item in reversed(session.pending):
+                    if not item.final:
+                        item.add_time(micros)
+                        item.final = True
+                        item.take(event)
+                        break
+                self._touch(key, session, event)
+            return
+        phase_match = _PHASE.match(event.message)
+        phase = phase_match.group(1) if phase_match else "statement"
+        if session is None:
+            session = self._session(event)
+        else:
+            self._touch(key, session, event)
+        pending = session.pending
+        if phase in ("parse", "bind"):
+            # These phases come before their execution's pgAudit lines: they only join
+            # phases (or the execute line) of the same statement still waiting for them.
+            found = next((p for p in pending if not p.final and p.source != "audit"
+                          and same_sql(p.sql, sql)), None)
+            if found is not None:
+                found.add_time(micros)
+                found.take(event)
+            else:
+                self._append(session, _Pending(event, sql, "duration", micros=micros), out)
+            return
+        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
+        if found is None:
+            found = _Pending(event, sql, "duration", micros=micros, final=True)
+            if phase == "statement":
+                self._release(session, list(pending), out)
+                out.append(found.done())
+                self._drop_if_empty(key, session)
+                return
+            # an extended-protocol execute: pgAudit's lines may follow (log_rows)
+            self._release(session, [p for p in pending if p.final or p.source == "audit"],
+                          out)
+            self._append(session, found, out)
+            return
+        found.add_time(micros)
+        found.final = True
+        found.take(event)
+        if phase == "statement":
+            # the query string is over: everything of it (and before it) is complete
+            self._release(session, list(pending), out)
+        else:
+            index = pending.index(found)
+            self._release(session, [p for p in pending[:index]
+                                    if p.final or p.source == "audit"], out)
+        self._drop_if_empty(key, session)
+
+    def _logged_statement(self, event: LogEvent, sql: str,
+                          out: list[Execution | Event]) -> None:
+        session = self._session(event)
+        pending = session.pending
+        if event.message.startswith("execute "):
+            # the execute line of an extended-protocol statement whose parse/bind wait
+            found = next((p for p in pending if not p.final and p.source == "duration"
+                          and same_sql(p.sql, sql)), None)
+            if found is not None:
+                self._release(session, [p for p in pending if p is not found], out)
+                found.take(event)
+                found.event, found.source = event, "statement"
+                return
+        # a new statement: what the session had pending belongs to earlier ones
+        self._release(session, list(pending), out)
+        self._append(session, _Pending(event, sql, "statement"), out)
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    def _session(self, event: Event) -> _Session:
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = _Session()
+        self._touch(key, session, event)
+        return session
+
+    def _touch(self, key: SessionKey, session: _Session, event: Event) -> None:
+        self._sessions.move_to_end(key)
+        if event.timestamp is not None:
+            session.last_seen = event.timestamp
+
+    def _append(self, session: _Session, item: _Pending, out: list[Execution | Event]) -> None:
+        session.pending.append(item)
+        self._held += 1
+        self._held_bytes += item.size
+        if len(session.pending) > self.max_per_session:
+            self.released_early += 1
+            self._release(session, session.pending[:1], out)
+        while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
+                and self._sessions:
+            oldest = next(iter(self._sessions))
+            self.released_early += len(self._sessions[oldest].pending)
+            self._release_session(oldest, out)
+
+    def _release(self, session: _Session, items: list[_Pending],
+                 out: list[Execution | Event]) -> None:
+        if not items:
+            return
+        gone = {id(item) for item in items}
+        session.pending = [p for p in session.pending if id(p) not in gone]
+        self._held -= len(items)
+        self._held_bytes -= sum(item.size for item in items)
+        out.extend(item.done() for item in items)
+
+    def _release_session(self, key: SessionKey, out: list[Execution | Event]) -> None:
+        session = self._sessions.pop(key, None)
+        if session is not None:
+            self._held -= len(session.pending)
+            self._held_bytes -= sum(item.size for item in session.pending)
+            out.extend(item.done() for item in session.pending)
+
+    def _drop_if_empty(self, key: SessionKey, session: _Session) -> None:
+        if not session.pending:
+            self._sessions.pop(key, None)
+
+    def _expire(self, now: datetime, out: list[Execution | Event]) -> None:
+        """Release sessions that wrote nothing for ``max_wait`` seconds of log time."""
+        while self._sessions:
+            key, session = next(iter(self._sessions.items()))
+            seen = session.last_seen
+            if seen is None:
+                return
+            try:
+                idle = (now - seen).total_seconds()
+            except TypeError:  # naive and aware timestamps: cannot compare
+                return
+            if idle <= self.max_wait:
+                return
+            self._release_session(key, out)
