@@ -80,6 +80,16 @@ class LogEntry:
     secondary: tuple[tuple[str, str], ...]
     lines: tuple[Line, ...]
 
+    def __init__(self, fields: Mapping[str, str], severity: str, message: str,
+                 secondary: tuple[tuple[str, str], ...], lines: tuple[Line, ...]) -> None:
+        # The slots' own setters: half the cost of the generated frozen __init__ (one
+        # entry per message). Same signature, same frozen object.
+        _set_fields(self, fields)
+        _set_severity(self, severity)
+        _set_message(self, message)
+        _set_secondary(self, secondary)
+        _set_lines(self, lines)
+
     @property
     def source(self) -> str:
         """Where the first line came from."""
@@ -108,43 +118,91 @@ class LogEntry:
         return None
 
 
-class _Building:
-    """An entry being assembled (mutable, private to the assembler)."""
+_set_fields = LogEntry.__dict__["fields"].__set__
+_set_severity = LogEntry.__dict__["severity"].__set__
+_set_message = LogEntry.__dict__["message"].__set__
+_set_secondary = LogEntry.__dict__["secondary"].__set__
+_set_lines = LogEntry.__dict__["lines"].__set__
+_new = object.__new__
 
-    __slots__ = ("fields", "severity", "parts", "secondary", "lines", "key", "last_seq", "closed")
+
+def _entry(fields: Mapping[str, str], severity: str, message: str,
+           secondary: tuple[tuple[str, str], ...], lines: tuple[Line, ...]) -> LogEntry:
+    """``LogEntry(...)`` for the assembler: a plain function call (which Python runs
+    without a C-level call of ``__init__``), same object."""
+    entry: LogEntry = _new(LogEntry)
+    _set_fields(entry, fields)
+    _set_severity(entry, severity)
+    _set_message(entry, message)
+    _set_secondary(entry, secondary)
+    _set_lines(entry, lines)
+    return entry
+
+
+class _Building:
+    """An entry being assembled (mutable, private to the assembler).
+
+    Most messages are one line: their text and line are kept as they are, and the lists
+    for continuation and secondary lines are made only when such a line comes."""
+
+    __slots__ = ("fields", "severity", "text", "parts", "secondary", "line", "more", "key",
+                 "last_seq", "closed")
 
     def __init__(self, fields: Mapping[str, str], severity: str, text: str, line: Line,
                  key: str, seq: int) -> None:
         self.fields = fields
         self.severity = severity
-        # the text, then continuation lines as read (TAB included: no copy per line)
-        self.parts: list[str] = [text]
-        self.secondary: list[tuple[str, list[str]]] = []
-        self.lines: list[Line] = [line]
+        self.text = text
+        # continuation lines of the message as read (TAB included: no copy per line)
+        self.parts: list[str] | None = None
+        self.secondary: list[tuple[str, list[str]]] | None = None
+        self.line = line
+        self.more: list[Line] | None = None  # the lines after the first
         self.key = key
         self.last_seq = seq
         self.closed = False
 
+    @property
+    def lines(self) -> list[Line]:
+        """Every line of the entry so far, in input order."""
+        return [self.line] if self.more is None else [self.line, *self.more]
+
     def continue_with(self, text: str, line: Line, seq: int) -> None:
         """Extend the message (or its last secondary line) with a continuation line's
         text as read, its leading TAB included (removed by :func:`_join`)."""
-        target = self.secondary[-1][1] if self.secondary else self.parts
-        target.append(text)
-        self.lines.append(line)
+        if self.secondary:
+            self.secondary[-1][1].append(text)
+        elif self.parts is None:
+            self.parts = [self.text, text]
+        else:
+            self.parts.append(text)
+        if self.more is None:
+            self.more = [line]
+        else:
+            self.more.append(line)
         self.last_seq = seq
 
     def add_secondary(self, label: str, text: str, line: Line, seq: int) -> None:
-        self.secondary.append((label, [text]))
-        self.lines.append(line)
+        if self.secondary is None:
+            self.secondary = [(label, [text])]
+        else:
+            self.secondary.append((label, [text]))
+        if self.more is None:
+            self.more = [line]
+        else:
+            self.more.append(line)
         self.last_seq = seq
 
     def freeze(self) -> LogEntry:
-        return LogEntry(
-            self.fields,  # read-only already (ParsedLine.fields)
+        if self.more is None:
+            return _entry(self.fields, self.severity, self.text, (), (self.line,))
+        return _entry(
+            self.fields,  # read-only already (LinePrefix.split's fields)
             self.severity,
-            _join(self.parts),
+            self.text if self.parts is None else _join(self.parts),
+            () if self.secondary is None else
             tuple((label, _join(parts)) for label, parts in self.secondary),
-            tuple(self.lines),
+            (self.line, *self.more),
         )
 
 
@@ -189,44 +247,53 @@ class EntryAssembler:
         self.window = window
         self._streams: dict[str, _StreamState] = {}
         self._key_escape = "p" if "p" in prefix.escapes else ("c" if "c" in prefix.escapes else "")
+        self._split = prefix.split
 
     def feed(self, line: Line) -> list[LogEntry]:
         """Take one physical line; return the entries it completed (possibly none)."""
+        # The one rule of parse_start(), inlined: this runs once per physical line.
         state = self._streams.get(line.stream)
         if state is None:
             state = self._streams[line.stream] = _StreamState()
-        state.seq += 1
+        seq = state.seq = state.seq + 1
         text = line.text
-        parsed, starts = parse_start(text, self.prefix)
-        if parsed is None:
-            if text.startswith("\t"):
-                if state.last is None or state.last.closed:
+        split = None if text[:1] == "\t" else self._split(text)
+        if split is None:
+            if text[:1] == "\t":
+                last = state.last
+                if last is None or last.closed:
                     self._reject(line, "continuation line without a message before it")
                 else:
-                    state.last.continue_with(text, line, state.seq)
+                    last.continue_with(text, line, seq)
                 return self._ready(state)
             reason = "empty line" if not text else "line does not match log_line_prefix"
             self._reject(line, reason)
             state.last = None
             return self._ready(state)
-        key = parsed.fields.get(self._key_escape, "") if self._key_escape else ""
-        if not starts:  # a DETAIL/HINT/STATEMENT... line of the message before it
+        fields, severity, message = split
+        key = fields.get(self._key_escape, "") if self._key_escape else ""
+        if severity in _SECONDARY:  # a DETAIL/HINT/STATEMENT... line of the message before it
             owner = state.open.get(key)
             if owner is None or owner.closed:
-                self._reject(line, f"{parsed.severity} line without its message")
+                self._reject(line, f"{severity} line without its message")
                 state.last = None
             else:
-                owner.add_secondary(parsed.severity, parsed.message, line, state.seq)
+                owner.add_secondary(severity, message, line, seq)
                 state.last = owner
             return self._ready(state)
-        previous = state.open.get(key)
+        open_ = state.open
+        previous = open_.get(key)
         if previous is not None:
             previous.closed = True
-        building = _Building(parsed.fields, parsed.severity, parsed.message, line, key, state.seq)
-        state.open[key] = building
-        state.order.append(building)
+        building = _Building(fields, severity, message, line, key, seq)
+        open_[key] = building
+        order = state.order
+        order.append(building)
         state.last = building
-        return self._ready(state)
+        head = order[0]
+        if head.closed or seq - head.last_seq > self.window:
+            return self._ready(state)
+        return []
 
     def flush(self) -> list[LogEntry]:
         """Emit every entry still open, in the order they started (end of input)."""
@@ -246,14 +313,22 @@ class EntryAssembler:
         if not order:
             return []
         head = order[0]
-        if not head.closed and state.seq - head.last_seq <= self.window:
+        seq = state.seq
+        window = self.window
+        if not head.closed and seq - head.last_seq <= window:
             return []
         done: list[LogEntry] = []
+        open_ = state.open
         while order:
             head = order[0]
-            if not head.closed and state.seq - head.last_seq <= self.window:
+            if not head.closed and seq - head.last_seq <= window:
                 break
-            done.append(self._emit(state, order.popleft()))
+            order.popleft()
+            head.closed = True
+            if open_.get(head.key) is head:
+                del open_[head.key]
+            done.append(head.freeze() if head.more is not None else
+                        _entry(head.fields, head.severity, head.text, (), (head.line,)))
         return done
 
     def _emit(self, state: _StreamState, building: _Building) -> LogEntry:

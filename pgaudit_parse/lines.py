@@ -32,6 +32,24 @@ class Line:
     stream: str = ""
     ref: object = None
 
+    def __init__(self, text: str, source: str = "<lines>", number: int = 0, stream: str = "",
+                 ref: object = None) -> None:
+        # The generated __init__ of a frozen dataclass goes through object.__setattr__
+        # per field; the slots' own setters cost half as much, and sources make one Line
+        # per physical line. Same signature, same frozen object.
+        _set_text(self, text)
+        _set_source(self, source)
+        _set_number(self, number)
+        _set_stream(self, stream)
+        _set_ref(self, ref)
+
+
+_set_text = Line.__dict__["text"].__set__
+_set_source = Line.__dict__["source"].__set__
+_set_number = Line.__dict__["number"].__set__
+_set_stream = Line.__dict__["stream"].__set__
+_set_ref = Line.__dict__["ref"].__set__
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Reject:

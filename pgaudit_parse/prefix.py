@@ -156,7 +156,7 @@ _ESCAPES: Final = frozenset(_VALUE_PATTERNS) | _FREE_TEXT | {"q"}
 #: PostgreSQL reads a padding width with atoi() into an int.
 _MAX_PADDING: Final = 2**31 - 1
 
-_SEVERITY_RE = "(?P<severity>" + "|".join(SEVERITIES) + "):  "
+_SEVERITIES_ALTERNATION = "|".join(SEVERITIES)
 _SEVERITY_LOOKAHEAD = "(?:" + "|".join(SEVERITIES) + "):  "
 
 
@@ -494,7 +494,8 @@ class LinePrefix:
     """
 
     __slots__ = ("spec", "timezone", "parts", "escapes", "pattern", "_grammar", "_names",
-                 "_groups", "_padded_escapes", "_plain", "_severity", "_message", "_timestamps")
+                 "_groups", "_padded_escapes", "_plain", "_severity", "_message", "_timestamps",
+                 "_fast", "_fast_severity", "_fast_message")
 
     def __init__(self, spec: str = RDS_PREFIX, timezone: str | None = None) -> None:
         """``timezone``: the IANA zone the server logs in (``log_timezone``), to read zone
@@ -513,7 +514,13 @@ class LinePrefix:
             raise PrefixError(f"log_line_prefix {spec!r} repeats an escape")
         self.escapes: tuple[str, ...] = tuple(seen)
         self._names = {e: _group_name(e) for e in seen}
-        self.pattern = re.compile(self._build_regex(), re.DOTALL)
+        self.pattern = re.compile(self._build_regex(self._names, "(?P<severity>",
+                                                    "(?P<message>"), re.DOTALL)
+        # The same regex for split(): escape groups named by their letter (so groupdict()
+        # is the fields mapping, made in C), severity and message unnamed groups.
+        self._fast = re.compile(self._build_regex({e: e for e in seen}, "(", "("), re.DOTALL)
+        self._fast_severity = self._fast.groups - 1
+        self._fast_message = self._fast.groups
         # parse() runs once per line: group numbers instead of names, padding known ahead.
         self._padded_escapes = frozenset(
             p.escape for p in self.parts if isinstance(p, PrefixEscape) and p.padding)
@@ -559,18 +566,20 @@ class LinePrefix:
                 return range(0, i), range(i + 1, len(self.parts))
         return range(0, len(self.parts)), None
 
-    def _build_regex(self) -> str:
+    def _build_regex(self, names: Mapping[str, str], severity: str, message: str) -> str:
+        """The fast regex, with these group names for the escapes and these openings of
+        the severity and message groups (``(?P<severity>`` or a plain ``(``)."""
         def piece(i: int) -> str:
             part = self.parts[i]
             if isinstance(part, PrefixLiteral):
                 return re.escape(part.text)
-            return f"(?>(?P<{self._names[part.escape]}>{_value_regex(self.parts, i)}))"
+            return f"(?>(?P<{names[part.escape]}>{_value_regex(self.parts, i)}))"
 
         before, after = self._split_at_q()
         regex = "".join(piece(i) for i in before)
         if after is not None:
             regex += "(?>(?:" + "".join(piece(i) for i in after) + ")?)"
-        return regex + _SEVERITY_RE + "(?P<message>.*)\\Z"
+        return regex + severity + _SEVERITIES_ALTERNATION + "):  " + message + ".*)\\Z"
 
     def _build_grammar(self) -> pp.ParserElement:
         parts = self.parts
@@ -614,19 +623,48 @@ class LinePrefix:
 
     def parse(self, text: str) -> ParsedLine | None:
         """Split a line with the fast regex; None when the line does not fit the prefix."""
+        split = self.split(text)
+        if split is None:
+            return None
+        return ParsedLine(*split)
+
+    def split(self, text: str) -> tuple[Mapping[str, str], str, str] | None:
+        """:meth:`parse` without the :class:`ParsedLine`: ``(fields, severity, message)``,
+        or None when the line does not fit the prefix (the assembler's hot path).
+
+        >>> fields, severity, message = LinePrefix("%m [%p] ").split(
+        ...     "2026-11-25 16:05:01.120 UTC [7] ERROR:  boom")
+        >>> dict(fields), severity, message
+        ({'m': '2026-11-25 16:05:01.120 UTC', 'p': '7'}, 'ERROR', 'boom')
+        """
+        match = self._fast.match(text)
+        if match is None:
+            return None
+        if self._plain:
+            return (MappingProxyType(match.groupdict()), match[self._fast_severity],
+                    match[self._fast_message])
+        padded = self._padded_escapes
+        fields = {}
+        for escape, value in match.groupdict().items():
+            if value is not None:
+                fields[escape] = value.strip(" ") if escape in padded else value
+        return (MappingProxyType(fields), match[self._fast_severity],
+                match[self._fast_message])
+
+    def parse_by_groups(self, text: str) -> ParsedLine | None:
+        """:meth:`parse` the way it was before :meth:`split` (named groups of
+        :attr:`pattern` read one by one): the oracle of the property test for the fast
+        path."""
         match = self.pattern.match(text)
         if match is None:
             return None
         values = match.groups()
-        if self._plain:
-            fields = {escape: values[i] for escape, i in self._groups}
-        else:
-            padded = self._padded_escapes
-            fields = {}
-            for escape, i in self._groups:
-                value = values[i]
-                if value is not None:
-                    fields[escape] = value.strip(" ") if escape in padded else value
+        padded = self._padded_escapes
+        fields = {}
+        for escape, i in self._groups:
+            value = values[i]
+            if value is not None:
+                fields[escape] = value.strip(" ") if escape in padded else value
         return ParsedLine(MappingProxyType(fields), values[self._severity],
                           values[self._message])
 
