@@ -214,8 +214,10 @@ class EventFields(TypedDict):
 
 # -- facts about messages ------------------------------------------------------------------
 
+# At most 308 integer digits: every such value is a finite double. A longer number is no
+# duration PostgreSQL wrote (it writes %.3f); the line stays a plain log message.
 _DURATION = re.compile(
-    r"duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<what>statement|(?:execute|parse|bind) [^:]*|"
+    r"duration: (?P<ms>\d{1,308}(?:\.\d+)?) ms(?:  (?P<what>statement|(?:execute|parse|bind) [^:]*|"
     r"fastpath function call|plan): ?(?P<sql>.*))?\Z",
     re.DOTALL,
 )

@@ -97,6 +97,10 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+#: The largest value of an Elasticsearch ``long`` (ECS's ``event.duration``).
+_MAX_LONG: Final = 2**63 - 1
+
+
 def to_ecs(event: Event, account_id: str | None = None,
            instance: str | None = None) -> dict[str, Any]:
     """The ECS document of an event (query texts have passwords redacted).
@@ -118,7 +122,9 @@ def to_ecs(event: Event, account_id: str | None = None,
     if event.sqlstate is not None:
         event_obj["code"] = event.sqlstate
     if isinstance(event, DurationEvent):
-        event_obj["duration"] = int(round(event.duration_ms * 1_000_000))
+        nanos = event.duration_ms * 1_000_000
+        if nanos <= _MAX_LONG:  # ECS's event.duration is a long (no inf, no overflow)
+            event_obj["duration"] = int(round(nanos))
     if event.timestamp is not None and event.timestamp.utcoffset() is not None:
         event_obj["timezone"] = event.timestamp.strftime("%z")[:3] + ":" + \
             event.timestamp.strftime("%z")[3:]
