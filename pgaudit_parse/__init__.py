@@ -24,6 +24,8 @@ from .events import (
     ErrorEvent,
     Event,
     LogEvent,
+    event_fields,
+    replace,
 )
 from .formats.ecs import to_ecs
 from .formats.guardium import to_guardium
@@ -57,6 +59,8 @@ __all__ = [
     "DisconnectionEvent",
     "DurationEvent",
     "LogEvent",
+    "event_fields",
+    "replace",
     "Parser",
     "parse_lines",
     "parse_file",
