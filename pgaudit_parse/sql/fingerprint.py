@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from typing import Final
 
 from .constants import find_constants
 from .lexer import TRIVIA_KINDS, tokenize
 from .redact import CACHED_LENGTH
-from .shape import fingerprint_shape
+from .shape import cached_by_shape, fingerprint_shape
 
 __all__ = ["fingerprint", "normalize", "normalized_tokens"]
 
@@ -129,16 +128,7 @@ def _fingerprint(sql: str) -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-def _fingerprint_by_shape(sql: str) -> str:
-    """The fingerprint of a statement not seen lately: that of its shape (statements that
-    differ only in integer constants share it; see :mod:`.shape`)."""
-    shape = fingerprint_shape(sql)
-    if shape is None:
-        return _fingerprint(sql)
-    return _fingerprint_of_shape(shape)
-
-
-# Logs repeat their statements; at most 4096 short ones (and 1024 shapes: a log has few,
-# and a shape may be 4 KB) are remembered.
-_fingerprint_of_shape = lru_cache(maxsize=1024)(_fingerprint)
-_fingerprint_cached = lru_cache(maxsize=4096)(_fingerprint_by_shape)
+# Logs repeat their statements: statements that differ only in integer constants share a
+# shape (see :mod:`.shape`), and each shape is fingerprinted once.
+_FINGERPRINTS = cached_by_shape(_fingerprint, fingerprint_shape)
+_fingerprint_cached = _FINGERPRINTS.texts  # (the C cache itself: a hit costs no Python call)

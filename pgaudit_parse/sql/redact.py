@@ -43,7 +43,7 @@ from .lexer import (
     Token,
     tokenize,
 )
-from .shape import literals_shape
+from .shape import cached_by_shape, literals_shape
 
 __all__ = [
     "RedactMode",
@@ -279,18 +279,9 @@ def _redact_literals_by_tokens(sql: str) -> str:
     return _apply(sql, spans)
 
 
-def _redact_literals_by_shape(sql: str) -> str:
-    """``literals`` for a statement not seen lately: that of its shape (statements that
-    differ only in integer constants give the same text; see :mod:`.shape`)."""
-    shape = literals_shape(sql)
-    if shape is None:
-        return _redact_literals(sql)
-    return _redact_literals_of_shape(shape)
-
-
-# At most 1024 shapes (a log has few; each may be 4 KB with its result).
-_redact_literals_of_shape = lru_cache(maxsize=1024)(_redact_literals)
-_redact_literals_cached = lru_cache(maxsize=4096)(_redact_literals_by_shape)
+# Statements that differ only in integer constants give the same text (see :mod:`.shape`).
+_LITERALS = cached_by_shape(_redact_literals, literals_shape)
+_redact_literals_cached = _LITERALS.texts  # (the C cache itself: a hit costs no Python call)
 
 
 def redact(sql: str | None, mode: RedactMode | str) -> str | None:

@@ -34,11 +34,13 @@ insert into t values (0, '''', E'')
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, Final
 
 from .lexer import IDENT_CONT
 
-__all__ = ["fingerprint_shape", "literals_shape"]
+__all__ = ["fingerprint_shape", "literals_shape", "ShapeCaches", "cached_by_shape"]
 
 # A digit with no identifier character or '.' before it, the digits after it, and then
 # no identifier character or '.' (the first digit leads, so the engine scans for digits
@@ -70,3 +72,43 @@ def literals_shape(sql: str) -> str | None:
     if '"' in sql or "--" in sql or "/*" in sql:
         return None
     return _shape(sql)
+
+
+class ShapeCaches:
+    """A function of a statement made fast for logs that repeat their statements: results
+    are remembered per statement text (``texts`` of them), and a statement not seen lately
+    takes the result of its shape (``shapes`` of them), when it has one.
+
+    >>> upper = cached_by_shape(str.upper, lambda sql: None)
+    >>> upper("select 1"), upper.texts.cache_info().currsize
+    ('SELECT 1', 1)
+    """
+
+    def __init__(self, compute: Callable[[str], str], shape_of: Callable[[str], str | None],
+                 texts: int, shapes: int) -> None:
+        self._compute = compute
+        self._shape_of = shape_of
+        self.shapes: Any = lru_cache(maxsize=shapes)(compute)
+        self.texts: Any = lru_cache(maxsize=texts)(self._by_shape)
+
+    def _by_shape(self, sql: str) -> str:
+        shape = self._shape_of(sql)
+        if shape is None:
+            return self._compute(sql)
+        return str(self.shapes(shape))
+
+    def __call__(self, sql: str) -> str:
+        return str(self.texts(sql))
+
+    def cache_clear(self) -> None:
+        """Forget every remembered result."""
+        self.texts.cache_clear()
+        self.shapes.cache_clear()
+
+
+def cached_by_shape(compute: Callable[[str], str], shape_of: Callable[[str], str | None],
+                    texts: int = 4096, shapes: int = 1024) -> ShapeCaches:
+    """``compute`` with the caches of :class:`ShapeCaches` (at most ``texts`` statements
+    and ``shapes`` shapes: a log has few shapes, but one may be 4 KB with its result)."""
+    return ShapeCaches(compute, shape_of, texts, shapes)
+
