@@ -263,15 +263,18 @@ def _literal_at(text: str, pos: int, depth: int) -> tuple[Any, int]:
         return int(number), pos
     if kind == "name":
         return _NAMES[token], pos
+    if kind != "punct":
+        raise _NotALiteral
+    # (a string token's text may spell punctuation: only "punct" tokens are compared below)
     if token == "{":
         result: dict[Any, Any] = {}
         while True:
             kind, token, after = _token(text, pos)
-            if token == "}":
+            if kind == "punct" and token == "}":
                 return result, after
             key, pos = _literal_at(text, pos, depth + 1)
             kind, token, pos = _token(text, pos)
-            if token != ":":
+            if kind != "punct" or token != ":":
                 raise _NotALiteral
             value, pos = _literal_at(text, pos, depth + 1)
             try:
@@ -279,6 +282,8 @@ def _literal_at(text: str, pos: int, depth: int) -> tuple[Any, int]:
             except TypeError:  # an unhashable key
                 raise _NotALiteral from None
             kind, token, pos = _token(text, pos)
+            if kind != "punct":
+                raise _NotALiteral
             if token == "}":
                 return result, pos
             if token != ",":
@@ -288,11 +293,13 @@ def _literal_at(text: str, pos: int, depth: int) -> tuple[Any, int]:
         items: list[Any] = []
         while True:
             kind, token, after = _token(text, pos)
-            if token == close:
+            if kind == "punct" and token == close:
                 return (items if close == "]" else tuple(items)), after
             item, pos = _literal_at(text, pos, depth + 1)
             items.append(item)
             kind, token, pos = _token(text, pos)
+            if kind != "punct":
+                raise _NotALiteral
             if token == close:
                 if close == ")" and len(items) == 1:
                     raise _NotALiteral  # `(x)` is x, not a tuple: not what str(dict) writes
