@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 import json.encoder
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 __all__ = ["string", "integer", "number", "dumps", "fast_dumps", "stdlib_dumps",
-           "orjson_safe_float"]
+           "orjson_safe_float", "last_text"]
 
 #: A str as a JSON string, non-ASCII kept: the stdlib encoder's own function (C when built).
 string: Final[Callable[[str], str]] = (getattr(json.encoder, "c_encode_basestring", None)
@@ -36,6 +36,34 @@ string: Final[Callable[[str], str]] = (getattr(json.encoder, "c_encode_basestrin
 integer: Final[Callable[[int], str]] = int.__repr__
 
 _INFINITY: Final = float("inf")
+
+T = TypeVar("T")
+
+
+def last_text(render: Callable[[T], str]) -> Callable[[T], str]:
+    """``render`` that keeps the text of the last object it was given, by identity: the
+    lines of a log share their timestamp objects (the parser caches them), so a line's
+    timestamp is usually the last line's.
+
+    >>> from datetime import datetime
+    >>> iso = last_text(datetime.isoformat); stamp = datetime(2026, 11, 25, 16, 5, 1)
+    >>> iso(stamp), iso(stamp) is iso(stamp)
+    ('2026-11-25T16:05:01', True)
+    """
+    last: object = _NOTHING
+    text = ""
+
+    def remembered(value: T) -> str:
+        nonlocal last, text
+        if value is not last:
+            text = render(value)
+            last = value
+        return text
+
+    return remembered
+
+
+_NOTHING: Final = object()
 
 
 def number(value: float) -> str:

@@ -22,12 +22,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Final
 
 from ..events import ErrorEvent, Event
-from ..jsonenc import dumps, integer, string
+from ..jsonenc import dumps, integer, last_text, string
 from ..sql import redact_passwords
 from .executions import Execution
 from .guardium import (
@@ -50,11 +51,18 @@ from .guardium import (
 
 __all__ = ["RecordTemplate", "RecordWriter"]
 
-#: Entries kept per cache (database names, client addresses) before it starts again.
+#: Entries kept per cache (database names, client addresses, templates).
 _CACHE_SIZE: Final = 4096
 #: The accessor's constants between ``dbUser`` and ``clientHostName``.
 _AFTER_USER: Final = (f',"serverType":{string(SERVER_TYPE)},"serverOs":"","clientOs":""'
                       ',"clientHostName":')
+
+
+def _time_text(timestamp: datetime | None) -> str:
+    """The ``time`` object's text of a timestamp."""
+    millis, offset_minutes = _time_fields(timestamp) if timestamp is not None else (0, 0)
+    return (f'{{"timstamp":{integer(millis)},"minOffsetFromGMT":{integer(offset_minutes)}'
+            ',"minDst":0}')
 
 
 def _locator_texts(host: str | None, port: int | None) -> tuple[str, str]:
@@ -79,9 +87,8 @@ class RecordTemplate:
     ``dbName``, a client's ``sessionLocator``, the last timestamp's ``time``.
     """
 
-    __slots__ = ("account_id", "instance", "values", "_connector", "_db_names",
-                 "_locators", "_last_time", "_last_time_text", "_accessor_mid",
-                 "_accessor_tail", "_app_user")
+    __slots__ = ("account_id", "instance", "values", "_connector", "_db_name", "_locator",
+                 "_time", "_accessor_mid", "_accessor_tail", "_app_user")
 
     def __init__(self, account_id: str | None, instance: str | None,
                  values: str = "connector") -> None:
@@ -90,10 +97,6 @@ class RecordTemplate:
         self.instance = instance
         self.values = values
         self._connector = values == "connector"
-        self._db_names: dict[str | None, str] = {}
-        self._locators: dict[tuple[str | None, int | None], tuple[str, str]] = {}
-        self._last_time: datetime | None = None
-        self._last_time_text = ""
         self._app_user = string(APP_USER_NAME)
         # accessor: dbUser | clientHostName | serverHostName..sourceProgram | the rest
         self._accessor_mid = (
@@ -102,40 +105,16 @@ class RecordTemplate:
             ',"dbProtocolVersion":"","osUser":"","sourceProgram":')
         self._accessor_tail = (f',"language":{string(LANGUAGE)},"dataType":"TEXT"}},'
                                '"data":')
-
-    def _db_name(self, database: str | None) -> str:
-        text = self._db_names.get(database)
-        if text is None:
-            if len(self._db_names) >= _CACHE_SIZE:
-                self._db_names.clear()
-            text = self._db_names[database] = string(
-                _db_name(database, self.account_id, self.instance))
-        return text
-
-    def _locator(self, host: str | None, port: int | None) -> tuple[str, str]:
-        """(``sessionLocator`` object text, ``clientHostName`` value text)."""
-        if port is not None and port.__class__ is not int:
-            # a port of another type may equal an int one (True == 1.0 == 1): uncached
-            return _locator_texts(host, port)
-        key = (host, port)
-        texts = self._locators.get(key)
-        if texts is None:
-            if len(self._locators) >= _CACHE_SIZE:
-                self._locators.clear()
-            texts = self._locators[key] = _locator_texts(host, port)
-        return texts
-
-    def _time(self, timestamp: datetime | None) -> str:
-        # Timestamps parsed from one text are one object (the parser caches them), and a
-        # log's lines come in time order: the last one's text is usually this one's.
-        if timestamp is self._last_time and timestamp is not None:
-            return self._last_time_text
-        millis, offset_minutes = _time_fields(timestamp) if timestamp is not None else (0, 0)
-        text = (f'{{"timstamp":{integer(millis)},"minOffsetFromGMT":'
-                f'{integer(offset_minutes)},"minDst":0}}')
-        self._last_time = timestamp
-        self._last_time_text = text
-        return text
+        #: a database's ``dbName`` text
+        self._db_name: Callable[[str | None], str] = lru_cache(maxsize=_CACHE_SIZE)(
+            lambda database: string(_db_name(database, account_id, instance)))
+        #: (``sessionLocator`` object text, ``clientHostName`` value text) of a client;
+        #: typed: a port of another type may equal an int one (True == 1.0 == 1)
+        self._locator: Callable[[str | None, int | None], tuple[str, str]] = lru_cache(
+            maxsize=_CACHE_SIZE, typed=True)(_locator_texts)
+        #: the ``time`` object's text (a log's lines come in time order and share their
+        #: timestamp objects: the last one's text is usually this one's)
+        self._time: Callable[[datetime | None], str] = last_text(_time_text)
 
     def line(self, event: Event, sql: str | None, micros: int | None,
              rows: int | None) -> str:
@@ -216,7 +195,10 @@ class RecordWriter(RecordBuilder):
         super().__init__(account_id, instance, max_backends, max_held, values=values,
                          max_per_session=max_per_session, max_wait=max_wait,
                          max_held_bytes=max_held_bytes)
-        self._templates: dict[str | None, RecordTemplate] = {}
+        account, values = self.account_id, self.values
+        #: the template of each instance name
+        self._template_of: Callable[[str | None], RecordTemplate] = lru_cache(
+            maxsize=_CACHE_SIZE)(lambda name: RecordTemplate(account, name, values))
 
     def add_lines(self, event: Event, instance: str | None = None) -> list[str]:
         """:meth:`add`'s records as JSON lines (each ends with a newline)."""
@@ -229,14 +211,7 @@ class RecordWriter(RecordBuilder):
         return self._lines(self._grouper.flush())
 
     def _template(self, stream: str) -> RecordTemplate:
-        instance = self._instances.get(stream) or self.instance
-        template = self._templates.get(instance)
-        if template is None:
-            if len(self._templates) >= _CACHE_SIZE:
-                self._templates.clear()
-            template = self._templates[instance] = RecordTemplate(
-                self.account_id, instance, self.values)
-        return template
+        return self._template_of(self._instances.get(stream) or self.instance)
 
     def _lines(self, items: Sequence[Execution | Event]) -> list[str]:
         out: list[str] = []
