@@ -530,21 +530,13 @@ class EventBuilder:
                 return self.build_with_table(entry)
         get = f.get
         rare = not f.keys() <= _USUAL_ESCAPES
-        parse = self._timestamp
         session_start = None
         try:
-            if "m" in f:
-                timestamp: datetime | None = parse(f["m"])
-            elif "t" in f:
-                timestamp = parse(f["t"])
-            elif "n" in f:
-                timestamp = parse_epoch(f["n"])
-            else:
-                timestamp = None
+            timestamp = self._time_of(f)
             if rare:
                 start_text = get("s")
                 if start_text:
-                    session_start = parse(start_text)
+                    session_start = self._timestamp(start_text)
         except TimestampError as exc:
             self.reject(entry, str(exc))
             return None
@@ -659,18 +651,21 @@ class EventBuilder:
         raw = "\n".join(line.text for line in entry.lines)
         self.on_reject(Reject(entry.source, entry.line, reason, raw))
 
+    def _time_of(self, f: Mapping[str, str]) -> datetime | None:
+        """The entry's time: ``%m``, else ``%t``, else ``%n`` (raises TimestampError)."""
+        if "m" in f:
+            return self._timestamp(f["m"])
+        if "t" in f:
+            return self._timestamp(f["t"])
+        if "n" in f:
+            return parse_epoch(f["n"])
+        return None
+
     def _common(self, entry: LogEntry, f: Mapping[str, str]) -> EventFields:
         # The hottest function of the parser: fields absent from the prefix cost one
         # dict lookup each, and an entry without secondary lines skips their search.
         get = f.get
-        if "m" in f:
-            timestamp: datetime | None = self._timestamp(f["m"])
-        elif "t" in f:
-            timestamp = self._timestamp(f["t"])
-        elif "n" in f:
-            timestamp = parse_epoch(f["n"])
-        else:
-            timestamp = None
+        timestamp = self._time_of(f)
         remote = get("r")
         host, port = _split_remote(remote) if remote else (None, None)
         if host is None:
