@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .lines import Line, Reject, to_lines
+from .lines import Line, Reject, slot_constructor, slot_filler, to_lines
 from .prefix import SECONDARY_LABELS, LinePrefix, ParsedLine
 
 __all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW",
@@ -82,13 +82,9 @@ class LogEntry:
 
     def __init__(self, fields: Mapping[str, str], severity: str, message: str,
                  secondary: tuple[tuple[str, str], ...], lines: tuple[Line, ...]) -> None:
-        # The slots' own setters: half the cost of the generated frozen __init__ (one
-        # entry per message). Same signature, same frozen object.
-        _set_fields(self, fields)
-        _set_severity(self, severity)
-        _set_message(self, message)
-        _set_secondary(self, secondary)
-        _set_lines(self, lines)
+        # One entry per message: same signature, same frozen object, filled through the
+        # slots' setters (see lines.slot_filler).
+        _fill_entry(self, fields, severity, message, secondary, lines)
 
     @property
     def source(self) -> str:
@@ -118,25 +114,11 @@ class LogEntry:
         return None
 
 
-_set_fields = LogEntry.__dict__["fields"].__set__
-_set_severity = LogEntry.__dict__["severity"].__set__
-_set_message = LogEntry.__dict__["message"].__set__
-_set_secondary = LogEntry.__dict__["secondary"].__set__
-_set_lines = LogEntry.__dict__["lines"].__set__
-_new = object.__new__
-
-
-def _entry(fields: Mapping[str, str], severity: str, message: str,
-           secondary: tuple[tuple[str, str], ...], lines: tuple[Line, ...]) -> LogEntry:
-    """``LogEntry(...)`` for the assembler: a plain function call (which Python runs
-    without a C-level call of ``__init__``), same object."""
-    entry: LogEntry = _new(LogEntry)
-    _set_fields(entry, fields)
-    _set_severity(entry, severity)
-    _set_message(entry, message)
-    _set_secondary(entry, secondary)
-    _set_lines(entry, lines)
-    return entry
+_fill_entry = slot_filler(LogEntry)
+#: ``_entry(fields, severity, message, secondary, lines) == LogEntry(...)`` for the
+#: assembler: a plain function call, without the C-level call of ``__init__``.
+_entry: Callable[[Mapping[str, str], str, str, tuple[tuple[str, str], ...], tuple[Line, ...]],
+                 LogEntry] = slot_constructor(LogEntry)
 
 
 class _Building:

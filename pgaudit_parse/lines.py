@@ -10,10 +10,40 @@ not place; it carries the raw text so that nothing is ever lost silently.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
-__all__ = ["Line", "Reject", "to_lines", "split_message"]
+__all__ = ["Line", "Reject", "to_lines", "split_message", "slot_filler", "slot_constructor"]
+
+T = TypeVar("T")
+
+
+def _slot_function(cls: type, construct: bool) -> Callable[..., Any]:
+    names = [f.name for f in fields(cls)]
+    namespace: dict[str, Any] = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
+    namespace.update(_new=object.__new__, _cls=cls)
+    params = ", ".join(names) if construct else ", ".join(["self", *names])
+    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
+    if construct:
+        body = "    self = _new(_cls)\n" + body + "    return self\n"
+    exec(f"def made({params}):\n{body}", namespace)  # noqa: S102 - from field names only
+    made: Callable[..., Any] = namespace["made"]
+    made.__qualname__ = f"{cls.__qualname__}.{'new' if construct else 'fill'}"
+    return made
+
+
+def slot_filler(cls: type) -> Callable[..., None]:
+    """``fill(obj, *values)``: set every field of a frozen slotted dataclass, in order,
+    through the slots' own setters: half the cost of the ``object.__setattr__`` call per
+    field its generated ``__init__`` makes (for classes made once per line or message)."""
+    return _slot_function(cls, construct=False)
+
+
+def slot_constructor(cls: type[T]) -> Callable[..., T]:
+    """``new(*values)``, equal to ``cls(*values)`` for a frozen slotted dataclass (every
+    field, in order), filled as :func:`slot_filler` fills, without an ``__init__`` call."""
+    return _slot_function(cls, construct=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +64,12 @@ class Line:
 
     def __init__(self, text: str, source: str = "<lines>", number: int = 0, stream: str = "",
                  ref: object = None) -> None:
-        # The generated __init__ of a frozen dataclass goes through object.__setattr__
-        # per field; the slots' own setters cost half as much, and sources make one Line
-        # per physical line. Same signature, same frozen object.
-        _set_text(self, text)
-        _set_source(self, source)
-        _set_number(self, number)
-        _set_stream(self, stream)
-        _set_ref(self, ref)
+        # Sources make one Line per physical line: same signature, same frozen object,
+        # filled through the slots' setters (see slot_filler).
+        _fill_line(self, text, source, number, stream, ref)
 
 
-_set_text = Line.__dict__["text"].__set__
-_set_source = Line.__dict__["source"].__set__
-_set_number = Line.__dict__["number"].__set__
-_set_stream = Line.__dict__["stream"].__set__
-_set_ref = Line.__dict__["ref"].__set__
+_fill_line = slot_filler(Line)
 
 
 @dataclass(frozen=True, slots=True, repr=False)

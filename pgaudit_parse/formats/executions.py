@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Final, Literal, cast
+from typing import Final, Literal
 
 from ..events import AuditEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, Event, LogEvent
+from ..lines import slot_constructor
 from ..sql import split_statements
 
 __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logged_statement",
@@ -153,21 +153,9 @@ class Execution:
     first_line: int
 
 
-def _constructor(cls: type[Execution]) -> Callable[..., Execution]:
-    """A function that builds ``cls(...)`` from its fields in order, filling the slots
-    through their descriptors: what the frozen dataclass's ``__init__`` does with one
-    ``object.__setattr__`` call per field, in half the time (one per execution)."""
-    names = [f.name for f in fields(cls)]
-    namespace: dict[str, Any] = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
-    namespace.update(_new=object.__new__, _cls=cls)
-    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
-    exec(f"def new({', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n",
-         namespace)  # noqa: S102
-    return cast(Callable[..., Execution], namespace["new"])
-
-
-#: ``_new_execution(event, sql, source, micros, rows, lines, first_line) == Execution(...)``
-_new_execution = _constructor(Execution)
+#: ``_new_execution(event, sql, source, micros, rows, lines, first_line) == Execution(...)``,
+#: filled through the slots (:func:`~pgaudit_parse.lines.slot_constructor`): one per execution
+_new_execution = slot_constructor(Execution)
 
 
 class _Pending:
