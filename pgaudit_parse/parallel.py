@@ -381,7 +381,10 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         # Warm up by line number, not by count: the reader yields no line for an empty
         # one (a run of them is one reject, made when the next line is read: for a run
         # just before the chunk, while the gate is still closed -- the previous chunk's
-        # worker wrote it).
+        # worker wrote it). Without a warm-up (the first chunk) there is nothing to shut
+        # out: a run of empty lines first in the chunk is this worker's to write, and its
+        # reject is made while the first non-empty line is read, before the loop sees it.
+        out.open = errors.open = chunk.warmup_line >= chunk.start_line
         first = None
         for line in lines:
             if line.number > chunk.start_line:

@@ -737,10 +737,203 @@ def damaged_files(draw: st.DrawFn) -> LogFile:
                    tuple(done))
 
 
+# -- multi-session server logs (for --jobs) -----------------------------------------------
+
+#: Prefixes whose lines carry user, database and client (``%u``, ``%d``, ``%r``): the
+#: ones ``--jobs`` cuts (parallel.py).
+SESSION_PREFIXES = ("%t:%r:%u@%d:[%p]:", "%m [%p] %q%u@%d %r %e %l %c ")
+
+
+@dataclass(frozen=True)
+class SessionLog:
+    """A server log of several client sessions, as :func:`session_logs` draws it."""
+
+    prefix: str
+    lines: tuple[bytes, ...]
+    final_newline: bool
+    crlf: bool = False
+
+    @property
+    def data(self) -> bytes:
+        content = join_lines(list(self.lines), self.final_newline)
+        return content.replace(b"\n", b"\r\n") if self.crlf else content
+
+
+_SESSION_STATEMENTS = st.one_of(
+    st.sampled_from([
+        "select 1", "SELECT id,\n       body\n  FROM notes WHERE body <> 'ab';",
+        "insert into t values (1, 'x, \"y\"')", "update t set a = 2\r\n where b = 3",
+        "CREATE ROLE bob PASSWORD 'hunter2'",
+        "select '\u6570\u636e', 1e400, 123456789012345678901234567890",
+        "select E'\\\\x', '\\ud800'", "", "\tselect\t2", "ALTER USER x WITH PASSWORD 'p'",
+    ]),
+    st.text(_statement_chars, max_size=30),
+)
+
+
+def _render_line(prefix: str, stamp: datetime, pid: int, who: Who, line_no: int,
+                 body: str) -> str:
+    """One line of ``prefix`` (one of :data:`SESSION_PREFIXES`) as PostgreSQL renders it."""
+    user, db, host, port, sid = who
+    remote = "" if not user else host if host == "[local]" else f"{host}({port})"
+    if prefix.startswith("%t"):
+        return f"{stamp:%Y-%m-%d %H:%M:%S} UTC:{remote}:{user}@{db}:[{pid}]:{body}"
+    head = f"{stamp:%Y-%m-%d %H:%M:%S}.{stamp.microsecond // 1000:03d} UTC [{pid}] "
+    if not user:
+        return head + body
+    return f"{head}{user}@{db} {remote} 00000 {line_no} {sid} {body}"
+
+
+def _prefixed(text: str) -> list[tuple[bool, str]]:
+    """The physical lines of one prefixed line of text: (prefixed?, text); each LF inside
+    becomes a TAB continuation line, as PostgreSQL's stderr writes it."""
+    first, *more = text.split("\n")
+    return [(True, first)] + [(False, "\t" + part) for part in more]
+
+
+Message = list[tuple[bool, str]]
+
+
+@st.composite
+def _session_messages(draw: st.DrawFn, once: bool = True) -> list[Message]:
+    """The messages of one client session, in order: each a list of physical lines
+    (prefixed?, text after the prefix or the continuation line)."""
+    out: list[Message] = []
+    statement_id = 0
+    for _ in range(draw(st.integers(0, 8))):
+        kind = draw(st.sampled_from(["audit", "audit", "audit", "error", "duration", "log",
+                                     "statement"]))
+        if kind == "audit":
+            statement_id += draw(st.sampled_from([1, 1, 1, 0, 5]))
+            sql = draw(_SESSION_STATEMENTS)
+            subs = draw(st.integers(1, 3))
+            for sub in range(1, subs + 1):
+                for audit_type in draw(st.sampled_from([["SESSION"], ["SESSION", "OBJECT"]])):
+                    record = AuditRecord(
+                        audit_type, max(statement_id, 1), sub,
+                        draw(st.sampled_from(AUDIT_CLASSES)),
+                        draw(st.sampled_from(["SELECT", "INSERT", "CREATE ROLE", "DO"])),
+                        draw(st.sampled_from(["", "TABLE"])),
+                        draw(st.sampled_from(["", "public.t", 'public."a,b"'])),
+                        sql, draw(st.sampled_from([None, [], ["1", None, "x,y"]])),
+                        once and (sub > 1 or audit_type == "OBJECT") and draw(st.booleans()),
+                        draw(st.one_of(st.none(), st.integers(0, 2**63 - 1))))
+                    out.append(_prefixed(f"LOG:  AUDIT: {render_audit_record(record)}"))
+            if draw(st.booleans()):
+                ms = draw(st.floats(0, 1e7, allow_nan=False, allow_infinity=False))
+                out.append(_prefixed(f"LOG:  duration: {ms:.3f} ms"))
+        elif kind == "error":
+            lines = _prefixed(draw(st.sampled_from([
+                'ERROR:  relation "missing" does not exist at character 15',
+                'ERROR:  duplicate key value violates unique constraint "p"',
+                "ERROR:  syntax error at or near \"x\"\nLINE 1: x\n        ^",
+                "FATAL:  terminating connection due to administrator command"])))
+            if draw(st.booleans()):
+                lines += _prefixed("DETAIL:  Key (id)=(1) already exists.")
+            if draw(st.booleans()):
+                lines += _prefixed("STATEMENT:  " + draw(_SESSION_STATEMENTS))
+            out.append(lines)
+        elif kind == "duration":
+            ms = draw(st.floats(0, 1e6, allow_nan=False, allow_infinity=False))
+            sql = draw(_SESSION_STATEMENTS)
+            out.append(_prefixed(f"LOG:  duration: {ms:.3f} ms  statement: {sql}"))
+        elif kind == "statement":
+            out.append(_prefixed("LOG:  statement: " + draw(_SESSION_STATEMENTS)))
+        else:
+            out.append(_prefixed(draw(st.sampled_from([
+                "LOG:  automatic vacuum of table \"shop.public.t\"",
+                "WARNING:  there is no transaction in progress",
+                "LOG:  temporary file: path \"base/pgsql_tmp/x\", size 8192"]))))
+    return out
+
+
+#: Who writes a line: user, database, host, port, session id (an empty user: a process
+#: without a client, which ``%q`` cuts and RDS's prefix leaves empty).
+Who = tuple[str, str, str, int, str]
+_BACKGROUND: Who = ("", "", "", 0, "")
+
+
+@st.composite
+def session_logs(draw: st.DrawFn, crlf: bool | None = False,
+                 previously_logged: bool = True) -> SessionLog:
+    """A server log of interleaved client sessions written the way PostgreSQL writes them:
+    connection received/authorized and disconnection lines (each may be missing), pgAudit
+    SESSION/OBJECT lines with sub-statements and ``<previously logged>``, multi-line
+    statements (TAB continuations), ``duration:`` lines, ERRORs with DETAIL and STATEMENT
+    lines, background processes, pids reused by later sessions (with and without a
+    disconnection line), and junk: invalid UTF-8, NUL bytes, binary lines, a truncated
+    last line. Backends interleave message by message, or (``torn``) line by line.
+    ``crlf``: None draws it. Without ``previously_logged``, every audit line carries its
+    statement (pgaudit.log_statement_once off)."""
+    prefix = draw(st.sampled_from(SESSION_PREFIXES))
+    start = datetime(2026, 11, 25, 16, 0, 0)
+    pid_pool = draw(st.lists(st.integers(100, 110), min_size=1, max_size=3, unique=True))
+    streams: list[list[tuple[int, Who, Message] | bytes]] = []
+    port = 5000
+    for pid in pid_pool:
+        stream: list[tuple[int, Who, Message] | bytes] = []
+        for number in range(draw(st.integers(1, 3))):  # sessions reusing this pid
+            port += 1
+            user = draw(st.sampled_from(["alice", "bob", "x@y.com"]))
+            db = draw(st.sampled_from(["shop", "postgres"]))
+            host = draw(st.sampled_from(["10.0.0.5", "::1", "[local]"]))
+            who: Who = (user, db, host, port, f"6b07{pid:x}.{number}")
+            if draw(st.booleans()):
+                received = f"host={host}" + ("" if host == "[local]" else f" port={port}")
+                stream.append((pid, ("[unknown]", "[unknown]", host, port, who[4]),
+                               _prefixed(f"LOG:  connection received: {received}")))
+                stream.append((pid, who, _prefixed(
+                    f"LOG:  connection authorized: user={user} database={db} "
+                    "application_name=psql")))
+            stream += [(pid, who, m) for m in draw(_session_messages(previously_logged))]
+            if draw(st.booleans()):
+                stream.append((pid, who, _prefixed(
+                    f"LOG:  disconnection: session time: 0:00:01.234 user={user} "
+                    f"database={db} host={host} port={port}")))
+        streams.append(stream)
+    streams.append([(77, _BACKGROUND, _prefixed("LOG:  checkpoint starting: time")),
+                    (77, _BACKGROUND, _prefixed("LOG:  checkpoint complete: wrote 3"))])
+    streams.append(list(draw(st.lists(_junk_line, max_size=3))))
+    torn = draw(st.integers(0, 5)) == 0
+    out: list[bytes] = []
+    second = 0
+    line_no = 0
+    pending: list[list[bytes]] = []  # torn: lines of messages begun, not yet written
+    live = [s for s in streams if s]
+    while live or pending:
+        if pending and (not live or draw(st.booleans())):
+            block = pending[draw(st.integers(0, len(pending) - 1))]
+            out.append(block.pop(0))
+            pending = [b for b in pending if b]
+            continue
+        stream = live[draw(st.integers(0, len(live) - 1))]
+        item = stream.pop(0)
+        live = [s for s in live if s]
+        if isinstance(item, bytes):
+            out.append(item)
+            continue
+        pid, who, message = item
+        second += draw(st.integers(0, 2))
+        stamp = start + timedelta(seconds=second, milliseconds=draw(st.integers(0, 999)))
+        block = []
+        for prefixed, text in message:
+            if prefixed:
+                line_no += 1
+                text = _render_line(prefix, stamp, pid, who, line_no, text)
+            block.append(text.encode("utf-8", "surrogatepass"))
+        if torn:
+            pending.append(block)
+        else:
+            out += block
+    if out and draw(st.integers(0, 4)) == 0:  # a torn last line (a file still written)
+        out[-1] = out[-1][: draw(st.integers(0, len(out[-1])))]
+    return SessionLog(prefix, tuple(out), draw(st.booleans()),
+                      draw(st.booleans()) if crlf is None else crlf)
+
 __all__ = [
     "SETTINGS", "scaled", "profile_name", "prefix_cases", "PrefixCase", "arbitrary_lines",
     "arbitrary_specs", "mutated_lines", "audit_records", "AuditRecord", "render_audit_record",
     "append_valid_csv", "csv_like_text", "log_files", "LogFile", "log_lines", "join_lines",
-    "damaged_files", "CONTAINERS",
+    "damaged_files", "CONTAINERS", "session_logs", "SessionLog", "SESSION_PREFIXES",
     "pad", "spec_text", "prefix_items", "Escape", "Literal", "PrefixCase",
 ]
