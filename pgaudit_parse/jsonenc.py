@@ -27,7 +27,13 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 __all__ = ["string", "integer", "number", "dumps", "fast_dumps", "stdlib_dumps",
-           "orjson_safe_float", "last_text"]
+           "orjson_safe_float", "last_text", "TEXT_ERRORS"]
+
+#: The ``errors`` of every stream JSON lines are written to (UTF-8). JSON inputs can hold
+#: a lone surrogate (``"\\ud800"``), which UTF-8 cannot encode; in our output it can only
+#: be inside a JSON string, where ``backslashreplace`` writes its JSON escape: reading the
+#: line back gives the very text that was read (and no write fails on it).
+TEXT_ERRORS: Final = "backslashreplace"
 
 #: A str as a JSON string, non-ASCII kept: the stdlib encoder's own function (C when built).
 string: Final[Callable[[str], str]] = (getattr(json.encoder, "c_encode_basestring", None)

@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Final, cast
 
 from .entries import starts_message
+from .jsonenc import TEXT_ERRORS
 from .lines import Line, Reject
 from .parser import (
     DEFAULT_STATE_BYTES,
@@ -363,8 +364,8 @@ def _parse_chunk(task: _Task) -> _Done:
 def _parse_chunk_to_files(task: _Task) -> _Done:
     """Warm up, then parse one chunk into ``task.out_path`` / ``task.err_path``."""
     chunk = task.chunk
-    with open(task.out_path, "w", encoding="utf-8") as out_file, \
-            open(task.err_path, "w", encoding="utf-8") as err_file:
+    with open(task.out_path, "w", encoding="utf-8", errors=TEXT_ERRORS) as out_file, \
+            open(task.err_path, "w", encoding="utf-8", errors=TEXT_ERRORS) as err_file:
         out = _Gate(out_file)
         errors = _Gate(err_file)
         cache_bytes, held_bytes = split_state_bytes(task.state_bytes)

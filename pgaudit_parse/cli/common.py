@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Final, TypeVar
 
 from ..formats.guardium import RECORD_VALUES
+from ..jsonenc import TEXT_ERRORS
 from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, EventSink, OutputSink
@@ -152,7 +153,8 @@ def _open_write(path: str, append: bool = False) -> IO[str]:
             _end_with_newline(path)
         # Never truncate (or replace) a device or pipe such as /dev/stdout.
         device = os.path.exists(path) and not os.path.isfile(path)
-        return open(path, "a" if append or device else "w", encoding="utf-8")
+        return open(path, "a" if append or device else "w", encoding="utf-8",
+                    errors=TEXT_ERRORS)
     except OSError as exc:
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
@@ -294,6 +296,9 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
             raise InputError("standard output", "closed (give --output PATH)")
         else:
             out = sys.stdout
+            reconfigure = getattr(out, "reconfigure", None)
+            if reconfigure is not None:  # a lone surrogate as its JSON escape (jsonenc)
+                reconfigure(errors=TEXT_ERRORS)
         errors = _open_write(args.errors, append) if args.errors else None
     except InputError:
         for stream in owned:

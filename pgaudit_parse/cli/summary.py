@@ -18,6 +18,7 @@ from functools import partial
 from typing import IO, Any
 
 from ..events import Event
+from ..jsonenc import TEXT_ERRORS
 from ..lines import Line, Reject
 from ..ops.html_report import write_html
 from ..ops.summary import Summary
@@ -77,7 +78,7 @@ def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
     count = 0
     for line in lines:
         count += 1
-        size += len(line.text.encode("utf-8", "surrogateescape")) + 1
+        size += len(line.text.encode("utf-8", "surrogatepass")) + 1
         if count % every == 0:
             progress.update(bytes_read=size, lines=every)
             size = 0
@@ -114,6 +115,9 @@ def summary_main(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     if sys.stdout is None:
         return fail("standard output: closed (the summary is written there)")
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a lone surrogate from a JSON input, as its escape
+        reconfigure(errors=TEXT_ERRORS)
     problem = check_inputs(args.prefix, args.files,
                            [("--errors", args.errors), ("--html", args.html)]
                            ) or check_timezone(args.timezone)
@@ -122,7 +126,7 @@ def summary_main(argv: list[str]) -> int:
     dead: IO[str] | None = None
     if args.errors:
         try:
-            dead = open(args.errors, "w", encoding="utf-8")
+            dead = open(args.errors, "w", encoding="utf-8", errors=TEXT_ERRORS)
         except OSError as exc:
             return fail(f"{args.errors}: cannot write: {exc.strerror or exc}")
     summary = Summary(top=args.top)

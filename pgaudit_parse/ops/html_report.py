@@ -239,13 +239,14 @@ def write_html(summary: Summary, path: str, title: str = "pgAudit summary") -> N
     text = render_html(summary, title)
     if os.path.exists(path) and not os.path.isfile(path):
         # A device or pipe (/dev/stdout, a FIFO): renaming onto it would replace it.
-        with open(path, "w", encoding="utf-8") as out:
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as out:
             out.write(text)
         return
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(prefix=".summary-", suffix=".html", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
+        # (a lone surrogate from a JSON input is shown as its escape, \ud800)
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace") as out:
             out.write(text)
         umask = os.umask(0)
         os.umask(umask)
