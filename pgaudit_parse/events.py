@@ -579,16 +579,18 @@ class EventBuilder:
                     and session.session_id != session_id:
                 sessions.forget(key)  # a new %c: the pid's earlier session ended
                 session = None
-            elif user is None or database is None or host is None or port is None:
+            elif user is None or database is None or not remote and (
+                    host is None or port is None):
                 known = session.known
                 if user is None:
                     user = known.user
                 if database is None:
                     database = known.database
-                if host is None:
-                    host = known.client_host
-                if port is None:
-                    port = known.client_port
+                if not remote:  # (a line that names its client keeps it: see attribute)
+                    if host is None:
+                        host = known.client_host
+                    if port is None:
+                        port = known.client_port
         audit = sessions.resolve(key, session, session_id, audit)
         if not rare:
             return AuditEvent(audit=audit, timestamp=timestamp, severity=entry.severity,
@@ -632,18 +634,23 @@ class EventBuilder:
                 if resplit_fields is not fields:
                     common = self._common(entry, resplit_fields)
                 break
+        # A line whose %r names its client keeps it: ``[local]`` has no port, and a port
+        # the session's lines said belongs to an earlier session on the same pid.
+        client = not fields.get("r")
         if fill and session is not None and (
                 common["user"] is None or common["database"] is None
-                or common["client_host"] is None or common["client_port"] is None):
+                or client and (common["client_host"] is None
+                               or common["client_port"] is None)):
             known = session.known
             if common["user"] is None:
                 common["user"] = known.user
             if common["database"] is None:
                 common["database"] = known.database
-            if common["client_host"] is None:
-                common["client_host"] = known.client_host
-            if common["client_port"] is None:
-                common["client_port"] = known.client_port
+            if client:
+                if common["client_host"] is None:
+                    common["client_host"] = known.client_host
+                if common["client_port"] is None:
+                    common["client_port"] = known.client_port
         return common, session
 
     def reject(self, entry: LogEntry, reason: str) -> None:

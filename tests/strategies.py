@@ -887,9 +887,10 @@ def session_logs(draw: st.DrawFn, crlf: bool | None = False,
                     "application_name=psql")))
             stream += [(pid, who, m) for m in draw(_session_messages(previously_logged))]
             if draw(st.booleans()):
+                client = f"host={host}" + ("" if host == "[local]" else f" port={port}")
                 stream.append((pid, who, _prefixed(
                     f"LOG:  disconnection: session time: 0:00:01.234 user={user} "
-                    f"database={db} host={host} port={port}")))
+                    f"database={db} {client}")))
         streams.append(stream)
     streams.append([(77, _BACKGROUND, _prefixed("LOG:  checkpoint starting: time")),
                     (77, _BACKGROUND, _prefixed("LOG:  checkpoint complete: wrote 3"))])

@@ -205,3 +205,23 @@ def test_without_a_connection_line_a_database_without_the_literal_is_exact(
         user: str, database: str) -> None:
     [event] = pp.parse_lines([rds(f"{user}@{database}", 77, audit(1, "select 1"))])
     assert (event.user, event.database) == (user, database)
+
+
+@pytest.mark.parametrize("message", [audit(1, "select 1"), "statement: select 1",
+                                     "disconnection: session time: 0:00:01.234 user=bob "
+                                     "database=shop host=[local]",
+                                     "ERROR:  boom"])
+def test_a_line_that_names_its_client_keeps_it(message: str) -> None:
+    """A ``[local]`` line has no port: it never takes one from what an earlier session
+    on the same pid said (here its connection lines, no disconnection line between)."""
+    lines = [rds("[unknown]@[unknown]", 100, "connection received: host=10.0.0.5 port=5001",
+                 "10.0.0.5(5001)"),
+             rds("alice@shop", 100, "connection authorized: user=alice database=shop",
+                 "10.0.0.5(5001)"),
+             rds("bob@shop", 100, message.removeprefix("ERROR:  "), "[local]")]
+    if message.startswith("ERROR"):
+        lines[-1] = lines[-1].replace(":LOG:", ":ERROR:")
+    last = list(pp.parse_lines(lines))[-1]
+    assert (last.client_host, last.client_port) == ("[local]", None)
+    record = to_guardium(last)
+    assert record is None or record["sessionLocator"]["clientPort"] == -1

@@ -35,6 +35,7 @@ from pgaudit_parse.cli.files import parse_files
 from pgaudit_parse.parallel import parse_file_parallel, plan_chunks
 from pgaudit_parse.prefix import RDS_PREFIX, LinePrefix
 from pgaudit_parse.sinks import OutputSink
+from pgaudit_parse.sources import DEFAULT_MAX_LINE_BYTES, InputError
 
 CHECKPOINT = b"2026-11-25 16:00:00 UTC::@:[77]:LOG:  checkpoint starting: time"
 #: (format, redact, values): every way the workers' rendering can differ.
@@ -44,32 +45,49 @@ RENDERINGS = [("records", None, "connector"), ("records", "literals", "postgres"
 
 
 def render(path: str, prefix: str, fmt: str, redact: str | None, values: str,
-           jobs: int, chunk_bytes: int, warmup_bytes: int, warmup_lines: int
-           ) -> tuple[str, str, int]:
+           jobs: int, chunk_bytes: int, warmup_bytes: int, warmup_lines: int,
+           max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> tuple[str, str, int]:
     """(output, dead letters, the number of processes used)."""
     out, errors = io.StringIO(), io.StringIO()
     sink = OutputSink(out, errors, fmt, "123456789012", "db1", values=values, redact=redact)
     if jobs == 1:
-        with redirect_stderr(io.StringIO()):
-            parse_files([path], prefix, sink, quiet=True)
+        told = io.StringIO()
+        with redirect_stderr(told):
+            status = parse_files([path], prefix, sink, quiet=True,
+                                 max_line_bytes=max_line_bytes)
+        sink.flush()
+        if status:  # (the same file can only fail the same way: say which way)
+            how = "<no match>" if "no line matches" in told.getvalue() else "<unreadable>"
+            return out.getvalue(), errors.getvalue() + how, 1
         used = 1
     else:
-        used = parse_file_parallel(path, prefix, jobs, sink, chunk_bytes=chunk_bytes,
-                                   warmup_bytes=warmup_bytes, warmup_lines=warmup_lines).jobs
+        try:
+            result = parse_file_parallel(path, prefix, jobs, sink, chunk_bytes=chunk_bytes,
+                                         warmup_bytes=warmup_bytes,
+                                         warmup_lines=warmup_lines,
+                                         max_line_bytes=max_line_bytes)
+        except InputError:
+            sink.flush()
+            return out.getvalue(), errors.getvalue() + "<unreadable>", 1
+        used = result.jobs
+        if result.lines and result.entries == 0:  # (what the CLI then says)
+            sink.flush()
+            return out.getvalue(), errors.getvalue() + "<no match>", used
     sink.flush()
     return out.getvalue(), errors.getvalue(), used
 
 
 def check_same_bytes(log: SessionLog, chunk_bytes: int, warmup_bytes: int,
-                     warmup_lines: int, renderings: list[tuple[str, str | None, str]]) -> None:
+                     warmup_lines: int, renderings: list[tuple[str, str | None, str]],
+                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "postgresql.log")
         with open(path, "wb") as handle:
             handle.write(log.data)
         for fmt, redact, values in renderings:
-            one = render(path, log.prefix, fmt, redact, values, 1, 0, 0, 0)
+            one = render(path, log.prefix, fmt, redact, values, 1, 0, 0, 0, max_line_bytes)
             two = render(path, log.prefix, fmt, redact, values, 2, chunk_bytes,
-                         warmup_bytes, warmup_lines)
+                         warmup_bytes, warmup_lines, max_line_bytes)
             assert two[0] == one[0], f"--jobs 2 output differs ({fmt}, {redact}, {values})"
             assert two[1] == one[1], f"--jobs 2 dead letters differ ({fmt})"
 
@@ -80,14 +98,16 @@ _renderings = st.lists(st.sampled_from(RENDERINGS), min_size=1, max_size=2, uniq
 @scaled(0.2)
 @given(log=session_logs(previously_logged=False), chunk_bytes=st.sampled_from([1, 60, 200, 700]),
        warmup_bytes=st.sampled_from([0, 100, 400]), warmup_lines=st.sampled_from([0, 2, 5]),
-       renderings=_renderings)
+       renderings=_renderings, max_line_bytes=st.sampled_from([DEFAULT_MAX_LINE_BYTES, 90]))
 def test_jobs_2_writes_the_bytes_of_one_process(log: SessionLog, chunk_bytes: int,
                                                 warmup_bytes: int, warmup_lines: int,
-                                                renderings: list[tuple[str, str | None, str]]
-                                                ) -> None:
+                                                renderings: list[tuple[str, str | None, str]],
+                                                max_line_bytes: int) -> None:
     """Short warm-ups: what is still pending at a chunk's end (an entry, a record waiting
-    for its duration line) is carried by the re-parse mechanism, not by the warm-up."""
-    check_same_bytes(log, chunk_bytes, warmup_bytes, warmup_lines, renderings)
+    for its duration line) is carried by the re-parse mechanism, not by the warm-up. A
+    small ``--max-line-bytes`` makes over-long lines (rejects) of many of them."""
+    check_same_bytes(log, chunk_bytes, warmup_bytes, warmup_lines, renderings,
+                     max_line_bytes)
 
 
 @scaled(0.2)
@@ -111,3 +131,17 @@ def test_empty_lines_first_in_the_file_are_one_reject_with_jobs(head: bytes,
     path.write_bytes(log.data)
     assert len(plan_chunks(str(path), LinePrefix(RDS_PREFIX), 2, chunk_bytes=1)) > 1
     check_same_bytes(log, 1, 0, 0, [("records", None, "connector")])
+
+
+@pytest.mark.parametrize(("warmup_bytes", "warmup_lines"), [(0, 0), (1000, 10)])
+def test_over_long_line_at_a_chunk_start_is_one_reject_with_jobs(
+        warmup_bytes: int, warmup_lines: int, tmp_path: Path) -> None:
+    """A line over ``--max-line-bytes`` that begins a message can begin a chunk: its
+    reject is made while the line after it is read, by whichever worker reads it."""
+    long = CHECKPOINT + b" " + b"x" * 200
+    log = SessionLog(RDS_PREFIX, (long, CHECKPOINT, long, long, CHECKPOINT, long, b""),
+                     False)
+    path = tmp_path / "postgresql.log"
+    path.write_bytes(log.data)
+    assert len(plan_chunks(str(path), LinePrefix(RDS_PREFIX), 2, chunk_bytes=1)) > 3
+    check_same_bytes(log, 1, warmup_bytes, warmup_lines, [("events", None, "connector")], 100)
