@@ -590,7 +590,31 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
             if crlf is None:
                 sample = [t for t in lines[:_CRLF_SAMPLE] if t]
                 crlf = bool(sample) and all(t.endswith("\r") for t in sample)
-            for line in lines:
+            # A line read whole in this block may still be over the limit (a limit under
+            # the block size): the same reject as one read in several blocks.
+            sizes = [len(piece) for piece in data[:end].split(b"\n")] \
+                if end > max_line_bytes else []
+            for size, line in zip(sizes, lines, strict=True) if sizes else ():
+                number += 1
+                if size > max_line_bytes:
+                    if empty_count:
+                        on_reject(_empty_run(name, empty_from, empty_count))
+                        empty_count = 0
+                    on_reject(Reject(name, number, _too_long(size, max_line_bytes),
+                                     line[:RAW_KEEP]))
+                    continue
+                if crlf and line.endswith("\r"):
+                    line = line[:-1]
+                if not line:
+                    if not empty_count:
+                        empty_from = number
+                    empty_count += 1
+                    continue
+                if empty_count:
+                    on_reject(_empty_run(name, empty_from, empty_count))
+                    empty_count = 0
+                yield Line(line, name, number)
+            for line in lines if not sizes else ():
                 number += 1
                 if crlf and line.endswith("\r"):
                     line = line[:-1]

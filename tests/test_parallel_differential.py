@@ -21,6 +21,7 @@ Run: ``python -m pytest tests/test_parallel_differential.py -q``.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from contextlib import redirect_stderr
@@ -145,3 +146,24 @@ def test_over_long_line_at_a_chunk_start_is_one_reject_with_jobs(
     path.write_bytes(log.data)
     assert len(plan_chunks(str(path), LinePrefix(RDS_PREFIX), 2, chunk_bytes=1)) > 3
     check_same_bytes(log, 1, warmup_bytes, warmup_lines, [("events", None, "connector")], 100)
+
+
+@pytest.mark.parametrize("limit", [90, 150])
+def test_every_line_over_max_line_bytes_is_a_reject(limit: int, tmp_path: Path) -> None:
+    """A line over ``--max-line-bytes`` was rejected only when it spanned two reads of the
+    file; one read whole in a block (a limit under the block size) was parsed: which
+    lines were rejected hung on where the reads fell, so ``--jobs`` (whose workers read
+    from their chunk) differed too."""
+    short = CHECKPOINT
+    long = CHECKPOINT + b" " + b"y" * 100
+    path = tmp_path / "postgresql.log"
+    path.write_bytes(b"\n".join([short, long, short, long + b"\r", b"", long]) + b"\n")
+    one = render(str(path), RDS_PREFIX, "events", None, "connector", 1, 0, 0, 0, limit)
+    rejects = [json.loads(line) for line in one[1].splitlines()]
+    over = [r["line"] for r in rejects if r["reason"].startswith("line longer than")]
+    lengths = {n: len(x) for n, x in enumerate(path.read_bytes().split(b"\n"), 1)}
+    assert over == [n for n, size in lengths.items() if size > limit]
+    assert len(one[0].splitlines()) == sum(
+        1 for n, size in lengths.items() if 0 < size <= limit)
+    log = SessionLog(RDS_PREFIX, (short, long, short, long, short), True)
+    check_same_bytes(log, 1, 0, 0, [("events", None, "connector")], limit)
