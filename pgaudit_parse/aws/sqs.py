@@ -44,7 +44,7 @@ from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
-from .errors import AwsSetupError, explain
+from .errors import AwsSetupError, explain, hide_credentials
 from .messages import BodyError, decode_message
 from .naming import instance_for_stream
 
@@ -120,6 +120,7 @@ class SqsSource:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
+        self._name = hide_credentials(queue_url)  # names dead letters' source
         self.batch_size = max(1, min(_MAX_MESSAGES, batch_size))
         self.wait_seconds = max(0, min(20, wait_seconds))
         self.instance = instance
@@ -215,7 +216,7 @@ class SqsSource:
             if again:  # re-delivered while we hold it: its lines are already in hand
                 continue
             self._received[message_id] = now
-            source = f"{self.queue_url}#{message_id}"
+            source = f"{self._name}#{message_id}"
             body = message.get("Body")
             try:
                 decoded = decode_message(body if isinstance(body, str) else "")
