@@ -55,6 +55,9 @@ __all__ = [
     "BodyError",
     "encode_event",
     "MAX_DECODED_BYTES",
+    "checked_event",
+    "dead_letter_body",
+    "gunzip_base64",
 ]
 
 #: SQS's limit for one message and for the sum of one SendMessageBatch.
@@ -65,7 +68,55 @@ MAX_DECODED_BYTES: Final = 16 << 20
 
 
 class BodyError(ValueError):
-    """An SQS body that cannot be decoded; ``str()`` is the dead-letter reason."""
+    """An SQS body that cannot be decoded; ``str()`` is the dead-letter reason, ``raw``
+    the text to keep in the dead letter when it is not the body itself (a body made by
+    :func:`dead_letter_body`)."""
+
+    def __init__(self, reason: str, raw: str | None = None) -> None:
+        super().__init__(reason)
+        self.raw = raw
+
+
+def dead_letter_body(reason: str, raw: str, limit: int = MAX_BODY_BYTES) -> str:
+    """An SQS body that carries something a Lambda could not decode (a subscription
+    payload, one event) to the consumer, which writes it as a dead letter with
+    ``reason`` and ``raw`` (see :func:`decode_message`). A raw text too large for one
+    body is sent compressed, and if still too large, cut (the reason says so).
+
+    >>> body = dead_letter_body("bad", "text")
+    >>> try:
+    ...     decode_message(body)
+    ... except BodyError as exc:
+    ...     print(exc, exc.raw)
+    dead letter: bad text
+    """
+    body = json.dumps({"v": FORMAT_VERSION, "deadLetter": reason, "raw": raw},
+                      ensure_ascii=True, separators=(",", ":"))
+    if len(body) <= limit:
+        return body
+    packed = base64.b64encode(gzip.compress(raw.encode("utf-8", "surrogatepass"), 9)
+                              ).decode("ascii")
+    room = limit - len(reason) * 6 - 200  # the JSON around the data, reason escaped
+    if len(packed) > room:
+        reason = f"{reason} (raw text of {len(raw)} characters cut to fit one SQS message)"
+        packed = packed[:max(0, room - 100) // 4 * 4]
+    return json.dumps({"v": FORMAT_VERSION, "deadLetter": reason,
+                       "encoding": "gzip+base64", "raw": packed},
+                      ensure_ascii=True, separators=(",", ":"))
+
+
+def _dead_letter(data: dict[str, Any]) -> BodyError:
+    """The dead letter a :func:`dead_letter_body` carries."""
+    reason = str(data.get("deadLetter"))
+    raw = data.get("raw")
+    if not isinstance(raw, str):
+        return BodyError(f"dead letter: {reason}")
+    if data.get("encoding") == "gzip+base64":
+        try:
+            raw = gunzip_base64(raw).decode("utf-8", "replace")
+        except BodyError:
+            pass  # cut to fit: keep the base64 text as it came
+    return BodyError(f"dead letter: {reason}", raw)
 
 
 @dataclass(slots=True)
@@ -82,7 +133,13 @@ class DecodedBody:
     loose: bool
 
 
-def _gunzip(data: str) -> bytes:
+def gunzip_base64(data: str) -> bytes:
+    """The bytes of base64 text of gzip data (at most :data:`MAX_DECODED_BYTES`), or
+    :class:`BodyError` saying why not.
+
+    >>> gunzip_base64(base64.b64encode(gzip.compress(b"hi")).decode())
+    b'hi'
+    """
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -99,8 +156,12 @@ def _gunzip(data: str) -> bytes:
     return out
 
 
-def _checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:
-    """One CloudWatch event with the types the parser relies on, or BodyError."""
+def checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:
+    """One CloudWatch event with the types the parser relies on, or BodyError.
+
+    >>> checked_event({"id": 7, "timestamp": 1, "message": "m"}, 0, "s")["eventId"]
+    '7'
+    """
     if not isinstance(event, dict):
         raise BodyError(f"event {index} is not an object")
     message = event.get("message")
@@ -122,7 +183,7 @@ def _checked_event(event: Any, index: int, stream: str | None = None) -> dict[st
 def _events(value: Any) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, list):
         raise BodyError("'events' is not a list of CloudWatch events")
-    return tuple(_checked_event(e, i) for i, e in enumerate(value))
+    return tuple(checked_event(e, i) for i, e in enumerate(value))
 
 
 def _seed_message(message: str) -> str:
@@ -169,10 +230,12 @@ def decode_message(body: str) -> DecodedBody:
             raise BodyError("'logGroup' is not a string")
         if "v" in data and data.get("v") != FORMAT_VERSION:
             raise BodyError(f"unknown message format version {data.get('v')!r}")
+        if "deadLetter" in data:
+            raise _dead_letter(data)
         if data.get("encoding") is not None:
             if data.get("encoding") != "gzip+base64" or not isinstance(data.get("data"), str):
                 raise BodyError("unknown 'encoding' or no text 'data'")
-            raw = _gunzip(data["data"])
+            raw = gunzip_base64(data["data"])
             try:
                 inner = json.loads(raw)
             except ValueError as exc:
@@ -183,7 +246,7 @@ def decode_message(body: str) -> DecodedBody:
         if "events" in data:
             return DecodedBody(group, _events(data["events"]), False)
         if "message" in data:  # one CloudWatch event as JSON
-            return DecodedBody(group, (_checked_event(data, 0),), True)
+            return DecodedBody(group, (checked_event(data, 0),), True)
         raise BodyError("a JSON object without 'events' or 'message'")
     if data is not None:
         raise BodyError("JSON that is not an object")
@@ -192,7 +255,7 @@ def decode_message(body: str) -> DecodedBody:
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         literal = None
     if isinstance(literal, dict) and "message" in literal:
-        event = _checked_event(literal, 0)
+        event = checked_event(literal, 0)
         event["message"] = _seed_message(event["message"])
         return DecodedBody(None, (event,), True)
     raise BodyError("neither a pgaudit-parse forwarder message nor a seed Lambda body")

@@ -222,7 +222,7 @@ class SqsSource:
                 decoded = decode_message(body if isinstance(body, str) else "")
             except BodyError as exc:
                 rejects.append(Reject(source, 0, f"SQS message {message_id}: {exc}",
-                                      str(body or "")))
+                                      exc.raw if exc.raw is not None else str(body or "")))
                 self.dead += 1
                 continue
             numbered = [Line(line.text, source, line.number, line.stream, message_id)

@@ -6,11 +6,17 @@ acknowledgement, and held messages across RDS polls.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
+import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from aws_harness import Aws
+from aws_harness import Aws, read_jsonl
+from aws_logdata import BASE_MS, audit_line, statements
 
 SECRET = "hunter2-Pa55"
 
@@ -48,3 +54,84 @@ def test_explain_and_setup_error_hide_url_credentials() -> None:
     line = explain(exc, f"sending to queue https://u:{SECRET}@sqs.example/1/q")
     assert SECRET not in line and "sqs.example/1/q" in line
     assert SECRET not in str(AwsSetupError(f"bad url 'http://x:{SECRET}@h'"))
+
+
+# -- subscription_handler: payloads and events that cannot be decoded ------------------
+
+GROUP = "/aws/rds/instance/sub1/postgresql"
+
+
+def _consume(aws: Aws, url: str, tmp_path: Path) -> tuple[list, list]:
+    out, dead = tmp_path / "out.jsonl", tmp_path / "dead.jsonl"
+    result = aws.cli("sqs", "--queue-url", url, "--wait-seconds", "1", "--format", "events",
+                     "--output", str(out), "--errors", str(dead))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return read_jsonl(out), read_jsonl(dead)
+
+
+def _document(events: list[dict]) -> bytes:
+    return json.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012",
+                       "logGroup": GROUP, "logStream": "sub1",
+                       "subscriptionFilters": ["f"], "logEvents": events}).encode()
+
+
+def _good_events() -> list[dict]:
+    return [{"id": str(n), "timestamp": BASE_MS + n, "message": audit_line(BASE_MS + n, 3, n)}
+            for n in range(4)]
+
+
+def _payloads() -> dict[str, str]:
+    good = gzip.compress(_document(_good_events()))
+    return {
+        "truncated gzip": base64.b64encode(good[:len(good) // 2]).decode(),
+        "corrupt deflate": base64.b64encode(
+            good[:12] + bytes(b ^ 0x5A for b in good[12:-8]) + good[-8:]).decode(),
+        "not base64": "%%% not base64 %%%",
+        "not json": base64.b64encode(gzip.compress(b"hello")).decode(),
+        "json list": base64.b64encode(gzip.compress(b"[1, 2]")).decode(),
+        "logEvents not a list": base64.b64encode(gzip.compress(
+            b'{"messageType": "DATA_MESSAGE", "logEvents": 5}')).decode(),
+        "invalid utf-8": base64.b64encode(gzip.compress(b'{"messageType": "\xff"}')).decode(),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_payloads()))
+def test_subscription_poison_payload_is_a_dead_letter_not_a_traceback(
+        aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, kind: str) -> None:
+    from pgaudit_parse.aws_lambda import subscription_handler
+
+    data = _payloads()[kind]
+    url = aws.queue(aws.unique("subpoison"))
+    monkeypatch.setenv("QUEUE_NAME", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    with caplog.at_level(logging.INFO, logger="pgaudit_parse"):
+        result = subscription_handler({"awslogs": {"data": data}}, None)
+    assert result["rejects"] == 1 and result["events"] == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "\n" not in errors[0].getMessage()
+    got, dead = _consume(aws, url, tmp_path)
+    assert got == []
+    assert len(dead) == 1 and data in dead[0]["raw"], dead
+    assert aws.queue_depth(url) == (0, 0)
+
+
+def test_subscription_event_without_text_message_spares_the_good_ones(
+        aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgaudit_parse.aws_lambda import subscription_handler
+
+    events = _good_events()
+    events.insert(2, {"id": "x1", "timestamp": BASE_MS + 2, "message": {"nested": 1}})
+    events.insert(4, {"id": "x2", "timestamp": "soon", "message": "text"})
+    data = base64.b64encode(gzip.compress(_document(events))).decode()
+    url = aws.queue(aws.unique("subbad"))
+    monkeypatch.setenv("QUEUE_NAME", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    result = subscription_handler({"awslogs": {"data": data}}, None)
+    assert result["rejects"] == 2
+    got, dead = _consume(aws, url, tmp_path)
+    assert statements(got) == {n: 1 for n in range(4)}
+    assert len(dead) == 2
+    assert '"nested"' in dead[0]["raw"] + dead[1]["raw"]
+    assert "soon" in dead[0]["raw"] + dead[1]["raw"]
