@@ -43,7 +43,7 @@ from typing import IO, Any, Final
 from .events import Event
 from .formats.ocsf import AUTHENTICATION, DATASTORE_ACTIVITY, to_ocsf
 from .lines import Reject
-from .sinks import reject_to_json
+from .sinks import fsync_if_possible, reject_to_json
 
 __all__ = ["OcsfParquetSink", "SOURCE_NAMES", "ParquetUnavailable", "arrow_schema"]
 
@@ -225,10 +225,7 @@ class OcsfParquetSink:
         if self.errors is not None:
             self.errors.flush()
             if durable:
-                try:
-                    os.fsync(self.errors.fileno())
-                except (OSError, ValueError, AttributeError):
-                    pass
+                fsync_if_possible(self.errors)  # EIO/ENOSPC raise: nothing is acknowledged
 
     def close(self) -> None:
         """Flush, then close the streams handed over as ``owned``."""

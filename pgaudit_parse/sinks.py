@@ -14,6 +14,7 @@ lines.
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import hashlib
 import io
@@ -464,16 +465,37 @@ class OutputSink:
                 continue
             stream.flush()
             if durable:
-                try:
-                    os.fsync(stream.fileno())
-                except (OSError, ValueError, AttributeError):
-                    pass  # pipes and terminals cannot be fsynced; flushed is all there is
+                fsync_if_possible(stream)
 
     def close(self) -> None:
         """Flush, then close the streams handed over as ``owned`` (never stdout)."""
         self.flush()
         for stream in self._owned:
             stream.close()
+
+
+#: fsync's answers for a stream that cannot be synced (a pipe, a terminal, /dev/null).
+_NOT_SYNCABLE = frozenset({errno.EINVAL, errno.EROFS, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def fsync_if_possible(stream: IO[str]) -> None:
+    """fsync the file under ``stream``; a stream without one (StringIO), or one that
+    cannot be synced (pipe, terminal), is flushed and that is all there is. Any other
+    failure (EIO, ENOSPC...) is raised: the write is not durable, so the input must not be
+    acknowledged.
+
+    >>> import io
+    >>> fsync_if_possible(io.StringIO())
+    """
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # no file under it (io.UnsupportedOperation is both)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NOT_SYNCABLE:
+            raise
 
 
 class ListSink:

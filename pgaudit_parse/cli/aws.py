@@ -49,6 +49,7 @@ from .common import (
     open_output,
     reader_gone,
     report_state,
+    silence_stdout,
 )
 from .progress import Progress
 
@@ -142,7 +143,8 @@ def _report(name: str, args: argparse.Namespace, sink: EventSink, extra: str) ->
           file=sys.stderr)
 
 
-def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None) -> int:
+def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None,
+         args: argparse.Namespace | None = None) -> int:
     """Run a command body: setup errors -> one line and exit 2.
 
     Without ``stop``, SIGTERM and ^C interrupt at once (exit 130; checkpoints are always
@@ -172,6 +174,15 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
         return 130
     except BrokenPipeError:
         return reader_gone()
+    except OSError as exc:  # writing the output failed (disk full...): nothing acknowledged
+        output = getattr(args, "output", None)
+        errors = getattr(args, "errors", None)
+        if not output or output == "-":
+            silence_stdout()
+        targets = [output if output and output != "-" else "standard output"]
+        targets += [errors] if errors else []
+        return fail(f"{name}: cannot write {' or '.join(targets)}: {exc.strerror or exc} "
+                    f"(nothing unwritten was acknowledged)")
     except Exception as exc:  # botocore errors outside the library's own wrappers
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -250,7 +261,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         return 0
 
     stop = threading.Event()
-    return _run("cloudwatch", body, stop if args.follow else None)
+    return _run("cloudwatch", body, stop if args.follow else None, args)
 
 
 def sqs_main(argv: Sequence[str]) -> int:
@@ -306,7 +317,7 @@ def sqs_main(argv: Sequence[str]) -> int:
         return 0
 
     stop = threading.Event()
-    return _run("sqs", body, stop if args.follow else None)
+    return _run("sqs", body, stop if args.follow else None, args)
 
 
 def forward_main(argv: Sequence[str]) -> int:
@@ -376,7 +387,7 @@ def forward_main(argv: Sequence[str]) -> int:
                   file=sys.stderr)
         return 0
 
-    return _run("forward", body)
+    return _run("forward", body, args=args)
 
 
 def _debug_logging(name: str) -> None:
@@ -454,4 +465,4 @@ def rds_logs_main(argv: Sequence[str]) -> int:
         return 0
 
     stop = threading.Event()
-    return _run("rds-logs", body, stop if args.follow else None)
+    return _run("rds-logs", body, stop if args.follow else None, args)

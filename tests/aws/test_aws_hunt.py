@@ -135,3 +135,51 @@ def test_subscription_event_without_text_message_spares_the_good_ones(
     assert len(dead) == 2
     assert '"nested"' in dead[0]["raw"] + dead[1]["raw"]
     assert "soon" in dead[0]["raw"] + dead[1]["raw"]
+
+
+# -- the sink's durable flush fails: nothing is acknowledged ---------------------------
+
+def test_fsync_failure_is_not_acknowledged(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from pgaudit_parse.lines import Line
+    from pgaudit_parse.pump import Batch, Pump, parser_stages
+    from pgaudit_parse.sinks import OutputSink
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with open(tmp_path / "out.jsonl", "w", encoding="utf-8") as out:
+        sink = OutputSink(out, fmt="events")
+        pump = Pump(sink, parser_stages("%t:%r:%u@%d:[%p]:", sink))
+        acked: list = []
+        monkeypatch.setattr(os, "fsync", broken_fsync)
+        line = Line(audit_line(BASE_MS, 3, 1), "q#m1", 1, "s", "m1")
+        with pytest.raises(OSError):
+            pump.process(Batch([line], ack=acked.append, flush=True))
+        assert acked == []  # the message is not deleted: it was not durably written
+
+
+def test_fsync_of_a_pipe_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from pgaudit_parse.sinks import OutputSink
+
+    read, write = os.pipe()
+    with os.fdopen(read, "r") as reader, os.fdopen(write, "w") as writer:
+        sink = OutputSink(writer, fmt="events")
+        sink.flush(durable=True)  # a pipe cannot be fsynced: flushed is all there is
+        assert reader is not None
+
+
+def test_sqs_output_device_full_is_one_line_and_keeps_the_message(aws: Aws) -> None:
+    url = aws.queue(aws.unique("full"))
+    aws.send_forwarder_messages(url, GROUP, "sub1", [(BASE_MS, audit_line(BASE_MS, 3, 1))], 1)
+    run = aws.cli("sqs", "--queue-url", url, "--wait-seconds", "1", "--format", "events",
+                  "--output", "/dev/full")
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert sum(aws.queue_depth(url)) == 1  # not deleted: it comes again
