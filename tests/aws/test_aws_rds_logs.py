@@ -217,3 +217,32 @@ def test_cli_rds_logs(stub: RdsStub, tmp_path: Path, aws: Aws) -> None:
     proc = cli("--db-instance-identifier", "nope")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_newest_file_keeps_an_open_message_for_the_next_poll(stub: RdsStub,
+                                                             tmp_path: Path) -> None:
+    """The newest file, written moments ago, ends with an ERROR whose STATEMENT is not
+    written yet: the next poll (or run, from the checkpoint) reads them together."""
+    from aws_logdata import BASE_MS, audit_line, error_lines, errors
+
+    from pgaudit_parse.aws.cloudwatch import now_ms
+
+    error = error_lines(BASE_MS, 8, 1)
+    head = [audit_line(BASE_MS, 7, 1) + "\n", error[0] + "\n"]
+    stub.files["db1"] = {NAME: StubFile(list(head), now_ms())}
+    store = RdsCheckpointFile(tmp_path / "cp.json")
+    outputs, rejects = [], []
+    for grow in (False, True):
+        if grow:  # PostgreSQL writes the rest; the file is quiet since
+            stub.files["db1"][NAME].lines += [error[1] + "\n", error[2] + "\n"]
+            stub.files["db1"][NAME].last_written = now_ms() - 60_000
+        out, dead = io.StringIO(), io.StringIO()
+        sink = OutputSink(out, dead, fmt="events")
+        RdsLogReader(_client(stub.endpoint), "db1", sink, RDS_PREFIX, store=store,
+                     lines_per_page=1).poll()
+        sink.close()
+        outputs += [json.loads(line) for line in out.getvalue().splitlines()]
+        rejects += dead.getvalue().splitlines()
+    assert rejects == []
+    assert list(errors(outputs).values()) == ["select *\nfrom nope1"]
+    assert len(outputs) == 2
