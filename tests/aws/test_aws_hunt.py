@@ -183,3 +183,35 @@ def test_sqs_output_device_full_is_one_line_and_keeps_the_message(aws: Aws) -> N
     assert "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert sum(aws.queue_depth(url)) == 1  # not deleted: it comes again
+
+
+# -- firehose: parsed output of a failed record is not dropped -------------------------
+
+def test_firehose_output_of_an_all_failed_invocation_is_put_back() -> None:
+    from pgaudit_parse.aws.firehose import decode_record, transform_records
+
+    events = _good_events()
+    events.insert(1, {"id": "x1", "timestamp": BASE_MS, "message": None})
+    data = base64.b64encode(gzip.compress(_document(events))).decode()
+    put_back: list[bytes] = []
+    [answer] = transform_records([{"recordId": "r1", "data": data}], fmt="events",
+                                 reingest=put_back.extend)
+    assert answer["result"] == "ProcessingFailed" and answer["data"] == data
+    passed = "".join(decode_record(base64.b64encode(chunk).decode())["output"]
+                     for chunk in put_back)
+    got = [json.loads(line) for line in passed.splitlines()]
+    assert statements(got) == {n: 1 for n in range(4)}
+
+
+def test_firehose_output_taken_before_a_later_reject_moves_to_a_good_record() -> None:
+    from pgaudit_parse.aws.firehose import transform_records
+
+    first = [{"id": str(n), "timestamp": BASE_MS + n, "message": audit_line(BASE_MS + n, 3, n)}
+             for n in range(40)] + [{"id": "bad", "timestamp": BASE_MS + 40, "message": None}]
+    second = [{"id": "40", "timestamp": BASE_MS + 41, "message": audit_line(BASE_MS, 3, 40)}]
+    records = [{"recordId": f"r{i}", "data": base64.b64encode(gzip.compress(
+        _document(events))).decode()} for i, events in enumerate([first, second])]
+    answers = transform_records(records, fmt="events")
+    assert [a["result"] for a in answers] == ["ProcessingFailed", "Ok"]
+    got = [json.loads(line) for line in base64.b64decode(answers[1]["data"]).splitlines()]
+    assert statements(got) == {n: 1 for n in range(41)}
