@@ -200,7 +200,7 @@ class SqsSource:
         acknowledgement that deletes what is no longer held."""
         lines, rejects = self._take(messages)
         lines += self._release(everything)
-        return Batch(lines, ack=self._ack, flush=self._flush_now(everything),
+        return Batch(lines, ack=self._ack, flush=everything, release=self._stale(),
                      rejects=rejects, instance=self._instance)
 
     def _take(self, messages: list[dict[str, Any]]) -> tuple[list[Line], list[Reject]]:
@@ -261,15 +261,14 @@ class SqsSource:
                 out.extend(heapq.heappop(heap).lines)
         return out
 
-    def _flush_now(self, drained: bool) -> bool | Callable[[Sequence[Line]], bool]:
-        if drained:
-            return True
+    def _stale(self) -> Callable[[Line], bool]:
         limit = self.clock() - 2 * self.reorder_seconds
 
-        def stale(held: Sequence[Line]) -> bool:
+        def stale(line: Line) -> bool:
             # Held by the parser for long (an idle stream's last message): give it up,
-            # so that its message can be deleted.
-            return any(self._received.get(str(line.ref), limit) <= limit for line in held)
+            # so that its message can be deleted (only it and what began before it in
+            # its stream: a message begun since may get its STATEMENT line next).
+            return self._received.get(str(line.ref), limit) <= limit
 
         return stale
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import logging
 import subprocess
@@ -215,3 +216,74 @@ def test_firehose_output_taken_before_a_later_reject_moves_to_a_good_record() ->
     assert [a["result"] for a in answers] == ["ProcessingFailed", "Ok"]
     got = [json.loads(line) for line in base64.b64decode(answers[1]["data"]).splitlines()]
     assert statements(got) == {n: 1 for n in range(41)}
+
+
+# -- cloudwatch: a message open at a slice's end is not cut by an older held one -------
+
+def test_cloudwatch_slice_flush_does_not_cut_a_message_open_at_the_slice_end(
+        aws: Aws) -> None:
+    from aws_logdata import error_lines, errors
+
+    from pgaudit_parse.aws.cloudwatch import INITIAL_SPAN_MS, CloudWatchReader
+    from pgaudit_parse.sinks import OutputSink
+
+    group = aws.log_group(aws.unique("/aws/rds/instance/cut") + "/postgresql", ["s"])
+    start = BASE_MS
+    edge = start + 2 * INITIAL_SPAN_MS  # the first millisecond of the third slice
+    error = error_lines(edge - 1, 9, 1)
+    aws.put(group, "s", [(start + 1000, audit_line(start + 1000, 8, 1)),  # slice 1
+                         (edge - 1, error[0]),  # slice 2 ends with an ERROR...
+                         (edge, error[1] + "\n" + error[2]),  # ...its STATEMENT: slice 3
+                         (edge + 5000, audit_line(edge + 5000, 8, 2))])
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead, fmt="events")
+    reader = CloudWatchReader(aws.logs, [group], sink, start_ms=start)
+    slices: list[tuple[int, int]] = []
+    reader.on_slice = lambda g, a, b, n: slices.append((a, b))
+    reader.poll(edge + 60_000)
+    reader.finish()
+    got = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert slices[1] == (start + INITIAL_SPAN_MS, edge - 1)  # as planned above
+    assert dead.getvalue() == ""
+    assert errors(got) == {'relation "nope1" does not exist': "select *\nfrom nope1"}
+    assert statements(got) == {1: 1, 2: 1}
+
+
+def test_sqs_stale_release_does_not_cut_a_message_open_at_the_batch_end(aws: Aws) -> None:
+    """An idle stream's held message is given up after twice the reorder window; that
+    must not cut another stream's ERROR whose STATEMENT comes in the next message."""
+    from aws_logdata import error_lines, errors
+
+    from pgaudit_parse.aws.messages import MessagePacker
+    from pgaudit_parse.aws.sqs import SqsSource
+    from pgaudit_parse.pump import Pump, parser_stages
+    from pgaudit_parse.sinks import OutputSink
+
+    url = aws.queue(aws.unique("stale"))
+    now = [0.0]
+    source = SqsSource(aws.sqs, url, visibility_timeout=30, wait_seconds=0,
+                       reorder_seconds=5, clock=lambda: now[0])
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead, fmt="events")
+    pump: Pump = Pump(sink, parser_stages("%t:%r:%u@%d:[%p]:", sink))
+    error = error_lines(BASE_MS + 10, 9, 1)
+
+    def body(stream: str, messages: list[str]) -> str:
+        packer = MessagePacker(GROUP)
+        for n, text in enumerate(messages):
+            packer.add({"eventId": f"{stream}{n}{text[:3]}", "timestamp": BASE_MS + n,
+                        "logStreamName": stream, "message": text})
+        return packer.close()[0]
+
+    for at, sent in ((0.0, body("a", [audit_line(BASE_MS, 8, 1)])),
+                     (11.0, body("b", [error[0]])),
+                     (12.0, body("b", [error[1], error[2]]))):
+        now[0] = at
+        aws.sqs.send_message(QueueUrl=url, MessageBody=sent)
+        pump.process(source.batch_of(source.receive()))
+    pump.process(source.batch_of([], everything=True))
+    got = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert dead.getvalue() == ""
+    assert errors(got) == {'relation "nope1" does not exist': "select *\nfrom nope1"}
+    assert statements(got) == {1: 1}
+    assert aws.queue_depth(url) == (0, 0)
