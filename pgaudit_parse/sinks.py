@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -535,6 +536,23 @@ class ListSink:
         return None
 
 
+#: Characters SQS refuses in a body (InvalidMessageContents): outside #x9 | #xA | #xD |
+#: #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF (U+FFFE, U+FFFF, lone surrogates...).
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sqs_text(line: str) -> str:
+    """A JSON line with every character SQS refuses written as a JSON ``\\uXXXX`` escape
+    (the same JSON value; outside strings JSON text is ASCII).
+
+    >>> print(sqs_text('{"s":"a' + chr(0xFFFF) + chr(0xD800) + 'é"}'))
+    {"s":"a\\uffff\\ud800é"}
+    """
+    if line.isascii():
+        return line
+    return _NOT_SQS_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
 def encode_record_body(line: str, limit: int = MAX_QUEUE_BODY_BYTES) -> list[str]:
     """SQS bodies for one JSON line (a record or an event), each within ``limit`` bytes.
 
@@ -554,6 +572,7 @@ def encode_record_body(line: str, limit: int = MAX_QUEUE_BODY_BYTES) -> list[str
     >>> decode_record_body(bodies) == json.loads(big)
     True
     """
+    line = sqs_text(line)
     if len(line.encode("utf-8")) <= limit:
         return [line]
     data = base64.b64encode(gzip.compress(line.encode("utf-8"), 9, mtime=0)).decode("ascii")

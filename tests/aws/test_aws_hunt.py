@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -287,3 +288,42 @@ def test_sqs_stale_release_does_not_cut_a_message_open_at_the_batch_end(aws: Aws
     assert errors(got) == {'relation "nope1" does not exist': "select *\nfrom nope1"}
     assert statements(got) == {1: 1}
     assert aws.queue_depth(url) == (0, 0)
+
+
+# -- records queue: bodies hold only characters SQS accepts -----------------------------
+
+#: Characters SQS accepts in a message body (anything else is InvalidMessageContents).
+_SQS_CHARS = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
+@pytest.mark.parametrize("odd", ["\uffff", "\ufffe", "\ud800", "\udcff x \U0001f600"])
+def test_records_queue_bodies_are_valid_sqs_text(aws: Aws, monkeypatch: pytest.MonkeyPatch,
+                                                 odd: str) -> None:
+    from pgaudit_parse.aws_lambda import subscription_handler
+    from pgaudit_parse.sinks import decode_record_body
+
+    line = audit_line(BASE_MS, 3, 1).replace("select 1 from t", f"select '{odd}' from t")
+    document = json.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012",
+                           "logGroup": GROUP, "logStream": "sub1", "subscriptionFilters": [],
+                           "logEvents": [{"id": "1", "timestamp": BASE_MS, "message": line}]})
+    data = base64.b64encode(gzip.compress(document.encode("ascii"))).decode()
+    url = aws.queue(aws.unique("recs"))
+    monkeypatch.setenv("RECORDS_QUEUE", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    result = subscription_handler({"awslogs": {"data": data}}, None)
+    assert result["records"] == 1
+    got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(got) == 1
+    assert _SQS_CHARS.fullmatch(got[0]["Body"])
+    record = decode_record_body(got[0]["Body"])
+    assert odd in record["data"]["originalSqlCommand"]
+
+
+def test_record_body_escapes_what_sqs_refuses() -> None:
+    from pgaudit_parse.sinks import decode_record_body, encode_record_body
+
+    line = json.dumps({"s": "a\uffff\ud800b" * 50_000}, ensure_ascii=False)
+    for limit in (10**7, 2000):  # whole, and compressed in parts
+        bodies = encode_record_body(line, limit)
+        assert all(_SQS_CHARS.fullmatch(body) for body in bodies)
+        assert decode_record_body(bodies) == json.loads(line)
