@@ -152,7 +152,10 @@ def _open_write(path: str, append: bool = False) -> IO[str]:
             _end_with_newline(path)
         # Never truncate (or replace) a device or pipe such as /dev/stdout.
         device = os.path.exists(path) and not os.path.isfile(path)
-        return open(path, "a" if append or device else "w", encoding="utf-8")
+        # A lone surrogate (a "\ud800" escape in JSON input) can only be inside a JSON
+        # string of ours: written as that escape, it is the same value (not a traceback).
+        return open(path, "a" if append or device else "w", encoding="utf-8",
+                    errors="backslashreplace")
     except OSError as exc:
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 

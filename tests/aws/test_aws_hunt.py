@@ -327,3 +327,33 @@ def test_record_body_escapes_what_sqs_refuses() -> None:
         bodies = encode_record_body(line, limit)
         assert all(_SQS_CHARS.fullmatch(body) for body in bodies)
         assert decode_record_body(bodies) == json.loads(line)
+
+
+def test_sqs_body_with_lone_surrogate_escape_is_read(aws: Aws, tmp_path: Path) -> None:
+    line = audit_line(BASE_MS, 3, 1).replace("select 1 from t", "select '\\ud800' from t")
+    body = ('{"v":1,"logGroup":"' + GROUP + '","events":[{"eventId":"1","timestamp":'
+            + str(BASE_MS) + ',"logStreamName":"s","message":"' + line + '"}]}')
+    url = aws.queue(aws.unique("sur"))
+    aws.sqs.send_message(QueueUrl=url, MessageBody=body)
+    for fmt in ("events", "records"):
+        out, dead = tmp_path / f"{fmt}.jsonl", tmp_path / f"{fmt}-dead.jsonl"
+        result = aws.cli("sqs", "--queue-url", url, "--wait-seconds", "1", "--format", fmt,
+                         "--output", str(out), "--errors", str(dead),
+                         "--visibility-timeout", "1")
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        got = read_jsonl(out)
+        assert len(got) + len(read_jsonl(dead)) == 1
+        if fmt == "events":
+            aws.sqs.send_message(QueueUrl=url, MessageBody=body)
+
+
+def test_file_mode_json_with_lone_surrogate_escape_to_stdout(aws: Aws, tmp_path: Path) -> None:
+    line = audit_line(BASE_MS, 3, 1).replace("select 1 from t", "select '\\udc80' from t")
+    export = tmp_path / "export.json"
+    export.write_text('{"events":[{"eventId":"1","timestamp":1,"logStreamName":"s",'
+                      '"message":"' + line + '"}]}\n', encoding="ascii")
+    run = aws.file_mode("--format", "events", str(export))
+    assert run.returncode == 0, run.stderr
+    [event] = [json.loads(text) for text in run.stdout.splitlines()]
+    assert event["audit"]["statement"] == "select '\udc80' from t"
