@@ -40,7 +40,7 @@ from ..prefix import LinePrefix
 from ..sinks import EventSink
 from .checkpoint import read_checkpoint_text, write_json_atomically
 from .cloudwatch import now_ms
-from .errors import AwsSetupError
+from .errors import AwsSetupError, error_code, explain, is_not_found
 
 __all__ = ["LogFile", "Position", "RdsCheckpointFile", "RdsLogReader", "list_log_files",
            "page_lines", "TRUNCATED_MARK"]
@@ -200,9 +200,16 @@ class RdsLogReader:
         number = 0
         lines_wanted = self.lines_per_page
         while True:
-            answer = self.rds.download_db_log_file_portion(
-                DBInstanceIdentifier=self.instance, LogFileName=log_file.name,
-                Marker=marker, NumberOfLines=lines_wanted)
+            try:
+                answer = self.rds.download_db_log_file_portion(
+                    DBInstanceIdentifier=self.instance, LogFileName=log_file.name,
+                    Marker=marker, NumberOfLines=lines_wanted)
+            except Exception as exc:
+                if not is_not_found(exc) or error_code(exc) == "DBInstanceNotFound":
+                    raise AwsSetupError(explain(
+                        exc, f"downloading {log_file.name} of {self.instance}")) from exc
+                self._removed(log_file, parser, source, number, marker)
+                return
             data = answer.get("LogFileData") or ""
             if data.rstrip("\n").endswith(TRUNCATED_MARK) and lines_wanted > 1:
                 lines_wanted = max(1, lines_wanted // 2)  # ask again for fewer lines
@@ -245,6 +252,17 @@ class RdsLogReader:
         for event in parser.flush():
             self.sink.write(event, self.instance)
         self._save(log_file, Position(next_marker, 0, done=rotated, size=log_file.size))
+
+    def _removed(self, log_file: LogFile, parser: Parser, source: str, number: int,
+                 marker: str) -> None:
+        """RDS removed the file (retention) before it was read to its end: what was read
+        is complete, the rest is lost, and a reject says so; the file is done."""
+        for event in parser.flush():
+            self.sink.write(event, self.instance)
+        self.sink.reject(Reject(source, number, f"log file {log_file.name} was removed by "
+                                f"RDS before it was read to its end (from marker {marker}); "
+                                f"its remaining lines were not read", ""))
+        self._save(log_file, Position(marker, 0, done=True, size=log_file.size))
 
     def _checkpoint(self, log_file: LogFile, parser: Parser, starts: dict[str, int],
                     next_marker: str, number: int, skip: int, seen: set[int]) -> None:

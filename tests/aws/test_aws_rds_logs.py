@@ -246,3 +246,26 @@ def test_newest_file_keeps_an_open_message_for_the_next_poll(stub: RdsStub,
     assert rejects == []
     assert list(errors(outputs).values()) == ["select *\nfrom nope1"]
     assert len(outputs) == 2
+
+
+def test_a_file_removed_while_read_is_a_reject_and_the_rest_is_read(stub: RdsStub) -> None:
+    """RDS removes old log files (retention) on its own schedule: one removed between two
+    portions is named in a reject, and the files after it are still read."""
+    lines = _lines(LOG)
+    older = "error/postgresql.log.2026-11-25-15"
+    stub.files["db1"] = {older: StubFile(lines[:20], 1), NAME: StubFile(lines, 2)}
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead, fmt="events")
+
+    def on_page(name: str, count: int) -> None:
+        stub.files["db1"].pop(older, None)  # gone after its first portion
+
+    reader = RdsLogReader(_client(stub.endpoint), "db1", sink, RDS_PREFIX,
+                          lines_per_page=5, on_page=on_page)
+    reader.poll()
+    sink.close()
+    rejects = [json.loads(line) for line in dead.getvalue().splitlines()]
+    assert len(rejects) == 1 and older in rejects[0]["reason"], rejects
+    assert reader.positions[older].done
+    got = [_strip(json.loads(line)) for line in out.getvalue().splitlines()]
+    assert got[-len(_expected()):] == _expected()
