@@ -25,8 +25,9 @@ the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other o
 :class:`~pgaudit_parse.sinks.QueueSink`: a record over SQS's 256 KiB is sent compressed,
 or split into parts (:func:`~pgaudit_parse.sinks.encode_record_body`). Every body of an
 invocation is built and its size checked before the first is sent, so no invocation
-fails half-way for a size; on FIFO queues each body carries a deduplication id, so a
-retried invocation sends nothing twice.
+fails half-way for a size; on FIFO queues each body carries a deduplication id (for
+records: the payload's event ids and the body's place, as two executions may render the
+same record text), so a retried invocation sends nothing twice and drops nothing.
 
 Both handlers run through the pump (:mod:`pgaudit_parse.pump`): the invocation succeeds
 (returns) only after SQS accepted everything, and the forwarder's checkpoint moves only
@@ -46,6 +47,7 @@ Build the deployable zip with ``scripts/build-lambda-zip.sh``; handler names:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -263,8 +265,14 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
     if records_queue:
         account = os.environ.get("ACCOUNT_ID") or str(payload.get("owner") or "") or None
         instance = os.environ.get("INSTANCE") or instance_for_stream(group, stream) or stream
+        # On a FIFO queue two executions may render the same record text: deduplicate
+        # by this payload's identity (its events' ids) and the record's place, so that a
+        # retried invocation sends nothing twice and no record is taken for another.
+        identity = "\n".join([group, stream, *(str(e["eventId"]) for e in events)])
         records_sender = BatchSender(sqs, records_queue, defer=True,
-                                     group_id=stream or "pgaudit-parse")
+                                     group_id=stream or "pgaudit-parse",
+                                     dedup_key=hashlib.sha256(
+                                         identity.encode("utf-8", "surrogatepass")).hexdigest())
         sink = QueueSink(records_sender.add, "records", account, instance,
                          redact=os.environ.get("REDACT") or "passwords")
 

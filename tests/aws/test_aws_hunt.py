@@ -357,3 +357,44 @@ def test_file_mode_json_with_lone_surrogate_escape_to_stdout(aws: Aws, tmp_path:
     assert run.returncode == 0, run.stderr
     [event] = [json.loads(text) for text in run.stdout.splitlines()]
     assert event["audit"]["statement"] == "select '\udc80' from t"
+
+
+# -- FIFO records queue: identical records of distinct executions both arrive ---------
+
+def test_fifo_records_queue_keeps_identical_records_and_dedups_retries(
+        aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgaudit_parse.aws_lambda import subscription_handler
+
+    # The same statement twice in one second by one session: two executions whose
+    # records are the same text (a record carries no statement id).
+    text = audit_line(BASE_MS, 3, 1)
+    again = text.replace("SESSION,1,1,", "SESSION,2,1,")
+    url = aws.sqs.create_queue(QueueName=aws.unique("recs") + ".fifo",
+                               Attributes={"FifoQueue": "true"})["QueueUrl"]
+    monkeypatch.setenv("RECORDS_QUEUE", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+
+    def invoke(ids: list[str]) -> None:
+        document = json.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012",
+                               "logGroup": GROUP, "logStream": "sub1",
+                               "subscriptionFilters": [],
+                               "logEvents": [{"id": ids[0], "timestamp": BASE_MS,
+                                              "message": text},
+                                             {"id": ids[1], "timestamp": BASE_MS,
+                                              "message": again}]})
+        data = base64.b64encode(gzip.compress(document.encode())).decode()
+        assert subscription_handler({"awslogs": {"data": data}}, None)["records"] == 2
+
+    invoke(["1", "2"])
+    invoke(["1", "2"])  # Lambda retries the same payload: nothing is sent twice
+    invoke(["3", "4"])  # the same statements again, later: new executions
+    bodies: list[str] = []
+    while True:
+        got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            break
+        bodies += [m["Body"] for m in got]
+        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+    assert len(bodies) == 4
