@@ -398,3 +398,146 @@ def test_fifo_records_queue_keeps_identical_records_and_dedups_retries(
         aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
     assert len(bodies) == 4
+
+
+# -- cloudwatch: a failure between the durable write and the checkpoint save ------------
+
+class _FailingStore:
+    """A checkpoint file whose ``fail_at``-th save raises (a crash before the ack)."""
+
+    def __init__(self, path: Path, fail_at: int | None) -> None:
+        from pgaudit_parse.aws.checkpoint import CheckpointFile
+
+        self.file = CheckpointFile(path)
+        self.fail_at = fail_at
+        self.saves = 0
+
+    def load(self) -> dict:
+        return self.file.load()
+
+    def save(self, checkpoints: dict) -> None:
+        self.saves += 1
+        if self.saves == self.fail_at:
+            raise RuntimeError("injected: killed before the checkpoint was saved")
+        self.file.save(checkpoints)
+
+
+def _cloudwatch_log(aws: Aws) -> tuple[str, int]:
+    from aws_logdata import error_lines
+
+    from pgaudit_parse.aws.cloudwatch import INITIAL_SPAN_MS
+
+    group = aws.log_group(aws.unique("/aws/rds/instance/inj") + "/postgresql", ["a", "b"])
+    start = BASE_MS
+    per_stream: dict[str, list[tuple[int, str]]] = {"a": [], "b": []}
+    for n in range(24):
+        stream = "ab"[n % 2]
+        # around every slice edge, and inside slices
+        ms = start + (n // 4 + 1) * INITIAL_SPAN_MS - 2 + (n % 4) * 700 - 1400 * (n % 3 == 0)
+        pid = 100 + n % 5
+        if n % 3 == 1:
+            error = error_lines(ms, pid, n)
+            per_stream[stream] += [(ms, error[0]), (ms + 1, error[1] + "\n" + error[2])]
+        else:
+            per_stream[stream].append((ms, audit_line(ms, pid, n)))
+    for stream, events in per_stream.items():
+        aws.put(group, stream, events)
+    return group, start
+
+
+def _read_cloudwatch(aws: Aws, group: str, start: int, store: object) -> tuple[list, str]:
+    from pgaudit_parse.aws.cloudwatch import CloudWatchReader
+    from pgaudit_parse.sinks import OutputSink
+
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead, fmt="events")
+    try:
+        reader = CloudWatchReader(aws.logs, [group], sink, start_ms=start,
+                                  store=store)  # type: ignore[arg-type]
+        reader.poll(start + 40 * 60_000)
+        reader.finish()
+    except RuntimeError:
+        pass
+    sink.flush()
+    keep = ("kind", "message", "statement", "audit", "pid")
+    return ([{k: e.get(k) for k in keep} for e in map(json.loads, out.getvalue().splitlines())],
+            dead.getvalue())
+
+
+def test_cloudwatch_crash_at_each_checkpoint_save_loses_nothing(
+        aws: Aws, tmp_path: Path) -> None:
+    group, start = _cloudwatch_log(aws)
+    reference, dead = _read_cloudwatch(aws, group, start, _FailingStore(tmp_path / "r", None))
+    assert dead == "" and len(reference) == 24
+    saves = _FailingStore(tmp_path / "count", None)
+    _read_cloudwatch(aws, group, start, saves)
+    for fail_at in range(1, saves.saves + 1):
+        path = tmp_path / f"cp{fail_at}.json"
+        first, dead1 = _read_cloudwatch(aws, group, start, _FailingStore(path, fail_at))
+        second, dead2 = _read_cloudwatch(aws, group, start, _FailingStore(path, None))
+        assert dead1 == dead2 == "", (fail_at, dead1, dead2)
+        combined = [json.dumps(e, sort_keys=True) for e in first + second]
+        expected = [json.dumps(e, sort_keys=True) for e in reference]
+        assert set(combined) == set(expected), fail_at
+
+
+# -- sqs: a failure in DeleteMessageBatch after the durable write ----------------------
+
+class _FailingDeletes:
+    """An SQS client whose ``fail_at``-th DeleteMessageBatch raises (a crash before the
+    acknowledgement reaches SQS)."""
+
+    def __init__(self, sqs: object, fail_at: int) -> None:
+        self._sqs = sqs
+        self.fail_at = fail_at
+        self.deletes = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sqs, name)
+
+    def delete_message_batch(self, **kwargs: object) -> object:
+        self.deletes += 1
+        if self.deletes == self.fail_at:
+            raise RuntimeError("injected: killed before the delete")
+        return self._sqs.delete_message_batch(**kwargs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_sqs_crash_at_delete_redelivers_and_loses_nothing(aws: Aws, fail_at: int) -> None:
+    import time
+
+    from aws_logdata import error_lines, errors
+
+    from pgaudit_parse.aws.errors import AwsSetupError
+    from pgaudit_parse.aws.sqs import SqsConsumer
+    from pgaudit_parse.sinks import OutputSink
+
+    url = aws.queue(aws.unique("del"), visibility_timeout=1)
+    events: list[tuple[int, str]] = []
+    for n in range(8):
+        ms = BASE_MS + n * 1000
+        error = error_lines(ms, 50 + n % 3, n)
+        events += [(ms, audit_line(ms, 50 + n % 3, n)), (ms + 1, error[0]),
+                   (ms + 1, error[1] + "\n" + error[2])]
+    for number, (ms, text) in enumerate(events):  # the seed's bodies: one event each
+        aws.sqs.send_message(QueueUrl=url, MessageBody=str({
+            "eventId": str(number), "timestamp": ms, "logStreamName": "db1",
+            "message": text + "++"}))
+    outputs, dead = [], []
+    for client in (_FailingDeletes(aws.sqs, fail_at), aws.sqs):
+        out, errs = io.StringIO(), io.StringIO()
+        sink = OutputSink(out, errs, fmt="events")
+        consumer = SqsConsumer(client, url, sink, wait_seconds=0, visibility_timeout=1,
+                               reorder_seconds=0.2, batch_size=3)
+        try:
+            consumer.run()
+        except (AwsSetupError, RuntimeError):
+            time.sleep(2)  # the undeleted messages come back
+        sink.flush()
+        outputs += [json.loads(line) for line in out.getvalue().splitlines()]
+        dead += errs.getvalue().splitlines()
+    assert dead == []
+    assert set(statements(outputs)) == set(range(8))
+    assert errors(outputs) == {f'relation "nope{n}" does not exist': f"select *\nfrom nope{n}"
+                               for n in range(8)}
+    assert aws.queue_depth(url) == (0, 0)
