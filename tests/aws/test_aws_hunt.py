@@ -541,3 +541,50 @@ def test_sqs_crash_at_delete_redelivers_and_loses_nothing(aws: Aws, fail_at: int
     assert errors(outputs) == {f'relation "nope{n}" does not exist': f"select *\nfrom nope{n}"
                                for n in range(8)}
     assert aws.queue_depth(url) == (0, 0)
+
+
+# -- forward: a failure between SendMessageBatch and the SSM checkpoint save -----------
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4])
+def test_forward_crash_at_each_checkpoint_save_loses_nothing(aws: Aws, fail_at: int) -> None:
+    from pgaudit_parse.aws.checkpoint import ParameterCheckpoint
+    from pgaudit_parse.aws.cloudwatch import now_ms
+    from pgaudit_parse.aws.forwarder import Forwarder
+    from pgaudit_parse.aws.messages import decode_body
+
+    class Failing(ParameterCheckpoint):
+        saves = 0
+
+        def save(self, checkpoint: object) -> None:
+            Failing.saves += 1
+            if Failing.saves == fail_at:
+                raise RuntimeError("injected: killed before the checkpoint was saved")
+            super().save(checkpoint)  # type: ignore[arg-type]
+
+    now = now_ms()
+    group = aws.log_group(aws.unique("/aws/rds/instance/fwi") + "/postgresql", ["a", "b"])
+    aws.put(group, "a", [(now - 50 * 60_000 + n * 97_000, audit_line(now, 5, n))
+                         for n in range(0, 30, 2)])
+    aws.put(group, "b", [(now - 50 * 60_000 + n * 97_000, audit_line(now, 6, n))
+                         for n in range(1, 30, 2)])
+    url = aws.queue(aws.unique("fwi"))
+    parameter = aws.unique("Last")
+    for store in (Failing(aws.ssm, parameter), ParameterCheckpoint(aws.ssm, parameter)):
+        try:
+            Forwarder(aws.logs, aws.sqs, group, url, store,
+                      start_ms=now - 60 * 60_000).run(now)
+        except RuntimeError:
+            pass
+    numbers: list[str] = []
+    while True:
+        got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
+        if not got:
+            break
+        for message in got:
+            numbers += re.findall(r"select (\d+) from t", "\n".join(
+                line.text for line in decode_body(message["Body"], "q")[1]))
+        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+    assert Failing.saves >= fail_at  # the failure was injected
+    assert sorted(set(numbers), key=int) == [str(n) for n in range(30)]
