@@ -442,7 +442,7 @@ def rds_logs_main(argv: Sequence[str]) -> int:
         args.instance = args.db_instance
 
     def body() -> int:
-        from ..aws.rds_logs import RdsCheckpointFile, RdsLogReader
+        from ..aws.rds_logs import DEFAULT_HOLD_MS, RdsCheckpointFile, RdsLogReader
 
         rds = make_client("rds", settings_from(args))
         store = RdsCheckpointFile(args.checkpoint) if args.checkpoint else None
@@ -451,7 +451,9 @@ def rds_logs_main(argv: Sequence[str]) -> int:
         reader = RdsLogReader(rds, args.db_instance, sink, _prefix_of(args), store=store,
                               since_ms=since, name_contains=args.file_contains,
                               lines_per_page=args.lines_per_page,
-                              on_page=lambda name, count: progress(count, None))
+                              on_page=lambda name, count: progress(count, None),
+                              # an open last message waits only for a next poll or run
+                              hold_ms=DEFAULT_HOLD_MS if args.follow or store else 0)
         try:
             while True:
                 reader.poll(stop.is_set)

@@ -269,3 +269,23 @@ def test_a_file_removed_while_read_is_a_reject_and_the_rest_is_read(stub: RdsStu
     assert reader.positions[older].done
     got = [_strip(json.loads(line)) for line in out.getvalue().splitlines()]
     assert got[-len(_expected()):] == _expected()
+
+
+def test_one_shot_run_without_checkpoint_writes_the_open_last_message(
+        stub: RdsStub, tmp_path: Path, aws: Aws) -> None:
+    """Without --checkpoint or --follow there is no next poll: the newest file's open
+    last message is written at the end of the run, even if written moments ago."""
+    from aws_logdata import BASE_MS, error_lines
+
+    from pgaudit_parse.aws.cloudwatch import now_ms
+
+    error = error_lines(BASE_MS, 8, 1)
+    stub.files["db1"] = {NAME: StubFile([error[0] + "\n"], now_ms())}
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "rds-logs",
+                           "--db-instance-identifier", "db1", "--format", "events",
+                           "--output", str(out), "--endpoint-url", stub.endpoint],
+                          capture_output=True, text=True, timeout=120, env=aws.env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    [event] = read_jsonl(out)
+    assert event["kind"] == "error" and event["message"].startswith('relation "nope1"')
