@@ -313,8 +313,10 @@ class MessagePacker:
     """Packs the events of one log group (and one stream at a time) into bodies.
 
     ``add(event, starts_entry)`` returns the bodies it completed; ``close()`` the rest.
-    Events are kept in order; a body is cut only before an event that starts an entry,
-    unless one entry alone overflows a body.
+    Events are kept in order; a body is cut only before an event that starts an entry.
+    One entry too large for a body is sent whole in one compressed body (a standard queue
+    keeps no order: the parts of a cut entry could arrive the wrong way round); only an
+    entry too large even compressed is cut.
     """
 
     def __init__(self, group: str, limit: int = MAX_BODY_BYTES) -> None:
@@ -326,6 +328,8 @@ class MessagePacker:
         self._stream: str | None = None
         self._size = 0  # bytes of the joined events
         self._unit_start = 0  # index of the first event of the entry being built
+        self._big: list[str] | None = None  # an entry too large for one body, so far
+        self._big_size = 0
 
     def _body(self, events: list[str]) -> str:
         return self._head + ",".join(events) + self._tail
@@ -339,21 +343,37 @@ class MessagePacker:
         encoded = encode_event(event)
         stream = str(event.get("logStreamName", ""))
         done: list[str] = []
-        if self._events and stream != self._stream:
+        if (self._events or self._big is not None) and stream != self._stream:
             done.extend(self.close())
         self._stream = stream
+        if self._big is not None:
+            if not starts_entry and self._big_size + len(encoded) <= MAX_DECODED_BYTES // 2:
+                self._big.append(encoded)
+                self._big_size += len(encoded) + 1
+                return done
+            done.extend(self._close_big())
         if self._events and not self._fits(len(encoded)):
             # Cut before the entry being built, unless it is the whole body.
             cut = len(self._events) if starts_entry or self._unit_start == 0 else self._unit_start
+            entry = self._events[self._unit_start:]
+            alone = len(self._body(entry)) + 1 + len(encoded) <= self.limit
+            if not starts_entry and not alone:  # the entry goes on with this event
+                # and is too large for one body: keep it whole, compressed
+                if self._unit_start:
+                    done.append(self._body(self._events[:self._unit_start]))
+                self._events, self._size, self._unit_start = [], 0, 0
+                self._big = entry + [encoded]
+                self._big_size = sum(len(e) + 1 for e in self._big)
+                return done
             done.append(self._body(self._events[:cut]))
             self._events = self._events[cut:]
             self._size = sum(len(e) for e in self._events)
             self._unit_start = 0
-            if self._events and not self._fits(len(encoded)):
-                done.append(self._body(self._events))  # one entry overflows a body
-                self._events, self._size = [], 0
         if not self._events and not self._fits(len(encoded)):
-            done.append(self._compressed(event))
+            if starts_entry:  # it may go on in the next events: keep it whole
+                self._big, self._big_size = [encoded], len(encoded) + 1
+                return done
+            done.append(self._compressed([encoded], event))
             return done
         if starts_entry or not self._events:
             self._unit_start = len(self._events)
@@ -363,22 +383,48 @@ class MessagePacker:
 
     def close(self) -> list[str]:
         """The last, partly filled body (if any)."""
+        if self._big is not None:
+            return self._close_big()
         if not self._events:
             return []
         body = self._body(self._events)
         self._events, self._size, self._unit_start = [], 0, 0
         return [body]
 
-    def _compressed(self, event: dict[str, Any]) -> str:
-        raw = ('{"events":[' + encode_event(event) + "]}").encode("ascii")
+    def _close_big(self) -> list[str]:
+        """The bodies of an entry too large for one: one compressed body if it fits, else
+        compressed bodies of consecutive parts of it (cut only then)."""
+        big, self._big, self._big_size = self._big or [], None, 0
+        bodies: list[str] = []
+        parts = [big]
+        while parts:
+            part = parts.pop(0)
+            body = self._compressed(part) if len(part) > 1 else None
+            if body is None or len(body) > self.limit:
+                if len(part) > 1:
+                    half = len(part) // 2
+                    parts[:0] = [part[:half], part[half:]]
+                    continue
+                body = self._compressed(part, json.loads(part[0]))
+                if len(body) > self.limit:
+                    raise self._too_large(part[0], body)
+            bodies.append(body)
+        return bodies
+
+    def _compressed(self, events: list[str], event: dict[str, Any] | None = None) -> str:
+        raw = ('{"events":[' + ",".join(events) + "]}").encode("ascii")
         data = base64.b64encode(gzip.compress(raw, 9)).decode("ascii")
         body = ('{"v":1,"logGroup":' + json.dumps(self.group, ensure_ascii=True)
                 + ',"encoding":"gzip+base64","data":"' + data + '"}')
-        if len(body) > self.limit:
-            raise MessageTooLarge(
-                f"event {event.get('eventId')} of {self.group}/{event.get('logStreamName')} "
-                f"does not fit an SQS message ({len(raw)} bytes, {len(body)} compressed)")
+        if event is not None and len(body) > self.limit:
+            raise self._too_large(events[0], body)
         return body
+
+    def _too_large(self, encoded: str, body: str) -> MessageTooLarge:
+        event = json.loads(encoded)
+        return MessageTooLarge(
+            f"event {event.get('eventId')} of {self.group}/{event.get('logStreamName')} "
+            f"does not fit an SQS message ({len(encoded)} bytes, {len(body)} compressed)")
 
 
 def decode_body(body: str, source: str) -> tuple[str | None, Iterator[Line]]:

@@ -588,3 +588,74 @@ def test_forward_crash_at_each_checkpoint_save_loses_nothing(aws: Aws, fail_at: 
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
     assert Failing.saves >= fail_at  # the failure was injected
     assert sorted(set(numbers), key=int) == [str(n) for n in range(30)]
+
+
+# -- forwarder bodies: one PostgreSQL message over 256 KiB stays in one body ------------
+
+def _big_error(n: int, lines: int, width: int) -> list[str]:
+    """An ERROR whose multi-line STATEMENT spans ``lines`` events of ``width`` bytes."""
+    from aws_logdata import prefix
+
+    head = [f'{prefix(BASE_MS, 9)}ERROR:  relation "big{n}" does not exist',
+            f"{prefix(BASE_MS, 9)}STATEMENT:  insert into big{n} values"]
+    return head + [f"\t({i}, '{'x' * width}')," for i in range(lines)]
+
+
+def test_an_entry_over_one_body_is_sent_whole_and_read_in_any_order(
+        aws: Aws, tmp_path: Path) -> None:
+    from pgaudit_parse.aws.messages import EntryBoundary, MessagePacker
+    from pgaudit_parse.prefix import RDS_PREFIX
+
+    starts = EntryBoundary(RDS_PREFIX)
+    packer = MessagePacker(GROUP)
+    events = _big_error(1, 6, 100_000) + [audit_line(BASE_MS + 1, 9, 1)]
+    bodies: list[str] = []
+    for number, text in enumerate(events):
+        bodies += packer.add({"eventId": str(number), "timestamp": BASE_MS,
+                              "logStreamName": "db1", "message": text}, starts(text))
+    bodies += packer.close()
+    assert all(len(body) <= 256 * 1024 for body in bodies)
+    url = aws.queue(aws.unique("big"))
+    for body in reversed(bodies):  # a standard queue keeps no order
+        aws.sqs.send_message(QueueUrl=url, MessageBody=body)
+    got, dead = _consume(aws, url, tmp_path)
+    assert dead == []
+    [error] = [e for e in got if e["kind"] == "error"]
+    assert error["statement"].count("x" * 100_000) == 6
+    assert statements(got) == {1: 1}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_packer_keeps_order_and_entries_whole_at_any_size(seed: int) -> None:
+    import random
+
+    from pgaudit_parse.aws.messages import MessagePacker, decode_message
+
+    rng = random.Random(seed)
+    limit = 1500
+    events, entries = [], []
+    for n in range(rng.randint(5, 40)):
+        stream = rng.choice("ab") if seed % 3 else "a"
+        size = rng.choice([10, 100, 400, 1200, 2000])
+        parts = rng.randint(1, 6)
+        entries.append([f"e{n}.{i}" for i in range(parts)])
+        for i in range(parts):
+            text = f"e{n}.{i} " + "".join(rng.choice("ab") for _ in range(size))
+            events.append(({"eventId": f"{n}.{i}", "timestamp": n, "logStreamName": stream,
+                            "message": text}, i == 0))
+    packer = MessagePacker("/g", limit)
+    bodies: list[str] = []
+    for event, starts in events:
+        bodies += packer.add(event, starts)
+    bodies += packer.close()
+    assert all(len(body) <= limit for body in bodies)
+    decoded = [[e["eventId"] for e in decode_message(body).events] for body in bodies]
+    assert [i for ids in decoded for i in ids] == [e["eventId"] for e, _ in events]
+    # an entry is cut only when it does not fit one body even compressed
+    for ids in entries:
+        ids = [i[1:] for i in ids]
+        holding = [n for n, got in enumerate(decoded) if set(ids) & set(got)]
+        if len(holding) > 1:
+            whole = MessagePacker("/g", 10**9)._compressed(
+                [json.dumps(e) for e, _ in events if e["eventId"] in ids])
+            assert len(whole) > limit
