@@ -659,3 +659,22 @@ def test_packer_keeps_order_and_entries_whole_at_any_size(seed: int) -> None:
             whole = MessagePacker("/g", 10**9)._compressed(
                 [json.dumps(e) for e, _ in events if e["eventId"] in ids])
             assert len(whole) > limit
+
+
+def test_dead_letter_body_of_a_large_raw_text_fits_and_keeps_the_text() -> None:
+    import random
+
+    from pgaudit_parse.aws.messages import BodyError, dead_letter_body, decode_message
+
+    rng = random.Random(7)
+    compressible = "select 1;\n" * 60_000  # 600 KB: fits once compressed
+    noise = "".join(rng.choice("0123456789abcdef") for _ in range(900_000))  # does not
+    for raw, whole in ((compressible, True), (noise, False)):
+        body = dead_letter_body("bad payload", raw)
+        assert len(body) <= 256 * 1024
+        with pytest.raises(BodyError) as caught:
+            decode_message(body)
+        assert "bad payload" in str(caught.value)
+        assert (caught.value.raw == raw) is whole
+        if not whole:
+            assert "cut" in str(caught.value)
