@@ -678,3 +678,14 @@ def test_dead_letter_body_of_a_large_raw_text_fits_and_keeps_the_text() -> None:
         assert (caught.value.raw == raw) is whole
         if not whole:
             assert "cut" in str(caught.value)
+
+
+def test_doctor_never_shows_url_credentials(aws: Aws) -> None:
+    endpoint = aws.endpoint.replace("http://", f"http://bob:{SECRET}@")
+    for queue in (f"http://al:{SECRET}@127.0.0.1:1/123456789012/q",
+                  f"{endpoint}/123456789012/nope"):
+        run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "doctor", "--queue-url",
+                              queue, "--endpoint-url", endpoint],
+                             capture_output=True, text=True, timeout=120, env=aws.env())
+        assert "endpoint reachable" in run.stdout, run.stdout + run.stderr
+        assert SECRET not in run.stdout + run.stderr, run.stdout + run.stderr
