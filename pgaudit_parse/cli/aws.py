@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from ..aws.checkpoint import CheckpointFile, ParameterCheckpoint
 from ..aws.clients import add_aws_arguments, make_client, settings_from
 from ..aws.cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
-from ..aws.errors import AwsSetupError, explain
+from ..aws.errors import AwsSetupError, explain, hide_credentials
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import DEFAULT_REORDER_SECONDS, SqsConsumer
@@ -300,7 +300,7 @@ def sqs_main(argv: Sequence[str]) -> int:
     def body() -> int:
         sqs = make_client("sqs", settings_from(args))
         sink = open_output(args, append=True)
-        progress = _FollowProgress(args.queue_url, args, sink)
+        progress = _FollowProgress(hide_credentials(args.queue_url), args, sink)
         try:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=_prefix_of(args),
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
