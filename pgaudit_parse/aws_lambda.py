@@ -76,6 +76,8 @@ log = logging.getLogger("pgaudit_parse.aws_lambda")
 
 #: Stop starting new slices when less than this is left of the Lambda's time.
 _SAFETY_MS = 20_000
+#: PutRecordBatch calls for the records of one re-ingestion batch that keep failing.
+_REINGEST_ATTEMPTS = 5
 
 
 def _env_flag(value: str | None) -> bool:
@@ -321,10 +323,26 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         firehose = make_client("firehose", _settings())
         name = stream_arn.rsplit("/", 1)[-1]
         for start in range(0, len(chunks), 100):  # PutRecordBatch takes 100 at a time
-            batch = [{"Data": chunk} for chunk in chunks[start:start + 100]]
-            answer = firehose.put_record_batch(DeliveryStreamName=name, Records=batch)
-            if answer.get("FailedPutCount"):
-                raise RuntimeError(f"{answer['FailedPutCount']} re-ingested record(s) failed")
+            pending = chunks[start:start + 100]
+            for attempt in range(_REINGEST_ATTEMPTS):
+                answer = firehose.put_record_batch(
+                    DeliveryStreamName=name, Records=[{"Data": chunk} for chunk in pending])
+                if not answer.get("FailedPutCount"):
+                    break
+                # Only the records that failed go again: failing the invocation would
+                # make Firehose retry it and re-ingest the others twice.
+                responses = answer.get("RequestResponses") or []
+                if len(responses) != len(pending):
+                    raise RuntimeError(f"{answer['FailedPutCount']} re-ingested record(s) "
+                                       f"failed (no per-record answer)")
+                code = next(r.get("ErrorCode") for r in responses if r.get("ErrorCode"))
+                pending = [c for c, r in zip(pending, responses, strict=True)
+                           if r.get("ErrorCode")]
+                log.warning("%d re-ingested record(s) not accepted (%s); retrying",
+                            len(pending), code)
+                time.sleep(min(5.0, 0.2 * 2 ** attempt))
+            else:
+                raise RuntimeError(f"{len(pending)} re-ingested record(s) kept failing")
         log.info("re-ingested %d record(s) of output into %s", len(chunks), name)
 
     def rejected(reject: Reject) -> None:
