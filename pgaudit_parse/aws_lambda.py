@@ -178,6 +178,8 @@ def decode_subscription_payload(event: Any) -> dict[str, Any]:
         document = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError included
         raise BodyError(f"'data' is not valid JSON ({_first_line(exc)})") from None
+    except RecursionError:
+        raise BodyError("'data' is JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise BodyError("'data' is not a JSON object")
     if document.get("messageType") == "DATA_MESSAGE" \

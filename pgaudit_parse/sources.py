@@ -115,7 +115,7 @@ def lines_from_sqs_body(body: str, source: str, start: int = 0) -> Iterator[Line
     if text.startswith("{") and '"' in text[:3]:
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if isinstance(parsed, dict) and isinstance(parsed.get("events"), list):
             yield from lines_from_cloudwatch_events(parsed["events"], source, start)
@@ -843,7 +843,7 @@ class _JsonStream:
 def _json_error(text: str) -> str:
     try:
         json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return f"invalid JSON: {getattr(exc, 'msg', exc)}"
     return "invalid JSON"
 
@@ -882,7 +882,7 @@ def _detect_in(chunks: _ByteChunks, limit: int) -> str:
                 return "json" if re.match(r'\{\s*"', head) else "plain"
             try:
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return "plain"
         return "json" if isinstance(value, dict) else "plain"
     if first == "{":
@@ -904,7 +904,7 @@ def _detect_in(chunks: _ByteChunks, limit: int) -> str:
             return "json" if re.match(r'\{\s*"', head) else "plain"
         try:
             return "json" if isinstance(json.loads(text), dict) else "plain"
-        except ValueError:
+        except (ValueError, RecursionError):
             return "plain"
     return "plain"
 
@@ -915,7 +915,7 @@ def _is_object_line(line: str) -> bool:
         return False
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = python_literal(line)
     return isinstance(value, dict)
 
@@ -955,7 +955,7 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
             try:
                 inner = json.loads(gzip.decompress(base64.b64decode(value["data"])))
                 events = inner.get("events") if isinstance(inner, dict) else None
-            except (ValueError, OSError, EOFError, zlib.error):
+            except (ValueError, RecursionError, OSError, EOFError, zlib.error):
                 events = None
         if isinstance(events, list):
             for event in events:
@@ -987,7 +987,7 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
             return _NOTHING
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             reject(f"{_json_error(text)} (line {where} of the file)", text)
             return _NOTHING
 
@@ -1030,7 +1030,7 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
                 continue
             try:
                 value = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 value = _NOTHING
             if value is not _NOTHING:
                 stream.take_line()
@@ -1093,7 +1093,7 @@ def iter_json_array(stream: IO[str], source: str) -> Iterator[Any]:
                 raise InputError(source, "invalid JSON")
             try:
                 value = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise InputError(source, f"invalid JSON: {exc}") from None
         yield value
 

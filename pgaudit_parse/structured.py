@@ -105,7 +105,7 @@ def sniff_structured(head: str) -> StructuredKind | None:
         first = text.split("\n", 1)[0]
         try:
             obj = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
                 and set(obj) <= JSONLOG_KEYS:
@@ -270,7 +270,7 @@ def jsonlog_entries(stream: IO[str], source: str,
             continue
         try:
             obj = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             report(Reject(source, number, f"bad jsonlog line: {exc.args[0]}", raw))
             continue
         if not isinstance(obj, dict) or not isinstance(obj.get("message"), str) \

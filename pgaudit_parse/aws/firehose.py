@@ -106,6 +106,8 @@ def decode_record(data: str) -> dict[str, Any]:
         payload = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise UndecodableRecord("data is not a JSON document") from None
+    except RecursionError:
+        raise UndecodableRecord("data is JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise UndecodableRecord("data is not a JSON object")
     kind = payload.get("messageType")

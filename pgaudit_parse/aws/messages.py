@@ -224,6 +224,8 @@ def decode_message(body: str) -> DecodedBody:
             if text.startswith('{"'):
                 raise BodyError(f"invalid JSON ({exc.msg} at {exc.pos})") from None
             data = None
+        except RecursionError:  # nested deeper than the decoder goes
+            raise BodyError("JSON nested too deeply") from None
     if isinstance(data, dict):
         group = data.get("logGroup")
         if group is not None and not isinstance(group, str):
@@ -240,6 +242,8 @@ def decode_message(body: str) -> DecodedBody:
                 inner = json.loads(raw)
             except ValueError as exc:
                 raise BodyError(f"compressed 'data' is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise BodyError("compressed 'data' is JSON nested too deeply") from None
             if not isinstance(inner, dict):
                 raise BodyError("compressed 'data' is not an object with 'events'")
             return DecodedBody(group, _events(inner.get("events")), False)

@@ -689,3 +689,49 @@ def test_doctor_never_shows_url_credentials(aws: Aws) -> None:
                              capture_output=True, text=True, timeout=120, env=aws.env())
         assert "endpoint reachable" in run.stdout, run.stdout + run.stderr
         assert SECRET not in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+# -- deeply nested JSON is a dead letter, not a RecursionError --------------------------
+
+_DEEP = '{"v": 1, "logGroup": "/g", "events": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+def test_deeply_nested_sqs_body_is_a_dead_letter(aws: Aws, tmp_path: Path) -> None:
+    url = aws.queue(aws.unique("deep"))
+    aws.sqs.send_message(QueueUrl=url, MessageBody=_DEEP)
+    gz = base64.b64encode(gzip.compress(_DEEP.encode())).decode()
+    packed = json.dumps({"v": 1, "logGroup": "/g", "encoding": "gzip+base64", "data": gz})
+    aws.sqs.send_message(QueueUrl=url, MessageBody=packed)
+    aws.send_forwarder_messages(url, GROUP, "db1", [(BASE_MS, audit_line(BASE_MS, 5, 7))], 1)
+    got, dead = _consume(aws, url, tmp_path)
+    assert statements(got) == {7: 1}
+    assert sorted(d["raw"] for d in dead) == sorted([_DEEP, packed])
+    assert aws.queue_depth(url) == (0, 0)
+
+
+def test_deeply_nested_subscription_and_firehose_payloads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pgaudit_parse.aws.firehose import transform_records
+    from pgaudit_parse.aws_lambda import subscription_handler
+
+    data = base64.b64encode(gzip.compress(_DEEP.encode())).decode()
+    monkeypatch.setenv("RECORDS_QUEUE", "http://127.0.0.1:1/123456789012/unused")
+    assert subscription_handler({"awslogs": {"data": data}}, None)["rejects"] == 1
+    [answer] = transform_records([{"recordId": "r", "data": data}])
+    assert answer["result"] == "ProcessingFailed"
+
+
+@pytest.mark.parametrize("text", [
+    _DEEP,
+    json.dumps({"v": 1, "encoding": "gzip+base64",
+                "data": base64.b64encode(gzip.compress(_DEEP.encode())).decode()}),
+    '{"a": 1}\n' + _DEEP,
+    audit_line(BASE_MS, 3, 1) + "\n" + _DEEP,
+], ids=["document", "compressed", "json-lines", "after-a-log-line"])
+def test_file_mode_deeply_nested_json_is_one_line_or_a_reject(aws: Aws, tmp_path: Path,
+                                                              text: str) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(text + "\n", encoding="utf-8")
+    run = aws.file_mode("--format", "events", "--errors", str(tmp_path / "dead"), str(path))
+    assert "Traceback" not in run.stderr, run.stderr[-300:]
+    assert run.returncode in (0, 2) and len(run.stderr.strip().splitlines()) == 1
