@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 
 __all__ = ["AwsSetupError", "explain", "error_code", "is_not_found", "is_denied",
-           "hide_credentials"]
+           "hide_credentials", "is_log_file_gone"]
 
 _CHECK_IDENTITY = "check the credentials with `aws sts get-caller-identity`"
 
@@ -112,6 +112,17 @@ def is_not_found(exc: BaseException) -> bool:
     """
     code = error_code(exc)
     return code in _NOT_FOUND_CODES or code.endswith(("NotFound", "NotFoundFault"))
+
+
+def is_log_file_gone(exc: BaseException) -> bool:
+    """True when RDS no longer has the log file (removed by retention while read).
+
+    >>> is_log_file_gone(ClientError({"Error": {"Code": "DBLogFileNotFoundFault"}}, "Dl"))
+    True
+    >>> is_log_file_gone(ClientError({"Error": {"Code": "DBInstanceNotFound"}}, "Dl"))
+    False
+    """
+    return error_code(exc) == "DBLogFileNotFoundFault"
 
 
 def is_denied(exc: BaseException) -> bool:

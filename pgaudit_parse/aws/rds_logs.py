@@ -40,7 +40,7 @@ from ..prefix import LinePrefix
 from ..sinks import EventSink
 from .checkpoint import read_checkpoint_text, write_json_atomically
 from .cloudwatch import now_ms
-from .errors import AwsSetupError, error_code, explain, is_not_found
+from .errors import AwsSetupError, explain, is_log_file_gone
 
 __all__ = ["LogFile", "Position", "RdsCheckpointFile", "RdsLogReader", "list_log_files",
            "page_lines", "TRUNCATED_MARK"]
@@ -205,7 +205,7 @@ class RdsLogReader:
                     DBInstanceIdentifier=self.instance, LogFileName=log_file.name,
                     Marker=marker, NumberOfLines=lines_wanted)
             except Exception as exc:
-                if not is_not_found(exc) or error_code(exc) == "DBInstanceNotFound":
+                if not is_log_file_gone(exc):
                     raise AwsSetupError(explain(
                         exc, f"downloading {log_file.name} of {self.instance}")) from exc
                 self._removed(log_file, parser, source, number, marker)
