@@ -25,6 +25,12 @@ the stream has been quiet for ``window`` seconds, or the queue is drained; then 
 parsed in that order. An event that arrives more than ``window`` late is parsed where it
 arrives.
 
+**FIFO queues** (``.fifo``) deliver no message of a group while one of it is in flight,
+and keep each group in order: nothing is held there. Each receive's lines are parsed to
+their end (no reorder window) and its messages deleted, so the next messages of the group
+can come; an ERROR whose STATEMENT is in the group's next receive loses it (the
+STATEMENT becomes a dead letter), which receiving 10 messages at a time makes rare.
+
 >>> SqsSource.heartbeat_interval(30)
 10.0
 """
@@ -121,6 +127,9 @@ class SqsSource:
         self.sqs = sqs
         self.queue_url = queue_url
         self._name = hide_credentials(queue_url)  # names dead letters' source
+        # A FIFO queue delivers no message of a group while one of it is in flight, and
+        # keeps each group in order: holding a message would only block what follows it.
+        self.fifo = queue_url.endswith(".fifo")
         self.batch_size = max(1, min(_MAX_MESSAGES, batch_size))
         self.wait_seconds = max(0, min(20, wait_seconds))
         self.instance = instance
@@ -200,7 +209,7 @@ class SqsSource:
         acknowledgement that deletes what is no longer held."""
         lines, rejects = self._take(messages)
         lines += self._release(everything)
-        return Batch(lines, ack=self._ack, flush=everything, release=self._stale(),
+        return Batch(lines, ack=self._ack, flush=everything or self.fifo, release=self._stale(),
                      rejects=rejects, instance=self._instance)
 
     def _take(self, messages: list[dict[str, Any]]) -> tuple[list[Line], list[Reject]]:
@@ -230,7 +239,7 @@ class SqsSource:
             for event in decoded.events:
                 if decoded.group and event["logStreamName"]:
                     self._groups[event["logStreamName"]] = decoded.group
-            if not decoded.loose:
+            if not decoded.loose or self.fifo:  # (a FIFO group comes in order)
                 lines.extend(numbered)
                 continue
             event = decoded.events[0]

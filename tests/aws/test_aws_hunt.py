@@ -735,3 +735,42 @@ def test_file_mode_deeply_nested_json_is_one_line_or_a_reject(aws: Aws, tmp_path
     run = aws.file_mode("--format", "events", "--errors", str(tmp_path / "dead"), str(path))
     assert "Traceback" not in run.stderr, run.stderr[-300:]
     assert run.returncode in (0, 2) and len(run.stderr.strip().splitlines()) == 1
+
+
+# -- FIFO queue: a held message blocks its group -----------------------------------------
+
+def test_fifo_queue_is_consumed_without_waiting_on_its_own_held_messages(aws: Aws) -> None:
+    """On a FIFO queue no message of a group is delivered while one is in flight: a
+    consumer that keeps its last message in flight (its lines held by the parser) blocks
+    itself, and only an empty receive (a whole long poll) let it go on."""
+    from pgaudit_parse.aws.messages import MessagePacker
+    from pgaudit_parse.aws.sqs import SqsConsumer
+    from pgaudit_parse.sinks import OutputSink
+
+    url = aws.sqs.create_queue(QueueName=aws.unique("fifo") + ".fifo",
+                               Attributes={"FifoQueue": "true",
+                                           "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for n in range(25):
+        packer = MessagePacker(GROUP)
+        packer.add({"eventId": str(n), "timestamp": BASE_MS + n, "logStreamName": "db1",
+                    "message": audit_line(BASE_MS + n, 3, n)})
+        aws.sqs.send_message(QueueUrl=url, MessageBody=packer.close()[0],
+                             MessageGroupId="pgaudit-parse")
+    empty = [0]
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(aws.sqs, name)
+
+        def receive_message(self, **kwargs: object) -> dict:
+            answer = aws.sqs.receive_message(**kwargs)
+            empty[0] += not answer.get("Messages")
+            return answer
+
+    out = io.StringIO()
+    sink = OutputSink(out, io.StringIO(), fmt="events")
+    SqsConsumer(Counting(), url, sink, wait_seconds=1, visibility_timeout=30).run()
+    got = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert statements(got) == {n: 1 for n in range(25)}
+    assert empty[0] == 1  # only the receive that found the queue drained
+    assert aws.queue_depth(url) == (0, 0)
