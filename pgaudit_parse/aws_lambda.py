@@ -182,9 +182,11 @@ def decode_subscription_payload(event: Any) -> dict[str, Any]:
         raise BodyError("'data' is JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise BodyError("'data' is not a JSON object")
-    if document.get("messageType") == "DATA_MESSAGE" \
-            and not isinstance(document.get("logEvents"), list):
+    kind = document.get("messageType")
+    if kind == "DATA_MESSAGE" and not isinstance(document.get("logEvents"), list):
         raise BodyError("'logEvents' is not a list of log events")
+    if kind not in ("DATA_MESSAGE", "CONTROL_MESSAGE"):
+        raise BodyError("'messageType' is neither DATA_MESSAGE nor CONTROL_MESSAGE")
     return document
 
 

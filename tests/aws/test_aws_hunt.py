@@ -95,6 +95,8 @@ def _payloads() -> dict[str, str]:
         "logEvents not a list": base64.b64encode(gzip.compress(
             b'{"messageType": "DATA_MESSAGE", "logEvents": 5}')).decode(),
         "invalid utf-8": base64.b64encode(gzip.compress(b'{"messageType": "\xff"}')).decode(),
+        "unknown messageType": base64.b64encode(gzip.compress(
+            b'{"messageType": "DATA", "logEvents": []}')).decode(),
     }
 
 
