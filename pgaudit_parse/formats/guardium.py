@@ -39,6 +39,7 @@ from typing import Any, Final
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, LogEvent
 from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
 from .executions import (
+    INT_MAX,
     Execution,
     ExecutionGrouper,
     duration_micros,
@@ -94,6 +95,18 @@ def _server_host(account_id: str | None, instance: str | None) -> str:
     if account_id and instance:
         return f"{account_id}_{instance}"
     return instance or ""
+
+
+def records_affected(rows: int | None) -> int:
+    """pgAudit's row count as ``recordsAffected``, a Java int: -1 when not logged (or not
+    a count), saturated at ``Integer.MAX_VALUE`` (pgAudit writes a 64-bit count).
+
+    >>> records_affected(None), records_affected(3), records_affected(2**40), records_affected(-5)
+    (-1, 3, 2147483647, -1)
+    """
+    if rows is None or rows < 0:
+        return -1
+    return rows if rows <= INT_MAX else INT_MAX
 
 
 def _check_values(values: str) -> None:
@@ -201,7 +214,7 @@ def _record(event: Event, sql: str | None, micros: int | None, rows: int | None,
         },
         "data": data,
         "exception": exception,
-        "recordsAffected": rows if rows is not None else -1,
+        "recordsAffected": records_affected(rows),
         "executionTime": micros,
     }
 
