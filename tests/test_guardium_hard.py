@@ -49,3 +49,81 @@ def test_records_affected_fits_a_java_int(rows: str, expected: int) -> None:
     [record] = records_of([RDS + f"LOG:  AUDIT: SESSION,1,1,WRITE,UPDATE,,,update t set a=1,"
                                  f"<none>,{rows}"])
     assert record["recordsAffected"] == expected
+
+
+def summary(records: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    return [(r["data"]["originalSqlCommand"], r["executionTime"]) if r["data"]
+            else ("ERROR: " + r["exception"]["sqlString"], r["executionTime"])
+            for r in records]
+
+
+# -- durations without text (log_statement = all + log_min_duration_statement, or
+# log_duration) time the query string the log_statement line showed, not its last
+# sub-statement (as a real PostgreSQL 15 + pgAudit writes them; see the real-server test)
+
+def test_a_textless_duration_times_the_do_block_not_its_last_sub_statement() -> None:
+    do = "DO $$ BEGIN PERFORM 1; INSERT INTO t VALUES (20,'z'); DELETE FROM t WHERE id=20; END $$;"
+    records = records_of([
+        RDS + f"LOG:  statement: {do}",
+        RDS + f'LOG:  AUDIT: SESSION,4,1,FUNCTION,DO,,,"{do}",<none>,0',
+        RDS + "LOG:  AUDIT: SESSION,4,2,READ,SELECT,,,SELECT 1,<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,4,3,WRITE,INSERT,TABLE,public.t,"
+              "\"INSERT INTO t VALUES (20,'z')\",<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,4,4,WRITE,DELETE,TABLE,public.t,DELETE FROM t WHERE id=20,"
+              "<none>,1",
+        RDS + "LOG:  duration: 0.547 ms",
+    ])
+    assert summary(records) == [(do, 547), ("SELECT 1", None),
+                                ("INSERT INTO t VALUES (20,'z')", None),
+                                ("DELETE FROM t WHERE id=20", None)]
+
+
+def test_a_textless_duration_times_the_statement_not_its_foreign_key_check() -> None:
+    # with pgaudit.log_rows the foreign-key check (substatement 1) is logged first
+    check = 'SELECT 1 FROM ONLY ""public"".""t"" x WHERE ""id"" OPERATOR(pg_catalog.=) $1'
+    records = records_of([
+        RDS + "LOG:  statement: INSERT INTO c VALUES (1);",
+        RDS + f'LOG:  AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.t,"{check}",1,1',
+        RDS + "LOG:  AUDIT: SESSION,2,2,WRITE,INSERT,TABLE,public.c,INSERT INTO c VALUES (1);,"
+              "<none>,1",
+        RDS + "LOG:  duration: 0.832 ms",
+    ])
+    assert summary(records) == [("INSERT INTO c VALUES (1);", 832),
+                                (check.replace('""', '"'), None)]
+
+
+# -- a statement that failed is its exception record, not also a data record -------------
+
+def test_a_failed_statement_shown_by_log_statement_is_one_exception_record() -> None:
+    records = records_of([
+        RDS + "LOG:  statement: SELECT * FROM nope;",
+        RDS + 'ERROR:  relation "nope" does not exist at character 15',
+        RDS + "STATEMENT:  SELECT * FROM nope;",
+        RDS + "LOG:  statement: SELECT 1;",
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1;,<none>",
+    ])
+    assert summary(records) == [("ERROR: SELECT * FROM nope;", None), ("SELECT 1;", None)]
+
+
+def test_a_failed_extended_protocol_execution_is_one_exception_record() -> None:
+    # parse and bind were timed; the execution failed (no execute duration, no AUDIT)
+    sql = "INSERT INTO t VALUES ($1)"
+    records = records_of([
+        RDS + f"LOG:  duration: 0.100 ms  parse <unnamed>: {sql}",
+        RDS + f"LOG:  duration: 0.050 ms  bind <unnamed>: {sql}",
+        RDS + "DETAIL:  parameters: $1 = '1'",
+        RDS + 'ERROR:  duplicate key value violates unique constraint "t_pkey"',
+        RDS + "DETAIL:  Key (id)=(1) already exists.",
+        RDS + f"STATEMENT:  {sql}",
+    ])
+    assert summary(records) == [(f"ERROR: {sql}", None)]
+
+
+def test_a_session_with_only_errors_gives_only_exception_records() -> None:
+    lines = []
+    for name in ("nope1", "nope2"):
+        lines += [RDS + f"LOG:  statement: SELECT * FROM {name};",
+                  RDS + f'ERROR:  relation "{name}" does not exist at character 15',
+                  RDS + f"STATEMENT:  SELECT * FROM {name};"]
+    assert summary(records_of(lines)) == [("ERROR: SELECT * FROM nope1;", None),
+                                          ("ERROR: SELECT * FROM nope2;", None)]

@@ -16,10 +16,17 @@ not per line. The rule, stated once:
   ``parse`` and ``bind`` phases of an extended-protocol statement come before its
   execution and wait for it; ``execute`` completes it (pgAudit's lines may still follow,
   as they do with ``pgaudit.log_rows``); a ``statement:`` duration ends the whole query
-  string. The phases of one execution add up (see :func:`duration_micros`).
+  string. The phases of one execution add up (see :func:`duration_micros`). A duration
+  without SQL (``log_duration``, or a statement ``log_statement`` already showed) times the
+  query string the session's last ``log_statement`` line showed when there is one (a DO
+  block, not its last sub-statement), else the session's latest unfinished execution.
 * **log_statement** lines (``statement:``, ``execute <name>:``) start a statement. pgAudit's
   line for the same SQL takes it over (no second execution); alone it is one execution.
   A duration that joins nothing is one execution too.
+* **Errors** (ERROR, FATAL, PANIC) are not executions: each is its own record. A failed
+  statement's ``log_statement`` line and its parse/bind durations (no pgAudit line: it did
+  not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
+  their SQL ends them without an execution.
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
@@ -49,7 +56,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Final, Literal
 
-from ..events import AuditEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, Event, LogEvent
+from ..events import (
+    AuditEvent,
+    ConnectionEvent,
+    DisconnectionEvent,
+    DurationEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+)
 from ..lines import slot_constructor
 from ..sql import split_statements
 
@@ -162,7 +177,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size", "sources")
+                 "first_line", "size", "sources", "query")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -178,6 +193,8 @@ class _Pending:
         self.first_line = event.line
         self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
         self.sources = {event.source}
+        #: a ``log_statement`` line showed it: the query string's own execution
+        self.query = source == "statement"
 
     def take(self, event: Event) -> None:
         self.lines += 1
@@ -250,7 +267,9 @@ class ExecutionGrouper:
             assert isinstance(event, LogEvent)
             self._logged_statement(event, sql, out)
         else:
-            if isinstance(event, DisconnectionEvent) or (
+            if isinstance(event, ErrorEvent) and event.statement is not None:
+                self._failed(event)
+            elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
                     and event.message.startswith("connection received: ")):
                 self._release_session(session_key(event), out)
@@ -327,12 +346,13 @@ class ExecutionGrouper:
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
             if session is not None:
-                for item in reversed(session.pending):
-                    if not item.final:
-                        item.add_time(micros)
-                        item.final = True
-                        item.take(event)
-                        break
+                pending = session.pending
+                item = next((p for p in reversed(pending) if not p.final and p.query),
+                            None) or next((p for p in reversed(pending) if not p.final), None)
+                if item is not None:
+                    item.add_time(micros)
+                    item.final = True
+                    item.take(event)
                 self._touch(key, session, event)
             return
         phase_match = _PHASE.match(event.message)
@@ -389,11 +409,30 @@ class ExecutionGrouper:
             if found is not None:
                 self._release(session, [p for p in pending if p is not found], out)
                 found.take(event)
-                found.event, found.source = event, "statement"
+                found.event, found.source, found.query = event, "statement", True
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, list(pending), out)
         self._append(session, _Pending(event, sql, "statement"), out)
+
+    def _failed(self, event: ErrorEvent) -> None:
+        """An error ends the execution its ``STATEMENT:`` line shows, if only
+        ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
+        ran): the error's own record stands for it."""
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if session is None:
+            return
+        statement = event.statement
+        failed = next((p for p in reversed(session.pending)
+                       if p.source != "audit" and not p.final
+                       and same_sql(p.sql, statement)), None)
+        if failed is None:
+            return
+        session.pending.remove(failed)
+        self._held -= 1
+        self._held_bytes -= failed.size
+        self._drop_if_empty(key, session)
 
     # -- bookkeeping -----------------------------------------------------------------
 
