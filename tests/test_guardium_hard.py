@@ -127,3 +127,52 @@ def test_a_session_with_only_errors_gives_only_exception_records() -> None:
                   RDS + f"STATEMENT:  SELECT * FROM {name};"]
     assert summary(records_of(lines)) == [("ERROR: SELECT * FROM nope1;", None),
                                           ("ERROR: SELECT * FROM nope2;", None)]
+
+
+# -- a reused pid without a connection or disconnection line ------------------------------
+
+OTHER = "2026-11-25 16:05:09 UTC:10.0.0.6(50099):bob@shop:[4242]:"
+
+
+def test_a_reused_pid_with_the_same_statement_ids_is_another_execution() -> None:
+    # log_connections/log_disconnections off, no %c: the next backend on pid 4242 starts
+    # its statement ids at 1 again, like the last one's single statement
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+        OTHER + "LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,TABLE,t,insert into t values (1),<none>",
+        OTHER + "LOG:  AUDIT: OBJECT,1,1,WRITE,INSERT,TABLE,t,insert into t values (1),<none>",
+    ])
+    assert [(r["accessor"]["dbUser"], r["data"]["originalSqlCommand"]) for r in records] == [
+        ("alice", "select 1"), ("bob", "insert into t values (1)")]
+
+
+def test_a_reused_pid_running_the_same_statement_is_another_execution() -> None:
+    # the same SQL, but another client port: another backend
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+        OTHER + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+    ])
+    assert [r["sessionLocator"]["clientPort"] for r in records] == [50012, 50099]
+
+
+def test_log_relation_lines_of_one_execution_still_make_one_record() -> None:
+    # statement_once: the later lines of one execution say <previously logged>
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.a,select * from a join b "
+              "using (id),<none>",
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.b,<previously logged>,"
+              "<previously logged>",
+    ])
+    assert len(records) == 1
+
+
+def test_an_unresolved_previously_logged_line_joins_its_execution() -> None:
+    # the first line of the execution was read by another run (or evicted): the second
+    # keeps <previously logged>, and so may the first one seen
+    for first, second in (("select 1", "<previously logged>"),
+                          ("<previously logged>", "select 1")):
+        records = records_of([
+            RDS + f"LOG:  AUDIT: OBJECT,7,1,READ,SELECT,TABLE,public.a,{first},<none>",
+            RDS + f"LOG:  AUDIT: SESSION,7,1,READ,SELECT,TABLE,public.b,{second},<none>",
+        ])
+        assert len(records) == 1

@@ -11,6 +11,8 @@ not per line. The rule, stated once:
   SESSION and OBJECT lines of a statement, and ``pgaudit.log_relation``'s one line per
   relation. A different statement id starts a new statement, which ends the earlier
   pgAudit executions of the session (sub-statements share their parent's statement id).
+  The same ids with other SQL or from another client port are a new backend on a reused
+  pid (no connection line between them): they end everything its predecessor left open.
 * **Durations** (``log_min_duration_statement``) join the pending execution of the same
   session whose SQL they show (password literals aside: pgAudit hides them). The
   ``parse`` and ``bind`` phases of an extended-protocol statement come before its
@@ -74,6 +76,9 @@ __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logg
 #: Guardium's ``Record.executionTime`` is a Java Integer.
 INT_MAX: Final = 2**31 - 1
 _REDACTED: Final = "<REDACTED>"
+#: What a pgAudit line says when it repeats its execution's statement and the event
+#: builder no longer knew it (pgaudit.log_statement_once)
+_PREVIOUSLY_LOGGED: Final = "<previously logged>"
 _PHASE = re.compile(r"duration: [0-9.]+ ms  (statement|parse|bind|execute|fastpath|plan)")
 _LOGGED_STATEMENT = re.compile(r"(?:statement|execute [^:]*): (.*)\Z", re.DOTALL)
 
@@ -211,6 +216,16 @@ class _Pending:
                               self.lines, self.first_line)
 
 
+def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
+    """Is an audit line with an execution's (statement id, substatement id) another line
+    of it? Not when it shows other SQL or comes from another client port (the ids are
+    equal because a new backend on a reused pid numbers its statements from 1 again)."""
+    port, other = event.client_port, item.event.client_port
+    if port is not None and other is not None and port != other:
+        return False
+    return _PREVIOUSLY_LOGGED in (sql, item.sql) or same_sql(item.sql, sql)
+
+
 class _Session:
     __slots__ = ("pending", "last_seen")
 
@@ -321,6 +336,10 @@ class ExecutionGrouper:
         for item in pending:
             if item.source == "audit":
                 if item.ids == ids:
+                    if not _same_execution(item, event, sql):
+                        # a new backend on a reused pid: its predecessor's lines are over
+                        over = list(pending)
+                        break
                     item.take(event)
                     if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
                         item.rows = audit.rows
