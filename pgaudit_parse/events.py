@@ -274,6 +274,13 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+def _port_or_none(value: str | None) -> int | None:
+    """A client's TCP port, or None when the text is not one (not a number, or outside
+    0..65535: no TCP port, and no output format could carry it)."""
+    port = _int_or_none(value)
+    return port if port is not None and 0 <= port <= 65535 else None
+
+
 @lru_cache(maxsize=4096)
 def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
     """``host(port)`` -> (host, port); ``[local]`` -> ("[local]", None)."""
@@ -281,7 +288,7 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
         return None, None
     if remote.endswith(")") and "(" in remote:
         host, _, port = remote[:-1].rpartition("(")
-        return host or None, _int_or_none(port)
+        return host or None, _port_or_none(port)
     return remote, None
 
 
@@ -438,8 +445,8 @@ def _from_message(common: EventFields, message: str) -> EventFields:
         merged["database"] = values["database"]
     if merged["client_host"] is None and values.get("host"):
         merged["client_host"] = values["host"]
-    if merged["client_port"] is None and values.get("port", "").isdigit():
-        merged["client_port"] = int(values["port"])
+    if merged["client_port"] is None:
+        merged["client_port"] = _port_or_none(values.get("port"))
     return merged
 
 

@@ -10,11 +10,13 @@ not place; it carries the raw text so that nothing is ever lost silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-__all__ = ["Line", "Reject", "to_lines", "split_message", "slot_filler", "slot_constructor"]
+__all__ = ["Line", "Reject", "to_lines", "split_message", "slot_filler", "slot_constructor",
+           "without_surrogates"]
 
 T = TypeVar("T")
 
@@ -99,13 +101,30 @@ class Reject:
                 "lines": self.lines}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """Text with each lone surrogate (a ``\\ud800`` escape in JSON input, or a library
+    caller's string: no UTF-8 text holds one, and no output can write one) as its
+    backslash escape, the way an invalid byte of a log file reads (``\\xff``).
+
+    >>> without_surrogates("a\\ud800b"), without_surrogates("é")
+    ('a\\\\ud800b', 'é')
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def split_message(text: str) -> list[str]:
-    """Split text into lines on LF only (PostgreSQL messages may hold a bare CR).
+    """Split text into lines on LF only (PostgreSQL messages may hold a bare CR); a lone
+    surrogate becomes its backslash escape (:func:`without_surrogates`).
 
     >>> split_message("a\\r\\nb\\n")
     ['a\\r', 'b']
     """
-    parts = text.split("\n")
+    parts = without_surrogates(text).split("\n")
     if parts and parts[-1] == "":
         parts.pop()
     return parts

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, Final, Literal, cast
 
 from .entries import LogEntry
-from .lines import Line, Reject, split_message
+from .lines import Line, Reject, split_message, without_surrogates
 from .sources import (
     _CHUNK,
     DEFAULT_MAX_LINE_BYTES,
@@ -185,8 +185,14 @@ class _StderrLineNumbers:
         return str(int(line) + extra)
 
 
+#: A SQLSTATE as ``%e`` reads it: five digits or upper-case letters.
+_SQLSTATE: Final = re.compile(r"[0-9A-Z]{5}\Z")
+
+
 def _put(fields: dict[str, str], escape: str, value: str | None) -> None:
-    if value:
+    # a column the prefix grammar would have checked: an SQLSTATE that is not one is
+    # left out, as a prefix line without %e
+    if value and (escape != "e" or _SQLSTATE.match(value)):
         fields[escape] = value
 
 
@@ -284,12 +290,13 @@ def jsonlog_entries(stream: IO[str], source: str,
 def _text(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    return str(value)
+    # a JSON string may hold a lone surrogate (a \ud800 escape): no output could write it
+    return without_surrogates(str(value))
 
 
 def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
                 numbers: _StderrLineNumbers) -> LogEntry:
-    fields: dict[str, str] = {"m": o["timestamp"]}
+    fields: dict[str, str] = {"m": without_surrogates(o["timestamp"])}
     for escape, key in (("p", "pid"), ("u", "user"), ("d", "dbname"), ("c", "session_id"),
                         ("l", "line_num"), ("i", "ps"), ("s", "session_start"),
                         ("v", "vxid"), ("x", "txid"), ("e", "state_code"),
@@ -306,7 +313,7 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
                  ("LOCATION", _location(_text(o.get("func_name")), _text(o.get("file_name")),
                                         _text(o.get("file_line_num")))),
                  ("STATEMENT", _text(o.get("statement")))]
-    return _entry(fields, str(o["error_severity"]), o["message"],
+    return _entry(fields, str(o["error_severity"]), without_surrogates(o["message"]),
                   _text(o.get("cursor_position")), _text(o.get("internal_position")),
                   secondary, raw, source, number, numbers)
 

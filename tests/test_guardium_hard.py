@@ -6,12 +6,18 @@ and one execution stays one record. Each test names the defect it pins down.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from ocsf_schema import FIXTURES as OCSF_FIXTURES
+from ocsf_schema import OcsfSchema
 
 import pgaudit_parse as pp
+from pgaudit_parse.formats import schema
 from pgaudit_parse.formats.guardium import RecordBuilder, record_schema
 from pgaudit_parse.formats.record_template import RecordWriter
 
@@ -176,3 +182,91 @@ def test_an_unresolved_previously_logged_line_joins_its_execution() -> None:
             RDS + f"LOG:  AUDIT: SESSION,7,1,READ,SELECT,TABLE,public.b,{second},<none>",
         ])
         assert len(records) == 1
+
+
+# -- every output format stays valid on hard input (CLI, as users run it) -----------------
+
+OCSF = OcsfSchema.load(OCSF_FIXTURES / "1.1.0")
+AUDIT = "LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,select 1,<none>"
+JSONLOG_BASE = {
+    "timestamp": "2026-11-25 16:05:01.123 UTC", "user": "alice", "dbname": "shop", "pid": 42,
+    "remote_host": "10.0.0.5", "remote_port": 50012, "session_id": "6565f1a2.2a",
+    "line_num": 3, "error_severity": "LOG",
+    "message": "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,select 1,<none>"}
+
+
+def _jsonlog(**changes: Any) -> str:
+    return json.dumps({**JSONLOG_BASE, **changes})
+
+
+def _hard_plain() -> str:
+    return "".join(line + "\n" for line in [
+        # ports no TCP connection has
+        "2026-11-25 16:05:01 UTC:10.0.0.5(70000):alice@shop:[42]:" + AUDIT,
+        "2026-11-25 16:05:01 UTC:10.0.0.5(99999):alice@shop:[43]:" + AUDIT,
+        # an instant past datetime's range once in UTC (a reject, not a traceback)
+        "9999-12-31 23:59:59 -12:[local]:bob@db:[44]:" + AUDIT,
+        "0001-01-01 00:00:00 +14:[local]:bob@db:[45]:" + AUDIT,
+        "2026-11-25 16:05:01 +1345:fe80::1%eth0(5432):[unknown]@[unknown]:[46]:" + AUDIT,
+        "2026-11-25 16:05:01 UTC:[local]:bob@db:[47]:LOG:  connection received: host=10.0.0.9 "
+        "port=123456",
+    ])
+
+
+def _hard_jsonlog() -> str:
+    return "".join(line + "\n" for line in [
+        _jsonlog(remote_port=70000), _jsonlog(remote_port=-1), _jsonlog(remote_port="x"),
+        _jsonlog(message="AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,select '\ud800',"
+                         "<none>"),
+        _jsonlog(user="al\udcffice", dbname="\ud83d"),
+        _jsonlog(timestamp="9999-12-31 23:59:59.999 -12"),
+        _jsonlog(error_severity="ERROR", state_code="XX", message="boom",
+                 statement="select \udc80"),
+        _jsonlog(error_severity="ERROR", state_code=12345, message="boom"),
+    ])
+
+
+def _hard_cloudwatch() -> str:
+    message = "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:" + AUDIT.replace(
+        "select 1", "select '\ud800'")
+    return json.dumps({"events": [{"timestamp": 1, "message": message,
+                                   "logStreamName": "s", "eventId": "1"}]})
+
+
+HARD_INPUTS = {"plain": ("hard.log", _hard_plain), "jsonlog": ("hard.json", _hard_jsonlog),
+               "cloudwatch": ("hard-cw.json", _hard_cloudwatch)}
+
+
+def _validator(fmt: str) -> jsonschema.Draft202012Validator:
+    loaded = record_schema() if fmt == "records" else schema(fmt)
+    return jsonschema.Draft202012Validator(
+        loaded, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("kind", sorted(HARD_INPUTS))
+@pytest.mark.parametrize("fmt", ["records", "events", "ocsf", "ecs"])
+def test_hard_input_gives_valid_output_and_dead_letters(tmp_path: Path, kind: str,
+                                                         fmt: str) -> None:
+    name, make = HARD_INPUTS[kind]
+    path = tmp_path / name
+    path.write_text(make(), encoding="utf-8", errors="surrogatepass")
+    errors = tmp_path / "errors.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", fmt,
+                           "--errors", str(errors), str(path)],
+                          capture_output=True, timeout=120)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    out = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert out
+    check = _validator(fmt)
+    for obj in out:
+        assert [e.message for e in check.iter_errors(obj)] == []
+        if fmt == "ocsf":
+            assert OCSF.validate(obj) == []
+    text = json.dumps(out, ensure_ascii=False)
+    if kind != "plain":  # a lone surrogate is written as its escape, like an invalid byte
+        assert "\\\\ud800" in text or "\\\\udcff" in text
+    rejects = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()] \
+        if errors.exists() else []
+    if kind != "cloudwatch":
+        assert any("out of range" in r["reason"] for r in rejects)
