@@ -305,7 +305,9 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
         _put(fields, escape, _text(o.get(key)))
     _put(fields, "r", _remote(_text(o.get("remote_host")), _text(o.get("remote_port"))))
     # jsonlog leaves state_code out for successful completion (SQLSTATE 0 = "00000").
-    fields.setdefault("e", "00000")
+    # (a state_code that is not a SQLSTATE is not one: left out, not made 00000)
+    if o.get("state_code") in (None, ""):
+        fields["e"] = "00000"
     # stderr's DETAIL line is the server-log-only detail when there is one (csvlog too).
     detail = _text(o.get("detail_log")) or _text(o.get("detail"))
     secondary = [("DETAIL", detail), ("HINT", _text(o.get("hint"))),

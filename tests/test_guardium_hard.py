@@ -5,6 +5,7 @@ and one execution stays one record. Each test names the defect it pins down.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pgaudit_parse as pp
 from pgaudit_parse.formats import schema
 from pgaudit_parse.formats.guardium import RecordBuilder, record_schema
 from pgaudit_parse.formats.record_template import RecordWriter
+from pgaudit_parse.structured import jsonlog_entries
 
 RDS = "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[4242]:"
 RECORD = jsonschema.Draft202012Validator(record_schema())
@@ -270,3 +272,10 @@ def test_hard_input_gives_valid_output_and_dead_letters(tmp_path: Path, kind: st
         if errors.exists() else []
     if kind != "cloudwatch":
         assert any("out of range" in r["reason"] for r in rejects)
+
+
+def test_a_jsonlog_state_code_that_is_not_a_sqlstate_is_null_not_success() -> None:
+    text = _jsonlog(error_severity="ERROR", state_code="XX", message="boom") + "\n" + \
+        _jsonlog(error_severity="ERROR", message="boom") + "\n"
+    entries = list(jsonlog_entries(io.StringIO(text), "x.json"))
+    assert [e.fields.get("e") for e in entries] == [None, "00000"]
