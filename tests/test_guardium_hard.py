@@ -279,3 +279,23 @@ def test_a_jsonlog_state_code_that_is_not_a_sqlstate_is_null_not_success() -> No
         _jsonlog(error_severity="ERROR", message="boom") + "\n"
     entries = list(jsonlog_entries(io.StringIO(text), "x.json"))
     assert [e.fields.get("e") for e in entries] == [None, "00000"]
+
+
+@pytest.mark.parametrize("kind", ["plain", "jsonlog"])
+def test_a_pid_that_is_not_a_c_int_is_null_and_ocsf_parquet_is_written(tmp_path: Path,
+                                                                        kind: str) -> None:
+    if kind == "plain":
+        text = "2026-11-25 16:05:01 UTC:[local]:bob@db:[9999999999]:" + AUDIT + "\n"
+        path = tmp_path / "pid.log"
+    else:
+        text = _jsonlog(pid=10**20, leader_pid=2**40) + "\n"
+        path = tmp_path / "pid.json"
+    path.write_text(text, encoding="utf-8")
+    [event] = pp.parse_file(str(path))
+    assert event.pid is None and event.leader_pid is None
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", "ocsf-parquet",
+                           "--account-id", "123456789012", "--lake-region", "eu-west-1",
+                           "--output", str(tmp_path / "lake"), str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert list((tmp_path / "lake").rglob("*.parquet"))
