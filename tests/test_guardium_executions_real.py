@@ -106,15 +106,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]
         log, csv_log = out / "postgresql.log", out / "postgresql.csv"
         log.write_bytes(pg.stderr_log_path.read_bytes())
         csv_log.write_bytes(pg.csv_log_path.read_bytes())
+        (out / "postgresql.json").write_bytes(pg.json_log_path.read_bytes())
     yield log, csv_log
+
+
+def records_of(path: Path) -> list[dict[str, Any]]:
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--prefix", PREFIX,
+                           str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 @pytest.fixture(scope="module")
 def records(run: tuple[Path, Path]) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--prefix", PREFIX,
-                           str(run[0])], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return records_of(run[0])
 
 
 QUERY = re.compile(r"(?:statement|execute [^:]*): (.*)\Z", re.DOTALL)
@@ -186,3 +191,15 @@ def test_one_record_per_execution_and_none_for_a_failed_statement(
     errors = Counter(r["sessionId"] for r in records if r["exception"])
     assert +data == +expected_data
     assert +errors == +expected_errors and sum(errors.values()) >= 4
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_csvlog_and_jsonlog_of_the_run_give_the_same_records(
+        run: tuple[Path, Path], records: list[dict[str, Any]], suffix: str) -> None:
+    # (the stderr prefix's %t has whole seconds; csvlog and jsonlog have milliseconds)
+    def key(record: dict[str, Any]) -> str:
+        time = dict(record["time"], timstamp=record["time"]["timstamp"] // 1000)
+        return json.dumps(dict(record, time=time), sort_keys=True)
+
+    structured = records_of(run[0].with_suffix(suffix))
+    assert sorted(map(key, structured)) == sorted(map(key, records))
