@@ -105,16 +105,23 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def without_surrogates(text: str) -> str:
-    """Text with each lone surrogate (a ``\\ud800`` escape in JSON input, or a library
-    caller's string: no UTF-8 text holds one, and no output can write one) as its
-    backslash escape, the way an invalid byte of a log file reads (``\\xff``).
+    """Text with each lone surrogate (a ``\\ud800`` escape in JSON input, a file name's
+    undecodable byte as Python hands it over, a library caller's string: no UTF-8 text
+    holds one, and no output can write one) as a backslash escape, the way an invalid
+    byte of a log file reads: ``\\xff`` for a byte, ``\\ud800`` for a code point.
 
-    >>> without_surrogates("a\\ud800b"), without_surrogates("é")
-    ('a\\\\ud800b', 'é')
+    >>> without_surrogates("a\\ud800b"), without_surrogates("f\\udcff.log"), without_surrogates("é")
+    ('a\\\\ud800b', 'f\\\\xff.log', 'é')
     """
     if text.isascii() or _SURROGATE.search(text) is None:
         return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    # U+DC80..U+DCFF: an undecodable byte (Python's surrogateescape)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def split_message(text: str) -> list[str]:

@@ -299,3 +299,37 @@ def test_a_pid_that_is_not_a_c_int_is_null_and_ocsf_parquet_is_written(tmp_path:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert list((tmp_path / "lake").rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("fmt", ["records", "events", "ocsf", "ecs"])
+def test_a_file_name_that_is_not_utf8_is_written_as_escapes(tmp_path: Path, fmt: str) -> None:
+    # Python hands undecodable bytes of a path over as lone surrogates: the outputs (which
+    # name the file) and the dead letters crashed with UnicodeEncodeError, or wrote the
+    # raw byte (not UTF-8) to stdout
+    name = tmp_path / "pg\udcff.log"
+    name.write_text("2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:" + AUDIT
+                    + "\nnot a log line\n", encoding="utf-8")
+    out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    for target in (["--output", str(out)], []):
+        proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", fmt,
+                               "--errors", str(errors), *target, str(name)],
+                              capture_output=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+        written = out.read_bytes() if target else proc.stdout
+        assert written and [json.loads(line) for line in written.decode("utf-8").splitlines()]
+        [reject] = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()]
+        assert reject["file"].endswith("pg\\xff.log")
+
+
+def test_a_cloudwatch_stream_name_with_a_lone_surrogate_is_written_as_an_escape(
+        tmp_path: Path) -> None:
+    path = tmp_path / "cw.json"
+    path.write_text(json.dumps({"events": [{
+        "timestamp": 1, "eventId": "1", "logStreamName": "db-1\ud800",
+        "message": "2026-11-25 16:05:01 UTC:10.0.0.5(50012):alice@shop:[42]:" + AUDIT}]}),
+        encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", "events",
+                           str(path)], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    [event] = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert event["stream"] == "db-1\\ud800"
