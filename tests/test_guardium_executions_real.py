@@ -203,3 +203,43 @@ def test_csvlog_and_jsonlog_of_the_run_give_the_same_records(
 
     structured = records_of(run[0].with_suffix(suffix))
     assert sorted(map(key, structured)) == sorted(map(key, records))
+
+
+SLOW_SETTINGS = {
+    "shared_preload_libraries": "pgaudit", "pgaudit.log": "all", "pgaudit.log_rows": "on",
+    "log_min_duration_statement": "100", "log_line_prefix": PREFIX,
+}
+#: The same SQL, fast and slow, through the extended protocol: only the slow executions
+#: are timed, and pgAudit writes each SELECT's line when its portal closes (after the
+#: execute duration).
+SLEEPS = (0, 0.15, 0, 0.15, 0.15, 0)
+
+
+def test_only_the_slow_executions_of_one_extended_select_carry_their_time(
+        tmp_path: Path) -> None:
+    script = tmp_path / "sleeps.sql"
+    script.write_text("".join(f"\\set d {d}\nSELECT pg_sleep(:d);\n" for d in SLEEPS))
+    os.chmod(tmp_path, 0o755)
+    os.chmod(script, 0o644)
+    with PgServer(settings=SLOW_SETTINGS) as pg:
+        done = pg.run_client(["pgbench", "-n", "-t", "1", "-f", str(script), "-M", "extended",
+                              "-h", pg.host_arg(None), "-p", str(pg.port), "-U", "postgres",
+                              "postgres"])
+        assert done.returncode == 0, done.stderr
+        pg.stop()
+        log = tmp_path / "postgresql.log"
+        log.write_bytes(pg.stderr_log_path.read_bytes())
+        rows = list(read_csvlog(pg.csv_log_path))
+    # the answer key: the execute duration that precedes an AUDIT line is its execution's
+    expected: list[int | None] = []
+    waiting: int | None = None
+    for row in rows:
+        if row.message.startswith("duration: ") and " execute " in row.message:
+            waiting = micros(row.message.split()[1])
+        elif row.message.startswith("AUDIT: ") and "pg_sleep" in row.message:
+            expected.append(waiting)
+            waiting = None
+    assert len(expected) == len(SLEEPS) and expected.count(None) == SLEEPS.count(0)
+    got = [r["executionTime"] for r in records_of(log)
+           if r["data"] and "pg_sleep" in r["data"]["originalSqlCommand"]]
+    assert got == expected

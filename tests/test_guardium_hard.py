@@ -333,3 +333,29 @@ def test_a_cloudwatch_stream_name_with_a_lone_surrogate_is_written_as_an_escape(
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     [event] = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
     assert event["stream"] == "db-1\\ud800"
+
+
+def test_a_slow_extended_select_is_timed_not_the_fast_one_before_it() -> None:
+    # log_min_duration_statement = 100, pgaudit.log_rows: an extended-protocol SELECT's
+    # AUDIT line is written when its portal closes, after its execute duration (as a real
+    # PostgreSQL 15 + pgAudit writes it): the 152 ms are execution 2's, not execution 1's
+    sql = "SELECT pg_sleep($1);"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,{sql},<not logged>,1",
+        RDS + f"LOG:  duration: 152.860 ms  execute <unnamed>: {sql}",
+        RDS + "DETAIL:  parameters: $1 = '0.15'",
+        RDS + f"LOG:  AUDIT: SESSION,2,1,READ,SELECT,,,{sql},<not logged>,1",
+        RDS + f"LOG:  AUDIT: SESSION,3,1,READ,SELECT,,,{sql},<not logged>,1",
+    ])
+    assert [r["executionTime"] for r in records] == [None, 152860, None]
+
+
+def test_an_extended_insert_keeps_its_own_execute_duration() -> None:
+    # a DML statement's portal runs to its end in Execute: its AUDIT line comes first
+    sql = "INSERT INTO t VALUES ($1);"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,TABLE,public.t,{sql},<not logged>,1",
+        RDS + f"LOG:  duration: 150.000 ms  execute <unnamed>: {sql}",
+        RDS + f"LOG:  AUDIT: SESSION,2,1,WRITE,INSERT,TABLE,public.t,{sql},<not logged>,1",
+    ])
+    assert [r["executionTime"] for r in records] == [150000, None]

@@ -17,7 +17,9 @@ not per line. The rule, stated once:
   session whose SQL they show (password literals aside: pgAudit hides them). The
   ``parse`` and ``bind`` phases of an extended-protocol statement come before its
   execution and wait for it; ``execute`` completes it (pgAudit's lines may still follow,
-  as they do with ``pgaudit.log_rows``); a ``statement:`` duration ends the whole query
+  as they do with ``pgaudit.log_rows``: a SELECT's line is written when its portal closes,
+  so an ``execute`` duration never joins a SELECT whose rows were logged already: that
+  one was another execution); a ``statement:`` duration ends the whole query
   string. The phases of one execution add up (see :func:`duration_micros`). A duration
   without SQL (``log_duration``, or a statement ``log_statement`` already showed) times the
   query string the session's last ``log_statement`` line showed when there is one (a DO
@@ -226,6 +228,17 @@ def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
     return _PREVIOUSLY_LOGGED in (sql, item.sql) or same_sql(item.sql, sql)
 
 
+def _logged_at_portal_close(item: _Pending) -> bool:
+    """Was the execution's pgAudit line written when its portal closed? With
+    ``pgaudit.log_rows`` pgAudit logs at executor end, which for a SELECT of the extended
+    protocol is the portal's close (at Sync, or the next Bind): after the SELECT's own
+    ``execute`` duration. A later ``execute`` duration is another execution's then (one
+    whose AUDIT line is still to come), even with the same SQL."""
+    event = item.event
+    return (item.source == "audit" and item.rows is not None
+            and isinstance(event, AuditEvent) and event.audit.command == "SELECT")
+
+
 class _Session:
     __slots__ = ("pending", "last_seen")
 
@@ -392,7 +405,8 @@ class ExecutionGrouper:
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
-        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
+        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)
+                      and not (phase == "execute" and _logged_at_portal_close(p))), None)
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
