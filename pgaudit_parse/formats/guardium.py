@@ -104,7 +104,11 @@ def records_affected(rows: int | None) -> int:
     >>> records_affected(None), records_affected(3), records_affected(2**40), records_affected(-5)
     (-1, 3, 2147483647, -1)
     """
-    if rows is None or rows < 0:
+    if rows is None:
+        return -1
+    if rows.__class__ is not int:  # a library caller's value of another type: as given
+        return rows
+    if rows < 0:
         return -1
     return rows if rows <= INT_MAX else INT_MAX
 
