@@ -359,3 +359,15 @@ def test_an_extended_insert_keeps_its_own_execute_duration() -> None:
         RDS + f"LOG:  AUDIT: SESSION,2,1,WRITE,INSERT,TABLE,public.t,{sql},<not logged>,1",
     ])
     assert [r["executionTime"] for r in records] == [150000, None]
+
+
+@pytest.mark.parametrize(("text", "millis"), [
+    # float seconds times 1000, truncated, lost a millisecond for some instants
+    ("2038-08-12 16:44:16.114 UTC", 2165244256114),
+    ("1967-11-05 05:20:51.768 UTC", -68063948232),
+    ("2026-11-25 16:05:01.123 UTC", 1795622701123),
+])
+def test_the_record_time_is_the_exact_epoch_millisecond(text: str, millis: int) -> None:
+    [record] = records_of([f"{text} [7] LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,"
+                           "<none>"], prefix="%m [%p] ")
+    assert record["time"]["timstamp"] == millis

@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Final
@@ -238,11 +238,18 @@ def _time_fields(timestamp: datetime) -> tuple[int, int]:
     return _time_fields_of(timestamp, timestamp.utcoffset())
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND: Final = timedelta(milliseconds=1)
+
+
 @lru_cache(maxsize=1024)
 def _time_fields_of(timestamp: datetime, offset: timedelta | None) -> tuple[int, int]:
     """Cached: many lines share a timestamp."""
-    return (int(timestamp.timestamp() * 1000),
-            int(offset.total_seconds() // 60) if offset else 0)
+    if offset is None:  # a naive datetime (a library caller's): local time, as before
+        return int(timestamp.timestamp() * 1000), 0
+    # exact integer arithmetic: float seconds times 1000 lose a millisecond for some
+    # instants (2038-08-12 16:44:16.114 UTC read as ...113)
+    return (timestamp - _EPOCH) // _MILLISECOND, int(offset.total_seconds() // 60)
 
 
 def record_schema() -> dict[str, Any]:
