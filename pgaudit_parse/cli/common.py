@@ -152,8 +152,9 @@ def _open_write(path: str, append: bool = False) -> IO[str]:
             _end_with_newline(path)
         # Never truncate (or replace) a device or pipe such as /dev/stdout.
         device = os.path.exists(path) and not os.path.isfile(path)
-        # A lone surrogate (a "\ud800" escape in JSON input) can only be inside a JSON
-        # string of ours: written as that escape, it is the same value (not a traceback).
+        # Input text has its lone surrogates escaped already (docs/input.md); one that
+        # still reaches a line (inside a JSON string) is written as its JSON escape, the
+        # same value, never a traceback.
         return open(path, "a" if append or device else "w", encoding="utf-8",
                     errors="backslashreplace")
     except OSError as exc:
