@@ -42,8 +42,8 @@ from .jsonenc import dumps, fast_dumps, integer, last_text, number, orjson_safe_
 from .lines import Reject
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
-__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys", "reject_to_json",
-           "Sink",
+__all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json",
+           "add_sql_keys", "reject_to_json", "Sink",
            "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
            "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
@@ -77,6 +77,17 @@ FORMATS: Final = ("records", "events", "ocsf", "ecs")
 #: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
 #: or removed key is a new major version, an added key a new minor one.
 EVENTS_SCHEMA_VERSION: Final = "1.0.0"
+
+
+def default_redact(fmt: str) -> str:
+    """The ``--redact`` mode of a format when none is given: ``none`` for events (a
+    faithful parse), ``passwords`` for the outputs that go to security tools (records,
+    OCSF, OCSF Parquet, ECS: they never carry a password unless asked).
+
+    >>> default_redact("events"), default_redact("ocsf")
+    ('none', 'passwords')
+    """
+    return "none" if fmt == "events" else "passwords"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -363,11 +374,13 @@ class OutputSink:
                  held_bytes: int = DEFAULT_HELD_BYTES, redact: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
-        # The SQL stage: records never carry a password by default; events stay as logged.
-        self.redact = redact or ("passwords" if fmt == "records" else "none")
-        # (a Guardium record carries neither a fingerprint nor an audit line's raw message)
+        # The SQL stage: records, OCSF and ECS (security outputs) never carry a password by
+        # default; events stay as logged.
+        self.redact = redact or default_redact(fmt)
+        # (a Guardium record carries neither a fingerprint nor an audit line's raw message;
+        # OCSF and ECS carry the raw message, so it is written again redacted)
         self._sql = SqlStage(self.redact, fingerprints=fmt == "events",
-                             audit_messages=fmt == "events")
+                             audit_messages=fmt != "records")
         self.out = out
         self.errors = errors
         self.fmt = fmt

@@ -33,7 +33,7 @@ from typing import Any, Final
 from pgaudit_parse.events import AuditEvent, Event
 from pgaudit_parse.formats.executions import ExecutionGrouper
 from pgaudit_parse.lines import Reject
-from pgaudit_parse.sql import fingerprint, normalize
+from pgaudit_parse.sql import fingerprint, normalize, redact_passwords
 from pgaudit_parse.sql.stage import SqlStage
 
 __all__ = [
@@ -243,8 +243,8 @@ def _regroup(counts: dict[int, list[int]], width: int) -> dict[int, list[int]]:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A DDL statement or a privilege change seen in the audit log (statement text cut to
-    500 chars)."""
+    """A DDL statement or a privilege change seen in the audit log (statement text, its
+    passwords hidden, cut to 500 chars)."""
 
     timestamp: datetime | None
     user: str | None
@@ -391,7 +391,8 @@ class Summary:
                 self.privilege_changes_omitted += 1
         changes.append(Change(
             event.timestamp, event.user, event.database, audit.class_ or "-",
-            audit.command or "-", audit.object_name, _one_line(audit.statement, 500),
+            audit.command or "-", audit.object_name,
+            _one_line(redact_passwords(audit.statement or ""), 500),  # a report: no password
             event.source, event.line,
         ))
 

@@ -55,6 +55,7 @@ __all__ = [
     "redact_parameters",
     "redact_detail",
     "has_credentials",
+    "password_parameters",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
@@ -308,8 +309,12 @@ def has_credentials(sql: str) -> bool:
     return redact_passwords(sql) != sql
 
 
-def _password_parameters(statement: str) -> set[int]:
-    """Numbers of the parameters that stand where a credential goes (PASSWORD $2)."""
+def password_parameters(statement: str) -> set[int]:
+    """Numbers of the parameters that stand where a credential goes (PASSWORD $2).
+
+    >>> sorted(password_parameters("alter role a valid until $2 password $1"))
+    [1]
+    """
     if not _PASSWORD_WORD.search(statement):
         return set()
     tokens = tokenize(statement)
@@ -339,7 +344,7 @@ def redact_parameters(values: Sequence[str] | None, mode: RedactMode | str,
         return _same_kind(values, [f"${k}" for k in range(1, len(values) + 1)])
     if mode != "passwords":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
-    secret = _password_parameters(statement) if statement else set()
+    secret = password_parameters(statement) if statement else set()
     return _same_kind(values, [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
                                for k, v in enumerate(values, start=1)])
 
@@ -365,8 +370,8 @@ _DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTAL
 def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     """A DETAIL line with the row values it echoes hidden (``literals`` mode).
 
-    ``passwords`` hides a DETAIL that holds a connection string with a password;
-    ``none`` keeps all.
+    ``passwords`` hides a DETAIL that holds a connection string with a password (so does
+    ``literals``, when the line echoes no row values); ``none`` keeps all.
 
     >>> redact_detail("Key (email)=(a@b.com) already exists.", "literals")
     'Key (email)=($1) already exists.'
@@ -385,4 +390,5 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
             spans = [(m.start(g), m.end(g), f"${n}") for n, g in enumerate(("v1", "v2"), 1)
                      if g in pattern.groupindex and m.start(g) >= 0]
             return _apply(detail, spans)
-    return detail
+    # (passwords are constants: a connection string with one goes as in ``passwords``)
+    return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail

@@ -52,6 +52,7 @@ from .redact import (
     REDACTED,
     RedactMode,
     may_hold_credential,
+    password_parameters,
     redact,
     redact_detail,
     redact_parameters,
@@ -130,15 +131,22 @@ line 1 at SQL statement'
     return "\n".join(out)
 
 
-def _redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
-    """DETAIL: row values, or the ``parameters: $1 = '...'`` of an extended-protocol step."""
+def _redact_detail(detail: str | None, mode: RedactMode | str,
+                   statement: str | None = None) -> str | None:
+    """DETAIL: row values, or the ``parameters: $1 = '...'`` of an extended-protocol step
+    (of ``statement``: a value that stands where it expects a password is one)."""
     if detail is None or mode == "none":
         return detail
     m = _PARAMETERS_DETAIL.match(detail)
     if m is not None:
+        secret = password_parameters(statement) if statement and mode == "passwords" \
+            else frozenset()
+
         def one(v: re.Match[str]) -> str:
             value = v.group(2)
             if mode == "literals" and value != "NULL":
+                return v.group(1) + "<REDACTED>"
+            if secret and value != "NULL" and int(v.group(1)[1:-3]) in secret:
                 return v.group(1) + "<REDACTED>"
             return v.group(0) if redact_detail(value, mode) == value else v.group(1) + (
                 "<REDACTED>")
@@ -260,7 +268,7 @@ class SqlStage:
         message = redact_message(event.message, mode)
         if message != event.message:
             changes["message"] = message
-        self._redact_notes(event, changes)
+        self._redact_notes(event, changes, sql)
         return (_replace(event, changes) if changes else event), info
 
     def _info(self, sql: str) -> SqlInfo:
@@ -273,8 +281,9 @@ class SqlStage:
             info = self._infos[fp] = SqlInfo(fp)
         return info
 
-    def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
-        detail = _redact_detail(event.detail, self.redact)
+    def _redact_notes(self, event: Event, changes: dict[str, object],
+                      statement: str | None = None) -> None:
+        detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
         context = redact_context(event.context, self.redact)

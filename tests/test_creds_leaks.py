@@ -1,0 +1,212 @@
+"""No password reaches our outputs: every format, every field, the summary and its report.
+
+Each marker ``PwLeakNN`` is a secret the log holds in one of the places PostgreSQL or
+pgAudit let one through; a test fails when any output carries one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pgaudit_parse import parse_lines
+from pgaudit_parse.ops.html_report import render_html
+from pgaudit_parse.ops.summary import Summary
+from pgaudit_parse.sinks import OutputSink
+from pgaudit_parse.sql import redact_passwords
+from pgaudit_parse.sql.stage import SqlStage
+
+P = "2026-11-25 16:05:05 UTC:10.0.1.25(50012):alice@shop:[4242]:"
+
+
+def _csv(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+LOG = [
+    P + "LOG:  AUDIT: SESSION,1,1,ROLE,ALTER ROLE,,," + _csv("ALTER ROLE bob PASSWORD 'PwLeak01'")
+    + ",<not logged>",
+    P + "LOG:  AUDIT: SESSION,2,1,FUNCTION,EXECUTE,FUNCTION,public.f,"
+    + _csv("select f($1, $2)") + ',"bob,host=h password=PwLeak02"',
+    P + "LOG:  AUDIT: SESSION,3,1,ROLE,ALTER ROLE,,," + _csv("ALTER ROLE x PASSWORD $1")
+    + ",PwLeak03",
+    P + "LOG:  AUDIT: SESSION,4,1,ROLE,CREATE ROLE,,,"
+    + _csv("CREATE ROLE z LOGIN PASSWORD $$PwLeak04$$") + ",<not logged>",
+    P + "LOG:  AUDIT: OBJECT,4,1,ROLE,CREATE ROLE,,,<previously logged>,<previously logged>",
+    P + "ERROR:  could not establish connection",
+    P + "DETAIL:  connection to server failed: host=h password=PwLeak05",
+    P + "CONTEXT:  SQL statement \"ALTER ROLE q PASSWORD 'PwLeak06'\"",
+    "\tPL/pgSQL function inline_code_block line 1 at SQL statement",
+    P + "STATEMENT:  DO $$BEGIN ALTER ROLE q PASSWORD 'PwLeak06'; END$$",
+    P + "LOG:  statement: ALTER ROLE bob PASSWORD 'PwLeak07'",
+    P + "LOG:  duration: 1.234 ms  statement: ALTER ROLE bob PASSWORD E'PwLeak08'",
+    P + "ERROR:  role \"q\" does not exist",
+    P + "QUERY:  ALTER ROLE q PASSWORD 'PwLeak09'",
+    P + "CONTEXT:  PL/pgSQL function f() line 3 at EXECUTE",
+    P + "STATEMENT:  select f()",
+    P + "LOG:  AUDIT: SESSION,5,1,ROLE,GRANT,,," + _csv("GRANT r TO bob") + ",<not logged>",
+]
+MARKERS = [f"PwLeak{i:02d}" for i in range(1, 10)]
+
+
+def _leaks(text: str) -> list[str]:
+    return [m for m in MARKERS if m in text]
+
+
+def test_the_log_holds_every_marker() -> None:
+    events = list(parse_lines(LOG))
+    assert _leaks("\n".join(repr(e) for e in events)) == MARKERS
+
+
+def _render(fmt: str, redact: str | None) -> str:
+    out = io.StringIO()
+    sink = OutputSink(out, fmt=fmt, redact=redact)
+    for event in parse_lines(LOG):
+        sink.write(event)
+    sink.flush()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["ocsf", "ecs"])
+@pytest.mark.parametrize("redact", [None, "passwords", "literals"])
+def test_ocsf_and_ecs_carry_no_password(fmt: str, redact: str | None) -> None:
+    """OCSF and ECS are security outputs like records: no password by default (the raw
+    ``message``, pgAudit's parameters, DETAIL, CONTEXT and QUERY included), and
+    ``--redact`` reaches every field of theirs."""
+    text = _render(fmt, redact)
+    assert text
+    assert _leaks(text) == []
+
+
+@pytest.mark.parametrize("fmt", ["ocsf", "ecs"])
+def test_ocsf_and_ecs_keep_everything_when_asked(fmt: str) -> None:
+    text = _render(fmt, "none")
+    assert "PwLeak02" in text  # --redact none: the log as it is, as asked
+
+
+def test_ocsf_parquet_carries_no_password(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq  # (the test extra has pyarrow)
+
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(LOG) + "\n")
+    out = tmp_path / "lake"
+    run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "-q", "--format",
+                          "ocsf-parquet", "--output", str(out), "--account-id",
+                          "123456789012", "--lake-region", "eu-west-1", str(log)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [json.dumps(pq.read_table(f).to_pylist(), default=str)
+            for f in out.rglob("*.parquet")]
+    assert rows
+    assert _leaks("\n".join(rows)) == []
+
+
+@pytest.mark.parametrize("mode", ["passwords", "literals"])
+def test_events_redacted_hold_no_password(mode: str) -> None:
+    text = _render("events", mode)
+    assert _leaks(text) == []
+
+
+def test_summary_lists_no_password(tmp_path: Path) -> None:
+    """The privilege-change table of ``summary`` (text, JSON, HTML) shows statements:
+    their passwords are hidden."""
+    summary = Summary()
+    for event in parse_lines(LOG):
+        summary.add(event)
+    text = summary.render_text()
+    assert "ALTER ROLE bob PASSWORD <REDACTED>" in text
+    assert _leaks(text) == []
+    assert _leaks(json.dumps(summary.to_dict(), default=str)) == []
+    assert _leaks(render_html(summary)) == []
+
+
+def test_summary_command_prints_no_password(tmp_path: Path) -> None:
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(LOG) + "\n")
+    html = tmp_path / "r.html"
+    run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "summary", "--html",
+                          str(html), str(log)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert _leaks(run.stdout + run.stderr + html.read_text()) == []
+
+
+PARAMETER_LOG = [
+    P + "LOG:  execute S_1: ALTER ROLE bob PASSWORD $1",
+    P + "DETAIL:  parameters: $1 = 'PwLeak01'",
+    P + "LOG:  duration: 0.1 ms  bind <unnamed>: ALTER ROLE bob VALID UNTIL $2 PASSWORD $1",
+    P + "DETAIL:  parameters: $1 = 'PwLeak02', $2 = 'infinity'",
+]
+
+
+def test_parameters_that_stand_for_a_password_are_hidden() -> None:
+    """``execute``/``bind`` messages with ``PASSWORD $k``: DETAIL's ``$k = '...'`` is the
+    password (as pgAudit's PARAMETER is for its statement)."""
+    stage = SqlStage("passwords")
+    events = [stage.apply(e)[0] for e in parse_lines(PARAMETER_LOG)]
+    details = [e.detail for e in events]
+    assert details == ["parameters: $1 = <REDACTED>",
+                       "parameters: $1 = <REDACTED>, $2 = 'infinity'"]
+
+
+def test_literals_mode_hides_connection_string_passwords_in_detail_and_context() -> None:
+    """``literals`` hides every constant, passwords included: also a DETAIL or CONTEXT
+    line that echoes a connection string with a password."""
+    stage = SqlStage("literals")
+    lines = [P + "ERROR:  could not establish connection",
+             P + "DETAIL:  connection to server failed: host=h password=PwLeak01",
+             P + "CONTEXT:  while connecting to postgresql://u:PwLeak02@h/db",
+             P + "STATEMENT:  select dblink_connect($1)"]
+    [event] = [stage.apply(e)[0] for e in parse_lines(lines)]
+    assert _leaks(repr(event)) == []
+
+
+@pytest.mark.parametrize("sql", [
+    "SET app.password = 'PwLeak01'",
+    "set my.db_password to 'PwLeak01'",
+    "SET SESSION app.password = E'PwLeak01'",
+    "ALTER ROLE a SET app.password = 'PwLeak01'",
+    "ALTER DATABASE d SET app.password TO $$PwLeak01$$",
+    "select set_config('app.password', 'PwLeak01', false)",
+    "update users set password = 'PwLeak01' where id = 1",
+    "select * from users where password = 'PwLeak01'",
+    "DO $$ DECLARE password text := 'PwLeak01'; BEGIN END $$",
+    "select pgp_sym_encrypt('data', 'PwLeak01')",
+    "select pgp_sym_encrypt_bytea(d, 'PwLeak01', 'cipher-algo=aes256')",
+    "select pgp_sym_decrypt(col, 'PwLeak01') from t",
+    "SELECT PGP_SYM_DECRYPT_BYTEA(col, /* k */ 'PwLeak01') from t",
+    "select pgp_pub_decrypt(d, dearmor('PwLeak01'), 'PwLeak01')",
+    "select crypt('PwLeak01', gen_salt('bf'))",
+    "update u set pw = crypt(E'PwLeak01', pw) where n = 'bob'",
+    "select encrypt('data', 'PwLeak01', 'aes')",
+    "select decrypt_iv(d, 'PwLeak01'::bytea, 'iv', 'aes')",
+    "select public.hmac('data', 'PwLeak01', 'sha256')",
+    "ALTER ROLE a PASSWORD ( 'PwLeak01' )",
+    "ALTER ROLE a PASSWORD '' 'PwLeak01'",
+    "ALTER ROLE a PASSWORD 'Pw' 'Leak01'",
+    "DO $$BEGIN EXECUTE format('ALTER ROLE a PASSWORD %L', 'PwLeak01'); END$$",
+    "select format('alter user %I with password %L', 'a', 'PwLeak01')",
+    "DO $$BEGIN EXECUTE 'ALTER ROLE a PASSWORD ' || quote_literal('PwLeak01'); END$$",
+    "COPY t TO PROGRAM 'mysqldump --password PwLeak01 db'",
+    "COPY t TO PROGRAM 'curl --password=PwLeak01 http://h'",
+])
+def test_passwords_in_more_places(sql: str) -> None:
+    out = redact_passwords(sql)
+    assert "PwLeak01" not in out and "Leak01" not in out, out
+
+
+@pytest.mark.parametrize("sql", [
+    "select 1",
+    "create table t (password text, b int default 5)",
+    "select password, 'x' from t",
+    "SET search_path = 'app'",
+    "select crypt_count from t where n = 'x'",
+    "select set_config('search_path', 'app', false)",
+    "select encrypt_me('x')",
+])
+def test_no_password_no_change(sql: str) -> None:
+    assert redact_passwords(sql) == sql
