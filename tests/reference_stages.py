@@ -97,11 +97,12 @@ class ReferenceSqlStage:
         message = redact_message(event.message, mode)
         if message != event.message:
             changes["message"] = message
-        self._redact_notes(event, changes)
+        self._redact_notes(event, changes, sql)  # (its PASSWORD $k: hunt-creds)
         return (_replace(event, changes) if changes else event), info
 
-    def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
-        detail = _redact_detail(event.detail, self.redact)
+    def _redact_notes(self, event: Event, changes: dict[str, object],
+                      statement: str | None = None) -> None:
+        detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
         context = redact_context(event.context, self.redact)

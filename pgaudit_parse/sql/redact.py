@@ -65,10 +65,33 @@ REDACTED: Final = "<REDACTED>"
 # A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
 _CONNINFO_PASSWORD = re.compile(
     r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
+# A constant's value that holds a password besides a connection string: a command line
+# (``COPY ... PROGRAM 'tool --password x'``) or a JSON/YAML key (``{"password": "x"}``).
+_VALUE_PASSWORD = re.compile(
+    _CONNINFO_PASSWORD.pattern + r"""|--password\b|password["']?\s*:(?!:)""", re.IGNORECASE)
 _PASSWORD_WORD = re.compile(r"password", re.IGNORECASE)
+# A string that names a setting or key holding a password (``set_config('app.password',
+# 'x', false)``, ``json_build_object('password', 'x')``): the next constant is one.
+_PASSWORD_NAME = re.compile(r"[\w.$-]*password[\w.$-]*", re.IGNORECASE)
 # Text without any of these holds no credential (escapes could spell "password" in an
-# E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer).
-_MAY_HOLD_CREDENTIAL = re.compile(r"password|://|\\|uescape", re.IGNORECASE)
+# E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
+# "hmac" name pgcrypto's functions, whose keys and passwords are arguments).
+_MAY_HOLD_CREDENTIAL = re.compile(r"password|://|\\|uescape|crypt|hmac", re.IGNORECASE)
+# pgcrypto functions and the (1-based) arguments that are a password or a secret key.
+_SECRET_ARGUMENTS: Final[dict[str, frozenset[int]]] = {
+    "crypt": frozenset({1}),
+    "pgp_sym_encrypt": frozenset({2}), "pgp_sym_encrypt_bytea": frozenset({2}),
+    "pgp_sym_decrypt": frozenset({2}), "pgp_sym_decrypt_bytea": frozenset({2}),
+    "pgp_pub_decrypt": frozenset({2, 3}), "pgp_pub_decrypt_bytea": frozenset({2, 3}),
+    "encrypt": frozenset({2}), "decrypt": frozenset({2}),
+    "encrypt_iv": frozenset({2}), "decrypt_iv": frozenset({2}),
+    "hmac": frozenset({2}),
+}
+# Tokens between a name that holds a password and its value (``SET app.password = 'x'``,
+# ``TO``, PL/pgSQL's ``:=``, a named argument's ``=>``, ``WHERE password = 'x'``).
+_ASSIGNMENTS: Final = frozenset({"=", ":=", "=>", "to"})
+# A format() placeholder (``%L``, ``%2$s``, ``%-10I``); ``%%`` is a percent sign.
+_PLACEHOLDER = re.compile(r"%%|%(?:([0-9]+)\$)?-?(?:[0-9]+|\*(?:[0-9]+\$)?)?[sIL]")
 # The same test without a case-blind regex (which tries every position: ~1.5 us for a
 # pgbench statement against ~0.2): the lower-cased text holds one of the words, or the
 # text holds the one character that IGNORECASE equates with a letter of them and that
@@ -85,7 +108,7 @@ def may_hold_credential(sql: str) -> bool:
     """
     low = sql.lower()
     return ("password" in low or "://" in low or "\\" in low or "uescape" in low
-            or _LONG_S in sql)
+            or "crypt" in low or "hmac" in low or _LONG_S in sql)
 _MAX_DEPTH: Final = 4
 
 
@@ -97,17 +120,91 @@ def _is_password_keyword(sql: str, token: Token) -> bool:
     return False
 
 
+def _placeholder_argument(fmt: str, at: int) -> int | None:
+    """The format() argument (1-based, the format string being 1) that fills the
+    placeholder at ``fmt[at:]``; None: no placeholder there."""
+    m = _PLACEHOLDER.match(fmt, at)
+    if m is None or m.group() == "%%":
+        return None
+    if m.group(1) is not None:
+        return int(m.group(1)) + 1
+    count = sum(1 for p in _PLACEHOLDER.finditer(fmt, 0, at) if p.group() != "%%")
+    return count + 2
+
+
+def _password_left_open(value: str) -> int | None:
+    """Does SQL text (a string to be run or formatted) end with a password keyword whose
+    value comes from elsewhere? -1: the value follows the string (``'... PASSWORD ' ||
+    x``); n > 0: format()'s argument n (``PASSWORD %L``); None: no."""
+    if not _PASSWORD_WORD.search(value):
+        return None
+    tokens = tokenize(value)
+    for i, token in enumerate(tokens):
+        if not _is_password_keyword(value, token):
+            continue
+        k = i + 1
+        while k < len(tokens) and tokens[k].kind in ("space", "comment"):
+            k += 1
+        if k == len(tokens):
+            return -1
+        if tokens[k].text(value) == "%" or tokens[k].text(value).startswith("%"):
+            argument = _placeholder_argument(value, tokens[k].start)
+            if argument is not None:
+                return argument
+    return None
+
+
+class _Frame:
+    """An open parenthesis: the function it calls, which of its arguments are secret,
+    and which argument the tokens are in."""
+
+    __slots__ = ("name", "secret", "argument")
+
+    def __init__(self, name: str, secret: frozenset[int]) -> None:
+        self.name = name
+        self.secret = set(secret)
+        self.argument = 1
+
+
 def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
         tuple[int, int, str]]:
     """(start, end, replacement) of every credential in ``sql``, in order."""
     spans: list[tuple[int, int, str]] = []
+    frames: list[_Frame] = []
+    secret_frames = 0    # frames with a secret argument (none: the common case)
+    open_until = -1      # a password keyword at the end of a string: the rest of the
+    #                      expression at this many open frames is its value
+    last_secret = -1     # index of the last constant hidden (a run of them is one value)
     for i, token in enumerate(tokens):
         kind = token.kind
+        if kind == "punct":
+            text = token.text(sql)
+            if text == "(":
+                before = previous_significant(tokens, i)
+                name = tokens[before].text(sql).lower() if before >= 0 and tokens[
+                    before].kind == "ident" else ""
+                frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
+                frames.append(frame)
+                if frame.secret:
+                    secret_frames += 1
+            elif text == ")" and frames:
+                if frames.pop().secret:
+                    secret_frames -= 1
+                if open_until > len(frames):
+                    open_until = -1
+            elif text == "," and frames:
+                frames[-1].argument += 1
+                if open_until == len(frames):
+                    open_until = -1
+            elif text == ";":
+                open_until = -1
+            continue
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
             text = token.text(sql)
             before = previous_significant(tokens, i)
-            if before >= 0 and _is_password_keyword(sql, tokens[before]):
+            if before >= 0 and _is_password_keyword(sql, tokens[before]) or (
+                    open_until >= 0 or _in_secret_argument(frames, secret_frames)):
                 spans.append((token.start, token.end, REDACTED))
             elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
                 spans.append((token.start, token.end, REDACTED))
@@ -115,17 +212,28 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
         if kind not in STRING_KINDS and kind != "number":
             continue
         before = previous_significant(tokens, i)
-        if before >= 0 and _is_password_keyword(sql, tokens[before]):
+        if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
+                open_until >= 0 or _in_secret_argument(frames, secret_frames)):
             spans.append((token.start, token.end, REDACTED))
+            last_secret = i
             continue
         if kind == "number":
             continue
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
-        if _CONNINFO_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
+        if _VALUE_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
             spans.append((token.start, token.end, REDACTED))
+            last_secret = i
             continue
+        left_open = _password_left_open(value)
+        if left_open is not None:
+            if left_open > 0 and frames and frames[-1].name == "format" \
+                    and frames[-1].argument == 1:
+                frames[-1].secret.add(left_open)
+                secret_frames += frames[-1].secret == {left_open}
+            else:
+                open_until = len(frames)
         if depth < _MAX_DEPTH and _PASSWORD_WORD.search(value):
             # SQL inside a string (a DO body, EXECUTE '...'): redact it as SQL.
             inner = _redact_passwords(value, depth + 1)
@@ -137,6 +245,56 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
                         continue
                 spans.append((token.start, token.end, REDACTED))
     return spans
+
+
+def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is ``tokens[index]`` the end of a PL/pgSQL declaration (or column definition) of a
+    name that holds a password (``password varchar(20) := 'x'``, ``pw_password text
+    DEFAULT 'x'``)? Looks back a few tokens, to the start of the declaration."""
+    first = -1
+    for _ in range(8):
+        if index < 0:
+            break
+        text = tokens[index].text(sql).lower()
+        if text in (";", ",", "declare", "begin") or (text == "(" and first >= 0):
+            break  # (a "(" before any name is a type's: varchar(20))
+        if tokens[index].kind in ("ident", "qident"):
+            first = index
+        index = previous_significant(tokens, index)
+    return first >= 0 and _is_password_keyword(sql, tokens[first])
+
+
+def _in_secret_argument(frames: Sequence[_Frame], secret_frames: int) -> bool:
+    """Are the tokens inside a secret argument of a pgcrypto call (or of a format() that
+    fills a password)?"""
+    return secret_frames > 0 and any(f.argument in f.secret for f in frames)
+
+
+def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
+                       last_secret: int) -> bool:
+    """Is the constant after ``tokens[before]`` a password: right after a password keyword
+    (or its ``(``), after a name that holds one and ``=``/``TO``/``:=``/``=>``/``,``, or
+    right after a constant that is one (``PASSWORD 'a' 'b'``, which the server rejects
+    but logs)?"""
+    token = tokens[before]
+    if _is_password_keyword(sql, token) or before == last_secret:
+        return True
+    text = token.text(sql)
+    if token.kind == "ident":
+        text = text.lower()
+    if text in _ASSIGNMENTS or text == "(" or text == ",":
+        name = previous_significant(tokens, before)
+        if name < 0:
+            return False
+        if text == "(" or text in _ASSIGNMENTS:
+            if _is_password_keyword(sql, tokens[name]):
+                return True
+        if text == ":=" or text == "default":
+            return _declares_password(sql, tokens, name)
+        if text != "(" and tokens[name].kind in STRING_KINDS:
+            value = constant_value(sql, tokens[name])
+            return _PASSWORD_NAME.fullmatch(value) is not None
+    return False
 
 
 def _apply(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
