@@ -46,6 +46,7 @@ from pgaudit_parse.sql.stage import (
     _redacted_payload,
     _replace,
     redact_context,
+    redact_echo,
     redact_message,
     statement_of_message,
 )
@@ -95,6 +96,8 @@ class ReferenceSqlStage:
             if new != event.duration_statement:
                 changes["duration_statement"] = new
         message = redact_message(event.message, mode)
+        if isinstance(event, ErrorEvent) and "statement" in changes:  # (hunt-creds)
+            message = redact_echo(message, event.statement, changes["statement"])
         if message != event.message:
             changes["message"] = message
         self._redact_notes(event, changes, sql)  # (its PASSWORD $k: hunt-creds)

@@ -11,14 +11,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pglast.parser
 import pytest
 
 from pgaudit_parse import parse_lines
 from pgaudit_parse.ops.html_report import render_html
 from pgaudit_parse.ops.summary import Summary
 from pgaudit_parse.sinks import OutputSink
-from pgaudit_parse.sql import redact_passwords
+from pgaudit_parse.sql import REDACTED, redact_passwords
 from pgaudit_parse.sql.stage import SqlStage
 
 P = "2026-11-25 16:05:05 UTC:10.0.1.25(50012):alice@shop:[4242]:"
@@ -197,6 +199,20 @@ def test_literals_mode_hides_connection_string_passwords_in_detail_and_context()
 def test_passwords_in_more_places(sql: str) -> None:
     out = redact_passwords(sql)
     assert "PwLeak01" not in out and "Leak01" not in out, out
+    # PostgreSQL's own scanner (pglast) is the oracle: the secret is a string constant,
+    # and every token that is not a constant is kept as it was.
+    tokens = pglast.parser.scan(sql)
+    assert any("Leak01" in sql[t.start:t.end + 1] for t in tokens if t.name in _CONSTANTS)
+    kept = pglast.parser.scan(out.replace(REDACTED, "''"))
+    assert _others(sql, tokens) == _others(out.replace(REDACTED, "''"), kept)
+
+
+_CONSTANTS = frozenset({"SCONST", "USCONST", "ICONST", "FCONST", "BCONST", "XCONST"})
+
+
+def _others(sql: str, tokens: list[Any]) -> list[str]:
+    """The texts of the tokens that are not constants (a DO body is one constant)."""
+    return [sql[t.start:t.end + 1] for t in tokens if t.name not in _CONSTANTS]
 
 
 @pytest.mark.parametrize("sql", [
@@ -209,4 +225,47 @@ def test_passwords_in_more_places(sql: str) -> None:
     "select encrypt_me('x')",
 ])
 def test_no_password_no_change(sql: str) -> None:
+    assert redact_passwords(sql) == sql
+
+
+TYPO_LOG = [
+    P + 'ERROR:  syntax error at or near "PwLeak01" at character 25',
+    P + "STATEMENT:  ALTER ROLE bob PASSWORD PwLeak01 VALID UNTIL 'infinity'",
+    P + "ERROR:  unterminated quoted string at or near \"'PwLeak02\" at character 25",
+    P + "STATEMENT:  alter user bob password 'PwLeak02",
+]
+
+
+@pytest.mark.parametrize("fmt", ["records", "ocsf", "ecs"])
+@pytest.mark.parametrize("redact", [None, "passwords", "literals"])
+def test_a_password_the_server_echoes_in_its_error_is_hidden(fmt: str,
+                                                             redact: str | None) -> None:
+    """A password typed without quotes (or with one) is a syntax error: the server quotes
+    it in the message and logs the statement; neither may carry it."""
+    out = io.StringIO()
+    sink = OutputSink(out, fmt=fmt, redact=redact)
+    for event in parse_lines(TYPO_LOG):
+        sink.write(event)
+    sink.flush()
+    text = out.getvalue()
+    assert text.count("PwLeak") == 0, text
+    assert "syntax error at or near" in text and "VALID UNTIL" in text
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER ROLE bob PASSWORD PwLeak01",
+    "create user bob with login password PwLeak01 valid until 'infinity'",
+    "select 1; ALTER GROUP g PASSWORD PwLeak01",
+])
+def test_an_unquoted_password_is_hidden(sql: str) -> None:
+    assert "PwLeak01" not in redact_passwords(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER ROLE a PASSWORD NULL",
+    "create table t (password text, b int)",
+    "select password from users",
+    "CREATE USER MAPPING FOR a SERVER s OPTIONS (user 'u')",
+])
+def test_identifiers_after_password_elsewhere_stay(sql: str) -> None:
     assert redact_passwords(sql) == sql

@@ -175,8 +175,13 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
     open_until = -1      # a password keyword at the end of a string: the rest of the
     #                      expression at this many open frames is its value
     last_secret = -1     # index of the last constant hidden (a run of them is one value)
+    unquoted = _unquoted_passwords(sql, tokens)
     for i, token in enumerate(tokens):
         kind = token.kind
+        if kind == "ident":
+            if unquoted and i in unquoted:
+                spans.append((token.start, token.end, REDACTED))
+            continue
         if kind == "punct":
             text = token.text(sql)
             if text == "(":
@@ -262,6 +267,31 @@ def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
             first = index
         index = previous_significant(tokens, index)
     return first >= 0 and _is_password_keyword(sql, tokens[first])
+
+
+def _unquoted_passwords(sql: str, tokens: Sequence[Token]) -> set[int]:
+    """Indices of the words that stand as an unquoted password (``ALTER ROLE a PASSWORD
+    s3cret``): the server rejects the statement with ``syntax error at or near "s3cret"``
+    and logs it. Only in CREATE/ALTER ROLE|USER|GROUP, and not ``PASSWORD NULL``."""
+    found: set[int] = set()
+    if "password" not in sql.lower():
+        return found
+    head: list[str] = []  # the statement's first words
+    for i, token in enumerate(tokens):
+        if token.kind == "punct" and token.text(sql) == ";":
+            head = []
+        elif token.kind == "ident":
+            word = token.text(sql).lower()
+            if len(head) < 3:
+                head.append(word)
+                continue
+            before = previous_significant(tokens, i)
+            if word != "null" and tokens[before].kind == "ident" \
+                    and tokens[before].text(sql).lower() == "password" \
+                    and head[0] in ("create", "alter") and head[1] in ("role", "user", "group") \
+                    and head[2] != "mapping":
+                found.add(i)
+    return found
 
 
 def _in_secret_argument(frames: Sequence[_Frame], secret_frames: int) -> bool:
@@ -393,8 +423,9 @@ def _ends_with_minus(text: str) -> bool:
 
 
 def _fast_redact_literals(sql: str) -> str | None:
-    """``literals`` for a statement of plain tokens only; None: take the lexer."""
-    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None:
+    """``literals`` for a statement of plain tokens only; None: take the lexer (also for
+    a statement that says PASSWORD: an unquoted password is a constant too)."""
+    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower():
         return None
     out: list[str] = []
     pos = 0
@@ -428,10 +459,15 @@ def _redact_literals_by_tokens(sql: str) -> str:
     for token in tokens:
         if token.kind == "param":
             highest = max(highest, int(token.text(sql)[1:]))
+    # (an unquoted password is a constant too: the server logs ``PASSWORD s3cret``)
+    places = [(c.start, c.end) for c in find_constants(sql, tokens)]
+    unquoted = _unquoted_passwords(sql, tokens)
+    if unquoted:
+        places = sorted(places + [(tokens[i].start, tokens[i].end) for i in unquoted])
     spans: list[tuple[int, int, str]] = []
-    for constant in find_constants(sql, tokens):
+    for start, end in places:
         highest += 1
-        spans.append((constant.start, constant.end, f"${highest}"))
+        spans.append((start, end, f"${highest}"))
     if tokens and tokens[-1].kind == "opaque":
         highest += 1
         spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))

@@ -59,7 +59,8 @@ from .redact import (
 )
 from .split import Split, StatementMatcher
 
-__all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "NO_INFO"]
+__all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "redact_echo",
+           "NO_INFO"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,8 @@ _SQL_MESSAGE = re.compile(
 _CONTEXT_SQL = re.compile(r'(?P<head>SQL statement ")(?P<sql>.*)(?P<tail>")\Z')
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
+# A message that quotes the token where the scanner or the parser stopped.
+_AT_OR_NEAR = re.compile(r' at or near "(?P<near>.*)"(?: at character [0-9]+)?\Z', re.DOTALL)
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _PREVIOUSLY_LOGGED_LIST: Final = (PREVIOUSLY_LOGGED,)
 
@@ -129,6 +132,23 @@ line 1 at SQL statement'
             line = redact_detail(line, mode) or ""
         out.append(line)
     return "\n".join(out)
+
+
+def redact_echo(message: str, statement: str | None, redacted: object) -> str:
+    """An error message that quotes a token of its statement (``syntax error at or near
+    "..."``), with the token hidden when the redaction of the statement hid it.
+
+    >>> redact_echo('syntax error at or near "s3cret" at character 24',
+    ...             "alter role a password s3cret", "alter role a password <REDACTED>")
+    'syntax error at or near "<REDACTED>" at character 24'
+    """
+    m = _AT_OR_NEAR.search(message)
+    if m is None or not statement or not isinstance(redacted, str):
+        return message
+    near = m.group("near")
+    if not near or near not in statement or near in redacted:
+        return message
+    return message[:m.start("near")] + REDACTED + message[m.end("near"):]
 
 
 def _redact_detail(detail: str | None, mode: RedactMode | str,
@@ -266,6 +286,8 @@ class SqlStage:
             if new != event.duration_statement:
                 changes["duration_statement"] = new
         message = redact_message(event.message, mode)
+        if isinstance(event, ErrorEvent) and "statement" in changes:
+            message = redact_echo(message, event.statement, changes["statement"])
         if message != event.message:
             changes["message"] = message
         self._redact_notes(event, changes, sql)
