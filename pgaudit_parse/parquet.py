@@ -213,7 +213,8 @@ class OcsfParquetSink:
         """Count a reject and write it to the dead-letter stream (JSON lines)."""
         self.rejected += 1
         if self.errors is not None:
-            self.errors.write(json.dumps(reject_to_json(reject), ensure_ascii=False) + "\n")
+            self.errors.write(json.dumps(reject_to_json(reject, self.redact),
+                                         ensure_ascii=False) + "\n")
 
     def flush(self, durable: bool = False) -> None:
         """Write every buffered row and close the open files (a Parquet file is readable

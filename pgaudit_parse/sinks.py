@@ -40,6 +40,7 @@ from .formats.ocsf import to_ocsf
 from .formats.record_template import RecordWriter
 from .jsonenc import dumps, fast_dumps, integer, last_text, number, orjson_safe_float, string
 from .lines import Reject
+from .sql.redact import redact
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
 __all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json",
@@ -306,9 +307,18 @@ def add_sql_keys(out: dict[str, Any], info: SqlInfo) -> dict[str, Any]:
     return out
 
 
-def reject_to_json(reject: Reject) -> dict[str, Any]:
-    """The dead-letter object: ``file`` (and ``source``), ``line``, ``reason``, ``raw``."""
-    return {"file": reject.source, **reject.as_dict()}
+def reject_to_json(reject: Reject, redact_mode: str = "none") -> dict[str, Any]:
+    """The dead-letter object: ``file`` (and ``source``), ``line``, ``reason``, ``raw``;
+    ``raw`` redacted in ``redact_mode`` as the output's SQL is (a line that did not parse
+    may still hold a password or, for ``literals``, constants).
+
+    >>> reject_to_json(Reject("f", 1, "bad", "alter role a password 'x"), "passwords")["raw"]
+    'alter role a password <REDACTED>'
+    """
+    out = {"file": reject.source, **reject.as_dict()}
+    if redact_mode != "none":
+        out["raw"] = redact(reject.raw, redact_mode)
+    return out
 
 
 #: Compact JSON with non-ASCII kept, byte for byte what json.dumps writes.
@@ -464,7 +474,7 @@ class OutputSink:
         stream."""
         self.rejected += reject.lines  # a run of empty lines is one reject of many lines
         if self.errors is not None:
-            self.errors.write(_dumps(reject_to_json(reject)) + "\n")
+            self.errors.write(_dumps(reject_to_json(reject, self.redact)) + "\n")
 
     def flush(self, durable: bool = False) -> None:
         """Write held records, flush both streams; with ``durable``, also fsync real files

@@ -269,3 +269,42 @@ def test_an_unquoted_password_is_hidden(sql: str) -> None:
 ])
 def test_identifiers_after_password_elsewhere_stay(sql: str) -> None:
     assert redact_passwords(sql) == sql
+
+
+BAD_LINES = [
+    P + "LOG:  AUDIT: SESSION,7,1,ROLE,ALTER ROLE,,,\"ALTER ROLE bob PASSWORD 'PwLeak01'",
+    "not a log line: ALTER ROLE bob PASSWORD 'PwLeak02'",
+]
+
+
+@pytest.mark.parametrize("fmt", ["records", "events", "ocsf", "ecs"])
+@pytest.mark.parametrize("redact", [None, "passwords", "literals", "none"])
+def test_dead_letters_are_redacted_as_the_output_is(tmp_path: Path, fmt: str,
+                                                    redact: str | None) -> None:
+    """``--errors`` gets the raw text of a line that did not parse: redacted in the output's
+    mode (records, OCSF and ECS: no password by default; ``--redact none`` keeps it)."""
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(BAD_LINES) + "\n")
+    dead = tmp_path / "dead.jsonl"
+    args = ["--redact", redact] if redact else []
+    run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "-q", "--format", fmt,
+                          "--errors", str(dead), *args, str(log)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    rejects = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert len(rejects) == 2
+    raw = "\n".join(r["raw"] for r in rejects)
+    mode = redact or ("none" if fmt == "events" else "passwords")
+    assert _leaks(raw) == ([] if mode != "none" else ["PwLeak01", "PwLeak02"])
+    assert _leaks(run.stdout + run.stderr) == []
+
+
+def test_summary_dead_letters_hold_no_password(tmp_path: Path) -> None:
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(BAD_LINES) + "\n")
+    dead = tmp_path / "dead.jsonl"
+    run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "summary", "--errors",
+                          str(dead), str(log)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "<REDACTED>" in dead.read_text()
+    assert _leaks(dead.read_text() + run.stdout + run.stderr) == []
