@@ -118,7 +118,7 @@ def test_summary_lists_no_password(tmp_path: Path) -> None:
     """The privilege-change table of ``summary`` (text, JSON, HTML) shows statements:
     their passwords are hidden."""
     summary = Summary()
-    for event in parse_lines(LOG):
+    for event in parse_lines(LOG + TYPO_LOG):
         summary.add(event)
     text = summary.render_text()
     assert "ALTER ROLE bob PASSWORD <REDACTED>" in text
@@ -129,7 +129,7 @@ def test_summary_lists_no_password(tmp_path: Path) -> None:
 
 def test_summary_command_prints_no_password(tmp_path: Path) -> None:
     log = tmp_path / "in.log"
-    log.write_text("\n".join(LOG) + "\n")
+    log.write_text("\n".join(LOG + TYPO_LOG) + "\n")
     html = tmp_path / "r.html"
     run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "summary", "--html",
                           str(html), str(log)], capture_output=True, text=True, check=False)

@@ -294,6 +294,7 @@ class Summary:
         # (fingerprint, normalized statement): what ran, constants hidden (docs/sql.md)
         self.by_fingerprint = BoundedCounter(max_keys)
         self._statements = SqlStage("none", fingerprints=False)  # one statement per line
+        self._passwords = SqlStage("passwords", fingerprints=False)  # for error messages
         #: The newest DDL statements and privilege changes (older ones are counted).
         self.changes: deque[Change] = deque(maxlen=max_changes)
         self.changes_omitted = 0
@@ -359,8 +360,9 @@ class Summary:
             self.failed_logins.add((event.user or "-", event.client_host or "-"))
         elif kind == "error":
             column = 2
-            self.errors.add((event.sqlstate or "-", event.severity,
-                             _one_line(event.message, 160)))
+            # (a report: no password, also where the message quotes one of its statement)
+            shown = self._passwords.apply(event)[0].message
+            self.errors.add((event.sqlstate or "-", event.severity, _one_line(shown, 160)))
         if event.client_host is not None:  # background processes have no client
             self.clients.add(event.client_host, column)
         if event.application_name is not None:
