@@ -193,6 +193,10 @@ def test_literals_mode_hides_connection_string_passwords_in_detail_and_context()
     "DO $$BEGIN EXECUTE format('ALTER ROLE a PASSWORD %L', 'PwLeak01'); END$$",
     "select format('alter user %I with password %L', 'a', 'PwLeak01')",
     "DO $$BEGIN EXECUTE 'ALTER ROLE a PASSWORD ' || quote_literal('PwLeak01'); END$$",
+    "INSERT INTO users (name, password) VALUES ('bob', 'PwLeak01')",
+    "insert into app.users as u (id, \"Password\", note) values (1, E'PwLeak01', 'x'), "
+    "(2, 'PwLeak01', 'y') on conflict do nothing",
+    "INSERT INTO users (name, pw_password_hash) VALUES ('bob', crypt('PwLeak01', 'x'))",
     "COPY t TO PROGRAM 'mysqldump --password PwLeak01 db'",
     "COPY t TO PROGRAM 'curl --password=PwLeak01 http://h'",
 ])
@@ -223,6 +227,8 @@ def _others(sql: str, tokens: list[Any]) -> list[str]:
     "select crypt_count from t where n = 'x'",
     "select set_config('search_path', 'app', false)",
     "select encrypt_me('x')",
+    "INSERT INTO users (name, email) VALUES ('bob', 'a@b'); insert into t values ('x')",
+    "insert into t select 'a' from users where name = 'password'",
 ])
 def test_no_password_no_change(sql: str) -> None:
     assert redact_passwords(sql) == sql

@@ -176,9 +176,25 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
     #                      expression at this many open frames is its value
     last_secret = -1     # index of the last constant hidden (a run of them is one value)
     unquoted = _unquoted_passwords(sql, tokens)
+    # INSERT INTO t (name, password) VALUES ('a', 'x'), ...: the columns that hold a
+    # password, and then whether the tokens are in the VALUES lists.
+    words = 0            # the statement's words so far (at most 2 counted)
+    insert = False       # the statement starts INSERT INTO
+    columns: set[int] | None = None
+    in_values = False
     for i, token in enumerate(tokens):
         kind = token.kind
-        if kind == "ident":
+        if kind == "ident" or kind == "qident":
+            if words < 2 and kind == "ident":
+                word = token.text(sql).lower()
+                insert = word == "into" and insert if words else word == "insert"
+                words += 1
+            elif insert and not frames and kind == "ident" \
+                    and token.text(sql).lower() == "values":
+                in_values = True
+            elif insert and frames and frames[-1].name == "#columns" \
+                    and _is_password_keyword(sql, token) and columns is not None:
+                columns.add(frames[-1].argument)
             if unquoted and i in unquoted:
                 spans.append((token.start, token.end, REDACTED))
             continue
@@ -189,6 +205,12 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
                 name = tokens[before].text(sql).lower() if before >= 0 and tokens[
                     before].kind == "ident" else ""
                 frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
+                if insert and not frames:
+                    if in_values:
+                        frame.secret = set(columns or ())
+                    elif columns is None and name != "values":
+                        frame.name = "#columns"
+                        columns = set()
                 frames.append(frame)
                 if frame.secret:
                     secret_frames += 1
@@ -203,6 +225,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
                     open_until = -1
             elif text == ";":
                 open_until = -1
+                words, insert, columns, in_values = 0, False, None, False
             continue
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
