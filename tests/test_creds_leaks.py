@@ -17,6 +17,7 @@ import pglast.parser
 import pytest
 
 from pgaudit_parse import parse_lines
+from pgaudit_parse.formats import guardium
 from pgaudit_parse.ops.html_report import render_html
 from pgaudit_parse.ops.summary import Summary
 from pgaudit_parse.sinks import OutputSink
@@ -256,6 +257,19 @@ def test_a_password_the_server_echoes_in_its_error_is_hidden(fmt: str,
     text = out.getvalue()
     assert text.count("PwLeak") == 0, text
     assert "syntax error at or near" in text and "VALID UNTIL" in text
+
+
+@pytest.mark.parametrize("values", ["connector", "postgres"])
+def test_records_never_carry_an_echoed_password(values: str) -> None:
+    """Records hide passwords whatever ``--redact`` says: also in ``description``."""
+    out = io.StringIO()
+    sink = OutputSink(out, fmt="records", redact="none", values=values)
+    for event in parse_lines(TYPO_LOG):
+        sink.write(event)
+    sink.flush()
+    assert _leaks(out.getvalue()) == [] and out.getvalue().count("<REDACTED>") == 4
+    records = [guardium.to_guardium(e, values=values) for e in parse_lines(TYPO_LOG)]
+    assert _leaks(json.dumps(records)) == []
 
 
 @pytest.mark.parametrize("sql", [

@@ -56,6 +56,7 @@ __all__ = [
     "redact_detail",
     "has_credentials",
     "password_parameters",
+    "redact_echo",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
@@ -385,6 +386,27 @@ def redact_passwords(sql: str) -> str:
     'create role a password <REDACTED> login'
     """
     return _redact_passwords(sql, 0)
+
+
+# A message that quotes the token where the scanner or the parser stopped.
+_AT_OR_NEAR = re.compile(r' at or near "(?P<near>.*)"(?: at character [0-9]+)?\Z', re.DOTALL)
+
+
+def redact_echo(message: str, statement: str | None, redacted: object) -> str:
+    """An error message that quotes a token of its statement (``syntax error at or near
+    "..."``), with the token hidden when the redaction of the statement hid it.
+
+    >>> redact_echo('syntax error at or near "s3cret" at character 24',
+    ...             "alter role a password s3cret", "alter role a password <REDACTED>")
+    'syntax error at or near "<REDACTED>" at character 24'
+    """
+    m = _AT_OR_NEAR.search(message)
+    if m is None or not statement or not isinstance(redacted, str):
+        return message
+    near = m.group("near")
+    if not near or near not in statement or near in redacted:
+        return message
+    return message[:m.start("near")] + REDACTED + message[m.end("near"):]
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")

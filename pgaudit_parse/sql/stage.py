@@ -55,6 +55,7 @@ from .redact import (
     password_parameters,
     redact,
     redact_detail,
+    redact_echo,
     redact_parameters,
 )
 from .split import Split, StatementMatcher
@@ -88,8 +89,6 @@ _SQL_MESSAGE = re.compile(
 _CONTEXT_SQL = re.compile(r'(?P<head>SQL statement ")(?P<sql>.*)(?P<tail>")\Z')
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
-# A message that quotes the token where the scanner or the parser stopped.
-_AT_OR_NEAR = re.compile(r' at or near "(?P<near>.*)"(?: at character [0-9]+)?\Z', re.DOTALL)
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _PREVIOUSLY_LOGGED_LIST: Final = (PREVIOUSLY_LOGGED,)
 
@@ -132,23 +131,6 @@ line 1 at SQL statement'
             line = redact_detail(line, mode) or ""
         out.append(line)
     return "\n".join(out)
-
-
-def redact_echo(message: str, statement: str | None, redacted: object) -> str:
-    """An error message that quotes a token of its statement (``syntax error at or near
-    "..."``), with the token hidden when the redaction of the statement hid it.
-
-    >>> redact_echo('syntax error at or near "s3cret" at character 24',
-    ...             "alter role a password s3cret", "alter role a password <REDACTED>")
-    'syntax error at or near "<REDACTED>" at character 24'
-    """
-    m = _AT_OR_NEAR.search(message)
-    if m is None or not statement or not isinstance(redacted, str):
-        return message
-    near = m.group("near")
-    if not near or near not in statement or near in redacted:
-        return message
-    return message[:m.start("near")] + REDACTED + message[m.end("near"):]
 
 
 def _redact_detail(detail: str | None, mode: RedactMode | str,
