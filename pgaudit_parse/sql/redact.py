@@ -11,14 +11,21 @@ Modes (``--redact``):
     constant whose value is a connection string with a password (``password=``, or a
     ``postgresql://user:secret@host`` URI: ``CREATE SUBSCRIPTION ... CONNECTION``,
     ``dblink_connect``, ``dblink``), and a string that holds such SQL itself (a ``DO``
-    body, an ``EXECUTE '...'``). Every literal form counts (``'...'``, ``E'...'``,
+    body, an ``EXECUTE '...'``). Also: the typos the server logs (``PASSWORD s3cret``
+    unquoted, ``PASSWORD ( '...' )``, ``PASSWORD 'a' 'b'``); a value given to a name
+    that holds a password (``SET app.password = '...'``, ``set_config('app.password',
+    '...')``, ``password := '...'``, an INSERT's password column); pgcrypto's passwords
+    and keys (``crypt``, ``pgp_sym_*``, ``pgp_pub_decrypt``, ``encrypt``/``decrypt``,
+    ``hmac``); the argument ``format('... PASSWORD %L', ...)`` fills; a command line or
+    JSON with a password. Every literal form counts (``'...'``, ``E'...'``,
     ``U&'...'``, ``$$...$$``, ``$tag$...$tag$``), with comments anywhere between.
-    The rest of the statement is kept byte for byte.
+    The rest of the statement is kept byte for byte (docs/sql.md lists what is hidden).
 ``literals``
     every constant becomes ``$1``, ``$2``... as pg_stat_statements shows statements
     (numbering continues after the highest ``$n`` already in the statement); identifiers,
     keywords and comments are kept. What does not lex (a statement cut short) is one
-    constant. Passwords are constants, so this mode hides them too.
+    constant, and so is an unquoted password. Passwords are constants, so this mode
+    hides them too.
 
 >>> redact("alter role bob password /* new */ E'it\\\\'s' valid until 'infinity'", "passwords")
 "alter role bob password /* new */ <REDACTED> valid until 'infinity'"
