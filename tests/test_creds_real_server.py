@@ -45,20 +45,41 @@ ALTER ROLE nosuch PASSWORD 'PwReal11
 
 
 @pytest.fixture(scope="module")
-def secret_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def secret_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     out = tmp_path_factory.mktemp("creds-server")
     with PgServer(settings=SETTINGS) as pg:
         pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']};")
         pg.run_sql(SCRIPT)
         pg.stop()
-        log = out / "postgresql.log"
-        log.write_bytes(pg.stderr_log_path.read_bytes())
-    yield log
+        logs = {"stderr": out / "postgresql.log", "csvlog": out / "postgresql.csv",
+                "jsonlog": out / "postgresql.json"}
+        logs["stderr"].write_bytes(pg.stderr_log_path.read_bytes())
+        logs["csvlog"].write_bytes(pg.csv_log_path.read_bytes())
+        logs["jsonlog"].write_bytes(pg.json_log_path.read_bytes())
+    yield logs
 
 
-def test_the_server_logged_every_secret(secret_log: Path) -> None:
-    text = secret_log.read_text()
+@pytest.fixture
+def secret_log(secret_logs: dict[str, Path]) -> Path:
+    return secret_logs["stderr"]
+
+
+@pytest.mark.parametrize("kind", ["stderr", "csvlog", "jsonlog"])
+def test_the_server_logged_every_secret(secret_logs: dict[str, Path], kind: str) -> None:
+    text = secret_logs[kind].read_text()
     assert [s for s in SECRETS if s not in text] == []
+
+
+@pytest.mark.parametrize("kind", ["csvlog", "jsonlog"])
+@pytest.mark.parametrize("fmt", ["records", "ocsf", "ecs"])
+def test_structured_logs_give_no_secret(secret_logs: dict[str, Path], kind: str,
+                                        fmt: str, tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    run = _run("--format", fmt, "--errors", str(dead), str(secret_logs[kind]))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout
+    text = run.stdout + run.stderr + dead.read_text()
+    assert [s for s in SECRETS if s in text] == []
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
