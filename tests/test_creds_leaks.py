@@ -21,7 +21,7 @@ from pgaudit_parse.formats import guardium
 from pgaudit_parse.ops.html_report import render_html
 from pgaudit_parse.ops.summary import Summary
 from pgaudit_parse.sinks import OutputSink
-from pgaudit_parse.sql import REDACTED, redact_passwords
+from pgaudit_parse.sql import REDACTED, redact_parameters, redact_passwords
 from pgaudit_parse.sql.stage import SqlStage
 
 P = "2026-11-25 16:05:05 UTC:10.0.1.25(50012):alice@shop:[4242]:"
@@ -328,3 +328,33 @@ def test_summary_dead_letters_hold_no_password(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "<REDACTED>" in dead.read_text()
     assert _leaks(dead.read_text() + run.stdout + run.stderr) == []
+
+
+@pytest.mark.parametrize(("statement", "values", "hidden"), [
+    ("UPDATE users SET password = $1 WHERE id = $2", ["PwLeak01", "7"], [1]),
+    ("INSERT INTO users (name, password) VALUES ($1, $2)", ["bob", "PwLeak01"], [2]),
+    ("insert into users (password_hash, name) values (crypt($1, gen_salt('bf')), $2)",
+     ["PwLeak01", "bob"], [1]),
+    ("select set_config('app.password', $1, false)", ["PwLeak01"], [1]),
+    ("select pgp_sym_decrypt(data, $2) from t where id = $1", ["7", "PwLeak01"], [2]),
+    ("select * from users where name = $1 and password = $2", ["bob", "PwLeak01"], [2]),
+])
+def test_parameters_in_every_password_place(statement: str, values: list[str],
+                                            hidden: list[int]) -> None:
+    """pgAudit's PARAMETER (``pgaudit.log_parameter``) and an execute line's DETAIL carry
+    the values of ``$n``: a value that stands where ``passwords`` hides a constant is
+    hidden (the password of a user being added, not only of ALTER ROLE)."""
+    out = redact_parameters(values, "passwords", statement)
+    assert out == [REDACTED if k in hidden else v for k, v in enumerate(values, 1)]
+    lines = [P + "LOG:  AUDIT: SESSION,1,1,WRITE,UPDATE,,," + _csv(statement) + ","
+             + _csv(",".join(values)),
+             P + "LOG:  execute S_1: " + statement,
+             P + "DETAIL:  parameters: " + ", ".join(
+                 f"${k} = '{v}'" for k, v in enumerate(values, 1))]
+    for fmt in ("events", "ocsf", "ecs"):
+        out_text = io.StringIO()
+        sink = OutputSink(out_text, fmt=fmt, redact="passwords")
+        for event in parse_lines(lines):
+            sink.write(event)
+        sink.flush()
+        assert _leaks(out_text.getvalue()) == [], fmt

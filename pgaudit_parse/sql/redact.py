@@ -174,9 +174,10 @@ class _Frame:
         self.argument = 1
 
 
-def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
-        tuple[int, int, str]]:
-    """(start, end, replacement) of every credential in ``sql``, in order."""
+def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
+                      params: set[int] | None = None) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) of every credential in ``sql``, in order; the numbers of
+    the parameters (``$n``) that stand where a credential goes are added to ``params``."""
     spans: list[tuple[int, int, str]] = []
     frames: list[_Frame] = []
     secret_frames = 0    # frames with a secret argument (none: the common case)
@@ -244,6 +245,13 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
                 spans.append((token.start, token.end, REDACTED))
             elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
                 spans.append((token.start, token.end, REDACTED))
+            continue
+        if kind == "param":
+            if params is not None:
+                before = previous_significant(tokens, i)
+                if open_until >= 0 or _in_secret_argument(frames, secret_frames) or (
+                        before >= 0 and _is_password_value(sql, tokens, before, last_secret)):
+                    params.add(int(token.text(sql)[1:]))
             continue
         if kind not in STRING_KINDS and kind != "number":
             continue
@@ -556,20 +564,18 @@ def has_credentials(sql: str) -> bool:
 
 
 def password_parameters(statement: str) -> set[int]:
-    """Numbers of the parameters that stand where a credential goes (PASSWORD $2).
+    """Numbers of the parameters that stand where a credential goes (``PASSWORD $2``, and
+    every other place ``passwords`` mode hides a constant: ``password = $1``,
+    ``crypt($1, ...)``, an INSERT's password column...).
 
     >>> sorted(password_parameters("alter role a valid until $2 password $1"))
     [1]
+    >>> sorted(password_parameters("insert into u (name, password) values ($1, crypt($2, $3))"))
+    [2, 3]
     """
-    if not _PASSWORD_WORD.search(statement):
-        return set()
-    tokens = tokenize(statement)
     numbers: set[int] = set()
-    for i, token in enumerate(tokens):
-        if token.kind == "param":
-            before = previous_significant(tokens, i)
-            if before >= 0 and _is_password_keyword(statement, tokens[before]):
-                numbers.add(int(token.text(statement)[1:]))
+    if "$" in statement and may_hold_credential(statement):
+        _credential_spans(statement, tokenize(statement), 0, numbers)
     return numbers
 
 
