@@ -25,7 +25,13 @@ SETTINGS = {
     "log_statement": "all",
     "log_min_duration_statement": "0",
 }
-SECRETS = [f"PwReal{i:02d}" for i in range(1, 12)]
+SECRETS = [f"PwReal{i:02d}" for i in range(1, 14)]
+# The extended protocol (pgbench -M extended): the values come as parameters, which
+# pgaudit.log_parameter and log_statement's DETAIL write out.
+PARAMETER_SCRIPT = """
+UPDATE users SET password = :pw WHERE name = 'bob';
+INSERT INTO users (name, password) VALUES ('al', :pw2);
+"""
 SCRIPT = """
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 CREATE EXTENSION IF NOT EXISTS dblink;
@@ -50,6 +56,14 @@ def secret_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     with PgServer(settings=SETTINGS) as pg:
         pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']};")
         pg.run_sql(SCRIPT)
+        script = out / "parameters.sql"
+        script.write_text(PARAMETER_SCRIPT)
+        script.chmod(0o644)
+        result = pg.run_client(["pgbench", "-n", "-t", "1", "-M", "extended",
+                                "-D", "pw=PwReal12", "-D", "pw2=PwReal13", "-f", str(script),
+                                "-h", pg.host_arg(None), "-p", str(pg.port), "-U", "postgres",
+                                "postgres"])
+        assert result.returncode == 0, result.stderr
         pg.stop()
         logs = {"stderr": out / "postgresql.log", "csvlog": out / "postgresql.csv",
                 "jsonlog": out / "postgresql.json"}
