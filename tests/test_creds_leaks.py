@@ -194,6 +194,12 @@ def test_literals_mode_hides_connection_string_passwords_in_detail_and_context()
     "DO $$BEGIN EXECUTE format('ALTER ROLE a PASSWORD %L', 'PwLeak01'); END$$",
     "select format('alter user %I with password %L', 'a', 'PwLeak01')",
     "DO $$BEGIN EXECUTE 'ALTER ROLE a PASSWORD ' || quote_literal('PwLeak01'); END$$",
+    "ALTER SYSTEM SET ssl_passphrase_command = 'echo PwLeak01'",
+    "SET app.client_secret TO 'PwLeak01'",
+    "select set_config('app.secret', 'PwLeak01', false)",
+    "CREATE SERVER s FOREIGN DATA WRAPPER x OPTIONS (aws_secret_access_key 'PwLeak01')",
+    "select jsonb_build_object('client_secret', 'PwLeak01')",
+    "insert into t values ('{\"secret\": \"PwLeak01\"}')",
     "INSERT INTO users (name, password) VALUES ('bob', 'PwLeak01')",
     "insert into app.users as u (id, \"Password\", note) values (1, E'PwLeak01', 'x'), "
     "(2, 'PwLeak01', 'y') on conflict do nothing",

@@ -242,7 +242,8 @@ def test_precheck_regex_is_the_redactors_cue_set() -> None:
     # The reference the pre-check is proven against names the words the redactor looks for.
     assert _MAY_HOLD_CREDENTIAL.flags & re.IGNORECASE
     assert set(_MAY_HOLD_CREDENTIAL.pattern.split("|")) == {"password", "://", "\\\\",
-                                                            "uescape", "crypt", "hmac"}
+                                                            "uescape", "crypt", "hmac",
+                                                            "secret", "passphrase"}
 
 
 @SETTINGS

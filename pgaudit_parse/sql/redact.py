@@ -73,18 +73,22 @@ REDACTED: Final = "<REDACTED>"
 # A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
 _CONNINFO_PASSWORD = re.compile(
     r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
+# The words that name a credential: a password, a passphrase (ssl_passphrase_command),
+# a secret (client_secret, app.secret).
+_WORDS = "(?:password|passphrase|secret)"
 # A constant's value that holds a password besides a connection string: a command line
 # (``COPY ... PROGRAM 'tool --password x'``) or a JSON/YAML key (``{"password": "x"}``).
 _VALUE_PASSWORD = re.compile(
-    _CONNINFO_PASSWORD.pattern + r"""|--password\b|password["']?\s*:(?!:)""", re.IGNORECASE)
-_PASSWORD_WORD = re.compile(r"password", re.IGNORECASE)
+    _CONNINFO_PASSWORD.pattern + rf"""|--{_WORDS}\b|{_WORDS}["']?\s*:(?!:)""", re.IGNORECASE)
+_PASSWORD_WORD = re.compile(_WORDS, re.IGNORECASE)
 # A string that names a setting or key holding a password (``set_config('app.password',
 # 'x', false)``, ``json_build_object('password', 'x')``): the next constant is one.
-_PASSWORD_NAME = re.compile(r"[\w.$-]*password[\w.$-]*", re.IGNORECASE)
+_PASSWORD_NAME = re.compile(rf"[\w.$-]*{_WORDS}[\w.$-]*", re.IGNORECASE)
 # Text without any of these holds no credential (escapes could spell "password" in an
 # E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
 # "hmac" name pgcrypto's functions, whose keys and passwords are arguments).
-_MAY_HOLD_CREDENTIAL = re.compile(r"password|://|\\|uescape|crypt|hmac", re.IGNORECASE)
+_MAY_HOLD_CREDENTIAL = re.compile(r"password|passphrase|secret|://|\\|uescape|crypt|hmac",
+                                  re.IGNORECASE)
 # pgcrypto functions and the (1-based) arguments that are a password or a secret key.
 _SECRET_ARGUMENTS: Final[dict[str, frozenset[int]]] = {
     "crypt": frozenset({1}),
@@ -116,15 +120,18 @@ def may_hold_credential(sql: str) -> bool:
     """
     low = sql.lower()
     return ("password" in low or "://" in low or "\\" in low or "uescape" in low
-            or "crypt" in low or "hmac" in low or _LONG_S in sql)
+            or "crypt" in low or "hmac" in low or "secret" in low or "passphrase" in low
+            or _LONG_S in sql)
 _MAX_DEPTH: Final = 4
 
 
 def _is_password_keyword(sql: str, token: Token) -> bool:
-    """``PASSWORD``, ``sslpassword``... (an option or clause naming a credential; also a
-    typo such as ``passwordE'...'``, which the server rejects but logs)."""
+    """``PASSWORD``, ``sslpassword``, ``ssl_passphrase_command``, ``client_secret``... (an
+    option, clause or setting naming a credential; also a typo such as
+    ``passwordE'...'``, which the server rejects but logs)."""
     if token.kind == "ident" or token.kind == "qident":
-        return "password" in token.text(sql).lower()
+        word = token.text(sql).lower()
+        return "password" in word or "secret" in word or "passphrase" in word
     return False
 
 
