@@ -15,13 +15,14 @@ from typing import Any
 
 import pglast.parser
 import pytest
+from sql_strategies import LITERAL_FORMS, render_literal
 
 from pgaudit_parse import parse_lines
 from pgaudit_parse.formats import guardium
 from pgaudit_parse.ops.html_report import render_html
 from pgaudit_parse.ops.summary import Summary
 from pgaudit_parse.sinks import OutputSink
-from pgaudit_parse.sql import REDACTED, redact_parameters, redact_passwords
+from pgaudit_parse.sql import REDACTED, redact, redact_parameters, redact_passwords
 from pgaudit_parse.sql.stage import SqlStage
 
 P = "2026-11-25 16:05:05 UTC:10.0.1.25(50012):alice@shop:[4242]:"
@@ -364,3 +365,28 @@ def test_parameters_in_every_password_place(statement: str, values: list[str],
             sink.write(event)
         sink.flush()
         assert _leaks(out_text.getvalue()) == [], fmt
+
+
+# Every new place a password goes, in every lexical form of the constant.
+PLACES = [
+    "SET app.password = {lit}",
+    "ALTER DATABASE d SET app.secret TO {lit}",
+    "select set_config('app.password', {lit}, false)",
+    "update users set password = {lit} where id = 1",
+    "select crypt({lit}, gen_salt('bf'))",
+    "select pgp_sym_decrypt(d, /* key */ {lit})",
+    "select hmac('d', {lit}, 'sha256')",
+    "INSERT INTO users (name, password) VALUES ('bob', {lit})",
+    "select format('ALTER ROLE %I PASSWORD %L', 'a', {lit})",
+    "ALTER ROLE a PASSWORD ( {lit} )",
+]
+
+
+@pytest.mark.parametrize("template", PLACES)
+@pytest.mark.parametrize("form", LITERAL_FORMS)
+def test_every_place_in_every_literal_form(template: str, form: str) -> None:
+    secret = "Pw'Leak\\01$"
+    sql = template.format(lit=render_literal(form, secret, tag="pw"))
+    for mode in ("passwords", "literals"):
+        out = redact(sql, mode) or ""
+        assert "Leak" not in out, (mode, out)
