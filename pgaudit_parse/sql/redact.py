@@ -148,20 +148,21 @@ def _placeholder_argument(fmt: str, at: int) -> int | None:
 
 
 def _password_left_open(value: str) -> int | None:
-    """Does SQL text (a string to be run or formatted) end with a password keyword whose
+    """Does SQL text (a string to be run or formatted) end with a PASSWORD keyword whose
     value comes from elsewhere? -1: the value follows the string (``'... PASSWORD ' ||
-    x``); n > 0: format()'s argument n (``PASSWORD %L``); None: no."""
-    if not _PASSWORD_WORD.search(value):
+    x``: the keyword and a space end it); n > 0: format()'s argument n (``PASSWORD
+    %L``); None: no (also for ``'password'``, a word)."""
+    if "password" not in value.lower():
         return None
     tokens = tokenize(value)
     for i, token in enumerate(tokens):
-        if not _is_password_keyword(value, token):
+        if token.kind != "ident" or token.text(value).lower() != "password":
             continue
         k = i + 1
         while k < len(tokens) and tokens[k].kind in ("space", "comment"):
             k += 1
         if k == len(tokens):
-            return -1
+            return -1 if k > i + 1 else None
         if tokens[k].text(value) == "%" or tokens[k].text(value).startswith("%"):
             argument = _placeholder_argument(value, tokens[k].start)
             if argument is not None:
@@ -235,8 +236,9 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                     secret_frames -= 1
                 if open_until > len(frames):
                     open_until = -1
-            elif text == "," and frames:
-                frames[-1].argument += 1
+            elif text == ",":
+                if frames:
+                    frames[-1].argument += 1
                 if open_until == len(frames):
                     open_until = -1
             elif text == ";":
