@@ -23,7 +23,7 @@ from pgaudit_parse.ops.html_report import render_html
 from pgaudit_parse.ops.summary import Summary
 from pgaudit_parse.sinks import OutputSink
 from pgaudit_parse.sql import REDACTED, redact, redact_parameters, redact_passwords
-from pgaudit_parse.sql.stage import SqlStage
+from pgaudit_parse.sql.stage import SqlStage, redact_context
 
 P = "2026-11-25 16:05:05 UTC:10.0.1.25(50012):alice@shop:[4242]:"
 
@@ -404,3 +404,47 @@ def test_a_word_is_not_a_password_left_open(sql: str) -> None:
     out = redact_passwords(sql)
     assert ("kept" in out or "kept" not in sql) and ("5" in out or "5" not in sql), out
     assert "'x'" in out or "'x'" not in sql, out
+
+
+# CONTEXT lines PostgreSQL 15 writes (as a real server logged them): what they quote.
+CONTEXTS = [
+    ("passwords", 'PL/pgSQL assignment "password := \'PwLeak01\' || 1/0"\n'
+                  "PL/pgSQL function inline_code_block line 1 at assignment"),
+    ("passwords", "SQL expression \"crypt('PwLeak01', salt) = hash\"\n"
+                  "PL/pgSQL function f() line 3 at IF"),
+    ("passwords", "SQL statement \"ALTER ROLE a\nPASSWORD 'PwLeak01'\nVALID UNTIL 'x'\"\n"
+                  "PL/pgSQL function inline_code_block line 1 at EXECUTE"),
+    ("passwords", 'COPY u, line 1, column password: "PwLeak01"'),
+    ("passwords", 'COPY u, line 3: "bob\thost=h password=PwLeak01"'),
+    ("passwords", 'JSON data, line 1: {"password": "PwLeak01", }'),
+    ("literals", 'SQL expression "length(\'PwLeak01\') / 0 > 1"\n'
+                 "PL/pgSQL function inline_code_block line 1 at IF"),
+    ("literals", 'PL/pgSQL assignment "p := 1/0 + length(\'PwLeak01\')"'),
+    ("literals", 'COPY u, line 1, column id: "PwLeak01"'),
+    ("literals", 'JSON data, line 1: {"a": "PwLeak01", }'),
+]
+
+
+@pytest.mark.parametrize(("mode", "context"), CONTEXTS)
+def test_context_lines_quote_no_secret(mode: str, context: str) -> None:
+    out = redact_context(context, mode) or ""
+    assert "PwLeak01" not in out, out
+    assert out.count("\n") == context.count("\n")  # every line kept
+    assert out.split(" ")[0] == context.split(" ")[0]
+
+
+def test_context_of_a_real_server_run_through_every_format() -> None:
+    lines = [P + "ERROR:  division by zero",
+             P + "CONTEXT:  " + CONTEXTS[0][1].replace("\n", "\n\t"),
+             P + "STATEMENT:  DO $$DECLARE password text; BEGIN password := 'PwLeak01' || 1/0;"
+                 " END$$;",
+             P + "ERROR:  value too long for type character varying(3)",
+             P + "CONTEXT:  " + CONTEXTS[3][1],
+             P + "STATEMENT:  COPY u FROM STDIN;"]
+    for fmt in ("records", "ocsf", "ecs"):
+        out = io.StringIO()
+        sink = OutputSink(out, fmt=fmt)
+        for event in parse_lines(lines):
+            sink.write(event)
+        sink.flush()
+        assert _leaks(out.getvalue()) == [], fmt

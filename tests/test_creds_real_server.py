@@ -25,7 +25,7 @@ SETTINGS = {
     "log_statement": "all",
     "log_min_duration_statement": "0",
 }
-SECRETS = [f"PwReal{i:02d}" for i in range(1, 14)]
+SECRETS = [f"PwReal{i:02d}" for i in range(1, 18)]
 # The extended protocol (pgbench -M extended): the values come as parameters, which
 # pgaudit.log_parameter and log_statement's DETAIL write out.
 PARAMETER_SCRIPT = """
@@ -45,6 +45,13 @@ INSERT INTO users (name, password) VALUES ('bob', 'PwReal06');
 DO $$BEGIN EXECUTE format('ALTER ROLE nosuch PASSWORD %L', 'PwReal07'); END$$;
 UPDATE users SET password = 'PwReal08' WHERE name = 'bob';
 SELECT dblink_connect('c', 'host=127.0.0.1 port=1 dbname=x user=u password=PwReal09');
+CREATE TABLE u (id int, password varchar(3));
+COPY u FROM STDIN;
+1\tPwReal14
+\\.
+SELECT '{"password": "PwReal15", }'::json;
+DO $$DECLARE password text; BEGIN password := 'PwReal16' || 1/0; END$$;
+DO $$BEGIN IF crypt('PwReal17', 'xx') = 'y' || 1/0 THEN NULL; END IF; END$$;
 ALTER ROLE nosuch PASSWORD ( 'PwReal10' );
 ALTER ROLE nosuch PASSWORD 'PwReal11
 """

@@ -64,6 +64,8 @@ __all__ = [
     "has_credentials",
     "password_parameters",
     "redact_echo",
+    "credential_name",
+    "credential_value",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
@@ -123,6 +125,28 @@ def may_hold_credential(sql: str) -> bool:
             or "crypt" in low or "hmac" in low or "secret" in low or "passphrase" in low
             or _LONG_S in sql)
 _MAX_DEPTH: Final = 4
+# A string whose value may hold SQL with a credential (a DO body, EXECUTE '...').
+_INNER_CUE = re.compile(_WORDS + "|crypt|hmac", re.IGNORECASE)
+
+
+def credential_name(name: str) -> bool:
+    """Does a column, setting or option name say it holds a credential?
+
+    >>> credential_name("password_hash"), credential_name("email")
+    (True, False)
+    """
+    low = name.lower()
+    return "password" in low or "secret" in low or "passphrase" in low
+
+
+def credential_value(text: str) -> bool:
+    """Does a value (not SQL) hold a credential: a connection string with a password, a
+    ``--password`` option, a ``"password":`` key?
+
+    >>> credential_value("host=h password=x"), credential_value("bob")
+    (True, False)
+    """
+    return _VALUE_PASSWORD.search(text) is not None
 
 
 def _is_password_keyword(sql: str, token: Token) -> bool:
@@ -130,8 +154,7 @@ def _is_password_keyword(sql: str, token: Token) -> bool:
     option, clause or setting naming a credential; also a typo such as
     ``passwordE'...'``, which the server rejects but logs)."""
     if token.kind == "ident" or token.kind == "qident":
-        word = token.text(sql).lower()
-        return "password" in word or "secret" in word or "passphrase" in word
+        return credential_name(token.text(sql))
     return False
 
 
@@ -287,7 +310,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 secret_frames += frames[-1].secret == {left_open}
             else:
                 open_until = len(frames)
-        if depth < _MAX_DEPTH and _PASSWORD_WORD.search(value):
+        if depth < _MAX_DEPTH and _INNER_CUE.search(value):
             # SQL inside a string (a DO body, EXECUTE '...'): redact it as SQL.
             inner = _redact_passwords(value, depth + 1)
             if inner != value:
