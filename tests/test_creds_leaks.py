@@ -448,3 +448,30 @@ def test_context_of_a_real_server_run_through_every_format() -> None:
             sink.write(event)
         sink.flush()
         assert _leaks(out.getvalue()) == [], fmt
+
+
+ROW_LOG = [
+    P + 'ERROR:  null value in column "email" of relation "users" violates not-null constraint',
+    P + "DETAIL:  Failing row contains (bob, PwLeak01, null).",
+    P + "STATEMENT:  INSERT INTO users (name, password, email) VALUES ('bob', 'PwLeak01', NULL)",
+    P + 'ERROR:  duplicate key value violates unique constraint "users_pw_key"',
+    P + "DETAIL:  Key (pw_secret)=(PwLeak02) already exists.",
+    P + "STATEMENT:  INSERT INTO users (name, pw_secret) VALUES ('bob', 'PwLeak02')",
+    P + 'ERROR:  invalid input syntax for type timestamp: "PwLeak03"',
+    P + "STATEMENT:  UPDATE users SET password_changed = 'PwLeak03' WHERE id = 7",
+]
+
+
+@pytest.mark.parametrize("fmt", ["ocsf", "ecs", "records"])
+@pytest.mark.parametrize("redact", [None, "passwords", "literals"])
+def test_rows_and_values_an_error_echoes_are_hidden(fmt: str, redact: str | None) -> None:
+    """An error on a statement that carries a password echoes it: in the row DETAIL shows
+    (not-null, check, unique on a credential column) or in a message that quotes a value."""
+    out = io.StringIO()
+    sink = OutputSink(out, fmt=fmt, redact=redact)
+    for event in parse_lines(ROW_LOG):
+        sink.write(event)
+    sink.flush()
+    text = out.getvalue()
+    assert text and _leaks(text) == [], text
+    assert "violates not-null constraint" in text and "invalid input syntax" in text

@@ -435,25 +435,41 @@ def redact_passwords(sql: str) -> str:
     return _redact_passwords(sql, 0)
 
 
+# A quoted name or value in a message (PostgreSQL quotes them with '"', unescaped).
+_QUOTED = re.compile(r'"([^"\n]+)"')
 # A message that quotes the token where the scanner or the parser stopped.
 _AT_OR_NEAR = re.compile(r' at or near "(?P<near>.*)"(?: at character [0-9]+)?\Z', re.DOTALL)
 
 
 def redact_echo(message: str, statement: str | None, redacted: object) -> str:
-    """An error message that quotes a token of its statement (``syntax error at or near
-    "..."``), with the token hidden when the redaction of the statement hid it.
+    """An error message that quotes its statement (``syntax error at or near "..."``,
+    ``invalid input syntax for type integer: "..."``), with what the redaction of the
+    statement hid hidden there too.
 
     >>> redact_echo('syntax error at or near "s3cret" at character 24',
     ...             "alter role a password s3cret", "alter role a password <REDACTED>")
     'syntax error at or near "<REDACTED>" at character 24'
+    >>> redact_echo('invalid input syntax for type integer: "a@b.c"',
+    ...             "select * from t where id = 'a@b.c'", "select * from t where id = $1")
+    'invalid input syntax for type integer: "<REDACTED>"'
     """
+    if not statement or not isinstance(redacted, str) or '"' not in message \
+            or redacted == statement:
+        return message
+    spans: list[tuple[int, int, str]] = []
     m = _AT_OR_NEAR.search(message)
-    if m is None or not statement or not isinstance(redacted, str):
-        return message
-    near = m.group("near")
-    if not near or near not in statement or near in redacted:
-        return message
-    return message[:m.start("near")] + REDACTED + message[m.end("near"):]
+    if m is not None:
+        near = m.group("near")
+        if near and near in statement and near not in redacted:
+            spans.append((m.start("near"), m.end("near"), REDACTED))
+        message_end = m.start()
+    else:
+        message_end = len(message)
+    for q in _QUOTED.finditer(message, 0, message_end):
+        text = q.group(1)
+        if text in statement and text not in redacted:
+            spans.append((q.start(1), q.end(1), REDACTED))
+    return _apply(message, sorted(spans)) if spans else message
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
@@ -651,6 +667,10 @@ _DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTAL
 ))
 
 
+# A DETAIL that echoes the value of a key whose column names a credential.
+_KEY_OF_CREDENTIAL = re.compile(r"Key \([^)]*(?:password|secret|passphrase)", re.IGNORECASE)
+
+
 def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     """A DETAIL line with the row values it echoes hidden (``literals`` mode).
 
@@ -665,7 +685,10 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     if detail is None or mode == "none":
         return detail
     if mode == "passwords":
-        return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail
+        if _CONNINFO_PASSWORD.search(detail):
+            return REDACTED
+        m = _KEY_OF_CREDENTIAL.search(detail)
+        return redact_detail(detail, "literals") if m is not None else detail
     if mode != "literals":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     for pattern in _DATA_DETAILS:

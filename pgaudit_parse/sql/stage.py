@@ -53,6 +53,7 @@ from .redact import (
     RedactMode,
     credential_name,
     credential_value,
+    has_credentials,
     may_hold_credential,
     password_parameters,
     redact,
@@ -196,6 +197,9 @@ def _redact_detail(detail: str | None, mode: RedactMode | str,
             return v.group(0) if redact_detail(value, mode) == value else v.group(1) + (
                 "<REDACTED>")
         return "parameters: " + _PARAMETER_VALUE.sub(one, m.group("list"))
+    if mode == "passwords" and statement and has_credentials(statement):
+        # The row of a statement that carries a password holds it: hide its values.
+        return redact_detail(detail, "literals")
     return redact_detail(detail, mode)
 
 
