@@ -475,3 +475,19 @@ def test_rows_and_values_an_error_echoes_are_hidden(fmt: str, redact: str | None
     text = out.getvalue()
     assert text and _leaks(text) == [], text
     assert "violates not-null constraint" in text and "invalid input syntax" in text
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER ROLE a PASSWORD \u00a0'PwLeak01'",
+    "ALTER ROLE a PASSWORD\u00a0PwLeak01 VALID UNTIL 'infinity'",
+    "ALTER ROLE a PASSWORD \u2003PwLeak01",
+    "SET app.password\u00a0=\u00a0'PwLeak01'",
+    "ALTER ROLE a PASSWORD\u3000'PwLeak01'\u3000VALID UNTIL 'x'",
+    "select crypt(\u00a0'PwLeak01', 'x')",
+])
+@pytest.mark.parametrize("mode", ["passwords", "literals"])
+def test_non_ascii_spaces(sql: str, mode: str) -> None:
+    """PostgreSQL reads a non-ASCII space (U+00A0, U+2003, U+3000) as a letter: it joins
+    the words around it into one identifier, or stands as one of its own."""
+    out = redact(sql, mode) or ""
+    assert "PwLeak01" not in out and "Leak" not in out, out

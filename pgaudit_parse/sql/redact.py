@@ -236,7 +236,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                     and _is_password_keyword(sql, token) and columns is not None:
                 columns.add(frames[-1].argument)
             if unquoted and i in unquoted:
-                spans.append((token.start, token.end, REDACTED))
+                spans.append((*unquoted[i], REDACTED))
+                last_secret = i
             continue
         if kind == "punct":
             text = token.text(sql)
@@ -271,7 +272,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
             text = token.text(sql)
-            before = previous_significant(tokens, i)
+            before = _previous(sql, tokens, i)
             if before >= 0 and _is_password_keyword(sql, tokens[before]) or (
                     open_until >= 0 or _in_secret_argument(frames, secret_frames)):
                 spans.append((token.start, token.end, REDACTED))
@@ -280,14 +281,14 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
             continue
         if kind == "param":
             if params is not None:
-                before = previous_significant(tokens, i)
+                before = _previous(sql, tokens, i)
                 if open_until >= 0 or _in_secret_argument(frames, secret_frames) or (
                         before >= 0 and _is_password_value(sql, tokens, before, last_secret)):
                     params.add(int(token.text(sql)[1:]))
             continue
         if kind not in STRING_KINDS and kind != "number":
             continue
-        before = previous_significant(tokens, i)
+        before = _previous(sql, tokens, i)
         if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
                 open_until >= 0 or _in_secret_argument(frames, secret_frames)):
             spans.append((token.start, token.end, REDACTED))
@@ -340,11 +341,13 @@ def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
     return first >= 0 and _is_password_keyword(sql, tokens[first])
 
 
-def _unquoted_passwords(sql: str, tokens: Sequence[Token]) -> set[int]:
-    """Indices of the words that stand as an unquoted password (``ALTER ROLE a PASSWORD
-    s3cret``): the server rejects the statement with ``syntax error at or near "s3cret"``
-    and logs it. Only in CREATE/ALTER ROLE|USER|GROUP, and not ``PASSWORD NULL``."""
-    found: set[int] = set()
+def _unquoted_passwords(sql: str, tokens: Sequence[Token]) -> dict[int, tuple[int, int]]:
+    """The words that stand as an unquoted password (``ALTER ROLE a PASSWORD s3cret``):
+    the server rejects the statement with ``syntax error at or near "s3cret"`` and logs
+    it. Only in CREATE/ALTER ROLE|USER|GROUP, and not ``PASSWORD NULL``. Token index ->
+    the span to hide (PostgreSQL reads a non-ASCII space as a letter: in
+    ``PASSWORD<U+00A0>s3cret``, one word, the part after the space)."""
+    found: dict[int, tuple[int, int]] = {}
     if "password" not in sql.lower():
         return found
     head: list[str] = []  # the statement's first words
@@ -352,17 +355,50 @@ def _unquoted_passwords(sql: str, tokens: Sequence[Token]) -> set[int]:
         if token.kind == "punct" and token.text(sql) == ";":
             head = []
         elif token.kind == "ident":
-            word = token.text(sql).lower()
+            text = token.text(sql)
+            word = text.lower()
+            if text.isspace():
+                continue  # a word of non-ASCII spaces only: space to a reader
             if len(head) < 3:
                 head.append(word)
+                if len(head) < 3:
+                    continue
+            role = head[0] in ("create", "alter") and head[1] in ("role", "user", "group") \
+                and head[2] != "mapping"
+            if not role:
                 continue
-            before = previous_significant(tokens, i)
-            if word != "null" and tokens[before].kind == "ident" \
-                    and tokens[before].text(sql).lower() == "password" \
-                    and head[0] in ("create", "alter") and head[1] in ("role", "user", "group") \
-                    and head[2] != "mapping":
-                found.add(i)
+            inner = _after_password_in_word(word)
+            if inner is not None:
+                found[i] = (token.start + inner, token.end)
+                continue
+            before = _previous(sql, tokens, i)
+            if before >= 0 and word != "null" and tokens[before].kind == "ident" \
+                    and tokens[before].text(sql).lower() == "password":
+                found[i] = (token.start, token.end)
     return found
+
+
+def _after_password_in_word(word: str) -> int | None:
+    """Where the password starts in one word that holds ``password``, a non-ASCII space
+    and more (``password\u00a0s3cret``); None: it does not."""
+    at = word.find("password")
+    if at < 0 or word.isascii():
+        return None
+    rest = at + len("password")
+    if rest >= len(word) or not word[rest].isspace():
+        return None
+    while rest < len(word) and word[rest].isspace():
+        rest += 1
+    return rest if rest < len(word) else None
+
+
+def _previous(sql: str, tokens: Sequence[Token], index: int) -> int:
+    """:func:`previous_significant`, also past words of non-ASCII spaces only (which
+    PostgreSQL reads as identifiers, and a reader as space)."""
+    j = previous_significant(tokens, index)
+    while j >= 0 and tokens[j].kind == "ident" and tokens[j].text(sql).isspace():
+        j = previous_significant(tokens, j)
+    return j
 
 
 def _in_secret_argument(frames: Sequence[_Frame], secret_frames: int) -> bool:
@@ -384,7 +420,7 @@ def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
     if token.kind == "ident":
         text = text.lower()
     if text in _ASSIGNMENTS or text == "(" or text == ",":
-        name = previous_significant(tokens, before)
+        name = _previous(sql, tokens, before)
         if name < 0:
             return False
         if text == "(" or text in _ASSIGNMENTS:
@@ -571,7 +607,7 @@ def _redact_literals_by_tokens(sql: str) -> str:
     places = [(c.start, c.end) for c in find_constants(sql, tokens)]
     unquoted = _unquoted_passwords(sql, tokens)
     if unquoted:
-        places = sorted(places + [(tokens[i].start, tokens[i].end) for i in unquoted])
+        places = sorted(places + list(unquoted.values()))
     spans: list[tuple[int, int, str]] = []
     for start, end in places:
         highest += 1
