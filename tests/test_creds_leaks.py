@@ -491,3 +491,21 @@ def test_non_ascii_spaces(sql: str, mode: str) -> None:
     the words around it into one identifier, or stands as one of its own."""
     out = redact(sql, mode) or ""
     assert "PwLeak01" not in out and "Leak" not in out, out
+
+
+@pytest.mark.parametrize("sql", [
+    "select 1 -- password=PwLeak01\n",
+    "/* connect with postgres://u:PwLeak01@h/db */ select 1",
+    "select 1 /* {\"password\": \"PwLeak01\"} */, 'a'",
+    "update t set a = 5 -- was: psql --password PwLeak01",
+    "select 'a' -- password=PwLeak01\n'b', 1 -- note",
+])
+@pytest.mark.parametrize("mode", ["passwords", "literals"])
+def test_comments_that_hold_a_credential(sql: str, mode: str) -> None:
+    """Comments are kept in both modes, but not one that holds a credential."""
+    out = redact(sql, mode) or ""
+    assert "PwLeak01" not in out, out
+    if "'b'" not in sql:  # (a comment inside a continued constant goes with it)
+        assert ("-- <REDACTED>" in out) != ("/* <REDACTED> */" in out)
+    assert redact("select 1 -- a plain note\n", mode) == (
+        "select 1 -- a plain note\n" if mode == "passwords" else "select $1 -- a plain note\n")

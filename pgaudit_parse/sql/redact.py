@@ -286,6 +286,11 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                         before >= 0 and _is_password_value(sql, tokens, before, last_secret)):
                     params.add(int(token.text(sql)[1:]))
             continue
+        if kind == "comment":
+            hidden = _hidden_comment(sql, token)
+            if hidden is not None:
+                spans.append((token.start, token.end, hidden))
+            continue
         if kind not in STRING_KINDS and kind != "number":
             continue
         before = _previous(sql, tokens, i)
@@ -390,6 +395,15 @@ def _after_password_in_word(word: str) -> int | None:
     while rest < len(word) and word[rest].isspace():
         rest += 1
     return rest if rest < len(word) else None
+
+
+def _hidden_comment(sql: str, token: Token) -> str | None:
+    """A comment that holds a credential (``-- password=...``, ``/* postgres://u:pw@h
+    */``), hidden with its markers kept; None: it holds none."""
+    text = token.text(sql)
+    if not _VALUE_PASSWORD.search(text):
+        return None
+    return f"/* {REDACTED} */" if text.startswith("/*") else f"-- {REDACTED}"
 
 
 def _previous(sql: str, tokens: Sequence[Token], index: int) -> int:
@@ -568,8 +582,10 @@ def _ends_with_minus(text: str) -> bool:
 
 def _fast_redact_literals(sql: str) -> str | None:
     """``literals`` for a statement of plain tokens only; None: take the lexer (also for
-    a statement that says PASSWORD: an unquoted password is a constant too)."""
-    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower():
+    a statement that says PASSWORD: an unquoted password is a constant too; and for a
+    comment that may hold a credential)."""
+    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower() \
+            or ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
         return None
     out: list[str] = []
     pos = 0
@@ -615,6 +631,16 @@ def _redact_literals_by_tokens(sql: str) -> str:
     if tokens and tokens[-1].kind == "opaque":
         highest += 1
         spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
+    # (comments are kept, but not one that holds a credential; one inside a constant
+    # continued over lines goes with it)
+    if ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
+        for token in tokens:
+            if token.kind == "comment" and not any(
+                    start <= token.start < end for start, end, _ in spans):
+                hidden = _hidden_comment(sql, token)
+                if hidden is not None:
+                    spans.append((token.start, token.end, hidden))
+        spans.sort()
     return _apply(sql, spans)
 
 
