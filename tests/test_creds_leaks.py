@@ -206,6 +206,10 @@ def test_literals_mode_hides_connection_string_passwords_in_detail_and_context()
     "(2, 'PwLeak01', 'y') on conflict do nothing",
     "INSERT INTO users (name, pw_password_hash) VALUES ('bob', crypt('PwLeak01', 'x'))",
     "COPY t TO PROGRAM 'mysqldump --password PwLeak01 db'",
+    "COPY t TO PROGRAM 'curl -u app:PwLeak01 -T - https://h/up'",
+    "copy t from program 'mysql -pPwLeak01 -e \"select 1\"'",
+    "COPY t TO PROGRAM E'AWS_SECRET_ACCESS_KEY=PwLeak01 aws s3 cp - s3://b/k'",
+    "COPY (select 1) TO PROGRAM 'GITHUB_TOKEN=PwLeak01 ./upload.sh'",
     "COPY t TO PROGRAM 'curl --password=PwLeak01 http://h'",
 ])
 def test_passwords_in_more_places(sql: str) -> None:
@@ -235,6 +239,8 @@ def _others(sql: str, tokens: list[Any]) -> list[str]:
     "select crypt_count from t where n = 'x'",
     "select set_config('search_path', 'app', false)",
     "select encrypt_me('x')",
+    "COPY t TO PROGRAM 'gzip > /tmp/t.gz'",
+    "select * from programs where name = 'x'",
     "INSERT INTO users (name, email) VALUES ('bob', 'a@b'); insert into t values ('x')",
     "insert into t select 'a' from users where name = 'password'",
 ])

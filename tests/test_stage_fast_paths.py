@@ -243,7 +243,8 @@ def test_precheck_regex_is_the_redactors_cue_set() -> None:
     assert _MAY_HOLD_CREDENTIAL.flags & re.IGNORECASE
     assert set(_MAY_HOLD_CREDENTIAL.pattern.split("|")) == {"password", "://", "\\\\",
                                                             "uescape", "crypt", "hmac",
-                                                            "secret", "passphrase"}
+                                                            "secret", "passphrase",
+                                                            "program"}
 
 
 @SETTINGS

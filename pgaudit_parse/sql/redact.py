@@ -89,8 +89,15 @@ _PASSWORD_NAME = re.compile(rf"[\w.$-]*{_WORDS}[\w.$-]*", re.IGNORECASE)
 # Text without any of these holds no credential (escapes could spell "password" in an
 # E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
 # "hmac" name pgcrypto's functions, whose keys and passwords are arguments).
-_MAY_HOLD_CREDENTIAL = re.compile(r"password|passphrase|secret|://|\\|uescape|crypt|hmac",
-                                  re.IGNORECASE)
+_MAY_HOLD_CREDENTIAL = re.compile(
+    r"password|passphrase|secret|://|\\|uescape|crypt|hmac|program", re.IGNORECASE)
+# A shell command (COPY ... PROGRAM '...') that may hold a credential: a password, token
+# or key in its words or environment (PGPASSWORD=, AWS_SECRET_ACCESS_KEY=), curl's -u
+# user:pw, a URI with user:pw@, mysql's -pSECRET.
+_COMMAND_SECRET = re.compile(
+    r"pass|secret|token|api[_-]?key|access[_-]?key|credential|auth"
+    r"|(?:^|\s)-u\s*\S+:\S|(?:^|\s)-p\S|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@",
+    re.IGNORECASE)
 # pgcrypto functions and the (1-based) arguments that are a password or a secret key.
 _SECRET_ARGUMENTS: Final[dict[str, frozenset[int]]] = {
     "crypt": frozenset({1}),
@@ -123,7 +130,7 @@ def may_hold_credential(sql: str) -> bool:
     low = sql.lower()
     return ("password" in low or "://" in low or "\\" in low or "uescape" in low
             or "crypt" in low or "hmac" in low or "secret" in low or "passphrase" in low
-            or _LONG_S in sql)
+            or "program" in low or _LONG_S in sql)
 _MAX_DEPTH: Final = 4
 # A string whose value may hold SQL with a credential (a DO body, EXECUTE '...').
 _INNER_CUE = re.compile(_WORDS + "|crypt|hmac", re.IGNORECASE)
@@ -304,7 +311,10 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
-        if _VALUE_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
+        if _VALUE_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw) or (
+                before >= 0 and tokens[before].kind == "ident"
+                and tokens[before].text(sql).lower() == "program"
+                and _COMMAND_SECRET.search(value)):
             spans.append((token.start, token.end, REDACTED))
             last_secret = i
             continue
