@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Final, Protocol, cast
 
-from .lines import Line, Reject, split_message
+from .lines import Line, Reject, split_message, without_surrogates
 
 __all__ = [
     "InputError",
@@ -91,7 +91,7 @@ def lines_from_cloudwatch_events(events: Iterable[dict[str, Any]], source: str,
             yield Line(json.dumps(event, default=str, ensure_ascii=False), source, number,
                        "", _BAD_EVENT)
             continue
-        stream = str(event.get("logStreamName") or "")
+        stream = without_surrogates(str(event.get("logStreamName") or ""))
         ref = event.get("eventId")
         for text in split_message(message) or [""]:
             number += 1
@@ -136,8 +136,8 @@ def _seed_lines(parsed: dict[str, Any], source: str, start: int) -> Iterator[Lin
     if message.endswith("++"):
         message = message[:-2]
     number = start
-    stream = str(parsed.get("logStreamName") or "")
-    for part in message.split("|||"):
+    stream = without_surrogates(str(parsed.get("logStreamName") or ""))
+    for part in without_surrogates(message).split("|||"):
         # The seed turned the TAB of continuation lines into a space.
         text_line = "\t" + part[1:] if part.startswith(" ") else part
         number += 1
@@ -389,7 +389,8 @@ def plain_file_lines(raw: IO[bytes], name: str, on_reject: Callable[[Reject], No
 
 def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
     """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so."""
-    name = "<stdin>" if path == "-" else path
+    # (the name goes into outputs: a path's undecodable bytes as backslash escapes)
+    name = "<stdin>" if path == "-" else without_surrogates(path)
     if path == "-":
         if sys.stdin is None:
             raise InputError(name, "standard input is closed")

@@ -48,6 +48,7 @@ from .guardium import (
     _record,
     _server_host,
     _time_fields,
+    records_affected,
 )
 
 __all__ = ["RecordTemplate", "RecordWriter"]
@@ -159,8 +160,8 @@ class RecordTemplate:
         db_name = self._db_name(event.database)
         user = event.user
         # (ints by int.__repr__; a bool or another type where an int goes, by the stdlib)
-        rows_text = ("-1" if rows is None else integer(rows) if rows.__class__ is int
-                     else dumps(rows))
+        rows_text = ("-1" if rows is None else integer(records_affected(rows))
+                     if rows.__class__ is int else dumps(rows))
         micros_text = ("null" if micros is None else integer(micros)
                        if micros.__class__ is int else dumps(micros))
         return (
