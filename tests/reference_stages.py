@@ -48,6 +48,7 @@ from pgaudit_parse.sql.stage import (
     _redacted_payload,
     _replace,
     redact_context,
+    redact_echo,
     redact_message,
     statement_of_message,
 )
@@ -97,13 +98,16 @@ class ReferenceSqlStage:
             if new != event.duration_statement:
                 changes["duration_statement"] = new
         message = redact_message(event.message, mode)
+        if isinstance(event, ErrorEvent) and "statement" in changes:  # (hunt-creds)
+            message = redact_echo(message, event.statement, changes["statement"])
         if message != event.message:
             changes["message"] = message
-        self._redact_notes(event, changes)
+        self._redact_notes(event, changes, sql)  # (its PASSWORD $k: hunt-creds)
         return (_replace(event, changes) if changes else event), info
 
-    def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
-        detail = _redact_detail(event.detail, self.redact)
+    def _redact_notes(self, event: Event, changes: dict[str, object],
+                      statement: str | None = None) -> None:
+        detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
         context = redact_context(event.context, self.redact)

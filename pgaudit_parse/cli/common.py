@@ -124,7 +124,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ocsf-parquet: the region= partition (default: AWS_REGION)")
     parser.add_argument("--redact", choices=REDACT_MODES, default=None,
                         help="hide passwords or every constant in SQL and data (default: "
-                             "passwords for records, none for events; see docs/sql.md)")
+                             "passwords for records, ocsf and ecs, none for events; see "
+                             "docs/sql.md)")
     parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
@@ -356,7 +357,8 @@ def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:
     errors = _open_write(args.errors, append) if args.errors else None
     try:
         return OcsfParquetSink(args.output, region, args.account_id, args.instance, errors,
-                               owned=(errors,) if errors is not None else ())
+                               owned=(errors,) if errors is not None else (),
+                               redact=getattr(args, "redact", None))
     except ParquetUnavailable as exc:
         if errors is not None:
             errors.close()

@@ -131,7 +131,7 @@ def summary_main(argv: list[str]) -> int:
     def on_reject(reject: Reject) -> None:
         summary.add_reject(reject)
         if dead is not None:
-            dead.write(json.dumps(reject_to_json(reject), ensure_ascii=False) + "\n")
+            dead.write(json.dumps(reject_to_json(reject, "passwords"), ensure_ascii=False) + "\n")
         elif shown[0] < 10 and not args.quiet:
             shown[0] += 1
             print(f"pgaudit-parse: {reject.source}:{reject.line}: {reject.reason}",

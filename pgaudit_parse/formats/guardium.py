@@ -38,6 +38,7 @@ from typing import Any, Final
 
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, LogEvent
 from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
+from ..sql.redact import redact_echo
 from .executions import (
     INT_MAX,
     Execution,
@@ -160,14 +161,15 @@ def _record(event: Event, sql: str | None, micros: int | None, rows: int | None,
     """A record: ``data`` with ``sql`` (redacted here), or ``exception`` when sql is None."""
     connector = values == "connector"
     if sql is None:
-        description = event.message
+        sql_string = redact_passwords(event.statement) if event.statement else NOT_AVAILABLE
+        # (a message that quotes a password of its statement does not carry it either)
+        description = redact_echo(event.message, event.statement, sql_string)
         if connector:
             description = description.replace('"', "")  # the connector's gsub
         exception: dict[str, Any] | None = {
             "exceptionTypeId": "LOGIN_FAILED" if event.kind == "login_failed" else "SQL_ERROR",
             "description": description,
-            "sqlString": redact_passwords(event.statement) if event.statement
-            else NOT_AVAILABLE,
+            "sqlString": sql_string,
         }
         data = None
     else:

@@ -30,6 +30,7 @@ from typing import Final
 from ..events import ErrorEvent, Event
 from ..jsonenc import dumps, integer, last_text, string
 from ..sql import redact_passwords
+from ..sql.redact import redact_echo
 from .executions import Execution
 from .guardium import (
     APP_USER_NAME,
@@ -132,17 +133,17 @@ class RecordTemplate:
               rows: int | None) -> str:
         connector = self._connector
         if sql is None:
-            description = event.message
+            statement = event.statement
+            sql_string = redact_passwords(statement) if statement else NOT_AVAILABLE
+            # (a message that quotes a password of its statement does not carry it either)
+            description = redact_echo(event.message, statement, sql_string)
             if connector:
                 description = description.replace('"', "")  # the connector's gsub
-            statement = event.statement
             body = (
                 'null,"exception":{"exceptionTypeId":'
                 + ('"LOGIN_FAILED"' if event.kind == "login_failed" else '"SQL_ERROR"')
                 + ',"description":' + string(description)
-                + ',"sqlString":'
-                + string(redact_passwords(statement) if statement else NOT_AVAILABLE)
-                + "}")
+                + ',"sqlString":' + string(sql_string) + "}")
         else:
             body = ('{"construct":null,"originalSqlCommand":' + string(redact_passwords(sql))
                     + '},"exception":null')
