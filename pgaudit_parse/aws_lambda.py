@@ -25,8 +25,9 @@ the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other o
 :class:`~pgaudit_parse.sinks.QueueSink`: a record over SQS's 256 KiB is sent compressed,
 or split into parts (:func:`~pgaudit_parse.sinks.encode_record_body`). Every body of an
 invocation is built and its size checked before the first is sent, so no invocation
-fails half-way for a size; on FIFO queues each body carries a deduplication id, so a
-retried invocation sends nothing twice.
+fails half-way for a size; on FIFO queues each body carries a deduplication id (for
+records: the payload's event ids and the body's place, as two executions may render the
+same record text), so a retried invocation sends nothing twice and drops nothing.
 
 Both handlers run through the pump (:mod:`pgaudit_parse.pump`): the invocation succeeds
 (returns) only after SQS accepted everything, and the forwarder's checkpoint moves only
@@ -46,8 +47,7 @@ Build the deployable zip with ``scripts/build-lambda-zip.sh``; handler names:
 
 from __future__ import annotations
 
-import base64
-import gzip
+import hashlib
 import json
 import logging
 import math
@@ -61,7 +61,7 @@ from .aws.cloudwatch import now_ms
 from .aws.errors import AwsSetupError
 from .aws.firehose import transform_records
 from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder, ForwardSink
-from .aws.messages import EntryBoundary
+from .aws.messages import BodyError, EntryBoundary, checked_event, dead_letter_body, gunzip_base64
 from .aws.naming import instance_for_stream
 from .lines import Line, Reject
 from .parser import Parser
@@ -76,6 +76,8 @@ log = logging.getLogger("pgaudit_parse.aws_lambda")
 
 #: Stop starting new slices when less than this is left of the Lambda's time.
 _SAFETY_MS = 20_000
+#: PutRecordBatch calls for the records of one re-ingestion batch that keep failing.
+_REINGEST_ATTEMPTS = 5
 
 
 def _env_flag(value: str | None) -> bool:
@@ -153,39 +155,113 @@ def forward_handler(event: Any, context: Any) -> dict[str, Any]:
             "end": result.end, "checkpoint": result.checkpoint, "complete": result.complete}
 
 
-def decode_subscription_payload(event: dict[str, Any]) -> dict[str, Any]:
-    """The JSON document inside a subscription filter's ``{"awslogs": {"data": ...}}``.
+def decode_subscription_payload(event: Any) -> dict[str, Any]:
+    """The JSON document inside a subscription filter's ``{"awslogs": {"data": ...}}``,
+    or :class:`~pgaudit_parse.aws.messages.BodyError` saying why it cannot be read (not
+    base64, not gzip or cut short, not JSON, not an object with a ``logEvents`` list).
 
+    >>> import base64, gzip
     >>> raw = base64.b64encode(gzip.compress(b'{"messageType": "CONTROL_MESSAGE"}'))
     >>> decode_subscription_payload({"awslogs": {"data": raw.decode()}})["messageType"]
     'CONTROL_MESSAGE'
+    >>> decode_subscription_payload({"awslogs": {"data": "%%%"}})
+    Traceback (most recent call last):
+    ...
+    pgaudit_parse.aws.messages.BodyError: 'data' is not valid base64 (Only base64 data is allowed)
     """
-    data = event["awslogs"]["data"]
-    return json.loads(gzip.decompress(base64.b64decode(data)))
+    awslogs = event.get("awslogs") if isinstance(event, dict) else None
+    data = awslogs.get("data") if isinstance(awslogs, dict) else None
+    if not isinstance(data, str):
+        raise BodyError("not a subscription filter event (no text 'awslogs.data')")
+    raw = gunzip_base64(data)
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise BodyError(f"'data' is not valid JSON ({_first_line(exc)})") from None
+    except RecursionError:
+        raise BodyError("'data' is JSON nested too deeply") from None
+    if not isinstance(document, dict):
+        raise BodyError("'data' is not a JSON object")
+    kind = document.get("messageType")
+    if kind == "DATA_MESSAGE" and not isinstance(document.get("logEvents"), list):
+        raise BodyError("'logEvents' is not a list of log events")
+    if kind not in ("DATA_MESSAGE", "CONTROL_MESSAGE"):
+        raise BodyError("'messageType' is neither DATA_MESSAGE nor CONTROL_MESSAGE")
+    return document
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _raw_payload(event: Any) -> str:
+    """The text to keep of a payload that cannot be decoded."""
+    awslogs = event.get("awslogs") if isinstance(event, dict) else None
+    data = awslogs.get("data") if isinstance(awslogs, dict) else None
+    if isinstance(data, str):
+        return data
+    try:
+        return json.dumps(event, default=str, ensure_ascii=False)
+    except ValueError:
+        return repr(event)
+
+
+def _dead_letters(queue_url: str, letters: list[tuple[str, str]], where: str) -> int:
+    """Log each thing that could not be decoded (one line: where, why, size; never its
+    text) and, with a queue, send it there as a dead-letter body, which the consumer
+    (``pgaudit-parse sqs``) writes to ``--errors`` with its raw text. Returns the number
+    of bodies sent."""
+    for reason, raw in letters:
+        log.error("dead letter from %s: %s (%d characters)%s", where, reason, len(raw),
+                  "; sent to QUEUE_NAME for the consumer's --errors" if queue_url else "")
+    if not queue_url or not letters:
+        return 0
+    sender = BatchSender(make_client("sqs", _settings()), queue_url,
+                         group_id="pgaudit-parse-dead-letters")
+    sender.add([dead_letter_body(f"{where}: {reason}", raw) for reason, raw in letters])
+    sender.flush()
+    return sender.sent
 
 
 def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
     """Subscription filter target: events -> SQS (JSON messages) and optionally records.
 
+    A payload that cannot be decoded, and each log event in it without a text
+    ``message`` or epoch-millisecond ``timestamp``, is a dead letter: one error line in
+    the Lambda's log (never its text) and, with ``QUEUE_NAME``, a dead-letter body the
+    consumer writes to ``--errors`` with its raw text; the other events go on.
+
     Returns ``{"events", "messages", "records", "rejects"}``.
     """
     _setup_logging()
-    payload = decode_subscription_payload(event)
-    if payload.get("messageType") != "DATA_MESSAGE":
-        return {"events": 0, "messages": 0, "records": 0, "rejects": 0}
-    group = str(payload.get("logGroup", ""))
-    stream = str(payload.get("logStream", ""))
-    events = [{"eventId": str(e.get("id")), "timestamp": e.get("timestamp"),
-               "logStreamName": stream, "message": e.get("message", "")}
-              for e in payload.get("logEvents", [])]
-    settings = _settings()
-    sqs = make_client("sqs", settings)
-    prefix = os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX
-    result = {"events": len(events), "messages": 0, "records": 0, "rejects": 0}
     queue_url = os.environ.get("QUEUE_NAME", "").strip()
     records_queue = os.environ.get("RECORDS_QUEUE", "").strip()
     if not queue_url and not records_queue:
         raise RuntimeError("set QUEUE_NAME (events) and/or RECORDS_QUEUE (Guardium records)")
+    try:
+        payload = decode_subscription_payload(event)
+    except BodyError as exc:
+        sent = _dead_letters(queue_url, [(str(exc), _raw_payload(event))],
+                             "subscription payload")
+        return {"events": 0, "messages": sent, "records": 0, "rejects": 1}
+    if payload.get("messageType") != "DATA_MESSAGE":
+        return {"events": 0, "messages": 0, "records": 0, "rejects": 0}
+    group = str(payload.get("logGroup", ""))
+    stream = str(payload.get("logStream", ""))
+    events: list[dict[str, Any]] = []
+    bad: list[tuple[str, str]] = []
+    for index, item in enumerate(payload["logEvents"]):
+        try:
+            if isinstance(item, dict):  # CloudWatch's keys (id) as the forwarder's
+                item = {"eventId": item.get("id"), "logStreamName": stream,
+                        **{k: v for k, v in item.items() if k not in ("id", "eventId")}}
+            events.append(checked_event(item, index, stream))
+        except BodyError as exc:
+            bad.append((str(exc), json.dumps(item, default=str, ensure_ascii=False)))
+    settings = _settings()
+    sqs = make_client("sqs", settings)
+    prefix = os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX
+    result = {"events": len(events), "messages": 0, "records": 0, "rejects": len(bad)}
 
     # Every body is built (and its size checked) before the first is sent: the records
     # are rendered into a deferred sender first; the events' bodies are all packed before
@@ -195,8 +271,14 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
     if records_queue:
         account = os.environ.get("ACCOUNT_ID") or str(payload.get("owner") or "") or None
         instance = os.environ.get("INSTANCE") or instance_for_stream(group, stream) or stream
+        # On a FIFO queue two executions may render the same record text: deduplicate
+        # by this payload's identity (its events' ids) and the record's place, so that a
+        # retried invocation sends nothing twice and no record is taken for another.
+        identity = "\n".join([group, stream, *(str(e["eventId"]) for e in events)])
         records_sender = BatchSender(sqs, records_queue, defer=True,
-                                     group_id=stream or "pgaudit-parse")
+                                     group_id=stream or "pgaudit-parse",
+                                     dedup_key=hashlib.sha256(
+                                         identity.encode("utf-8", "surrogatepass")).hexdigest())
         sink = QueueSink(records_sender.add, "records", account, instance,
                          redact=os.environ.get("REDACT") or "passwords")
 
@@ -210,7 +292,7 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         records.process(Batch(lines_from_cloudwatch_events(events, f"{group}/{stream}"),
                               flush=True))  # rendered and queued in the deferred sender
         result["records"] = sink.written
-        result["rejects"] = sink.rejected
+        result["rejects"] += sink.rejected
 
     if queue_url:
         sender = BatchSender(sqs, queue_url, defer=True, group_id=stream or "pgaudit-parse")
@@ -221,6 +303,7 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
 
     if records_sender is not None:
         records_sender.flush()
+    result["messages"] += _dead_letters(queue_url, bad, f"{group}/{stream}")
     return result
 
 
@@ -244,10 +327,26 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         firehose = make_client("firehose", _settings())
         name = stream_arn.rsplit("/", 1)[-1]
         for start in range(0, len(chunks), 100):  # PutRecordBatch takes 100 at a time
-            batch = [{"Data": chunk} for chunk in chunks[start:start + 100]]
-            answer = firehose.put_record_batch(DeliveryStreamName=name, Records=batch)
-            if answer.get("FailedPutCount"):
-                raise RuntimeError(f"{answer['FailedPutCount']} re-ingested record(s) failed")
+            pending = chunks[start:start + 100]
+            for attempt in range(_REINGEST_ATTEMPTS):
+                answer = firehose.put_record_batch(
+                    DeliveryStreamName=name, Records=[{"Data": chunk} for chunk in pending])
+                if not answer.get("FailedPutCount"):
+                    break
+                # Only the records that failed go again: failing the invocation would
+                # make Firehose retry it and re-ingest the others twice.
+                responses = answer.get("RequestResponses") or []
+                if len(responses) != len(pending):
+                    raise RuntimeError(f"{answer['FailedPutCount']} re-ingested record(s) "
+                                       f"failed (no per-record answer)")
+                code = next(r.get("ErrorCode") for r in responses if r.get("ErrorCode"))
+                pending = [c for c, r in zip(pending, responses, strict=True)
+                           if r.get("ErrorCode")]
+                log.warning("%d re-ingested record(s) not accepted (%s); retrying",
+                            len(pending), code)
+                time.sleep(min(5.0, 0.2 * 2 ** attempt))
+            else:
+                raise RuntimeError(f"{len(pending)} re-ingested record(s) kept failing")
         log.info("re-ingested %d record(s) of output into %s", len(chunks), name)
 
     def rejected(reject: Reject) -> None:

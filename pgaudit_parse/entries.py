@@ -286,6 +286,35 @@ class EntryAssembler:
             state.last = None
         return done
 
+    def release(self, stale: Callable[[Line], bool]) -> list[LogEntry]:
+        """Emit, per stream, the open entries up to the last one that holds a ``stale``
+        line, in the order they started; the entries after it stay open. A source gives
+        up what it has held since an earlier batch this way without cutting a message
+        that is still being read (an ERROR whose STATEMENT line comes next).
+
+        >>> from pgaudit_parse.prefix import LinePrefix
+        >>> asm = EntryAssembler(LinePrefix("%m [%p] "))
+        >>> _ = asm.feed(Line("2026-11-25 16:05:01.120 UTC [7] LOG:  old", "f", 1))
+        >>> _ = asm.feed(Line("2026-11-25 16:05:02.120 UTC [8] ERROR:  new", "f", 2))
+        >>> [e.message for e in asm.release(lambda line: line.number == 1)]
+        ['old']
+        >>> [line.number for line in asm.pending_lines()]
+        [2]
+        """
+        done: list[LogEntry] = []
+        for state in self._streams.values():
+            order = state.order
+            last = -1
+            for index, building in enumerate(order):
+                if any(stale(line) for line in building.lines):
+                    last = index
+            for _ in range(last + 1):
+                building = order.popleft()
+                done.append(self._emit(state, building))
+                if state.last is building:
+                    state.last = None
+        return done
+
     def pending_lines(self) -> list[Line]:
         """The lines of entries not emitted yet (for sources that acknowledge input)."""
         return [line for state in self._streams.values() for b in state.order for line in b.lines]

@@ -274,6 +274,24 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+#: PostgreSQL's pids are C ints (``MyProcPid``): a larger number is not a pid, and
+#: OCSF's ``process.pid`` (integer_t, Parquet int32) could not carry it.
+_MAX_PID: Final = 2**31 - 1
+
+
+def _pid_or_none(value: str | None) -> int | None:
+    """A process id, or None when the text is not one (not a number, or not a C int)."""
+    pid = _int_or_none(value)
+    return pid if pid is not None and 0 <= pid <= _MAX_PID else None
+
+
+def _port_or_none(value: str | None) -> int | None:
+    """A client's TCP port, or None when the text is not one (not a number, or outside
+    0..65535: no TCP port, and no output format could carry it)."""
+    port = _int_or_none(value)
+    return port if port is not None and 0 <= port <= 65535 else None
+
+
 @lru_cache(maxsize=4096)
 def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
     """``host(port)`` -> (host, port); ``[local]`` -> ("[local]", None)."""
@@ -281,7 +299,7 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
         return None, None
     if remote.endswith(")") and "(" in remote:
         host, _, port = remote[:-1].rpartition("(")
-        return host or None, _int_or_none(port)
+        return host or None, _port_or_none(port)
     return remote, None
 
 
@@ -438,8 +456,8 @@ def _from_message(common: EventFields, message: str) -> EventFields:
         merged["database"] = values["database"]
     if merged["client_host"] is None and values.get("host"):
         merged["client_host"] = values["host"]
-    if merged["client_port"] is None and values.get("port", "").isdigit():
-        merged["client_port"] = int(values["port"])
+    if merged["client_port"] is None:
+        merged["client_port"] = _port_or_none(values.get("port"))
     return merged
 
 
@@ -557,13 +575,7 @@ class EventBuilder:
         database = get("d")
         if database in _UNKNOWN_VALUES:
             database = None
-        pid_text = get("p")
-        pid: int | None = None
-        if pid_text:
-            try:
-                pid = int(pid_text)
-            except ValueError:
-                pass
+        pid = _pid_or_none(get("p"))
         session_id = get("c") or None
         stream = entry.stream
         key = (stream, str(pid if pid is not None else session_id))
@@ -608,7 +620,7 @@ class EventBuilder:
                           session_start=session_start, command_tag=get("i") or None,
                           sqlstate=get("e") or None, backend_type=get("b") or None,
                           virtual_xid=get("v") or None, xid=_int_or_none(get("x")),
-                          leader_pid=_int_or_none(get("P")),
+                          leader_pid=_pid_or_none(get("P")),
                           query_id=_int_or_none(get("Q")), source=entry.source,
                           line=entry.line, stream=stream)
 
@@ -712,7 +724,7 @@ class EventBuilder:
             "database": None if database in _UNKNOWN_VALUES else database,
             "client_host": host,
             "client_port": port,
-            "pid": _int_or_none(pid) if pid is not None else None,
+            "pid": _pid_or_none(pid),
             "detail": detail,
             "hint": hint,
             "context": context,
@@ -728,7 +740,7 @@ class EventBuilder:
             "backend_type": get("b") or None,
             "virtual_xid": get("v") or None,
             "xid": _int_or_none(get("x")),
-            "leader_pid": _int_or_none(get("P")),
+            "leader_pid": _pid_or_none(get("P")),
             "query_id": _int_or_none(get("Q")),
             "source": entry.source,
             "line": entry.line,

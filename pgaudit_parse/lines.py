@@ -10,11 +10,13 @@ not place; it carries the raw text so that nothing is ever lost silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-__all__ = ["Line", "Reject", "to_lines", "split_message", "slot_filler", "slot_constructor"]
+__all__ = ["Line", "Reject", "to_lines", "split_message", "slot_filler", "slot_constructor",
+           "without_surrogates"]
 
 T = TypeVar("T")
 
@@ -99,13 +101,37 @@ class Reject:
                 "lines": self.lines}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """Text with each lone surrogate (a ``\\ud800`` escape in JSON input, a file name's
+    undecodable byte as Python hands it over, a library caller's string: no UTF-8 text
+    holds one, and no output can write one) as a backslash escape, the way an invalid
+    byte of a log file reads: ``\\xff`` for a byte, ``\\ud800`` for a code point.
+
+    >>> without_surrogates("a\\ud800b"), without_surrogates("f\\udcff.log"), without_surrogates("é")
+    ('a\\\\ud800b', 'f\\\\xff.log', 'é')
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    # U+DC80..U+DCFF: an undecodable byte (Python's surrogateescape)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
 def split_message(text: str) -> list[str]:
-    """Split text into lines on LF only (PostgreSQL messages may hold a bare CR).
+    """Split text into lines on LF only (PostgreSQL messages may hold a bare CR); a lone
+    surrogate becomes its backslash escape (:func:`without_surrogates`).
 
     >>> split_message("a\\r\\nb\\n")
     ['a\\r', 'b']
     """
-    parts = text.split("\n")
+    parts = without_surrogates(text).split("\n")
     if parts and parts[-1] == "":
         parts.pop()
     return parts

@@ -43,7 +43,8 @@ from typing import IO, Any, Final
 from .events import Event
 from .formats.ocsf import AUTHENTICATION, DATASTORE_ACTIVITY, to_ocsf
 from .lines import Reject
-from .sinks import reject_to_json
+from .sinks import default_redact, fsync_if_possible, reject_to_json
+from .sql.stage import SqlStage
 
 __all__ = ["OcsfParquetSink", "SOURCE_NAMES", "ParquetUnavailable", "arrow_schema"]
 
@@ -140,11 +141,14 @@ class OcsfParquetSink:
     def __init__(self, directory: str, region: str, account_id: str,
                  instance: str | None = None, errors: IO[str] | None = None,
                  source_prefix: str = "pgaudit", rows_per_group: int = 50_000,
-                 owned: tuple[IO[str], ...] = ()) -> None:
+                 owned: tuple[IO[str], ...] = (), redact: str | None = None) -> None:
         self._pa = _pa()
         import pyarrow.parquet as pq
 
         self._pq = pq
+        # The SQL stage, as ``--format ocsf`` has it: no password unless asked.
+        self.redact = redact or default_redact(self.fmt)
+        self._sql = SqlStage(self.redact, fingerprints=False)
         self.directory = directory
         self.region = region
         self.account_id: str | None = account_id
@@ -165,7 +169,7 @@ class OcsfParquetSink:
 
     def write(self, event: Event, instance: str | None = None) -> None:
         """Map one event to OCSF and queue it in its class/day partition."""
-        obj = to_ocsf(event, self.account_id, instance or self.instance)
+        obj = to_ocsf(self._sql.apply(event)[0], self.account_id, instance or self.instance)
         if obj is None:
             self.skipped += 1
             return
@@ -209,7 +213,8 @@ class OcsfParquetSink:
         """Count a reject and write it to the dead-letter stream (JSON lines)."""
         self.rejected += 1
         if self.errors is not None:
-            self.errors.write(json.dumps(reject_to_json(reject), ensure_ascii=False) + "\n")
+            self.errors.write(json.dumps(reject_to_json(reject, self.redact),
+                                         ensure_ascii=False) + "\n")
 
     def flush(self, durable: bool = False) -> None:
         """Write every buffered row and close the open files (a Parquet file is readable
@@ -225,10 +230,7 @@ class OcsfParquetSink:
         if self.errors is not None:
             self.errors.flush()
             if durable:
-                try:
-                    os.fsync(self.errors.fileno())
-                except (OSError, ValueError, AttributeError):
-                    pass
+                fsync_if_possible(self.errors)  # EIO/ENOSPC raise: nothing is acknowledged
 
     def close(self) -> None:
         """Flush, then close the streams handed over as ``owned``."""

@@ -151,6 +151,12 @@ class Parser:
         """Emit all events still held (end of input, or a pause in a follow mode)."""
         return self._events(self._assembler.flush())
 
+    def release(self, stale: Callable[[Line], bool]) -> list[Event]:
+        """Emit the held messages that hold a ``stale`` line (and, per stream, those that
+        began before them); messages begun after them stay held (see
+        :meth:`~pgaudit_parse.entries.EntryAssembler.release`)."""
+        return self._events(self._assembler.release(stale))
+
     def pending_lines(self) -> list[Line]:
         """Lines read but not yet part of an emitted event."""
         return self._assembler.pending_lines()

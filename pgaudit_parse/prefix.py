@@ -241,16 +241,24 @@ PrefixEscape(escape='p', padding=-5), PrefixLiteral(text=']%'))
 def _following_text(parts: tuple[PrefixPart, ...], index: int) -> str | None:
     """The regex that must follow the value at ``index``, or None if nothing fixed does.
 
-    It spans the literals and structured values after it up to the next free-text value
-    or ``%q``; when it reaches the end of the prefix, the severity is included. A free-text
+    It spans the literals and structured values after it up to the next free-text value;
+    when it reaches the end of the prefix, the severity is included. At ``%q`` it is what
+    follows ``%q`` or the severity, since only session processes write the rest. A free-text
     value thus stops at the first place where the rest of the prefix can follow. Every
     piece is bounded, so trying it costs at most a constant number of steps.
     """
     tail: list[str] = []
-    for part in parts[index + 1:]:
+    for offset, part in enumerate(parts[index + 1:], start=index + 1):
         if isinstance(part, PrefixLiteral):
             tail.append(re.escape(part.text))
-        elif part.escape in _FREE_TEXT or part.escape == "q":
+        elif part.escape == "q":
+            # The line goes on with what follows %q (a session process) or stops there
+            # (the severity of any other process): the value must let either follow.
+            after_q = _following_text(parts, offset)
+            if after_q is None:
+                return "".join(tail) or None
+            return "".join(tail) + f"(?:{after_q}|{_SEVERITY_LOOKAHEAD})"
+        elif part.escape in _FREE_TEXT:
             return "".join(tail) or None
         else:
             tail.append(_padded(part) if part.padding else f"(?:{_VALUE_PATTERNS[part.escape]})")
@@ -453,14 +461,23 @@ def _tail_element(parts: tuple[PrefixPart, ...], index: int) -> pp.ParserElement
     None if nothing fixed does. Alternatives of a timestamp each carry the rest after them."""
     pieces: list[PrefixPart] = []
     reaches_end = True
-    for part in parts[index + 1:]:
-        if isinstance(part, PrefixEscape) and (part.escape in _FREE_TEXT or part.escape == "q"):
+    rest: pp.ParserElement | None = None
+    for offset, part in enumerate(parts[index + 1:], start=index + 1):
+        if isinstance(part, PrefixEscape) and part.escape == "q":
+            # What follows %q (a session process), or the severity (any other process).
+            after_q = _tail_element(parts, offset)
+            if after_q is not None:
+                rest = pp.MatchFirst([after_q, _severity() + ":  "])
+            reaches_end = False
+            break
+        if isinstance(part, PrefixEscape) and part.escape in _FREE_TEXT:
             reaches_end = False
             break
         pieces.append(part)
-    if not pieces and not reaches_end:
-        return None
-    rest: pp.ParserElement = (_severity() + ":  ") if reaches_end else pp.Empty()
+    if rest is None:
+        if not pieces and not reaches_end:
+            return None
+        rest = (_severity() + ":  ") if reaches_end else pp.Empty()
     for part in reversed(pieces):
         if isinstance(part, PrefixLiteral):
             rest = pp.Literal(part.text) + rest

@@ -10,7 +10,9 @@ acknowledgements:
     invocation succeed) only after the sink's durable flush of everything made from it.
 
 After each batch the pump asks the stage which items it still holds (an ERROR waiting for
-its STATEMENT line), lets the batch decide whether to flush them now (``flush``), flushes
+its STATEMENT line), lets the batch decide whether to flush them now (``flush``) or give
+up only those held since an earlier batch (``release``: a message begun in this batch
+may get its STATEMENT line in the next, and is not cut), flushes
 the sink durably (fsync for files, SendMessageBatch accepted for SQS) and then calls
 ``ack(held)``: the source acknowledges everything except the held items, which it keeps
 (a message stays in flight, a checkpoint stays before them) until a later batch.
@@ -54,7 +56,9 @@ class Batch(Generic[T]):
     whether the stage must give up what it holds before that (True, or a predicate on the
     held items); ``partition`` picks the stage (one parser per log group); ``rejects`` are
     inputs the source could not decode (dead letters); ``instance`` names the DB instance
-    of a stream for the sink.
+    of a stream for the sink; ``release`` says which held items to give up now (held since
+    an earlier batch) without giving up the messages begun after them, which a whole
+    ``flush`` would cut (an ERROR whose STATEMENT line comes in the next batch).
     """
 
     items: Iterable[T]
@@ -63,6 +67,7 @@ class Batch(Generic[T]):
     partition: str = ""
     rejects: Sequence[Reject] = ()
     instance: Callable[[str], str | None] | None = None
+    release: Callable[[T], bool] | None = None
 
 
 class Source(Protocol[T]):
@@ -91,6 +96,11 @@ class Stage(Protocol[T]):
 
     def pending(self) -> list[T]: ...
 
+    def release(self, stale: Callable[[T], bool]) -> list[Any]:
+        """Give up the held items for which ``stale`` is true (and what must go with
+        them); keep the rest."""
+        ...
+
 
 class ParserStage:
     """The parser as a stage: lines in, events out; held lines are ``pending()``."""
@@ -99,6 +109,7 @@ class ParserStage:
         self.parser = parser
         self.feed = parser.feed
         self.flush = parser.flush
+        self.release = parser.release
 
     def pending(self) -> list[Line]:
         return self.parser.pending_lines()
@@ -121,6 +132,9 @@ class EntryStage:
     def pending(self) -> list[LogEntry]:
         return []
 
+    def release(self, stale: Callable[[LogEntry], bool]) -> list[Any]:
+        return []
+
 
 class PassThrough:
     """Items go to the sink as they are (the forwarder: CloudWatch events -> SQS)."""
@@ -132,6 +146,9 @@ class PassThrough:
         return []
 
     def pending(self) -> list[Any]:
+        return []
+
+    def release(self, stale: Callable[[Any], bool]) -> list[Any]:
         return []
 
 
@@ -186,6 +203,11 @@ class Pump(Generic[T]):
         if flush is True or (held and callable(flush) and flush(held)):
             self._write(stage.flush(), name)
             held = []
+        elif held and batch.release is not None:
+            released = stage.release(batch.release)
+            if released:
+                self._write(released, name)
+            held = stage.pending()
         sink.flush(durable=True)
         batch.ack(held)
         self.batches += 1

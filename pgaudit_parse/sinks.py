@@ -14,11 +14,13 @@ lines.
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -40,10 +42,11 @@ from .formats.ocsf import to_ocsf
 from .formats.record_template import RecordWriter
 from .jsonenc import dumps, fast_dumps, integer, last_text, number, orjson_safe_float, string
 from .lines import Reject
+from .sql.redact import redact
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
-__all__ = ["FORMATS", "EVENTS_SCHEMA_VERSION", "event_to_json", "add_sql_keys", "reject_to_json",
-           "Sink",
+__all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json",
+           "add_sql_keys", "reject_to_json", "Sink",
            "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
            "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
@@ -77,6 +80,17 @@ FORMATS: Final = ("records", "events", "ocsf", "ecs")
 #: ``schema_version`` of the ``--format events`` objects (events.schema.json); a renamed
 #: or removed key is a new major version, an added key a new minor one.
 EVENTS_SCHEMA_VERSION: Final = "1.0.0"
+
+
+def default_redact(fmt: str) -> str:
+    """The ``--redact`` mode of a format when none is given: ``none`` for events (a
+    faithful parse), ``passwords`` for the outputs that go to security tools (records,
+    OCSF, OCSF Parquet, ECS: they never carry a password unless asked).
+
+    >>> default_redact("events"), default_redact("ocsf")
+    ('none', 'passwords')
+    """
+    return "none" if fmt == "events" else "passwords"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -295,9 +309,18 @@ def add_sql_keys(out: dict[str, Any], info: SqlInfo) -> dict[str, Any]:
     return out
 
 
-def reject_to_json(reject: Reject) -> dict[str, Any]:
-    """The dead-letter object: ``file`` (and ``source``), ``line``, ``reason``, ``raw``."""
-    return {"file": reject.source, **reject.as_dict()}
+def reject_to_json(reject: Reject, redact_mode: str = "none") -> dict[str, Any]:
+    """The dead-letter object: ``file`` (and ``source``), ``line``, ``reason``, ``raw``;
+    ``raw`` redacted in ``redact_mode`` as the output's SQL is (a line that did not parse
+    may still hold a password or, for ``literals``, constants).
+
+    >>> reject_to_json(Reject("f", 1, "bad", "alter role a password 'x"), "passwords")["raw"]
+    'alter role a password <REDACTED>'
+    """
+    out = {"file": reject.source, **reject.as_dict()}
+    if redact_mode != "none":
+        out["raw"] = redact(reject.raw, redact_mode)
+    return out
 
 
 #: Compact JSON with non-ASCII kept, byte for byte what json.dumps writes.
@@ -363,11 +386,13 @@ class OutputSink:
                  held_bytes: int = DEFAULT_HELD_BYTES, redact: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
-        # The SQL stage: records never carry a password by default; events stay as logged.
-        self.redact = redact or ("passwords" if fmt == "records" else "none")
-        # (a Guardium record carries neither a fingerprint nor an audit line's raw message)
+        # The SQL stage: records, OCSF and ECS (security outputs) never carry a password by
+        # default; events stay as logged.
+        self.redact = redact or default_redact(fmt)
+        # (a Guardium record carries neither a fingerprint nor an audit line's raw message;
+        # OCSF and ECS carry the raw message, so it is written again redacted)
         self._sql = SqlStage(self.redact, fingerprints=fmt == "events",
-                             audit_messages=fmt == "events")
+                             audit_messages=fmt != "records")
         self.out = out
         self.errors = errors
         self.fmt = fmt
@@ -451,7 +476,7 @@ class OutputSink:
         stream."""
         self.rejected += reject.lines  # a run of empty lines is one reject of many lines
         if self.errors is not None:
-            self.errors.write(_dumps(reject_to_json(reject)) + "\n")
+            self.errors.write(_dumps(reject_to_json(reject, self.redact)) + "\n")
 
     def flush(self, durable: bool = False) -> None:
         """Write held records, flush both streams; with ``durable``, also fsync real files
@@ -464,16 +489,37 @@ class OutputSink:
                 continue
             stream.flush()
             if durable:
-                try:
-                    os.fsync(stream.fileno())
-                except (OSError, ValueError, AttributeError):
-                    pass  # pipes and terminals cannot be fsynced; flushed is all there is
+                fsync_if_possible(stream)
 
     def close(self) -> None:
         """Flush, then close the streams handed over as ``owned`` (never stdout)."""
         self.flush()
         for stream in self._owned:
             stream.close()
+
+
+#: fsync's answers for a stream that cannot be synced (a pipe, a terminal, /dev/null).
+_NOT_SYNCABLE = frozenset({errno.EINVAL, errno.EROFS, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def fsync_if_possible(stream: IO[str]) -> None:
+    """fsync the file under ``stream``; a stream without one (StringIO), or one that
+    cannot be synced (pipe, terminal), is flushed and that is all there is. Any other
+    failure (EIO, ENOSPC...) is raised: the write is not durable, so the input must not be
+    acknowledged.
+
+    >>> import io
+    >>> fsync_if_possible(io.StringIO())
+    """
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # no file under it (io.UnsupportedOperation is both)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NOT_SYNCABLE:
+            raise
 
 
 class ListSink:
@@ -513,6 +559,23 @@ class ListSink:
         return None
 
 
+#: Characters SQS refuses in a body (InvalidMessageContents): outside #x9 | #xA | #xD |
+#: #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF (U+FFFE, U+FFFF, lone surrogates...).
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sqs_text(line: str) -> str:
+    """A JSON line with every character SQS refuses written as a JSON ``\\uXXXX`` escape
+    (the same JSON value; outside strings JSON text is ASCII).
+
+    >>> print(sqs_text('{"s":"a' + chr(0xFFFF) + chr(0xD800) + 'é"}'))
+    {"s":"a\\uffff\\ud800é"}
+    """
+    if line.isascii():
+        return line
+    return _NOT_SQS_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
 def encode_record_body(line: str, limit: int = MAX_QUEUE_BODY_BYTES) -> list[str]:
     """SQS bodies for one JSON line (a record or an event), each within ``limit`` bytes.
 
@@ -532,6 +595,7 @@ def encode_record_body(line: str, limit: int = MAX_QUEUE_BODY_BYTES) -> list[str
     >>> decode_record_body(bodies) == json.loads(big)
     True
     """
+    line = sqs_text(line)
     if len(line.encode("utf-8")) <= limit:
         return [line]
     data = base64.b64encode(gzip.compress(line.encode("utf-8"), 9, mtime=0)).decode("ascii")

@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Final, Protocol, cast
 
-from .lines import Line, Reject, split_message
+from .lines import Line, Reject, split_message, without_surrogates
 
 __all__ = [
     "InputError",
@@ -91,7 +91,7 @@ def lines_from_cloudwatch_events(events: Iterable[dict[str, Any]], source: str,
             yield Line(json.dumps(event, default=str, ensure_ascii=False), source, number,
                        "", _BAD_EVENT)
             continue
-        stream = str(event.get("logStreamName") or "")
+        stream = without_surrogates(str(event.get("logStreamName") or ""))
         ref = event.get("eventId")
         for text in split_message(message) or [""]:
             number += 1
@@ -115,7 +115,7 @@ def lines_from_sqs_body(body: str, source: str, start: int = 0) -> Iterator[Line
     if text.startswith("{") and '"' in text[:3]:
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if isinstance(parsed, dict) and isinstance(parsed.get("events"), list):
             yield from lines_from_cloudwatch_events(parsed["events"], source, start)
@@ -136,8 +136,8 @@ def _seed_lines(parsed: dict[str, Any], source: str, start: int) -> Iterator[Lin
     if message.endswith("++"):
         message = message[:-2]
     number = start
-    stream = str(parsed.get("logStreamName") or "")
-    for part in message.split("|||"):
+    stream = without_surrogates(str(parsed.get("logStreamName") or ""))
+    for part in without_surrogates(message).split("|||"):
         # The seed turned the TAB of continuation lines into a space.
         text_line = "\t" + part[1:] if part.startswith(" ") else part
         number += 1
@@ -389,7 +389,8 @@ def plain_file_lines(raw: IO[bytes], name: str, on_reject: Callable[[Reject], No
 
 def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
     """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so."""
-    name = "<stdin>" if path == "-" else path
+    # (the name goes into outputs: a path's undecodable bytes as backslash escapes)
+    name = "<stdin>" if path == "-" else without_surrogates(path)
     if path == "-":
         if sys.stdin is None:
             raise InputError(name, "standard input is closed")
@@ -867,7 +868,7 @@ class _JsonStream:
 def _json_error(text: str) -> str:
     try:
         json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return f"invalid JSON: {getattr(exc, 'msg', exc)}"
     return "invalid JSON"
 
@@ -906,7 +907,7 @@ def _detect_in(chunks: _ByteChunks, limit: int) -> str:
                 return "json" if re.match(r'\{\s*"', head) else "plain"
             try:
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return "plain"
         return "json" if isinstance(value, dict) else "plain"
     if first == "{":
@@ -928,7 +929,7 @@ def _detect_in(chunks: _ByteChunks, limit: int) -> str:
             return "json" if re.match(r'\{\s*"', head) else "plain"
         try:
             return "json" if isinstance(json.loads(text), dict) else "plain"
-        except ValueError:
+        except (ValueError, RecursionError):
             return "plain"
     return "plain"
 
@@ -939,7 +940,7 @@ def _is_object_line(line: str) -> bool:
         return False
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = python_literal(line)
     return isinstance(value, dict)
 
@@ -979,7 +980,7 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
             try:
                 inner = json.loads(gzip.decompress(base64.b64decode(value["data"])))
                 events = inner.get("events") if isinstance(inner, dict) else None
-            except (ValueError, OSError, EOFError, zlib.error):
+            except (ValueError, RecursionError, OSError, EOFError, zlib.error):
                 events = None
         if isinstance(events, list):
             for event in events:
@@ -1011,7 +1012,7 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
             return _NOTHING
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             reject(f"{_json_error(text)} (line {where} of the file)", text)
             return _NOTHING
 
@@ -1054,7 +1055,7 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
                 continue
             try:
                 value = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 value = _NOTHING
             if value is not _NOTHING:
                 stream.take_line()
@@ -1117,7 +1118,7 @@ def iter_json_array(stream: IO[str], source: str) -> Iterator[Any]:
                 raise InputError(source, "invalid JSON")
             try:
                 value = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise InputError(source, f"invalid JSON: {exc}") from None
         yield value
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, Final, Literal, cast
 
 from .entries import LogEntry
-from .lines import Line, Reject, split_message
+from .lines import Line, Reject, split_message, without_surrogates
 from .sources import (
     _CHUNK,
     DEFAULT_MAX_LINE_BYTES,
@@ -105,7 +105,7 @@ def sniff_structured(head: str) -> StructuredKind | None:
         first = text.split("\n", 1)[0]
         try:
             obj = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
                 and set(obj) <= JSONLOG_KEYS:
@@ -185,8 +185,14 @@ class _StderrLineNumbers:
         return str(int(line) + extra)
 
 
+#: A SQLSTATE as ``%e`` reads it: five digits or upper-case letters.
+_SQLSTATE: Final = re.compile(r"[0-9A-Z]{5}\Z")
+
+
 def _put(fields: dict[str, str], escape: str, value: str | None) -> None:
-    if value:
+    # a column the prefix grammar would have checked: an SQLSTATE that is not one is
+    # left out, as a prefix line without %e
+    if value and (escape != "e" or _SQLSTATE.match(value)):
         fields[escape] = value
 
 
@@ -270,7 +276,7 @@ def jsonlog_entries(stream: IO[str], source: str,
             continue
         try:
             obj = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             report(Reject(source, number, f"bad jsonlog line: {exc.args[0]}", raw))
             continue
         if not isinstance(obj, dict) or not isinstance(obj.get("message"), str) \
@@ -284,12 +290,13 @@ def jsonlog_entries(stream: IO[str], source: str,
 def _text(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    return str(value)
+    # a JSON string may hold a lone surrogate (a \ud800 escape): no output could write it
+    return without_surrogates(str(value))
 
 
 def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
                 numbers: _StderrLineNumbers) -> LogEntry:
-    fields: dict[str, str] = {"m": o["timestamp"]}
+    fields: dict[str, str] = {"m": without_surrogates(o["timestamp"])}
     for escape, key in (("p", "pid"), ("u", "user"), ("d", "dbname"), ("c", "session_id"),
                         ("l", "line_num"), ("i", "ps"), ("s", "session_start"),
                         ("v", "vxid"), ("x", "txid"), ("e", "state_code"),
@@ -298,7 +305,9 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
         _put(fields, escape, _text(o.get(key)))
     _put(fields, "r", _remote(_text(o.get("remote_host")), _text(o.get("remote_port"))))
     # jsonlog leaves state_code out for successful completion (SQLSTATE 0 = "00000").
-    fields.setdefault("e", "00000")
+    # (a state_code that is not a SQLSTATE is not one: left out, not made 00000)
+    if o.get("state_code") in (None, ""):
+        fields["e"] = "00000"
     # stderr's DETAIL line is the server-log-only detail when there is one (csvlog too).
     detail = _text(o.get("detail_log")) or _text(o.get("detail"))
     secondary = [("DETAIL", detail), ("HINT", _text(o.get("hint"))),
@@ -306,7 +315,7 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
                  ("LOCATION", _location(_text(o.get("func_name")), _text(o.get("file_name")),
                                         _text(o.get("file_line_num")))),
                  ("STATEMENT", _text(o.get("statement")))]
-    return _entry(fields, str(o["error_severity"]), o["message"],
+    return _entry(fields, str(o["error_severity"]), without_surrogates(o["message"]),
                   _text(o.get("cursor_position")), _text(o.get("internal_position")),
                   secondary, raw, source, number, numbers)
 

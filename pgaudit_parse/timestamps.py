@@ -109,6 +109,24 @@ def zone_for(name: str) -> timezone:
     return timezone(offset)
 
 
+def _instant(moment: datetime) -> datetime:
+    """``moment`` if it is an instant every output can write (in UTC too): a time near
+    year 1 or 9999 whose offset takes it past datetime's range is not (raises
+    :class:`TimestampError`).
+
+    >>> _instant(datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-12))))
+    Traceback (most recent call last):
+    ...
+    pgaudit_parse.timestamps.TimestampError: timestamp out of range: 9999-12-31T23:00:00-12:00
+    """
+    if moment.year == 1 or moment.year == 9999:
+        try:
+            moment.astimezone(timezone.utc)
+        except OverflowError:
+            raise TimestampError(f"timestamp out of range: {moment.isoformat()}") from None
+    return moment
+
+
 @lru_cache(maxsize=4096)
 def _cached_parse(text: str) -> datetime:
     fast = _FAST.match(text)
@@ -116,9 +134,9 @@ def _cached_parse(text: str) -> datetime:
         year, month, day, hour, minute, second, fraction, zone = fast.groups()
         micro = int((fraction or "0").ljust(6, "0"))
         try:
-            return datetime(int(year), int(month), int(day), int(hour), int(minute),
-                            int(second), micro, tzinfo=zone_for(zone))
-        except ValueError as exc:
+            return _instant(datetime(int(year), int(month), int(day), int(hour),
+                                     int(minute), int(second), micro, tzinfo=zone_for(zone)))
+        except (ValueError, TimestampError) as exc:
             raise TimestampError(f"invalid timestamp {text!r}: {exc}") from None
     try:
         parsed = _dateutil_parser.parse(text, tzinfos=lambda name, offset: (
@@ -127,7 +145,10 @@ def _cached_parse(text: str) -> datetime:
         raise TimestampError(f"invalid timestamp {text!r}: {exc}") from None
     if parsed.tzinfo is None:
         raise TimestampError(f"timestamp without zone {text!r}")
-    return parsed
+    try:
+        return _instant(parsed)
+    except TimestampError as exc:
+        raise TimestampError(f"invalid timestamp {text!r}: {exc}") from None
 
 
 def _warn(message: str) -> None:
@@ -175,7 +196,7 @@ class TimestampParser:
             naive = datetime(year, month, day, hour, minute, second, microsecond)
         except ValueError as exc:
             raise TimestampError(f"invalid timestamp: {exc}") from None
-        return naive.replace(tzinfo=self.offset_of(zone, naive))
+        return _instant(naive.replace(tzinfo=self.offset_of(zone, naive)))
 
     def offset_of(self, name: str, naive: datetime) -> timezone:
         """The fixed offset a zone abbreviation (or numeric zone) stands for at ``naive``."""

@@ -24,7 +24,9 @@ from pgaudit_parse.formats.executions import (
     _PHASE,
     Execution,
     SessionKey,
+    _logged_at_portal_close,
     _Pending,
+    _same_execution,
     _Session,
     duration_micros,
     logged_statement,
@@ -46,6 +48,7 @@ from pgaudit_parse.sql.stage import (
     _redacted_payload,
     _replace,
     redact_context,
+    redact_echo,
     redact_message,
     statement_of_message,
 )
@@ -95,13 +98,16 @@ class ReferenceSqlStage:
             if new != event.duration_statement:
                 changes["duration_statement"] = new
         message = redact_message(event.message, mode)
+        if isinstance(event, ErrorEvent) and "statement" in changes:  # (hunt-creds)
+            message = redact_echo(message, event.statement, changes["statement"])
         if message != event.message:
             changes["message"] = message
-        self._redact_notes(event, changes)
+        self._redact_notes(event, changes, sql)  # (its PASSWORD $k: hunt-creds)
         return (_replace(event, changes) if changes else event), info
 
-    def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
-        detail = _redact_detail(event.detail, self.redact)
+    def _redact_notes(self, event: Event, changes: dict[str, object],
+                      statement: str | None = None) -> None:
+        detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
         context = redact_context(event.context, self.redact)
@@ -181,12 +187,30 @@ class ReferenceGrouper:
             assert isinstance(event, LogEvent)
             self._logged_statement(event, sql, out)
         else:
-            if isinstance(event, DisconnectionEvent) or (
+            if isinstance(event, ErrorEvent) and event.statement is not None:
+                self._failed(event)
+            elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
                     and event.message.startswith("connection received: ")):
                 self._release_session(session_key(event), out)
             out.append(event)
         return out
+
+    def _failed(self, event: ErrorEvent) -> None:
+        # the failed statement's log_statement line or parse/bind durations: its error
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if session is None:
+            return
+        matching = [p for p in session.pending if p.source != "audit" and not p.final
+                    and same_sql(p.sql, event.statement)]
+        if not matching:
+            return
+        failed = matching[-1]
+        session.pending = [p for p in session.pending if p is not failed]
+        self._held -= 1
+        self._held_bytes -= failed.size
+        self._drop_if_empty(key, session)
 
     def flush(self) -> list[Execution]:
         """Release every pending execution."""
@@ -228,17 +252,24 @@ class ReferenceGrouper:
         session = self._session(event)
         pending = session.pending
         self.joined = True
+        reused = False
         for item in pending:
             if item.source == "audit" and item.ids == ids:
+                if not _same_execution(item, event, sql):
+                    reused = True  # a new backend on a reused pid
+                    break
                 item.take(event)
                 if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
                     item.rows = audit.rows
                 return
-        # A new statement id: the session's earlier pgAudit executions are over.
-        self._release(session, [p for p in pending
-                                if p.source == "audit" and p.ids and p.ids[0] != ids[0]], out)
+        if reused:
+            self._release(session, list(pending), out)
+        else:
+            # A new statement id: the session's earlier pgAudit executions are over.
+            self._release(session, [p for p in pending if p.source == "audit" and p.ids
+                                    and p.ids[0] != ids[0]], out)
         self.joined = False
-        for item in pending:
+        for item in session.pending:
             if item.source != "audit" and same_sql(sql, item.sql):
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
@@ -254,12 +285,15 @@ class ReferenceGrouper:
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
             if session is not None:
-                for item in reversed(session.pending):
-                    if not item.final:
-                        item.add_time(micros)
-                        item.final = True
-                        item.take(event)
-                        break
+                # the query string a log_statement line showed, else the latest
+                queries = [p for p in session.pending if not p.final and p.query]
+                others = [p for p in session.pending if not p.final]
+                chosen = queries or others
+                if chosen:
+                    item = chosen[-1]
+                    item.add_time(micros)
+                    item.final = True
+                    item.take(event)
                 self._touch(key, session, event)
             return
         phase_match = _PHASE.match(event.message)
@@ -280,7 +314,10 @@ class ReferenceGrouper:
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
-        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
+        candidates = [p for p in pending if not p.final and same_sql(p.sql, sql)]
+        if phase == "execute":
+            candidates = [p for p in candidates if not _logged_at_portal_close(p)]
+        found = candidates[0] if candidates else None
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
@@ -316,7 +353,7 @@ class ReferenceGrouper:
             if found is not None:
                 self._release(session, [p for p in pending if p is not found], out)
                 found.take(event)
-                found.event, found.source = event, "statement"
+                found.event, found.source, found.query = event, "statement", True
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, list(pending), out)

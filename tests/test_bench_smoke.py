@@ -86,3 +86,42 @@ def test_run_py_times_every_command(bench_log: Path, tmp_path: Path) -> None:
     # --jobs 2 wrote the same bytes as one process (compared by digest, untimed)
     assert results["jobs_identical"] is True
     assert "Targets (issue 12), from this run:" in table and "peak RSS: at most" in table
+
+
+def test_try_mypyc_compiles_the_hot_modules_and_writes_the_same_bytes(bench_log: Path) -> None:
+    # bench/try_mypyc.py backs the PROFILE.md figure for mypyc; it must keep compiling and
+    # keep comparing both copies' output (its PATCH refuses a lines.py it no longer fits).
+    proc = subprocess.run([sys.executable, str(BENCH / "try_mypyc.py"), str(bench_log),
+                           "--format", "records", "--repeat", "1"],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = re.search(r"^\| records \| ([0-9.]+) \| ([0-9.]+) \| [-+0-9]+% \| (\w+) \|$",
+                    proc.stdout, re.MULTILINE)
+    assert row is not None, proc.stdout
+    assert float(row.group(1)) > 0 and float(row.group(2)) > 0
+    assert row.group(3) == "yes"
+
+
+def test_python_ceiling_times_the_least_records_loop_against_the_floor(bench_log: Path) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH / "python_ceiling.py"), str(bench_log)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = re.fullmatch(r"(\d+) lines; regex floor [0-9.]+ CPU s \((\d+) matched\); least "
+                         r"records loop [0-9.]+ CPU s \((\d+) records\) = [0-9.]+x the floor\n",
+                         proc.stdout)
+    assert found is not None, proc.stdout
+    lines, matched, records = (int(g) for g in found.groups())
+    # make_log.py's traffic is mostly one-line pgAudit statements without quotes
+    assert lines >= matched > records > 0
+
+
+@pytest.mark.parametrize("script", ["python_ceiling.py", "try_mypyc.py"])
+def test_bench_script_examples(script: str) -> None:
+    import doctest
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(script[:-3], BENCH / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -137,10 +137,12 @@ def test_extended_protocol_phases_make_one_record_with_their_sum() -> None:
         RDS + f'LOG:  AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.customers,"{sql}",2,1',
         RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.customers,"
               "<previously logged>,<previously logged>,1",
-        # the next execution of the same prepared statement: bind and execute only
+        # the next execution of the same prepared statement: bind and execute only (with
+        # pgaudit.log_rows a SELECT's AUDIT line follows its execute duration, as above:
+        # it is written when the portal closes)
         RDS + f"LOG:  duration: 0.300 ms  bind P_0: {sql}",
-        RDS + f'LOG:  AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.customers,"{sql}",3,1',
         RDS + f"LOG:  duration: 0.020 ms  execute P_0: {sql}",
+        RDS + f'LOG:  AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.customers,"{sql}",3,1',
     ])
     assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
         (sql, 467 + 352 + 25), (sql, 320)]

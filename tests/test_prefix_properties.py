@@ -114,6 +114,28 @@ PADDED_EMPTY_LAST_FIELD = PrefixCase(
 )
 
 #: A padded timestamp, then an empty remote host (a checkpointer's line).
+#: A numeric zone before %q, then a value of digits: '-03:30' is not the zone (the rest
+#: would not follow), '-03' is; and the line of a background process stops at %q.
+NUMERIC_ZONE_BEFORE_Q_AND_DIGITS = PrefixCase(
+    spec="%b:%t:%m:%q%l:%a:%u:%p:",
+    line="client backend:2026-11-25 16:05:01 -03:2026-11-25 16:05:01.123 -03:30:psql:bob:77:"
+         "LOG:  x",
+    rendered_prefix="client backend:2026-11-25 16:05:01 -03:2026-11-25 16:05:01.123 -03:30:"
+                    "psql:bob:77:",
+    fields={"b": "client backend", "t": "2026-11-25 16:05:01 -03",
+            "m": "2026-11-25 16:05:01.123 -03", "l": "30", "a": "psql", "u": "bob", "p": "77"},
+    severity="LOG",
+    message="x",
+)
+NUMERIC_ZONE_AT_Q_OF_A_BACKGROUND_LINE = PrefixCase(
+    spec="%m [%p] %q%l %u ",
+    line="2026-11-25 16:05:01.123 +05:30 [7] LOG:  x",
+    rendered_prefix="2026-11-25 16:05:01.123 +05:30 [7] ",
+    fields={"m": "2026-11-25 16:05:01.123 +05:30", "p": "7"},
+    severity="LOG",
+    message="x",
+    background=True,
+)
 PADDED_TIMESTAMP_BEFORE_EMPTY_HOST = PrefixCase(
     spec="%-30t %h ",
     line="2000-01-01 00:00:00 UTC" + " " * 9 + "LOG:  x",
@@ -146,6 +168,8 @@ RIGHT_PADDED_NON_ASCII_BEFORE_SPACE = PrefixCase(
 @example(PADDED_EMPTY_LAST_FIELD)
 @example(PADDED_TIMESTAMP_BEFORE_EMPTY_HOST)
 @example(RIGHT_PADDED_NON_ASCII_BEFORE_SPACE)
+@example(NUMERIC_ZONE_BEFORE_Q_AND_DIGITS)
+@example(NUMERIC_ZONE_AT_Q_OF_A_BACKGROUND_LINE)
 def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
     parsed = LinePrefix(case.spec).parse(case.line)
     assert parsed is not None, f"{case.spec!r} does not match {case.line!r}"
@@ -165,6 +189,8 @@ def test_rendered_line_parses_back_to_its_values(case: PrefixCase) -> None:
 @example(PADDED_EMPTY_LAST_FIELD)
 @example(PADDED_TIMESTAMP_BEFORE_EMPTY_HOST)
 @example(RIGHT_PADDED_NON_ASCII_BEFORE_SPACE)
+@example(NUMERIC_ZONE_BEFORE_Q_AND_DIGITS)
+@example(NUMERIC_ZONE_AT_Q_OF_A_BACKGROUND_LINE)
 def test_grammar_and_regex_agree_on_rendered_lines(case: PrefixCase) -> None:
     prefix = LinePrefix(case.spec)
     assert prefix.parse(case.line) == prefix.parse_with_grammar(case.line)

@@ -65,6 +65,7 @@ def test_text_the_precheck_passes_needs_no_redaction(text: str) -> None:
 
 def test_the_precheck_sees_every_spelling() -> None:
     for text in ("ALTER ROLE a PASSWORD 'x'", "pa\u017f\u017fword=1", "E'\\x41'",
+                 "select CRYPT('pw', gen_salt('bf'))", "select HMAC('d', 'k', 'sha1')",
                  "U&'a' UESCAPE '!'", "select 'pg://u:p@h'", "PASSWORD"):
         assert may_hold_credential(text), text
     assert not may_hold_credential("update t set a = a + 1 where id = 7")
@@ -241,7 +242,9 @@ def test_precheck_regex_is_the_redactors_cue_set() -> None:
     # The reference the pre-check is proven against names the words the redactor looks for.
     assert _MAY_HOLD_CREDENTIAL.flags & re.IGNORECASE
     assert set(_MAY_HOLD_CREDENTIAL.pattern.split("|")) == {"password", "://", "\\\\",
-                                                            "uescape"}
+                                                            "uescape", "crypt", "hmac",
+                                                            "secret", "passphrase",
+                                                            "program"}
 
 
 @SETTINGS

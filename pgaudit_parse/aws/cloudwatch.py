@@ -317,16 +317,17 @@ class CloudWatchReader:
                                           state.skip_through, self.filter_pattern)
             counter = [0]
 
-            def held_before(held: Sequence[Line], state: _GroupState = state,
+            def held_before(line: Line, state: _GroupState = state,
                             start: int = start) -> bool:
                 # Held since the slice before: no more lines will come for it; emit it
-                # so that the checkpoint (and memory) can move on.
-                return any(state.inflight.get(_ref(line), start) < start for line in held)
+                # so that the checkpoint (and memory) can move on. (Only it: a message
+                # begun in this slice may get its STATEMENT line in the next.)
+                return state.inflight.get(_ref(line), start) < start
 
             self.pump.process(Batch(
                 self._slice_lines(group, state, start, stop, counter),
                 ack=partial(self._slice_done, group, state, start, stop, end, counter),
-                flush=held_before, partition=group, instance=self._instance_of(group)))
+                release=held_before, partition=group, instance=self._instance_of(group)))
             count = counter[0]
             total += count
             state.span = next_span(state.span, count)

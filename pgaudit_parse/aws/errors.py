@@ -12,6 +12,8 @@ credentials or message contents.
 
 from __future__ import annotations
 
+import re
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -23,7 +25,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-__all__ = ["AwsSetupError", "explain", "error_code", "is_not_found", "is_denied"]
+__all__ = ["AwsSetupError", "explain", "error_code", "is_not_found", "is_denied",
+           "hide_credentials", "is_log_file_gone"]
 
 _CHECK_IDENTITY = "check the credentials with `aws sts get-caller-identity`"
 
@@ -59,12 +62,33 @@ _DENIED_CODES = frozenset({
 })
 
 
+#: ``user:password@`` (or ``token@``) in a URL: an endpoint or queue URL may carry it.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@'\"]*@")
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the user information of every URL in it replaced by ``***``.
+
+    >>> hide_credentials("cannot reach http://bob:secret@127.0.0.1:4566/ (queue https://q)")
+    'cannot reach http://***@127.0.0.1:4566/ (queue https://q)'
+    """
+    if "@" not in text:
+        return text
+    return _URL_USERINFO.sub(r"\1***@", text)
+
+
 class AwsSetupError(Exception):
-    """A problem the user fixes outside the program; ``str()`` is the one-line message.
+    """A problem the user fixes outside the program; ``str()`` is the one-line message
+    (the user information of any URL in it is hidden: see :func:`hide_credentials`).
 
     >>> str(AwsSetupError("no AWS region: pass --region or set AWS_REGION"))
     'no AWS region: pass --region or set AWS_REGION'
+    >>> str(AwsSetupError("invalid --endpoint-url 'http://u:pw@h:1'"))
+    "invalid --endpoint-url 'http://***@h:1'"
     """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(hide_credentials(a) if isinstance(a, str) else a for a in args))
 
 
 def error_code(exc: BaseException) -> str:
@@ -90,6 +114,17 @@ def is_not_found(exc: BaseException) -> bool:
     return code in _NOT_FOUND_CODES or code.endswith(("NotFound", "NotFoundFault"))
 
 
+def is_log_file_gone(exc: BaseException) -> bool:
+    """True when RDS no longer has the log file (removed by retention while read).
+
+    >>> is_log_file_gone(ClientError({"Error": {"Code": "DBLogFileNotFoundFault"}}, "Dl"))
+    True
+    >>> is_log_file_gone(ClientError({"Error": {"Code": "DBInstanceNotFound"}}, "Dl"))
+    False
+    """
+    return error_code(exc) == "DBLogFileNotFoundFault"
+
+
 def is_denied(exc: BaseException) -> bool:
     """True when IAM (or a resource policy) refused the call.
 
@@ -109,6 +144,10 @@ def explain(exc: BaseException, doing: str) -> str:
     >>> explain(ValueError("odd"), "sending to queue q")
     'ValueError while sending to queue q: odd'
     """
+    return hide_credentials(_explain(exc, doing))
+
+
+def _explain(exc: BaseException, doing: str) -> str:
     if isinstance(exc, AwsSetupError):
         return str(exc)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

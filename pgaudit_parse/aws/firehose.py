@@ -15,8 +15,10 @@ input record, with the same ids:
 
 All data messages of one invocation are parsed together, per log stream in record order, so
 a multi-line message (or an ERROR and its STATEMENT line) split across records is assembled
-as in the file. Output goes to the record where its message began; when that record failed,
-to the nearest good one, so that no parsed event is lost. Lines of a message that arrive in
+as in the file. Output goes to the record where its message began; when that record failed
+(even after it was given output), to the nearest good one; when every record failed, it is
+put back on the delivery stream as ready output (``reingest``), so that no parsed event is
+lost. Lines of a message that arrive in
 a *later invocation* than its first line cannot be joined to it (the handler keeps no state
 between invocations): they are rejects, kept raw in Firehose's error output.
 
@@ -104,6 +106,8 @@ def decode_record(data: str) -> dict[str, Any]:
         payload = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise UndecodableRecord("data is not a JSON document") from None
+    except RecursionError:
+        raise UndecodableRecord("data is JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise UndecodableRecord("data is not a JSON object")
     kind = payload.get("messageType")
@@ -168,10 +172,22 @@ def transform_records(records: Iterable[dict[str, Any]], *, fmt: str = "records"
         elif payload["messageType"] == "DATA_MESSAGE":
             run.add(index, payload)
     run.finish()
+    homeless = run.homeless
+    for index, item in enumerate(items):
+        if item.result == "ProcessingFailed" and item.output:
+            # Output given to it before one of its lines was rejected: a failed record
+            # answers its original data, so the output moves to a good record.
+            target = _good_owner(items, index)
+            if target is None:
+                homeless.extend(item.output)
+            else:
+                items[target].output.extend(item.output)
+            item.output = []
     for item in items:
         if item.result == "Dropped" and item.output:
             item.result = "Ok"
-    return _within_limit(items, RESPONSE_LIMIT if limit is None else limit, reingest)
+    return _within_limit(items, RESPONSE_LIMIT if limit is None else limit, reingest,
+                         "".join(homeless))
 
 
 class _Invocation:
@@ -192,6 +208,8 @@ class _Invocation:
         self.starts: list[int] = []  # first line number of each record that has lines
         self.owners: list[int] = []  # the index of that record
         self.line_number = 0  # line numbers run on across records and groups
+        #: Output no record can carry (every record failed): put back on the stream.
+        self.homeless: list[str] = []
 
     def add(self, index: int, payload: dict[str, Any]) -> None:
         group, stream = payload["logGroup"], payload["logStream"]
@@ -236,6 +254,8 @@ class _Invocation:
         target = _good_owner(self.items, index)
         if target is not None:
             self.items[target].output.append(text)
+        else:
+            self.homeless.append(text)
 
     def _rejected(self, reject: Reject) -> None:
         owner = _owner(self.starts, self.owners, reject.line)
@@ -288,13 +308,19 @@ def _pass_record(text: str) -> bytes:
 
 
 def _within_limit(items: list[FirehoseRecord], limit: int,
-                  reingest: Callable[[list[bytes]], None] | None,
+                  reingest: Callable[[list[bytes]], None] | None, homeless: str = "",
                   ) -> list[dict[str, str]]:
     """The answers, with the output of the last records put back on the stream (and those
-    records answered ``Dropped``) while the response is over ``limit``."""
+    records answered ``Dropped``) while the response is over ``limit``; ``homeless``
+    output (of an invocation whose every record failed) is put back too."""
     answers = [item.answer() for item in items]
     total = 2 + sum(len(a["data"]) + len(a["recordId"]) + _ANSWER_OVERHEAD for a in answers)
     put_back: list[bytes] = []
+    if homeless:
+        if reingest is None:
+            raise ValueError("every record failed and their parsed output cannot be "
+                             "re-ingested (no deliveryStreamArn)")
+        put_back = passed_output(homeless)
     for position in range(len(answers) - 1, -1, -1):
         if total <= limit:
             break

@@ -110,27 +110,33 @@ class BatchSender:
     With ``defer``, nothing goes out before :meth:`flush` (so every body has been built,
     and its size checked, before the first is sent). On a FIFO queue (``.fifo``) each
     message carries a deduplication id made from its body: a retried invocation that
-    sends the same bodies again within SQS's five-minute window sends nothing twice.
+    sends the same bodies again within SQS's five-minute window sends nothing twice. Bodies
+    that may be the same text for distinct inputs (two executions rendered as the same
+    record) need ``dedup_key``, a text naming the input (the same on a retry, another for
+    other input): the id is then made from it and the body's place in the sequence.
     """
 
     def __init__(self, sqs: Any, queue_url: str,
                  sleep: Callable[[float], None] = time.sleep, defer: bool = False,
-                 group_id: str = "pgaudit-parse") -> None:
+                 group_id: str = "pgaudit-parse", dedup_key: str | None = None) -> None:
         self.sqs = sqs
+        self.dedup_key = dedup_key
+        self._count = 0  # bodies queued so far: each one's place in the sequence
         self.queue_url = queue_url
         self.sent = 0
         self.defer = defer
         self.fifo = queue_url.endswith(".fifo")
         self.group_id = group_id
-        self._bodies: list[str] = []
+        self._bodies: list[tuple[str, int]] = []  # (body, its place)
         self._waiting: list[str] = []
         self._sleep = sleep
 
-    def _entry(self, key: str, body: str) -> dict[str, str]:
+    def _entry(self, key: str, body: str, place: int) -> dict[str, str]:
         entry = {"Id": key, "MessageBody": body}
         if self.fifo:
             entry["MessageGroupId"] = self.group_id
-            entry["MessageDeduplicationId"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
+            named = body if self.dedup_key is None else f"{self.dedup_key}\n{place}"
+            entry["MessageDeduplicationId"] = hashlib.sha256(named.encode("utf-8")).hexdigest()
         return entry
 
     @staticmethod
@@ -151,9 +157,10 @@ class BatchSender:
             if len(body.encode("utf-8")) > MAX_BODY_BYTES:
                 raise AwsSetupError(f"a message of {len(body.encode('utf-8'))} bytes is over "
                                     f"SQS's limit of {MAX_BODY_BYTES} for {self.queue_url}")
-            if not self.fits(self._bodies, body):
+            if not self.fits([b for b, _ in self._bodies], body):
                 self._send()
-            self._bodies.append(body)
+            self._bodies.append((body, self._count))
+            self._count += 1
 
     def flush(self) -> None:
         """Send whatever is queued; returns when SQS has accepted every entry."""
@@ -165,13 +172,14 @@ class BatchSender:
     def _send(self) -> None:
         if not self._bodies:
             return
-        entries = {str(i): body for i, body in enumerate(self._bodies)}
+        entries = {str(i): item for i, item in enumerate(self._bodies)}
         self._bodies = []
         for attempt in range(_SEND_ATTEMPTS):
             try:
                 response = self.sqs.send_message_batch(
                     QueueUrl=self.queue_url,
-                    Entries=[self._entry(key, body) for key, body in entries.items()])
+                    Entries=[self._entry(key, body, place)
+                             for key, (body, place) in entries.items()])
             except Exception as exc:
                 raise AwsSetupError(explain(exc, f"sending to queue {self.queue_url}")) from exc
             for ok in response.get("Successful", []):

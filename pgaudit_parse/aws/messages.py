@@ -55,6 +55,9 @@ __all__ = [
     "BodyError",
     "encode_event",
     "MAX_DECODED_BYTES",
+    "checked_event",
+    "dead_letter_body",
+    "gunzip_base64",
 ]
 
 #: SQS's limit for one message and for the sum of one SendMessageBatch.
@@ -65,7 +68,55 @@ MAX_DECODED_BYTES: Final = 16 << 20
 
 
 class BodyError(ValueError):
-    """An SQS body that cannot be decoded; ``str()`` is the dead-letter reason."""
+    """An SQS body that cannot be decoded; ``str()`` is the dead-letter reason, ``raw``
+    the text to keep in the dead letter when it is not the body itself (a body made by
+    :func:`dead_letter_body`)."""
+
+    def __init__(self, reason: str, raw: str | None = None) -> None:
+        super().__init__(reason)
+        self.raw = raw
+
+
+def dead_letter_body(reason: str, raw: str, limit: int = MAX_BODY_BYTES) -> str:
+    """An SQS body that carries something a Lambda could not decode (a subscription
+    payload, one event) to the consumer, which writes it as a dead letter with
+    ``reason`` and ``raw`` (see :func:`decode_message`). A raw text too large for one
+    body is sent compressed, and if still too large, cut (the reason says so).
+
+    >>> body = dead_letter_body("bad", "text")
+    >>> try:
+    ...     decode_message(body)
+    ... except BodyError as exc:
+    ...     print(exc, exc.raw)
+    dead letter: bad text
+    """
+    body = json.dumps({"v": FORMAT_VERSION, "deadLetter": reason, "raw": raw},
+                      ensure_ascii=True, separators=(",", ":"))
+    if len(body) <= limit:
+        return body
+    packed = base64.b64encode(gzip.compress(raw.encode("utf-8", "surrogatepass"), 9)
+                              ).decode("ascii")
+    room = limit - len(reason) * 6 - 200  # the JSON around the data, reason escaped
+    if len(packed) > room:
+        reason = f"{reason} (raw text of {len(raw)} characters cut to fit one SQS message)"
+        packed = packed[:max(0, room - 100) // 4 * 4]
+    return json.dumps({"v": FORMAT_VERSION, "deadLetter": reason,
+                       "encoding": "gzip+base64", "raw": packed},
+                      ensure_ascii=True, separators=(",", ":"))
+
+
+def _dead_letter(data: dict[str, Any]) -> BodyError:
+    """The dead letter a :func:`dead_letter_body` carries."""
+    reason = str(data.get("deadLetter"))
+    raw = data.get("raw")
+    if not isinstance(raw, str):
+        return BodyError(f"dead letter: {reason}")
+    if data.get("encoding") == "gzip+base64":
+        try:
+            raw = gunzip_base64(raw).decode("utf-8", "replace")
+        except BodyError:
+            pass  # cut to fit: keep the base64 text as it came
+    return BodyError(f"dead letter: {reason}", raw)
 
 
 @dataclass(slots=True)
@@ -82,7 +133,13 @@ class DecodedBody:
     loose: bool
 
 
-def _gunzip(data: str) -> bytes:
+def gunzip_base64(data: str) -> bytes:
+    """The bytes of base64 text of gzip data (at most :data:`MAX_DECODED_BYTES`), or
+    :class:`BodyError` saying why not.
+
+    >>> gunzip_base64(base64.b64encode(gzip.compress(b"hi")).decode())
+    b'hi'
+    """
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -99,8 +156,12 @@ def _gunzip(data: str) -> bytes:
     return out
 
 
-def _checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:
-    """One CloudWatch event with the types the parser relies on, or BodyError."""
+def checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:
+    """One CloudWatch event with the types the parser relies on, or BodyError.
+
+    >>> checked_event({"id": 7, "timestamp": 1, "message": "m"}, 0, "s")["eventId"]
+    '7'
+    """
     if not isinstance(event, dict):
         raise BodyError(f"event {index} is not an object")
     message = event.get("message")
@@ -122,7 +183,7 @@ def _checked_event(event: Any, index: int, stream: str | None = None) -> dict[st
 def _events(value: Any) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, list):
         raise BodyError("'events' is not a list of CloudWatch events")
-    return tuple(_checked_event(e, i) for i, e in enumerate(value))
+    return tuple(checked_event(e, i) for i, e in enumerate(value))
 
 
 def _seed_message(message: str) -> str:
@@ -163,27 +224,33 @@ def decode_message(body: str) -> DecodedBody:
             if text.startswith('{"'):
                 raise BodyError(f"invalid JSON ({exc.msg} at {exc.pos})") from None
             data = None
+        except RecursionError:  # nested deeper than the decoder goes
+            raise BodyError("JSON nested too deeply") from None
     if isinstance(data, dict):
         group = data.get("logGroup")
         if group is not None and not isinstance(group, str):
             raise BodyError("'logGroup' is not a string")
         if "v" in data and data.get("v") != FORMAT_VERSION:
             raise BodyError(f"unknown message format version {data.get('v')!r}")
+        if "deadLetter" in data:
+            raise _dead_letter(data)
         if data.get("encoding") is not None:
             if data.get("encoding") != "gzip+base64" or not isinstance(data.get("data"), str):
                 raise BodyError("unknown 'encoding' or no text 'data'")
-            raw = _gunzip(data["data"])
+            raw = gunzip_base64(data["data"])
             try:
                 inner = json.loads(raw)
             except ValueError as exc:
                 raise BodyError(f"compressed 'data' is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise BodyError("compressed 'data' is JSON nested too deeply") from None
             if not isinstance(inner, dict):
                 raise BodyError("compressed 'data' is not an object with 'events'")
             return DecodedBody(group, _events(inner.get("events")), False)
         if "events" in data:
             return DecodedBody(group, _events(data["events"]), False)
         if "message" in data:  # one CloudWatch event as JSON
-            return DecodedBody(group, (_checked_event(data, 0),), True)
+            return DecodedBody(group, (checked_event(data, 0),), True)
         raise BodyError("a JSON object without 'events' or 'message'")
     if data is not None:
         raise BodyError("JSON that is not an object")
@@ -192,7 +259,7 @@ def decode_message(body: str) -> DecodedBody:
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         literal = None
     if isinstance(literal, dict) and "message" in literal:
-        event = _checked_event(literal, 0)
+        event = checked_event(literal, 0)
         event["message"] = _seed_message(event["message"])
         return DecodedBody(None, (event,), True)
     raise BodyError("neither a pgaudit-parse forwarder message nor a seed Lambda body")
@@ -250,8 +317,10 @@ class MessagePacker:
     """Packs the events of one log group (and one stream at a time) into bodies.
 
     ``add(event, starts_entry)`` returns the bodies it completed; ``close()`` the rest.
-    Events are kept in order; a body is cut only before an event that starts an entry,
-    unless one entry alone overflows a body.
+    Events are kept in order; a body is cut only before an event that starts an entry.
+    One entry too large for a body is sent whole in one compressed body (a standard queue
+    keeps no order: the parts of a cut entry could arrive the wrong way round); only an
+    entry too large even compressed is cut.
     """
 
     def __init__(self, group: str, limit: int = MAX_BODY_BYTES) -> None:
@@ -263,6 +332,8 @@ class MessagePacker:
         self._stream: str | None = None
         self._size = 0  # bytes of the joined events
         self._unit_start = 0  # index of the first event of the entry being built
+        self._big: list[str] | None = None  # an entry too large for one body, so far
+        self._big_size = 0
 
     def _body(self, events: list[str]) -> str:
         return self._head + ",".join(events) + self._tail
@@ -276,21 +347,37 @@ class MessagePacker:
         encoded = encode_event(event)
         stream = str(event.get("logStreamName", ""))
         done: list[str] = []
-        if self._events and stream != self._stream:
+        if (self._events or self._big is not None) and stream != self._stream:
             done.extend(self.close())
         self._stream = stream
+        if self._big is not None:
+            if not starts_entry and self._big_size + len(encoded) <= MAX_DECODED_BYTES // 2:
+                self._big.append(encoded)
+                self._big_size += len(encoded) + 1
+                return done
+            done.extend(self._close_big())
         if self._events and not self._fits(len(encoded)):
             # Cut before the entry being built, unless it is the whole body.
             cut = len(self._events) if starts_entry or self._unit_start == 0 else self._unit_start
+            entry = self._events[self._unit_start:]
+            alone = len(self._body(entry)) + 1 + len(encoded) <= self.limit
+            if not starts_entry and not alone:  # the entry goes on with this event
+                # and is too large for one body: keep it whole, compressed
+                if self._unit_start:
+                    done.append(self._body(self._events[:self._unit_start]))
+                self._events, self._size, self._unit_start = [], 0, 0
+                self._big = entry + [encoded]
+                self._big_size = sum(len(e) + 1 for e in self._big)
+                return done
             done.append(self._body(self._events[:cut]))
             self._events = self._events[cut:]
             self._size = sum(len(e) for e in self._events)
             self._unit_start = 0
-            if self._events and not self._fits(len(encoded)):
-                done.append(self._body(self._events))  # one entry overflows a body
-                self._events, self._size = [], 0
         if not self._events and not self._fits(len(encoded)):
-            done.append(self._compressed(event))
+            if starts_entry:  # it may go on in the next events: keep it whole
+                self._big, self._big_size = [encoded], len(encoded) + 1
+                return done
+            done.append(self._compressed([encoded], event))
             return done
         if starts_entry or not self._events:
             self._unit_start = len(self._events)
@@ -300,22 +387,48 @@ class MessagePacker:
 
     def close(self) -> list[str]:
         """The last, partly filled body (if any)."""
+        if self._big is not None:
+            return self._close_big()
         if not self._events:
             return []
         body = self._body(self._events)
         self._events, self._size, self._unit_start = [], 0, 0
         return [body]
 
-    def _compressed(self, event: dict[str, Any]) -> str:
-        raw = ('{"events":[' + encode_event(event) + "]}").encode("ascii")
+    def _close_big(self) -> list[str]:
+        """The bodies of an entry too large for one: one compressed body if it fits, else
+        compressed bodies of consecutive parts of it (cut only then)."""
+        big, self._big, self._big_size = self._big or [], None, 0
+        bodies: list[str] = []
+        parts = [big]
+        while parts:
+            part = parts.pop(0)
+            body = self._compressed(part) if len(part) > 1 else None
+            if body is None or len(body) > self.limit:
+                if len(part) > 1:
+                    half = len(part) // 2
+                    parts[:0] = [part[:half], part[half:]]
+                    continue
+                body = self._compressed(part, json.loads(part[0]))
+                if len(body) > self.limit:
+                    raise self._too_large(part[0], body)
+            bodies.append(body)
+        return bodies
+
+    def _compressed(self, events: list[str], event: dict[str, Any] | None = None) -> str:
+        raw = ('{"events":[' + ",".join(events) + "]}").encode("ascii")
         data = base64.b64encode(gzip.compress(raw, 9)).decode("ascii")
         body = ('{"v":1,"logGroup":' + json.dumps(self.group, ensure_ascii=True)
                 + ',"encoding":"gzip+base64","data":"' + data + '"}')
-        if len(body) > self.limit:
-            raise MessageTooLarge(
-                f"event {event.get('eventId')} of {self.group}/{event.get('logStreamName')} "
-                f"does not fit an SQS message ({len(raw)} bytes, {len(body)} compressed)")
+        if event is not None and len(body) > self.limit:
+            raise self._too_large(events[0], body)
         return body
+
+    def _too_large(self, encoded: str, body: str) -> MessageTooLarge:
+        event = json.loads(encoded)
+        return MessageTooLarge(
+            f"event {event.get('eventId')} of {self.group}/{event.get('logStreamName')} "
+            f"does not fit an SQS message ({len(encoded)} bytes, {len(body)} compressed)")
 
 
 def decode_body(body: str, source: str) -> tuple[str | None, Iterator[Line]]:

@@ -39,13 +39,17 @@ from ..parser import Parser
 from ..prefix import LinePrefix
 from ..sinks import EventSink
 from .checkpoint import read_checkpoint_text, write_json_atomically
-from .errors import AwsSetupError
+from .cloudwatch import now_ms
+from .errors import AwsSetupError, explain, is_log_file_gone
 
 __all__ = ["LogFile", "Position", "RdsCheckpointFile", "RdsLogReader", "list_log_files",
            "page_lines", "TRUNCATED_MARK"]
 
 #: What RDS appends to a line it cut at the 1 MB limit of one portion.
 TRUNCATED_MARK: Final = "[Your log message was truncated]"
+#: The newest file's last message stays open while the file was written this recently
+#: (ms): its STATEMENT/DETAIL lines may not be written yet (as the forwarder's hold).
+DEFAULT_HOLD_MS: Final = 10_000
 #: Lines asked per DownloadDBLogFilePortion (RDS allows up to 10000, within 1 MB).
 DEFAULT_LINES_PER_PAGE: Final = 2000
 
@@ -145,15 +149,21 @@ class RdsLogReader:
     """Reads an instance's log files into a sink, checkpointed (see the module docstring).
 
     ``prefix`` is the instance's ``log_line_prefix``. ``on_page(file, lines)`` is called
-    after each portion is written and checkpointed (progress, tests).
+    after each portion is written and checkpointed (progress, tests). The newest file's
+    open last message waits for the next poll while the file was written within
+    ``hold_ms`` of ``clock()`` (epoch ms).
     """
 
     def __init__(self, rds: Any, instance: str, sink: EventSink, prefix: str | LinePrefix,
                  store: RdsCheckpointFile | None = None, since_ms: int | None = None,
                  name_contains: str | None = None,
                  lines_per_page: int = DEFAULT_LINES_PER_PAGE,
-                 on_page: Callable[[str, int], None] | None = None) -> None:
+                 on_page: Callable[[str, int], None] | None = None,
+                 hold_ms: int = DEFAULT_HOLD_MS,
+                 clock: Callable[[], int] = now_ms) -> None:
         self.rds = rds
+        self.hold_ms = hold_ms
+        self.clock = clock
         self.instance = instance
         self.sink = sink
         self.prefix = prefix
@@ -190,9 +200,16 @@ class RdsLogReader:
         number = 0
         lines_wanted = self.lines_per_page
         while True:
-            answer = self.rds.download_db_log_file_portion(
-                DBInstanceIdentifier=self.instance, LogFileName=log_file.name,
-                Marker=marker, NumberOfLines=lines_wanted)
+            try:
+                answer = self.rds.download_db_log_file_portion(
+                    DBInstanceIdentifier=self.instance, LogFileName=log_file.name,
+                    Marker=marker, NumberOfLines=lines_wanted)
+            except Exception as exc:
+                if not is_log_file_gone(exc):
+                    raise AwsSetupError(explain(
+                        exc, f"downloading {log_file.name} of {self.instance}")) from exc
+                self._removed(log_file, parser, source, number, marker)
+                return
             data = answer.get("LogFileData") or ""
             if data.rstrip("\n").endswith(TRUNCATED_MARK) and lines_wanted > 1:
                 lines_wanted = max(1, lines_wanted // 2)  # ask again for fewer lines
@@ -224,11 +241,28 @@ class RdsLogReader:
             marker = next_marker
             if stop():
                 return  # the checkpoint already says where to go on
-        # The end of what the file holds now: messages still open are complete (a
-        # rotated file gets no more lines; the newest is read again from next_marker).
+        # The end of what the file holds now. A rotated file gets no more lines, nor does
+        # a newest file quiet for ``hold_ms``: its open messages are complete. The newest
+        # file written moments ago may still get the rest of its last message (an
+        # ERROR's STATEMENT line): the checkpoint already points at the lines the parser
+        # holds, so the next poll (or run) reads them again with what follows.
+        if not rotated and parser.pending_lines() \
+                and self.clock() - log_file.last_written <= self.hold_ms:
+            return
         for event in parser.flush():
             self.sink.write(event, self.instance)
         self._save(log_file, Position(next_marker, 0, done=rotated, size=log_file.size))
+
+    def _removed(self, log_file: LogFile, parser: Parser, source: str, number: int,
+                 marker: str) -> None:
+        """RDS removed the file (retention) before it was read to its end: what was read
+        is complete, the rest is lost, and a reject says so; the file is done."""
+        for event in parser.flush():
+            self.sink.write(event, self.instance)
+        self.sink.reject(Reject(source, number, f"log file {log_file.name} was removed by "
+                                f"RDS before it was read to its end (from marker {marker}); "
+                                f"its remaining lines were not read", ""))
+        self._save(log_file, Position(marker, 0, done=True, size=log_file.size))
 
     def _checkpoint(self, log_file: LogFile, parser: Parser, starts: dict[str, int],
                     next_marker: str, number: int, skip: int, seen: set[int]) -> None:

@@ -25,6 +25,12 @@ the stream has been quiet for ``window`` seconds, or the queue is drained; then 
 parsed in that order. An event that arrives more than ``window`` late is parsed where it
 arrives.
 
+**FIFO queues** (``.fifo``) deliver no message of a group while one of it is in flight,
+and keep each group in order: nothing is held there. Each receive's lines are parsed to
+their end (no reorder window) and its messages deleted, so the next messages of the group
+can come; an ERROR whose STATEMENT is in the group's next receive loses it (the
+STATEMENT becomes a dead letter), which receiving 10 messages at a time makes rare.
+
 >>> SqsSource.heartbeat_interval(30)
 10.0
 """
@@ -44,7 +50,7 @@ from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
-from .errors import AwsSetupError, explain
+from .errors import AwsSetupError, explain, hide_credentials
 from .messages import BodyError, decode_message
 from .naming import instance_for_stream
 
@@ -120,6 +126,10 @@ class SqsSource:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
+        self._name = hide_credentials(queue_url)  # names dead letters' source
+        # A FIFO queue delivers no message of a group while one of it is in flight, and
+        # keeps each group in order: holding a message would only block what follows it.
+        self.fifo = queue_url.endswith(".fifo")
         self.batch_size = max(1, min(_MAX_MESSAGES, batch_size))
         self.wait_seconds = max(0, min(20, wait_seconds))
         self.instance = instance
@@ -199,7 +209,7 @@ class SqsSource:
         acknowledgement that deletes what is no longer held."""
         lines, rejects = self._take(messages)
         lines += self._release(everything)
-        return Batch(lines, ack=self._ack, flush=self._flush_now(everything),
+        return Batch(lines, ack=self._ack, flush=everything or self.fifo, release=self._stale(),
                      rejects=rejects, instance=self._instance)
 
     def _take(self, messages: list[dict[str, Any]]) -> tuple[list[Line], list[Reject]]:
@@ -215,13 +225,13 @@ class SqsSource:
             if again:  # re-delivered while we hold it: its lines are already in hand
                 continue
             self._received[message_id] = now
-            source = f"{self.queue_url}#{message_id}"
+            source = f"{self._name}#{message_id}"
             body = message.get("Body")
             try:
                 decoded = decode_message(body if isinstance(body, str) else "")
             except BodyError as exc:
                 rejects.append(Reject(source, 0, f"SQS message {message_id}: {exc}",
-                                      str(body or "")))
+                                      exc.raw if exc.raw is not None else str(body or "")))
                 self.dead += 1
                 continue
             numbered = [Line(line.text, source, line.number, line.stream, message_id)
@@ -229,7 +239,7 @@ class SqsSource:
             for event in decoded.events:
                 if decoded.group and event["logStreamName"]:
                     self._groups[event["logStreamName"]] = decoded.group
-            if not decoded.loose:
+            if not decoded.loose or self.fifo:  # (a FIFO group comes in order)
                 lines.extend(numbered)
                 continue
             event = decoded.events[0]
@@ -260,15 +270,14 @@ class SqsSource:
                 out.extend(heapq.heappop(heap).lines)
         return out
 
-    def _flush_now(self, drained: bool) -> bool | Callable[[Sequence[Line]], bool]:
-        if drained:
-            return True
+    def _stale(self) -> Callable[[Line], bool]:
         limit = self.clock() - 2 * self.reorder_seconds
 
-        def stale(held: Sequence[Line]) -> bool:
+        def stale(line: Line) -> bool:
             # Held by the parser for long (an idle stream's last message): give it up,
-            # so that its message can be deleted.
-            return any(self._received.get(str(line.ref), limit) <= limit for line in held)
+            # so that its message can be deleted (only it and what began before it in
+            # its stream: a message begun since may get its STATEMENT line next).
+            return self._received.get(str(line.ref), limit) <= limit
 
         return stale
 

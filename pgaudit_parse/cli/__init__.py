@@ -151,8 +151,12 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 
 def _utf8_stdio() -> None:
+    """UTF-8 stdio; a lone surrogate that still reaches it (input text has them escaped
+    already) is written as ``\\ud800``: inside a JSON string, the same value, and never a
+    traceback."""
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.encoding.lower() != "utf-8":
+        if isinstance(stream, io.TextIOWrapper) and (
+                stream.encoding.lower() != "utf-8" or stream.errors != "backslashreplace"):
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 

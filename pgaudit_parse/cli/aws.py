@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from ..aws.checkpoint import CheckpointFile, ParameterCheckpoint
 from ..aws.clients import add_aws_arguments, make_client, settings_from
 from ..aws.cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
-from ..aws.errors import AwsSetupError, explain
+from ..aws.errors import AwsSetupError, explain, hide_credentials
 from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import DEFAULT_REORDER_SECONDS, SqsConsumer
@@ -49,6 +49,7 @@ from .common import (
     open_output,
     reader_gone,
     report_state,
+    silence_stdout,
 )
 from .progress import Progress
 
@@ -142,7 +143,8 @@ def _report(name: str, args: argparse.Namespace, sink: EventSink, extra: str) ->
           file=sys.stderr)
 
 
-def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None) -> int:
+def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None,
+         args: argparse.Namespace | None = None) -> int:
     """Run a command body: setup errors -> one line and exit 2.
 
     Without ``stop``, SIGTERM and ^C interrupt at once (exit 130; checkpoints are always
@@ -172,6 +174,15 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
         return 130
     except BrokenPipeError:
         return reader_gone()
+    except OSError as exc:  # writing the output failed (disk full...): nothing acknowledged
+        output = getattr(args, "output", None)
+        errors = getattr(args, "errors", None)
+        if not output or output == "-":
+            silence_stdout()
+        targets = [output if output and output != "-" else "standard output"]
+        targets += [errors] if errors else []
+        return fail(f"{name}: cannot write {' or '.join(targets)}: {exc.strerror or exc} "
+                    f"(nothing unwritten was acknowledged)")
     except Exception as exc:  # botocore errors outside the library's own wrappers
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -250,7 +261,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
         return 0
 
     stop = threading.Event()
-    return _run("cloudwatch", body, stop if args.follow else None)
+    return _run("cloudwatch", body, stop if args.follow else None, args)
 
 
 def sqs_main(argv: Sequence[str]) -> int:
@@ -289,7 +300,7 @@ def sqs_main(argv: Sequence[str]) -> int:
     def body() -> int:
         sqs = make_client("sqs", settings_from(args))
         sink = open_output(args, append=True)
-        progress = _FollowProgress(args.queue_url, args, sink)
+        progress = _FollowProgress(hide_credentials(args.queue_url), args, sink)
         try:
             consumer = SqsConsumer(sqs, args.queue_url, sink, prefix=_prefix_of(args),
                                    wait_seconds=wait, visibility_timeout=args.visibility_timeout,
@@ -306,7 +317,7 @@ def sqs_main(argv: Sequence[str]) -> int:
         return 0
 
     stop = threading.Event()
-    return _run("sqs", body, stop if args.follow else None)
+    return _run("sqs", body, stop if args.follow else None, args)
 
 
 def forward_main(argv: Sequence[str]) -> int:
@@ -376,7 +387,7 @@ def forward_main(argv: Sequence[str]) -> int:
                   file=sys.stderr)
         return 0
 
-    return _run("forward", body)
+    return _run("forward", body, args=args)
 
 
 def _debug_logging(name: str) -> None:
@@ -431,7 +442,7 @@ def rds_logs_main(argv: Sequence[str]) -> int:
         args.instance = args.db_instance
 
     def body() -> int:
-        from ..aws.rds_logs import RdsCheckpointFile, RdsLogReader
+        from ..aws.rds_logs import DEFAULT_HOLD_MS, RdsCheckpointFile, RdsLogReader
 
         rds = make_client("rds", settings_from(args))
         store = RdsCheckpointFile(args.checkpoint) if args.checkpoint else None
@@ -440,7 +451,9 @@ def rds_logs_main(argv: Sequence[str]) -> int:
         reader = RdsLogReader(rds, args.db_instance, sink, _prefix_of(args), store=store,
                               since_ms=since, name_contains=args.file_contains,
                               lines_per_page=args.lines_per_page,
-                              on_page=lambda name, count: progress(count, None))
+                              on_page=lambda name, count: progress(count, None),
+                              # an open last message waits only for a next poll or run
+                              hold_ms=DEFAULT_HOLD_MS if args.follow or store else 0)
         try:
             while True:
                 reader.poll(stop.is_set)
@@ -454,4 +467,4 @@ def rds_logs_main(argv: Sequence[str]) -> int:
         return 0
 
     stop = threading.Event()
-    return _run("rds-logs", body, stop if args.follow else None)
+    return _run("rds-logs", body, stop if args.follow else None, args)

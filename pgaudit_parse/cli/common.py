@@ -125,7 +125,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ocsf-parquet: the region= partition (default: AWS_REGION)")
     parser.add_argument("--redact", choices=REDACT_MODES, default=None,
                         help="hide passwords or every constant in SQL and data (default: "
-                             "passwords for records, none for events; see docs/sql.md)")
+                             "passwords for records, ocsf and ecs, none for events; see "
+                             "docs/sql.md)")
     parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
@@ -153,6 +154,9 @@ def _open_write(path: str, append: bool = False) -> IO[str]:
             _end_with_newline(path)
         # Never truncate (or replace) a device or pipe such as /dev/stdout.
         device = os.path.exists(path) and not os.path.isfile(path)
+        # Input text has its lone surrogates escaped already (docs/input.md); one that
+        # still reaches a line (inside a JSON string) is written as its JSON escape, the
+        # same value, never a traceback.
         return open(path, "a" if append or device else "w", encoding="utf-8",
                     errors=TEXT_ERRORS)
     except OSError as exc:
@@ -296,9 +300,6 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
             raise InputError("standard output", "closed (give --output PATH)")
         else:
             out = sys.stdout
-            reconfigure = getattr(out, "reconfigure", None)
-            if reconfigure is not None:  # a lone surrogate as its JSON escape (jsonenc)
-                reconfigure(errors=TEXT_ERRORS)
         errors = _open_write(args.errors, append) if args.errors else None
     except InputError:
         for stream in owned:
@@ -357,7 +358,8 @@ def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:
     errors = _open_write(args.errors, append) if args.errors else None
     try:
         return OcsfParquetSink(args.output, region, args.account_id, args.instance, errors,
-                               owned=(errors,) if errors is not None else ())
+                               owned=(errors,) if errors is not None else (),
+                               redact=getattr(args, "redact", None))
     except ParquetUnavailable as exc:
         if errors is not None:
             errors.close()

@@ -115,9 +115,6 @@ def summary_main(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     if sys.stdout is None:
         return fail("standard output: closed (the summary is written there)")
-    reconfigure = getattr(sys.stdout, "reconfigure", None)
-    if reconfigure is not None:  # a lone surrogate from a JSON input, as its escape
-        reconfigure(errors=TEXT_ERRORS)
     problem = check_inputs(args.prefix, args.files,
                            [("--errors", args.errors), ("--html", args.html)]
                            ) or check_timezone(args.timezone)
@@ -135,7 +132,7 @@ def summary_main(argv: list[str]) -> int:
     def on_reject(reject: Reject) -> None:
         summary.add_reject(reject)
         if dead is not None:
-            dead.write(json.dumps(reject_to_json(reject), ensure_ascii=False) + "\n")
+            dead.write(json.dumps(reject_to_json(reject, "passwords"), ensure_ascii=False) + "\n")
         elif shown[0] < 10 and not args.quiet:
             shown[0] += 1
             print(f"pgaudit-parse: {reject.source}:{reject.line}: {reject.reason}",

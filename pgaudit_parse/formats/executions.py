@@ -11,15 +11,26 @@ not per line. The rule, stated once:
   SESSION and OBJECT lines of a statement, and ``pgaudit.log_relation``'s one line per
   relation. A different statement id starts a new statement, which ends the earlier
   pgAudit executions of the session (sub-statements share their parent's statement id).
+  The same ids with other SQL or from another client port are a new backend on a reused
+  pid (no connection line between them): they end everything its predecessor left open.
 * **Durations** (``log_min_duration_statement``) join the pending execution of the same
   session whose SQL they show (password literals aside: pgAudit hides them). The
   ``parse`` and ``bind`` phases of an extended-protocol statement come before its
   execution and wait for it; ``execute`` completes it (pgAudit's lines may still follow,
-  as they do with ``pgaudit.log_rows``); a ``statement:`` duration ends the whole query
-  string. The phases of one execution add up (see :func:`duration_micros`).
+  as they do with ``pgaudit.log_rows``: a SELECT's line is written when its portal closes,
+  so an ``execute`` duration never joins a SELECT whose rows were logged already: that
+  one was another execution); a ``statement:`` duration ends the whole query
+  string. The phases of one execution add up (see :func:`duration_micros`). A duration
+  without SQL (``log_duration``, or a statement ``log_statement`` already showed) times the
+  query string the session's last ``log_statement`` line showed when there is one (a DO
+  block, not its last sub-statement), else the session's latest unfinished execution.
 * **log_statement** lines (``statement:``, ``execute <name>:``) start a statement. pgAudit's
   line for the same SQL takes it over (no second execution); alone it is one execution.
   A duration that joins nothing is one execution too.
+* **Errors** (ERROR, FATAL, PANIC) are not executions: each is its own record. A failed
+  statement's ``log_statement`` line and its parse/bind durations (no pgAudit line: it did
+  not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
+  their SQL ends them without an execution.
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
@@ -49,7 +60,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Final, Literal
 
-from ..events import AuditEvent, ConnectionEvent, DisconnectionEvent, DurationEvent, Event, LogEvent
+from ..events import (
+    AuditEvent,
+    ConnectionEvent,
+    DisconnectionEvent,
+    DurationEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+)
 from ..lines import slot_constructor
 from ..sql import split_statements
 
@@ -59,6 +78,9 @@ __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logg
 #: Guardium's ``Record.executionTime`` is a Java Integer.
 INT_MAX: Final = 2**31 - 1
 _REDACTED: Final = "<REDACTED>"
+#: What a pgAudit line says when it repeats its execution's statement and the event
+#: builder no longer knew it (pgaudit.log_statement_once)
+_PREVIOUSLY_LOGGED: Final = "<previously logged>"
 _PHASE = re.compile(r"duration: [0-9.]+ ms  (statement|parse|bind|execute|fastpath|plan)")
 _LOGGED_STATEMENT = re.compile(r"(?:statement|execute [^:]*): (.*)\Z", re.DOTALL)
 
@@ -162,7 +184,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size", "sources")
+                 "first_line", "size", "sources", "query")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -178,6 +200,8 @@ class _Pending:
         self.first_line = event.line
         self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
         self.sources = {event.source}
+        #: a ``log_statement`` line showed it: the query string's own execution
+        self.query = source == "statement"
 
     def take(self, event: Event) -> None:
         self.lines += 1
@@ -192,6 +216,27 @@ class _Pending:
     def done(self) -> Execution:
         return _new_execution(self.event, self.sql, self.source, self.micros, self.rows,
                               self.lines, self.first_line)
+
+
+def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
+    """Is an audit line with an execution's (statement id, substatement id) another line
+    of it? Not when it shows other SQL or comes from another client port (the ids are
+    equal because a new backend on a reused pid numbers its statements from 1 again)."""
+    port, other = event.client_port, item.event.client_port
+    if port is not None and other is not None and port != other:
+        return False
+    return _PREVIOUSLY_LOGGED in (sql, item.sql) or same_sql(item.sql, sql)
+
+
+def _logged_at_portal_close(item: _Pending) -> bool:
+    """Was the execution's pgAudit line written when its portal closed? With
+    ``pgaudit.log_rows`` pgAudit logs at executor end, which for a SELECT of the extended
+    protocol is the portal's close (at Sync, or the next Bind): after the SELECT's own
+    ``execute`` duration. A later ``execute`` duration is another execution's then (one
+    whose AUDIT line is still to come), even with the same SQL."""
+    event = item.event
+    return (item.source == "audit" and item.rows is not None
+            and isinstance(event, AuditEvent) and event.audit.command == "SELECT")
 
 
 class _Session:
@@ -250,7 +295,9 @@ class ExecutionGrouper:
             assert isinstance(event, LogEvent)
             self._logged_statement(event, sql, out)
         else:
-            if isinstance(event, DisconnectionEvent) or (
+            if isinstance(event, ErrorEvent) and event.statement is not None:
+                self._failed(event)
+            elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
                     and event.message.startswith("connection received: ")):
                 self._release_session(session_key(event), out)
@@ -302,6 +349,10 @@ class ExecutionGrouper:
         for item in pending:
             if item.source == "audit":
                 if item.ids == ids:
+                    if not _same_execution(item, event, sql):
+                        # a new backend on a reused pid: its predecessor's lines are over
+                        over = list(pending)
+                        break
                     item.take(event)
                     if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
                         item.rows = audit.rows
@@ -327,12 +378,13 @@ class ExecutionGrouper:
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
             if session is not None:
-                for item in reversed(session.pending):
-                    if not item.final:
-                        item.add_time(micros)
-                        item.final = True
-                        item.take(event)
-                        break
+                pending = session.pending
+                item = next((p for p in reversed(pending) if not p.final and p.query),
+                            None) or next((p for p in reversed(pending) if not p.final), None)
+                if item is not None:
+                    item.add_time(micros)
+                    item.final = True
+                    item.take(event)
                 self._touch(key, session, event)
             return
         phase_match = _PHASE.match(event.message)
@@ -353,7 +405,8 @@ class ExecutionGrouper:
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
-        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)), None)
+        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)
+                      and not (phase == "execute" and _logged_at_portal_close(p))), None)
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
@@ -389,11 +442,30 @@ class ExecutionGrouper:
             if found is not None:
                 self._release(session, [p for p in pending if p is not found], out)
                 found.take(event)
-                found.event, found.source = event, "statement"
+                found.event, found.source, found.query = event, "statement", True
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, list(pending), out)
         self._append(session, _Pending(event, sql, "statement"), out)
+
+    def _failed(self, event: ErrorEvent) -> None:
+        """An error ends the execution its ``STATEMENT:`` line shows, if only
+        ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
+        ran): the error's own record stands for it."""
+        key = session_key(event)
+        session = self._sessions.get(key)
+        if session is None:
+            return
+        statement = event.statement
+        failed = next((p for p in reversed(session.pending)
+                       if p.source != "audit" and not p.final
+                       and same_sql(p.sql, statement)), None)
+        if failed is None:
+            return
+        session.pending.remove(failed)
+        self._held -= 1
+        self._held_bytes -= failed.size
+        self._drop_if_empty(key, session)
 
     # -- bookkeeping -----------------------------------------------------------------
 

@@ -31,14 +31,16 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Final
 
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, LogEvent
 from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
+from ..sql.redact import redact_echo
 from .executions import (
+    INT_MAX,
     Execution,
     ExecutionGrouper,
     duration_micros,
@@ -96,6 +98,22 @@ def _server_host(account_id: str | None, instance: str | None) -> str:
     return instance or ""
 
 
+def records_affected(rows: int | None) -> int:
+    """pgAudit's row count as ``recordsAffected``, a Java int: -1 when not logged (or not
+    a count), saturated at ``Integer.MAX_VALUE`` (pgAudit writes a 64-bit count).
+
+    >>> records_affected(None), records_affected(3), records_affected(2**40), records_affected(-5)
+    (-1, 3, 2147483647, -1)
+    """
+    if rows is None:
+        return -1
+    if rows.__class__ is not int:  # a library caller's value of another type: as given
+        return rows
+    if rows < 0:
+        return -1
+    return rows if rows <= INT_MAX else INT_MAX
+
+
 def _check_values(values: str) -> None:
     if values not in RECORD_VALUES:
         raise ValueError(f"unknown record values {values!r} (use one of "
@@ -143,14 +161,15 @@ def _record(event: Event, sql: str | None, micros: int | None, rows: int | None,
     """A record: ``data`` with ``sql`` (redacted here), or ``exception`` when sql is None."""
     connector = values == "connector"
     if sql is None:
-        description = event.message
+        sql_string = redact_passwords(event.statement) if event.statement else NOT_AVAILABLE
+        # (a message that quotes a password of its statement does not carry it either)
+        description = redact_echo(event.message, event.statement, sql_string)
         if connector:
             description = description.replace('"', "")  # the connector's gsub
         exception: dict[str, Any] | None = {
             "exceptionTypeId": "LOGIN_FAILED" if event.kind == "login_failed" else "SQL_ERROR",
             "description": description,
-            "sqlString": redact_passwords(event.statement) if event.statement
-            else NOT_AVAILABLE,
+            "sqlString": sql_string,
         }
         data = None
     else:
@@ -201,7 +220,7 @@ def _record(event: Event, sql: str | None, micros: int | None, rows: int | None,
         },
         "data": data,
         "exception": exception,
-        "recordsAffected": rows if rows is not None else -1,
+        "recordsAffected": records_affected(rows),
         "executionTime": micros,
     }
 
@@ -221,11 +240,18 @@ def _time_fields(timestamp: datetime) -> tuple[int, int]:
     return _time_fields_of(timestamp, timestamp.utcoffset())
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND: Final = timedelta(milliseconds=1)
+
+
 @lru_cache(maxsize=1024)
 def _time_fields_of(timestamp: datetime, offset: timedelta | None) -> tuple[int, int]:
     """Cached: many lines share a timestamp."""
-    return (int(timestamp.timestamp() * 1000),
-            int(offset.total_seconds() // 60) if offset else 0)
+    if offset is None:  # a naive datetime (a library caller's): local time, as before
+        return int(timestamp.timestamp() * 1000), 0
+    # exact integer arithmetic: float seconds times 1000 lose a millisecond for some
+    # instants (2038-08-12 16:44:16.114 UTC read as ...113)
+    return (timestamp - _EPOCH) // _MILLISECOND, int(offset.total_seconds() // 60)
 
 
 def record_schema() -> dict[str, Any]:

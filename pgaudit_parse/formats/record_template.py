@@ -30,6 +30,7 @@ from typing import Final
 from ..events import ErrorEvent, Event
 from ..jsonenc import dumps, integer, last_text, string
 from ..sql import redact_passwords
+from ..sql.redact import redact_echo
 from .executions import Execution
 from .guardium import (
     APP_USER_NAME,
@@ -47,6 +48,7 @@ from .guardium import (
     _record,
     _server_host,
     _time_fields,
+    records_affected,
 )
 
 __all__ = ["RecordTemplate", "RecordWriter"]
@@ -131,17 +133,17 @@ class RecordTemplate:
               rows: int | None) -> str:
         connector = self._connector
         if sql is None:
-            description = event.message
+            statement = event.statement
+            sql_string = redact_passwords(statement) if statement else NOT_AVAILABLE
+            # (a message that quotes a password of its statement does not carry it either)
+            description = redact_echo(event.message, statement, sql_string)
             if connector:
                 description = description.replace('"', "")  # the connector's gsub
-            statement = event.statement
             body = (
                 'null,"exception":{"exceptionTypeId":'
                 + ('"LOGIN_FAILED"' if event.kind == "login_failed" else '"SQL_ERROR"')
                 + ',"description":' + string(description)
-                + ',"sqlString":'
-                + string(redact_passwords(statement) if statement else NOT_AVAILABLE)
-                + "}")
+                + ',"sqlString":' + string(sql_string) + "}")
         else:
             body = ('{"construct":null,"originalSqlCommand":' + string(redact_passwords(sql))
                     + '},"exception":null')
@@ -158,8 +160,8 @@ class RecordTemplate:
         db_name = self._db_name(event.database)
         user = event.user
         # (ints by int.__repr__; a bool or another type where an int goes, by the stdlib)
-        rows_text = ("-1" if rows is None else integer(rows) if rows.__class__ is int
-                     else dumps(rows))
+        rows_text = ("-1" if rows is None else integer(records_affected(rows))
+                     if rows.__class__ is int else dumps(rows))
         micros_text = ("null" if micros is None else integer(micros)
                        if micros.__class__ is int else dumps(micros))
         return (

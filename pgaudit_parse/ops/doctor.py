@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pgaudit_parse.aws.clients import region_of
-from pgaudit_parse.aws.errors import is_denied
+from pgaudit_parse.aws.errors import hide_credentials, is_denied
 from pgaudit_parse.aws.naming import log_group_name
 from pgaudit_parse.ops.aws import AwsOptions, client
 from pgaudit_parse.ops.rds_setup import LOG_EXPORT, SetupError, group_parameters, read_target
@@ -58,8 +58,9 @@ def _error_text(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     error = response.get("Error", {})
     if error:
-        return f"{error.get('Code', '')}: {error.get('Message', '')}".strip(": ")
-    return f"{type(exc).__name__}: {exc}"
+        return hide_credentials(f"{error.get('Code', '')}: {error.get('Message', '')}"
+                                .strip(": "))
+    return hide_credentials(f"{type(exc).__name__}: {exc}")
 
 
 
@@ -114,7 +115,8 @@ def run_checks(
         yield CheckResult("endpoint reachable", FAIL, "; ".join(unreachable),
                           "check network, proxy and --endpoint-url; the region must be right")
         return
-    yield CheckResult("endpoint reachable", PASS, ", ".join(urlsplit(u).netloc for u in endpoints))
+    yield CheckResult("endpoint reachable", PASS, ", ".join(
+        urlsplit(u).netloc.rpartition("@")[2] for u in endpoints))  # no user:password@
 
     try:
         identity = clients["sts"].get_caller_identity()

@@ -33,7 +33,7 @@ from typing import Any, Final
 from pgaudit_parse.events import AuditEvent, Event
 from pgaudit_parse.formats.executions import ExecutionGrouper
 from pgaudit_parse.lines import Reject
-from pgaudit_parse.sql import fingerprint, normalize
+from pgaudit_parse.sql import fingerprint, normalize, redact_passwords
 from pgaudit_parse.sql.stage import SqlStage
 
 __all__ = [
@@ -243,8 +243,8 @@ def _regroup(counts: dict[int, list[int]], width: int) -> dict[int, list[int]]:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A DDL statement or a privilege change seen in the audit log (statement text cut to
-    500 chars)."""
+    """A DDL statement or a privilege change seen in the audit log (statement text, its
+    passwords hidden, cut to 500 chars)."""
 
     timestamp: datetime | None
     user: str | None
@@ -294,6 +294,7 @@ class Summary:
         # (fingerprint, normalized statement): what ran, constants hidden (docs/sql.md)
         self.by_fingerprint = BoundedCounter(max_keys)
         self._statements = SqlStage("none", fingerprints=False)  # one statement per line
+        self._passwords = SqlStage("passwords", fingerprints=False)  # for error messages
         #: The newest DDL statements and privilege changes (older ones are counted).
         self.changes: deque[Change] = deque(maxlen=max_changes)
         self.changes_omitted = 0
@@ -359,8 +360,9 @@ class Summary:
             self.failed_logins.add((event.user or "-", event.client_host or "-"))
         elif kind == "error":
             column = 2
-            self.errors.add((event.sqlstate or "-", event.severity,
-                             _one_line(event.message, 160)))
+            # (a report: no password, also where the message quotes one of its statement)
+            shown = self._passwords.apply(event)[0].message
+            self.errors.add((event.sqlstate or "-", event.severity, _one_line(shown, 160)))
         if event.client_host is not None:  # background processes have no client
             self.clients.add(event.client_host, column)
         if event.application_name is not None:
@@ -391,7 +393,8 @@ class Summary:
                 self.privilege_changes_omitted += 1
         changes.append(Change(
             event.timestamp, event.user, event.database, audit.class_ or "-",
-            audit.command or "-", audit.object_name, _one_line(audit.statement, 500),
+            audit.command or "-", audit.object_name,
+            _one_line(redact_passwords(audit.statement or ""), 500),  # a report: no password
             event.source, event.line,
         ))
 

@@ -11,14 +11,21 @@ Modes (``--redact``):
     constant whose value is a connection string with a password (``password=``, or a
     ``postgresql://user:secret@host`` URI: ``CREATE SUBSCRIPTION ... CONNECTION``,
     ``dblink_connect``, ``dblink``), and a string that holds such SQL itself (a ``DO``
-    body, an ``EXECUTE '...'``). Every literal form counts (``'...'``, ``E'...'``,
+    body, an ``EXECUTE '...'``). Also: the typos the server logs (``PASSWORD s3cret``
+    unquoted, ``PASSWORD ( '...' )``, ``PASSWORD 'a' 'b'``); a value given to a name
+    that holds a password (``SET app.password = '...'``, ``set_config('app.password',
+    '...')``, ``password := '...'``, an INSERT's password column); pgcrypto's passwords
+    and keys (``crypt``, ``pgp_sym_*``, ``pgp_pub_decrypt``, ``encrypt``/``decrypt``,
+    ``hmac``); the argument ``format('... PASSWORD %L', ...)`` fills; a command line or
+    JSON with a password. Every literal form counts (``'...'``, ``E'...'``,
     ``U&'...'``, ``$$...$$``, ``$tag$...$tag$``), with comments anywhere between.
-    The rest of the statement is kept byte for byte.
+    The rest of the statement is kept byte for byte (docs/sql.md lists what is hidden).
 ``literals``
     every constant becomes ``$1``, ``$2``... as pg_stat_statements shows statements
     (numbering continues after the highest ``$n`` already in the statement); identifiers,
     keywords and comments are kept. What does not lex (a statement cut short) is one
-    constant. Passwords are constants, so this mode hides them too.
+    constant, and so is an unquoted password. Passwords are constants, so this mode
+    hides them too.
 
 >>> redact("alter role bob password /* new */ E'it\\\\'s' valid until 'infinity'", "passwords")
 "alter role bob password /* new */ <REDACTED> valid until 'infinity'"
@@ -55,6 +62,10 @@ __all__ = [
     "redact_parameters",
     "redact_detail",
     "has_credentials",
+    "password_parameters",
+    "redact_echo",
+    "credential_name",
+    "credential_value",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
@@ -64,10 +75,44 @@ REDACTED: Final = "<REDACTED>"
 # A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
 _CONNINFO_PASSWORD = re.compile(
     r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
-_PASSWORD_WORD = re.compile(r"password", re.IGNORECASE)
+# The words that name a credential: a password, a passphrase (ssl_passphrase_command),
+# a secret (client_secret, app.secret).
+_WORDS = "(?:password|passphrase|secret)"
+# A constant's value that holds a password besides a connection string: a command line
+# (``COPY ... PROGRAM 'tool --password x'``) or a JSON/YAML key (``{"password": "x"}``).
+_VALUE_PASSWORD = re.compile(
+    _CONNINFO_PASSWORD.pattern + rf"""|--{_WORDS}\b|{_WORDS}["']?\s*:(?!:)""", re.IGNORECASE)
+_PASSWORD_WORD = re.compile(_WORDS, re.IGNORECASE)
+# A string that names a setting or key holding a password (``set_config('app.password',
+# 'x', false)``, ``json_build_object('password', 'x')``): the next constant is one.
+_PASSWORD_NAME = re.compile(rf"[\w.$-]*{_WORDS}[\w.$-]*", re.IGNORECASE)
 # Text without any of these holds no credential (escapes could spell "password" in an
-# E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer).
-_MAY_HOLD_CREDENTIAL = re.compile(r"password|://|\\|uescape", re.IGNORECASE)
+# E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
+# "hmac" name pgcrypto's functions, whose keys and passwords are arguments).
+_MAY_HOLD_CREDENTIAL = re.compile(
+    r"password|passphrase|secret|://|\\|uescape|crypt|hmac|program", re.IGNORECASE)
+# A shell command (COPY ... PROGRAM '...') that may hold a credential: a password, token
+# or key in its words or environment (PGPASSWORD=, AWS_SECRET_ACCESS_KEY=), curl's -u
+# user:pw, a URI with user:pw@, mysql's -pSECRET.
+_COMMAND_SECRET = re.compile(
+    r"pass|secret|token|api[_-]?key|access[_-]?key|credential|auth"
+    r"|(?:^|\s)-u\s*\S+:\S|(?:^|\s)-p\S|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@",
+    re.IGNORECASE)
+# pgcrypto functions and the (1-based) arguments that are a password or a secret key.
+_SECRET_ARGUMENTS: Final[dict[str, frozenset[int]]] = {
+    "crypt": frozenset({1}),
+    "pgp_sym_encrypt": frozenset({2}), "pgp_sym_encrypt_bytea": frozenset({2}),
+    "pgp_sym_decrypt": frozenset({2}), "pgp_sym_decrypt_bytea": frozenset({2}),
+    "pgp_pub_decrypt": frozenset({2, 3}), "pgp_pub_decrypt_bytea": frozenset({2, 3}),
+    "encrypt": frozenset({2}), "decrypt": frozenset({2}),
+    "encrypt_iv": frozenset({2}), "decrypt_iv": frozenset({2}),
+    "hmac": frozenset({2}),
+}
+# Tokens between a name that holds a password and its value (``SET app.password = 'x'``,
+# ``TO``, PL/pgSQL's ``:=``, a named argument's ``=>``, ``WHERE password = 'x'``).
+_ASSIGNMENTS: Final = frozenset({"=", ":=", "=>", "to"})
+# A format() placeholder (``%L``, ``%2$s``, ``%-10I``); ``%%`` is a percent sign.
+_PLACEHOLDER = re.compile(r"%%|%(?:([0-9]+)\$)?-?(?:[0-9]+|\*(?:[0-9]+\$)?)?[sIL]")
 # The same test without a case-blind regex (which tries every position: ~1.5 us for a
 # pgbench statement against ~0.2): the lower-cased text holds one of the words, or the
 # text holds the one character that IGNORECASE equates with a letter of them and that
@@ -84,48 +129,204 @@ def may_hold_credential(sql: str) -> bool:
     """
     low = sql.lower()
     return ("password" in low or "://" in low or "\\" in low or "uescape" in low
-            or _LONG_S in sql)
+            or "crypt" in low or "hmac" in low or "secret" in low or "passphrase" in low
+            or "program" in low or _LONG_S in sql)
 _MAX_DEPTH: Final = 4
+# A string whose value may hold SQL with a credential (a DO body, EXECUTE '...').
+_INNER_CUE = re.compile(_WORDS + "|crypt|hmac", re.IGNORECASE)
+
+
+def credential_name(name: str) -> bool:
+    """Does a column, setting or option name say it holds a credential?
+
+    >>> credential_name("password_hash"), credential_name("email")
+    (True, False)
+    """
+    low = name.lower()
+    return "password" in low or "secret" in low or "passphrase" in low
+
+
+def credential_value(text: str) -> bool:
+    """Does a value (not SQL) hold a credential: a connection string with a password, a
+    ``--password`` option, a ``"password":`` key?
+
+    >>> credential_value("host=h password=x"), credential_value("bob")
+    (True, False)
+    """
+    return _VALUE_PASSWORD.search(text) is not None
 
 
 def _is_password_keyword(sql: str, token: Token) -> bool:
-    """``PASSWORD``, ``sslpassword``... (an option or clause naming a credential; also a
-    typo such as ``passwordE'...'``, which the server rejects but logs)."""
+    """``PASSWORD``, ``sslpassword``, ``ssl_passphrase_command``, ``client_secret``... (an
+    option, clause or setting naming a credential; also a typo such as
+    ``passwordE'...'``, which the server rejects but logs)."""
     if token.kind == "ident" or token.kind == "qident":
-        return "password" in token.text(sql).lower()
+        return credential_name(token.text(sql))
     return False
 
 
-def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
-        tuple[int, int, str]]:
-    """(start, end, replacement) of every credential in ``sql``, in order."""
+def _placeholder_argument(fmt: str, at: int) -> int | None:
+    """The format() argument (1-based, the format string being 1) that fills the
+    placeholder at ``fmt[at:]``; None: no placeholder there."""
+    m = _PLACEHOLDER.match(fmt, at)
+    if m is None or m.group() == "%%":
+        return None
+    if m.group(1) is not None:
+        return int(m.group(1)) + 1
+    count = sum(1 for p in _PLACEHOLDER.finditer(fmt, 0, at) if p.group() != "%%")
+    return count + 2
+
+
+def _password_left_open(value: str) -> int | None:
+    """Does SQL text (a string to be run or formatted) end with a PASSWORD keyword whose
+    value comes from elsewhere? -1: the value follows the string (``'... PASSWORD ' ||
+    x``: the keyword and a space end it); n > 0: format()'s argument n (``PASSWORD
+    %L``); None: no (also for ``'password'``, a word)."""
+    if "password" not in value.lower():
+        return None
+    tokens = tokenize(value)
+    for i, token in enumerate(tokens):
+        if token.kind != "ident" or token.text(value).lower() != "password":
+            continue
+        k = i + 1
+        while k < len(tokens) and tokens[k].kind in ("space", "comment"):
+            k += 1
+        if k == len(tokens):
+            return -1 if k > i + 1 else None
+        if tokens[k].text(value) == "%" or tokens[k].text(value).startswith("%"):
+            argument = _placeholder_argument(value, tokens[k].start)
+            if argument is not None:
+                return argument
+    return None
+
+
+class _Frame:
+    """An open parenthesis: the function it calls, which of its arguments are secret,
+    and which argument the tokens are in."""
+
+    __slots__ = ("name", "secret", "argument")
+
+    def __init__(self, name: str, secret: frozenset[int]) -> None:
+        self.name = name
+        self.secret = set(secret)
+        self.argument = 1
+
+
+def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
+                      params: set[int] | None = None) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) of every credential in ``sql``, in order; the numbers of
+    the parameters (``$n``) that stand where a credential goes are added to ``params``."""
     spans: list[tuple[int, int, str]] = []
+    frames: list[_Frame] = []
+    secret_frames = 0    # frames with a secret argument (none: the common case)
+    open_until = -1      # a password keyword at the end of a string: the rest of the
+    #                      expression at this many open frames is its value
+    last_secret = -1     # index of the last constant hidden (a run of them is one value)
+    unquoted = _unquoted_passwords(sql, tokens)
+    # INSERT INTO t (name, password) VALUES ('a', 'x'), ...: the columns that hold a
+    # password, and then whether the tokens are in the VALUES lists.
+    words = 0            # the statement's words so far (at most 2 counted)
+    insert = False       # the statement starts INSERT INTO
+    columns: set[int] | None = None
+    in_values = False
     for i, token in enumerate(tokens):
         kind = token.kind
+        if kind == "ident" or kind == "qident":
+            if words < 2 and kind == "ident":
+                word = token.text(sql).lower()
+                insert = word == "into" and insert if words else word == "insert"
+                words += 1
+            elif insert and not frames and kind == "ident" \
+                    and token.text(sql).lower() == "values":
+                in_values = True
+            elif insert and frames and frames[-1].name == "#columns" \
+                    and _is_password_keyword(sql, token) and columns is not None:
+                columns.add(frames[-1].argument)
+            if unquoted and i in unquoted:
+                spans.append((*unquoted[i], REDACTED))
+                last_secret = i
+            continue
+        if kind == "punct":
+            text = token.text(sql)
+            if text == "(":
+                before = previous_significant(tokens, i)
+                name = tokens[before].text(sql).lower() if before >= 0 and tokens[
+                    before].kind == "ident" else ""
+                frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
+                if insert and not frames:
+                    if in_values:
+                        frame.secret = set(columns or ())
+                    elif columns is None and name != "values":
+                        frame.name = "#columns"
+                        columns = set()
+                frames.append(frame)
+                if frame.secret:
+                    secret_frames += 1
+            elif text == ")" and frames:
+                if frames.pop().secret:
+                    secret_frames -= 1
+                if open_until > len(frames):
+                    open_until = -1
+            elif text == ",":
+                if frames:
+                    frames[-1].argument += 1
+                if open_until == len(frames):
+                    open_until = -1
+            elif text == ";":
+                open_until = -1
+                words, insert, columns, in_values = 0, False, None, False
+            continue
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
             text = token.text(sql)
-            before = previous_significant(tokens, i)
-            if before >= 0 and _is_password_keyword(sql, tokens[before]):
+            before = _previous(sql, tokens, i)
+            if before >= 0 and _is_password_keyword(sql, tokens[before]) or (
+                    open_until >= 0 or _in_secret_argument(frames, secret_frames)):
                 spans.append((token.start, token.end, REDACTED))
             elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
                 spans.append((token.start, token.end, REDACTED))
             continue
+        if kind == "param":
+            if params is not None:
+                before = _previous(sql, tokens, i)
+                if open_until >= 0 or _in_secret_argument(frames, secret_frames) or (
+                        before >= 0 and _is_password_value(sql, tokens, before, last_secret)):
+                    params.add(int(token.text(sql)[1:]))
+            continue
+        if kind == "comment":
+            hidden = _hidden_comment(sql, token)
+            if hidden is not None:
+                spans.append((token.start, token.end, hidden))
+            continue
         if kind not in STRING_KINDS and kind != "number":
             continue
-        before = previous_significant(tokens, i)
-        if before >= 0 and _is_password_keyword(sql, tokens[before]):
+        before = _previous(sql, tokens, i)
+        if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
+                open_until >= 0 or _in_secret_argument(frames, secret_frames)):
             spans.append((token.start, token.end, REDACTED))
+            last_secret = i
             continue
         if kind == "number":
             continue
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
-        if _CONNINFO_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw):
+        if _VALUE_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw) or (
+                before >= 0 and tokens[before].kind == "ident"
+                and tokens[before].text(sql).lower() == "program"
+                and _COMMAND_SECRET.search(value)):
             spans.append((token.start, token.end, REDACTED))
+            last_secret = i
             continue
-        if depth < _MAX_DEPTH and _PASSWORD_WORD.search(value):
+        left_open = _password_left_open(value)
+        if left_open is not None:
+            if left_open > 0 and frames and frames[-1].name == "format" \
+                    and frames[-1].argument == 1:
+                frames[-1].secret.add(left_open)
+                secret_frames += frames[-1].secret == {left_open}
+            else:
+                open_until = len(frames)
+        if depth < _MAX_DEPTH and _INNER_CUE.search(value):
             # SQL inside a string (a DO body, EXECUTE '...'): redact it as SQL.
             inner = _redact_passwords(value, depth + 1)
             if inner != value:
@@ -136,6 +337,125 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int) -> list[
                         continue
                 spans.append((token.start, token.end, REDACTED))
     return spans
+
+
+def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is ``tokens[index]`` the end of a PL/pgSQL declaration (or column definition) of a
+    name that holds a password (``password varchar(20) := 'x'``, ``pw_password text
+    DEFAULT 'x'``)? Looks back a few tokens, to the start of the declaration."""
+    first = -1
+    for _ in range(8):
+        if index < 0:
+            break
+        text = tokens[index].text(sql).lower()
+        if text in (";", ",", "declare", "begin") or (text == "(" and first >= 0):
+            break  # (a "(" before any name is a type's: varchar(20))
+        if tokens[index].kind in ("ident", "qident"):
+            first = index
+        index = previous_significant(tokens, index)
+    return first >= 0 and _is_password_keyword(sql, tokens[first])
+
+
+def _unquoted_passwords(sql: str, tokens: Sequence[Token]) -> dict[int, tuple[int, int]]:
+    """The words that stand as an unquoted password (``ALTER ROLE a PASSWORD s3cret``):
+    the server rejects the statement with ``syntax error at or near "s3cret"`` and logs
+    it. Only in CREATE/ALTER ROLE|USER|GROUP, and not ``PASSWORD NULL``. Token index ->
+    the span to hide (PostgreSQL reads a non-ASCII space as a letter: in
+    ``PASSWORD<U+00A0>s3cret``, one word, the part after the space)."""
+    found: dict[int, tuple[int, int]] = {}
+    if "password" not in sql.lower():
+        return found
+    head: list[str] = []  # the statement's first words
+    for i, token in enumerate(tokens):
+        if token.kind == "punct" and token.text(sql) == ";":
+            head = []
+        elif token.kind == "ident":
+            text = token.text(sql)
+            word = text.lower()
+            if text.isspace():
+                continue  # a word of non-ASCII spaces only: space to a reader
+            if len(head) < 3:
+                head.append(word)
+                if len(head) < 3:
+                    continue
+            role = head[0] in ("create", "alter") and head[1] in ("role", "user", "group") \
+                and head[2] != "mapping"
+            if not role:
+                continue
+            inner = _after_password_in_word(word)
+            if inner is not None:
+                found[i] = (token.start + inner, token.end)
+                continue
+            before = _previous(sql, tokens, i)
+            if before >= 0 and word != "null" and tokens[before].kind == "ident" \
+                    and tokens[before].text(sql).lower() == "password":
+                found[i] = (token.start, token.end)
+    return found
+
+
+def _after_password_in_word(word: str) -> int | None:
+    """Where the password starts in one word that holds ``password``, a non-ASCII space
+    and more (``password\u00a0s3cret``); None: it does not."""
+    at = word.find("password")
+    if at < 0 or word.isascii():
+        return None
+    rest = at + len("password")
+    if rest >= len(word) or not word[rest].isspace():
+        return None
+    while rest < len(word) and word[rest].isspace():
+        rest += 1
+    return rest if rest < len(word) else None
+
+
+def _hidden_comment(sql: str, token: Token) -> str | None:
+    """A comment that holds a credential (``-- password=...``, ``/* postgres://u:pw@h
+    */``), hidden with its markers kept; None: it holds none."""
+    text = token.text(sql)
+    if not _VALUE_PASSWORD.search(text):
+        return None
+    return f"/* {REDACTED} */" if text.startswith("/*") else f"-- {REDACTED}"
+
+
+def _previous(sql: str, tokens: Sequence[Token], index: int) -> int:
+    """:func:`previous_significant`, also past words of non-ASCII spaces only (which
+    PostgreSQL reads as identifiers, and a reader as space)."""
+    j = previous_significant(tokens, index)
+    while j >= 0 and tokens[j].kind == "ident" and tokens[j].text(sql).isspace():
+        j = previous_significant(tokens, j)
+    return j
+
+
+def _in_secret_argument(frames: Sequence[_Frame], secret_frames: int) -> bool:
+    """Are the tokens inside a secret argument of a pgcrypto call (or of a format() that
+    fills a password)?"""
+    return secret_frames > 0 and any(f.argument in f.secret for f in frames)
+
+
+def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
+                       last_secret: int) -> bool:
+    """Is the constant after ``tokens[before]`` a password: right after a password keyword
+    (or its ``(``), after a name that holds one and ``=``/``TO``/``:=``/``=>``/``,``, or
+    right after a constant that is one (``PASSWORD 'a' 'b'``, which the server rejects
+    but logs)?"""
+    token = tokens[before]
+    if _is_password_keyword(sql, token) or before == last_secret:
+        return True
+    text = token.text(sql)
+    if token.kind == "ident":
+        text = text.lower()
+    if text in _ASSIGNMENTS or text == "(" or text == ",":
+        name = _previous(sql, tokens, before)
+        if name < 0:
+            return False
+        if text == "(" or text in _ASSIGNMENTS:
+            if _is_password_keyword(sql, tokens[name]):
+                return True
+        if text == ":=" or text == "default":
+            return _declares_password(sql, tokens, name)
+        if text != "(" and tokens[name].kind in STRING_KINDS:
+            value = constant_value(sql, tokens[name])
+            return _PASSWORD_NAME.fullmatch(value) is not None
+    return False
 
 
 def _apply(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
@@ -173,6 +493,43 @@ def redact_passwords(sql: str) -> str:
     'create role a password <REDACTED> login'
     """
     return _redact_passwords(sql, 0)
+
+
+# A quoted name or value in a message (PostgreSQL quotes them with '"', unescaped).
+_QUOTED = re.compile(r'"([^"\n]+)"')
+# A message that quotes the token where the scanner or the parser stopped.
+_AT_OR_NEAR = re.compile(r' at or near "(?P<near>.*)"(?: at character [0-9]+)?\Z', re.DOTALL)
+
+
+def redact_echo(message: str, statement: str | None, redacted: object) -> str:
+    """An error message that quotes its statement (``syntax error at or near "..."``,
+    ``invalid input syntax for type integer: "..."``), with what the redaction of the
+    statement hid hidden there too.
+
+    >>> redact_echo('syntax error at or near "s3cret" at character 24',
+    ...             "alter role a password s3cret", "alter role a password <REDACTED>")
+    'syntax error at or near "<REDACTED>" at character 24'
+    >>> redact_echo('invalid input syntax for type integer: "a@b.c"',
+    ...             "select * from t where id = 'a@b.c'", "select * from t where id = $1")
+    'invalid input syntax for type integer: "<REDACTED>"'
+    """
+    if not statement or not isinstance(redacted, str) or '"' not in message \
+            or redacted == statement:
+        return message
+    spans: list[tuple[int, int, str]] = []
+    m = _AT_OR_NEAR.search(message)
+    if m is not None:
+        near = m.group("near")
+        if near and near in statement and near not in redacted:
+            spans.append((m.start("near"), m.end("near"), REDACTED))
+        message_end = m.start()
+    else:
+        message_end = len(message)
+    for q in _QUOTED.finditer(message, 0, message_end):
+        text = q.group(1)
+        if text in statement and text not in redacted:
+            spans.append((q.start(1), q.end(1), REDACTED))
+    return _apply(message, sorted(spans)) if spans else message
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
@@ -234,8 +591,11 @@ def _ends_with_minus(text: str) -> bool:
 
 
 def _fast_redact_literals(sql: str) -> str | None:
-    """``literals`` for a statement of plain tokens only; None: take the lexer."""
-    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None:
+    """``literals`` for a statement of plain tokens only; None: take the lexer (also for
+    a statement that says PASSWORD: an unquoted password is a constant too; and for a
+    comment that may hold a credential)."""
+    if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower() \
+            or ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
         return None
     out: list[str] = []
     pos = 0
@@ -269,13 +629,28 @@ def _redact_literals_by_tokens(sql: str) -> str:
     for token in tokens:
         if token.kind == "param":
             highest = max(highest, int(token.text(sql)[1:]))
+    # (an unquoted password is a constant too: the server logs ``PASSWORD s3cret``)
+    places = [(c.start, c.end) for c in find_constants(sql, tokens)]
+    unquoted = _unquoted_passwords(sql, tokens)
+    if unquoted:
+        places = sorted(places + list(unquoted.values()))
     spans: list[tuple[int, int, str]] = []
-    for constant in find_constants(sql, tokens):
+    for start, end in places:
         highest += 1
-        spans.append((constant.start, constant.end, f"${highest}"))
+        spans.append((start, end, f"${highest}"))
     if tokens and tokens[-1].kind == "opaque":
         highest += 1
         spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
+    # (comments are kept, but not one that holds a credential; one inside a constant
+    # continued over lines goes with it)
+    if ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
+        for token in tokens:
+            if token.kind == "comment" and not any(
+                    start <= token.start < end for start, end, _ in spans):
+                hidden = _hidden_comment(sql, token)
+                if hidden is not None:
+                    spans.append((token.start, token.end, hidden))
+        spans.sort()
     return _apply(sql, spans)
 
 
@@ -308,17 +683,19 @@ def has_credentials(sql: str) -> bool:
     return redact_passwords(sql) != sql
 
 
-def _password_parameters(statement: str) -> set[int]:
-    """Numbers of the parameters that stand where a credential goes (PASSWORD $2)."""
-    if not _PASSWORD_WORD.search(statement):
-        return set()
-    tokens = tokenize(statement)
+def password_parameters(statement: str) -> set[int]:
+    """Numbers of the parameters that stand where a credential goes (``PASSWORD $2``, and
+    every other place ``passwords`` mode hides a constant: ``password = $1``,
+    ``crypt($1, ...)``, an INSERT's password column...).
+
+    >>> sorted(password_parameters("alter role a valid until $2 password $1"))
+    [1]
+    >>> sorted(password_parameters("insert into u (name, password) values ($1, crypt($2, $3))"))
+    [2, 3]
+    """
     numbers: set[int] = set()
-    for i, token in enumerate(tokens):
-        if token.kind == "param":
-            before = previous_significant(tokens, i)
-            if before >= 0 and _is_password_keyword(statement, tokens[before]):
-                numbers.add(int(token.text(statement)[1:]))
+    if "$" in statement and may_hold_credential(statement):
+        _credential_spans(statement, tokenize(statement), 0, numbers)
     return numbers
 
 
@@ -339,7 +716,7 @@ def redact_parameters(values: Sequence[str] | None, mode: RedactMode | str,
         return _same_kind(values, [f"${k}" for k in range(1, len(values) + 1)])
     if mode != "passwords":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
-    secret = _password_parameters(statement) if statement else set()
+    secret = password_parameters(statement) if statement else set()
     return _same_kind(values, [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
                                for k, v in enumerate(values, start=1)])
 
@@ -362,11 +739,15 @@ _DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTAL
 ))
 
 
+# A DETAIL that echoes the value of a key whose column names a credential.
+_KEY_OF_CREDENTIAL = re.compile(r"Key \([^)]*(?:password|secret|passphrase)", re.IGNORECASE)
+
+
 def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     """A DETAIL line with the row values it echoes hidden (``literals`` mode).
 
-    ``passwords`` hides a DETAIL that holds a connection string with a password;
-    ``none`` keeps all.
+    ``passwords`` hides a DETAIL that holds a connection string with a password (so does
+    ``literals``, when the line echoes no row values); ``none`` keeps all.
 
     >>> redact_detail("Key (email)=(a@b.com) already exists.", "literals")
     'Key (email)=($1) already exists.'
@@ -376,7 +757,10 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     if detail is None or mode == "none":
         return detail
     if mode == "passwords":
-        return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail
+        if _CONNINFO_PASSWORD.search(detail):
+            return REDACTED
+        m = _KEY_OF_CREDENTIAL.search(detail)
+        return redact_detail(detail, "literals") if m is not None else detail
     if mode != "literals":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     for pattern in _DATA_DETAILS:
@@ -385,4 +769,5 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
             spans = [(m.start(g), m.end(g), f"${n}") for n, g in enumerate(("v1", "v2"), 1)
                      if g in pattern.groupindex and m.start(g) >= 0]
             return _apply(detail, spans)
-    return detail
+    # (passwords are constants: a connection string with one goes as in ``passwords``)
+    return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail

@@ -51,14 +51,20 @@ from .redact import (
     REDACT_MODES,
     REDACTED,
     RedactMode,
+    credential_name,
+    credential_value,
+    has_credentials,
     may_hold_credential,
+    password_parameters,
     redact,
     redact_detail,
+    redact_echo,
     redact_parameters,
 )
 from .split import Split, StatementMatcher
 
-__all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "NO_INFO"]
+__all__ = ["SqlInfo", "SqlStage", "redact_context", "redact_message", "redact_echo",
+           "NO_INFO"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,17 @@ T = TypeVar("T", bound=msgspec.Struct)
 _SQL_MESSAGE = re.compile(
     r"(?P<head>(?:duration: \d+(?:\.\d+)? ms  )?"
     r"(?:statement|(?:execute|parse|bind) [^:]*|plan)): ?(?P<sql>.*)\Z", re.DOTALL)
-_CONTEXT_SQL = re.compile(r'(?P<head>SQL statement ")(?P<sql>.*)(?P<tail>")\Z')
+# CONTEXT entries that quote SQL (PostgreSQL 14+ writes expressions and assignments of
+# PL/pgSQL as their own), the first words of any entry (to find where a quoted SQL with
+# newlines ends), and the entries that quote data.
+_CONTEXT_SQL_HEAD = re.compile(r'(?:SQL statement|SQL expression|PL/pgSQL assignment) "')
+_CONTEXT_ENTRY = re.compile(
+    r'(?:PL/pgSQL |SQL |COPY |JSON data|while |parallel worker|automatic |extended '
+    r'statistics|unnamed portal|portal |external |processing |writing block|[^ "]+ function )')
+_CONTEXT_DATA = (
+    re.compile(r'COPY .*?, line [0-9]+(?:, column (?P<column>.*?))?: "(?P<value>.*)"\Z'),
+    re.compile(r'JSON data, line [0-9]+: (?P<value>.*)\Z'),
+)
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
@@ -110,39 +126,80 @@ def redact_message(message: str, mode: RedactMode | str) -> str:
 
 
 def redact_context(context: str | None, mode: RedactMode | str) -> str | None:
-    """CONTEXT lines with the SQL of ``SQL statement "..."`` redacted.
+    """CONTEXT lines with what they quote redacted: the SQL of ``SQL statement "..."``,
+    ``SQL expression "..."`` and ``PL/pgSQL assignment "..."`` (over several lines when
+    the SQL has newlines), the data of ``COPY t, line 1, column c: "..."`` and ``JSON
+    data, line 1: ...``, and the row values other lines echo.
 
     >>> redact_context('SQL statement "alter role a password \\'x\\'"\\nPL/pgSQL function '
     ...                'inline_code_block line 1 at SQL statement', "passwords")
     'SQL statement "alter role a password <REDACTED>"\\nPL/pgSQL function inline_code_block \
 line 1 at SQL statement'
+    >>> redact_context('COPY u, line 1, column password: "s3cret"', "passwords")
+    'COPY u, line 1, column password: "<REDACTED>"'
     """
     if context is None or mode == "none":
         return context
+    lines = context.split("\n")
     out = []
-    for line in context.split("\n"):
-        m = _CONTEXT_SQL.match(line)
-        if m is not None:
-            line = m.group("head") + (redact(m.group("sql"), mode) or "") + m.group("tail")
-        else:
-            line = redact_detail(line, mode) or ""
-        out.append(line)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m = _CONTEXT_SQL_HEAD.match(line)
+        if m is None:
+            out.append(_redact_context_line(line, mode))
+            i += 1
+            continue
+        # The SQL runs to the line that ends with '"' before the next entry (or the end).
+        end = i
+        while end + 1 < len(lines) and not (
+                lines[end].endswith('"') and (len(lines[end]) > m.end() or end > i)
+                and _CONTEXT_ENTRY.match(lines[end + 1])):
+            end += 1
+        text = "\n".join(lines[i:end + 1])[m.end():]
+        closed = text.endswith('"')
+        sql = text[:-1] if closed else text
+        out.append(m.group() + (redact(sql, mode) or "") + ('"' if closed else ""))
+        i = end + 1
     return "\n".join(out)
 
 
-def _redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
-    """DETAIL: row values, or the ``parameters: $1 = '...'`` of an extended-protocol step."""
+def _redact_context_line(line: str, mode: RedactMode | str) -> str:
+    """One CONTEXT line that quotes no SQL: COPY's and JSON's data, or row values."""
+    for pattern in _CONTEXT_DATA:
+        m = pattern.match(line)
+        if m is not None:
+            column = m.groupdict().get("column")
+            if mode == "literals" or credential_value(m.group("value")) or (
+                    column is not None and credential_name(column)):
+                return line[:m.start("value")] + REDACTED + line[m.end("value"):]
+            return line
+    return redact_detail(line, mode) or ""
+
+
+def _redact_detail(detail: str | None, mode: RedactMode | str,
+                   statement: str | None = None) -> str | None:
+    """DETAIL: row values, or the ``parameters: $1 = '...'`` of an extended-protocol step
+    (of ``statement``: a value that stands where it expects a password is one)."""
     if detail is None or mode == "none":
         return detail
     m = _PARAMETERS_DETAIL.match(detail)
     if m is not None:
+        secret = password_parameters(statement) if statement and mode == "passwords" \
+            else frozenset()
+
         def one(v: re.Match[str]) -> str:
             value = v.group(2)
             if mode == "literals" and value != "NULL":
                 return v.group(1) + "<REDACTED>"
+            if secret and value != "NULL" and int(v.group(1)[1:-3]) in secret:
+                return v.group(1) + "<REDACTED>"
             return v.group(0) if redact_detail(value, mode) == value else v.group(1) + (
                 "<REDACTED>")
         return "parameters: " + _PARAMETER_VALUE.sub(one, m.group("list"))
+    if mode == "passwords" and statement and has_credentials(statement):
+        # The row of a statement that carries a password holds it: hide its values.
+        return redact_detail(detail, "literals")
     return redact_detail(detail, mode)
 
 
@@ -258,9 +315,11 @@ class SqlStage:
             if new != event.duration_statement:
                 changes["duration_statement"] = new
         message = redact_message(event.message, mode)
+        if isinstance(event, ErrorEvent) and "statement" in changes:
+            message = redact_echo(message, event.statement, changes["statement"])
         if message != event.message:
             changes["message"] = message
-        self._redact_notes(event, changes)
+        self._redact_notes(event, changes, sql)
         return (_replace(event, changes) if changes else event), info
 
     def _info(self, sql: str) -> SqlInfo:
@@ -273,8 +332,9 @@ class SqlStage:
             info = self._infos[fp] = SqlInfo(fp)
         return info
 
-    def _redact_notes(self, event: Event, changes: dict[str, object]) -> None:
-        detail = _redact_detail(event.detail, self.redact)
+    def _redact_notes(self, event: Event, changes: dict[str, object],
+                      statement: str | None = None) -> None:
+        detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
         context = redact_context(event.context, self.redact)

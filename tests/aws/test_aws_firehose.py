@@ -13,6 +13,7 @@ import random
 import re
 import zlib
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -188,19 +189,7 @@ def test_handler_reingests_through_the_delivery_stream(aws: Aws,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The Lambda handler puts output that does not fit back on its delivery stream
     (PutRecordBatch against the emulator), and that output comes out of the next run."""
-    session = boto3.session.Session(aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-                                    aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-                                    region_name=REGION)
-    s3 = session.client("s3", endpoint_url=aws.endpoint)
-    hose = session.client("firehose", endpoint_url=aws.endpoint)
-    bucket = aws.unique("hose")
-    s3.create_bucket(Bucket=bucket)
-    name = aws.unique("pgaudit")
-    arn = hose.create_delivery_stream(
-        DeliveryStreamName=name, DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/hose",
-            "BucketARN": f"arn:aws:s3:::{bucket}"})["DeliveryStreamARN"]
+    s3, hose, bucket, arn = _delivery_stream(aws)
     messages = _messages(REPO / "fixtures" / "real-rich.log")
     records = [{"recordId": f"r{i}", "data": _payload("db1", [(i, m)])}
                for i, m in enumerate(messages)]
@@ -244,3 +233,72 @@ def _gzip_members(blob: bytes) -> list[bytes]:
         members.append(gzip.compress(text))
         blob = decompressor.unused_data
     return members
+
+
+def test_reingest_retries_only_the_records_put_record_batch_failed(
+        aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PutRecordBatch may fail some records of a call (FailedPutCount): those, and only
+    those, are sent again; failing the invocation would make Firehose retry it and
+    re-ingest the records that went in twice."""
+    import pgaudit_parse.aws_lambda as handler
+
+    _, hose, _, arn = _delivery_stream(aws)
+    accepted: list[bytes] = []
+
+    class FlakyHose:
+        """The emulator's client, except that the first call fails its first record."""
+
+        calls = 0
+
+        def put_record_batch(self, DeliveryStreamName: str,  # noqa: N803 - boto3's names
+                             Records: list[dict]) -> dict:
+            FlakyHose.calls += 1
+            failed = Records[:1] if FlakyHose.calls == 1 else []
+            sent = Records[len(failed):]
+            answer = hose.put_record_batch(DeliveryStreamName=DeliveryStreamName,
+                                           Records=sent) if sent else {
+                "FailedPutCount": 0, "RequestResponses": []}
+            accepted.extend(r["Data"] for r, a in zip(sent, answer["RequestResponses"],
+                                                      strict=True)
+                            if not a.get("ErrorCode"))
+            return {"FailedPutCount": len(failed) + answer["FailedPutCount"],
+                    "RequestResponses": [{"ErrorCode": "ServiceUnavailableException",
+                                          "ErrorMessage": "slow down"}] * len(failed)
+                    + answer["RequestResponses"]}
+
+    monkeypatch.setattr(handler, "make_client", lambda service, settings: FlakyHose())
+    monkeypatch.setattr(handler.time, "sleep", lambda seconds: None)
+    monkeypatch.setenv("OUTPUT_FORMAT", "events")
+    monkeypatch.setenv("LOG_LINE_PREFIX", RICH_PREFIX)
+    monkeypatch.setenv("TIMEZONE", "Asia/Kolkata")
+    monkeypatch.setattr(firehose, "RESPONSE_LIMIT", 20_000)
+    messages = _messages(REPO / "fixtures" / "real-rich.log")
+    records = [{"recordId": f"r{i}", "data": _payload("db1", [(i, m)])}
+               for i, m in enumerate(messages)]
+    expected: list[bytes] = []
+    transform_records(records, fmt="events", prefix=RICH_PREFIX, limit=20_000,
+                      reingest=expected.extend, timezone="Asia/Kolkata")
+    assert len(expected) > 1
+    firehose_handler({"invocationId": "i0", "deliveryStreamArn": arn, "records": records},
+                     None)
+    assert FlakyHose.calls >= 2
+    assert sorted(gzip.decompress(a) for a in accepted) == sorted(
+        gzip.decompress(e) for e in expected)
+
+
+def _delivery_stream(aws: Aws) -> tuple[Any, Any, str, str]:
+    """An S3 client, a Firehose client, a new bucket and a DirectPut delivery stream into
+    it (its ARN), on the emulator."""
+    session = boto3.session.Session(aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+                                    aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+                                    region_name=REGION)
+    s3 = session.client("s3", endpoint_url=aws.endpoint)
+    hose = session.client("firehose", endpoint_url=aws.endpoint)
+    bucket = aws.unique("hose")
+    s3.create_bucket(Bucket=bucket)
+    arn = hose.create_delivery_stream(
+        DeliveryStreamName=aws.unique("pgaudit"), DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/hose",
+            "BucketARN": f"arn:aws:s3:::{bucket}"})["DeliveryStreamARN"]
+    return s3, hose, bucket, arn

@@ -217,3 +217,75 @@ def test_cli_rds_logs(stub: RdsStub, tmp_path: Path, aws: Aws) -> None:
     proc = cli("--db-instance-identifier", "nope")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_newest_file_keeps_an_open_message_for_the_next_poll(stub: RdsStub,
+                                                             tmp_path: Path) -> None:
+    """The newest file, written moments ago, ends with an ERROR whose STATEMENT is not
+    written yet: the next poll (or run, from the checkpoint) reads them together."""
+    from aws_logdata import BASE_MS, audit_line, error_lines, errors
+
+    from pgaudit_parse.aws.cloudwatch import now_ms
+
+    error = error_lines(BASE_MS, 8, 1)
+    head = [audit_line(BASE_MS, 7, 1) + "\n", error[0] + "\n"]
+    stub.files["db1"] = {NAME: StubFile(list(head), now_ms())}
+    store = RdsCheckpointFile(tmp_path / "cp.json")
+    outputs, rejects = [], []
+    for grow in (False, True):
+        if grow:  # PostgreSQL writes the rest; the file is quiet since
+            stub.files["db1"][NAME].lines += [error[1] + "\n", error[2] + "\n"]
+            stub.files["db1"][NAME].last_written = now_ms() - 60_000
+        out, dead = io.StringIO(), io.StringIO()
+        sink = OutputSink(out, dead, fmt="events")
+        RdsLogReader(_client(stub.endpoint), "db1", sink, RDS_PREFIX, store=store,
+                     lines_per_page=1).poll()
+        sink.close()
+        outputs += [json.loads(line) for line in out.getvalue().splitlines()]
+        rejects += dead.getvalue().splitlines()
+    assert rejects == []
+    assert list(errors(outputs).values()) == ["select *\nfrom nope1"]
+    assert len(outputs) == 2
+
+
+def test_a_file_removed_while_read_is_a_reject_and_the_rest_is_read(stub: RdsStub) -> None:
+    """RDS removes old log files (retention) on its own schedule: one removed between two
+    portions is named in a reject, and the files after it are still read."""
+    lines = _lines(LOG)
+    older = "error/postgresql.log.2026-11-25-15"
+    stub.files["db1"] = {older: StubFile(lines[:20], 1), NAME: StubFile(lines, 2)}
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead, fmt="events")
+
+    def on_page(name: str, count: int) -> None:
+        stub.files["db1"].pop(older, None)  # gone after its first portion
+
+    reader = RdsLogReader(_client(stub.endpoint), "db1", sink, RDS_PREFIX,
+                          lines_per_page=5, on_page=on_page)
+    reader.poll()
+    sink.close()
+    rejects = [json.loads(line) for line in dead.getvalue().splitlines()]
+    assert len(rejects) == 1 and older in rejects[0]["reason"], rejects
+    assert reader.positions[older].done
+    got = [_strip(json.loads(line)) for line in out.getvalue().splitlines()]
+    assert got[-len(_expected()):] == _expected()
+
+
+def test_one_shot_run_without_checkpoint_writes_the_open_last_message(
+        stub: RdsStub, tmp_path: Path, aws: Aws) -> None:
+    """Without --checkpoint or --follow there is no next poll: the newest file's open
+    last message is written at the end of the run, even if written moments ago."""
+    from aws_logdata import BASE_MS, error_lines
+
+    from pgaudit_parse.aws.cloudwatch import now_ms
+
+    error = error_lines(BASE_MS, 8, 1)
+    stub.files["db1"] = {NAME: StubFile([error[0] + "\n"], now_ms())}
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "rds-logs",
+                           "--db-instance-identifier", "db1", "--format", "events",
+                           "--output", str(out), "--endpoint-url", stub.endpoint],
+                          capture_output=True, text=True, timeout=120, env=aws.env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    [event] = read_jsonl(out)
+    assert event["kind"] == "error" and event["message"].startswith('relation "nope1"')
