@@ -551,6 +551,8 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
                     pieces = []
             else:
                 carried += len(data)
+                if len(cut) < RAW_KEEP * 4:  # (the kept start of the line, wherever the
+                    cut += data[:RAW_KEEP * 4 - len(cut)]  # reads fell)
             continue
         if pieces or cut is not None:
             newline = data.find(b"\n")
@@ -563,6 +565,8 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
                 end += len(body) - newline
             else:
                 start = cut if cut is not None else b"".join(pieces)[:RAW_KEEP * 4]
+                if len(start) < RAW_KEEP * 4:
+                    start += data[:min(newline, RAW_KEEP * 4 - len(start))]
                 pieces = []
                 cut = None
                 if empty_count:

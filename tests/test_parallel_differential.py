@@ -167,3 +167,20 @@ def test_every_line_over_max_line_bytes_is_a_reject(limit: int, tmp_path: Path) 
         1 for n, size in lengths.items() if 0 < size <= limit)
     log = SessionLog(RDS_PREFIX, (short, long, short, long, short), True)
     check_same_bytes(log, 1, 0, 0, [("events", None, "connector")], limit)
+
+
+def test_an_over_long_line_keeps_its_first_characters_wherever_the_reads_fall(
+        tmp_path: Path) -> None:
+    """The reject of a line over the limit kept the bytes of the reads before the one
+    that ended the line: cut at a read boundary, so the same line kept more or less text
+    (one process against a ``--jobs`` worker that read it from elsewhere)."""
+    long = CHECKPOINT + b" " + b"z" * 5000 + b" end"
+    path = tmp_path / "postgresql.log"
+    for before in (0, 1, 50, 4000, 65530, 131070):
+        head = (b"x" * 499 + b"\n") * (before // 500) + b"y" * (before % 500) + b"\n"
+        path.write_bytes(head + long + b"\n" + CHECKPOINT + b"\n")
+        number = head.count(b"\n") + 1
+        rejects = [json.loads(line) for line in render(
+            str(path), RDS_PREFIX, "events", None, "connector", 1, 0, 0, 0, 1000)[1].splitlines()]
+        kept = [r["raw"] for r in rejects if r["line"] == number]
+        assert kept == [long[:1024].decode()], before
