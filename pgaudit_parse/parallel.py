@@ -378,14 +378,32 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
                         on_ambiguous_zone=zone_warnings.append, max_state_bytes=cache_bytes)
         feed = parser.feed
         write = sink.write
-        lines = iter(_chunk_lines(task, parser._reject))
+        # The reader's own rejects (a run of empty lines, a line over the limit) are made
+        # while the line after them is read: in another chunk's time. Whose they are goes
+        # by their line, then: this worker writes those of its chunk's lines, whenever made
+        # (the file's leading empty lines, before any line opened the output), and no
+        # other (a line over the limit that starts the next chunk, read past the end).
+        last = chunk.end_line
+        early = [0]  # such rejects written while the output was still shut
+
+        def read_reject(reject: Reject) -> None:
+            if reject.line <= chunk.start_line or (last is not None and reject.line > last):
+                return
+            if errors.open:
+                parser._reject(reject)
+                return
+            errors.open = True
+            try:
+                parser._reject(reject)
+            finally:
+                errors.open = False
+            early[0] += reject.lines
+
+        lines = iter(_chunk_lines(task, read_reject))
         # Warm up by line number, not by count: the reader yields no line for an empty
         # one (a run of them is one reject, made when the next line is read: for a run
         # just before the chunk, while the gate is still closed -- the previous chunk's
-        # worker wrote it). Without a warm-up (the first chunk) there is nothing to shut
-        # out: a run of empty lines first in the chunk is this worker's to write, and its
-        # reject is made while the first non-empty line is read, before the loop sees it.
-        out.open = errors.open = chunk.warmup_line >= chunk.start_line
+        # worker wrote it).
         first = None
         for line in lines:
             if line.number > chunk.start_line:
@@ -415,7 +433,8 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
         out_file.flush()
         err_file.flush()
         return _Done(count, parser.entry_count - base[3], sink.written - base[0],
-                     sink.skipped - base[1], sink.rejected - base[2], held_from=held_from,
+                     sink.skipped - base[1], sink.rejected - base[2] + early[0],
+                     held_from=held_from,
                      zone_warnings=tuple(zone_warnings),
                      evicted_statements=parser.evicted_statements - base[4],
                      unresolved_statements=parser.unresolved_statements - base[5],
