@@ -541,6 +541,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         shutil.rmtree(workdir, ignore_errors=True)
         raise InputError(path, f"--jobs {jobs}: cannot start worker processes: "
                                f"{exc.strerror or exc}") from None
+    finished = False
     try:
         pending: deque[tuple[_Task, multiprocessing.pool.AsyncResult[_Done]]] = deque()
         queued = iter(tasks)
@@ -563,7 +564,9 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                 if task.chunk.start - task.chunk.warmup <= 2 * chunks[1].start:
                     done = pool.apply(_parse_chunk, (task,))
                 else:
-                    pool.terminate()
+                    # (The pool is not terminated here: Pool.terminate() can hang for good
+                    # while workers are busy, CPython gh-96995 / gh-78178. What they are
+                    # parsing is let finish and never read.)
                     task = replace(task, chunk=replace(task.chunk, end=None, end_line=None))
                     done = _parse_chunk(task)
                     pending.clear()
@@ -584,9 +587,12 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             if following is not None:
                 pending.append((following, pool.apply_async(_parse_chunk, (following,))))
         pool.close()
-    finally:
-        pool.terminate()
         pool.join()
+        finished = True
+    finally:
+        if not finished:  # an error or an interrupt: stop the workers now
+            pool.terminate()
+            pool.join()
         shutil.rmtree(workdir, ignore_errors=True)
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
                           compiled.spec, min(jobs, len(tasks)), totals[5], totals[6],
