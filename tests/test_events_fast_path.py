@@ -12,6 +12,7 @@ state.
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 
 from hypothesis import given
@@ -31,6 +32,7 @@ from strategies import (
 from pgaudit_parse.entries import LogEntry
 from pgaudit_parse.events import EventBuilder
 from pgaudit_parse.lines import Line, Reject
+from pgaudit_parse.parser import Parser
 from pgaudit_parse.prefix import LinePrefix
 from pgaudit_parse.sessions import _SESSION_BYTES, _logged_bytes
 from pgaudit_parse.timestamps import TimestampParser
@@ -181,3 +183,57 @@ def test_the_fast_path_takes_plain_audit_lines_only() -> None:
     builder.build(entry(audit, extra=(("STATEMENT", "select 1"),)))
     builder.build(entry("checkpoint starting"))
     assert len(calls) == 3
+
+
+#: Prefixes of real deployments whose free-text values may hold the literals that follow
+#: them (``user=%u,db=%d``), padded escapes, ``%q`` and every structured escape.
+UNUSUAL_PREFIXES = ("%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ", "%m [%p] %q%u@%d ",
+                    "%m [%p] %-10u@%-8d %r ", "%t [%p]: db=%d,user=%u,app=%a,client=%h ",
+                    "%m:%r:%u@%d:[%p]:%c:%l:%e:%s:%v:%x:%i:%b:%Q:")
+_VALUES = {"t": "2026-11-25 16:05:01 UTC", "m": "2026-11-25 16:05:01.123 UTC", "l": "3",
+           "r": "10.0.0.5(5000)", "c": "65f1.2a", "e": "00000", "s": "2026-11-25 16:00:00 UTC",
+           "v": "3/4", "x": "0", "i": "SELECT", "b": "client backend",
+           "Q": "-12345678901234567890"}
+odd_names = st.sampled_from(["alice", "a,b", "user=x", "db=y,", "x@y", "x@y@z", "", "[unknown]",
+                             "app=q", "client=1", " ", "a b", "ü", "1,db=2"])
+plain_audit_messages = st.sampled_from([
+    "AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+    "AUDIT: SESSION,2,1,READ,SELECT,,,<previously logged>,<previously logged>",
+    "AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.t,<previously logged>,<previously logged>",
+    "connection authorized: user=a,b database=db=y,",
+    "AUDIT: SESSION,1,1,READ,SELECT,,,\"select 'x\",<none>,99999999999999999999999",
+    "AUDIT: SESSION,0,1,READ,SELECT,,,x,<not logged>"])
+
+
+def _render(prefix: str, names: tuple[str, str, str, str], pid: int, message: str) -> str:
+    values = {**_VALUES, "p": str(pid), "u": names[0], "d": names[1], "a": names[2],
+              "h": names[3]}
+
+    def value(match: re.Match[str]) -> str:
+        width, text = match.group(1), values[match.group(2)]
+        if width:
+            text = text.rjust(int(width)) if int(width) > 0 else text.ljust(-int(width))
+        return text
+
+    return re.sub(r"%(-?\d+)?([a-zA-Z])", value, prefix.replace("%q", "")) + "LOG:  " + message
+
+
+@SETTINGS
+@given(st.sampled_from(UNUSUAL_PREFIXES),
+       st.lists(st.tuples(st.tuples(odd_names, odd_names, odd_names, odd_names),
+                          st.sampled_from([1, 2]), plain_audit_messages), max_size=12))
+def test_fast_build_equals_the_reference_on_unusual_prefixes(
+        prefix: str, items: list[tuple[tuple[str, str, str, str], int, str]]) -> None:
+    """Whole lines through the parser: the audit fast path against the recogniser table,
+    on prefixes whose values may hold their own separators."""
+    lines = [Line(_render(prefix, names, pid, message), "f", n)
+             for n, (names, pid, message) in enumerate(items, 1)]
+    outcomes = []
+    for reference in (False, True):
+        rejects: list[Reject] = []
+        parser = Parser(LinePrefix(prefix), on_reject=rejects.append)
+        if reference:
+            parser._builder.build = parser._builder.build_with_table  # type: ignore[method-assign]
+        events = [event for line in lines for event in parser.feed(line)]
+        outcomes.append((events + list(parser.flush()), rejects))
+    assert outcomes[0] == outcomes[1]
