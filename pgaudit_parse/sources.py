@@ -30,6 +30,7 @@ import sys
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from typing import IO, Any, Final, Protocol, cast
 
 from .lines import Line, Reject, split_message, without_surrogates
@@ -599,7 +600,8 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
             # the block size): the same reject as one read in several blocks.
             sizes = [len(piece) for piece in data[:end].split(b"\n")] \
                 if end > max_line_bytes else []
-            for size, line in zip(sizes, lines, strict=True) if sizes else ():
+            # (sizes only when the block could hold an over-long line: else all 0)
+            for size, line in zip(sizes or repeat(0, len(lines)), lines, strict=True):
                 number += 1
                 if size > max_line_bytes:
                     if empty_count:
@@ -608,19 +610,6 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
                     on_reject(Reject(name, number, _too_long(size, max_line_bytes),
                                      line[:RAW_KEEP]))
                     continue
-                if crlf and line.endswith("\r"):
-                    line = line[:-1]
-                if not line:
-                    if not empty_count:
-                        empty_from = number
-                    empty_count += 1
-                    continue
-                if empty_count:
-                    on_reject(_empty_run(name, empty_from, empty_count))
-                    empty_count = 0
-                yield Line(line, name, number)
-            for line in lines if not sizes else ():
-                number += 1
                 if crlf and line.endswith("\r"):
                     line = line[:-1]
                 if not line:
