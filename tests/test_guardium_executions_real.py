@@ -196,13 +196,20 @@ def test_one_record_per_execution_and_none_for_a_failed_statement(
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
 def test_csvlog_and_jsonlog_of_the_run_give_the_same_records(
         run: tuple[Path, Path], records: list[dict[str, Any]], suffix: str) -> None:
-    # (the stderr prefix's %t has whole seconds; csvlog and jsonlog have milliseconds)
-    def key(record: dict[str, Any]) -> str:
-        time = dict(record["time"], timstamp=record["time"]["timstamp"] // 1000)
-        return json.dumps(dict(record, time=time), sort_keys=True)
+    # The stderr prefix's %t has whole seconds; csvlog and jsonlog have milliseconds. And
+    # PostgreSQL reads %t's clock apart (time(NULL), a coarse clock that may still be in
+    # the second before): %t is the structured time's second, or the one before it.
+    def split(record: dict[str, Any]) -> tuple[str, int]:
+        rest = {k: v for k, v in record.items() if k != "time"}
+        time = {k: v for k, v in record["time"].items() if k != "timstamp"}
+        return json.dumps(dict(rest, time=time), sort_keys=True), record["time"]["timstamp"]
 
-    structured = records_of(run[0].with_suffix(suffix))
-    assert sorted(map(key, structured)) == sorted(map(key, records))
+    structured = sorted(split(r) for r in records_of(run[0].with_suffix(suffix)))
+    stderr = sorted(split(r) for r in records)
+    assert [key for key, _ in structured] == [key for key, _ in stderr]
+    for (key, millis), (_, whole) in zip(structured, stderr, strict=True):
+        assert whole % 1000 == 0, key
+        assert millis // 1000 * 1000 - whole in (0, 1000), (key, millis, whole)
 
 
 SLOW_SETTINGS = {
