@@ -75,22 +75,45 @@ REDACTED: Final = "<REDACTED>"
 # A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
 _CONNINFO_PASSWORD = re.compile(
     r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
-# The words that name a credential: a password, a passphrase (ssl_passphrase_command),
-# a secret (client_secret, app.secret).
-_WORDS = "(?:password|passphrase|secret)"
+# The name rule (docs/sql.md "Names that hold a credential"): a name (column, setting,
+# option, JSON key, variable) holds a credential when, lower-cased, it contains
+# ``password``, ``passwd``, ``passphrase``, ``secret`` or ``credential``; or when one of
+# its word parts (split at anything but a letter or digit, and at a camelCase step) is
+# ``pw``, ``pwd``, ``pass``, ``auth`` or ``authorization``, ends with ``token``, or is a
+# key of a kind (``apikey``, ``sslkey``...; or ``key``/``keys`` after ``api``, ``access``,
+# ``private``, ``secret``, ``ssl``, ``auth``, ``signing``, ``encryption``, ``master``,
+# ``client``: ``api_key``, ``aws_access_key_id``). ``author``, ``max_tokens``,
+# ``primary_key`` and ``key`` do not.
+_NAME_SUBSTRINGS: Final = ("password", "passwd", "passphrase", "secret", "credential")
+_NAME_PARTS: Final = frozenset({"pw", "pwd", "pass", "auth", "authorization"})
+_KEY_KINDS: Final = frozenset({"api", "access", "private", "secret", "ssl", "auth",
+                               "signing", "encryption", "master", "client"})
+_KEY_PARTS: Final = frozenset(kind + "key" for kind in _KEY_KINDS) | frozenset(
+    kind + "keys" for kind in _KEY_KINDS)
+_CAMEL_STEP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_PART_SPLIT = re.compile(r"[^a-z0-9]+")
+# Text without any of these holds no credential name (a superset of the rule above, for
+# the quick checks: every name the rule accepts contains one of them).
+_NAME_CUES: Final = ("pass", "secret", "credential", "token", "auth", "pw", "key")
+_NAME_CUE = re.compile("|".join(_NAME_CUES), re.IGNORECASE)
+# A word in free text (a JSON or YAML key, a command-line option, a libpq keyword).
+_NAME_IN_TEXT = re.compile(r"[A-Za-z_][\w.$-]*")
+# A string that names a setting or key (``set_config('app.password', 'x', false)``,
+# ``json_build_object('api_key', 'x')``): when the name holds a credential, the value
+# given with it is one.
+_NAME_LIKE = re.compile(r"[\w.$-]+")
 # A constant's value that holds a password besides a connection string: a command line
-# (``COPY ... PROGRAM 'tool --password x'``) or a JSON/YAML key (``{"password": "x"}``).
-_VALUE_PASSWORD = re.compile(
-    _CONNINFO_PASSWORD.pattern + rf"""|--{_WORDS}\b|{_WORDS}["']?\s*:(?!:)""", re.IGNORECASE)
-_PASSWORD_WORD = re.compile(_WORDS, re.IGNORECASE)
-# A string that names a setting or key holding a password (``set_config('app.password',
-# 'x', false)``, ``json_build_object('password', 'x')``): the next constant is one.
-_PASSWORD_NAME = re.compile(rf"[\w.$-]*{_WORDS}[\w.$-]*", re.IGNORECASE)
+# (``COPY ... PROGRAM 'tool --password x'``, ``--api-key=x``), a JSON/YAML key
+# (``{"password": "x"}``) or a libpq keyword (``token=x``) that names a credential, or a
+# password verifier (SCRAM-SHA-256 or md5: replayable like the password itself).
+_KEYED = re.compile(r"""--([A-Za-z][\w-]*)|([A-Za-z_][\w.$-]*)["']?\s*(?::(?!:)|=(?![=>]))""")
+_VERIFIER = re.compile(r"SCRAM-SHA-256\$[0-9]+:[^$\s]*\$|\bmd5[0-9a-f]{32}\b")
 # Text without any of these holds no credential (escapes could spell "password" in an
 # E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
-# "hmac" name pgcrypto's functions, whose keys and passwords are arguments).
+# "hmac" name pgcrypto's functions, whose keys and passwords are arguments; "md5" and
+# "scram" start a verifier).
 _MAY_HOLD_CREDENTIAL = re.compile(
-    r"password|passphrase|secret|://|\\|uescape|crypt|hmac|program", re.IGNORECASE)
+    "|".join(_NAME_CUES) + r"|://|\\|uescape|crypt|hmac|program|md5|scram", re.IGNORECASE)
 # A shell command (COPY ... PROGRAM '...') that may hold a credential: a password, token
 # or key in its words or environment (PGPASSWORD=, AWS_SECRET_ACCESS_KEY=), curl's -u
 # user:pw, a URI with user:pw@, mysql's -pSECRET.
@@ -128,32 +151,67 @@ def may_hold_credential(sql: str) -> bool:
     (False, True)
     """
     low = sql.lower()
-    return ("password" in low or "://" in low or "\\" in low or "uescape" in low
-            or "crypt" in low or "hmac" in low or "secret" in low or "passphrase" in low
-            or "program" in low or _LONG_S in sql)
+    return ("pass" in low or "secret" in low or "token" in low or "auth" in low
+            or "pw" in low or "key" in low or "credential" in low
+            or "://" in low or "\\" in low or "uescape" in low
+            or "crypt" in low or "hmac" in low or "program" in low or "md5" in low
+            or "scram" in low or _LONG_S in sql)
+
+
 _MAX_DEPTH: Final = 4
 # A string whose value may hold SQL with a credential (a DO body, EXECUTE '...').
-_INNER_CUE = re.compile(_WORDS + "|crypt|hmac", re.IGNORECASE)
+_INNER_CUE = re.compile("|".join(_NAME_CUES) + "|crypt|hmac|md5|scram|://", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def credential_name(name: str) -> bool:
-    """Does a column, setting or option name say it holds a credential?
+    """Does a column, setting, option, key or variable name say it holds a credential
+    (the name rule: see the comment above ``_NAME_SUBSTRINGS``)?
 
-    >>> credential_name("password_hash"), credential_name("email")
-    (True, False)
+    >>> credential_name("password_hash"), credential_name("app.apiKey"), credential_name("email")
+    (True, True, False)
+    >>> credential_name("author"), credential_name("max_tokens"), credential_name("auth_token")
+    (False, False, True)
     """
     low = name.lower()
-    return "password" in low or "secret" in low or "passphrase" in low
+    if not any(cue in low for cue in _NAME_CUES):
+        return False
+    if any(word in low for word in _NAME_SUBSTRINGS):
+        return True
+    parts = _PART_SPLIT.split(_CAMEL_STEP.sub("_", name).lower())
+    previous = ""
+    for part in parts:
+        if part in _NAME_PARTS or part.endswith("token") or part in _KEY_PARTS or (
+                part in ("key", "keys") and previous in _KEY_KINDS):
+            return True
+        previous = part
+    return False
 
 
 def credential_value(text: str) -> bool:
     """Does a value (not SQL) hold a credential: a connection string with a password, a
-    ``--password`` option, a ``"password":`` key?
+    ``--password``/``--api-key`` option, a ``"token":`` key or ``token=`` keyword, a
+    SCRAM or md5 password verifier?
 
     >>> credential_value("host=h password=x"), credential_value("bob")
     (True, False)
+    >>> credential_value('{"apiKey": "x"}'), credential_value("SCRAM-SHA-256$4096:c2E=$a=:b=")
+    (True, True)
     """
-    return _VALUE_PASSWORD.search(text) is not None
+    if _CONNINFO_PASSWORD.search(text) is not None or _VERIFIER.search(text) is not None:
+        return True
+    if not _NAME_CUE.search(text):
+        return False
+    for m in _KEYED.finditer(text):
+        if credential_name(m.group(1) or m.group(2)):
+            return True
+    return False
+
+
+def _names_credential(text: str) -> bool:
+    """Does free text (a statement cut short) hold a word that names a credential?"""
+    return _NAME_CUE.search(text) is not None and any(
+        credential_name(m.group()) for m in _NAME_IN_TEXT.finditer(text))
 
 
 def _is_password_keyword(sql: str, token: Token) -> bool:
@@ -283,7 +341,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
             if before >= 0 and _is_password_keyword(sql, tokens[before]) or (
                     open_until >= 0 or _in_secret_argument(frames, secret_frames)):
                 spans.append((token.start, token.end, REDACTED))
-            elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
+            elif _names_credential(text) or credential_value(text):
                 spans.append((token.start, token.end, REDACTED))
             continue
         if kind == "param":
@@ -311,7 +369,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
-        if _VALUE_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw) or (
+        if credential_value(value) or _CONNINFO_PASSWORD.search(raw) or (
                 before >= 0 and tokens[before].kind == "ident"
                 and tokens[before].text(sql).lower() == "program"
                 and _COMMAND_SECRET.search(value)):
@@ -411,7 +469,7 @@ def _hidden_comment(sql: str, token: Token) -> str | None:
     """A comment that holds a credential (``-- password=...``, ``/* postgres://u:pw@h
     */``), hidden with its markers kept; None: it holds none."""
     text = token.text(sql)
-    if not _VALUE_PASSWORD.search(text):
+    if not credential_value(text):
         return None
     return f"/* {REDACTED} */" if text.startswith("/*") else f"-- {REDACTED}"
 
@@ -454,7 +512,7 @@ def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
             return _declares_password(sql, tokens, name)
         if text != "(" and tokens[name].kind in STRING_KINDS:
             value = constant_value(sql, tokens[name])
-            return _PASSWORD_NAME.fullmatch(value) is not None
+            return _NAME_LIKE.fullmatch(value) is not None and credential_name(value)
     return False
 
 
@@ -595,7 +653,7 @@ def _fast_redact_literals(sql: str) -> str | None:
     a statement that says PASSWORD: an unquoted password is a constant too; and for a
     comment that may hold a credential)."""
     if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower() \
-            or ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
+            or ("--" in sql or "/*" in sql) and credential_value(sql):
         return None
     out: list[str] = []
     pos = 0
@@ -643,7 +701,7 @@ def _redact_literals_by_tokens(sql: str) -> str:
         spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
     # (comments are kept, but not one that holds a credential; one inside a constant
     # continued over lines goes with it)
-    if ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
+    if ("--" in sql or "/*" in sql) and credential_value(sql):
         for token in tokens:
             if token.kind == "comment" and not any(
                     start <= token.start < end for start, end, _ in spans):
@@ -717,7 +775,7 @@ def redact_parameters(values: Sequence[str] | None, mode: RedactMode | str,
     if mode != "passwords":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     secret = password_parameters(statement) if statement else set()
-    return _same_kind(values, [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
+    return _same_kind(values, [REDACTED if k in secret or credential_value(v) else v
                                for k, v in enumerate(values, start=1)])
 
 
@@ -740,7 +798,13 @@ _DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTAL
 
 
 # A DETAIL that echoes the value of a key whose column names a credential.
-_KEY_OF_CREDENTIAL = re.compile(r"Key \([^)]*(?:password|secret|passphrase)", re.IGNORECASE)
+_KEY_COLUMNS = re.compile(r"Key \(([^)]*)\)")
+
+
+def _key_of_credential(detail: str) -> bool:
+    """Does a DETAIL echo the value of a key one of whose columns names a credential?"""
+    m = _KEY_COLUMNS.search(detail)
+    return m is not None and any(credential_name(c.strip()) for c in m.group(1).split(","))
 
 
 def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
@@ -757,10 +821,9 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     if detail is None or mode == "none":
         return detail
     if mode == "passwords":
-        if _CONNINFO_PASSWORD.search(detail):
+        if credential_value(detail):
             return REDACTED
-        m = _KEY_OF_CREDENTIAL.search(detail)
-        return redact_detail(detail, "literals") if m is not None else detail
+        return redact_detail(detail, "literals") if _key_of_credential(detail) else detail
     if mode != "literals":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     for pattern in _DATA_DETAILS:
@@ -770,4 +833,4 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
                      if g in pattern.groupindex and m.start(g) >= 0]
             return _apply(detail, spans)
     # (passwords are constants: a connection string with one goes as in ``passwords``)
-    return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail
+    return REDACTED if credential_value(detail) else detail
