@@ -241,10 +241,10 @@ def _example_lines() -> Iterable[str]:
 def test_precheck_regex_is_the_redactors_cue_set() -> None:
     # The reference the pre-check is proven against names the words the redactor looks for.
     assert _MAY_HOLD_CREDENTIAL.flags & re.IGNORECASE
-    assert set(_MAY_HOLD_CREDENTIAL.pattern.split("|")) == {"password", "://", "\\\\",
-                                                            "uescape", "crypt", "hmac",
-                                                            "secret", "passphrase",
-                                                            "program"}
+    # (fix-creds: the name rule's cues, and md5/SCRAM verifiers)
+    assert set(_MAY_HOLD_CREDENTIAL.pattern.split("|")) == {
+        "pass", "secret", "credential", "token", "auth", "pw", "key", "://", "\\\\",
+        "uescape", "crypt", "hmac", "program", "md5", "scram"}
 
 
 @SETTINGS

@@ -260,14 +260,47 @@ def _password_left_open(value: str) -> int | None:
 
 class _Frame:
     """An open parenthesis: the function it calls, which of its arguments are secret,
-    and which argument the tokens are in."""
+    which argument the tokens are in, and (decided when it closes) the constants and
+    parameters of each argument, the names of named arguments and the arguments that
+    hold a string naming a credential (``set_config('app.token'::text, ...)``)."""
 
-    __slots__ = ("name", "secret", "argument")
+    __slots__ = ("name", "secret", "argument", "constants", "params", "named", "naming")
 
     def __init__(self, name: str, secret: frozenset[int]) -> None:
         self.name = name
         self.secret = set(secret)
         self.argument = 1
+        self.constants: list[tuple[int, int, int]] = []   # (argument, start, end)
+        self.params: list[tuple[int, int]] = []           # (argument, $n)
+        self.named: dict[int, str] = {}                   # argument -> its name (=>)
+        self.naming: set[int] = set()                     # arguments that name a credential
+
+    def valued(self) -> set[int]:
+        """The arguments that hold the value of a credential another argument names: the
+        next one, or for a named one (``setting_name => 'app.password'``) the argument
+        named ``new_value`` or ``value`` when there is one."""
+        out: set[int] = set()
+        for argument in self.naming:
+            if argument in self.named:
+                targets = [a for a, n in self.named.items() if n in ("new_value", "value")]
+                if targets:
+                    out.update(targets)
+                    continue
+            out.add(argument + 1)
+        return out
+
+
+# Words that end the value expression of ``name = ...`` (``password = 'x' AND id = 5``).
+_EXPRESSION_ENDS: Final = frozenset("""
+    where from returning and or on when then else end limit offset order group having into
+    values select set do as loop using is not in like ilike between union except intersect
+    for window fetch
+""".split())
+# Words that end the target list of a SELECT (INSERT INTO t (a, password) SELECT 'x', 'y').
+_SELECT_LIST_ENDS: Final = frozenset("""
+    from where group having order limit offset window union except intersect returning on
+    into fetch for
+""".split())
 
 
 def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
@@ -275,33 +308,59 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
     """(start, end, replacement) of every credential in ``sql``, in order; the numbers of
     the parameters (``$n``) that stand where a credential goes are added to ``params``."""
     spans: list[tuple[int, int, str]] = []
+    at: dict[int, int] = {}  # start -> index in spans (a later rule may hide more)
+
+    def hide(start: int, end: int, replacement: str = REDACTED) -> None:
+        k = at.get(start)
+        if k is None:
+            at[start] = len(spans)
+            spans.append((start, end, replacement))
+        elif replacement == REDACTED:
+            spans[k] = (start, max(end, spans[k][1]), REDACTED)
+
     frames: list[_Frame] = []
     secret_frames = 0    # frames with a secret argument (none: the common case)
-    open_until = -1      # a password keyword at the end of a string: the rest of the
-    #                      expression at this many open frames is its value
+    open_until = -1      # a password keyword at the end of a string, or ``name =``: the
+    #                      rest of the expression at this many open frames is its value
     last_secret = -1     # index of the last constant hidden (a run of them is one value)
     unquoted = _unquoted_passwords(sql, tokens)
-    # INSERT INTO t (name, password) VALUES ('a', 'x'), ...: the columns that hold a
-    # password, and then whether the tokens are in the VALUES lists.
+    # INSERT INTO t (name, password) VALUES ('a', 'x'), ... (also ... SELECT 'a', 'x',
+    # ... FROM (VALUES ...), UPDATE ... SET (name, password) = (...)): the columns that
+    # hold a password, and where the tokens are in the rows written to them.
     words = 0            # the statement's words so far (at most 2 counted)
     insert = False       # the statement starts INSERT INTO
     columns: set[int] | None = None
-    in_values = False
+    values_depth = -1    # the frame depth of a VALUES list of rows to ``columns``
+    select_depth = -1    # the frame depth of a SELECT list of rows to ``columns``
+    select_item = 0
+    set_columns_end = -1  # the ``)`` of ``SET (a, password)``
     for i, token in enumerate(tokens):
         kind = token.kind
+        depth_now = len(frames)
         if kind == "ident" or kind == "qident":
+            word = token.text(sql).lower() if kind == "ident" else ""
             if words < 2 and kind == "ident":
-                word = token.text(sql).lower()
                 insert = word == "into" and insert if words else word == "insert"
                 words += 1
-            elif insert and not frames and kind == "ident" \
-                    and token.text(sql).lower() == "values":
-                in_values = True
-            elif insert and frames and frames[-1].name == "#columns" \
+            elif frames and frames[-1].name == "#columns" \
                     and _is_password_keyword(sql, token) and columns is not None:
                 columns.add(frames[-1].argument)
+            if kind == "ident":
+                if insert and columns:
+                    if word == "values":
+                        values_depth = depth_now
+                    elif depth_now == values_depth:
+                        values_depth = -1
+                    if word == "select":
+                        select_depth, select_item = depth_now, 1
+                    elif depth_now == select_depth and word in _SELECT_LIST_ENDS:
+                        select_depth = -1
+                if open_until == depth_now and word in _EXPRESSION_ENDS:
+                    open_until = -1
+                if word == "to" and open_until < 0 and _names_a_value(sql, tokens, i):
+                    open_until = depth_now
             if unquoted and i in unquoted:
-                spans.append((*unquoted[i], REDACTED))
+                hide(*unquoted[i])
                 last_secret = i
             continue
         if kind == "punct":
@@ -311,57 +370,93 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 name = tokens[before].text(sql).lower() if before >= 0 and tokens[
                     before].kind == "ident" else ""
                 frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
-                if insert and not frames:
-                    if in_values:
-                        frame.secret = set(columns or ())
-                    elif columns is None and name != "values":
-                        frame.name = "#columns"
-                        columns = set()
+                if columns and (insert and depth_now == values_depth
+                                or _after_set_columns(sql, tokens, before, set_columns_end)):
+                    frame.secret = set(columns)
+                elif name == "set" or insert and not frames and columns is None \
+                        and name != "values":
+                    frame.name = "#columns"
+                    columns = set()
                 frames.append(frame)
                 if frame.secret:
                     secret_frames += 1
             elif text == ")" and frames:
-                if frames.pop().secret:
+                frame = frames.pop()
+                if frame.secret:
                     secret_frames -= 1
-                if open_until > len(frames):
+                if frame.name == "#columns":
+                    set_columns_end = i
+                if frame.naming:
+                    valued = frame.valued()
+                    for argument, start, end in frame.constants:
+                        if argument in valued:
+                            hide(start, end)
+                    if params is not None:
+                        params.update(n for argument, n in frame.params if argument in valued)
+                depth_now -= 1
+                if open_until > depth_now:
                     open_until = -1
+                if values_depth > depth_now:
+                    values_depth = -1
+                if select_depth > depth_now:
+                    select_depth = -1
             elif text == ",":
                 if frames:
                     frames[-1].argument += 1
-                if open_until == len(frames):
+                if open_until == depth_now:
                     open_until = -1
+                if select_depth == depth_now:
+                    select_item += 1
             elif text == ";":
                 open_until = -1
-                words, insert, columns, in_values = 0, False, None, False
+                words, insert, columns = 0, False, None
+                values_depth = select_depth = set_columns_end = -1
             continue
+        if kind == "operator":
+            text = token.text(sql)
+            if text in ("=>", ":=") and frames:
+                name_at = previous_significant(tokens, i)
+                if name_at >= 0 and tokens[name_at].kind == "ident":
+                    frames[-1].named[frames[-1].argument] = tokens[name_at].text(sql).lower()
+            if text in ("=", ":=") and open_until < 0 and _names_a_value(sql, tokens, i):
+                open_until = depth_now
+            continue
+        in_select = select_depth >= 0 and columns is not None and select_item in columns
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
             text = token.text(sql)
             before = _previous(sql, tokens, i)
-            if before >= 0 and _is_password_keyword(sql, tokens[before]) or (
-                    open_until >= 0 or _in_secret_argument(frames, secret_frames)):
-                spans.append((token.start, token.end, REDACTED))
+            if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
+                    open_until >= 0 or in_select
+                    or _in_secret_argument(frames, secret_frames)):
+                hide(token.start, token.end)
             elif _names_credential(text) or credential_value(text):
-                spans.append((token.start, token.end, REDACTED))
+                hide(token.start, token.end)
             continue
         if kind == "param":
+            number = int(token.text(sql)[1:])
+            for frame in frames:
+                frame.params.append((frame.argument, number))
             if params is not None:
                 before = _previous(sql, tokens, i)
-                if open_until >= 0 or _in_secret_argument(frames, secret_frames) or (
+                if open_until >= 0 or in_select or _in_secret_argument(
+                        frames, secret_frames) or (
                         before >= 0 and _is_password_value(sql, tokens, before, last_secret)):
-                    params.add(int(token.text(sql)[1:]))
+                    params.add(number)
             continue
         if kind == "comment":
             hidden = _hidden_comment(sql, token)
             if hidden is not None:
-                spans.append((token.start, token.end, hidden))
+                hide(token.start, token.end, hidden)
             continue
         if kind not in STRING_KINDS and kind != "number":
             continue
+        for frame in frames:
+            frame.constants.append((frame.argument, token.start, token.end))
         before = _previous(sql, tokens, i)
         if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
-                open_until >= 0 or _in_secret_argument(frames, secret_frames)):
-            spans.append((token.start, token.end, REDACTED))
+                open_until >= 0 or in_select or _in_secret_argument(frames, secret_frames)):
+            hide(token.start, token.end)
             last_secret = i
             continue
         if kind == "number":
@@ -369,11 +464,14 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
+        if frames and _NAME_LIKE.fullmatch(value) and credential_name(value):
+            for frame in frames:
+                frame.naming.add(frame.argument)
         if credential_value(value) or _CONNINFO_PASSWORD.search(raw) or (
                 before >= 0 and tokens[before].kind == "ident"
                 and tokens[before].text(sql).lower() == "program"
                 and _COMMAND_SECRET.search(value)):
-            spans.append((token.start, token.end, REDACTED))
+            hide(token.start, token.end)
             last_secret = i
             continue
         left_open = _password_left_open(value)
@@ -391,10 +489,30 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 if kind == "dollar":
                     tag = raw[:raw.index("$", 1) + 1]
                     if tag not in inner:
-                        spans.append((token.start, token.end, tag + inner + tag))
+                        hide(token.start, token.end, tag + inner + tag)
                         continue
-                spans.append((token.start, token.end, REDACTED))
+                hide(token.start, token.end)
+    spans.sort()
     return spans
+
+
+def _names_a_value(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is ``tokens[index]`` (``=``, ``:=``, ``TO``) preceded by a name that holds a
+    credential (``SET app.token = ...``, ``password := ...``, ``WHERE api_key = ...``)?"""
+    name = _previous(sql, tokens, index)
+    return name >= 0 and _is_password_keyword(sql, tokens[name])
+
+
+def _after_set_columns(sql: str, tokens: Sequence[Token], before: int,
+                       set_columns_end: int) -> bool:
+    """Does the ``(`` after ``tokens[before]`` start the row given to ``SET (a, b)``:
+    ``SET (a, b) = (...)`` or ``= ROW(...)``?"""
+    if set_columns_end < 0 or before < 0:
+        return False
+    if tokens[before].kind == "ident" and tokens[before].text(sql).lower() == "row":
+        before = previous_significant(tokens, before)
+    return before >= 0 and tokens[before].text(sql) == "=" \
+        and previous_significant(tokens, before) == set_columns_end
 
 
 def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
