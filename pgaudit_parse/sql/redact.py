@@ -51,6 +51,7 @@ from .lexer import (
     tokenize,
 )
 from .shape import cached_by_shape, literals_shape
+from .split import statement_spans
 
 __all__ = [
     "RedactMode",
@@ -66,9 +67,16 @@ __all__ = [
     "redact_echo",
     "credential_name",
     "credential_value",
+    "prepared_parameters",
+    "Prepared",
+    "hidden_values",
+    "names_credential",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
+#: Prepared statements of a session: name -> the parameters that stand where a
+#: credential goes (``PREPARE q(text) AS UPDATE u SET password = $1``: ``{"q": {1}}``).
+Prepared = dict[str, frozenset[int]]
 REDACT_MODES: Final[tuple[str, ...]] = get_args(RedactMode)
 REDACTED: Final = "<REDACTED>"
 
@@ -168,7 +176,7 @@ def credential_name(name: str) -> bool:
     """Does a column, setting, option, key or variable name say it holds a credential
     (the name rule: see the comment above ``_NAME_SUBSTRINGS``)?
 
-    >>> credential_name("password_hash"), credential_name("app.apiKey"), credential_name("email")
+    >>> credential_name("password_hash"), credential_name("app.apiKey"), credential_name("e")
     (True, True, False)
     >>> credential_name("author"), credential_name("max_tokens"), credential_name("auth_token")
     (False, False, True)
@@ -206,6 +214,17 @@ def credential_value(text: str) -> bool:
         if credential_name(m.group(1) or m.group(2)):
             return True
     return False
+
+
+def names_credential(sql: str) -> bool:
+    """Does a statement name a column, setting or variable that holds a credential (the
+    rows it writes, ``COPY users (name, password) FROM STDIN``, carry one)?
+
+    >>> names_credential("COPY u (name, api_key) FROM STDIN"), names_credential("COPY t FROM STDIN")
+    (True, False)
+    """
+    return may_hold_credential(sql) and any(
+        t.kind in ("ident", "qident") and credential_name(t.text(sql)) for t in tokenize(sql))
 
 
 def _names_credential(text: str) -> bool:
@@ -304,9 +323,14 @@ _SELECT_LIST_ENDS: Final = frozenset("""
 
 
 def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
-                      params: set[int] | None = None) -> list[tuple[int, int, str]]:
+                      params: set[int] | None = None,
+                      prepared: Prepared | None = None) -> list[tuple[int, int, str]]:
     """(start, end, replacement) of every credential in ``sql``, in order; the numbers of
-    the parameters (``$n``) that stand where a credential goes are added to ``params``."""
+    the parameters (``$n``) that stand where a credential goes are added to ``params``.
+    ``prepared``: the session's prepared statements (the arguments of ``EXECUTE q(...)``
+    that fill a credential's place are hidden); those PREPAREd in ``sql`` itself count too."""
+    if "prepare" in sql.lower() and "execute" in sql.lower():
+        prepared = {**(prepared or {}), **prepared_parameters(sql, tokens)}
     spans: list[tuple[int, int, str]] = []
     at: dict[int, int] = {}  # start -> index in spans (a later rule may hide more)
 
@@ -334,13 +358,19 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
     select_depth = -1    # the frame depth of a SELECT list of rows to ``columns``
     select_item = 0
     set_columns_end = -1  # the ``)`` of ``SET (a, password)``
+    first = ""           # the statement's first word
+    execute_at = -1      # the name in ``EXECUTE name (...)``
     for i, token in enumerate(tokens):
         kind = token.kind
         depth_now = len(frames)
         if kind == "ident" or kind == "qident":
             word = token.text(sql).lower() if kind == "ident" else ""
+            if words == 1 and first == "execute":
+                execute_at = i
             if words < 2 and kind == "ident":
                 insert = word == "into" and insert if words else word == "insert"
+                if not words:
+                    first = word
                 words += 1
             elif frames and frames[-1].name == "#columns" \
                     and _is_password_keyword(sql, token) and columns is not None:
@@ -370,6 +400,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 name = tokens[before].text(sql).lower() if before >= 0 and tokens[
                     before].kind == "ident" else ""
                 frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
+                if prepared and before == execute_at and before >= 0:
+                    frame.secret = set(prepared.get(_name_of(sql, tokens[before]), ()))
                 if columns and (insert and depth_now == values_depth
                                 or _after_set_columns(sql, tokens, before, set_columns_end)):
                     frame.secret = set(columns)
@@ -409,8 +441,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                     select_item += 1
             elif text == ";":
                 open_until = -1
-                words, insert, columns = 0, False, None
-                values_depth = select_depth = set_columns_end = -1
+                words, insert, columns, first = 0, False, None, ""
+                values_depth = select_depth = set_columns_end = execute_at = -1
             continue
         if kind == "operator":
             text = token.text(sql)
@@ -494,6 +526,51 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 hide(token.start, token.end)
     spans.sort()
     return spans
+
+
+def _name_of(sql: str, token: Token) -> str:
+    """The name an identifier token stands for (unquoted: lower-cased)."""
+    text = token.text(sql)
+    if token.kind == "qident":
+        return text[1:-1].replace('""', '"')
+    return text.lower()
+
+
+def prepared_parameters(sql: str, tokens: Sequence[Token] | None = None) -> Prepared:
+    """The statements ``sql`` PREPAREs that take a credential as a parameter, and which.
+
+    >>> prepared_parameters("PREPARE q(text, int) AS UPDATE u SET password = $1 WHERE id = $2")
+    {'q': frozenset({1})}
+    >>> prepared_parameters("prepare r as select * from t where id = $1")
+    {}
+    """
+    if tokens is None:
+        tokens = tokenize(sql)
+    found: Prepared = {}
+    for start, end in statement_spans(sql, list(tokens)):
+        head = sql[start:start + 7].lower()
+        if head != "prepare":
+            continue
+        inner = tokenize(sql[start:end])
+        significant = [t for t in inner if t.kind not in ("space", "comment")]
+        text = sql[start:end]
+        if len(significant) < 4 or significant[1].kind not in ("ident", "qident"):
+            continue
+        k = 2
+        if significant[k].text(text) == "(":
+            level = 0
+            while k < len(significant):
+                piece = significant[k].text(text)
+                level += (piece == "(") - (piece == ")")
+                k += 1
+                if level == 0:
+                    break
+        if k >= len(significant) - 1 or significant[k].text(text).lower() != "as":
+            continue
+        secret = password_parameters(text[significant[k + 1].start:])
+        if secret:
+            found[_name_of(text, significant[1])] = frozenset(secret)
+    return found
 
 
 def _names_a_value(sql: str, tokens: Sequence[Token], index: int) -> bool:
@@ -660,14 +737,18 @@ def _redact_passwords_cached(sql: str) -> str:
     return _apply(sql, _credential_spans(sql, tokenize(sql), 0))
 
 
-def redact_passwords(sql: str) -> str:
+def redact_passwords(sql: str, prepared: Prepared | None = None) -> str:
     """``sql`` with every credential replaced by ``<REDACTED>`` (see the module docstring).
 
     >>> redact_passwords("select dblink_connect('c', $$host=db password=s3cret$$)")
     "select dblink_connect('c', <REDACTED>)"
     >>> redact_passwords("create role a password 'it''s secret' login")
     'create role a password <REDACTED> login'
+    >>> redact_passwords("EXECUTE q('s3cret', 7)", {"q": frozenset({1})})
+    'EXECUTE q(<REDACTED>, 7)'
     """
+    if prepared and "execute" in sql.lower():
+        return _apply(sql, _credential_spans(sql, tokenize(sql), 0, None, prepared))
     return _redact_passwords(sql, 0)
 
 
@@ -835,8 +916,33 @@ _LITERALS = cached_by_shape(_redact_literals, literals_shape)
 _redact_literals_cached = _LITERALS.texts  # (the C cache itself: a hit costs no Python call)
 
 
-def redact(sql: str | None, mode: RedactMode | str) -> str | None:
+def hidden_values(sql: str, prepared: Prepared | None = None, depth: int = 0) -> list[str]:
+    """The values ``passwords`` mode hides in ``sql`` (a message the statement makes the
+    server write may echo them).
+
+    >>> hidden_values("DO $$ DECLARE api_token text := 'tok-123'; BEGIN END $$")
+    ['tok-123']
+    """
+    if not (prepared or may_hold_credential(sql)):
+        return []
+    found: list[str] = []
+    for start, end, replacement in _credential_spans(sql, tokenize(sql), depth, None,
+                                                     prepared):
+        raw = sql[start:end]
+        inner = tokenize(raw)
+        value = constant_value(raw, inner[0]) if len(inner) == 1 and inner[0].kind in (
+            STRING_KINDS) else raw
+        if replacement == REDACTED:
+            found.append(value)
+        elif depth < _MAX_DEPTH and inner and inner[0].kind == "dollar":
+            found.extend(hidden_values(value, None, depth + 1))
+    return found
+
+
+def redact(sql: str | None, mode: RedactMode | str,
+           prepared: Prepared | None = None) -> str | None:
     """``sql`` redacted in ``mode`` (``none``, ``passwords`` or ``literals``); None stays.
+    ``prepared``: the session's prepared statements (see :func:`redact_passwords`).
 
     >>> redact("select 'x'", "none")
     "select 'x'"
@@ -844,7 +950,7 @@ def redact(sql: str | None, mode: RedactMode | str) -> str | None:
     if sql is None or mode == "none":
         return sql
     if mode == "passwords":
-        return redact_passwords(sql)
+        return redact_passwords(sql, prepared)
     if mode == "literals":
         return redact_literals(sql)
     raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
