@@ -22,11 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 from .constants import constant_value
 from .lexer import STRING_KINDS, TRIVIA_KINDS, Token, tokenize
-from .redact import REDACTED, credential_name
+from .redact import REDACTED, credential_name, may_name_credential
 
 __all__ = ["EchoPattern", "raise_patterns", "hide_by_patterns", "hide_values"]
 
@@ -199,17 +200,22 @@ def _raise_patterns(sql: str, depth: int) -> list[EchoPattern]:
     return found
 
 
-def raise_patterns(sql: str) -> list[EchoPattern]:
+def raise_patterns(sql: str) -> tuple[EchoPattern, ...]:
     """The patterns of the messages the RAISE statements in ``sql`` (or in the strings it
-    holds: DO bodies, function sources) write with a credential in them; [] for none.
+    holds: DO bodies, function sources) write with a credential in them; () for none.
 
     >>> [p.field for p in raise_patterns("DO $$ BEGIN RAISE NOTICE USING DETAIL = "
     ...                                  "'pw ' || current_setting('app.pw'); END $$")]
     ['detail']
     """
-    if "raise" not in sql.lower():
-        return []
-    return _raise_patterns(sql, 0)
+    if "raise" not in sql.lower() or not may_name_credential(sql):
+        return ()  # (a pattern needs a name that says credential)
+    return _cached_raise_patterns(sql)
+
+
+@lru_cache(maxsize=256)  # (a log repeats its statements)
+def _cached_raise_patterns(sql: str) -> tuple[EchoPattern, ...]:
+    return tuple(_raise_patterns(sql, 0))
 
 
 def hide_by_patterns(text: str, patterns: Iterable[EchoPattern], field: Field) -> str:

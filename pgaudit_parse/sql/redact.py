@@ -71,6 +71,7 @@ __all__ = [
     "Prepared",
     "hidden_values",
     "names_credential",
+    "may_name_credential",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
@@ -104,6 +105,12 @@ _PART_SPLIT = re.compile(r"[^a-z0-9]+")
 # the quick checks: every name the rule accepts contains one of them).
 _NAME_CUES: Final = ("pass", "secret", "credential", "token", "auth", "pw", "key")
 _NAME_CUE = re.compile("|".join(_NAME_CUES), re.IGNORECASE)
+# The narrower cues of the pre-check (log messages say "authorized", "authenticated",
+# "key", "scram-sha-256" and "md5" all the time): a kind of key, a verifier.
+_KEY_CUE_PATTERN: Final = "(?:" + "|".join(sorted(_KEY_KINDS)) + ")[^a-z0-9]*keys?"
+_KEY_CUE = re.compile(_KEY_CUE_PATTERN, re.IGNORECASE)
+_AUTH_CUE = re.compile(r"auth(?!ori[sz]ed|enticat)")
+_MD5_CUE = re.compile(r"md5[0-9a-f]{32}")
 # A word in free text (a JSON or YAML key, a command-line option, a libpq keyword).
 _NAME_IN_TEXT = re.compile(r"[A-Za-z_][\w.$-]*")
 # A string that names a setting or key (``set_config('app.password', 'x', false)``,
@@ -121,7 +128,9 @@ _VERIFIER = re.compile(r"SCRAM-SHA-256\$[0-9]+:[^$\s]*\$|\bmd5[0-9a-f]{32}\b")
 # "hmac" name pgcrypto's functions, whose keys and passwords are arguments; "md5" and
 # "scram" start a verifier).
 _MAY_HOLD_CREDENTIAL = re.compile(
-    "|".join(_NAME_CUES) + r"|://|\\|uescape|crypt|hmac|program|md5|scram", re.IGNORECASE)
+    r"pass|secret|credential|token|pw|://|\\|uescape|crypt|hmac|program"
+    r"|auth(?!ori[sz]ed|enticat)|" + _KEY_CUE_PATTERN + r"|md5[0-9a-f]{32}|scram-sha-256\$",
+    re.IGNORECASE)
 # A shell command (COPY ... PROGRAM '...') that may hold a credential: a password, token
 # or key in its words or environment (PGPASSWORD=, AWS_SECRET_ACCESS_KEY=), curl's -u
 # user:pw, a URI with user:pw@, mysql's -pSECRET.
@@ -159,11 +168,13 @@ def may_hold_credential(sql: str) -> bool:
     (False, True)
     """
     low = sql.lower()
-    return ("pass" in low or "secret" in low or "token" in low or "auth" in low
-            or "pw" in low or "key" in low or "credential" in low
-            or "://" in low or "\\" in low or "uescape" in low
-            or "crypt" in low or "hmac" in low or "program" in low or "md5" in low
-            or "scram" in low or _LONG_S in sql)
+    return ("pass" in low or "secret" in low or "token" in low or "credential" in low
+            or "pw" in low or "://" in low or "\\" in low or "uescape" in low
+            or "crypt" in low or "hmac" in low or "program" in low
+            or "scram-sha-256$" in low or _LONG_S in sql
+            or "auth" in low and _AUTH_CUE.search(low) is not None
+            or "key" in low and _KEY_CUE.search(low) is not None
+            or "md5" in low and _MD5_CUE.search(low) is not None)
 
 
 _MAX_DEPTH: Final = 4
@@ -214,6 +225,11 @@ def credential_value(text: str) -> bool:
         if credential_name(m.group(1) or m.group(2)):
             return True
     return False
+
+
+def may_name_credential(text: str) -> bool:
+    """False only for text in which no word can name a credential (the name rule)."""
+    return _NAME_CUE.search(text) is not None
 
 
 def names_credential(sql: str) -> bool:
@@ -329,8 +345,9 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
     the parameters (``$n``) that stand where a credential goes are added to ``params``.
     ``prepared``: the session's prepared statements (the arguments of ``EXECUTE q(...)``
     that fill a credential's place are hidden); those PREPAREd in ``sql`` itself count too."""
-    if "prepare" in sql.lower() and "execute" in sql.lower():
-        prepared = {**(prepared or {}), **prepared_parameters(sql, tokens)}
+    low = sql.lower()
+    if "prepare" in low and "execute" in low:
+        prepared = {**(prepared or {}), **prepared_parameters(sql)}
     spans: list[tuple[int, int, str]] = []
     at: dict[int, int] = {}  # start -> index in spans (a later rule may hide more)
 
@@ -536,7 +553,7 @@ def _name_of(sql: str, token: Token) -> str:
     return text.lower()
 
 
-def prepared_parameters(sql: str, tokens: Sequence[Token] | None = None) -> Prepared:
+def prepared_parameters(sql: str) -> Prepared:
     """The statements ``sql`` PREPAREs that take a credential as a parameter, and which.
 
     >>> prepared_parameters("PREPARE q(text, int) AS UPDATE u SET password = $1 WHERE id = $2")
@@ -544,10 +561,13 @@ def prepared_parameters(sql: str, tokens: Sequence[Token] | None = None) -> Prep
     >>> prepared_parameters("prepare r as select * from t where id = $1")
     {}
     """
-    if tokens is None:
-        tokens = tokenize(sql)
+    return dict(_prepared_parameters(sql))
+
+
+@lru_cache(maxsize=1024)  # (pgAudit logs each EXECUTE with its PREPARE's text)
+def _prepared_parameters(sql: str) -> tuple[tuple[str, frozenset[int]], ...]:
     found: Prepared = {}
-    for start, end in statement_spans(sql, list(tokens)):
+    for start, end in statement_spans(sql):
         head = sql[start:start + 7].lower()
         if head != "prepare":
             continue
@@ -570,7 +590,7 @@ def prepared_parameters(sql: str, tokens: Sequence[Token] | None = None) -> Prep
         secret = password_parameters(text[significant[k + 1].start:])
         if secret:
             found[_name_of(text, significant[1])] = frozenset(secret)
-    return found
+    return tuple(found.items())
 
 
 def _names_a_value(sql: str, tokens: Sequence[Token], index: int) -> bool:

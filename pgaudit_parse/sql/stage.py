@@ -33,6 +33,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -310,6 +311,13 @@ _DEALLOCATE = re.compile(r"\s*deallocate\s+(?:prepare\s+)?(?P<name>\w+|\"(?:[^\"
                          re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # (a log repeats its statements)
+def _session_cue(text: str) -> bool:
+    """Does SQL text PREPARE, DEALLOCATE or RAISE (what the stage remembers of a session)?"""
+    low = text.lower()
+    return "prepare" in low or "raise" in low or "deallocate" in low
+
+
 class SqlStage:
     """Split, fingerprint and redact events (see the module docstring).
 
@@ -337,11 +345,11 @@ class SqlStage:
         it PREPAREs (and DEALLOCATEs) with a credential parameter, RAISE statements whose
         message carries a credential. The session's state, or None when it has none."""
         key = (event.stream, event.pid)
-        if isinstance(event, DisconnectionEvent):
-            self._sessions.pop(key, None)
-            return None
-        session = self._sessions.get(key)
+        sessions = self._sessions
+        session = sessions.get(key) if sessions else None
         for text in texts:
+            if not _session_cue(text):
+                continue  # (the common case)
             low = text.lower()
             if "prepare" in low:
                 found = prepared_parameters(text)
@@ -426,6 +434,8 @@ class SqlStage:
         texts = [sql] if sql else []
         if event.detail is not None and event.detail.startswith("prepare: "):
             texts.append(event.detail[9:])
+        if isinstance(event, DisconnectionEvent):
+            self._sessions.pop((event.stream, event.pid), None)
         session = self._follow(event, texts)
         prepared: Prepared | None = None
         if session is not None:
@@ -487,7 +497,8 @@ class SqlStage:
         audit = event.audit
         whole = audit.statement
         mode = self.redact
-        session = self._follow(event, [whole] if whole else ()) if mode != "none" else None
+        session = self._follow(event, (whole,)) if mode != "none" and whole and (
+            self._sessions or _session_cue(whole)) else None
         prepared: Prepared | None = None
         if session is not None:
             session.hidden = ()  # a new statement: the last one's values are done with
