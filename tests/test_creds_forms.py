@@ -9,6 +9,7 @@ secret is a string constant and that every other token is kept.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pglast.parser
 import pytest
@@ -332,3 +333,62 @@ def test_literals_mode_hides_them_too() -> None:
                 "setting_name => 'app.token', is_local => false)"):
         assert "Kx1" not in (redact(sql, "literals") or "")
 
+
+
+# -- every form, every output ---------------------------------------------------------------
+
+FORMS = [
+    "SET app.api_key = 'Kx01'",
+    "ALTER ROLE a SET x.secret_key = 'Kx02'",
+    "CREATE SERVER s FOREIGN DATA WRAPPER w OPTIONS (host 'h', token 'Kx03')",
+    "select set_config(setting_name => 'myapp.auth_token', new_value => 'Kx04', "
+    "is_local => false)",
+    "select set_config('app.password'::text, /* c */ 'Kx05'::text, false)",
+    "INSERT INTO users (name, password) SELECT 'a', 'Kx06'",
+    "UPDATE users SET (name, password) = ('a', 'Kx07')",
+    "INSERT INTO users (name, password) VALUES ('a', 'b') ON CONFLICT (name) DO UPDATE "
+    "SET password = COALESCE(EXCLUDED.password, 'Kx08')",
+    "ALTER ROLE a PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$Kx09=:Kx09='",
+    "select dblink_connect('host=h token=Kx10')",
+    "CREATE USER MAPPING FOR a SERVER s OPTIONS (user 'u', apikey 'Kx11')",
+    "select '{\"accessToken\": \"Kx12\"}'::jsonb",
+]
+
+
+def _form_log() -> list[str]:
+    lines: list[str] = []
+    for n, sql in enumerate(FORMS, 1):
+        lines += [P + f"LOG:  AUDIT: SESSION,{n},1,MISC,SET,,,{_csv(sql)},<none>",
+                  P + "LOG:  statement: " + sql,
+                  P + "LOG:  duration: 0.5 ms  statement: " + sql,
+                  P + 'ERROR:  syntax error at or near "x"',
+                  P + "STATEMENT:  " + sql]
+    # lines that do not parse: the dead-letter file gets their raw text
+    lines += [P + "LOG:  AUDIT: SESSION,99,1,MISC,SET,,,\"" + sql.replace('"', '""')
+              for sql in FORMS]
+    return lines
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--redact", "none"], ["--format", "events", "--redact", "passwords"],
+    ["--format", "events", "--redact", "literals"], ["--format", "ocsf"], ["--format", "ecs"],
+])
+def test_every_form_in_every_output(tmp_path: Any, args: list[str]) -> None:
+    """Each new form, logged as pgAudit, log_statement, a duration and an ERROR's STATEMENT
+    write it, and as a line that does not parse (the dead-letter file's raw text)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(_form_log()) + "\n")
+    dead = tmp_path / "dead.jsonl"
+    run = subprocess.run([sys.executable, "-m", "pgaudit_parse", *args, "--errors", str(dead),
+                          str(log)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout
+    text = run.stdout + run.stderr
+    assert [f"Kx{n:02d}" for n in range(1, len(FORMS) + 1) if f"Kx{n:02d}" in text] == []
+    raw = dead.read_text()
+    assert raw.count("\n") == len(FORMS)
+    if args != ["--redact", "none"]:  # (records: the dead letters as asked, unredacted)
+        assert "Kx" not in raw, raw
