@@ -86,7 +86,8 @@ def test_values_named_by_a_credential_string(template: str, name: str) -> None:
 @pytest.mark.parametrize("name", [
     "api_key", "apiKey", "auth_token", "pw", "user_pwd", "db.pass", "access_token",
     "secret_key", "sslkey", "client_secret", "aws_access_key_id", "credentials",
-    "private_key_pem", "x-api-key", "authorization",
+    "private_key_pem", "x-api-key", "authorization", "session_key", "hmacKey", "ssh-key",
+    "storage_account_key", "user_passcode", "jwt_secret", "webhook_keys",
 ])
 def test_credential_names(name: str) -> None:
     assert credential_name(name)

@@ -89,14 +89,17 @@ _CONNINFO_PASSWORD = re.compile(
 # ``password``, ``passwd``, ``passphrase``, ``secret`` or ``credential``; or when one of
 # its word parts (split at anything but a letter or digit, and at a camelCase step) is
 # ``pw``, ``pwd``, ``pass``, ``auth`` or ``authorization``, ends with ``token``, or is a
-# key of a kind (``apikey``, ``sslkey``...; or ``key``/``keys`` after ``api``, ``access``,
-# ``private``, ``secret``, ``ssl``, ``auth``, ``signing``, ``encryption``, ``master``,
-# ``client``: ``api_key``, ``aws_access_key_id``). ``author``, ``max_tokens``,
+# key of a kind (``apikey``, ``sslkey``...; or ``key``/``keys`` after one of
+# ``_KEY_KINDS``: ``api_key``, ``aws_access_key_id``). ``author``, ``max_tokens``,
 # ``primary_key`` and ``key`` do not.
-_NAME_SUBSTRINGS: Final = ("password", "passwd", "passphrase", "secret", "credential")
+_NAME_SUBSTRINGS: Final = ("password", "passwd", "passphrase", "passcode", "secret",
+                            "credential")
 _NAME_PARTS: Final = frozenset({"pw", "pwd", "pass", "auth", "authorization"})
 _KEY_KINDS: Final = frozenset({"api", "access", "private", "secret", "ssl", "auth",
-                               "signing", "encryption", "master", "client"})
+                               "signing", "encryption", "enc", "master", "client",
+                               "session", "hmac", "license", "shared", "aes", "jwt",
+                               "webhook", "storage", "account", "service", "ssh", "pgp",
+                               "gpg", "rsa"})
 _KEY_PARTS: Final = frozenset(kind + "key" for kind in _KEY_KINDS) | frozenset(
     kind + "keys" for kind in _KEY_KINDS)
 _CAMEL_STEP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
