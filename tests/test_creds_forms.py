@@ -198,6 +198,9 @@ COPY_LOG = [
     P + "ERROR:  extra data after last expected column",
     P + 'CONTEXT:  COPY users, line 1: "bob,Kx3,x"',
     P + "STATEMENT:  COPY users (name, api_key) FROM STDIN WITH (FORMAT csv);",
+    P + 'ERROR:  duplicate key value violates unique constraint "k_api_key_key"',
+    P + "DETAIL:  Key (api_key)=(Kx4) already exists.",
+    P + "STATEMENT:  INSERT INTO k (name, api_key) VALUES ($1, $2)",
 ]
 
 
@@ -286,6 +289,9 @@ RAISE_LOG = [
     P + "CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE",
     P + "STATEMENT:  DO $$ DECLARE password text := 'Kx4'; BEGIN "
         "RAISE EXCEPTION 'bad password % for %', password, 'bob'; END $$",
+    P + "LOG:  statement: DO $$ BEGIN RAISE WARNING 'user % has api token=%', u, f(u); END $$",
+    P + "WARNING:  user bob has api token=Kx5",
+    P + "CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE",
     P + "LOG:  statement: DO $$ BEGIN RAISE NOTICE 'hello %', 'world'; END $$",
     P + "NOTICE:  hello world",
     P + "CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE",
@@ -299,10 +305,24 @@ def test_raise_messages_that_echo_a_credential(fmt: str) -> None:
     assert "hello world" in text or fmt in ("records", "ocsf")  # (they leave out NOTICEs)
 
 
+@pytest.mark.parametrize("sql", [
+    "DO $$ BEGIN RAISE NOTICE 'user % pw %', 'keep', 'Kx1'; END $$",
+    "DO $$ BEGIN RAISE EXCEPTION 'bad passwd % (%)', upper('Kx1'), 'keep'; END $$",
+    "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS 'BEGIN RAISE LOG ''token %'', "
+    "''Kx1''; END'",
+])
+def test_raise_arguments_in_the_source(sql: str) -> None:
+    """The DO block (or function source) itself: a constant given to a ``%`` that the
+    format says is a credential."""
+    out = _hidden_and_rest_kept(sql)
+    assert "keep" in out or "keep" not in sql
+
+
 def test_raise_message_forms_are_hidden_in_events() -> None:
     text = _render(RAISE_LOG, "events", "passwords")
     assert "using token <REDACTED>" in text and "bad password <REDACTED> for bob" in text
     assert "pw is <REDACTED>!" in text
+    assert "user bob has api token=<REDACTED>" in text
 
 
 # -- the hunt: more forms of the same kind --------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Final, Literal
 
 from .constants import constant_value
 from .lexer import STRING_KINDS, TRIVIA_KINDS, Token, tokenize
-from .redact import REDACTED, credential_name, may_name_credential
+from .redact import REDACTED, credential_name, format_secret_arguments, may_name_credential
 
 __all__ = ["EchoPattern", "raise_patterns", "hide_by_patterns", "hide_values"]
 
@@ -185,7 +185,7 @@ def _raise_patterns(sql: str, depth: int) -> list[EchoPattern]:
             regex, groups = _format_pattern(fmt)
             arguments = _split_top(sql, rest[1:using], ",")[1:]
             secret = frozenset(j for j, a in enumerate(arguments[:groups], 1)
-                               if _mentions(sql, a, tainted))
+                               if _mentions(sql, a, tainted)) | format_secret_arguments(fmt)
             if secret:
                 found.append(EchoPattern("message", re.compile(regex, re.DOTALL), secret))
         for option in _split_top(sql, rest[using + 1:], ","):

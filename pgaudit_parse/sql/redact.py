@@ -72,6 +72,7 @@ __all__ = [
     "hidden_values",
     "names_credential",
     "may_name_credential",
+    "format_secret_arguments",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
@@ -544,8 +545,66 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                         hide(token.start, token.end, tag + inner + tag)
                         continue
                 hide(token.start, token.end)
+    if "raise" in low:
+        for start, end in _raise_argument_spans(sql, tokens):
+            hide(start, end)
     spans.sort()
     return spans
+
+
+# The word a RAISE format puts right before a ``%`` (``'bad password %'``, ``'token=%'``).
+_WORD_BEFORE_PLACEHOLDER = re.compile(r"([A-Za-z_][\w.-]*)[\s:=]*\Z")
+_RAISE_LEVELS: Final = frozenset({"debug", "log", "info", "notice", "warning", "exception"})
+
+
+def format_secret_arguments(fmt: str) -> frozenset[int]:
+    """The arguments (1-based) of a RAISE format whose ``%`` follows a word that names a
+    credential (``'bad password % for %'``: {1}).
+
+    >>> sorted(format_secret_arguments("user % has token=% (%)"))
+    [2]
+    """
+    found: set[int] = set()
+    number = 0
+    pieces = re.split(r"(%%|%)", fmt)
+    for k, piece in enumerate(pieces):
+        if piece != "%":
+            continue
+        number += 1
+        m = _WORD_BEFORE_PLACEHOLDER.search(pieces[k - 1]) if k else None
+        if m is not None and credential_name(m.group(1)):
+            found.add(number)
+    return frozenset(found)
+
+
+def _raise_argument_spans(sql: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """The constants given to RAISE for a ``%`` its format says is a credential
+    (``RAISE NOTICE 'password: %', 's3cret'``)."""
+    found: list[tuple[int, int]] = []
+    significant = [t for t in tokens if t.kind not in ("space", "comment")]
+    for i, token in enumerate(significant):
+        if token.kind != "ident" or token.text(sql).lower() != "raise":
+            continue
+        k = i + 1
+        if k < len(significant) and significant[k].text(sql).lower() in _RAISE_LEVELS:
+            k += 1
+        if k >= len(significant) or significant[k].kind not in STRING_KINDS:
+            continue
+        secret = format_secret_arguments(constant_value(sql, significant[k]))
+        if not secret:
+            continue
+        argument, level = 0, 0
+        for t in significant[k + 1:]:
+            text = t.text(sql)
+            if level == 0 and (text == ";" or text.lower() == "using"):
+                break
+            if level == 0 and text == ",":
+                argument += 1
+                continue
+            level += (text == "(") - (text == ")")
+            if argument in secret and t.kind in STRING_KINDS:
+                found.append((t.start, t.end))
+    return found
 
 
 def _name_of(sql: str, token: Token) -> str:
