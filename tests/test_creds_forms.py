@@ -173,6 +173,14 @@ def test_parameters_in_the_new_places(statement: str, hidden: set[int]) -> None:
     "SET (name, password) = (EXCLUDED.name, 'Kx1')",
     "update users set password = 'Kx' || 'Kx1' where id = 1",
     "update users set password = upper('Kx1'), n = 1",
+    "MERGE INTO users u USING src s ON u.id = s.id WHEN NOT MATCHED THEN "
+    "INSERT (name, password) VALUES ('a', 'Kx1')",
+    "WITH v AS (SELECT 'a' AS name, 'Kx1'::text AS api_key) INSERT INTO t SELECT * FROM v",
+    "select * from users where 'Kx1' = password",
+    "select * from users where api_key IN ('Kx1', 'Kx1') and id = 1",
+    "select * from users where auth_token <> 'Kx1'",
+    "select jsonb_set(data, '{auth,api_key}', '\"Kx1\"') from t",
+    "select 'api_key=>Kx1'::hstore",
 ])
 def test_rows_written_to_a_credential_column(sql: str) -> None:
     _hidden_and_rest_kept(sql)

@@ -125,7 +125,9 @@ _NAME_LIKE = re.compile(r"[\w.$-]+")
 # (``COPY ... PROGRAM 'tool --password x'``, ``--api-key=x``), a JSON/YAML key
 # (``{"password": "x"}``) or a libpq keyword (``token=x``) that names a credential, or a
 # password verifier (SCRAM-SHA-256 or md5: replayable like the password itself).
-_KEYED = re.compile(r"""--([A-Za-z][\w-]*)|([A-Za-z_][\w.$-]*)["']?\s*(?::(?!:)|=(?![=>]))""")
+_KEYED = re.compile(r"""--([A-Za-z][\w-]*)|([A-Za-z_][\w.$-]*)["']?\s*(?::(?!:)|=(?!=))""")
+# A key or a path to one (``jsonb_set(d, '{auth,api_key}', ...)``): its last name.
+_KEY_PATH = re.compile(r"\{?(?:[\w.$-]+,)*([\w.$-]+)\}?")
 _VERIFIER = re.compile(r"SCRAM-SHA-256\$[0-9]+:[^$\s]*\$|\bmd5[0-9a-f]{32}\b")
 # Text without any of these holds no credential (escapes could spell "password" in an
 # E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
@@ -397,6 +399,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                     and _is_password_keyword(sql, token) and columns is not None:
                 columns.add(frames[-1].argument)
             if kind == "ident":
+                if word == "insert" and words > 1 and not frames and first == "merge":
+                    insert, columns = True, None  # MERGE ... THEN INSERT (a, password)
                 if insert and columns:
                     if word == "values":
                         values_depth = depth_now
@@ -408,8 +412,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                         select_depth = -1
                 if open_until == depth_now and word in _EXPRESSION_ENDS:
                     open_until = -1
-                if word == "to" and open_until < 0 and _names_a_value(sql, tokens, i):
-                    open_until = depth_now
+                if word in _VALUE_WORDS and open_until < 0 and _names_a_value(sql, tokens, i):
+                    open_until = depth_now  # (``api_key IN ('a', 'b')``: the list too)
             if unquoted and i in unquoted:
                 hide(*unquoted[i])
                 last_secret = i
@@ -471,7 +475,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 name_at = previous_significant(tokens, i)
                 if name_at >= 0 and tokens[name_at].kind == "ident":
                     frames[-1].named[frames[-1].argument] = tokens[name_at].text(sql).lower()
-            if text in ("=", ":=") and open_until < 0 and _names_a_value(sql, tokens, i):
+            if text in _COMPARISONS and open_until < 0 and _names_a_value(sql, tokens, i):
                 open_until = depth_now
             continue
         in_select = select_depth >= 0 and columns is not None and select_item in columns
@@ -517,9 +521,13 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
-        if frames and _NAME_LIKE.fullmatch(value) and credential_name(value):
+        if frames and _names_a_key(value):
             for frame in frames:
                 frame.naming.add(frame.argument)
+        if _aliased_as_credential(sql, tokens, i):
+            hide(token.start, token.end)  # ``SELECT 'x' AS api_key``, ``'x' = password``
+            last_secret = i
+            continue
         if credential_value(value) or _CONNINFO_PASSWORD.search(raw) or (
                 before >= 0 and tokens[before].kind == "ident"
                 and tokens[before].text(sql).lower() == "program"
@@ -653,6 +661,41 @@ def _prepared_parameters(sql: str) -> tuple[tuple[str, frozenset[int]], ...]:
         if secret:
             found[_name_of(text, significant[1])] = frozenset(secret)
     return tuple(found.items())
+
+
+# Operators and words after a credential's name whose right side is its value.
+_COMPARISONS: Final = frozenset({"=", ":=", "<>", "!="})
+_VALUE_WORDS: Final = frozenset({"to", "in", "like", "ilike"})
+
+
+def _names_a_key(value: str) -> bool:
+    """Is a string constant the name of a credential (a setting, a key, a JSON path)?"""
+    m = _KEY_PATH.fullmatch(value)
+    return m is not None and credential_name(m.group(1))
+
+
+def _aliased_as_credential(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is the constant at ``tokens[index]`` (with any ``::type`` casts) named as a
+    credential by what follows: ``AS api_key``, ``= password``?"""
+    k = index + 1
+    n = len(tokens)
+    while True:
+        while k < n and tokens[k].kind in ("space", "comment"):
+            k += 1
+        if k < n and tokens[k].text(sql) == "::":
+            k += 1
+            while k < n and tokens[k].kind in ("space", "comment"):
+                k += 1
+            if k < n and tokens[k].kind in ("ident", "qident"):
+                k += 1
+                continue
+        break
+    if k >= n or tokens[k].text(sql).lower() not in ("as", "="):
+        return False  # (not a bare alias: ``VALID UNTIL 'x' PASSWORD 'y'``)
+    k += 1
+    while k < n and tokens[k].kind in ("space", "comment"):
+        k += 1
+    return k < n and tokens[k].kind in ("ident", "qident") and credential_name(tokens[k].text(sql))
 
 
 def _names_a_value(sql: str, tokens: Sequence[Token], index: int) -> bool:
