@@ -10,7 +10,11 @@ multi-statement string the last audit line was about). For each event it
    parameter and message (the raw ``AUDIT:`` payload is written again from the redacted
    fields), ERROR ``STATEMENT`` and ``QUERY``, ``statement:``/``execute``/``duration:``
    messages, DETAIL (row values, ``parameters: $1 = '...'``) and CONTEXT
-   (``SQL statement "..."``).
+   (``SQL statement "..."``);
+4. remembers, per backend, what a later line of the session needs to stay redacted: the
+   statements it PREPAREd with a credential parameter (``EXECUTE q('...')``), the values
+   its last statement's redaction hid, and (for every backend) the patterns of RAISE
+   messages that carry a credential (:mod:`.echo`); bounded like the splits.
 
 What the events have no field for comes back in :class:`SqlInfo` (the ``fingerprint``,
 and for a split line the whole string and whether the split is certain); the events
