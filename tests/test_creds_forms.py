@@ -181,6 +181,12 @@ def test_parameters_in_the_new_places(statement: str, hidden: set[int]) -> None:
     "select * from users where auth_token <> 'Kx1'",
     "select jsonb_set(data, '{auth,api_key}', '\"Kx1\"') from t",
     "select 'api_key=>Kx1'::hstore",
+    "UPDATE settings SET value = 'Kx1' WHERE name = 'smtp.password'",
+    "INSERT INTO settings VALUES ('smtp.password', 'Kx1')",
+    "CREATE TABLE t (id int, api_key text DEFAULT 'Kx1')",
+    "ALTER TABLE t ALTER COLUMN api_key SET DEFAULT 'Kx1'",
+    "CREATE FUNCTION f(p_token text DEFAULT 'Kx1') RETURNS int LANGUAGE sql AS 'select 1'",
+    "select * from users where lower(token) = 'Kx1' and id = 1",
 ])
 def test_rows_written_to_a_credential_column(sql: str) -> None:
     _hidden_and_rest_kept(sql)

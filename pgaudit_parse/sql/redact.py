@@ -383,6 +383,11 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
     set_columns_end = -1  # the ``)`` of ``SET (a, password)``
     first = ""           # the statement's first word
     execute_at = -1      # the name in ``EXECUTE name (...)``
+    # UPDATE settings SET value = 'x' WHERE name = 'smtp.password': a row keyed by a
+    # credential's name; its SET values are the credential.
+    keyed_update = low.lstrip().startswith("update") and any(
+        t.kind in STRING_KINDS and _names_a_key(constant_value(sql, t)) for t in tokens)
+    in_set = False
     for i, token in enumerate(tokens):
         kind = token.kind
         depth_now = len(frames)
@@ -410,6 +415,11 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                         select_depth, select_item = depth_now, 1
                     elif depth_now == select_depth and word in _SELECT_LIST_ENDS:
                         select_depth = -1
+                if keyed_update and not frames:
+                    if word == "set":
+                        in_set = True
+                    elif word in ("where", "from", "returning"):
+                        in_set = False
                 if open_until == depth_now and word in _EXPRESSION_ENDS:
                     open_until = -1
                 if word in _VALUE_WORDS and open_until < 0 and _names_a_value(sql, tokens, i):
@@ -466,7 +476,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                     select_item += 1
             elif text == ";":
                 open_until = -1
-                words, insert, columns, first = 0, False, None, ""
+                words, insert, columns, first, in_set = 0, False, None, "", False
                 values_depth = select_depth = set_columns_end = execute_at = -1
             continue
         if kind == "operator":
@@ -478,7 +488,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
             if text in _COMPARISONS and open_until < 0 and _names_a_value(sql, tokens, i):
                 open_until = depth_now
             continue
-        in_select = select_depth >= 0 and columns is not None and select_item in columns
+        in_select = select_depth >= 0 and columns is not None and select_item in columns \
+            or in_set
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
             text = token.text(sql)
@@ -702,6 +713,20 @@ def _names_a_value(sql: str, tokens: Sequence[Token], index: int) -> bool:
     """Is ``tokens[index]`` (``=``, ``:=``, ``TO``) preceded by a name that holds a
     credential (``SET app.token = ...``, ``password := ...``, ``WHERE api_key = ...``)?"""
     name = _previous(sql, tokens, index)
+    if name >= 0 and tokens[name].text(sql) == ")":
+        # ``lower(token) = 'x'``: a name inside the call on the left
+        level = 0
+        named = False
+        while name >= 0:
+            text = tokens[name].text(sql)
+            level += (text == ")") - (text == "(")
+            if level == 0:
+                function = previous_significant(tokens, name)
+                return named and function >= 0 and tokens[function].kind == "ident" \
+                    and tokens[function].text(sql).lower() not in ("set", "row", "in")
+            named = named or _is_password_keyword(sql, tokens[name])
+            name -= 1
+        return False
     return name >= 0 and _is_password_keyword(sql, tokens[name])
 
 
@@ -720,7 +745,11 @@ def _after_set_columns(sql: str, tokens: Sequence[Token], before: int,
 def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
     """Is ``tokens[index]`` the end of a PL/pgSQL declaration (or column definition) of a
     name that holds a password (``password varchar(20) := 'x'``, ``pw_password text
-    DEFAULT 'x'``)? Looks back a few tokens, to the start of the declaration."""
+    DEFAULT 'x'``, ``ALTER COLUMN api_key SET DEFAULT 'x'``)? Looks back a few tokens, to
+    the start of the declaration."""
+    if index >= 0 and tokens[index].text(sql).lower() == "set":
+        column = previous_significant(tokens, index)
+        return column >= 0 and _is_password_keyword(sql, tokens[column])
     first = -1
     for _ in range(8):
         if index < 0:
@@ -821,7 +850,7 @@ def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
     text = token.text(sql)
     if token.kind == "ident":
         text = text.lower()
-    if text in _ASSIGNMENTS or text == "(" or text == ",":
+    if text in _ASSIGNMENTS or text == "(" or text == "," or text == "default":
         name = _previous(sql, tokens, before)
         if name < 0:
             return False
