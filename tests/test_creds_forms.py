@@ -427,3 +427,18 @@ def test_every_form_in_every_output(tmp_path: Any, args: list[str]) -> None:
     assert raw.count("\n") == len(FORMS)
     if args != ["--redact", "none"]:  # (records: the dead letters as asked, unredacted)
         assert "Kx" not in raw, raw
+
+
+def test_values_a_statement_hid_stay_hidden_in_the_session() -> None:
+    """A message of the same backend that echoes a value the statement's redaction hid
+    (also after the sub-statements pgAudit logs in between); another backend's keeps it."""
+    lines = [
+        P + "LOG:  statement: DO $$ DECLARE api_token text := 'Kx7-value'; BEGIN "
+            "PERFORM f(api_token); END $$",
+        P + "LOG:  AUDIT: SESSION,1,2,FUNCTION,EXECUTE,FUNCTION,public.f,"
+            + _csv("SELECT f(api_token)") + ",<none>",
+        P + "WARNING:  f got Kx7-value",
+        Q + "WARNING:  f got Kx7-value",
+    ]
+    text = _render(lines, "events", "passwords")
+    assert text.count("Kx7-value") == 1 and "f got <REDACTED>" in text, text

@@ -295,8 +295,8 @@ def _replace(obj: T, changes: dict[str, Any]) -> T:
 
 class _Session:
     """What the SQL stage remembers of one backend: the statements it PREPAREd that take
-    a credential as a parameter, and the values its last statement's redaction hid (a
-    message it makes the server write may echo them)."""
+    a credential as a parameter, and the values its statements' redaction hid (a message
+    it makes the server write may echo them)."""
 
     __slots__ = ("prepared", "hidden")
 
@@ -387,14 +387,16 @@ class SqlStage:
 
     def _remember_hidden(self, event: Event, session: _Session | None, sql: str | None,
                          prepared: Prepared | None) -> _Session | None:
-        """A statement was redacted: remember the values it hid (for the messages that
-        follow); a statement that hid nothing forgets the last one's."""
-        values = tuple(v for v in hidden_values(sql, prepared) if len(v) >= _MIN_ECHO)[
-            :_MAX_ECHOES] if sql else ()
-        if values and session is None:
+        """A statement was redacted: remember the values it hid, for the messages of the
+        session that follow (its sub-statements' audit lines may come between); the
+        latest first, at most ``_MAX_ECHOES``."""
+        values = tuple(v for v in hidden_values(sql, prepared) if len(v) >= _MIN_ECHO) \
+            if sql else ()
+        if not values:
+            return session
+        if session is None:
             session = self._new_session((event.stream, event.pid))
-        if session is not None:
-            session.hidden = values
+        session.hidden = tuple(dict.fromkeys(values + session.hidden))[:_MAX_ECHOES]
         return session
 
     def _hide_echoes(self, event: Event, changes: dict[str, object],
@@ -443,8 +445,6 @@ class SqlStage:
         session = self._follow(event, texts)
         prepared: Prepared | None = None
         if session is not None:
-            if texts:
-                session.hidden = ()  # a new statement: the last one's values are done with
             if mode == "passwords" and session.prepared:
                 prepared = session.prepared
         if mode == "passwords" and not _may_hold_credential(event) and (
@@ -505,7 +505,6 @@ class SqlStage:
             self._sessions or _session_cue(whole)) else None
         prepared: Prepared | None = None
         if session is not None:
-            session.hidden = ()  # a new statement: the last one's values are done with
             if mode == "passwords" and session.prepared:
                 prepared = session.prepared
         if not whole or ";" not in whole.rstrip().rstrip(";"):
