@@ -442,3 +442,22 @@ def test_values_a_statement_hid_stay_hidden_in_the_session() -> None:
     ]
     text = _render(lines, "events", "passwords")
     assert text.count("Kx7-value") == 1 and "f got <REDACTED>" in text, text
+
+
+def test_every_form_in_ocsf_parquet(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq  # (the test extra has pyarrow)
+
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(_form_log() + PREPARE_LOG + RAISE_LOG) + "\n")
+    out = tmp_path / "lake"
+    run = subprocess.run([sys.executable, "-m", "pgaudit_parse", "-q", "--format",
+                          "ocsf-parquet", "--output", str(out), "--account-id",
+                          "123456789012", "--lake-region", "eu-west-1", str(log)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = "\n".join(str(pq.read_table(f).to_pylist()) for f in out.rglob("*.parquet"))
+    assert "ALTER ROLE a SET x.secret_key = <REDACTED>" in rows
+    assert "Kx" not in rows
