@@ -15,3 +15,12 @@ def test_a_seed_body_with_an_unknown_escape_warns_nothing() -> None:
         warnings.simplefilter("error")
         decoded = decode_message(body)
     assert decoded.loose
+
+
+def test_python_literal_keeps_an_unknown_escape_silently() -> None:
+    from pgaudit_parse.sources import python_literal
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = python_literal("{'logGroup': '\\/aws/rds', 'm': 'a\\qb\\n'}")
+    assert value == {"logGroup": "\\/aws/rds", "m": "a\\qb\n"}
