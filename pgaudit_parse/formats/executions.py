@@ -23,7 +23,10 @@ not per line. The rule, stated once:
   string. The phases of one execution add up (see :func:`duration_micros`). A duration
   without SQL (``log_duration``, or a statement ``log_statement`` already showed) times the
   query string the session's last ``log_statement`` line showed when there is one (a DO
-  block, not its last sub-statement), else the session's latest unfinished execution.
+  block, not its last sub-statement), else the top-level statement of the session's
+  latest execution (PostgreSQL writes one duration per query string, after its last
+  statement: a multi-statement string's time goes on its last statement, a DO block's or
+  a function call's on the block or call, never on what they ran).
 * **log_statement** lines (``statement:``, ``execute <name>:``) start a statement. pgAudit's
   line for the same SQL takes it over (no second execution); alone it is one execution.
   A duration that joins nothing is one execution too.
@@ -239,6 +242,32 @@ def _logged_at_portal_close(item: _Pending) -> bool:
             and isinstance(event, AuditEvent) and event.audit.command == "SELECT")
 
 
+def _top_level(pending: list[_Pending]) -> _Pending | None:
+    """The execution a textless duration times when no ``log_statement`` line showed its
+    query string: the top-level statement of the latest pending execution, if that one
+    is still untimed.
+
+    PostgreSQL writes one duration per query string, after its last statement: earlier
+    statements of a multi-statement string have ended (a new statement id began), and
+    the statements run inside a DO block or a function (pgAudit logs them with their
+    top-level statement's id) are not what the string ran. Within one statement id, the
+    top-level statement is logged with the first substatement id (or, for a function
+    call, the ``EXECUTE`` line first, with the same SQL); with ``pgaudit.log_rows`` a
+    SELECT or DML statement is logged when its executor ends, after what it ran: then the
+    top-level is the last line with the first line's SQL.
+    """
+    latest = next((p for p in reversed(pending) if not p.final), None)
+    if latest is None or latest.ids is None:
+        return latest
+    statement_id = latest.ids[0]
+    group = sorted((p for p in pending if p.ids is not None and p.ids[0] == statement_id),
+                   key=lambda p: p.ids[1] if p.ids is not None else 0)
+    first = group[0]
+    if first.rows is not None:
+        first = [p for p in group if same_sql(p.sql, first.sql)][-1]
+    return None if first.final else first
+
+
 class _Session:
     __slots__ = ("pending", "last_seen")
 
@@ -380,7 +409,7 @@ class ExecutionGrouper:
             if session is not None:
                 pending = session.pending
                 item = next((p for p in reversed(pending) if not p.final and p.query),
-                            None) or next((p for p in reversed(pending) if not p.final), None)
+                            None) or _top_level(pending)
                 if item is not None:
                     item.add_time(micros)
                     item.final = True
