@@ -33,7 +33,8 @@ not per line. The rule, stated once:
 * **Errors** (ERROR, FATAL, PANIC) are not executions: each is its own record. A failed
   statement's ``log_statement`` line and its parse/bind durations (no pgAudit line: it did
   not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
-  their SQL ends them without an execution.
+  their SQL ends them without an execution (an error without ``STATEMENT:``, as
+  ``log_min_error_statement`` may leave it, ends the session's latest such execution).
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
@@ -324,7 +325,7 @@ class ExecutionGrouper:
             assert isinstance(event, LogEvent)
             self._logged_statement(event, sql, out)
         else:
-            if isinstance(event, ErrorEvent) and event.statement is not None:
+            if isinstance(event, ErrorEvent):
                 self._failed(event)
             elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
@@ -480,17 +481,26 @@ class ExecutionGrouper:
     def _failed(self, event: ErrorEvent) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
         ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
-        ran): the error's own record stands for it."""
+        ran): the error's own record stands for it. Without a ``STATEMENT:`` line
+        (``log_min_error_statement`` above ERROR) it is the statement the session was
+        running: its latest execution, if that one is still open and has no pgAudit
+        line."""
         key = session_key(event)
         session = self._sessions.get(key)
         if session is None:
             return
         statement = event.statement
-        failed = next((p for p in reversed(session.pending)
-                       if p.source != "audit" and not p.final
-                       and same_sql(p.sql, statement)), None)
-        if failed is None:
-            return
+        failed: _Pending | None
+        if statement is None:
+            failed = session.pending[-1] if session.pending else None
+            if failed is None or failed.source == "audit" or failed.final:
+                return
+        else:
+            failed = next((p for p in reversed(session.pending)
+                           if p.source != "audit" and not p.final
+                           and same_sql(p.sql, statement)), None)
+            if failed is None:
+                return
         session.pending.remove(failed)
         self._held -= 1
         self._held_bytes -= failed.size
