@@ -77,6 +77,7 @@ from ..lines import slot_constructor
 from ..sql import split_statements
 
 __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logged_statement",
+           "prepared_statement",
            "INT_MAX"]
 
 #: Guardium's ``Record.executionTime`` is a Java Integer.
@@ -159,6 +160,24 @@ def logged_statement(event: Event) -> str | None:
     return found.group(1) if found else None
 
 
+def prepared_statement(event: Event) -> str | None:
+    """The PREPARE statement an SQL-level ``EXECUTE name(...)`` ran, from the ``DETAIL:
+    prepare: ...`` line PostgreSQL writes under its ``statement:`` and ``duration:`` lines:
+    pgAudit's lines of that execution show this text, not the EXECUTE.
+
+    >>> import pgaudit_parse as pp
+    >>> p = "2026-11-25 16:05:01 UTC::@:[7]:"
+    >>> [e] = pp.parse_lines([p + "LOG:  statement: EXECUTE q;",
+    ...                       p + "DETAIL:  prepare: PREPARE q AS SELECT 1;"])
+    >>> prepared_statement(e)
+    'PREPARE q AS SELECT 1;'
+    """
+    detail = event.detail
+    if detail is None or not detail.startswith("prepare: "):
+        return None
+    return detail[len("prepare: "):]
+
+
 @dataclass(frozen=True, slots=True)
 class Execution:
     """One execution of one statement, as the lines of one session showed it.
@@ -188,7 +207,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size", "sources", "query")
+                 "first_line", "size", "sources", "query", "prepared")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -206,6 +225,13 @@ class _Pending:
         self.sources = {event.source}
         #: a ``log_statement`` line showed it: the query string's own execution
         self.query = source == "statement"
+        #: the PREPARE statement an SQL-level EXECUTE ran (what pgAudit's lines show)
+        self.prepared = prepared_statement(event) if source != "audit" else None
+
+    def shows(self, sql: str) -> bool:
+        """Does a line with this SQL show this (not yet pgAudit-logged) execution?"""
+        return same_sql(sql, self.sql) or (
+            self.prepared is not None and same_sql(sql, self.prepared))
 
     def take(self, event: Event) -> None:
         self.lines += 1
@@ -393,7 +419,7 @@ class ExecutionGrouper:
         self._release(session, over, out)
         self.joined = False
         for item in session.pending:
-            if item.source != "audit" and same_sql(sql, item.sql):
+            if item.source != "audit" and item.shows(sql):
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
                 item.rows = audit.rows
@@ -435,7 +461,10 @@ class ExecutionGrouper:
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
-        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)
+        prepared = prepared_statement(event)
+        found = next((p for p in pending if not p.final
+                      and (same_sql(p.sql, sql) or (prepared is not None and p.source == "audit"
+                                                    and same_sql(p.sql, prepared)))
                       and not (phase == "execute" and _logged_at_portal_close(p))), None)
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
