@@ -295,6 +295,16 @@ def _top_level(pending: list[_Pending]) -> _Pending | None:
     return None if first.final else first
 
 
+def _logged_at_bind(item: _Pending) -> bool:
+    """Was the execution's pgAudit line written before the Bind phase ended? An
+    extended-protocol SELECT's portal starts (and pgAudit logs it) at Bind, before the
+    ``bind`` duration and ``log_statement``'s ``execute`` line; with ``pgaudit.log_rows``
+    it is logged when the portal closes instead (see :func:`_logged_at_portal_close`)."""
+    return (item.source == "audit" and item.rows is None and not item.query
+            and isinstance(item.event, AuditEvent)
+            and item.event.audit.command == "SELECT")
+
+
 class _Session:
     __slots__ = ("pending", "last_seen")
 
@@ -453,19 +463,26 @@ class ExecutionGrouper:
         if phase in ("parse", "bind"):
             # These phases come before their execution's pgAudit lines: they only join
             # phases (or the execute line) of the same statement still waiting for them.
-            found = next((p for p in pending if not p.final and p.source != "audit"
-                          and same_sql(p.sql, sql)), None)
+            # A SELECT's portal starts at Bind, so pgAudit's line (without log_rows) comes
+            # before the bind duration: a bind joins that execution too.
+            found = next((p for p in pending if not p.final and same_sql(p.sql, sql)
+                          and (p.source != "audit"
+                               or (phase == "bind" and _logged_at_bind(p)))), None)
             if found is not None:
                 found.add_time(micros)
                 found.take(event)
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
+        open_ = [p for p in pending if not p.final
+                 and not (phase == "execute" and _logged_at_portal_close(p))]
+        found = next((p for p in open_ if same_sql(p.sql, sql)), None)
         prepared = prepared_statement(event)
-        found = next((p for p in pending if not p.final
-                      and (same_sql(p.sql, sql) or (prepared is not None and p.source == "audit"
-                                                    and same_sql(p.sql, prepared)))
-                      and not (phase == "execute" and _logged_at_portal_close(p))), None)
+        if found is None and prepared is not None:
+            # an SQL-level EXECUTE: pgAudit's lines show the PREPARE text (and, with the
+            # MISC class, the EXECUTE has a line of its own, found above)
+            found = next((p for p in open_ if p.source == "audit"
+                          and same_sql(p.sql, prepared)), None)
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
@@ -502,6 +519,14 @@ class ExecutionGrouper:
                 self._release(session, [p for p in pending if p is not found], out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
+                return
+            # or of a SELECT whose pgAudit line came already (written at Bind)
+            found = next((p for p in reversed(pending) if not p.query
+                          and _logged_at_bind(p) and same_sql(p.sql, sql)), None)
+            if found is not None:
+                self._release(session, [p for p in pending if p is not found], out)
+                found.take(event)
+                found.query = True
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, list(pending), out)
