@@ -3,7 +3,8 @@ PostgreSQL 15 + pgAudit log and its csvlog (read with :mod:`csv` only).
 
 The workload: an error inside a transaction block, statements in the aborted transaction
 (SQLSTATE 25P02) and its COMMIT (which rolls back), ``statement_timeout`` (57014),
-``pg_terminate_backend`` mid-statement (FATAL 57P01), object auditing (``pgaudit.role``)
+``pg_terminate_backend`` mid-statement (FATAL 57P01), ``idle_session_timeout`` (FATAL
+57P05, no statement), object auditing (``pgaudit.role``)
 together with session auditing of the same statement. It runs with and without
 ``log_min_error_statement`` (``panic``: an ERROR has no ``STATEMENT:`` line). The answer key:
 
@@ -37,7 +38,10 @@ PREFIX = "%t:%r:%u@%d:[%p]:"
 BASE = {"shared_preload_libraries": "pgaudit", "pgaudit.log": "all,-misc",
         "pgaudit.role": "auditor", "log_line_prefix": PREFIX, "log_statement": "all",
         "log_min_duration_statement": "0"}
-CONFIGS = {"error_statement": {}, "no_error_statement": {"log_min_error_statement": "panic"}}
+CONFIGS = {"error_statement": {}, "no_error_statement": {"log_min_error_statement": "panic"},
+           # no durations: a log_statement line alone shows a statement that pgAudit skips
+           "no_error_statement_no_duration": {"log_min_error_statement": "panic",
+                                              "log_min_duration_statement": "-1"}}
 SETUP = """
 CREATE ROLE auditor;
 CREATE TABLE t (id int PRIMARY KEY, v text);
@@ -80,6 +84,9 @@ def run(request: pytest.FixtureRequest,
                 break
             time.sleep(0.1)
         victim.join()
+        # a FATAL of an idle session (no statement failed): what it ran keeps its records
+        pg.run_sql("SET idle_session_timeout = '300ms';\nSET work_mem = '8MB';\n"
+                   "\\! sleep 1\n", check=False)
         pg.stop()
         log = out / "postgresql.log"
         log.write_bytes(pg.stderr_log_path.read_bytes())
@@ -111,7 +118,9 @@ def test_failed_statements_give_one_exception_and_no_data_record(
         for row in session:
             if row.error_severity in ("ERROR", "FATAL", "PANIC"):
                 expected_errors[pid] += 1
-                query_open = False
+                # an ERROR ends the statement running; a FATAL the one it shows (if idle,
+                # none: the statement before it completed)
+                query_open = query_open and row.error_severity == "FATAL" and not row.query
             elif row.message.startswith("AUDIT: "):
                 fields = audit_fields(row.message)
                 executions.add((fields[1], fields[2]))
@@ -124,7 +133,7 @@ def test_failed_statements_give_one_exception_and_no_data_record(
     data = Counter(int(r["sessionId"]) for r in records if r["data"])
     errors = Counter(int(r["sessionId"]) for r in records if r["exception"])
     codes = Counter(row.sql_state_code for row in rows if row.error_severity != "LOG")
-    assert {"22012", "25P02", "57014", "57P01", "42P01"} <= set(codes)
+    assert {"22012", "25P02", "57014", "57P01", "42P01", "57P05"} <= set(codes)
     assert +errors == +expected_errors
     assert +data == +expected_data
     failed = {"SELECT 1/0;", "SELECT 2/0;", "SELECT v FROM t;", "SELECT * FROM missing;",

@@ -33,7 +33,7 @@ not per line. The rule, stated once:
 * **Errors** (ERROR, FATAL, PANIC) are not executions: each is its own record. A failed
   statement's ``log_statement`` line and its parse/bind durations (no pgAudit line: it did
   not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
-  their SQL ends them without an execution (an error without ``STATEMENT:``, as
+  their SQL ends them without an execution (an ERROR without ``STATEMENT:``, as
   ``log_min_error_statement`` may leave it, ends the session's latest such execution).
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
@@ -535,10 +535,10 @@ class ExecutionGrouper:
     def _failed(self, event: ErrorEvent) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
         ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
-        ran): the error's own record stands for it. Without a ``STATEMENT:`` line
-        (``log_min_error_statement`` above ERROR) it is the statement the session was
-        running: its latest execution, if that one is still open and has no pgAudit
-        line."""
+        ran): the error's own record stands for it. An ERROR without a ``STATEMENT:``
+        line (``log_min_error_statement`` above ERROR) ends the statement the session was
+        running: its latest execution, if that one is still open and has no pgAudit line
+        (not a FATAL: that one may end an idle session, after its statement completed)."""
         key = session_key(event)
         session = self._sessions.get(key)
         if session is None:
@@ -546,6 +546,8 @@ class ExecutionGrouper:
         statement = event.statement
         failed: _Pending | None
         if statement is None:
+            if event.severity != "ERROR":
+                return  # a FATAL may end an idle session: no statement failed
             failed = session.pending[-1] if session.pending else None
             if failed is None or failed.source == "audit" or failed.final:
                 return
