@@ -1,4 +1,4 @@
-"""Extended-protocol executions without ``pgaudit.log_rows``, checked against a real
+"""Extended-protocol executions (and a pipeline with ``pgaudit.log_rows``), checked against a real
 PostgreSQL 15 + pgAudit log and its csvlog (read with :mod:`csv` only).
 
 What the real server writes for a SELECT run through Parse/Bind/Execute: the portal starts
@@ -36,7 +36,11 @@ BASE = {"shared_preload_libraries": "pgaudit", "pgaudit.log": "all",
 CONFIGS = {"min_duration": {"log_min_duration_statement": "0"},
            "statement_and_min_duration": {"log_statement": "all",
                                           "log_min_duration_statement": "0"},
-           "statement": {"log_statement": "all"}}
+           "statement": {"log_statement": "all"},
+           # pgAudit writes a SELECT's line when its portal closes: in a pipeline, after
+           # the next statement's parse
+           "rows_pipeline": {"log_statement": "all", "log_min_duration_statement": "0",
+                             "pgaudit.log_rows": "on"}}
 SETUP = "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (5, 'a');"
 PGBENCH = """
 \\set a 5
@@ -56,7 +60,8 @@ def run(request: pytest.FixtureRequest,
     out = tmp_path_factory.mktemp(f"extended-{config}-{mode}")
     os.chmod(out, 0o755)
     script = out / "script.sql"
-    script.write_text(PGBENCH)
+    script.write_text(PGBENCH.replace("\\set a 5\n", "\\set a 5\n\\startpipeline\n")
+                      + "\\endpipeline\n" if config == "rows_pipeline" else PGBENCH)
     os.chmod(script, 0o644)
     with PgServer(settings=dict(BASE, **CONFIGS[config])) as pg:
         pg.run_sql(SETUP)

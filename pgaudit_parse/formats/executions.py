@@ -20,7 +20,9 @@ not per line. The rule, stated once:
   as they do with ``pgaudit.log_rows``: a SELECT's line is written when its portal closes,
   so an ``execute`` duration never joins a SELECT whose rows were logged already: that
   one was another execution); a ``statement:`` duration ends the whole query
-  string. The phases of one execution add up (see :func:`duration_micros`). A duration
+  string. A ``parse`` starts a prepared statement and waits for its first execution: new
+  statements of the session do not complete it (a driver may prepare several first). The
+  phases of one execution add up (see :func:`duration_micros`). A duration
   without SQL (``log_duration``, or a statement ``log_statement`` already showed) times the
   query string the session's last ``log_statement`` line showed when there is one (a DO
   block, not its last sub-statement), else the top-level statement of the session's
@@ -295,6 +297,18 @@ def _top_level(pending: list[_Pending]) -> _Pending | None:
     return None if first.final else first
 
 
+def _waits_for_execution(item: _Pending) -> bool:
+    """Is it the parse (and bind) of an extended-protocol statement, still waiting for
+    its execution? A client may prepare statements long before it executes them."""
+    return item.source == "duration" and not item.final
+
+
+def _complete(pending: list[_Pending], but: _Pending | None = None) -> list[_Pending]:
+    """The pending executions a new statement of the session completes: all but those
+    waiting for their execution (and ``but``)."""
+    return [p for p in pending if p is not but and not _waits_for_execution(p)]
+
+
 def _logged_at_bind(item: _Pending) -> bool:
     """Was the execution's pgAudit line written before the Bind phase ended? An
     extended-protocol SELECT's portal starts (and pgAudit logs it) at Bind, before the
@@ -461,13 +475,14 @@ class ExecutionGrouper:
             self._touch(key, session, event)
         pending = session.pending
         if phase in ("parse", "bind"):
-            # These phases come before their execution's pgAudit lines: they only join
-            # phases (or the execute line) of the same statement still waiting for them.
-            # A SELECT's portal starts at Bind, so pgAudit's line (without log_rows) comes
-            # before the bind duration: a bind joins that execution too.
-            found = next((p for p in pending if not p.final and same_sql(p.sql, sql)
-                          and (p.source != "audit"
-                               or (phase == "bind" and _logged_at_bind(p)))), None)
+            # These phases come before their execution's pgAudit lines. A parse is the
+            # first line of a prepared statement (a driver may prepare several before it
+            # executes any: each waits for its own first execution); a bind joins the
+            # parse of the same SQL still waiting, or, since a SELECT's portal starts at
+            # Bind, the SELECT pgAudit logged just now (without log_rows).
+            found = None if phase == "parse" else next(
+                (p for p in pending if not p.final and same_sql(p.sql, sql)
+                 and (p.source != "audit" or _logged_at_bind(p))), None)
             if found is not None:
                 found.add_time(micros)
                 found.take(event)
@@ -475,7 +490,8 @@ class ExecutionGrouper:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
         open_ = [p for p in pending if not p.final
-                 and not (phase == "execute" and _logged_at_portal_close(p))]
+                 and not (phase == "execute" and _logged_at_portal_close(p))
+                 and not (phase == "statement" and _waits_for_execution(p))]
         found = next((p for p in open_ if same_sql(p.sql, sql)), None)
         prepared = prepared_statement(event)
         if found is None and prepared is not None:
@@ -486,7 +502,7 @@ class ExecutionGrouper:
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
-                self._release(session, list(pending), out)
+                self._release(session, _complete(pending), out)
                 out.append(found.done())
                 self._drop_if_empty(key, session)
                 return
@@ -500,7 +516,7 @@ class ExecutionGrouper:
         found.take(event)
         if phase == "statement":
             # the query string is over: everything of it (and before it) is complete
-            self._release(session, list(pending), out)
+            self._release(session, _complete(pending), out)
         else:
             index = pending.index(found)
             self._release(session, [p for p in pending[:index]
@@ -516,7 +532,7 @@ class ExecutionGrouper:
             found = next((p for p in pending if not p.final and p.source == "duration"
                           and same_sql(p.sql, sql)), None)
             if found is not None:
-                self._release(session, [p for p in pending if p is not found], out)
+                self._release(session, _complete(pending, found), out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
                 return
@@ -524,12 +540,12 @@ class ExecutionGrouper:
             found = next((p for p in reversed(pending) if not p.query
                           and _logged_at_bind(p) and same_sql(p.sql, sql)), None)
             if found is not None:
-                self._release(session, [p for p in pending if p is not found], out)
+                self._release(session, _complete(pending, found), out)
                 found.take(event)
                 found.query = True
                 return
         # a new statement: what the session had pending belongs to earlier ones
-        self._release(session, list(pending), out)
+        self._release(session, _complete(pending), out)
         self._append(session, _Pending(event, sql, "statement"), out)
 
     def _failed(self, event: ErrorEvent) -> None:
