@@ -307,8 +307,13 @@ class ReferenceGrouper:
                                     if p.ids is not None and p.ids[0] == item.ids[0]),
                                    key=lambda p: p.ids[1] if p.ids else 0)
                     item = group[0]
-                    if item.rows is not None:  # log_rows: the statement is logged last
-                        item = [p for p in group if same_sql(p.sql, group[0].sql)][-1]
+                    # log_rows: a SELECT/DML is logged at its executor's end, after what
+                    # it ran (a DO or CALL, logged at its start, stays first)
+                    first_by_executor = (isinstance(item.event, AuditEvent)
+                                         and item.event.audit.class_ in ("READ", "WRITE"))
+                    repeated = [p for p in group[1:] if same_sql(p.sql, item.sql)]
+                    if item.rows is not None and (first_by_executor or repeated):
+                        item = group[-1]
                     if item.final:
                         item = None
                 if item is not None:

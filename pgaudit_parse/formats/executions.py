@@ -278,12 +278,13 @@ def _top_level(pending: list[_Pending]) -> _Pending | None:
 
     PostgreSQL writes one duration per query string, after its last statement: earlier
     statements of a multi-statement string have ended (a new statement id began), and
-    the statements run inside a DO block or a function (pgAudit logs them with their
-    top-level statement's id) are not what the string ran. Within one statement id, the
-    top-level statement is logged with the first substatement id (or, for a function
-    call, the ``EXECUTE`` line first, with the same SQL); with ``pgaudit.log_rows`` a
-    SELECT or DML statement is logged when its executor ends, after what it ran: then the
-    top-level is the last line with the first line's SQL.
+    the statements run inside a DO block, a function, a trigger or a foreign-key check
+    (pgAudit logs them with their top-level statement's id) are not what the string ran.
+    Within one statement id, the top-level statement is logged first (a function call's
+    ``EXECUTE`` line comes next, with the same SQL). With ``pgaudit.log_rows`` a SELECT or
+    DML statement is logged when its executor ends, after everything it ran: then the
+    top-level is the last line, unless the first is a statement logged when it starts
+    (a DO block, a CALL: not of class READ or WRITE) whose SQL no later line shows.
     """
     latest = next((p for p in reversed(pending) if not p.final), None)
     if latest is None or latest.ids is None:
@@ -291,10 +292,18 @@ def _top_level(pending: list[_Pending]) -> _Pending | None:
     statement_id = latest.ids[0]
     group = sorted((p for p in pending if p.ids is not None and p.ids[0] == statement_id),
                    key=lambda p: p.ids[1] if p.ids is not None else 0)
-    first = group[0]
-    if first.rows is not None:
-        first = [p for p in group if same_sql(p.sql, first.sql)][-1]
-    return None if first.final else first
+    top = group[0]
+    if top.rows is not None and (_logged_by_executor(top) or any(
+            same_sql(p.sql, top.sql) for p in group[1:])):
+        top = group[-1]
+    return None if top.final else top
+
+
+def _logged_by_executor(item: _Pending) -> bool:
+    """Is it a SELECT or DML line (class READ or WRITE), which pgAudit writes from the
+    executor (at its end with ``pgaudit.log_rows``), unlike a utility statement's?"""
+    event = item.event
+    return isinstance(event, AuditEvent) and event.audit.class_ in ("READ", "WRITE")
 
 
 def _waits_for_execution(item: _Pending) -> bool:
