@@ -31,7 +31,11 @@ not per line. The rule, stated once:
   a function call's on the block or call, never on what they ran).
 * **log_statement** lines (``statement:``, ``execute <name>:``) start a statement. pgAudit's
   line for the same SQL takes it over (no second execution); alone it is one execution.
-  A duration that joins nothing is one execution too.
+  A duration that joins nothing is one execution too. An extended-protocol SELECT's
+  portal starts at Bind: pgAudit's line (without ``log_rows``) comes before its ``bind``
+  duration and its ``execute`` line, which join it. An SQL-level ``EXECUTE name(...)``
+  line shows its PREPARE statement in ``DETAIL: prepare:``, which is what pgAudit's lines
+  show: they join by it (see :func:`prepared_statement`).
 * **Errors** (ERROR, FATAL, PANIC) are not executions: each is its own record. A failed
   statement's ``log_statement`` line and its parse/bind durations (no pgAudit line: it did
   not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
