@@ -461,3 +461,24 @@ def test_every_form_in_ocsf_parquet(tmp_path: Any) -> None:
     rows = "\n".join(str(pq.read_table(f).to_pylist()) for f in out.rglob("*.parquet"))
     assert "ALTER ROLE a SET x.secret_key = <REDACTED>" in rows
     assert "Kx" not in rows
+
+
+def test_the_stage_fast_paths_skip_nothing_the_session_needs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage's skips (no credential cue, no session cue) change no event of these logs:
+    the same stage with every pre-check answering "look closer" gives the same events."""
+    from pgaudit_parse.sql import stage as stage_module
+    from pgaudit_parse.sql.stage import SqlStage
+
+    lines = (_form_log()[:-len(FORMS)] + PREPARE_LOG + RAISE_LOG + COPY_LOG
+             + [P + "LOG:  statement: select 1", Q + "LOG:  statement: EXECUTE q('x1')"])
+    events = list(parse_lines(lines))
+    for mode in ("passwords", "literals"):
+        fast_stage = SqlStage(mode)
+        fast = [fast_stage.apply(e) for e in events]
+        with monkeypatch.context() as m:
+            m.setattr(stage_module, "_may_hold_credential", lambda event: True)
+            m.setattr(stage_module, "_session_cue", lambda text: True)
+            slow_stage = SqlStage(mode)
+            slow = [slow_stage.apply(e) for e in events]
+        assert fast == slow, mode
