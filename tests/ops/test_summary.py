@@ -248,3 +248,50 @@ def test_a_file_whose_only_line_is_a_torn_payload_is_read(tmp_path, capsys) -> N
     [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
     assert reject["file"] == str(log) and reject["line"] == 1
     assert reject["reason"].startswith("torn pgAudit payload")
+
+
+def _summary_json(args: list[str], capsys) -> dict:
+    capsys.readouterr()
+    assert main(["summary", "--json", "--quiet", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_summary_reads_csvlog_and_jsonlog_like_the_stderr_log(tmp_path, capsys) -> None:
+    """A csvlog or jsonlog (plain or gzip, told by content) gives the summary of the
+    stderr log of the same run: the file mode reads them, so summary must too."""
+    import gzip
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    stderr = _summary_json([str(fixtures / "real-rds.log")], capsys)
+    packed = tmp_path / "postgresql.log.gz"
+    packed.write_bytes(gzip.compress((fixtures / "real-rds.csv").read_bytes()))
+    for path in (fixtures / "real-rds.csv", packed):
+        structured = _summary_json([str(path)], capsys)
+        assert structured["rejects"] == 0
+        for table in ("by_user", "by_database", "by_class", "by_command", "objects",
+                      "failed_logins", "who_did_what"):
+            assert structured[table] == stderr[table], table
+        assert structured["events"] == stderr["events"] >= 40
+
+
+def test_summary_of_a_real_servers_jsonlog_and_csvlog_equals_its_stderr_log(server_run,
+                                                                           capsys) -> None:
+    zone = ["--timezone", server_run.log_timezone]
+    prefix = ["--prefix", server_run.prefix]
+    stderr = _summary_json([*prefix, *zone, str(server_run.stderr_log)], capsys)
+    assert server_run.json_log is not None
+    for path in (server_run.csv_log, server_run.json_log):
+        structured = _summary_json([*zone, str(path)], capsys)
+        assert structured["rejects"] == 0
+        for table in ("by_user", "by_database", "by_class", "by_command", "objects",
+                      "who_did_what", "by_fingerprint", "errors", "ddl_changes",
+                      "privilege_changes"):
+            if table == "errors":  # SQLSTATE: in every csvlog/jsonlog record, not in %t...
+                assert sorted(row[1:] for row in structured[table]) == \
+                    sorted(row[1:] for row in stderr[table]), table
+            elif table.endswith("_changes"):  # %t has whole seconds; csvlog milliseconds
+                assert [dict(row, timestamp=None) for row in structured[table]] == \
+                    [dict(row, timestamp=None) for row in stderr[table]], table
+            else:
+                assert structured[table] == stderr[table], table
+        assert structured["events"] == stderr["events"]
