@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import re
 import zlib
@@ -103,14 +104,27 @@ def sniff_structured(head: str) -> StructuredKind | None:
     text = head.lstrip("\ufeff")
     if text.startswith("{"):
         first = text.split("\n", 1)[0]
-        try:
-            obj = json.loads(first)
-        except (ValueError, RecursionError):
-            return None
-        if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
-                and set(obj) <= JSONLOG_KEYS:
-            return "jsonlog"
-        return None
+        return "jsonlog" if _jsonlog_object(first) else None
+    lines = text.split("\n", 2)
+    if len(lines) == 3 and lines[1].startswith("{") and _jsonlog_object(lines[1]):
+        return "jsonlog"  # the first line is the end of a line cut off from its start
+    if _csv_width(text) is not None or _records_start(text) is not None:
+        return "csvlog"
+    return None
+
+
+def _jsonlog_object(line: str) -> bool:
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
+        and set(obj) <= JSONLOG_KEYS
+
+
+def _csv_width(text: str) -> int | None:
+    """The column count of the csvlog record ``text`` starts with, or None if it does not
+    start with one."""
     if not _CSV_START.match(text):
         return None
     _allow_long_fields()
@@ -119,7 +133,62 @@ def sniff_structured(head: str) -> StructuredKind | None:
     except (csv.Error, StopIteration):
         return None
     if len(record) in _CSV_WIDTHS and record[11] in _SEVERITIES:
-        return "csvlog"
+        return len(record)
+    return None
+
+
+#: How many physical lines the end of a record cut off at the start of an input (a
+#: rotated or copied file, ``tail``, a byte range) may span before the first whole record.
+_CUT_MAX_LINES: Final = 1000
+#: csvlog columns that hold integers (or nothing).
+_CSV_NUMBERS: Final = frozenset({"process_id", "session_line_num", "transaction_id",
+                                 "internal_query_pos", "query_pos", "leader_pid", "query_id"})
+_INTEGER: Final = re.compile(r"-?\d*\Z")
+
+
+def _is_record_tail(tail: str, width: int) -> bool:
+    """Is ``tail`` the end of a csvlog record of ``width`` columns whose start was cut off?
+
+    Cut inside a quoted field, the text holds an odd number of quotes and reads as one
+    record from inside that field; cut outside quotes, it is one line. Its fields must be
+    the record's last columns: no more of them, numbers where the columns hold numbers,
+    the severity where it is one (the first field may be cut anywhere: not checked).
+    """
+    inside = tail.count('"') % 2 == 1
+    if not inside and "\n" in tail:
+        return False
+    _allow_long_fields()
+    try:
+        rows = list(csv.reader(io.StringIO('"' + tail if inside else tail), strict=True))
+    except csv.Error:
+        return False
+    if len(rows) != 1 or not 1 <= len(rows[0]) <= width:
+        return False
+    fields = rows[0]
+    columns = CSVLOG_COLUMNS[width - len(fields):width]
+    for column, value in list(zip(columns, fields, strict=True))[1:]:
+        if column in _CSV_NUMBERS and not _INTEGER.match(value):
+            return False
+        if column == "error_severity" and value not in _SEVERITIES:
+            return False
+    return True
+
+
+def _records_start(text: str) -> int | None:
+    """Where the first whole csvlog record starts in ``text`` when ``text`` starts inside a
+    record (its end, cut off from its start), or None."""
+    if _CSV_START.match(text):
+        return None
+    start = 0
+    for _ in range(_CUT_MAX_LINES):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+        if not _CSV_START.match(text, start):
+            continue
+        width = _csv_width(text[start:])
+        if width is not None and _is_record_tail(text[:start - 1], width):
+            return start
     return None
 
 
@@ -206,9 +275,26 @@ def csvlog_entries(stream: IO[str], source: str,
     report = on_reject or (lambda reject: None)
     physical: list[str] = []
     position = [0]
+    source_lines: Iterator[str] = iter(stream)
+    head: list[str] = []
+    for text in source_lines:  # an input that starts inside a record: its end is a reject
+        head.append(text)
+        if len(head) == 1 and _CSV_START.match(text):
+            break
+        if len(head) > _CUT_MAX_LINES:
+            break
+    whole = "".join(head)
+    cut = _records_start(whole) if len(head) > 1 else None
+    if cut is not None:
+        tail = whole[:cut].count("\n")
+        report(Reject(source, 1, f"csvlog record cut short: the input starts inside a record "
+                                 f"({tail} line(s))", whole[:cut - 1], lines=tail))
+        head = head[tail:]
+        position[0] = tail
+    source_lines = itertools.chain(head, source_lines)
 
     def lines() -> Iterator[str]:
-        for text in stream:
+        for text in source_lines:
             position[0] += 1
             physical.append(text)
             yield text
@@ -216,7 +302,7 @@ def csvlog_entries(stream: IO[str], source: str,
     _allow_long_fields()
     reader = csv.reader(lines(), strict=True)
     numbers = _StderrLineNumbers()
-    start = 1
+    start = position[0] + 1
     while True:
         try:
             record = next(reader)

@@ -296,3 +296,87 @@ def test_a_first_record_longer_than_the_sniffed_head_and_a_bom(tmp_path: Path,
     events = list(pp.parse_file(str(path), on_reject=rejects.append))
     assert rejects == [] and len(events) == 2
     assert isinstance(events[0], pp.AuditEvent) and len(events[0].audit.statement or "") > 200_000
+
+
+# -- inputs that start inside a record (a rotated or copied file, tail, a byte range) ------
+
+def _record_starts(text: str) -> list[int]:
+    """Offsets where each csvlog record starts (read with the csv module, not our reader)."""
+    starts, offset = [], 0
+    for physical in _physical_records(text):
+        starts.append(offset)
+        offset += len(physical)
+    return starts
+
+
+def _physical_records(text: str) -> list[str]:
+    records, current, quotes = [], "", 0
+    for line in _lf_lines(text):
+        current += line
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            records.append(current)
+            current, quotes = "", 0
+    return records
+
+
+def _lf_lines(text: str) -> list[str]:
+    """Lines ended by LF only (a bare CR inside a statement is data)."""
+    return [line + "\n" for line in text.split("\n")[:-1]] + \
+        ([text.rsplit("\n", 1)[-1]] if not text.endswith("\n") else [])
+
+
+def _cut_cases(name: str) -> list[tuple[str, int, int]]:
+    text = (FIXTURES / name).read_bytes().decode("utf-8")
+    starts = _record_starts(text)
+    cases = []
+    for index, (start, end) in enumerate(zip(starts, [*starts[1:], len(text)], strict=True)):
+        record = text[start:end]
+        if index in (0, len(starts) - 1):  # no cut before the first, no record after the last
+            continue
+        if "\n" in record[:-1]:  # a record over several lines: cut after each of its lines
+            at = start
+            for line in _lf_lines(record)[:-1]:
+                at += len(line)
+                cases.append((name, at, index + 1))
+        if index % 7 == 3:  # and in the middle of a line, inside or outside quotes
+            cases.append((name, start + len(record) // 2, index + 1))
+            cases.append((name, start + 31, index + 1))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "cut", "first_whole"),
+                         _cut_cases("real-rds.csv") + _cut_cases("real-rich.csv"))
+def test_a_csvlog_that_starts_inside_a_record_is_read_from_the_next_record(
+        tmp_path: Path, name: str, cut: int, first_whole: int) -> None:
+    """The cut end of the first record is one reject with its text and line count; every
+    later record gives the event it gives in the whole file (not a plain log's rejects,
+    nor an event made of a statement's line that looks like a log line)."""
+    text = (FIXTURES / name).read_bytes().decode("utf-8")
+    starts = _record_starts(text)
+    reference = tmp_path / "whole-records.csv"  # the same file, cut between records
+    reference.write_bytes(text[starts[first_whole]:].encode("utf-8"))
+    whole = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in pp.parse_file(str(reference))]
+    path = tmp_path / "postgresql.log"
+    path.write_bytes(text[cut:].encode("utf-8"))
+    rejects: list[pp.Reject] = []
+    events = [_drop(pp.event_to_json(e), ORIGIN_KEYS)
+              for e in pp.parse_file(str(path), on_reject=rejects.append)]
+    assert sniff_structured(text[cut:]) == "csvlog"
+    tail = text[cut:starts[first_whole]]
+    assert [(r.line, r.raw, r.lines) for r in rejects] == \
+        [(1, tail[:-1], tail.count("\n"))], rejects
+    assert "cut short" in rejects[0].reason
+    assert events == whole and len(events) == len(starts) - first_whole
+
+
+def test_a_jsonlog_that_starts_inside_a_line_is_read_from_the_next_line(tmp_path: Path) -> None:
+    lines = [json.dumps({"timestamp": f"2026-11-25 16:05:0{i}.120 UTC", "pid": 40 + i,
+                         "error_severity": "LOG", "message": f"m{i}, \"q\"\nnext"})
+             for i in range(3)]
+    path = tmp_path / "postgresql.json"
+    path.write_text("\n".join(lines)[25:] + "\n", encoding="utf-8")
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_file(str(path), on_reject=rejects.append))
+    assert [e.pid for e in events] == [41, 42]
+    assert [(r.line, r.raw) for r in rejects] == [(1, lines[0][25:])]
