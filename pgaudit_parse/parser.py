@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
+from .entries import DEFAULT_WINDOW, PREFIX_CHANGE_MARK, EntryAssembler, LogEntry
 from .events import DEFAULT_STATEMENT_CACHE_BYTES, Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import (
@@ -104,7 +104,8 @@ class Parser:
         self.prefix = prefix
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
-        self._assembler = EntryAssembler(self.prefix, self._reject, window)
+        self._assembler = EntryAssembler(self.prefix, self._reject, window,
+                                         on_prefix_change=self._prefix_changed)
         # One timestamp reader per parser: it warns once about an ambiguous zone
         # abbreviation (an AmbiguousZoneWarning, or a call of on_ambiguous_zone).
         timestamps = TimestampParser(self.prefix.timezone, on_ambiguous_zone)
@@ -131,6 +132,12 @@ class Parser:
     def unresolved_statements(self) -> int:
         """Audit lines that kept ``<previously logged>`` (earlier line unknown)."""
         return self._builder.unresolved_statements
+
+    def _prefix_changed(self, prefix: LinePrefix) -> None:
+        """A reload changed ``log_line_prefix`` (the log says so): lines from there on are
+        read with the new one (see :class:`~pgaudit_parse.entries.EntryAssembler`)."""
+        self.prefix = prefix
+        self._builder.use_prefix(prefix)
 
     def _reject(self, reject: Reject) -> None:
         self.reject_count += 1
@@ -192,13 +199,24 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
     if prefix == "auto":
         if not any(line and not line.startswith("\t") for line in sample):
             return LinePrefix(RDS_PREFIX, timezone=timezone)
-        choice = choose_prefix(sample)
+        choice = choose_prefix(_before_prefix_change(sample))
         if choice is None:
             raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")
         if on_choice is not None:
             on_choice(choice)
         return LinePrefix(choice.spec, timezone=timezone)
     return LinePrefix(prefix, timezone=timezone)
+
+
+def _before_prefix_change(sample: list[str]) -> list[str]:
+    """The lines written before a reload changed ``log_line_prefix`` (the prefix to start
+    with; the parser follows the change), or all of them when none did or nothing came
+    before it."""
+    for index, line in enumerate(sample):
+        if PREFIX_CHANGE_MARK in line and any(
+                text and not text.startswith("\t") for text in sample[:index]):
+            return sample[:index]
+    return sample
 
 
 def read_sample(stream: Iterator[T], text: Callable[[T], str]) -> list[T]:

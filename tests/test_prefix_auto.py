@@ -108,3 +108,129 @@ def test_empty_file_behaves_the_same_with_and_without_auto(tmp_path: Path) -> No
     auto = _cli("--prefix", "auto", str(log))
     assert (auto.returncode, auto.stdout, auto.stderr) == (plain.returncode, plain.stdout,
                                                            plain.stderr)
+
+
+# -- a reload that changes log_line_prefix mid-file --------------------------------------
+
+#: (background line, session line) of each prefix, as PostgreSQL renders them.
+FORMS = {
+    "%t:%r:%u@%d:[%p]:": ("{T}::@:[{p}]:LOG:  {msg}",
+                          "{T}:10.0.0.5(5000):{u}@{d}:[{p}]:LOG:  {msg}"),
+    "%m [%p] %q%u@%d ": ("{M} [{p}] LOG:  {msg}", "{M} [{p}] {u}@{d} LOG:  {msg}"),
+    "%m [%p] %q%u@%d/%a ": ("{M} [{p}] LOG:  {msg}", "{M} [{p}] {u}@{d}/{a} LOG:  {msg}"),
+    "%m [%p] [queryid=%Q] %q%u@%d ": ("{M} [{p}] [queryid=0] LOG:  {msg}",
+                                      "{M} [{p}] [queryid=-42] {u}@{d} LOG:  {msg}"),
+    "%t [%p]: [%l-1] user=%u,db=%d ": ("{T} [{p}]: [3-1] user=,db= LOG:  {msg}",
+                                       "{T} [{p}]: [5-1] user={u},db={d} LOG:  {msg}"),
+    "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ": (
+        "{T} [{p}]: [3-1] user=,db=,app=,client= LOG:  {msg}",
+        "{T} [{p}]: [5-1] user={u},db={d},app={a},client=10.0.0.5 LOG:  {msg}"),
+    "%m [%p] ": ("{M} [{p}] LOG:  {msg}", "{M} [{p}] LOG:  {msg}"),
+    "%m:%r:%u@%d:[%p]:": ("{M}::@:[{p}]:LOG:  {msg}",
+                          "{M}:10.0.0.5(5000):{u}@{d}:[{p}]:LOG:  {msg}"),
+    "%m:%r:%u@%d/%a:[%p]:": ("{M}::@/:[{p}]:LOG:  {msg}",
+                             "{M}:10.0.0.5(5000):{u}@{d}/{a}:[{p}]:LOG:  {msg}"),
+}
+#: Changes after which the old prefix would still read the new lines, wrongly.
+RELOADS = [
+    ("%m [%p] %q%u@%d ", "%m [%p] %q%u@%d/%a "),
+    ("%m [%p] %q%u@%d ", "%m [%p] [queryid=%Q] %q%u@%d "),
+    ("%t [%p]: [%l-1] user=%u,db=%d ", "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
+    ("%m [%p] %q%u@%d/%a ", "%m [%p] %q%u@%d "),
+    ("%t:%r:%u@%d:[%p]:", "%m [%p] %q%u@%d/%a "),
+    ("%m [%p] %q%u@%d ", "%m [%p] "),
+    ("%m:%r:%u@%d:[%p]:", "%m:%r:%u@%d/%a:[%p]:"),
+]
+
+
+def _render(spec: str, session: bool, pid: int, msg: str, user: str = "", db: str = "",
+            app: str = "psql") -> str:
+    form = FORMS[spec][1 if session else 0]
+    return form.format(T=T, M=M, p=pid, u=user, d=db, a=app, msg=msg)
+
+
+def _changed(spec: str) -> str:
+    return f'parameter "log_line_prefix" changed to "{spec}"'
+
+
+def _reload_log(old: str, new: str) -> list[str]:
+    return [
+        _render(old, True, 8, AUDIT, "alice", "shop"),
+        _render(old, False, 7, "received SIGHUP, reloading configuration files"),
+        _render(new, False, 7, _changed(new)),  # the postmaster writes it in the new one
+        _render(new, True, 9, AUDIT, "bob", "books"),
+        _render(new, False, 7, "checkpoint starting: time"),
+    ]
+
+
+def _who(lines: list[str], prefix: str) -> tuple[list[tuple[str | None, str | None]],
+                                                  list[pp.Reject]]:
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_lines(lines, prefix=prefix, on_reject=rejects.append))
+    return [(e.user, e.database) for e in events], rejects
+
+
+@pytest.mark.parametrize(("old", "new"), RELOADS)
+@pytest.mark.parametrize("given", ["old", "auto"])
+def test_a_reload_that_changes_the_prefix_is_followed(old: str, new: str, given: str) -> None:
+    """PostgreSQL logs the new prefix when a reload changes it; the lines after it are
+    read with it (read with the old one they would give a wrong user or database, or
+    be rejects)."""
+    lines = _reload_log(old, new)
+    users, rejects = _who(lines, old if given == "old" else "auto")
+    bob = ("bob", "books") if new != "%m [%p] " else (None, None)
+    assert users == [("alice", "shop"), (None, None), (None, None), bob, (None, None)]
+    assert rejects == []
+
+
+def test_a_backend_that_has_not_reloaded_yet_is_read_with_the_previous_prefix() -> None:
+    old, new = "%m [%p] %q%u@%d ", "%t [%p]: [%l-1] user=%u,db=%d "
+    lines = _reload_log(old, new)
+    lines.insert(3, _render(old, True, 10, AUDIT, "carol", "crm"))
+    assert _who(lines, old) == ([("alice", "shop"), (None, None), (None, None),
+                                 ("carol", "crm"), ("bob", "books"), (None, None)], [])
+
+
+def test_reset_to_default_is_followed() -> None:
+    old = "%t [%p]: [%l-1] user=%u,db=%d "
+    lines = [_render(old, True, 8, AUDIT, "alice", "shop"),
+             _render("%m [%p] ", False, 7, 'parameter "log_line_prefix" removed from '
+                                           "configuration file, reset to default"),
+             _render("%m [%p] ", True, 9, AUDIT)]
+    events = list(pp.parse_lines(lines, prefix=old))
+    assert [(e.user, e.pid, e.message) for e in events] == [
+        ("alice", 8, AUDIT), (None, 7, 'parameter "log_line_prefix" removed from '
+                              "configuration file, reset to default"), (None, 9, AUDIT)]
+
+
+def test_a_client_cannot_change_the_prefix_with_raise_log() -> None:
+    """Only the postmaster's line counts: a session's ``RAISE LOG`` of the same text (it
+    has a user) changes nothing."""
+    spec = "%m [%p] %q%u@%d "
+    lines = [_render(spec, True, 8, _changed("%m [%p] %q%u "), "mallory", "shop"),
+             _render(spec, True, 9, AUDIT, "bob", "books")]
+    assert _who(lines, spec)[0] == [("mallory", "shop"), ("bob", "books")]
+
+
+def test_jobs_reads_a_file_whose_prefix_changes_like_one_process(tmp_path: Path) -> None:
+    """``--jobs`` cuts a file with one prefix: a file that announces a new one is read by
+    one process (its workers would read the lines after the change with the old one)."""
+    import io
+
+    from pgaudit_parse.parallel import parse_file_parallel
+    from pgaudit_parse.sinks import OutputSink
+
+    old, new = "%m:%r:%u@%d:[%p]:", "%m:%r:%u@%d/%a:[%p]:"  # old reads new lines wrongly
+    after = [_render(new, True, 100 + i, AUDIT, f"u{i}", "books") for i in range(3000)]
+    lines = [_render(old, True, 8 + i % 50, AUDIT, f"a{i}", "shop") for i in range(3000)]
+    lines += [_render(new, False, 7, _changed(new)), *after]
+    log = tmp_path / "reload.log"
+    log.write_text("\n".join(lines) + "\n")
+    outputs = []
+    for jobs in (1, 2):
+        out, errors = io.StringIO(), io.StringIO()
+        parse_file_parallel(str(log), old, jobs, OutputSink(out, errors, fmt="events"),
+                            chunk_bytes=64 * 1024, warmup_bytes=4096, warmup_lines=20)
+        outputs.append((out.getvalue(), errors.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1] == "" and outputs[0][0].count("\n") == 6001
