@@ -234,3 +234,47 @@ def test_jobs_reads_a_file_whose_prefix_changes_like_one_process(tmp_path: Path)
         outputs.append((out.getvalue(), errors.getvalue()))
     assert outputs[0] == outputs[1]
     assert outputs[0][1] == "" and outputs[0][0].count("\n") == 6001
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("given", ["old", "auto"])
+def test_a_real_servers_reloads_of_the_prefix_read_like_its_csvlog(tmp_path: Path,
+                                                                    given: str) -> None:
+    """A real PostgreSQL 15 + pgAudit changes log_line_prefix twice by reload (ALTER SYSTEM,
+    pg_reload_conf(); then RESET): every audit line of the stderr log gives the user,
+    database and application its csvlog record (the answer key, which has no prefix) says,
+    and no line is a reject."""
+    import time
+
+    from csvlog import read_csvlog
+    from pgserver import PgServer
+    from workload import RDS_SETTINGS
+
+    first, second = "%m [%p] %q%u@%d ", "%m [%p] [queryid=%Q] %q%u@%d/%a "
+    with PgServer(settings={**RDS_SETTINGS, "log_line_prefix": first}) as pg:
+        pg.run_sql("CREATE TABLE t (a int); SELECT 1;")
+        pg.run_sql(f"ALTER SYSTEM SET log_line_prefix = '{second}'; SELECT pg_reload_conf();")
+        time.sleep(0.5)
+        pg.run_sql("SELECT 2; INSERT INTO t VALUES (1);")
+        pg.run_sql("ALTER SYSTEM RESET log_line_prefix; SELECT pg_reload_conf();")
+        time.sleep(0.5)
+        pg.run_sql("SELECT 3;")
+        pg.stop()
+        stderr_log = pg.stderr_log_path.read_bytes()
+        rows = list(read_csvlog(pg.csv_log_path))
+    log = tmp_path / "postgresql.log"
+    log.write_bytes(stderr_log)
+    assert stderr_log.count(b'parameter "log_line_prefix"') == 2
+    rejects: list[pp.Reject] = []
+    events = list(pp.parse_file(str(log), prefix=first if given == "old" else "auto",
+                                on_reject=rejects.append))
+    assert rejects == []
+    audits = [e for e in events if isinstance(e, pp.AuditEvent)]
+    got = [(e.pid, e.user, e.database, e.message) for e in audits]
+    want = [(r.process_id, r.user_name, r.database_name, r.message)
+            for r in rows if r.message.startswith("AUDIT: ")]
+    assert got == want and len(got) >= 8
+    # the lines written with the second prefix carry the application name (%a)
+    apps = {e.application_name for e in audits if "SELECT 2" in e.message
+            or "INSERT INTO t" in e.message}
+    assert apps == {"psql"}
