@@ -259,7 +259,8 @@ class EntryAssembler:
 
     def __init__(self, prefix: LinePrefix, on_reject: Callable[[Reject], None] | None = None,
                  window: int = DEFAULT_WINDOW,
-                 on_prefix_change: Callable[[LinePrefix], None] | None = None) -> None:
+                 on_prefix_change: Callable[[LinePrefix], None] | None = None,
+                 on_unmatched: Callable[[Line], bool] | None = None) -> None:
         self.prefix = prefix
         self.on_reject = on_reject or (lambda reject: None)
         self.window = window
@@ -270,6 +271,9 @@ class EntryAssembler:
         # value); a backend that has not reloaded yet still writes the one before it.
         self._previous: LinePrefix | None = None
         self._on_prefix_change = on_prefix_change
+        # Offered each line the prefix does not read before it is rejected (the parser
+        # takes csvlog records among plain lines): True when it took the line.
+        self._on_unmatched = on_unmatched
 
     def _use_prefix(self, spec: str) -> LinePrefix | None:
         """Switch to the prefix ``spec`` (None when it is the one in use or not valid)."""
@@ -321,6 +325,9 @@ class EntryAssembler:
                 return self._ready(state)
             split = self._split_unmatched(text) if text else None
             if split is None:
+                if text and self._on_unmatched is not None and self._on_unmatched(line):
+                    state.last = None
+                    return self._ready(state)
                 reason = "empty line" if not text else "line does not match log_line_prefix"
                 self._reject(line, reason)
                 state.last = None

@@ -24,7 +24,7 @@ from .prefix import (
     choose_prefix,
     has_session_line,
 )
-from .structured import read_structured
+from .structured import CsvlogRecords, read_structured, starts_csvlog_record
 from .timestamps import TimestampParser
 
 __all__ = ["Parser", "parse_lines", "parse_entries", "parse_path", "open_with_prefix",
@@ -104,8 +104,14 @@ class Parser:
         self.prefix = prefix
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
+        # csvlog records among the lines (a file that mixes stderr and csvlog, a csvlog
+        # in CloudWatch events): read as csvlog, whatever the prefix
+        self._csv = CsvlogRecords(self._reject)
+        self._csv_open = self._csv.open
+        self._csv_done: list[LogEntry] = []
         self._assembler = EntryAssembler(self.prefix, self._reject, window,
-                                         on_prefix_change=self._prefix_changed)
+                                         on_prefix_change=self._prefix_changed,
+                                         on_unmatched=self._csvlog_line)
         # One timestamp reader per parser: it warns once about an ambiguous zone
         # abbreviation (an AmbiguousZoneWarning, or a call of on_ambiguous_zone).
         timestamps = TimestampParser(self.prefix.timezone, on_ambiguous_zone)
@@ -145,8 +151,22 @@ class Parser:
 
     def feed(self, line: Line) -> list[Event]:
         """Take one line; return the events it completed."""
+        if self._csv_open and line.stream in self._csv_open:
+            return self._events(self._csv.add(line))
         entries = self._assembler.feed(line)
+        if self._csv_done:
+            entries, self._csv_done = entries + self._csv_done, []
         return self._events(entries) if entries else []
+
+    def _csvlog_line(self, line: Line) -> bool:
+        """A line the prefix does not read: does it start a csvlog record?"""
+        entries = self._csv.begin(line)
+        if entries is None:
+            return False
+        # the stderr messages held so far came before it (a file of stderr lines, then
+        # csvlog records): they go first
+        self._csv_done += self._assembler.flush() + entries
+        return True
 
     def feed_entry(self, entry: LogEntry) -> Event | None:
         """Take one whole message (a csvlog or jsonlog record); return its event, or None
@@ -156,6 +176,7 @@ class Parser:
 
     def flush(self) -> list[Event]:
         """Emit all events still held (end of input, or a pause in a follow mode)."""
+        self._csv.flush()
         return self._events(self._assembler.flush())
 
     def release(self, stale: Callable[[Line], bool]) -> list[Event]:
@@ -166,7 +187,7 @@ class Parser:
 
     def pending_lines(self) -> list[Line]:
         """Lines read but not yet part of an emitted event."""
-        return self._assembler.pending_lines()
+        return self._assembler.pending_lines() + self._csv.pending_lines()
 
     def _events(self, entries: list[LogEntry]) -> list[Event]:
         events = []
@@ -200,6 +221,10 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
         if not any(line and not line.startswith("\t") for line in sample):
             return LinePrefix(RDS_PREFIX, timezone=timezone)
         choice = choose_prefix(_before_prefix_change(sample))
+        if choice is None and any(starts_csvlog_record(line) for line in sample):
+            # csvlog records (in CloudWatch events, say) need no prefix: the parser reads
+            # them as csvlog whatever the prefix
+            return LinePrefix(RDS_PREFIX, timezone=timezone)
         if choice is None:
             raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")
         if on_choice is not None:

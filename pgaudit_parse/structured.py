@@ -53,7 +53,8 @@ from .sources import (
 )
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
-           "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind"]
+           "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind",
+           "starts_csvlog_record", "CsvlogRecords", "CSVLOG_START"]
 
 StructuredKind = Literal["csvlog", "jsonlog"]
 
@@ -310,17 +311,20 @@ def csvlog_entries(stream: IO[str], source: str,
             return
         except csv.Error as exc:
             raw = "".join(physical).rstrip("\n")
-            report(Reject(source, start, f"bad csvlog record: {exc}", raw))
+            report(Reject(source, start, f"bad csvlog record: {exc}", raw,
+                          lines=max(1, len(physical))))
             physical.clear()
             start = position[0] + 1
             continue
         raw = "".join(physical)
+        count = len(physical)
         physical.clear()
         number, start = start, position[0] + 1
         if raw.endswith("\n"):
             raw = raw[:-1]
         if len(record) not in _CSV_WIDTHS or record[11] not in _SEVERITIES:
-            report(Reject(source, number, f"not a csvlog record ({len(record)} columns)", raw))
+            report(Reject(source, number, f"not a csvlog record ({len(record)} columns)", raw,
+                          lines=count))
             continue
         values = dict(zip(CSVLOG_COLUMNS, record, strict=False))
         yield _csv_entry(values, raw, source, number, numbers)
@@ -349,6 +353,114 @@ def _csv_entry(v: dict[str, str], raw: str, source: str, number: int,
                  ("LOCATION", v["location"] or None), ("STATEMENT", v["query"] or None)]
     return _entry(fields, v["error_severity"], v["message"], v["query_pos"],
                   v["internal_query_pos"], secondary, raw, source, number, numbers)
+
+
+def starts_csvlog_record(text: str) -> bool:
+    """Could this physical line start a csvlog record? (``log_time`` always has
+    milliseconds: the slice test keeps this cheap on every line of a plain log.)
+
+    >>> starts_csvlog_record('2026-11-25 16:05:01.120 UTC,"alice","shop",42,')
+    True
+    >>> starts_csvlog_record("2026-11-25 16:05:01.120 UTC [42] LOG:  hi")
+    False
+    """
+    return text[19:20] == "." and _CSV_START.match(text) is not None
+
+
+#: A line that starts a csvlog record, after its LF, for scanners of raw bytes
+#: (``--jobs``; a leading LF keeps the scan fast).
+CSVLOG_START: Final = re.compile(rb"\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^ ,\n]*,")
+#: How many physical lines one csvlog record among plain lines may span.
+_OPEN_MAX_LINES: Final = 100_000
+
+
+class CsvlogRecords:
+    """csvlog records met among the lines of a plain log: a file that mixes stderr and
+    csvlog lines (two logs joined with ``cat``), or csvlog records in CloudWatch events,
+    where one record may span several events. A record is complete at the end of the
+    line where its quotes balance (csv doubles a quote inside a field); its lines are
+    held per ``Line.stream`` until then. A complete record that is not a csvlog record,
+    or one that never completes, is one reject with its lines.
+
+    >>> records = CsvlogRecords(print)
+    >>> records.begin(Line('2026-11-25 16:05:01.120 UTC,"alice","shop",42,,6565f1a2.2a,3,,'
+    ...                    '2026-11-25 16:05:00 UTC,3/7,0,LOG,00000,"two', "f", 1))
+    []
+    >>> [e.message for e in records.add(Line('lines",,,,,,,,,"psql","client backend",,0',
+    ...                                      "f", 2))]
+    ['two\\nlines']
+    """
+
+    def __init__(self, on_reject: Callable[[Reject], None]) -> None:
+        self._report = on_reject
+        #: Lines of each stream's record still open (its quotes do not balance yet).
+        self.open: dict[str, list[Line]] = {}
+        self._quotes: dict[str, int] = {}
+        self._numbers = _StderrLineNumbers()
+
+    def begin(self, line: Line) -> list[LogEntry] | None:
+        """Take a line the prefix did not read: None when it does not start a csvlog
+        record; else the entry it completes (or none yet)."""
+        if not starts_csvlog_record(line.text):
+            return None
+        quotes = line.text.count('"')
+        if quotes % 2 == 0:
+            entry = self._entry([line])
+            return None if entry is None else [entry]
+        self.open[line.stream] = [line]
+        self._quotes[line.stream] = quotes
+        return []
+
+    def add(self, line: Line) -> list[LogEntry]:
+        """Take the next line of a stream whose record is open."""
+        stream = line.stream
+        held = self.open[stream]
+        held.append(line)
+        quotes = self._quotes[stream] + line.text.count('"')
+        self._quotes[stream] = quotes
+        if quotes % 2 == 1:
+            if len(held) >= _OPEN_MAX_LINES:
+                self._give_up(stream, f"csvlog record not closed after {len(held)} lines")
+            return []
+        del self.open[stream], self._quotes[stream]
+        entry = self._entry(held)
+        return [] if entry is None else [entry]
+
+    def flush(self) -> None:
+        """End of input: each record still open is a reject."""
+        for stream in list(self.open):
+            self._give_up(stream, "csvlog record cut short (the input ends inside it)")
+
+    def pending_lines(self) -> list[Line]:
+        return [line for held in self.open.values() for line in held]
+
+    def _give_up(self, stream: str, reason: str) -> None:
+        held = self.open.pop(stream)
+        del self._quotes[stream]
+        self._report(Reject(held[0].source, held[0].number, reason,
+                            "\n".join(line.text for line in held), lines=len(held)))
+
+    def _entry(self, held: list[Line]) -> LogEntry | None:
+        """The entry of a complete record; a reject (or None for one plain line: the
+        caller rejects it as it would any line) when it is not a csvlog record."""
+        _allow_long_fields()
+        raw = "\n".join(line.text for line in held)
+        try:
+            rows = list(csv.reader([line.text + "\n" for line in held], strict=True))
+        except csv.Error as exc:
+            rows, problem = [], f"bad csvlog record: {exc}"
+        else:
+            problem = "not a csvlog record"
+        if len(rows) == 1 and len(rows[0]) in _CSV_WIDTHS and rows[0][11] in _SEVERITIES:
+            first = held[0]
+            entry = _csv_entry(dict(zip(CSVLOG_COLUMNS, rows[0], strict=False)), raw,
+                               first.source, first.number, self._numbers)
+            return LogEntry(entry.fields, entry.severity, entry.message, entry.secondary,
+                            tuple(held))
+        if len(held) == 1:
+            return None
+        self._report(Reject(held[0].source, held[0].number, problem, raw, lines=len(held)))
+        return None
 
 
 def jsonlog_entries(stream: IO[str], source: str,

@@ -380,3 +380,81 @@ def test_a_jsonlog_that_starts_inside_a_line_is_read_from_the_next_line(tmp_path
     events = list(pp.parse_file(str(path), on_reject=rejects.append))
     assert [e.pid for e in events] == [41, 42]
     assert [(r.line, r.raw) for r in rejects] == [(1, lines[0][25:])]
+
+
+# -- csvlog records among plain lines: mixed files, CloudWatch events ----------------------
+
+def _events_json(path: Path, prefix: str = "%t:%r:%u@%d:[%p]:", jobs: int = 1
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", "events",
+                           "--prefix", prefix, "--jobs", str(jobs), "--errors", "/dev/stderr",
+                           str(path)], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    errors = [json.loads(line) for line in proc.stderr.decode().splitlines()
+              if line.startswith("{")]
+    return events, errors
+
+
+def _comparable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_drop(e, ORIGIN_KEYS | {"session_line"}) for e in events]
+
+
+def test_a_file_of_stderr_lines_then_csvlog_records_reads_both(tmp_path: Path) -> None:
+    """``cat postgresql.log postgresql.csv``: the stderr part reads with the prefix, each
+    csvlog record as csvlog (its statement's lines are not log lines, even the one that
+    looks like one); nothing is a reject."""
+    stderr = (FIXTURES / "real-rds.log").read_bytes()
+    csvlog = (FIXTURES / "real-rds.csv").read_bytes()
+    mixed = tmp_path / "mixed.log"
+    mixed.write_bytes(stderr + csvlog)
+    alone = [tmp_path / "alone.log", tmp_path / "alone.csv"]
+    alone[0].write_bytes(stderr)
+    alone[1].write_bytes(csvlog)
+    for jobs in (1, 2):
+        events, errors = _events_json(mixed, jobs=jobs)
+        assert errors == []
+        want = _events_json(alone[0])[0] + _events_json(alone[1])[0]
+        assert _comparable(events) == _comparable(want)
+
+
+def test_a_file_of_csvlog_records_then_stderr_lines_rejects_each_stderr_line(
+        tmp_path: Path) -> None:
+    """A csvlog file has no prefix to read stderr lines with: they are rejects, and their
+    ``lines`` account for every one (a quote that opens a csv field makes one reject of
+    several lines); no stderr line becomes an event."""
+    stderr = (FIXTURES / "real-rds.log").read_bytes()
+    csvlog = (FIXTURES / "real-rds.csv").read_bytes()
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(csvlog + stderr)
+    events, errors = _events_json(mixed)
+    assert _comparable(events) == _comparable(_events_json(FIXTURES / "real-rds.csv")[0])
+    assert sum(e["lines"] for e in errors) == stderr.count(b"\n")
+
+
+def _cloudwatch_export(text: str, streams: int) -> str:
+    """A CloudWatch export of a csvlog: one event per physical line (a record of several
+    lines spans several events), records dealt to ``streams`` streams by backend."""
+    events: list[dict[str, Any]] = []
+    for record in _physical_records(text):
+        pid = int(next(csv.reader(io.StringIO(record, newline="")))[3])
+        stream = f"db-{pid % streams}"
+        for line in _lf_lines(record):
+            events.append({"timestamp": 1796079236000 + len(events), "message": line[:-1],
+                           "logStreamName": stream, "eventId": str(len(events)),
+                           "ingestionTime": 1796079237000})
+    return json.dumps(events)
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_csvlog_records_split_across_cloudwatch_events(tmp_path: Path, streams: int) -> None:
+    text = (FIXTURES / "real-rich.csv").read_bytes().decode("utf-8")
+    export = tmp_path / "export.json"
+    export.write_text(_cloudwatch_export(text, streams), encoding="utf-8")
+    events, errors = _events_json(export, prefix="auto")
+    assert errors == []
+    want = _comparable(_events_json(FIXTURES / "real-rich.csv")[0])
+    got = _comparable(events)
+    assert sorted(json.dumps(e, sort_keys=True) for e in got) == \
+        sorted(json.dumps(e, sort_keys=True) for e in want)
+    assert len(got) == len(_physical_records(text))
