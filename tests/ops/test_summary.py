@@ -295,3 +295,28 @@ def test_summary_of_a_real_servers_jsonlog_and_csvlog_equals_its_stderr_log(serv
             else:
                 assert structured[table] == stderr[table], table
         assert structured["events"] == stderr["events"]
+
+
+def test_memory_stays_bounded_with_long_distinct_statements() -> None:
+    """INSERTs of 64 KB, each different: the fingerprint table keeps a cut example
+    per fingerprint, and nothing may keep every statement (a cache keyed by the whole
+    text held the last 4096 of them: 256 MB here, gigabytes with bigger statements)."""
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    text = "x" * 64 * 1024  # a 64 KB literal (one token: cheap to lex)
+
+    def feed(count: int) -> int:
+        summary = Summary(max_keys=100, max_changes=20)
+        tracemalloc.start()
+        for n in range(count):
+            fields = AuditFields("SESSION", n, 1, "WRITE", "INSERT", "TABLE", f"public.t{n}",
+                                 f"insert into t{n} values ('{text}')", [], None)
+            summary.add(AuditEvent(timestamp=start + timedelta(seconds=n), severity="LOG",
+                                   message="AUDIT: ...", user="u", database="db", pid=7,
+                                   audit=fields))  # one session: one execution held
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        assert summary.audit_executions == count
+        return size
+
+    feed(50)
+    assert feed(400) < feed(50) + 4 * 1024 * 1024
