@@ -458,3 +458,54 @@ def test_csvlog_records_split_across_cloudwatch_events(tmp_path: Path, streams: 
     assert sorted(json.dumps(e, sort_keys=True) for e in got) == \
         sorted(json.dumps(e, sort_keys=True) for e in want)
     assert len(got) == len(_physical_records(text))
+
+
+# -- %b: backend types of several words ---------------------------------------------------
+
+@pytest.mark.pg
+def test_parallel_workers_and_every_backend_type_read_alike_in_all_three_formats(
+        tmp_path: Path) -> None:
+    """A prefix with %b (``client backend``, ``parallel worker``: a space inside) before
+    %q and the session escapes, %P and %Q from a parallel query that fails in its workers:
+    stderr, csvlog and jsonlog give equal events (stderr read ``client backend bob@db`` as
+    backend ``client``, user ``backend bob``, and rejected the parallel workers' lines)."""
+    from pgserver import PgServer
+    from workload import RDS_SETTINGS
+
+    prefix = "%m [%p] %P %Q %b %q%u@%d %a %e %c %l "
+    settings = {**RDS_SETTINGS, "log_line_prefix": prefix, "compute_query_id": "on"}
+    with PgServer(settings=settings) as pg:
+        pg.run_sql("CREATE TABLE big AS SELECT g AS a FROM generate_series(1, 100000) g; "
+                   "ANALYZE big;")
+        pg.run_sql("SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; "
+                   "SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; "
+                   "SET force_parallel_mode = on; "
+                   "SELECT count(*) FROM big WHERE 1 / (a - 90000) > 0;", check=False)
+        pg.stop()
+        paths = {}
+        for name, source in (("pg.log", pg.stderr_log_path), ("pg.csv", pg.csv_log_path),
+                             ("pg.json", pg.json_log_path)):
+            paths[name] = tmp_path / name
+            paths[name].write_bytes(source.read_bytes())
+    stderr_events = _parse(paths["pg.log"], prefix)
+    stderr = _by_pid(stderr_events)
+    csvlog = _by_pid(_parse(paths["pg.csv"], prefix))
+    jsonlog = _by_pid(_parse(paths["pg.json"], prefix))
+    problems = _differences(csvlog, jsonlog, whole_seconds=False, exact=True)
+    problems += _differences(stderr, csvlog, whole_seconds=False, exact=False)
+    assert not problems, "\n".join(problems[:30])
+    types = {e.backend_type for e in stderr_events}
+    assert {"client backend", "parallel worker", "postmaster"} <= types
+    assert any(e.backend_type == "parallel worker" and e.leader_pid for e in stderr_events)
+
+
+@pytest.mark.parametrize("backend", ["client backend", "parallel worker", "autovacuum worker",
+                                     "logical replication launcher", "checkpointer"])
+def test_a_backend_type_of_several_words_is_read_whole(backend: str) -> None:
+    prefix = pp.LinePrefix("%m [%p] %b %q%u@%d ")
+    session = backend == "client backend"
+    line = f"2026-11-25 16:05:01.120 UTC [7] {backend} {'bob@shop ' if session else ''}LOG:  hi"
+    for parsed in (prefix.parse(line), prefix.parse_with_grammar(line)):
+        assert parsed is not None
+        assert (parsed.fields["b"], parsed.fields.get("u"), parsed.fields.get("d")) == \
+            (backend, "bob" if session else None, "shop" if session else None)
