@@ -221,9 +221,10 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
         if not any(line and not line.startswith("\t") for line in sample):
             return LinePrefix(RDS_PREFIX, timezone=timezone)
         choice = choose_prefix(_before_prefix_change(sample))
-        if choice is None and any(starts_csvlog_record(line) for line in sample):
-            # csvlog records (in CloudWatch events, say) need no prefix: the parser reads
-            # them as csvlog whatever the prefix
+        if choice is None and any(starts_csvlog_record(line) or line[:2] == '{"'
+                                  for line in sample):
+            # csvlog records or jsonlog lines (in CloudWatch events, say) need no prefix:
+            # the parser reads them whatever the prefix
             return LinePrefix(RDS_PREFIX, timezone=timezone)
         if choice is None:
             raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")

@@ -115,12 +115,19 @@ def sniff_structured(head: str) -> StructuredKind | None:
 
 
 def _jsonlog_object(line: str) -> bool:
+    return _as_jsonlog(line) is not None
+
+
+def _as_jsonlog(line: str) -> dict[str, Any] | None:
+    """The object of a jsonlog line, or None when the line is not one."""
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):
-        return False
-    return isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
-        and set(obj) <= JSONLOG_KEYS
+        return None
+    if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
+            and set(obj) <= JSONLOG_KEYS:
+        return obj
+    return None
 
 
 def _csv_width(text: str) -> int | None:
@@ -375,10 +382,10 @@ _OPEN_MAX_LINES: Final = 100_000
 
 
 class CsvlogRecords:
-    """csvlog records met among the lines of a plain log: a file that mixes stderr and
-    csvlog lines (two logs joined with ``cat``), or csvlog records in CloudWatch events,
-    where one record may span several events. A record is complete at the end of the
-    line where its quotes balance (csv doubles a quote inside a field); its lines are
+    """csvlog records (and jsonlog lines) met among the lines of a plain log: a file that
+    mixes stderr and csvlog lines (two logs joined with ``cat``), or csvlog records in
+    CloudWatch events, where one record may span several events. A record is complete at
+    the end of the line where its quotes balance (csv doubles a quote inside a field); its lines are
     held per ``Line.stream`` until then. A complete record that is not a csvlog record,
     or one that never completes, is one reject with its lines.
 
@@ -400,7 +407,9 @@ class CsvlogRecords:
 
     def begin(self, line: Line) -> list[LogEntry] | None:
         """Take a line the prefix did not read: None when it does not start a csvlog
-        record; else the entry it completes (or none yet)."""
+        record (nor is a jsonlog line); else the entry it completes (or none yet)."""
+        if line.text[:2] == '{"':
+            return self._jsonlog(line)
         if not starts_csvlog_record(line.text):
             return None
         quotes = line.text.count('"')
@@ -425,6 +434,17 @@ class CsvlogRecords:
         del self.open[stream], self._quotes[stream]
         entry = self._entry(held)
         return [] if entry is None else [entry]
+
+    def _jsonlog(self, line: Line) -> list[LogEntry] | None:
+        """A jsonlog line (jsonlog in CloudWatch events) is one whole message."""
+        obj = _as_jsonlog(line.text)
+        if obj is None or not isinstance(obj["message"], str) \
+                or obj["error_severity"] not in _SEVERITIES \
+                or not isinstance(obj["timestamp"], str):
+            return None
+        entry = _json_entry(obj, line.text, line.source, line.number, self._numbers)
+        return [LogEntry(entry.fields, entry.severity, entry.message, entry.secondary,
+                         (line,))]
 
     def flush(self) -> None:
         """End of input: each record still open is a reject."""

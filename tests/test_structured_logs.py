@@ -509,3 +509,19 @@ def test_a_backend_type_of_several_words_is_read_whole(backend: str) -> None:
         assert parsed is not None
         assert (parsed.fields["b"], parsed.fields.get("u"), parsed.fields.get("d")) == \
             (backend, "bob" if session else None, "shop" if session else None)
+
+
+def test_jsonlog_lines_in_cloudwatch_events_read_like_the_jsonlog(tmp_path: Path) -> None:
+    lines = [json.dumps({"timestamp": f"2026-11-25 16:05:0{i}.120 UTC", "pid": 40 + i,
+                         "user": "alice", "dbname": "shop", "error_severity": "LOG",
+                         "message": f"AUDIT: SESSION,{i},1,READ,SELECT,,,\"select 'a,\"\"b\"\"\n"
+                                    f"c'\",<not logged>"}) for i in range(1, 4)]
+    jsonlog = tmp_path / "postgresql.json"
+    jsonlog.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([{"timestamp": 1796079236000 + i, "message": line,
+                                   "logStreamName": "db", "eventId": str(i)}
+                                  for i, line in enumerate(lines)]), encoding="utf-8")
+    events, errors = _events_json(export, prefix="auto")
+    assert errors == [] and len(events) == 3
+    assert _comparable(events) == _comparable(_events_json(jsonlog)[0])
