@@ -183,6 +183,7 @@ class Parser:
         """Emit the held messages that hold a ``stale`` line (and, per stream, those that
         began before them); messages begun after them stay held (see
         :meth:`~pgaudit_parse.entries.EntryAssembler.release`)."""
+        self._csv.release(stale)
         return self._events(self._assembler.release(stale))
 
     def pending_lines(self) -> list[Line]:

@@ -451,6 +451,13 @@ class CsvlogRecords:
         for stream in list(self.open):
             self._give_up(stream, "csvlog record cut short (the input ends inside it)")
 
+    def release(self, stale: Callable[[Line], bool]) -> None:
+        """Give up the open records holding a ``stale`` line (a source that must move on:
+        their other lines did not come): each is a reject."""
+        for stream, held in list(self.open.items()):
+            if any(stale(line) for line in held):
+                self._give_up(stream, "csvlog record cut short (the rest did not come)")
+
     def pending_lines(self) -> list[Line]:
         return [line for held in self.open.values() for line in held]
 

@@ -525,3 +525,31 @@ def test_jsonlog_lines_in_cloudwatch_events_read_like_the_jsonlog(tmp_path: Path
     events, errors = _events_json(export, prefix="auto")
     assert errors == [] and len(events) == 3
     assert _comparable(events) == _comparable(_events_json(jsonlog)[0])
+
+
+def test_an_open_csvlog_record_is_held_unacknowledged_then_given_up() -> None:
+    """A source acknowledges only what the parser no longer holds: the lines of a csvlog
+    record still open are pending; a record whose rest never comes is a reject (at the end
+    of input, or when the source releases its stale lines), never dropped."""
+    from pgaudit_parse.lines import Line
+    from pgaudit_parse.parser import Parser
+
+    first = Line('2026-11-25 16:05:01.120 UTC,"alice","shop",42,,6565f1a2.2a,3,,'
+                 '2026-11-25 16:05:00 UTC,3/7,0,LOG,00000,"two', "f", 1, stream="a")
+    rest = Line('lines",,,,,,,,,"psql","client backend",,0', "f", 2, stream="a")
+    rejects: list[pp.Reject] = []
+    parser = Parser(on_reject=rejects.append)
+    assert parser.feed(first) == [] and parser.pending_lines() == [first]
+    assert [e.message for e in parser.feed(rest)] == ["two\nlines"]
+    assert parser.pending_lines() == [] and rejects == []
+    for end in ("flush", "release"):
+        parser = Parser(on_reject=rejects.append)
+        parser.feed(first)
+        if end == "flush":
+            assert parser.flush() == []
+        else:
+            assert parser.release(lambda line: line.number == 1) == []
+        assert parser.pending_lines() == []
+        assert [(r.line, r.raw, "cut short" in r.reason) for r in rejects] == \
+            [(1, first.text, True)]
+        rejects.clear()
