@@ -56,6 +56,7 @@ __all__ = [
     "PrefixChoice",
     "CLOUD_SQL_PREFIX",
     "AZURE_PREFIX",
+    "BACKEND_TYPES",
 ]
 
 #: The RDS and Aurora for PostgreSQL default (not changeable on RDS).
