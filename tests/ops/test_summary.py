@@ -320,3 +320,17 @@ def test_memory_stays_bounded_with_long_distinct_statements() -> None:
 
     feed(50)
     assert feed(400) < feed(50) + 4 * 1024 * 1024
+
+
+def test_summary_counts_one_per_execution_like_the_records(server_run, capsys) -> None:
+    """The audited executions summary counts are the Guardium records with a statement,
+    for the stderr log, the csvlog and the jsonlog of a real run."""
+    zone = ["--timezone", server_run.log_timezone]
+    for path in (server_run.stderr_log, server_run.csv_log, server_run.json_log):
+        assert path is not None
+        args = ["--prefix", server_run.prefix, *zone, str(path)]
+        counted = _summary_json(args, capsys)["audit_executions"]
+        capsys.readouterr()
+        assert main(["--format", "records", "--quiet", *args]) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert counted == sum(1 for r in records if r["data"] is not None) >= 20
