@@ -278,3 +278,17 @@ def test_a_real_servers_reloads_of_the_prefix_read_like_its_csvlog(tmp_path: Pat
     apps = {e.application_name for e in audits if "SELECT 2" in e.message
             or "INSERT INTO t" in e.message}
     assert apps == {"psql"}
+
+
+@pytest.mark.parametrize("command", [[], ["summary"]])
+def test_auto_on_a_file_of_continuation_lines_says_so(tmp_path: Path,
+                                                      command: list[str]) -> None:
+    """A file that starts (and here ends) with continuation lines has no line to choose a
+    prefix from: one clear line and exit 2, not advice to try the --prefix auto just given."""
+    log = tmp_path / "rotated.log"
+    log.write_text("\tselect 1\n\tfrom t;\n\n")
+    result = _cli(*command, "--prefix", "auto", str(log))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "no line matches" in line]
+    assert len(lines) == 1 and "--prefix auto found no line" in lines[0], result.stderr
+    assert "try --prefix auto" not in result.stderr and "Traceback" not in result.stderr

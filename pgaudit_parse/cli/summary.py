@@ -35,6 +35,7 @@ from .common import (
     check_timezone,
     fail,
     make_parser,
+    no_line_matches,
     positive_int,
     reader_gone,
     silence_stdout,
@@ -181,8 +182,7 @@ def summary_main(argv: list[str]) -> int:
             if broken:
                 failures.append(str(broken[0]))
             elif counter[0] and parser.entry_count == 0:
-                failures.append(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                                "(check --prefix, or try --prefix auto)")
+                failures.append(no_line_matches(name, compiled.spec, args.prefix))
     finally:
         progress.close()
         if dead is not None:
