@@ -130,19 +130,27 @@ def _as_jsonlog(line: str) -> dict[str, Any] | None:
     return None
 
 
-def _csv_width(text: str) -> int | None:
-    """The column count of the csvlog record ``text`` starts with, or None if it does not
-    start with one."""
-    if not _CSV_START.match(text):
+def _csv_width(text: str, start: int = 0) -> int | None:
+    """The column count of the csvlog record that starts at ``start`` of ``text``, or None
+    if none does. (Lines are handed to the reader one by one: no copy of the rest.)"""
+    if not _CSV_START.match(text, start):
         return None
     _allow_long_fields()
     try:
-        record = next(csv.reader(io.StringIO(text), strict=True))
+        record = next(csv.reader(_lines_from(text, start), strict=True))
     except (csv.Error, StopIteration):
         return None
     if len(record) in _CSV_WIDTHS and record[11] in _SEVERITIES:
         return len(record)
     return None
+
+
+def _lines_from(text: str, start: int) -> Iterator[str]:
+    """The lines of ``text`` from ``start`` on, LF kept."""
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
 
 
 #: How many physical lines the end of a record cut off at the start of an input (a
@@ -194,7 +202,7 @@ def _records_start(text: str) -> int | None:
             return None
         if not _CSV_START.match(text, start):
             continue
-        width = _csv_width(text[start:])
+        width = _csv_width(text, start)
         if width is not None and _is_record_tail(text[:start - 1], width):
             return start
     return None
