@@ -38,7 +38,7 @@ import json
 import re
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Final, Literal, cast
 
 from .entries import LogEntry
@@ -281,7 +281,7 @@ def _put(fields: dict[str, str], escape: str, value: str | None) -> None:
         fields[escape] = value
 
 
-def csvlog_entries(stream: IO[str], source: str,
+def csvlog_entries(stream: Iterable[str], source: str,
                    on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
     """One entry per csvlog record (quoted fields may hold newlines, CRs, commas).
 
@@ -498,7 +498,7 @@ class CsvlogRecords:
         return None
 
 
-def jsonlog_entries(stream: IO[str], source: str,
+def jsonlog_entries(stream: Iterable[str], source: str,
                     on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
     """One entry per jsonlog line; a line that is not a jsonlog object is a reject."""
     report = on_reject or (lambda reject: None)
@@ -589,7 +589,27 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
         return None, _guarded(_dispatch(stream, name, on_reject, max_line_bytes), text, name,
                               path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
-    return kind, _guarded(read(stream, name, on_reject), text, name, path)
+    lines: Iterable[str] = _without_crlf(stream) if _is_crlf(head) else stream
+    return kind, _guarded(read(lines, name, on_reject), text, name, path)
+
+
+#: Complete lines that decide whether a file is CRLF (all of them must end in CR LF), as
+#: for plain logs.
+_CRLF_SAMPLE: Final = 8
+
+
+def _is_crlf(head: str) -> bool:
+    """Was this csvlog/jsonlog written with CR LF line ends (PostgreSQL on Windows writes
+    its log files in text mode: every LF, inside a quoted field too, becomes CR LF)?"""
+    sample = [line for line in head.split("\n")[:-1][:_CRLF_SAMPLE] if line]
+    return bool(sample) and all(line.endswith("\r") for line in sample)
+
+
+def _without_crlf(stream: Iterable[str]) -> Iterator[str]:
+    """The lines of a CRLF file with exactly the CR of each CR LF removed (a bare CR in a
+    statement is data and stays)."""
+    for line in stream:
+        yield line[:-2] + "\n" if line.endswith("\r\n") else line
 
 
 def _read_some(text: IO[str], size: int) -> str:

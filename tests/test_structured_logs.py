@@ -553,3 +553,23 @@ def test_an_open_csvlog_record_is_held_unacknowledged_then_given_up() -> None:
         assert [(r.line, r.raw, "cut short" in r.reason) for r in rejects] == \
             [(1, first.text, True)]
         rejects.clear()
+
+
+@pytest.mark.parametrize("kind", ["csvlog", "jsonlog"])
+def test_a_crlf_csvlog_or_jsonlog_reads_like_the_lf_one(tmp_path: Path, kind: str) -> None:
+    """PostgreSQL on Windows writes its log files in text mode: every LF becomes CR LF,
+    inside a quoted csv field too. That CR is not data (a statement's lines ended in
+    '\\r'); a bare CR inside a statement ('a\\rb' in the fixture) is, and stays."""
+    if kind == "csvlog":
+        lf = (FIXTURES / "real-rich.csv").read_bytes()
+    else:
+        lf = "".join(json.dumps({"timestamp": f"2026-11-25 16:05:0{i}.120 UTC", "pid": 7,
+                                 "error_severity": "LOG", "message": "two\nlines a\rb"}) + "\n"
+                     for i in range(3)).encode()
+    assert kind == "jsonlog" or b"\r" in lf  # a bare CR that is data (jsonlog escapes it)
+    plain, crlf = tmp_path / "lf.log", tmp_path / "crlf.log.gz"
+    plain.write_bytes(lf)
+    crlf.write_bytes(gzip.compress(lf.replace(b"\n", b"\r\n")))
+    want = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(plain, "%m ")]
+    got = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(crlf, "%m ")]
+    assert got == want and len(got) >= 3
