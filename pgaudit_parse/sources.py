@@ -48,6 +48,8 @@ __all__ = [
     "input_is_plain_lf",
     "input_kind",
     "RAW_KEEP",
+    "Replayed",
+    "read_bytes",
 ]
 
 _CHUNK: Final = 1 << 20
@@ -419,6 +421,65 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
     return cast(IO[bytes], buffered), name, False
 
 
+class Replayed(io.BufferedIOBase):
+    """A binary input that first gives back ``head`` (bytes a caller read to sniff the
+    input) and then the rest of ``raw``; ``damage``, an error met while ``head`` was read,
+    is raised where reading reaches it. Readers that follow count the input's own bytes
+    (``--max-line-bytes`` is in bytes of input, not of a decoded and re-encoded text)."""
+
+    def __init__(self, head: bytes, raw: IO[bytes], damage: BaseException | None = None
+                 ) -> None:
+        super().__init__()
+        self._head = head
+        self._raw = raw
+        self._read_raw = getattr(raw, "read1", None) or raw.read
+        self._damage = damage
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int | None = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0 or size >= len(self._head):
+                data, self._head = self._head, b""
+            else:
+                data, self._head = self._head[:size], self._head[size:]
+            return data
+        if self._damage is not None:
+            raise self._damage
+        return bytes(self._read_raw(_CHUNK if size is None or size < 0 else size))
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts: list[bytes] = []
+            while True:
+                data = self.read1(_CHUNK)
+                if not data:
+                    return b"".join(parts)
+                parts.append(data)
+        return self.read1(size)
+
+    def close(self) -> None:
+        self._head = b""
+        super().close()
+
+
+def read_bytes(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None] | None = None,
+               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+    """:func:`read_input` of an input already opened for reading bytes (un-gzipped; maybe
+    a :class:`Replayed`); the caller closes it."""
+    if on_reject is None:
+        on_reject = _strict(name)
+    chunks = _ByteChunks(raw)
+    try:
+        if _detect(chunks, name, max_line_bytes) == "json":
+            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
+        else:
+            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
+    except _Damaged as exc:
+        raise InputError(name, str(exc)) from None
+
+
 def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
     """Lines of one input (path, ``.gz``, ``-`` for stdin), whatever its kind.
@@ -436,17 +497,8 @@ def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
     >>> os.unlink(f.name)
     """
     raw, name, gzipped = _open_bytes(path)
-    if on_reject is None:
-        on_reject = _strict(name)
-    chunks = _ByteChunks(raw)
     try:
-        kind = _detect(chunks, name, max_line_bytes)
-        if kind == "json":
-            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
-        else:
-            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
-    except _Damaged as exc:
-        raise InputError(name, str(exc)) from None
+        yield from read_bytes(raw, name, on_reject, max_line_bytes)
     finally:
         if path != "-":
             raw.close()
@@ -1128,63 +1180,10 @@ class _EncodedText:
         return self.stream.read(min(size, _TEXT_READ)).encode("utf-8", "surrogatepass")
 
 
-# -- text-stream entry points (for readers that sniff the text first: structured.py) -------
+# -- text-stream entry point (structured.structured_kind sniffs the text) ----------------------
 
 def _open_text(path: str) -> tuple[IO[str], str]:
     """Open a path (or '-') as text, un-gzipping when the bytes say so (LF kept as it is,
     invalid UTF-8 as backslash escapes)."""
     raw, name, _ = _open_bytes(path)
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n"), name
-
-
-def _dispatch(stream: IO[str], name: str, on_reject: Callable[[Reject], None] | None = None,
-              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
-    """:func:`read_input` of an input already opened as text (``stream`` may replay what
-    its caller read to sniff it)."""
-    chunks = _ByteChunks(_EncodedText(stream))
-    if on_reject is None:
-        on_reject = _strict(name)
-    try:
-        if _detect(chunks, name, max_line_bytes) == "json":
-            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
-        else:
-            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
-    except _Damaged as exc:
-        raise InputError(name, str(exc)) from None
-
-
-class _Prepended(io.TextIOBase):
-    """A text stream that first returns ``head``, then the rest of ``stream``."""
-
-    def __init__(self, head: str, stream: IO[str]) -> None:
-        self._head = head
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> str:
-        if size is None or size < 0:
-            data, self._head = self._head + self._stream.read(), ""
-            return data
-        if self._head:
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._stream.read(size)
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        if self._head:
-            index = self._head.find("\n")
-            if index >= 0:
-                data, self._head = self._head[: index + 1], self._head[index + 1:]
-                return data
-            data, self._head = self._head, ""
-            return data + self._stream.readline()
-        return self._stream.readline()
-
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line
