@@ -94,6 +94,11 @@ MIN_CHUNK_BYTES: Final = int(os.environ.get("PGAUDIT_PARSE_MIN_CHUNK_BYTES", 4 <
 #: ...and at most this big (bounds the temporary output held per chunk).
 MAX_CHUNK_BYTES: Final = 64 << 20
 _BLOCK = 1 << 20
+#: Bytes read at a time while looking for the end of a line in chunk planning...
+_SCAN = 1 << 16
+#: ...and the longest line it looks at to tell whether it starts an entry (a longer one is
+#: passed over as a cut point).
+_HEAD = 1 << 20
 #: Escapes a prefix needs for its lines not to depend on the session's connection lines.
 _SESSION_ESCAPES: Final = frozenset("udr")
 
@@ -153,26 +158,65 @@ def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
     return starts_message(text[:-1] if text.endswith("\n") else text, prefix)
 
 
+def _line_head(f: IO[bytes]) -> tuple[bytes | None, int]:
+    """Read one line from the current position through its LF, in blocks: (the line
+    with its LF, or None when it is longer than :data:`_HEAD`; its length in bytes, 0 at
+    the end of the file). Only the head is held, never the line: planning costs the
+    same memory however long a line at a cut point is (``--max-line-bytes`` aside)."""
+    pieces: list[bytes] = []
+    size = 0
+    step = 1 << 12  # (most lines are short: small reads first)
+    while True:
+        block = f.read(step)
+        step = min(step * 2, _SCAN)
+        if not block:
+            return (b"".join(pieces) if size <= _HEAD else None), size
+        newline = block.find(b"\n")
+        if newline >= 0:
+            f.seek(newline + 1 - len(block), os.SEEK_CUR)  # give back what follows the LF
+            block = block[:newline + 1]
+        size += len(block)
+        if size <= _HEAD + 1:  # (+1: the LF)
+            pieces.append(block)
+        else:
+            pieces = []
+        if newline >= 0:
+            return (b"".join(pieces) if size <= _HEAD + 1 else None), size
+
+
 def _next_entry_start(f: IO[bytes], offset: int, prefix: LinePrefix) -> int | None:
-    """Offset of the first line at or after ``offset`` (a line start) that begins an entry."""
+    """Offset of the first line at or after ``offset`` (a line start) that begins an
+    entry. A line over :data:`_HEAD` bytes is not taken for one (it is read through, not
+    held): any entry start is a correct cut, so passing one over costs nothing but an
+    even cut."""
     f.seek(offset)
     position = offset
-    for raw in f:
-        if _is_entry_start(raw, prefix):
+    while True:
+        head, size = _line_head(f)
+        if not size:
+            return None
+        if head is not None and _is_entry_start(head, prefix):
             return position
-        position += len(raw)
-    return None
+        position += size
 
 
 def _line_start_after(f: IO[bytes], offset: int) -> int:
-    """The first line start at or after ``offset``."""
+    """The first line start at or after ``offset`` (the line it falls in is scanned in
+    blocks, not read whole)."""
     if offset <= 0:
         return 0
     f.seek(offset - 1)
     if f.read(1) == b"\n":
         return offset
-    f.readline()
-    return f.tell()
+    position = offset
+    while True:
+        block = f.read(_SCAN)
+        if not block:
+            return position
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(block)
 
 
 def _lines_back(f: IO[bytes], offset: int, count: int) -> int:
