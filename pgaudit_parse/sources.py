@@ -407,8 +407,9 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
             raise InputError(name, "is a directory") from None
         except PermissionError:
             raise InputError(name, "permission denied") from None
-        except OSError as exc:
-            raise InputError(name, exc.strerror or "cannot open") from None
+        except OSError as exc:  # e.g. a symlink loop: "too many levels of symbolic links"
+            cause = exc.strerror or "cannot open"
+            raise InputError(name, cause[:1].lower() + cause[1:]) from None
     try:
         buffered: Any = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
         magic = buffered.peek(2)[:2]

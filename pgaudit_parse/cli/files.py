@@ -16,6 +16,7 @@ unreadable input, with one line on stderr naming the file and the cause.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TypeVar
@@ -80,6 +81,15 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
+    return _failed(_parse_files_serial(paths, prefix, sink, quiet, summary, timezone,
+                                       state_bytes, max_line_bytes, zone_warnings))
+
+
+def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool,
+                        summary: Summary | None, timezone: str | None, state_bytes: int,
+                        max_line_bytes: int, zone_warnings: ZoneWarnings) -> list[str]:
+    """:func:`parse_files` in one process; returns what could not be read, one line each
+    (not printed yet)."""
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
                                   data=getattr(sink, "out", None))
     on_reject = sink.reject
@@ -131,7 +141,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
         progress.close()
     if not quiet:
         report_state(evicted, unresolved, sink.released_early - released)
-    return _failed(failures)
+    return failures
 
 
 def _failed(failures: list[str]) -> int:
@@ -177,10 +187,12 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
-            status = parse_files([path], prefix, sink, quiet=True, timezone=timezone)
-            if status:
-                return status
+        # A pipe (a FIFO, stdin) can be read once only, and csvlog/jsonlog are whole
+        # messages: one process reads them (it names a failure itself; the next file is
+        # read all the same).
+        if not _regular_file(path) or structured_kind(path) is not None:
+            failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
+                                            state_bytes, max_line_bytes, zone_warnings)
             continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
@@ -207,6 +219,17 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     if rejected and not quiet:
         _report_rejected(rejected, getattr(sink.errors, "name", None))
     return _failed(failures)
+
+
+def _regular_file(path: str) -> bool:
+    """True for a regular file (False for '-', a FIFO, a device; and for a path that
+    cannot be looked up: its reader says why)."""
+    if path == "-":
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 class _WithSummary:

