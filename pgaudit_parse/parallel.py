@@ -66,6 +66,8 @@ from .sinks import OutputSink
 from .sources import (
     DEFAULT_MAX_LINE_BYTES,
     InputError,
+    Watched,
+    _Damaged,
     input_is_plain_lf,
     plain_file_lines,
     read_input,
@@ -363,6 +365,8 @@ class _Task:
     state_bytes: int = DEFAULT_STATE_BYTES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     redact: str | None = None
+    #: (st_dev, st_ino, st_size) of the file before the chunks were planned.
+    identity: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,11 +391,17 @@ def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[L
     """The lines from the warm-up start to the chunk end, numbered as in the whole file
     (read as :func:`~pgaudit_parse.sources.read_input` reads them)."""
     chunk = task.chunk
-    with open(task.path, "rb") as raw:
-        raw.seek(chunk.warmup)
+    with open(task.path, "rb") as opened:
+        if task.identity is not None:
+            info = os.fstat(opened.fileno())
+            if (info.st_dev, info.st_ino) != task.identity[:2]:
+                raise _Changed("the file was replaced (renamed over) while it was read")
+        opened.seek(chunk.warmup)
+        # (a file cut short of its planned size since: an error, never lines unread)
+        raw = Watched(opened, task.identity[2] if task.identity is not None else None)
         last = chunk.end_line
-        for line in plain_file_lines(raw, task.path, on_reject, chunk.warmup_line,
-                                     task.max_line_bytes):
+        for line in plain_file_lines(cast(IO[bytes], raw), task.path, on_reject,
+                                     chunk.warmup_line, task.max_line_bytes):
             if last is not None and line.number > last:
                 return
             yield line
@@ -401,8 +411,14 @@ def _parse_chunk(task: _Task) -> _Done:
     """Worker: parse one chunk; an unreadable input comes back as ``error``."""
     try:
         return _parse_chunk_to_files(task)
-    except OSError as exc:  # e.g. the file was truncated or removed meanwhile
+    except OSError as exc:  # e.g. the file was removed meanwhile
         return _Done(0, 0, 0, 0, 0, exc.strerror or str(exc))
+    except (_Damaged, _Changed) as exc:  # cut short or replaced meanwhile; a read error
+        return _Done(0, 0, 0, 0, 0, str(exc))
+
+
+class _Changed(Exception):
+    """The file is no longer the one the chunks were planned on."""
 
 
 def _parse_chunk_to_files(task: _Task) -> _Done:
@@ -560,6 +576,11 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
 
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
         return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+    identity = (info.st_dev, info.st_ino, info.st_size)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
         return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
@@ -574,7 +595,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
               os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes,
-              max_line_bytes, sink.redact)
+              max_line_bytes, sink.redact, identity)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0, 0, 0, 0]

@@ -25,7 +25,9 @@ import codecs
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import sys
 import unicodedata
 import zlib
@@ -49,6 +51,7 @@ __all__ = [
     "input_kind",
     "RAW_KEEP",
     "Replayed",
+    "Watched",
     "read_bytes",
 ]
 
@@ -419,7 +422,61 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
         raise InputError(name, exc.strerror or "cannot read") from None
     if magic == b"\x1f\x8b":
         return cast(IO[bytes], gzip.GzipFile(fileobj=buffered)), name, True
+    if path != "-" and isinstance(buffered, io.BufferedReader):
+        try:
+            return cast(IO[bytes], Watched(buffered)), name, False
+        except OSError:
+            pass  # (not a file fstat can size: read as it is)
     return cast(IO[bytes], buffered), name, False
+
+
+class Watched(io.BufferedIOBase):
+    """A regular file read to its end, that says so when it ends before the size it had
+    (``expected``, or its size when this was made): it was truncated or cut while read
+    (``copytruncate`` log rotation), and the lines past the cut were never read. A read
+    that meets that end raises :class:`OSError`; a file that grew is read to its new end.
+    Other files (pipes, devices) are passed through."""
+
+    def __init__(self, raw: io.BufferedReader, expected: int | None = None) -> None:
+        super().__init__()
+        self._raw = raw
+        info = os.fstat(raw.fileno())
+        regular = stat.S_ISREG(info.st_mode)
+        self._expected = (info.st_size if expected is None else expected) if regular else 0
+        self._position = raw.tell() if regular else 0
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def peek(self, size: int = 0) -> bytes:
+        return self._raw.peek(size)
+
+    def _seen(self, data: bytes, size: int | None) -> bytes:
+        self._position += len(data)
+        if not data and size != 0 and self._position < self._expected:
+            raise OSError(f"the file shrank while it was read: it ends at byte "
+                          f"{self._position} of the {self._expected} it had")
+        return data
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self._seen(self._raw.read1(-1 if size is None else size), size)
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._seen(self._raw.read(size), size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._position = self._raw.seek(offset, whence)
+        return self._position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class Replayed(io.BufferedIOBase):

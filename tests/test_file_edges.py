@@ -12,14 +12,26 @@ of stderr and the status is 2; never a traceback, never a hang.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
+
+from pgaudit_parse import parallel
+from pgaudit_parse.lines import Line
+from pgaudit_parse.parallel import parse_file_parallel
+from pgaudit_parse.parser import Parser
+from pgaudit_parse.prefix import LinePrefix
+from pgaudit_parse.sinks import OutputSink
+from pgaudit_parse.sources import InputError, read_input
 
 PREFIX = "%t:%r:%u@%d:[%p]:"
 AUDIT = ("2026-11-25 16:00:{s:02d} UTC:10.0.0.5(5001):alice@shop:[100]:LOG:  AUDIT: "
@@ -129,3 +141,106 @@ def test_permission_denied_mid_directory(jobs: str, tmp_path: Path) -> None:
     assert err.strip().splitlines() == [
         f"pgaudit-parse: {paths[1]}: permission denied",
         f"pgaudit-parse: {locked / 'd.log'}: permission denied"]
+
+
+# -- a file that changes while it is read ---------------------------------------------------
+
+def _parse(path: Path, jobs: int) -> tuple[list[int], list[dict[str, object]], str | None]:
+    """(event lines, dead letters, the InputError's text or None) of parsing ``path``."""
+    out, errors = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, errors, "events")
+    failure = None
+    try:
+        if jobs == 1:
+            lines = read_input(str(path), sink.reject)
+            parser = Parser(LinePrefix(PREFIX), on_reject=sink.reject)
+            for line in lines:
+                for event in parser.feed(line):
+                    sink.write(event)
+            for event in parser.flush():
+                sink.write(event)
+        else:
+            parse_file_parallel(str(path), PREFIX, jobs, sink, chunk_bytes=20_000,
+                                warmup_bytes=1000, warmup_lines=10)
+    except InputError as exc:
+        failure = str(exc)
+    sink.flush()
+    return ([e["line"] for e in events(out.getvalue())],
+            [json.loads(x) for x in errors.getvalue().splitlines()], failure)
+
+
+def _after_planning(change: Callable[[], None]) -> Any:
+    """``plan_chunks`` that changes the file once the chunks are planned (the workers,
+    started next, read the changed file)."""
+    real = parallel.plan_chunks
+
+    def planned(*args: Any, **kwargs: Any) -> list[parallel.Chunk]:
+        chunks = real(*args, **kwargs)
+        assert len(chunks) > 2
+        change()
+        return chunks
+
+    return mock.patch.object(parallel, "plan_chunks", planned)
+
+
+LINES = 2000  # ~250 kB: a dozen chunks of 20 kB
+
+
+def test_file_growing_while_jobs_read_it_is_read_to_its_new_end(tmp_path: Path) -> None:
+    """Lines appended after the chunks were planned (a live log) are read by the last
+    chunk, as one process reads them: every line once."""
+    path = tmp_path / "postgresql.log"
+    path.write_text(log_text(LINES))
+
+    def grow() -> None:
+        with open(path, "a") as handle:
+            handle.write(log_text(LINES + 50)[len(log_text(LINES)):])
+
+    with _after_planning(grow):
+        lines, dead, failure = _parse(path, 2)
+    assert failure is None and dead == []
+    assert lines == list(range(1, LINES + 51)) == _parse(path, 1)[0]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("how", ["truncated", "replaced"])
+def test_file_shrinking_while_read_is_an_error_naming_the_file(jobs: int, how: str,
+                                                               tmp_path: Path) -> None:
+    """A log truncated (``copytruncate`` rotation) or replaced (rotation by rename) while
+    it was read lost its lines after the cut without a word: one process stopped at the
+    new end, and ``--jobs`` workers read their planned chunks from a file that no longer
+    had them (or from another file), exit 0. Now the read ends in an error that names the
+    file and says how far it got. (One process reads a replaced file through the file it
+    opened: nothing is lost there.)"""
+    path = tmp_path / "postgresql.log"
+    path.write_text(log_text(LINES) * 10 if jobs == 1 else log_text(LINES))
+    size = path.stat().st_size
+
+    def change() -> None:
+        if how == "truncated":
+            os.truncate(path, size // 3)
+        else:
+            other = tmp_path / "new.log"
+            other.write_text(log_text(LINES)[: size // 3] + "\n" * (size - size // 3))
+            os.replace(other, path)
+
+    if jobs == 2:
+        with _after_planning(change):
+            lines, _dead, failure = _parse(path, 2)
+    else:
+        real = read_input
+
+        def changing(*args: Any, **kwargs: Any) -> Iterator[Line]:
+            for number, line in enumerate(real(*args, **kwargs)):
+                if number == 0:
+                    change()
+                yield line
+
+        with mock.patch(f"{__name__}.read_input", changing):
+            lines, _dead, failure = _parse(path, 1)
+    if how == "replaced" and jobs == 1:  # (read through the file it opened: all there)
+        assert failure is None and lines == list(range(1, LINES * 10 + 1))
+        return
+    assert failure is not None and failure.startswith(f"{path}: "), failure
+    assert "while it was read" in failure, failure
+    assert len(lines) < LINES * (10 if jobs == 1 else 1)
