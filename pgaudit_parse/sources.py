@@ -594,7 +594,7 @@ def input_is_plain_lf(path: str) -> bool:
         if _detect(chunks, name, DEFAULT_MAX_LINE_BYTES) != "plain":
             return False
         head = chunks.read()
-        if head.startswith(_BOM.encode()):
+        if head.startswith(_BOM.encode()) or _cr_only(head):
             return False
         sample = [t for t in head.split(b"\n")[:-1][:_CRLF_SAMPLE] if t]
         return not (sample and all(t.endswith(b"\r") for t in sample))
@@ -633,9 +633,14 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
     carried = 0  # its length
     cut: bytes | None = None  # the start of an over-long line being skipped
     first = at_start
+    cr_only: bool | None = None if at_start and crlf is None else False
     while True:
         try:
             data = chunks.read()
+            if cr_only is None:
+                cr_only = _cr_only(data)
+            if cr_only:
+                data = data.replace(b"\r", b"\n")
         except _Damaged as exc:
             if empty_count:
                 on_reject(_empty_run(name, empty_from, empty_count))
@@ -754,6 +759,28 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
             yield Line(text, name, number)
         else:
             on_reject(_empty_run(name, number, 1))
+
+
+#: CR-separated lines that must begin alike for a file without LF to be a CR-only file.
+_CR_SAMPLE: Final = 4
+
+
+def _cr_only(block: bytes) -> bool:
+    """Whether the first block of a plain log is that of a file whose lines end in a bare
+    CR (classic Mac line ends): it holds no LF, and its first CR-separated lines (at least
+    :data:`_CR_SAMPLE`; TAB continuation lines aside) all begin with the same printable
+    byte, as lines of one ``log_line_prefix`` do. A CR in a file with LF line ends is
+    data (in SQL); such a file's CRs are its line ends.
+
+    >>> _cr_only(b"2026 a\\r2026 b\\r\\tc\\r2026 d\\r2026 e\\r"), _cr_only(b"select\\r1\\r")
+    (True, False)
+    """
+    if b"\n" in block or block.count(b"\r") < _CR_SAMPLE - 1:
+        return False
+    starts = [piece[:1] for piece in block.split(b"\r", _CR_SAMPLE * 4)[:_CR_SAMPLE * 4]
+              if piece and piece[:1] != b"\t"][:_CR_SAMPLE * 2]
+    return (len(starts) >= _CR_SAMPLE and len(set(starts)) == 1
+            and 0x21 <= starts[0][0] <= 0x7E)
 
 
 def _empty_run(name: str, first: int, count: int) -> Reject:

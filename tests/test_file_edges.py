@@ -244,3 +244,26 @@ def test_file_shrinking_while_read_is_an_error_naming_the_file(jobs: int, how: s
     assert failure is not None and failure.startswith(f"{path}: "), failure
     assert "while it was read" in failure, failure
     assert len(lines) < LINES * (10 if jobs == 1 else 1)
+
+
+# -- CR-only line ends ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("end", ["", "\r"])
+def test_cr_only_line_ends_read_like_lf(jobs: str, end: str, tmp_path: Path) -> None:
+    """A log whose lines end in a bare CR (old Mac line ends, a converter gone wrong) was
+    one physical line: the first message swallowed every line after it, as text of its
+    message (exit 0, the audit lines gone), or the whole file was one reject. Such a file
+    is read like its LF twin (a bare CR inside a line of an LF or CRLF file stays data)."""
+    text = log_text(40) + ("\tcontinued\n" if end else "") + \
+        "2026-11-25 16:01:00 UTC::@:[77]:LOG:  checkpoint starting: time\n"
+    lf, cr = tmp_path / "lf.log", tmp_path / "cr.log"
+    lf.write_bytes(text.encode())
+    cr.write_bytes(text.replace("\n", "\r").encode()[: len(text) - 1 + len(end)])
+    want = run_cli(str(lf), "--errors", str(tmp_path / "lf.err"))
+    got = run_cli("--jobs", jobs, str(cr), "--errors", str(tmp_path / "cr.err"),
+                  env={"PGAUDIT_PARSE_CHUNK_BYTES": "300"})
+    assert got[0] == want[0] == 0, got[2]
+    assert got[1].replace(str(cr), str(lf)) == want[1]
+    assert len(events(got[1])) == 41
+    assert (tmp_path / "cr.err").read_text() == ""

@@ -154,7 +154,9 @@ def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Pa
         was = json.dumps(old)[1:-1].encode()
         return result[0], result[1].replace(was, name), result[2].replace(was, name)
 
-    assert renamed(run("gz", str(gz), "--jobs", "2", env=CHUNK_ENV), str(gz)) == one
+    if log.data[:2] != b"\x1f\x8b":  # (a "log" starting with gzip's magic is a bad .gz;
+        # its .gz is un-gzipped once and read as the plain log it holds)
+        assert renamed(run("gz", str(gz), "--jobs", "2", env=CHUNK_ENV), str(gz)) == one
     assert renamed(run("stdin", "-", stdin=log.data), "<stdin>") == one
 
     if one[0] == 2 or input_kind(str(path)) != "plain":
