@@ -197,3 +197,32 @@ def test_library_accounting_can_fail(tmp_path: Path) -> None:
             return
     raise AssertionError("a dropped line went unnoticed")
 
+
+
+@scaled(0.05)
+@given(log=session_logs(crlf=None), jobs=st.sampled_from(["1", "2"]))
+def test_session_log_to_parquet_has_the_rows_of_ocsf(log: SessionLog, jobs: str) -> None:
+    """``--format ocsf-parquet`` (``--jobs`` ignored): no crash, and as many rows as
+    ``--format ocsf`` writes lines, with the same dead letters."""
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "postgresql.log"
+        path.write_bytes(log.data)
+        common = [str(path), "--prefix", log.prefix, "--account-id", "123456789012",
+                  "--instance", "db1"]
+        lake = directory / "lake"
+        status, _ = run_cli([*common, "--format", "ocsf-parquet", "--lake-region",
+                             "us-east-1", "--output", str(lake), "--errors",
+                             str(directory / "lake.err"), "--jobs", jobs])
+        ocsf_status, _ = run_cli([*common, "--format", "ocsf", "--output",
+                                  str(directory / "ocsf.out"), "--errors",
+                                  str(directory / "ocsf.err")])
+        assert status == ocsf_status
+        rows = sum(pq.ParquetFile(file).metadata.num_rows for file in lake.rglob("*.parquet"))
+        lines, dead = outputs(directory, "ocsf")
+        assert rows == lines.count(b"\n")
+        # (the same objects; the Parquet sink's dead letters are spaced differently)
+        assert [json.loads(x) for x in outputs(directory, "lake")[1].split(b"\n") if x] == [
+            json.loads(x) for x in dead.split(b"\n") if x]
