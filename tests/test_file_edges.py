@@ -267,3 +267,16 @@ def test_cr_only_line_ends_read_like_lf(jobs: str, end: str, tmp_path: Path) -> 
     assert got[1].replace(str(cr), str(lf)) == want[1]
     assert len(events(got[1])) == 41
     assert (tmp_path / "cr.err").read_text() == ""
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_stdin_with_jobs_is_read_once(auto: bool) -> None:
+    """``--jobs 2 --prefix auto -`` read its sample of standard input to choose the
+    prefix, then parsed what was left: nothing, exit 0 (the lines lost without a word)."""
+    text = log_text(30)
+    command = [sys.executable, "-m", "pgaudit_parse", "--format", "events", "--jobs", "2",
+               "-"] + (["--prefix", "auto"] if auto else [])
+    proc = subprocess.run(command, input=text, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert [e["line"] for e in events(proc.stdout)] == list(range(1, 31))
