@@ -280,3 +280,27 @@ def test_stdin_with_jobs_is_read_once(auto: bool) -> None:
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert [e["line"] for e in events(proc.stdout)] == list(range(1, 31))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_prefix_auto_writes_what_the_given_prefix_writes(jobs: str, tmp_path: Path) -> None:
+    """One process with ``--prefix auto`` wrote the reader's rejects (a run of empty lines,
+    a line over the limit) made while it read its sample before the rejects of the lines
+    before them (the parser's, made when it parsed the sample afterwards): the dead
+    letters came out of order, unlike the same run with the prefix given, or ``--jobs``.
+    Found by tests/test_fuzz_sessions.py."""
+    lines = log_text(6).splitlines()
+    text = "\n".join(lines[:3] + ["junk \udcfc"[:5], "", "", lines[3], "x" * 300, ""]
+                     + lines[4:]) + "\n"
+    path = tmp_path / "postgresql.log"
+    path.write_text(text)
+    results = []
+    for prefix in (PREFIX, "auto"):
+        errors = tmp_path / f"{len(results)}.err"
+        status, out, err = run_cli("--jobs", jobs, str(path), "--prefix", prefix,
+                                   "--errors", str(errors), "--max-line-bytes", "200",
+                                   env={"PGAUDIT_PARSE_CHUNK_BYTES": "300"})
+        results.append((status, out, errors.read_text()))
+    assert results[1] == results[0]
+    dead = [json.loads(line) for line in results[0][2].splitlines()]
+    assert [r["line"] for r in dead] == [4, 5, 8, 9]

@@ -125,7 +125,8 @@ def outputs(directory: Path, name: str) -> tuple[bytes, bytes]:
             err.read_bytes() if err.exists() else b"")
 
 
-def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Path) -> None:
+def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Path,
+                      auto: bool = False) -> None:
     path = directory / "postgresql.log"
     path.write_bytes(log.data)
     gz = directory / "postgresql.log.gz"
@@ -133,7 +134,8 @@ def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Pa
 
     def run(name: str, source: str, *extra: str, stdin: bytes | None = None,
             env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
-        argv = [source, "--prefix", log.prefix, "--format", fmt, "--account-id",
+        argv = [source, "--prefix", "auto" if auto else log.prefix, "--format", fmt,
+                "--account-id",
                 "123456789012", "--instance", "db1", "--output", str(directory / f"{name}.out"),
                 "--errors", str(directory / f"{name}.err"), *extra]
         if zone is not None:
@@ -159,7 +161,7 @@ def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Pa
         assert renamed(run("gz", str(gz), "--jobs", "2", env=CHUNK_ENV), str(gz)) == one
     assert renamed(run("stdin", "-", stdin=log.data), "<stdin>") == one
 
-    if one[0] == 2 or input_kind(str(path)) != "plain":
+    if one[0] == 2 or auto or input_kind(str(path)) != "plain":
         return  # (no line matches the prefix; junk first that reads as JSON)
     events, rejects = library(str(path), LinePrefix(log.prefix, timezone=zone))
     dead = [json.loads(line) for line in one[2].split(b"\n") if line]
@@ -173,11 +175,13 @@ def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Pa
 
 
 @scaled(0.2)
-@given(log=session_logs(crlf=None), fmt=st.sampled_from(FORMATS), zone=st.sampled_from(ZONES))
+@given(log=session_logs(crlf=None), fmt=st.sampled_from(FORMATS), zone=st.sampled_from(ZONES),
+       auto=st.sampled_from([False, False, True]))
 def test_session_log_every_mode_every_line_once(log: SessionLog, fmt: str,
-                                                zone: str | None) -> None:
+                                                zone: str | None, auto: bool) -> None:
+    """``auto``: ``--prefix auto`` (each mode must choose the same prefix)."""
     with tempfile.TemporaryDirectory() as directory:
-        check_session_log(log, fmt, zone, Path(directory))
+        check_session_log(log, fmt, zone, Path(directory), auto)
 
 
 def test_library_accounting_can_fail(tmp_path: Path) -> None:

@@ -104,8 +104,9 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
         for path in paths:
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
+            held = _HeldRejects(on_reject)
             try:
-                kind, items = read_structured(path, on_reject, max_line_bytes)
+                kind, items = read_structured(path, held, max_line_bytes)
             except InputError as exc:
                 failures.append(str(exc))
                 continue
@@ -120,13 +121,22 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 if broken:
                     failures.append(str(broken[0]))
                 continue
+            # The reader's rejects made while --prefix auto reads its sample are held and
+            # written where they fall among the sampled lines: where they are written
+            # when the prefix is given (and by --jobs).
+            held.holding = prefix == "auto"
             try:
                 compiled, lines = open_with_prefix(
                     until_error(items, broken), prefix,  # type: ignore[arg-type]
                     timezone, _unless(broken, _tell_choice(name, quiet)))
             except PrefixError as exc:
+                held.release()
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
+            finally:
+                held.holding = False
+            if held.pending:
+                lines = held.along(lines)
             parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
                             max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
@@ -142,6 +152,37 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
     if not quiet:
         report_state(evicted, unresolved, sink.released_early - released)
     return failures
+
+
+class _HeldRejects:
+    """A reject handler that holds the rejects it is given while ``holding``; they are
+    handed on in input order: before the first line after them (:meth:`along`), or
+    before the next reject that is not held."""
+
+    def __init__(self, target: Callable[[Reject], None]) -> None:
+        self.target = target
+        self.holding = False
+        self.pending: list[Reject] = []
+
+    def __call__(self, reject: Reject) -> None:
+        if self.holding:
+            self.pending.append(reject)
+            return
+        self.release()
+        self.target(reject)
+
+    def release(self, before: int | None = None) -> None:
+        """Hand on the held rejects (those of lines before line ``before`` only)."""
+        while self.pending and (before is None or self.pending[0].line < before):
+            self.target(self.pending.pop(0))
+
+    def along(self, lines: Iterator[Line]) -> Iterator[Line]:
+        """``lines``, with the held rejects handed on where they fall among them."""
+        for line in lines:
+            if self.pending:
+                self.release(line.number)
+            yield line
+        self.release()
 
 
 def _failed(failures: list[str]) -> int:
