@@ -36,7 +36,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from unittest import mock
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from strategies import SessionLog, scaled, session_logs
 
@@ -54,6 +54,7 @@ FORMATS = ("records", "events", "ocsf", "ecs")
 ZONES = (None, "UTC", "America/Chicago", "Asia/Shanghai", "Asia/Kolkata")
 #: Chunks of this many bytes: a generated log is cut into several.
 CHUNK_ENV = {"PGAUDIT_PARSE_CHUNK_BYTES": "300"}
+PREFIX_RDS = "%t:%r:%u@%d:[%p]:"
 
 
 def run_cli(argv: list[str], stdin: bytes | None = None,
@@ -177,9 +178,15 @@ def check_session_log(log: SessionLog, fmt: str, zone: str | None, directory: Pa
 @scaled(0.2)
 @given(log=session_logs(crlf=None), fmt=st.sampled_from(FORMATS), zone=st.sampled_from(ZONES),
        auto=st.sampled_from([False, False, True]))
+@example(log=SessionLog(PREFIX_RDS, (
+    b"{'message': 'x', 'logStreamName': []}",  # (read as JSON: no prefix fits its lines)
+    b"2026-11-25 16:00:00 UTC::@:[77]:LOG:  checkpoint starting: time", b""), False),
+    fmt="events", zone=None, auto=True)
 def test_session_log_every_mode_every_line_once(log: SessionLog, fmt: str,
                                                 zone: str | None, auto: bool) -> None:
-    """``auto``: ``--prefix auto`` (each mode must choose the same prefix)."""
+    """``auto``: ``--prefix auto`` (each mode must choose the same prefix). The example:
+    one process wrote dead letters for the lines of a file ``auto`` then refused (no
+    prefix fits), ``--jobs`` none."""
     with tempfile.TemporaryDirectory() as directory:
         check_session_log(log, fmt, zone, Path(directory), auto)
 

@@ -130,7 +130,9 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                     until_error(items, broken), prefix,  # type: ignore[arg-type]
                     timezone, _unless(broken, _tell_choice(name, quiet)))
             except PrefixError as exc:
-                held.release()
+                # (no line of it is read: the file is named as failed; the rejects of its
+                # sample are not written, as with --jobs)
+                held.pending.clear()
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
             finally:
