@@ -38,7 +38,7 @@ from unittest import mock
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import SessionLog, scaled, session_logs
+from strategies import LogFile, SessionLog, damaged_files, log_files, scaled, session_logs
 
 from pgaudit_parse.cli import main
 from pgaudit_parse.entries import EntryAssembler, LogEntry
@@ -237,3 +237,25 @@ def test_session_log_to_parquet_has_the_rows_of_ocsf(log: SessionLog, jobs: str)
         # (the same objects; the Parquet sink's dead letters are spaced differently)
         assert [json.loads(x) for x in outputs(directory, "lake")[1].split(b"\n") if x] == [
             json.loads(x) for x in dead.split(b"\n") if x]
+
+
+@scaled(0.2)
+@given(file=st.one_of(log_files(), damaged_files()), fmt=st.sampled_from(FORMATS),
+       auto=st.booleans())
+def test_any_input_jobs_2_writes_what_one_process_writes(file: LogFile, fmt: str,
+                                                         auto: bool) -> None:
+    """Every kind of input (plain, CRLF, BOM, gzip -- some truncated --, CloudWatch,
+    forwarder and seed JSON), intact or damaged, with ``--jobs 2``: what one process
+    writes, the same exit status, no traceback."""
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "input.log"
+        path.write_bytes(file.data)
+        results = []
+        for jobs in ("1", "2"):
+            status, _ = run_cli([str(path), "--prefix", "auto" if auto else PREFIX_RDS,
+                                 "--format", fmt, "--jobs", jobs, "--output",
+                                 str(directory / f"{jobs}.out"), "--errors",
+                                 str(directory / f"{jobs}.err")], env=CHUNK_ENV)
+            results.append((status, *outputs(directory, jobs)))
+        assert results[1] == results[0]
