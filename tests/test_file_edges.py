@@ -12,6 +12,7 @@ of stderr and the status is 2; never a traceback, never a hang.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -304,3 +305,26 @@ def test_prefix_auto_writes_what_the_given_prefix_writes(jobs: str, tmp_path: Pa
     assert results[1] == results[0]
     dead = [json.loads(line) for line in results[0][2].splitlines()]
     assert [r["line"] for r in dead] == [4, 5, 8, 9]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_damaged_gzip_csvlog_reads_like_one_process_and_the_next_file_too(
+        jobs: str, tmp_path: Path) -> None:
+    """A csvlog in a ``.gz`` cut short: one process read none of it ("not a valid gzip
+    file" met while sniffing its kind); ``--jobs`` sniffed nothing, so read it as a plain
+    log (every line a "does not match" reject). Now both read its records up to the damage,
+    name it, and read the file after it."""
+    data = gzip.compress((ROOT / "fixtures" / "real-rds.csv").read_bytes())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    good = tmp_path / "good.log"
+    good.write_text(log_text(4))
+    errors = tmp_path / "dead.jsonl"
+    status, out, err = run_cli("--jobs", jobs, str(cut), str(good), "--errors", str(errors))
+    assert status == 2
+    written = events(out)
+    assert [e["line"] for e in written if e["source"] == str(good)] == [1, 2, 3, 4]
+    from_csv = [e for e in written if e["source"] == str(cut)]
+    assert len(from_csv) > 10 and all(e["user"] or e["kind"] != "audit" for e in from_csv)
+    assert errors.read_text() == ""
+    assert err.strip().splitlines()[-1].startswith(f"pgaudit-parse: {cut}: not a valid gzip")

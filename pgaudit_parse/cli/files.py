@@ -16,7 +16,6 @@ unreadable input, with one line on stderr naming the file and the cause.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TypeVar
@@ -223,17 +222,17 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
                           state_bytes: int = DEFAULT_STATE_BYTES,
                           max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
-    from ..parallel import parse_file_parallel  # multiprocessing only when asked for
+    from ..parallel import can_split, parse_file_parallel  # multiprocessing when asked for
 
     rejected = 0
     failures: list[str] = []
     counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        # A pipe (a FIFO, stdin) can be read once only, and csvlog/jsonlog are whole
-        # messages: one process reads them (it names a failure itself; the next file is
-        # read all the same).
-        if not _regular_file(path) or structured_kind(path) is not None:
+        # What cannot be cut is read by the code of one process: a pipe (a FIFO, stdin)
+        # can be read once only; .gz (a csvlog in it, even a damaged one, is a csvlog),
+        # JSON, CRLF; csvlog/jsonlog are whole messages.
+        if not can_split(path) or structured_kind(path) is not None:
             failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
                                             state_bytes, max_line_bytes, zone_warnings)
             continue
@@ -262,17 +261,6 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     if rejected and not quiet:
         _report_rejected(rejected, getattr(sink.errors, "name", None))
     return _failed(failures)
-
-
-def _regular_file(path: str) -> bool:
-    """True for a regular file (False for '-', a FIFO, a device; and for a path that
-    cannot be looked up: its reader says why)."""
-    if path == "-":
-        return False
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
 
 
 class _WithSummary:
