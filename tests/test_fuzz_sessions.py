@@ -239,14 +239,22 @@ def test_session_log_to_parquet_has_the_rows_of_ocsf(log: SessionLog, jobs: str)
             json.loads(x) for x in dead.split(b"\n") if x]
 
 
+TRUNCATED_GZ = (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xe32202\xd354\xd651U\xb0\xb4\xb4\x02#"
+                b"\x85\xd0\x10g\xab\xe8\x9c\xfc\xe4\xc4\x9cX\xab\xc4\x9c\xcc\xe4T\x87\xe2\x8c\xfc"
+                b"\x02\xabh\xc3X+\x17W\xa7PwS+\x05\x85\xe4\x8c\xd4\xe4\xec\x82\xfc\xcc\xbc\x12\x85"
+                b"\xe2\x92\xc4\xa2\x92\xcc\xbct+\x85\x92\xcc\xdcT\xae")
+
+
 @scaled(0.2)
 @given(file=st.one_of(log_files(), damaged_files()), fmt=st.sampled_from(FORMATS),
        auto=st.booleans())
+@example(file=LogFile((), False, "gzip", TRUNCATED_GZ, True), fmt="records", auto=False)
 def test_any_input_jobs_2_writes_what_one_process_writes(file: LogFile, fmt: str,
                                                          auto: bool) -> None:
     """Every kind of input (plain, CRLF, BOM, gzip -- some truncated --, CloudWatch,
     forwarder and seed JSON), intact or damaged, with ``--jobs 2``: what one process
-    writes, the same exit status, no traceback."""
+    writes, the same exit status, no traceback. The example: a ``.gz`` cut short inside
+    a message, whose entry ``--jobs`` (its one-process path) never flushed: lost."""
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         path = directory / "input.log"
