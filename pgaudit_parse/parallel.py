@@ -532,11 +532,25 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
     parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
                     max_state_bytes=split_state_bytes(state_bytes)[0])
     pump: Pump[Line] = Pump(sink, lambda partition: ParserStage(parser))
-    count = pump.run(OneBatch(read_input(path, parser._reject, max_line_bytes)))
+    broken: list[InputError] = []
+    # An input that breaks mid-way ends its stream there: what was read before is parsed
+    # and written (the entry held at the damage too), then the error is raised.
+    count = pump.run(OneBatch(_until_error(read_input(path, parser._reject, max_line_bytes),
+                                           broken)))
+    if broken:
+        sink.flush()
+        raise broken[0]
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
                           compiled.spec, 1, parser.evicted_statements,
                           parser.unresolved_statements, sink.released_early - before[3])
+
+
+def _until_error(lines: Iterator[Line], broken: list[InputError]) -> Iterator[Line]:
+    try:
+        yield from lines
+    except InputError as exc:
+        broken.append(exc)
 
 
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,

@@ -328,3 +328,23 @@ def test_damaged_gzip_csvlog_reads_like_one_process_and_the_next_file_too(
     assert len(from_csv) > 10 and all(e["user"] or e["kind"] != "audit" for e in from_csv)
     assert errors.read_text() == ""
     assert err.strip().splitlines()[-1].startswith(f"pgaudit-parse: {cut}: not a valid gzip")
+
+
+def test_library_parse_file_parallel_flushes_what_it_read_before_damage(
+        tmp_path: Path) -> None:
+    """``parse_file_parallel`` on an input it parses in one process (``.gz``, a prefix
+    without ``%u %d %r``) that breaks mid-way raised its ``InputError`` with the entry it
+    held at the damage (and records waiting for their duration line) never written: the
+    lines before the damage were not all in an event or a reject."""
+    text = "".join(f"2026-11-25 16:00:0{n} UTC [{n}] LOG:  statement: select\n\t{n}\n"
+                   for n in range(1, 6))
+    data = gzip.compress(text.encode())
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(data[:-12])  # the stream ends early (its trailer cut)
+    out, errors = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, errors, "events")
+    with pytest.raises(InputError, match="lines 1-8 were read; line 9 was cut short"):
+        parse_file_parallel(str(path), "%t [%p] ", 2, sink)
+    sink.flush()
+    assert [e["line"] for e in events(out.getvalue())] == [1, 3, 5, 7]  # (and 2, 4, 6, 8)
+    assert [json.loads(x)["line"] for x in errors.getvalue().splitlines()] == [9]
