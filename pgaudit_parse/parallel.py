@@ -67,6 +67,8 @@ from .sinks import OutputSink
 from .sources import (
     DEFAULT_MAX_LINE_BYTES,
     InputError,
+    Watched,
+    _Damaged,
     input_is_plain_lf,
     plain_file_lines,
     read_input,
@@ -96,6 +98,11 @@ MIN_CHUNK_BYTES: Final = int(os.environ.get("PGAUDIT_PARSE_MIN_CHUNK_BYTES", 4 <
 #: ...and at most this big (bounds the temporary output held per chunk).
 MAX_CHUNK_BYTES: Final = 64 << 20
 _BLOCK = 1 << 20
+#: Bytes read at a time while looking for the end of a line in chunk planning...
+_SCAN = 1 << 16
+#: ...and the longest line it looks at to tell whether it starts an entry (a longer one is
+#: passed over as a cut point).
+_HEAD = 1 << 20
 #: Escapes a prefix needs for its lines not to depend on the session's connection lines.
 _SESSION_ESCAPES: Final = frozenset("udr")
 
@@ -172,26 +179,65 @@ def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
     return starts_message(text[:-1] if text.endswith("\n") else text, prefix)
 
 
+def _line_head(f: IO[bytes]) -> tuple[bytes | None, int]:
+    """Read one line from the current position through its LF, in blocks: (the line
+    with its LF, or None when it is longer than :data:`_HEAD`; its length in bytes, 0 at
+    the end of the file). Only the head is held, never the line: planning costs the
+    same memory however long a line at a cut point is (``--max-line-bytes`` aside)."""
+    pieces: list[bytes] = []
+    size = 0
+    step = 1 << 12  # (most lines are short: small reads first)
+    while True:
+        block = f.read(step)
+        step = min(step * 2, _SCAN)
+        if not block:
+            return (b"".join(pieces) if size <= _HEAD else None), size
+        newline = block.find(b"\n")
+        if newline >= 0:
+            f.seek(newline + 1 - len(block), os.SEEK_CUR)  # give back what follows the LF
+            block = block[:newline + 1]
+        size += len(block)
+        if size <= _HEAD + 1:  # (+1: the LF)
+            pieces.append(block)
+        else:
+            pieces = []
+        if newline >= 0:
+            return (b"".join(pieces) if size <= _HEAD + 1 else None), size
+
+
 def _next_entry_start(f: IO[bytes], offset: int, prefix: LinePrefix) -> int | None:
-    """Offset of the first line at or after ``offset`` (a line start) that begins an entry."""
+    """Offset of the first line at or after ``offset`` (a line start) that begins an
+    entry. A line over :data:`_HEAD` bytes is not taken for one (it is read through, not
+    held): any entry start is a correct cut, so passing one over costs nothing but an
+    even cut."""
     f.seek(offset)
     position = offset
-    for raw in f:
-        if _is_entry_start(raw, prefix):
+    while True:
+        head, size = _line_head(f)
+        if not size:
+            return None
+        if head is not None and _is_entry_start(head, prefix):
             return position
-        position += len(raw)
-    return None
+        position += size
 
 
 def _line_start_after(f: IO[bytes], offset: int) -> int:
-    """The first line start at or after ``offset``."""
+    """The first line start at or after ``offset`` (the line it falls in is scanned in
+    blocks, not read whole)."""
     if offset <= 0:
         return 0
     f.seek(offset - 1)
     if f.read(1) == b"\n":
         return offset
-    f.readline()
-    return f.tell()
+    position = offset
+    while True:
+        block = f.read(_SCAN)
+        if not block:
+            return position
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(block)
 
 
 def _lines_back(f: IO[bytes], offset: int, count: int) -> int:
@@ -338,6 +384,8 @@ class _Task:
     state_bytes: int = DEFAULT_STATE_BYTES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     redact: str | None = None
+    #: (st_dev, st_ino, st_size) of the file before the chunks were planned.
+    identity: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,11 +410,17 @@ def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[L
     """The lines from the warm-up start to the chunk end, numbered as in the whole file
     (read as :func:`~pgaudit_parse.sources.read_input` reads them)."""
     chunk = task.chunk
-    with open(task.path, "rb") as raw:
-        raw.seek(chunk.warmup)
+    with open(task.path, "rb") as opened:
+        if task.identity is not None:
+            info = os.fstat(opened.fileno())
+            if (info.st_dev, info.st_ino) != task.identity[:2]:
+                raise _Changed("the file was replaced (renamed over) while it was read")
+        opened.seek(chunk.warmup)
+        # (a file cut short of its planned size since: an error, never lines unread)
+        raw = Watched(opened, task.identity[2] if task.identity is not None else None)
         last = chunk.end_line
-        for line in plain_file_lines(raw, task.path, on_reject, chunk.warmup_line,
-                                     task.max_line_bytes):
+        for line in plain_file_lines(cast(IO[bytes], raw), task.path, on_reject,
+                                     chunk.warmup_line, task.max_line_bytes):
             if last is not None and line.number > last:
                 return
             yield line
@@ -376,8 +430,14 @@ def _parse_chunk(task: _Task) -> _Done:
     """Worker: parse one chunk; an unreadable input comes back as ``error``."""
     try:
         return _parse_chunk_to_files(task)
-    except OSError as exc:  # e.g. the file was truncated or removed meanwhile
+    except OSError as exc:  # e.g. the file was removed meanwhile
         return _Done(0, 0, 0, 0, 0, exc.strerror or str(exc))
+    except (_Damaged, _Changed) as exc:  # cut short or replaced meanwhile; a read error
+        return _Done(0, 0, 0, 0, 0, str(exc))
+
+
+class _Changed(Exception):
+    """The file is no longer the one the chunks were planned on."""
 
 
 def _parse_chunk_to_files(task: _Task) -> _Done:
@@ -491,11 +551,25 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
     parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
                     max_state_bytes=split_state_bytes(state_bytes)[0])
     pump: Pump[Line] = Pump(sink, lambda partition: ParserStage(parser))
-    count = pump.run(OneBatch(read_input(path, parser._reject, max_line_bytes)))
+    broken: list[InputError] = []
+    # An input that breaks mid-way ends its stream there: what was read before is parsed
+    # and written (the entry held at the damage too), then the error is raised.
+    count = pump.run(OneBatch(_until_error(read_input(path, parser._reject, max_line_bytes),
+                                           broken)))
+    if broken:
+        sink.flush()
+        raise broken[0]
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
                           compiled.spec, 1, parser.evicted_statements,
                           parser.unresolved_statements, sink.released_early - before[3])
+
+
+def _until_error(lines: Iterator[Line], broken: list[InputError]) -> Iterator[Line]:
+    try:
+        yield from lines
+    except InputError as exc:
+        broken.append(exc)
 
 
 def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: OutputSink,
@@ -536,6 +610,11 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path) \
             or _needs_one_process(path):
         return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+    identity = (info.st_dev, info.st_ino, info.st_size)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:
         return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
@@ -550,7 +629,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         _Task(path, compiled.spec, sink.fmt, sink.account_id, sink.instance,
               sink.errors is not None, chunk, os.path.join(workdir, f"{i}.out"),
               os.path.join(workdir, f"{i}.err"), compiled.timezone, sink.values, state_bytes,
-              max_line_bytes, sink.redact)
+              max_line_bytes, sink.redact, identity)
         for i, chunk in enumerate(chunks)
     ]
     totals = [0, 0, 0, 0, 0, 0, 0, 0]

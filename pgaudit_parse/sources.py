@@ -25,7 +25,9 @@ import codecs
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import sys
 import unicodedata
 import zlib
@@ -48,6 +50,9 @@ __all__ = [
     "input_is_plain_lf",
     "input_kind",
     "RAW_KEEP",
+    "Replayed",
+    "Watched",
+    "read_bytes",
 ]
 
 _CHUNK: Final = 1 << 20
@@ -407,8 +412,9 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
             raise InputError(name, "is a directory") from None
         except PermissionError:
             raise InputError(name, "permission denied") from None
-        except OSError as exc:
-            raise InputError(name, exc.strerror or "cannot open") from None
+        except OSError as exc:  # e.g. a symlink loop: "too many levels of symbolic links"
+            cause = exc.strerror or "cannot open"
+            raise InputError(name, cause[:1].lower() + cause[1:]) from None
     try:
         buffered: Any = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
         magic = buffered.peek(2)[:2]
@@ -418,7 +424,120 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
         raise InputError(name, exc.strerror or "cannot read") from None
     if magic == b"\x1f\x8b":
         return cast(IO[bytes], gzip.GzipFile(fileobj=buffered)), name, True
+    if path != "-" and isinstance(buffered, io.BufferedReader):
+        try:
+            return cast(IO[bytes], Watched(buffered)), name, False
+        except OSError:
+            pass  # (not a file fstat can size: read as it is)
     return cast(IO[bytes], buffered), name, False
+
+
+class Watched(io.BufferedIOBase):
+    """A regular file read to its end, that says so when it ends before the size it had
+    (``expected``, or its size when this was made): it was truncated or cut while read
+    (``copytruncate`` log rotation), and the lines past the cut were never read. A read
+    that meets that end raises :class:`OSError`; a file that grew is read to its new end.
+    Other files (pipes, devices) are passed through."""
+
+    def __init__(self, raw: io.BufferedReader, expected: int | None = None) -> None:
+        super().__init__()
+        self._raw = raw
+        info = os.fstat(raw.fileno())
+        regular = stat.S_ISREG(info.st_mode)
+        self._expected = (info.st_size if expected is None else expected) if regular else 0
+        self._position = raw.tell() if regular else 0
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def peek(self, size: int = 0) -> bytes:
+        return self._raw.peek(size)
+
+    def _seen(self, data: bytes, size: int | None) -> bytes:
+        self._position += len(data)
+        if not data and size != 0 and self._position < self._expected:
+            raise OSError(f"the file shrank while it was read: it ends at byte "
+                          f"{self._position} of the {self._expected} it had")
+        return data
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self._seen(self._raw.read1(-1 if size is None else size), size)
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._seen(self._raw.read(size), size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._position = self._raw.seek(offset, whence)
+        return self._position
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class Replayed(io.BufferedIOBase):
+    """A binary input that first gives back ``head`` (bytes a caller read to sniff the
+    input) and then the rest of ``raw``; ``damage``, an error met while ``head`` was read,
+    is raised where reading reaches it. Readers that follow count the input's own bytes
+    (``--max-line-bytes`` is in bytes of input, not of a decoded and re-encoded text)."""
+
+    def __init__(self, head: bytes, raw: IO[bytes], damage: BaseException | None = None
+                 ) -> None:
+        super().__init__()
+        self._head = head
+        self._raw = raw
+        self._read_raw = getattr(raw, "read1", None) or raw.read
+        self._damage = damage
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int | None = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0 or size >= len(self._head):
+                data, self._head = self._head, b""
+            else:
+                data, self._head = self._head[:size], self._head[size:]
+            return data
+        if self._damage is not None:
+            raise self._damage
+        return bytes(self._read_raw(_CHUNK if size is None or size < 0 else size))
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts: list[bytes] = []
+            while True:
+                data = self.read1(_CHUNK)
+                if not data:
+                    return b"".join(parts)
+                parts.append(data)
+        return self.read1(size)
+
+    def close(self) -> None:
+        self._head = b""
+        super().close()
+
+
+def read_bytes(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None] | None = None,
+               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+    """:func:`read_input` of an input already opened for reading bytes (un-gzipped; maybe
+    a :class:`Replayed`); the caller closes it."""
+    if on_reject is None:
+        on_reject = _strict(name)
+    chunks = _ByteChunks(raw)
+    try:
+        if _detect(chunks, name, max_line_bytes) == "json":
+            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
+        else:
+            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
+    except _Damaged as exc:
+        raise InputError(name, str(exc)) from None
 
 
 def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
@@ -438,17 +557,8 @@ def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
     >>> os.unlink(f.name)
     """
     raw, name, gzipped = _open_bytes(path)
-    if on_reject is None:
-        on_reject = _strict(name)
-    chunks = _ByteChunks(raw)
     try:
-        kind = _detect(chunks, name, max_line_bytes)
-        if kind == "json":
-            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
-        else:
-            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
-    except _Damaged as exc:
-        raise InputError(name, str(exc)) from None
+        yield from read_bytes(raw, name, on_reject, max_line_bytes)
     finally:
         if path != "-":
             raw.close()
@@ -486,7 +596,7 @@ def input_is_plain_lf(path: str) -> bool:
         if _detect(chunks, name, DEFAULT_MAX_LINE_BYTES) != "plain":
             return False
         head = chunks.read()
-        if head.startswith(_BOM.encode()):
+        if head.startswith(_BOM.encode()) or _cr_only(head):
             return False
         sample = [t for t in head.split(b"\n")[:-1][:_CRLF_SAMPLE] if t]
         return not (sample and all(t.endswith(b"\r") for t in sample))
@@ -525,9 +635,14 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
     carried = 0  # its length
     cut: bytes | None = None  # the start of an over-long line being skipped
     first = at_start
+    cr_only: bool | None = None if at_start and crlf is None else False
     while True:
         try:
             data = chunks.read()
+            if cr_only is None:
+                cr_only = _cr_only(data)
+            if cr_only:
+                data = data.replace(b"\r", b"\n")
         except _Damaged as exc:
             if empty_count:
                 on_reject(_empty_run(name, empty_from, empty_count))
@@ -646,6 +761,28 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
             yield Line(text, name, number)
         else:
             on_reject(_empty_run(name, number, 1))
+
+
+#: CR-separated lines that must begin alike for a file without LF to be a CR-only file.
+_CR_SAMPLE: Final = 4
+
+
+def _cr_only(block: bytes) -> bool:
+    """Whether the first block of a plain log is that of a file whose lines end in a bare
+    CR (classic Mac line ends): it holds no LF, and its first CR-separated lines (at least
+    :data:`_CR_SAMPLE`; TAB continuation lines aside) all begin with the same printable
+    byte, as lines of one ``log_line_prefix`` do. A CR in a file with LF line ends is
+    data (in SQL); such a file's CRs are its line ends.
+
+    >>> _cr_only(b"2026 a\\r2026 b\\r\\tc\\r2026 d\\r2026 e\\r"), _cr_only(b"select\\r1\\r")
+    (True, False)
+    """
+    if b"\n" in block or block.count(b"\r") < _CR_SAMPLE - 1:
+        return False
+    starts = [piece[:1] for piece in block.split(b"\r", _CR_SAMPLE * 4)[:_CR_SAMPLE * 4]
+              if piece and piece[:1] != b"\t"][:_CR_SAMPLE * 2]
+    return (len(starts) >= _CR_SAMPLE and len(set(starts)) == 1
+            and 0x21 <= starts[0][0] <= 0x7E)
 
 
 def _empty_run(name: str, first: int, count: int) -> Reject:
@@ -1130,63 +1267,10 @@ class _EncodedText:
         return self.stream.read(min(size, _TEXT_READ)).encode("utf-8", "surrogatepass")
 
 
-# -- text-stream entry points (for readers that sniff the text first: structured.py) -------
+# -- text-stream entry point (structured.structured_kind sniffs the text) ----------------------
 
 def _open_text(path: str) -> tuple[IO[str], str]:
     """Open a path (or '-') as text, un-gzipping when the bytes say so (LF kept as it is,
     invalid UTF-8 as backslash escapes)."""
     raw, name, _ = _open_bytes(path)
     return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", newline="\n"), name
-
-
-def _dispatch(stream: IO[str], name: str, on_reject: Callable[[Reject], None] | None = None,
-              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
-    """:func:`read_input` of an input already opened as text (``stream`` may replay what
-    its caller read to sniff it)."""
-    chunks = _ByteChunks(_EncodedText(stream))
-    if on_reject is None:
-        on_reject = _strict(name)
-    try:
-        if _detect(chunks, name, max_line_bytes) == "json":
-            yield from _json_lines(_JsonStream(chunks, max_line_bytes), name, on_reject)
-        else:
-            yield from plain_lines(chunks, name, on_reject, max_line_bytes)
-    except _Damaged as exc:
-        raise InputError(name, str(exc)) from None
-
-
-class _Prepended(io.TextIOBase):
-    """A text stream that first returns ``head``, then the rest of ``stream``."""
-
-    def __init__(self, head: str, stream: IO[str]) -> None:
-        self._head = head
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> str:
-        if size is None or size < 0:
-            data, self._head = self._head + self._stream.read(), ""
-            return data
-        if self._head:
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._stream.read(size)
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        if self._head:
-            index = self._head.find("\n")
-            if index >= 0:
-                data, self._head = self._head[: index + 1], self._head[index + 1:]
-                return data
-            data, self._head = self._head, ""
-            return data + self._stream.readline()
-        return self._stream.readline()
-
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        while True:
-            line = self.readline()
-            if not line:
-                return
-            yield line

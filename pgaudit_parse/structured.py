@@ -30,6 +30,7 @@ PostgreSQL 12; 24 in 13 (``backend_type``); 26 from 14 to 18 (``leader_pid``,
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -47,9 +48,10 @@ from .sources import (
     _CHUNK,
     DEFAULT_MAX_LINE_BYTES,
     InputError,
-    _dispatch,
+    Replayed,
+    _open_bytes,
     _open_text,
-    _Prepended,
+    read_bytes,
 )
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
@@ -561,36 +563,40 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     (what :func:`~pgaudit_parse.sources.read_input` yields). Unreadable input raises
     :class:`~pgaudit_parse.sources.InputError`, also mid-stream.
     """
-    text, name = _open_text(path)
+    # Sniffed from the bytes, which are then given back to the reader that follows: a
+    # plain log is read from its own bytes (--max-line-bytes counts bytes of input).
+    raw, name, _ = _open_bytes(path)
+    decode = codecs.getincrementaldecoder("utf-8")("backslashreplace").decode
     try:
-        head = _read_some(text, _CHUNK)
-    except (OSError, EOFError, zlib.error) as exc:
-        if path != "-":
-            text.close()
-        raise InputError(name, _cause(exc)) from None
-    kind = sniff_structured(head)
-    try:
-        while kind is None and len(head) < _SNIFF_LIMIT and _cut_first_record(head):
-            more = _read_some(text, len(head))  # a first record longer than what was read
+        data, damage = _read_some(raw, _CHUNK)
+        head = decode(data)
+        kind = sniff_structured(head)
+        while damage is None and kind is None and len(data) < _SNIFF_LIMIT \
+                and _cut_first_record(head):
+            more, damage = _read_some(raw, len(data))  # a first record longer than that
             if not more:
                 break
-            head += more
+            data += more
+            head += decode(more)
             kind = sniff_structured(head)
     except (OSError, EOFError, zlib.error) as exc:
         if path != "-":
-            text.close()
+            raw.close()
         raise InputError(name, _cause(exc)) from None
-    if kind is not None and head.startswith("\ufeff"):
-        head = head[1:]  # a byte-order mark written by an editor or a copy tool
-    stream = cast(IO[str], _Prepended(head, text))  # a TextIOBase: every IO[str] method
-    if kind is None and _RDS_DOWNLOAD.match(head):
-        return None, _guarded(_rds_download_lines(stream, name), text, name, path)
+    if kind is not None and data.startswith(_BOM_BYTES):
+        data = data[len(_BOM_BYTES):]  # a byte-order mark written by an editor or a copy tool
+    replayed = Replayed(data, raw, damage)
+    closing = cast(IO[Any], raw)
+    if kind is None and not _RDS_DOWNLOAD.match(head):
+        return None, _guarded(read_bytes(cast(IO[bytes], replayed), name, on_reject,
+                                         max_line_bytes), closing, name, path)
+    stream = cast(IO[str], io.TextIOWrapper(replayed, encoding="utf-8",
+                                            errors="backslashreplace", newline="\n"))
     if kind is None:
-        return None, _guarded(_dispatch(stream, name, on_reject, max_line_bytes), text, name,
-                              path)
+        return None, _guarded(_rds_download_lines(stream, name), closing, name, path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
     lines: Iterable[str] = _without_crlf(stream) if _is_crlf(head) else stream
-    return kind, _guarded(read(lines, name, on_reject), text, name, path)
+    return kind, _guarded(read(lines, name, on_reject), closing, name, path)
 
 
 #: Complete lines that decide whether a file is CRLF (all of them must end in CR LF), as
@@ -612,24 +618,28 @@ def _without_crlf(stream: Iterable[str]) -> Iterator[str]:
         yield line[:-2] + "\n" if line.endswith("\r\n") else line
 
 
-def _read_some(text: IO[str], size: int) -> str:
-    """Up to ``size`` characters, in small reads: damaged data (a truncated ``.gz``) after
-    some text ends the read with that text (the reader after it meets the damage again,
-    and says how far it got); damage before any text raises."""
-    parts: list[str] = []
+_BOM_BYTES: Final = "\ufeff".encode()
+
+
+def _read_some(raw: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
+    """Up to ``size`` bytes, in small reads, and the damage met (a truncated ``.gz``)
+    after some bytes: the reader that follows meets it there, and says how far it got.
+    Damage before any byte raises."""
+    read = getattr(raw, "read1", None) or raw.read
+    parts: list[bytes] = []
     total = 0
     while total < size:
         try:
-            piece = text.read(min(1 << 13, size - total))
-        except (OSError, EOFError, zlib.error):
+            piece = read(min(1 << 13, size - total))
+        except (OSError, EOFError, zlib.error) as exc:
             if parts:
-                break
+                return b"".join(parts), exc
             raise
         if not piece:
             break
         parts.append(piece)
         total += len(piece)
-    return "".join(parts)
+    return b"".join(parts), None
 
 
 #: How far a first csvlog/jsonlog record may reach before the input is taken for
@@ -681,7 +691,7 @@ def _cause(exc: BaseException) -> str:
     return str(exc)
 
 
-def _guarded(items: Iterator[Any], text: IO[str], name: str, path: str) -> Iterator[Any]:
+def _guarded(items: Iterator[Any], text: IO[Any], name: str, path: str) -> Iterator[Any]:
     try:
         yield from items
     except (OSError, EOFError, zlib.error) as exc:

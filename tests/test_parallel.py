@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,44 @@ def test_empty_lines_jobs_2_equals_jobs_1(fmt: str, tmp_path: Path) -> None:
     assert_same_output(path, RDS_PREFIX, fmt, tmp_path)
     dead = [json.loads(x) for x in (tmp_path / "err-2.jsonl").read_text().splitlines()]
     assert sum(r["lines"] for r in dead if "empty line" in r["reason"]) == lines.count("") + 1
+
+
+#: A line this long at a chunk edge: what planning the chunks may cost must not follow it.
+HUGE_LINE_BYTES = 16 << 20
+#: What planning may hold at once (its reads are 1 MiB blocks).
+PLAN_MEMORY_BYTES = 6 << 20
+
+
+@pytest.mark.parametrize("where", ["at", "inside"])
+@pytest.mark.parametrize("huge", ["entry", "junk", "continuation"])
+def test_planning_chunks_does_not_hold_a_huge_line(where: str, huge: str,
+                                                   tmp_path: Path) -> None:
+    """Chunk planning read a whole line where it looked for a cut (the rest of the line a
+    cut point fell in, then each line until one starts an entry): a 16 MiB line at a cut
+    point cost its length in memory (and its decoded copy), whatever ``--max-line-bytes``
+    says. Planning must scan for line ends in blocks, holding only a line's head."""
+    short = _rds(1, 77, 0, "checkpoint starting: time")
+    body = {"entry": _rds(2, 100, 5000, "statement: select '"),
+            "junk": "x", "continuation": "\tselect '"}[huge]
+    head = (short + "\n") * 200
+    path = tmp_path / "huge.log"
+    with open(path, "wb") as handle:
+        handle.write(head.encode())
+        handle.write(body.encode() + b"y" * (HUGE_LINE_BYTES - len(body)) + b"'\n")
+        handle.write(((short + "\n") * 200).encode())
+    cut = len(head) + (0 if where == "at" else 1000)
+    tracemalloc.start()
+    try:
+        chunks = plan_chunks(str(path), LinePrefix(RDS_PREFIX), 2, chunk_bytes=cut,
+                             warmup_bytes=HUGE_LINE_BYTES * 2, warmup_lines=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PLAN_MEMORY_BYTES, f"planning held {peak} bytes"
+    assert len(chunks) > 1
+    data = path.read_bytes()
+    for chunk in chunks[1:]:  # each chunk starts at a line that starts an entry
+        assert data[chunk.start - 1:chunk.start] == b"\n"
+        line = data[chunk.start:data.index(b"\n", chunk.start)]
+        assert line.startswith(b"2026-") and b"LOG:  " in line[:200]
+        assert chunk.start_line == data.count(b"\n", 0, chunk.start)

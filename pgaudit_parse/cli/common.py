@@ -228,6 +228,17 @@ def _identity(path: str) -> tuple[str, object]:
     return "other", path
 
 
+def _missing(path: str) -> bool:
+    """True when ``path`` does not exist (not: cannot be looked up for another cause)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | None]]
                      ) -> str | None:
     """Refuse an output that is an input or another output, before anything is opened.
@@ -412,7 +423,10 @@ def check_inputs(prefix: str, paths: Sequence[str],
             # e.g. a padding width past what a regular expression can repeat
             return f"--prefix: cannot be compiled: {exc}"
     for path in paths:
-        if path != "-" and not os.path.exists(path):
+        # Only a path that is not there stops the run here; one that cannot be reached
+        # (a directory that cannot be searched, a symlink loop) is named by its reader,
+        # with its cause, and the other inputs are read.
+        if path != "-" and not os.path.exists(path) and _missing(path):
             return f"{path}: no such file"
     if paths.count("-") > 1:
         return "'-' (standard input) given more than once"

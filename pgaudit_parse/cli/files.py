@@ -81,6 +81,15 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
+    return _failed(_parse_files_serial(paths, prefix, sink, quiet, summary, timezone,
+                                       state_bytes, max_line_bytes, zone_warnings))
+
+
+def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool,
+                        summary: Summary | None, timezone: str | None, state_bytes: int,
+                        max_line_bytes: int, zone_warnings: ZoneWarnings) -> list[str]:
+    """:func:`parse_files` in one process; returns what could not be read, one line each
+    (not printed yet)."""
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
                                   data=getattr(sink, "out", None))
     on_reject = sink.reject
@@ -95,8 +104,9 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
         for path in paths:
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
+            held = _HeldRejects(on_reject)
             try:
-                kind, items = read_structured(path, on_reject, max_line_bytes)
+                kind, items = read_structured(path, held, max_line_bytes)
             except InputError as exc:
                 failures.append(str(exc))
                 continue
@@ -111,13 +121,24 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
                 if broken:
                     failures.append(str(broken[0]))
                 continue
+            # The reader's rejects made while --prefix auto reads its sample are held and
+            # written where they fall among the sampled lines: where they are written
+            # when the prefix is given (and by --jobs).
+            held.holding = prefix == "auto"
             try:
                 compiled, lines = open_with_prefix(
                     until_error(items, broken), prefix,  # type: ignore[arg-type]
                     timezone, _unless(broken, _tell_choice(name, quiet)))
             except PrefixError as exc:
+                # (no line of it is read: the file is named as failed; the rejects of its
+                # sample are not written, as with --jobs)
+                held.pending.clear()
                 failures.append(str(broken[0]) if broken else f"{name}: {exc}")
                 continue
+            finally:
+                held.holding = False
+            if held.pending:
+                lines = held.along(lines)
             parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
                             max_state_bytes=split_state_bytes(state_bytes)[0])
             count = _run(parser, lines, sink, progress, summary)
@@ -131,7 +152,38 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
         progress.close()
     if not quiet:
         report_state(evicted, unresolved, sink.released_early - released)
-    return _failed(failures)
+    return failures
+
+
+class _HeldRejects:
+    """A reject handler that holds the rejects it is given while ``holding``; they are
+    handed on in input order: before the first line after them (:meth:`along`), or
+    before the next reject that is not held."""
+
+    def __init__(self, target: Callable[[Reject], None]) -> None:
+        self.target = target
+        self.holding = False
+        self.pending: list[Reject] = []
+
+    def __call__(self, reject: Reject) -> None:
+        if self.holding:
+            self.pending.append(reject)
+            return
+        self.release()
+        self.target(reject)
+
+    def release(self, before: int | None = None) -> None:
+        """Hand on the held rejects (those of lines before line ``before`` only)."""
+        while self.pending and (before is None or self.pending[0].line < before):
+            self.target(self.pending.pop(0))
+
+    def along(self, lines: Iterator[Line]) -> Iterator[Line]:
+        """``lines``, with the held rejects handed on where they fall among them."""
+        for line in lines:
+            if self.pending:
+                self.release(line.number)
+            yield line
+        self.release()
 
 
 def _failed(failures: list[str]) -> int:
@@ -170,17 +222,19 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
                           state_bytes: int = DEFAULT_STATE_BYTES,
                           max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
-    from ..parallel import parse_file_parallel  # multiprocessing only when asked for
+    from ..parallel import can_split, parse_file_parallel  # multiprocessing when asked for
 
     rejected = 0
     failures: list[str] = []
     counts = [0, 0, 0]
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        if structured_kind(path) is not None:  # csvlog/jsonlog: whole messages, one process
-            status = parse_files([path], prefix, sink, quiet=True, timezone=timezone)
-            if status:
-                return status
+        # What cannot be cut is read by the code of one process: a pipe (a FIFO, stdin)
+        # can be read once only; .gz (a csvlog in it, even a damaged one, is a csvlog),
+        # JSON, CRLF; csvlog/jsonlog are whole messages.
+        if not can_split(path) or structured_kind(path) is not None:
+            failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
+                                            state_bytes, max_line_bytes, zone_warnings)
             continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
