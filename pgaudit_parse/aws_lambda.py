@@ -355,6 +355,9 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     fmt = os.environ.get("OUTPUT_FORMAT", "").strip() or "records"
     if fmt not in FORMATS:
         raise RuntimeError(f"OUTPUT_FORMAT must be one of {', '.join(FORMATS)}")
+    if not isinstance(event, dict):  # (None, or not a Firehose event): nothing to answer
+        log.error("firehose: the event is not an object with 'records'")
+        return {"records": []}
     stream_arn = str(event.get("deliveryStreamArn") or "")
 
     def reingest(chunks: list[bytes]) -> None:
@@ -387,8 +390,9 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         # Position and reason only: the raw line may hold SQL literals.
         log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
 
+    records = event.get("records")
     answers = transform_records(
-        event.get("records") or [], fmt=fmt,
+        records if isinstance(records, list) else [], fmt=fmt,
         prefix=os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX,
         account_id=os.environ.get("ACCOUNT_ID") or None,
         instance=os.environ.get("INSTANCE") or None,

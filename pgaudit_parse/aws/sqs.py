@@ -46,6 +46,7 @@ that ended before the held one, may be written twice: at-least-once).
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -65,6 +66,12 @@ from .naming import instance_for_stream
 __all__ = ["SqsSource", "SqsConsumer", "DEFAULT_REORDER_SECONDS"]
 
 _MAX_MESSAGES = 10
+_DELETE_ATTEMPTS = 4
+#: Visibility timeout when the queue's is 0 (SQS's default): a message must stay hidden
+#: while its records are written, or another consumer reads it meanwhile.
+_DEFAULT_VISIBILITY = 30
+
+log = logging.getLogger("pgaudit_parse.sqs")
 #: How long a seed Lambda event waits for earlier events of its stream (seconds).
 DEFAULT_REORDER_SECONDS = 5.0
 
@@ -165,6 +172,8 @@ class SqsSource:
         self.clock = clock
         self.messages = 0
         self.dead = 0
+        self.undeleted = 0  # written, but SQS did not delete them: they may come again
+        self._sleep = time.sleep
         self.visibility_timeout = visibility_timeout or self._queue_visibility_timeout()
         self._heartbeat = _Heartbeat(sqs, queue_url, self.visibility_timeout,
                                      self.heartbeat_interval(self.visibility_timeout))
@@ -193,7 +202,7 @@ class SqsSource:
                 QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
         except Exception as exc:
             raise AwsSetupError(explain(exc, f"opening queue {self.queue_url}")) from exc
-        return int(attributes.get("VisibilityTimeout", 30))
+        return int(attributes.get("VisibilityTimeout", 0)) or _DEFAULT_VISIBILITY
 
     def receive(self) -> list[dict[str, Any]]:
         """One long poll: up to 10 messages (empty when the queue stayed empty)."""
@@ -382,7 +391,8 @@ class SqsSource:
         items = list(receipts.items())
         for i in range(0, len(items), _MAX_MESSAGES):
             pending = dict(items[i:i + _MAX_MESSAGES])
-            for _ in range(3):
+            refused: dict[str, str] = {}  # message id -> SQS's code, for good
+            for attempt in range(_DELETE_ATTEMPTS):
                 keys = list(pending)
                 try:
                     response = self.sqs.delete_message_batch(
@@ -394,12 +404,26 @@ class SqsSource:
                         from exc
                 for ok in response.get("Successful", []):
                     pending.pop(keys[int(ok["Id"])], None)
+                for failed in response.get("Failed", []):
+                    if failed.get("SenderFault"):  # (a receipt no longer valid: retrying
+                        key = keys[int(failed["Id"])]  # cannot help)
+                        refused[key] = str(failed.get("Code") or "?")
+                        pending.pop(key, None)
                 if not pending:
                     break
-            if pending:
-                # Not deleted: SQS will deliver them again and their records will repeat.
-                raise AwsSetupError(f"could not delete {len(pending)} processed message(s) "
-                                    f"from {self.queue_url}; they will be delivered again")
+                if attempt + 1 < _DELETE_ATTEMPTS:
+                    self._sleep(0.2 * 2 ** attempt)
+            # The records of these messages are written (the sink flushed durably before
+            # this acknowledgement); a message not deleted is delivered again, or not at
+            # all when it left the queue some other way (purged, expired, taken by another
+            # consumer after its visibility ran out): its records may be written twice,
+            # never lost. So the consumer says so and goes on; it does not stop.
+            codes = sorted(set(refused.values()) | ({"not deleted"} if pending else set()))
+            missed = len(refused) + len(pending)
+            if missed:
+                self.undeleted += missed
+                log.warning("%d written message(s) not deleted from %s (%s): SQS may "
+                            "deliver them again", missed, self._name, ", ".join(codes))
 
 
 class SqsConsumer:
