@@ -160,3 +160,74 @@ def test_firehose_handler_with_empty_or_none_records(event: Any) -> None:
         assert record["result"] == "ProcessingFailed"
     if isinstance(event, dict) and isinstance(event.get("records"), list):
         assert len(records) == len(event["records"])
+
+
+# -- visibility: a batch written for longer than the visibility timeout --------------------
+
+class _SlowSink(OutputSink):
+    """Takes longer than the visibility timeout to flush, then receives from the queue
+    itself: another consumer would get nothing of what is being written."""
+
+    def __init__(self, aws: Aws, url: str, seconds: float) -> None:
+        super().__init__(io.StringIO(), io.StringIO(), fmt="events")
+        self.aws, self.url, self.seconds = aws, url, seconds
+        self.seen_by_others: list[str] = []
+
+    def flush(self, durable: bool = False) -> None:
+        super().flush(durable)
+        if durable and self.written:
+            import time
+
+            time.sleep(self.seconds)
+            answer = self.aws.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                                  WaitTimeSeconds=0, VisibilityTimeout=0)
+            self.seen_by_others += [m["MessageId"] for m in answer.get("Messages", [])]
+
+
+def test_messages_stay_hidden_while_a_slow_batch_is_written(aws: Aws) -> None:
+    from pgaudit_parse.aws.sqs import SqsConsumer
+
+    url = aws.queue(aws.unique("slow"), visibility_timeout=1)
+    aws.send_forwarder_messages(url, GROUP, "db1",
+                                [(BASE_MS + n, audit_line(BASE_MS + n, 9, n)) for n in range(3)],
+                                per_message=1)
+    sink = _SlowSink(aws, url, 2.5)
+    SqsConsumer(aws.sqs, url, sink, wait_seconds=0, visibility_timeout=1).run()
+    got = [json.loads(line) for line in sink.out.getvalue().splitlines()]
+    assert statements(got) == {n: 1 for n in range(3)}
+    assert sink.seen_by_others == []
+    assert aws.queue_depth(url) == (0, 0)
+
+
+# -- FilterLogEvents pages that end inside interleaved streams -----------------------------
+
+def test_interleaved_streams_split_by_pages_and_runs(aws: Aws, tmp_path: Path) -> None:
+    """Two streams whose events share milliseconds, ERRORs whose STATEMENT lines are events
+    of their own, pages of 3 events (ending anywhere, in either stream), then a second run
+    from the checkpoint: every error has its statement, every audit line is there once."""
+    from aws_logdata import error_lines, errors
+
+    group = aws.log_group(aws.unique("/aws/rds/cluster/il") + "/postgresql", ["i-1", "i-2"])
+    wanted: dict[str, str] = {}
+    for stream, pid in (("i-1", 31), ("i-2", 32)):
+        events = []
+        for k in range(60):
+            ms = BASE_MS + (k // 3) * 1000  # three events per millisecond per stream
+            n = 2 * k + (stream == "i-2")
+            if k % 4 == 1:
+                events += [(ms, line) for line in error_lines(ms, pid, n)]
+                wanted[f'relation "nope{n}" does not exist'] = f"select *\nfrom nope{n}"
+            else:
+                events.append((ms, audit_line(ms, pid, n)))
+        aws.put(group, stream, events)
+    out, checkpoint = tmp_path / "out.jsonl", tmp_path / "cp.json"
+    common = ("cloudwatch", "--log-group", group, "--format", "events", "--output", str(out),
+              "--checkpoint", str(checkpoint), "--page-size", "3", "-q")
+    first = aws.cli(*common, "--from-beginning")
+    assert first.returncode == 0, first.stderr
+    again = aws.cli(*common)  # from the checkpoint: nothing new, nothing twice
+    assert again.returncode == 0, again.stderr
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert errors(got) == wanted
+    audits = statements(got)
+    assert all(count == 1 for count in audits.values()) and len(audits) == 120 - len(wanted)
