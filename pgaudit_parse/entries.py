@@ -25,10 +25,37 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .lines import Line, Reject, slot_constructor, slot_filler, to_lines
-from .prefix import SECONDARY_LABELS, LinePrefix, ParsedLine
+from .prefix import POSTGRES_DEFAULT_PREFIX, SECONDARY_LABELS, LinePrefix, ParsedLine, PrefixError
 
 __all__ = ["LogEntry", "EntryAssembler", "assemble_entries", "DEFAULT_WINDOW",
-           "parse_start", "starts_message"]
+           "parse_start", "starts_message", "prefix_change", "PREFIX_CHANGE_MARK"]
+
+#: What the postmaster's message starts with when a reload changes ``log_line_prefix``
+#: (PostgreSQL applies the new value, then logs it; backends follow as they reload).
+PREFIX_CHANGE_MARK = 'parameter "log_line_prefix" '
+_CHANGED_TO = 'changed to "'
+_RESET = "removed from configuration file, reset to default"
+
+
+def prefix_change(message: str) -> str | None:
+    """The ``log_line_prefix`` a reload put in force, read off the postmaster's message.
+
+    >>> prefix_change('parameter "log_line_prefix" changed to "%m [%p] %q%u@%d "')
+    '%m [%p] %q%u@%d '
+    >>> prefix_change('parameter "log_line_prefix" removed from configuration file, '
+    ...               'reset to default')
+    '%m [%p] '
+    >>> prefix_change('parameter "work_mem" changed to "8MB"') is None
+    True
+    """
+    if not message.startswith(PREFIX_CHANGE_MARK):
+        return None
+    rest = message[len(PREFIX_CHANGE_MARK):]
+    if rest.startswith(_CHANGED_TO) and rest.endswith('"') and len(rest) > len(_CHANGED_TO):
+        return rest[len(_CHANGED_TO):-1]
+    if rest == _RESET:
+        return POSTGRES_DEFAULT_PREFIX
+    return None
 
 #: Lines an open entry waits for more of its lines before it is emitted.
 DEFAULT_WINDOW = 64
@@ -210,6 +237,14 @@ class _StreamState:
         self.seq = 0
 
 
+def _announces_prefix(split: tuple[Mapping[str, str], str, str]) -> bool:
+    """Is this the postmaster's LOG line telling a new ``log_line_prefix``? (Not a
+    client's: a session's line, such as a ``RAISE LOG`` of the same text, has a user
+    when the prefix shows one.)"""
+    fields, severity, message = split
+    return severity == "LOG" and not fields.get("u") and prefix_change(message) is not None
+
+
 class EntryAssembler:
     """Streaming assembler: ``feed`` lines, get finished entries back; ``flush`` at the end.
 
@@ -223,13 +258,53 @@ class EntryAssembler:
     """
 
     def __init__(self, prefix: LinePrefix, on_reject: Callable[[Reject], None] | None = None,
-                 window: int = DEFAULT_WINDOW) -> None:
+                 window: int = DEFAULT_WINDOW,
+                 on_prefix_change: Callable[[LinePrefix], None] | None = None,
+                 on_unmatched: Callable[[Line], bool] | None = None) -> None:
         self.prefix = prefix
         self.on_reject = on_reject or (lambda reject: None)
         self.window = window
         self._streams: dict[str, _StreamState] = {}
         self._key_escape = "p" if "p" in prefix.escapes else ("c" if "c" in prefix.escapes else "")
         self._split = prefix.split
+        # A reload that changes log_line_prefix is followed (the postmaster logs the new
+        # value); a backend that has not reloaded yet still writes the one before it.
+        self._previous: LinePrefix | None = None
+        self._on_prefix_change = on_prefix_change
+        # Offered each line the prefix does not read before it is rejected (the parser
+        # takes csvlog records among plain lines): True when it took the line.
+        self._on_unmatched = on_unmatched
+
+    def _use_prefix(self, spec: str) -> LinePrefix | None:
+        """Switch to the prefix ``spec`` (None when it is the one in use or not valid)."""
+        if spec == self.prefix.spec:
+            return None
+        try:
+            new = LinePrefix(spec, timezone=self.prefix.timezone)
+        except PrefixError:
+            return None
+        self._previous, self.prefix, self._split = self.prefix, new, new.split
+        self._key_escape = "p" if "p" in new.escapes else ("c" if "c" in new.escapes else "")
+        if self._on_prefix_change is not None:
+            self._on_prefix_change(new)
+        return new
+
+    def _split_unmatched(self, text: str) -> tuple[Mapping[str, str], str, str] | None:
+        """A line the prefix in use does not read: the postmaster's own line announcing a
+        new prefix (written in it), or a line of a backend still on the previous one."""
+        start = text.find(PREFIX_CHANGE_MARK)
+        spec = prefix_change(text[start:]) if start >= 0 else None
+        if spec is not None:
+            try:
+                split = LinePrefix(spec, timezone=self.prefix.timezone).split(text)
+            except PrefixError:
+                split = None
+            if split is not None and _announces_prefix(split) \
+                    and self._use_prefix(spec) is not None:
+                return split
+        if self._previous is not None:
+            return self._previous.split(text)
+        return None
 
     def feed(self, line: Line) -> list[LogEntry]:
         """Take one physical line; return the entries it completed (possibly none)."""
@@ -248,11 +323,20 @@ class EntryAssembler:
                 else:
                     last.continue_with(text, line, seq)
                 return self._ready(state)
-            reason = "empty line" if not text else "line does not match log_line_prefix"
-            self._reject(line, reason)
-            state.last = None
-            return self._ready(state)
+            split = self._split_unmatched(text) if text else None
+            if split is None:
+                if text and self._on_unmatched is not None and self._on_unmatched(line):
+                    state.last = None
+                    return self._ready(state)
+                reason = "empty line" if not text else "line does not match log_line_prefix"
+                self._reject(line, reason)
+                state.last = None
+                return self._ready(state)
         fields, severity, message = split
+        if message[:10] == "parameter " and _announces_prefix(split) \
+                and self._use_prefix(prefix_change(message) or self.prefix.spec) is not None:
+            # the line itself is written in the new prefix (the old one may read it too)
+            fields, severity, message = self._split(text) or split
         key = fields.get(self._key_escape, "") if self._key_escape else ""
         if severity in _SECONDARY:  # a DETAIL/HINT/STATEMENT... line of the message before it
             owner = state.open.get(key)

@@ -486,6 +486,10 @@ class EventBuilder:
         self.sessions = SessionTable(max_state_bytes, max_backends)
         self._neighbours = ambiguous_neighbours(prefix) if prefix is not None else ()
 
+    def use_prefix(self, prefix: LinePrefix) -> None:
+        """Read the entries of a new ``log_line_prefix`` (a reload changed it)."""
+        self._neighbours = ambiguous_neighbours(prefix)
+
     @property
     def max_state_bytes(self) -> int:
         """The byte budget of the per-session state."""

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import mmap
 import multiprocessing
 import os
 import shutil
@@ -50,7 +51,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO, Final, cast
 
-from .entries import starts_message
+from .entries import PREFIX_CHANGE_MARK, starts_message
 from .jsonenc import TEXT_ERRORS
 from .lines import Line, Reject
 from .parser import (
@@ -70,6 +71,7 @@ from .sources import (
     plain_file_lines,
     read_input,
 )
+from .structured import CSVLOG_START
 from .timestamps import AmbiguousZoneWarning
 
 __all__ = [
@@ -144,6 +146,23 @@ def can_split(path: str) -> bool:
     if path == "-" or not os.path.isfile(path):
         return False
     return input_is_plain_lf(path)
+
+
+def _needs_one_process(path: str) -> bool:
+    """Does the file hold a reload's new ``log_line_prefix``, or csvlog records? Chunks
+    are cut, and their workers start, with one prefix, at lines that start a message; the
+    parser follows a change of prefix, and reads a csvlog record over several lines, only
+    reading in order."""
+    mark = PREFIX_CHANGE_MARK.encode("utf-8")
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return (data.find(mark) >= 0 or CSVLOG_START.search(data) is not None
+                        or CSVLOG_START.match(b"\n" + data[:128]) is not None)
+    except (OSError, ValueError):
+        return False
 
 
 def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:
@@ -514,7 +533,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
             else:
                 warnings.warn(message, AmbiguousZoneWarning, stacklevel=2)
 
-    if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path):
+    if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path) \
+            or _needs_one_process(path):
         return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
     chunks = plan_chunks(path, compiled, jobs, chunk_bytes, warmup_bytes, warmup_lines)
     if len(chunks) == 1:

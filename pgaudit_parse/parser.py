@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from .entries import DEFAULT_WINDOW, EntryAssembler, LogEntry
+from .entries import DEFAULT_WINDOW, PREFIX_CHANGE_MARK, EntryAssembler, LogEntry
 from .events import DEFAULT_STATEMENT_CACHE_BYTES, Event, EventBuilder
 from .lines import Line, Reject, to_lines
 from .prefix import (
@@ -24,7 +24,7 @@ from .prefix import (
     choose_prefix,
     has_session_line,
 )
-from .structured import read_structured
+from .structured import CsvlogRecords, read_structured, starts_csvlog_record
 from .timestamps import TimestampParser
 
 __all__ = ["Parser", "parse_lines", "parse_entries", "parse_path", "open_with_prefix",
@@ -104,7 +104,14 @@ class Parser:
         self.prefix = prefix
         self.reject_count = 0
         self._on_reject = on_reject if on_reject is not None else RejectCounter()
-        self._assembler = EntryAssembler(self.prefix, self._reject, window)
+        # csvlog records among the lines (a file that mixes stderr and csvlog, a csvlog
+        # in CloudWatch events): read as csvlog, whatever the prefix
+        self._csv = CsvlogRecords(self._reject)
+        self._csv_open = self._csv.open
+        self._csv_done: list[LogEntry] = []
+        self._assembler = EntryAssembler(self.prefix, self._reject, window,
+                                         on_prefix_change=self._prefix_changed,
+                                         on_unmatched=self._csvlog_line)
         # One timestamp reader per parser: it warns once about an ambiguous zone
         # abbreviation (an AmbiguousZoneWarning, or a call of on_ambiguous_zone).
         timestamps = TimestampParser(self.prefix.timezone, on_ambiguous_zone)
@@ -132,14 +139,34 @@ class Parser:
         """Audit lines that kept ``<previously logged>`` (earlier line unknown)."""
         return self._builder.unresolved_statements
 
+    def _prefix_changed(self, prefix: LinePrefix) -> None:
+        """A reload changed ``log_line_prefix`` (the log says so): lines from there on are
+        read with the new one (see :class:`~pgaudit_parse.entries.EntryAssembler`)."""
+        self.prefix = prefix
+        self._builder.use_prefix(prefix)
+
     def _reject(self, reject: Reject) -> None:
         self.reject_count += 1
         self._on_reject(reject)
 
     def feed(self, line: Line) -> list[Event]:
         """Take one line; return the events it completed."""
+        if self._csv_open and line.stream in self._csv_open:
+            return self._events(self._csv.add(line))
         entries = self._assembler.feed(line)
+        if self._csv_done:
+            entries, self._csv_done = entries + self._csv_done, []
         return self._events(entries) if entries else []
+
+    def _csvlog_line(self, line: Line) -> bool:
+        """A line the prefix does not read: does it start a csvlog record?"""
+        entries = self._csv.begin(line)
+        if entries is None:
+            return False
+        # the stderr messages held so far came before it (a file of stderr lines, then
+        # csvlog records): they go first
+        self._csv_done += self._assembler.flush() + entries
+        return True
 
     def feed_entry(self, entry: LogEntry) -> Event | None:
         """Take one whole message (a csvlog or jsonlog record); return its event, or None
@@ -149,12 +176,14 @@ class Parser:
 
     def flush(self) -> list[Event]:
         """Emit all events still held (end of input, or a pause in a follow mode)."""
+        self._csv.flush()
         return self._events(self._assembler.flush())
 
     def release(self, stale: Callable[[Line], bool]) -> list[Event]:
         """Emit the held messages that hold a ``stale`` line (and, per stream, those that
         began before them); messages begun after them stay held (see
         :meth:`~pgaudit_parse.entries.EntryAssembler.release`)."""
+        self._csv.release(stale)
         return self._events(self._assembler.release(stale))
 
     def withdraw(self) -> tuple[list[Event], list[Line]]:
@@ -167,7 +196,7 @@ class Parser:
 
     def pending_lines(self) -> list[Line]:
         """Lines read but not yet part of an emitted event."""
-        return self._assembler.pending_lines()
+        return self._assembler.pending_lines() + self._csv.pending_lines()
 
     def _events(self, entries: list[LogEntry]) -> list[Event]:
         events = []
@@ -200,13 +229,29 @@ def resolve_prefix(prefix: str | LinePrefix, sample: list[str],
     if prefix == "auto":
         if not any(line and not line.startswith("\t") for line in sample):
             return LinePrefix(RDS_PREFIX, timezone=timezone)
-        choice = choose_prefix(sample)
+        choice = choose_prefix(_before_prefix_change(sample))
+        if choice is None and any(starts_csvlog_record(line) or line[:2] == '{"'
+                                  for line in sample):
+            # csvlog records or jsonlog lines (in CloudWatch events, say) need no prefix:
+            # the parser reads them whatever the prefix
+            return LinePrefix(RDS_PREFIX, timezone=timezone)
         if choice is None:
             raise PrefixError("no known log_line_prefix fits the first lines; pass --prefix")
         if on_choice is not None:
             on_choice(choice)
         return LinePrefix(choice.spec, timezone=timezone)
     return LinePrefix(prefix, timezone=timezone)
+
+
+def _before_prefix_change(sample: list[str]) -> list[str]:
+    """The lines written before a reload changed ``log_line_prefix`` (the prefix to start
+    with; the parser follows the change), or all of them when none did or nothing came
+    before it."""
+    for index, line in enumerate(sample):
+        if PREFIX_CHANGE_MARK in line and any(
+                text and not text.startswith("\t") for text in sample[:index]):
+            return sample[:index]
+    return sample
 
 
 def read_sample(stream: Iterator[T], text: Callable[[T], str]) -> list[T]:

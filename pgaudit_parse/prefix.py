@@ -56,6 +56,7 @@ __all__ = [
     "PrefixChoice",
     "CLOUD_SQL_PREFIX",
     "AZURE_PREFIX",
+    "BACKEND_TYPES",
 ]
 
 #: The RDS and Aurora for PostgreSQL default (not changeable on RDS).
@@ -153,6 +154,18 @@ _ZONED: Final = frozenset("tms")
 #: address holds the ':' a prefix may use as a separator.
 _FREE_TEXT: Final = frozenset("audhbiL")
 _ESCAPES: Final = frozenset(_VALUE_PATTERNS) | _FREE_TEXT | {"q"}
+#: ``%b`` values of several words (PostgreSQL 13-18's backend types, and the background
+#: workers of core: the type a bgworker registers): free text would end them at their
+#: first space when a space follows ``%b`` (``client backend bob@shop`` read as backend
+#: ``client``, user ``backend bob``), so these are tried first, each followed by the rest.
+BACKEND_TYPES: Final = tuple(sorted((
+    "client backend", "not initialized", "autovacuum launcher", "autovacuum worker",
+    "background worker", "background writer", "standalone backend", "stats collector",
+    "slotsync worker", "dead-end client backend", "io worker", "parallel worker",
+    "logical replication launcher", "logical replication worker",
+    "logical replication apply worker", "logical replication tablesync worker",
+    "logical replication parallel worker", "wal summarizer",
+), key=lambda name: (-len(name), name)))
 #: PostgreSQL reads a padding width with atoi() into an int.
 _MAX_PADDING: Final = 2**31 - 1
 
@@ -305,6 +318,9 @@ def _value_regex(parts: tuple[PrefixPart, ...], index: int) -> str:
     following = _following_text(parts, index)
     lookahead = f"(?={following})" if following is not None else ""
     if part.escape in _FREE_TEXT:
+        if part.escape == "b" and not part.padding and lookahead:
+            known = "|".join(re.escape(name) for name in BACKEND_TYPES)
+            return f"(?:(?:{known}){lookahead}|.*?{lookahead})"
         if not part.padding:
             return f".*?{lookahead}"
         # PostgreSQL pads to |width| bytes. An ASCII value (TABs and other controls
@@ -487,7 +503,12 @@ def _tail_element(parts: tuple[PrefixPart, ...], index: int) -> pp.ParserElement
 
 
 def _free_text_element(part: PrefixEscape, tail: pp.ParserElement | None) -> pp.ParserElement:
-    """Free text: it ends at the first place where the rest of the prefix can follow."""
+    """Free text: it ends at the first place where the rest of the prefix can follow (a
+    backend type of several words, :data:`BACKEND_TYPES`, is taken whole when the rest
+    follows it)."""
+    if part.escape == "b" and not part.padding and tail is not None:
+        known = [pp.Literal(name) + pp.FollowedBy(tail) for name in BACKEND_TYPES]
+        return pp.MatchFirst([*known, pp.SkipTo(tail)])
     if not part.padding:
         return pp.SkipTo(tail) if tail is not None else pp.Empty()
     width = abs(part.padding)

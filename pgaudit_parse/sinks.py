@@ -392,7 +392,11 @@ class OutputSink:
         self.redact = redact or default_redact(fmt)
         # (a Guardium record carries neither a fingerprint nor an audit line's raw message;
         # OCSF and ECS carry the raw message, so it is written again redacted)
-        self._sql = SqlStage(self.redact, fingerprints=fmt == "events",
+        # A record never carries a password, whatever --redact says: the record builder
+        # hides what one statement shows, and the stage what a session shows (an EXECUTE
+        # of a statement PREPAREd with a password place, a RAISE message that echoes one).
+        self._sql = SqlStage("passwords" if fmt == "records" and self.redact == "none"
+                             else self.redact, fingerprints=fmt == "events",
                              audit_messages=fmt != "records")
         self.out = out
         self.errors = errors

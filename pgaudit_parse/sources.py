@@ -155,8 +155,10 @@ _LITERAL_TOKEN: Final = re.compile(r"""
     | (?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
     | (?P<name>True|False|None)\b
     )""", re.VERBOSE)
-#: A backslash before a non-ASCII character: the one case the fast unescape gets wrong.
-_ODD_ESCAPE: Final = re.compile(r"\\[^\x00-\x7f]")
+#: A backslash before a non-ASCII character: the one case the fast unescape gets wrong;
+# and an escape the C decoder does not know, ``\/`` as JSON writes a slash, makes it warn:
+# the slow path keeps it as Python does, silently)
+_ODD_ESCAPE: Final = re.compile(r"\\(?:[^\x00-\x7f]|[^\\'\"abfnrtvx0-7NuU\n])")
 _ESCAPE: Final = re.compile(
     r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|N\{[^}\n]*\}|.|\n)",
     re.DOTALL)

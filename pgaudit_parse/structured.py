@@ -33,11 +33,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import re
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, Final, Literal, cast
 
 from .entries import LogEntry
@@ -52,7 +53,8 @@ from .sources import (
 )
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
-           "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind"]
+           "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind",
+           "starts_csvlog_record", "CsvlogRecords", "CSVLOG_START"]
 
 StructuredKind = Literal["csvlog", "jsonlog"]
 
@@ -103,23 +105,106 @@ def sniff_structured(head: str) -> StructuredKind | None:
     text = head.lstrip("\ufeff")
     if text.startswith("{"):
         first = text.split("\n", 1)[0]
-        try:
-            obj = json.loads(first)
-        except (ValueError, RecursionError):
-            return None
-        if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
-                and set(obj) <= JSONLOG_KEYS:
-            return "jsonlog"
+        return "jsonlog" if _jsonlog_object(first) else None
+    lines = text.split("\n", 2)
+    if len(lines) == 3 and lines[1].startswith("{") and _jsonlog_object(lines[1]):
+        return "jsonlog"  # the first line is the end of a line cut off from its start
+    if _csv_width(text) is not None or _records_start(text) is not None:
+        return "csvlog"
+    return None
+
+
+def _jsonlog_object(line: str) -> bool:
+    return _as_jsonlog(line) is not None
+
+
+def _as_jsonlog(line: str) -> dict[str, Any] | None:
+    """The object of a jsonlog line, or None when the line is not one."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
         return None
-    if not _CSV_START.match(text):
+    if isinstance(obj, dict) and {"timestamp", "error_severity", "message"} <= set(obj) \
+            and set(obj) <= JSONLOG_KEYS:
+        return obj
+    return None
+
+
+def _csv_width(text: str, start: int = 0) -> int | None:
+    """The column count of the csvlog record that starts at ``start`` of ``text``, or None
+    if none does. (Lines are handed to the reader one by one: no copy of the rest.)"""
+    if not _CSV_START.match(text, start):
         return None
     _allow_long_fields()
     try:
-        record = next(csv.reader(io.StringIO(text), strict=True))
+        record = next(csv.reader(_lines_from(text, start), strict=True))
     except (csv.Error, StopIteration):
         return None
     if len(record) in _CSV_WIDTHS and record[11] in _SEVERITIES:
-        return "csvlog"
+        return len(record)
+    return None
+
+
+def _lines_from(text: str, start: int) -> Iterator[str]:
+    """The lines of ``text`` from ``start`` on, LF kept."""
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
+#: How many physical lines the end of a record cut off at the start of an input (a
+#: rotated or copied file, ``tail``, a byte range) may span before the first whole record.
+_CUT_MAX_LINES: Final = 1000
+#: csvlog columns that hold integers (or nothing).
+_CSV_NUMBERS: Final = frozenset({"process_id", "session_line_num", "transaction_id",
+                                 "internal_query_pos", "query_pos", "leader_pid", "query_id"})
+_INTEGER: Final = re.compile(r"-?\d*\Z")
+
+
+def _is_record_tail(tail: str, width: int) -> bool:
+    """Is ``tail`` the end of a csvlog record of ``width`` columns whose start was cut off?
+
+    Cut inside a quoted field, the text holds an odd number of quotes and reads as one
+    record from inside that field; cut outside quotes, it is one line. Its fields must be
+    the record's last columns: no more of them, numbers where the columns hold numbers,
+    the severity where it is one (the first field may be cut anywhere: not checked).
+    """
+    inside = tail.count('"') % 2 == 1
+    if not inside and "\n" in tail:
+        return False
+    _allow_long_fields()
+    try:
+        rows = list(csv.reader(io.StringIO('"' + tail if inside else tail), strict=True))
+    except csv.Error:
+        return False
+    if len(rows) != 1 or not 1 <= len(rows[0]) <= width:
+        return False
+    fields = rows[0]
+    columns = CSVLOG_COLUMNS[width - len(fields):width]
+    for column, value in list(zip(columns, fields, strict=True))[1:]:
+        if column in _CSV_NUMBERS and not _INTEGER.match(value):
+            return False
+        if column == "error_severity" and value not in _SEVERITIES:
+            return False
+    return True
+
+
+def _records_start(text: str) -> int | None:
+    """Where the first whole csvlog record starts in ``text`` when ``text`` starts inside a
+    record (its end, cut off from its start), or None."""
+    if _CSV_START.match(text):
+        return None
+    start = 0
+    for _ in range(_CUT_MAX_LINES):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+        if not _CSV_START.match(text, start):
+            continue
+        width = _csv_width(text, start)
+        if width is not None and _is_record_tail(text[:start - 1], width):
+            return start
     return None
 
 
@@ -196,7 +281,7 @@ def _put(fields: dict[str, str], escape: str, value: str | None) -> None:
         fields[escape] = value
 
 
-def csvlog_entries(stream: IO[str], source: str,
+def csvlog_entries(stream: Iterable[str], source: str,
                    on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
     """One entry per csvlog record (quoted fields may hold newlines, CRs, commas).
 
@@ -206,9 +291,26 @@ def csvlog_entries(stream: IO[str], source: str,
     report = on_reject or (lambda reject: None)
     physical: list[str] = []
     position = [0]
+    source_lines: Iterator[str] = iter(stream)
+    head: list[str] = []
+    for text in source_lines:  # an input that starts inside a record: its end is a reject
+        head.append(text)
+        if len(head) == 1 and _CSV_START.match(text):
+            break
+        if len(head) > _CUT_MAX_LINES:
+            break
+    whole = "".join(head)
+    cut = _records_start(whole) if len(head) > 1 else None
+    if cut is not None:
+        tail = whole[:cut].count("\n")
+        report(Reject(source, 1, f"csvlog record cut short: the input starts inside a record "
+                                 f"({tail} line(s))", whole[:cut - 1], lines=tail))
+        head = head[tail:]
+        position[0] = tail
+    source_lines = itertools.chain(head, source_lines)
 
     def lines() -> Iterator[str]:
-        for text in stream:
+        for text in source_lines:
             position[0] += 1
             physical.append(text)
             yield text
@@ -216,7 +318,7 @@ def csvlog_entries(stream: IO[str], source: str,
     _allow_long_fields()
     reader = csv.reader(lines(), strict=True)
     numbers = _StderrLineNumbers()
-    start = 1
+    start = position[0] + 1
     while True:
         try:
             record = next(reader)
@@ -224,17 +326,20 @@ def csvlog_entries(stream: IO[str], source: str,
             return
         except csv.Error as exc:
             raw = "".join(physical).rstrip("\n")
-            report(Reject(source, start, f"bad csvlog record: {exc}", raw))
+            report(Reject(source, start, f"bad csvlog record: {exc}", raw,
+                          lines=max(1, len(physical))))
             physical.clear()
             start = position[0] + 1
             continue
         raw = "".join(physical)
+        count = len(physical)
         physical.clear()
         number, start = start, position[0] + 1
         if raw.endswith("\n"):
             raw = raw[:-1]
         if len(record) not in _CSV_WIDTHS or record[11] not in _SEVERITIES:
-            report(Reject(source, number, f"not a csvlog record ({len(record)} columns)", raw))
+            report(Reject(source, number, f"not a csvlog record ({len(record)} columns)", raw,
+                          lines=count))
             continue
         values = dict(zip(CSVLOG_COLUMNS, record, strict=False))
         yield _csv_entry(values, raw, source, number, numbers)
@@ -265,7 +370,135 @@ def _csv_entry(v: dict[str, str], raw: str, source: str, number: int,
                   v["internal_query_pos"], secondary, raw, source, number, numbers)
 
 
-def jsonlog_entries(stream: IO[str], source: str,
+def starts_csvlog_record(text: str) -> bool:
+    """Could this physical line start a csvlog record? (``log_time`` always has
+    milliseconds: the slice test keeps this cheap on every line of a plain log.)
+
+    >>> starts_csvlog_record('2026-11-25 16:05:01.120 UTC,"alice","shop",42,')
+    True
+    >>> starts_csvlog_record("2026-11-25 16:05:01.120 UTC [42] LOG:  hi")
+    False
+    """
+    return text[19:20] == "." and _CSV_START.match(text) is not None
+
+
+#: A line that starts a csvlog record, after its LF, for scanners of raw bytes
+#: (``--jobs``; a leading LF keeps the scan fast).
+CSVLOG_START: Final = re.compile(rb"\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [^ ,\n]*,")
+#: How many physical lines one csvlog record among plain lines may span.
+_OPEN_MAX_LINES: Final = 100_000
+
+
+class CsvlogRecords:
+    """csvlog records (and jsonlog lines) met among the lines of a plain log: a file that
+    mixes stderr and csvlog lines (two logs joined with ``cat``), or csvlog records in
+    CloudWatch events, where one record may span several events. A record is complete at
+    the end of the line where its quotes balance (csv doubles a quote inside a field); its lines are
+    held per ``Line.stream`` until then. A complete record that is not a csvlog record,
+    or one that never completes, is one reject with its lines.
+
+    >>> records = CsvlogRecords(print)
+    >>> records.begin(Line('2026-11-25 16:05:01.120 UTC,"alice","shop",42,,6565f1a2.2a,3,,'
+    ...                    '2026-11-25 16:05:00 UTC,3/7,0,LOG,00000,"two', "f", 1))
+    []
+    >>> [e.message for e in records.add(Line('lines",,,,,,,,,"psql","client backend",,0',
+    ...                                      "f", 2))]
+    ['two\\nlines']
+    """
+
+    def __init__(self, on_reject: Callable[[Reject], None]) -> None:
+        self._report = on_reject
+        #: Lines of each stream's record still open (its quotes do not balance yet).
+        self.open: dict[str, list[Line]] = {}
+        self._quotes: dict[str, int] = {}
+        self._numbers = _StderrLineNumbers()
+
+    def begin(self, line: Line) -> list[LogEntry] | None:
+        """Take a line the prefix did not read: None when it does not start a csvlog
+        record (nor is a jsonlog line); else the entry it completes (or none yet)."""
+        if line.text[:2] == '{"':
+            return self._jsonlog(line)
+        if not starts_csvlog_record(line.text):
+            return None
+        quotes = line.text.count('"')
+        if quotes % 2 == 0:
+            entry = self._entry([line])
+            return None if entry is None else [entry]
+        self.open[line.stream] = [line]
+        self._quotes[line.stream] = quotes
+        return []
+
+    def add(self, line: Line) -> list[LogEntry]:
+        """Take the next line of a stream whose record is open."""
+        stream = line.stream
+        held = self.open[stream]
+        held.append(line)
+        quotes = self._quotes[stream] + line.text.count('"')
+        self._quotes[stream] = quotes
+        if quotes % 2 == 1:
+            if len(held) >= _OPEN_MAX_LINES:
+                self._give_up(stream, f"csvlog record not closed after {len(held)} lines")
+            return []
+        del self.open[stream], self._quotes[stream]
+        entry = self._entry(held)
+        return [] if entry is None else [entry]
+
+    def _jsonlog(self, line: Line) -> list[LogEntry] | None:
+        """A jsonlog line (jsonlog in CloudWatch events) is one whole message."""
+        obj = _as_jsonlog(line.text)
+        if obj is None or not isinstance(obj["message"], str) \
+                or obj["error_severity"] not in _SEVERITIES \
+                or not isinstance(obj["timestamp"], str):
+            return None
+        entry = _json_entry(obj, line.text, line.source, line.number, self._numbers)
+        return [LogEntry(entry.fields, entry.severity, entry.message, entry.secondary,
+                         (line,))]
+
+    def flush(self) -> None:
+        """End of input: each record still open is a reject."""
+        for stream in list(self.open):
+            self._give_up(stream, "csvlog record cut short (the input ends inside it)")
+
+    def release(self, stale: Callable[[Line], bool]) -> None:
+        """Give up the open records holding a ``stale`` line (a source that must move on:
+        their other lines did not come): each is a reject."""
+        for stream, held in list(self.open.items()):
+            if any(stale(line) for line in held):
+                self._give_up(stream, "csvlog record cut short (the rest did not come)")
+
+    def pending_lines(self) -> list[Line]:
+        return [line for held in self.open.values() for line in held]
+
+    def _give_up(self, stream: str, reason: str) -> None:
+        held = self.open.pop(stream)
+        del self._quotes[stream]
+        self._report(Reject(held[0].source, held[0].number, reason,
+                            "\n".join(line.text for line in held), lines=len(held)))
+
+    def _entry(self, held: list[Line]) -> LogEntry | None:
+        """The entry of a complete record; a reject (or None for one plain line: the
+        caller rejects it as it would any line) when it is not a csvlog record."""
+        _allow_long_fields()
+        raw = "\n".join(line.text for line in held)
+        try:
+            rows = list(csv.reader([line.text + "\n" for line in held], strict=True))
+        except csv.Error as exc:
+            rows, problem = [], f"bad csvlog record: {exc}"
+        else:
+            problem = "not a csvlog record"
+        if len(rows) == 1 and len(rows[0]) in _CSV_WIDTHS and rows[0][11] in _SEVERITIES:
+            first = held[0]
+            entry = _csv_entry(dict(zip(CSVLOG_COLUMNS, rows[0], strict=False)), raw,
+                               first.source, first.number, self._numbers)
+            return LogEntry(entry.fields, entry.severity, entry.message, entry.secondary,
+                            tuple(held))
+        if len(held) == 1:
+            return None
+        self._report(Reject(held[0].source, held[0].number, problem, raw, lines=len(held)))
+        return None
+
+
+def jsonlog_entries(stream: Iterable[str], source: str,
                     on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
     """One entry per jsonlog line; a line that is not a jsonlog object is a reject."""
     report = on_reject or (lambda reject: None)
@@ -356,7 +589,27 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
         return None, _guarded(_dispatch(stream, name, on_reject, max_line_bytes), text, name,
                               path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
-    return kind, _guarded(read(stream, name, on_reject), text, name, path)
+    lines: Iterable[str] = _without_crlf(stream) if _is_crlf(head) else stream
+    return kind, _guarded(read(lines, name, on_reject), text, name, path)
+
+
+#: Complete lines that decide whether a file is CRLF (all of them must end in CR LF), as
+#: for plain logs.
+_CRLF_SAMPLE: Final = 8
+
+
+def _is_crlf(head: str) -> bool:
+    """Was this csvlog/jsonlog written with CR LF line ends (PostgreSQL on Windows writes
+    its log files in text mode: every LF, inside a quoted field too, becomes CR LF)?"""
+    sample = [line for line in head.split("\n")[:-1][:_CRLF_SAMPLE] if line]
+    return bool(sample) and all(line.endswith("\r") for line in sample)
+
+
+def _without_crlf(stream: Iterable[str]) -> Iterator[str]:
+    """The lines of a CRLF file with exactly the CR of each CR LF removed (a bare CR in a
+    statement is data and stays)."""
+    for line in stream:
+        yield line[:-2] + "\n" if line.endswith("\r\n") else line
 
 
 def _read_some(text: IO[str], size: int) -> str:

@@ -64,6 +64,10 @@ ZONE_ABBREVIATIONS: dict[str, int] = {
     "JST": _hours(9), "KST": _hours(9), "AEST": _hours(10), "AEDT": _hours(11),
     "ACST": _hours(9.5), "ACDT": _hours(10.5), "AWST": _hours(8), "NZST": _hours(12),
     "NZDT": _hours(13), "ChST": _hours(10), "SST": _hours(-11),
+    # daylight forms of zones above (Israel's IDT beside IST, Adak's HDT beside HST) and
+    # those tzdata used since 2001 (Perth 2006-09, Karachi 2008-09, Moscow until 2011)
+    "IDT": _hours(3), "HDT": _hours(-9), "AWDT": _hours(9), "PKST": _hours(6),
+    "MSD": _hours(4),
 }
 
 #: Abbreviations that name several zones: (meaning, offset) pairs, the default first. The

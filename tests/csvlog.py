@@ -24,6 +24,10 @@ from zoneinfo import ZoneInfo
 
 __all__ = ["CSV_COLUMNS", "CsvLogRow", "read_csvlog", "audit_fields", "parse_csv_time"]
 
+# A csvlog field holds a whole statement or parameter list: more than csv's default 128 KiB
+# limit when a test logs a big one.
+csv.field_size_limit(2**31 - 1)
+
 #: The csvlog columns of PostgreSQL 15, in order.
 CSV_COLUMNS: tuple[str, ...] = (
     "log_time", "user_name", "database_name", "process_id", "connection_from",

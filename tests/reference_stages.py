@@ -30,6 +30,7 @@ from pgaudit_parse.formats.executions import (
     _Session,
     duration_micros,
     logged_statement,
+    prepared_statement,
     same_sql,
     session_key,
 )
@@ -187,7 +188,7 @@ class ReferenceGrouper:
             assert isinstance(event, LogEvent)
             self._logged_statement(event, sql, out)
         else:
-            if isinstance(event, ErrorEvent) and event.statement is not None:
+            if isinstance(event, ErrorEvent):
                 self._failed(event)
             elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
@@ -202,8 +203,16 @@ class ReferenceGrouper:
         session = self._sessions.get(key)
         if session is None:
             return
-        matching = [p for p in session.pending if p.source != "audit" and not p.final
-                    and same_sql(p.sql, event.statement)]
+        if event.statement is None:
+            # log_min_error_statement above ERROR: the statement the session was running
+            if event.severity != "ERROR" or not session.pending:
+                return
+            matching = [session.pending[-1]]
+            if matching[0].source == "audit" or matching[0].final:
+                return
+        else:
+            matching = [p for p in session.pending if p.source != "audit" and not p.final
+                        and same_sql(p.sql, event.statement)]
         if not matching:
             return
         failed = matching[-1]
@@ -270,7 +279,9 @@ class ReferenceGrouper:
                                     and p.ids[0] != ids[0]], out)
         self.joined = False
         for item in session.pending:
-            if item.source != "audit" and same_sql(sql, item.sql):
+            shown = same_sql(sql, item.sql) or (item.prepared is not None
+                                                 and same_sql(sql, item.prepared))
+            if item.source != "audit" and shown:
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
                 item.rows = audit.rows
@@ -285,12 +296,27 @@ class ReferenceGrouper:
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
             if session is not None:
-                # the query string a log_statement line showed, else the latest
+                # the query string a log_statement line showed, else the top-level
+                # statement of the latest statement id
                 queries = [p for p in session.pending if not p.final and p.query]
                 others = [p for p in session.pending if not p.final]
                 chosen = queries or others
-                if chosen:
-                    item = chosen[-1]
+                item = chosen[-1] if chosen else None
+                if item is not None and not queries and item.ids is not None:
+                    group = sorted((p for p in session.pending
+                                    if p.ids is not None and p.ids[0] == item.ids[0]),
+                                   key=lambda p: p.ids[1] if p.ids else 0)
+                    item = group[0]
+                    # log_rows: a SELECT/DML is logged at its executor's end, after what
+                    # it ran (a DO or CALL, logged at its start, stays first)
+                    first_by_executor = (isinstance(item.event, AuditEvent)
+                                         and item.event.audit.class_ in ("READ", "WRITE"))
+                    repeated = [p for p in group[1:] if same_sql(p.sql, item.sql)]
+                    if item.rows is not None and (first_by_executor or repeated):
+                        item = group[-1]
+                    if item.final:
+                        item = None
+                if item is not None:
                     item.add_time(micros)
                     item.final = True
                     item.take(event)
@@ -304,24 +330,39 @@ class ReferenceGrouper:
             self._touch(key, session, event)
         pending = session.pending
         if phase in ("parse", "bind"):
-            # These phases come before their execution's pgAudit lines: they only join
-            # phases (or the execute line) of the same statement still waiting for them.
-            found = next((p for p in pending if not p.final and p.source != "audit"
-                          and same_sql(p.sql, sql)), None)
+            # A parse starts a prepared statement; a bind joins its parse, or the SELECT
+            # pgAudit logged at Bind (its portal's start, without log_rows).
+            found = None
+            if phase == "bind":
+                for p in pending:
+                    at_bind = (p.source == "audit" and p.rows is None and not p.query
+                               and isinstance(p.event, AuditEvent)
+                               and p.event.audit.command == "SELECT")
+                    if not p.final and same_sql(p.sql, sql) and (p.source != "audit"
+                                                                 or at_bind):
+                        found = p
+                        break
             if found is not None:
                 found.add_time(micros)
                 found.take(event)
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
-        candidates = [p for p in pending if not p.final and same_sql(p.sql, sql)]
+        waiting = [p for p in pending if p.source == "duration" and not p.final]
+        candidates = [p for p in pending if not p.final]
         if phase == "execute":
             candidates = [p for p in candidates if not _logged_at_portal_close(p)]
-        found = candidates[0] if candidates else None
+        if phase == "statement":
+            candidates = [p for p in candidates if p not in waiting]
+        prepared = prepared_statement(event)
+        by_sql = [p for p in candidates if same_sql(p.sql, sql)]
+        by_prepared = [p for p in candidates if prepared is not None
+                       and p.source == "audit" and same_sql(p.sql, prepared)]
+        found = (by_sql or by_prepared or [None])[0]
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
-                self._release(session, list(pending), out)
+                self._release(session, [p for p in pending if p not in waiting], out)
                 out.append(found.done())
                 self._drop_if_empty(key, session)
                 return
@@ -335,7 +376,7 @@ class ReferenceGrouper:
         found.take(event)
         if phase == "statement":
             # the query string is over: everything of it (and before it) is complete
-            self._release(session, list(pending), out)
+            self._release(session, [p for p in pending if p not in waiting], out)
         else:
             index = pending.index(found)
             self._release(session, [p for p in pending[:index]
@@ -346,17 +387,29 @@ class ReferenceGrouper:
                           out: list[Execution | Event]) -> None:
         session = self._session(event)
         pending = session.pending
+        waiting = [p for p in pending if p.source == "duration" and not p.final]
         if event.message.startswith("execute "):
             # the execute line of an extended-protocol statement whose parse/bind wait
-            found = next((p for p in pending if not p.final and p.source == "duration"
-                          and same_sql(p.sql, sql)), None)
+            found = next((p for p in waiting if same_sql(p.sql, sql)), None)
             if found is not None:
-                self._release(session, [p for p in pending if p is not found], out)
+                self._release(session, [p for p in pending if p is not found
+                                        and p not in waiting], out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
                 return
+            # or of a SELECT pgAudit logged at Bind
+            selects = [p for p in pending if p.source == "audit" and p.rows is None
+                       and not p.query and isinstance(p.event, AuditEvent)
+                       and p.event.audit.command == "SELECT" and same_sql(p.sql, sql)]
+            if selects:
+                found = selects[-1]
+                self._release(session, [p for p in pending if p is not found
+                                        and p not in waiting], out)
+                found.take(event)
+                found.query = True
+                return
         # a new statement: what the session had pending belongs to earlier ones
-        self._release(session, list(pending), out)
+        self._release(session, [p for p in pending if p not in waiting], out)
         self._append(session, _Pending(event, sql, "statement"), out)
 
     # -- bookkeeping -----------------------------------------------------------------

@@ -25,12 +25,14 @@ SETTINGS = {
     "log_statement": "all",
     "log_min_duration_statement": "0",
 }
-SECRETS = [f"PwReal{i:02d}" for i in range(1, 18)]
+SECRETS = [f"PwReal{i:02d}" for i in range(1, 33)]
 # The extended protocol (pgbench -M extended): the values come as parameters, which
 # pgaudit.log_parameter and log_statement's DETAIL write out.
 PARAMETER_SCRIPT = """
 UPDATE users SET password = :pw WHERE name = 'bob';
 INSERT INTO users (name, password) VALUES ('al', :pw2);
+SELECT set_config('app.auth_token'::text, :tok::text, false);
+INSERT INTO users (name, password) SELECT 'am', :pw3;
 """
 SCRIPT = """
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -52,6 +54,29 @@ COPY u FROM STDIN;
 SELECT '{"password": "PwReal15", }'::json;
 DO $$DECLARE password text; BEGIN password := 'PwReal16' || 1/0; END$$;
 DO $$BEGIN IF crypt('PwReal17', 'xx') = 'y' || 1/0 THEN NULL; END IF; END$$;
+SET app.api_key = 'PwReal18';
+SELECT set_config(setting_name => 'myapp.auth_token', new_value => 'PwReal19', is_local => false);
+PREPARE q(text) AS UPDATE users SET password = $1 WHERE name = 'bob';
+EXECUTE q('PwReal20');
+DO $$DECLARE api_token text := 'PwReal21'; BEGIN RAISE NOTICE 'token %', api_token; END$$;
+INSERT INTO users (name, password) SELECT 'c', 'PwReal22';
+UPDATE users SET (name, password) = ('d', 'PwReal23') WHERE name = 'c';
+CREATE TABLE k (name text, api_key varchar(40));
+COPY k (name, api_key) FROM STDIN;
+a\tPwReal24\textra
+\\.
+CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+CREATE SERVER fdw FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', sslkey 'PwReal25');
+CREATE USER MAPPING FOR postgres SERVER fdw OPTIONS (user 'u', password 'PwReal26');
+PREPARE r AS SELECT set_config('app.secret_key', $1, false);
+EXECUTE r('PwReal27');
+DO $$BEGIN RAISE NOTICE USING MESSAGE = 'key: ' || current_setting('app.api_key'); END$$;
+INSERT INTO users (name, password) VALUES ('e', 'x') ON CONFLICT DO NOTHING;
+SELECT dblink_connect('c2', 'postgresql://u:PwReal28@127.0.0.1:1/x');
+UPDATE users SET password = 'PwReal31' WHERE name = 'bob';
+DO $$DECLARE s text; BEGIN SELECT password INTO s FROM users WHERE name = 'bob';
+  RAISE NOTICE 'pw=% (%)', s, length(s); END$$;
+DO $$DECLARE password text := 'PwReal32'; BEGIN RAISE EXCEPTION 'bad password %', password; END$$;
 ALTER ROLE nosuch PASSWORD ( 'PwReal10' );
 ALTER ROLE nosuch PASSWORD 'PwReal11
 """
@@ -67,7 +92,8 @@ def secret_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         script.write_text(PARAMETER_SCRIPT)
         script.chmod(0o644)
         result = pg.run_client(["pgbench", "-n", "-t", "1", "-M", "extended",
-                                "-D", "pw=PwReal12", "-D", "pw2=PwReal13", "-f", str(script),
+                                "-D", "pw=PwReal12", "-D", "pw2=PwReal13",
+                                "-D", "tok=PwReal29", "-D", "pw3=PwReal30", "-f", str(script),
                                 "-h", pg.host_arg(None), "-p", str(pg.port), "-U", "postgres",
                                 "postgres"])
         assert result.returncode == 0, result.stderr

@@ -177,6 +177,19 @@ def test_same_command_twice_in_session_logging() -> None:
     assert m.match(3, 2, "SELECT", sql3) == Split(sql3, False)
 
 
+def test_a_function_call_line_gets_the_statement_that_calls_it() -> None:
+    # pgAudit logs a function call as FUNCTION,EXECUTE with the calling string's text; with
+    # pgaudit.log_rows it comes before the calling SELECT's own line (logged at executor
+    # end), as a real server wrote it. Any statement may call a function.
+    m = StatementMatcher()
+    sql = "select 3 ; select f(6); update t set a = f(7)"
+    assert m.match(1, 6, "SELECT", sql) == Split("select 3", True)
+    assert m.match(1, 7, "EXECUTE", sql) == Split("select f(6)", True)
+    assert m.match(1, 7, "SELECT", sql) == Split("select f(6)", True)
+    assert m.match(1, 8, "EXECUTE", sql) == Split("update t set a = f(7)", True)
+    assert m.match(1, 8, "UPDATE", sql) == Split("update t set a = f(7)", True)
+
+
 def test_backends_are_separate() -> None:
     m = StatementMatcher()
     assert m.match("a", 1, "SELECT", MIXED) == Split("select 1", True)

@@ -21,6 +21,8 @@ from strategies import SETTINGS
 
 import pgaudit_parse as pp
 from pgaudit_parse.timestamps import (
+    AMBIGUOUS_ZONES,
+    ZONE_ABBREVIATIONS,
     AmbiguousZoneWarning,
     TimestampError,
     TimestampParser,
@@ -148,3 +150,38 @@ def test_any_moment_printed_in_a_zone_reads_back(moment: datetime, zone: str) ->
     text = local.strftime("%Y-%m-%d %H:%M:%S ") + str(local.tzname())
     parsed = TimestampParser(zone)(text)
     assert parsed == local and parsed.utcoffset() == local.utcoffset()
+
+
+def _tzdata_abbreviations(since: int) -> dict[str, set[tuple[str, int]]]:
+    """Every abbreviation tzdata gives a zone (what PostgreSQL prints for %t/%m with that
+    log_timezone) from ``since`` to 2030, with (zone, offset seconds) where it is used."""
+    import re
+    import zoneinfo
+
+    seen: dict[str, set[tuple[str, int]]] = {}
+    for name in sorted(zoneinfo.available_timezones()):
+        zone = zoneinfo.ZoneInfo(name)
+        for year in range(since, 2031):
+            for month in (1, 4, 7, 10):
+                local = datetime(year, month, 15, 12, tzinfo=zone)
+                abbreviation = local.tzname() or ""
+                offset = local.utcoffset()
+                if offset is None or re.fullmatch(r"[+-]\d+", abbreviation):
+                    continue  # numeric forms are read as they are
+                seen.setdefault(abbreviation, set()).add((name, int(offset.total_seconds())))
+    return seen
+
+
+def test_every_abbreviation_postgresql_prints_is_known() -> None:
+    """Without --timezone, every abbreviation tzdata has used since 2001 reads (an
+    Israeli server's summer IDT, Adak's HDT were 'unknown time zone' rejects, every line),
+    at one of its offsets (ambiguous ones at their default, with a warning)."""
+    unknown = {abbreviation: sorted(uses)[:2]
+               for abbreviation, uses in _tzdata_abbreviations(2001).items()
+               if abbreviation not in ZONE_ABBREVIATIONS}
+    assert unknown == {}
+    # one meaning each today (MSK was +04 until 2014, Pyongyang's KST +08:30 until 2018)
+    for abbreviation, uses in _tzdata_abbreviations(2020).items():
+        if abbreviation not in AMBIGUOUS_ZONES:
+            assert {offset for _, offset in uses} == {ZONE_ABBREVIATIONS[abbreviation]}, \
+                abbreviation

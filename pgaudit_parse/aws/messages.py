@@ -34,6 +34,7 @@ import base64
 import binascii
 import gzip
 import json
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -261,7 +262,12 @@ def decode_message(body: str) -> DecodedBody:
     if data is not None:
         raise BodyError("JSON that is not an object")
     try:
-        literal = ast.literal_eval(text)
+        with warnings.catch_warnings():
+            # (Python warns of an escape it does not know, '\/' as JSON writes a slash,
+            # DeprecationWarning or SyntaxWarning by version: the text is data, and the
+            # CLI's error stays one line)
+            warnings.simplefilter("ignore")
+            literal = ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         literal = None
     if isinstance(literal, dict) and "message" in literal:

@@ -72,6 +72,24 @@ def reader_gone() -> int:
     return BROKEN_PIPE_STATUS
 
 
+def no_line_matches(name: str, spec: str, given: str) -> str:
+    """The one line for an input none of whose lines the prefix reads; ``given`` is what
+    ``--prefix`` said (``auto`` found no line to choose from: only continuation lines,
+    empty lines or rejects, so suggesting it again would not help).
+
+    >>> no_line_matches("a.log", "%m [%p] ", "%m [%p] ")
+    "a.log: no line matches log_line_prefix '%m [%p] ' (check --prefix, or try --prefix auto)"
+    >>> no_line_matches("a.log", "%m [%p] ", "auto").split("(")[1][:30]
+    '--prefix auto found no line th'
+    """
+    if given == "auto":
+        return (f"{name}: no line matches log_line_prefix {spec!r} (--prefix auto found no "
+                "line that starts a message to choose from: only continuation or empty "
+                "lines; pass --prefix)")
+    return (f"{name}: no line matches log_line_prefix {spec!r} "
+            "(check --prefix, or try --prefix auto)")
+
+
 def fail(message: str) -> int:
     """Print ``pgaudit-parse: message`` on stderr; return exit status 2."""
     print(f"{PROG}: {message}", file=sys.stderr)

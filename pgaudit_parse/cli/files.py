@@ -40,6 +40,7 @@ from .common import (
     check_timezone,
     fail,
     make_parser,
+    no_line_matches,
     open_output,
     positive_int,
     reader_gone,
@@ -125,8 +126,7 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
             if broken:
                 failures.append(str(broken[0]))
             elif count and parser.entry_count == 0:
-                failures.append(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                                "(check --prefix, or try --prefix auto)")
+                failures.append(no_line_matches(name, compiled.spec, prefix))
     finally:
         progress.close()
     if not quiet:
@@ -195,8 +195,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
             failures.append(str(exc))
             continue
         if result.lines and result.entries == 0:
-            failures.append(f"{name}: no line matches log_line_prefix {result.prefix!r} "
-                            "(check --prefix, or try --prefix auto)")
+            failures.append(no_line_matches(name, result.prefix, prefix))
         if result.jobs > 1:  # the workers' rejects (one process counts in the sink)
             rejected += result.rejected
         counts[0] += result.evicted_statements

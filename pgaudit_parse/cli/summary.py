@@ -15,8 +15,9 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
+from ..entries import LogEntry
 from ..events import Event
 from ..jsonenc import TEXT_ERRORS
 from ..lines import Line, Reject
@@ -24,15 +25,17 @@ from ..ops.html_report import write_html
 from ..ops.summary import Summary
 from ..parser import Parser, open_with_prefix
 from ..prefix import RDS_PREFIX, PrefixError
-from ..pump import OneBatch, ParserStage, Pump
+from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import ListSink, reject_to_json
-from ..sources import InputError, read_input
+from ..sources import InputError
+from ..structured import read_structured
 from .common import (
     PROG,
     check_inputs,
     check_timezone,
     fail,
     make_parser,
+    no_line_matches,
     positive_int,
     reader_gone,
     silence_stdout,
@@ -41,6 +44,9 @@ from .common import (
 from .progress import Progress
 
 __all__ = ["summary_main"]
+
+T = TypeVar("T", Line, LogEntry)
+S = TypeVar("S", ParserStage, EntryStage)
 
 
 
@@ -51,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                          "names, failed logins (and over time), DDL and privilege changes "
                          "(newest first), errors.")
     parser.add_argument("files", nargs="+", metavar="FILE",
-                        help="server log, .gz, CloudWatch export or SQS bodies; '-' = stdin")
+                        help="server log, csvlog, jsonlog, .gz, CloudWatch export or SQS bodies; "
+                             "'-' = stdin")
     parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix of the server ('auto' detects; "
                         "default: %(default)s)")
@@ -70,15 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
-             every: int = 1024) -> Iterator[Line]:
-    """Pass lines through, counting them and their bytes for the progress line (in batches,
-    so the per-line cost stays an addition)."""
+def _counted(lines: Iterator[T], progress: Any, counter: list[int],
+             every: int = 1024) -> Iterator[T]:
+    """Pass lines (or whole csvlog/jsonlog messages) through, counting them and their
+    bytes for the progress line (in batches, so the per-line cost stays an addition)."""
     size = 0
     count = 0
     for line in lines:
         count += 1
-        size += len(line.text.encode("utf-8", "surrogatepass")) + 1
+        text = line.text if isinstance(line, Line) else line.lines[0].text
+        size += len(text.encode("utf-8", "surrogatepass")) + 1
         if count % every == 0:
             progress.update(bytes_read=size, lines=every)
             size = 0
@@ -87,7 +95,7 @@ def _counted(lines: Iterator[Line], progress: Any, counter: list[int],
     counter[0] += count
 
 
-def _same(stage: ParserStage, partition: str) -> ParserStage:
+def _same(stage: S, partition: str) -> S:
     """The one stage of a one-file pump, whatever the partition."""
     return stage
 
@@ -146,15 +154,26 @@ def summary_main(argv: list[str]) -> int:
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
             try:
+                # Told by content, as in file mode: a csvlog or jsonlog holds whole
+                # messages (no prefix); anything else is lines.
+                kind, items = read_structured(path, on_reject)
+                sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
+                if kind is not None:
+                    parser = Parser(on_reject=sink.reject, timezone=args.timezone)
+                    entries = _counted(until_error(cast(Iterator[LogEntry], items), broken),
+                                       progress, counter)
+                    Pump(sink, partial(_same, EntryStage(parser))).run(OneBatch(entries))
+                    progress.update(records=sink.written % 1024)
+                    if broken:
+                        failures.append(str(broken[0]))
+                    continue
                 compiled, lines = open_with_prefix(
-                    _counted(until_error(read_input(path, on_reject), broken), progress,
+                    _counted(until_error(cast(Iterator[Line], items), broken), progress,
                              counter), args.prefix, args.timezone)
                 # The same reading as file mode: a line that matches the prefix is an
                 # entry, even when its payload is torn (a reject, not an event).
-                sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
                 parser = Parser(compiled, on_reject=sink.reject, timezone=args.timezone)
-                stage = ParserStage(parser)
-                Pump(sink, partial(_same, stage)).run(OneBatch(lines))
+                Pump(sink, partial(_same, ParserStage(parser))).run(OneBatch(lines))
                 progress.update(records=sink.written % 1024)
             except (InputError, PrefixError) as exc:
                 failures.append(str(broken[0]) if broken else
@@ -163,8 +182,7 @@ def summary_main(argv: list[str]) -> int:
             if broken:
                 failures.append(str(broken[0]))
             elif counter[0] and parser.entry_count == 0:
-                failures.append(f"{name}: no line matches log_line_prefix {compiled.spec!r} "
-                                "(check --prefix, or try --prefix auto)")
+                failures.append(no_line_matches(name, compiled.spec, args.prefix))
     finally:
         progress.close()
         if dead is not None:

@@ -20,17 +20,27 @@ not per line. The rule, stated once:
   as they do with ``pgaudit.log_rows``: a SELECT's line is written when its portal closes,
   so an ``execute`` duration never joins a SELECT whose rows were logged already: that
   one was another execution); a ``statement:`` duration ends the whole query
-  string. The phases of one execution add up (see :func:`duration_micros`). A duration
+  string. A ``parse`` starts a prepared statement and waits for its first execution: new
+  statements of the session do not complete it (a driver may prepare several first). The
+  phases of one execution add up (see :func:`duration_micros`). A duration
   without SQL (``log_duration``, or a statement ``log_statement`` already showed) times the
   query string the session's last ``log_statement`` line showed when there is one (a DO
-  block, not its last sub-statement), else the session's latest unfinished execution.
+  block, not its last sub-statement), else the top-level statement of the session's
+  latest execution (PostgreSQL writes one duration per query string, after its last
+  statement: a multi-statement string's time goes on its last statement, a DO block's or
+  a function call's on the block or call, never on what they ran).
 * **log_statement** lines (``statement:``, ``execute <name>:``) start a statement. pgAudit's
   line for the same SQL takes it over (no second execution); alone it is one execution.
-  A duration that joins nothing is one execution too.
+  A duration that joins nothing is one execution too. An extended-protocol SELECT's
+  portal starts at Bind: pgAudit's line (without ``log_rows``) comes before its ``bind``
+  duration and its ``execute`` line, which join it. An SQL-level ``EXECUTE name(...)``
+  line shows its PREPARE statement in ``DETAIL: prepare:``, which is what pgAudit's lines
+  show: they join by it (see :func:`prepared_statement`).
 * **Errors** (ERROR, FATAL, PANIC) are not executions: each is its own record. A failed
   statement's ``log_statement`` line and its parse/bind durations (no pgAudit line: it did
   not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
-  their SQL ends them without an execution.
+  their SQL ends them without an execution (an ERROR without ``STATEMENT:``, as
+  ``log_min_error_statement`` may leave it, ends the session's latest such execution).
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
@@ -73,6 +83,7 @@ from ..lines import slot_constructor
 from ..sql import split_statements
 
 __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logged_statement",
+           "prepared_statement",
            "INT_MAX"]
 
 #: Guardium's ``Record.executionTime`` is a Java Integer.
@@ -155,6 +166,24 @@ def logged_statement(event: Event) -> str | None:
     return found.group(1) if found else None
 
 
+def prepared_statement(event: Event) -> str | None:
+    """The PREPARE statement an SQL-level ``EXECUTE name(...)`` ran, from the ``DETAIL:
+    prepare: ...`` line PostgreSQL writes under its ``statement:`` and ``duration:`` lines:
+    pgAudit's lines of that execution show this text, not the EXECUTE.
+
+    >>> import pgaudit_parse as pp
+    >>> p = "2026-11-25 16:05:01 UTC::@:[7]:"
+    >>> [e] = pp.parse_lines([p + "LOG:  statement: EXECUTE q;",
+    ...                       p + "DETAIL:  prepare: PREPARE q AS SELECT 1;"])
+    >>> prepared_statement(e)
+    'PREPARE q AS SELECT 1;'
+    """
+    detail = event.detail
+    if detail is None or not detail.startswith("prepare: "):
+        return None
+    return detail[len("prepare: "):]
+
+
 @dataclass(frozen=True, slots=True)
 class Execution:
     """One execution of one statement, as the lines of one session showed it.
@@ -184,7 +213,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size", "sources", "query")
+                 "first_line", "size", "sources", "query", "prepared")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -202,6 +231,13 @@ class _Pending:
         self.sources = {event.source}
         #: a ``log_statement`` line showed it: the query string's own execution
         self.query = source == "statement"
+        #: the PREPARE statement an SQL-level EXECUTE ran (what pgAudit's lines show)
+        self.prepared = prepared_statement(event) if source != "audit" else None
+
+    def shows(self, sql: str) -> bool:
+        """Does a line with this SQL show this (not yet pgAudit-logged) execution?"""
+        return same_sql(sql, self.sql) or (
+            self.prepared is not None and same_sql(sql, self.prepared))
 
     def take(self, event: Event) -> None:
         self.lines += 1
@@ -237,6 +273,63 @@ def _logged_at_portal_close(item: _Pending) -> bool:
     event = item.event
     return (item.source == "audit" and item.rows is not None
             and isinstance(event, AuditEvent) and event.audit.command == "SELECT")
+
+
+def _top_level(pending: list[_Pending]) -> _Pending | None:
+    """The execution a textless duration times when no ``log_statement`` line showed its
+    query string: the top-level statement of the latest pending execution, if that one
+    is still untimed.
+
+    PostgreSQL writes one duration per query string, after its last statement: earlier
+    statements of a multi-statement string have ended (a new statement id began), and
+    the statements run inside a DO block, a function, a trigger or a foreign-key check
+    (pgAudit logs them with their top-level statement's id) are not what the string ran.
+    Within one statement id, the top-level statement is logged first (a function call's
+    ``EXECUTE`` line comes next, with the same SQL). With ``pgaudit.log_rows`` a SELECT or
+    DML statement is logged when its executor ends, after everything it ran: then the
+    top-level is the last line, unless the first is a statement logged when it starts
+    (a DO block, a CALL: not of class READ or WRITE) whose SQL no later line shows.
+    """
+    latest = next((p for p in reversed(pending) if not p.final), None)
+    if latest is None or latest.ids is None:
+        return latest
+    statement_id = latest.ids[0]
+    group = sorted((p for p in pending if p.ids is not None and p.ids[0] == statement_id),
+                   key=lambda p: p.ids[1] if p.ids is not None else 0)
+    top = group[0]
+    if top.rows is not None and (_logged_by_executor(top) or any(
+            same_sql(p.sql, top.sql) for p in group[1:])):
+        top = group[-1]
+    return None if top.final else top
+
+
+def _logged_by_executor(item: _Pending) -> bool:
+    """Is it a SELECT or DML line (class READ or WRITE), which pgAudit writes from the
+    executor (at its end with ``pgaudit.log_rows``), unlike a utility statement's?"""
+    event = item.event
+    return isinstance(event, AuditEvent) and event.audit.class_ in ("READ", "WRITE")
+
+
+def _waits_for_execution(item: _Pending) -> bool:
+    """Is it the parse (and bind) of an extended-protocol statement, still waiting for
+    its execution? A client may prepare statements long before it executes them."""
+    return item.source == "duration" and not item.final
+
+
+def _complete(pending: list[_Pending], but: _Pending | None = None) -> list[_Pending]:
+    """The pending executions a new statement of the session completes: all but those
+    waiting for their execution (and ``but``)."""
+    return [p for p in pending if p is not but and not _waits_for_execution(p)]
+
+
+def _logged_at_bind(item: _Pending) -> bool:
+    """Was the execution's pgAudit line written before the Bind phase ended? An
+    extended-protocol SELECT's portal starts (and pgAudit logs it) at Bind, before the
+    ``bind`` duration and ``log_statement``'s ``execute`` line; with ``pgaudit.log_rows``
+    it is logged when the portal closes instead (see :func:`_logged_at_portal_close`)."""
+    return (item.source == "audit" and item.rows is None and not item.query
+            and isinstance(item.event, AuditEvent)
+            and item.event.audit.command == "SELECT")
 
 
 class _Session:
@@ -295,7 +388,7 @@ class ExecutionGrouper:
             assert isinstance(event, LogEvent)
             self._logged_statement(event, sql, out)
         else:
-            if isinstance(event, ErrorEvent) and event.statement is not None:
+            if isinstance(event, ErrorEvent):
                 self._failed(event)
             elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
@@ -363,7 +456,7 @@ class ExecutionGrouper:
         self._release(session, over, out)
         self.joined = False
         for item in session.pending:
-            if item.source != "audit" and same_sql(sql, item.sql):
+            if item.source != "audit" and item.shows(sql):
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
                 item.rows = audit.rows
@@ -380,7 +473,7 @@ class ExecutionGrouper:
             if session is not None:
                 pending = session.pending
                 item = next((p for p in reversed(pending) if not p.final and p.query),
-                            None) or next((p for p in reversed(pending) if not p.final), None)
+                            None) or _top_level(pending)
                 if item is not None:
                     item.add_time(micros)
                     item.final = True
@@ -395,22 +488,34 @@ class ExecutionGrouper:
             self._touch(key, session, event)
         pending = session.pending
         if phase in ("parse", "bind"):
-            # These phases come before their execution's pgAudit lines: they only join
-            # phases (or the execute line) of the same statement still waiting for them.
-            found = next((p for p in pending if not p.final and p.source != "audit"
-                          and same_sql(p.sql, sql)), None)
+            # These phases come before their execution's pgAudit lines. A parse is the
+            # first line of a prepared statement (a driver may prepare several before it
+            # executes any: each waits for its own first execution); a bind joins the
+            # parse of the same SQL still waiting, or, since a SELECT's portal starts at
+            # Bind, the SELECT pgAudit logged just now (without log_rows).
+            found = None if phase == "parse" else next(
+                (p for p in pending if not p.final and same_sql(p.sql, sql)
+                 and (p.source != "audit" or _logged_at_bind(p))), None)
             if found is not None:
                 found.add_time(micros)
                 found.take(event)
             else:
                 self._append(session, _Pending(event, sql, "duration", micros=micros), out)
             return
-        found = next((p for p in pending if not p.final and same_sql(p.sql, sql)
-                      and not (phase == "execute" and _logged_at_portal_close(p))), None)
+        open_ = [p for p in pending if not p.final
+                 and not (phase == "execute" and _logged_at_portal_close(p))
+                 and not (phase == "statement" and _waits_for_execution(p))]
+        found = next((p for p in open_ if same_sql(p.sql, sql)), None)
+        prepared = prepared_statement(event)
+        if found is None and prepared is not None:
+            # an SQL-level EXECUTE: pgAudit's lines show the PREPARE text (and, with the
+            # MISC class, the EXECUTE has a line of its own, found above)
+            found = next((p for p in open_ if p.source == "audit"
+                          and same_sql(p.sql, prepared)), None)
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
-                self._release(session, list(pending), out)
+                self._release(session, _complete(pending), out)
                 out.append(found.done())
                 self._drop_if_empty(key, session)
                 return
@@ -424,7 +529,7 @@ class ExecutionGrouper:
         found.take(event)
         if phase == "statement":
             # the query string is over: everything of it (and before it) is complete
-            self._release(session, list(pending), out)
+            self._release(session, _complete(pending), out)
         else:
             index = pending.index(found)
             self._release(session, [p for p in pending[:index]
@@ -440,28 +545,47 @@ class ExecutionGrouper:
             found = next((p for p in pending if not p.final and p.source == "duration"
                           and same_sql(p.sql, sql)), None)
             if found is not None:
-                self._release(session, [p for p in pending if p is not found], out)
+                self._release(session, _complete(pending, found), out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
                 return
+            # or of a SELECT whose pgAudit line came already (written at Bind)
+            found = next((p for p in reversed(pending) if not p.query
+                          and _logged_at_bind(p) and same_sql(p.sql, sql)), None)
+            if found is not None:
+                self._release(session, _complete(pending, found), out)
+                found.take(event)
+                found.query = True
+                return
         # a new statement: what the session had pending belongs to earlier ones
-        self._release(session, list(pending), out)
+        self._release(session, _complete(pending), out)
         self._append(session, _Pending(event, sql, "statement"), out)
 
     def _failed(self, event: ErrorEvent) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
         ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
-        ran): the error's own record stands for it."""
+        ran): the error's own record stands for it. An ERROR without a ``STATEMENT:``
+        line (``log_min_error_statement`` above ERROR) ends the statement the session was
+        running: its latest execution, if that one is still open and has no pgAudit line
+        (not a FATAL: that one may end an idle session, after its statement completed)."""
         key = session_key(event)
         session = self._sessions.get(key)
         if session is None:
             return
         statement = event.statement
-        failed = next((p for p in reversed(session.pending)
-                       if p.source != "audit" and not p.final
-                       and same_sql(p.sql, statement)), None)
-        if failed is None:
-            return
+        failed: _Pending | None
+        if statement is None:
+            if event.severity != "ERROR":
+                return  # a FATAL may end an idle session: no statement failed
+            failed = session.pending[-1] if session.pending else None
+            if failed is None or failed.source == "audit" or failed.final:
+                return
+        else:
+            failed = next((p for p in reversed(session.pending)
+                           if p.source != "audit" and not p.final
+                           and same_sql(p.sql, statement)), None)
+            if failed is None:
+                return
         session.pending.remove(failed)
         self._held -= 1
         self._held_bytes -= failed.size

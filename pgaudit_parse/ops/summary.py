@@ -34,6 +34,7 @@ from pgaudit_parse.events import AuditEvent, Event
 from pgaudit_parse.formats.executions import ExecutionGrouper
 from pgaudit_parse.lines import Reject
 from pgaudit_parse.sql import fingerprint, normalize, redact_passwords
+from pgaudit_parse.sql.redact import CACHED_LENGTH
 from pgaudit_parse.sql.stage import SqlStage
 
 __all__ = [
@@ -550,9 +551,17 @@ class Summary:
         return "\n".join(out) + "\n"
 
 
-@lru_cache(maxsize=4096)
 def _fingerprinted(statement: str) -> tuple[str, str]:
-    """(fingerprint, one example with its constants hidden), cached: statements repeat."""
+    """(fingerprint, one example with its constants hidden), cached: statements repeat.
+    Long ones are not cached: the cache keeps its keys, 4096 bulk INSERTs of megabytes
+    would be gigabytes (the SQL layer's caches stop at the same length)."""
+    if len(statement) <= CACHED_LENGTH:
+        return _fingerprinted_cached(statement)
+    return fingerprint(statement), _one_line(normalize(statement), 100)
+
+
+@lru_cache(maxsize=4096)
+def _fingerprinted_cached(statement: str) -> tuple[str, str]:
     return fingerprint(statement), _one_line(normalize(statement), 100)
 
 

@@ -51,6 +51,7 @@ from .lexer import (
     tokenize,
 )
 from .shape import cached_by_shape, literals_shape
+from .split import statement_spans
 
 __all__ = [
     "RedactMode",
@@ -66,31 +67,76 @@ __all__ = [
     "redact_echo",
     "credential_name",
     "credential_value",
+    "prepared_parameters",
+    "Prepared",
+    "hidden_values",
+    "names_credential",
+    "may_name_credential",
+    "format_secret_arguments",
 ]
 
 RedactMode = Literal["none", "passwords", "literals"]
+#: Prepared statements of a session: name -> the parameters that stand where a
+#: credential goes (``PREPARE q(text) AS UPDATE u SET password = $1``: ``{"q": {1}}``).
+Prepared = dict[str, frozenset[int]]
 REDACT_MODES: Final[tuple[str, ...]] = get_args(RedactMode)
 REDACTED: Final = "<REDACTED>"
 
 # A libpq connection string (keyword=value, or a URI's query) or URI holding a password.
 _CONNINFO_PASSWORD = re.compile(
     r"password\s*=|[a-z][a-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@", re.IGNORECASE)
-# The words that name a credential: a password, a passphrase (ssl_passphrase_command),
-# a secret (client_secret, app.secret).
-_WORDS = "(?:password|passphrase|secret)"
+# The name rule (docs/sql.md "Names that hold a credential"): a name (column, setting,
+# option, JSON key, variable) holds a credential when, lower-cased, it contains
+# ``password``, ``passwd``, ``passphrase``, ``secret`` or ``credential``; or when one of
+# its word parts (split at anything but a letter or digit, and at a camelCase step) is
+# ``pw``, ``pwd``, ``pass``, ``auth`` or ``authorization``, ends with ``token``, or is a
+# key of a kind (``apikey``, ``sslkey``...; or ``key``/``keys`` after one of
+# ``_KEY_KINDS``: ``api_key``, ``aws_access_key_id``). ``author``, ``max_tokens``,
+# ``primary_key`` and ``key`` do not.
+_NAME_SUBSTRINGS: Final = ("password", "passwd", "passphrase", "passcode", "secret",
+                            "credential")
+_NAME_PARTS: Final = frozenset({"pw", "pwd", "pass", "auth", "authorization"})
+_KEY_KINDS: Final = frozenset({"api", "access", "private", "secret", "ssl", "auth",
+                               "signing", "encryption", "enc", "master", "client",
+                               "session", "hmac", "license", "shared", "aes", "jwt",
+                               "webhook", "storage", "account", "service", "ssh", "pgp",
+                               "gpg", "rsa"})
+_KEY_PARTS: Final = frozenset(kind + "key" for kind in _KEY_KINDS) | frozenset(
+    kind + "keys" for kind in _KEY_KINDS)
+_CAMEL_STEP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_PART_SPLIT = re.compile(r"[^a-z0-9]+")
+# Text without any of these holds no credential name (a superset of the rule above, for
+# the quick checks: every name the rule accepts contains one of them).
+_NAME_CUES: Final = ("pass", "secret", "credential", "token", "auth", "pw", "key")
+_NAME_CUE = re.compile("|".join(_NAME_CUES), re.IGNORECASE)
+# The narrower cues of the pre-check (log messages say "authorized", "authenticated",
+# "key", "scram-sha-256" and "md5" all the time): a kind of key, a verifier.
+_KEY_CUE_PATTERN: Final = "(?:" + "|".join(sorted(_KEY_KINDS)) + ")[^a-z0-9]*keys?"
+_KEY_CUE = re.compile(_KEY_CUE_PATTERN, re.IGNORECASE)
+_AUTH_CUE = re.compile(r"auth(?!ori[sz]ed|enticat)")
+_MD5_CUE = re.compile(r"md5[0-9a-f]{32}")
+# A word in free text (a JSON or YAML key, a command-line option, a libpq keyword).
+_NAME_IN_TEXT = re.compile(r"[A-Za-z_][\w.$-]*")
+# A string that names a setting or key (``set_config('app.password', 'x', false)``,
+# ``json_build_object('api_key', 'x')``): when the name holds a credential, the value
+# given with it is one.
+_NAME_LIKE = re.compile(r"[\w.$-]+")
 # A constant's value that holds a password besides a connection string: a command line
-# (``COPY ... PROGRAM 'tool --password x'``) or a JSON/YAML key (``{"password": "x"}``).
-_VALUE_PASSWORD = re.compile(
-    _CONNINFO_PASSWORD.pattern + rf"""|--{_WORDS}\b|{_WORDS}["']?\s*:(?!:)""", re.IGNORECASE)
-_PASSWORD_WORD = re.compile(_WORDS, re.IGNORECASE)
-# A string that names a setting or key holding a password (``set_config('app.password',
-# 'x', false)``, ``json_build_object('password', 'x')``): the next constant is one.
-_PASSWORD_NAME = re.compile(rf"[\w.$-]*{_WORDS}[\w.$-]*", re.IGNORECASE)
+# (``COPY ... PROGRAM 'tool --password x'``, ``--api-key=x``), a JSON/YAML key
+# (``{"password": "x"}``) or a libpq keyword (``token=x``) that names a credential, or a
+# password verifier (SCRAM-SHA-256 or md5: replayable like the password itself).
+_KEYED = re.compile(r"""--([A-Za-z][\w-]*)|([A-Za-z_][\w.$-]*)["']?\s*(?::(?!:)|=(?!=))""")
+# A key or a path to one (``jsonb_set(d, '{auth,api_key}', ...)``): its last name.
+_KEY_PATH = re.compile(r"\{?(?:[\w.$-]+,)*([\w.$-]+)\}?")
+_VERIFIER = re.compile(r"SCRAM-SHA-256\$[0-9]+:[^$\s]*\$|\bmd5[0-9a-f]{32}\b")
 # Text without any of these holds no credential (escapes could spell "password" in an
 # E'' or U&'' string, so a backslash or a UESCAPE clause means: look closer; "crypt" and
-# "hmac" name pgcrypto's functions, whose keys and passwords are arguments).
+# "hmac" name pgcrypto's functions, whose keys and passwords are arguments; "md5" and
+# "scram" start a verifier).
 _MAY_HOLD_CREDENTIAL = re.compile(
-    r"password|passphrase|secret|://|\\|uescape|crypt|hmac|program", re.IGNORECASE)
+    r"pass|secret|credential|token|pw|://|\\|uescape|crypt|hmac|program"
+    r"|auth(?!ori[sz]ed|enticat)|" + _KEY_CUE_PATTERN + r"|md5[0-9a-f]{32}|scram-sha-256\$",
+    re.IGNORECASE)
 # A shell command (COPY ... PROGRAM '...') that may hold a credential: a password, token
 # or key in its words or environment (PGPASSWORD=, AWS_SECRET_ACCESS_KEY=), curl's -u
 # user:pw, a URI with user:pw@, mysql's -pSECRET.
@@ -128,32 +174,85 @@ def may_hold_credential(sql: str) -> bool:
     (False, True)
     """
     low = sql.lower()
-    return ("password" in low or "://" in low or "\\" in low or "uescape" in low
-            or "crypt" in low or "hmac" in low or "secret" in low or "passphrase" in low
-            or "program" in low or _LONG_S in sql)
+    return ("pass" in low or "secret" in low or "token" in low or "credential" in low
+            or "pw" in low or "://" in low or "\\" in low or "uescape" in low
+            or "crypt" in low or "hmac" in low or "program" in low
+            or "scram-sha-256$" in low or _LONG_S in sql
+            or "auth" in low and _AUTH_CUE.search(low) is not None
+            or "key" in low and _KEY_CUE.search(low) is not None
+            or "md5" in low and _MD5_CUE.search(low) is not None)
+
+
 _MAX_DEPTH: Final = 4
 # A string whose value may hold SQL with a credential (a DO body, EXECUTE '...').
-_INNER_CUE = re.compile(_WORDS + "|crypt|hmac", re.IGNORECASE)
+_INNER_CUE = re.compile("|".join(_NAME_CUES) + "|crypt|hmac|md5|scram|://", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def credential_name(name: str) -> bool:
-    """Does a column, setting or option name say it holds a credential?
+    """Does a column, setting, option, key or variable name say it holds a credential
+    (the name rule: see the comment above ``_NAME_SUBSTRINGS``)?
 
-    >>> credential_name("password_hash"), credential_name("email")
-    (True, False)
+    >>> credential_name("password_hash"), credential_name("app.apiKey"), credential_name("e")
+    (True, True, False)
+    >>> credential_name("author"), credential_name("max_tokens"), credential_name("auth_token")
+    (False, False, True)
     """
     low = name.lower()
-    return "password" in low or "secret" in low or "passphrase" in low
+    if not any(cue in low for cue in _NAME_CUES):
+        return False
+    if any(word in low for word in _NAME_SUBSTRINGS):
+        return True
+    parts = _PART_SPLIT.split(_CAMEL_STEP.sub("_", name).lower())
+    previous = ""
+    for part in parts:
+        if part in _NAME_PARTS or part.endswith("token") or part in _KEY_PARTS or (
+                part in ("key", "keys") and previous in _KEY_KINDS):
+            return True
+        previous = part
+    return False
 
 
 def credential_value(text: str) -> bool:
     """Does a value (not SQL) hold a credential: a connection string with a password, a
-    ``--password`` option, a ``"password":`` key?
+    ``--password``/``--api-key`` option, a ``"token":`` key or ``token=`` keyword, a
+    SCRAM or md5 password verifier?
 
     >>> credential_value("host=h password=x"), credential_value("bob")
     (True, False)
+    >>> credential_value('{"apiKey": "x"}'), credential_value("SCRAM-SHA-256$4096:c2E=$a=:b=")
+    (True, True)
     """
-    return _VALUE_PASSWORD.search(text) is not None
+    if _CONNINFO_PASSWORD.search(text) is not None or _VERIFIER.search(text) is not None:
+        return True
+    if not _NAME_CUE.search(text):
+        return False
+    for m in _KEYED.finditer(text):
+        if credential_name(m.group(1) or m.group(2)):
+            return True
+    return False
+
+
+def may_name_credential(text: str) -> bool:
+    """False only for text in which no word can name a credential (the name rule)."""
+    return _NAME_CUE.search(text) is not None
+
+
+def names_credential(sql: str) -> bool:
+    """Does a statement name a column, setting or variable that holds a credential (the
+    rows it writes, ``COPY users (name, password) FROM STDIN``, carry one)?
+
+    >>> names_credential("COPY u (name, api_key) FROM STDIN"), names_credential("COPY t FROM STDIN")
+    (True, False)
+    """
+    return may_hold_credential(sql) and any(
+        t.kind in ("ident", "qident") and credential_name(t.text(sql)) for t in tokenize(sql))
+
+
+def _names_credential(text: str) -> bool:
+    """Does free text (a statement cut short) hold a word that names a credential?"""
+    return _NAME_CUE.search(text) is not None and any(
+        credential_name(m.group()) for m in _NAME_IN_TEXT.finditer(text))
 
 
 def _is_password_keyword(sql: str, token: Token) -> bool:
@@ -202,48 +301,131 @@ def _password_left_open(value: str) -> int | None:
 
 class _Frame:
     """An open parenthesis: the function it calls, which of its arguments are secret,
-    and which argument the tokens are in."""
+    which argument the tokens are in, and (decided when it closes) the constants and
+    parameters of each argument, the names of named arguments and the arguments that
+    hold a string naming a credential (``set_config('app.token'::text, ...)``)."""
 
-    __slots__ = ("name", "secret", "argument")
+    __slots__ = ("name", "secret", "argument", "constants", "params", "named", "naming")
 
     def __init__(self, name: str, secret: frozenset[int]) -> None:
         self.name = name
         self.secret = set(secret)
         self.argument = 1
+        self.constants: list[tuple[int, int, int]] = []   # (argument, start, end)
+        self.params: list[tuple[int, int]] = []           # (argument, $n)
+        self.named: dict[int, str] = {}                   # argument -> its name (=>)
+        self.naming: set[int] = set()                     # arguments that name a credential
+
+    def valued(self) -> set[int]:
+        """The arguments that hold the value of a credential another argument names: the
+        next one, or for a named one (``setting_name => 'app.password'``) the argument
+        named ``new_value`` or ``value`` when there is one."""
+        out: set[int] = set()
+        for argument in self.naming:
+            if argument in self.named:
+                targets = [a for a, n in self.named.items() if n in ("new_value", "value")]
+                if targets:
+                    out.update(targets)
+                    continue
+            out.add(argument + 1)
+        return out
+
+
+# Words that end the value expression of ``name = ...`` (``password = 'x' AND id = 5``).
+_EXPRESSION_ENDS: Final = frozenset("""
+    where from returning and or on when then else end limit offset order group having into
+    values select set do as loop using is not in like ilike between union except intersect
+    for window fetch
+""".split())
+# Words that end the target list of a SELECT (INSERT INTO t (a, password) SELECT 'x', 'y').
+_SELECT_LIST_ENDS: Final = frozenset("""
+    from where group having order limit offset window union except intersect returning on
+    into fetch for
+""".split())
 
 
 def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
-                      params: set[int] | None = None) -> list[tuple[int, int, str]]:
+                      params: set[int] | None = None,
+                      prepared: Prepared | None = None) -> list[tuple[int, int, str]]:
     """(start, end, replacement) of every credential in ``sql``, in order; the numbers of
-    the parameters (``$n``) that stand where a credential goes are added to ``params``."""
+    the parameters (``$n``) that stand where a credential goes are added to ``params``.
+    ``prepared``: the session's prepared statements (the arguments of ``EXECUTE q(...)``
+    that fill a credential's place are hidden); those PREPAREd in ``sql`` itself count too."""
+    low = sql.lower()
+    if "prepare" in low and "execute" in low:
+        prepared = {**(prepared or {}), **prepared_parameters(sql)}
     spans: list[tuple[int, int, str]] = []
+    at: dict[int, int] = {}  # start -> index in spans (a later rule may hide more)
+
+    def hide(start: int, end: int, replacement: str = REDACTED) -> None:
+        k = at.get(start)
+        if k is None:
+            at[start] = len(spans)
+            spans.append((start, end, replacement))
+        elif replacement == REDACTED:
+            spans[k] = (start, max(end, spans[k][1]), REDACTED)
+
     frames: list[_Frame] = []
     secret_frames = 0    # frames with a secret argument (none: the common case)
-    open_until = -1      # a password keyword at the end of a string: the rest of the
-    #                      expression at this many open frames is its value
+    open_until = -1      # a password keyword at the end of a string, or ``name =``: the
+    #                      rest of the expression at this many open frames is its value
     last_secret = -1     # index of the last constant hidden (a run of them is one value)
     unquoted = _unquoted_passwords(sql, tokens)
-    # INSERT INTO t (name, password) VALUES ('a', 'x'), ...: the columns that hold a
-    # password, and then whether the tokens are in the VALUES lists.
+    # INSERT INTO t (name, password) VALUES ('a', 'x'), ... (also ... SELECT 'a', 'x',
+    # ... FROM (VALUES ...), UPDATE ... SET (name, password) = (...)): the columns that
+    # hold a password, and where the tokens are in the rows written to them.
     words = 0            # the statement's words so far (at most 2 counted)
     insert = False       # the statement starts INSERT INTO
     columns: set[int] | None = None
-    in_values = False
+    values_depth = -1    # the frame depth of a VALUES list of rows to ``columns``
+    select_depth = -1    # the frame depth of a SELECT list of rows to ``columns``
+    select_item = 0
+    set_columns_end = -1  # the ``)`` of ``SET (a, password)``
+    first = ""           # the statement's first word
+    execute_at = -1      # the name in ``EXECUTE name (...)``
+    # UPDATE settings SET value = 'x' WHERE name = 'smtp.password': a row keyed by a
+    # credential's name; its SET values are the credential.
+    keyed_update = low.lstrip().startswith("update") and any(
+        t.kind in STRING_KINDS and _names_a_key(constant_value(sql, t)) for t in tokens)
+    in_set = False
     for i, token in enumerate(tokens):
         kind = token.kind
+        depth_now = len(frames)
         if kind == "ident" or kind == "qident":
+            word = token.text(sql).lower() if kind == "ident" else ""
+            if words == 1 and first == "execute":
+                execute_at = i
             if words < 2 and kind == "ident":
-                word = token.text(sql).lower()
                 insert = word == "into" and insert if words else word == "insert"
+                if not words:
+                    first = word
                 words += 1
-            elif insert and not frames and kind == "ident" \
-                    and token.text(sql).lower() == "values":
-                in_values = True
-            elif insert and frames and frames[-1].name == "#columns" \
+            elif frames and frames[-1].name == "#columns" \
                     and _is_password_keyword(sql, token) and columns is not None:
                 columns.add(frames[-1].argument)
+            if kind == "ident":
+                if word == "insert" and words > 1 and not frames and first == "merge":
+                    insert, columns = True, None  # MERGE ... THEN INSERT (a, password)
+                if insert and columns:
+                    if word == "values":
+                        values_depth = depth_now
+                    elif depth_now == values_depth:
+                        values_depth = -1
+                    if word == "select":
+                        select_depth, select_item = depth_now, 1
+                    elif depth_now == select_depth and word in _SELECT_LIST_ENDS:
+                        select_depth = -1
+                if keyed_update and not frames:
+                    if word == "set":
+                        in_set = True
+                    elif word in ("where", "from", "returning"):
+                        in_set = False
+                if open_until == depth_now and word in _EXPRESSION_ENDS:
+                    open_until = -1
+                if word in _VALUE_WORDS and open_until < 0 and _names_a_value(sql, tokens, i):
+                    open_until = depth_now  # (``api_key IN ('a', 'b')``: the list too)
             if unquoted and i in unquoted:
-                spans.append((*unquoted[i], REDACTED))
+                hide(*unquoted[i])
                 last_secret = i
             continue
         if kind == "punct":
@@ -253,57 +435,96 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 name = tokens[before].text(sql).lower() if before >= 0 and tokens[
                     before].kind == "ident" else ""
                 frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
-                if insert and not frames:
-                    if in_values:
-                        frame.secret = set(columns or ())
-                    elif columns is None and name != "values":
-                        frame.name = "#columns"
-                        columns = set()
+                if prepared and before == execute_at and before >= 0:
+                    frame.secret = set(prepared.get(_name_of(sql, tokens[before]), ()))
+                if columns and (insert and depth_now == values_depth
+                                or _after_set_columns(sql, tokens, before, set_columns_end)):
+                    frame.secret = set(columns)
+                elif name == "set" or insert and not frames and columns is None \
+                        and name != "values":
+                    frame.name = "#columns"
+                    columns = set()
                 frames.append(frame)
                 if frame.secret:
                     secret_frames += 1
             elif text == ")" and frames:
-                if frames.pop().secret:
+                frame = frames.pop()
+                if frame.secret:
                     secret_frames -= 1
-                if open_until > len(frames):
+                if frame.name == "#columns":
+                    set_columns_end = i
+                if frame.naming:
+                    valued = frame.valued()
+                    for argument, start, end in frame.constants:
+                        if argument in valued:
+                            hide(start, end)
+                    if params is not None:
+                        params.update(n for argument, n in frame.params if argument in valued)
+                depth_now -= 1
+                if open_until > depth_now:
                     open_until = -1
+                if values_depth > depth_now:
+                    values_depth = -1
+                if select_depth > depth_now:
+                    select_depth = -1
             elif text == ",":
                 if frames:
                     frames[-1].argument += 1
-                if open_until == len(frames):
+                if open_until == depth_now:
                     open_until = -1
+                if select_depth == depth_now:
+                    select_item += 1
             elif text == ";":
                 open_until = -1
-                words, insert, columns, in_values = 0, False, None, False
+                words, insert, columns, first, in_set = 0, False, None, "", False
+                values_depth = select_depth = set_columns_end = execute_at = -1
             continue
+        if kind == "operator":
+            text = token.text(sql)
+            if text in ("=>", ":=") and frames:
+                name_at = previous_significant(tokens, i)
+                if name_at >= 0 and tokens[name_at].kind == "ident":
+                    frames[-1].named[frames[-1].argument] = tokens[name_at].text(sql).lower()
+            if text in _COMPARISONS and open_until < 0 and _names_a_value(sql, tokens, i):
+                open_until = depth_now
+            continue
+        in_select = select_depth >= 0 and columns is not None and select_item in columns \
+            or in_set
         if kind == "opaque":
             # Text that does not lex: hide it from a PASSWORD keyword, or all of it.
             text = token.text(sql)
             before = _previous(sql, tokens, i)
-            if before >= 0 and _is_password_keyword(sql, tokens[before]) or (
-                    open_until >= 0 or _in_secret_argument(frames, secret_frames)):
-                spans.append((token.start, token.end, REDACTED))
-            elif _PASSWORD_WORD.search(text) or _CONNINFO_PASSWORD.search(text):
-                spans.append((token.start, token.end, REDACTED))
+            if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
+                    open_until >= 0 or in_select
+                    or _in_secret_argument(frames, secret_frames)):
+                hide(token.start, token.end)
+            elif _names_credential(text) or credential_value(text):
+                hide(token.start, token.end)
             continue
         if kind == "param":
+            number = int(token.text(sql)[1:])
+            for frame in frames:
+                frame.params.append((frame.argument, number))
             if params is not None:
                 before = _previous(sql, tokens, i)
-                if open_until >= 0 or _in_secret_argument(frames, secret_frames) or (
+                if open_until >= 0 or in_select or _in_secret_argument(
+                        frames, secret_frames) or (
                         before >= 0 and _is_password_value(sql, tokens, before, last_secret)):
-                    params.add(int(token.text(sql)[1:]))
+                    params.add(number)
             continue
         if kind == "comment":
             hidden = _hidden_comment(sql, token)
             if hidden is not None:
-                spans.append((token.start, token.end, hidden))
+                hide(token.start, token.end, hidden)
             continue
         if kind not in STRING_KINDS and kind != "number":
             continue
+        for frame in frames:
+            frame.constants.append((frame.argument, token.start, token.end))
         before = _previous(sql, tokens, i)
         if before >= 0 and _is_password_value(sql, tokens, before, last_secret) or (
-                open_until >= 0 or _in_secret_argument(frames, secret_frames)):
-            spans.append((token.start, token.end, REDACTED))
+                open_until >= 0 or in_select or _in_secret_argument(frames, secret_frames)):
+            hide(token.start, token.end)
             last_secret = i
             continue
         if kind == "number":
@@ -311,11 +532,18 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
         escape = uescape_of(sql, tokens, i)[0] if kind == "ustring" else "\\"
         value = constant_value(sql, token, escape)
         raw = token.text(sql)
-        if _VALUE_PASSWORD.search(value) or _CONNINFO_PASSWORD.search(raw) or (
+        if frames and _names_a_key(value):
+            for frame in frames:
+                frame.naming.add(frame.argument)
+        if _aliased_as_credential(sql, tokens, i):
+            hide(token.start, token.end)  # ``SELECT 'x' AS api_key``, ``'x' = password``
+            last_secret = i
+            continue
+        if credential_value(value) or _CONNINFO_PASSWORD.search(raw) or (
                 before >= 0 and tokens[before].kind == "ident"
                 and tokens[before].text(sql).lower() == "program"
                 and _COMMAND_SECRET.search(value)):
-            spans.append((token.start, token.end, REDACTED))
+            hide(token.start, token.end)
             last_secret = i
             continue
         left_open = _password_left_open(value)
@@ -333,16 +561,195 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 if kind == "dollar":
                     tag = raw[:raw.index("$", 1) + 1]
                     if tag not in inner:
-                        spans.append((token.start, token.end, tag + inner + tag))
+                        hide(token.start, token.end, tag + inner + tag)
                         continue
-                spans.append((token.start, token.end, REDACTED))
+                hide(token.start, token.end)
+    if "raise" in low:
+        for start, end in _raise_argument_spans(sql, tokens):
+            hide(start, end)
+    spans.sort()
     return spans
+
+
+# The word a RAISE format puts right before a ``%`` (``'bad password %'``, ``'token=%'``).
+_WORD_BEFORE_PLACEHOLDER = re.compile(r"([A-Za-z_][\w.-]*)[\s:=]*\Z")
+_RAISE_LEVELS: Final = frozenset({"debug", "log", "info", "notice", "warning", "exception"})
+
+
+def format_secret_arguments(fmt: str) -> frozenset[int]:
+    """The arguments (1-based) of a RAISE format whose ``%`` follows a word that names a
+    credential (``'bad password % for %'``: {1}).
+
+    >>> sorted(format_secret_arguments("user % has token=% (%)"))
+    [2]
+    """
+    found: set[int] = set()
+    number = 0
+    pieces = re.split(r"(%%|%)", fmt)
+    for k, piece in enumerate(pieces):
+        if piece != "%":
+            continue
+        number += 1
+        m = _WORD_BEFORE_PLACEHOLDER.search(pieces[k - 1]) if k else None
+        if m is not None and credential_name(m.group(1)):
+            found.add(number)
+    return frozenset(found)
+
+
+def _raise_argument_spans(sql: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """The constants given to RAISE for a ``%`` its format says is a credential
+    (``RAISE NOTICE 'password: %', 's3cret'``)."""
+    found: list[tuple[int, int]] = []
+    significant = [t for t in tokens if t.kind not in ("space", "comment")]
+    for i, token in enumerate(significant):
+        if token.kind != "ident" or token.text(sql).lower() != "raise":
+            continue
+        k = i + 1
+        if k < len(significant) and significant[k].text(sql).lower() in _RAISE_LEVELS:
+            k += 1
+        if k >= len(significant) or significant[k].kind not in STRING_KINDS:
+            continue
+        secret = format_secret_arguments(constant_value(sql, significant[k]))
+        if not secret:
+            continue
+        argument, level = 0, 0
+        for t in significant[k + 1:]:
+            text = t.text(sql)
+            if level == 0 and (text == ";" or text.lower() == "using"):
+                break
+            if level == 0 and text == ",":
+                argument += 1
+                continue
+            level += (text == "(") - (text == ")")
+            if argument in secret and t.kind in STRING_KINDS:
+                found.append((t.start, t.end))
+    return found
+
+
+def _name_of(sql: str, token: Token) -> str:
+    """The name an identifier token stands for (unquoted: lower-cased)."""
+    text = token.text(sql)
+    if token.kind == "qident":
+        return text[1:-1].replace('""', '"')
+    return text.lower()
+
+
+def prepared_parameters(sql: str) -> Prepared:
+    """The statements ``sql`` PREPAREs that take a credential as a parameter, and which.
+
+    >>> prepared_parameters("PREPARE q(text, int) AS UPDATE u SET password = $1 WHERE id = $2")
+    {'q': frozenset({1})}
+    >>> prepared_parameters("prepare r as select * from t where id = $1")
+    {}
+    """
+    return dict(_prepared_parameters(sql))
+
+
+@lru_cache(maxsize=1024)  # (pgAudit logs each EXECUTE with its PREPARE's text)
+def _prepared_parameters(sql: str) -> tuple[tuple[str, frozenset[int]], ...]:
+    found: Prepared = {}
+    for start, end in statement_spans(sql):
+        head = sql[start:start + 7].lower()
+        if head != "prepare":
+            continue
+        inner = tokenize(sql[start:end])
+        significant = [t for t in inner if t.kind not in ("space", "comment")]
+        text = sql[start:end]
+        if len(significant) < 4 or significant[1].kind not in ("ident", "qident"):
+            continue
+        k = 2
+        if significant[k].text(text) == "(":
+            level = 0
+            while k < len(significant):
+                piece = significant[k].text(text)
+                level += (piece == "(") - (piece == ")")
+                k += 1
+                if level == 0:
+                    break
+        if k >= len(significant) - 1 or significant[k].text(text).lower() != "as":
+            continue
+        secret = password_parameters(text[significant[k + 1].start:])
+        if secret:
+            found[_name_of(text, significant[1])] = frozenset(secret)
+    return tuple(found.items())
+
+
+# Operators and words after a credential's name whose right side is its value.
+_COMPARISONS: Final = frozenset({"=", ":=", "<>", "!="})
+_VALUE_WORDS: Final = frozenset({"to", "in", "like", "ilike"})
+
+
+def _names_a_key(value: str) -> bool:
+    """Is a string constant the name of a credential (a setting, a key, a JSON path)?"""
+    m = _KEY_PATH.fullmatch(value)
+    return m is not None and credential_name(m.group(1))
+
+
+def _aliased_as_credential(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is the constant at ``tokens[index]`` (with any ``::type`` casts) named as a
+    credential by what follows: ``AS api_key``, ``= password``?"""
+    k = index + 1
+    n = len(tokens)
+    while True:
+        while k < n and tokens[k].kind in ("space", "comment"):
+            k += 1
+        if k < n and tokens[k].text(sql) == "::":
+            k += 1
+            while k < n and tokens[k].kind in ("space", "comment"):
+                k += 1
+            if k < n and tokens[k].kind in ("ident", "qident"):
+                k += 1
+                continue
+        break
+    if k >= n or tokens[k].text(sql).lower() not in ("as", "="):
+        return False  # (not a bare alias: ``VALID UNTIL 'x' PASSWORD 'y'``)
+    k += 1
+    while k < n and tokens[k].kind in ("space", "comment"):
+        k += 1
+    return k < n and tokens[k].kind in ("ident", "qident") and credential_name(tokens[k].text(sql))
+
+
+def _names_a_value(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is ``tokens[index]`` (``=``, ``:=``, ``TO``) preceded by a name that holds a
+    credential (``SET app.token = ...``, ``password := ...``, ``WHERE api_key = ...``)?"""
+    name = _previous(sql, tokens, index)
+    if name >= 0 and tokens[name].text(sql) == ")":
+        # ``lower(token) = 'x'``: a name inside the call on the left
+        level = 0
+        named = False
+        while name >= 0:
+            text = tokens[name].text(sql)
+            level += (text == ")") - (text == "(")
+            if level == 0:
+                function = previous_significant(tokens, name)
+                return named and function >= 0 and tokens[function].kind == "ident" \
+                    and tokens[function].text(sql).lower() not in ("set", "row", "in")
+            named = named or _is_password_keyword(sql, tokens[name])
+            name -= 1
+        return False
+    return name >= 0 and _is_password_keyword(sql, tokens[name])
+
+
+def _after_set_columns(sql: str, tokens: Sequence[Token], before: int,
+                       set_columns_end: int) -> bool:
+    """Does the ``(`` after ``tokens[before]`` start the row given to ``SET (a, b)``:
+    ``SET (a, b) = (...)`` or ``= ROW(...)``?"""
+    if set_columns_end < 0 or before < 0:
+        return False
+    if tokens[before].kind == "ident" and tokens[before].text(sql).lower() == "row":
+        before = previous_significant(tokens, before)
+    return before >= 0 and tokens[before].text(sql) == "=" \
+        and previous_significant(tokens, before) == set_columns_end
 
 
 def _declares_password(sql: str, tokens: Sequence[Token], index: int) -> bool:
     """Is ``tokens[index]`` the end of a PL/pgSQL declaration (or column definition) of a
     name that holds a password (``password varchar(20) := 'x'``, ``pw_password text
-    DEFAULT 'x'``)? Looks back a few tokens, to the start of the declaration."""
+    DEFAULT 'x'``, ``ALTER COLUMN api_key SET DEFAULT 'x'``)? Looks back a few tokens, to
+    the start of the declaration."""
+    if index >= 0 and tokens[index].text(sql).lower() == "set":
+        column = previous_significant(tokens, index)
+        return column >= 0 and _is_password_keyword(sql, tokens[column])
     first = -1
     for _ in range(8):
         if index < 0:
@@ -411,7 +818,7 @@ def _hidden_comment(sql: str, token: Token) -> str | None:
     """A comment that holds a credential (``-- password=...``, ``/* postgres://u:pw@h
     */``), hidden with its markers kept; None: it holds none."""
     text = token.text(sql)
-    if not _VALUE_PASSWORD.search(text):
+    if not credential_value(text):
         return None
     return f"/* {REDACTED} */" if text.startswith("/*") else f"-- {REDACTED}"
 
@@ -443,7 +850,7 @@ def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
     text = token.text(sql)
     if token.kind == "ident":
         text = text.lower()
-    if text in _ASSIGNMENTS or text == "(" or text == ",":
+    if text in _ASSIGNMENTS or text == "(" or text == "," or text == "default":
         name = _previous(sql, tokens, before)
         if name < 0:
             return False
@@ -454,7 +861,7 @@ def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
             return _declares_password(sql, tokens, name)
         if text != "(" and tokens[name].kind in STRING_KINDS:
             value = constant_value(sql, tokens[name])
-            return _PASSWORD_NAME.fullmatch(value) is not None
+            return _NAME_LIKE.fullmatch(value) is not None and credential_name(value)
     return False
 
 
@@ -484,14 +891,18 @@ def _redact_passwords_cached(sql: str) -> str:
     return _apply(sql, _credential_spans(sql, tokenize(sql), 0))
 
 
-def redact_passwords(sql: str) -> str:
+def redact_passwords(sql: str, prepared: Prepared | None = None) -> str:
     """``sql`` with every credential replaced by ``<REDACTED>`` (see the module docstring).
 
     >>> redact_passwords("select dblink_connect('c', $$host=db password=s3cret$$)")
     "select dblink_connect('c', <REDACTED>)"
     >>> redact_passwords("create role a password 'it''s secret' login")
     'create role a password <REDACTED> login'
+    >>> redact_passwords("EXECUTE q('s3cret', 7)", {"q": frozenset({1})})
+    'EXECUTE q(<REDACTED>, 7)'
     """
+    if prepared and "execute" in sql.lower():
+        return _apply(sql, _credential_spans(sql, tokenize(sql), 0, None, prepared))
     return _redact_passwords(sql, 0)
 
 
@@ -595,7 +1006,7 @@ def _fast_redact_literals(sql: str) -> str | None:
     a statement that says PASSWORD: an unquoted password is a constant too; and for a
     comment that may hold a credential)."""
     if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower() \
-            or ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
+            or ("--" in sql or "/*" in sql) and credential_value(sql):
         return None
     out: list[str] = []
     pos = 0
@@ -643,7 +1054,7 @@ def _redact_literals_by_tokens(sql: str) -> str:
         spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
     # (comments are kept, but not one that holds a credential; one inside a constant
     # continued over lines goes with it)
-    if ("--" in sql or "/*" in sql) and _VALUE_PASSWORD.search(sql):
+    if ("--" in sql or "/*" in sql) and credential_value(sql):
         for token in tokens:
             if token.kind == "comment" and not any(
                     start <= token.start < end for start, end, _ in spans):
@@ -659,8 +1070,33 @@ _LITERALS = cached_by_shape(_redact_literals, literals_shape)
 _redact_literals_cached = _LITERALS.texts  # (the C cache itself: a hit costs no Python call)
 
 
-def redact(sql: str | None, mode: RedactMode | str) -> str | None:
+def hidden_values(sql: str, prepared: Prepared | None = None, depth: int = 0) -> list[str]:
+    """The values ``passwords`` mode hides in ``sql`` (a message the statement makes the
+    server write may echo them).
+
+    >>> hidden_values("DO $$ DECLARE api_token text := 'tok-123'; BEGIN END $$")
+    ['tok-123']
+    """
+    if not (prepared or may_hold_credential(sql)):
+        return []
+    found: list[str] = []
+    for start, end, replacement in _credential_spans(sql, tokenize(sql), depth, None,
+                                                     prepared):
+        raw = sql[start:end]
+        inner = tokenize(raw)
+        value = constant_value(raw, inner[0]) if len(inner) == 1 and inner[0].kind in (
+            STRING_KINDS) else raw
+        if replacement == REDACTED:
+            found.append(value)
+        elif depth < _MAX_DEPTH and inner and inner[0].kind == "dollar":
+            found.extend(hidden_values(value, None, depth + 1))
+    return found
+
+
+def redact(sql: str | None, mode: RedactMode | str,
+           prepared: Prepared | None = None) -> str | None:
     """``sql`` redacted in ``mode`` (``none``, ``passwords`` or ``literals``); None stays.
+    ``prepared``: the session's prepared statements (see :func:`redact_passwords`).
 
     >>> redact("select 'x'", "none")
     "select 'x'"
@@ -668,7 +1104,7 @@ def redact(sql: str | None, mode: RedactMode | str) -> str | None:
     if sql is None or mode == "none":
         return sql
     if mode == "passwords":
-        return redact_passwords(sql)
+        return redact_passwords(sql, prepared)
     if mode == "literals":
         return redact_literals(sql)
     raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
@@ -717,7 +1153,7 @@ def redact_parameters(values: Sequence[str] | None, mode: RedactMode | str,
     if mode != "passwords":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     secret = password_parameters(statement) if statement else set()
-    return _same_kind(values, [REDACTED if k in secret or _CONNINFO_PASSWORD.search(v) else v
+    return _same_kind(values, [REDACTED if k in secret or credential_value(v) else v
                                for k, v in enumerate(values, start=1)])
 
 
@@ -740,7 +1176,13 @@ _DATA_DETAILS: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(p, re.DOTAL
 
 
 # A DETAIL that echoes the value of a key whose column names a credential.
-_KEY_OF_CREDENTIAL = re.compile(r"Key \([^)]*(?:password|secret|passphrase)", re.IGNORECASE)
+_KEY_COLUMNS = re.compile(r"Key \(([^)]*)\)")
+
+
+def _key_of_credential(detail: str) -> bool:
+    """Does a DETAIL echo the value of a key one of whose columns names a credential?"""
+    m = _KEY_COLUMNS.search(detail)
+    return m is not None and any(credential_name(c.strip()) for c in m.group(1).split(","))
 
 
 def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
@@ -757,10 +1199,9 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
     if detail is None or mode == "none":
         return detail
     if mode == "passwords":
-        if _CONNINFO_PASSWORD.search(detail):
+        if credential_value(detail):
             return REDACTED
-        m = _KEY_OF_CREDENTIAL.search(detail)
-        return redact_detail(detail, "literals") if m is not None else detail
+        return redact_detail(detail, "literals") if _key_of_credential(detail) else detail
     if mode != "literals":
         raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
     for pattern in _DATA_DETAILS:
@@ -770,4 +1211,4 @@ def redact_detail(detail: str | None, mode: RedactMode | str) -> str | None:
                      if g in pattern.groupindex and m.start(g) >= 0]
             return _apply(detail, spans)
     # (passwords are constants: a connection string with one goes as in ``passwords``)
-    return REDACTED if _CONNINFO_PASSWORD.search(detail) else detail
+    return REDACTED if credential_value(detail) else detail

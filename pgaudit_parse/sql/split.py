@@ -133,6 +133,8 @@ def _fits(first_word: str, command: str | None) -> bool:
         return True
     if first_word in ("EXECUTE", "EXPLAIN", "PREPARE"):
         return True  # pgAudit logs the command executed (or explained)
+    if command == "EXECUTE":
+        return True  # a function call (class FUNCTION): any statement may make it
     allowed = _COMMANDS_OF_FIRST_WORD.get(first_word)
     if allowed is not None:
         return command in allowed

@@ -10,7 +10,11 @@ multi-statement string the last audit line was about). For each event it
    parameter and message (the raw ``AUDIT:`` payload is written again from the redacted
    fields), ERROR ``STATEMENT`` and ``QUERY``, ``statement:``/``execute``/``duration:``
    messages, DETAIL (row values, ``parameters: $1 = '...'``) and CONTEXT
-   (``SQL statement "..."``).
+   (``SQL statement "..."``);
+4. remembers, per backend, what a later line of the session needs to stay redacted: the
+   statements it PREPAREd with a credential parameter (``EXECUTE q('...')``), the values
+   its last statement's redaction hid, and (for every backend) the patterns of RAISE
+   messages that carry a credential (:mod:`.echo`); bounded like the splits.
 
 What the events have no field for comes back in :class:`SqlInfo` (the ``fingerprint``,
 and for a split line the whole string and whether the split is certain); the events
@@ -30,13 +34,15 @@ sink adds them as keys of their own.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 import msgspec
 
-from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, replace
+from ..events import AuditEvent, DisconnectionEvent, DurationEvent, ErrorEvent, Event, replace
 from ..payload import (
     AUDIT_MARKER,
     NO_PARAMETERS,
@@ -46,16 +52,21 @@ from ..payload import (
     PayloadError,
     parse_audit_payload,
 )
+from .echo import EchoPattern, hide_by_patterns, hide_values, raise_patterns
 from .fingerprint import fingerprint
 from .redact import (
     REDACT_MODES,
     REDACTED,
+    Prepared,
     RedactMode,
     credential_name,
     credential_value,
     has_credentials,
+    hidden_values,
     may_hold_credential,
+    names_credential,
     password_parameters,
+    prepared_parameters,
     redact,
     redact_detail,
     redact_echo,
@@ -116,16 +127,19 @@ def statement_of_message(message: str) -> str | None:
     return m.group("sql") if m else None
 
 
-def redact_message(message: str, mode: RedactMode | str) -> str:
-    """A ``statement:``/``execute``/``duration:`` message with its SQL redacted."""
+def redact_message(message: str, mode: RedactMode | str,
+                   prepared: Prepared | None = None) -> str:
+    """A ``statement:``/``execute``/``duration:`` message with its SQL redacted
+    (``prepared``: the session's prepared statements)."""
     m = _SQL_MESSAGE.match(message)
     if m is None or mode == "none":
         return message
     sql = m.group("sql")
-    return message[:m.start("sql")] + (redact(sql, mode) or "")
+    return message[:m.start("sql")] + (redact(sql, mode, prepared) or "")
 
 
-def redact_context(context: str | None, mode: RedactMode | str) -> str | None:
+def redact_context(context: str | None, mode: RedactMode | str,
+                   statement: str | None = None) -> str | None:
     """CONTEXT lines with what they quote redacted: the SQL of ``SQL statement "..."``,
     ``SQL expression "..."`` and ``PL/pgSQL assignment "..."`` (over several lines when
     the SQL has newlines), the data of ``COPY t, line 1, column c: "..."`` and ``JSON
@@ -137,9 +151,13 @@ def redact_context(context: str | None, mode: RedactMode | str) -> str | None:
 line 1 at SQL statement'
     >>> redact_context('COPY u, line 1, column password: "s3cret"', "passwords")
     'COPY u, line 1, column password: "<REDACTED>"'
+    >>> redact_context('COPY u, line 1: "bob\ts3cret"', "passwords", "COPY u (n, pw) FROM STDIN")
+    'COPY u, line 1: "<REDACTED>"'
     """
     if context is None or mode == "none":
         return context
+    rows_hold_credential = statement is not None and "COPY" in context \
+        and names_credential(statement)
     lines = context.split("\n")
     out = []
     i = 0
@@ -147,7 +165,7 @@ line 1 at SQL statement'
         line = lines[i]
         m = _CONTEXT_SQL_HEAD.match(line)
         if m is None:
-            out.append(_redact_context_line(line, mode))
+            out.append(_redact_context_line(line, mode, rows_hold_credential))
             i += 1
             continue
         # The SQL runs to the line that ends with '"' before the next entry (or the end).
@@ -164,13 +182,16 @@ line 1 at SQL statement'
     return "\n".join(out)
 
 
-def _redact_context_line(line: str, mode: RedactMode | str) -> str:
-    """One CONTEXT line that quotes no SQL: COPY's and JSON's data, or row values."""
+def _redact_context_line(line: str, mode: RedactMode | str,
+                          rows_hold_credential: bool = False) -> str:
+    """One CONTEXT line that quotes no SQL: COPY's and JSON's data (all of it when the
+    statement writes a credential column), or row values."""
     for pattern in _CONTEXT_DATA:
         m = pattern.match(line)
         if m is not None:
             column = m.groupdict().get("column")
-            if mode == "literals" or credential_value(m.group("value")) or (
+            if mode == "literals" or rows_hold_credential \
+                    or credential_value(m.group("value")) or (
                     column is not None and credential_name(column)):
                 return line[:m.start("value")] + REDACTED + line[m.end("value"):]
             return line
@@ -183,6 +204,9 @@ def _redact_detail(detail: str | None, mode: RedactMode | str,
     (of ``statement``: a value that stands where it expects a password is one)."""
     if detail is None or mode == "none":
         return detail
+    if detail.startswith("prepare: "):
+        # (log_statement's DETAIL of an EXECUTE: the PREPARE it runs, SQL)
+        return "prepare: " + (redact(detail[9:], mode) or "")
     m = _PARAMETERS_DETAIL.match(detail)
     if m is not None:
         secret = password_parameters(statement) if statement and mode == "passwords" \
@@ -197,7 +221,8 @@ def _redact_detail(detail: str | None, mode: RedactMode | str,
             return v.group(0) if redact_detail(value, mode) == value else v.group(1) + (
                 "<REDACTED>")
         return "parameters: " + _PARAMETER_VALUE.sub(one, m.group("list"))
-    if mode == "passwords" and statement and has_credentials(statement):
+    if mode == "passwords" and statement and (has_credentials(statement)
+                                              or names_credential(statement)):
         # The row of a statement that carries a password holds it: hide its values.
         return redact_detail(detail, "literals")
     return redact_detail(detail, mode)
@@ -268,6 +293,35 @@ def _replace(obj: T, changes: dict[str, Any]) -> T:
     return replace(obj, **changes)
 
 
+class _Session:
+    """What the SQL stage remembers of one backend: the statements it PREPAREd that take
+    a credential as a parameter, and the values its statements' redaction hid (a message
+    it makes the server write may echo them)."""
+
+    __slots__ = ("prepared", "hidden")
+
+    def __init__(self) -> None:
+        self.prepared: Prepared = {}
+        self.hidden: tuple[str, ...] = ()
+
+
+# A hidden value shorter than this is not looked for in other messages (it would hide
+# common words); at most this many per statement, and patterns of RAISE messages.
+_MIN_ECHO: Final = 4
+_MAX_ECHOES: Final = 16
+_MAX_PATTERNS: Final = 256
+_MAX_PREPARED: Final = 256
+_DEALLOCATE = re.compile(r"\s*deallocate\s+(?:prepare\s+)?(?P<name>\w+|\"(?:[^\"]|\"\")+\")",
+                         re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)  # (a log repeats its statements)
+def _session_cue(text: str) -> bool:
+    """Does SQL text PREPARE, DEALLOCATE or RAISE (what the stage remembers of a session)?"""
+    low = text.lower()
+    return "prepare" in low or "raise" in low or "deallocate" in low
+
+
 class SqlStage:
     """Split, fingerprint and redact events (see the module docstring).
 
@@ -286,6 +340,87 @@ class SqlStage:
         self.audit_messages = audit_messages
         self._matcher = StatementMatcher(max_backends)
         self._infos: dict[str, SqlInfo] = {}
+        self._max_backends = max_backends
+        self._sessions: OrderedDict[tuple[str, object], _Session] = OrderedDict()
+        self._patterns: OrderedDict[tuple[str, str], EchoPattern] = OrderedDict()
+
+    def _follow(self, event: Event, texts: Sequence[str]) -> _Session | None:
+        """Remember what this event's SQL (``texts``) tells about its session: statements
+        it PREPAREs (and DEALLOCATEs) with a credential parameter, RAISE statements whose
+        message carries a credential. The session's state, or None when it has none."""
+        key = (event.stream, event.pid)
+        sessions = self._sessions
+        session = sessions.get(key) if sessions else None
+        for text in texts:
+            if not _session_cue(text):
+                continue  # (the common case)
+            low = text.lower()
+            if "prepare" in low:
+                found = prepared_parameters(text)
+                if found:
+                    if session is None:
+                        session = self._new_session(key)
+                    session.prepared.update(found)
+                    while len(session.prepared) > _MAX_PREPARED:
+                        del session.prepared[next(iter(session.prepared))]
+            if session is not None and session.prepared and "deallocate" in low:
+                m = _DEALLOCATE.match(text)
+                if m is not None:
+                    name = m.group("name")
+                    if name.lower() == "all":
+                        session.prepared.clear()
+                    else:
+                        session.prepared.pop(name[1:-1].replace('""', '"') if name[0] == '"'
+                                             else name.lower(), None)
+            if "raise" in low:
+                for pattern in raise_patterns(text):
+                    self._patterns[(pattern.field, pattern.regex.pattern)] = pattern
+                    if len(self._patterns) > _MAX_PATTERNS:
+                        self._patterns.popitem(last=False)
+        return session
+
+    def _new_session(self, key: tuple[str, object]) -> _Session:
+        session = self._sessions[key] = _Session()
+        if len(self._sessions) > self._max_backends:
+            self._sessions.popitem(last=False)
+        return session
+
+    def _remember_hidden(self, event: Event, session: _Session | None, sql: str | None,
+                         prepared: Prepared | None) -> _Session | None:
+        """A statement was redacted: remember the values it hid, for the messages of the
+        session that follow (its sub-statements' audit lines may come between); the
+        latest first, at most ``_MAX_ECHOES``."""
+        values = tuple(v for v in hidden_values(sql, prepared) if len(v) >= _MIN_ECHO) \
+            if sql else ()
+        if not values:
+            return session
+        if session is None:
+            session = self._new_session((event.stream, event.pid))
+        session.hidden = tuple(dict.fromkeys(values + session.hidden))[:_MAX_ECHOES]
+        return session
+
+    def _hide_echoes(self, event: Event, changes: dict[str, object],
+                     session: _Session | None) -> None:
+        """Message, DETAIL, HINT and CONTEXT of a non-audit event with what a RAISE
+        pattern marks as a credential, and the values the session's statement hid,
+        hidden."""
+        context = event.context
+        patterns = list(self._patterns.values()) if self._patterns and context \
+            and " at RAISE" in context else None
+        hidden = session.hidden if session is not None else ()
+        if not patterns and not hidden:
+            return
+        for name in ("message", "detail", "hint", "context"):
+            value = changes.get(name, getattr(event, name))
+            if not isinstance(value, str):
+                continue
+            new = value
+            if patterns and name != "context":
+                new = hide_by_patterns(new, patterns, name)  # type: ignore[arg-type]
+            if hidden:
+                new = hide_values(new, hidden)
+            if new != value:
+                changes[name] = new
 
     def apply(self, event: Event) -> tuple[Event, SqlInfo]:
         """The event with its SQL split and redacted, and what it gained (:class:`SqlInfo`)."""
@@ -302,25 +437,46 @@ class SqlStage:
         info = self._info(sql) if self.fingerprints and sql else NO_INFO
         if mode == "none":
             return event, info
-        if mode == "passwords" and not _may_hold_credential(event):
+        texts = [sql] if sql else []
+        if event.detail is not None and event.detail.startswith("prepare: "):
+            texts.append(event.detail[9:])
+        if isinstance(event, DisconnectionEvent):
+            self._sessions.pop((event.stream, event.pid), None)
+        session = self._follow(event, texts)
+        prepared: Prepared | None = None
+        if session is not None:
+            if mode == "passwords" and session.prepared:
+                prepared = session.prepared
+        if mode == "passwords" and not _may_hold_credential(event) and (
+                prepared is None or "execute" not in (sql or "").lower()) \
+                and not self._may_echo(event, session):
             return event, info  # nothing here can hold a credential: nothing changes
         changes: dict[str, object] = {}
         for name, value in (("statement", event.statement), ("query", event.query)):
             if value is not None:
-                new = redact(value, mode)
+                new = redact(value, mode, prepared)
                 if new != value:
                     changes[name] = new
         if isinstance(event, DurationEvent) and event.duration_statement is not None:
-            new = redact(event.duration_statement, mode)
+            new = redact(event.duration_statement, mode, prepared)
             if new != event.duration_statement:
                 changes["duration_statement"] = new
-        message = redact_message(event.message, mode)
+        message = redact_message(event.message, mode, prepared)
         if isinstance(event, ErrorEvent) and "statement" in changes:
             message = redact_echo(message, event.statement, changes["statement"])
         if message != event.message:
             changes["message"] = message
+        if changes and sql:
+            session = self._remember_hidden(event, session, sql, prepared)
         self._redact_notes(event, changes, sql)
+        self._hide_echoes(event, changes, session)
         return (_replace(event, changes) if changes else event), info
+
+    def _may_echo(self, event: Event, session: _Session | None) -> bool:
+        """May this event's texts echo a credential its session's statement hid, or that
+        a RAISE pattern marks?"""
+        return session is not None and bool(session.hidden) or bool(self._patterns) and (
+            event.context is not None and " at RAISE" in event.context)
 
     def _info(self, sql: str) -> SqlInfo:
         """``SqlInfo(fingerprint(sql))``, one object per fingerprint (at most 4096 kept)."""
@@ -337,7 +493,7 @@ class SqlStage:
         detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
-        context = redact_context(event.context, self.redact)
+        context = redact_context(event.context, self.redact, statement)
         if context != event.context:
             changes["context"] = context
 
@@ -345,31 +501,41 @@ class SqlStage:
         audit = event.audit
         whole = audit.statement
         mode = self.redact
+        session = self._follow(event, (whole,)) if mode != "none" and whole and (
+            self._sessions or _session_cue(whole)) else None
+        prepared: Prepared | None = None
+        if session is not None:
+            if mode == "passwords" and session.prepared:
+                prepared = session.prepared
         if not whole or ";" not in whole.rstrip().rstrip(";"):
             # One statement (the matcher keeps nothing for it): the common case, and in
             # ``none`` or (without a credential anywhere) ``passwords`` mode nothing changes.
             info = self._info(whole) if self.fingerprints and whole else NO_INFO
-            if mode == "none" or (mode == "passwords" and not _may_hold_credential(event)):
+            if mode == "none" or (mode == "passwords" and not _may_hold_credential(event) and (
+                    prepared is None or "execute" not in (whole or "").lower())):
                 return event, info
-            return self._audit_redact(event, whole, None, info)
+            return self._audit_redact(event, whole, None, info, session, prepared)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
                                     audit.command, whole, audit.audit_type)
         statement = split.statement if split is not None else whole
         info = SqlInfo(
             fingerprint(statement) if self.fingerprints and statement else None,
-            redact(whole, mode) if split is not None else None,
+            redact(whole, mode, prepared) if split is not None else None,
             split.certain if split is not None else None,
         )
-        return self._audit_redact(event, statement, split, info)
+        return self._audit_redact(event, statement, split, info, session, prepared)
 
     def _audit_redact(self, event: AuditEvent, statement: str | None, split: Split | None,
-                      info: SqlInfo) -> tuple[Event, SqlInfo]:
+                      info: SqlInfo, session: _Session | None = None,
+                      prepared: Prepared | None = None) -> tuple[Event, SqlInfo]:
         """An audit event's statement (``split``'s, if any), parameter, raw message and
-        other fields redacted."""
+        other fields redacted (``prepared``: the session's prepared statements)."""
         audit = event.audit
         whole = audit.statement
         mode = self.redact
-        new_statement = redact(statement, mode)
+        new_statement = redact(statement, mode, prepared)
+        if mode != "none" and whole and new_statement != statement:
+            self._remember_hidden(event, session, whole, prepared)
         new_parameter = redact_parameters(audit.parameter, mode, statement)
         if new_statement == whole and new_parameter == audit.parameter and mode == "none":
             return event, info
@@ -385,7 +551,7 @@ class SqlStage:
         if mode != "none":
             for name, value in (("statement", event.statement), ("query", event.query)):
                 if value is not None:
-                    new = redact(value, mode)
+                    new = redact(value, mode, prepared)
                     if new != value:
                         changes[name] = new
             self._redact_notes(event, changes)

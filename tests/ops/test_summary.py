@@ -248,3 +248,89 @@ def test_a_file_whose_only_line_is_a_torn_payload_is_read(tmp_path, capsys) -> N
     [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
     assert reject["file"] == str(log) and reject["line"] == 1
     assert reject["reason"].startswith("torn pgAudit payload")
+
+
+def _summary_json(args: list[str], capsys) -> dict:
+    capsys.readouterr()
+    assert main(["summary", "--json", "--quiet", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_summary_reads_csvlog_and_jsonlog_like_the_stderr_log(tmp_path, capsys) -> None:
+    """A csvlog or jsonlog (plain or gzip, told by content) gives the summary of the
+    stderr log of the same run: the file mode reads them, so summary must too."""
+    import gzip
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    stderr = _summary_json([str(fixtures / "real-rds.log")], capsys)
+    packed = tmp_path / "postgresql.log.gz"
+    packed.write_bytes(gzip.compress((fixtures / "real-rds.csv").read_bytes()))
+    for path in (fixtures / "real-rds.csv", packed):
+        structured = _summary_json([str(path)], capsys)
+        assert structured["rejects"] == 0
+        for table in ("by_user", "by_database", "by_class", "by_command", "objects",
+                      "failed_logins", "who_did_what"):
+            assert structured[table] == stderr[table], table
+        assert structured["events"] == stderr["events"] >= 40
+
+
+def test_summary_of_a_real_servers_jsonlog_and_csvlog_equals_its_stderr_log(server_run,
+                                                                           capsys) -> None:
+    zone = ["--timezone", server_run.log_timezone]
+    prefix = ["--prefix", server_run.prefix]
+    stderr = _summary_json([*prefix, *zone, str(server_run.stderr_log)], capsys)
+    assert server_run.json_log is not None
+    for path in (server_run.csv_log, server_run.json_log):
+        structured = _summary_json([*zone, str(path)], capsys)
+        assert structured["rejects"] == 0
+        for table in ("by_user", "by_database", "by_class", "by_command", "objects",
+                      "who_did_what", "by_fingerprint", "errors", "ddl_changes",
+                      "privilege_changes"):
+            if table == "errors":  # SQLSTATE: in every csvlog/jsonlog record, not in %t...
+                assert sorted(row[1:] for row in structured[table]) == \
+                    sorted(row[1:] for row in stderr[table]), table
+            elif table.endswith("_changes"):  # %t has whole seconds; csvlog milliseconds
+                assert [dict(row, timestamp=None) for row in structured[table]] == \
+                    [dict(row, timestamp=None) for row in stderr[table]], table
+            else:
+                assert structured[table] == stderr[table], table
+        assert structured["events"] == stderr["events"]
+
+
+def test_memory_stays_bounded_with_long_distinct_statements() -> None:
+    """INSERTs of 64 KB, each different: the fingerprint table keeps a cut example
+    per fingerprint, and nothing may keep every statement (a cache keyed by the whole
+    text held the last 4096 of them: 256 MB here, gigabytes with bigger statements)."""
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    text = "x" * 64 * 1024  # a 64 KB literal (one token: cheap to lex)
+
+    def feed(count: int) -> int:
+        summary = Summary(max_keys=100, max_changes=20)
+        tracemalloc.start()
+        for n in range(count):
+            fields = AuditFields("SESSION", n, 1, "WRITE", "INSERT", "TABLE", f"public.t{n}",
+                                 f"insert into t{n} values ('{text}')", [], None)
+            summary.add(AuditEvent(timestamp=start + timedelta(seconds=n), severity="LOG",
+                                   message="AUDIT: ...", user="u", database="db", pid=7,
+                                   audit=fields))  # one session: one execution held
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        assert summary.audit_executions == count
+        return size
+
+    feed(50)
+    assert feed(400) < feed(50) + 4 * 1024 * 1024
+
+
+def test_summary_counts_one_per_execution_like_the_records(server_run, capsys) -> None:
+    """The audited executions summary counts are the Guardium records with a statement,
+    for the stderr log, the csvlog and the jsonlog of a real run."""
+    zone = ["--timezone", server_run.log_timezone]
+    for path in (server_run.stderr_log, server_run.csv_log, server_run.json_log):
+        assert path is not None
+        args = ["--prefix", server_run.prefix, *zone, str(path)]
+        counted = _summary_json(args, capsys)["audit_executions"]
+        capsys.readouterr()
+        assert main(["--format", "records", "--quiet", *args]) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert counted == sum(1 for r in records if r["data"] is not None) >= 20
