@@ -192,7 +192,7 @@ class Parser:
         emit the held messages before it: returns those events and the forgotten lines
         (see :meth:`~pgaudit_parse.entries.EntryAssembler.withdraw`)."""
         entries, lines = self._assembler.withdraw()
-        return self._events(entries), lines
+        return self._events(entries), lines + self._csv.withdraw()
 
     def pending_lines(self) -> list[Line]:
         """Lines read but not yet part of an emitted event."""

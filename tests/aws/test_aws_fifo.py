@@ -253,3 +253,25 @@ def test_fifo_consumer_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
                 assert (any(e[key] == error[key] for e in mine)
                         or f"{label}:  {first}" in dead_text), (error["message"], key)
     assert aws.queue_depth(url) == (0, 0)
+
+
+def test_withdraw_gives_back_an_open_csvlog_record() -> None:
+    """A csvlog record among the lines (csvlog in CloudWatch events) still open at the end
+    of a receive is given back with its lines, not kept half-read nor rejected."""
+    from pgaudit_parse.lines import Line
+    from pgaudit_parse.parser import Parser
+
+    head = ('2026-11-25 16:05:01.123 UTC,"alice","shop",4242,"10.0.1.25:50012",'
+            '6740a1b2.1092,3,"SELECT",2026-11-25 16:05:00 UTC,3/7,0,LOG,00000,'
+            '"AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.t,""select 1')
+    tail = ' from t"",<not logged>",,,,,,,,,"psql","client backend",,0'
+    rejects: list[Any] = []
+    parser = Parser(on_reject=rejects.append)
+    assert parser.feed(Line(head, "q", 1, "db1", "m1")) == []
+    done, lines = parser.withdraw()
+    assert done == [] and [line.text for line in lines] == [head]
+    assert parser.pending_lines() == [] and rejects == []
+    events = parser.feed(Line(head, "q", 1, "db1", "m1"))
+    events += parser.feed(Line(tail, "q", 2, "db1", "m2")) + parser.flush()
+    assert [e.audit.statement for e in events] == ["select 1\n from t"]
+    assert rejects == []
