@@ -22,7 +22,9 @@ set, it also parses them and sends the Guardium records there, one record per me
 ``--redact``, default ``passwords``). Records come from
 the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other output
 (one record per execution, passwords redacted), through a
-:class:`~pgaudit_parse.sinks.QueueSink`: a record over SQS's 256 KiB is sent compressed,
+:class:`~pgaudit_parse.sinks.QueueSink`: a record over the queue's limit (its
+MaximumMessageSize, up to SQS's 1 MiB, or ``MAX_MESSAGE_BYTES``; 256 KiB when the role may
+not read the attribute) is sent compressed,
 or split into parts (:func:`~pgaudit_parse.sinks.encode_record_body`). Every body of an
 invocation is built and its size checked before the first is sent, so no invocation
 fails half-way for a size; on FIFO queues each body carries a deduplication id (for
@@ -60,8 +62,22 @@ from .aws.clients import AwsSettings, make_client
 from .aws.cloudwatch import now_ms
 from .aws.errors import AwsSetupError
 from .aws.firehose import transform_records
-from .aws.forwarder import DEFAULT_LAG_MS, BatchSender, Forwarder, ForwardSink
-from .aws.messages import BodyError, EntryBoundary, checked_event, dead_letter_body, gunzip_base64
+from .aws.forwarder import (
+    DEFAULT_LAG_MS,
+    MIN_MESSAGE_BYTES,
+    BatchSender,
+    Forwarder,
+    ForwardSink,
+    queue_message_limit,
+)
+from .aws.messages import (
+    MAX_BODY_BYTES,
+    BodyError,
+    EntryBoundary,
+    checked_event,
+    dead_letter_body,
+    gunzip_base64,
+)
 from .aws.naming import instance_for_stream
 from .lines import Line, Reject
 from .parser import Parser
@@ -122,6 +138,18 @@ def _lag_ms() -> int:
     return int(value * 1000)
 
 
+def _message_bytes(sqs: Any | None, queue_url: str) -> int | None:
+    """``MAX_MESSAGE_BYTES`` when set, else the queue's MaximumMessageSize (with a client;
+    None without one: the forwarder reads it)."""
+    text = os.environ.get("MAX_MESSAGE_BYTES", "").strip()
+    if not text:
+        return queue_message_limit(sqs, queue_url) if sqs is not None else None
+    if not text.isdigit() or not MIN_MESSAGE_BYTES <= int(text) <= MAX_BODY_BYTES:
+        raise AwsSetupError(f"MAX_MESSAGE_BYTES={text!r} is not a number of bytes from "
+                            f"{MIN_MESSAGE_BYTES} to {MAX_BODY_BYTES}")
+    return int(text)
+
+
 def forward_handler(event: Any, context: Any) -> dict[str, Any]:
     """Scheduled forwarder: CloudWatch log group -> SQS (the seed's function, done right).
 
@@ -145,7 +173,8 @@ def forward_handler(event: Any, context: Any) -> dict[str, Any]:
         logs, sqs, group, queue_url, store,
         prefix=os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX, lag_ms=lag_ms,
         start_ms=now_ms() - 5 * 60 * 1000,
-        filter_pattern=os.environ.get("FILTER_PATTERN") or None, deadline=deadline)
+        filter_pattern=os.environ.get("FILTER_PATTERN") or None, deadline=deadline,
+        message_bytes=_message_bytes(None, queue_url))
     started = time.monotonic()
     result = forwarder.run(now_ms())
     log.info("forwarded %d events of %s in %d messages (%.1fs)%s", result.events, group,
@@ -216,9 +245,10 @@ def _dead_letters(queue_url: str, letters: list[tuple[str, str]], where: str) ->
                   "; sent to QUEUE_NAME for the consumer's --errors" if queue_url else "")
     if not queue_url or not letters:
         return 0
-    sender = BatchSender(make_client("sqs", _settings()), queue_url,
-                         group_id="pgaudit-parse-dead-letters")
-    sender.add([dead_letter_body(f"{where}: {reason}", raw) for reason, raw in letters])
+    sqs = make_client("sqs", _settings())
+    limit = _message_bytes(sqs, queue_url) or MAX_BODY_BYTES
+    sender = BatchSender(sqs, queue_url, group_id="pgaudit-parse-dead-letters", limit=limit)
+    sender.add([dead_letter_body(f"{where}: {reason}", raw, limit) for reason, raw in letters])
     sender.flush()
     return sender.sent
 
@@ -275,12 +305,14 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         # by this payload's identity (its events' ids) and the record's place, so that a
         # retried invocation sends nothing twice and no record is taken for another.
         identity = "\n".join([group, stream, *(str(e["eventId"]) for e in events)])
+        limit = _message_bytes(sqs, records_queue) or MAX_BODY_BYTES
         records_sender = BatchSender(sqs, records_queue, defer=True,
                                      group_id=stream or "pgaudit-parse",
                                      dedup_key=hashlib.sha256(
-                                         identity.encode("utf-8", "surrogatepass")).hexdigest())
+                                         identity.encode("utf-8", "surrogatepass")).hexdigest(),
+                                     limit=limit)
         sink = QueueSink(records_sender.add, "records", account, instance,
-                         redact=os.environ.get("REDACT") or "passwords")
+                         redact=os.environ.get("REDACT") or "passwords", limit=limit)
 
         def on_reject(reject: Reject) -> None:
             sink.reject(reject)
@@ -295,8 +327,10 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
         result["rejects"] += sink.rejected
 
     if queue_url:
-        sender = BatchSender(sqs, queue_url, defer=True, group_id=stream or "pgaudit-parse")
-        forward = Pump(ForwardSink(group, sender, EntryBoundary(prefix)),
+        limit = _message_bytes(sqs, queue_url) or MAX_BODY_BYTES
+        sender = BatchSender(sqs, queue_url, defer=True, group_id=stream or "pgaudit-parse",
+                             limit=limit)
+        forward = Pump(ForwardSink(group, sender, EntryBoundary(prefix), limit),
                        lambda partition: PassThrough())
         forward.process(Batch(events, flush=True))  # packs every body, then sends them
         result["messages"] = sender.sent
@@ -321,6 +355,9 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     fmt = os.environ.get("OUTPUT_FORMAT", "").strip() or "records"
     if fmt not in FORMATS:
         raise RuntimeError(f"OUTPUT_FORMAT must be one of {', '.join(FORMATS)}")
+    if not isinstance(event, dict):  # (None, or not a Firehose event): nothing to answer
+        log.error("firehose: the event is not an object with 'records'")
+        return {"records": []}
     stream_arn = str(event.get("deliveryStreamArn") or "")
 
     def reingest(chunks: list[bytes]) -> None:
@@ -353,8 +390,9 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         # Position and reason only: the raw line may hold SQL literals.
         log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
 
+    records = event.get("records")
     answers = transform_records(
-        event.get("records") or [], fmt=fmt,
+        records if isinstance(records, list) else [], fmt=fmt,
         prefix=os.environ.get("LOG_LINE_PREFIX") or RDS_PREFIX,
         account_id=os.environ.get("ACCOUNT_ID") or None,
         instance=os.environ.get("INSTANCE") or None,

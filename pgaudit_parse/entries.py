@@ -399,6 +399,43 @@ class EntryAssembler:
                     state.last = None
         return done
 
+    def withdraw(self) -> tuple[list[LogEntry], list[Line]]:
+        """Per stream, forget the entry its last line went to (the one the next lines may
+        still complete: PostgreSQL writes a message's lines one after the other) and the
+        entries begun after it, and emit the held entries before it. Returns the emitted
+        entries and the forgotten lines: their source gives that input back (a FIFO
+        queue's message made visible again), to be read anew with what completes it.
+
+        >>> from pgaudit_parse.prefix import LinePrefix
+        >>> asm = EntryAssembler(LinePrefix("%m [%p] "))
+        >>> _ = asm.feed(Line("2026-11-25 16:05:01.120 UTC [7] LOG:  old", "f", 1))
+        >>> _ = asm.feed(Line("2026-11-25 16:05:02.120 UTC [8] ERROR:  new", "f", 2))
+        >>> done, lines = asm.withdraw()
+        >>> [e.message for e in done], [line.number for line in lines], asm.flush()
+        (['old'], [2], [])
+        """
+        done: list[LogEntry] = []
+        lines: list[Line] = []
+        for state in self._streams.values():
+            order = state.order
+            tail = state.last
+            keep = len(order)
+            if tail is not None:
+                for index, building in enumerate(order):
+                    if building is tail:
+                        keep = index
+                        break
+            for _ in range(keep):
+                done.append(self._emit(state, order.popleft()))
+            for building in order:
+                lines.extend(building.lines)
+                building.closed = True
+                if state.open.get(building.key) is building:
+                    del state.open[building.key]
+            order.clear()
+            state.last = None
+        return done, lines
+
     def pending_lines(self) -> list[Line]:
         """The lines of entries not emitted yet (for sources that acknowledge input)."""
         return [line for state in self._streams.values() for b in state.order for line in b.lines]

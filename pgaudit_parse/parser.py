@@ -186,6 +186,14 @@ class Parser:
         self._csv.release(stale)
         return self._events(self._assembler.release(stale))
 
+    def withdraw(self) -> tuple[list[Event], list[Line]]:
+        """Forget, per stream, the message the last line went to and those begun after
+        it (their source gives them back, to be read again with what completes them), and
+        emit the held messages before it: returns those events and the forgotten lines
+        (see :meth:`~pgaudit_parse.entries.EntryAssembler.withdraw`)."""
+        entries, lines = self._assembler.withdraw()
+        return self._events(entries), lines + self._csv.withdraw()
+
     def pending_lines(self) -> list[Line]:
         """Lines read but not yet part of an emitted event."""
         return self._assembler.pending_lines() + self._csv.pending_lines()

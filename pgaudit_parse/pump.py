@@ -12,7 +12,10 @@ acknowledgements:
 After each batch the pump asks the stage which items it still holds (an ERROR waiting for
 its STATEMENT line), lets the batch decide whether to flush them now (``flush``) or give
 up only those held since an earlier batch (``release``: a message begun in this batch
-may get its STATEMENT line in the next, and is not cut), flushes
+may get its STATEMENT line in the next, and is not cut), or, when the source gives held
+input back to be read again (``withdraw``: a FIFO queue, where a message kept in flight
+would hold back the message that completes it), makes the stage forget the messages that
+may still be completed (and write the others); flushes
 the sink durably (fsync for files, SendMessageBatch accepted for SQS) and then calls
 ``ack(held)``: the source acknowledges everything except the held items, which it keeps
 (a message stays in flight, a checkpoint stays before them) until a later batch.
@@ -58,7 +61,10 @@ class Batch(Generic[T]):
     inputs the source could not decode (dead letters); ``instance`` names the DB instance
     of a stream for the sink; ``release`` says which held items to give up now (held since
     an earlier batch) without giving up the messages begun after them, which a whole
-    ``flush`` would cut (an ERROR whose STATEMENT line comes in the next batch).
+    ``flush`` would cut (an ERROR whose STATEMENT line comes in the next batch);
+    ``withdraw`` says that the source gives what is still held back to its input (to be
+    read again with what completes it): the stage gives up what nothing more will complete,
+    forgets the rest, and ``ack(held)`` names what it forgot.
     """
 
     items: Iterable[T]
@@ -68,6 +74,7 @@ class Batch(Generic[T]):
     rejects: Sequence[Reject] = ()
     instance: Callable[[str], str | None] | None = None
     release: Callable[[T], bool] | None = None
+    withdraw: bool = False
 
 
 class Source(Protocol[T]):
@@ -101,6 +108,11 @@ class Stage(Protocol[T]):
         them); keep the rest."""
         ...
 
+    def withdraw(self) -> tuple[list[Any], list[T]]:
+        """Give up the held items that nothing more will complete (their outputs), and
+        forget the others, which the source delivers again (their items)."""
+        ...
+
 
 class ParserStage:
     """The parser as a stage: lines in, events out; held lines are ``pending()``."""
@@ -113,6 +125,9 @@ class ParserStage:
 
     def pending(self) -> list[Line]:
         return self.parser.pending_lines()
+
+    def withdraw(self) -> tuple[list[Event], list[Line]]:
+        return self.parser.withdraw()
 
 
 class EntryStage:
@@ -135,6 +150,9 @@ class EntryStage:
     def release(self, stale: Callable[[LogEntry], bool]) -> list[Any]:
         return []
 
+    def withdraw(self) -> tuple[list[Any], list[Any]]:
+        return [], []
+
 
 class PassThrough:
     """Items go to the sink as they are (the forwarder: CloudWatch events -> SQS)."""
@@ -150,6 +168,9 @@ class PassThrough:
 
     def release(self, stale: Callable[[Any], bool]) -> list[Any]:
         return []
+
+    def withdraw(self) -> tuple[list[Any], list[Any]]:
+        return [], []
 
 
 def parser_stages(prefix: str | LinePrefix, sink: Sink, max_state_bytes: int | None = None
@@ -208,6 +229,10 @@ class Pump(Generic[T]):
             if released:
                 self._write(released, name)
             held = stage.pending()
+        if held and batch.withdraw:
+            released, held = stage.withdraw()
+            if released:
+                self._write(released, name)
         sink.flush(durable=True)
         batch.ack(held)
         self.batches += 1

@@ -50,8 +50,9 @@ __all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json"
            "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
            "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
-#: SQS's limit for one message body.
-MAX_QUEUE_BODY_BYTES: Final = 256 * 1024
+#: SQS's limit for one message body (1 MiB since 2025; a queue's MaximumMessageSize may
+#: be lower: :class:`QueueSink` takes the queue's limit).
+MAX_QUEUE_BODY_BYTES: Final = 1024 * 1024
 
 
 class Sink(Protocol):
@@ -593,8 +594,8 @@ def encode_record_body(line: str, limit: int = MAX_QUEUE_BODY_BYTES) -> list[str
     >>> encode_record_body('{"a":1}')
     ['{"a":1}']
     >>> big = json.dumps({"s": os.urandom(300_000).hex()})
-    >>> bodies = encode_record_body(big)
-    >>> len(bodies) > 1 and all(len(b) <= MAX_QUEUE_BODY_BYTES for b in bodies)
+    >>> bodies = encode_record_body(big, 256 * 1024)  # a queue's MaximumMessageSize
+    >>> len(bodies) > 1 and all(len(b) <= 256 * 1024 for b in bodies)
     True
     >>> decode_record_body(bodies) == json.loads(big)
     True

@@ -471,6 +471,14 @@ class CsvlogRecords:
     def pending_lines(self) -> list[Line]:
         return [line for held in self.open.values() for line in held]
 
+    def withdraw(self) -> list[Line]:
+        """Forget the open records and return their lines (their source gives them back,
+        to be read again with the lines that close them)."""
+        lines = self.pending_lines()
+        self.open.clear()
+        self._quotes.clear()
+        return lines
+
     def _give_up(self, stream: str, reason: str) -> None:
         held = self.open.pop(stream)
         del self._quotes[stream]

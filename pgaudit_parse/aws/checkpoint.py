@@ -162,7 +162,7 @@ def parse_checkpoint_value(value: str) -> Checkpoint:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError(f"{_short(text)} is not valid JSON") from None
         return Checkpoint.from_json(data)
     try:
@@ -205,6 +205,10 @@ class CheckpointFile:
             data = json.loads(text)
             groups = data["groups"]
             return {str(name): Checkpoint.from_json(cp) for name, cp in groups.items()}
+        except RecursionError:
+            raise AwsSetupError(f"{self.path}: not a pgaudit-parse checkpoint file (JSON nested "
+                                f"too deeply); move it away (or delete it) to start over at "
+                                f"--start-time") from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AwsSetupError(
                 f"{self.path}: not a pgaudit-parse checkpoint file ({exc}); "
@@ -255,11 +259,16 @@ class ParameterCheckpoint:
 
 def read_checkpoint_text(path: Path) -> str | None:
     """The text of a checkpoint file, or None when it does not exist yet; raises
-    :class:`AwsSetupError` (one line) when it cannot be read."""
+    :class:`AwsSetupError` (one line) when it cannot be read, or is not text (a file
+    damaged on disk: we never write one, see :func:`write_json_atomically`)."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise AwsSetupError(f"{path}: not a pgaudit-parse checkpoint file (not UTF-8 text at "
+                            f"byte {exc.start}); move it away (or delete it) to start over")\
+            from None
     except OSError as exc:
         raise AwsSetupError(f"{path}: cannot read checkpoint: {exc.strerror}") from exc
 

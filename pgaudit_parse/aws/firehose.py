@@ -158,8 +158,10 @@ def transform_records(records: Iterable[dict[str, Any]], *, fmt: str = "records"
     records that carry output which did not fit in ``limit``. ``timezone`` is the server's
     log_timezone (an IANA name), for ambiguous zone abbreviations.
     """
+    # (a record that is not an object is answered ProcessingFailed, not a crash of the
+    # whole invocation, which Firehose would retry with the same record)
     items = [FirehoseRecord(str(r.get("recordId", "")), str(r.get("data", "")))
-             for r in records]
+             if isinstance(r, dict) else FirehoseRecord("", "") for r in records]
     run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone)
     for index, item in enumerate(items):
         try:

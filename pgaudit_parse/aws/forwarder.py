@@ -64,10 +64,13 @@ from .cloudwatch import (
     start_position,
 )
 from .errors import AwsSetupError, explain
-from .messages import MAX_BODY_BYTES, EntryBoundary, MessagePacker
+from .messages import LEGACY_BODY_BYTES, MAX_BODY_BYTES, EntryBoundary, MessagePacker
 
 __all__ = ["Forwarder", "ForwardResult", "BatchSender", "ForwardSink", "DEFAULT_LAG_MS",
-           "DEFAULT_HOLD_MS", "held_tail"]
+           "DEFAULT_HOLD_MS", "held_tail", "queue_message_limit", "MIN_MESSAGE_BYTES"]
+
+#: The smallest body limit a queue can have (SQS's lower bound of MaximumMessageSize).
+MIN_MESSAGE_BYTES = 1024
 
 #: How far behind "now" a run stops: CloudWatch may still be ingesting the last seconds.
 DEFAULT_LAG_MS = 30_000
@@ -102,8 +105,34 @@ class ForwardResult:
         return self.checkpoint > self.end
 
 
+def queue_message_limit(sqs: Any, queue_url: str) -> int:
+    """The largest body ``queue_url`` accepts: its MaximumMessageSize (at most SQS's
+    :data:`~pgaudit_parse.aws.messages.MAX_BODY_BYTES`), or
+    :data:`~pgaudit_parse.aws.messages.LEGACY_BODY_BYTES`, which every queue accepts, when
+    the attribute cannot be read (a role without ``sqs:GetQueueAttributes``)."""
+    try:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"])["Attributes"]
+        value = int(attributes["MaximumMessageSize"])
+    except Exception as exc:  # noqa: BLE001 - a safe default instead
+        log.debug("cannot read MaximumMessageSize of the queue (%s); messages of at most "
+                  "%d bytes", type(exc).__name__, LEGACY_BODY_BYTES)
+        return LEGACY_BODY_BYTES
+    return max(MIN_MESSAGE_BYTES, min(MAX_BODY_BYTES, value))
+
+
+def _size_hint(text: str) -> str:
+    """What to do when SQS refuses a body for its size (the queue's MaximumMessageSize is
+    below the limit we packed to)."""
+    if "shorter than" in text or "MaximumMessageSize" in text or "too long" in text:
+        return ("; the queue takes smaller messages: give --max-message-bytes (the Lambda's "
+                "MAX_MESSAGE_BYTES) its MaximumMessageSize")
+    return ""
+
+
 class BatchSender:
-    """Sends bodies with SendMessageBatch (10 entries and 256 KiB per call at most).
+    """Sends bodies with SendMessageBatch (10 entries and 1 MiB per call at most; each
+    body at most ``limit``, the queue's MaximumMessageSize).
 
     Entries SQS reports as failed are re-sent with backoff; entries that can never
     succeed (``SenderFault``) or still fail after several attempts raise AwsSetupError.
@@ -118,8 +147,10 @@ class BatchSender:
 
     def __init__(self, sqs: Any, queue_url: str,
                  sleep: Callable[[float], None] = time.sleep, defer: bool = False,
-                 group_id: str = "pgaudit-parse", dedup_key: str | None = None) -> None:
+                 group_id: str = "pgaudit-parse", dedup_key: str | None = None,
+                 limit: int = MAX_BODY_BYTES) -> None:
         self.sqs = sqs
+        self.limit = limit
         self.dedup_key = dedup_key
         self._count = 0  # bodies queued so far: each one's place in the sequence
         self.queue_url = queue_url
@@ -154,9 +185,9 @@ class BatchSender:
 
     def _add(self, bodies: list[str]) -> None:
         for body in bodies:
-            if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+            if len(body.encode("utf-8")) > self.limit:
                 raise AwsSetupError(f"a message of {len(body.encode('utf-8'))} bytes is over "
-                                    f"SQS's limit of {MAX_BODY_BYTES} for {self.queue_url}")
+                                    f"the limit of {self.limit} for {self.queue_url}")
             if not self.fits([b for b, _ in self._bodies], body):
                 self._send()
             self._bodies.append((body, self._count))
@@ -181,7 +212,8 @@ class BatchSender:
                     Entries=[self._entry(key, body, place)
                              for key, (body, place) in entries.items()])
             except Exception as exc:
-                raise AwsSetupError(explain(exc, f"sending to queue {self.queue_url}")) from exc
+                line = explain(exc, f"sending to queue {self.queue_url}")
+                raise AwsSetupError(line + _size_hint(line)) from exc
             for ok in response.get("Successful", []):
                 if entries.pop(ok["Id"], None) is not None:
                     self.sent += 1
@@ -190,9 +222,10 @@ class BatchSender:
                 return
             fatal = [f for f in failed if f.get("SenderFault")]
             if fatal:
+                text = " ".join(str(fatal[0].get("Message", "")).split())
                 raise AwsSetupError(
                     f"SQS refused a message for queue {self.queue_url} "
-                    f"({fatal[0].get('Code')}): {fatal[0].get('Message', '')}")
+                    f"({fatal[0].get('Code')}): {text}{_size_hint(text)}")
             delay = min(20.0, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0)
             log.warning("%d message(s) not accepted by SQS (%s); retrying in %.1fs",
                         len(entries), failed[0].get("Code") if failed else "?", delay)
@@ -301,9 +334,11 @@ class Forwarder:
                  lag_ms: int = DEFAULT_LAG_MS, start_ms: int = 0,
                  filter_pattern: str | None = None, page_size: int | None = None,
                  deadline: Callable[[], bool] | None = None,
-                 message_bytes: int = MAX_BODY_BYTES, hold_ms: int = DEFAULT_HOLD_MS) -> None:
+                 message_bytes: int | None = None, hold_ms: int = DEFAULT_HOLD_MS) -> None:
         self.logs = logs
-        self.message_bytes = min(message_bytes, MAX_BODY_BYTES)
+        if message_bytes is None:  # what the queue accepts
+            message_bytes = queue_message_limit(sqs, queue_url)
+        self.message_bytes = max(MIN_MESSAGE_BYTES, min(message_bytes, MAX_BODY_BYTES))
         self.group = group
         self.store = store
         self.lag_ms = lag_ms
@@ -312,7 +347,7 @@ class Forwarder:
         self.page_size = page_size
         self.deadline = deadline
         self.hold_ms = hold_ms
-        self.sender = BatchSender(sqs, queue_url)
+        self.sender = BatchSender(sqs, queue_url, limit=self.message_bytes)
         self.starts_entry = EntryBoundary(prefix)
         self.sink = ForwardSink(group, self.sender, self.starts_entry, self.message_bytes)
         self.pump: Pump[dict[str, Any]] = Pump(self.sink, lambda partition: PassThrough())

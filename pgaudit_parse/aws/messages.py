@@ -9,7 +9,8 @@ CloudWatch events of one log stream per message, in stream order::
                 ...]}
 
 Event keys are CloudWatch's own (FilterLogEvents), so a body is also a CloudWatch export
-that ``pgaudit-parse FILE`` reads. A body stays within SQS's 256 KiB; each event is whole
+that ``pgaudit-parse FILE`` reads. A body stays within the queue's limit (SQS's 1 MiB, or
+less where the queue's MaximumMessageSize says so); each event is whole
 (a multi-line message is never cut), and a message is only cut before an event that
 starts a new PostgreSQL message, so an ERROR and its STATEMENT line travel together. An
 event too large for one body even alone is sent compressed:
@@ -46,6 +47,7 @@ from ..sources import lines_from_cloudwatch_events, lines_from_sqs_body
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "LEGACY_BODY_BYTES",
     "FORMAT_VERSION",
     "MessagePacker",
     "MessageTooLarge",
@@ -61,8 +63,12 @@ __all__ = [
     "gunzip_base64",
 ]
 
-#: SQS's limit for one message and for the sum of one SendMessageBatch.
-MAX_BODY_BYTES: Final = 256 * 1024
+#: SQS's limit for one message and for the sum of one SendMessageBatch: 1 MiB since AWS
+#: raised it from 256 KiB in 2025. A queue may set a lower MaximumMessageSize.
+MAX_BODY_BYTES: Final = 1024 * 1024
+#: The limit before 2025, still the MaximumMessageSize of queues created with it set
+#: explicitly: every queue accepts bodies of this size.
+LEGACY_BODY_BYTES: Final = 256 * 1024
 FORMAT_VERSION: Final = 1
 #: A compressed body may expand to at most this (a zip bomb is a dead letter, not an OOM).
 MAX_DECODED_BYTES: Final = 16 << 20

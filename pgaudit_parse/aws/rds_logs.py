@@ -106,6 +106,9 @@ class RdsCheckpointFile:
             if data.get("instance") != instance:
                 raise ValueError(f"it is for instance {data.get('instance')!r}")
             return {str(k): Position.from_json(v) for k, v in data["files"].items()}
+        except RecursionError:
+            raise AwsSetupError(f"{self.path}: not an rds-logs checkpoint of {instance} (JSON "
+                                f"nested too deeply); move it away to start over") from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AwsSetupError(f"{self.path}: not an rds-logs checkpoint of {instance} "
                                 f"({exc}); move it away to start over") from exc

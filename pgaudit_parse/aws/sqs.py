@@ -26,10 +26,18 @@ parsed in that order. An event that arrives more than ``window`` late is parsed 
 arrives.
 
 **FIFO queues** (``.fifo``) deliver no message of a group while one of it is in flight,
-and keep each group in order: nothing is held there. Each receive's lines are parsed to
-their end (no reorder window) and its messages deleted, so the next messages of the group
-can come; an ERROR whose STATEMENT is in the group's next receive loses it (the
-STATEMENT becomes a dead letter), which receiving 10 messages at a time makes rare.
+and keep each group in order, so a held message cannot stay in flight: the message that
+completes it is behind it. Instead it is *given back*: after the durable write of
+everything before it, its visibility is set to 0 (it is again the first of its group, not
+deleted), the parser forgets the lines it still held, and the source remembers which of
+its lines those were. The next receive brings it again, followed by the messages after
+it; only its remembered lines are parsed again, now with the STATEMENT or DETAIL line that
+completes them. So a message cut by a receive boundary comes out whole, exactly as from
+the file, while other groups go on. A message that comes back with nothing new after it
+(the group's last) is parsed to its end: at once when draining, after ``window`` seconds
+when following. A consumer killed in between loses nothing: the message is still in the
+queue (the next consumer reads all of it again, so what was written of it before, entries
+that ended before the held one, may be written twice: at-least-once).
 
 >>> SqsSource.heartbeat_interval(30)
 10.0
@@ -38,6 +46,7 @@ STATEMENT becomes a dead letter), which receiving 10 messages at a time makes ra
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -57,6 +66,12 @@ from .naming import instance_for_stream
 __all__ = ["SqsSource", "SqsConsumer", "DEFAULT_REORDER_SECONDS"]
 
 _MAX_MESSAGES = 10
+_DELETE_ATTEMPTS = 4
+#: Visibility timeout when the queue's is 0 (SQS's default): a message must stay hidden
+#: while its records are written, or another consumer reads it meanwhile.
+_DEFAULT_VISIBILITY = 30
+
+log = logging.getLogger("pgaudit_parse.sqs")
 #: How long a seed Lambda event waits for earlier events of its stream (seconds).
 DEFAULT_REORDER_SECONDS = 5.0
 
@@ -90,18 +105,34 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            # (under the lock: a message given back to a FIFO queue, visibility 0, must
+            # not be extended again by a call that read its receipt before)
             with self.lock:
                 items = list(self.receipts.items())
-            for i in range(0, len(items), _MAX_MESSAGES):
-                entries = [{"Id": str(n), "ReceiptHandle": handle,
-                            "VisibilityTimeout": self.timeout}
-                           for n, (_, handle) in enumerate(items[i:i + _MAX_MESSAGES])]
-                try:
-                    self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url,
-                                                             Entries=entries)
-                    self.extended += 1
-                except Exception:  # noqa: BLE001 - best effort; deletion decides correctness
-                    pass
+                for i in range(0, len(items), _MAX_MESSAGES):
+                    self.change(items[i:i + _MAX_MESSAGES], self.timeout)
+
+    def change(self, items: list[tuple[str, str]], timeout: int) -> bool:
+        """ChangeMessageVisibilityBatch for up to 10 (message id, receipt) pairs; best
+        effort (a message not changed reappears after its visibility timeout)."""
+        entries = [{"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": timeout}
+                   for n, (_, handle) in enumerate(items)]
+        try:
+            answer = self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url,
+                                                              Entries=entries)
+        except Exception:  # noqa: BLE001 - best effort; deletion decides correctness
+            return False
+        self.extended += 1
+        return not answer.get("Failed")
+
+
+@dataclass(frozen=True, slots=True)
+class _GivenBack:
+    """A FIFO message made visible again while lines of it were held: the numbers of the
+    lines to read again when it comes back, and when (clock) it was first received."""
+
+    numbers: frozenset[int]
+    first: float
 
 
 @dataclass(order=True, slots=True)
@@ -141,6 +172,8 @@ class SqsSource:
         self.clock = clock
         self.messages = 0
         self.dead = 0
+        self.undeleted = 0  # written, but SQS did not delete them: they may come again
+        self._sleep = time.sleep
         self.visibility_timeout = visibility_timeout or self._queue_visibility_timeout()
         self._heartbeat = _Heartbeat(sqs, queue_url, self.visibility_timeout,
                                      self.heartbeat_interval(self.visibility_timeout))
@@ -150,6 +183,9 @@ class SqsSource:
         self._arrived: dict[str, float] = {}  # stream -> when (clock) its last event came
         self._groups: dict[str, str] = {}  # stream -> log group named by its messages
         self._sequence = 0
+        self._given_back: dict[str, _GivenBack] = {}  # FIFO: message id -> lines to re-read
+        self.given_back = 0  # FIFO messages made visible again (they came back or will)
+        self._pause = False  # FIFO, following: the last receive brought nothing new
 
     @staticmethod
     def heartbeat_interval(visibility_timeout: int) -> float:
@@ -166,7 +202,7 @@ class SqsSource:
                 QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
         except Exception as exc:
             raise AwsSetupError(explain(exc, f"opening queue {self.queue_url}")) from exc
-        return int(attributes.get("VisibilityTimeout", 30))
+        return int(attributes.get("VisibilityTimeout", 0)) or _DEFAULT_VISIBILITY
 
     def receive(self) -> list[dict[str, Any]]:
         """One long poll: up to 10 messages (empty when the queue stayed empty)."""
@@ -201,22 +237,46 @@ class SqsSource:
                     yield self.batch_of(messages, everything=drained)
                 if drained and not self._received and (stopping or not self.follow):
                     return
+                if self._pause:  # a FIFO group's last message waits for what follows it
+                    self.stop.wait(min(0.5, self.reorder_seconds))
 
     def batch_of(self, messages: list[dict[str, Any]], everything: bool = False
                  ) -> Batch[Line]:
         """The batch of received messages: their lines (seed events once their wait is
         over, or all of them with ``everything``), their dead letters, and the
         acknowledgement that deletes what is no longer held."""
-        lines, rejects = self._take(messages)
+        lines, rejects, fresh = self._take(messages)
+        if self.fifo:
+            if not messages:
+                self._given_back.clear()  # not coming back to us: another consumer has them
+            settled = everything or self._settled(len(messages), fresh)
+            self._pause = bool(messages) and not fresh and not settled
+            return Batch(lines, ack=self._ack, flush=settled, release=self._stale(),
+                         rejects=rejects, instance=self._instance, withdraw=True)
         lines += self._release(everything)
-        return Batch(lines, ack=self._ack, flush=everything or self.fifo, release=self._stale(),
+        return Batch(lines, ack=self._ack, flush=everything, release=self._stale(),
                      rejects=rejects, instance=self._instance)
 
-    def _take(self, messages: list[dict[str, Any]]) -> tuple[list[Line], list[Reject]]:
-        """Decode received messages: forwarder lines now, seed events to the buffers."""
+    def _settled(self, received: int, fresh: int) -> bool:
+        """FIFO: whether the held messages are to be parsed to their end now: a receive
+        brought only messages given back (nothing after them in their group yet, or no
+        room for it), all of them came back, and (following) they have waited the reorder
+        window or filled the receive."""
+        if not received or fresh or self._given_back:
+            return False
+        if not self.follow or received >= self.batch_size:
+            return True
+        oldest = min(self._received.values(), default=self.clock())
+        return self.clock() - oldest >= self.reorder_seconds
+
+    def _take(self, messages: list[dict[str, Any]]
+              ) -> tuple[list[Line], list[Reject], int]:
+        """Decode received messages: forwarder lines now, seed events to the buffers.
+        Also returns how many messages were new (not given back, not in hand)."""
         now = self.clock()
         lines: list[Line] = []
         rejects: list[Reject] = []
+        fresh = 0
         for message in messages:
             message_id = str(message.get("MessageId", ""))
             with self._heartbeat.lock:
@@ -224,7 +284,9 @@ class SqsSource:
                 self._heartbeat.receipts[message_id] = message["ReceiptHandle"]
             if again:  # re-delivered while we hold it: its lines are already in hand
                 continue
-            self._received[message_id] = now
+            back = self._given_back.pop(message_id, None)
+            self._received[message_id] = now if back is None else back.first
+            fresh += back is None
             source = f"{self._name}#{message_id}"
             body = message.get("Body")
             try:
@@ -235,7 +297,8 @@ class SqsSource:
                 self.dead += 1
                 continue
             numbered = [Line(line.text, source, line.number, line.stream, message_id)
-                        for line in lines_from_cloudwatch_events(decoded.events, source)]
+                        for line in lines_from_cloudwatch_events(decoded.events, source)
+                        if back is None or line.number in back.numbers]
             for event in decoded.events:
                 if decoded.group and event["logStreamName"]:
                     self._groups[event["logStreamName"]] = decoded.group
@@ -255,7 +318,7 @@ class SqsSource:
                 numbered))
             self._newest[stream] = max(self._newest.get(stream, timestamp), timestamp)
             self._arrived[stream] = now
-        return lines, rejects
+        return lines, rejects, fresh
 
     def _release(self, everything: bool) -> list[Line]:
         """Seed events whose wait is over, in (timestamp, eventId) order per stream."""
@@ -282,6 +345,9 @@ class SqsSource:
         return stale
 
     def _ack(self, held: Sequence[Line]) -> None:
+        if self.fifo and held:
+            self._give_back(held)
+            held = ()
         keep = {str(line.ref) for line in held}
         for heap in self._waiting.values():
             keep.update(item.message_id for item in heap)
@@ -293,6 +359,23 @@ class SqsSource:
         self.messages += len(done)
         if self.on_batch is not None:
             self.on_batch(len(done))
+
+    def _give_back(self, held: Sequence[Line]) -> None:
+        """FIFO: make the messages of held lines visible again (the parser has forgotten
+        those lines), remembering which lines to read again when they come back."""
+        numbers: dict[str, set[int]] = {}
+        for line in held:
+            numbers.setdefault(str(line.ref), set()).add(line.number)
+        with self._heartbeat.lock:
+            items = [(mid, self._heartbeat.receipts.pop(mid)) for mid in numbers
+                     if mid in self._heartbeat.receipts]
+            for i in range(0, len(items), _MAX_MESSAGES):
+                # (one not changed reappears after its visibility timeout: later, not lost)
+                self._heartbeat.change(items[i:i + _MAX_MESSAGES], 0)
+        for mid, lines in numbers.items():
+            first = self._received.pop(mid, self.clock())
+            self._given_back[mid] = _GivenBack(frozenset(lines), first)
+        self.given_back += len(numbers)
 
     def _instance(self, stream: str) -> str | None:
         if self.instance:
@@ -308,7 +391,8 @@ class SqsSource:
         items = list(receipts.items())
         for i in range(0, len(items), _MAX_MESSAGES):
             pending = dict(items[i:i + _MAX_MESSAGES])
-            for _ in range(3):
+            refused: dict[str, str] = {}  # message id -> SQS's code, for good
+            for attempt in range(_DELETE_ATTEMPTS):
                 keys = list(pending)
                 try:
                     response = self.sqs.delete_message_batch(
@@ -320,12 +404,26 @@ class SqsSource:
                         from exc
                 for ok in response.get("Successful", []):
                     pending.pop(keys[int(ok["Id"])], None)
+                for failed in response.get("Failed", []):
+                    if failed.get("SenderFault"):  # (a receipt no longer valid: retrying
+                        key = keys[int(failed["Id"])]  # cannot help)
+                        refused[key] = str(failed.get("Code") or "?")
+                        pending.pop(key, None)
                 if not pending:
                     break
-            if pending:
-                # Not deleted: SQS will deliver them again and their records will repeat.
-                raise AwsSetupError(f"could not delete {len(pending)} processed message(s) "
-                                    f"from {self.queue_url}; they will be delivered again")
+                if attempt + 1 < _DELETE_ATTEMPTS:
+                    self._sleep(0.2 * 2 ** attempt)
+            # The records of these messages are written (the sink flushed durably before
+            # this acknowledgement); a message not deleted is delivered again, or not at
+            # all when it left the queue some other way (purged, expired, taken by another
+            # consumer after its visibility ran out): its records may be written twice,
+            # never lost. So the consumer says so and goes on; it does not stop.
+            codes = sorted(set(refused.values()) | ({"not deleted"} if pending else set()))
+            missed = len(refused) + len(pending)
+            if missed:
+                self.undeleted += missed
+                log.warning("%d written message(s) not deleted from %s (%s): SQS may "
+                            "deliver them again", missed, self._name, ", ".join(codes))
 
 
 class SqsConsumer:

@@ -32,7 +32,8 @@ from ..aws.checkpoint import CheckpointFile, ParameterCheckpoint
 from ..aws.clients import add_aws_arguments, make_client, settings_from
 from ..aws.cloudwatch import CloudWatchReader, now_ms, resolve_log_groups
 from ..aws.errors import AwsSetupError, explain, hide_credentials
-from ..aws.forwarder import DEFAULT_LAG_MS, Forwarder
+from ..aws.forwarder import DEFAULT_LAG_MS, MIN_MESSAGE_BYTES, Forwarder
+from ..aws.messages import LEGACY_BODY_BYTES, MAX_BODY_BYTES
 from ..aws.naming import instance_from_log_group
 from ..aws.sqs import DEFAULT_REORDER_SECONDS, SqsConsumer
 from ..parser import split_state_bytes
@@ -343,8 +344,11 @@ def forward_main(argv: Sequence[str]) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--page-size", type=int, metavar="N",
                         help="events per FilterLogEvents page (default: the service's)")
-    parser.add_argument("--message-bytes", type=int, default=256 * 1024, metavar="N",
-                        help="largest SQS message body (default and maximum: %(default)s)")
+    parser.add_argument("--max-message-bytes", "--message-bytes", type=int, default=None,
+                        metavar="N", dest="message_bytes",
+                        help=f"largest SQS message body, {MIN_MESSAGE_BYTES} to "
+                             f"{MAX_BODY_BYTES} (default: the queue's MaximumMessageSize, "
+                             f"or {LEGACY_BODY_BYTES} when it cannot be read)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     parser.add_argument("--debug", action="store_true", help="log each slice on stderr")
     add_aws_arguments(parser)
@@ -352,8 +356,10 @@ def forward_main(argv: Sequence[str]) -> int:
     problem = _check_prefix(args.prefix)
     if problem:
         return fail(f"forward: {problem}")
-    if not 1024 <= args.message_bytes <= 256 * 1024:
-        return fail("forward: --message-bytes must be between 1024 and 262144")
+    if args.message_bytes is not None and not (
+            MIN_MESSAGE_BYTES <= args.message_bytes <= MAX_BODY_BYTES):
+        return fail(f"forward: --max-message-bytes must be between {MIN_MESSAGE_BYTES} and "
+                    f"{MAX_BODY_BYTES} (SQS's limit)")
     try:
         start = _start_ms(args)
     except ValueError as exc:

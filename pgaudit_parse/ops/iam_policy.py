@@ -8,7 +8,8 @@ the named resources. Region and account become placeholders (``REGION``,
 - ``forwarder`` (CloudWatch -> SQS, CLI or Lambda): ``logs:FilterLogEvents`` and
   ``logs:DescribeLogStreams`` (where a first run starts) on the log group;
   ``ssm:GetParameter``/``ssm:PutParameter`` on the checkpoint parameter; ``sqs:SendMessage``
-  (also authorizes SendMessageBatch) on the queue. The queue is given by URL, so no
+  (also authorizes SendMessageBatch) and ``sqs:GetQueueAttributes`` (the queue's
+  MaximumMessageSize, the size of the messages) on the queue. The queue is given by URL, so no
   ``sqs:GetQueueUrl``.
 - ``consumer`` (SQS -> records): ``sqs:ReceiveMessage``, ``sqs:DeleteMessage`` (also
   DeleteMessageBatch), ``sqs:ChangeMessageVisibility`` (also its batch form),
@@ -157,7 +158,7 @@ def build_policy(
                        log_group_arns(group, region, account, partition)),
             _statement("KeepCheckpoint", ["ssm:GetParameter", "ssm:PutParameter"],
                        [parameter_arn(parameter_name, region, account, partition)]),
-            _statement("SendToQueue", ["sqs:SendMessage"], [queue]),
+            _statement("SendToQueue", ["sqs:SendMessage", "sqs:GetQueueAttributes"], [queue]),
         ]
     elif role == "consumer":
         statements = [

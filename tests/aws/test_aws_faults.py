@@ -214,7 +214,9 @@ def test_subscription_records_queue_oversize_record(aws: Aws,
 
     from pgaudit_parse.aws_lambda import subscription_handler
 
-    records = aws.queue(aws.unique("records"))
+    # (a queue created with the old 256 KiB MaximumMessageSize: the handler reads it)
+    records = aws.sqs.create_queue(QueueName=aws.unique("records"), Attributes={
+        "MaximumMessageSize": str(256 * 1024)})["QueueUrl"]
     monkeypatch.setenv("RECORDS_QUEUE", records)
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
     monkeypatch.delenv("QUEUE_NAME", raising=False)

@@ -11,7 +11,7 @@ from aws_harness import Aws, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, prefix
 
 from pgaudit_parse.aws.cloudwatch import now_ms
-from pgaudit_parse.aws.messages import MAX_BODY_BYTES, EntryBoundary, decode_body
+from pgaudit_parse.aws.messages import LEGACY_BODY_BYTES, EntryBoundary, decode_body
 from pgaudit_parse.prefix import RDS_PREFIX
 
 
@@ -91,10 +91,12 @@ def test_seed_checkpoint_value_is_a_start_time(aws: Aws) -> None:
 
 def test_messages_fit_sqs_and_keep_entries_whole(aws: Aws, tmp_path: Path) -> None:
     """1.5 MB of errors whose STATEMENT lines are separate events: several messages, each
-    within 256 KiB, none starting inside an entry; an event too large for one message
+    within the queue's 256 KiB, none starting inside an entry; an event too large for one message
     even alone travels compressed. The consumer gets every error with its statement."""
     group = aws.log_group(aws.unique("/aws/rds/instance/big") + "/postgresql", ["s"])
-    url = aws.queue(aws.unique("big"))
+    # A queue with the old 256 KiB limit as its MaximumMessageSize: the forwarder reads it.
+    url = aws.sqs.create_queue(QueueName=aws.unique("big"), Attributes={
+        "MaximumMessageSize": str(LEGACY_BODY_BYTES)})["QueueUrl"]
     events = []
     padding = "x" * 2000
     for n in range(600):
@@ -112,7 +114,7 @@ def test_messages_fit_sqs_and_keep_entries_whole(aws: Aws, tmp_path: Path) -> No
     starts = EntryBoundary(RDS_PREFIX)
     total = 0
     for body in bodies:
-        assert len(body.encode("utf-8")) <= MAX_BODY_BYTES
+        assert len(body.encode("utf-8")) <= LEGACY_BODY_BYTES
         body_group, lines = decode_body(body, "test")
         assert body_group == group
         first = next(iter(lines))

@@ -613,7 +613,7 @@ def test_an_entry_over_one_body_is_sent_whole_and_read_in_any_order(
     from pgaudit_parse.prefix import RDS_PREFIX
 
     starts = EntryBoundary(RDS_PREFIX)
-    packer = MessagePacker(GROUP)
+    packer = MessagePacker(GROUP, 256 * 1024)  # a queue whose MaximumMessageSize is 256 KiB
     events = _big_error(1, 6, 100_000) + [audit_line(BASE_MS + 1, 9, 1)]
     bodies: list[str] = []
     for number, text in enumerate(events):
@@ -676,7 +676,7 @@ def test_dead_letter_body_of_a_large_raw_text_fits_and_keeps_the_text() -> None:
     compressible = "select 1;\n" * 60_000  # 600 KB: fits once compressed
     noise = "".join(rng.choice("0123456789abcdef") for _ in range(900_000))  # does not
     for raw, whole in ((compressible, True), (noise, False)):
-        body = dead_letter_body("bad payload", raw)
+        body = dead_letter_body("bad payload", raw, 256 * 1024)  # a 256 KiB queue
         assert len(body) <= 256 * 1024
         with pytest.raises(BodyError) as caught:
             decode_message(body)

@@ -26,7 +26,7 @@ GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{GROUP}"
 #: sqs:ChangeMessageVisibility); test_actions_match_the_calls_in_our_code checks the source.
 EXPECTED_ACTIONS = {
     "forwarder": {"logs:FilterLogEvents", "logs:DescribeLogStreams", "ssm:GetParameter",
-                  "ssm:PutParameter", "sqs:SendMessage"},
+                  "ssm:PutParameter", "sqs:SendMessage", "sqs:GetQueueAttributes"},
     "consumer": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                  "sqs:GetQueueAttributes"},
     "cloudwatch-reader": {"logs:FilterLogEvents", "logs:DescribeLogStreams",
@@ -235,7 +235,7 @@ def test_actions_match_the_calls_in_our_code() -> None:
     logs_and_ssm = _calls("aws/cloudwatch.py", "aws/checkpoint.py")
     assert EXPECTED_ACTIONS["forwarder"] == {
         a for a in logs_and_ssm if a != "logs:DescribeLogGroups"} | (
-        _calls("aws/forwarder.py") & {"sqs:SendMessage"})
+        _calls("aws/forwarder.py") & {"sqs:SendMessage", "sqs:GetQueueAttributes"})
     assert EXPECTED_ACTIONS["consumer"] == _calls("aws/sqs.py")
     assert EXPECTED_ACTIONS["cloudwatch-reader"] == _calls("aws/cloudwatch.py")
 
