@@ -15,17 +15,16 @@ answer key, per session:
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import guardium_real
 import pytest
-from csvlog import CsvLogRow, audit_fields, read_csvlog
+from csvlog import CsvLogRow, audit_fields
+from guardium_real import stopped_logs
 from pgserver import PgServer
 
 pytestmark = pytest.mark.pg
@@ -69,19 +68,12 @@ def run(request: pytest.FixtureRequest,
                               "-h", pg.host_arg(None), "-p", str(pg.port), "-U", "postgres",
                               "postgres"])
         assert done.returncode == 0, done.stderr
-        pg.stop()
-        log = out / "postgresql.log"
-        log.write_bytes(pg.stderr_log_path.read_bytes())
-        rows = list(read_csvlog(pg.csv_log_path))
+        log, rows = stopped_logs(pg, out)
     yield log, rows
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--prefix", PREFIX,
-                           "--values", "postgres", str(path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return guardium_real.records_of(path, PREFIX, "--values", "postgres")
 
 
 def test_an_extended_protocol_execution_is_one_record_with_all_its_time(

@@ -18,9 +18,6 @@ together with session auditing of the same statement. It runs with and without
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,8 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import guardium_real
 import pytest
-from csvlog import CsvLogRow, audit_fields, read_csvlog
+from csvlog import CsvLogRow, audit_fields
+from guardium_real import stopped_logs
 from pgserver import PgServer
 
 pytestmark = pytest.mark.pg
@@ -87,19 +86,12 @@ def run(request: pytest.FixtureRequest,
         # a FATAL of an idle session (no statement failed): what it ran keeps its records
         pg.run_sql("SET idle_session_timeout = '300ms';\nSET work_mem = '8MB';\n"
                    "\\! sleep 1\n", check=False)
-        pg.stop()
-        log = out / "postgresql.log"
-        log.write_bytes(pg.stderr_log_path.read_bytes())
-        rows = list(read_csvlog(pg.csv_log_path))
+        log, rows = stopped_logs(pg, out)
     yield log, rows
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--prefix", PREFIX,
-                           "--values", "postgres", str(path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return guardium_real.records_of(path, PREFIX, "--values", "postgres")
 
 
 def test_failed_statements_give_one_exception_and_no_data_record(

@@ -16,16 +16,15 @@ execution. The answer key:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import guardium_real
 import pytest
-from csvlog import CsvLogRow, audit_fields, read_csvlog
+from csvlog import CsvLogRow, audit_fields
+from guardium_real import stopped_logs
 from pgserver import PgServer
 
 pytestmark = pytest.mark.pg
@@ -58,19 +57,12 @@ def run(request: pytest.FixtureRequest,
     out = tmp_path_factory.mktemp(f"prepared-{request.param}")
     with PgServer(settings=dict(BASE, **CONFIGS[request.param])) as pg:
         pg.run_sql(SCRIPT)
-        pg.stop()
-        log = out / "postgresql.log"
-        log.write_bytes(pg.stderr_log_path.read_bytes())
-        rows = list(read_csvlog(pg.csv_log_path))
+        log, rows = stopped_logs(pg, out)
     yield log, rows
 
 
 def records_of(path: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--prefix", PREFIX,
-                           "--values", "postgres", str(path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return guardium_real.records_of(path, PREFIX, "--values", "postgres")
 
 
 def _key(rows: list[CsvLogRow]) -> tuple[Counter[int], Counter[int]]:
