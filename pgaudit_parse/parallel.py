@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import mmap
 import multiprocessing
 import os
 import shutil
@@ -155,21 +154,31 @@ def can_split(path: str) -> bool:
     return input_is_plain_lf(path)
 
 
-def _needs_one_process(path: str) -> bool:
+def _needs_one_process(path: str, block: int = 1 << 20) -> bool:
     """Does the file hold a reload's new ``log_line_prefix``, or csvlog records? Chunks
     are cut, and their workers start, with one prefix, at lines that start a message; the
     parser follows a change of prefix, and reads a csvlog record over several lines, only
-    reading in order."""
+    reading in order.
+
+    The file is read in blocks of ``block`` bytes, each searched with the end of the one
+    before (:data:`_OVERLAP` bytes, longer than anything searched for with a real time
+    zone), so memory stays the same whatever the file's size.
+    """
     mark = PREFIX_CHANGE_MARK.encode("utf-8")
     try:
         with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return False
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return (data.find(mark) >= 0 or CSVLOG_START.search(data) is not None
-                        or CSVLOG_START.match(b"\n" + data[:128]) is not None)
+            data = b"\n"  # (a csvlog record on the first line)
+            while more := f.read(block):
+                data = data[-_OVERLAP:] + more
+                if data.find(mark) >= 0 or CSVLOG_START.search(data) is not None:
+                    return True
     except (OSError, ValueError):
         return False
+    return False
+
+
+#: Bytes of a block searched again with the next one by :func:`_needs_one_process`.
+_OVERLAP: Final = 4096
 
 
 def _is_entry_start(raw: bytes, prefix: LinePrefix) -> bool:

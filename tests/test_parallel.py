@@ -241,3 +241,51 @@ def test_planning_chunks_does_not_hold_a_huge_line(where: str, huge: str,
         line = data[chunk.start:data.index(b"\n", chunk.start)]
         assert line.startswith(b"2026-") and b"LOG:  " in line[:200]
         assert chunk.start_line == data.count(b"\n", 0, chunk.start)
+
+
+SCAN_FILE_BYTES = 96 << 20
+SCAN_MEMORY_BYTES = 32 << 20
+
+
+def test_the_one_process_check_does_not_hold_the_file(tmp_path: Path) -> None:
+    """Before planning, ``--jobs`` looks through the whole file for a reload's new prefix
+    and for csvlog records. It mapped the file into memory to do so: the parent's resident
+    memory grew with the file (223 MB for a 200 MB log). It must read in blocks."""
+    path = tmp_path / "big.log"
+    line = (_rds(1, 77, 0, "checkpoint starting: time") + "\n").encode()
+    with open(path, "wb") as handle:
+        block = line * ((1 << 20) // len(line))
+        while handle.tell() < SCAN_FILE_BYTES:
+            handle.write(block)
+    probe = ("import resource, sys\n"
+             "from pgaudit_parse.parallel import _needs_one_process\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "found = _needs_one_process(sys.argv[1])\n"
+             "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "print(found, (after - before) * 1024)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True,
+                          text=True, timeout=300, check=True)
+    found, grew = done.stdout.split()
+    assert found == "False"
+    assert int(grew) < SCAN_MEMORY_BYTES, f"the check's resident memory grew {grew} bytes"
+
+
+@pytest.mark.parametrize("what", ["prefix change", "csvlog record"])
+@pytest.mark.parametrize("offset", range(-40, 41, 7))
+def test_the_one_process_check_sees_what_straddles_a_block(what: str, offset: int,
+                                                           tmp_path: Path) -> None:
+    """What the check looks for is found wherever a block boundary falls in it."""
+    from pgaudit_parse import parallel
+
+    found = {"prefix change": _rds(1, 77, 0, 'parameter "log_line_prefix" changed to "%m "'),
+             "csvlog record": '2026-11-25 16:05:01.123 UTC,"alice","shop",42,'}[what]
+    line = (_rds(1, 77, 0, "checkpoint starting: time") + "\n").encode()
+    head = line * 40
+    block = 1024
+    boundary = (len(head) // block + 2) * block  # what is found starts at boundary + offset
+    filler = b"x" * (boundary - len(head) + offset - 1) + b"\n"
+    path = tmp_path / "straddle.log"
+    path.write_bytes(head + filler + found.encode() + b"\n" + line)
+    assert parallel._needs_one_process(str(path), block=block)
+    path.write_bytes(head + filler + line)
+    assert not parallel._needs_one_process(str(path), block=block)
