@@ -141,3 +141,16 @@ def read_jsonl(path: Path, torn: int = 0) -> list[dict[str, Any]]:
             broken.append(line)
     assert len(broken) <= torn, f"{len(broken)} torn lines (at most {torn}): {broken[:2]}"
     return records
+
+
+def drain_bodies(aws: Aws, url: str) -> list[str]:
+    """Every body in the queue (received and deleted)."""
+    bodies: list[str] = []
+    while True:
+        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return bodies
+        bodies += [m["Body"] for m in messages]
+        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])

@@ -7,25 +7,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from aws_harness import Aws, read_jsonl
+from aws_harness import Aws, drain_bodies, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, prefix
 
 from pgaudit_parse.aws.cloudwatch import now_ms
 from pgaudit_parse.aws.messages import LEGACY_BODY_BYTES, EntryBoundary, decode_body
 from pgaudit_parse.prefix import RDS_PREFIX
-
-
-def _drain(aws: Aws, url: str) -> list[str]:
-    """Every body in the queue (received and deleted)."""
-    bodies: list[str] = []
-    while True:
-        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=0).get("Messages", [])
-        if not messages:
-            return bodies
-        bodies += [m["Body"] for m in messages]
-        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
 
 
 def _events_in(bodies: list[str]) -> list[dict]:
@@ -73,7 +60,7 @@ def test_back_to_back_runs_over_window_edges(aws: Aws) -> None:
     aws.put(group, "a", [(edge + 1, audit_line(now, 1, 500))])
     assert _forward(aws, *common, "--lag", "0") == 4
     assert _forward(aws, *common, "--lag", "0") == 0
-    sent = _numbers(_events_in(_drain(aws, url)))
+    sent = _numbers(_events_in(drain_bodies(aws, url)))
     assert sent == {n: 1 for n in [*range(101), 200, 201, 202, 300, 400, 401, 500]}
 
 
@@ -86,7 +73,7 @@ def test_seed_checkpoint_value_is_a_start_time(aws: Aws) -> None:
     aws.ssm.put_parameter(Name=parameter, Value=str(BASE_MS + 5000), Type="String")
     assert _forward(aws, "--log-group", group, "--queue-url", url,
                     "--checkpoint-parameter", parameter, "--lag", "0") == 5
-    assert _numbers(_events_in(_drain(aws, url))) == {n: 1 for n in range(5, 10)}
+    assert _numbers(_events_in(drain_bodies(aws, url))) == {n: 1 for n in range(5, 10)}
 
 
 def test_messages_fit_sqs_and_keep_entries_whole(aws: Aws, tmp_path: Path) -> None:
@@ -109,7 +96,7 @@ def test_messages_fit_sqs_and_keep_entries_whole(aws: Aws, tmp_path: Path) -> No
     aws.put(group, "s", events)
     assert _forward(aws, "--log-group", group, "--queue-url", url, "--from-beginning",
                     "--lag", "0") == len(events)
-    bodies = _drain(aws, url)
+    bodies = drain_bodies(aws, url)
     assert len(bodies) >= 6
     starts = EntryBoundary(RDS_PREFIX)
     total = 0

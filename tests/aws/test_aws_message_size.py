@@ -14,7 +14,7 @@ import string
 from pathlib import Path
 
 import pytest
-from aws_harness import Aws, read_jsonl
+from aws_harness import Aws, drain_bodies, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, statements
 
 from pgaudit_parse.aws.messages import (
@@ -47,16 +47,6 @@ def _body_of(size: int, first: int = 0) -> tuple[str, int]:
     return body, len(events)
 
 
-def _drain(aws: Aws, url: str) -> list[str]:
-    bodies: list[str] = []
-    while True:
-        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=0).get("Messages", [])
-        if not messages:
-            return bodies
-        bodies += [m["Body"] for m in messages]
-        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
 
 
 def test_limits_are_sqs_own() -> None:
@@ -147,7 +137,7 @@ def test_forward_packs_bodies_up_to_1_mib(aws: Aws, tmp_path: Path) -> None:
     run = aws.cli("forward", "--log-group", group, "--queue-url", url, "--from-beginning",
                   "--lag", "0")
     assert run.returncode == 0, run.stderr
-    bodies = _drain(aws, url)
+    bodies = drain_bodies(aws, url)
     sizes = [len(body.encode("utf-8")) for body in bodies]
     assert max(sizes) > LEGACY_BODY_BYTES and all(s <= MAX_BODY_BYTES for s in sizes)
     assert not any('"encoding"' in body for body in bodies)
@@ -166,7 +156,7 @@ def test_forward_keeps_to_the_queue_maximum_message_size(aws: Aws, tmp_path: Pat
     run = aws.cli("forward", "--log-group", group, "--queue-url", url, "--from-beginning",
                   "--lag", "0", "--checkpoint-parameter", parameter)
     assert run.returncode == 0, run.stderr
-    bodies = _drain(aws, url)
+    bodies = drain_bodies(aws, url)
     assert all(len(body.encode("utf-8")) <= attribute for body in bodies)
     assert max(len(body.encode("utf-8")) for body in bodies) > attribute // 2
     _same(_read_back(aws, url, bodies, tmp_path), _expected(events, tmp_path, aws))
@@ -209,6 +199,6 @@ def test_max_message_bytes_honoured(aws: Aws) -> None:
         run = aws.cli("forward", "--log-group", group, "--queue-url", url,
                       "--from-beginning", "--lag", "0", option, "100000")
         assert run.returncode == 0, run.stderr
-        bodies = _drain(aws, url)
+        bodies = drain_bodies(aws, url)
         assert all(len(body.encode("utf-8")) <= 100_000 for body in bodies)
         assert sum(len(json.loads(b)["events"]) for b in bodies) == len(events)
