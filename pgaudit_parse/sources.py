@@ -31,7 +31,7 @@ import stat
 import sys
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from typing import IO, Any, Final, Protocol, cast
 
@@ -46,6 +46,7 @@ __all__ = [
     "python_literal",
     "DEFAULT_MAX_LINE_BYTES",
     "plain_lines",
+    "crlf_lines",
     "plain_file_lines",
     "input_is_plain_lf",
     "input_kind",
@@ -598,12 +599,22 @@ def input_is_plain_lf(path: str) -> bool:
         head = chunks.read()
         if head.startswith(_BOM.encode()) or _cr_only(head):
             return False
-        sample = [t for t in head.split(b"\n")[:-1][:_CRLF_SAMPLE] if t]
-        return not (sample and all(t.endswith(b"\r") for t in sample))
+        return not crlf_lines(head.split(b"\n")[:-1])
     except _Damaged:
         return False
     finally:
         raw.close()
+
+
+def crlf_lines(lines: Sequence[str] | Sequence[bytes]) -> bool:
+    r"""Do the first complete lines of a file (without their LF) say it is a CRLF file: its
+    first :data:`_CRLF_SAMPLE` non-empty lines all end in CR?
+
+    >>> crlf_lines(["a\r", "", "b\r"]), crlf_lines([b"a\r", b"b"]), crlf_lines([])
+    (True, False, False)
+    """
+    sample = [t for t in lines[:_CRLF_SAMPLE] if t]
+    return bool(sample) and all(t[-1:] in ("\r", b"\r") for t in sample)
 
 
 def _strict(name: str) -> Callable[[Reject], None]:
@@ -711,8 +722,7 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
                     text = text[1:]
             lines = text.split("\n")
             if crlf is None:
-                sample = [t for t in lines[:_CRLF_SAMPLE] if t]
-                crlf = bool(sample) and all(t.endswith("\r") for t in sample)
+                crlf = crlf_lines(lines)
             # A line read whole in this block may still be over the limit (a limit under
             # the block size): the same reject as one read in several blocks.
             sizes = [len(piece) for piece in data[:end].split(b"\n")] \

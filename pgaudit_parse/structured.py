@@ -51,6 +51,7 @@ from .sources import (
     Replayed,
     _open_bytes,
     _open_text,
+    crlf_lines,
     read_bytes,
 )
 
@@ -603,20 +604,11 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     if kind is None:
         return None, _guarded(_rds_download_lines(stream, name), closing, name, path)
     read = csvlog_entries if kind == "csvlog" else jsonlog_entries
-    lines: Iterable[str] = _without_crlf(stream) if _is_crlf(head) else stream
+    # (PostgreSQL on Windows writes its log in text mode: every LF, inside a quoted field
+    # too, becomes CR LF; the same rule as for plain logs tells such a file)
+    lines: Iterable[str] = (_without_crlf(stream) if crlf_lines(head.split("\n")[:-1])
+                            else stream)
     return kind, _guarded(read(lines, name, on_reject), closing, name, path)
-
-
-#: Complete lines that decide whether a file is CRLF (all of them must end in CR LF), as
-#: for plain logs.
-_CRLF_SAMPLE: Final = 8
-
-
-def _is_crlf(head: str) -> bool:
-    """Was this csvlog/jsonlog written with CR LF line ends (PostgreSQL on Windows writes
-    its log files in text mode: every LF, inside a quoted field too, becomes CR LF)?"""
-    sample = [line for line in head.split("\n")[:-1][:_CRLF_SAMPLE] if line]
-    return bool(sample) and all(line.endswith("\r") for line in sample)
 
 
 def _without_crlf(stream: Iterable[str]) -> Iterator[str]:
