@@ -188,14 +188,14 @@ def test_error_and_statement_split_by_a_forwarder_run(aws: Aws, tmp_path: Path) 
     for end in (t + 1000, t + 3500, t + 60_000):
         Forwarder(aws.logs, aws.sqs, group, url, store, lag_ms=0).run(end)
     # Each message read alone (competing consumers each get one) gives whole events.
-    from test_aws_forward import _drain
+    from aws_harness import drain_bodies
 
     from pgaudit_parse import parse_lines
     from pgaudit_parse.aws.messages import decode_body
     from pgaudit_parse.sinks import event_to_json
 
     got = []
-    for body in _drain(aws, url):
+    for body in drain_bodies(aws, url):
         rejects: list = []
         _, lines = decode_body(body, "q")
         got += [event_to_json(e) for e in parse_lines(lines, on_reject=rejects.append)]
