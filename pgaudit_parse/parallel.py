@@ -43,6 +43,7 @@ import itertools
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import warnings
 from collections import deque
@@ -435,6 +436,14 @@ def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[L
             yield line
 
 
+def _worker_signals() -> None:
+    """A worker leaves stopping to the parent: ^C (sent to the whole process group) is
+    ignored, and SIGTERM (what the parent's ``Pool.terminate`` sends) ends it at once; a
+    handler inherited from the parent would make each worker print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _parse_chunk(task: _Task) -> _Done:
     """Worker: parse one chunk; an unreadable input comes back as ``error``."""
     try:
@@ -644,7 +653,7 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     totals = [0, 0, 0, 0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
     try:
-        pool = context.Pool(min(jobs, len(tasks)))
+        pool = context.Pool(min(jobs, len(tasks)), initializer=_worker_signals)
     except OSError as exc:  # e.g. past the process limit (RLIMIT_NPROC)
         shutil.rmtree(workdir, ignore_errors=True)
         raise InputError(path, f"--jobs {jobs}: cannot start worker processes: "

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
-from .common import PROG, fail, reader_gone, silence_stdout
+from .common import PROG, fail, interrupted, reader_gone, silence_stdout, stop_on_sigterm
 
 __all__ = ["main", "console", "SUBCOMMANDS", "PROG"]
 
@@ -110,6 +110,7 @@ def suggest_command(word: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    restore = stop_on_sigterm()  # SIGTERM ends a run the way ^C does
     with warnings.catch_warnings():
         # The library's warnings (an ambiguous zone abbreviation...) as one line each.
         warnings.showwarning = _one_line_warning
@@ -126,8 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _flushed(files_main(args_list))
         except BrokenPipeError:
             return reader_gone()
-        except KeyboardInterrupt:
-            return 130
+        except KeyboardInterrupt as exc:
+            return interrupted(exc)
+        finally:
+            restore()
 
 
 def _flushed(status: int) -> int:

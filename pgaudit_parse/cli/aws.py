@@ -42,10 +42,12 @@ from ..sinks import EventSink
 from ..sources import InputError
 from .common import (
     PROG,
+    Interrupted,
     add_output_arguments,
     check_inputs,
     check_timezone,
     fail,
+    interrupted,
     make_parser,
     open_output,
     reader_gone,
@@ -148,16 +150,17 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
          args: argparse.Namespace | None = None) -> int:
     """Run a command body: setup errors -> one line and exit 2.
 
-    Without ``stop``, SIGTERM and ^C interrupt at once (exit 130; checkpoints are always
-    consistent). With ``stop`` (follow modes), they set it: the body finishes the slice or
-    batch in hand, checkpoints and returns 0; a second ^C interrupts at once.
+    Without ``stop``, SIGTERM and ^C interrupt at once (one line, exit 128 + the signal's
+    number: 130 for ^C, 143 for SIGTERM; checkpoints are always consistent). With ``stop``
+    (follow modes), they set it: the body finishes the slice or batch in hand, checkpoints
+    and returns 0; a second ^C interrupts at once.
     """
     signals = (signal.SIGTERM, signal.SIGINT)
     previous = {number: signal.getsignal(number) for number in signals}
 
     def terminate(signum: int, frame: object) -> None:
         if stop is None or stop.is_set():
-            raise KeyboardInterrupt
+            raise Interrupted(signum)
         stop.set()
 
     try:
@@ -171,8 +174,8 @@ def _run(name: str, body: Callable[[], int], stop: threading.Event | None = None
         return fail(f"{name}: {exc}")
     except InputError as exc:
         return fail(f"{name}: {exc}")
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(exc)
     except BrokenPipeError:
         return reader_gone()
     except OSError as exc:  # writing the output failed (disk full...): nothing acknowledged

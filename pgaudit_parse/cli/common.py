@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Final, TypeVar
 
 from ..formats.guardium import RECORD_VALUES
@@ -30,7 +31,8 @@ __all__ = [
     "PROG", "COMMANDS", "PARQUET_FORMAT", "fail", "make_parser", "add_output_arguments",
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
     "check_timezone", "ZoneWarnings", "byte_size", "report_state",
-    "check_overwrites", "silence_stdout", "until_error",
+    "check_overwrites", "silence_stdout", "until_error", "Interrupted", "stop_on_sigterm",
+    "interrupted",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -70,6 +72,41 @@ def reader_gone() -> int:
     except (OSError, ValueError):  # stdout replaced by something without a descriptor
         pass
     return BROKEN_PIPE_STATUS
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal other than ^C (SIGTERM: a service manager, ``timeout``, ``kill``),
+    raised where ^C raises :class:`KeyboardInterrupt`, so that both take the same clean
+    path: output flushed (it ends with a whole line), worker processes and temporary files
+    removed, one line on stderr."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def stop_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise :class:`Interrupted` in this (main) thread; returns what puts
+    the previous handler back. Outside the main thread, nothing changes."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread (a library caller's thread, a test)
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(exc: KeyboardInterrupt) -> int:
+    """Say in one line that a signal stopped the run; the status a shell gives a process
+    that signal ended (128 + its number: 130 for ^C, 143 for SIGTERM)."""
+    signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+    name = signal.Signals(signum).name
+    print(f"{PROG}: interrupted by {name}: the input was not read to its end "
+          "(what was written ends with a whole line)", file=sys.stderr)
+    return 128 + signum
 
 
 def no_line_matches(name: str, spec: str, given: str) -> str:

@@ -39,6 +39,7 @@ from .common import (
     check_inputs,
     check_timezone,
     fail,
+    interrupted,
     make_parser,
     no_line_matches,
     open_output,
@@ -424,8 +425,8 @@ def files_main(args_list: list[str]) -> int:
         return fail("out of memory (see docs/input.md: Limits)")
     except BrokenPipeError:
         return reader_gone()  # the reader went away (`| head`): stop quietly
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(exc)
     except OSError as exc:  # writing failed: disk full, output removed...
         targets = [args.output or "standard output"] + ([args.errors] if args.errors else [])
         _close_quietly(sink)

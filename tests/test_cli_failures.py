@@ -1,0 +1,143 @@
+"""The CLI's failure paths, run as a user runs them (a subprocess): stop signals, option
+values that are usage errors, outputs that are not files. Each ends in one line on stderr
+and a known status, never a traceback; what was written before ends with a whole line."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+LINE = ("2026-11-25 16:05:{s:02d} UTC:10.0.1.25(50012):alice@shop:[4242]:LOG:  AUDIT: "
+        "SESSION,{n},1,READ,SELECT,TABLE,public.t,select {n},<not logged>\n")
+
+
+def audit_lines(count: int, start: int = 1) -> str:
+    return "".join(LINE.format(s=n % 60, n=n) for n in range(start, start + count))
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pgaudit_parse", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def one_line(stderr: str) -> str:
+    """The single line of ``stderr`` (asserts there is exactly one, and no traceback)."""
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _unread(fd: int) -> int:
+    """Bytes written into a pipe and not read yet by its reader."""
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+
+
+def _blocked_reading(pid: int) -> bool:
+    """The process sleeps (in its read of the pipe: it has parsed what it was given)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "S"
+
+
+# -- stop signals ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_mid_run_flushes_whole_lines_and_says_one_line(
+        signum: int, tmp_path: Path) -> None:
+    """A run stopped while it reads (here: waiting on a pipe after 20000 lines, more than
+    the first block the reader waits for) writes what it made of them, ending with a whole
+    line, says so in one line, and exits 128 + the signal's number (as a shell reports a
+    process the signal ended)."""
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "pgaudit_parse", "--format", "events",
+                             "--output", str(out), "-"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(audit_lines(20_000))
+        proc.stdin.flush()
+        _wait_for(lambda: _unread(proc.stdin.fileno()) == 0 and _blocked_reading(proc.pid))
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, stderr
+    assert "interrupted" in one_line(stderr)
+    data = out.read_bytes()
+    assert data.endswith(b"\n")
+    events = [json.loads(line) for line in data.splitlines()]
+    # what was read made its events, in order, none missing (the last line's message may
+    # go on in the next block, so it waits)
+    ids = [e["audit"]["statement_id"] for e in events]
+    assert len(ids) >= 1000 and ids == list(range(1, len(ids) + 1))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+@pytest.fixture(scope="module")
+def big_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain log that --jobs 2 cuts into several chunks (about 40 MB)."""
+    path = tmp_path_factory.mktemp("big") / "big.log"
+    block = audit_lines(10_000)
+    with path.open("w") as handle:
+        for _ in range(30):
+            handle.write(block)
+    return path
+
+
+@pytest.mark.parametrize("signum,group", [(signal.SIGINT, True), (signal.SIGTERM, False)],
+                         ids=["ctrl-c-to-the-process-group", "sigterm-to-the-command"])
+def test_a_stop_signal_under_jobs_leaves_no_worker_traceback_nor_temp_files(
+        signum: int, group: bool, big_log: Path, tmp_path: Path) -> None:
+    """^C reaches the workers too (one process group); SIGTERM (a service manager, a
+    timeout) only the command. Either way: one line, no worker traceback, the workers'
+    temporary directory removed."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "pgaudit_parse", "--jobs", "2",
+                             "--output", str(out), str(big_log)],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
+    try:
+        _wait_for(lambda: len(_children(proc.pid)) >= 2 and any(temp.iterdir()))
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, stderr
+    assert "interrupted" in one_line(stderr)
+    _wait_for(lambda: not any(temp.iterdir()), timeout=10)
+    assert not out.read_bytes() or out.read_bytes().endswith(b"\n")
