@@ -141,3 +141,107 @@ def test_a_stop_signal_under_jobs_leaves_no_worker_traceback_nor_temp_files(
     assert "interrupted" in one_line(stderr)
     _wait_for(lambda: not any(temp.iterdir()), timeout=10)
     assert not out.read_bytes() or out.read_bytes().endswith(b"\n")
+
+
+# -- option values -----------------------------------------------------------------------
+
+RDS_LOG = FIXTURES / "rds-postgresql.log"
+
+
+@pytest.mark.parametrize("account", ["abc", "", "12345", "1234567890123", "../../escape",
+                                     "123456789012:x", " 123456789012"])
+def test_an_account_id_that_is_not_one_is_a_usage_error(account: str, tmp_path: Path) -> None:
+    """dbName is ACCOUNT:INSTANCE:DB and the Security Lake partition accountId=ACCOUNT: an
+    account id is 12 digits; anything else is refused before anything is written."""
+    for argv in (["--account-id", account, str(RDS_LOG)],
+                 ["--format", "ocsf-parquet", "--output", str(tmp_path / "lake"),
+                  "--lake-region", "eu-west-1", "--account-id", account, str(RDS_LOG)],
+                 ["iam-policy", "forwarder", "--account-id", account]):
+        result = run_cli(*argv, cwd=tmp_path)
+        assert result.returncode == 2, (argv, result.stdout[:200])
+        assert "--account-id" in one_line(result.stderr)
+        assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+@pytest.mark.parametrize("region", ["../../escape", "eu west 1", "", "EU-WEST-1", "eu-west-1/x"])
+def test_a_region_that_is_not_one_is_a_usage_error(region: str, tmp_path: Path) -> None:
+    """The Security Lake partition region=REGION and the ARNs of iam-policy: a region
+    name (``eu-west-1``), also when it comes from AWS_REGION."""
+    lake = ["--format", "ocsf-parquet", "--output", str(tmp_path / "lake"), "--account-id",
+            "123456789012"]
+    env_without = {k: v for k, v in os.environ.items()
+                   if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    for argv, env in (([*lake, "--lake-region", region, str(RDS_LOG)], None),
+                      ([*lake, str(RDS_LOG)], {**env_without, "AWS_REGION": region}),
+                      (["iam-policy", "forwarder", "--region", region], None)):
+        if env is not None and not region:
+            continue  # an empty AWS_REGION is no region: "needs the region= partition"
+        result = run_cli(*argv, cwd=tmp_path, env=env)
+        assert result.returncode == 2, (argv, result.stdout[:200])
+        assert "region" in one_line(result.stderr)
+        assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_valid_account_and_region_still_work(tmp_path: Path) -> None:
+    result = run_cli("--account-id", "123456789012", "--instance", "db1", str(RDS_LOG))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["dbName"].startswith("123456789012:db1:")
+    result = run_cli("iam-policy", "forwarder", "--region", "us-gov-west-1", "--account-id",
+                     "123456789012", "--log-group", "/aws/rds/instance/db1/postgresql",
+                     "--queue-arn", "arn:aws:sqs:us-gov-west-1:123456789012:q")
+    assert result.returncode == 0, result.stderr
+    assert "us-gov-west-1:123456789012" in result.stdout
+
+
+# -- --errors - --------------------------------------------------------------------------
+
+def test_errors_dash_is_standard_output_not_a_file_named_dash(tmp_path: Path) -> None:
+    """'-' means standard output for --errors as for --output (it made a file called '-'
+    in the working directory); both on standard output is refused."""
+    log = tmp_path / "in.log"
+    log.write_bytes((FIXTURES / "with-rejects.log").read_bytes())
+    result = run_cli("--output", str(tmp_path / "out.jsonl"), "--errors", "-", "in.log",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "-").exists()
+    rejects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rejects and all("reason" in r and "raw" in r for r in rejects)
+    for both in (["--errors", "-"], ["--output", "-", "--errors", "-"]):
+        result = run_cli(*both, "in.log", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "--errors" in one_line(result.stderr)
+        assert result.stdout == ""
+        assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("option", ["--errors", "--html"])
+def test_summary_outputs_named_dash_are_refused_not_files_named_dash(option: str,
+                                                                     tmp_path: Path) -> None:
+    """The summary itself is on standard output: '-' for its other outputs is refused (it
+    made a file called '-')."""
+    (tmp_path / "in.log").write_bytes((FIXTURES / "with-rejects.log").read_bytes())
+    result = run_cli("summary", "in.log", option, "-", cwd=tmp_path)
+    assert result.returncode == 2
+    assert option in one_line(result.stderr)
+    assert result.stdout == ""
+    assert not (tmp_path / "-").exists()
+
+
+# -- full disks ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["summary", "--errors", "/dev/full"],
+    ["--output", "/dev/null", "--errors", "/dev/full"],
+    ["--errors", "/dev/full", "--jobs", "2"],
+], ids=["summary-errors", "errors", "errors-jobs"])
+def test_a_full_dead_letter_file_is_one_line_naming_it(argv: list[str]) -> None:
+    result = run_cli(argv[0], str(FIXTURES / "with-rejects.log"), *argv[1:]) \
+        if argv[0] == "summary" else run_cli(str(FIXTURES / "with-rejects.log"), *argv)
+    assert result.returncode == 2
+    line = [text for text in result.stderr.splitlines()
+            if "Traceback" in text or "cannot write" in text or "Error" in text]
+    assert "Traceback" not in result.stderr
+    assert len(line) == 1 and "/dev/full" in line[0] and "No space left" in line[0], \
+        result.stderr

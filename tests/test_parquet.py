@@ -110,8 +110,9 @@ def test_event_day_is_the_utc_day_and_files_close_on_flush(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(("args", "complaint"), [
     (["--lake-region", "eu-west-1"], "--account-id"),
-    (["--account-id", "1"], "--lake-region"),
-    (["--account-id", "1", "--lake-region", "r", "--output", "-"], "--output DIR"),
+    (["--account-id", "123456789012"], "--lake-region"),
+    (["--account-id", "123456789012", "--lake-region", "eu-west-1", "--output", "-"],
+     "--output DIR"),
 ])
 def test_missing_partition_values_are_one_line_errors(tmp_path: Path, args: list[str],
                                                       complaint: str) -> None:
@@ -130,5 +131,5 @@ def test_an_output_that_is_a_file_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "lake"
     target.write_text("x")
     proc = _cli(str(FIXTURES / "real-rds.log"), "--format", "ocsf-parquet", "--output",
-                str(target), "--account-id", "1", "--lake-region", "r")
+                str(target), "--account-id", "123456789012", "--lake-region", "eu-west-1")
     assert proc.returncode == 2 and b"not a directory" in proc.stderr

@@ -32,7 +32,7 @@ __all__ = [
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
     "check_timezone", "ZoneWarnings", "byte_size", "report_state",
     "check_overwrites", "silence_stdout", "until_error", "Interrupted", "stop_on_sigterm",
-    "interrupted",
+    "interrupted", "account_id", "region_name",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -176,7 +176,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "ocsf: OCSF 1.1.0 (Security Lake); ecs: Elastic Common Schema; "
                              "ocsf-parquet: OCSF Parquet in Security Lake's layout under "
                              "--output DIR (needs --account-id, --lake-region)")
-    parser.add_argument("--lake-region", metavar="REGION",
+    parser.add_argument("--lake-region", metavar="REGION", type=region_name,
                         help="ocsf-parquet: the region= partition (default: AWS_REGION)")
     parser.add_argument("--redact", choices=REDACT_MODES, default=None,
                         help="hide passwords or every constant in SQL and data (default: "
@@ -185,7 +185,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     parser.add_argument("--errors", metavar="PATH",
                         help="dead-letter JSON lines for input that cannot be parsed")
-    parser.add_argument("--account-id", metavar="ID", help="AWS account id for dbName")
+    parser.add_argument("--account-id", metavar="ID", type=account_id,
+                        help="AWS account id (12 digits) for dbName")
     parser.add_argument("--instance", metavar="NAME", help="DB instance name for dbName")
     parser.add_argument("--values", choices=RECORD_VALUES, default="connector",
                         help="record values: connector (the Guardium universal connector's, "
@@ -366,17 +367,32 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
             raise InputError("standard output", "closed (give --output PATH)")
         else:
             out = sys.stdout
-        errors = _open_write(args.errors, append) if args.errors else None
+        errors = _open_errors(args, append)
     except InputError:
         for stream in owned:
             stream.close()
         raise
-    if errors is not None:
+    if errors is not None and errors is not sys.stdout:
         owned.append(errors)
     held_bytes = split_state_bytes(getattr(args, "state_bytes", DEFAULT_STATE_BYTES))[1]
     return OutputSink(out, errors, args.format, args.account_id, args.instance, tuple(owned),
                       values=getattr(args, "values", "connector"), held_bytes=held_bytes,
                       redact=getattr(args, "redact", None))
+
+
+def _open_errors(args: argparse.Namespace, append: bool) -> IO[str] | None:
+    """The dead-letter stream of ``--errors``: a file, or standard output for ``-`` (as
+    for ``--output``) when the records do not go there too."""
+    if not args.errors:
+        return None
+    if args.errors != "-":
+        return _open_write(args.errors, append)
+    if args.format != PARQUET_FORMAT and (not args.output or args.output == "-"):
+        raise _Refused("--errors - is also --output (standard output): refusing to write "
+                       "both to one stream (give --errors or --output a PATH)")
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise InputError("standard output", "closed (give --errors PATH)")
+    return sys.stdout
 
 
 _BYTE_SIZE = re.compile(r"(\d+)\s*(?:([KMG])(?:i?B)?|B)?", re.IGNORECASE)
@@ -419,17 +435,48 @@ def _open_parquet(args: argparse.Namespace, append: bool) -> EventSink:
     if not region:
         raise InputError("--lake-region", "ocsf-parquet needs the region= partition "
                                           "(or set AWS_REGION)")
+    if _REGION.fullmatch(region) is None:  # from the environment (--lake-region is checked)
+        raise InputError("AWS_REGION", f"not an AWS region for the region= partition: "
+                                       f"{region!r} (pass --lake-region)")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise InputError(args.output, "not a directory")
-    errors = _open_write(args.errors, append) if args.errors else None
+    errors = _open_errors(args, append)
     try:
         return OcsfParquetSink(args.output, region, args.account_id, args.instance, errors,
-                               owned=(errors,) if errors is not None else (),
+                               owned=(errors,) if errors not in (None, sys.stdout) else (),
                                redact=getattr(args, "redact", None))
     except ParquetUnavailable as exc:
-        if errors is not None:
+        if errors is not None and errors is not sys.stdout:
             errors.close()
         raise InputError("--format ocsf-parquet", str(exc)) from None
+
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+#: An AWS region name: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1...
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+
+
+def account_id(text: str) -> str:
+    """An AWS account id, 12 digits (it becomes part of dbName and a Security Lake path).
+
+    >>> account_id("123456789012")
+    '123456789012'
+    """
+    if _ACCOUNT_ID.fullmatch(text) is None:
+        raise argparse.ArgumentTypeError(f"not an AWS account id: {text!r} (12 digits)")
+    return text
+
+
+def region_name(text: str) -> str:
+    """An AWS region name such as eu-west-1 (it becomes part of ARNs and a Security Lake
+    path).
+
+    >>> region_name("us-gov-west-1")
+    'us-gov-west-1'
+    """
+    if _REGION.fullmatch(text) is None:
+        raise argparse.ArgumentTypeError(f"not an AWS region: {text!r} (e.g. eu-west-1)")
+    return text
 
 
 def positive_int(text: str) -> int:

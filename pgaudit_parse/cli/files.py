@@ -345,7 +345,8 @@ def _report(sink: EventSink, errors_path: str | None) -> None:
 
 
 def _report_rejected(count: int, errors_path: str | None) -> None:
-    where = f" (see {errors_path})" if errors_path else " (use --errors PATH to keep them)"
+    where = (" (on standard output)" if errors_path == "-" else f" (see {errors_path})"
+             if errors_path else " (use --errors PATH to keep them)")
     print(f"{PROG}: {count} rejected input line(s){where}", file=sys.stderr)
 
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 from ..ops import iam_policy
-from .common import PROG, fail, make_parser
+from .common import PROG, account_id, fail, make_parser, region_name
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main", "subscribe_main"]
 
@@ -146,10 +146,10 @@ def _iam_parser() -> argparse.ArgumentParser:
                         "firehose-transform)")
     parser.add_argument("--role-arn", metavar="ARN",
                         help="the role CloudWatch Logs assumes for Firehose (subscriber)")
-    parser.add_argument("--region", metavar="REGION",
+    parser.add_argument("--region", metavar="REGION", type=region_name,
                         help="region in the ARNs (default: the --queue-url's, else "
                         "placeholder REGION)")
-    parser.add_argument("--account-id", metavar="ID",
+    parser.add_argument("--account-id", metavar="ID", type=account_id,
                         help="account in the ARNs (default: the --queue-url's, else "
                         "placeholder ACCOUNT_ID)")
     parser.add_argument("--partition", default="aws", metavar="NAME",

@@ -114,6 +114,47 @@ def _adding(summary: Summary, progress: Any, every: int = 1024) -> Callable[[Eve
     return on_write
 
 
+def _summarize(args: argparse.Namespace, summary: Summary,
+               on_reject: Callable[[Reject], None], progress: Any,
+               failures: list[str]) -> None:
+    """Count every input's events into ``summary``; each input that cannot be read (or
+    that no line of the prefix matches) is added to ``failures``, and the next is read."""
+    for path in args.files:
+        counter = [0]
+        name = "<stdin>" if path == "-" else path
+        broken: list[InputError] = []
+        try:
+            # Told by content, as in file mode: a csvlog or jsonlog holds whole
+            # messages (no prefix); anything else is lines.
+            kind, items = read_structured(path, on_reject)
+            sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
+            if kind is not None:
+                parser = Parser(on_reject=sink.reject, timezone=args.timezone)
+                entries = _counted(until_error(cast(Iterator[LogEntry], items), broken),
+                                   progress, counter)
+                Pump(sink, partial(_same, EntryStage(parser))).run(OneBatch(entries))
+                progress.update(records=sink.written % 1024)
+                if broken:
+                    failures.append(str(broken[0]))
+                continue
+            compiled, lines = open_with_prefix(
+                _counted(until_error(cast(Iterator[Line], items), broken), progress,
+                         counter), args.prefix, args.timezone)
+            # The same reading as file mode: a line that matches the prefix is an
+            # entry, even when its payload is torn (a reject, not an event).
+            parser = Parser(compiled, on_reject=sink.reject, timezone=args.timezone)
+            Pump(sink, partial(_same, ParserStage(parser))).run(OneBatch(lines))
+            progress.update(records=sink.written % 1024)
+        except (InputError, PrefixError) as exc:
+            failures.append(str(broken[0]) if broken else
+                            str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
+            continue
+        if broken:
+            failures.append(str(broken[0]))
+        elif counter[0] and parser.entry_count == 0:
+            failures.append(no_line_matches(name, compiled.spec, args.prefix))
+
+
 def summary_main(argv: list[str]) -> int:
     """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``: exit 0, or 2 when an
     input cannot be read or matches no line of the prefix."""
@@ -128,6 +169,9 @@ def summary_main(argv: list[str]) -> int:
                            ) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
+    for option, target in (("--errors", args.errors), ("--html", args.html)):
+        if target == "-":  # standard output holds the summary itself
+            return fail(f"{option} -: standard output holds the summary; give {option} a PATH")
     dead: IO[str] | None = None
     if args.errors:
         try:
@@ -149,44 +193,20 @@ def summary_main(argv: list[str]) -> int:
     progress = Progress.for_files(args.files, stream=sys.stderr, enabled=not args.quiet)
     failures: list[str] = []  # every file that can be read is read; these are named after
     try:
-        for path in args.files:
-            counter = [0]
-            name = "<stdin>" if path == "-" else path
-            broken: list[InputError] = []
-            try:
-                # Told by content, as in file mode: a csvlog or jsonlog holds whole
-                # messages (no prefix); anything else is lines.
-                kind, items = read_structured(path, on_reject)
-                sink = ListSink(on_write=_adding(summary, progress), on_reject=on_reject)
-                if kind is not None:
-                    parser = Parser(on_reject=sink.reject, timezone=args.timezone)
-                    entries = _counted(until_error(cast(Iterator[LogEntry], items), broken),
-                                       progress, counter)
-                    Pump(sink, partial(_same, EntryStage(parser))).run(OneBatch(entries))
-                    progress.update(records=sink.written % 1024)
-                    if broken:
-                        failures.append(str(broken[0]))
-                    continue
-                compiled, lines = open_with_prefix(
-                    _counted(until_error(cast(Iterator[Line], items), broken), progress,
-                             counter), args.prefix, args.timezone)
-                # The same reading as file mode: a line that matches the prefix is an
-                # entry, even when its payload is torn (a reject, not an event).
-                parser = Parser(compiled, on_reject=sink.reject, timezone=args.timezone)
-                Pump(sink, partial(_same, ParserStage(parser))).run(OneBatch(lines))
-                progress.update(records=sink.written % 1024)
-            except (InputError, PrefixError) as exc:
-                failures.append(str(broken[0]) if broken else
-                                str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
-                continue
-            if broken:
-                failures.append(str(broken[0]))
-            elif counter[0] and parser.entry_count == 0:
-                failures.append(no_line_matches(name, compiled.spec, args.prefix))
+        _summarize(args, summary, on_reject, progress, failures)
+        if dead is not None:
+            dead.flush()
+    except OSError as exc:  # writing the dead letters failed (reading errors are InputError)
+        if dead is None:
+            raise
+        return fail(f"{args.errors}: cannot write: {exc.strerror or exc}")
     finally:
         progress.close()
         if dead is not None:
-            dead.close()
+            try:
+                dead.close()
+            except OSError:  # (reported above)
+                pass
     if failures and summary.events == 0:
         for failure in failures:
             fail(failure)
