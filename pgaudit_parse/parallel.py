@@ -436,12 +436,18 @@ def _chunk_lines(task: _Task, on_reject: Callable[[Reject], None]) -> Iterator[L
             yield line
 
 
-def _worker_signals() -> None:
+#: The signals that stop a run (the parent holds them while it starts its workers).
+_STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def _worker_signals(mask: set[signal.Signals]) -> None:
     """A worker leaves stopping to the parent: ^C (sent to the whole process group) is
     ignored, and SIGTERM (what the parent's ``Pool.terminate`` sends) ends it at once; a
-    handler inherited from the parent would make each worker print a traceback."""
+    handler inherited from the parent would make each worker print a traceback. Then the
+    signal mask the parent had before it held the stop signals."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _parse_chunk(task: _Task) -> _Done:
@@ -638,9 +644,13 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
     # Records held from an earlier file are written first: the workers start afresh.
     sink.flush()
+    # A stop signal (^C, SIGTERM) waits while the directory and the workers are made: it is
+    # raised below, where the finally clause stops the workers and removes the directory.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         workdir = tempfile.mkdtemp(prefix="pgaudit-parse-jobs-")
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise InputError(path, f"--jobs: cannot make a temporary directory: "
                                f"{exc.strerror or exc}") from None
     tasks = [
@@ -653,13 +663,16 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     totals = [0, 0, 0, 0, 0, 0, 0, 0]
     context = multiprocessing.get_context("fork")
     try:
-        pool = context.Pool(min(jobs, len(tasks)), initializer=_worker_signals)
+        pool = context.Pool(min(jobs, len(tasks)), initializer=_worker_signals,
+                            initargs=(held,))
     except OSError as exc:  # e.g. past the process limit (RLIMIT_NPROC)
         shutil.rmtree(workdir, ignore_errors=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise InputError(path, f"--jobs {jobs}: cannot start worker processes: "
                                f"{exc.strerror or exc}") from None
     finished = False
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         pending: deque[tuple[_Task, multiprocessing.pool.AsyncResult[_Done]]] = deque()
         queued = iter(tasks)
         for task in queued:
