@@ -245,3 +245,37 @@ def test_a_full_dead_letter_file_is_one_line_naming_it(argv: list[str]) -> None:
     assert "Traceback" not in result.stderr
     assert len(line) == 1 and "/dev/full" in line[0] and "No space left" in line[0], \
         result.stderr
+
+
+# -- subcommands' usage errors need no AWS ------------------------------------------------
+
+#: Credentials and an endpoint nothing listens on: a usage error must be found before any
+#: of them is used (were one used, the message would be about the endpoint, after retries).
+OFFLINE = ["--endpoint-url", "http://127.0.0.1:9", "--region", "eu-west-1"]
+QUEUE = "http://127.0.0.1:9/123456789012/q"
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["cloudwatch", "--log-group", "g", "--page-size", "0"], "--page-size"),
+    (["cloudwatch", "--log-group", "g", "--page-size", "10001"], "--page-size"),
+    (["forward", "--log-group", "g", "--queue-url", QUEUE, "--page-size", "-1"], "--page-size"),
+    (["rds-logs", "--db-instance", "db1", "--lines-per-page", "0"], "--lines-per-page"),
+    (["rds-logs", "--db-instance", "db1", "--follow", "--poll-seconds", "-1"],
+     "--poll-seconds"),
+    (["rds-logs", "--db-instance", "db1", "--follow", "--poll-seconds", "nan"],
+     "--poll-seconds"),
+    (["sqs", "--queue-url", QUEUE, "--visibility-timeout", "-3"], "--visibility-timeout"),
+    (["sqs", "--queue-url", QUEUE, "--visibility-timeout", "43201"], "--visibility-timeout"),
+    (["sqs", "--queue-url", "not a url"], "--queue-url"),
+    (["forward", "--log-group", "g", "--queue-url", "queue-name"], "--queue-url"),
+    (["sqs", "--queue-url", QUEUE, "--account-id", "abc"], "--account-id"),
+])
+def test_a_bad_subcommand_value_is_a_usage_error_before_any_aws_call(
+        argv: list[str], option: str, tmp_path: Path) -> None:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00",
+           "AWS_SECRET_ACCESS_KEY": "not-a-secret", "AWS_EC2_METADATA_DISABLED": "true"}
+    result = run_cli(*argv, *OFFLINE, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    line = one_line(result.stderr)
+    assert option in line and "endpoint" not in line
+    assert "not-a-secret" not in line

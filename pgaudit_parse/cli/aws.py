@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import Final
 
 from ..aws.checkpoint import CheckpointFile, ParameterCheckpoint
 from ..aws.clients import add_aws_arguments, make_client, settings_from
@@ -88,6 +90,39 @@ def _seconds(option: str) -> Callable[[str], float]:
 
     parse.__name__ = option  # argparse names the type in its message
     return parse
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (the service's own limits,
+    so that a bad value is a usage error, not a request that AWS refuses)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+#: FilterLogEvents' ``limit``; SQS's VisibilityTimeout; DownloadDBLogFilePortion's lines.
+_PAGE_SIZE: Final = _count(1, 10_000)
+_VISIBILITY: Final = _count(0, 43_200)
+_LINES_PER_PAGE: Final = _count(1, 10_000)
+#: What an SQS queue URL looks like (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, or an
+#: emulator's http://HOST:PORT/ACCOUNT/NAME).
+_QUEUE_URL = re.compile(r"https?://[^/\s]+/\S+")
+
+
+def _queue_url(text: str) -> str:
+    """An argparse type: a queue URL (a queue name or ARN is not one)."""
+    if _QUEUE_URL.fullmatch(text) is None:
+        raise argparse.ArgumentTypeError(
+            f"not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME): "
+            f"{hide_credentials(text)!r}")
+    return text
 
 
 def _add_start_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,7 +255,7 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
                         help="with --follow: pause between reads (default: %(default)s)")
     parser.add_argument("--lag", type=_seconds("--lag"), default=0.0, metavar="SECONDS",
                         help="read only up to now minus this (events still being ingested)")
-    parser.add_argument("--page-size", type=int, metavar="N",
+    parser.add_argument("--page-size", type=_PAGE_SIZE, metavar="N",
                         help="events per FilterLogEvents page (default: the service's)")
     add_aws_arguments(parser)
     add_output_arguments(parser)
@@ -273,7 +308,7 @@ def sqs_main(argv: Sequence[str]) -> int:
     parser = make_parser(f"{PROG} sqs",
                          "Consume SQS messages (this project's forwarder or the seed Lambda) "
                          "into Guardium records or events; delete after writing.")
-    parser.add_argument("--queue-url", required=True, metavar="URL",
+    parser.add_argument("--queue-url", required=True, metavar="URL", type=_queue_url,
                         help="the queue to consume, e.g. "
                              "https://sqs.eu-west-1.amazonaws.com/123456789012/pgaudit")
     parser.add_argument("--follow", action="store_true",
@@ -282,7 +317,7 @@ def sqs_main(argv: Sequence[str]) -> int:
                         help="long-poll wait, 0-20 (default: 20 with --follow, else 2)")
     parser.add_argument("--batch-size", type=int, default=10, metavar="N",
                         help="messages per receive, 1-10 (default: %(default)s)")
-    parser.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
+    parser.add_argument("--visibility-timeout", type=_VISIBILITY, metavar="SECONDS",
                         help="hide received messages this long, extended while processing "
                              "(default: the queue's)")
     parser.add_argument("--reorder-window", type=_seconds("--reorder-window"),
@@ -331,7 +366,7 @@ def forward_main(argv: Sequence[str]) -> int:
                          "the scheduled forwarder), checkpointed in an SSM parameter.")
     parser.add_argument("--log-group", required=True, metavar="NAME",
                         help="log group to forward, e.g. /aws/rds/instance/db1/postgresql")
-    parser.add_argument("--queue-url", required=True, metavar="URL",
+    parser.add_argument("--queue-url", required=True, metavar="URL", type=_queue_url,
                         help="queue that receives the JSON messages")
     parser.add_argument("--checkpoint-parameter", metavar="NAME",
                         help="SSM parameter holding the checkpoint (e.g. LastExecutionTimestamp)")
@@ -345,7 +380,7 @@ def forward_main(argv: Sequence[str]) -> int:
     parser.add_argument("--prefix", default=RDS_PREFIX, metavar="PREFIX",
                         help="log_line_prefix, to keep each message's lines together "
                              "(default: %(default)s)")
-    parser.add_argument("--page-size", type=int, metavar="N",
+    parser.add_argument("--page-size", type=_PAGE_SIZE, metavar="N",
                         help="events per FilterLogEvents page (default: the service's)")
     parser.add_argument("--max-message-bytes", "--message-bytes", type=int, default=None,
                         metavar="N", dest="message_bytes",
@@ -433,9 +468,10 @@ def rds_logs_main(argv: Sequence[str]) -> int:
                         help="file that remembers what was read (resume after restart)")
     parser.add_argument("--follow", action="store_true",
                         help="keep reading new lines (stop with ^C or SIGTERM)")
-    parser.add_argument("--poll-seconds", type=float, default=30.0, metavar="N",
+    parser.add_argument("--poll-seconds", type=_seconds("--poll-seconds"), default=30.0,
+                        metavar="N",
                         help="with --follow: pause between passes (default: %(default)s)")
-    parser.add_argument("--lines-per-page", type=int, default=2000, metavar="N",
+    parser.add_argument("--lines-per-page", type=_LINES_PER_PAGE, default=2000, metavar="N",
                         help="lines per DownloadDBLogFilePortion (default: %(default)s)")
     add_aws_arguments(parser)
     add_output_arguments(parser)
