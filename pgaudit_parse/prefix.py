@@ -212,7 +212,8 @@ class ParsedLine:
 def tokenize_prefix(spec: str) -> tuple[PrefixPart, ...]:
     """Split a ``log_line_prefix`` into literal and escape parts.
 
-    Unknown escapes are written literally by PostgreSQL, so they become literals here too.
+    Unknown escapes write nothing in PostgreSQL, so they are dropped here too.
+    Only the first ``%q`` counts (a second one writes nothing in any process).
 
     >>> tokenize_prefix("%t:[%-5p]%%")
     (PrefixEscape(escape='t', padding=0), PrefixLiteral(text=':['), \
@@ -238,6 +239,10 @@ PrefixEscape(escape='p', padding=-5), PrefixLiteral(text=']%'))
             # PostgreSQL ignores unknown escapes (writes nothing for them).
             continue
         if escape == "q":
+            if PrefixEscape("q") in parts:
+                # A backend ignores every %q and a background process stopped at the
+                # first: a second one writes nothing.
+                continue
             width = None  # %q writes nothing itself, so a width means nothing
         if width and abs(int(width)) > _MAX_PADDING:
             raise PrefixError(f"padding {width} of %{escape} is wider than PostgreSQL "

@@ -279,3 +279,24 @@ def test_a_bad_subcommand_value_is_a_usage_error_before_any_aws_call(
     line = one_line(result.stderr)
     assert option in line and "endpoint" not in line
     assert "not-a-secret" not in line
+
+
+# -- --prefix -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", ["%q%q", "%t:%q%u%q@%d:", "%m [%p] %q%q%u@%d "])
+def test_a_second_q_in_the_prefix_writes_nothing_as_in_postgresql(spec: str,
+                                                                  tmp_path: Path) -> None:
+    """A backend ignores every %q; a background process stops at the first. So a second
+    %q writes nothing (it was a KeyError traceback)."""
+    from pgaudit_parse.prefix import LinePrefix
+
+    once = spec.replace("%q", "\0", 1).replace("%q", "").replace("\0", "%q")
+    line = "2026-11-25 16:05:01 UTC:alice@shop:LOG:  AUDIT: x"
+    assert LinePrefix(spec).parts == LinePrefix(once).parts
+    assert LinePrefix(spec).parse(line) == LinePrefix(once).parse(line)
+    log = tmp_path / "a.log"
+    log.write_text(line + "\n")
+    result = run_cli("--prefix", spec, "--format", "events", str(log))
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 2)
+    assert result.returncode == 0 or "no line matches" in one_line(result.stderr)
