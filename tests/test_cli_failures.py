@@ -235,8 +235,12 @@ def test_summary_outputs_named_dash_are_refused_not_files_named_dash(option: str
     ["summary", "--errors", "/dev/full"],
     ["--output", "/dev/null", "--errors", "/dev/full"],
     ["--errors", "/dev/full", "--jobs", "2"],
-], ids=["summary-errors", "errors", "errors-jobs"])
-def test_a_full_dead_letter_file_is_one_line_naming_it(argv: list[str]) -> None:
+    ["--output", "/dev/full", "--errors", "ERRORS"],
+], ids=["summary-errors", "errors", "errors-jobs", "output"])
+def test_a_full_disk_is_one_line_naming_the_file_that_filled(argv: list[str],
+                                                             tmp_path: Path) -> None:
+    """The line names the output that could not be written, not every output."""
+    argv = [str(tmp_path / "e.jsonl") if arg == "ERRORS" else arg for arg in argv]
     result = run_cli(argv[0], str(FIXTURES / "with-rejects.log"), *argv[1:]) \
         if argv[0] == "summary" else run_cli(str(FIXTURES / "with-rejects.log"), *argv)
     assert result.returncode == 2
@@ -245,6 +249,8 @@ def test_a_full_dead_letter_file_is_one_line_naming_it(argv: list[str]) -> None:
     assert "Traceback" not in result.stderr
     assert len(line) == 1 and "/dev/full" in line[0] and "No space left" in line[0], \
         result.stderr
+    others = [arg for arg in argv if arg.startswith("/") and arg != "/dev/full"]
+    assert not any(other in line[0] for other in others) and "standard output" not in line[0]
 
 
 # -- subcommands' usage errors need no AWS ------------------------------------------------

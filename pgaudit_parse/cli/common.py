@@ -32,7 +32,7 @@ __all__ = [
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
     "check_timezone", "ZoneWarnings", "byte_size", "report_state",
     "check_overwrites", "silence_stdout", "until_error", "Interrupted", "stop_on_sigterm",
-    "interrupted", "account_id", "region_name",
+    "interrupted", "account_id", "region_name", "unwritable",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -317,6 +317,22 @@ def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | N
             return f"{option} {path} is also {what}: refusing to write both to one file"
         seen[kind] = option
     return None
+
+
+def unwritable(sink: EventSink, args: argparse.Namespace) -> str:
+    """After a write failed (a full disk...): the output that fails, named as the user gave
+    it, found by flushing each stream again; both names when neither fails now."""
+    output = args.output if args.output and args.output != "-" else "standard output"
+    errors = "standard output" if args.errors == "-" else args.errors
+    for stream, name in ((getattr(sink, "out", None), output),
+                         (getattr(sink, "errors", None), errors)):
+        if stream is None or name is None:
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            return name
+    return " or ".join(name for name in (output, errors) if name)
 
 
 def check_timezone(zone: str | None) -> str | None:

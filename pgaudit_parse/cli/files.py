@@ -48,6 +48,7 @@ from .common import (
     report_state,
     silence_stdout,
     until_error,
+    unwritable,
 )
 from .progress import Progress
 
@@ -429,11 +430,11 @@ def files_main(args_list: list[str]) -> int:
     except KeyboardInterrupt as exc:
         return interrupted(exc)
     except OSError as exc:  # writing failed: disk full, output removed...
-        targets = [args.output or "standard output"] + ([args.errors] if args.errors else [])
+        target = unwritable(sink, args)
         _close_quietly(sink)
-        if not args.output or args.output == "-":
+        if not args.output or args.output == "-" or args.errors == "-":
             silence_stdout()
-        return fail(f"cannot write {' or '.join(targets)}: {exc.strerror or exc}")
+        return fail(f"cannot write {target}: {exc.strerror or exc}")
     finally:
         _close_quietly(sink)
     if status == 0 and not args.quiet:
