@@ -306,3 +306,31 @@ def test_a_second_q_in_the_prefix_writes_nothing_as_in_postgresql(spec: str,
     assert "Traceback" not in result.stderr
     assert result.returncode in (0, 2)
     assert result.returncode == 0 or "no line matches" in one_line(result.stderr)
+
+
+# -- standard output onto an input ----------------------------------------------------------
+
+@pytest.mark.parametrize("command", [[], ["summary"]], ids=["file-mode", "summary"])
+def test_standard_output_appended_to_an_input_is_refused(command: list[str],
+                                                         tmp_path: Path) -> None:
+    """``pgaudit-parse f.log >> f.log`` read its own output back (a big file grew without
+    end, as ``cat f >> f`` would, which cat refuses): standard output that is an input is
+    refused as --output is, before anything is read or written."""
+    log = tmp_path / "f.log"
+    log.write_bytes(RDS_LOG.read_bytes())
+    before = log.read_bytes()
+    with log.open("ab") as out:
+        result = subprocess.run([sys.executable, "-m", "pgaudit_parse", *command, str(log)],
+                                stdout=out, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "standard output" in one_line(result.stderr)
+    assert log.read_bytes() == before
+    # and a --errors file that is standard output's file
+    other = tmp_path / "out.jsonl"
+    with other.open("ab") as out:
+        result = subprocess.run([sys.executable, "-m", "pgaudit_parse", *command, str(log),
+                                 "--errors", str(other)],
+                                stdout=out, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--errors" in one_line(result.stderr)
+    assert other.read_bytes() == b""

@@ -32,7 +32,7 @@ __all__ = [
     "open_output", "check_inputs", "positive_int", "BROKEN_PIPE_STATUS", "reader_gone",
     "check_timezone", "ZoneWarnings", "byte_size", "report_state",
     "check_overwrites", "silence_stdout", "until_error", "Interrupted", "stop_on_sigterm",
-    "interrupted", "account_id", "region_name", "unwritable",
+    "interrupted", "account_id", "region_name", "unwritable", "writes_stdout",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -277,14 +277,24 @@ def _missing(path: str) -> bool:
     return False
 
 
-def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | None]]
-                     ) -> str | None:
+def _fd_identity(fd: int) -> tuple[str, object] | None:
+    """The :func:`_identity` of an open descriptor when it is a regular file, else None."""
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return None
+    return ("file", (info.st_dev, info.st_ino)) if stat.S_ISREG(info.st_mode) else None
+
+
+def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | None]],
+                     stdout: bool = False) -> str | None:
     """Refuse an output that is an input or another output, before anything is opened.
 
     ``outputs`` are (option, path) pairs such as ("--output", "x.jsonl"); None and "-" are
     skipped. Files are compared by device and inode (so a hard link or symlink to an input
     is caught), paths that do not exist yet by their resolved name; standard input counts
-    as the file it is redirected from.
+    as the file it is redirected from, and with ``stdout`` (it is written to) standard
+    output as the file it is redirected to (``pgaudit-parse f.log >> f.log``).
 
     >>> check_overwrites([], [("--output", "a.jsonl"), ("--errors", "./a.jsonl")])
     '--errors ./a.jsonl is also --output: refusing to write both to one file'
@@ -292,16 +302,19 @@ def check_overwrites(inputs: Sequence[str], outputs: Sequence[tuple[str, str | N
     seen: dict[tuple[str, object], str] = {}
     for path in inputs:
         if path == "-":
-            try:
-                info = os.fstat(0)
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode):
-                seen[("file", (info.st_dev, info.st_ino))] = "input <stdin>"
+            redirected = _fd_identity(0)
+            if redirected is not None:
+                seen[redirected] = "input <stdin>"
             continue
         kind = _identity(path)
         if kind[0] == "file":
             seen.setdefault(kind, f"input {path}")
+    redirected = _fd_identity(1) if stdout else None
+    if redirected is not None:
+        if redirected in seen:
+            return (f"standard output is {seen[redirected]}: refusing to overwrite an input "
+                    "(redirect it elsewhere, or use --output PATH)")
+        seen[redirected] = "standard output"
     for option, target in outputs:
         if not target or target == "-":
             continue
@@ -369,7 +382,8 @@ def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
     :class:`~pgaudit_parse.sources.InputError` when a path cannot be opened.
     """
     problem = check_overwrites(getattr(args, "files", None) or (),
-                               [("--output", args.output), ("--errors", args.errors)])
+                               [("--output", args.output), ("--errors", args.errors)],
+                               stdout=writes_stdout(args))
     if problem is not None:
         raise _Refused(problem)
     if args.format == PARQUET_FORMAT:
@@ -505,10 +519,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def writes_stdout(args: argparse.Namespace) -> bool:
+    """Whether the records of ``--output``/``--format`` go to standard output."""
+    return args.format != PARQUET_FORMAT and (not args.output or args.output == "-")
+
+
 def check_inputs(prefix: str, paths: Sequence[str],
-                 outputs: Sequence[tuple[str, str | None]] = ()) -> str | None:
+                 outputs: Sequence[tuple[str, str | None]] = (),
+                 stdout: bool = False) -> str | None:
     """What is wrong with ``--prefix``, the input paths and the output paths (one that is
-    an input or another output: :func:`check_overwrites`) before reading, or None."""
+    an input or another output, standard output included with ``stdout``:
+    :func:`check_overwrites`) before reading, or None."""
     if prefix != "auto":
         widths = [int(width) for width in re.findall(r"%-?(\d+)", prefix.replace("%%", ""))]
         if widths and max(widths) > MAX_PADDING:
@@ -530,4 +551,4 @@ def check_inputs(prefix: str, paths: Sequence[str],
             return f"{path}: no such file"
     if paths.count("-") > 1:
         return "'-' (standard input) given more than once"
-    return check_overwrites(paths, outputs)
+    return check_overwrites(paths, outputs, stdout)

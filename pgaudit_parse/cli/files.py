@@ -49,6 +49,7 @@ from .common import (
     silence_stdout,
     until_error,
     unwritable,
+    writes_stdout,
 )
 from .progress import Progress
 
@@ -406,8 +407,8 @@ def files_main(args_list: list[str]) -> int:
     args = parser.parse_args(args_list)
     jobs = min(args.jobs, _cpu_count())
     problem = check_inputs(args.prefix, args.files,
-                           [("--output", args.output), ("--errors", args.errors)]
-                           ) or check_timezone(args.timezone)
+                           [("--output", args.output), ("--errors", args.errors)],
+                           stdout=writes_stdout(args)) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     try:

@@ -165,8 +165,8 @@ def summary_main(argv: list[str]) -> int:
     if sys.stdout is None:
         return fail("standard output: closed (the summary is written there)")
     problem = check_inputs(args.prefix, args.files,
-                           [("--errors", args.errors), ("--html", args.html)]
-                           ) or check_timezone(args.timezone)
+                           [("--errors", args.errors), ("--html", args.html)],
+                           stdout=True) or check_timezone(args.timezone)
     if problem is not None:
         return fail(problem)
     for option, target in (("--errors", args.errors), ("--html", args.html)):
