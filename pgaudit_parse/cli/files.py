@@ -379,7 +379,8 @@ def _epilog() -> str:
     return ("commands (pgaudit-parse COMMAND --help for their options):\n"
             + "\n".join(lines)
             + "\n\nexit status: 0 all input read (rejects go to --errors), 2 usage error or "
-              "unreadable input,\n130 interrupted; a closed pipe (| head) ends quietly.")
+              "unreadable input,\n130 interrupted (^C), 143 SIGTERM; a closed pipe (| head) "
+              "ends quietly.")
 
 
 def files_main(args_list: list[str]) -> int:
