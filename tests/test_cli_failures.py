@@ -334,3 +334,25 @@ def test_standard_output_appended_to_an_input_is_refused(command: list[str],
     assert result.returncode == 2
     assert "--errors" in one_line(result.stderr)
     assert other.read_bytes() == b""
+
+
+# -- standard error closed --------------------------------------------------------------------
+
+def _run_without_stderr(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with descriptor 2 closed (``2>&-``)."""
+    return subprocess.run([sys.executable, "-m", "pgaudit_parse", *args],
+                          stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                          timeout=120, preexec_fn=lambda: os.close(2))
+
+
+def test_with_stderr_closed_messages_never_reach_the_records() -> None:
+    """print(file=None) writes to stdout: with ``2>&-`` the one-line messages went into the
+    JSON lines on standard output."""
+    result = _run_without_stderr(str(FIXTURES / "with-rejects.log"))
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines and all(json.loads(line) for line in lines)
+    result = _run_without_stderr("no-such-file.log")
+    assert (result.returncode, result.stdout) == (2, "")
+    result = _run_without_stderr("summary", "no-such-file.log")
+    assert (result.returncode, result.stdout) == (2, "")

@@ -16,6 +16,7 @@ Nothing below this package imports it: shells call the library, never the revers
 from __future__ import annotations
 
 import difflib
+import fcntl
 import io
 import os
 import sys
@@ -163,8 +164,28 @@ def _utf8_stdio() -> None:
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 
+def _stderr_to_devnull_if_closed() -> None:
+    """Started with standard error closed (``2>&-``): messages go to /dev/null. (Python
+    sets ``sys.stderr`` to None, and ``print(file=None)`` writes to stdout, into the
+    records; descriptor 2 would be handed to the next file opened; and a launcher script
+    may have left its own read-only descriptor there, where a message is an error.)"""
+    try:
+        writable = fcntl.fcntl(2, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+    except OSError:
+        writable = False
+    if writable and sys.stderr is not None:
+        return
+    if not writable:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 2:
+            os.dup2(fd, 2)
+            os.close(fd)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+
+
 def console() -> None:  # pragma: no cover - thin wrapper
     """Console-script wrapper: UTF-8 stdio, then :func:`main`."""
+    _stderr_to_devnull_if_closed()
     _utf8_stdio()
     status = _flushed(main())
     raise SystemExit(status)
