@@ -49,6 +49,7 @@ __all__ = [
     "crlf_lines",
     "plain_file_lines",
     "input_is_plain_lf",
+    "text_problem",
     "input_kind",
     "RAW_KEEP",
     "Replayed",
@@ -581,6 +582,50 @@ def input_kind(path: str) -> str:
     finally:
         if path != "-":
             raw.close()
+
+
+#: Bytes read to tell why a file none of whose lines is a log line is not text.
+_TEXT_SAMPLE: Final = 1 << 16
+_UTF16_32_BOMS: Final = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                         (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def text_problem(path: str) -> str | None:
+    r"""Why ``path`` is not a UTF-8 text log, from its first bytes (after un-gzipping): text
+    in UTF-16 or UTF-32, binary data (NUL bytes), or bytes mostly not UTF-8; None when it
+    looks like text, or cannot be read again (standard input is never read twice).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("wb", delete=False) as f:
+    ...     _ = f.write("LOG:  hello\n".encode("utf-16"))
+    >>> text_problem(f.name)
+    'UTF-16 text, not UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)'
+    >>> os.unlink(f.name)
+    """
+    if path == "-":
+        return None
+    try:
+        raw, _, _ = _open_bytes(path)
+    except InputError:
+        return None
+    try:
+        head = raw.read(_TEXT_SAMPLE)
+    except (OSError, EOFError, zlib.error):
+        return None
+    finally:
+        raw.close()
+    for bom, encoding in _UTF16_32_BOMS:
+        if head.startswith(bom):
+            return f"{encoding} text, not UTF-8 (convert it, e.g. iconv -f {encoding} -t UTF-8)"
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if min(even, odd) == 0 and max(even, odd) > len(head) // 4:
+            return "UTF-16 text, not UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)"
+        return "binary data (NUL bytes), not a text log"
+    bad = head.decode("utf-8", "replace").count("\ufffd")
+    if bad * 10 > len(head):
+        return "not UTF-8 text (most of its first bytes are not UTF-8): binary data?"
+    return None
 
 
 def input_is_plain_lf(path: str) -> bool:

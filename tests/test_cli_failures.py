@@ -356,3 +356,64 @@ def test_with_stderr_closed_messages_never_reach_the_records() -> None:
     assert (result.returncode, result.stdout) == (2, "")
     result = _run_without_stderr("summary", "no-such-file.log")
     assert (result.returncode, result.stdout) == (2, "")
+
+
+# -- files that are not UTF-8 text ----------------------------------------------------------
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16")
+
+
+@pytest.mark.parametrize("make,cause", [
+    (_utf16, "UTF-16"),
+    (lambda text: text.encode("utf-32"), "UTF-32"),
+    (lambda text: text.encode("utf-16-le"), "UTF-16"),
+    (lambda text: bytes(range(256)) * 64, "binary"),
+    (lambda text: bytes((n * 7919) % 128 + 128 for n in range(20000)), "not UTF-8"),
+], ids=["utf-16", "utf-32", "utf-16-no-bom", "binary", "random-high-bytes"])
+@pytest.mark.parametrize("command", [[], ["--jobs", "2"], ["summary"], ["--prefix", "auto"],
+                                     ["--jobs", "2", "--prefix", "auto"],
+                                     ["summary", "--prefix", "auto"]],
+                         ids=["file-mode", "jobs", "summary", "auto", "jobs-auto",
+                              "summary-auto"])
+def test_a_file_that_is_not_utf8_text_is_named_with_that_cause(
+        make: Callable[[str], bytes], cause: str, command: list[str], tmp_path: Path) -> None:
+    """Not 'no line matches log_line_prefix (check --prefix...)', which sends the user to
+    the wrong place: the one line says what the bytes are."""
+    path = tmp_path / "x.log"
+    path.write_bytes(make(RDS_LOG.read_text()))
+    argv = [*command[:1], str(path), *command[1:]] if command[:1] == ["summary"] \
+        else [str(path), *command]
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    line = [text for text in result.stderr.splitlines() if "x.log:" in text
+            and "line does not match" not in text]
+    assert len(line) == 1 and cause in line[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_latin1_log_is_still_read_with_its_bytes_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.log"
+    path.write_bytes(RDS_LOG.read_text().replace("alice", "al\xefce").encode("latin-1", "replace"))
+    result = run_cli("--format", "events", str(path))
+    assert result.returncode == 0, result.stderr
+    assert any(e["user"] == "al\\xefce" for e in map(json.loads, result.stdout.splitlines()))
+
+
+# -- exit 2 means one line ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]], ids=["one-process", "jobs"])
+def test_a_failed_run_says_one_line_not_also_its_notes(jobs: list[str], tmp_path: Path) -> None:
+    """A truncated .gz whose audit lines keep <previously logged>: the note about those
+    lines came out as a second line beside the one naming the damaged file (found by
+    test_fuzz_files' damaged-file property)."""
+    text = "".join(
+        f"2026-11-25 16:05:0{n} UTC:10.0.1.25(50012):alice@shop:[4242]:LOG:  AUDIT: "
+        f"SESSION,{n},1,READ,SELECT,,,<previously logged>,<previously logged>\n"
+        for n in range(1, 9))
+    data = __import__("gzip").compress(text.encode())
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(data[:-12])
+    result = run_cli(str(path), *jobs, "--output", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 2
+    assert "not a valid gzip file" in one_line(result.stderr)

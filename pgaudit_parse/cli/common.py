@@ -23,7 +23,7 @@ from ..jsonenc import TEXT_ERRORS
 from ..parser import DEFAULT_STATE_BYTES, split_state_bytes
 from ..prefix import RDS_PREFIX, LinePrefix, PrefixError
 from ..sinks import FORMATS, EventSink, OutputSink
-from ..sources import InputError
+from ..sources import InputError, text_problem
 from ..sql import REDACT_MODES
 from ..timestamps import TimestampError, TimestampParser
 
@@ -33,6 +33,7 @@ __all__ = [
     "check_timezone", "ZoneWarnings", "byte_size", "report_state",
     "check_overwrites", "silence_stdout", "until_error", "Interrupted", "stop_on_sigterm",
     "interrupted", "account_id", "region_name", "unwritable", "writes_stdout",
+    "no_line_matches", "no_prefix_fits",
 ]
 
 PROG: Final = "pgaudit-parse"
@@ -109,22 +110,33 @@ def interrupted(exc: KeyboardInterrupt) -> int:
     return 128 + signum
 
 
-def no_line_matches(name: str, spec: str, given: str) -> str:
+def no_line_matches(name: str, spec: str, given: str, path: str | None = None) -> str:
     """The one line for an input none of whose lines the prefix reads; ``given`` is what
     ``--prefix`` said (``auto`` found no line to choose from: only continuation lines,
-    empty lines or rejects, so suggesting it again would not help).
+    empty lines or rejects, so suggesting it again would not help). When the file at
+    ``path`` is not UTF-8 text (UTF-16, binary), that is the cause the line gives.
 
     >>> no_line_matches("a.log", "%m [%p] ", "%m [%p] ")
     "a.log: no line matches log_line_prefix '%m [%p] ' (check --prefix, or try --prefix auto)"
     >>> no_line_matches("a.log", "%m [%p] ", "auto").split("(")[1][:30]
     '--prefix auto found no line th'
     """
+    problem = text_problem(path) if path is not None else None
+    if problem is not None:
+        return f"{name}: {problem}: no line matches log_line_prefix {spec!r}"
     if given == "auto":
         return (f"{name}: no line matches log_line_prefix {spec!r} (--prefix auto found no "
                 "line that starts a message to choose from: only continuation or empty "
                 "lines; pass --prefix)")
     return (f"{name}: no line matches log_line_prefix {spec!r} "
             "(check --prefix, or try --prefix auto)")
+
+
+def no_prefix_fits(name: str, exc: Exception, path: str) -> str:
+    """The one line for an input ``--prefix auto`` found no prefix for (``exc`` says so);
+    when the file is not UTF-8 text (UTF-16, binary), the line says that first."""
+    problem = text_problem(path)
+    return f"{name}: {problem}: {exc}" if problem is not None else f"{name}: {exc}"
 
 
 def fail(message: str) -> int:

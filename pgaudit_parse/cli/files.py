@@ -42,6 +42,7 @@ from .common import (
     interrupted,
     make_parser,
     no_line_matches,
+    no_prefix_fits,
     open_output,
     positive_int,
     reader_gone,
@@ -136,7 +137,7 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 # (no line of it is read: the file is named as failed; the rejects of its
                 # sample are not written, as with --jobs)
                 held.pending.clear()
-                failures.append(str(broken[0]) if broken else f"{name}: {exc}")
+                failures.append(str(broken[0]) if broken else no_prefix_fits(name, exc, path))
                 continue
             finally:
                 held.holding = False
@@ -150,10 +151,10 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             if broken:
                 failures.append(str(broken[0]))
             elif count and parser.entry_count == 0:
-                failures.append(no_line_matches(name, compiled.spec, prefix))
+                failures.append(no_line_matches(name, compiled.spec, prefix, path))
     finally:
         progress.close()
-    if not quiet:
+    if not quiet and not failures:  # (a failed run says only what failed: one line each)
         report_state(evicted, unresolved, sink.released_early - released)
     return failures
 
@@ -246,21 +247,21 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                                          state_bytes=state_bytes,
                                          max_line_bytes=max_line_bytes)
         except PrefixError as exc:
-            failures.append(f"{name}: {exc}")
+            failures.append(no_prefix_fits(name, exc, path))
             continue
         except InputError as exc:
             failures.append(str(exc))
             continue
         if result.lines and result.entries == 0:
-            failures.append(no_line_matches(name, result.prefix, prefix))
+            failures.append(no_line_matches(name, result.prefix, prefix, path))
         if result.jobs > 1:  # the workers' rejects (one process counts in the sink)
             rejected += result.rejected
         counts[0] += result.evicted_statements
         counts[1] += result.unresolved_statements
         counts[2] += result.released_early
-    if not quiet:
+    if not quiet and not failures:  # (a failed run says only what failed: one line each)
         report_state(*counts)
-    if rejected and not quiet:
+    if rejected and not quiet and not failures:
         _report_rejected(rejected, getattr(sink.errors, "name", None))
     return _failed(failures)
 
@@ -347,8 +348,9 @@ def _report(sink: EventSink, errors_path: str | None) -> None:
 
 
 def _report_rejected(count: int, errors_path: str | None) -> None:
-    where = (" (on standard output)" if errors_path == "-" else f" (see {errors_path})"
-             if errors_path else " (use --errors PATH to keep them)")
+    where = (" (on standard output)" if errors_path in ("-", "<stdout>")
+             else f" (see {errors_path})" if errors_path
+             else " (use --errors PATH to keep them)")
     print(f"{PROG}: {count} rejected input line(s){where}", file=sys.stderr)
 
 

@@ -36,6 +36,7 @@ from .common import (
     fail,
     make_parser,
     no_line_matches,
+    no_prefix_fits,
     positive_int,
     reader_gone,
     silence_stdout,
@@ -147,12 +148,13 @@ def _summarize(args: argparse.Namespace, summary: Summary,
             progress.update(records=sink.written % 1024)
         except (InputError, PrefixError) as exc:
             failures.append(str(broken[0]) if broken else
-                            str(exc) if isinstance(exc, InputError) else f"{name}: {exc}")
+                            str(exc) if isinstance(exc, InputError)
+                            else no_prefix_fits(name, exc, path))
             continue
         if broken:
             failures.append(str(broken[0]))
         elif counter[0] and parser.entry_count == 0:
-            failures.append(no_line_matches(name, compiled.spec, args.prefix))
+            failures.append(no_line_matches(name, compiled.spec, args.prefix, path))
 
 
 def summary_main(argv: list[str]) -> int:
