@@ -411,8 +411,10 @@ class OutputSink:
         self.held_bytes = held_bytes
         self._timestamp_iso = last_isoformat()
         self._session_start_iso = last_isoformat()
+        # (the stage hides every password of a record's statement: the writer need not look
+        # again)
         self._records = RecordWriter(account_id, instance, values=values,
-                                     max_held_bytes=held_bytes)
+                                     max_held_bytes=held_bytes, redacted=True)
 
     @property
     def released_early(self) -> int:
@@ -465,6 +467,11 @@ class OutputSink:
         _copy_file(out_path, self.out)
         if self.errors is not None and errors_path is not None:
             _copy_file(errors_path, self.errors)
+
+    def memory_from(self) -> int | None:
+        """The earliest input line of what the SQL stage remembers to redact what follows
+        (see :meth:`~pgaudit_parse.sql.stage.SqlStage.memory_from`)."""
+        return self._sql.memory_from()
 
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest event whose record waits for its duration line."""

@@ -41,11 +41,14 @@ not per line. The rule, stated once:
   not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
   their SQL ends them without an execution (an ERROR without ``STATEMENT:``, as
   ``log_min_error_statement`` may leave it, ends the session's latest such execution).
+  An error also completes what else its session had pending (nothing joins it after an
+  error; a parse or bind still waits for its execution): those come before the error.
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
-their SQL texts add up to less than ``max_held_bytes`` characters (beyond either, the least
-recently active session is released whole), and (c) its session
+their texts (SQL, message, DETAIL, prefix values) add up to less than ``max_held_bytes``
+characters (beyond either, the least recently active session is released whole), and (c)
+its session
 has written a line in the last ``max_wait`` seconds of log time (judged by the timestamps
 of later lines, so a replayed old log behaves like a live one). :meth:`flush` releases
 everything (end of input, or before acknowledging a batch).
@@ -227,7 +230,7 @@ class _Pending:
         self.rows = rows
         self.lines = 1
         self.first_line = event.line
-        self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
+        self.size = len(sql) + _kept(event)  # what it keeps alive, roughly
         self.sources = {event.source}
         #: a ``log_statement`` line showed it: the query string's own execution
         self.query = source == "statement"
@@ -252,6 +255,15 @@ class _Pending:
     def done(self) -> Execution:
         return _new_execution(self.event, self.sql, self.source, self.micros, self.rows,
                               self.lines, self.first_line)
+
+
+def _kept(event: Event) -> int:
+    """The characters of the texts an event holds besides its SQL: its message, DETAIL
+    (an execute line's parameters) and prefix values (what a crafted line may make
+    long), which a held execution keeps alive."""
+    return (len(event.message) + len(event.detail or "") + len(event.user or "")
+            + len(event.database or "") + len(event.client_host or "")
+            + len(event.application_name or "") + len(event.session_id or ""))
 
 
 def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
@@ -389,7 +401,7 @@ class ExecutionGrouper:
             self._logged_statement(event, sql, out)
         else:
             if isinstance(event, ErrorEvent):
-                self._failed(event)
+                self._failed(event, out)
             elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
                     and event.message.startswith("connection received: ")):
@@ -410,7 +422,7 @@ class ExecutionGrouper:
 
     @property
     def held_bytes(self) -> int:
-        """The pending executions' SQL (characters)."""
+        """The pending executions' texts (characters: see :func:`_kept`)."""
         return self._held_bytes
 
     def held_sources(self) -> set[str]:
@@ -561,13 +573,18 @@ class ExecutionGrouper:
         self._release(session, _complete(pending), out)
         self._append(session, _Pending(event, sql, "statement"), out)
 
-    def _failed(self, event: ErrorEvent) -> None:
+    def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
         ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
         ran): the error's own record stands for it. An ERROR without a ``STATEMENT:``
         line (``log_min_error_statement`` above ERROR) ends the statement the session was
         running: its latest execution, if that one is still open and has no pgAudit line
-        (not a FATAL: that one may end an idle session, after its statement completed)."""
+        (not a FATAL: that one may end an idle session, after its statement completed).
+
+        What else the session had pending is complete and goes to ``out`` before the
+        error (records in the order of the log): no line can join it after an error,
+        which ends the query string (a string that fails gets no duration line) or the
+        session; only a parse or bind still waits for its execution."""
         key = session_key(event)
         session = self._sessions.get(key)
         if session is None:
@@ -575,20 +592,19 @@ class ExecutionGrouper:
         statement = event.statement
         failed: _Pending | None
         if statement is None:
-            if event.severity != "ERROR":
-                return  # a FATAL may end an idle session: no statement failed
             failed = session.pending[-1] if session.pending else None
-            if failed is None or failed.source == "audit" or failed.final:
-                return
+            if event.severity != "ERROR" or failed is None or failed.source == "audit" \
+                    or failed.final:
+                failed = None  # (a FATAL may end an idle session: no statement failed)
         else:
             failed = next((p for p in reversed(session.pending)
                            if p.source != "audit" and not p.final
                            and same_sql(p.sql, statement)), None)
-            if failed is None:
-                return
-        session.pending.remove(failed)
-        self._held -= 1
-        self._held_bytes -= failed.size
+        if failed is not None:
+            session.pending.remove(failed)
+            self._held -= 1
+            self._held_bytes -= failed.size
+        self._release(session, _complete(session.pending), out)
         self._drop_if_empty(key, session)
 
     # -- bookkeeping -----------------------------------------------------------------
