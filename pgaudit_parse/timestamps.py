@@ -139,9 +139,13 @@ def log_zone(name: str) -> tzinfo | None:
     if found is None and text == name:
         return None
     try:
-        return _tz.tzstr(text, posix_offset=True)
+        zone = _tz.tzstr(text, posix_offset=True)
+        # An offset of a day or more (UTC+99) is no zone (PostgreSQL refuses it too).
+        for month in (1, 7):
+            datetime(2000, month, 1, tzinfo=zone).utcoffset()
     except ValueError:
         return None
+    return zone
 
 
 def _instant(moment: datetime) -> datetime:

@@ -417,3 +417,13 @@ def test_a_failed_run_says_one_line_not_also_its_notes(jobs: list[str], tmp_path
     result = run_cli(str(path), *jobs, "--output", str(tmp_path / "out.jsonl"))
     assert result.returncode == 2
     assert "not a valid gzip file" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("zone", ["UTC+99", "UTC-25", "<-99>+99", "EST+24EDT"])
+def test_a_posix_timezone_past_a_day_is_a_usage_error(zone: str) -> None:
+    """A POSIX zone string whose offset is a day or more (PostgreSQL refuses it too) was a
+    ValueError traceback when the first timestamp was read."""
+    result = run_cli("--timezone", zone, str(RDS_LOG))
+    assert result.returncode == 2
+    assert "--timezone" in one_line(result.stderr)
+    assert result.stdout == ""
