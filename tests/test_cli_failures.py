@@ -427,3 +427,16 @@ def test_a_posix_timezone_past_a_day_is_a_usage_error(zone: str) -> None:
     assert result.returncode == 2
     assert "--timezone" in one_line(result.stderr)
     assert result.stdout == ""
+
+
+# -- files after options ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [[], ["summary", "--json"]], ids=["file-mode", "summary"])
+def test_files_may_come_after_options(command: list[str]) -> None:
+    """``pgaudit-parse a.log -q b.log`` was 'unrecognized arguments: b.log' (argparse reads
+    one run of positionals): files and options may be mixed, as in most tools."""
+    a, b = str(RDS_LOG), str(FIXTURES / "with-rejects.log")
+    mixed = run_cli(*command, a, "-q", b)
+    together = run_cli(*command, "-q", a, b)
+    assert mixed.returncode == together.returncode == 0, mixed.stderr
+    assert mixed.stdout == together.stdout and mixed.stdout

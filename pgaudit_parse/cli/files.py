@@ -407,7 +407,7 @@ def files_main(args_list: list[str]) -> int:
                         "one is a reject with its first KiB (default: %(default)s)")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
-    args = parser.parse_args(args_list)
+    args = parser.parse_intermixed_args(args_list)  # FILEs before, between, after options
     jobs = min(args.jobs, _cpu_count())
     problem = check_inputs(args.prefix, args.files,
                            [("--output", args.output), ("--errors", args.errors)],

@@ -161,7 +161,7 @@ def summary_main(argv: list[str]) -> int:
     """``pgaudit-parse summary FILE... [--prefix P] [--html PATH]``: exit 0, or 2 when an
     input cannot be read or matches no line of the prefix."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_intermixed_args(argv)  # FILEs anywhere among the options
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     if sys.stdout is None:
