@@ -74,6 +74,7 @@ def _parsers(monkeypatch: pytest.MonkeyPatch) -> dict[str, argparse.ArgumentPars
         raise Caught
 
     monkeypatch.setattr(cli_common._ArgumentParser, "parse_args", catch)
+    monkeypatch.setattr(cli_common._ArgumentParser, "parse_intermixed_args", catch)
     for argv in COMMAND_ARGV.values():
         with pytest.raises(Caught):
             main(argv)
