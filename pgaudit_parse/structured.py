@@ -575,6 +575,8 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     # Sniffed from the bytes, which are then given back to the reader that follows: a
     # plain log is read from its own bytes (--max-line-bytes counts bytes of input).
     raw, name, _ = _open_bytes(path)
+    if on_reject is not None:
+        on_reject = _shielded(on_reject)
     decode = codecs.getincrementaldecoder("utf-8")("backslashreplace").decode
     try:
         data, damage = _read_some(raw, _CHUNK)
@@ -691,11 +693,31 @@ def _cause(exc: BaseException) -> str:
     return str(exc)
 
 
+class _RejectFailed(Exception):
+    """An error of the reject handler (writing a dead letter to a full disk, a closed
+    pipe), carried through the reader, which takes an OSError for a failure to read."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _shielded(on_reject: Callable[[Reject], None]) -> Callable[[Reject], None]:
+    def call(reject: Reject) -> None:
+        try:
+            on_reject(reject)
+        except OSError as exc:
+            raise _RejectFailed(exc) from None
+    return call
+
+
 def _guarded(items: Iterator[Any], text: IO[Any], name: str, path: str) -> Iterator[Any]:
     try:
         yield from items
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(name, _cause(exc)) from None
+    except _RejectFailed as exc:  # the output's error, as it was: not this input's
+        raise exc.error from None
     finally:
         if path != "-":
             text.close()

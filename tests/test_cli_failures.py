@@ -440,3 +440,37 @@ def test_files_may_come_after_options(command: list[str]) -> None:
     together = run_cli(*command, "-q", a, b)
     assert mixed.returncode == together.returncode == 0, mixed.stderr
     assert mixed.stdout == together.stdout and mixed.stdout
+
+
+# -- a dead-letter write that fails inside the reader -------------------------------------------
+
+def test_a_full_errors_file_is_not_blamed_on_the_input(tmp_path: Path) -> None:
+    """Rejects made by the reader itself (over-long lines, runs of empty lines) are written
+    while the input is being read: a full --errors file was reported as the input's own
+    read error ('in.log: [Errno 28] No space left on device')."""
+    log = tmp_path / "in.log"
+    log.write_text(("x" * 300 + "\n\n") * 2000)
+    for command in ([str(log), "--output", str(tmp_path / "o.jsonl")], ["summary", str(log)]):
+        result = run_cli(*command, "--errors", "/dev/full", "--max-line-bytes", "100") \
+            if not command[0] == "summary" else run_cli(*command, "--errors", "/dev/full")
+        assert result.returncode == 2
+        line = one_line(result.stderr) if command[0] != "summary" else [
+            text for text in result.stderr.splitlines() if "/dev/full" in text][0]
+        assert "/dev/full" in line and "No space left" in line and "in.log" not in line, line
+
+
+def test_a_closed_pipe_under_errors_dev_stdout_ends_quietly(tmp_path: Path) -> None:
+    """``--errors /dev/stdout | head -1``: the reader of the dead letters went away; that is
+    the quiet 141, not 'in.log: [Errno 32] Broken pipe' and exit 2."""
+    log = tmp_path / "in.log"
+    log.write_text(("x" * 300 + "\n") * 20000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgaudit_parse", str(log), "--output", "/dev/null",
+         "--errors", "/dev/stdout", "--max-line-bytes", "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141, stderr
+    assert stderr == b""
