@@ -111,9 +111,9 @@ def _count(low: int, high: int) -> Callable[[str], int]:
 _PAGE_SIZE: Final = _count(1, 10_000)
 _VISIBILITY: Final = _count(0, 43_200)
 _LINES_PER_PAGE: Final = _count(1, 10_000)
-#: What an SQS queue URL looks like (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, or an
-#: emulator's http://HOST:PORT/ACCOUNT/NAME).
-_QUEUE_URL = re.compile(r"https?://[^/\s]+/\S+")
+#: What an SQS queue URL starts like (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, or an
+#: emulator's http://HOST:PORT/ACCOUNT/NAME): a queue's name or ARN is not one.
+_QUEUE_URL = re.compile(r"https?://[^/\s]+(?:/\S*)?")
 
 
 def _queue_url(text: str) -> str:
