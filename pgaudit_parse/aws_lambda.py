@@ -61,7 +61,7 @@ from .aws.checkpoint import ParameterCheckpoint
 from .aws.clients import AwsSettings, make_client
 from .aws.cloudwatch import now_ms
 from .aws.errors import AwsSetupError
-from .aws.firehose import transform_records
+from .aws.firehose import reingest_batches, transform_records
 from .aws.forwarder import (
     DEFAULT_LAG_MS,
     MIN_MESSAGE_BYTES,
@@ -363,8 +363,7 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     def reingest(chunks: list[bytes]) -> None:
         firehose = make_client("firehose", _settings())
         name = stream_arn.rsplit("/", 1)[-1]
-        for start in range(0, len(chunks), 100):  # PutRecordBatch takes 100 at a time
-            pending = chunks[start:start + 100]
+        for pending in reingest_batches(chunks):  # PutRecordBatch's limits per call
             for attempt in range(_REINGEST_ATTEMPTS):
                 answer = firehose.put_record_batch(
                     DeliveryStreamName=name, Records=[{"Data": chunk} for chunk in pending])

@@ -61,6 +61,7 @@ __all__ = [
     "checked_event",
     "dead_letter_body",
     "gunzip_base64",
+    "gunzip_bounded",
 ]
 
 #: SQS's limit for one message and for the sum of one SendMessageBatch: 1 MiB since AWS
@@ -151,6 +152,16 @@ def gunzip_base64(data: str) -> bytes:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise BodyError(f"'data' is not valid base64 ({exc})") from None
+    return gunzip_bounded(raw)
+
+
+def gunzip_bounded(raw: bytes) -> bytes:
+    """The bytes of gzip data, at most :data:`MAX_DECODED_BYTES` (a zip bomb is refused
+    before it is expanded), or :class:`BodyError` saying why not.
+
+    >>> gunzip_bounded(gzip.compress(b"hi"))
+    b'hi'
+    """
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(raw, MAX_DECODED_BYTES + 1)

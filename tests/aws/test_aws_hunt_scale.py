@@ -1,0 +1,228 @@
+"""Defects found by the scale-out hunt (Firehose transformation, re-ingestion, subscribe):
+each test failed before its fix."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import random
+from typing import Any
+
+import pytest
+
+from pgaudit_parse.aws import firehose
+from pgaudit_parse.aws.firehose import decode_record, transform_records
+
+ACCOUNT = "123456789012"
+GROUP = "/aws/rds/instance/db1/postgresql"
+#: Firehose's documented limits: a record's data, and one PutRecordBatch call.
+RECORD_BYTES = 1000 * 1024
+CALL_BYTES = 4 * 1024 * 1024
+CALL_RECORDS = 500
+
+
+def _line(n: int, sql: str, session: int = 42) -> str:
+    return (f"2026-11-25 16:05:{n % 60:02d} UTC:10.0.0.5(50012):alice@shop:[{session}]:LOG:  "
+            f"AUDIT: SESSION,{n},1,READ,SELECT,TABLE,public.t,\"{sql}\",<none>")
+
+
+def _data(events: list[str], *, group: str = GROUP, owner: str = ACCOUNT,
+          stream: str = "db1") -> str:
+    document = {"messageType": "DATA_MESSAGE", "owner": owner, "logGroup": group,
+                "logStream": stream, "subscriptionFilters": ["pgaudit"],
+                "logEvents": [{"id": str(n), "timestamp": 1795622701000 + n, "message": m}
+                              for n, m in enumerate(events)]}
+    text = json.dumps(document, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return base64.b64encode(gzip.compress(text, compresslevel=1)).decode()
+
+
+def _delivered(answers: list[dict[str, str]]) -> list[str]:
+    return [line for a in answers if a["result"] == "Ok"
+            for line in base64.b64decode(a["data"]).decode("utf-8").splitlines()]
+
+
+def _records_of(chunks: list[bytes], prefix: str) -> list[dict[str, str]]:
+    return [{"recordId": f"{prefix}{i}", "data": base64.b64encode(c).decode()}
+            for i, c in enumerate(chunks)]
+
+
+def _hard_text(rng: random.Random, characters: int) -> str:
+    """Text gzip cannot shrink much: random CJK Extension B characters (4 bytes each)."""
+    values = memoryview(rng.randbytes(2 * characters)).cast("H")
+    return "".join([chr(0x20000 + v % 0xA6E0) for v in values])
+
+
+# -- an output line too big for any response went round the stream forever -----------
+
+def test_output_line_too_big_for_any_response_is_not_reingested_forever() -> None:
+    """One statement whose output alone is over the response limit: re-ingesting it made
+    the next invocation re-ingest it again, forever (never delivered, never failed). It
+    now fails its record (the original data stays whole in Firehose's error output)."""
+    small = [_line(n, f"select {n}") for n in range(5)]
+    huge = _line(9, "select '" + "x" * 40_000 + "'")
+    records = [{"recordId": "a", "data": _data(small[:3])},
+               {"recordId": "b", "data": _data([huge])},
+               {"recordId": "c", "data": _data(small[3:])}]
+    delivered: list[str] = []
+    failed: list[dict[str, str]] = []
+    batch = records
+    for invocation in range(4):
+        put_back: list[bytes] = []
+        answers = transform_records(batch, limit=20_000, reingest=put_back.extend)
+        assert [a["recordId"] for a in answers] == [r["recordId"] for r in batch]
+        assert sum(len(json.dumps(a)) for a in answers) <= 20_000
+        delivered += _delivered(answers)
+        failed += [a for a in answers if a["result"] == "ProcessingFailed"]
+        if not put_back:
+            break
+        batch = _records_of(put_back, f"x{invocation}-")
+    else:
+        pytest.fail("output was still being re-ingested after 4 invocations")
+    assert len(delivered) == 5  # every small statement, once
+    assert any("x" * 40_000 in _failed_text(a) for a in failed)
+
+
+def _failed_text(answer: dict[str, str]) -> str:
+    """The text a ProcessingFailed answer keeps (a subscription payload or passed output)."""
+    payload = decode_record(answer["data"])
+    if payload["messageType"] == firehose.PASSED_OUTPUT:
+        return str(payload["output"])
+    return json.dumps(payload)
+
+
+# -- re-ingestion ignored PutRecordBatch's per-call and per-record limits -------------
+
+class LimitedHose:
+    """A Firehose client that enforces PutRecordBatch's documented limits (moto does not):
+    500 records and 4 MiB per call, 1,000 KiB per record."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.calls = 0
+
+    def put_record_batch(self, DeliveryStreamName: str,  # noqa: N803 - boto3's names
+                         Records: list[dict[str, bytes]]) -> dict[str, Any]:
+        self.calls += 1
+        sizes = [len(r["Data"]) for r in Records]
+        if len(Records) > CALL_RECORDS or sum(sizes) > CALL_BYTES or max(sizes) > RECORD_BYTES:
+            raise RuntimeError(f"InvalidArgumentException: {len(Records)} records, "
+                               f"{sum(sizes)} bytes, largest {max(sizes)}")
+        self.records += [r["Data"] for r in Records]
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "r"} for _ in Records]}
+
+
+def test_reingested_output_keeps_to_put_record_batch_limits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output that does not fit the response went back in calls of 100 records whatever
+    their size (over 4 MiB a call), in chunks counted in characters (a chunk of 4-byte
+    characters could pass 1,000 KiB). Now each call and each record keeps to the limits,
+    and all of the output comes out of the next invocations."""
+    import pgaudit_parse.aws_lambda as handler
+
+    rng = random.Random(7)
+    events = [_line(n, "select '" + _hard_text(rng, 30_000) + "'") for n in range(100)]
+    records = [{"recordId": f"r{i}", "data": _data(events[i:i + 3])}
+               for i in range(0, len(events), 3)]
+    hose = LimitedHose()
+    monkeypatch.setattr(handler, "make_client", lambda service, settings: hose)
+    monkeypatch.setattr(firehose, "RESPONSE_LIMIT", 2_000_000)
+    arn = f"arn:aws:firehose:eu-west-1:{ACCOUNT}:deliverystream/pgaudit"
+    got: list[str] = []
+    batch = records
+    for invocation in range(30):
+        before = len(hose.records)
+        answers = handler.firehose_handler(
+            {"invocationId": f"i{invocation}", "deliveryStreamArn": arn, "records": batch},
+            None)["records"]
+        assert [a["recordId"] for a in answers] == [r["recordId"] for r in batch]
+        assert {a["result"] for a in answers} <= {"Ok", "Dropped"}
+        got += _delivered(answers)
+        if len(hose.records) == before:
+            break
+        batch = _records_of(hose.records[before:], f"x{invocation}-")
+    assert invocation > 0 and hose.calls > 0
+    assert len(got) == len(events)
+    assert sorted(json.loads(line)["data"]["originalSqlCommand"] for line in got) == sorted(
+        "select '" + e.split("select '", 1)[1].split("'", 1)[0] + "'" for e in events)
+
+
+def test_passed_output_records_stay_under_firehose_record_limit() -> None:
+    """Re-ingested records were cut every 512 Ki *characters*: output of 4-byte characters
+    made records of 1.3 MB, over Firehose's 1,000 KiB. They are cut by bytes now, and
+    carry the output whole and in order."""
+    rng = random.Random(3)
+    text = "".join(_hard_text(rng, 20_000) + "\n" for _ in range(60))
+    chunks = firehose.passed_output(text)
+    assert len(chunks) > 1
+    assert max(len(c) for c in chunks) <= RECORD_BYTES
+    assert "".join(decode_record(base64.b64encode(c).decode())["output"]
+                   for c in chunks) == text
+
+
+# -- a lone surrogate escape in a payload field crashed the whole invocation ----------
+
+@pytest.mark.parametrize("fmt", ["records", "events", "ocsf", "ecs"])
+@pytest.mark.parametrize("field", ["logGroup", "owner", "logStream", "output"])
+def test_lone_surrogate_in_a_payload_field_does_not_fail_the_invocation(
+        fmt: str, field: str) -> None:
+    """JSON may escape a lone surrogate (``\\ud800``), which no UTF-8 output can hold: in
+    the log group or the owner it made the answer's encoding raise, failing every record
+    of the invocation. It is now escaped as the project escapes it everywhere."""
+    good = {"recordId": "good", "data": _data([_line(1, "select 1", session=7)])}
+    if field == "output":
+        text = json.dumps({"messageType": firehose.PASSED_OUTPUT, "output": "a\ud800b\n"})
+        odd = {"recordId": "odd", "data": base64.b64encode(text.encode()).decode()}
+    else:
+        odd = {"recordId": "odd", "data": _data(
+            [_line(2, "select 2")],
+            **{{"logGroup": "group", "logStream": "stream"}.get(field, field):
+               {"logGroup": GROUP + "\ud800", "owner": "1234\ud800",
+                "logStream": "db1\ud800"}[field]})}
+    answers = transform_records([good, odd], fmt=fmt, reingest=lambda chunks: None)
+    assert [a["recordId"] for a in answers] == ["good", "odd"]
+    assert {a["result"] for a in answers} <= {"Ok", "Dropped"}
+    lines = _delivered(answers)
+    assert len(lines) == 2
+    if field == "output":  # passed through, escaped as a log file's invalid text reads
+        assert "a\\ud800b" in lines
+
+
+# -- a gzip bomb was expanded whole -------------------------------------------------
+
+def test_record_that_expands_past_the_bound_fails_alone() -> None:
+    """A record's gzip was expanded without a bound (a 1 MB record may expand to 1 GB and
+    end the Lambda out of memory, failing the whole batch). Like the subscription
+    handler's payloads, it may expand to MAX_DECODED_BYTES; past that it fails alone."""
+    from pgaudit_parse.aws.messages import MAX_DECODED_BYTES
+
+    bomb = json.dumps({"messageType": "CONTROL_MESSAGE",
+                       "padding": " " * (MAX_DECODED_BYTES + 1)}).encode()
+    data = base64.b64encode(gzip.compress(bomb)).decode()
+    good = {"recordId": "good", "data": _data([_line(1, "select 1")])}
+    answers = transform_records([good, {"recordId": "bomb", "data": data}])
+    assert [(a["recordId"], a["result"]) for a in answers] == [
+        ("good", "Ok"), ("bomb", "ProcessingFailed")]
+    assert answers[1]["data"] == data
+
+
+# -- what an invocation edge loses was not said ---------------------------------------
+
+def test_previously_logged_of_an_earlier_invocation_is_said(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A ``<previously logged>`` line whose statement came in an earlier invocation keeps
+    the marker (the handler has no state between invocations): that loss of the SQL text
+    was silent. It is now one warning line with the count."""
+    first = [_line(1, "CREATE TABLE notes (id int)")]
+    second = [("2026-11-25 16:05:02 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  AUDIT: "
+               "SESSION,1,2,DDL,CREATE INDEX,INDEX,public.notes_pkey,<previously logged>,"
+               "<previously logged>")]
+    with caplog.at_level(logging.INFO, logger="pgaudit_parse"):
+        transform_records([{"recordId": "a", "data": _data(first)}])
+        assert not [r for r in caplog.records if "previously logged" in r.getMessage()]
+        answers = transform_records([{"recordId": "b", "data": _data(second)}], fmt="events")
+    assert answers[0]["result"] == "Ok"
+    said = [r.getMessage() for r in caplog.records if "previously logged" in r.getMessage()]
+    assert len(said) == 1 and "1 audit line" in said[0] and "\n" not in said[0]
+    assert "notes" not in said[0]  # counts only, never statement text
