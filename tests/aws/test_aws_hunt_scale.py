@@ -226,3 +226,56 @@ def test_previously_logged_of_an_earlier_invocation_is_said(
     said = [r.getMessage() for r in caplog.records if "previously logged" in r.getMessage()]
     assert len(said) == 1 and "1 audit line" in said[0] and "\n" not in said[0]
     assert "notes" not in said[0]  # counts only, never statement text
+
+
+# -- gzip members after the first ----------------------------------------------------
+
+def _members(document: dict[str, Any]) -> bytes:
+    """The document's JSON as two concatenated gzip members (valid gzip: ``gzip -c a b``)."""
+    text = json.dumps(document).encode()
+    return gzip.compress(text[:len(text) // 2]) + gzip.compress(text[len(text) // 2:])
+
+
+def _document(events: list[str]) -> dict[str, Any]:
+    return {"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": GROUP,
+            "logStream": "db1", "subscriptionFilters": ["pgaudit"],
+            "logEvents": [{"id": str(n), "timestamp": 1795622701000 + n, "message": m}
+                          for n, m in enumerate(events)]}
+
+
+def test_firehose_reads_every_gzip_member_and_fails_trailing_junk() -> None:
+    events = [_line(n, f"select {n}", session=n) for n in range(4)]
+    whole = base64.b64encode(_members(_document(events))).decode()
+    junk = base64.b64encode(gzip.compress(json.dumps(_document(events[:1])).encode())
+                            + b"junk").decode()
+    answers = transform_records([{"recordId": "whole", "data": whole},
+                                 {"recordId": "junk", "data": junk}])
+    assert [a["result"] for a in answers] == ["Ok", "ProcessingFailed"]
+    assert len(_delivered(answers)) == 4
+
+
+def test_subscription_payload_of_several_gzip_members_is_read_whole(
+        aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subscription handler read the first gzip member of ``awslogs.data`` and
+    dropped the rest unread, silently. Every member is read now."""
+    from pgaudit_parse.aws.messages import decode_body
+    from pgaudit_parse.aws_lambda import subscription_handler
+
+    events = [_line(n, f"select {n}", session=n) for n in range(6)]
+    url = aws.queue(aws.unique("members"))
+    monkeypatch.setenv("QUEUE_NAME", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    data = base64.b64encode(_members(_document(events))).decode()
+    result = subscription_handler({"awslogs": {"data": data}}, None)
+    assert result["events"] == 6 and result["rejects"] == 0
+    got: list[str] = []
+    while True:
+        messages = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            break
+        got += [line.text for m in messages for line in decode_body(m["Body"], "q")[1]]
+        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)])
+    assert sorted(got) == sorted(events)
