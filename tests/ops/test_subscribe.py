@@ -200,3 +200,20 @@ def test_subscribe_pages_through_many_log_groups(aws: Aws, capsys) -> None:
     assert "0 create, 0 update, 120 keep, 0 blocked" in capsys.readouterr().out
     assert not logs.describe_subscription_filters(
         logGroupName="/aws/rds/instance/db001/error")["subscriptionFilters"]
+
+
+def test_doctor_warns_of_a_group_sent_twice_to_the_destination(aws: Aws, capsys) -> None:
+    """Two filters of one group to the destination passed doctor; every event arrived
+    twice. It is a warning now, naming the group and the filter to delete."""
+    _groups(aws)
+    stream, role = _stream(aws)
+    assert main(["subscribe", "--destination-arn", stream, "--role-arn", role, "--apply",
+                 *aws.args()]) == 0
+    aws.client("logs").put_subscription_filter(
+        logGroupName=RDS_GROUPS[1], filterName="mine", filterPattern="",
+        destinationArn=stream, roleArn=role)
+    capsys.readouterr()
+    assert main(["doctor", "--destination-arn", stream, *aws.args()]) == 0
+    out = capsys.readouterr().out
+    assert "WARN" in out and "1 log group(s) send to the destination through two filters" \
+        in out and RDS_GROUPS[1] in out
