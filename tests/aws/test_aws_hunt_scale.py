@@ -279,3 +279,63 @@ def test_subscription_payload_of_several_gzip_members_is_read_whole(
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
             for i, m in enumerate(messages)])
     assert sorted(got) == sorted(events)
+
+
+# -- a live server's log: the Firehose output equals the CLI's -----------------------
+
+def _log_messages(text: str) -> list[str]:
+    """One CloudWatch event per PostgreSQL message (a line and its TAB continuations), as
+    RDS publishes them."""
+    messages: list[list[str]] = []
+    for line in text.split("\n"):
+        if line.startswith("\t") and messages:
+            messages[-1].append(line)
+        elif line:
+            messages.append([line])
+    return ["\n".join(lines) for lines in messages]
+
+
+def _comparable(line: str, path: str) -> Any:
+    """An output object without what names the input (file path or log group, stream,
+    line number), which differ between a file and a log group by design."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()
+                    if k not in ("line", "source_line", "stream", "source", "log_name")
+                    and not (k == "file" and isinstance(v, dict))}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return json.dumps(strip(json.loads(line.replace(json.dumps(path)[1:-1], GROUP))),
+                      sort_keys=True)
+
+
+@pytest.mark.parametrize("fmt", ["records", "events", "ocsf", "ecs"])
+def test_live_server_log_through_firehose_equals_the_cli(server_run: Any, fmt: str,
+                                                         tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    path = str(server_run.stderr_log)
+    cli = subprocess.run(
+        [sys.executable, "-m", "pgaudit_parse", path, "--format", fmt, "--quiet",
+         "--prefix", server_run.prefix, "--timezone", server_run.log_timezone,
+         "--account-id", ACCOUNT, "--instance", "db1"],
+        capture_output=True, text=True, timeout=300, check=True).stdout.splitlines()
+    messages = _log_messages(server_run.stderr_log.read_bytes().decode("utf-8"))
+    rng = random.Random(fmt + server_run.name)
+    records, position = [], 0
+    while position < len(messages):
+        size = rng.randint(1, 5)
+        records.append({"recordId": f"r{position}",
+                        "data": _data(messages[position:position + size])})
+        position += size
+    answers = transform_records(records, fmt=fmt, prefix=server_run.prefix,
+                                account_id=ACCOUNT, instance="db1",
+                                timezone=server_run.log_timezone)
+    assert [a["recordId"] for a in answers] == [r["recordId"] for r in records]
+    assert {a["result"] for a in answers} <= {"Ok", "Dropped"}
+    got = _delivered(answers)
+    assert len(cli) > 20
+    assert sorted(_comparable(line, path) for line in got) == sorted(
+        _comparable(line, path) for line in cli)
