@@ -61,7 +61,7 @@ from .aws.checkpoint import ParameterCheckpoint
 from .aws.clients import AwsSettings, make_client
 from .aws.cloudwatch import now_ms
 from .aws.errors import AwsSetupError
-from .aws.firehose import reingest_batches, transform_records
+from .aws.firehose import reingest_batches, transform_records, unresolved_note
 from .aws.forwarder import (
     DEFAULT_LAG_MS,
     MIN_MESSAGE_BYTES,
@@ -325,6 +325,12 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
                               flush=True))  # rendered and queued in the deferred sender
         result["records"] = sink.written
         result["rejects"] += sink.rejected
+        # No state is kept between invocations (one per CloudWatch batch): say what that
+        # cost the records.
+        unresolved = sum(stage.parser.unresolved_statements for stage in records.stages()
+                         if isinstance(stage, ParserStage))
+        if unresolved:
+            log.warning("records: %s", unresolved_note(unresolved))
 
     if queue_url:
         limit = _message_bytes(sqs, queue_url) or MAX_BODY_BYTES

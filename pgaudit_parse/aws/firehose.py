@@ -72,6 +72,7 @@ from .naming import instance_for_stream
 __all__ = [
     "RESPONSE_LIMIT", "RECORD_LIMIT", "PASSED_OUTPUT", "FirehoseRecord", "UndecodableRecord",
     "decode_record", "passed_output", "reingest_batches", "transform_records",
+    "unresolved_note",
 ]
 
 log = logging.getLogger("pgaudit_parse.firehose")
@@ -265,9 +266,7 @@ class _Invocation:
         self._take(len(self.items) - 1)
         if unresolved:
             # The handler keeps no state between invocations: say what that cost.
-            log.warning("firehose: %d audit line(s) kept <previously logged>: their statement "
-                        "was not in this invocation (logged in an earlier one: no state is "
-                        "kept between invocations; see docs/scale.md)", unresolved)
+            log.warning("firehose: %s", unresolved_note(unresolved))
 
     def _write(self, sink: OutputSink, group: str, event: Any) -> None:
         stream = event.stream or ""
@@ -296,6 +295,18 @@ class _Invocation:
             self.items[owner].reason = reject.reason
         if self.on_reject is not None:
             self.on_reject(reject)
+
+
+def unresolved_note(count: int) -> str:
+    """What a stateless invocation says of its audit lines left with ``<previously
+    logged>`` (a count, never a statement).
+
+    >>> unresolved_note(2)[:45]
+    '2 audit line(s) kept <previously logged>: the'
+    """
+    return (f"{count} audit line(s) kept <previously logged>: their statement was not in "
+            "this invocation (logged in an earlier one: no state is kept between "
+            "invocations; see docs/scale.md)")
 
 
 def _owner(starts: list[int], owners: list[int], line: int) -> int | None:

@@ -339,3 +339,27 @@ def test_live_server_log_through_firehose_equals_the_cli(server_run: Any, fmt: s
     assert len(cli) > 20
     assert sorted(_comparable(line, path) for line in got) == sorted(
         _comparable(line, path) for line in cli)
+
+
+def test_subscription_records_say_previously_logged_of_an_earlier_batch(
+        aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """CloudWatch Logs invokes the subscription handler once per batch, and its record
+    parser keeps nothing between invocations: a ``<previously logged>`` line whose
+    statement came in an earlier batch made a record without its SQL, silently. One
+    warning line now gives the count (never the statement)."""
+    from pgaudit_parse.aws_lambda import subscription_handler
+
+    url = aws.queue(aws.unique("prevrec"))
+    monkeypatch.setenv("RECORDS_QUEUE", url)
+    monkeypatch.delenv("QUEUE_NAME", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    second = [("2026-11-25 16:05:02 UTC:10.0.0.5(50012):alice@shop:[42]:LOG:  AUDIT: "
+               "SESSION,1,2,DDL,CREATE INDEX,INDEX,public.secret_notes_pkey,"
+               "<previously logged>,<previously logged>")]
+    data = base64.b64encode(gzip.compress(json.dumps(_document(second)).encode())).decode()
+    with caplog.at_level(logging.INFO, logger="pgaudit_parse"):
+        result = subscription_handler({"awslogs": {"data": data}}, None)
+    assert result["records"] == 1
+    said = [r.getMessage() for r in caplog.records if "previously logged" in r.getMessage()]
+    assert len(said) == 1 and "1 audit line" in said[0] and "\n" not in said[0]
+    assert "secret_notes" not in said[0]
