@@ -5,7 +5,8 @@
 
     GROUP_NAME      log group, e.g. /aws/rds/instance/database-1/postgresql
     QUEUE_NAME      the queue URL (as in the seed), e.g. https://sqs.../1111/PostgresQueue
-    PARAMETER_NAME  SSM parameter for the checkpoint, e.g. LastExecutionTimestamp
+    PARAMETER_NAME  SSM parameter for the checkpoint, e.g. LastExecutionTimestamp (without
+                    it, every run forwards the 5 minutes before it, with a warning)
     ENABLE_DEBUG    True/False: log each slice
     (optional) LAG_SECONDS (default 30), FILTER_PATTERN, LOG_LINE_PREFIX, AWS_ENDPOINT_URL
 
@@ -163,6 +164,10 @@ def forward_handler(event: Any, context: Any) -> dict[str, Any]:
     logs = make_client("logs", settings)
     sqs = make_client("sqs", settings)
     store = ParameterCheckpoint(make_client("ssm", settings), parameter) if parameter else None
+    if store is None:  # (as the CLI's forward says without --checkpoint-parameter)
+        log.warning("no PARAMETER_NAME: no checkpoint is kept, every run forwards the 5 "
+                    "minutes before it (a slower schedule loses events, a faster one sends "
+                    "them again)")
     lag_ms = _lag_ms()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
 

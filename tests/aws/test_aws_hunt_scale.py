@@ -363,3 +363,27 @@ def test_subscription_records_say_previously_logged_of_an_earlier_batch(
     said = [r.getMessage() for r in caplog.records if "previously logged" in r.getMessage()]
     assert len(said) == 1 and "1 audit line" in said[0] and "\n" not in said[0]
     assert "secret_notes" not in said[0]
+
+
+def test_forward_handler_without_parameter_name_says_it(
+        aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Without PARAMETER_NAME the forwarder keeps no checkpoint: every run forwards the
+    five minutes before it, so a slower schedule loses events and a faster one sends them
+    again, and nothing said so (the CLI's forward warns). One warning line now."""
+    from pgaudit_parse.aws.cloudwatch import now_ms
+    from pgaudit_parse.aws_lambda import forward_handler
+
+    group = aws.log_group(aws.unique("/aws/rds/instance/nockpt") + "/postgresql", ["db"])
+    url = aws.queue(aws.unique("nockpt"))
+    now = now_ms()
+    aws.put(group, "db", [(now - 60_000, _line(1, "select 1"))])
+    monkeypatch.setenv("GROUP_NAME", group)
+    monkeypatch.setenv("QUEUE_NAME", url)
+    monkeypatch.delenv("PARAMETER_NAME", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    monkeypatch.setenv("LAG_SECONDS", "0")
+    with caplog.at_level(logging.INFO, logger="pgaudit_parse"):
+        assert forward_handler({}, None)["events"] == 1
+    said = [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and "PARAMETER_NAME" in r.getMessage()]
+    assert len(said) == 1 and "\n" not in said[0]
