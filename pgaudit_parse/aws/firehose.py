@@ -25,7 +25,7 @@ between invocations): they are rejects, kept raw in Firehose's error output.
 Lambda answers at most 6 MB (:data:`RESPONSE_LIMIT`). When the output is larger, the output
 of the last records is put back on the delivery stream (``reingest``: the handler calls
 PutRecordBatch, as AWS's CloudWatch Logs blueprint does, within its limits of 500 records
-and 4 MiB a call, :func:`reingest_batches`) as records of ready output (each under
+and 4 MB a call, :func:`reingest_batches`) as records of ready output (each under
 Firehose's 1,000 KiB, and small enough for one response), which the next invocation passes
 through unchanged, and those records are answered ``Dropped``: nothing is parsed twice and
 nothing is lost. An output line too large for any response is re-ingested alone, marked
@@ -85,9 +85,10 @@ _ANSWER_OVERHEAD: Final = 64
 PASSED_OUTPUT: Final = "PGAUDIT_PARSE_OUTPUT"
 #: Firehose takes records (PutRecord, PutRecordBatch) of up to 1,000 KiB of data.
 RECORD_LIMIT: Final = 1000 * 1024
-#: PutRecordBatch takes at most 500 records and 4 MiB of data per call.
+#: PutRecordBatch takes at most 500 records and "4 MB" of data per call (read as the
+#: smaller 4,000,000 bytes).
 _BATCH_RECORDS: Final = 500
-_BATCH_BYTES: Final = 4 * 1024 * 1024
+_BATCH_BYTES: Final = 4_000_000
 #: Output bytes (UTF-8) per re-ingested record: JSON-escaped at most twice as long, and
 #: gzip does not grow it, so the record stays under :data:`RECORD_LIMIT`.
 _PASS_CHUNK: Final = 480 * 1024
@@ -373,12 +374,12 @@ def _pass_record(text: str, undeliverable: bool = False) -> bytes:
 
 
 def reingest_batches(chunks: list[bytes]) -> list[list[bytes]]:
-    """``chunks`` in PutRecordBatch calls: at most 500 records and 4 MiB of data a call.
+    """``chunks`` in PutRecordBatch calls: at most 500 records and 4 MB of data a call.
 
     >>> [len(b) for b in reingest_batches([b"x" * 1000] * 1200)]
     [500, 500, 200]
     >>> [len(b) for b in reingest_batches([b"x" * RECORD_LIMIT] * 9)]
-    [4, 4, 1]
+    [3, 3, 3]
     """
     batches: list[list[bytes]] = []
     size = 0

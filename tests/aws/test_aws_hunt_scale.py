@@ -19,7 +19,7 @@ ACCOUNT = "123456789012"
 GROUP = "/aws/rds/instance/db1/postgresql"
 #: Firehose's documented limits: a record's data, and one PutRecordBatch call.
 RECORD_BYTES = 1000 * 1024
-CALL_BYTES = 4 * 1024 * 1024
+CALL_BYTES = 4_000_000  # ("4 MB")
 CALL_RECORDS = 500
 
 
@@ -96,7 +96,7 @@ def _failed_text(answer: dict[str, str]) -> str:
 
 class LimitedHose:
     """A Firehose client that enforces PutRecordBatch's documented limits (moto does not):
-    500 records and 4 MiB per call, 1,000 KiB per record."""
+    500 records and 4 MB per call, 1,000 KiB per record."""
 
     def __init__(self) -> None:
         self.records: list[bytes] = []
@@ -116,7 +116,7 @@ class LimitedHose:
 def test_reingested_output_keeps_to_put_record_batch_limits(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Output that does not fit the response went back in calls of 100 records whatever
-    their size (over 4 MiB a call), in chunks counted in characters (a chunk of 4-byte
+    their size (over 4 MB a call), in chunks counted in characters (a chunk of 4-byte
     characters could pass 1,000 KiB). Now each call and each record keeps to the limits,
     and all of the output comes out of the next invocations."""
     import pgaudit_parse.aws_lambda as handler
