@@ -83,8 +83,9 @@ RESPONSE_LIMIT: Final = 6 * 1024 * 1024 - 64 * 1024
 _ANSWER_OVERHEAD: Final = 64
 #: ``messageType`` of a re-ingested record that carries ready output (passed through as is).
 PASSED_OUTPUT: Final = "PGAUDIT_PARSE_OUTPUT"
-#: Firehose takes records (PutRecord, PutRecordBatch) of up to 1,000 KiB of data.
-RECORD_LIMIT: Final = 1000 * 1024
+#: Firehose takes records (PutRecord, PutRecordBatch) of up to "1,000 KB" of data (read
+#: as the smaller 1,000,000 bytes).
+RECORD_LIMIT: Final = 1_000_000
 #: PutRecordBatch takes at most 500 records and "4 MB" of data per call (read as the
 #: smaller 4,000,000 bytes).
 _BATCH_RECORDS: Final = 500
@@ -379,7 +380,7 @@ def reingest_batches(chunks: list[bytes]) -> list[list[bytes]]:
     >>> [len(b) for b in reingest_batches([b"x" * 1000] * 1200)]
     [500, 500, 200]
     >>> [len(b) for b in reingest_batches([b"x" * RECORD_LIMIT] * 9)]
-    [3, 3, 3]
+    [4, 4, 1]
     """
     batches: list[list[bytes]] = []
     size = 0

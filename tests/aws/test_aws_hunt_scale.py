@@ -18,7 +18,7 @@ from pgaudit_parse.aws.firehose import decode_record, transform_records
 ACCOUNT = "123456789012"
 GROUP = "/aws/rds/instance/db1/postgresql"
 #: Firehose's documented limits: a record's data, and one PutRecordBatch call.
-RECORD_BYTES = 1000 * 1024
+RECORD_BYTES = 1_000_000  # ("1,000 KB")
 CALL_BYTES = 4_000_000  # ("4 MB")
 CALL_RECORDS = 500
 
