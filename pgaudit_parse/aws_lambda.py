@@ -86,6 +86,7 @@ from .prefix import RDS_PREFIX
 from .pump import Batch, ParserStage, PassThrough, Pump
 from .sinks import FORMATS, QueueSink
 from .sources import lines_from_cloudwatch_events
+from .sql import REDACT_MODES
 
 __all__ = ["forward_handler", "subscription_handler", "firehose_handler"]
 
@@ -358,7 +359,8 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     Returns ``{"records": [{"recordId", "result", "data"}, ...]}``, one per input record
     (see :mod:`pgaudit_parse.aws.firehose`). Environment: ``OUTPUT_FORMAT`` (``records``,
     the default, or any other ``--format``), ``LOG_LINE_PREFIX``, ``TIMEZONE`` (the server's
-    log_timezone), ``ACCOUNT_ID``, ``INSTANCE``. Output over Lambda's response limit is put
+    log_timezone), ``ACCOUNT_ID``, ``INSTANCE``, ``REDACT`` (``--redact``; default: the
+    format's). Output over Lambda's response limit is put
     back on the delivery stream named in the event's ``deliveryStreamArn`` and passed
     through by the next invocation.
     """
@@ -366,6 +368,9 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     fmt = os.environ.get("OUTPUT_FORMAT", "").strip() or "records"
     if fmt not in FORMATS:
         raise RuntimeError(f"OUTPUT_FORMAT must be one of {', '.join(FORMATS)}")
+    redact = os.environ.get("REDACT", "").strip() or None
+    if redact is not None and redact not in REDACT_MODES:
+        raise RuntimeError(f"REDACT must be one of {', '.join(REDACT_MODES)}")
     if not isinstance(event, dict):  # (None, or not a Firehose event): nothing to answer
         log.error("firehose: the event is not an object with 'records'")
         return {"records": []}
@@ -407,7 +412,7 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         account_id=os.environ.get("ACCOUNT_ID") or None,
         instance=os.environ.get("INSTANCE") or None,
         reingest=reingest if stream_arn else None, on_reject=rejected,
-        timezone=os.environ.get("TIMEZONE") or None)
+        timezone=os.environ.get("TIMEZONE") or None, redact=redact)
     counts: dict[str, int] = {}
     for answer in answers:
         counts[answer["result"]] = counts.get(answer["result"], 0) + 1

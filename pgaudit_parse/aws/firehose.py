@@ -168,19 +168,21 @@ def transform_records(records: Iterable[dict[str, Any]], *, fmt: str = "records"
                       instance: str | None = None, limit: int | None = None,
                       reingest: Callable[[list[bytes]], None] | None = None,
                       on_reject: Callable[[Reject], None] | None = None,
-                      timezone: str | None = None) -> list[dict[str, str]]:
+                      timezone: str | None = None,
+                      redact: str | None = None) -> list[dict[str, str]]:
     """Answer one Firehose transformation invocation (see the module docstring).
 
     ``account_id`` defaults to each payload's ``owner``; ``instance`` to the name in the
     log group (or the stream of an Aurora cluster group). ``reingest`` receives the data of
     records that carry output which did not fit in ``limit``. ``timezone`` is the server's
-    log_timezone (an IANA name), for ambiguous zone abbreviations.
+    log_timezone (an IANA name), for ambiguous zone abbreviations. ``redact`` is the CLI's
+    ``--redact`` (default: the format's, as in the CLI).
     """
     # (a record that is not an object is answered ProcessingFailed, not a crash of the
     # whole invocation, which Firehose would retry with the same record)
     items = [FirehoseRecord(str(r.get("recordId", "")), str(r.get("data", "")))
              if isinstance(r, dict) else FirehoseRecord("", "") for r in records]
-    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone)
+    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone, redact)
     for index, item in enumerate(items):
         try:
             payload = decode_record(item.data)
@@ -221,8 +223,10 @@ class _Invocation:
 
     def __init__(self, items: list[FirehoseRecord], fmt: str, prefix: str,
                  account_id: str | None, instance: str | None,
-                 on_reject: Callable[[Reject], None] | None, timezone: str | None) -> None:
+                 on_reject: Callable[[Reject], None] | None, timezone: str | None,
+                 redact: str | None = None) -> None:
         self.items = items
+        self.redact = redact
         self.timezone = timezone
         self.fmt = fmt
         self.prefix = prefix
@@ -246,7 +250,8 @@ class _Invocation:
         if key not in self.groups:
             self.groups[key] = (Parser(self.prefix, on_reject=self._rejected,
                                        timezone=self.timezone),
-                                OutputSink(self.out, None, self.fmt, account, None))
+                                OutputSink(self.out, None, self.fmt, account, None,
+                                           redact=self.redact))
         parser, sink = self.groups[key]
         events = [{"eventId": str(e.get("id")), "timestamp": e.get("timestamp"),
                    "logStreamName": stream, "message": e.get("message")}

@@ -387,3 +387,26 @@ def test_forward_handler_without_parameter_name_says_it(
     said = [r.getMessage() for r in caplog.records
             if r.levelno == logging.WARNING and "PARAMETER_NAME" in r.getMessage()]
     assert len(said) == 1 and "\n" not in said[0]
+
+
+@pytest.mark.parametrize("fmt", ["events", "records"])
+def test_firehose_handler_takes_redact_as_the_subscription_handler_does(
+        fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """REDACT (the CLI's --redact) was read by the subscription handler only: events
+    through Firehose kept a password as logged, with no way to hide it, and literals could
+    not be hidden from records. The Firehose handler takes REDACT now."""
+    from pgaudit_parse.aws_lambda import firehose_handler
+
+    secret = "hunter2-Pa55"
+    line = _line(1, f"ALTER ROLE bob PASSWORD '{secret}'").replace("READ,SELECT,TABLE,public.t",
+                                                                    "ROLE,ALTER ROLE,,")
+    monkeypatch.setenv("OUTPUT_FORMAT", fmt)
+    event = {"records": [{"recordId": "a", "data": _data([line, _line(2, "select 42")])}]}
+    plain = _delivered(firehose_handler(event, None)["records"])
+    assert (secret in "".join(plain)) == (fmt == "events")  # each format's default
+    monkeypatch.setenv("REDACT", "literals")
+    hidden = "".join(_delivered(firehose_handler(event, None)["records"]))
+    assert secret not in hidden and "select 42" not in hidden and "select" in hidden
+    monkeypatch.setenv("REDACT", "maybe")
+    with pytest.raises(RuntimeError, match="REDACT"):
+        firehose_handler(event, None)
