@@ -20,7 +20,8 @@ time). It decodes the ``awslogs.data`` payload (base64 of gzip of JSON) and send
 events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queue URL) is
 set, it also parses them and sends the Guardium records there, one record per message
 (``ACCOUNT_ID``/``INSTANCE`` override the account and instance names; ``REDACT`` is
-``--redact``, default ``passwords``). Records come from
+``--redact``, default ``passwords``; ``TIMEZONE`` is ``--timezone``, the server's
+log_timezone, for ambiguous zone abbreviations). Records come from
 the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other output
 (one record per execution, passwords redacted), through a
 :class:`~pgaudit_parse.sinks.QueueSink`: a record over the queue's limit (its
@@ -325,8 +326,9 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
             # Position and reason only: the raw line may hold SQL literals.
             log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
 
+        zone = os.environ.get("TIMEZONE") or None  # the server's log_timezone
         records: Pump[Line] = Pump(sink, lambda partition: ParserStage(
-            Parser(prefix, on_reject=on_reject)))
+            Parser(prefix, on_reject=on_reject, timezone=zone)))
         records.process(Batch(lines_from_cloudwatch_events(events, f"{group}/{stream}"),
                               flush=True))  # rendered and queued in the deferred sender
         result["records"] = sink.written

@@ -410,3 +410,29 @@ def test_firehose_handler_takes_redact_as_the_subscription_handler_does(
     monkeypatch.setenv("REDACT", "maybe")
     with pytest.raises(RuntimeError, match="REDACT"):
         firehose_handler(event, None)
+
+
+def test_subscription_records_take_timezone_as_the_firehose_handler_does(
+        aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subscription handler's records had no TIMEZONE (the Firehose handler, Spark and
+    the CLI have it): a server logging ``CST`` in Asia/Shanghai got records 14 hours off
+    (CST read as US Central), with no way to say otherwise."""
+    from datetime import datetime, timedelta, timezone
+
+    from pgaudit_parse.aws_lambda import subscription_handler
+    from pgaudit_parse.sinks import decode_record_body
+
+    url = aws.queue(aws.unique("tzrec"))
+    monkeypatch.setenv("RECORDS_QUEUE", url)
+    monkeypatch.delenv("QUEUE_NAME", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
+    line = _line(1, "select 1").replace("2026-11-25 16:05:01 UTC", "2026-11-25 22:17:28 CST")
+    data = base64.b64encode(gzip.compress(json.dumps(_document([line])).encode())).decode()
+    assert subscription_handler({"awslogs": {"data": data}}, None)["records"] == 1
+    [message] = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=0)["Messages"]
+    record = decode_record_body(message["Body"])
+    want = datetime(2026, 11, 25, 22, 17, 28, tzinfo=timezone(timedelta(hours=8)))
+    assert record["time"]["timstamp"] == int(want.timestamp() * 1000)
+    assert record["time"]["minOffsetFromGMT"] == 480
