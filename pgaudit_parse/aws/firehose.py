@@ -332,13 +332,14 @@ def _good_owner(items: list[FirehoseRecord], index: int) -> int | None:
 
 def passed_output(text: str) -> list[bytes]:
     """Re-ingestable Firehose records that carry ready output through the next invocation
-    unchanged (each under Firehose's 1,000 KiB record limit, split at line ends). A line
-    too large for one record is left out (see :func:`_pass_chunks`).
+    unchanged (each under Firehose's 1,000 KiB record limit, split at line ends; a single
+    line too large for that is a record of its own, over the limit).
 
     >>> [decode_record(base64.b64encode(r).decode())["output"] for r in passed_output("a\\n")]
     ['a\\n']
     """
-    return _pass_chunks(text, _PASS_CHUNK)[0]
+    chunks, too_large = _pass_chunks(text, _PASS_CHUNK)
+    return chunks + [_pass_record(line) for line in too_large]
 
 
 def _pass_chunks(text: str, chunk_bytes: int,
@@ -415,11 +416,13 @@ def _within_limit(items: list[FirehoseRecord], limit: int,
     records answered ``Dropped``) while the response is over ``limit``; ``homeless``
     output (of an invocation whose every record failed) is put back too.
 
-    A line that no later invocation could deliver either (alone over ``limit``, or over
-    Firehose's record limit once compressed) is not put back, or it would go round the
-    stream for ever: its record is answered ``ProcessingFailed`` instead, so that its
-    original data (which holds the line's source, or the line itself) stays whole in
-    Firehose's error output, and an error line says so."""
+    A line too large for any response would go round the stream for ever: it is put back
+    alone, marked undeliverable, for the next invocation to answer ``ProcessingFailed``
+    (Firehose's error output keeps it). A line too large even for a Firehose record (over
+    1 MB compressed) cannot be put back: the record that carries it is answered
+    ``ProcessingFailed`` (its original data stays whole in the error output; for events,
+    OCSF and ECS that record holds the line's source, while a Guardium record may be
+    carried by a later record than its source), and an error line says so."""
     answers = [item.answer() for item in items]
     total = 2 + sum(len(a["data"]) + len(a["recordId"]) + _ANSWER_OVERHEAD for a in answers)
     put_back: list[bytes] = []
