@@ -317,6 +317,22 @@ def test_ecs_lines_of_durations_are_the_stdlibs(event: DurationEvent) -> None:
     assert ecs_line(event, ecs) == stdlib_dumps(ecs) + "\n"
 
 
+def test_ecs_leaves_out_a_duration_below_a_long() -> None:
+    """A negative duration whose nanoseconds overflow to -inf (the property test above
+    found -1.797693134862316e+302 ms): int(round(-inf)) raised OverflowError. A duration
+    outside a long, on either side, is left out as one above it already was."""
+    from pgaudit_parse import parse_lines
+
+    [event] = parse_lines(["2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
+                           "duration: 0.250 ms"])
+    for ms in (-1.797693134862316e+302, -1e300, float("-inf"), -2.0 ** 63 / 1e6 * 2):
+        huge = replace_event(event, duration_ms=ms)
+        ecs = to_ecs(huge)
+        assert "duration" not in ecs["event"]
+        assert ecs_line(huge, ecs) == stdlib_dumps(ecs) + "\n"
+    assert to_ecs(replace_event(event, duration_ms=-0.25))["event"]["duration"] == -250_000
+
+
 @SETTINGS
 @given(events, st.one_of(st.none(), texts), settings_,
        st.sampled_from([True, False, 2.5, 1.0, _Port(5432), [1]]), st.booleans())
