@@ -176,6 +176,7 @@ class Run:
     config: Config
     stderr_log: Path
     csv_log: Path
+    json_log: Path
 
 
 def _run_server(name: str, config: Config, out: Path) -> Run:
@@ -201,7 +202,9 @@ def _run_server(name: str, config: Config, out: Path) -> Run:
         pg.stop()
         shutil.copyfile(pg.stderr_log_path, out / "postgresql.log")
         shutil.copyfile(pg.csv_log_path, out / "postgresql.csv")
-    return Run(name, config, out / "postgresql.log", out / "postgresql.csv")
+        shutil.copyfile(pg.json_log_path, out / "postgresql.json")
+    return Run(name, config, out / "postgresql.log", out / "postgresql.csv",
+               out / "postgresql.json")
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
@@ -294,6 +297,29 @@ def _parameters(field: str) -> list[str] | None:
     return next(csv.reader(io.StringIO(field), strict=True), None) or [""]
 
 
+def pair(messages: list[tuple[str, int | None]], rows: list[CsvLogRow]) -> list[CsvLogRow]:
+    """The csvlog record of each event (its message and pid, None if the line has none):
+    the first one left with that message (and pid). The logging collector writes each
+    backend's messages in order, but two backends' messages may interleave differently in
+    the stderr log, the csvlog and the jsonlog, so file order alone does not pair them."""
+    left: dict[str, list[CsvLogRow]] = defaultdict(list)
+    for row in rows:
+        left[row.message].append(row)
+    paired = []
+    for message, pid in messages:
+        candidates = left.get(message, [])
+        found = next((r for r in candidates if pid is None or r.process_id == pid), None)
+        assert found is not None, f"no csvlog record for {message[:80]!r} (pid {pid})"
+        candidates.remove(found)
+        paired.append(found)
+    return paired
+
+
+def _paired_rows(events: list[dict[str, Any]], rows: list[CsvLogRow]) -> list[CsvLogRow]:
+    assert len(events) == len(rows)
+    return pair([(e["message"], e["pid"]) for e in events], rows)
+
+
 _ISO = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?[+-]\d\d:\d\d\Z")
 
 
@@ -309,13 +335,14 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
-def cli(run: Run, fmt: str, tmp_path: Path) -> list[dict[str, Any]]:
-    """The objects the CLI writes; it must read everything (no dead letter, exit 0)."""
+def cli(run: Run, fmt: str, tmp_path: Path, path: Path | None = None) -> list[dict[str, Any]]:
+    """The objects the CLI writes for the stderr log (or ``path``); it must read
+    everything (no dead letter, exit 0)."""
     errors = tmp_path / f"{fmt}.errors.jsonl"
     proc = subprocess.run(
         [sys.executable, "-m", "pgaudit_parse", *FORMATS[fmt], "--prefix", run.config.prefix,
-         "--timezone", run.config.zone, "--errors", str(errors), str(run.stderr_log)],
-        capture_output=True, timeout=300)
+         "--timezone", run.config.zone, "--errors", str(errors),
+         str(path or run.stderr_log)], capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()
     assert not errors.exists() or errors.read_text() == "", errors.read_text()[:2000]
     return [json.loads(line) for line in proc.stdout.decode("utf-8").split("\n") if line]
@@ -357,8 +384,11 @@ def test_the_run_has_every_event_kind(run: Run, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_every_line_is_valid_by_its_schema(run: Run, fmt: str, tmp_path: Path) -> None:
-    objects = cli(run, fmt, tmp_path)
+@pytest.mark.parametrize("source", ["stderr", "csvlog", "jsonlog"])
+def test_every_line_is_valid_by_its_schema(run: Run, source: str, fmt: str,
+                                           tmp_path: Path) -> None:
+    path = {"stderr": run.stderr_log, "csvlog": run.csv_log, "jsonlog": run.json_log}[source]
+    objects = cli(run, fmt, tmp_path, path)
     assert len(objects) >= 30
     check = _validator(fmt)
     problems = []
@@ -372,12 +402,32 @@ def test_every_line_is_valid_by_its_schema(run: Run, fmt: str, tmp_path: Path) -
 
 def test_events_say_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
     events = cli(run, "events", tmp_path)
-    rows = csv_rows(run.csv_log)
-    assert len(events) == len(rows)
+    rows = _paired_rows(events, csv_rows(run.csv_log))
     problems: list[str] = []
     for event, row in zip(events, rows, strict=True):
         where = f"csv record {row.number} ({event['kind']}: {row.message[:50]!r})"
         problems += [f"{where}: {p}" for p in _event_vs_row(event, row, run.config)]
+    assert not problems, _show(problems)
+
+
+@pytest.mark.parametrize("source", ["csvlog", "jsonlog"])
+def test_events_of_structured_logs_say_what_the_csvlog_says(run: Run, source: str,
+                                                            tmp_path: Path) -> None:
+    """A csvlog or jsonlog input carries every field (as a prefix with every escape
+    would, and milliseconds): the events must say all of it."""
+    path = run.csv_log if source == "csvlog" else run.json_log
+    events = cli(run, "events", tmp_path, path)
+    rows = _paired_rows(events, csv_rows(run.csv_log))
+    full = Config("%m %u %d %r %p %c", run.config.zone, run.config.log_parameter,
+                  run.config.log_rows)
+    problems: list[str] = []
+    for event, row in zip(events, rows, strict=True):
+        where = f"csv record {row.number} ({event['kind']}: {row.message[:50]!r})"
+        problems += [f"{where}: {p}" for p in _event_vs_row(event, row, full)]
+        if (event["session_id"], event["application_name"]) != (
+                row.session_id, row.application_name):
+            problems.append(f"{where}: session {event['session_id']} "
+                            f"{event['application_name']!r}")
     assert not problems, _show(problems)
 
 
@@ -458,9 +508,8 @@ _SEVERITY_IDS = {"LOG": 1, "INFO": 1, "NOTICE": 1, "WARNING": 2, "ERROR": 3, "FA
 
 def test_ocsf_says_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
     objects = iter(cli(run, "ocsf", tmp_path))
-    rows = csv_rows(run.csv_log)
     events = _library_events(run)
-    assert len(events) == len(rows)
+    rows = pair([(e.message, e.pid) for e in events], csv_rows(run.csv_log))
     problems: list[str] = []
     checked: dict[int, int] = defaultdict(int)
     for event, row in zip(events, rows, strict=True):
@@ -513,8 +562,9 @@ def test_ocsf_says_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
 
 def test_ecs_says_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
     docs = cli(run, "ecs", tmp_path)
-    rows = csv_rows(run.csv_log)
-    assert len(docs) == len(rows)
+    events = cli(run, "events", tmp_path)  # (one document per event, in the same order)
+    assert len(docs) == len(events)
+    rows = _paired_rows(events, csv_rows(run.csv_log))
     problems: list[str] = []
     for doc, row in zip(docs, rows, strict=True):
         want = expected(row, run.config)
