@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -70,6 +71,14 @@ class Config:
     def has(self, escape: str) -> bool:
         return escape in self.prefix
 
+    def carries(self, escape: str, row: CsvLogRow) -> bool:
+        """Whether the prefix writes ``escape`` on the line of ``row``: not after ``%q``
+        on the line of a process that has no client session (a background process)."""
+        if escape not in self.prefix:
+            return False
+        quiet = self.prefix.find("%q")
+        return quiet < 0 or self.prefix.find(escape) < quiet or row.connection_from is not None
+
     @property
     def names_backend(self) -> bool:
         """Whether a line says which backend wrote it (``%p`` or ``%c``)."""
@@ -80,7 +89,7 @@ CONFIGS: dict[str, Config] = {
     # the RDS default; pgAudit parameters and rows not logged
     "rds": Config("%t:%r:%u@%d:[%p]:", "UTC", log_parameter=False, log_rows=False),
     # every escape that names something, a +05:45 zone, parameters and rows
-    "rich": Config("%m [%p] %q%u@%d %r %e %l %c %s %v %x %i %b %a ", "Asia/Kathmandu",
+    "rich": Config("%m [%p] %q%u@%d %r %e %l %c %s %v %x <%i> <%b> <%a> ", "Asia/Kathmandu",
                    log_parameter=True, log_rows=True),
     # epoch milliseconds (UTC by definition) in a zone with a numeric abbreviation
     "epoch": Config("%n [%p] %u@%d %r ", "America/Sao_Paulo", log_parameter=True,
@@ -281,6 +290,13 @@ def expected(row: CsvLogRow, config: Config) -> Expected:
         slack=timedelta(0) if config.has("%m") or epoch else timedelta(seconds=2))
 
 
+def _session_start(row: CsvLogRow, zone: str) -> str:
+    """The csvlog's ``session_start_time`` (whole seconds) as the events write it."""
+    stamp, _, _abbreviation = row.session_start_time.rpartition(" ")
+    naive = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+    return naive.replace(tzinfo=ZoneInfo(zone)).isoformat()
+
+
 def _time_ok(got: datetime, want: Expected) -> bool:
     """``%m``/``%n``: the csvlog's instant to the millisecond; ``%t`` (whole seconds of
     its own ``time()`` call): at most the slack before it."""
@@ -418,16 +434,12 @@ def test_events_of_structured_logs_say_what_the_csvlog_says(run: Run, source: st
     path = run.csv_log if source == "csvlog" else run.json_log
     events = cli(run, "events", tmp_path, path)
     rows = _paired_rows(events, csv_rows(run.csv_log))
-    full = Config("%m %u %d %r %p %c", run.config.zone, run.config.log_parameter,
-                  run.config.log_rows)
+    full = Config("%m %u %d %r %p %c %e %a %b %i %v %x %s", run.config.zone,
+                  run.config.log_parameter, run.config.log_rows)
     problems: list[str] = []
     for event, row in zip(events, rows, strict=True):
         where = f"csv record {row.number} ({event['kind']}: {row.message[:50]!r})"
         problems += [f"{where}: {p}" for p in _event_vs_row(event, row, full)]
-        if (event["session_id"], event["application_name"]) != (
-                row.session_id, row.application_name):
-            problems.append(f"{where}: session {event['session_id']} "
-                            f"{event['application_name']!r}")
     assert not problems, _show(problems)
 
 
@@ -455,6 +467,17 @@ def _event_vs_row(event: dict[str, Any], row: CsvLogRow, config: Config) -> list
         if not _time_ok(got, want):
             problems.append(f"timestamp {stamp} for csv {row.log_time}")
     same("severity", event["severity"], (row.error_severity,))
+    # the other escapes: the csvlog's value with the escape, else null (never inferred)
+    for escape, key, value in (
+            ("%c", "session_id", row.session_id),
+            ("%e", "sqlstate", row.sql_state_code),
+            ("%a", "application_name", row.application_name),
+            ("%b", "backend_type", row.backend_type),
+            ("%i", "command_tag", row.command_tag),
+            ("%v", "virtual_xid", row.virtual_transaction_id),
+            ("%x", "xid", row.transaction_id),
+            ("%s", "session_start", _session_start(row, config.zone))):
+        same(key, event[key], (value if config.carries(escape, row) else None,))
     same("message", event["message"], (row.message,))
     for key, value in (("detail", row.detail), ("hint", row.hint), ("context", row.context)):
         same(key, event[key], (value,))
@@ -584,6 +607,18 @@ def test_ecs_says_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
             problems.append(f"{where}: database {doc['postgresql']['log'].get('database')}")
         if doc.get("process", {}).get("pid") != want.pid:
             problems.append(f"{where}: process {doc.get('process')}")
+        log = doc["postgresql"]["log"]
+        for escape, name, value in (
+                ("%c", "session_id", row.session_id), ("%e", "sql_state_code",
+                                                       row.sql_state_code),
+                ("%a", "application_name", row.application_name),
+                ("%b", "backend_type", row.backend_type), ("%i", "command_tag",
+                                                           row.command_tag),
+                ("%v", "virtual_transaction_id", row.virtual_transaction_id),
+                ("%x", "transaction_id", row.transaction_id),
+                ("%s", "session_start_time", _session_start(row, run.config.zone))):
+            if log.get(name) != (value if run.config.carries(escape, row) else None):
+                problems.append(f"{where}: postgresql.log.{name} {log.get(name)!r}")
         source = doc.get("source", {})
         if (source.get("address"), source.get("port")) not in want.client:
             problems.append(f"{where}: source {source}, expected {want.client}")
