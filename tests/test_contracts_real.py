@@ -367,6 +367,8 @@ def cli(run: Run, fmt: str, tmp_path: Path, path: Path | None = None) -> list[di
 def _validator(fmt: str) -> jsonschema.Draft202012Validator:
     loaded = record_schema() if fmt.startswith("records") else schema(fmt)
     jsonschema.Draft202012Validator.check_schema(loaded)
+    # (without rfc3339-validator, jsonschema skips "format": "date-time" silently)
+    assert "date-time" in jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers
     return jsonschema.Draft202012Validator(
         loaded, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
