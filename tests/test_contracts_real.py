@@ -563,6 +563,13 @@ def test_ocsf_says_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
         allowed = tuple((h if h is not None else "[unknown]", p) for h, p in want.client)
         if got_client not in allowed:
             problems.append(f"{where}: src_endpoint {endpoint}, expected {want.client}")
+        session = (obj["actor"] if obj["class_uid"] == 6005 else obj).get("session", {})
+        uid = row.session_id if run.config.carries("%c", row) else None
+        if session.get("uid") != uid:
+            problems.append(f"{where}: session {session}, expected uid {uid!r}")
+        app = row.application_name if run.config.carries("%a", row) else None
+        if obj["actor"].get("invoked_by") != app:
+            problems.append(f"{where}: invoked_by {obj['actor'].get('invoked_by')!r}")
         if obj["class_uid"] == 6005:
             if obj["database"].get("name") not in want.database:
                 problems.append(f"{where}: database {obj['database']}")
