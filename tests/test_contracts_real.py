@@ -128,6 +128,8 @@ TABLE = '"tab Ü"'
 SETUP = f"""
 CREATE ROLE {AUDIT_ROLE} NOLOGIN;
 CREATE ROLE alice LOGIN PASSWORD '{ALICE_PASSWORD}';
+CREATE ROLE bench LOGIN PASSWORD '{ALICE_PASSWORD}';
+ALTER ROLE bench SET log_min_duration_statement = 0;
 CREATE DATABASE "{DB}" OWNER alice;
 CREATE DATABASE raw ENCODING SQL_ASCII LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
 """
@@ -141,6 +143,7 @@ END $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO {AUDIT_ROLE};
 GRANT ALL ON {TABLE} TO alice;
 GRANT EXECUTE ON FUNCTION bump(numeric) TO alice;
+GRANT SELECT ON {TABLE} TO bench;
 ALTER ROLE alice SET work_mem = '8MB';
 """
 CLIENT = f"""
@@ -195,6 +198,15 @@ def _run_server(name: str, config: Config, out: Path) -> Run:
         pg.run_sql(CLIENT, user="alice", database=DB, host="127.0.0.1",
                    password=ALICE_PASSWORD, application_name="app ü")
         pg.run_sql(SUPERUSER, database=DB, host="::1", password=pg.superuser_password)
+        # the extended protocol: parse/bind/execute durations, parameters of a portal
+        script = out / "bench.sql"
+        script.write_text(f"SELECT id, v FROM {TABLE} WHERE id = :cid OR v = :label;\n",
+                          encoding="utf-8")
+        bench = pg.run_client(["pgbench", "-n", "-t", "2", "-M", "extended", "-f", str(script),
+                               "-D", "cid=1", "-D", 'label=Zoë, "q"', "-h", "127.0.0.1",
+                               "-p", str(pg.port), "-U", "bench", DB],
+                              password=ALICE_PASSWORD)
+        assert bench.returncode == 0, bench.stderr
         # bytes that are not UTF-8 (SQL_ASCII stores and logs them as sent)
         raw = pg.run_client(["psql", "-X", "-h", pg.host_arg(None), "-p", str(pg.port),
                              "-U", "postgres", "-d", "raw", "-c",
@@ -336,6 +348,10 @@ def _paired_rows(events: list[dict[str, Any]], rows: list[CsvLogRow]) -> list[Cs
     return pair([(e["message"], e["pid"]) for e in events], rows)
 
 
+#: A duration message's SQL, after PostgreSQL's ``statement:`` / ``parse <name>:`` /
+#: ``bind <name>:`` / ``execute <name>:`` (postgres.c).
+_DURATION_TEXT = re.compile(r"duration: [0-9.]+ ms  (?:statement|(?:parse|bind|execute) "
+                            r"[^:]*): (.*)\Z", re.DOTALL)
 _ISO = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?[+-]\d\d:\d\d\Z")
 
 
@@ -389,13 +405,16 @@ def test_the_run_has_every_event_kind(run: Run, tmp_path: Path) -> None:
     assert {a["audit_type"] for a in audits} == {"SESSION", "OBJECT"}
     durations = [e for e in events if e["kind"] == "duration"]
     assert {e["duration_statement"] is None for e in durations} == {True, False}
+    phases = {e["message"].split("  ")[1].split(" ")[0] for e in durations if "  " in e["message"]}
+    assert {"statement:", "parse", "bind", "execute"} <= phases, phases
     logs = " ".join(e["message"] for e in events if e["kind"] == "log")
     for text in ("database system is ready to accept connections", "checkpoint complete",
                  "automatic vacuum of table", "database system is shut down"):
         assert text in logs
     parameters = {json.dumps(a["parameter"]) for a in audits}
     if run.config.log_parameter:
-        assert {"[]", '["1", ""]', '["3", "a,\\"b\\""]'} <= parameters
+        assert {"[]", '["1", ""]', '["3", "a,\\"b\\""]', '["1", "Zo\\u00eb, \\"q\\""]'} \
+            <= parameters
     else:
         assert parameters == {"null"}
     assert ({a["rows"] is None for a in audits} == {True}) != run.config.log_rows
@@ -486,9 +505,9 @@ def _event_vs_row(event: dict[str, Any], row: CsvLogRow, config: Config) -> list
     if event["kind"] in ("error", "login_failed"):
         same("statement", event["statement"], (row.query,))
     if event["kind"] == "duration":
-        text = row.message.partition("  statement: ")
+        text = _DURATION_TEXT.match(row.message)
         same("duration_statement", event["duration_statement"],
-             (text[2] if text[1] else None,))
+             (text.group(1) if text else None,))
         ms = float(row.message.split()[1])
         if type(event["duration_ms"]) is not float or event["duration_ms"] != ms:
             problems.append(f"duration_ms {event['duration_ms']!r} != {ms}")
