@@ -701,6 +701,25 @@ def test_records_say_what_the_csvlog_says(run: Run, fmt: str, tmp_path: Path) ->
             problems.append(f"{where}: clientPort {port}, expected one of {ports}")
         if type(record["time"]["timstamp"]) is not int or type(port) is not int:
             problems.append(f"{where}: a number that is not an int")
+        problems += [f"{where}: {p}" for p in _record_text(record, candidates, fmt)]
     assert len(records) >= 20
     assert not problems, _show(problems)
 
+
+
+def _record_text(record: dict[str, Any], rows: list[CsvLogRow], fmt: str) -> list[str]:
+    """A record's SQL is one its backend's csvlog records show (pgAudit's statement, a
+    duration's SQL); an exception record's text is one of its backend's errors."""
+    if record["exception"] is not None:
+        exception = record["exception"]
+        errors = [r for r in rows if r.error_severity in ("ERROR", "FATAL", "PANIC")]
+        connector = fmt == "records"  # (the connector removes double quotes)
+        texts = {(r.message.replace('"', "") if connector else r.message, r.query or "NA")
+                 for r in errors}
+        if (exception["description"], exception["sqlString"]) not in texts:
+            return [f"exception {exception} is no error of its backend"]
+        return []
+    sql = record["data"]["originalSqlCommand"]
+    statements = {audit_fields(r.message)[7] for r in rows if r.is_audit}
+    statements |= {m.group(1) for r in rows if (m := _DURATION_TEXT.match(r.message))}
+    return [] if sql in statements else [f"SQL {sql[:80]!r} is no statement of its backend"]
