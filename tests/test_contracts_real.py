@@ -67,6 +67,7 @@ class Config:
     zone: str
     log_parameter: bool
     log_rows: bool
+    verbose: bool = False  # log_error_verbosity: a SQLSTATE before each message, LOCATION
 
     def has(self, escape: str) -> bool:
         return escape in self.prefix
@@ -93,7 +94,7 @@ CONFIGS: dict[str, Config] = {
                    log_parameter=True, log_rows=True),
     # epoch milliseconds (UTC by definition) in a zone with a numeric abbreviation
     "epoch": Config("%n [%p] %u@%d %r ", "America/Sao_Paulo", log_parameter=True,
-                    log_rows=False),
+                    log_rows=False, verbose=True),
     # no %u %d %r %h %p %c: nothing but the time
     "bare": Config("%m ", "Australia/Adelaide", log_parameter=False, log_rows=True),
     # %h (no port), %a; no %u %d %p
@@ -110,6 +111,7 @@ def _settings(config: Config) -> dict[str, str]:
         "pgaudit.log_rows": "on" if config.log_rows else "off",
         "pgaudit.role": AUDIT_ROLE,
         "log_line_prefix": config.prefix,
+        "log_error_verbosity": "verbose" if config.verbose else "default",
         "log_timezone": config.zone,
         "log_connections": "on",
         "log_disconnections": "on",
@@ -165,6 +167,7 @@ COMMIT;
 SELECT 1/0;
 SELECT * FROM "missing Ü";
 SELEC 1;
+DO $$ BEGIN EXECUTE 'SELEC 2'; END $$;
 DO $$ BEGIN RAISE WARNING 'two%lines', E'\\n' USING DETAIL = 'a detail', HINT = 'a hint'; END $$;
 """
 SUPERUSER = f"""
@@ -498,10 +501,16 @@ def _event_vs_row(event: dict[str, Any], row: CsvLogRow, config: Config) -> list
             ("%v", "virtual_xid", row.virtual_transaction_id),
             ("%x", "xid", row.transaction_id),
             ("%s", "session_start", _session_start(row, config.zone))):
-        same(key, event[key], (value if config.carries(escape, row) else None,))
+        # (log_error_verbosity=verbose writes the SQLSTATE in the message itself)
+        carried = config.carries(escape, row) or escape == "%e" and config.verbose
+        same(key, event[key], (value if carried else None,))
     same("message", event["message"], (row.message,))
-    for key, value in (("detail", row.detail), ("hint", row.hint), ("context", row.context)):
+    for key, value in (("detail", row.detail), ("hint", row.hint), ("context", row.context),
+                       ("query", row.internal_query), ("location", row.location)):
         same(key, event[key], (value,))
+    if row.query_pos is not None or row.internal_query_pos is not None:
+        same("cursor_position", event["cursor_position"],
+             (row.query_pos if row.query_pos is not None else row.internal_query_pos,))
     if event["kind"] in ("error", "login_failed"):
         same("statement", event["statement"], (row.query,))
     if event["kind"] == "duration":
@@ -645,7 +654,8 @@ def test_ecs_says_what_the_csvlog_says(run: Run, tmp_path: Path) -> None:
                 ("%v", "virtual_transaction_id", row.virtual_transaction_id),
                 ("%x", "transaction_id", row.transaction_id),
                 ("%s", "session_start_time", _session_start(row, run.config.zone))):
-            if log.get(name) != (value if run.config.carries(escape, row) else None):
+            carried = run.config.carries(escape, row) or escape == "%e" and run.config.verbose
+            if log.get(name) != (value if carried else None):
                 problems.append(f"{where}: postgresql.log.{name} {log.get(name)!r}")
         source = doc.get("source", {})
         if (source.get("address"), source.get("port")) not in want.client:
