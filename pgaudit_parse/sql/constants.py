@@ -4,7 +4,7 @@
 >>> sql = "select E'pass\\\\x77ord', U&'d!0061t' UESCAPE '!', -1, a -1, $t$x$t$"
 >>> [(c.start, c.end, c.value) for c in find_constants(sql, tokenize(sql))]
 ... # doctest: +NORMALIZE_WHITESPACE
-[(7, 21, 'password'), (23, 34, 'dat'), (48, 50, '-1'), (55, 56, '1'), (58, 65, 'x')]
+[(7, 21, 'password'), (23, 46, 'dat'), (48, 50, '-1'), (55, 56, '1'), (58, 65, 'x')]
 """
 
 from __future__ import annotations
@@ -159,8 +159,9 @@ def uescape_of(sql: str, tokens: Sequence[Token], index: int) -> tuple[str, int]
 def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
     """Every constant of a statement, in order, as pg_stat_statements finds them.
 
-    A '-' sign before a number is part of it when it is a unary minus; the ``'!'`` of a
-    ``UESCAPE '!'`` clause is not a constant (it belongs to the U&'' string before it).
+    A '-' sign before a number is part of it when it is a unary minus; a ``UESCAPE '!'``
+    clause belongs to the U&'' string before it (one constant: ``$1 UESCAPE '!'``, where
+    PostgreSQL's grammar takes no parameter, would not parse).
     Keywords TRUE, FALSE and NULL are kept as keywords.
     """
     found: list[Constant] = []
@@ -177,9 +178,9 @@ def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
             found.append(Constant(start, token.end, "number", sql[start:token.end]
                                   if start == token.start else "-" + token.text(sql)))
             continue
-        escape = "\\"
+        escape, end = "\\", token.end
         if token.kind == "ustring":
             escape, skip_until = uescape_of(sql, tokens, i)
-        found.append(Constant(start, token.end, token.kind,
-                              constant_value(sql, token, escape)))
+            end = tokens[skip_until].end  # the UESCAPE clause is part of the constant
+        found.append(Constant(start, end, token.kind, constant_value(sql, token, escape)))
     return found

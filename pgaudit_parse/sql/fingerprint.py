@@ -44,14 +44,12 @@ def normalized_tokens(sql: str) -> list[str]:
     out: list[str] = []
     i = 0
     n = len(tokens)
-    after_ustring = 0  # how far into "U&'...' UESCAPE '!'" we are (the clause is skipped)
     while i < n:
         token = tokens[i]
         kind = token.kind
         if token.start in constant_starts:
             end = constant_starts[token.start]
-            out.append(PLACEHOLDER)
-            after_ustring = 1 if kind == "ustring" else 0
+            out.append(PLACEHOLDER)  # (a U&'' string's UESCAPE clause is in it)
             while i < n and tokens[i].end <= end:
                 i += 1
             continue
@@ -59,13 +57,6 @@ def normalized_tokens(sql: str) -> list[str]:
         if kind in TRIVIA_KINDS:
             continue
         text = token.text(sql)
-        if after_ustring == 1 and kind == "ident" and text.lower() == "uescape":
-            after_ustring = 2
-            continue
-        if after_ustring == 2 and kind == "string":
-            after_ustring = 0
-            continue
-        after_ustring = 0
         if kind == "ident":
             out.append(text.lower())
         elif kind == "param" or kind == "opaque":

@@ -944,6 +944,7 @@ def redact_echo(message: str, statement: str | None, redacted: object) -> str:
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
+_IDENT_CHAR = re.compile(IDENT_CONT)  # a character that continues a name (or "$")
 
 
 def redact_literals(sql: str) -> str:
@@ -1045,13 +1046,14 @@ def _redact_literals_by_tokens(sql: str) -> str:
     unquoted = _unquoted_passwords(sql, tokens)
     if unquoted:
         places = sorted(places + list(unquoted.values()))
+    if tokens and tokens[-1].kind == "opaque":
+        places.append((tokens[-1].start, tokens[-1].end))
     spans: list[tuple[int, int, str]] = []
     for start, end in places:
         highest += 1
-        spans.append((start, end, f"${highest}"))
-    if tokens and tokens[-1].kind == "opaque":
-        highest += 1
-        spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
+        # a parameter right after a word would join it (int4'5' is not int4$1, a name)
+        glued = start > 0 and _IDENT_CHAR.match(sql, start - 1) is not None
+        spans.append((start, end, f" ${highest}" if glued else f"${highest}"))
     # (comments are kept, but not one that holds a credential; one inside a constant
     # continued over lines goes with it)
     if ("--" in sql or "/*" in sql) and credential_value(sql):
