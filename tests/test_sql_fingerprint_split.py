@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pglast
+import pglast.parser
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from pgaudit_parse.sql import (
     StatementMatcher,
     fingerprint,
     normalize,
+    redact_literals,
     split_statements,
 )
 
@@ -89,6 +91,51 @@ def test_summary_counts_statements_by_fingerprint() -> None:
 def test_pgaudit_redacted_mark_is_a_constant() -> None:
     assert fingerprint("ALTER ROLE a PASSWORD <REDACTED>") == fingerprint(
         "alter role a password 'x'")
+
+
+#: Places where PostgreSQL's grammar reads "- 5" as the constant -5 (gram.y's doNegate),
+#: after a keyword: the sign goes with the constant, as pg_stat_statements takes it.
+SIGNED_PLACES = [
+    "select x from t where y between symmetric {n} and {n}",
+    "select x from t where y not between asymmetric {n} and 2",
+    "select now() at time zone {n}",
+    "select x from t fetch first {n} rows only",
+    "select substring(x from {n} for {n}) from t",
+    "select trim(both {n} from x), trim(leading {n} from x), trim(trailing {n} from x)",
+    "select overlay(x placing {n} from {n} for {n}) from t",
+    "create table t (a int default {n})",
+    "create sequence s minvalue {n} maxvalue {n} increment {n} restart {n}",
+    "select x from t where y in (select {n}) and z = any (select {n} union select {n})",
+    "select f(variadic array[{n}])",
+]
+
+
+@pytest.mark.parametrize("template", SIGNED_PLACES)
+def test_a_sign_after_a_keyword_belongs_to_the_constant(template: str) -> None:
+    positive, negative = template.format(n="5"), template.format(n="-5")
+    assert fingerprint(negative) == fingerprint(positive)
+    assert redact_literals(negative) == redact_literals(positive)
+    expected = pglast.parser.normalize(negative)
+    if expected != negative:  # (pg_stat_statements leaves utility statements as they are)
+        assert redact_literals(negative) == expected
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("select x - 5 from t", "select x - $1 from t"),
+    ("select current_date - 5, null - 5, (a) - 5, a[1] - 5, count(*) - 5",
+     "select current_date - $1, null - $2, (a) - $3, a[$4] - $5, count(*) - $6"),
+    ('select "default" - 5, t.zone - 5, "x" -5', 'select "default" - $1, t.zone - $2, "x" -$3'),
+    ("select first - 1, zone - 1 from t", "select first - $1, zone - $2 from t"),
+])
+def test_a_minus_after_an_operand_is_a_subtraction(sql: str, expected: str) -> None:
+    assert redact_literals(sql) == expected
+
+
+def test_reserved_keywords_are_postgresqls() -> None:
+    from pglast.keywords import RESERVED_KEYWORDS
+
+    from pgaudit_parse.sql.constants import _RESERVED_KEYWORDS
+    assert _RESERVED_KEYWORDS == set(RESERVED_KEYWORDS)
 
 
 # -- splitting ---------------------------------------------------------------------------

@@ -30,13 +30,30 @@ _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
 _SIMPLE_ESCAPES: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 # Keywords after which a '-' is a sign, not a subtraction (gram.y folds "- 5" into the
-# constant -5 there, and pg_stat_statements replaces the sign with the constant).
-# Keywords that end an operand (NULL, TRUE, END, CURRENT_DATE...) are not here.
-_OPERAND_EXPECTED: Final = frozenset("""
-    all and any as between by case distinct else escape from having ilike in is like limit
-    not offset on or overlaps return returning select set similar some then to union using
-    values when where with array except intersect fetch
+# constant -5 there, and pg_stat_statements replaces the sign with the constant): every
+# reserved keyword of PostgreSQL (kwlist.h; no column can have such a name unquoted) but
+# those that end an operand (NULL, TRUE, END, CURRENT_DATE, DESC...), and a few others
+# that are seldom names (BETWEEN, LIKE, VALUES, MINVALUE...).
+_RESERVED_KEYWORDS: Final = frozenset("""
+    all analyse analyze and any array as asc asymmetric both case cast check collate column
+    constraint create current_catalog current_date current_role current_time
+    current_timestamp current_user default deferrable desc distinct do else end except
+    false fetch for foreign from grant group having in initially intersect into lateral
+    leading limit localtime localtimestamp not null offset on only or order placing primary
+    references returning select session_user some symmetric system_user table then to
+    trailing true union unique user using variadic when where window with
 """.split())
+_ENDS_OPERAND: Final = frozenset("""
+    current_catalog current_date current_role current_time current_timestamp current_user
+    false localtime localtimestamp null session_user system_user true user end asc desc
+""".split())
+_OPERAND_EXPECTED: Final = (_RESERVED_KEYWORDS - _ENDS_OPERAND) | frozenset("""
+    between by escape ilike is like overlaps return set similar values minvalue maxvalue
+    increment restart
+""".split())
+# Words that expect an operand only right after another (FETCH FIRST -1, AT TIME ZONE -5):
+# alone they are common column names.
+_OPERAND_EXPECTED_AFTER: Final = {"first": "fetch", "next": "fetch", "zone": "time"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +157,13 @@ def _sign_applies(sql: str, tokens: Sequence[Token], minus: int) -> bool:
     if token.kind == "punct":
         return token.text(sql) not in (")", "]")
     if token.kind == "ident":
-        return token.text(sql).lower() in _OPERAND_EXPECTED
+        word = token.text(sql).lower()
+        if word in _OPERAND_EXPECTED:
+            return True
+        after = _OPERAND_EXPECTED_AFTER.get(word)
+        if after is not None:
+            earlier = previous_significant(tokens, before)
+            return earlier >= 0 and tokens[earlier].text(sql).lower() == after
     return False
 
 
