@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from .keywords import RESERVED_KEYWORDS
 from .lexer import (
     _QUOTE_CONTINUE,
     _STRING_BODIES,
@@ -34,20 +35,11 @@ _SIMPLE_ESCAPES: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 # reserved keyword of PostgreSQL (kwlist.h; no column can have such a name unquoted) but
 # those that end an operand (NULL, TRUE, END, CURRENT_DATE, DESC...), and a few others
 # that are seldom names (BETWEEN, LIKE, VALUES, MINVALUE...).
-_RESERVED_KEYWORDS: Final = frozenset("""
-    all analyse analyze and any array as asc asymmetric both case cast check collate column
-    constraint create current_catalog current_date current_role current_time
-    current_timestamp current_user default deferrable desc distinct do else end except
-    false fetch for foreign from grant group having in initially intersect into lateral
-    leading limit localtime localtimestamp not null offset on only or order placing primary
-    references returning select session_user some symmetric system_user table then to
-    trailing true union unique user using variadic when where window with
-""".split())
 _ENDS_OPERAND: Final = frozenset("""
     current_catalog current_date current_role current_time current_timestamp current_user
     false localtime localtimestamp null session_user system_user true user end asc desc
 """.split())
-_OPERAND_EXPECTED: Final = (_RESERVED_KEYWORDS - _ENDS_OPERAND) | frozenset("""
+_OPERAND_EXPECTED: Final = (RESERVED_KEYWORDS - _ENDS_OPERAND) | frozenset("""
     between by escape ilike is like overlaps return set similar values minvalue maxvalue
     increment restart
 """.split())

@@ -3,7 +3,8 @@
 The fingerprint is the first 16 hex digits of BLAKE2b over the normalized token stream:
 whitespace and comments dropped, constants and parameters made ``?`` (a signed number is
 one constant), unquoted identifiers and keywords lower-cased (PostgreSQL folds them),
-a quoted identifier that needs no quotes written without them, pgAudit's ``<REDACTED>``
+a quoted identifier that needs no quotes (not a keyword that would mean something else
+unquoted: ``"user"`` stays quoted) written without them, pgAudit's ``<REDACTED>``
 taken as the constant it hides, a list of constants after ``IN`` collapsed to one, and
 a final ``;`` dropped.
 Statements that differ only in constants, whitespace, comments, keyword case or the
@@ -23,7 +24,8 @@ import re
 from typing import Final
 
 from .constants import find_constants
-from .lexer import TRIVIA_KINDS, tokenize
+from .keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+from .lexer import TRIVIA_KINDS, Token, tokenize
 from .redact import CACHED_LENGTH
 from .shape import cached_by_shape, fingerprint_shape
 
@@ -63,7 +65,7 @@ def normalized_tokens(sql: str) -> list[str]:
             out.append(PLACEHOLDER)
         elif kind == "qident":
             inner = text[1:-1].replace('""', '"') if text.startswith('"') else text
-            out.append(inner if _PLAIN_IDENTIFIER.fullmatch(inner) else text)
+            out.append(inner if _needs_no_quotes(inner, sql, tokens, i) else text)
         elif text == ">" and out[-2:] == ["<", "redacted"]:
             out[-2:] = [PLACEHOLDER]  # pgAudit's <REDACTED>, not a comparison
         else:
@@ -71,6 +73,21 @@ def normalized_tokens(sql: str) -> list[str]:
     while out and out[-1] == ";":
         out.pop()  # "select 1;" is "select 1"
     return _collapse_in_lists(out)
+
+
+def _needs_no_quotes(name: str, sql: str, tokens: list[Token], after: int) -> bool:
+    """Does the quoted identifier ``name`` mean what it would unquoted? (``"t"`` is ``t``;
+    ``"user"`` is a column, ``user`` the current role; ``"coalesce"(a)`` a function of
+    the user's, ``coalesce(a)`` the construct; ``"like"`` a column, ``like`` an operator.)
+    ``after``: index of the token after it."""
+    if not _PLAIN_IDENTIFIER.fullmatch(name) or name in RESERVED_KEYWORDS:
+        return False
+    if name in COL_NAME_KEYWORDS or name in TYPE_FUNC_NAME_KEYWORDS:
+        while after < len(tokens) and tokens[after].kind in TRIVIA_KINDS:
+            after += 1
+        call = after < len(tokens) and tokens[after].text(sql) == "("
+        return call if name in TYPE_FUNC_NAME_KEYWORDS else not call
+    return True
 
 
 def _collapse_in_lists(out: list[str]) -> list[str]:
