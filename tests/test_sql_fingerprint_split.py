@@ -175,6 +175,30 @@ def test_a_quoted_keyword_is_not_the_keyword(template: str) -> None:
     assert set(apart) <= {"overlay", "substring"}, apart
 
 
+@pytest.mark.parametrize("a, b", [
+    ("select É from t", "select é from t"),          # PostgreSQL folds ASCII letters only
+    ("select Straße from t", "select STRASSE from t"),
+    ('select "é" from t', "select é from t"),
+    ('select "É" from t', "select É from t"),
+    ('select "x$1" from t', "select x$1 from t"),
+    ('select U&"d\\0061t" from t', "select dat from t"),
+    ("select U&\"d!0061t\" UESCAPE '!' from t", "select dat from t"),
+    ("select U&\"d!0061t\" UESCAPE '!' from t", "select U&\"d#0061t\" UESCAPE '#' from t"),
+    ('select U&"D\\0061t" from t', "select dat from t"),
+    ('select "ab" from t', 'select U&"a\\0062" from t'),
+])
+def test_identifiers_as_postgresql_reads_them(a: str, b: str) -> None:
+    """Same identifier, same fingerprint; another identifier, another (pglast's oracle)."""
+    same = pglast.fingerprint(a) == pglast.fingerprint(b)
+    assert (fingerprint(a) == fingerprint(b)) == same, (a, b, same)
+
+
+def test_uescape_of_an_identifier_is_no_constant() -> None:
+    sql = "select U&\"d!0061t\" UESCAPE '!' from t where a = 'x'"
+    assert redact_literals(sql) == "select U&\"d!0061t\" UESCAPE '!' from t where a = $1"
+    pglast.parse_sql(redact_literals(sql))
+
+
 # -- splitting ---------------------------------------------------------------------------
 
 @st.composite

@@ -23,7 +23,8 @@ from .lexer import (
     Token,
 )
 
-__all__ = ["Constant", "constant_value", "find_constants", "previous_significant", "uescape_of"]
+__all__ = ["Constant", "constant_value", "find_constants", "previous_significant", "uescape_of",
+           "unicode_unescape"]
 
 _PREFIX_LENGTH: Final = {"string": 1, "estring": 2, "bstring": 2, "xstring": 2, "ustring": 3}
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
@@ -79,8 +80,12 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
-def _unicode_unescape(text: str, escape: str = "\\") -> str:
-    """The value of a U&'' string body with escape character ``escape``."""
+def unicode_unescape(text: str, escape: str = "\\") -> str:
+    """The value of a U&'' string or U&"" identifier body with escape character ``escape``.
+
+    >>> unicode_unescape("d!0061t!!", "!")
+    'dat!'
+    """
     e = re.escape(escape)
     pattern = re.compile(rf"{e}(?:({e})|\+([0-9A-Fa-f]{{6}})|([0-9A-Fa-f]{{4}}))")
     return pattern.sub(lambda m: m.group(1) or _chr(int(m.group(2) or m.group(3), 16)), text)
@@ -117,7 +122,7 @@ def constant_value(sql: str, token: Token, uescape: str = "\\") -> str:
     if kind == "estring":
         return _unescape(value.replace("''", "'"))
     if kind == "ustring":
-        return _unicode_unescape(value.replace("''", "'"), uescape)
+        return unicode_unescape(value.replace("''", "'"), uescape)
     if kind == "string":
         return value.replace("''", "'")
     return value
@@ -182,7 +187,12 @@ def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
     found: list[Constant] = []
     skip_until = -1
     for i, token in enumerate(tokens):
-        if i <= skip_until or token.kind not in CONSTANT_KINDS:
+        if i <= skip_until:
+            continue
+        if token.kind == "qident" and sql[token.start] in "uU":
+            skip_until = uescape_of(sql, tokens, i)[1]  # U&"..." UESCAPE '!': no constant
+            continue
+        if token.kind not in CONSTANT_KINDS:
             continue
         start = token.start
         if token.kind == "number":

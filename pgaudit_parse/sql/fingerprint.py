@@ -2,7 +2,8 @@
 
 The fingerprint is the first 16 hex digits of BLAKE2b over the normalized token stream:
 whitespace and comments dropped, constants and parameters made ``?`` (a signed number is
-one constant), unquoted identifiers and keywords lower-cased (PostgreSQL folds them),
+one constant), unquoted identifiers and keywords lower-cased as PostgreSQL folds them
+(ASCII letters only), ``U&"..."`` identifiers decoded,
 a quoted identifier that needs no quotes (not a keyword that would mean something else
 unquoted: ``"user"`` stays quoted) written without them, pgAudit's ``<REDACTED>``
 taken as the constant it hides, a list of constants after ``IN`` collapsed to one, and
@@ -21,17 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from typing import Final
 
-from .constants import find_constants
+from .constants import find_constants, uescape_of, unicode_unescape
 from .keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
-from .lexer import TRIVIA_KINDS, Token, tokenize
+from .lexer import IDENT_CONT, IDENT_START, TRIVIA_KINDS, Token, tokenize
 from .redact import CACHED_LENGTH
 from .shape import cached_by_shape, fingerprint_shape
 
 __all__ = ["fingerprint", "normalize", "normalized_tokens"]
 
-_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
+_NAME = re.compile(rf"{IDENT_START}{IDENT_CONT}*")  # what may be written unquoted
+# PostgreSQL folds the ASCII letters of a name only (in a UTF-8 database): É is not é.
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 PLACEHOLDER: Final = "?"
 
 
@@ -60,12 +64,17 @@ def normalized_tokens(sql: str) -> list[str]:
             continue
         text = token.text(sql)
         if kind == "ident":
-            out.append(text.lower())
+            out.append(text.lower() if text.isascii() else text.translate(_ASCII_LOWER))
         elif kind == "param" or kind == "opaque":
             out.append(PLACEHOLDER)
         elif kind == "qident":
-            inner = text[1:-1].replace('""', '"') if text.startswith('"') else text
-            out.append(inner if _needs_no_quotes(inner, sql, tokens, i) else text)
+            inner = text[text.index('"') + 1:-1].replace('""', '"')
+            if text[0] != '"':  # U&"d\0061t" [UESCAPE '!']: the name it spells
+                escape, last = uescape_of(sql, tokens, i - 1)
+                inner = unicode_unescape(inner, escape)
+                i = max(i, last + 1)
+            out.append(inner if _needs_no_quotes(inner, sql, tokens, i)
+                       else '"' + inner.replace('"', '""') + '"')
         elif text == ">" and out[-2:] == ["<", "redacted"]:
             out[-2:] = [PLACEHOLDER]  # pgAudit's <REDACTED>, not a comparison
         else:
@@ -80,7 +89,8 @@ def _needs_no_quotes(name: str, sql: str, tokens: list[Token], after: int) -> bo
     ``"user"`` is a column, ``user`` the current role; ``"coalesce"(a)`` a function of
     the user's, ``coalesce(a)`` the construct; ``"like"`` a column, ``like`` an operator.)
     ``after``: index of the token after it."""
-    if not _PLAIN_IDENTIFIER.fullmatch(name) or name in RESERVED_KEYWORDS:
+    if (_NAME.fullmatch(name) is None or name.translate(_ASCII_LOWER) != name
+            or name in RESERVED_KEYWORDS):
         return False
     if name in COL_NAME_KEYWORDS or name in TYPE_FUNC_NAME_KEYWORDS:
         while after < len(tokens) and tokens[after].kind in TRIVIA_KINDS:
