@@ -310,3 +310,70 @@ def test_memory_is_bounded() -> None:
     for pid in range(100):
         m.match(pid, 1, "SELECT", MIXED)
     assert len(m._backends) == 3
+
+
+# What a real PostgreSQL 15 + pgAudit wrote for these strings (pgaudit.log 'all,-misc',
+# log_catalog off; hunt-sql): a statement that runs a query logs it as a SELECT first
+# (substatement 1), then its own command (substatement 2).
+
+@pytest.mark.parametrize("sql, own", [
+    ("create temp table tt as select 'Mk8' as x; select * from tt", "CREATE TABLE AS"),
+    ("create materialized view mv as select 2 as x from t; select 3 from t",
+     "CREATE MATERIALIZED VIEW"),
+    ("refresh materialized view mv; select 3 from t", "REFRESH MATERIALIZED VIEW"),
+    ("copy (select 4 from t) to stdout; select 5 from t", "COPY"),
+    ("begin; declare c cursor for select 7 from t; fetch 1 from c; commit", "DECLARE CURSOR"),
+])
+def test_a_statement_that_runs_a_query_logs_a_select_first(sql: str, own: str) -> None:
+    m = StatementMatcher()
+    first, last = split_statements(sql)[0 if own != "DECLARE CURSOR" else 1], \
+        split_statements(sql)[-1]
+    assert m.match(1, 1, "SELECT", sql) == Split(first, True)
+    assert m.match(1, 1, own, sql) == Split(first, True)
+    if not last.startswith(("commit", "fetch")):
+        assert m.match(1, 2, "SELECT", sql) == Split(last, True)
+
+
+@pytest.mark.parametrize("sql", [
+    "create view v as select 1 from t; select 2 from t",
+    "create table t2 (a int); select 2 from t",
+    "create table t4 as execute pp; select 2 from t",
+    "copy t to stdout; select 2 from t",
+])
+def test_a_statement_that_runs_no_query_logs_no_select(sql: str) -> None:
+    m = StatementMatcher()  # (its class not logged: the SELECT line is the second one's)
+    assert m.match(1, 1, "SELECT", sql) == Split(split_statements(sql)[1], True)
+
+
+def test_prepare_logs_its_own_command() -> None:
+    sql = "prepare p as select 3 from t; execute p; select 4 from t; deallocate p"
+    m = StatementMatcher()
+    assert m.match(1, 1, "PREPARE", sql) == Split("prepare p as select 3 from t", True)
+    assert m.match(1, 2, "SELECT", sql) == Split("execute p", True)
+    assert m.match(1, 3, "SELECT", sql) == Split("select 4 from t", True)
+    m = StatementMatcher()  # (PREPARE not logged: the first SELECT line is EXECUTE's)
+    assert m.match(1, 1, "SELECT", sql) == Split("execute p", True)
+
+
+def test_a_function_call_line_is_not_a_settings_statement() -> None:
+    # log_rows: the EXECUTE line comes before the calling SELECT's; SET (class MISC) has
+    # no line and calls no function
+    m = StatementMatcher()
+    sql = "set work_mem = '4MB'; select f(6)"
+    assert m.match(1, 1, "EXECUTE", sql) == Split("select f(6)", True)
+    assert m.match(1, 1, "SELECT", sql) == Split("select f(6)", True)
+
+
+def test_a_string_run_again_does_not_match_what_the_last_run_skipped() -> None:
+    # psql -c S -c S on one connection: the catalog read has no line (log_catalog off), so
+    # the second run's line is its first statement's, not the catalog read's
+    sql = "select 'Mk1' from t; select count(*) from pg_class"
+    m = StatementMatcher()
+    assert m.match(1, 1, "SELECT", sql) == Split("select 'Mk1' from t", True)
+    second = m.match(1, 2, "SELECT", sql)
+    assert second is not None and second.statement != "select count(*) from pg_class"
+    assert second == Split(sql, False)  # (log_catalog on would make it the catalog read)
+    # a statement that cannot have been skipped is still certain
+    sql = "select 'Mk1' from t; insert into t values (1)"
+    assert m.match(2, 1, "SELECT", sql) == Split("select 'Mk1' from t", True)
+    assert m.match(2, 2, "INSERT", sql) == Split("insert into t values (1)", True)
