@@ -243,6 +243,18 @@ def test_split_examples() -> None:
     assert split_statements("") == [] and split_statements(" ; -- x") == []
 
 
+@pytest.mark.parametrize("sql", [
+    "create function f() returns int language sql begin atomic select 1 as begin; end; "
+    "select 2",
+    "create function f() returns table (a int) language sql begin atomic select begin "
+    "from t; end; select 2",
+    "create function begin() returns int language sql begin atomic select 1; end; select 2",
+])
+def test_only_begin_atomic_opens_a_body(sql: str) -> None:
+    """``begin`` is also a name (a column, a function): the server splits after END."""
+    assert split_statements(sql) == list(pglast.split(sql))
+
+
 # -- which statement an audit line is about ----------------------------------------------
 
 MIXED = "select 1; insert into t values (1); update t set a = 2"

@@ -3,8 +3,9 @@
 :func:`split_statements` splits where the server does: on a ``;`` that is not inside a
 constant, a quoted identifier, a comment, parentheses, or the ``BEGIN ATOMIC ... END``
 body of a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE`` (psql's rule for those bodies, which
-counts ``CASE ... END`` inside them). Each statement runs from its first token to its
-``;``, trailing whitespace dropped (as pglast's ``split`` gives them).
+counts ``CASE ... END`` inside them; a ``begin`` not followed by ``atomic`` is a name).
+Each statement runs from its first token to its ``;``, trailing whitespace dropped (as
+pglast's ``split`` gives them).
 
 When a client sends ``stmt1; stmt2`` as one simple query, pgAudit writes the whole string
 on the audit line of each statement. :class:`StatementMatcher` gives each line the one
@@ -64,7 +65,7 @@ def statement_spans(sql: str, tokens: list[Token] | None = None) -> list[tuple[i
     paren_depth = 0
     begin_depth = 0
     words: list[str] = []  # psql's record of the statement's first identifiers
-    for token in tokens:
+    for index, token in enumerate(tokens):
         kind = token.kind
         if kind == "space":
             continue
@@ -85,8 +86,8 @@ def statement_spans(sql: str, tokens: list[Token] | None = None) -> list[tuple[i
                 words.append(word if word in ("create", "function", "procedure", "or",
                                               "replace") else "")
             if _defines_routine(words) and paren_depth == 0:
-                if word == "begin":
-                    begin_depth += 1
+                if word == "begin" and _next_word(sql, tokens, index) == "atomic":
+                    begin_depth += 1  # (begin alone is a name: a column, a function)
                 elif word == "case" and begin_depth > 0:
                     begin_depth += 1
                 elif word == "end" and begin_depth > 0:
@@ -98,6 +99,15 @@ def statement_spans(sql: str, tokens: list[Token] | None = None) -> list[tuple[i
     if start >= 0:
         spans.append((start, end))
     return spans
+
+
+def _next_word(sql: str, tokens: list[Token], index: int) -> str:
+    """The lower-cased text of the first token after ``tokens[index]`` that is not
+    whitespace or a comment ("" at the end)."""
+    for token in tokens[index + 1:index + 16]:
+        if token.kind not in TRIVIA_KINDS:
+            return token.text(sql).lower()
+    return ""
 
 
 def _defines_routine(words: list[str]) -> bool:
