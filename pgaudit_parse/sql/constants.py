@@ -24,7 +24,7 @@ from .lexer import (
 )
 
 __all__ = ["Constant", "constant_value", "find_constants", "previous_significant", "uescape_of",
-           "unicode_unescape"]
+           "unicode_unescape", "may_hold_type_modifiers"]
 
 _PREFIX_LENGTH: Final = {"string": 1, "estring": 2, "bstring": 2, "xstring": 2, "ustring": 3}
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
@@ -176,13 +176,67 @@ def uescape_of(sql: str, tokens: Sequence[Token], index: int) -> tuple[str, int]
     return "\\", index
 
 
+# Type names after which "(" opens type modifiers: PostgreSQL's column-name keywords
+# among the types (none can be a function name, so "numeric(" is always a type).
+_MODIFIED_TYPES: Final = frozenset("""
+    bit char character dec decimal float interval nchar numeric time timestamp varchar
+    varying
+""".split())
+
+
+#: Text that may hold type modifiers (a "(" somewhere, and "::" or one of the types
+#: above): what does not match holds none (shapes and the fast path of literals test it).
+TYPE_MODIFIER_CUE: Final = re.compile(
+    r"::|\b(?:" + "|".join(sorted(_MODIFIED_TYPES)) + r")\b", re.IGNORECASE)
+
+
+def may_hold_type_modifiers(sql: str) -> bool:
+    """Could ``sql`` hold type modifiers (``numeric(10,2)``, ``x::mytype(3)``)?
+
+    >>> may_hold_type_modifiers("select x::numeric(10,2)"), may_hold_type_modifiers("select f(1)")
+    (True, False)
+    """
+    return "(" in sql and TYPE_MODIFIER_CUE.search(sql) is not None
+
+
+def _type_modifiers_end(sql: str, tokens: Sequence[Token], index: int) -> int:
+    """Index of the ")" that closes the type modifiers opened by ``tokens[index]`` (a "("
+    right after ``numeric``, ``varchar``... or after a type name that follows ``::``), when
+    they are numbers (``numeric(5, -2)``); -1 otherwise."""
+    before = previous_significant(tokens, index)
+    if before < 0 or tokens[before].kind not in ("ident", "qident"):
+        return -1
+    if not (tokens[before].kind == "ident"
+            and tokens[before].text(sql).lower() in _MODIFIED_TYPES):
+        # x::name(3), x::schema.name(3)
+        k = before
+        while True:
+            k = previous_significant(tokens, k)
+            if k >= 0 and tokens[k].text(sql) == ".":
+                k = previous_significant(tokens, k)
+                if k >= 0 and tokens[k].kind in ("ident", "qident"):
+                    continue
+                return -1
+            break
+        if k < 0 or tokens[k].text(sql) != "::":
+            return -1
+    for j in range(index + 1, len(tokens)):
+        kind, text = tokens[j].kind, tokens[j].text(sql)
+        if text == ")":
+            return j
+        if not (kind in TRIVIA_KINDS or kind == "number" or text in (",", "-")):
+            return -1
+    return -1
+
+
 def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
     """Every constant of a statement, in order, as pg_stat_statements finds them.
 
     A '-' sign before a number is part of it when it is a unary minus; a ``UESCAPE '!'``
     clause belongs to the U&'' string before it (one constant: ``$1 UESCAPE '!'``, where
-    PostgreSQL's grammar takes no parameter, would not parse).
-    Keywords TRUE, FALSE and NULL are kept as keywords.
+    PostgreSQL's grammar takes no parameter, would not parse). The modifiers of a type
+    (``numeric(10,2)``, ``x::varchar(10)``) are part of the type, not constants (as
+    pg_stat_statements keeps them). Keywords TRUE, FALSE and NULL are kept as keywords.
     """
     found: list[Constant] = []
     skip_until = -1
@@ -191,6 +245,9 @@ def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
             continue
         if token.kind == "qident" and sql[token.start] in "uU":
             skip_until = uescape_of(sql, tokens, i)[1]  # U&"..." UESCAPE '!': no constant
+            continue
+        if token.kind == "punct" and sql[token.start] == "(":
+            skip_until = _type_modifiers_end(sql, tokens, i)  # numeric(10,2): a type
             continue
         if token.kind not in CONSTANT_KINDS:
             continue
