@@ -411,8 +411,10 @@ class OutputSink:
         self.held_bytes = held_bytes
         self._timestamp_iso = last_isoformat()
         self._session_start_iso = last_isoformat()
+        # (the stage hides every password of a record's statement: the writer need not look
+        # again)
         self._records = RecordWriter(account_id, instance, values=values,
-                                     max_held_bytes=held_bytes)
+                                     max_held_bytes=held_bytes, redacted=True)
 
     @property
     def released_early(self) -> int:

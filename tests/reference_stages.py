@@ -189,7 +189,7 @@ class ReferenceGrouper:
             self._logged_statement(event, sql, out)
         else:
             if isinstance(event, ErrorEvent):
-                self._failed(event)
+                self._failed(event, out)
             elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
                     and event.message.startswith("connection received: ")):
@@ -197,28 +197,30 @@ class ReferenceGrouper:
             out.append(event)
         return out
 
-    def _failed(self, event: ErrorEvent) -> None:
-        # the failed statement's log_statement line or parse/bind durations: its error
+    def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
+        # the failed statement's log_statement line or parse/bind durations: its error;
+        # then what else the session had pending is complete (nothing joins it after an
+        # error) but a parse or bind that waits for its execution
         key = session_key(event)
         session = self._sessions.get(key)
         if session is None:
             return
+        matching: list[_Pending] = []
         if event.statement is None:
             # log_min_error_statement above ERROR: the statement the session was running
-            if event.severity != "ERROR" or not session.pending:
-                return
-            matching = [session.pending[-1]]
-            if matching[0].source == "audit" or matching[0].final:
-                return
+            if event.severity == "ERROR" and session.pending and \
+                    session.pending[-1].source != "audit" and not session.pending[-1].final:
+                matching = [session.pending[-1]]
         else:
             matching = [p for p in session.pending if p.source != "audit" and not p.final
                         and same_sql(p.sql, event.statement)]
-        if not matching:
-            return
-        failed = matching[-1]
-        session.pending = [p for p in session.pending if p is not failed]
-        self._held -= 1
-        self._held_bytes -= failed.size
+        if matching:
+            failed = matching[-1]
+            session.pending = [p for p in session.pending if p is not failed]
+            self._held -= 1
+            self._held_bytes -= failed.size
+        self._release(session, [p for p in session.pending
+                                if p.source != "duration" or p.final], out)
         self._drop_if_empty(key, session)
 
     def flush(self) -> list[Execution]:

@@ -4,6 +4,7 @@ pre-check of ``passwords`` mode never lets through text the redactor would chang
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 
@@ -17,6 +18,9 @@ from strategies import SETTINGS, AuditRecord, render_audit_record, scaled
 from pgaudit_parse import parse_lines
 from pgaudit_parse.events import Event
 from pgaudit_parse.formats.executions import Execution, ExecutionGrouper, _new_execution
+from pgaudit_parse.formats.record_template import RecordWriter
+from pgaudit_parse.sinks import OutputSink
+from pgaudit_parse.sql import redact
 from pgaudit_parse.sql.lexer import tokenize
 from pgaudit_parse.sql.redact import (
     _MAY_HOLD_CREDENTIAL,
@@ -264,3 +268,53 @@ def test_executions_built_through_the_slots_equal_the_dataclass(values: tuple) -
     assert type(made) is Execution and repr(made) == repr(Execution(*values))
     with pytest.raises(AttributeError):
         made.sql = "x"  # type: ignore[misc]  # still frozen
+
+
+# -- records do not hide passwords twice -------------------------------------------------
+# An output sink's records come from its SQL stage in ``passwords`` (or ``literals``) mode,
+# so their writer does not run ``redact_passwords`` on the statements again. That is
+# output-neutral only because hiding is idempotent over what the stage writes.
+
+@SETTINGS
+@given(_cue_text, st.sampled_from(["passwords", "literals"]))
+def test_hiding_passwords_again_changes_nothing(text: str, mode: str) -> None:
+    once = redact(text, mode)
+    assert redact_passwords(once) == once
+
+
+def _records(events: list[Event], mode: str | None, hide_again: bool) -> str:
+    out = io.StringIO()
+    sink = OutputSink(out, fmt="records", redact=mode)
+    if hide_again:  # the writer as it was: it hid the passwords the stage had hidden
+        sink._records = RecordWriter(values=sink.values, max_held_bytes=sink.held_bytes,
+                                     redacted=False)
+    for event in events:
+        sink.write(event)
+    sink.flush()
+    return out.getvalue()
+
+
+@scaled(0.5)
+@given(generated_events(), st.sampled_from([None, "none", "passwords", "literals"]))
+def test_records_equal_the_writer_that_hides_again(events: list[Event],
+                                                    mode: str | None) -> None:
+    assert _records(events, mode, False) == _records(events, mode, True)
+
+
+def test_records_of_credential_logs_equal_the_writer_that_hides_again() -> None:
+    from test_creds_forms import COPY_LOG, PREPARE_LOG
+
+    for lines in (COPY_LOG, PREPARE_LOG, list(_example_lines())):
+        events = list(parse_lines(lines))
+        for mode in (None, "literals"):
+            fast = _records(events, mode, False)
+            assert fast == _records(events, mode, True)
+            assert fast  # the log made records
+
+
+def test_a_writer_without_the_stage_still_hides_passwords() -> None:
+    line = ("2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  AUDIT: SESSION,1,1,ROLE,"
+            "ALTER ROLE,,,alter role a password 's3cret',<none>")
+    writer = RecordWriter()
+    out = [r for e in parse_lines([line]) for r in writer.add_lines(e)] + writer.flush_lines()
+    assert out and "s3cret" not in "".join(out)

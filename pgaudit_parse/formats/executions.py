@@ -41,6 +41,8 @@ not per line. The rule, stated once:
   not run) are that error, not a statement that ran: the error whose ``STATEMENT:`` shows
   their SQL ends them without an execution (an ERROR without ``STATEMENT:``, as
   ``log_min_error_statement`` may leave it, ends the session's latest such execution).
+  An error also completes what else its session had pending (nothing joins it after an
+  error; a parse or bind still waits for its execution): those come before the error.
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
@@ -389,7 +391,7 @@ class ExecutionGrouper:
             self._logged_statement(event, sql, out)
         else:
             if isinstance(event, ErrorEvent):
-                self._failed(event)
+                self._failed(event, out)
             elif isinstance(event, DisconnectionEvent) or (
                     isinstance(event, ConnectionEvent)
                     and event.message.startswith("connection received: ")):
@@ -561,13 +563,18 @@ class ExecutionGrouper:
         self._release(session, _complete(pending), out)
         self._append(session, _Pending(event, sql, "statement"), out)
 
-    def _failed(self, event: ErrorEvent) -> None:
+    def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
         ``log_statement`` or parse/bind durations showed it (pgAudit's lines would say it
         ran): the error's own record stands for it. An ERROR without a ``STATEMENT:``
         line (``log_min_error_statement`` above ERROR) ends the statement the session was
         running: its latest execution, if that one is still open and has no pgAudit line
-        (not a FATAL: that one may end an idle session, after its statement completed)."""
+        (not a FATAL: that one may end an idle session, after its statement completed).
+
+        What else the session had pending is complete and goes to ``out`` before the
+        error (records in the order of the log): no line can join it after an error,
+        which ends the query string (a string that fails gets no duration line) or the
+        session; only a parse or bind still waits for its execution."""
         key = session_key(event)
         session = self._sessions.get(key)
         if session is None:
@@ -575,20 +582,19 @@ class ExecutionGrouper:
         statement = event.statement
         failed: _Pending | None
         if statement is None:
-            if event.severity != "ERROR":
-                return  # a FATAL may end an idle session: no statement failed
             failed = session.pending[-1] if session.pending else None
-            if failed is None or failed.source == "audit" or failed.final:
-                return
+            if event.severity != "ERROR" or failed is None or failed.source == "audit" \
+                    or failed.final:
+                failed = None  # (a FATAL may end an idle session: no statement failed)
         else:
             failed = next((p for p in reversed(session.pending)
                            if p.source != "audit" and not p.final
                            and same_sql(p.sql, statement)), None)
-            if failed is None:
-                return
-        session.pending.remove(failed)
-        self._held -= 1
-        self._held_bytes -= failed.size
+        if failed is not None:
+            session.pending.remove(failed)
+            self._held -= 1
+            self._held_bytes -= failed.size
+        self._release(session, _complete(session.pending), out)
         self._drop_if_empty(key, session)
 
     # -- bookkeeping -----------------------------------------------------------------

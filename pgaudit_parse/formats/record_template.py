@@ -60,6 +60,10 @@ _AFTER_USER: Final = (f',"serverType":{string(SERVER_TYPE)},"serverOs":"","clien
                       ',"clientHostName":')
 
 
+def _as_given(sql: str) -> str:
+    return sql
+
+
 def _time_text(timestamp: datetime | None) -> str:
     """The ``time`` object's text of a timestamp."""
     millis, offset_minutes = _time_fields(timestamp) if timestamp is not None else (0, 0)
@@ -90,11 +94,15 @@ class RecordTemplate:
     """
 
     __slots__ = ("account_id", "instance", "values", "_connector", "_db_name", "_locator",
-                 "_time", "_accessor_mid", "_accessor_tail", "_app_user")
+                 "_time", "_accessor_mid", "_accessor_tail", "_app_user", "_hide")
 
     def __init__(self, account_id: str | None, instance: str | None,
-                 values: str = "connector") -> None:
+                 values: str = "connector", *, redacted: bool = False) -> None:
         _check_values(values)
+        #: how a statement's passwords are hidden: not again when an SQL stage in
+        #: ``passwords`` or ``literals`` mode already did (``redacted``; hiding is
+        #: idempotent, tests/test_stage_fast_paths.py)
+        self._hide: Callable[[str], str] = _as_given if redacted else redact_passwords
         self.account_id = account_id
         self.instance = instance
         self.values = values
@@ -134,7 +142,7 @@ class RecordTemplate:
         connector = self._connector
         if sql is None:
             statement = event.statement
-            sql_string = redact_passwords(statement) if statement else NOT_AVAILABLE
+            sql_string = self._hide(statement) if statement else NOT_AVAILABLE
             # (a message that quotes a password of its statement does not carry it either)
             description = redact_echo(event.message, statement, sql_string)
             if connector:
@@ -145,7 +153,7 @@ class RecordTemplate:
                 + ',"description":' + string(description)
                 + ',"sqlString":' + string(sql_string) + "}")
         else:
-            body = ('{"construct":null,"originalSqlCommand":' + string(redact_passwords(sql))
+            body = ('{"construct":null,"originalSqlCommand":' + string(self._hide(sql))
                     + '},"exception":null')
         pid = event.pid
         session = event.session_id
@@ -178,6 +186,9 @@ class RecordWriter(RecordBuilder):
     """A :class:`~pgaudit_parse.formats.guardium.RecordBuilder` that also gives its records
     as JSON lines (:meth:`add_lines`, :meth:`flush_lines`), written by
     :class:`RecordTemplate` without making their dicts: what the output sinks use.
+    ``redacted``: the events come from an SQL stage in ``passwords`` or ``literals`` mode
+    (as in the output sinks), so their statements' passwords are hidden already and are
+    not looked for again.
 
     >>> from pgaudit_parse import parse_lines
     >>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
@@ -193,14 +204,15 @@ class RecordWriter(RecordBuilder):
                  max_backends: int = 4096, max_held: int = 10_000, *,
                  values: str = "connector", max_per_session: int = 64,
                  max_wait: float = 300.0,
-                 max_held_bytes: int = DEFAULT_HELD_BYTES) -> None:
+                 max_held_bytes: int = DEFAULT_HELD_BYTES, redacted: bool = False) -> None:
         super().__init__(account_id, instance, max_backends, max_held, values=values,
                          max_per_session=max_per_session, max_wait=max_wait,
                          max_held_bytes=max_held_bytes)
         account, values = self.account_id, self.values
         #: the template of each instance name
         self._template_of: Callable[[str | None], RecordTemplate] = lru_cache(
-            maxsize=_CACHE_SIZE)(lambda name: RecordTemplate(account, name, values))
+            maxsize=_CACHE_SIZE)(lambda name: RecordTemplate(account, name, values,
+                                                             redacted=redacted))
 
     def add_lines(self, event: Event, instance: str | None = None) -> list[str]:
         """:meth:`add`'s records as JSON lines (each ends with a newline)."""
