@@ -110,6 +110,11 @@ SIGNED_PLACES = [
 ]
 
 
+def test_a_sign_before_a_cast_is_an_operator() -> None:
+    assert fingerprint("select -5::bigint") != fingerprint("select 5::bigint")
+    assert fingerprint("select -5") == fingerprint("select 5")
+
+
 @pytest.mark.parametrize("template", SIGNED_PLACES)
 def test_a_sign_after_a_keyword_belongs_to_the_constant(template: str) -> None:
     positive, negative = template.format(n="5"), template.format(n="-5")
@@ -126,9 +131,14 @@ def test_a_sign_after_a_keyword_belongs_to_the_constant(template: str) -> None:
      "select current_date - $1, null - $2, (a) - $3, a[$4] - $5, count(*) - $6"),
     ('select "default" - 5, t.zone - 5, "x" -5', 'select "default" - $1, t.zone - $2, "x" -$3'),
     ("select first - 1, zone - 1 from t", "select first - $1, zone - $2 from t"),
+    # a cast binds tighter than a sign: -5::bigint is -(5::bigint), no constant -5
+    ("select x from t where z = -5::bigint and w = - 2.5 :: numeric(3,1) and v = -7 ^ 2",
+     "select x from t where z = -$1::bigint and w = - $2 :: numeric(3,1) and v = $3 ^ $4"),
 ])
 def test_a_minus_after_an_operand_is_a_subtraction(sql: str, expected: str) -> None:
     assert redact_literals(sql) == expected
+    if "null" not in sql:  # (NULL stays a keyword here)
+        assert redact_literals(sql) == pglast.parser.normalize(sql)
 
 
 def test_keyword_lists_are_postgresqls() -> None:

@@ -164,6 +164,13 @@ def _sign_applies(sql: str, tokens: Sequence[Token], minus: int) -> bool:
     return False
 
 
+def _cast_follows(sql: str, tokens: Sequence[Token], index: int) -> bool:
+    """Is the number at ``tokens[index]`` followed by ``::`` or ``[``? Those bind tighter
+    than a sign: ``-5::bigint`` is ``-(5::bigint)``, an operator on a cast, no -5."""
+    k = _next_significant(tokens, index)
+    return k < len(tokens) and tokens[k].text(sql) in ("::", "[")
+
+
 def uescape_of(sql: str, tokens: Sequence[Token], index: int) -> tuple[str, int]:
     """(escape character, index of the last token of the UESCAPE clause) of a U&'' string."""
     k = _next_significant(tokens, index)
@@ -255,7 +262,8 @@ def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
         if token.kind == "number":
             minus = previous_significant(tokens, i)
             if (minus >= 0 and tokens[minus].kind == "operator"
-                    and tokens[minus].text(sql) == "-" and _sign_applies(sql, tokens, minus)):
+                    and tokens[minus].text(sql) == "-" and _sign_applies(sql, tokens, minus)
+                    and not _cast_follows(sql, tokens, i)):
                 start = tokens[minus].start
             found.append(Constant(start, token.end, "number", sql[start:token.end]
                                   if start == token.start else "-" + token.text(sql)))
