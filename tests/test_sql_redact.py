@@ -365,6 +365,8 @@ def test_literals_output_parses_where_the_input_did(case: tuple[str, list[str]],
      "select x::mytype(3), round(x, $1), f($2) from t"),
     ("create table t (a char(84), b numeric(10,2) default 0, c float(53), d time(0))",
      "create table t (a char(84), b numeric(10,2) default $1, c float(53), d time(0))"),
+    ("select x::int[3], 5::numeric(10,2)[2][4], x[1], (x::int[])[2] from t",
+     "select x::int[3], $1::numeric(10,2)[2][4], x[$2], (x::int[])[$3] from t"),
     ("select interval(3) '1 s', timestamp(0) with time zone '2026-01-01'",
      "select interval(3) $1, timestamp(0) with time zone $2"),
 ])

@@ -193,7 +193,7 @@ _MODIFIED_TYPES: Final = frozenset("""
 
 #: Text that may hold type modifiers (a "(" somewhere, and "::" or one of the types
 #: above): what does not match holds none (shapes and the fast path of literals test it).
-TYPE_MODIFIER_CUE: Final = re.compile(
+TYPE_MODIFIER_CUE: Final = re.compile(  # ("[" only after "::")
     r"::|\b(?:" + "|".join(sorted(_MODIFIED_TYPES)) + r")\b", re.IGNORECASE)
 
 
@@ -203,33 +203,41 @@ def may_hold_type_modifiers(sql: str) -> bool:
     >>> may_hold_type_modifiers("select x::numeric(10,2)"), may_hold_type_modifiers("select f(1)")
     (True, False)
     """
-    return "(" in sql and TYPE_MODIFIER_CUE.search(sql) is not None
+    return ("(" in sql or "[" in sql) and TYPE_MODIFIER_CUE.search(sql) is not None
 
 
-def _type_modifiers_end(sql: str, tokens: Sequence[Token], index: int) -> int:
-    """Index of the ")" that closes the type modifiers opened by ``tokens[index]`` (a "("
-    right after ``numeric``, ``varchar``... or after a type name that follows ``::``), when
-    they are numbers (``numeric(5, -2)``); -1 otherwise."""
+def _type_modifiers_end(sql: str, tokens: Sequence[Token], index: int,
+                        type_part: int) -> int:
+    """Index of the ")" or "]" that closes the type modifiers or array bounds opened by
+    ``tokens[index]`` (a "(" right after ``numeric``, ``varchar``...; a "(" or "[" after a
+    type name that follows ``::``, or after ``type_part``, the index of the end of the
+    type's modifiers before: ``x::numeric(10,2)[3]``), when they hold numbers only
+    (``numeric(5, -2)``); -1 otherwise."""
+    opener = tokens[index].text(sql)
     before = previous_significant(tokens, index)
-    if before < 0 or tokens[before].kind not in ("ident", "qident"):
+    if before < 0:
         return -1
-    if not (tokens[before].kind == "ident"
-            and tokens[before].text(sql).lower() in _MODIFIED_TYPES):
-        # x::name(3), x::schema.name(3)
-        k = before
-        while True:
-            k = previous_significant(tokens, k)
-            if k >= 0 and tokens[k].text(sql) == ".":
-                k = previous_significant(tokens, k)
-                if k >= 0 and tokens[k].kind in ("ident", "qident"):
-                    continue
-                return -1
-            break
-        if k < 0 or tokens[k].text(sql) != "::":
+    if before != type_part:
+        if tokens[before].kind not in ("ident", "qident"):
             return -1
+        if not (opener == "(" and tokens[before].kind == "ident"
+                and tokens[before].text(sql).lower() in _MODIFIED_TYPES):
+            # x::name(3), x::schema.name(3), x::int[3]
+            k = before
+            while True:
+                k = previous_significant(tokens, k)
+                if k >= 0 and tokens[k].text(sql) == ".":
+                    k = previous_significant(tokens, k)
+                    if k >= 0 and tokens[k].kind in ("ident", "qident"):
+                        continue
+                    return -1
+                break
+            if k < 0 or tokens[k].text(sql) != "::":
+                return -1
+    closer = ")" if opener == "(" else "]"
     for j in range(index + 1, len(tokens)):
         kind, text = tokens[j].kind, tokens[j].text(sql)
-        if text == ")":
+        if text == closer:
             return j
         if not (kind in TRIVIA_KINDS or kind == "number" or text in (",", "-")):
             return -1
@@ -247,14 +255,16 @@ def find_constants(sql: str, tokens: Sequence[Token]) -> list[Constant]:
     """
     found: list[Constant] = []
     skip_until = -1
+    type_part = -1  # the end of the type modifiers last skipped
     for i, token in enumerate(tokens):
         if i <= skip_until:
             continue
         if token.kind == "qident" and sql[token.start] in "uU":
             skip_until = uescape_of(sql, tokens, i)[1]  # U&"..." UESCAPE '!': no constant
             continue
-        if token.kind == "punct" and sql[token.start] == "(":
-            skip_until = _type_modifiers_end(sql, tokens, i)  # numeric(10,2): a type
+        if token.kind == "punct" and sql[token.start] in "([":
+            skip_until = _type_modifiers_end(sql, tokens, i, type_part)  # numeric(10,2)
+            type_part = skip_until
             continue
         if token.kind not in CONSTANT_KINDS:
             continue
