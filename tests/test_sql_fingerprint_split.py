@@ -384,6 +384,9 @@ def test_a_function_call_line_is_not_a_settings_statement() -> None:
     sql = "set work_mem = '4MB'; select f(6)"
     assert m.match(1, 1, "EXECUTE", sql) == Split("select f(6)", True)
     assert m.match(1, 1, "SELECT", sql) == Split("select f(6)", True)
+    # (deferred triggers run at SET CONSTRAINTS ... IMMEDIATE: a function call may be it)
+    sql = "set constraints all immediate; select f(6)"
+    assert m.match(2, 1, "EXECUTE", sql) != Split("select f(6)", True)
 
 
 def test_a_string_run_again_does_not_match_what_the_last_run_skipped() -> None:

@@ -169,8 +169,9 @@ class _Statement:
                  if t.kind not in TRIVIA_KINDS][:64]
         first = words[0] if words else ""
         second = words[1] if len(words) > 1 else ""
+        # (SET CONSTRAINTS ... IMMEDIATE and PREPARE TRANSACTION run deferred triggers)
         return cls(text, first.upper(), _runs_query(words),
-                   first.upper() in _CALL_NO_FUNCTION or (
+                   first.upper() in _CALL_NO_FUNCTION and second != "constraints" or (
                        first == "prepare" and second != "transaction"))
 
     def fits(self, command: str | None) -> bool:
