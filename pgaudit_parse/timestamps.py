@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Final
 
@@ -113,6 +113,37 @@ def zone_for(name: str) -> timezone:
     return timezone(offset)
 
 
+#: A quoted abbreviation of a POSIX zone string (``<-03>+3``).
+_QUOTED_NAME = re.compile(r"<([^<>]*)>")
+
+
+def log_zone(name: str) -> tzinfo | None:
+    """The zone of a ``log_timezone`` setting, as PostgreSQL reads it: an IANA name, or a
+    POSIX zone string, whose offsets count west of Greenwich (``UTC+3`` is three hours
+    behind UTC; python-dateutil alone reads ``UTC+3`` and ``GMT+3`` the other way round).
+    None for a name neither knows.
+
+    >>> from datetime import datetime
+    >>> [datetime(2026, 11, 30, 23, tzinfo=log_zone(name)).isoformat()
+    ...  for name in ("UTC+3", "<-03>+3", "Asia/Kolkata")]
+    ['2026-11-30T23:00:00-03:00', '2026-11-30T23:00:00-03:00', '2026-11-30T23:00:00+05:30']
+    """
+    if not name.strip():
+        return None
+    found = _tz.gettz(name)
+    if found is not None and not isinstance(found, _tz.tzstr):
+        return found  # a zone of the tz database
+    # (a quoted abbreviation: tzstr takes letters only; a numeric one is printed as such,
+    # and read without the zone)
+    text = _QUOTED_NAME.sub(lambda m: m.group(1) if m.group(1).isalpha() else "ZZZ", name)
+    if found is None and text == name:
+        return None
+    try:
+        return _tz.tzstr(text, posix_offset=True)
+    except ValueError:
+        return None
+
+
 def _instant(moment: datetime) -> datetime:
     """``moment`` if it is an instant every output can write (in UTC too): a time near
     year 1 or 9999 whose offset takes it past datetime's range is not (raises
@@ -180,7 +211,7 @@ class TimestampParser:
         self.zone = zone
         self._tzinfo = None
         if zone is not None:
-            found = _tz.gettz(zone) if zone.strip() else None
+            found = log_zone(zone)
             if found is None:
                 raise TimestampError(f"unknown time zone {zone!r} (use an IANA name such "
                                      "as Asia/Shanghai)")

@@ -94,6 +94,31 @@ def _group(kind: str) -> int:
     return KIND_GROUPS.index(kind) if kind in KIND_GROUPS[:3] else 3
 
 
+def _one_line(text: str | None, limit: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+#: The longest name a counter keeps (a user, database, object, client or application;
+#: PostgreSQL's own names stop at 63 bytes): longer ones are cut, so the counters' memory
+#: is ``max_keys`` short keys whatever the lines hold.
+MAX_KEY_CHARS: Final = 256
+
+
+def _clip(key: Any) -> Any:
+    """A counter's key with its texts cut to :data:`MAX_KEY_CHARS`.
+
+    >>> _clip("a" * 300)[-3:], _clip(("x", 1))
+    ('aa…', ('x', 1))
+    """
+    if isinstance(key, str):
+        return key if len(key) <= MAX_KEY_CHARS else key[: MAX_KEY_CHARS - 1] + "…"
+    if isinstance(key, tuple) and any(isinstance(part, str) and len(part) > MAX_KEY_CHARS
+                                      for part in key):
+        return tuple(_clip(part) for part in key)
+    return key
+
+
 class BoundedCounter:
     """A counter of at most ``max_keys`` keys; later new keys count under ``(other)``.
 
@@ -112,6 +137,7 @@ class BoundedCounter:
     def add(self, key: Any, count: int = 1) -> None:
         """Count ``key`` (or ``(other)`` once ``max_keys`` distinct keys are held)."""
         counts = self.counts
+        key = _clip(key)
         if key not in counts and len(counts) >= self.max_keys:
             key = OTHER if not isinstance(key, tuple) else (OTHER,) * len(key)
         counts[key] = counts.get(key, 0) + count
@@ -152,6 +178,7 @@ class GroupCounts:
 
     def add(self, key: str, column: int) -> None:
         """Count one in ``column`` (and one in the last column, all messages)."""
+        key = _clip(key)
         counts = self.counts.get(key)
         if counts is None:
             if len(self.counts) >= self.max_keys:
@@ -258,9 +285,6 @@ class Change:
     line: int
 
 
-def _one_line(text: str | None, limit: int) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class Summary:
@@ -324,7 +348,7 @@ class Summary:
             if self.last is None or stamp > self.last:
                 self.last = stamp
             self.histogram.add(stamp.timestamp(), _group(kind))
-        user = event.user or "-"
+        user = _clip(event.user or "-")
         if event.user is not None:
             kinds = self.user_kinds.get(user)
             if kinds is None:
@@ -381,7 +405,7 @@ class Summary:
                 self._objects_counted.clear()  # bounded: at worst an object counts twice
             counted = self._objects_counted[session] = set()
         if audit.object_name:
-            target = (audit.object_name, audit.object_type or "-")
+            target = _clip((audit.object_name, audit.object_type or "-"))
             if target not in counted and len(counted) < 1024:
                 counted.add(target)
                 self.objects.add(target)
@@ -393,8 +417,8 @@ class Summary:
             else:
                 self.privilege_changes_omitted += 1
         changes.append(Change(
-            event.timestamp, event.user, event.database, audit.class_ or "-",
-            audit.command or "-", audit.object_name,
+            event.timestamp, _clip(event.user), _clip(event.database),
+            _clip(audit.class_ or "-"), _clip(audit.command or "-"), _clip(audit.object_name),
             _one_line(redact_passwords(audit.statement or ""), 500),  # a report: no password
             event.source, event.line,
         ))

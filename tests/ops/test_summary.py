@@ -322,6 +322,36 @@ def test_memory_stays_bounded_with_long_distinct_statements() -> None:
     assert feed(400) < feed(50) + 4 * 1024 * 1024
 
 
+def test_memory_stays_bounded_with_long_distinct_names() -> None:
+    """Users, databases, objects, clients and applications of 64 KB each, all different:
+    the counters keep at most ``max_keys`` keys, and each key at most a few hundred
+    characters (a key of any length made the bound ``max_keys`` times the longest line)."""
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    long = "n" * 64 * 1024
+
+    def feed(count: int) -> tuple[Summary, int]:
+        summary = Summary(max_keys=100, max_changes=20)
+        tracemalloc.start()
+        for n in range(count):
+            name = f"{n}{long}"
+            fields = AuditFields("SESSION", n + 1, 1, "DDL", f"CREATE {name}", "TABLE",
+                                 name, "create table t ()", [], None)
+            # (one backend: its next statement completes the last one, which is let go)
+            summary.add(AuditEvent(timestamp=start + timedelta(seconds=n), severity="LOG",
+                                   message="AUDIT: ...", user=name, database=name, pid=7,
+                                   client_host=name, application_name=name, audit=fields))
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        return summary, size
+
+    small, small_size = feed(50)
+    large, large_size = feed(400)
+    assert large.audit_executions == 400 and len(large.by_user) == 101
+    assert large_size < small_size + 4 * 1024 * 1024, (small_size, large_size)
+    text = large.render_text()
+    assert "…" in text and long not in text
+
+
 def test_summary_counts_one_per_execution_like_the_records(server_run, capsys) -> None:
     """The audited executions summary counts are the Guardium records with a statement,
     for the stderr log, the csvlog and the jsonlog of a real run."""
