@@ -402,3 +402,41 @@ def test_a_string_run_again_does_not_match_what_the_last_run_skipped() -> None:
     sql = "select 'Mk1' from t; insert into t values (1)"
     assert m.match(2, 1, "SELECT", sql) == Split("select 'Mk1' from t", True)
     assert m.match(2, 2, "INSERT", sql) == Split("insert into t values (1)", True)
+
+
+def test_a_function_body_of_several_statements_has_its_own_matching() -> None:
+    # A real server (hunt-sql): f2() is LANGUAGE sql AS 'insert into t values (1); select 1';
+    # pgAudit logs each statement of its body with the body's text (substatements 3, 4)
+    # between the lines of the calling string, which goes on afterwards.
+    sql = "select f2(); select 'Mk21' from t; select f2(); insert into t values (22)"
+    body = "insert into t values (1); select 1"
+    m = StatementMatcher()
+    lines = [(1, 1, "SELECT", sql, "select f2()"),
+             (1, 2, "EXECUTE", sql, "select f2()"),
+             (1, 3, "INSERT", body, "insert into t values (1)"),
+             (1, 4, "SELECT", body, "select 1"),
+             (2, 1, "SELECT", sql, "select 'Mk21' from t"),
+             (3, 1, "SELECT", sql, "select f2()"),
+             (3, 2, "EXECUTE", sql, "select f2()"),
+             (3, 3, "INSERT", body, "insert into t values (1)"),
+             (3, 4, "SELECT", body, "select 1"),
+             (4, 1, "INSERT", sql, "insert into t values (22)")]
+    for statement_id, substatement_id, command, text, expected in lines:
+        assert m.match(1, statement_id, command, text, substatement_id=substatement_id) == \
+            Split(expected, True), (statement_id, substatement_id)
+
+
+def test_lines_of_one_statement_share_its_split() -> None:
+    # CTAS: its query's SELECT (substatement 1), then CREATE TABLE AS (2); log_rows: a
+    # function call's EXECUTE (2) before the calling SELECT (1); OBJECT lines (same ids)
+    sql = "create table t2 as select 1; select f(2) from t"
+    m = StatementMatcher()
+    assert m.match(1, 1, "SELECT", sql, substatement_id=1) == Split(
+        "create table t2 as select 1", True)
+    assert m.match(1, 1, "CREATE TABLE AS", sql, substatement_id=2) == Split(
+        "create table t2 as select 1", True)
+    assert m.match(1, 2, "EXECUTE", sql, substatement_id=2) == Split(
+        "select f(2) from t", True)
+    assert m.match(1, 2, "SELECT", sql, substatement_id=1) == Split("select f(2) from t", True)
+    assert m.match(1, 2, "SELECT", sql, "OBJECT", substatement_id=1) == Split(
+        "select f(2) from t", True)

@@ -231,42 +231,78 @@ class Split:
 
 @dataclass(slots=True)
 class _Backend:
+    """What one backend's lines of one string have matched so far."""
+
     full: str
     statements: list[_Statement]
     next_index: int = 0
     statement_id: int | None = None
+    substatement_id: int | None = None
     split: Split | None = None
     exact: bool = True  # every line so far was matched for certain
+    nested: bool = False  # a function's body (its lines are substatements of a call)
 
 
 class StatementMatcher:
     """Per backend: which statement of a multi-statement string an audit line is about.
 
     Feed it the audit lines of each backend in log order (``key`` names the backend, e.g.
-    (stream, pid)). Memory is bounded by ``max_backends`` (least recently seen dropped).
+    (stream, pid)). A backend may have lines of several strings at once: a SQL function
+    whose body holds several statements has its body's lines (substatements) among those
+    of the string that calls it; each string is matched on its own (the last
+    ``strings_per_backend`` of each backend are kept). Memory is bounded by
+    ``max_backends`` (least recently seen dropped).
     """
 
-    def __init__(self, max_backends: int = 4096) -> None:
+    def __init__(self, max_backends: int = 4096, strings_per_backend: int = 4) -> None:
         self.max_backends = max_backends
-        self._backends: OrderedDict[Hashable, _Backend] = OrderedDict()
+        self.strings_per_backend = strings_per_backend
+        self._backends: OrderedDict[Hashable, OrderedDict[str, _Backend]] = OrderedDict()
 
     def match(self, key: Hashable, statement_id: int, command: str | None,
-              statement: str | None, audit_type: str = "SESSION") -> Split | None:
+              statement: str | None, audit_type: str = "SESSION",
+              substatement_id: int | None = None) -> Split | None:
         """The single statement of this line, or None when ``statement`` is one statement."""
         if not statement or ";" not in statement.rstrip().rstrip(";"):
             return None  # one statement (a final ";" is common: psql sends it)
-        backend = self._backends.get(key)
-        if backend is None or backend.full != statement:
+        strings = self._backends.get(key)
+        backend = strings.get(statement) if strings is not None else None
+        if backend is None:
             texts = split_statements(statement)
             if len(texts) < 2:
                 return None
-            backend = _Backend(statement, [_Statement.of(text) for text in texts])
-        self._backends[key] = backend
+            backend = _Backend(statement, [_Statement.of(text) for text in texts],
+                               nested=substatement_id is not None and substatement_id > 1
+                               and command != "EXECUTE")
+        if strings is None:
+            strings = self._backends[key] = OrderedDict()
+        strings[statement] = backend
+        strings.move_to_end(statement)
+        while len(strings) > self.strings_per_backend:
+            strings.popitem(last=False)
         self._backends.move_to_end(key)
         while len(self._backends) > self.max_backends:
             self._backends.popitem(last=False)
-        if backend.statement_id == statement_id and backend.split is not None:
-            return backend.split  # another line of the same statement (OBJECT, relation)
+        if backend.statement_id == statement_id and backend.split is not None and (
+                substatement_id is None or backend.substatement_id is None
+                or substatement_id == backend.substatement_id
+                or (not backend.nested and (1 in (substatement_id, backend.substatement_id)
+                                            or command == "EXECUTE"))):
+            # another line of the same statement (OBJECT, a relation, the query of a
+            # CREATE TABLE AS, a function it calls); in a function's body each
+            # substatement is a statement of its own
+            return backend.split
+        if backend.nested and backend.statement_id != statement_id:
+            backend.next_index, backend.exact = 0, True  # the body runs from its start
+        split = self._next(backend, command, audit_type)
+        backend.statement_id = statement_id
+        backend.substatement_id = substatement_id
+        backend.split = split
+        return split
+
+    @staticmethod
+    def _next(backend: _Backend, command: str | None, audit_type: str) -> Split:
+        """The next statement of ``backend``'s string that a line of ``command`` is about."""
         statements = backend.statements
         fits = [s.fits(command) for s in statements]
         fitting = [i for i in range(backend.next_index, len(statements)) if fits[i]]
@@ -292,7 +328,4 @@ class StatementMatcher:
                 certain = backend.exact and not skippable
             backend.next_index = index + 1
         backend.exact = backend.exact and certain
-        split = Split(statements[fitting[0]].text if certain else statement, certain)
-        backend.statement_id = statement_id
-        backend.split = split
-        return split
+        return Split(statements[fitting[0]].text if certain else backend.full, certain)
