@@ -426,6 +426,16 @@ def test_a_function_body_of_several_statements_has_its_own_matching() -> None:
             Split(expected, True), (statement_id, substatement_id)
 
 
+def test_a_string_first_seen_at_substatement_2_is_the_top_level_one() -> None:
+    # pgaudit.log = 'ddl': only CREATE TABLE AS lines (substatement 2) of each statement
+    sql = "create table t2 as select 1; create table t3 as select 2"
+    m = StatementMatcher()
+    assert m.match(1, 1, "CREATE TABLE AS", sql, substatement_id=2) == Split(
+        "create table t2 as select 1", True)
+    assert m.match(1, 2, "CREATE TABLE AS", sql, substatement_id=2) == Split(
+        "create table t3 as select 2", True)
+
+
 def test_lines_of_one_statement_share_its_split() -> None:
     # CTAS: its query's SELECT (substatement 1), then CREATE TABLE AS (2); log_rows: a
     # function call's EXECUTE (2) before the calling SELECT (1); OBJECT lines (same ids)

@@ -271,8 +271,11 @@ class StatementMatcher:
             texts = split_statements(statement)
             if len(texts) < 2:
                 return None
+            # (a body's statements come after the call's lines: the calling statement
+            # is substatement 1, the function call 2; a top-level statement's own lines
+            # are 1 and 2: CREATE TABLE AS after its query)
             backend = _Backend(statement, [_Statement.of(text) for text in texts],
-                               nested=substatement_id is not None and substatement_id > 1
+                               nested=substatement_id is not None and substatement_id > 2
                                and command != "EXECUTE")
         if strings is None:
             strings = self._backends[key] = OrderedDict()
