@@ -193,8 +193,12 @@ _MODIFIED_TYPES: Final = frozenset("""
 
 #: Text that may hold type modifiers (a "(" somewhere, and "::" or one of the types
 #: above): what does not match holds none (shapes and the fast path of literals test it).
-TYPE_MODIFIER_CUE: Final = re.compile(  # ("[" only after "::")
-    r"::|\b(?:" + "|".join(sorted(_MODIFIED_TYPES)) + r")\b", re.IGNORECASE)
+TYPE_MODIFIER_CUE: Final = re.compile(
+    r"::|\b(?:" + "|".join(sorted(_MODIFIED_TYPES)) + r")\b"
+    r"|\bas\s+(?:[^\s()\[\].\"]+|\"[^\"]*\")(?:\s*\.\s*(?:[^\s()\[\].\"]+|\"[^\"]*\"))*"
+    r"\s*[(\[]",
+    re.IGNORECASE)  # (AS name(...): see below for comments)
+_AS = re.compile(r"\bas\b", re.IGNORECASE)
 
 
 def may_hold_type_modifiers(sql: str) -> bool:
@@ -203,14 +207,19 @@ def may_hold_type_modifiers(sql: str) -> bool:
     >>> may_hold_type_modifiers("select x::numeric(10,2)"), may_hold_type_modifiers("select f(1)")
     (True, False)
     """
-    return ("(" in sql or "[" in sql) and TYPE_MODIFIER_CUE.search(sql) is not None
+    if "(" not in sql and "[" not in sql:
+        return False
+    if TYPE_MODIFIER_CUE.search(sql) is not None:
+        return True
+    # a comment may stand between AS and the type: AS /* c */ name(3)
+    return ("/*" in sql or "--" in sql) and _AS.search(sql) is not None
 
 
 def _type_modifiers_end(sql: str, tokens: Sequence[Token], index: int,
                         type_part: int) -> int:
     """Index of the ")" or "]" that closes the type modifiers or array bounds opened by
     ``tokens[index]`` (a "(" right after ``numeric``, ``varchar``...; a "(" or "[" after a
-    type name that follows ``::``, or after ``type_part``, the index of the end of the
+    type name that follows ``::`` or ``AS``, or after ``type_part``, the index of the end of the
     type's modifiers before: ``x::numeric(10,2)[3]``), when they hold numbers only
     (``numeric(5, -2)``); -1 otherwise."""
     opener = tokens[index].text(sql)
@@ -232,8 +241,9 @@ def _type_modifiers_end(sql: str, tokens: Sequence[Token], index: int,
                         continue
                     return -1
                 break
-            if k < 0 or tokens[k].text(sql) != "::":
-                return -1
+            if k < 0 or tokens[k].text(sql).lower() not in ("::", "as"):
+                return -1  # (CAST(x AS name(3)); a name with a list of numbers after
+                #            AS is a type: column aliases are names)
     closer = ")" if opener == "(" else "]"
     for j in range(index + 1, len(tokens)):
         kind, text = tokens[j].kind, tokens[j].text(sql)
