@@ -12,7 +12,9 @@ records waiting for their ``duration:`` line), so a worker first *warms up*: it 
 produces, and then writes exactly what one process writes while reading the lines of its
 chunk. A worker stops at its chunk's last line without flushing; what is still held then
 is released by the next worker, whose warm-up holds the same state. Each worker reports
-the first line of the oldest entry or record it still holds at its end; when the next
+the first line of the oldest entry or record it still holds at its end, or of what its SQL
+stage remembers to redact later lines (a statement PREPAREd with a credential parameter, a
+RAISE format that prints one, a value a redaction hid), if that is older; when the next
 chunk's warm-up did not reach back that far (an idle session, a huge message), that chunk
 is parsed again from there, or, if that is more than two chunks back, the rest of the file
 is parsed by one process. Nothing is lost or written twice; the one possible difference
@@ -406,7 +408,8 @@ class _Done:
     rejected: int
     error: str | None = None  # why the input could not be read (InputError's cause)
     #: The first line of the oldest entry or held record still pending at the chunk's
-    #: end: the next chunk's worker must start its warm-up there at the latest.
+    #: end, or of what the SQL stage still remembers: the next chunk's worker must start
+    #: its warm-up there at the latest.
     held_from: int | None = None
     #: Warnings about ambiguous zone abbreviations (the parent tells each once).
     zone_warnings: tuple[str, ...] = ()
@@ -517,6 +520,11 @@ def _parse_chunk_to_files(task: _Task) -> _Done:
             held = sink.oldest_held_line()
             if held is not None:
                 pending.append(held)
+            # (what the SQL stage remembers: the next chunk hides what it hides only if
+            # its worker reads the lines it learned that from)
+            remembered = sink.memory_from()
+            if remembered is not None:
+                pending.append(remembered)
             held_from = min(pending, default=None)
         out_file.flush()
         err_file.flush()

@@ -468,6 +468,11 @@ class OutputSink:
         if self.errors is not None and errors_path is not None:
             _copy_file(errors_path, self.errors)
 
+    def memory_from(self) -> int | None:
+        """The earliest input line of what the SQL stage remembers to redact what follows
+        (see :meth:`~pgaudit_parse.sql.stage.SqlStage.memory_from`)."""
+        return self._sql.memory_from()
+
     def oldest_held_line(self) -> int | None:
         """The input line of the oldest event whose record waits for its duration line."""
         return self._records.oldest_held_line()

@@ -240,3 +240,52 @@ def test_max_line_bytes_counts_input_bytes_in_one_process_and_with_jobs(
     if pieces[-1] == b"":
         pieces.pop()
     assert over == [n for n, piece in enumerate(pieces, 1) if len(piece) > limit]
+
+
+# -- what the SQL stage remembers of a session, across chunk edges ----------------------
+# The stage remembers statements PREPAREd with a credential parameter (to hide the
+# argument of a later EXECUTE), RAISE formats that print one (to hide the message), and
+# the values a statement's redaction hid (an error may echo them). A chunk's worker that
+# starts after such a line, beyond its warm-up, must still hide what one process hides.
+
+_P = "2026-11-25 16:05:05 UTC:10.0.1.25(50012):alice@shop:[4242]:"
+_Q = "2026-11-25 16:05:06 UTC:10.0.1.26(50013):bob@shop:[4343]:"
+
+
+def _filler(count: int) -> list[str]:
+    return [_Q + f"LOG:  AUDIT: SESSION,{n},1,READ,SELECT,,,select {n},<none>"
+            for n in range(1, count + 1)]
+
+
+_PREPARE = "PREPARE q(text, int) AS UPDATE users SET password = $1 WHERE id = $2"
+_CREATE = ("CREATE FUNCTION tell(api_token text) RETURNS void LANGUAGE plpgsql AS "
+           "$$BEGIN RAISE NOTICE 'using token %', api_token; END$$")
+# (each statement completed by its duration line: no record waits at a chunk's end, which
+# would make the next chunk's worker read from it again anyway)
+MEMORY_LOGS = {
+    "prepare": [_P + f"LOG:  AUDIT: SESSION,1,1,MISC,PREPARE,,,{_PREPARE},<none>",
+                _P + f"LOG:  duration: 0.100 ms  statement: {_PREPARE}",
+                *_filler(200),
+                _P + "LOG:  AUDIT: SESSION,2,1,WRITE,UPDATE,,,\"EXECUTE q('Kx1', 7)\",<none>",
+                _P + "LOG:  duration: 0.100 ms  statement: EXECUTE q('Kx1', 7)",
+                _P + "LOG:  statement: EXECUTE q('Kx2', 7)"],
+    "raise": [_P + f"LOG:  statement: {_CREATE}",
+              _P + f"LOG:  duration: 0.100 ms  statement: {_CREATE}",
+              *_filler(200),
+              _Q + "NOTICE:  using token Kx3",
+              _Q + "CONTEXT:  PL/pgSQL function tell(text) line 1 at RAISE"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEMORY_LOGS))
+def test_what_the_sql_stage_remembers_crosses_chunk_edges(name: str, tmp_path: Path) -> None:
+    log = SessionLog(RDS_PREFIX, tuple(line.encode() for line in MEMORY_LOGS[name]), True)
+    path = tmp_path / "postgresql.log"
+    path.write_bytes(log.data)
+    assert len(plan_chunks(str(path), LinePrefix(RDS_PREFIX), 2, chunk_bytes=8000)) > 2
+    renderings = [("records", None, "connector"), ("events", "passwords", "connector"),
+                  ("ecs", "passwords", "connector")]
+    check_same_bytes(log, 8000, 100, 2, renderings)
+    for fmt, redact, values in renderings:
+        out, _, used = render(str(path), RDS_PREFIX, fmt, redact, values, 2, 8000, 100, 2)
+        assert used == 2 and "Kx" not in out, (fmt, out)

@@ -105,6 +105,50 @@ def test_held_records_stay_within_their_byte_budget_and_none_is_lost() -> None:
     assert builder.held_bytes == 0
 
 
+@pytest.mark.parametrize("where", ["user", "detail"])
+def test_held_records_count_every_text_their_events_keep(where: str) -> None:
+    """The byte budget of held executions counts what their events keep besides the SQL
+    and the message: prefix values (a 4 KB user name) and a DETAIL (an execute line's
+    parameters). It counted SQL and message only: 2000 held executions kept 13 MB
+    within a 256 KB budget."""
+    head = "2026-11-25 16:05:01 UTC:10.0.0.5(5000):"
+    big = "v" * 4000
+
+    def lines(count: int) -> Iterator[Line]:
+        number = 0
+        for pid in range(1000, 1000 + count):
+            user = f"{big}{pid}" if where == "user" else "u"
+            prefix = f"{head}{user}@db:[{pid}]:"
+            if where == "user":
+                number += 1
+                yield Line(f"{prefix}LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>",
+                           "f", number)
+            else:
+                number += 2
+                yield Line(f"{prefix}LOG:  execute S_1: select $1", "f", number - 1)
+                yield Line(f"{prefix}DETAIL:  parameters: $1 = '{big}{pid}'", "f", number)
+
+    def retained(count: int) -> tuple[int, RecordBuilder]:
+        builder = RecordBuilder(max_held_bytes=256 * 1024)
+        parser = pp.Parser()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for line in lines(count):
+                for event in parser.feed(line):
+                    builder.add(event)
+            gc.collect()
+            return tracemalloc.get_traced_memory()[0] - before, builder
+        finally:
+            tracemalloc.stop()
+
+    small, _ = retained(200)
+    large, builder = retained(2000)
+    assert builder.released_early > 0
+    assert large < small + 2 * MIB, (small, large)
+
+
 def test_defaults_add_up_to_the_documented_total() -> None:
     assert DEFAULT_STATE_BYTES == 64 * MIB
     assert split_state_bytes(DEFAULT_STATE_BYTES) == (DEFAULT_STATEMENT_CACHE_BYTES,

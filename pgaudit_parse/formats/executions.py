@@ -46,8 +46,9 @@ not per line. The rule, stated once:
 
 Bounded memory: an execution waits for its other lines only while (a) its session has
 fewer than ``max_per_session`` pending, (b) fewer than ``max_held`` are pending in all and
-their SQL texts add up to less than ``max_held_bytes`` characters (beyond either, the least
-recently active session is released whole), and (c) its session
+their texts (SQL, message, DETAIL, prefix values) add up to less than ``max_held_bytes``
+characters (beyond either, the least recently active session is released whole), and (c)
+its session
 has written a line in the last ``max_wait`` seconds of log time (judged by the timestamps
 of later lines, so a replayed old log behaves like a live one). :meth:`flush` releases
 everything (end of input, or before acknowledging a batch).
@@ -229,7 +230,7 @@ class _Pending:
         self.rows = rows
         self.lines = 1
         self.first_line = event.line
-        self.size = len(sql) + len(event.message)  # what it keeps alive, roughly
+        self.size = len(sql) + _kept(event)  # what it keeps alive, roughly
         self.sources = {event.source}
         #: a ``log_statement`` line showed it: the query string's own execution
         self.query = source == "statement"
@@ -254,6 +255,15 @@ class _Pending:
     def done(self) -> Execution:
         return _new_execution(self.event, self.sql, self.source, self.micros, self.rows,
                               self.lines, self.first_line)
+
+
+def _kept(event: Event) -> int:
+    """The characters of the texts an event holds besides its SQL: its message, DETAIL
+    (an execute line's parameters) and prefix values (what a crafted line may make
+    long), which a held execution keeps alive."""
+    return (len(event.message) + len(event.detail or "") + len(event.user or "")
+            + len(event.database or "") + len(event.client_host or "")
+            + len(event.application_name or "") + len(event.session_id or ""))
 
 
 def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
@@ -412,7 +422,7 @@ class ExecutionGrouper:
 
     @property
     def held_bytes(self) -> int:
-        """The pending executions' SQL (characters)."""
+        """The pending executions' texts (characters: see :func:`_kept`)."""
         return self._held_bytes
 
     def held_sources(self) -> set[str]:

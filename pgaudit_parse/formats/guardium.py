@@ -268,7 +268,7 @@ def record_schema() -> dict[str, Any]:
     return schema
 
 
-#: SQL characters the executions waiting for their other lines may hold by default (with
+#: Characters of text the executions waiting for their other lines may hold by default (with
 #: the ``<previously logged>`` cache, 64 MiB of state in all: see docs/memory.md).
 DEFAULT_HELD_BYTES: Final = 16 * 1024 * 1024
 
@@ -331,12 +331,13 @@ class RecordBuilder:
 
     @property
     def max_held_bytes(self) -> int:
-        """The bound of the held executions' SQL (characters)."""
+        """The bound of the held executions' texts (characters: SQL, message, DETAIL,
+        prefix values)."""
         return self._grouper.max_held_bytes
 
     @property
     def held_bytes(self) -> int:
-        """The held executions' SQL now (characters)."""
+        """The held executions' texts now (characters)."""
         return self._grouper.held_bytes
 
     @property

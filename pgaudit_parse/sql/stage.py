@@ -298,11 +298,13 @@ class _Session:
     a credential as a parameter, and the values its statements' redaction hid (a message
     it makes the server write may echo them)."""
 
-    __slots__ = ("prepared", "hidden")
+    __slots__ = ("prepared", "hidden", "since")
 
-    def __init__(self) -> None:
+    def __init__(self, since: int) -> None:
         self.prepared: Prepared = {}
         self.hidden: tuple[str, ...] = ()
+        #: the input line that made it (what it holds was learned there or later)
+        self.since = since
 
 
 # A hidden value shorter than this is not looked for in other messages (it would hide
@@ -343,6 +345,30 @@ class SqlStage:
         self._max_backends = max_backends
         self._sessions: OrderedDict[tuple[str, object], _Session] = OrderedDict()
         self._patterns: OrderedDict[tuple[str, str], EchoPattern] = OrderedDict()
+        #: the input line of the oldest RAISE pattern held (while any is)
+        self._patterns_since: int | None = None
+
+    def memory_from(self) -> int | None:
+        """The earliest input line of what the stage remembers now (a statement PREPAREd
+        with a credential parameter, a value a redaction hid, a RAISE pattern), or None
+        when it remembers nothing: a reader that starts after that line (a ``--jobs``
+        chunk) must read from it to redact what follows as this stage does.
+
+        >>> from pgaudit_parse import parse_lines
+        >>> stage = SqlStage("passwords")
+        >>> for event in parse_lines([
+        ...         "2026-11-25 16:05:01 UTC::@:[7]:LOG:  statement: select 1",
+        ...         "2026-11-25 16:05:01 UTC::@:[7]:LOG:  statement: PREPARE q AS "
+        ...         "ALTER ROLE a PASSWORD $1"]):
+        ...     _ = stage.apply(event)
+        >>> stage.memory_from()
+        2
+        """
+        lines = [session.since for session in self._sessions.values()
+                 if session.prepared or session.hidden]
+        if self._patterns and self._patterns_since is not None:
+            lines.append(self._patterns_since)
+        return min(lines, default=None)
 
     def _follow(self, event: Event, texts: Sequence[str]) -> _Session | None:
         """Remember what this event's SQL (``texts``) tells about its session: statements
@@ -359,7 +385,7 @@ class SqlStage:
                 found = prepared_parameters(text)
                 if found:
                     if session is None:
-                        session = self._new_session(key)
+                        session = self._new_session(key, event.line)
                     session.prepared.update(found)
                     while len(session.prepared) > _MAX_PREPARED:
                         del session.prepared[next(iter(session.prepared))]
@@ -374,13 +400,15 @@ class SqlStage:
                                              else name.lower(), None)
             if "raise" in low:
                 for pattern in raise_patterns(text):
+                    if not self._patterns:
+                        self._patterns_since = event.line
                     self._patterns[(pattern.field, pattern.regex.pattern)] = pattern
                     if len(self._patterns) > _MAX_PATTERNS:
                         self._patterns.popitem(last=False)
         return session
 
-    def _new_session(self, key: tuple[str, object]) -> _Session:
-        session = self._sessions[key] = _Session()
+    def _new_session(self, key: tuple[str, object], line: int) -> _Session:
+        session = self._sessions[key] = _Session(line)
         if len(self._sessions) > self._max_backends:
             self._sessions.popitem(last=False)
         return session
@@ -395,7 +423,7 @@ class SqlStage:
         if not values:
             return session
         if session is None:
-            session = self._new_session((event.stream, event.pid))
+            session = self._new_session((event.stream, event.pid), event.line)
         session.hidden = tuple(dict.fromkeys(values + session.hidden))[:_MAX_ECHOES]
         return session
 
@@ -516,7 +544,8 @@ class SqlStage:
                 return event, info
             return self._audit_redact(event, whole, None, info, session, prepared)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
-                                    audit.command, whole, audit.audit_type)
+                                    audit.command, whole, audit.audit_type,
+                                    audit.substatement_id)
         statement = split.statement if split is not None else whole
         info = SqlInfo(
             fingerprint(statement) if self.fingerprints and statement else None,
