@@ -5,7 +5,8 @@
 
     GROUP_NAME      log group, e.g. /aws/rds/instance/database-1/postgresql
     QUEUE_NAME      the queue URL (as in the seed), e.g. https://sqs.../1111/PostgresQueue
-    PARAMETER_NAME  SSM parameter for the checkpoint, e.g. LastExecutionTimestamp
+    PARAMETER_NAME  SSM parameter for the checkpoint, e.g. LastExecutionTimestamp (without
+                    it, every run forwards the 5 minutes before it, with a warning)
     ENABLE_DEBUG    True/False: log each slice
     (optional) LAG_SECONDS (default 30), FILTER_PATTERN, LOG_LINE_PREFIX, AWS_ENDPOINT_URL
 
@@ -19,7 +20,8 @@ time). It decodes the ``awslogs.data`` payload (base64 of gzip of JSON) and send
 events to ``QUEUE_NAME`` in the same JSON messages; if ``RECORDS_QUEUE`` (a queue URL) is
 set, it also parses them and sends the Guardium records there, one record per message
 (``ACCOUNT_ID``/``INSTANCE`` override the account and instance names; ``REDACT`` is
-``--redact``, default ``passwords``). Records come from
+``--redact``, default ``passwords``; ``TIMEZONE`` is ``--timezone``, the server's
+log_timezone, for ambiguous zone abbreviations). Records come from
 the same :class:`~pgaudit_parse.formats.guardium.RecordBuilder` as every other output
 (one record per execution, passwords redacted), through a
 :class:`~pgaudit_parse.sinks.QueueSink`: a record over the queue's limit (its
@@ -61,7 +63,7 @@ from .aws.checkpoint import ParameterCheckpoint
 from .aws.clients import AwsSettings, make_client
 from .aws.cloudwatch import now_ms
 from .aws.errors import AwsSetupError
-from .aws.firehose import transform_records
+from .aws.firehose import reingest_batches, transform_records, unresolved_note
 from .aws.forwarder import (
     DEFAULT_LAG_MS,
     MIN_MESSAGE_BYTES,
@@ -85,6 +87,7 @@ from .prefix import RDS_PREFIX
 from .pump import Batch, ParserStage, PassThrough, Pump
 from .sinks import FORMATS, QueueSink
 from .sources import lines_from_cloudwatch_events
+from .sql import REDACT_MODES
 
 __all__ = ["forward_handler", "subscription_handler", "firehose_handler"]
 
@@ -163,6 +166,10 @@ def forward_handler(event: Any, context: Any) -> dict[str, Any]:
     logs = make_client("logs", settings)
     sqs = make_client("sqs", settings)
     store = ParameterCheckpoint(make_client("ssm", settings), parameter) if parameter else None
+    if store is None:  # (as the CLI's forward says without --checkpoint-parameter)
+        log.warning("no PARAMETER_NAME: no checkpoint is kept, every run forwards the 5 "
+                    "minutes before it (a slower schedule loses events, a faster one sends "
+                    "them again)")
     lag_ms = _lag_ms()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
 
@@ -319,12 +326,19 @@ def subscription_handler(event: Any, context: Any) -> dict[str, Any]:
             # Position and reason only: the raw line may hold SQL literals.
             log.warning("rejected %s line %d: %s", reject.source, reject.line, reject.reason)
 
+        zone = os.environ.get("TIMEZONE") or None  # the server's log_timezone
         records: Pump[Line] = Pump(sink, lambda partition: ParserStage(
-            Parser(prefix, on_reject=on_reject)))
+            Parser(prefix, on_reject=on_reject, timezone=zone)))
         records.process(Batch(lines_from_cloudwatch_events(events, f"{group}/{stream}"),
                               flush=True))  # rendered and queued in the deferred sender
         result["records"] = sink.written
         result["rejects"] += sink.rejected
+        # No state is kept between invocations (one per CloudWatch batch): say what that
+        # cost the records.
+        unresolved = sum(stage.parser.unresolved_statements for stage in records.stages()
+                         if isinstance(stage, ParserStage))
+        if unresolved:
+            log.warning("records: %s", unresolved_note(unresolved))
 
     if queue_url:
         limit = _message_bytes(sqs, queue_url) or MAX_BODY_BYTES
@@ -347,7 +361,8 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     Returns ``{"records": [{"recordId", "result", "data"}, ...]}``, one per input record
     (see :mod:`pgaudit_parse.aws.firehose`). Environment: ``OUTPUT_FORMAT`` (``records``,
     the default, or any other ``--format``), ``LOG_LINE_PREFIX``, ``TIMEZONE`` (the server's
-    log_timezone), ``ACCOUNT_ID``, ``INSTANCE``. Output over Lambda's response limit is put
+    log_timezone), ``ACCOUNT_ID``, ``INSTANCE``, ``REDACT`` (``--redact``; default: the
+    format's). Output over Lambda's response limit is put
     back on the delivery stream named in the event's ``deliveryStreamArn`` and passed
     through by the next invocation.
     """
@@ -355,6 +370,9 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     fmt = os.environ.get("OUTPUT_FORMAT", "").strip() or "records"
     if fmt not in FORMATS:
         raise RuntimeError(f"OUTPUT_FORMAT must be one of {', '.join(FORMATS)}")
+    redact = os.environ.get("REDACT", "").strip() or None
+    if redact is not None and redact not in REDACT_MODES:
+        raise RuntimeError(f"REDACT must be one of {', '.join(REDACT_MODES)}")
     if not isinstance(event, dict):  # (None, or not a Firehose event): nothing to answer
         log.error("firehose: the event is not an object with 'records'")
         return {"records": []}
@@ -363,8 +381,7 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
     def reingest(chunks: list[bytes]) -> None:
         firehose = make_client("firehose", _settings())
         name = stream_arn.rsplit("/", 1)[-1]
-        for start in range(0, len(chunks), 100):  # PutRecordBatch takes 100 at a time
-            pending = chunks[start:start + 100]
+        for pending in reingest_batches(chunks):  # PutRecordBatch's limits per call
             for attempt in range(_REINGEST_ATTEMPTS):
                 answer = firehose.put_record_batch(
                     DeliveryStreamName=name, Records=[{"Data": chunk} for chunk in pending])
@@ -397,7 +414,7 @@ def firehose_handler(event: Any, context: Any) -> dict[str, Any]:
         account_id=os.environ.get("ACCOUNT_ID") or None,
         instance=os.environ.get("INSTANCE") or None,
         reingest=reingest if stream_arn else None, on_reject=rejected,
-        timezone=os.environ.get("TIMEZONE") or None)
+        timezone=os.environ.get("TIMEZONE") or None, redact=redact)
     counts: dict[str, int] = {}
     for answer in answers:
         counts[answer["result"]] = counts.get(answer["result"], 0) + 1

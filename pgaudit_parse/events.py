@@ -442,13 +442,61 @@ def _key(entry: LogEntry, common: EventFields) -> Key:
 
 def _said(message: str) -> dict[str, str]:
     """What a connection/disconnection text says of the session, by prefix escape."""
-    values = dict(_KEY_VALUES.findall(message))
+    values = message_values(message)
     return {escape: values[key] for key, escape in _SAID_KEYS if values.get(key)}
+
+
+#: Where ``connection authorized`` puts what follows its names (postinit.c).
+_AUTHORIZED_STARTS: Final = ("connection authorized: user=",
+                             "replication connection authorized: user=")
+_AUTHORIZED_KEYS: Final = ("database", "application_name")
+_AUTHORIZED_TAILS: Final = (" SSL enabled (protocol=", " GSS (authenticated=")
+
+
+def message_values(message: str) -> dict[str, str]:
+    """The ``key=value`` pairs of a connection or disconnection text.
+
+    ``connection authorized: user=U database=D application_name=A`` and ``disconnection:
+    session time: T user=U database=D host=H port=P`` write each name as it is, spaces
+    included, so a value ends where the next key of that message begins; other texts
+    (``connection received: host=H port=P``) are read word by word.
+
+    >>> message_values("connection authorized: user=al ice database=sh Zö "
+    ...                "application_name=my app")
+    {'user': 'al ice', 'database': 'sh Zö', 'application_name': 'my app'}
+    >>> message_values("disconnection: session time: 0:00:01.000 user=bob "
+    ...                "database=sh op host=::1 port=5000")
+    {'user': 'bob', 'database': 'sh op', 'host': '::1', 'port': '5000'}
+    >>> message_values("connection received: host=10.0.0.5 port=5000")
+    {'host': '10.0.0.5', 'port': '5000'}
+    """
+    if message.startswith(_AUTHORIZED_STARTS):
+        rest = message.split(": user=", 1)[1]
+        values: dict[str, str] = {}
+        key = "user"
+        for following in _AUTHORIZED_KEYS:
+            value, found, after = rest.partition(f" {following}=")
+            if found:
+                values[key], rest, key = value, after, following
+        for tail in _AUTHORIZED_TAILS:  # (after the last name: TLS and GSS details)
+            rest = rest.partition(tail)[0]
+        values[key] = rest
+        return values
+    if message.startswith(_DISCONNECTION):
+        user, found, rest = message.partition(" user=")[2].partition(" database=")
+        database, found_host, client = rest.rpartition(" host=")
+        if found and found_host:
+            host, _, port = client.partition(" port=")
+            values = {"user": user, "database": database, "host": host}
+            if port:
+                values["port"] = port
+            return values
+    return dict(_KEY_VALUES.findall(message))
 
 
 def _from_message(common: EventFields, message: str) -> EventFields:
     """Fill user/database/host/port from ``key=value`` text when the prefix lacks them."""
-    values = dict(_KEY_VALUES.findall(message))
+    values = message_values(message)
     merged = common.copy()
     if merged["user"] is None and values.get("user"):
         merged["user"] = values["user"]
@@ -595,8 +643,9 @@ class EventBuilder:
                     and session.session_id != session_id:
                 sessions.forget(key)  # a new %c: the pid's earlier session ended
                 session = None
-            elif user is None or database is None or not remote and (
-                    host is None or port is None):
+            elif (user is None or database is None or not remote and (
+                    host is None or port is None)) and (
+                    pid is not None or session_id is not None):  # (see attribute)
                 known = session.known
                 if user is None:
                     user = known.user
@@ -634,18 +683,22 @@ class EventBuilder:
         """``common`` with who the line belongs to settled, and the line's session (if
         kept): a new ``%c`` ends the pid's earlier session; ambiguous prefix splits follow
         what the session's lines ``said``; fields the prefix lacks come from its connection
-        lines (``fill``)."""
+        lines (``fill``). A line with neither ``%p`` nor ``%c`` names no backend: it takes
+        nothing from a session (a checkpoint is not the last connected client's)."""
         if session is not None and common["session_id"] is not None \
                 and session.session_id is not None \
                 and session.session_id != common["session_id"]:
             self.sessions.forget(key)
             session = None
+        # (the session, if any, still goes back to the caller: <previously logged>)
+        own = session if common["pid"] is not None or common["session_id"] is not None \
+            else None
         fields = entry.fields
         for _, literal, right in self._neighbours:
             second = fields.get(right)
             if second is not None and literal in second:  # (rare: checked inline)
                 known_said = said if said is not None else (
-                    session.said if session is not None else {})
+                    own.said if own is not None else {})
                 resplit_fields = resplit(fields, self._neighbours, known_said)
                 if resplit_fields is not fields:
                     common = self._common(entry, resplit_fields)
@@ -653,11 +706,11 @@ class EventBuilder:
         # A line whose %r names its client keeps it: ``[local]`` has no port, and a port
         # the session's lines said belongs to an earlier session on the same pid.
         client = not fields.get("r")
-        if fill and session is not None and (
+        if fill and own is not None and (
                 common["user"] is None or common["database"] is None
                 or client and (common["client_host"] is None
                                or common["client_port"] is None)):
-            known = session.known
+            known = own.known
             if common["user"] is None:
                 common["user"] = known.user
             if common["database"] is None:

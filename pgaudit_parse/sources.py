@@ -996,6 +996,8 @@ class _JsonStream:
                 if size > self.limit:
                     head = "".join(pieces)[:RAW_KEEP]
                     pieces = []
+            elif len(head) < RAW_KEEP:  # (the kept start, wherever the reads fell)
+                head += part[:RAW_KEEP - len(head)]
             if newline >= 0:
                 self.pos = newline + 1
                 self.line += 1
@@ -1026,6 +1028,8 @@ class _JsonStream:
                 if size > self.limit:
                     head = "".join(pieces)[:RAW_KEEP]
                     pieces = []
+            elif len(head) < RAW_KEEP:  # (the kept start, wherever the reads fell)
+                head += part[:RAW_KEEP - len(head)]
             self._advance(stop)
             if end is None:
                 text = self._chunk()

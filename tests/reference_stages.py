@@ -119,7 +119,8 @@ class ReferenceSqlStage:
         audit = event.audit
         whole = audit.statement
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
-                                    audit.command, whole, audit.audit_type)
+                                    audit.command, whole, audit.audit_type,
+                                    audit.substatement_id)
         statement = split.statement if split is not None else whole
         mode = self.redact
         info = SqlInfo(

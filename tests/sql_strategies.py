@@ -91,8 +91,12 @@ spaces = st.text(st.sampled_from(list(" \t\n\r\f\v")), min_size=1, max_size=3)
 garbage = st.sampled_from(["'unterminated", "E'bad\\", "$$open", "/* open", '"open',
                            '""', "1abc", "0x", "1e+", "0b2", "U&'x", "B'01"])
 
+# Types with modifiers (a type, not constants: pg_stat_statements keeps them).
+types = st.sampled_from(["numeric(10,2)", "::varchar(3)", "::s.t(5, -2)", "timestamp(3)",
+                         "char (1)", "::int", "float(53)", "::bit varying(8)", "f(2)"])
+
 pieces = st.one_of(literals(), numbers, other_constants, identifiers, comments, operators,
-                   punctuation, words)
+                   punctuation, words, types)
 
 
 @st.composite

@@ -225,3 +225,61 @@ def test_a_line_that_names_its_client_keeps_it(message: str) -> None:
     assert (last.client_host, last.client_port) == ("[local]", None)
     record = to_guardium(last)
     assert record is None or record["sessionLocator"]["clientPort"] == -1
+
+
+# -- names with spaces, and lines that name no backend (hunt-formats) --------------------
+
+#: Names as PostgreSQL allows them (spaces, '=', non-ASCII), without the words the
+#: connection lines put between their values.
+_SPACED = st.text(alphabet="aZö =.-", min_size=1, max_size=10).map(str.strip).filter(
+    lambda s: s != "" and s != "[unknown]")
+NO_USER_PREFIX = "%m [%p] "
+
+
+def _bare(pid: int, message: str, severity: str = "LOG") -> str:
+    return f"2026-11-25 16:05:01.000 UTC [{pid}] {severity}:  {message}"
+
+
+@SETTINGS
+@given(user=_SPACED, database=_SPACED, app=_SPACED, ssl=st.booleans())
+def test_connection_lines_name_users_and_databases_with_spaces(
+        user: str, database: str, app: str, ssl: bool) -> None:
+    """``connection authorized: user=U database=D application_name=A`` writes each value
+    as it is: a value ends where the next key of that message begins, not at a space.
+    Without %u/%d in the prefix the session's lines take them from there."""
+    tls = " SSL enabled (protocol=TLSv1.3, cipher=TLS_AES_256_GCM_SHA384, bits=256)" \
+        if ssl else ""
+    events = list(pp.parse_lines([
+        _bare(51, "connection received: host=10.0.0.5 port=5000"),
+        _bare(51, f"connection authorized: user={user} database={database} "
+                  f"application_name={app}{tls}"),
+        _bare(51, audit(1, "select 1")),
+        _bare(51, f"disconnection: session time: 0:00:01.000 user={user} "
+                  f"database={database} host=10.0.0.5 port=5000"),
+    ], prefix=NO_USER_PREFIX))
+    assert users(events)[1:] == [(user, database)] * 3
+    assert [(e.client_host, e.client_port) for e in events] == [("10.0.0.5", 5000)] * 4
+
+
+@pytest.mark.parametrize("prefix", ["%m ", "%m %r ", "%t %h %a "])
+def test_lines_that_name_no_backend_take_no_session_values(prefix: str) -> None:
+    """Without %p and %c nothing says which backend wrote a line: a checkpoint, an
+    autovacuum line or another session's line must not take the user, database and
+    client of whichever session connected last (the fields stay null)."""
+    stamp = "2026-11-25 16:05:01.000 UTC " if prefix.startswith("%m") else \
+        "2026-11-25 16:05:01 UTC "
+    client = {"%m ": "", "%m %r ": "10.0.0.5(5000) ", "%t %h %a ": "10.0.0.5 psql "}[prefix]
+    background = {"%m ": "", "%m %r ": " ", "%t %h %a ": "  "}[prefix]
+    lines = [
+        stamp + client + "LOG:  connection received: host=10.0.0.5 port=5000",
+        stamp + client + "LOG:  connection authorized: user=alice database=shop "
+                         "application_name=psql",
+        stamp + background + "LOG:  checkpoint starting: immediate force wait",
+        stamp + background + 'LOG:  automatic vacuum of table "shop.public.t": index scans: 0',
+        stamp + background + "LOG:  " + audit(1, "select 1"),  # (the audit fast path)
+    ]
+    events = list(pp.parse_lines(lines, prefix=prefix))
+    assert [e.kind for e in events] == ["connection", "connection", "log", "log", "audit"]
+    for event in events[2:]:
+        assert (event.user, event.database, event.client_host, event.client_port) == (
+            None, None, None, None), event

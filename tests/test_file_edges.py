@@ -348,3 +348,39 @@ def test_library_parse_file_parallel_flushes_what_it_read_before_damage(
     sink.flush()
     assert [e["line"] for e in events(out.getvalue())] == [1, 3, 5, 7]  # (and 2, 4, 6, 8)
     assert [json.loads(x)["line"] for x in errors.getvalue().splitlines()] == [9]
+
+
+# -- the kept start of an over-long line does not depend on how the reads fell ----------
+
+class _Trickle(io.BytesIO):
+    """A file that hands out at most ``step`` bytes a read (as a pipe or gzip may)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__(data)
+        self.step = step
+
+    def read1(self, size: int = -1) -> bytes:
+        return super().read1(min(self.step, size if size > 0 else self.step))
+
+
+@pytest.mark.parametrize("what", ["line", "value"])
+def test_an_over_long_json_input_keeps_the_same_start_whatever_the_reads(what: str) -> None:
+    """In a JSON input (a CloudWatch export), a junk line or a value over the limit is a
+    dead letter with its first RAW_KEEP characters. It kept the text up to the end of the
+    read in which the limit was passed: a pipe's small reads, or --jobs's other reader,
+    gave another dead letter for the same line."""
+    from pgaudit_parse.sources import RAW_KEEP, _ByteChunks, _JsonStream
+
+    long = "x" * (RAW_KEEP + 500)
+    data = (f"{long}\n" if what == "line" else f'{{"message": "{long}"}}\n').encode()
+    kept = []
+    for step in (7, 100, 1 << 16):
+        stream = _JsonStream(_ByteChunks(_Trickle(data, step)), 90)
+        if what == "line":
+            text, size = stream.take_line()
+        else:
+            assert stream.peek() == "{"
+            whole, complete, size, text = stream.take_value()
+            assert whole is None and complete
+        kept.append(text)
+    assert kept == [data.decode()[:RAW_KEEP]] * 3, [len(k) for k in kept]

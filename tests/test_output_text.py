@@ -18,12 +18,15 @@ surrogates (``backslashreplace``/``unicode_escape`` decoding), IPv4/IPv6 (with a
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from dateutil import tz as dateutil_tz
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import SETTINGS, scaled
 
@@ -41,7 +44,13 @@ from pgaudit_parse.formats.ecs import to_ecs
 from pgaudit_parse.formats.guardium import RecordBuilder, _record
 from pgaudit_parse.formats.ocsf import to_ocsf
 from pgaudit_parse.formats.record_template import RecordTemplate, RecordWriter
-from pgaudit_parse.jsonenc import dumps, fast_dumps, orjson_safe_float, stdlib_dumps
+from pgaudit_parse.jsonenc import (
+    TEXT_ERRORS,
+    dumps,
+    fast_dumps,
+    orjson_safe_float,
+    stdlib_dumps,
+)
 from pgaudit_parse.payload import AuditFields
 from pgaudit_parse.sinks import (
     add_sql_keys,
@@ -317,6 +326,22 @@ def test_ecs_lines_of_durations_are_the_stdlibs(event: DurationEvent) -> None:
     assert ecs_line(event, ecs) == stdlib_dumps(ecs) + "\n"
 
 
+def test_ecs_leaves_out_a_duration_below_a_long() -> None:
+    """A negative duration whose nanoseconds overflow to -inf (the property test above
+    found -1.797693134862316e+302 ms): int(round(-inf)) raised OverflowError. A duration
+    outside a long, on either side, is left out as one above it already was."""
+    from pgaudit_parse import parse_lines
+
+    [event] = parse_lines(["2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
+                           "duration: 0.250 ms"])
+    for ms in (-1.797693134862316e+302, -1e300, float("-inf"), -2.0 ** 63 / 1e6 * 2):
+        huge = replace_event(event, duration_ms=ms)
+        ecs = to_ecs(huge)
+        assert "duration" not in ecs["event"]
+        assert ecs_line(huge, ecs) == stdlib_dumps(ecs) + "\n"
+    assert to_ecs(replace_event(event, duration_ms=-0.25))["event"]["duration"] == -250_000
+
+
 @SETTINGS
 @given(events, st.one_of(st.none(), texts), settings_,
        st.sampled_from([True, False, 2.5, 1.0, _Port(5432), [1]]), st.booleans())
@@ -335,3 +360,86 @@ def test_record_template_gives_values_of_other_types_to_the_stdlib(
         expected = stdlib_dumps(_record(e, sql, micros, rows,  # type: ignore[arg-type]
                                         account_id, instance, values))
         assert template.line(e, sql, micros, rows) == expected + "\n"  # type: ignore[arg-type]
+
+
+# -- what a line loads back to (hunt-formats) ---------------------------------------------
+# The tests above compare text with text. These read each line back, as a consumer does,
+# and compare with the dict path's object itself, on inputs the strategies above do not
+# make: datetimes in real zones (DST, folds, quarter-hour offsets; dateutil's and
+# zoneinfo's tzinfo, as the parser and library callers use), offsets to the second, years
+# 1 to 9999; and the bytes as the sinks' UTF-8 streams write them (TEXT_ERRORS).
+
+_REAL_ZONES = [ZoneInfo(name) for name in ("America/Sao_Paulo", "Europe/Dublin",
+                                           "Australia/Lord_Howe", "Asia/Kathmandu",
+                                           "Africa/Monrovia", "Pacific/Chatham")]
+wide_zones = st.one_of(
+    st.sampled_from([*_REAL_ZONES, dateutil_tz.gettz("Europe/Berlin"),
+                     dateutil_tz.tzoffset("IST", 19800), dateutil_tz.tzutc()]),
+    st.integers(-86399, 86399).map(lambda s: timezone(timedelta(seconds=s))))
+wide_timestamps = st.one_of(st.none(), st.builds(
+    lambda d, z, fold: d.replace(tzinfo=z, fold=fold),
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    wide_zones, st.integers(0, 1)))
+
+
+def _loaded_equal(got: Any, want: Any) -> bool:
+    """JSON's view of equality: a tuple is a list, NaN is NaN, and a bool is not an int."""
+    if isinstance(want, tuple):
+        want = list(want)
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, dict):
+        return got.keys() == want.keys() and all(_loaded_equal(got[k], want[k]) for k in want)
+    if isinstance(want, list):
+        return len(got) == len(want) and all(map(_loaded_equal, got, want))
+    if isinstance(want, float) and want != want:
+        return got != got
+    return bool(got == want)
+
+
+def _through_stream(line: str) -> Any:
+    """``line`` as a sink writes it (UTF-8, TEXT_ERRORS) and a consumer reads it back."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", errors=TEXT_ERRORS, newline="\n")
+    stream.write(line)
+    stream.flush()
+    return json.loads(raw.getvalue().decode("utf-8"))
+
+
+@SETTINGS
+@given(events, wide_timestamps, wide_timestamps, infos, settings_)
+def test_every_line_loads_to_the_dict_paths_object(
+        event: Event, stamp: datetime | None, started: datetime | None, info: SqlInfo,
+        setting: tuple[str | None, str | None, str]) -> None:
+    event = replace_event(event, timestamp=stamp, session_start=started)
+    want = add_sql_keys(event_to_json(event), info)
+    assert _loaded_equal(json.loads(event_line(event, info)), want)
+    account_id, instance, values = setting
+    record = RecordTemplate(account_id, instance, values).line(event, None, None, None)
+    assert _loaded_equal(json.loads(record),
+                         _record(event, None, None, None, account_id, instance, values))
+    ocsf = to_ocsf(event, account_id, instance)
+    if ocsf is not None:
+        assert _loaded_equal(json.loads(ocsf_line(ocsf)), ocsf)
+    ecs = to_ecs(event, account_id, instance)
+    assert _loaded_equal(json.loads(ecs_line(event, ecs)), ecs)
+
+
+def _no_surrogate_pair(text: str) -> bool:
+    """No high surrogate right before a low one: JSON reads the two escapes as one
+    character, so no JSON text holds such a pair (the sources escape every lone
+    surrogate of their input: docs/input.md)."""
+    return not any("\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff"
+                   for a, b in zip(text, text[1:], strict=False))
+
+
+@SETTINGS
+@given(events, wide_timestamps, infos)
+def test_lines_read_back_from_the_sinks_bytes_are_the_dict_paths_objects(
+        event: Event, stamp: datetime | None, info: SqlInfo) -> None:
+    event = replace_event(event, timestamp=stamp)
+    want = add_sql_keys(event_to_json(event), info)
+    assume(_no_surrogate_pair(json.dumps(want, ensure_ascii=False)))
+    assert _loaded_equal(_through_stream(event_line(event, info)), want)
+    ecs = to_ecs(event)
+    assert _loaded_equal(_through_stream(ecs_line(event, ecs)), ecs)

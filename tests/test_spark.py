@@ -34,6 +34,8 @@ PREFIXES = {
     "cloudwatch-export.json": RDS_PREFIX,
     "filter-log-events.json": RDS_PREFIX,
     "seed-sqs-bodies.txt": RDS_PREFIX,
+    "real-rds.csv": RDS_PREFIX,
+    "real-rich.csv": RICH_PREFIX,
 }
 
 
@@ -82,7 +84,7 @@ def _without_absent(event: dict[str, Any]) -> dict[str, Any]:
 
 
 #: The rich server logged in Asia/Kolkata (its ``IST`` is otherwise ambiguous).
-ZONES = {"real-rich.log": "Asia/Kolkata"}
+ZONES = {"real-rich.log": "Asia/Kolkata", "real-rich.csv": "Asia/Kolkata"}
 
 
 def test_every_events_key_has_a_column() -> None:
@@ -136,17 +138,20 @@ def test_written_output_equals_the_cli(spark: Any, tmp_path: Path, fmt: str) -> 
     assert written == want and want
 
 
-def test_a_cloudwatch_s3_export_reads_like_the_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["real-rds.log", "real-rich.log"])
+def test_a_cloudwatch_s3_export_reads_like_the_log(tmp_path: Path, name: str) -> None:
     """CloudWatch's export to S3 writes each event as ``TIME message``; the parser sees the
-    message only."""
-    log = FIXTURES / "real-rds.log"
+    message only (real-rich.log: multi-line messages and ``<previously logged>``)."""
+    log = FIXTURES / name
     export = tmp_path / "000000"
     lines = log.read_bytes().decode("utf-8").split("\n")  # LF only: the log has a bare CR
     export.write_bytes("\n".join(
         f"2026-11-25T16:05:{n % 60:02d}.000Z {line}" if line and not line.startswith("\t")
         else line for n, line in enumerate(lines)).encode("utf-8"))
-    got = [json.loads(line) for line in output_lines(str(export), "events")]
-    want = [json.loads(line) for line in _cli(log, RDS_PREFIX, "events")]
+    got = [json.loads(line) for line in output_lines(str(export), "events", PREFIXES[name],
+                                                     timezone=ZONES.get(name))]
+    want = [json.loads(line) for line in _cli(log, PREFIXES[name], "events")]
+    assert any("<previously logged>" in line for line in lines) == (name == "real-rich.log")
     assert want and [e.pop("source") for e in got] == [str(export)] * len(got)
     for event in want:
         event.pop("source")

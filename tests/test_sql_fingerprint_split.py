@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pglast
+import pglast.parser
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from pgaudit_parse.sql import (
     StatementMatcher,
     fingerprint,
     normalize,
+    redact_literals,
     split_statements,
 )
 
@@ -91,6 +93,122 @@ def test_pgaudit_redacted_mark_is_a_constant() -> None:
         "alter role a password 'x'")
 
 
+#: Places where PostgreSQL's grammar reads "- 5" as the constant -5 (gram.y's doNegate),
+#: after a keyword: the sign goes with the constant, as pg_stat_statements takes it.
+SIGNED_PLACES = [
+    "select x from t where y between symmetric {n} and {n}",
+    "select x from t where y not between asymmetric {n} and 2",
+    "select now() at time zone {n}",
+    "select x from t fetch first {n} rows only",
+    "select substring(x from {n} for {n}) from t",
+    "select trim(both {n} from x), trim(leading {n} from x), trim(trailing {n} from x)",
+    "select overlay(x placing {n} from {n} for {n}) from t",
+    "create table t (a int default {n})",
+    "create sequence s minvalue {n} maxvalue {n} increment {n} restart {n}",
+    "select x from t where y in (select {n}) and z = any (select {n} union select {n})",
+    "select f(variadic array[{n}])",
+]
+
+
+def test_a_sign_before_a_cast_is_an_operator() -> None:
+    assert fingerprint("select -5::bigint") != fingerprint("select 5::bigint")
+    assert fingerprint("select -5") == fingerprint("select 5")
+
+
+@pytest.mark.parametrize("template", SIGNED_PLACES)
+def test_a_sign_after_a_keyword_belongs_to_the_constant(template: str) -> None:
+    positive, negative = template.format(n="5"), template.format(n="-5")
+    assert fingerprint(negative) == fingerprint(positive)
+    assert redact_literals(negative) == redact_literals(positive)
+    expected = pglast.parser.normalize(negative)
+    if expected != negative:  # (pg_stat_statements leaves utility statements as they are)
+        assert redact_literals(negative) == expected
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("select x - 5 from t", "select x - $1 from t"),
+    ("select current_date - 5, null - 5, (a) - 5, a[1] - 5, count(*) - 5",
+     "select current_date - $1, null - $2, (a) - $3, a[$4] - $5, count(*) - $6"),
+    ('select "default" - 5, t.zone - 5, "x" -5', 'select "default" - $1, t.zone - $2, "x" -$3'),
+    ("select first - 1, zone - 1 from t", "select first - $1, zone - $2 from t"),
+    # a cast binds tighter than a sign: -5::bigint is -(5::bigint), no constant -5
+    ("select x from t where z = -5::bigint and w = - 2.5 :: numeric(3,1) and v = -7 ^ 2",
+     "select x from t where z = -$1::bigint and w = - $2 :: numeric(3,1) and v = $3 ^ $4"),
+])
+def test_a_minus_after_an_operand_is_a_subtraction(sql: str, expected: str) -> None:
+    assert redact_literals(sql) == expected
+    if "null" not in sql:  # (NULL stays a keyword here)
+        assert redact_literals(sql) == pglast.parser.normalize(sql)
+
+
+def test_keyword_lists_are_postgresqls() -> None:
+    from pglast import keywords as theirs
+
+    from pgaudit_parse.sql import keywords as ours
+    assert ours.RESERVED_KEYWORDS == set(theirs.RESERVED_KEYWORDS)
+    assert ours.COL_NAME_KEYWORDS == set(theirs.COL_NAME_KEYWORDS)
+    assert ours.TYPE_FUNC_NAME_KEYWORDS == set(theirs.TYPE_FUNC_NAME_KEYWORDS)
+
+
+def _pglast_fingerprint(sql: str) -> str | None:
+    try:
+        return str(pglast.fingerprint(sql))
+    except pglast.parser.ParseError:
+        return None
+
+
+def _keywords() -> list[str]:
+    from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+    return sorted(set(RESERVED_KEYWORDS) | set(COL_NAME_KEYWORDS) | set(TYPE_FUNC_NAME_KEYWORDS))
+
+
+@pytest.mark.parametrize("template", ["select {} from t", "select a from t where b = {}",
+                                      "select {}(a) from t", "select x from {} t"])
+def test_a_quoted_keyword_is_not_the_keyword(template: str) -> None:
+    """``"user"`` is a column, ``user`` the current role: the quotes stay in the fingerprint
+    where PostgreSQL reads the two differently (pglast's fingerprint is the oracle)."""
+    checked = 0
+    apart: list[str] = []  # keywords whose quotes we keep where pglast's are the same
+    for word in _keywords():
+        quoted, bare = template.format(f'"{word}"'), template.format(word)
+        theirs_quoted, theirs_bare = _pglast_fingerprint(quoted), _pglast_fingerprint(bare)
+        if theirs_quoted is None or theirs_bare is None:
+            continue
+        checked += 1
+        if theirs_quoted != theirs_bare:
+            assert fingerprint(quoted) != fingerprint(bare), (quoted, bare)
+        elif fingerprint(quoted) != fingerprint(bare):
+            apart.append(word)
+    assert checked > 20
+    # (the other way round, only where a construct with one argument is a plain function
+    # call: overlay(a), substring(a); a fingerprint split in two, no statements merged)
+    assert set(apart) <= {"overlay", "substring"}, apart
+
+
+@pytest.mark.parametrize("a, b", [
+    ("select É from t", "select é from t"),          # PostgreSQL folds ASCII letters only
+    ("select Straße from t", "select STRASSE from t"),
+    ('select "é" from t', "select é from t"),
+    ('select "É" from t', "select É from t"),
+    ('select "x$1" from t', "select x$1 from t"),
+    ('select U&"d\\0061t" from t', "select dat from t"),
+    ("select U&\"d!0061t\" UESCAPE '!' from t", "select dat from t"),
+    ("select U&\"d!0061t\" UESCAPE '!' from t", "select U&\"d#0061t\" UESCAPE '#' from t"),
+    ('select U&"D\\0061t" from t', "select dat from t"),
+    ('select "ab" from t', 'select U&"a\\0062" from t'),
+])
+def test_identifiers_as_postgresql_reads_them(a: str, b: str) -> None:
+    """Same identifier, same fingerprint; another identifier, another (pglast's oracle)."""
+    same = pglast.fingerprint(a) == pglast.fingerprint(b)
+    assert (fingerprint(a) == fingerprint(b)) == same, (a, b, same)
+
+
+def test_uescape_of_an_identifier_is_no_constant() -> None:
+    sql = "select U&\"d!0061t\" UESCAPE '!' from t where a = 'x'"
+    assert redact_literals(sql) == "select U&\"d!0061t\" UESCAPE '!' from t where a = $1"
+    pglast.parse_sql(redact_literals(sql))
+
+
 # -- splitting ---------------------------------------------------------------------------
 
 @st.composite
@@ -133,6 +251,18 @@ def test_split_examples() -> None:
         "select 'a;b'", "select $x$;$x$", 'select "c;d" from t /* ; */',
         "create function f() returns int begin atomic select 1; end", "select 2"]
     assert split_statements("") == [] and split_statements(" ; -- x") == []
+
+
+@pytest.mark.parametrize("sql", [
+    "create function f() returns int language sql begin atomic select 1 as begin; end; "
+    "select 2",
+    "create function f() returns table (a int) language sql begin atomic select begin "
+    "from t; end; select 2",
+    "create function begin() returns int language sql begin atomic select 1; end; select 2",
+])
+def test_only_begin_atomic_opens_a_body(sql: str) -> None:
+    """``begin`` is also a name (a column, a function): the server splits after END."""
+    assert split_statements(sql) == list(pglast.split(sql))
 
 
 # -- which statement an audit line is about ----------------------------------------------
@@ -202,3 +332,121 @@ def test_memory_is_bounded() -> None:
     for pid in range(100):
         m.match(pid, 1, "SELECT", MIXED)
     assert len(m._backends) == 3
+
+
+# What a real PostgreSQL 15 + pgAudit wrote for these strings (pgaudit.log 'all,-misc',
+# log_catalog off; hunt-sql): a statement that runs a query logs it as a SELECT first
+# (substatement 1), then its own command (substatement 2).
+
+@pytest.mark.parametrize("sql, own", [
+    ("create temp table tt as select 'Mk8' as x; select * from tt", "CREATE TABLE AS"),
+    ("create materialized view mv as select 2 as x from t; select 3 from t",
+     "CREATE MATERIALIZED VIEW"),
+    ("refresh materialized view mv; select 3 from t", "REFRESH MATERIALIZED VIEW"),
+    ("copy (select 4 from t) to stdout; select 5 from t", "COPY"),
+    ("begin; declare c cursor for select 7 from t; fetch 1 from c; commit", "DECLARE CURSOR"),
+])
+def test_a_statement_that_runs_a_query_logs_a_select_first(sql: str, own: str) -> None:
+    m = StatementMatcher()
+    first, last = split_statements(sql)[0 if own != "DECLARE CURSOR" else 1], \
+        split_statements(sql)[-1]
+    assert m.match(1, 1, "SELECT", sql) == Split(first, True)
+    assert m.match(1, 1, own, sql) == Split(first, True)
+    if not last.startswith(("commit", "fetch")):
+        assert m.match(1, 2, "SELECT", sql) == Split(last, True)
+
+
+@pytest.mark.parametrize("sql", [
+    "create view v as select 1 from t; select 2 from t",
+    "create table t2 (a int); select 2 from t",
+    "create table t4 as execute pp; select 2 from t",
+    "copy t to stdout; select 2 from t",
+])
+def test_a_statement_that_runs_no_query_logs_no_select(sql: str) -> None:
+    m = StatementMatcher()  # (its class not logged: the SELECT line is the second one's)
+    assert m.match(1, 1, "SELECT", sql) == Split(split_statements(sql)[1], True)
+
+
+def test_prepare_logs_its_own_command() -> None:
+    sql = "prepare p as select 3 from t; execute p; select 4 from t; deallocate p"
+    m = StatementMatcher()
+    assert m.match(1, 1, "PREPARE", sql) == Split("prepare p as select 3 from t", True)
+    assert m.match(1, 2, "SELECT", sql) == Split("execute p", True)
+    assert m.match(1, 3, "SELECT", sql) == Split("select 4 from t", True)
+    m = StatementMatcher()  # (PREPARE not logged: the first SELECT line is EXECUTE's)
+    assert m.match(1, 1, "SELECT", sql) == Split("execute p", True)
+
+
+def test_a_function_call_line_is_not_a_settings_statement() -> None:
+    # log_rows: the EXECUTE line comes before the calling SELECT's; SET (class MISC) has
+    # no line and calls no function
+    m = StatementMatcher()
+    sql = "set work_mem = '4MB'; select f(6)"
+    assert m.match(1, 1, "EXECUTE", sql) == Split("select f(6)", True)
+    assert m.match(1, 1, "SELECT", sql) == Split("select f(6)", True)
+    # (deferred triggers run at SET CONSTRAINTS ... IMMEDIATE: a function call may be it)
+    sql = "set constraints all immediate; select f(6)"
+    assert m.match(2, 1, "EXECUTE", sql) != Split("select f(6)", True)
+
+
+def test_a_string_run_again_does_not_match_what_the_last_run_skipped() -> None:
+    # psql -c S -c S on one connection: the catalog read has no line (log_catalog off), so
+    # the second run's line is its first statement's, not the catalog read's
+    sql = "select 'Mk1' from t; select count(*) from pg_class"
+    m = StatementMatcher()
+    assert m.match(1, 1, "SELECT", sql) == Split("select 'Mk1' from t", True)
+    second = m.match(1, 2, "SELECT", sql)
+    assert second is not None and second.statement != "select count(*) from pg_class"
+    assert second == Split(sql, False)  # (log_catalog on would make it the catalog read)
+    # a statement that cannot have been skipped is still certain
+    sql = "select 'Mk1' from t; insert into t values (1)"
+    assert m.match(2, 1, "SELECT", sql) == Split("select 'Mk1' from t", True)
+    assert m.match(2, 2, "INSERT", sql) == Split("insert into t values (1)", True)
+
+
+def test_a_function_body_of_several_statements_has_its_own_matching() -> None:
+    # A real server (hunt-sql): f2() is LANGUAGE sql AS 'insert into t values (1); select 1';
+    # pgAudit logs each statement of its body with the body's text (substatements 3, 4)
+    # between the lines of the calling string, which goes on afterwards.
+    sql = "select f2(); select 'Mk21' from t; select f2(); insert into t values (22)"
+    body = "insert into t values (1); select 1"
+    m = StatementMatcher()
+    lines = [(1, 1, "SELECT", sql, "select f2()"),
+             (1, 2, "EXECUTE", sql, "select f2()"),
+             (1, 3, "INSERT", body, "insert into t values (1)"),
+             (1, 4, "SELECT", body, "select 1"),
+             (2, 1, "SELECT", sql, "select 'Mk21' from t"),
+             (3, 1, "SELECT", sql, "select f2()"),
+             (3, 2, "EXECUTE", sql, "select f2()"),
+             (3, 3, "INSERT", body, "insert into t values (1)"),
+             (3, 4, "SELECT", body, "select 1"),
+             (4, 1, "INSERT", sql, "insert into t values (22)")]
+    for statement_id, substatement_id, command, text, expected in lines:
+        assert m.match(1, statement_id, command, text, substatement_id=substatement_id) == \
+            Split(expected, True), (statement_id, substatement_id)
+
+
+def test_a_string_first_seen_at_substatement_2_is_the_top_level_one() -> None:
+    # pgaudit.log = 'ddl': only CREATE TABLE AS lines (substatement 2) of each statement
+    sql = "create table t2 as select 1; create table t3 as select 2"
+    m = StatementMatcher()
+    assert m.match(1, 1, "CREATE TABLE AS", sql, substatement_id=2) == Split(
+        "create table t2 as select 1", True)
+    assert m.match(1, 2, "CREATE TABLE AS", sql, substatement_id=2) == Split(
+        "create table t3 as select 2", True)
+
+
+def test_lines_of_one_statement_share_its_split() -> None:
+    # CTAS: its query's SELECT (substatement 1), then CREATE TABLE AS (2); log_rows: a
+    # function call's EXECUTE (2) before the calling SELECT (1); OBJECT lines (same ids)
+    sql = "create table t2 as select 1; select f(2) from t"
+    m = StatementMatcher()
+    assert m.match(1, 1, "SELECT", sql, substatement_id=1) == Split(
+        "create table t2 as select 1", True)
+    assert m.match(1, 1, "CREATE TABLE AS", sql, substatement_id=2) == Split(
+        "create table t2 as select 1", True)
+    assert m.match(1, 2, "EXECUTE", sql, substatement_id=2) == Split(
+        "select f(2) from t", True)
+    assert m.match(1, 2, "SELECT", sql, substatement_id=1) == Split("select f(2) from t", True)
+    assert m.match(1, 2, "SELECT", sql, "OBJECT", substatement_id=1) == Split(
+        "select f(2) from t", True)

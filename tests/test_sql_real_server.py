@@ -29,6 +29,17 @@ EXPECTED = ["insert into t values (4217093358)", "select 'Mk5521'",
             "select * from t where a > 6128405973", "delete from t where a = 7390264817"]
 # Both selects fit the one audit line; the catalog read may be the one log_catalog skipped.
 AMBIGUOUS = "select 1 from pg_class limit 1; select 'Mk8080'"
+# Statements that run a query: pgAudit logs the query's SELECT (substatement 1) before
+# the statement's own command (substatement 2).
+QUERY_RUNNERS = ("create table t5 as select 'Mk3101' as x; copy (select 'Mk3102' from t) to "
+                 "stdout; create materialized view mv as select 'Mk3103' as y; "
+                 "select 'Mk3104' from t")
+# Run twice on one connection: the catalog read never has a line (log_catalog off).
+RUN_TWICE = "select 'Mk3201' from t; select count(*) from pg_class"
+# A SQL function whose body holds two statements: pgAudit logs them (substatements 3 and
+# 4) with the body's text, between the lines of the string that calls it.
+BODY = "insert into t values (3301); select 3302"
+CALLS_BODY = "select f2(); select 'Mk3303' from t; select f2(); insert into t values (3304)"
 SECRETS = ["Pw0rdAlpha", "Pw0rdBravo", "Pw0rdCharlie"]
 # Numbers long enough that no pid, session id, port or line number can hold them.
 CONSTANTS = ["4217093358", "Mk5521", "7390264817", "6128405973", "Mk8080", "Mk6464", *SECRETS]
@@ -38,10 +49,18 @@ CONSTANTS = ["4217093358", "Mk5521", "7390264817", "6128405973", "Mk8080", "Mk64
 def server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     out = tmp_path_factory.mktemp("sql-server")
     with PgServer(settings=RDS_SETTINGS) as pg:
-        pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']}; CREATE TABLE t (a bigint);")
+        pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']}; CREATE TABLE t (a bigint); "
+                   f"CREATE FUNCTION f2() RETURNS int LANGUAGE sql AS '{BODY}';")
         for script in (SCRIPT, AMBIGUOUS):
             result = pg.run_client(["psql", "-X", "-h", pg.host_arg(None), "-p", str(pg.port),
                                     "-U", "postgres", "-d", "postgres", "-c", script])
+            assert result.returncode == 0, result.stderr
+        for scripts in ([QUERY_RUNNERS], [RUN_TWICE, RUN_TWICE], [CALLS_BODY]):
+            argv = ["psql", "-X", "-h", pg.host_arg(None), "-p", str(pg.port), "-U",
+                    "postgres", "-d", "postgres"]
+            for script in scripts:
+                argv += ["-c", script]  # (one connection, one simple query each)
+            result = pg.run_client(argv)
             assert result.returncode == 0, result.stderr
         # credentials in the forms pgAudit does not hide: an ERROR's STATEMENT line,
         # a DO body, an E'' string
@@ -162,3 +181,49 @@ def test_redact_literals_on_the_workload(server_run: ServerRun, tmp_path: Path) 
         sql_fields.append(str((record.get("exception") or {}).get("sqlString") or ""))  # type: ignore[union-attr]
     text = "\n".join(sql_fields)
     assert not sorted(c for c in constants if c in text)
+
+
+def test_a_statement_that_runs_a_query_owns_its_select_line(server_log: tuple[Path, Path],
+                                                            tmp_path: Path) -> None:
+    stderr_log, csv_log = server_log
+    statements = pglast.split(QUERY_RUNNERS)
+    groups = _csv_groups(csv_log, QUERY_RUNNERS)  # the answer key: one id per statement
+    assert len(groups) == len(statements)
+    expected = {sid: statement for (sid, _), statement in zip(groups, statements, strict=True)}
+    events = [e for e in _run(stderr_log, tmp_path, "--format", "events")
+              if e["kind"] == "audit" and e["audit"]["statement_full"] == QUERY_RUNNERS]  # type: ignore[index]
+    assert len(events) == 7  # SELECT + own command for the first three, SELECT for the last
+    for event in events:
+        audit = event["audit"]
+        assert (audit["statement"], audit["split_certain"]) == (  # type: ignore[index]
+            expected[audit["statement_id"]], True)  # type: ignore[index]
+
+
+def test_a_string_run_again_is_not_the_catalog_read(server_log: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    stderr_log, csv_log = server_log
+    assert [command for _, command in _csv_groups(csv_log, RUN_TWICE)] == ["SELECT"] * 2
+    events = [e for e in _run(stderr_log, tmp_path, "--format", "events")
+              if e["kind"] == "audit" and e["audit"]["statement_full"] == RUN_TWICE]  # type: ignore[index]
+    assert len(events) == 2
+    first, second = (e["audit"] for e in events)
+    assert (first["statement"], first["split_certain"]) == ("select 'Mk3201' from t", True)  # type: ignore[index]
+    # (it is the first statement again; with log_catalog on it could be the catalog read)
+    assert (second["statement"], second["split_certain"]) == (RUN_TWICE, False)  # type: ignore[index]
+
+
+def test_a_function_body_is_matched_apart_from_its_caller(server_log: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    stderr_log, csv_log = server_log
+    statements = pglast.split(CALLS_BODY)
+    groups = _csv_groups(csv_log, CALLS_BODY)
+    assert [command for _, command in groups] == ["SELECT", "SELECT", "SELECT", "INSERT"]
+    expected = {sid: statement for (sid, _), statement in zip(groups, statements, strict=True)}
+    body = dict(zip(("INSERT", "SELECT"), pglast.split(BODY), strict=True))
+    events = [e["audit"] for e in _run(stderr_log, tmp_path, "--format", "events")
+              if e["kind"] == "audit" and e["audit"]["statement_full"] in (CALLS_BODY, BODY)]  # type: ignore[index]
+    assert sum(a["statement_full"] == BODY for a in events) == 4  # type: ignore[index]
+    for audit in events:
+        want = body[audit["command"]] if audit["statement_full"] == BODY else expected[  # type: ignore[index]
+            audit["statement_id"]]  # type: ignore[index]
+        assert (audit["statement"], audit["split_certain"]) == (want, True), audit  # type: ignore[index]

@@ -573,3 +573,34 @@ def test_a_crlf_csvlog_or_jsonlog_reads_like_the_lf_one(tmp_path: Path, kind: st
     want = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(plain, "%m ")]
     got = [_drop(pp.event_to_json(e), ORIGIN_KEYS) for e in _parse(crlf, "%m ")]
     assert got == want and len(got) >= 3
+
+
+@pytest.mark.parametrize("where", ["file", "first line", "cloudwatch"])
+def test_jsonlog_bytes_that_are_not_utf8_read_like_the_stderr_log(tmp_path: Path,
+                                                                  where: str) -> None:
+    """A SQL_ASCII database logs the bytes it was sent; jsonlog writes them raw inside its
+    JSON strings (seen on a real server). The stderr log and the csvlog give the event with
+    each such byte as ``\\xNN`` (docs/input.md); so must the jsonlog, not a dead letter."""
+    def line(i: int, sql: bytes) -> bytes:
+        return (b'{"timestamp":"2026-11-25 16:05:0' + str(i).encode() + b'.120 UTC","pid":'
+                + str(40 + i).encode() + b',"user":"alice","dbname":"raw",'
+                b'"error_severity":"LOG","message":"AUDIT: SESSION,1,1,READ,SELECT,,,'
+                + sql + b',<not logged>"}\n')
+    bad = line(2, b"\\\"SELECT 'bad \xff\xfe byte' AS \\\"\\\"col \xff \\\\x41\\\"\\\"\\\"")
+    lines = [line(1, b"select 1"), bad, line(3, b"select 3")]
+    if where == "first line":
+        lines = lines[1:]
+    path = tmp_path / "postgresql.json"
+    if where == "cloudwatch":
+        path = tmp_path / "export.json"
+        path.write_text(json.dumps([
+            {"timestamp": 1796079236000 + i, "eventId": str(i), "logStreamName": "db",
+             "message": raw.decode("utf-8", "surrogateescape").rstrip("\n")}
+            for i, raw in enumerate(lines)]), encoding="utf-8", errors="surrogateescape")
+    else:
+        path.write_bytes(b"".join(lines))
+    events, errors = _events_json(path, prefix="auto")
+    assert errors == []
+    statements = [e["audit"]["statement"] for e in events]
+    assert "SELECT 'bad \\xff\\xfe byte' AS \"col \\xff \\x41\"" in statements
+    assert len(events) == len(lines)

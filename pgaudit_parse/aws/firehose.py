@@ -24,9 +24,15 @@ between invocations): they are rejects, kept raw in Firehose's error output.
 
 Lambda answers at most 6 MB (:data:`RESPONSE_LIMIT`). When the output is larger, the output
 of the last records is put back on the delivery stream (``reingest``: the handler calls
-PutRecordBatch, as AWS's CloudWatch Logs blueprint does) as records of ready output, which
-the next invocation passes through unchanged, and those records are answered ``Dropped``:
-nothing is parsed twice and nothing is lost.
+PutRecordBatch, as AWS's CloudWatch Logs blueprint does, within its limits of 500 records
+and 4 MB a call, :func:`reingest_batches`) as records of ready output (each under
+Firehose's 1,000 KiB, and small enough for one response), which the next invocation passes
+through unchanged, and those records are answered ``Dropped``: nothing is parsed twice and
+nothing is lost. An output line too large for any response is re-ingested alone, marked
+undeliverable, and the next invocation answers it ``ProcessingFailed`` (so it lands in
+Firehose's error output, with an error line in the Lambda's log); one too large even for a
+record fails the record that carries it. Audit lines left with ``<previously logged>``
+(their statement came in an earlier invocation) are counted in one warning line.
 
 >>> import base64, gzip, json
 >>> payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012",
@@ -50,22 +56,26 @@ import bisect
 import gzip
 import io
 import json
-import zlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..lines import Reject
+from ..lines import Reject, without_surrogates
 from ..parser import Parser
 from ..prefix import RDS_PREFIX
 from ..sinks import OutputSink
 from ..sources import lines_from_cloudwatch_events
+from .messages import BodyError, gunzip_bounded
 from .naming import instance_for_stream
 
 __all__ = [
-    "RESPONSE_LIMIT", "PASSED_OUTPUT", "FirehoseRecord", "UndecodableRecord", "decode_record",
-    "passed_output", "transform_records",
+    "RESPONSE_LIMIT", "RECORD_LIMIT", "PASSED_OUTPUT", "FirehoseRecord", "UndecodableRecord",
+    "decode_record", "passed_output", "reingest_batches", "transform_records",
+    "unresolved_note",
 ]
+
+log = logging.getLogger("pgaudit_parse.firehose")
 
 #: Lambda's synchronous response limit is 6 MiB; keep room for the JSON around the data.
 RESPONSE_LIMIT: Final = 6 * 1024 * 1024 - 64 * 1024
@@ -73,8 +83,16 @@ RESPONSE_LIMIT: Final = 6 * 1024 * 1024 - 64 * 1024
 _ANSWER_OVERHEAD: Final = 64
 #: ``messageType`` of a re-ingested record that carries ready output (passed through as is).
 PASSED_OUTPUT: Final = "PGAUDIT_PARSE_OUTPUT"
-#: Output characters per re-ingested record (Firehose takes records up to 1,000 KiB).
-_PASS_CHUNK: Final = 512 * 1024
+#: Firehose takes records (PutRecord, PutRecordBatch) of up to "1,000 KB" of data (read
+#: as the smaller 1,000,000 bytes).
+RECORD_LIMIT: Final = 1_000_000
+#: PutRecordBatch takes at most 500 records and "4 MB" of data per call (read as the
+#: smaller 4,000,000 bytes).
+_BATCH_RECORDS: Final = 500
+_BATCH_BYTES: Final = 4_000_000
+#: Output bytes (UTF-8) per re-ingested record: JSON-escaped at most twice as long, and
+#: gzip does not grow it, so the record stays under :data:`RECORD_LIMIT`.
+_PASS_CHUNK: Final = 480 * 1024
 
 
 class UndecodableRecord(ValueError):
@@ -98,10 +116,10 @@ def decode_record(data: str) -> dict[str, Any]:
     except (binascii.Error, ValueError, TypeError):
         raise UndecodableRecord("data is not base64") from None
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            raise UndecodableRecord("data is not valid gzip") from None
+        try:  # bounded: a record that expands past the bound fails alone, not the Lambda
+            raw = gunzip_bounded(raw)
+        except BodyError as exc:
+            raise UndecodableRecord(str(exc).replace("'data'", "data", 1)) from None
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
@@ -150,27 +168,35 @@ def transform_records(records: Iterable[dict[str, Any]], *, fmt: str = "records"
                       instance: str | None = None, limit: int | None = None,
                       reingest: Callable[[list[bytes]], None] | None = None,
                       on_reject: Callable[[Reject], None] | None = None,
-                      timezone: str | None = None) -> list[dict[str, str]]:
+                      timezone: str | None = None,
+                      redact: str | None = None) -> list[dict[str, str]]:
     """Answer one Firehose transformation invocation (see the module docstring).
 
     ``account_id`` defaults to each payload's ``owner``; ``instance`` to the name in the
     log group (or the stream of an Aurora cluster group). ``reingest`` receives the data of
     records that carry output which did not fit in ``limit``. ``timezone`` is the server's
-    log_timezone (an IANA name), for ambiguous zone abbreviations.
+    log_timezone (an IANA name), for ambiguous zone abbreviations. ``redact`` is the CLI's
+    ``--redact`` (default: the format's, as in the CLI).
     """
     # (a record that is not an object is answered ProcessingFailed, not a crash of the
     # whole invocation, which Firehose would retry with the same record)
     items = [FirehoseRecord(str(r.get("recordId", "")), str(r.get("data", "")))
              if isinstance(r, dict) else FirehoseRecord("", "") for r in records]
-    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone)
+    run = _Invocation(items, fmt, prefix, account_id, instance, on_reject, timezone, redact)
     for index, item in enumerate(items):
         try:
             payload = decode_record(item.data)
         except UndecodableRecord as exc:
             item.result, item.reason = "ProcessingFailed", str(exc)
             continue
-        if payload["messageType"] == PASSED_OUTPUT:
-            item.output.append(str(payload.get("output", "")))
+        if payload["messageType"] == PASSED_OUTPUT and payload.get("undeliverable"):
+            # (output too large for any response: into the error output, whole)
+            item.result, item.reason = "ProcessingFailed", "output too large to deliver"
+            log.error("firehose: record %s holds output too large for any response; it "
+                      "is answered ProcessingFailed and kept in the error output",
+                      item.record_id[:80])
+        elif payload["messageType"] == PASSED_OUTPUT:
+            item.output.append(without_surrogates(str(payload.get("output", ""))))
         elif payload["messageType"] == "DATA_MESSAGE":
             run.add(index, payload)
     run.finish()
@@ -197,8 +223,10 @@ class _Invocation:
 
     def __init__(self, items: list[FirehoseRecord], fmt: str, prefix: str,
                  account_id: str | None, instance: str | None,
-                 on_reject: Callable[[Reject], None] | None, timezone: str | None) -> None:
+                 on_reject: Callable[[Reject], None] | None, timezone: str | None,
+                 redact: str | None = None) -> None:
         self.items = items
+        self.redact = redact
         self.timezone = timezone
         self.fmt = fmt
         self.prefix = prefix
@@ -214,13 +242,16 @@ class _Invocation:
         self.homeless: list[str] = []
 
     def add(self, index: int, payload: dict[str, Any]) -> None:
-        group, stream = payload["logGroup"], payload["logStream"]
-        account = self.account_id or (str(payload["owner"]) if payload.get("owner") else None)
+        # (JSON may escape a lone surrogate, which no output can write: escaped as in lines)
+        group, stream = without_surrogates(payload["logGroup"]), payload["logStream"]
+        account = self.account_id or (without_surrogates(str(payload["owner"]))
+                                      if payload.get("owner") else None)
         key = (account, group)
         if key not in self.groups:
             self.groups[key] = (Parser(self.prefix, on_reject=self._rejected,
                                        timezone=self.timezone),
-                                OutputSink(self.out, None, self.fmt, account, None))
+                                OutputSink(self.out, None, self.fmt, account, None,
+                                           redact=self.redact))
         parser, sink = self.groups[key]
         events = [{"eventId": str(e.get("id")), "timestamp": e.get("timestamp"),
                    "logStreamName": stream, "message": e.get("message")}
@@ -233,11 +264,16 @@ class _Invocation:
                 self._write(sink, group, event)
 
     def finish(self) -> None:
+        unresolved = 0
         for (_, group), (parser, sink) in self.groups.items():
             for event in parser.flush():
                 self._write(sink, group, event)
             sink.flush()
+            unresolved += parser.unresolved_statements
         self._take(len(self.items) - 1)
+        if unresolved:
+            # The handler keeps no state between invocations: say what that cost.
+            log.warning("firehose: %s", unresolved_note(unresolved))
 
     def _write(self, sink: OutputSink, group: str, event: Any) -> None:
         stream = event.stream or ""
@@ -268,6 +304,18 @@ class _Invocation:
             self.on_reject(reject)
 
 
+def unresolved_note(count: int) -> str:
+    """What a stateless invocation says of its audit lines left with ``<previously
+    logged>`` (a count, never a statement).
+
+    >>> unresolved_note(2)[:45]
+    '2 audit line(s) kept <previously logged>: the'
+    """
+    return (f"{count} audit line(s) kept <previously logged>: their statement was not in "
+            "this invocation (logged in an earlier one: no state is kept between "
+            "invocations; see docs/scale.md)")
+
+
 def _owner(starts: list[int], owners: list[int], line: int) -> int | None:
     at = bisect.bisect_right(starts, line) - 1
     return owners[at] if at >= 0 else None
@@ -284,29 +332,81 @@ def _good_owner(items: list[FirehoseRecord], index: int) -> int | None:
 
 def passed_output(text: str) -> list[bytes]:
     """Re-ingestable Firehose records that carry ready output through the next invocation
-    unchanged (each under Firehose's 1,000 KiB record limit, split at line ends).
+    unchanged (each under Firehose's 1,000 KiB record limit, split at line ends; a single
+    line too large for that is a record of its own, over the limit).
 
     >>> [decode_record(base64.b64encode(r).decode())["output"] for r in passed_output("a\\n")]
     ['a\\n']
     """
+    chunks, too_large = _pass_chunks(text, _PASS_CHUNK)
+    return chunks + [_pass_record(line) for line in too_large]
+
+
+def _pass_chunks(text: str, chunk_bytes: int,
+                 undeliverable: bool = False) -> tuple[list[bytes], list[str]]:
+    """The re-ingestable records of ``text`` (``chunk_bytes`` of output each, cut at line
+    ends), and the lines that fit in no record (over :data:`RECORD_LIMIT` alone, once
+    compressed). ``undeliverable`` marks the records for the next invocation to answer
+    ``ProcessingFailed`` (their lines fit in no response)."""
     chunks: list[bytes] = []
-    lines = text.splitlines(keepends=True)
+    stuck: list[str] = []
     batch: list[str] = []
     size = 0
-    for line in lines:
-        if batch and size + len(line) > _PASS_CHUNK:
-            chunks.append(_pass_record("".join(batch)))
+
+    def close() -> None:
+        record = _pass_record("".join(batch), undeliverable)
+        if len(record) <= RECORD_LIMIT:
+            chunks.append(record)
+        else:  # (only a single line over the chunk size can get here)
+            stuck.extend(batch)
+
+    for line in text.splitlines(keepends=True):
+        length = len(line.encode("utf-8"))
+        if batch and size + length > chunk_bytes:
+            close()
             batch, size = [], 0
         batch.append(line)
-        size += len(line)
+        size += length
     if batch:
-        chunks.append(_pass_record("".join(batch)))
-    return chunks
+        close()
+    return chunks, stuck
 
 
-def _pass_record(text: str) -> bytes:
-    body = json.dumps({"messageType": PASSED_OUTPUT, "output": text}, ensure_ascii=False)
+def _pass_record(text: str, undeliverable: bool = False) -> bytes:
+    document: dict[str, Any] = {"messageType": PASSED_OUTPUT, "output": text}
+    if undeliverable:
+        document["undeliverable"] = True
+    body = json.dumps(document, ensure_ascii=False)
     return gzip.compress(body.encode("utf-8"))
+
+
+def reingest_batches(chunks: list[bytes]) -> list[list[bytes]]:
+    """``chunks`` in PutRecordBatch calls: at most 500 records and 4 MB of data a call.
+
+    >>> [len(b) for b in reingest_batches([b"x" * 1000] * 1200)]
+    [500, 500, 200]
+    >>> [len(b) for b in reingest_batches([b"x" * RECORD_LIMIT] * 9)]
+    [4, 4, 1]
+    """
+    batches: list[list[bytes]] = []
+    size = 0
+    for chunk in chunks:
+        if not batches or len(batches[-1]) >= _BATCH_RECORDS \
+                or size + len(chunk) > _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(chunk)
+        size += len(chunk)
+    return batches
+
+
+def _answer_size(data_bytes: int, record_id: str) -> int:
+    """Bytes an Ok answer of ``data_bytes`` of output takes in the response."""
+    return 4 * -(-data_bytes // 3) + len(record_id) + _ANSWER_OVERHEAD
+
+
+#: Room for the record id of a later invocation's answer (Firehose's ids are short).
+_ID_ROOM: Final = 512
 
 
 def _within_limit(items: list[FirehoseRecord], limit: int,
@@ -314,7 +414,15 @@ def _within_limit(items: list[FirehoseRecord], limit: int,
                   ) -> list[dict[str, str]]:
     """The answers, with the output of the last records put back on the stream (and those
     records answered ``Dropped``) while the response is over ``limit``; ``homeless``
-    output (of an invocation whose every record failed) is put back too."""
+    output (of an invocation whose every record failed) is put back too.
+
+    A line too large for any response would go round the stream for ever: it is put back
+    alone, marked undeliverable, for the next invocation to answer ``ProcessingFailed``
+    (Firehose's error output keeps it). A line too large even for a Firehose record (over
+    1 MB compressed) cannot be put back: the record that carries it is answered
+    ``ProcessingFailed`` (its original data stays whole in the error output; for events,
+    OCSF and ECS that record holds the line's source, while a Guardium record may be
+    carried by a later record than its source), and an error line says so."""
     answers = [item.answer() for item in items]
     total = 2 + sum(len(a["data"]) + len(a["recordId"]) + _ANSWER_OVERHEAD for a in answers)
     put_back: list[bytes] = []
@@ -322,7 +430,10 @@ def _within_limit(items: list[FirehoseRecord], limit: int,
         if reingest is None:
             raise ValueError("every record failed and their parsed output cannot be "
                              "re-ingested (no deliveryStreamArn)")
-        put_back = passed_output(homeless)
+        put_back, stuck = _movable(homeless, limit)
+        if stuck:  # every record failed: their data in the error output holds the source
+            log.error("firehose: %d output line(s) too large to deliver or re-ingest; their "
+                      "records failed and are kept whole in the error output", len(stuck))
     for position in range(len(answers) - 1, -1, -1):
         if total <= limit:
             break
@@ -332,10 +443,42 @@ def _within_limit(items: list[FirehoseRecord], limit: int,
         if reingest is None:
             raise ValueError(f"the response is over {limit} bytes and nothing can re-ingest")
         total -= len(answer["data"])
-        put_back[:0] = passed_output("".join(items[position].output))
-        answers[position] = {"recordId": answer["recordId"], "result": "Dropped", "data": ""}
+        chunks, stuck = _movable("".join(items[position].output), limit)
+        put_back[:0] = chunks
+        if stuck:
+            item = items[position]
+            log.error("firehose: record %s: %d output line(s) too large to deliver or "
+                      "re-ingest; the record is answered ProcessingFailed and kept whole in "
+                      "the error output", item.record_id[:80], len(stuck))
+            answers[position] = {"recordId": item.record_id, "result": "ProcessingFailed",
+                                 "data": item.data}
+            total += len(item.data)
+        else:
+            answers[position] = {"recordId": answer["recordId"], "result": "Dropped",
+                                 "data": ""}
     if total > limit:
         raise ValueError(f"the response is over {limit} bytes even without output")
     if put_back and reingest is not None:
         reingest(put_back)
     return answers
+
+
+def _movable(text: str, limit: int) -> tuple[list[bytes], list[str]]:
+    """The re-ingestable records of ``text``'s lines (each small enough for a later response
+    to hold whole), and the lines that cannot travel (see :func:`_within_limit`). A line
+    too large for any response is re-ingested alone, marked undeliverable: the next
+    invocation answers it ``ProcessingFailed``, so that it lands in the error output."""
+    room = limit - _ANSWER_OVERHEAD - _ID_ROOM - 2
+    chunk_bytes = max(1, min(_PASS_CHUNK, room // 4 * 3))
+    fits: list[str] = []
+    chunks: list[bytes] = []
+    stuck: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if _answer_size(len(line.encode("utf-8")), "") + _ID_ROOM <= limit:
+            fits.append(line)
+        else:
+            alone, too_large = _pass_chunks(line, len(line.encode("utf-8")), True)
+            chunks += alone
+            stuck += too_large
+    ready, too_large = _pass_chunks("".join(fits), chunk_bytes)
+    return ready + chunks, stuck + too_large

@@ -61,6 +61,7 @@ __all__ = [
     "checked_event",
     "dead_letter_body",
     "gunzip_base64",
+    "gunzip_bounded",
 ]
 
 #: SQS's limit for one message and for the sum of one SendMessageBatch: 1 MiB since AWS
@@ -151,16 +152,38 @@ def gunzip_base64(data: str) -> bytes:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise BodyError(f"'data' is not valid base64 ({exc})") from None
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(raw, MAX_DECODED_BYTES + 1)
-    except zlib.error as exc:
-        raise BodyError(f"'data' is not valid gzip ({exc})") from None
-    if len(out) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
-        raise BodyError(f"'data' expands to more than {MAX_DECODED_BYTES} bytes")
-    if not inflater.eof:
-        raise BodyError("'data' is not valid gzip (truncated)")
-    return out
+    return gunzip_bounded(raw)
+
+
+def gunzip_bounded(raw: bytes) -> bytes:
+    """The bytes of gzip data, at most :data:`MAX_DECODED_BYTES` (a zip bomb is refused
+    before it is expanded), or :class:`BodyError` saying why not.
+
+    Concatenated gzip members are read as one stream (as ``gzip.decompress`` does); bytes
+    after the last member that are not gzip are an error, never dropped unread.
+
+    >>> gunzip_bounded(gzip.compress(b"hi"))
+    b'hi'
+    >>> gunzip_bounded(gzip.compress(b"h") + gzip.compress(b"i"))
+    b'hi'
+    """
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(raw, MAX_DECODED_BYTES + 1 - size)
+        except zlib.error as exc:
+            raise BodyError(f"'data' is not valid gzip ({exc})") from None
+        size += len(out)
+        if size > MAX_DECODED_BYTES or inflater.unconsumed_tail:
+            raise BodyError(f"'data' expands to more than {MAX_DECODED_BYTES} bytes")
+        if not inflater.eof:
+            raise BodyError("'data' is not valid gzip (truncated)")
+        parts.append(out)
+        raw = inflater.unused_data
+        if not raw.strip(b"\0"):  # (zero padding after the last member, as gzip allows)
+            return b"".join(parts)
 
 
 def checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def to_ecs(event: Event, account_id: str | None = None,
         event_obj["code"] = event.sqlstate
     if isinstance(event, DurationEvent):
         nanos = event.duration_ms * 1_000_000
-        if nanos <= _MAX_LONG:  # ECS's event.duration is a long (no inf, no overflow)
+        if -_MAX_LONG <= nanos <= _MAX_LONG:  # ECS's event.duration is a long (no inf)
             event_obj["duration"] = int(round(nanos))
     if event.timestamp is not None and event.timestamp.utcoffset() is not None:
         event_obj["timezone"] = event.timestamp.strftime("%z")[:3] + ":" + \

@@ -154,9 +154,13 @@ def _check_subscriptions(logs: Any, destination_arn: str, group: str | None) -> 
     name = "subscription filters"
     try:
         groups = [group] if group else rds_postgres_groups(logs)
-        missing = [g for g in groups if not any(
-            f.get("destinationArn") == destination_arn for f in
-            logs.describe_subscription_filters(logGroupName=g).get("subscriptionFilters", []))]
+        sending = {g: [f for f in logs.describe_subscription_filters(logGroupName=g).get(
+            "subscriptionFilters", []) if f.get("destinationArn") == destination_arn]
+            for g in groups}
+        missing = [g for g in groups if not sending[g]]
+        # Two filters of one group to one destination deliver every event twice.
+        twice = {g: [str(f.get("filterName")) for f in found]
+                 for g, found in sending.items() if len(found) > 1}
     except Exception as exc:
         fix = ("grant logs:DescribeSubscriptionFilters (see: pgaudit-parse iam-policy "
                "subscriber)" if is_denied(exc) else "check --destination-arn and --region")
@@ -170,6 +174,13 @@ def _check_subscriptions(logs: Any, destination_arn: str, group: str | None) -> 
         return CheckResult(name, FAIL, f"{len(missing)} of {len(groups)} log group(s) do not "
                            f"send to the destination: {shown}",
                            f"pgaudit-parse subscribe --destination-arn {destination_arn} --apply")
+    if twice:
+        first, names = next(iter(twice.items()))
+        return CheckResult(name, WARN, f"{len(twice)} log group(s) send to the destination "
+                           f"through two filters, so every event arrives twice: {first} "
+                           f"({', '.join(names)})",
+                           f"aws logs delete-subscription-filter --log-group-name {first} "
+                           f"--filter-name {names[-1]}")
     return CheckResult(name, PASS, f"{len(groups)} log group(s) send to the destination")
 
 

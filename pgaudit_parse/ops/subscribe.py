@@ -3,10 +3,12 @@ log group, pointing at the ``subscription_handler`` Lambda or a Firehose deliver
 
 :func:`plan_subscriptions` reads the account (no changes) and says, per log group, what
 :func:`apply_subscriptions` would do: ``create`` our filter, ``update`` it (its destination,
-pattern or role changed), ``keep`` it, or ``blocked`` (CloudWatch Logs allows two
-subscription filters per log group, and both are someone else's). Applying twice changes
-nothing the second time. A Lambda destination also needs CloudWatch Logs' permission to
-invoke it: one resource-policy statement for all RDS log groups of the region, added once.
+pattern or role changed), ``keep`` it (or a filter of another name that already sends to
+the destination: a second one would deliver every event twice), or ``blocked``
+(CloudWatch Logs allows two subscription filters per log group, and both are someone
+else's). Applying twice changes nothing the second time. A Lambda destination also needs
+CloudWatch Logs' permission to invoke it: one resource-policy statement for all RDS log
+groups of the region, added once.
 
 >>> is_rds_postgres_group("/aws/rds/cluster/shop/postgresql")
 True
@@ -132,6 +134,14 @@ def plan_subscriptions(logs: Any, destination_arn: str, *, role_arn: str | None 
         filters = logs.describe_subscription_filters(logGroupName=group).get(
             "subscriptionFilters", [])
         ours = next((f for f in filters if f.get("filterName") == filter_name), None)
+        # A filter of another name that already sends to the destination: a second one
+        # would deliver every event twice.
+        already = next((f for f in filters if f.get("destinationArn") == destination_arn),
+                       None)
+        if ours is None and already is not None:
+            changes.append(SubscriptionChange(
+                group, "keep", f"sent there by filter {str(already.get('filterName'))!r}"))
+            continue
         if ours is None:
             if len(filters) >= FILTERS_PER_GROUP:
                 names = ", ".join(str(f.get("filterName")) for f in filters)

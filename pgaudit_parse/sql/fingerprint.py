@@ -2,8 +2,10 @@
 
 The fingerprint is the first 16 hex digits of BLAKE2b over the normalized token stream:
 whitespace and comments dropped, constants and parameters made ``?`` (a signed number is
-one constant), unquoted identifiers and keywords lower-cased (PostgreSQL folds them),
-a quoted identifier that needs no quotes written without them, pgAudit's ``<REDACTED>``
+one constant), unquoted identifiers and keywords lower-cased as PostgreSQL folds them
+(ASCII letters only), ``U&"..."`` identifiers decoded,
+a quoted identifier that needs no quotes (not a keyword that would mean something else
+unquoted: ``"user"`` stays quoted) written without them, pgAudit's ``<REDACTED>``
 taken as the constant it hides, a list of constants after ``IN`` collapsed to one, and
 a final ``;`` dropped.
 Statements that differ only in constants, whitespace, comments, keyword case or the
@@ -20,16 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from typing import Final
 
-from .constants import find_constants
-from .lexer import TRIVIA_KINDS, tokenize
+from .constants import find_constants, uescape_of, unicode_unescape
+from .keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+from .lexer import IDENT_CONT, IDENT_START, TRIVIA_KINDS, Token, tokenize
 from .redact import CACHED_LENGTH
 from .shape import cached_by_shape, fingerprint_shape
 
 __all__ = ["fingerprint", "normalize", "normalized_tokens"]
 
-_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
+_NAME = re.compile(rf"{IDENT_START}{IDENT_CONT}*")  # what may be written unquoted
+# PostgreSQL folds the ASCII letters of a name only (in a UTF-8 database): É is not é.
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 PLACEHOLDER: Final = "?"
 
 
@@ -44,14 +50,12 @@ def normalized_tokens(sql: str) -> list[str]:
     out: list[str] = []
     i = 0
     n = len(tokens)
-    after_ustring = 0  # how far into "U&'...' UESCAPE '!'" we are (the clause is skipped)
     while i < n:
         token = tokens[i]
         kind = token.kind
         if token.start in constant_starts:
             end = constant_starts[token.start]
-            out.append(PLACEHOLDER)
-            after_ustring = 1 if kind == "ustring" else 0
+            out.append(PLACEHOLDER)  # (a U&'' string's UESCAPE clause is in it)
             while i < n and tokens[i].end <= end:
                 i += 1
             continue
@@ -59,20 +63,18 @@ def normalized_tokens(sql: str) -> list[str]:
         if kind in TRIVIA_KINDS:
             continue
         text = token.text(sql)
-        if after_ustring == 1 and kind == "ident" and text.lower() == "uescape":
-            after_ustring = 2
-            continue
-        if after_ustring == 2 and kind == "string":
-            after_ustring = 0
-            continue
-        after_ustring = 0
         if kind == "ident":
-            out.append(text.lower())
+            out.append(text.lower() if text.isascii() else text.translate(_ASCII_LOWER))
         elif kind == "param" or kind == "opaque":
             out.append(PLACEHOLDER)
         elif kind == "qident":
-            inner = text[1:-1].replace('""', '"') if text.startswith('"') else text
-            out.append(inner if _PLAIN_IDENTIFIER.fullmatch(inner) else text)
+            inner = text[text.index('"') + 1:-1].replace('""', '"')
+            if text[0] != '"':  # U&"d\0061t" [UESCAPE '!']: the name it spells
+                escape, last = uescape_of(sql, tokens, i - 1)
+                inner = unicode_unescape(inner, escape)
+                i = max(i, last + 1)
+            out.append(inner if _needs_no_quotes(inner, sql, tokens, i)
+                       else '"' + inner.replace('"', '""') + '"')
         elif text == ">" and out[-2:] == ["<", "redacted"]:
             out[-2:] = [PLACEHOLDER]  # pgAudit's <REDACTED>, not a comparison
         else:
@@ -80,6 +82,22 @@ def normalized_tokens(sql: str) -> list[str]:
     while out and out[-1] == ";":
         out.pop()  # "select 1;" is "select 1"
     return _collapse_in_lists(out)
+
+
+def _needs_no_quotes(name: str, sql: str, tokens: list[Token], after: int) -> bool:
+    """Does the quoted identifier ``name`` mean what it would unquoted? (``"t"`` is ``t``;
+    ``"user"`` is a column, ``user`` the current role; ``"coalesce"(a)`` a function of
+    the user's, ``coalesce(a)`` the construct; ``"like"`` a column, ``like`` an operator.)
+    ``after``: index of the token after it."""
+    if (_NAME.fullmatch(name) is None or name.translate(_ASCII_LOWER) != name
+            or name in RESERVED_KEYWORDS):
+        return False
+    if name in COL_NAME_KEYWORDS or name in TYPE_FUNC_NAME_KEYWORDS:
+        while after < len(tokens) and tokens[after].kind in TRIVIA_KINDS:
+            after += 1
+        call = after < len(tokens) and tokens[after].text(sql) == "("
+        return call if name in TYPE_FUNC_NAME_KEYWORDS else not call
+    return True
 
 
 def _collapse_in_lists(out: list[str]) -> list[str]:

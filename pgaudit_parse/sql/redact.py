@@ -40,7 +40,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Final, Literal, get_args
 
-from .constants import constant_value, find_constants, previous_significant, uescape_of
+from .constants import (
+    constant_value,
+    find_constants,
+    may_hold_type_modifiers,
+    previous_significant,
+    uescape_of,
+)
 from .lexer import (
     IDENT_CONT,
     IDENT_START,
@@ -944,6 +950,7 @@ def redact_echo(message: str, statement: str | None, redacted: object) -> str:
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
+_IDENT_CHAR = re.compile(IDENT_CONT)  # a character that continues a name (or "$")
 
 
 def redact_literals(sql: str) -> str:
@@ -1004,9 +1011,10 @@ def _ends_with_minus(text: str) -> bool:
 def _fast_redact_literals(sql: str) -> str | None:
     """``literals`` for a statement of plain tokens only; None: take the lexer (also for
     a statement that says PASSWORD: an unquoted password is a constant too; and for a
-    comment that may hold a credential)."""
+    comment that may hold a credential, and for type modifiers: numeric(10,2) stays)."""
     if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower() \
-            or ("--" in sql or "/*" in sql) and credential_value(sql):
+            or ("--" in sql or "/*" in sql) and credential_value(sql) \
+            or may_hold_type_modifiers(sql):
         return None
     out: list[str] = []
     pos = 0
@@ -1045,13 +1053,16 @@ def _redact_literals_by_tokens(sql: str) -> str:
     unquoted = _unquoted_passwords(sql, tokens)
     if unquoted:
         places = sorted(places + list(unquoted.values()))
+    if tokens and tokens[-1].kind == "opaque":
+        places.append((tokens[-1].start, tokens[-1].end))
     spans: list[tuple[int, int, str]] = []
+    last_end = -1
     for start, end in places:
         highest += 1
-        spans.append((start, end, f"${highest}"))
-    if tokens and tokens[-1].kind == "opaque":
-        highest += 1
-        spans.append((tokens[-1].start, tokens[-1].end, f"${highest}"))
+        # a parameter right after a word would join it (int4'5' is not int4$1, a name)
+        glued = start != last_end and start > 0 and _IDENT_CHAR.match(sql, start - 1)
+        spans.append((start, end, f" ${highest}" if glued else f"${highest}"))
+        last_end = end
     # (comments are kept, but not one that holds a credential; one inside a constant
     # continued over lines goes with it)
     if ("--" in sql or "/*" in sql) and credential_value(sql):

@@ -15,8 +15,8 @@ are not in it) nor the constants' places. A string's body is emptied only where 
 quote is a string's: no comment, dollar quote, quoted identifier, backslash escape or
 ``U&`` string (its UESCAPE clause is a string that counts) is in the text; ``'it''s'``
 becomes four quotes, still one string. Two kinds of text have no shape (None), as their
-digits can matter: a quoted identifier (``"t1"`` is kept as written) and, for
-``literals``, a comment (kept byte for byte).
+digits can matter: a quoted identifier (``"t1"`` is kept as written), type modifiers
+(``numeric(10,2)`` is a type) and, for ``literals``, a comment (kept byte for byte).
 
 Property tests prove ``f(shape(sql)) == f(sql)`` for the fingerprint and for ``literals``
 redaction on generated SQL of every lexical form (tests/test_sql_shape.py).
@@ -38,6 +38,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
 
+from .constants import may_hold_type_modifiers
 from .lexer import IDENT_CONT
 
 __all__ = ["fingerprint_shape", "literals_shape", "ShapeCaches", "cached_by_shape"]
@@ -61,15 +62,15 @@ def _shape(sql: str) -> str:
 
 def fingerprint_shape(sql: str) -> str | None:
     """``sql`` with its integers ``0`` and strings emptied; None when it holds a quoted
-    identifier."""
-    if '"' in sql:
+    identifier or may hold type modifiers (``numeric(10,2)``: a type, not constants)."""
+    if '"' in sql or may_hold_type_modifiers(sql):
         return None
     return _shape(sql)
 
 
 def literals_shape(sql: str) -> str | None:
     """As :func:`fingerprint_shape`, and None when ``sql`` may hold a comment."""
-    if '"' in sql or "--" in sql or "/*" in sql:
+    if '"' in sql or "--" in sql or "/*" in sql or may_hold_type_modifiers(sql):
         return None
     return _shape(sql)
 

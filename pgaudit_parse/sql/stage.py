@@ -544,7 +544,8 @@ class SqlStage:
                 return event, info
             return self._audit_redact(event, whole, None, info, session, prepared)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
-                                    audit.command, whole, audit.audit_type)
+                                    audit.command, whole, audit.audit_type,
+                                    audit.substatement_id)
         statement = split.statement if split is not None else whole
         info = SqlInfo(
             fingerprint(statement) if self.fingerprints and statement else None,

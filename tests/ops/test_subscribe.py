@@ -50,6 +50,15 @@ def _stream(aws: Aws) -> tuple[str, str]:
     return arn, role
 
 
+def _other_stream(aws: Aws, role: str) -> str:
+    """A second delivery stream: someone else's destination."""
+    return aws.client("firehose").create_delivery_stream(
+        DeliveryStreamName="elsewhere", DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={"RoleARN": role,
+                                            "BucketARN": "arn:aws:s3:::pgaudit-out"},
+    )["DeliveryStreamARN"]
+
+
 def _filters(aws: Aws) -> dict[str, list[tuple[str, str]]]:
     logs = aws.client("logs")
     return {g: [(f["filterName"], f["destinationArn"]) for f in logs.describe_subscription_filters(
@@ -104,9 +113,10 @@ def test_a_group_with_two_foreign_filters_is_reported_not_touched(aws: Aws, caps
     _groups(aws)
     stream, role = _stream(aws)
     logs = aws.client("logs")
+    other = _other_stream(aws, role)  # (theirs send elsewhere: ours would be a third)
     for name in ("theirs-1", "theirs-2"):
         logs.put_subscription_filter(logGroupName=RDS_GROUPS[2], filterName=name,
-                                     filterPattern="", destinationArn=stream, roleArn=role)
+                                     filterPattern="", destinationArn=other, roleArn=role)
     assert main(["subscribe", "--destination-arn", stream, "--role-arn", role, "--apply",
                  *aws.args()]) == 0
     out = capsys.readouterr().out
@@ -147,3 +157,63 @@ def test_a_bad_destination_is_one_line(aws: Aws, capsys) -> None:
                  *aws.args()]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Lambda function or Firehose" in err
+
+
+def test_a_group_already_sending_to_the_destination_gets_no_second_filter(
+        aws: Aws, capsys) -> None:
+    """A group whose filter of another name already sends to the destination got a
+    second filter (CloudWatch allows two): every event was then delivered twice. It is
+    kept as it is now, and saying so; a filter of another name to another destination
+    still leaves room for ours."""
+    _groups(aws)
+    stream, role = _stream(aws)
+    logs = aws.client("logs")
+    logs.put_subscription_filter(logGroupName=RDS_GROUPS[0], filterName="mine",
+                                 filterPattern="", destinationArn=stream, roleArn=role)
+    other = _other_stream(aws, role)
+    logs.put_subscription_filter(logGroupName=RDS_GROUPS[1], filterName="theirs",
+                                 filterPattern="", destinationArn=other, roleArn=role)
+    args = ["subscribe", "--destination-arn", stream, "--role-arn", role, *aws.args()]
+    assert main([*args, "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert f"keep    {RDS_GROUPS[0]} (sent there by filter 'mine')" in out
+    filters = _filters(aws)
+    assert filters[RDS_GROUPS[0]] == [("mine", stream)]
+    assert sorted(filters[RDS_GROUPS[1]]) == [("pgaudit-parse", stream), ("theirs", other)]
+    assert main([*args, "--apply"]) == 0
+    assert "Nothing to change." in capsys.readouterr().out
+    assert _filters(aws) == filters
+
+
+def test_subscribe_pages_through_many_log_groups(aws: Aws, capsys) -> None:
+    """More RDS log groups than one DescribeLogGroups page (50): every one is planned,
+    applied once, and the second run keeps them all."""
+    logs = aws.client("logs")
+    names = [f"/aws/rds/instance/db{n:03d}/postgresql" for n in range(120)]
+    for name in [*names, "/aws/rds/instance/db001/error", "/aws/rds/instance/db002/upgrade"]:
+        logs.create_log_group(logGroupName=name)
+    assert len(logs.describe_log_groups(logGroupNamePrefix="/aws/rds/")["logGroups"]) < 120
+    function = _function(aws)
+    assert main(["subscribe", "--destination-arn", function, "--apply", *aws.args()]) == 0
+    assert "120 create, 0 update, 0 keep, 0 blocked" in capsys.readouterr().out
+    assert main(["subscribe", "--destination-arn", function, "--apply", *aws.args()]) == 0
+    assert "0 create, 0 update, 120 keep, 0 blocked" in capsys.readouterr().out
+    assert not logs.describe_subscription_filters(
+        logGroupName="/aws/rds/instance/db001/error")["subscriptionFilters"]
+
+
+def test_doctor_warns_of_a_group_sent_twice_to_the_destination(aws: Aws, capsys) -> None:
+    """Two filters of one group to the destination passed doctor; every event arrived
+    twice. It is a warning now, naming the group and the filter to delete."""
+    _groups(aws)
+    stream, role = _stream(aws)
+    assert main(["subscribe", "--destination-arn", stream, "--role-arn", role, "--apply",
+                 *aws.args()]) == 0
+    aws.client("logs").put_subscription_filter(
+        logGroupName=RDS_GROUPS[1], filterName="mine", filterPattern="",
+        destinationArn=stream, roleArn=role)
+    capsys.readouterr()
+    assert main(["doctor", "--destination-arn", stream, *aws.args()]) == 0
+    out = capsys.readouterr().out
+    assert "WARN" in out and "1 log group(s) send to the destination through two filters" \
+        in out and RDS_GROUPS[1] in out
