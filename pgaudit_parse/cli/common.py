@@ -97,7 +97,11 @@ def stop_on_sigterm() -> Callable[[], None]:
         previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     except ValueError:  # not the main thread (a library caller's thread, a test)
         return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def interrupted(exc: KeyboardInterrupt) -> int:
