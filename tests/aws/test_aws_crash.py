@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from aws_harness import REPO, Aws, read_jsonl
+from aws_harness import REPO, Aws, drain_bodies, read_jsonl
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, statements
 
 from pgaudit_parse.aws.cloudwatch import INITIAL_SPAN_MS
@@ -145,18 +145,12 @@ def _drain_events(aws: Aws, url: str) -> list[dict]:
     from pgaudit_parse.sinks import event_to_json
 
     events: list[dict] = []
-    while True:
-        got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                      WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            return events
-        for message in got:
-            _, lines = decode_body(message["Body"], "q")
-            rejects: list = []
-            events += [event_to_json(e) for e in parse_lines(lines, on_reject=rejects.append)]
-            assert rejects == [], rejects  # each message holds whole PostgreSQL messages
-        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+    for body in drain_bodies(aws, url):
+        _, lines = decode_body(body, "q")
+        rejects: list = []
+        events += [event_to_json(e) for e in parse_lines(lines, on_reject=rejects.append)]
+        assert rejects == [], rejects  # each message holds whole PostgreSQL messages
+    return events
 
 
 def test_forward_killed_and_restarted(aws: Aws) -> None:

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aws_harness import REPO, Aws
+from aws_harness import REPO, Aws, drain_bodies
 from aws_logdata import BASE_MS, audit_line, error_lines
 
 from pgaudit_parse.aws.cloudwatch import now_ms
@@ -27,18 +27,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
-
-
-def _bodies(aws: Aws, url: str) -> list[str]:
-    bodies: list[str] = []
-    while True:
-        got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                      WaitTimeSeconds=0).get("Messages", [])
-        if not got:
-            return bodies
-        bodies += [m["Body"] for m in got]
-        aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
 
 def _subscription_event(group: str, stream: str, events: list[tuple[str, int, str]]) -> dict:
@@ -68,7 +56,7 @@ def test_forward_handler_is_a_drop_in(aws: Aws, monkeypatch: pytest.MonkeyPatch)
     aws.put(group, "db", [(now - 60_000 + n, audit_line(now, 1, 100 + n)) for n in range(5)])
     second = forward_handler({}, LambdaContext())
     assert second["events"] == 5
-    events = [line.text for body in _bodies(aws, url) for line in decode_body(body, "q")[1]]
+    events = [line.text for body in drain_bodies(aws, url) for line in decode_body(body, "q")[1]]
     assert sorted(events) == sorted(
         [audit_line(now, 1, n) for n in range(40)] + [audit_line(now, 1, 100 + n)
                                                       for n in range(5)])
@@ -91,11 +79,11 @@ def test_subscription_handler(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("RECORDS_QUEUE", records_url)
     result = subscription_handler(payload, LambdaContext())
     assert result == {"events": 5, "messages": 1, "records": 3, "rejects": 0}
-    [body] = _bodies(aws, events_url)
+    [body] = drain_bodies(aws, events_url)
     body_group, body_lines = decode_body(body, "q")
     assert body_group == group
     assert [line.text for line in body_lines] == lines
-    records = [json.loads(b) for b in _bodies(aws, records_url)]
+    records = [json.loads(b) for b in drain_bodies(aws, records_url)]
     assert sorted(r["data"]["originalSqlCommand"] if r["data"] else r["exception"]["sqlString"]
                   for r in records) == ["select *\nfrom nope2", "select 1 from t",
                                         "select 3 from t"]
@@ -132,4 +120,4 @@ def test_lambda_zip_is_self_contained(aws: Aws, tmp_path: Path) -> None:
                                         PYTHONPATH=""))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["messages"] == 1
-    assert len(_bodies(aws, url)) == 1
+    assert len(drain_bodies(aws, url)) == 1
