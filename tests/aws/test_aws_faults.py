@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from aws_harness import Aws, read_jsonl
+from aws_harness import Aws, drain_bodies, read_jsonl
 from aws_logdata import BASE_MS, audit_line, errors, prefix, statements
 
 from pgaudit_parse.aws.cloudwatch import now_ms
@@ -188,8 +188,6 @@ def test_error_and_statement_split_by_a_forwarder_run(aws: Aws, tmp_path: Path) 
     for end in (t + 1000, t + 3500, t + 60_000):
         Forwarder(aws.logs, aws.sqs, group, url, store, lag_ms=0).run(end)
     # Each message read alone (competing consumers each get one) gives whole events.
-    from aws_harness import drain_bodies
-
     from pgaudit_parse import parse_lines
     from pgaudit_parse.aws.messages import decode_body
     from pgaudit_parse.sinks import event_to_json
@@ -210,7 +208,7 @@ def test_error_and_statement_split_by_a_forwarder_run(aws: Aws, tmp_path: Path) 
 
 def test_subscription_records_queue_oversize_record(aws: Aws,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_aws_lambda import _bodies, _subscription_event
+    from test_aws_lambda import _subscription_event
 
     from pgaudit_parse.aws_lambda import subscription_handler
 
@@ -229,7 +227,7 @@ def test_subscription_records_queue_oversize_record(aws: Aws,
     event = _subscription_event(GROUP, "db1", events)
     result = subscription_handler(event, None)
     assert result["records"] == 5
-    bodies = _bodies(aws, records)
+    bodies = drain_bodies(aws, records)
     assert len(bodies) == 5
     assert all(len(b.encode()) <= 256 * 1024 for b in bodies)
     from pgaudit_parse.sinks import decode_record_body
