@@ -35,8 +35,9 @@ Modes (``--redact``):
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Final, Literal, get_args
 
@@ -71,6 +72,7 @@ __all__ = [
     "has_credentials",
     "password_parameters",
     "redact_echo",
+    "redact_quoted_value",
     "credential_name",
     "credential_value",
     "prepared_parameters",
@@ -907,9 +909,46 @@ def redact_passwords(sql: str, prepared: Prepared | None = None) -> str:
     >>> redact_passwords("EXECUTE q('s3cret', 7)", {"q": frozenset({1})})
     'EXECUTE q(<REDACTED>, 7)'
     """
+    if sql[:1] == "\n" and _QUOTED_PLAN.match(sql):
+        return _redact_plan(sql, lambda text: redact_passwords(text, prepared), None)
     if prepared and "execute" in sql.lower():
         return _apply(sql, _credential_spans(sql, tokenize(sql), 0, None, prepared))
     return _redact_passwords(sql, 0)
+
+
+# auto_explain's plan in JSON or YAML (``plan:`` messages): its SQL (``"Query Text"``,
+# ``"Filter": "(password = '...'::text)"``) is inside JSON-escaped strings, where the
+# lexer sees quoted identifiers; text and XML plans lex as SQL.
+_QUOTED_PLAN = re.compile(r'\n(?:\{\n\s*"Query Text": "|Query Text: "|\[\n\s*\{\n\s*"Query Text)')
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _redact_plan(plan: str, hide: Callable[[str], str],
+                 between: Callable[[str], str] | None) -> str:
+    """A JSON or YAML plan with each string's SQL redacted by ``hide`` (written again with
+    JSON escapes when it changes) and the text between strings by ``between`` (numbers,
+    in ``literals`` mode).
+
+    >>> plan = '{"Query Text": "select 1", "Filter": "(pw = 7::text)"}'
+    >>> _redact_plan(plan, lambda s: s.replace("7", "<REDACTED>"), None)
+    '{"Query Text": "select 1", "Filter": "(pw = <REDACTED>::text)"}'
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _JSON_STRING.finditer(plan):
+        gap = plan[pos:m.start()]
+        out.append(between(gap) if between is not None else gap)
+        try:
+            value = json.loads(m.group())
+        except ValueError:  # (not JSON after all: hide it as SQL, quotes and all)
+            out.append(hide(m.group()))
+        else:
+            new = hide(value) if isinstance(value, str) else value
+            out.append(m.group() if new == value else json.dumps(new, ensure_ascii=False))
+        pos = m.end()
+    rest = plan[pos:]
+    out.append(between(rest) if between is not None else rest)
+    return "".join(out)
 
 
 # A quoted name or value in a message (PostgreSQL quotes them with '"', unescaped).
@@ -942,11 +981,58 @@ def redact_echo(message: str, statement: str | None, redacted: object) -> str:
         message_end = m.start()
     else:
         message_end = len(message)
+    low_statement = low_redacted = ""
     for q in _QUOTED.finditer(message, 0, message_end):
         text = q.group(1)
-        if text in statement and text not in redacted:
+        if text in statement:
+            if text not in redacted:
+                spans.append((q.start(1), q.end(1), REDACTED))
+            continue
+        # The server lower-cases a name it reads from a constant ('Abc'::regclass,
+        # nextval('Abc'): relation "abc" does not exist).
+        if not low_statement:
+            low_statement, low_redacted = statement.lower(), redacted.lower()
+        low = text.lower()
+        if low in low_statement and low not in low_redacted:
             spans.append((q.start(1), q.end(1), REDACTED))
     return _apply(message, sorted(spans)) if spans else message
+
+
+# Messages and DETAIL lines that quote an input value (a constant of the statement, a
+# bind parameter, or data read from a table): the value is hidden in ``literals`` mode,
+# and in ``passwords`` mode when the statement holds or names a credential.
+_QUOTED_VALUE: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(
+    p + r"(?: at character [0-9]+)?\s*", re.DOTALL) for p in (
+    r'invalid input syntax for (?:type )?[^"]*?: "(?P<v>.*)"',
+    r'invalid input value for enum [^"]*?: "(?P<v>.*)"',
+    r'malformed [a-z ]+ literal: "(?P<v>.*)"',
+    r'value "(?P<v>.*)" is out of range for type .*',
+    r'invalid value for parameter "[^"]*": "(?P<v>.*)"',
+    r'(?:date/time|timestamp|interval) field value out of range: "(?P<v>.*)"',
+    r'(?:date/time|timestamp) value "(?P<v>.*)" is no longer supported',
+    r'time zone "(?P<v>.*)" not recognized',
+    r'invalid hexadecimal digit: "(?P<v>.*)"',
+    r'"(?P<v>.*)" is not a valid (?:binary|hexadecimal|octal) digit',
+    r'Token "(?P<v>.*)" is invalid\.',
+    r'Expected [a-zA-Z ,":]*but found "(?P<v>.*)"\.',
+))
+
+
+def redact_quoted_value(text: str) -> str:
+    """A message or DETAIL that quotes an input value, with that value hidden.
+
+    >>> redact_quoted_value('invalid input syntax for type integer: "s3cret"')
+    'invalid input syntax for type integer: "<REDACTED>"'
+    >>> redact_quoted_value('Token "s3cret" is invalid.'), redact_quoted_value('role "x" does not exist')
+    ('Token "<REDACTED>" is invalid.', 'role "x" does not exist')
+    """
+    if '"' not in text:
+        return text
+    for pattern in _QUOTED_VALUE:
+        m = pattern.fullmatch(text)
+        if m is not None:
+            return text[:m.start("v")] + REDACTED + text[m.end("v"):]
+    return text
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
@@ -1117,6 +1203,8 @@ def redact(sql: str | None, mode: RedactMode | str,
     if mode == "passwords":
         return redact_passwords(sql, prepared)
     if mode == "literals":
+        if sql[:1] == "\n" and _QUOTED_PLAN.match(sql):
+            return _redact_plan(sql, redact_literals, redact_literals)
         return redact_literals(sql)
     raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
 

@@ -71,6 +71,7 @@ from .redact import (
     redact_detail,
     redact_echo,
     redact_parameters,
+    redact_quoted_value,
 )
 from .split import Split, StatementMatcher
 
@@ -112,6 +113,10 @@ _CONTEXT_DATA = (
     re.compile(r'JSON data, line [0-9]+: (?P<value>.*)\Z'),
 )
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
+# The CONTEXT of an error in an extended-protocol step (log_parameter_max_length_on_error):
+# the bind parameters, to the end of the CONTEXT (a value may hold newlines).
+_PORTAL_PARAMETERS = re.compile(
+    r'(?:unnamed portal|portal ".*?") (?:with parameters: |parameter (?=\$[0-9]+ = ))')
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _PREVIOUSLY_LOGGED_LIST: Final = (PREVIOUSLY_LOGGED,)
@@ -139,7 +144,8 @@ def redact_message(message: str, mode: RedactMode | str,
 
 
 def redact_context(context: str | None, mode: RedactMode | str,
-                   statement: str | None = None) -> str | None:
+                   statement: str | None = None,
+                   hidden: list[str] | None = None) -> str | None:
     """CONTEXT lines with what they quote redacted: the SQL of ``SQL statement "..."``,
     ``SQL expression "..."`` and ``PL/pgSQL assignment "..."`` (over several lines when
     the SQL has newlines), the data of ``COPY t, line 1, column c: "..."`` and ``JSON
@@ -153,6 +159,12 @@ line 1 at SQL statement'
     'COPY u, line 1, column password: "<REDACTED>"'
     >>> redact_context('COPY u, line 1: "bob\ts3cret"', "passwords", "COPY u (n, pw) FROM STDIN")
     'COPY u, line 1: "<REDACTED>"'
+    >>> redact_context("unnamed portal with parameters: $1 = 'bob', $2 = 's3cret'", "passwords",
+    ...                "update u set name = $1, password = $2")
+    "unnamed portal with parameters: $1 = 'bob', $2 = <REDACTED>"
+
+    ``hidden``, when given, gets the values hidden that the message of the same event may
+    quote: bind parameters, and (``passwords``) what the SQL's redaction hid.
     """
     if context is None or mode == "none":
         return context
@@ -163,6 +175,12 @@ line 1 at SQL statement'
     i = 0
     while i < len(lines):
         line = lines[i]
+        p = _PORTAL_PARAMETERS.match(line)
+        if p is not None:
+            rest = "\n".join(lines[i:])
+            out.append(rest[:p.end()] + _redact_parameter_list(rest[p.end():], mode,
+                                                               statement, hidden))
+            break
         m = _CONTEXT_SQL_HEAD.match(line)
         if m is None:
             out.append(_redact_context_line(line, mode, rows_hold_credential))
@@ -177,7 +195,10 @@ line 1 at SQL statement'
         text = "\n".join(lines[i:end + 1])[m.end():]
         closed = text.endswith('"')
         sql = text[:-1] if closed else text
-        out.append(m.group() + (redact(sql, mode) or "") + ('"' if closed else ""))
+        new = redact(sql, mode) or ""
+        if hidden is not None and mode == "passwords" and new != sql:
+            hidden.extend(hidden_values(sql))
+        out.append(m.group() + new + ('"' if closed else ""))
         i = end + 1
     return "\n".join(out)
 
@@ -209,23 +230,34 @@ def _redact_detail(detail: str | None, mode: RedactMode | str,
         return "prepare: " + (redact(detail[9:], mode) or "")
     m = _PARAMETERS_DETAIL.match(detail)
     if m is not None:
-        secret = password_parameters(statement) if statement and mode == "passwords" \
-            else frozenset()
-
-        def one(v: re.Match[str]) -> str:
-            value = v.group(2)
-            if mode == "literals" and value != "NULL":
-                return v.group(1) + "<REDACTED>"
-            if secret and value != "NULL" and int(v.group(1)[1:-3]) in secret:
-                return v.group(1) + "<REDACTED>"
-            return v.group(0) if redact_detail(value, mode) == value else v.group(1) + (
-                "<REDACTED>")
-        return "parameters: " + _PARAMETER_VALUE.sub(one, m.group("list"))
+        return "parameters: " + _redact_parameter_list(m.group("list"), mode, statement)
     if mode == "passwords" and statement and (has_credentials(statement)
                                               or names_credential(statement)):
         # The row of a statement that carries a password holds it: hide its values.
         return redact_detail(detail, "literals")
     return redact_detail(detail, mode)
+
+
+def _redact_parameter_list(text: str, mode: RedactMode | str, statement: str | None,
+                           hidden: list[str] | None = None) -> str:
+    """``$1 = '...', $2 = NULL`` (a ``parameters:`` DETAIL, a portal's CONTEXT) with the
+    values hidden: all in ``literals``, in ``passwords`` those that stand where
+    ``statement`` expects a credential or that hold one. ``hidden`` gets their values."""
+    secret = password_parameters(statement) if statement and mode == "passwords" \
+        else frozenset()
+
+    def one(v: re.Match[str]) -> str:
+        value = v.group(2)
+        if value == "NULL":
+            return v.group(0)
+        if not (mode == "literals" or secret and int(v.group(1)[1:-3]) in secret
+                or redact_detail(value, mode) != value):
+            return v.group(0)
+        if hidden is not None:
+            inner = value[1:-1].replace("''", "'")
+            hidden.append(inner[:-3] if inner.endswith("...") else inner)
+        return v.group(1) + REDACTED
+    return _PARAMETER_VALUE.sub(one, text)
 
 
 def _csv_field(value: str | None) -> str:
@@ -496,9 +528,39 @@ class SqlStage:
             changes["message"] = message
         if changes and sql:
             session = self._remember_hidden(event, session, sql, prepared)
-        self._redact_notes(event, changes, sql)
+        echoed = self._redact_notes(event, changes, sql)
+        if echoed or mode == "literals" or sql and _holds_credential(sql):
+            self._hide_own_echoes(event, changes, echoed)
+            if echoed and mode == "passwords":
+                values = tuple(v for v in echoed if len(v) >= _MIN_ECHO)
+                if values:
+                    if session is None:
+                        session = self._new_session((event.stream, event.pid), event.line)
+                    session.hidden = tuple(dict.fromkeys(values + session.hidden))[
+                        :_MAX_ECHOES]
         self._hide_echoes(event, changes, session)
         return (_replace(event, changes) if changes else event), info
+
+    def _hide_own_echoes(self, event: Event, changes: dict[str, object],
+                         echoed: Sequence[str]) -> None:
+        """Message, DETAIL and HINT of a non-audit event with the input value they quote
+        hidden (``invalid input syntax for type integer: "..."``: a constant, a bind
+        parameter or a table's data), and the values its CONTEXT hid (``echoed``: bind
+        parameters, the SQL of a PL/pgSQL line) hidden wherever the event shows them."""
+        mode = self.redact
+        names = ("message", "detail", "hint", "statement", "query") if echoed and (
+            mode == "passwords") else ("message", "detail", "hint")
+        for name in names:
+            value = changes.get(name, getattr(event, name))
+            if not isinstance(value, str):
+                continue
+            new = value if name in ("statement", "query") else redact_quoted_value(value)
+            if echoed:
+                new = _hide_quoted(new, echoed)
+                if mode == "passwords":
+                    new = hide_values(new, [v for v in echoed if len(v) >= _MIN_ECHO])
+            if new != value:
+                changes[name] = new
 
     def _may_echo(self, event: Event, session: _Session | None) -> bool:
         """May this event's texts echo a credential its session's statement hid, or that
@@ -517,13 +579,17 @@ class SqlStage:
         return info
 
     def _redact_notes(self, event: Event, changes: dict[str, object],
-                      statement: str | None = None) -> None:
+                      statement: str | None = None) -> list[str]:
+        """DETAIL and CONTEXT redacted; the values the CONTEXT hid that the rest of the
+        event may quote (see :func:`redact_context`)."""
         detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
-        context = redact_context(event.context, self.redact, statement)
+        hidden: list[str] = []
+        context = redact_context(event.context, self.redact, statement, hidden)
         if context != event.context:
             changes["context"] = context
+        return hidden
 
     def _audit(self, event: AuditEvent) -> tuple[Event, SqlInfo]:
         audit = event.audit
@@ -585,6 +651,28 @@ class SqlStage:
                         changes[name] = new
             self._redact_notes(event, changes)
         return (_replace(event, changes) if changes else event), info
+
+
+@lru_cache(maxsize=4096)  # (a log repeats its statements)
+def _holds_credential(statement: str) -> bool:
+    """Does a statement hold, name or take as a parameter a credential (so the value an
+    error message quotes may be one)?"""
+    return may_hold_credential(statement) and (
+        has_credentials(statement) or names_credential(statement)
+        or bool(password_parameters(statement)))
+
+
+_QUOTED_NAME = re.compile(r'"([^"\n]+)"')
+
+
+def _hide_quoted(text: str, values: Sequence[str]) -> str:
+    """``text`` with every ``"..."`` that quotes one of ``values`` (case aside: the
+    server lower-cases names) hidden."""
+    if '"' not in text:
+        return text
+    lows = {v.lower() for v in values}
+    return _QUOTED_NAME.sub(lambda q: '"' + REDACTED + '"' if q.group(1).lower() in lows
+                            else q.group(0), text)
 
 
 def _may_hold_credential(event: Event) -> bool:
