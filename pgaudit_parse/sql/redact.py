@@ -1023,8 +1023,10 @@ def redact_quoted_value(text: str) -> str:
 
     >>> redact_quoted_value('invalid input syntax for type integer: "s3cret"')
     'invalid input syntax for type integer: "<REDACTED>"'
-    >>> redact_quoted_value('Token "s3cret" is invalid.'), redact_quoted_value('role "x" does not exist')
-    ('Token "<REDACTED>" is invalid.', 'role "x" does not exist')
+    >>> redact_quoted_value('Token "s3cret" is invalid.')
+    'Token "<REDACTED>" is invalid.'
+    >>> redact_quoted_value('role "x" does not exist')
+    'role "x" does not exist'
     """
     if '"' not in text:
         return text
