@@ -1003,8 +1003,8 @@ def redact_echo(message: str, statement: str | None, redacted: object) -> str:
 # and in ``passwords`` mode when the statement holds or names a credential.
 _QUOTED_VALUE: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(
     p + r"(?: at character [0-9]+)?\s*", re.DOTALL) for p in (
-    r'invalid input syntax for (?:type )?[^"]*?: "(?P<v>.*)"',
-    r'invalid input value for enum [^"]*?: "(?P<v>.*)"',
+    r'invalid input syntax for (?:type )?.*?: "(?P<v>.*)"',
+    r'invalid input value for enum .*?: "(?P<v>.*)"',
     r'malformed [a-z ]+ literal: "(?P<v>.*)"',
     r'value "(?P<v>.*)" is out of range for type .*',
     r'invalid value for parameter "[^"]*": "(?P<v>.*)"',

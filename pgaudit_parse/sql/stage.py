@@ -462,20 +462,23 @@ class SqlStage:
     def _hide_echoes(self, event: Event, changes: dict[str, object],
                      session: _Session | None) -> None:
         """Message, DETAIL, HINT and CONTEXT of a non-audit event with what a RAISE
-        pattern marks as a credential, and the values the session's statement hid,
-        hidden."""
+        pattern marks as a credential hidden, and the values the session's statements
+        (or a CONTEXT) hid hidden there and in its SQL (``STATEMENT``, ``QUERY``, a
+        duration's statement)."""
         context = event.context
         patterns = list(self._patterns.values()) if self._patterns and context \
             and " at RAISE" in context else None
         hidden = session.hidden if session is not None else ()
         if not patterns and not hidden:
             return
-        for name in ("message", "detail", "hint", "context"):
-            value = changes.get(name, getattr(event, name))
+        names = ("message", "detail", "hint", "context", "statement", "query",
+                 "duration_statement") if hidden else ("message", "detail", "hint", "context")
+        for name in names:
+            value = changes.get(name, getattr(event, name, None))
             if not isinstance(value, str):
                 continue
             new = value
-            if patterns and name != "context":
+            if patterns and name in ("message", "detail", "hint"):
                 new = hide_by_patterns(new, patterns, name)  # type: ignore[arg-type]
             if hidden:
                 new = hide_values(new, hidden)
