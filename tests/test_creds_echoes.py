@@ -209,3 +209,32 @@ def test_redact_context_reports_what_it_hid() -> None:
                          "select $1, $2", hidden)
     assert out == "unnamed portal with parameters: $1 = <REDACTED>, $2 = <REDACTED>"
     assert hidden == ["a", "b'c"]
+
+
+# -- dead letters: a line that did not parse --------------------------------------------
+
+@pytest.mark.parametrize("raw,secret", [
+    ('{"timestamp":"2026-12-01 05:04:20.210 UTC","message":"statement: ALTER USER a '
+     "PASSWORD 'DlPw1' VALID", "DlPw1"),
+    ('{"message": "statement: SELECT dblink_connect(\'host=h password=DlPw2\')", "x": [}',
+     "DlPw2"),
+    ('{"detail": "parameters: $1 = \'host=h password=DlPw3\'", "message": "execute', "DlPw3"),
+    ('2026-12-01 05:04:20 UTC,"bob","db",7,"statement: SET app.api_key = \'DlPw4\'"',
+     "DlPw4"),
+    ('{"message":"statement: UPDATE u SET token = E\'DlPw5\\\\n\' WHERE', "DlPw5"),
+])
+@pytest.mark.parametrize("mode", ["passwords", "literals"])
+def test_a_dead_letter_hides_what_its_quoted_text_holds(raw: str, secret: str,
+                                                        mode: str) -> None:
+    from pgaudit_parse.sql.redact import redact_raw
+    out = redact_raw(raw, mode)
+    assert secret not in out
+    if mode == "passwords":  # (literals hides the timestamp's numbers too)
+        assert out.startswith(raw[:10])
+
+
+def test_a_dead_letter_without_a_secret_is_kept_in_passwords_mode() -> None:
+    from pgaudit_parse.sql.redact import redact_raw
+    raw = '{"timestamp":"2026-12-01 05:04:20 UTC","message":"statement: SELECT \'a\'","x'
+    assert redact_raw(raw, "passwords") == raw
+    assert redact_raw(raw, "none") == raw

@@ -14,6 +14,7 @@ the statement that carries it, so ``literals`` mode is bound to hide it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,3 +175,34 @@ def test_summary_and_report_carry_no_credential(echo_log: Path, tmp_path: Path) 
     json_run = _run("summary", "--json", str(echo_log))
     assert _found(run.stdout + run.stderr + html.read_text() + json_run.stdout,
                   PASSWORDS) == []
+
+
+def _damaged_copies(echo_log: Path, out: Path) -> list[Path]:
+    """The real jsonlog with the line of an UPDATE that sets a password cut short, and a
+    CloudWatch export of the real log followed by a document cut short that holds it."""
+    lines = echo_log.with_suffix(".json").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "EchoPw01" in line)
+    cut = lines[at][:lines[at].index("EchoPw01") + 40]
+    jsonlog = out / "cut.json"
+    jsonlog.write_text("\n".join(lines[:at] + [cut] + lines[at + 1:]) + "\n")
+    plain = echo_log.read_text().splitlines()
+    secret = next(line for line in plain if "EchoPw01" in line)
+    events = [{"timestamp": 1796101460000 + i, "message": line, "logStreamName": "db1",
+               "eventId": str(i)} for i, line in enumerate(plain)]
+    export = out / "export.json"
+    export.write_text(json.dumps({"events": events}) + "\n"
+                      + json.dumps({"events": [{"message": secret, "timestamp": 1}]})[:-3])
+    return [jsonlog, export]
+
+
+@pytest.mark.parametrize("mode", ["passwords", "literals"])
+def test_dead_letters_of_json_lines_carry_no_secret(echo_log: Path, tmp_path: Path,
+                                                   mode: str) -> None:
+    for damaged in _damaged_copies(echo_log, tmp_path):
+        dead = tmp_path / "dead.jsonl"
+        run = _run("--format", "records", "--redact", mode, "--errors", str(dead),
+                   str(damaged))
+        assert run.returncode == 0, run.stderr
+        letters = dead.read_text()
+        assert "UPDATE users SET password" in letters  # the line is a dead letter...
+        assert _found(letters + run.stderr, ["EchoPw01"]) == [], damaged.name  # ...hidden

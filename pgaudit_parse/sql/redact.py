@@ -73,6 +73,7 @@ __all__ = [
     "password_parameters",
     "redact_echo",
     "redact_quoted_value",
+    "redact_raw",
     "credential_name",
     "credential_value",
     "prepared_parameters",
@@ -1209,6 +1210,52 @@ def redact(sql: str | None, mode: RedactMode | str,
             return _redact_plan(sql, redact_literals, redact_literals)
         return redact_literals(sql)
     raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+
+
+# A double-quoted run of a line: a JSON string (backslash escapes) or a CSV field (doubled
+# quotes), to the end of the line when the line was cut inside it.
+_QUOTED_RUN = re.compile(r'"((?:[^"\\]|\\.|"")*)("|\Z)', re.DOTALL)
+
+
+def redact_raw(raw: str, mode: RedactMode | str) -> str:
+    """A line that did not parse (a dead letter's ``raw``) redacted in ``mode``: as SQL,
+    and the text of each double-quoted run as SQL too (a jsonlog or CloudWatch JSON line,
+    an SQS body and a csvlog record carry the message and its statement inside a JSON
+    string or a CSV field, where the lexer sees a quoted identifier).
+
+    >>> raw = '{"message":"statement: ALTER ROLE a PASSWORD ' + "'x'" + '","pid":7'
+    >>> redact_raw(raw, "passwords")
+    '{"message":"statement: ALTER ROLE a PASSWORD <REDACTED>","pid":7'
+    >>> redact_raw('bob,"select ' + "'abc'" + ', ""q"" ",x', "literals")
+    'bob,"select $1, ""q"" ",x'
+    """
+    if mode == "none":
+        return raw
+    out = redact(raw, mode) or ""
+    if '"' not in out:
+        return out
+
+    def one(m: re.Match[str]) -> str:
+        body = m.group(1)
+        if mode == "passwords" and not may_hold_credential(body) or not body:
+            return m.group(0)
+        json_style = "\\" in body or '""' not in body
+        if json_style:
+            try:
+                text = json.loads('"' + body + '"')
+            except ValueError:
+                text = body.replace('\\"', '"')
+        else:
+            text = body.replace('""', '"')
+        new = redact(text, mode) or ""
+        if new == text:
+            if not credential_value(text):  # (a connection string, JSON with a key...)
+                return m.group(0)
+            new = REDACTED
+        quoted = json.dumps(new, ensure_ascii=False)[1:-1] if json_style \
+            else new.replace('"', '""')
+        return '"' + quoted + m.group(2)
+    return _QUOTED_RUN.sub(one, out)
 
 
 def has_credentials(sql: str) -> bool:
