@@ -238,3 +238,53 @@ def test_a_dead_letter_without_a_secret_is_kept_in_passwords_mode() -> None:
     raw = '{"timestamp":"2026-12-01 05:04:20 UTC","message":"statement: SELECT \'a\'","x'
     assert redact_raw(raw, "passwords") == raw
     assert redact_raw(raw, "none") == raw
+
+
+# -- what an error's CONTEXT says about the value it quotes ------------------------------
+
+def test_a_value_quoted_by_an_error_about_a_credential_is_hidden_everywhere_in_it() -> None:
+    lines = [P + 'ERROR:  invalid input syntax for type integer: "Fn-Pw-31"',
+             P + 'CONTEXT:  SQL statement "SELECT client_secret::int"',
+             "\tPL/pgSQL function chk(text) line 2 at SQL statement",
+             P + "STATEMENT:  SELECT chk('Fn-Pw-31')",
+             P + "LOG:  duration: 0.2 ms  statement: SELECT chk('Fn-Pw-31')"]
+    events = _apply("passwords", lines)
+    assert "Fn-Pw-31" not in _text(events)
+    # an error whose CONTEXT names no credential keeps its value
+    plain = [line.replace("client_secret", "client_name").replace("Fn-Pw-31", "Fn-Kept")
+             for line in lines]
+    assert "Fn-Kept" in _apply("passwords", plain)[0].message
+
+
+def test_literals_mode_hides_the_constants_a_raise_repeats() -> None:
+    lines = [P + "ERROR:  order Rz-1001 is late",
+             P + "DETAIL:  customer Rz-Carol",
+             P + "HINT:  call Rz-555-0100",
+             P + "CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE",
+             P + "STATEMENT:  DO $$BEGIN RAISE EXCEPTION 'order % is late', 'Rz-1001' "
+                 "USING DETAIL = 'customer ' || 'Rz-Carol', HINT = 'call Rz-555-0100'; END$$"]
+    (error,) = _apply("literals", lines)
+    assert "Rz-" not in _text([error])
+
+
+def test_literals_mode_keeps_the_server_s_words_that_a_constant_repeats() -> None:
+    lines = [P + 'ERROR:  duplicate key value violates unique constraint "t_pkey"',
+             P + "DETAIL:  Key (id)=(7) already exists.",
+             P + "STATEMENT:  INSERT INTO t (id, note) VALUES (7, 'duplicate')"]
+    (error,) = _apply("literals", lines)
+    assert error.message == 'duplicate key value violates unique constraint "t_pkey"'
+
+
+@pytest.mark.parametrize("sql,secret", [
+    ("DO $$BEGIN RAISE EXCEPTION 'no' USING DETAIL = 'password is ' || 'Lb-1'; END$$", "Lb-1"),
+    ("SELECT 'api_key=' || 'Lb-2'", "Lb-2"),
+    ("SELECT 'Auth token: ' || E'Lb-3'", "Lb-3"),
+])
+def test_a_constant_labelled_as_a_credential_is_hidden(sql: str, secret: str) -> None:
+    out = redact(sql, "passwords")
+    assert out is not None and secret not in out
+
+
+def test_a_constant_labelled_otherwise_stays() -> None:
+    sql = "SELECT 'name is ' || 'bob', 'author: ' || 'ann'"
+    assert redact(sql, "passwords") == sql

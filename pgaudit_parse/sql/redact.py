@@ -73,6 +73,8 @@ __all__ = [
     "password_parameters",
     "redact_echo",
     "redact_quoted_value",
+    "quoted_value_span",
+    "string_constants",
     "redact_raw",
     "credential_name",
     "credential_value",
@@ -576,8 +578,34 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
     if "raise" in low:
         for start, end in _raise_argument_spans(sql, tokens):
             hide(start, end)
+    if "||" in sql:
+        for start, end in _labelled_constants(sql, tokens):
+            hide(start, end)
     spans.sort()
     return spans
+
+
+# The text before a value that a message labels as a credential ('password is ',
+# 'api_key=', 'token: '): a name, then spaces, ':', '=' or the word "is".
+_LABEL = re.compile(r"([A-Za-z_][\w.-]*)(?:\s+is\b|[\s:=])*\s*\Z", re.IGNORECASE)
+
+
+def _labelled_constants(sql: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """String constants joined to a constant that labels them as a credential:
+    ``'password is ' || 's3cret'`` (a RAISE ... USING DETAIL, a message built by hand)."""
+    found: list[tuple[int, int]] = []
+    significant = [t for t in tokens if t.kind not in ("space", "comment")]
+    for i in range(2, len(significant)):
+        token = significant[i]
+        if token.kind not in STRING_KINDS or significant[i - 1].text(sql) != "||":
+            continue
+        label = significant[i - 2]
+        if label.kind not in STRING_KINDS:
+            continue
+        m = _LABEL.search(constant_value(sql, label))
+        if m is not None and credential_name(m.group(1)):
+            found.append((token.start, token.end))
+    return found
 
 
 # The word a RAISE format puts right before a ``%`` (``'bad password %'``, ``'token=%'``).
@@ -1029,13 +1057,23 @@ def redact_quoted_value(text: str) -> str:
     >>> redact_quoted_value('role "x" does not exist')
     'role "x" does not exist'
     """
+    span = quoted_value_span(text)
+    return text if span is None else text[:span[0]] + REDACTED + text[span[1]:]
+
+
+def quoted_value_span(text: str) -> tuple[int, int] | None:
+    """Where a message or DETAIL quotes an input value (see :func:`redact_quoted_value`).
+
+    >>> quoted_value_span('value "99999999999" is out of range for type integer')
+    (7, 18)
+    """
     if '"' not in text:
-        return text
+        return None
     for pattern in _QUOTED_VALUE:
         m = pattern.fullmatch(text)
-        if m is not None:
-            return text[:m.start("v")] + REDACTED + text[m.end("v"):]
-    return text
+        if m is not None and m.end("v") > m.start("v"):
+            return m.start("v"), m.end("v")
+    return None
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
@@ -1256,6 +1294,31 @@ def redact_raw(raw: str, mode: RedactMode | str) -> str:
             else new.replace('"', '""')
         return '"' + quoted + m.group(2)
     return _QUOTED_RUN.sub(one, out)
+
+
+@lru_cache(maxsize=256)  # (an error repeats its statement)
+def string_constants(sql: str, min_length: int = 4) -> tuple[str, ...]:
+    """The values of the string constants of ``sql`` of at least ``min_length``
+    characters, and of those inside a dollar-quoted or string body (a ``DO`` block, a
+    function body, ``EXECUTE '...'``), the longest first: what a message of the statement
+    may echo (``RAISE EXCEPTION 'x' USING DETAIL = '...'``).
+
+    >>> string_constants("DO $$BEGIN RAISE EXCEPTION 'no such key' USING HINT = 'ab'; END$$")
+    ("BEGIN RAISE EXCEPTION 'no such key' USING HINT = 'ab'; END", 'no such key')
+    """
+    found: list[str] = []
+
+    def walk(text: str, depth: int) -> None:
+        for token in tokenize(text):
+            if token.kind not in STRING_KINDS or token.kind in ("bstring", "xstring"):
+                continue
+            value = constant_value(text, token)
+            if len(value.strip()) >= min_length:
+                found.append(value)
+            if depth < _MAX_DEPTH and ("'" in value or "$" in value):
+                walk(value, depth + 1)
+    walk(sql, 0)
+    return tuple(sorted(dict.fromkeys(found), key=len, reverse=True))
 
 
 def has_credentials(sql: str) -> bool:

@@ -67,11 +67,13 @@ from .redact import (
     names_credential,
     password_parameters,
     prepared_parameters,
+    quoted_value_span,
     redact,
     redact_detail,
     redact_echo,
     redact_parameters,
     redact_quoted_value,
+    string_constants,
 )
 from .split import Split, StatementMatcher
 
@@ -532,7 +534,17 @@ class SqlStage:
         if changes and sql:
             session = self._remember_hidden(event, session, sql, prepared)
         echoed = self._redact_notes(event, changes, sql)
-        if echoed or mode == "literals" or sql and _holds_credential(sql):
+        if echoed or mode == "literals" or sql and _holds_credential(sql) or (
+                mode == "passwords" and isinstance(event, ErrorEvent)
+                and _about_credential(event)):
+            if mode == "passwords":
+                # A value the error quotes is a credential's (the statement, the
+                # CONTEXT's SQL or the QUERY holds or names one): hidden wherever the
+                # event shows it (the call that passed it: SELECT f('...')), and after.
+                for text in (event.message, event.detail):
+                    span = quoted_value_span(text) if text else None
+                    if text and span is not None:
+                        echoed.append(text[span[0]:span[1]])
             self._hide_own_echoes(event, changes, echoed)
             if echoed and mode == "passwords":
                 values = tuple(v for v in echoed if len(v) >= _MIN_ECHO)
@@ -553,6 +565,11 @@ class SqlStage:
         mode = self.redact
         names = ("message", "detail", "hint", "statement", "query") if echoed and (
             mode == "passwords") else ("message", "detail", "hint")
+        # literals: a RAISE's message, DETAIL and HINT are made of the constants of the
+        # statement that runs it (the server's own messages quote a value in "...":
+        # redact_echo, redact_quoted_value; a word of them may be a constant too)
+        constants = string_constants(event.statement) if mode == "literals" \
+            and event.statement and event.context and " at RAISE" in event.context else ()
         for name in names:
             value = changes.get(name, getattr(event, name))
             if not isinstance(value, str):
@@ -562,6 +579,8 @@ class SqlStage:
                 new = _hide_quoted(new, echoed)
                 if mode == "passwords":
                     new = hide_values(new, [v for v in echoed if len(v) >= _MIN_ECHO])
+            if constants and name in ("message", "detail", "hint"):
+                new = hide_values(new, constants)
             if new != value:
                 changes[name] = new
 
@@ -663,6 +682,15 @@ def _holds_credential(statement: str) -> bool:
     return may_hold_credential(statement) and (
         has_credentials(statement) or names_credential(statement)
         or bool(password_parameters(statement)))
+
+
+def _about_credential(event: ErrorEvent) -> bool:
+    """Does an error's CONTEXT or QUERY hold or name a credential (``SQL statement
+    "SELECT password::int"``, ``PL/pgSQL function set_password(text)``)?"""
+    context, query = event.context, event.query
+    return context is not None and may_hold_credential(context) and (
+        names_credential(context) or has_credentials(context)) or (
+        query is not None and _holds_credential(query))
 
 
 _QUOTED_NAME = re.compile(r'"([^"\n]+)"')
