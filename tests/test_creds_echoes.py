@@ -288,3 +288,29 @@ def test_a_constant_labelled_as_a_credential_is_hidden(sql: str, secret: str) ->
 def test_a_constant_labelled_otherwise_stays() -> None:
     sql = "SELECT 'name is ' || 'bob', 'author: ' || 'ann'"
     assert redact(sql, "passwords") == sql
+
+
+# -- a password left unquoted outside CREATE/ALTER ROLE ----------------------------------
+
+@pytest.mark.parametrize("statement,word", [
+    ("UPDATE users SET password = Uq9Secret WHERE id = 1", "Uq9Secret"),
+    ("SELECT set_config('app.api_key', UqKey7, false)", "UqKey7"),
+    ("INSERT INTO k (name, api_key) VALUES ('a', UQTOKEN)", "UQTOKEN"),
+])
+def test_an_unquoted_credential_the_server_takes_for_a_column_is_hidden(
+        statement: str, word: str) -> None:
+    lines = [P + f'ERROR:  column "{word.lower()}" does not exist at character 29',
+             P + f"STATEMENT:  {statement}"]
+    (error,) = _apply("passwords", lines)
+    assert word.lower() not in _text([error]).lower()
+    assert error.statement == statement.replace(word, "<REDACTED>")
+    (error,) = _apply("literals", lines)
+    assert word.lower() not in _text([error]).lower()
+
+
+def test_a_missing_column_elsewhere_stays() -> None:
+    lines = [P + 'ERROR:  column "nmae" does not exist',
+             P + "STATEMENT:  UPDATE users SET password = 'x' WHERE nmae = 'bob'"]
+    (error,) = _apply("passwords", lines)
+    assert error.message == 'column "nmae" does not exist'
+    assert error.statement == "UPDATE users SET password = <REDACTED> WHERE nmae = 'bob'"

@@ -74,6 +74,7 @@ from .redact import (
     redact_parameters,
     redact_quoted_value,
     string_constants,
+    unquoted_value,
 )
 from .split import Split, StatementMatcher
 
@@ -529,6 +530,15 @@ class SqlStage:
         message = redact_message(event.message, mode, prepared)
         if isinstance(event, ErrorEvent) and "statement" in changes:
             message = redact_echo(message, event.statement, changes["statement"])
+        if isinstance(event, ErrorEvent) and event.statement \
+                and message.startswith("column "):
+            # a password left unquoted: UPDATE u SET password = s3cret (a constant to
+            # literals mode too, like ALTER ROLE a PASSWORD s3cret)
+            statement = changes.get("statement", event.statement)
+            found = unquoted_value(message, statement) if isinstance(statement, str) \
+                else None
+            if found is not None:
+                changes["statement"], message = found
         if message != event.message:
             changes["message"] = message
         if changes and sql:
