@@ -1325,39 +1325,38 @@ def string_constants(sql: str, min_length: int = 4) -> tuple[str, ...]:
 _NO_COLUMN = re.compile(r'column "(?P<name>[^"]+)" does not exist(?: at character [0-9]+)?\s*\Z')
 
 
-def unquoted_value(message: str, statement: str) -> tuple[str, str] | None:
+def unquoted_value(message: str, statement: str,
+                   shown: str | None = None) -> tuple[str, str] | None:
     """An error that says a word of its statement is no column (``column "s3cret" does
     not exist``) where that word stands as a credential's value (``UPDATE u SET password
-    = s3cret``: a password left unquoted): the statement and the message with the word
-    hidden; None otherwise. The test: the word as a string constant would be hidden.
+    = s3cret``: a password left unquoted): the statement as ``shown`` (by default as it
+    is; else redacted already) and the message with the word hidden; None otherwise. The
+    test: the word as a string constant would be hidden.
 
     >>> unquoted_value('column "s3cret" does not exist', "update u set password = S3cret")
     ('update u set password = <REDACTED>', 'column "<REDACTED>" does not exist')
     >>> unquoted_value('column "s3cret" does not exist', "update u set name = S3cret") is None
     True
-    >>> sql = "alter role a password 'p'; select token = x1"
-    >>> unquoted_value('column "x1" does not exist', sql)[0]
-    "alter role a password 'p'; select token = <REDACTED>"
     """
     m = _NO_COLUMN.match(message)
     if m is None or not may_hold_credential(statement):
         return None
     name = m.group("name")
-    tokens = tokenize(statement)
-    spans: list[tuple[int, int, str]] = []
-    for token in tokens:
+    literal = "'" + name.replace("'", "''") + "'"
+    for token in tokenize(statement):
         if token.kind not in ("ident", "qident") or _name_of(statement, token) != name:
             continue
-        literal = "'" + name.replace("'", "''") + "'"
         probe = statement[:token.start] + literal + statement[token.end:]
         end = token.start + len(literal)
         if any(start <= token.start and end <= stop and replacement == REDACTED
                for start, stop, replacement in _credential_spans(probe, tokenize(probe), 0)):
-            spans.append((token.start, token.end, REDACTED))
-    if not spans:
+            break
+    else:
         return None
-    return (_apply(statement, spans),
-            message[:m.start("name")] + REDACTED + message[m.end("name"):])
+    text = statement if shown is None else shown
+    spans = [(t.start, t.end, REDACTED) for t in tokenize(text)
+             if t.kind in ("ident", "qident") and _name_of(text, t) == name]
+    return _apply(text, spans), message[:m.start("name")] + REDACTED + message[m.end("name"):]
 
 
 def has_credentials(sql: str) -> bool:

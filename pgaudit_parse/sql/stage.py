@@ -534,9 +534,9 @@ class SqlStage:
                 and message.startswith("column "):
             # a password left unquoted: UPDATE u SET password = s3cret (a constant to
             # literals mode too, like ALTER ROLE a PASSWORD s3cret)
-            statement = changes.get("statement", event.statement)
-            found = unquoted_value(message, statement) if isinstance(statement, str) \
-                else None
+            shown = changes.get("statement", event.statement)
+            found = unquoted_value(message, event.statement, shown) \
+                if isinstance(shown, str) else None
             if found is not None:
                 changes["statement"], message = found
         if message != event.message:
