@@ -206,3 +206,19 @@ def test_dead_letters_of_json_lines_carry_no_secret(echo_log: Path, tmp_path: Pa
         letters = dead.read_text()
         assert "UPDATE users SET password" in letters  # the line is a dead letter...
         assert _found(letters + run.stderr, ["EchoPw01"]) == [], damaged.name  # ...hidden
+
+
+@pytest.mark.parametrize("mode,secrets", [("passwords", PASSWORDS),
+                                          ("literals", PASSWORDS + LITERALS)])
+def test_ocsf_parquet_carries_no_secret_outside_the_statement(
+        echo_log: Path, tmp_path: Path, mode: str, secrets: list[str]) -> None:
+    import pyarrow.parquet as pq  # (the test extra has pyarrow)
+    out = tmp_path / "lake"
+    run = _run("--format", "ocsf-parquet", "--account-id", "123456789012", "--lake-region",
+               "eu-west-1", "--redact", mode, "-o", str(out), str(echo_log))
+    assert run.returncode == 0, run.stderr
+    files = sorted(out.rglob("*.parquet"))
+    assert files
+    text = "".join(str(pq.read_table(f).to_pylist()) for f in files)
+    assert "invalid input syntax" in text
+    assert _found(text + run.stderr, secrets) == []
