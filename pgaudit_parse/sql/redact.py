@@ -1256,6 +1256,27 @@ def redact(sql: str | None, mode: RedactMode | str,
 _QUOTED_RUN = re.compile(r'"((?:[^"\\]|\\.|"")*)("|\Z)', re.DOTALL)
 
 
+# A single-quoted Python string with backslash escapes (``str(dict)`` writes a value that
+# holds both quote characters so), to the end of the line when cut inside it.
+_PYTHON_STRING = re.compile(r"'((?:[^'\\]|\\.)*)('|\Z)", re.DOTALL)
+_PYTHON_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_PYTHON_ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def _redact_python_string(m: re.Match[str], mode: RedactMode | str) -> str:
+    body = m.group(1)
+    if "\\" not in body or mode == "passwords" and not may_hold_credential(body):
+        return m.group(0)
+    text = _PYTHON_ESCAPE.sub(lambda e: _PYTHON_ESCAPES.get(e.group(1), e.group(1)), body)
+    new = redact(text, mode) or ""
+    if new == text:
+        if not credential_value(text):
+            return m.group(0)
+        new = REDACTED
+    quoted = new.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return "'" + quoted + m.group(2)
+
+
 def redact_raw(raw: str, mode: RedactMode | str) -> str:
     """A line that did not parse (a dead letter's ``raw``) redacted in ``mode``: as SQL,
     and the text of each double-quoted run as SQL too (a jsonlog or CloudWatch JSON line,
@@ -1270,6 +1291,8 @@ def redact_raw(raw: str, mode: RedactMode | str) -> str:
     """
     if mode == "none":
         return raw
+    if "\\'" in raw:  # a Python literal (the seed's SQS body): '...\'...\'...' strings
+        raw = _PYTHON_STRING.sub(lambda m: _redact_python_string(m, mode), raw)
     out = redact(raw, mode) or ""
     if '"' not in out:
         return out
