@@ -318,3 +318,30 @@ def test_a_missing_column_elsewhere_stays() -> None:
     (error,) = _apply("passwords", lines)
     assert error.message == 'column "nmae" does not exist'
     assert error.statement == "UPDATE users SET password = <REDACTED> WHERE nmae = 'bob'"
+
+
+# -- run-time names -----------------------------------------------------------------------
+
+def test_an_application_name_that_holds_a_credential_is_hidden_on_every_line() -> None:
+    from pgaudit_parse.formats.guardium import to_guardium
+    prefix = "%m [%p] %q%u@%d %a "
+    head = "2026-11-25 16:05:01.123 UTC [42] bob@shop "
+    lines = [head + "[unknown] LOG:  connection authorized: user=bob database=shop "
+                    "application_name=etl postgresql://bob:ApPw9@db1/shop SSL enabled "
+                    "(protocol=TLSv1.3)",
+             head + "etl postgresql://bob:ApPw9@db1/shop LOG:  AUDIT: SESSION,1,1,READ,SELECT,"
+                    ",,select 1,<none>"]
+    for mode in ("passwords", "literals"):
+        stage = SqlStage(mode)
+        events = [stage.apply(e)[0] for e in parse_lines(lines, prefix=prefix)]
+        assert len(events) == 2
+        assert "ApPw9" not in _text(events), mode
+        assert events[0].message.endswith("application_name=<REDACTED> SSL enabled "
+                                          "(protocol=TLSv1.3)")
+        assert "ApPw9" not in repr(to_guardium(events[1]))
+
+
+def test_an_application_name_without_a_credential_stays() -> None:
+    lines = [P + "LOG:  connection authorized: user=bob database=shop application_name=psql"]
+    (event,) = _apply("passwords", lines)
+    assert event.message.endswith("application_name=psql")

@@ -70,7 +70,7 @@ EXTENDED = [
 # EchoPw03 goes through a function whose name says nothing: its own statement and audit
 # lines, written before the error that shows what it is, keep it (no lookahead); the
 # ERROR's fields hide it (test_a_context_that_shows_a_password_hides_it_in_its_error).
-PASSWORDS = [f"EchoPw{i:02d}" for i in (1, 2, 4, 5, 6)]
+PASSWORDS = [f"EchoPw{i:02d}" for i in (1, 2, 4, 5, 6, 7)]
 LITERALS = [f"EchoLit{i:02d}" for i in range(1, 10)]
 
 
@@ -87,6 +87,11 @@ def echo_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             pg.run_client(["pgbench", "-n", "-t", "1", "-M", "extended", "-D", f"v={value}",
                            "-f", str(script), "-h", pg.host_arg(None), "-p", str(pg.port),
                            "-U", "postgres", "postgres"])
+        # a client that passes a connection string as its application name
+        pg.run_sql("SELECT 1", host="127.0.0.1", password=pg.superuser_password,
+                   application_name="etl host=db1 password=EchoPw07")
+        pg.run_sql("SELECT 1", host="127.0.0.1", password=pg.superuser_password,
+                   application_name="EchoApp01")
         pg.stop()
         log = out / "postgresql.log"
         log.write_bytes(pg.stderr_log_path.read_bytes())
@@ -108,6 +113,7 @@ def _found(text: str, secrets: list[str]) -> list[str]:
 def test_the_server_wrote_every_secret_outside_the_statement(echo_log: Path) -> None:
     text = echo_log.read_text()
     assert _found(text, PASSWORDS + LITERALS) == PASSWORDS + LITERALS
+    assert "application_name=etl host=db1 password=EchoPw07" in text
     # the places this file is about, as PostgreSQL 15 writes them
     for needle in ('"Filter": "(password = \'EchoPw04\'::text)"',
                    "Filter: \"(password = 'EchoPw05'::text)\"",
@@ -166,6 +172,14 @@ def test_no_constant_outside_the_statement_reaches_a_literals_output(
     assert run.returncode == 0, run.stderr
     assert run.stdout
     assert _found(run.stdout + run.stderr + dead.read_text(), PASSWORDS + LITERALS) == []
+
+
+@pytest.mark.parametrize("mode", ["passwords", "literals"])
+def test_an_application_name_without_a_credential_is_kept(echo_log: Path, mode: str) -> None:
+    run = _run("--format", "events", "--redact", mode, str(echo_log))
+    assert run.returncode == 0, run.stderr
+    assert "application_name=EchoApp01" in run.stdout
+    assert "application_name=<REDACTED>" in run.stdout
 
 
 def test_summary_and_report_carry_no_credential(echo_log: Path, tmp_path: Path) -> None:

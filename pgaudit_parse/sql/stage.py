@@ -543,6 +543,7 @@ class SqlStage:
             changes["message"] = message
         if changes and sql:
             session = self._remember_hidden(event, session, sql, prepared)
+        _hide_application(event, changes)
         echoed = self._redact_notes(event, changes, sql)
         if echoed or mode == "literals" or sql and _holds_credential(sql) or (
                 mode == "passwords" and isinstance(event, ErrorEvent)
@@ -682,7 +683,34 @@ class SqlStage:
                     if new != value:
                         changes[name] = new
             self._redact_notes(event, changes)
+            _hide_application(event, changes)
         return (_replace(event, changes) if changes else event), info
+
+
+@lru_cache(maxsize=256)  # (a session's lines repeat its application name)
+def _credential_application(name: str) -> bool:
+    """Does an application name hold a credential (a connection string or URI with a
+    password, a ``--password=`` option: what a misconfigured client passes as
+    ``application_name``)?"""
+    return may_hold_credential(name) and credential_value(name)
+
+
+_AUTHORIZED_APPLICATION = re.compile(
+    r"(?P<head>connection authorized: .*? application_name=)(?P<name>.*?)"
+    r"(?P<tail> SSL enabled \(.*| GSS \(.*)?\Z", re.DOTALL)
+
+
+def _hide_application(event: Event, changes: dict[str, object]) -> None:
+    """An application name that holds a credential hidden in the event's field and in the
+    ``connection authorized:`` message that names it."""
+    name = event.application_name
+    if name is not None and _credential_application(name):
+        changes["application_name"] = REDACTED
+    message = changes.get("message", event.message)
+    if isinstance(message, str) and message.startswith("connection authorized: "):
+        m = _AUTHORIZED_APPLICATION.match(message)
+        if m is not None and _credential_application(m.group("name")):
+            changes["message"] = m.group("head") + REDACTED + (m.group("tail") or "")
 
 
 @lru_cache(maxsize=4096)  # (a log repeats its statements)
@@ -723,6 +751,9 @@ def _may_hold_credential(event: Event) -> bool:
     (Text found inside the message has no cue when the message has none.)"""
     message = event.message
     if may_hold_credential(message):
+        return True
+    name = event.application_name
+    if name is not None and _credential_application(name):
         return True
     for text in (event.statement, event.query, event.detail, event.context):
         if text is not None and may_hold_credential(text):
