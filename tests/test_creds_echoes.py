@@ -345,3 +345,15 @@ def test_an_application_name_without_a_credential_stays() -> None:
     lines = [P + "LOG:  connection authorized: user=bob database=shop application_name=psql"]
     (event,) = _apply("passwords", lines)
     assert event.message.endswith("application_name=psql")
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT current_setting('app.password')::int",
+    "SELECT (settings->>'api_key')::uuid FROM tenants",
+])
+def test_a_value_read_from_a_credential_key_is_hidden_where_an_error_quotes_it(
+        statement: str) -> None:
+    lines = [P + 'ERROR:  invalid input syntax for type integer: "KeyRead-77"',
+             P + f"STATEMENT:  {statement}"]
+    (error,) = _apply("passwords", lines)
+    assert "KeyRead-77" not in _text([error])

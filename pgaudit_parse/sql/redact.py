@@ -76,6 +76,7 @@ __all__ = [
     "quoted_value_span",
     "string_constants",
     "unquoted_value",
+    "names_credential_key",
     "redact_raw",
     "credential_name",
     "credential_value",
@@ -259,6 +260,19 @@ def names_credential(sql: str) -> bool:
     """
     return may_hold_credential(sql) and any(
         t.kind in ("ident", "qident") and credential_name(t.text(sql)) for t in tokenize(sql))
+
+
+def names_credential_key(sql: str) -> bool:
+    """Does a statement name a credential in a string constant: a setting, a JSON path or
+    key (``current_setting('app.password')``, ``d->>'api_key'``)?
+
+    >>> names_credential_key("select current_setting('app.password')::int")
+    True
+    >>> names_credential_key("select current_setting('app.name')")
+    False
+    """
+    return may_hold_credential(sql) and any(
+        t.kind in STRING_KINDS and _names_a_key(constant_value(sql, t)) for t in tokenize(sql))
 
 
 def _names_credential(text: str) -> bool:

@@ -65,6 +65,7 @@ from .redact import (
     hidden_values,
     may_hold_credential,
     names_credential,
+    names_credential_key,
     password_parameters,
     prepared_parameters,
     quoted_value_span,
@@ -719,7 +720,7 @@ def _holds_credential(statement: str) -> bool:
     error message quotes may be one)?"""
     return may_hold_credential(statement) and (
         has_credentials(statement) or names_credential(statement)
-        or bool(password_parameters(statement)))
+        or names_credential_key(statement) or bool(password_parameters(statement)))
 
 
 def _about_credential(event: ErrorEvent) -> bool:
