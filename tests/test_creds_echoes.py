@@ -357,3 +357,37 @@ def test_a_value_read_from_a_credential_key_is_hidden_where_an_error_quotes_it(
              P + f"STATEMENT:  {statement}"]
     (error,) = _apply("passwords", lines)
     assert "KeyRead-77" not in _text([error])
+
+
+# -- functions created with a parameter named as a credential ----------------------------
+
+CREATE = ("CREATE OR REPLACE FUNCTION app.rotate(uid int, new_password text) "
+          "RETURNS void LANGUAGE sql AS $$ UPDATE u SET pw = crypt($2, 'x') WHERE id = $1 $$")
+Q = "2026-11-25 16:05:02 UTC:10.0.0.6(5001):ann@shop:[43]:"
+
+
+def test_a_call_of_a_function_whose_parameter_names_a_credential_hides_the_argument() -> None:
+    lines = [P + "LOG:  AUDIT: SESSION,1,1,DDL,CREATE FUNCTION,FUNCTION,app.rotate,"
+                 f'"{CREATE}",<none>',
+             Q + "LOG:  statement: SELECT app.rotate(7, 'FnArg-9')",
+             Q + "LOG:  AUDIT: SESSION,1,1,FUNCTION,EXECUTE,FUNCTION,app.rotate,"
+                 "\"SELECT app.rotate(7, 'FnArg-9')\",<none>",
+             Q + "LOG:  duration: 0.3 ms  statement: SELECT rotate(uid => 8, "
+                 "new_password => 'FnArg-9')",
+             Q + "LOG:  statement: SELECT other(7, 'Kept-1')"]
+    stage = SqlStage("passwords")
+    events = [stage.apply(e)[0] for e in parse_lines(lines)]
+    assert "FnArg-9" not in _text(events)
+    assert "SELECT app.rotate(7, <REDACTED>)" in events[1].message
+    assert "Kept-1" in events[-1].message
+    assert stage.memory_from() == 1  # (--jobs: a chunk reads back to the CREATE)
+
+
+def test_a_function_without_a_credential_parameter_is_not_remembered() -> None:
+    stage = SqlStage("passwords")
+    lines = [P + "LOG:  statement: CREATE FUNCTION f(a int, note text) RETURNS int "
+                 "LANGUAGE sql AS 'select 1'",
+             P + "LOG:  statement: SELECT f(1, 'Kept-2')"]
+    events = [stage.apply(e)[0] for e in parse_lines(lines)]
+    assert "Kept-2" in events[-1].message
+    assert stage.memory_from() is None

@@ -45,6 +45,9 @@ SELECT '{"password": EchoPw02}'::json;
 CREATE FUNCTION setpw(p text) RETURNS void LANGUAGE plpgsql AS $f$
 BEGIN EXECUTE 'ALTER ROLE nosuch PASSWORD ' || quote_literal(p); END $f$;
 SELECT setpw('EchoPw03');
+CREATE FUNCTION chk(api_password text) RETURNS int LANGUAGE plpgsql AS $f$
+DECLARE v int; BEGIN SELECT api_password::int INTO v; RETURN v; END $f$;
+SELECT public.chk('EchoPw08');
 LOAD 'auto_explain';
 SET auto_explain.log_min_duration = 0;
 SET auto_explain.log_format = 'json';
@@ -70,7 +73,7 @@ EXTENDED = [
 # EchoPw03 goes through a function whose name says nothing: its own statement and audit
 # lines, written before the error that shows what it is, keep it (no lookahead); the
 # ERROR's fields hide it (test_a_context_that_shows_a_password_hides_it_in_its_error).
-PASSWORDS = [f"EchoPw{i:02d}" for i in (1, 2, 4, 5, 6, 7)]
+PASSWORDS = [f"EchoPw{i:02d}" for i in (1, 2, 4, 5, 6, 7, 8)]
 LITERALS = [f"EchoLit{i:02d}" for i in range(1, 10)]
 
 

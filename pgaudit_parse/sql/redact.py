@@ -77,6 +77,9 @@ __all__ = [
     "string_constants",
     "unquoted_value",
     "names_credential_key",
+    "function_parameters",
+    "calls_function",
+    "FUNCTION_KEY",
     "redact_raw",
     "credential_name",
     "credential_value",
@@ -463,6 +466,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
                 if prepared and before == execute_at and before >= 0:
                     frame.secret = set(prepared.get(_name_of(sql, tokens[before]), ()))
+                elif prepared and name and FUNCTION_KEY + name in prepared:
+                    frame.secret |= prepared[FUNCTION_KEY + name]
                 if columns and (insert and depth_now == values_depth
                                 or _after_set_columns(sql, tokens, before, set_columns_end)):
                     frame.secret = set(columns)
@@ -955,9 +960,92 @@ def redact_passwords(sql: str, prepared: Prepared | None = None) -> str:
     """
     if sql[:1] == "\n" and _QUOTED_PLAN.match(sql):
         return _redact_plan(sql, lambda text: redact_passwords(text, prepared), None)
-    if prepared and "execute" in sql.lower():
+    if prepared and ("execute" in sql.lower() or calls_function(sql, prepared)):
         return _apply(sql, _credential_spans(sql, tokenize(sql), 0, None, prepared))
     return _redact_passwords(sql, 0)
+
+
+#: Keys of a :data:`Prepared` map that name a function (not a prepared statement): the
+#: arguments of ``f(...)`` that a ``CREATE FUNCTION f(..., password text)`` named.
+FUNCTION_KEY: Final = "()"
+
+
+def calls_function(sql: str, prepared: Prepared) -> bool:
+    """Does ``sql`` mention a function of ``prepared`` (:data:`FUNCTION_KEY` entries)?"""
+    low = sql.lower()
+    return any(key.startswith(FUNCTION_KEY) and key[2:] in low for key in prepared)
+
+
+def function_parameters(sql: str) -> Prepared:
+    """The functions and procedures ``sql`` creates whose parameters are named as a
+    credential, and which (1-based, as a call passes them), keyed ``FUNCTION_KEY + name``.
+
+    >>> function_parameters("CREATE OR REPLACE FUNCTION app.set_pw(uid int, new_password "
+    ...                     "text DEFAULT NULL) RETURNS void AS $$ $$ LANGUAGE sql")
+    {'()set_pw': frozenset({2})}
+    >>> function_parameters("create function f(OUT token text, a int) returns text as 'x'")
+    {}
+    """
+    return dict(_function_parameters(sql))
+
+
+@lru_cache(maxsize=256)
+def _function_parameters(sql: str) -> tuple[tuple[str, frozenset[int]], ...]:
+    found: Prepared = {}
+    low = sql.lower()
+    if "create" not in low or "function" not in low and "procedure" not in low:
+        return ()
+    for start, end in statement_spans(sql):
+        text = sql[start:end]
+        significant = [t for t in tokenize(text) if t.kind not in ("space", "comment")]
+        words = [t.text(text).lower() for t in significant[:5]]
+        k = 1
+        if words[1:3] == ["or", "replace"]:
+            k = 3
+        if not words or words[0] != "create" or len(words) <= k or words[k] not in (
+                "function", "procedure"):
+            continue
+        procedure = words[k] == "procedure"
+        k += 1
+        while k + 1 < len(significant) and significant[k + 1].text(text) == ".":
+            k += 2  # (schema.name)
+        if k + 1 >= len(significant) or significant[k + 1].text(text) != "(" or \
+                significant[k].kind not in ("ident", "qident"):
+            continue
+        name = _name_of(text, significant[k])
+        secret: set[int] = set()
+        position, level = 0, 0
+        words_of_argument: list[str] = []
+        for t in significant[k + 1:]:
+            piece = t.text(text)
+            if piece in ("(", "["):
+                level += 1
+                if level == 1:
+                    continue
+            elif piece in (")", "]"):
+                level -= 1
+            if level == 0 or level == 1 and piece == ",":
+                if words_of_argument:
+                    modes = [w for w in words_of_argument[:2] if w in _ARGUMENT_MODES]
+                    if not (modes and modes[0] == "out" and not procedure):
+                        position += 1
+                        rest = words_of_argument[len(modes):]
+                        if len(rest) >= 2 and credential_name(rest[0]):
+                            secret.add(position)
+                words_of_argument = []
+                if level == 0:
+                    break
+                continue
+            if level == 1 and t.kind in ("ident", "qident"):
+                words_of_argument.append(_name_of(text, t))
+            elif level == 1:
+                words_of_argument.append(piece)
+        if secret:
+            found[FUNCTION_KEY + name] = frozenset(secret)
+    return tuple(found.items())
+
+
+_ARGUMENT_MODES: Final = frozenset({"in", "out", "inout", "variadic"})
 
 
 # auto_explain's plan in JSON or YAML (``plan:`` messages): its SQL (``"Query Text"``,

@@ -59,8 +59,10 @@ from .redact import (
     REDACTED,
     Prepared,
     RedactMode,
+    calls_function,
     credential_name,
     credential_value,
+    function_parameters,
     has_credentials,
     hidden_values,
     may_hold_credential,
@@ -355,9 +357,11 @@ _DEALLOCATE = re.compile(r"\s*deallocate\s+(?:prepare\s+)?(?P<name>\w+|\"(?:[^\"
 
 @lru_cache(maxsize=4096)  # (a log repeats its statements)
 def _session_cue(text: str) -> bool:
-    """Does SQL text PREPARE, DEALLOCATE or RAISE (what the stage remembers of a session)?"""
+    """Does SQL text PREPARE, DEALLOCATE, RAISE or create a function (what the stage
+    remembers of a session, or of all)?"""
     low = text.lower()
-    return "prepare" in low or "raise" in low or "deallocate" in low
+    return "prepare" in low or "raise" in low or "deallocate" in low or "create" in low and (
+        "function" in low or "procedure" in low)
 
 
 class SqlStage:
@@ -383,6 +387,10 @@ class SqlStage:
         self._patterns: OrderedDict[tuple[str, str], EchoPattern] = OrderedDict()
         #: the input line of the oldest RAISE pattern held (while any is)
         self._patterns_since: int | None = None
+        #: functions created with a parameter named as a credential (any backend calls
+        #: them), keyed as in a Prepared map (``FUNCTION_KEY + name``), and since when
+        self._functions: Prepared = {}
+        self._functions_since: int | None = None
 
     def memory_from(self) -> int | None:
         """The earliest input line of what the stage remembers now (a statement PREPAREd
@@ -404,6 +412,8 @@ class SqlStage:
                  if session.prepared or session.hidden]
         if self._patterns and self._patterns_since is not None:
             lines.append(self._patterns_since)
+        if self._functions and self._functions_since is not None:
+            lines.append(self._functions_since)
         return min(lines, default=None)
 
     def _follow(self, event: Event, texts: Sequence[str]) -> _Session | None:
@@ -441,7 +451,24 @@ class SqlStage:
                     self._patterns[(pattern.field, pattern.regex.pattern)] = pattern
                     if len(self._patterns) > _MAX_PATTERNS:
                         self._patterns.popitem(last=False)
+            if "create" in low:
+                found = function_parameters(text)
+                if found:
+                    if not self._functions:
+                        self._functions_since = event.line
+                    self._functions.update(found)
+                    while len(self._functions) > _MAX_PATTERNS:
+                        del self._functions[next(iter(self._functions))]
         return session
+
+    def _prepared(self, session: _Session | None, texts: Sequence[str | None]) -> Prepared | None:
+        """What redaction must know of the session's prepared statements and of the
+        functions created with a credential parameter that ``texts`` call."""
+        prepared = session.prepared if session is not None and session.prepared else None
+        functions = self._functions
+        if functions and any(text and calls_function(text, functions) for text in texts):
+            return {**functions, **prepared} if prepared else functions
+        return prepared
 
     def _new_session(self, key: tuple[str, object], line: int) -> _Session:
         session = self._sessions[key] = _Session(line)
@@ -510,12 +537,10 @@ class SqlStage:
         if isinstance(event, DisconnectionEvent):
             self._sessions.pop((event.stream, event.pid), None)
         session = self._follow(event, texts)
-        prepared: Prepared | None = None
-        if session is not None:
-            if mode == "passwords" and session.prepared:
-                prepared = session.prepared
+        prepared = self._prepared(session, (sql, event.statement, event.query, event.message)) \
+            if mode == "passwords" else None
         if mode == "passwords" and not _may_hold_credential(event) and (
-                prepared is None or "execute" not in (sql or "").lower()) \
+                prepared is None or not _runs_prepared(event, sql, prepared)) \
                 and not self._may_echo(event, session):
             return event, info  # nothing here can hold a credential: nothing changes
         changes: dict[str, object] = {}
@@ -631,16 +656,14 @@ class SqlStage:
         mode = self.redact
         session = self._follow(event, (whole,)) if mode != "none" and whole and (
             self._sessions or _session_cue(whole)) else None
-        prepared: Prepared | None = None
-        if session is not None:
-            if mode == "passwords" and session.prepared:
-                prepared = session.prepared
+        prepared = self._prepared(session, (whole,)) if mode == "passwords" and (
+            session is not None or self._functions) else None
         if not whole or ";" not in whole.rstrip().rstrip(";"):
             # One statement (the matcher keeps nothing for it): the common case, and in
             # ``none`` or (without a credential anywhere) ``passwords`` mode nothing changes.
             info = self._info(whole) if self.fingerprints and whole else NO_INFO
             if mode == "none" or (mode == "passwords" and not _may_hold_credential(event) and (
-                    prepared is None or "execute" not in (whole or "").lower())):
+                    prepared is None or not _runs_prepared(event, whole, prepared))):
                 return event, info
             return self._audit_redact(event, whole, None, info, session, prepared)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
@@ -686,6 +709,14 @@ class SqlStage:
             self._redact_notes(event, changes)
             _hide_application(event, changes)
         return (_replace(event, changes) if changes else event), info
+
+
+def _runs_prepared(event: Event, sql: str | None, prepared: Prepared) -> bool:
+    """Does the event's SQL EXECUTE a prepared statement or call a function ``prepared``
+    knows?"""
+    if sql and ("execute" in sql.lower() or calls_function(sql, prepared)):
+        return True
+    return event.statement is not None and calls_function(event.statement, prepared)
 
 
 @lru_cache(maxsize=256)  # (a session's lines repeat its application name)
