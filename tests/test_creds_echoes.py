@@ -391,3 +391,15 @@ def test_a_function_without_a_credential_parameter_is_not_remembered() -> None:
     events = [stage.apply(e)[0] for e in parse_lines(lines)]
     assert "Kept-2" in events[-1].message
     assert stage.memory_from() is None
+
+
+def test_the_library_s_error_record_hides_what_the_error_shows() -> None:
+    from pgaudit_parse import to_guardium
+    lines = [P + 'ERROR:  invalid input syntax for type integer: "LibPw-1"',
+             P + "CONTEXT:  unnamed portal with parameters: $1 = 'LibPw-1'",
+             P + "STATEMENT:  SELECT set_config('app.password', $1, false)::int"]
+    (event,) = parse_lines(lines)
+    record = to_guardium(event)
+    assert record is not None and "LibPw-1" not in repr(record)
+    assert record["exception"]["description"] == "invalid input syntax for type integer: " \
+        "<REDACTED>"
