@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import select
 import stat
 import sys
 import unicodedata
@@ -55,6 +56,9 @@ __all__ = [
     "Replayed",
     "Watched",
     "read_bytes",
+    "Pauses",
+    "PauseFailed",
+    "LiveInput",
 ]
 
 _CHUNK: Final = 1 << 20
@@ -397,8 +401,10 @@ def plain_file_lines(raw: IO[bytes], name: str, on_reject: Callable[[Reject], No
                        at_start=False, crlf=False)
 
 
-def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
-    """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so."""
+def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
+    """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so. An input
+    that is not a regular file (a pipe, a FIFO, a socket, a terminal) is a
+    :class:`LiveInput` that takes ``pauses`` when it goes quiet."""
     # (the name goes into outputs: a path's undecodable bytes as backslash escapes)
     name = "<stdin>" if path == "-" else without_surrogates(path)
     if path == "-":
@@ -417,9 +423,16 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
         except OSError as exc:  # e.g. a symlink loop: "too many levels of symbolic links"
             cause = exc.strerror or "cannot open"
             raise InputError(name, cause[:1].lower() + cause[1:]) from None
+    live = _live(raw, name, path, pauses)
+    if live is not None:
+        raw = cast(IO[bytes], live)
     try:
         buffered: Any = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
         magic = buffered.peek(2)[:2]
+    except PauseFailed:
+        if path != "-":
+            raw.close()
+        raise
     except OSError as exc:
         if path != "-":
             raw.close()
@@ -432,6 +445,148 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
         except OSError:
             pass  # (not a file fstat can size: read as it is)
     return cast(IO[bytes], buffered), name, False
+
+
+#: What a live input does when it goes quiet: ``(seconds, action)`` pairs in order of
+#: ``seconds``; each action is taken once the input has been quiet that long since its
+#: last bytes (docs/live.md).
+Pauses = Sequence[tuple[float, Callable[[], None]]]
+
+
+class PauseFailed(Exception):
+    """An action of a pause failed (writing the output: a full disk, a closed pipe); it
+    is carried through the readers, which take an OSError for a failure to read, and
+    raised again as it was (``error``) by :func:`read_input` and its callers."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _live(raw: IO[bytes], name: str, path: str, pauses: Pauses) -> LiveInput | None:
+    """A :class:`LiveInput` over ``raw`` when it is not a regular file (or block device)."""
+    try:
+        fd = raw.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None  # (not a file descriptor: an object a test or a caller handed in)
+    if stat.S_ISDIR(mode):
+        if path != "-":
+            raw.close()
+        raise InputError(name, "is a directory")
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        return None
+    buffered = getattr(raw, "peek", None)
+    if buffered is not None and isinstance(raw, io.BufferedReader):
+        # Bytes Python read ahead already (none, unless a caller read stdin first) come
+        # first; without a read of the descriptor: peek(0) reads one when it has none.
+        head = raw.peek(0) if _ready(fd, 0.0) else b""
+        head = raw.read(len(head)) if head else b""
+    else:
+        head = b""
+    return LiveInput(fd, pauses, head, raw if path != "-" else None)
+
+
+def _ready(fd: int, timeout: float | None) -> bool:
+    """Whether a read of ``fd`` would return at once (bytes, or the end of the input),
+    waiting up to ``timeout`` seconds (None: as long as it takes) for it."""
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    except (OSError, ValueError):
+        return True  # (a descriptor select cannot watch: read it, as it comes)
+
+
+class LiveInput(io.BufferedIOBase):
+    """An input that is not a regular file (stdin from a pipe, a FIFO, a socket, a
+    terminal), read as its bytes come: each read returns what has arrived (at least one
+    byte, or none at its end) instead of waiting for a full buffer; before a read that
+    would wait, the ``pauses`` are taken, each once the input has been quiet for its
+    seconds (file mode writes what is complete; docs/live.md). The readers above it call
+    a read only once they have handed on everything read before, so a pause never comes
+    while bytes that arrived are held unread."""
+
+    def __init__(self, fd: int, pauses: Pauses = (), head: bytes = b"",
+                 owned: IO[bytes] | None = None) -> None:
+        super().__init__()
+        self._fd = fd
+        self._pauses = sorted(pauses, key=lambda pause: pause[0])
+        self._head = head
+        self._owned = owned
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def would_wait(self) -> bool:
+        """Whether the next read would wait for the input (nothing has arrived)."""
+        return not self._head and not self._ended and not _ready(self._fd, 0.0)
+
+    def _wait(self) -> None:
+        """Take the pauses while the input stays quiet; return once it has bytes (or
+        ends)."""
+        if _ready(self._fd, 0.0):
+            return
+        waited = 0.0
+        for seconds, action in self._pauses:
+            if seconds > waited:
+                if _ready(self._fd, seconds - waited):
+                    return
+                waited = seconds
+            try:
+                action()
+            except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 (carried, raised again)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise PauseFailed(exc) from None
+
+    def _read_fd(self, size: int) -> bytes:
+        self._wait()
+        while True:
+            try:
+                data = os.read(self._fd, size)
+            except BlockingIOError:  # a descriptor someone made non-blocking
+                _ready(self._fd, None)
+                continue
+            if not data:
+                self._ended = True
+            return data
+
+    def peek(self, size: int = 0) -> bytes:
+        if not self._head and not self._ended:
+            self._head = self._read_fd(max(size, 1, _CHUNK))
+        while len(self._head) < size and not self._ended:
+            self._head += self._read_fd(_CHUNK)
+        return self._head
+
+    def read1(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = _CHUNK
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        if self._ended or size == 0:
+            return b""
+        return self._read_fd(size)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes, as they come (gzip reads with read(), and must not wait
+        for a full buffer); all of it when ``size`` is negative."""
+        if size is not None and size >= 0:
+            return self.read1(size)
+        parts: list[bytes] = []
+        while True:
+            data = self.read1(_CHUNK)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+        super().close()
 
 
 class Watched(io.BufferedIOBase):
@@ -543,8 +698,10 @@ def read_bytes(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None] | 
 
 
 def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
-               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, pauses: Pauses = ()
+               ) -> Iterator[Line]:
     """Lines of one input (path, ``.gz``, ``-`` for stdin), whatever its kind.
+    ``pauses``: what to do when a live input (a pipe, a FIFO) goes quiet (docs/live.md).
 
     Input the source itself cannot place (see the module docstring) goes to ``on_reject``
     as a :class:`~.lines.Reject`; without ``on_reject``, the first such input raises
@@ -558,9 +715,11 @@ def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
     ['a', 'b\\rc']
     >>> os.unlink(f.name)
     """
-    raw, name, gzipped = _open_bytes(path)
+    raw, name, gzipped = _open_bytes(path, pauses)
     try:
         yield from read_bytes(raw, name, on_reject, max_line_bytes)
+    except PauseFailed as exc:
+        raise exc.error from None
     finally:
         if path != "-":
             raw.close()

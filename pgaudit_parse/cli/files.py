@@ -29,7 +29,7 @@ from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_
 from ..prefix import PrefixChoice, PrefixError
 from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
-from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
+from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, Pauses
 from ..structured import read_structured, structured_kind
 from .common import (
     COMMANDS,
@@ -60,6 +60,13 @@ T = TypeVar("T")
 
 #: Lines between progress updates (keeps the hot loop cheap).
 _PROGRESS_EVERY: Final = 4096
+#: Seconds a live input must stay quiet after a line for the message it ends to be
+#: complete (its continuation and DETAIL/STATEMENT lines come with it: docs/live.md).
+LIVE_GRACE: Final = 0.25
+#: Seconds a live input must stay quiet for the records still waiting for their
+#: executions' other lines to be written: the records' own wait (``max_wait``, in log
+#: time), which any later line of a live log would end too.
+IDLE_RELEASE: Final = 300.0
 
 
 def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
@@ -109,8 +116,9 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
             held = _HeldRejects(on_reject)
+            live = _Quiet(sink, summary)
             try:
-                kind, items = read_structured(path, held, max_line_bytes)
+                kind, items = read_structured(path, held, max_line_bytes, live.pauses())
             except InputError as exc:
                 failures.append(str(exc))
                 continue
@@ -120,8 +128,9 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                           file=sys.stderr)
                 entries_parser = Parser(on_reject=on_reject, timezone=timezone,
                                         on_ambiguous_zone=zone_warnings)
+                live.parser = entries_parser
                 _run_entries(entries_parser, until_error(items, broken),  # type: ignore[arg-type]
-                             sink, progress, summary)
+                             live.target, sink, progress)
                 if broken:
                     failures.append(str(broken[0]))
                 continue
@@ -145,7 +154,8 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 lines = held.along(lines)
             parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
                             max_state_bytes=split_state_bytes(state_bytes)[0])
-            count = _run(parser, lines, sink, progress, summary)
+            live.parser = parser
+            count = _run(parser, lines, live.target, sink, progress)
             evicted += parser.evicted_statements
             unresolved += parser.unresolved_statements
             if broken:
@@ -157,6 +167,40 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
     if not quiet and not failures:  # (a failed run says only what failed: one line each)
         report_state(evicted, unresolved, sink.released_early - released)
     return failures
+
+
+class _Quiet:
+    """What file mode does when a live input (a pipe, a FIFO, a socket) goes quiet
+    (docs/live.md): at once, it flushes what was written; after :data:`LIVE_GRACE`, the
+    message the last line belongs to is complete, and its event is written; after
+    :data:`IDLE_RELEASE`, records waiting for their executions' other lines are written.
+    A regular file never goes quiet: its output is the same as ever."""
+
+    def __init__(self, sink: EventSink, summary: Summary | None) -> None:
+        self.sink = sink
+        self.target: Sink = _WithSummary(sink, summary) if summary is not None else sink
+        self.parser: Parser | None = None  # (made once the prefix is known)
+
+    def pauses(self) -> Pauses:
+        return ((0.0, self.written), (LIVE_GRACE, self.complete),
+                (IDLE_RELEASE, self.release))
+
+    def written(self) -> None:
+        push = getattr(self.sink, "push", None)
+        if push is not None:
+            push()
+
+    def complete(self) -> None:
+        if self.parser is not None:
+            write = self.target.write
+            for event in self.parser.flush():
+                write(event)
+        self.written()
+
+    def release(self) -> None:
+        self.complete()
+        if getattr(self.sink, "push", None) is not None:  # (not a Parquet file's row groups)
+            self.sink.flush()
 
 
 class _HeldRejects:
@@ -324,20 +368,19 @@ def _entry_size(entry: LogEntry) -> int:
     return len(entry.lines[0].text) + 1
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
-         summary: Summary | None) -> int:
-    """Pump one input's lines through the parser into the sink; returns lines read."""
-    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
+def _run(parser: Parser, lines: Iterator[Line], target: Sink, sink: EventSink,
+         progress: Progress) -> int:
+    """Pump one input's lines through the parser into the target (the sink, maybe with
+    the summary); returns lines read."""
     counter = [0]
     Pump(target, lambda partition: ParserStage(parser)).run(
         OneBatch(_progressed(lines, sink, progress, counter, _line_size)))
     return counter[0]
 
 
-def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
-                 progress: Progress, summary: Summary | None) -> None:
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], target: Sink, sink: EventSink,
+                 progress: Progress) -> None:
     """csvlog/jsonlog: whole messages through the same pump, one event per entry."""
-    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
     Pump(target, lambda partition: EntryStage(parser)).run(
         OneBatch(_progressed(entries, sink, progress, [0], _entry_size)))
 

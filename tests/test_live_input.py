@@ -1,0 +1,213 @@
+"""Live input: a pipe, a FIFO or a socket that stays open (``tail -F log | pgaudit-parse -``).
+
+Each event must be on standard output once the line that completes it has arrived and the
+input has gone quiet, long before the input ends (docs/live.md). Each test runs the real
+CLI in a subprocess, writes lines into its input one at a time and reads its output with a
+generous timeout: the only claim is "it arrives before the input is closed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: How long a test waits for a line of output (generous: a loaded machine).
+PATIENCE = 10.0
+
+P = "2026-11-25 16:05:0{} UTC:10.0.0.5(5001):alice@shop:[42]:"
+AUDIT = P + "LOG:  AUDIT: SESSION,{},1,READ,SELECT,TABLE,public.t,select {},<none>"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class Output:
+    """The lines a subprocess writes to a stream, read by a thread (so a test can wait
+    for one with a timeout)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: queue.Queue[bytes | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def next(self, what: str) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=PATIENCE)
+        except queue.Empty:
+            raise AssertionError(f"no output within {PATIENCE} s while the input is still "
+                                 f"open: {what}") from None
+        assert line is not None, f"output ended early: {what}"
+        return dict(json.loads(line))
+
+    def rest(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            line = self.lines.get(timeout=60)
+            if line is None:
+                return out
+            out.append(json.loads(line))
+
+
+@contextmanager
+def cli(*args: str, stdin: Any = subprocess.PIPE) -> Iterator[tuple[subprocess.Popen[bytes],
+                                                                    Output]]:
+    proc = subprocess.Popen([sys.executable, "-m", "pgaudit_parse", "-q", *args],
+                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env(), cwd=ROOT)
+    assert proc.stdout is not None
+    try:
+        yield proc, Output(proc.stdout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60)
+
+
+def send(stream: IO[bytes], text: str) -> None:
+    stream.write(text.encode())
+    stream.flush()
+
+
+def finish(proc: subprocess.Popen[bytes]) -> str:
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
+    return proc.stderr.read().decode()
+
+
+@pytest.mark.parametrize("fmt", ["events", "ocsf", "ecs"])
+def test_each_event_arrives_while_stdin_stays_open(fmt: str) -> None:
+    with cli("--format", fmt, "-") as (proc, out):
+        assert proc.stdin is not None
+        for n in (1, 2, 3):
+            send(proc.stdin, AUDIT.format(n, n, n) + "\n")
+            event = out.next(f"event {n}")
+            assert f"select {n}" in json.dumps(event)
+        finish(proc)
+        assert out.rest() == []
+
+
+def test_message_with_continuation_and_statement_arrives_whole() -> None:
+    """An ERROR, its continuation line and its STATEMENT line are one event; written in
+    one piece and followed by silence, it is complete."""
+    error = (P.format(1) + "ERROR:  relation \"nope\" does not exist at character 15\n"
+             + P.format(1) + "STATEMENT:  select * from\n\tnope\n")
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, error)
+        event = out.next("the error")
+        assert event["kind"] == "error"
+        assert event["statement"] == "select * from\nnope"
+        send(proc.stdin, AUDIT.format(2, 2, 2) + "\n")
+        assert out.next("the audit line")["kind"] == "audit"
+        finish(proc)
+        assert out.rest() == []
+
+
+def test_a_line_without_its_lf_waits_for_it() -> None:
+    """Half a line is not a line: it is read whole once its LF comes."""
+    line = AUDIT.format(1, 1, 1)
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, line[:40])
+        send(proc.stdin, line[40:] + "\n")
+        assert out.next("the line")["audit"]["statement"] == "select 1"
+        finish(proc)
+        assert out.rest() == []
+
+
+def test_record_arrives_once_its_execution_is_complete() -> None:
+    """Records: statement 1's record is complete when statement 2 begins (executions.py),
+    and is written then; statement 2's waits for its end, here the end of input."""
+    with cli("--format", "records", "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, AUDIT.format(1, 1, 1) + "\n")
+        send(proc.stdin, AUDIT.format(2, 2, 2) + "\n")
+        record = out.next("statement 1's record")
+        assert record["data"]["originalSqlCommand"] == "select 1"
+        finish(proc)
+        assert [r["data"]["originalSqlCommand"] for r in out.rest()] == ["select 2"]
+
+
+def test_crlf_is_decided_with_the_lines_that_came() -> None:
+    """A CRLF stream read one line at a time: the CR of each line end goes."""
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        for n in (1, 2):
+            send(proc.stdin, AUDIT.format(n, n, n) + "\r\n")
+            assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+        finish(proc)
+
+
+def test_fifo_is_read_live(tmp_path: Path) -> None:
+    fifo = tmp_path / "live.fifo"
+    os.mkfifo(fifo)
+    with cli("--format", "events", str(fifo), stdin=subprocess.DEVNULL) as (proc, out):
+        with open(fifo, "wb") as writer:  # (blocks until the CLI opens it)
+            for n in (1, 2):
+                send(writer, AUDIT.format(n, n, n) + "\n")
+                assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+        assert proc.wait(timeout=60) == 0
+        assert out.rest() == []
+
+
+def test_socket_on_stdin_is_read_live() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs, cli("--format", "events", "-", stdin=theirs.fileno()) as (proc, out):
+        theirs.close()
+        for n in (1, 2):
+            ours.sendall((AUDIT.format(n, n, n) + "\n").encode())
+            assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+        ours.shutdown(socket.SHUT_WR)
+        assert proc.wait(timeout=60) == 0
+        assert out.rest() == []
+
+
+CSV = ('2026-11-25 16:05:0{n}.120 UTC,"alice","shop",42,"10.0.0.5:50012",6565f1a2.2a,{n},'
+       '"SELECT",2026-11-25 16:05:00 UTC,3/7,0,LOG,00000,"AUDIT: SESSION,{n},1,READ,SELECT,'
+       ',,select {n},<none>",,,,,,,,,"psql","client backend",,0\n')
+JSONLOG = ('{{"timestamp":"2026-11-25 16:05:0{n}.120 UTC","user":"alice","dbname":"shop",'
+           '"pid":42,"error_severity":"LOG","message":"AUDIT: SESSION,{n},1,READ,SELECT,,,'
+           'select {n},<none>"}}\n')
+CLOUDWATCH = '{{"message": "' + AUDIT.replace('"', '\\"') + '", "eventId": "{n}"}}\n'
+
+
+@pytest.mark.parametrize("template", [CSV, JSONLOG], ids=["csvlog", "jsonlog"])
+def test_structured_logs_on_stdin_are_read_live(template: str) -> None:
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        for n in (1, 2):
+            send(proc.stdin, template.format(n=n))
+            assert out.next(f"record {n}")["audit"]["statement"] == f"select {n}"
+        finish(proc)
+        assert out.rest() == []
+
+
+def test_cloudwatch_json_lines_on_stdin_are_read_live() -> None:
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        for n in (1, 2):
+            send(proc.stdin, CLOUDWATCH.replace("{n}", str(n)).format(n, n, n))
+            assert out.next(f"event {n}")["audit"]["statement"] == f"select {n}"
+        finish(proc)
+        assert out.rest() == []
