@@ -211,3 +211,27 @@ def test_cloudwatch_json_lines_on_stdin_are_read_live() -> None:
             assert out.next(f"event {n}")["audit"]["statement"] == f"select {n}"
         finish(proc)
         assert out.rest() == []
+
+
+def test_prefix_auto_decides_with_the_lines_that_came() -> None:
+    """``--prefix auto`` reads a sample of the first lines; on a live input it decides
+    with the lines that have come when the input goes quiet (a session line among them),
+    instead of waiting for a sample of hundreds of lines."""
+    with cli("--prefix", "auto", "--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        for n in (1, 2, 3):
+            send(proc.stdin, AUDIT.format(n, n, n) + "\n")
+            assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+        finish(proc)
+        assert out.rest() == []
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_jobs_read_stdin_live_in_one_process(jobs: str) -> None:
+    with cli("--jobs", jobs, "--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        for n in (1, 2):
+            send(proc.stdin, AUDIT.format(n, n, n) + "\n")
+            assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+        finish(proc)
+        assert out.rest() == []

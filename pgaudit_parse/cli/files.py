@@ -15,6 +15,7 @@ unreadable input, with one line on stderr naming the file and the cause.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,8 +26,14 @@ from ..entries import LogEntry
 from ..events import Event
 from ..lines import Line, Reject
 from ..ops.summary import Summary
-from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
-from ..prefix import PrefixChoice, PrefixError
+from ..parser import (
+    DEFAULT_STATE_BYTES,
+    Parser,
+    open_with_prefix,
+    resolve_prefix,
+    split_state_bytes,
+)
+from ..prefix import LinePrefix, PrefixChoice, PrefixError, has_session_line
 from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, Pauses
@@ -138,10 +145,15 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             # written where they fall among the sampled lines: where they are written
             # when the prefix is given (and by --jobs).
             held.holding = prefix == "auto"
+            tell = _unless(broken, _tell_choice(name, quiet))
+            sample: list[Line] = []
+            make_parser = _parser_maker(on_reject, zone_warnings, state_bytes)
+            if prefix == "auto":
+                live.sampling(sample, timezone, tell, held, make_parser)
             try:
                 compiled, lines = open_with_prefix(
                     until_error(items, broken), prefix,  # type: ignore[arg-type]
-                    timezone, _unless(broken, _tell_choice(name, quiet)))
+                    timezone, tell, sample, live.chosen)
             except PrefixError as exc:
                 # (no line of it is read: the file is named as failed; the rejects of its
                 # sample are not written, as with --jobs)
@@ -150,12 +162,15 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 continue
             finally:
                 held.holding = False
+            if live.parser is not None:  # (chosen when the live input went quiet: the
+                parser = live.parser     # lines it had given are parsed)
+                lines = itertools.islice(lines, live.fed, None)
+            else:
+                parser = make_parser(compiled)
+                live.parser = parser
             if held.pending:
                 lines = held.along(lines)
-            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
-                            max_state_bytes=split_state_bytes(state_bytes)[0])
-            live.parser = parser
-            count = _run(parser, lines, live.target, sink, progress)
+            count = _run(parser, lines, live.target, sink, progress) + live.fed
             evicted += parser.evicted_statements
             unresolved += parser.unresolved_statements
             if broken:
@@ -180,6 +195,44 @@ class _Quiet:
         self.sink = sink
         self.target: Sink = _WithSummary(sink, summary) if summary is not None else sink
         self.parser: Parser | None = None  # (made once the prefix is known)
+        #: ``--prefix auto``: the sample being read, and what to choose with
+        self._sample: list[Line] | None = None
+        self._choose: Callable[[], None] | None = None
+        #: the sample's lines parsed when the prefix was chosen at a pause
+        self.fed = 0
+
+    def sampling(self, sample: list[Line], timezone: str | None,
+                 tell: Callable[[PrefixChoice], None] | None, held: _HeldRejects,
+                 make_parser: Callable[[LinePrefix], Parser]) -> None:
+        """``--prefix auto`` reads its sample into ``sample``: at a pause with a client's
+        session line among the lines come so far, the prefix is chosen with them (what
+        the sample would choose if the input ended there) and they are parsed; if no
+        prefix fits them yet, the sample goes on as for a file."""
+        self._sample = sample
+
+        def choose() -> None:
+            texts = [line.text for line in sample]
+            if not has_session_line(texts):
+                return  # (background lines cannot tell prefixes apart: wait for more)
+            try:
+                compiled = resolve_prefix("auto", texts, timezone, tell)
+            except PrefixError:
+                return
+            parser = make_parser(compiled)
+            write = self.target.write
+            for line in sample:
+                held.release(line.number)
+                for event in parser.feed(line):
+                    write(event)
+            held.release()
+            self.fed = len(sample)
+            self.parser = parser
+
+        self._choose = choose
+
+    def chosen(self) -> LinePrefix | None:
+        """The prefix chosen at a pause, if one was."""
+        return None if self.parser is None else self.parser.prefix
 
     def pauses(self) -> Pauses:
         return ((0.0, self.written), (LIVE_GRACE, self.complete),
@@ -191,6 +244,8 @@ class _Quiet:
             push()
 
     def complete(self) -> None:
+        if self.parser is None and self._choose is not None and self._sample:
+            self._choose()
         if self.parser is not None:
             write = self.target.write
             for event in self.parser.flush():
@@ -201,6 +256,14 @@ class _Quiet:
         self.complete()
         if getattr(self.sink, "push", None) is not None:  # (not a Parquet file's row groups)
             self.sink.flush()
+
+
+def _parser_maker(on_reject: Callable[[Reject], None], zone_warnings: ZoneWarnings,
+                  state_bytes: int) -> Callable[[LinePrefix], Parser]:
+    def make(compiled: LinePrefix) -> Parser:
+        return Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
+                      max_state_bytes=split_state_bytes(state_bytes)[0])
+    return make
 
 
 class _HeldRejects:
