@@ -438,6 +438,9 @@ def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
             raw.close()
         raise InputError(name, exc.strerror or "cannot read") from None
     if magic == b"\x1f\x8b":
+        if live is not None:
+            live.lines_known = False
+            live.at_line_end = True  # (unknown: what came is taken for whole lines)
         return cast(IO[bytes], gzip.GzipFile(fileobj=buffered)), name, True
     if path != "-" and isinstance(buffered, io.BufferedReader):
         try:
@@ -449,8 +452,9 @@ def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
 
 #: What a live input does when it goes quiet: ``(seconds, action)`` pairs in order of
 #: ``seconds``; each action is taken once the input has been quiet that long since its
-#: last bytes (docs/live.md).
-Pauses = Sequence[tuple[float, Callable[[], None]]]
+#: last bytes, and is told whether those ended a line (False: a line has begun, and its
+#: end is still to come; docs/live.md).
+Pauses = Sequence[tuple[float, Callable[[bool], None]]]
 
 
 class PauseFailed(Exception):
@@ -476,15 +480,8 @@ def _live(raw: IO[bytes], name: str, path: str, pauses: Pauses) -> LiveInput | N
         raise InputError(name, "is a directory")
     if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
         return None
-    buffered = getattr(raw, "peek", None)
-    if buffered is not None and isinstance(raw, io.BufferedReader):
-        # Bytes Python read ahead already (none, unless a caller read stdin first) come
-        # first; without a read of the descriptor: peek(0) reads one when it has none.
-        head = raw.peek(0) if _ready(fd, 0.0) else b""
-        head = raw.read(len(head)) if head else b""
-    else:
-        head = b""
-    return LiveInput(fd, pauses, head, raw if path != "-" else None)
+    # (read from the descriptor: nothing has read from the file object before)
+    return LiveInput(fd, pauses, owned=raw if path != "-" else None)
 
 
 def _ready(fd: int, timeout: float | None) -> bool:
@@ -513,6 +510,11 @@ class LiveInput(io.BufferedIOBase):
         self._head = head
         self._owned = owned
         self._ended = False
+        #: whether the bytes are lines (not gzip data, whose line ends cannot be seen)
+        self.lines_known = True
+        #: whether the input stopped at a line end (else a line has begun and its end
+        #: is still to come): what the pauses are told
+        self.at_line_end = True
 
     def readable(self) -> bool:
         return True
@@ -536,10 +538,8 @@ class LiveInput(io.BufferedIOBase):
                     return
                 waited = seconds
             try:
-                action()
-            except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 (carried, raised again)
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
+                action(self.at_line_end)
+            except Exception as exc:  # (carried through the readers, raised again as it was)
                 raise PauseFailed(exc) from None
 
     def _read_fd(self, size: int) -> bytes:
@@ -552,6 +552,8 @@ class LiveInput(io.BufferedIOBase):
                 continue
             if not data:
                 self._ended = True
+            elif self.lines_known:
+                self.at_line_end = data[-1:] == b"\n"
             return data
 
     def peek(self, size: int = 0) -> bytes:

@@ -8,13 +8,16 @@ generous timeout: the only claim is "it arrives before the input is closed".
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import pty
 import queue
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -235,3 +238,103 @@ def test_jobs_read_stdin_live_in_one_process(jobs: str) -> None:
             assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
         finish(proc)
         assert out.rest() == []
+
+
+def test_a_continuation_line_begun_before_a_pause_stays_with_its_message() -> None:
+    """The input goes quiet in the middle of a line: that line may continue the message
+    before it (a TAB line), so the message is not complete until the line has ended."""
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, P.format(1) + "ERROR:  syntax error\n" + P.format(1)
+             + "STATEMENT:  select 1,\n\t2")
+        time.sleep(1.0)  # (quiet well past the pause that completes a message)
+        send(proc.stdin, ", 3\n")
+        event = out.next("the error")
+        assert event["statement"] == "select 1,\n2, 3"
+        finish(proc)
+        assert out.rest() == []
+
+
+def test_gzip_on_stdin_is_read_live() -> None:
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        packed = gzip.GzipFile(fileobj=proc.stdin, mode="wb")
+        for n in (1, 2):
+            packed.write((AUDIT.format(n, n, n) + "\n").encode())
+            packed.flush()  # (a sync flush: the bytes so far can be unpacked)
+            proc.stdin.flush()
+            assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+        packed.close()
+        finish(proc)
+        assert out.rest() == []
+
+
+def test_long_lines_in_small_pieces(tmp_path: Path) -> None:
+    """A line over --max-line-bytes arriving a KiB at a time is one reject with its first
+    KiB; a long line under it is read whole; the lines after both are read."""
+    dead = tmp_path / "dead.jsonl"
+    long_sql = "select '" + "x" * 30_000 + "'"
+    with cli("--format", "events", "--max-line-bytes", "20000", "--errors", str(dead),
+             "-") as (proc, out):
+        assert proc.stdin is not None
+        over = AUDIT.format(1, 1, 1).replace("select 1", long_sql) + "\n"
+        for start in range(0, len(over), 1024):
+            send(proc.stdin, over[start:start + 1024])
+        under = AUDIT.format(2, 2, 2).replace("select 2", "select '" + "y" * 15_000 + "'")
+        for start in range(0, len(under), 1024):
+            send(proc.stdin, under[start:start + 1024])
+        send(proc.stdin, "\n" + AUDIT.format(3, 3, 3) + "\n")
+        assert len(out.next("the long line under the limit")["audit"]["statement"]) > 15_000
+        assert out.next("the line after")["audit"]["statement"] == "select 3"
+        finish(proc)
+        assert out.rest() == []
+    [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert reject["line"] == 1 and "longer than 20000 bytes" in reject["reason"]
+
+
+def test_partial_last_line_when_the_writer_dies(tmp_path: Path) -> None:
+    """The writer is killed in the middle of a line: the lines before it are events, and
+    the cut line is read as what it is (here a pgAudit line cut short: a dead letter with
+    its text): nothing is dropped, and the run ends normally. (A line begun may be a
+    STATEMENT line of the message before it: that message waits for the line's end, or
+    the input's.)"""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import os, signal, sys\n"
+         "for line in sys.stdin.buffer:\n"
+         "    os.write(1, line.rstrip(b'!\\n').replace(b'|', b'\\n'))\n"
+         "    if line.endswith(b'!\\n'):\n"
+         "        os.kill(os.getpid(), signal.SIGKILL)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert writer.stdin is not None and writer.stdout is not None
+    dead = tmp_path / "dead.jsonl"
+    with cli("--format", "events", "--errors", str(dead), "-", stdin=writer.stdout) as (
+            proc, out):
+        writer.stdout.close()
+        send(writer.stdin, AUDIT.format(1, 1, 1) + "|\n")
+        assert out.next("line 1")["audit"]["statement"] == "select 1"
+        send(writer.stdin, AUDIT.format(2, 2, 2)[:-12] + "!\n")  # (written, then killed)
+        assert writer.wait(timeout=60) == -9
+        assert proc.wait(timeout=60) == 0
+        assert out.rest() == []
+    [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert reject["line"] == 2 and reject["raw"] == AUDIT.format(2, 2, 2)[:-12]
+
+
+def test_terminal_on_stdin_is_read_live() -> None:
+    """``pgaudit-parse -`` typed into (or pasted on) a terminal: each line's event comes
+    once the line is entered; Ctrl-D ends the input."""
+    leader, follower = pty.openpty()
+    try:
+        with cli("--format", "events", "-", stdin=follower) as (proc, out):
+            os.close(follower)
+            follower = -1
+            for n in (1, 2):
+                os.write(leader, (AUDIT.format(n, n, n) + "\n").encode())
+                assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+            os.write(leader, b"\x04")  # Ctrl-D: the end of the input
+            assert proc.wait(timeout=60) == 0
+            assert out.rest() == []
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)

@@ -238,24 +238,27 @@ class _Quiet:
         return ((0.0, self.written), (LIVE_GRACE, self.complete),
                 (IDLE_RELEASE, self.release))
 
-    def written(self) -> None:
+    def written(self, at_line_end: bool = True) -> None:
         push = getattr(self.sink, "push", None)
         if push is not None:
             push()
 
-    def complete(self) -> None:
-        if self.parser is None and self._choose is not None and self._sample:
-            self._choose()
-        if self.parser is not None:
-            write = self.target.write
-            for event in self.parser.flush():
-                write(event)
+    def complete(self, at_line_end: bool = True) -> None:
+        # (a line begun and not ended may be the continuation of the last message: that
+        # message is complete only once the line has ended)
+        if at_line_end:
+            if self.parser is None and self._choose is not None and self._sample:
+                self._choose()
+            if self.parser is not None:
+                write = self.target.write
+                for event in self.parser.flush():
+                    write(event)
         self.written()
 
-    def release(self) -> None:
-        self.complete()
-        if getattr(self.sink, "push", None) is not None:  # (not a Parquet file's row groups)
-            self.sink.flush()
+    def release(self, at_line_end: bool = True) -> None:
+        self.complete(at_line_end)
+        if at_line_end and getattr(self.sink, "push", None) is not None:
+            self.sink.flush()  # (not a Parquet file's row groups)
 
 
 def _parser_maker(on_reject: Callable[[Reject], None], zone_warnings: ZoneWarnings,
