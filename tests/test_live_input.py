@@ -338,3 +338,25 @@ def test_terminal_on_stdin_is_read_live() -> None:
         os.close(leader)
         if follower >= 0:
             os.close(follower)
+
+
+def test_records_held_on_a_quiet_input_are_written_after_idle_release() -> None:
+    """A session's last statement waits for its execution's other lines (a duration
+    line); once the input has been quiet for --idle-release seconds, it is written."""
+    with cli("--format", "records", "--idle-release", "1", "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, AUDIT.format(1, 1, 1) + "\n")
+        record = out.next("the record held for its duration line")
+        assert record["data"]["originalSqlCommand"] == "select 1"
+        finish(proc)
+        assert out.rest() == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "x"])
+def test_idle_release_must_be_a_positive_number(value: str) -> None:
+    with cli("--idle-release", value, "-", stdin=subprocess.DEVNULL) as (proc, out):
+        assert proc.wait(timeout=60) == 2
+        assert out.rest() == []
+        assert proc.stderr is not None
+        [line] = proc.stderr.read().decode().splitlines()[-1:]
+        assert "--idle-release" in line and "Traceback" not in line

@@ -15,6 +15,7 @@ unreadable input, with one line on stderr naming the file and the cause.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import sys
@@ -80,7 +81,8 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
                 summary: Summary | None = None, jobs: int = 1,
                 timezone: str | None = None,
                 state_bytes: int = DEFAULT_STATE_BYTES,
-                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                idle_release: float = IDLE_RELEASE) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Every input that can be read is read: one that cannot (or that only partly can, such
@@ -90,22 +92,25 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     (same output, same order). ``timezone`` is the log's zone; without it, an ambiguous
     zone abbreviation is warned about once, on one line. ``state_bytes`` bounds
     per-session state (docs/memory.md); reaching it is reported. ``max_line_bytes``: the
-    longest line read whole (docs/input.md).
+    longest line read whole (docs/input.md). ``idle_release``: seconds a live input (a
+    pipe) stays quiet before the records still held are written (docs/live.md).
     """
     zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
-                                     state_bytes, max_line_bytes)
+                                     state_bytes, max_line_bytes, idle_release)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
     return _failed(_parse_files_serial(paths, prefix, sink, quiet, summary, timezone,
-                                       state_bytes, max_line_bytes, zone_warnings))
+                                       state_bytes, max_line_bytes, zone_warnings,
+                                       idle_release))
 
 
 def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool,
                         summary: Summary | None, timezone: str | None, state_bytes: int,
-                        max_line_bytes: int, zone_warnings: ZoneWarnings) -> list[str]:
+                        max_line_bytes: int, zone_warnings: ZoneWarnings,
+                        idle_release: float = IDLE_RELEASE) -> list[str]:
     """:func:`parse_files` in one process; returns what could not be read, one line each
     (not printed yet)."""
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
@@ -123,7 +128,7 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
             held = _HeldRejects(on_reject)
-            live = _Quiet(sink, summary)
+            live = _Quiet(sink, summary, idle_release)
             try:
                 kind, items = read_structured(path, held, max_line_bytes, live.pauses())
             except InputError as exc:
@@ -188,11 +193,13 @@ class _Quiet:
     """What file mode does when a live input (a pipe, a FIFO, a socket) goes quiet
     (docs/live.md): at once, it flushes what was written; after :data:`LIVE_GRACE`, the
     message the last line belongs to is complete, and its event is written; after
-    :data:`IDLE_RELEASE`, records waiting for their executions' other lines are written.
-    A regular file never goes quiet: its output is the same as ever."""
+    ``idle_release`` (:data:`IDLE_RELEASE`), records waiting for their executions' other
+    lines are written. A regular file never goes quiet: its output is the same as ever."""
 
-    def __init__(self, sink: EventSink, summary: Summary | None) -> None:
+    def __init__(self, sink: EventSink, summary: Summary | None,
+                 idle_release: float = IDLE_RELEASE) -> None:
         self.sink = sink
+        self.idle_release = idle_release
         self.target: Sink = _WithSummary(sink, summary) if summary is not None else sink
         self.parser: Parser | None = None  # (made once the prefix is known)
         #: ``--prefix auto``: the sample being read, and what to choose with
@@ -236,7 +243,7 @@ class _Quiet:
 
     def pauses(self) -> Pauses:
         return ((0.0, self.written), (LIVE_GRACE, self.complete),
-                (IDLE_RELEASE, self.release))
+                (max(LIVE_GRACE, self.idle_release), self.release))
 
     def written(self, at_line_end: bool = True) -> None:
         push = getattr(self.sink, "push", None)
@@ -335,7 +342,8 @@ def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | Non
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
                           state_bytes: int = DEFAULT_STATE_BYTES,
-                          max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
+                          max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                          idle_release: float = IDLE_RELEASE) -> int:
     from ..parallel import can_split, parse_file_parallel  # multiprocessing when asked for
 
     rejected = 0
@@ -348,7 +356,8 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         # JSON, CRLF; csvlog/jsonlog are whole messages.
         if not can_split(path) or structured_kind(path) is not None:
             failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
-                                            state_bytes, max_line_bytes, zone_warnings)
+                                            state_bytes, max_line_bytes, zone_warnings,
+                                            idle_release)
             continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
@@ -463,6 +472,17 @@ def _report_rejected(count: int, errors_path: str | None) -> None:
     print(f"{PROG}: {count} rejected input line(s){where}", file=sys.stderr)
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds, more than 0 and finite (``--idle-release``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be more than 0 (and finite)")
+    return value
+
+
 def _cpu_count() -> int:
     """CPUs this process may run on (``--jobs`` is capped there: more only adds memory)."""
     try:
@@ -514,6 +534,10 @@ def files_main(args_list: list[str]) -> int:
     parser.add_argument("--max-line-bytes", type=positive_int, default=DEFAULT_MAX_LINE_BYTES,
                         metavar="N", help="longest line or JSON document read whole; a longer "
                         "one is a reject with its first KiB (default: %(default)s)")
+    parser.add_argument("--idle-release", type=_seconds, default=IDLE_RELEASE,
+                        metavar="SECONDS", help="live input (a pipe, a FIFO): seconds it stays "
+                        "quiet before records still waiting for the other lines of their "
+                        "execution are written (default: %(default)s; docs/live.md)")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
     args = parser.parse_intermixed_args(args_list)  # FILEs before, between, after options
@@ -530,7 +554,8 @@ def files_main(args_list: list[str]) -> int:
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
-                             args.timezone, args.state_bytes, args.max_line_bytes)
+                             args.timezone, args.state_bytes, args.max_line_bytes,
+                             args.idle_release)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
