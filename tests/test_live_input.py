@@ -360,3 +360,28 @@ def test_idle_release_must_be_a_positive_number(value: str) -> None:
         assert proc.stderr is not None
         [line] = proc.stderr.read().decode().splitlines()[-1:]
         assert "--idle-release" in line and "Traceback" not in line
+
+
+@pytest.mark.parametrize("again", ["/dev/stdin", "/dev/fd/0", "same file"])
+def test_standard_input_given_twice_is_refused(again: str, tmp_path: Path) -> None:
+    """``-`` and a path that opens standard input too: the input would be read twice (a
+    file's events twice over), as ``- -`` would; refused before anything is read."""
+    log = tmp_path / "in.log"
+    log.write_text(AUDIT.format(1, 1, 1) + "\n")
+    path = str(log) if again == "same file" else again
+    with open(log, "rb") as stdin, cli("--format", "events", "-", path,
+                                       stdin=stdin) as (proc, out):
+        assert proc.wait(timeout=60) == 2
+        assert out.rest() == []
+        assert proc.stderr is not None
+        assert proc.stderr.read().decode() == (
+            f"pgaudit-parse: {path}: is standard input, given as '-' too (read it once)\n")
+
+
+def test_output_that_fails_while_the_input_is_quiet_is_one_line() -> None:
+    with cli("--format", "events", "--output", "/dev/full", "-") as (proc, out):
+        assert proc.stdin is not None and proc.stderr is not None
+        send(proc.stdin, AUDIT.format(1, 1, 1) + "\n")
+        assert proc.wait(timeout=60) == 2  # (written when the input went quiet: it ends)
+        assert proc.stderr.read().decode() == (
+            "pgaudit-parse: cannot write /dev/full: No space left on device\n")

@@ -567,4 +567,28 @@ def check_inputs(prefix: str, paths: Sequence[str],
             return f"{path}: no such file"
     if paths.count("-") > 1:
         return "'-' (standard input) given more than once"
+    if "-" in paths:
+        again = _standard_input_again(paths)
+        if again is not None:
+            return f"{again}: is standard input, given as '-' too (read it once)"
     return check_overwrites(paths, outputs, stdout)
+
+
+def _standard_input_again(paths: Sequence[str]) -> str | None:
+    """The first path that opens standard input (``/dev/stdin``, ``/dev/fd/0``...): with
+    ``-`` it would be read twice (a pipe gives nothing the second time; a file, all of it
+    again)."""
+    try:
+        stdin = os.fstat(0)
+    except OSError:
+        return None
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if (info.st_dev, info.st_ino) == (stdin.st_dev, stdin.st_ino):
+            return path
+    return None
