@@ -658,14 +658,15 @@ _BOM_BYTES: Final = "\ufeff".encode()
 def _read_some(raw: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
     """Up to ``size`` bytes, in small reads, and the damage met (a truncated ``.gz``)
     after some bytes: the reader that follows meets it there, and says how far it got.
-    Damage before any byte raises. A live input (a pipe) gives what has come: no read
-    waits once there are bytes."""
+    Damage before any byte raises. A live input (a pipe) gives what has come, up to a
+    line end: no read waits once there are whole lines (the kind is told from whole
+    lines, never from a line's first bytes)."""
     read = getattr(raw, "read1", None) or raw.read
     would_wait = _would_wait(raw)
     parts: list[bytes] = []
     total = 0
     while total < size:
-        if parts and would_wait is not None and would_wait():
+        if parts and would_wait is not None and parts[-1].endswith(b"\n") and would_wait():
             break
         try:
             piece = read(min(1 << 13, size - total))

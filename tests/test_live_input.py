@@ -385,3 +385,21 @@ def test_output_that_fails_while_the_input_is_quiet_is_one_line() -> None:
         assert proc.wait(timeout=60) == 2  # (written when the input went quiet: it ends)
         assert proc.stderr.read().decode() == (
             "pgaudit-parse: cannot write /dev/full: No space left on device\n")
+
+
+@pytest.mark.parametrize("template", [CSV, JSONLOG], ids=["csvlog", "jsonlog"])
+@pytest.mark.parametrize("cut", [12, 30])
+def test_structured_log_whose_first_line_comes_in_pieces(template: str, cut: int) -> None:
+    """The kind of a live input is told from whole lines: a csvlog or jsonlog whose first
+    line comes in two pieces, a pause between them, is still a csvlog or jsonlog."""
+    first = template.format(n=1)
+    with cli("--format", "events", "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, first[:cut])
+        time.sleep(1.0)  # (quiet: the first bytes are all there is for a while)
+        send(proc.stdin, first[cut:])
+        assert out.next("record 1")["audit"]["statement"] == "select 1"
+        send(proc.stdin, template.format(n=2))
+        assert out.next("record 2")["audit"]["statement"] == "select 2"
+        finish(proc)
+        assert out.rest() == []
