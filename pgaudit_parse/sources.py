@@ -754,7 +754,8 @@ _UTF16_32_BOMS: Final = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", 
 def text_problem(path: str) -> str | None:
     r"""Why ``path`` is not a UTF-8 text log, from its first bytes (after un-gzipping): text
     in UTF-16 or UTF-32, binary data (NUL bytes), or bytes mostly not UTF-8; None when it
-    looks like text, or cannot be read again (standard input is never read twice).
+    looks like text, or cannot be read again (standard input, a FIFO, a socket: what was
+    read is gone, and opening a FIFO again waits for another writer).
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("wb", delete=False) as f:
@@ -763,7 +764,7 @@ def text_problem(path: str) -> str | None:
     'UTF-16 text, not UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)'
     >>> os.unlink(f.name)
     """
-    if path == "-":
+    if path == "-" or not os.path.isfile(path):
         return None
     try:
         raw, _, _ = _open_bytes(path)

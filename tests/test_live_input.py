@@ -403,3 +403,22 @@ def test_structured_log_whose_first_line_comes_in_pieces(template: str, cut: int
         assert out.next("record 2")["audit"]["statement"] == "select 2"
         finish(proc)
         assert out.rest() == []
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_fifo_no_line_of_which_matches_is_named_without_opening_it_again(
+        auto: bool, tmp_path: Path) -> None:
+    """The one line for an input no line of which the prefix reads looks at a file's
+    first bytes again (UTF-16? binary?); a FIFO is not opened again: that waited for
+    another writer, for ever."""
+    fifo = tmp_path / "live.fifo"
+    os.mkfifo(fifo)
+    args = ["--prefix", "auto"] if auto else []
+    with cli(*args, "--format", "events", str(fifo), stdin=subprocess.DEVNULL) as (proc, out):
+        with open(fifo, "wb") as writer:
+            send(writer, "2026-11-25 16:05:01 not a log line of any prefix\n")
+        assert proc.wait(timeout=60) == 2
+        assert out.rest() == []
+        assert proc.stderr is not None
+        [line] = proc.stderr.read().decode().splitlines()
+        assert line.startswith(f"pgaudit-parse: {fifo}: ")
