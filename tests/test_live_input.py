@@ -422,3 +422,27 @@ def test_fifo_no_line_of_which_matches_is_named_without_opening_it_again(
         assert proc.stderr is not None
         [line] = proc.stderr.read().decode().splitlines()
         assert line.startswith(f"pgaudit-parse: {fifo}: ")
+
+
+def test_non_blocking_stdin_is_waited_for_not_taken_for_its_end() -> None:
+    """A pipe someone made non-blocking (O_NONBLOCK is shared by every process that has
+    it): a read with nothing there fails with EAGAIN; that is a wait, not the end of the
+    input, nor an error."""
+    reader, writer = os.pipe()
+    os.set_blocking(reader, False)
+    try:
+        with cli("--format", "events", "-", stdin=reader) as (proc, out):
+            os.close(reader)
+            reader = -1
+            for n in (1, 2):
+                time.sleep(0.5)  # (the CLI finds the pipe empty first)
+                os.write(writer, (AUDIT.format(n, n, n) + "\n").encode())
+                assert out.next(f"line {n}")["audit"]["statement"] == f"select {n}"
+            os.close(writer)
+            writer = -1
+            assert proc.wait(timeout=60) == 0
+            assert out.rest() == []
+    finally:
+        for fd in (reader, writer):
+            if fd >= 0:
+                os.close(fd)
