@@ -422,6 +422,9 @@ def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
             raise InputError(name, "permission denied") from None
         except OSError as exc:  # e.g. a symlink loop: "too many levels of symbolic links"
             cause = exc.strerror or "cannot open"
+            if _is_socket(path):  # (open() says "no such device or address")
+                cause = ("is a socket, not a file (connect to it and pipe what it sends: "
+                         "socat -u UNIX-CONNECT:PATH - | pgaudit-parse -)")
             raise InputError(name, cause[:1].lower() + cause[1:]) from None
     live = _live(raw, name, path, pauses)
     if live is not None:
@@ -448,6 +451,13 @@ def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
         except OSError:
             pass  # (not a file fstat can size: read as it is)
     return cast(IO[bytes], buffered), name, False
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 #: What a live input does when it goes quiet: ``(seconds, action)`` pairs in order of

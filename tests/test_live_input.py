@@ -446,3 +446,17 @@ def test_non_blocking_stdin_is_waited_for_not_taken_for_its_end() -> None:
         for fd in (reader, writer):
             if fd >= 0:
                 os.close(fd)
+
+
+def test_unix_socket_given_as_file_is_named_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "pg.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        server.listen()
+        with cli(str(path), stdin=subprocess.DEVNULL) as (proc, out):
+            assert proc.wait(timeout=60) == 2
+            assert out.rest() == []
+            assert proc.stderr is not None
+            assert proc.stderr.read().decode() == (
+                f"pgaudit-parse: {path}: is a socket, not a file (connect to it and pipe "
+                "what it sends: socat -u UNIX-CONNECT:PATH - | pgaudit-parse -)\n")
