@@ -494,13 +494,27 @@ def _live(raw: IO[bytes], name: str, path: str, pauses: Pauses) -> LiveInput | N
     return LiveInput(fd, pauses, owned=raw if path != "-" else None)
 
 
-def _ready(fd: int, timeout: float | None) -> bool:
-    """Whether a read of ``fd`` would return at once (bytes, or the end of the input),
-    waiting up to ``timeout`` seconds (None: as long as it takes) for it."""
-    try:
-        return bool(select.select([fd], [], [], timeout)[0])
-    except (OSError, ValueError):
-        return True  # (a descriptor select cannot watch: read it, as it comes)
+class _Readiness:
+    """Whether a read of a descriptor would return at once (bytes, or the end of the
+    input): poll(), which takes any descriptor number (select() only those under 1024)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._poll: Any = None
+        try:
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLIN | select.POLLPRI)
+        except (AttributeError, OSError, ValueError):
+            self._poll = None  # (no poll() on this system: select())
+
+    def __call__(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (None: as long as it takes) for it."""
+        try:
+            if self._poll is not None:
+                return bool(self._poll.poll(None if timeout is None else timeout * 1000))
+            return bool(select.select([self.fd], [], [], timeout)[0])
+        except (OSError, ValueError):
+            return True  # (a descriptor that cannot be watched: read it, as it comes)
 
 
 class LiveInput(io.BufferedIOBase):
@@ -516,6 +530,7 @@ class LiveInput(io.BufferedIOBase):
                  owned: IO[bytes] | None = None) -> None:
         super().__init__()
         self._fd = fd
+        self._ready = _Readiness(fd)
         self._pauses = sorted(pauses, key=lambda pause: pause[0])
         self._head = head
         self._owned = owned
@@ -534,17 +549,17 @@ class LiveInput(io.BufferedIOBase):
 
     def would_wait(self) -> bool:
         """Whether the next read would wait for the input (nothing has arrived)."""
-        return not self._head and not self._ended and not _ready(self._fd, 0.0)
+        return not self._head and not self._ended and not self._ready(0.0)
 
     def _wait(self) -> None:
         """Take the pauses while the input stays quiet; return once it has bytes (or
         ends)."""
-        if _ready(self._fd, 0.0):
+        if self._ready(0.0):
             return
         waited = 0.0
         for seconds, action in self._pauses:
             if seconds > waited:
-                if _ready(self._fd, seconds - waited):
+                if self._ready(seconds - waited):
                     return
                 waited = seconds
             try:
@@ -558,7 +573,7 @@ class LiveInput(io.BufferedIOBase):
             try:
                 data = os.read(self._fd, size)
             except BlockingIOError:  # a descriptor someone made non-blocking
-                _ready(self._fd, None)
+                self._ready(None)
                 continue
             if not data:
                 self._ended = True

@@ -460,3 +460,35 @@ def test_unix_socket_given_as_file_is_named_with_what_to_do(tmp_path: Path) -> N
             assert proc.stderr.read().decode() == (
                 f"pgaudit-parse: {path}: is a socket, not a file (connect to it and pipe "
                 "what it sends: socat -u UNIX-CONNECT:PATH - | pgaudit-parse -)\n")
+
+
+def test_live_input_on_a_descriptor_past_1024_takes_its_pauses() -> None:
+    """select() cannot watch a descriptor numbered 1024 or more (a process with many
+    files open): the pauses are still taken, before a read that would wait."""
+    import resource
+
+    from pgaudit_parse.sources import LiveInput
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    high = 1500
+    if soft <= high:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    reader, writer = os.pipe()
+    os.dup2(reader, high)
+    os.close(reader)
+    taken: list[bool] = []
+    try:
+        live = LiveInput(high, [(0.0, taken.append)])
+        os.write(writer, b"a\n")
+        assert live.read1(100) == b"a\n" and taken == []
+        threading.Timer(0.5, os.write, (writer, b"b")).start()
+        assert live.read1(100) == b"b"  # (waited: nothing was there)
+        assert taken == [True]  # (the pause, told the input stopped at a line end)
+        os.close(writer)
+        writer = -1
+        assert live.read1(100) == b"" and taken == [True]  # (the end: no wait)
+    finally:
+        os.close(high)
+        if writer >= 0:
+            os.close(writer)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
