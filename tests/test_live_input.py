@@ -492,3 +492,18 @@ def test_live_input_on_a_descriptor_past_1024_takes_its_pauses() -> None:
         if writer >= 0:
             os.close(writer)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_dead_letters_are_written_while_the_input_stays_open(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    with cli("--format", "events", "--errors", str(dead), "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, "not a log line\n" + AUDIT.format(1, 1, 1) + "\n")
+        assert out.next("the good line")["audit"]["statement"] == "select 1"
+        deadline = time.monotonic() + PATIENCE
+        while not dead.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [reject] = [json.loads(line) for line in dead.read_text().splitlines()]
+        assert reject["line"] == 1 and reject["raw"] == "not a log line"
+        finish(proc)
+        assert out.rest() == []
