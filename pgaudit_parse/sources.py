@@ -59,6 +59,7 @@ __all__ = [
     "Pauses",
     "PauseFailed",
     "LiveInput",
+    "would_wait_of",
 ]
 
 _CHUNK: Final = 1 << 20
@@ -682,6 +683,13 @@ class Replayed(io.BufferedIOBase):
     def readable(self) -> bool:
         return True
 
+    def would_wait(self) -> bool:
+        """Whether the next read would wait for a live input (False for any other)."""
+        if self._head or self._damage is not None:
+            return False
+        check = would_wait_of(self._raw)
+        return check is not None and check()
+
     def read1(self, size: int | None = -1) -> bytes:
         if self._head:
             if size is None or size < 0 or size >= len(self._head):
@@ -706,6 +714,20 @@ class Replayed(io.BufferedIOBase):
     def close(self) -> None:
         self._head = b""
         super().close()
+
+
+def would_wait_of(raw: Any) -> Callable[[], bool] | None:
+    """``would_wait`` of the live input under ``raw`` (:class:`LiveInput`, maybe under a
+    :class:`Replayed` or a ``GzipFile``), or None when there is none (a regular file)."""
+    under = raw
+    for _ in range(4):  # (a GzipFile's file object is a _PaddedFile over the input)
+        check = getattr(under, "would_wait", None)
+        if check is not None:
+            return cast(Callable[[], bool], check)
+        under = getattr(under, "fileobj", None) or getattr(under, "file", None)
+        if under is None:
+            return None
+    return None
 
 
 def read_bytes(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None] | None = None,
@@ -879,7 +901,14 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
     cut: bytes | None = None  # the start of an over-long line being skipped
     first = at_start
     cr_only: bool | None = None if at_start and crlf is None else False
+    would_wait = would_wait_of(chunks.raw)  # (a live input: a pipe, a FIFO)
     while True:
+        if empty_count and would_wait is not None and not pieces and not chunks.pending \
+                and would_wait():
+            # a live input went quiet after empty lines: their run ends here (it is not
+            # held until the next line comes)
+            on_reject(_empty_run(name, empty_from, empty_count))
+            empty_count = 0
         try:
             data = chunks.read()
             if cr_only is None:

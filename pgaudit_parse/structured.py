@@ -55,6 +55,7 @@ from .sources import (
     _open_text,
     crlf_lines,
     read_bytes,
+    would_wait_of,
 )
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
@@ -662,7 +663,7 @@ def _read_some(raw: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
     line end: no read waits once there are whole lines (the kind is told from whole
     lines, never from a line's first bytes)."""
     read = getattr(raw, "read1", None) or raw.read
-    would_wait = _would_wait(raw)
+    would_wait = would_wait_of(raw)
     parts: list[bytes] = []
     total = 0
     while total < size:
@@ -679,19 +680,6 @@ def _read_some(raw: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
         parts.append(piece)
         total += len(piece)
     return b"".join(parts), None
-
-
-def _would_wait(raw: IO[bytes]) -> Callable[[], bool] | None:
-    """``would_wait`` of the live input under ``raw`` (un-gzipped or not), or None."""
-    under: Any = raw
-    for _ in range(3):  # (a GzipFile's file object is a _PaddedFile over the input)
-        check = getattr(under, "would_wait", None)
-        if check is not None:
-            return cast(Callable[[], bool], check)
-        under = getattr(under, "fileobj", None) or getattr(under, "file", None)
-        if under is None:
-            return None
-    return None
 
 
 #: How far a first csvlog/jsonlog record may reach before the input is taken for

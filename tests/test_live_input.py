@@ -507,3 +507,23 @@ def test_dead_letters_are_written_while_the_input_stays_open(tmp_path: Path) -> 
         assert reject["line"] == 1 and reject["raw"] == "not a log line"
         finish(proc)
         assert out.rest() == []
+
+
+def test_a_run_of_empty_lines_is_written_when_the_input_goes_quiet(tmp_path: Path) -> None:
+    """Empty lines are one dead letter per run; on a live input, a run ends where the
+    input goes quiet (the dead letter is not held until the next line comes)."""
+    dead = tmp_path / "dead.jsonl"
+    with cli("--format", "events", "--errors", str(dead), "-") as (proc, out):
+        assert proc.stdin is not None
+        send(proc.stdin, AUDIT.format(1, 1, 1) + "\n\n\n")
+        assert out.next("the line")["audit"]["statement"] == "select 1"
+        deadline = time.monotonic() + PATIENCE
+        while not dead.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [json.loads(line)["lines"] for line in dead.read_text().splitlines()] == [2]
+        send(proc.stdin, "\n" + AUDIT.format(2, 2, 2) + "\n")
+        assert out.next("the next line")["audit"]["statement"] == "select 2"
+        finish(proc)
+        assert out.rest() == []
+    rejects = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [(r["line"], r["lines"]) for r in rejects] == [(2, 2), (4, 1)]
