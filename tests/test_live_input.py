@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import queue
+import random
 import socket
 import subprocess
 import sys
@@ -527,3 +528,47 @@ def test_a_run_of_empty_lines_is_written_when_the_input_goes_quiet(tmp_path: Pat
         assert out.rest() == []
     rejects = [json.loads(line) for line in dead.read_text().splitlines()]
     assert [(r["line"], r["lines"]) for r in rejects] == [(2, 2), (4, 1)]
+
+
+FIXTURES = ROOT / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["real-rds.log", "real-rich.log", "with-rejects.log",
+                                  "real-rds.csv", "cloudwatch-export.json",
+                                  "seed-sqs-bodies.txt", "rds-postgresql.log.gz"])
+@pytest.mark.parametrize("fmt", ["records", "events"])
+def test_a_pipe_in_pieces_gives_what_the_file_gives(name: str, fmt: str,
+                                                     tmp_path: Path) -> None:
+    """Every input kind, written into a pipe in pieces of random sizes with quiet spells
+    inside lines (where nothing can be complete): the same output and dead letters as
+    the file, but for the input's name."""
+    data = (FIXTURES / name).read_bytes()
+    rng = random.Random(name)
+    pieces, start = [], 0
+    while start < len(data):
+        end = min(len(data), start + rng.choice([1, 7, 64, 500, 4096]))
+        pieces.append(data[start:end])
+        start = end
+    quiet = set(rng.sample(range(len(pieces)), min(3, len(pieces))))
+    dead_file, dead_pipe = tmp_path / "file.jsonl", tmp_path / "pipe.jsonl"
+    args = ["--format", fmt, "--prefix", "auto"]
+    from_file = subprocess.run(
+        [sys.executable, "-m", "pgaudit_parse", "-q", *args, "--errors", str(dead_file),
+         str(FIXTURES / name)], capture_output=True, env=_env(), cwd=ROOT, timeout=120)
+    with cli(*args, "--errors", str(dead_pipe), "-") as (proc, out):
+        assert proc.stdin is not None
+        for index, piece in enumerate(pieces):
+            proc.stdin.write(piece)
+            proc.stdin.flush()
+            if index in quiet and not piece.endswith(b"\n") and not name.endswith(".gz"):
+                time.sleep(0.6)  # (quiet inside a line)
+        finish(proc)
+        from_pipe = out.rest()
+
+    def unnamed(text: str) -> list[Any]:
+        return [json.loads(line.replace(json.dumps(str(FIXTURES / name))[1:-1], "<stdin>"))
+                for line in text.splitlines()]
+
+    assert from_file.returncode == 0
+    assert from_pipe == unnamed(from_file.stdout.decode())
+    assert unnamed(dead_pipe.read_text()) == unnamed(dead_file.read_text())
