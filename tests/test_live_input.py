@@ -572,3 +572,19 @@ def test_a_pipe_in_pieces_gives_what_the_file_gives(name: str, fmt: str,
     assert from_file.returncode == 0
     assert from_pipe == unnamed(from_file.stdout.decode())
     assert unnamed(dead_pipe.read_text()) == unnamed(dead_file.read_text())
+
+
+def test_fifo_given_twice_is_refused(tmp_path: Path) -> None:
+    """A FIFO gives its bytes once: named twice, the second reading waited for another
+    writer, for ever. Refused before anything is read, as '- -' is."""
+    fifo = tmp_path / "live.fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.fifo"
+    link.symlink_to(fifo)
+    with cli(str(fifo), str(link), stdin=subprocess.DEVNULL) as (proc, out):
+        assert proc.wait(timeout=60) == 2
+        assert out.rest() == []
+        assert proc.stderr is not None
+        assert proc.stderr.read().decode() == (
+            f"pgaudit-parse: {link}: a FIFO given more than once (what it gives is read "
+            "once; reading it again would wait for another writer)\n")

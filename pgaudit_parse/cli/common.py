@@ -571,7 +571,29 @@ def check_inputs(prefix: str, paths: Sequence[str],
         again = _standard_input_again(paths)
         if again is not None:
             return f"{again}: is standard input, given as '-' too (read it once)"
+    again = _fifo_again(paths)
+    if again is not None:
+        return (f"{again}: a FIFO given more than once (what it gives is read once; "
+                "reading it again would wait for another writer)")
     return check_overwrites(paths, outputs, stdout)
+
+
+def _fifo_again(paths: Sequence[str]) -> str | None:
+    """The first path naming a FIFO named before (maybe by another path)."""
+    seen: set[tuple[int, int]] = set()
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISFIFO(info.st_mode):
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            return path
+        seen.add((info.st_dev, info.st_ino))
+    return None
 
 
 def _standard_input_again(paths: Sequence[str]) -> str | None:
