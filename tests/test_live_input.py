@@ -588,3 +588,11 @@ def test_fifo_given_twice_is_refused(tmp_path: Path) -> None:
         assert proc.stderr.read().decode() == (
             f"pgaudit-parse: {link}: a FIFO given more than once (what it gives is read "
             "once; reading it again would wait for another writer)\n")
+
+
+@pytest.mark.parametrize("path", ["/dev/stdin", "/dev/fd/0"])
+def test_dev_stdin_with_standard_input_closed_says_so(path: str) -> None:
+    proc = subprocess.run(f"exec {sys.executable} -m pgaudit_parse {path} <&-", shell=True,
+                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"pgaudit-parse: {path}: standard input is closed\n"

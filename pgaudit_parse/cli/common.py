@@ -282,6 +282,20 @@ def _identity(path: str) -> tuple[str, object]:
     return "other", path
 
 
+_DESCRIPTOR_PATH: Final = re.compile(r"/(?:proc/(?:self|\d+)|dev)/fd/(\d+)")
+
+
+def _closed_descriptor(path: str) -> str | None:
+    """Why a path that names a descriptor (``/dev/stdin``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``) is missing: the descriptor is closed (``<&-``); else None."""
+    match = _DESCRIPTOR_PATH.fullmatch(os.path.realpath(path))
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return ("standard input is closed" if number == 0
+            else f"file descriptor {number} is not open")
+
+
 def _missing(path: str) -> bool:
     """True when ``path`` does not exist (not: cannot be looked up for another cause)."""
     try:
@@ -564,6 +578,9 @@ def check_inputs(prefix: str, paths: Sequence[str],
         # (a directory that cannot be searched, a symlink loop) is named by its reader,
         # with its cause, and the other inputs are read.
         if path != "-" and not os.path.exists(path) and _missing(path):
+            closed = _closed_descriptor(path)
+            if closed is not None:
+                return f"{path}: {closed}"
             return f"{path}: no such file"
     if paths.count("-") > 1:
         return "'-' (standard input) given more than once"
