@@ -42,9 +42,9 @@ from .events import Event
 from .lines import Line, Reject
 from .parser import Parser
 from .prefix import LinePrefix
-from .sinks import Sink
+from .sinks import HoldingSink, Sink
 
-__all__ = ["Batch", "Source", "Stage", "Pump", "ParserStage", "EntryStage", "PassThrough",
+__all__ = ["Batch", "Hold", "Source", "Stage", "Pump", "ParserStage", "EntryStage", "PassThrough",
            "parser_stages", "OneBatch"]
 
 T = TypeVar("T")
@@ -75,6 +75,24 @@ class Batch(Generic[T]):
     instance: Callable[[str], str | None] | None = None
     release: Callable[[T], bool] | None = None
     withdraw: bool = False
+    hold: Hold | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """How a source keeps the input of records the sink holds (an execution waiting for
+    its ``duration:`` line in a later batch) un-acknowledged, instead of having the sink
+    write them, cut, at every acknowledgement (see :class:`~pgaudit_parse.sinks.HoldingSink`).
+
+    ``stale(source)``: the input named ``source`` (a line's ``source``: ``queue#message``,
+    ``group/stream#eventId``) has been kept long enough: the records holding it are
+    written now. ``keep(sources)`` is called after the sink's durable flush, before
+    ``ack``, with the sources of every record the sink still holds: the source must not
+    forget them (no SQS delete, checkpoint before them).
+    """
+
+    stale: Callable[[str], bool]
+    keep: Callable[[set[str]], None]
 
 
 class Source(Protocol[T]):
@@ -224,6 +242,7 @@ class Pump(Generic[T]):
         if flush is True or (held and callable(flush) and flush(held)):
             self._write(stage.flush(), name)
             held = []
+            flush = True
         elif held and batch.release is not None:
             released = stage.release(batch.release)
             if released:
@@ -233,7 +252,18 @@ class Pump(Generic[T]):
             released, held = stage.withdraw()
             if released:
                 self._write(released, name)
-        sink.flush(durable=True)
+        hold = batch.hold
+        if hold is not None and flush is not True and isinstance(sink, HoldingSink):
+            # (records of executions still gathering lines stay held; their input stays
+            # un-acknowledged: the same records as file mode, and nothing lost on a crash)
+            busy = {stream for stream in (getattr(item, "stream", None) for item in held)
+                    if isinstance(stream, str)}
+            sink.release_held(hold.stale, busy)
+            with sink.keeping_held():
+                sink.flush(durable=True)
+            hold.keep(sink.held_sources())
+        else:
+            sink.flush(durable=True)
         batch.ack(held)
         self.batches += 1
         self.items += count
