@@ -220,3 +220,109 @@ def test_cloudwatch_crash_before_each_checkpoint_save_loses_and_splits_nothing(
         first = _read(aws, group, _Store(path, fail_at))
         second = _read(aws, group, _Store(path, None))
         assert set(first + second) == set(want), fail_at
+
+
+# -- Firehose: at least once, with a stable id per line -----------------------------------
+
+def _hose_payload(events: list[tuple[str, str]]) -> str:
+    import base64
+    import gzip
+
+    document = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+                "logStream": "db1", "subscriptionFilters": ["pgaudit"],
+                "logEvents": [{"id": event_id, "timestamp": BASE_MS, "message": text}
+                              for event_id, text in events]}
+    return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
+
+
+def _hose_records(lines: list[tuple[int, str]], per_record: int) -> list[dict[str, str]]:
+    events = [(f"3{BASE_MS}{n:06d}", text) for n, (_, text) in enumerate(lines)]
+    return [{"recordId": f"r{i}", "data": _hose_payload(events[i:i + per_record])}
+            for i in range(0, len(events), per_record)]
+
+
+def _hose_lines(answers: list[dict[str, str]]) -> list[str]:
+    import base64
+
+    return [line for a in answers if a["result"] == "Ok"
+            for line in base64.b64decode(a["data"]).decode("utf-8").splitlines()]
+
+
+def _same_twice(start: int) -> list[tuple[int, str]]:
+    """One session runs the same statement twice in one second: two executions whose
+    records render the same text."""
+    ms = start
+    out = []
+    for n in (1, 2):
+        out += [(ms, prefix(ms, 7) + f"LOG:  AUDIT: SESSION,{n},1,READ,SELECT,TABLE,"
+                                     "public.t,select 1 from t,<not logged>"),
+                (ms, prefix(ms, 7) + "LOG:  duration: 0.100 ms  statement: select 1 from t")]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["records", "events", "ocsf", "ecs"])
+def test_firehose_output_lines_carry_a_stable_unique_dedup_id(fmt: str) -> None:
+    """Every output line starts with a ``dedupId``: the same when the same records are
+    transformed again (a retried invocation), different for two lines, even two
+    executions that render the same record."""
+    from pgaudit_parse.aws.firehose import transform_records
+
+    lines = _session_lines(BASE_MS) + _same_twice(BASE_MS + 10_000)
+    records = _hose_records(lines, 3)
+    first = _hose_lines(transform_records(records, fmt=fmt))
+    again = _hose_lines(transform_records(records, fmt=fmt))
+    assert first == again
+    ids = [json.loads(line)["dedupId"] for line in first]
+    assert len(set(ids)) == len(ids) == len(first) > 10
+    assert all(line.startswith('{"dedupId":"') for line in first)
+
+
+def test_firehose_retry_after_a_failed_reingest_dedups_to_exactly_the_output(
+        aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PutRecordBatch keeps failing one record of the re-ingested output: the invocation
+    fails (nothing is lost: Firehose retries it), after the other records went in.
+    The retry re-ingests them again: at least once. De-duplicated by ``dedupId``, what
+    is delivered is exactly the output of one clean transformation."""
+    import base64
+    import gzip
+
+    import pgaudit_parse.aws_lambda as handler
+    from pgaudit_parse.aws import firehose
+    from pgaudit_parse.aws.firehose import transform_records
+
+    lines = _session_lines(BASE_MS) + _same_twice(BASE_MS + 10_000)
+    records = _hose_records(lines, 1)
+    clean = _hose_lines(transform_records(records, fmt="events"))
+    accepted: list[bytes] = []
+    broken = [True]
+
+    class Hose:
+        """Takes every record, except the first of each call while ``broken``."""
+
+        def put_record_batch(self, DeliveryStreamName: str,  # noqa: N803 - boto3's names
+                             Records: list[dict]) -> dict:
+            failed = Records[:1] if broken[0] else []
+            accepted.extend(r["Data"] for r in Records[len(failed):])
+            return {"FailedPutCount": len(failed),
+                    "RequestResponses": [{"ErrorCode": "ServiceUnavailableException"}]
+                    * len(failed) + [{"RecordId": "x"}] * (len(Records) - len(failed))}
+
+    monkeypatch.setattr(handler, "make_client", lambda service, settings: Hose())
+    monkeypatch.setattr(handler.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(firehose, "RESPONSE_LIMIT", 3_000)
+    monkeypatch.setattr(firehose, "_PASS_CHUNK", 1_000)
+    monkeypatch.setenv("OUTPUT_FORMAT", "events")
+    event = {"invocationId": "i0", "records": records,
+             "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/h"}
+    with pytest.raises(RuntimeError):
+        handler.firehose_handler(event, None)  # Firehose will retry the invocation
+    assert accepted, "some re-ingested records went in before the failure"
+    broken[0] = False
+    delivered = _hose_lines(handler.firehose_handler(event, None)["records"])
+    # the re-ingested records come back through later invocations, passed through
+    passed = [{"recordId": f"p{i}", "data": base64.b64encode(gzip.compress(
+        gzip.decompress(chunk))).decode()} for i, chunk in enumerate(accepted)]
+    delivered += _hose_lines(transform_records(passed, fmt="events", limit=10**7))
+    assert len(delivered) > len(clean)  # duplicates: at least once
+    unique = {json.loads(line)["dedupId"]: line for line in delivered}
+    assert sorted(unique.values()) == sorted(clean)
