@@ -326,3 +326,68 @@ def test_firehose_retry_after_a_failed_reingest_dedups_to_exactly_the_output(
     assert len(delivered) > len(clean)  # duplicates: at least once
     unique = {json.loads(line)["dedupId"]: line for line in delivered}
     assert sorted(unique.values()) == sorted(clean)
+
+
+# -- subscription_handler: stateless, and what the events queue gives back ---------------
+
+def _invoke(lines: list[tuple[int, str]], first_id: int) -> dict:
+    import base64
+    import gzip
+
+    document = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+                "logStream": "db1", "subscriptionFilters": ["pgaudit"],
+                "logEvents": [{"id": str(first_id + n), "timestamp": ms, "message": text}
+                              for n, (ms, text) in enumerate(lines)]}
+    return {"awslogs": {"data": base64.b64encode(
+        gzip.compress(json.dumps(document).encode())).decode()}}
+
+
+def test_subscription_invocations_cut_a_session_as_documented_and_sqs_joins_it(
+        aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Two invocations, cut between an ERROR and its STATEMENT line, between an
+    execution's pgAudit line and its duration line, and between a statement and its
+    ``<previously logged>`` line. RECORDS_QUEUE (no state between invocations) gets what
+    docs/aws.md says; the events on QUEUE_NAME, read by ``sqs``, give file mode's
+    records."""
+    from aws_harness import drain_bodies
+
+    from pgaudit_parse.aws_lambda import subscription_handler
+    from pgaudit_parse.sinks import decode_record_body
+
+    ms = BASE_MS
+    p = prefix(ms, 9)
+    lines = [(ms, p + "LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,TABLE,public.t,"
+                      "insert into t values (1),<not logged>"),
+             (ms, p + 'ERROR:  relation "nope" does not exist at character 15'),
+             # -- the next invocation --
+             (ms + 1, p + "STATEMENT:  select * from nope"),
+             (ms + 1, p + "LOG:  AUDIT: OBJECT,1,1,WRITE,INSERT,TABLE,public.t,"
+                          "<previously logged>,<previously logged>"),
+             (ms + 2, p + "LOG:  duration: 0.500 ms  statement: insert into t values (1)")]
+    events_url = aws.queue(aws.unique("sub-ev"))
+    records_url = aws.queue(aws.unique("sub-rec"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    monkeypatch.setenv("QUEUE_NAME", events_url)
+    monkeypatch.setenv("RECORDS_QUEUE", records_url)
+    first = subscription_handler(_invoke(lines[:2], 100), None)
+    second = subscription_handler(_invoke(lines[2:], 200), None)
+    assert (first["records"], first["rejects"]) == (2, 0)
+    assert (second["records"], second["rejects"]) == (2, 1)  # the STATEMENT line
+    records = [decode_record_body(body) for body in drain_bodies(aws, records_url)]
+    shown = sorted((r["data"]["originalSqlCommand"] if r["data"]
+                    else "ERROR " + r["exception"]["sqlString"], r["executionTime"] or 0)
+                   for r in records)
+    assert shown == [("<previously logged>", 0), ("ERROR NA", 0),
+                     ("insert into t values (1)", 0), ("insert into t values (1)", 500)]
+    assert "kept <previously logged>" in caplog.text
+    # The events queue: the consumer keeps state across messages.
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead, account_id="123456789012")
+    source = SqsSource(aws.sqs, events_url, visibility_timeout=30, wait_seconds=0,
+                       batch_size=1)
+    Pump(sink, parser_stages(RDS, sink)).run(source)
+    sink.close()
+    assert dead.getvalue() == ""
+    want = _file_records(aws, tmp_path, lines, "--account-id", "123456789012")
+    assert Counter(out.getvalue().splitlines()) == want
