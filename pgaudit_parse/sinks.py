@@ -365,6 +365,8 @@ class HoldingSink(Protocol):
 
     def keeping_held(self) -> AbstractContextManager[None]: ...
 
+    def forget_held(self) -> None: ...
+
 
 class EventSink(Sink, Protocol):
     """What file mode writes events through (:class:`OutputSink`, and the Parquet sink of
@@ -512,6 +514,11 @@ class OutputSink:
         held = self._records.release_held_lines(stale, busy)
         if held:
             self._write_records(held)
+
+    def forget_held(self) -> None:
+        """Drop the held records unwritten: their input was not acknowledged, and is read
+        again (a stopped ``rds-logs`` run whose checkpoint is before them)."""
+        self._records.forget_held()
 
     def reject(self, reject: Reject) -> None:
         """Count a reject (the input lines it stands for) and write it to the dead-letter

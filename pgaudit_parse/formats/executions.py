@@ -449,6 +449,13 @@ class ExecutionGrouper:
                 self._release_session(key, out)
         return out  # type: ignore[return-value]
 
+    def forget_held(self) -> None:
+        """Drop every pending execution without releasing it: the caller reads its lines
+        again (from a checkpoint before them)."""
+        self._sessions.clear()
+        self._held = 0
+        self._held_bytes = 0
+
     def held(self) -> int:
         """How many executions are pending."""
         return self._held

@@ -326,6 +326,10 @@ class RecordBuilder:
         :meth:`~pgaudit_parse.formats.executions.ExecutionGrouper.release_held`)."""
         return self._render(self._grouper.release_held(stale, busy))
 
+    def forget_held(self) -> None:
+        """Drop every held execution unwritten (its lines will be read again)."""
+        self._grouper.forget_held()
+
     def held(self) -> int:
         """How many executions wait for more of their lines."""
         return self._grouper.held()

@@ -391,3 +391,60 @@ def test_subscription_invocations_cut_a_session_as_documented_and_sqs_joins_it(
     assert dead.getvalue() == ""
     want = _file_records(aws, tmp_path, lines, "--account-id", "123456789012")
     assert Counter(out.getvalue().splitlines()) == want
+
+
+# -- rds-logs: portions of DownloadDBLogFilePortion ---------------------------------------
+
+def _rds_read(endpoint: str, store: object, lines: int,
+              stop_after: int | None = None) -> list[str]:
+    import boto3
+    from aws_harness import AWS_ENV, REGION
+
+    from pgaudit_parse.aws.rds_logs import RdsLogReader
+
+    rds = boto3.session.Session(
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION).client("rds", endpoint_url=endpoint)
+    out = io.StringIO()
+    sink = OutputSink(out)
+    pages = [0]
+
+    def on_page(name: str, count: int) -> None:
+        pages[0] += 1
+
+    reader = RdsLogReader(rds, "db1", sink, RDS, store=store,  # type: ignore[arg-type]
+                          lines_per_page=lines, on_page=on_page)
+    reader.poll(lambda: stop_after is not None and pages[0] >= stop_after)
+    sink.close()
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("per_page", [2, 5])
+def test_rds_logs_portion_edges_do_not_cut_an_execution(
+        aws: Aws, tmp_path: Path, per_page: int) -> None:
+    """An execution's pgAudit line in one DownloadDBLogFilePortion and its duration
+    line in the next: one record, as from the file; and a run stopped after any
+    portion, resumed from its checkpoint, writes every record (none cut in two)."""
+    from rds_stub import RdsStub, StubFile, serve
+
+    from pgaudit_parse.aws.rds_logs import RdsCheckpointFile
+
+    lines = _session_lines(BASE_MS)
+    want = _file_records(aws, tmp_path, lines)
+    state = RdsStub()
+    server, _thread = serve(state)
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        state.files["db1"] = {"error/postgresql.log.2026-11-25-16": StubFile(
+            [text + "\n" for _, text in lines], 1)}
+        assert Counter(_rds_read(endpoint, None, per_page)) == want
+        for stop_after in range(1, len(lines) // per_page + 1):
+            store = RdsCheckpointFile(tmp_path / f"rds{per_page}-{stop_after}.json")
+            first = _rds_read(endpoint, store, per_page, stop_after)
+            second = _rds_read(endpoint, store, per_page)
+            assert set(first + second) == set(want), stop_after
+            assert len(first) + len(second) >= len(want)
+    finally:
+        server.shutdown()
+        server.server_close()
