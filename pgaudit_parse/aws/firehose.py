@@ -330,7 +330,7 @@ def dedup_id(anchor: str, ordinal: int) -> str:
     invocation, output re-ingested twice), different for two executions that render the
     same text.
 
-    >>> dedup_id("g\x00s\x00e1\x000", 0) == dedup_id("g\x00s\x00e1\x000", 0)
+    >>> dedup_id("g/s/e1/0", 0) == dedup_id("g/s/e1/0", 0)
     True
     >>> len({dedup_id("a", 0), dedup_id("a", 1), dedup_id("b", 0)})
     3
@@ -342,8 +342,8 @@ def dedup_id(anchor: str, ordinal: int) -> str:
 def with_dedup_ids(text: str, anchor: str) -> str:
     """Each JSON line of ``text`` with ``"dedupId"`` as its first key.
 
-    >>> with_dedup_ids('{"a":1}\n{"a":1}\n', "x") == (
-    ...     '{"dedupId":"%s","a":1}\n{"dedupId":"%s","a":1}\n'
+    >>> with_dedup_ids('{"a":1}\\n{"a":1}\\n', "x") == (
+    ...     '{"dedupId":"%s","a":1}\\n{"dedupId":"%s","a":1}\\n'
     ...     % (dedup_id("x", 0), dedup_id("x", 1)))
     True
     """
