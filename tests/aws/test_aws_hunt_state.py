@@ -448,3 +448,33 @@ def test_rds_logs_portion_edges_do_not_cut_an_execution(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_sqs_message_held_for_its_record_is_not_redelivered_to_another_consumer(
+        aws: Aws, tmp_path: Path) -> None:
+    """A message kept in flight because the sink holds its execution's record stays
+    hidden past the visibility timeout (the heartbeat extends it): a second consumer
+    polling meanwhile gets only the other message; then the first writes the record
+    whole once its duration line comes, and deletes both."""
+    lines = _session_lines(BASE_MS)[:3]
+    url = aws.queue(aws.unique("hb"), visibility_timeout=1)
+    aws.send_forwarder_messages(url, GROUP, "db1", lines[:2], 2)  # SESSION + OBJECT
+    out, dead = io.StringIO(), io.StringIO()
+    sink = OutputSink(out, dead)
+    first = SqsSource(aws.sqs, url, visibility_timeout=1, wait_seconds=0, batch_size=1)
+    pump = Pump(sink, parser_stages(RDS, sink))
+    with first.heartbeat():
+        pump.process(first.batch_of(first.receive()))
+        assert out.getvalue() == "" and first.messages == 0
+        time.sleep(2.5)  # over twice the visibility timeout
+        other = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=0).get("Messages", [])
+        assert other == []  # still hidden: the heartbeat kept it
+        aws.send_forwarder_messages(url, GROUP, "db1", lines[2:], 1)  # its duration line
+        pump.process(first.batch_of(first.receive()))
+        pump.process(first.batch_of([], everything=True))
+    sink.close()
+    assert dead.getvalue() == ""
+    assert Counter(out.getvalue().splitlines()) == _file_records(aws, tmp_path, lines)
+    assert first.messages == 2
+    assert aws.queue_depth(url) == (0, 0)
