@@ -18,7 +18,10 @@ would hold back the message that completes it), makes the stage forget the messa
 may still be completed (and write the others); flushes
 the sink durably (fsync for files, SendMessageBatch accepted for SQS) and then calls
 ``ack(held)``: the source acknowledges everything except the held items, which it keeps
-(a message stays in flight, a checkpoint stays before them) until a later batch.
+(a message stays in flight, a checkpoint stays before them) until a later batch. With a
+``hold``, the same goes for the records a :class:`~pgaudit_parse.sinks.HoldingSink` holds
+(an execution whose ``duration:`` line is in the next batch): the sink keeps them through
+its durable flush, and the source keeps their input until they are written.
 
 >>> from pgaudit_parse.lines import Line
 >>> from pgaudit_parse.sinks import ListSink
@@ -64,7 +67,10 @@ class Batch(Generic[T]):
     ``flush`` would cut (an ERROR whose STATEMENT line comes in the next batch);
     ``withdraw`` says that the source gives what is still held back to its input (to be
     read again with what completes it): the stage gives up what nothing more will complete,
-    forgets the rest, and ``ack(held)`` names what it forgot.
+    forgets the rest, and ``ack(held)`` names what it forgot; ``hold`` says that the
+    source can keep the input of records the sink holds (a statement execution waiting
+    for its ``duration:`` line) un-acknowledged, so the sink need not write them cut at
+    this acknowledgement (see :class:`Hold`).
     """
 
     items: Iterable[T]
