@@ -45,7 +45,7 @@ from .events import Event
 from .lines import Line, Reject
 from .parser import Parser
 from .prefix import LinePrefix
-from .sinks import HoldingSink, Sink
+from .sinks import Sink, holds_records
 
 __all__ = ["Batch", "Hold", "Source", "Stage", "Pump", "ParserStage", "EntryStage", "PassThrough",
            "parser_stages", "OneBatch"]
@@ -98,7 +98,7 @@ class Hold:
     """
 
     stale: Callable[[str], bool]
-    keep: Callable[[set[str]], None]
+    keep: Callable[[Iterable[str]], None]
 
 
 class Source(Protocol[T]):
@@ -259,7 +259,7 @@ class Pump(Generic[T]):
             if released:
                 self._write(released, name)
         hold = batch.hold
-        if hold is not None and flush is not True and isinstance(sink, HoldingSink):
+        if hold is not None and flush is not True and holds_records(sink):
             # (records of executions still gathering lines stay held; their input stays
             # un-acknowledged: the same records as file mode, and nothing lost on a crash)
             busy = {stream for stream in (getattr(item, "stream", None) for item in held)

@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Callable, Iterator, Set
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import IO, Any, Final, Protocol, runtime_checkable
+from typing import IO, Any, Final, Protocol, TypeGuard
 
 from .events import (
     AuditEvent,
@@ -47,7 +47,7 @@ from .sql.redact import redact
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
 __all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json",
-           "add_sql_keys", "reject_to_json", "Sink", "HoldingSink",
+           "add_sql_keys", "reject_to_json", "Sink", "HoldingSink", "holds_records",
            "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
            "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
@@ -348,8 +348,7 @@ def _copy_file(path: str, stream: IO[str]) -> None:
                 shutil.copyfileobj(text, stream, 1 << 20)
 
 
-@runtime_checkable
-class HoldingSink(Protocol):
+class HoldingSink(Sink, Protocol):
     """A sink that can keep records waiting across acknowledgements: the lines of one
     statement execution (pgAudit's lines, then its ``duration:`` line) may come in two
     batches (two SQS receives, two CloudWatch slices), and file mode makes one record of
@@ -360,12 +359,28 @@ class HoldingSink(Protocol):
 
     def held_sources(self) -> set[str]: ...
 
+    def oldest_held_line(self) -> int | None: ...
+
     def release_held(self, stale: Callable[[str], bool], busy: Set[str] = frozenset()
                      ) -> None: ...
 
     def keeping_held(self) -> AbstractContextManager[None]: ...
 
     def forget_held(self) -> None: ...
+
+
+def holds_records(sink: object) -> TypeGuard[HoldingSink]:
+    """Is ``sink`` a :class:`HoldingSink`? (By its methods: a protocol checked at run
+    time is not compiled by mypyc.)
+
+    >>> holds_records(OutputSink(io.StringIO())), holds_records(ListSink())
+    (True, False)
+    """
+    return all(callable(getattr(sink, name, None)) for name in _HOLDING)
+
+
+_HOLDING: Final = ("held_sources", "oldest_held_line", "release_held", "keeping_held",
+                    "forget_held")
 
 
 class EventSink(Sink, Protocol):

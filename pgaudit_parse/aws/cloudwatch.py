@@ -28,7 +28,7 @@ progress, never a position inside one. Slices grow when empty and shrink when bu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -369,7 +369,7 @@ class CloudWatchReader:
         return stamp is None or stamp < start
 
     @staticmethod
-    def _keep(group: str, state: _GroupState, sources: set[str]) -> None:
+    def _keep(group: str, state: _GroupState, sources: Iterable[str]) -> None:
         """The events of this group whose records the sink still holds: the checkpoint
         stays before them (a restart reads them again), like lines the parser holds."""
         state.kept = {source.rpartition("#")[2] for source in sources

@@ -37,7 +37,7 @@ from typing import Any, Final
 from ..lines import Line, Reject, split_message
 from ..parser import Parser
 from ..prefix import LinePrefix
-from ..sinks import EventSink, HoldingSink
+from ..sinks import EventSink, holds_records
 from .checkpoint import read_checkpoint_text, write_json_atomically
 from .cloudwatch import now_ms
 from .errors import AwsSetupError, explain, is_log_file_gone
@@ -247,7 +247,7 @@ class RdsLogReader:
                 # The checkpoint already says where to go on: before the lines the parser
                 # holds and those of the records the sink holds, which the next run reads
                 # again; so the sink forgets those records (never written cut in two).
-                if isinstance(self.sink, HoldingSink):
+                if holds_records(self.sink):
                     self.sink.forget_held()
                 return
         # The end of what the file holds now. A rotated file gets no more lines, nor does
@@ -286,8 +286,8 @@ class RdsLogReader:
         points at the first line of the oldest of them, with nothing after it done: a
         restart reads them again (and what came after them: at least once)."""
         sink = self.sink
-        kept = sink.oldest_held_line() if keep and isinstance(sink, HoldingSink) else None
-        if kept is not None and isinstance(sink, HoldingSink):
+        kept = sink.oldest_held_line() if keep and holds_records(sink) else None
+        if kept is not None and holds_records(sink):
             held_lines = parser.pending_lines()
             line = min([kept, *(held.number for held in held_lines)])
             base, at = max((start, mark) for mark, start in starts.items() if start <= line)

@@ -49,7 +49,7 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -359,7 +359,7 @@ class SqsSource:
 
         return stale_source
 
-    def _keep_sources(self, sources: set[str]) -> None:
+    def _keep_sources(self, sources: Iterable[str]) -> None:
         """The sink still holds records made from lines of these sources: their messages
         stay in flight (not deleted) until the records are written."""
         self._kept = {source.rpartition("#")[2] for source in sources}
