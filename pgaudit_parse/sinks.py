@@ -43,7 +43,7 @@ from .formats.ocsf import to_ocsf
 from .formats.record_template import RecordWriter
 from .jsonenc import dumps, fast_dumps, integer, last_text, number, orjson_safe_float, string
 from .lines import Reject
-from .sql.redact import redact
+from .sql.redact import redact_raw
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
 __all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json",
@@ -321,7 +321,7 @@ def reject_to_json(reject: Reject, redact_mode: str = "none") -> dict[str, Any]:
     """
     out = {"file": reject.source, **reject.as_dict()}
     if redact_mode != "none":
-        out["raw"] = redact(reject.raw, redact_mode)
+        out["raw"] = redact_raw(reject.raw, redact_mode)
     return out
 
 

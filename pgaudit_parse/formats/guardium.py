@@ -39,6 +39,7 @@ from typing import Any, Final
 from ..events import AuditEvent, DurationEvent, ErrorEvent, Event, LogEvent
 from ..sql import redact_passwords  # the lexer-based one; this name is kept for callers
 from ..sql.redact import redact_echo
+from ..sql.stage import SqlStage
 from .executions import (
     INT_MAX,
     Execution,
@@ -161,6 +162,9 @@ def _record(event: Event, sql: str | None, micros: int | None, rows: int | None,
     """A record: ``data`` with ``sql`` (redacted here), or ``exception`` when sql is None."""
     connector = values == "connector"
     if sql is None:
+        # What the error's own fields show of a credential (a value its message quotes, a
+        # bind parameter, a CONTEXT's SQL), hidden as the CLI's SQL stage hides it.
+        event = SqlStage("passwords", fingerprints=False).apply(event)[0]
         sql_string = redact_passwords(event.statement) if event.statement else NOT_AVAILABLE
         # (a message that quotes a password of its statement does not carry it either)
         description = redact_echo(event.message, event.statement, sql_string)

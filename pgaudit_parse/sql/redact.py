@@ -35,8 +35,9 @@ Modes (``--redact``):
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Final, Literal, get_args
 
@@ -71,6 +72,15 @@ __all__ = [
     "has_credentials",
     "password_parameters",
     "redact_echo",
+    "redact_quoted_value",
+    "quoted_value_span",
+    "string_constants",
+    "unquoted_value",
+    "names_credential_key",
+    "function_parameters",
+    "calls_function",
+    "FUNCTION_KEY",
+    "redact_raw",
     "credential_name",
     "credential_value",
     "prepared_parameters",
@@ -253,6 +263,19 @@ def names_credential(sql: str) -> bool:
     """
     return may_hold_credential(sql) and any(
         t.kind in ("ident", "qident") and credential_name(t.text(sql)) for t in tokenize(sql))
+
+
+def names_credential_key(sql: str) -> bool:
+    """Does a statement name a credential in a string constant: a setting, a JSON path or
+    key (``current_setting('app.password')``, ``d->>'api_key'``)?
+
+    >>> names_credential_key("select current_setting('app.password')::int")
+    True
+    >>> names_credential_key("select current_setting('app.name')")
+    False
+    """
+    return may_hold_credential(sql) and any(
+        t.kind in STRING_KINDS and _names_a_key(constant_value(sql, t)) for t in tokenize(sql))
 
 
 def _names_credential(text: str) -> bool:
@@ -443,6 +466,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 frame = _Frame(name, _SECRET_ARGUMENTS.get(name, frozenset()))
                 if prepared and before == execute_at and before >= 0:
                     frame.secret = set(prepared.get(_name_of(sql, tokens[before]), ()))
+                elif prepared and name and FUNCTION_KEY + name in prepared:
+                    frame.secret |= prepared[FUNCTION_KEY + name]
                 if columns and (insert and depth_now == values_depth
                                 or _after_set_columns(sql, tokens, before, set_columns_end)):
                     frame.secret = set(columns)
@@ -573,8 +598,34 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
     if "raise" in low:
         for start, end in _raise_argument_spans(sql, tokens):
             hide(start, end)
+    if "||" in sql:
+        for start, end in _labelled_constants(sql, tokens):
+            hide(start, end)
     spans.sort()
     return spans
+
+
+# The text before a value that a message labels as a credential ('password is ',
+# 'api_key=', 'token: '): a name, then spaces, ':', '=' or the word "is".
+_LABEL = re.compile(r"([A-Za-z_][\w.-]*)(?:\s+is\b|[\s:=])*\s*\Z", re.IGNORECASE)
+
+
+def _labelled_constants(sql: str, tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    """String constants joined to a constant that labels them as a credential:
+    ``'password is ' || 's3cret'`` (a RAISE ... USING DETAIL, a message built by hand)."""
+    found: list[tuple[int, int]] = []
+    significant = [t for t in tokens if t.kind not in ("space", "comment")]
+    for i in range(2, len(significant)):
+        token = significant[i]
+        if token.kind not in STRING_KINDS or significant[i - 1].text(sql) != "||":
+            continue
+        label = significant[i - 2]
+        if label.kind not in STRING_KINDS:
+            continue
+        m = _LABEL.search(constant_value(sql, label))
+        if m is not None and credential_name(m.group(1)):
+            found.append((token.start, token.end))
+    return found
 
 
 # The word a RAISE format puts right before a ``%`` (``'bad password %'``, ``'token=%'``).
@@ -907,9 +958,129 @@ def redact_passwords(sql: str, prepared: Prepared | None = None) -> str:
     >>> redact_passwords("EXECUTE q('s3cret', 7)", {"q": frozenset({1})})
     'EXECUTE q(<REDACTED>, 7)'
     """
-    if prepared and "execute" in sql.lower():
+    if sql[:1] == "\n" and _QUOTED_PLAN.match(sql):
+        return _redact_plan(sql, lambda text: redact_passwords(text, prepared), None)
+    if prepared and ("execute" in sql.lower() or calls_function(sql, prepared)):
         return _apply(sql, _credential_spans(sql, tokenize(sql), 0, None, prepared))
     return _redact_passwords(sql, 0)
+
+
+#: Keys of a :data:`Prepared` map that name a function (not a prepared statement): the
+#: arguments of ``f(...)`` that a ``CREATE FUNCTION f(..., password text)`` named.
+FUNCTION_KEY: Final = "()"
+
+
+def calls_function(sql: str, prepared: Prepared) -> bool:
+    """Does ``sql`` mention a function of ``prepared`` (:data:`FUNCTION_KEY` entries)?"""
+    low = sql.lower()
+    return any(key.startswith(FUNCTION_KEY) and key[2:] in low for key in prepared)
+
+
+def function_parameters(sql: str) -> Prepared:
+    """The functions and procedures ``sql`` creates whose parameters are named as a
+    credential, and which (1-based, as a call passes them), keyed ``FUNCTION_KEY + name``.
+
+    >>> function_parameters("CREATE OR REPLACE FUNCTION app.set_pw(uid int, new_password "
+    ...                     "text DEFAULT NULL) RETURNS void AS $$ $$ LANGUAGE sql")
+    {'()set_pw': frozenset({2})}
+    >>> function_parameters("create function f(OUT token text, a int) returns text as 'x'")
+    {}
+    """
+    return dict(_function_parameters(sql))
+
+
+@lru_cache(maxsize=256)
+def _function_parameters(sql: str) -> tuple[tuple[str, frozenset[int]], ...]:
+    found: Prepared = {}
+    low = sql.lower()
+    if "create" not in low or "function" not in low and "procedure" not in low:
+        return ()
+    for start, end in statement_spans(sql):
+        text = sql[start:end]
+        significant = [t for t in tokenize(text) if t.kind not in ("space", "comment")]
+        words = [t.text(text).lower() for t in significant[:5]]
+        k = 1
+        if words[1:3] == ["or", "replace"]:
+            k = 3
+        if not words or words[0] != "create" or len(words) <= k or words[k] not in (
+                "function", "procedure"):
+            continue
+        procedure = words[k] == "procedure"
+        k += 1
+        while k + 1 < len(significant) and significant[k + 1].text(text) == ".":
+            k += 2  # (schema.name)
+        if k + 1 >= len(significant) or significant[k + 1].text(text) != "(" or \
+                significant[k].kind not in ("ident", "qident"):
+            continue
+        name = _name_of(text, significant[k])
+        secret: set[int] = set()
+        position, level = 0, 0
+        words_of_argument: list[str] = []
+        for t in significant[k + 1:]:
+            piece = t.text(text)
+            if piece in ("(", "["):
+                level += 1
+                if level == 1:
+                    continue
+            elif piece in (")", "]"):
+                level -= 1
+            if level == 0 or level == 1 and piece == ",":
+                if words_of_argument:
+                    modes = [w for w in words_of_argument[:2] if w in _ARGUMENT_MODES]
+                    if not (modes and modes[0] == "out" and not procedure):
+                        position += 1
+                        rest = words_of_argument[len(modes):]
+                        if len(rest) >= 2 and credential_name(rest[0]):
+                            secret.add(position)
+                words_of_argument = []
+                if level == 0:
+                    break
+                continue
+            if level == 1 and t.kind in ("ident", "qident"):
+                words_of_argument.append(_name_of(text, t))
+            elif level == 1:
+                words_of_argument.append(piece)
+        if secret:
+            found[FUNCTION_KEY + name] = frozenset(secret)
+    return tuple(found.items())
+
+
+_ARGUMENT_MODES: Final = frozenset({"in", "out", "inout", "variadic"})
+
+
+# auto_explain's plan in JSON or YAML (``plan:`` messages): its SQL (``"Query Text"``,
+# ``"Filter": "(password = '...'::text)"``) is inside JSON-escaped strings, where the
+# lexer sees quoted identifiers; text and XML plans lex as SQL.
+_QUOTED_PLAN = re.compile(r'\n(?:\{\n\s*"Query Text": "|Query Text: "|\[\n\s*\{\n\s*"Query Text)')
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _redact_plan(plan: str, hide: Callable[[str], str],
+                 between: Callable[[str], str] | None) -> str:
+    """A JSON or YAML plan with each string's SQL redacted by ``hide`` (written again with
+    JSON escapes when it changes) and the text between strings by ``between`` (numbers,
+    in ``literals`` mode).
+
+    >>> plan = '{"Query Text": "select 1", "Filter": "(pw = 7::text)"}'
+    >>> _redact_plan(plan, lambda s: s.replace("7", "<REDACTED>"), None)
+    '{"Query Text": "select 1", "Filter": "(pw = <REDACTED>::text)"}'
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _JSON_STRING.finditer(plan):
+        gap = plan[pos:m.start()]
+        out.append(between(gap) if between is not None else gap)
+        try:
+            value = json.loads(m.group())
+        except ValueError:  # (not JSON after all: hide it as SQL, quotes and all)
+            out.append(hide(m.group()))
+        else:
+            new = hide(value) if isinstance(value, str) else value
+            out.append(m.group() if new == value else json.dumps(new, ensure_ascii=False))
+        pos = m.end()
+    rest = plan[pos:]
+    out.append(between(rest) if between is not None else rest)
+    return "".join(out)
 
 
 # A quoted name or value in a message (PostgreSQL quotes them with '"', unescaped).
@@ -942,11 +1113,70 @@ def redact_echo(message: str, statement: str | None, redacted: object) -> str:
         message_end = m.start()
     else:
         message_end = len(message)
+    low_statement = low_redacted = ""
     for q in _QUOTED.finditer(message, 0, message_end):
         text = q.group(1)
-        if text in statement and text not in redacted:
+        if text in statement:
+            if text not in redacted:
+                spans.append((q.start(1), q.end(1), REDACTED))
+            continue
+        # The server lower-cases a name it reads from a constant ('Abc'::regclass,
+        # nextval('Abc'): relation "abc" does not exist).
+        if not low_statement:
+            low_statement, low_redacted = statement.lower(), redacted.lower()
+        low = text.lower()
+        if low in low_statement and low not in low_redacted:
             spans.append((q.start(1), q.end(1), REDACTED))
     return _apply(message, sorted(spans)) if spans else message
+
+
+# Messages and DETAIL lines that quote an input value (a constant of the statement, a
+# bind parameter, or data read from a table): the value is hidden in ``literals`` mode,
+# and in ``passwords`` mode when the statement holds or names a credential.
+_QUOTED_VALUE: Final[tuple[re.Pattern[str], ...]] = tuple(re.compile(
+    p + r"(?: at character [0-9]+)?\s*", re.DOTALL) for p in (
+    r'invalid input syntax for (?:type )?.*?: "(?P<v>.*)"',
+    r'invalid input value for enum .*?: "(?P<v>.*)"',
+    r'malformed [a-z ]+ literal: "(?P<v>.*)"',
+    r'value "(?P<v>.*)" is out of range for type .*',
+    r'invalid value for parameter "[^"]*": "(?P<v>.*)"',
+    r'(?:date/time|timestamp|interval) field value out of range: "(?P<v>.*)"',
+    r'(?:date/time|timestamp) value "(?P<v>.*)" is no longer supported',
+    r'time zone "(?P<v>.*)" not recognized',
+    r'invalid hexadecimal digit: "(?P<v>.*)"',
+    r'"(?P<v>.*)" is not a valid (?:binary|hexadecimal|octal) digit',
+    r'Token "(?P<v>.*)" is invalid\.',
+    r'Expected [a-zA-Z ,":]*but found "(?P<v>.*)"\.',
+))
+
+
+def redact_quoted_value(text: str) -> str:
+    """A message or DETAIL that quotes an input value, with that value hidden.
+
+    >>> redact_quoted_value('invalid input syntax for type integer: "s3cret"')
+    'invalid input syntax for type integer: "<REDACTED>"'
+    >>> redact_quoted_value('Token "s3cret" is invalid.')
+    'Token "<REDACTED>" is invalid.'
+    >>> redact_quoted_value('role "x" does not exist')
+    'role "x" does not exist'
+    """
+    span = quoted_value_span(text)
+    return text if span is None else text[:span[0]] + REDACTED + text[span[1]:]
+
+
+def quoted_value_span(text: str) -> tuple[int, int] | None:
+    """Where a message or DETAIL quotes an input value (see :func:`redact_quoted_value`).
+
+    >>> quoted_value_span('value "99999999999" is out of range for type integer')
+    (7, 18)
+    """
+    if '"' not in text:
+        return None
+    for pattern in _QUOTED_VALUE:
+        m = pattern.fullmatch(text)
+        if m is not None and m.end("v") > m.start("v"):
+            return m.start("v"), m.end("v")
+    return None
 
 
 _PARAM_NUMBER = re.compile(r"\$([0-9]+)")
@@ -1121,8 +1351,141 @@ def redact(sql: str | None, mode: RedactMode | str,
     if mode == "passwords":
         return redact_passwords(sql, prepared)
     if mode == "literals":
+        if sql[:1] == "\n" and _QUOTED_PLAN.match(sql):
+            return _redact_plan(sql, redact_literals, redact_literals)
         return redact_literals(sql)
     raise ValueError(f"unknown redaction mode {mode!r} (expected one of {REDACT_MODES})")
+
+
+# A double-quoted run of a line: a JSON string (backslash escapes) or a CSV field (doubled
+# quotes), to the end of the line when the line was cut inside it.
+_QUOTED_RUN = re.compile(r'"((?:[^"\\]|\\.|"")*)("|\Z)', re.DOTALL)
+
+
+# A single-quoted Python string with backslash escapes (``str(dict)`` writes a value that
+# holds both quote characters so), to the end of the line when cut inside it.
+_PYTHON_STRING = re.compile(r"'((?:[^'\\]|\\.)*)('|\Z)", re.DOTALL)
+_PYTHON_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_PYTHON_ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def _redact_python_string(m: re.Match[str], mode: RedactMode | str) -> str:
+    body = m.group(1)
+    if "\\" not in body or mode == "passwords" and not may_hold_credential(body):
+        return m.group(0)
+    text = _PYTHON_ESCAPE.sub(lambda e: _PYTHON_ESCAPES.get(e.group(1), e.group(1)), body)
+    new = redact(text, mode) or ""
+    if new == text:
+        if not credential_value(text):
+            return m.group(0)
+        new = REDACTED
+    quoted = new.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return "'" + quoted + m.group(2)
+
+
+def redact_raw(raw: str, mode: RedactMode | str) -> str:
+    """A line that did not parse (a dead letter's ``raw``) redacted in ``mode``: as SQL,
+    and the text of each double-quoted run as SQL too (a jsonlog or CloudWatch JSON line,
+    an SQS body and a csvlog record carry the message and its statement inside a JSON
+    string or a CSV field, where the lexer sees a quoted identifier).
+
+    >>> raw = '{"message":"statement: ALTER ROLE a PASSWORD ' + "'x'" + '","pid":7'
+    >>> redact_raw(raw, "passwords")
+    '{"message":"statement: ALTER ROLE a PASSWORD <REDACTED>","pid":7'
+    >>> redact_raw('bob,"select ' + "'abc'" + ', ""q"" ",x', "literals")
+    'bob,"select $1, ""q"" ",x'
+    """
+    if mode == "none":
+        return raw
+    if "\\'" in raw:  # a Python literal (the seed's SQS body): '...\'...\'...' strings
+        raw = _PYTHON_STRING.sub(lambda m: _redact_python_string(m, mode), raw)
+    out = redact(raw, mode) or ""
+    if '"' not in out:
+        return out
+
+    def one(m: re.Match[str]) -> str:
+        body = m.group(1)
+        if mode == "passwords" and not may_hold_credential(body) or not body:
+            return m.group(0)
+        json_style = "\\" in body or '""' not in body
+        if json_style:
+            try:
+                text = json.loads('"' + body + '"')
+            except ValueError:
+                text = body.replace('\\"', '"')
+        else:
+            text = body.replace('""', '"')
+        new = redact(text, mode) or ""
+        if new == text:
+            if not credential_value(text):  # (a connection string, JSON with a key...)
+                return m.group(0)
+            new = REDACTED
+        quoted = json.dumps(new, ensure_ascii=False)[1:-1] if json_style \
+            else new.replace('"', '""')
+        return '"' + quoted + m.group(2)
+    return _QUOTED_RUN.sub(one, out)
+
+
+@lru_cache(maxsize=256)  # (an error repeats its statement)
+def string_constants(sql: str, min_length: int = 4) -> tuple[str, ...]:
+    """The values of the string constants of ``sql`` of at least ``min_length``
+    characters, and of those inside a dollar-quoted or string body (a ``DO`` block, a
+    function body, ``EXECUTE '...'``), the longest first: what a message of the statement
+    may echo (``RAISE EXCEPTION 'x' USING DETAIL = '...'``).
+
+    >>> string_constants("DO $$BEGIN RAISE EXCEPTION 'no such key' USING HINT = 'ab'; END$$")
+    ("BEGIN RAISE EXCEPTION 'no such key' USING HINT = 'ab'; END", 'no such key')
+    """
+    found: list[str] = []
+
+    def walk(text: str, depth: int) -> None:
+        for token in tokenize(text):
+            if token.kind not in STRING_KINDS or token.kind in ("bstring", "xstring"):
+                continue
+            value = constant_value(text, token)
+            if len(value.strip()) >= min_length:
+                found.append(value)
+            if depth < _MAX_DEPTH and ("'" in value or "$" in value):
+                walk(value, depth + 1)
+    walk(sql, 0)
+    return tuple(sorted(dict.fromkeys(found), key=len, reverse=True))
+
+
+_NO_COLUMN = re.compile(r'column "(?P<name>[^"]+)" does not exist(?: at character [0-9]+)?\s*\Z')
+
+
+def unquoted_value(message: str, statement: str,
+                   shown: str | None = None) -> tuple[str, str] | None:
+    """An error that says a word of its statement is no column (``column "s3cret" does
+    not exist``) where that word stands as a credential's value (``UPDATE u SET password
+    = s3cret``: a password left unquoted): the statement as ``shown`` (by default as it
+    is; else redacted already) and the message with the word hidden; None otherwise. The
+    test: the word as a string constant would be hidden.
+
+    >>> unquoted_value('column "s3cret" does not exist', "update u set password = S3cret")
+    ('update u set password = <REDACTED>', 'column "<REDACTED>" does not exist')
+    >>> unquoted_value('column "s3cret" does not exist', "update u set name = S3cret") is None
+    True
+    """
+    m = _NO_COLUMN.match(message)
+    if m is None or not may_hold_credential(statement):
+        return None
+    name = m.group("name")
+    literal = "'" + name.replace("'", "''") + "'"
+    for token in tokenize(statement):
+        if token.kind not in ("ident", "qident") or _name_of(statement, token) != name:
+            continue
+        probe = statement[:token.start] + literal + statement[token.end:]
+        end = token.start + len(literal)
+        if any(start <= token.start and end <= stop and replacement == REDACTED
+               for start, stop, replacement in _credential_spans(probe, tokenize(probe), 0)):
+            break
+    else:
+        return None
+    text = statement if shown is None else shown
+    spans = [(t.start, t.end, REDACTED) for t in tokenize(text)
+             if t.kind in ("ident", "qident") and _name_of(text, t) == name]
+    return _apply(text, spans), message[:m.start("name")] + REDACTED + message[m.end("name"):]
 
 
 def has_credentials(sql: str) -> bool:

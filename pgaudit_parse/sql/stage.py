@@ -59,18 +59,25 @@ from .redact import (
     REDACTED,
     Prepared,
     RedactMode,
+    calls_function,
     credential_name,
     credential_value,
+    function_parameters,
     has_credentials,
     hidden_values,
     may_hold_credential,
     names_credential,
+    names_credential_key,
     password_parameters,
     prepared_parameters,
+    quoted_value_span,
     redact,
     redact_detail,
     redact_echo,
     redact_parameters,
+    redact_quoted_value,
+    string_constants,
+    unquoted_value,
 )
 from .split import Split, StatementMatcher
 
@@ -112,6 +119,10 @@ _CONTEXT_DATA = (
     re.compile(r'JSON data, line [0-9]+: (?P<value>.*)\Z'),
 )
 _PARAMETERS_DETAIL = re.compile(r"parameters: (?P<list>.*)\Z", re.DOTALL)
+# The CONTEXT of an error in an extended-protocol step (log_parameter_max_length_on_error):
+# the bind parameters, to the end of the CONTEXT (a value may hold newlines).
+_PORTAL_PARAMETERS = re.compile(
+    r'(?:unnamed portal|portal ".*?") (?:with parameters: |parameter (?=\$[0-9]+ = ))')
 _PARAMETER_VALUE = re.compile(r"(\$[0-9]+ = )('(?:[^']|'')*'|NULL)")
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')
 _PREVIOUSLY_LOGGED_LIST: Final = (PREVIOUSLY_LOGGED,)
@@ -139,7 +150,8 @@ def redact_message(message: str, mode: RedactMode | str,
 
 
 def redact_context(context: str | None, mode: RedactMode | str,
-                   statement: str | None = None) -> str | None:
+                   statement: str | None = None,
+                   hidden: list[str] | None = None) -> str | None:
     """CONTEXT lines with what they quote redacted: the SQL of ``SQL statement "..."``,
     ``SQL expression "..."`` and ``PL/pgSQL assignment "..."`` (over several lines when
     the SQL has newlines), the data of ``COPY t, line 1, column c: "..."`` and ``JSON
@@ -153,6 +165,12 @@ line 1 at SQL statement'
     'COPY u, line 1, column password: "<REDACTED>"'
     >>> redact_context('COPY u, line 1: "bob\ts3cret"', "passwords", "COPY u (n, pw) FROM STDIN")
     'COPY u, line 1: "<REDACTED>"'
+    >>> redact_context("unnamed portal with parameters: $1 = 'bob', $2 = 's3cret'", "passwords",
+    ...                "update u set name = $1, password = $2")
+    "unnamed portal with parameters: $1 = 'bob', $2 = <REDACTED>"
+
+    ``hidden``, when given, gets the values hidden that the message of the same event may
+    quote: bind parameters, and (``passwords``) what the SQL's redaction hid.
     """
     if context is None or mode == "none":
         return context
@@ -163,6 +181,12 @@ line 1 at SQL statement'
     i = 0
     while i < len(lines):
         line = lines[i]
+        p = _PORTAL_PARAMETERS.match(line)
+        if p is not None:
+            rest = "\n".join(lines[i:])
+            out.append(rest[:p.end()] + _redact_parameter_list(rest[p.end():], mode,
+                                                               statement, hidden))
+            break
         m = _CONTEXT_SQL_HEAD.match(line)
         if m is None:
             out.append(_redact_context_line(line, mode, rows_hold_credential))
@@ -177,7 +201,10 @@ line 1 at SQL statement'
         text = "\n".join(lines[i:end + 1])[m.end():]
         closed = text.endswith('"')
         sql = text[:-1] if closed else text
-        out.append(m.group() + (redact(sql, mode) or "") + ('"' if closed else ""))
+        new = redact(sql, mode) or ""
+        if hidden is not None and mode == "passwords" and new != sql:
+            hidden.extend(hidden_values(sql))
+        out.append(m.group() + new + ('"' if closed else ""))
         i = end + 1
     return "\n".join(out)
 
@@ -209,23 +236,34 @@ def _redact_detail(detail: str | None, mode: RedactMode | str,
         return "prepare: " + (redact(detail[9:], mode) or "")
     m = _PARAMETERS_DETAIL.match(detail)
     if m is not None:
-        secret = password_parameters(statement) if statement and mode == "passwords" \
-            else frozenset()
-
-        def one(v: re.Match[str]) -> str:
-            value = v.group(2)
-            if mode == "literals" and value != "NULL":
-                return v.group(1) + "<REDACTED>"
-            if secret and value != "NULL" and int(v.group(1)[1:-3]) in secret:
-                return v.group(1) + "<REDACTED>"
-            return v.group(0) if redact_detail(value, mode) == value else v.group(1) + (
-                "<REDACTED>")
-        return "parameters: " + _PARAMETER_VALUE.sub(one, m.group("list"))
+        return "parameters: " + _redact_parameter_list(m.group("list"), mode, statement)
     if mode == "passwords" and statement and (has_credentials(statement)
                                               or names_credential(statement)):
         # The row of a statement that carries a password holds it: hide its values.
         return redact_detail(detail, "literals")
     return redact_detail(detail, mode)
+
+
+def _redact_parameter_list(text: str, mode: RedactMode | str, statement: str | None,
+                           hidden: list[str] | None = None) -> str:
+    """``$1 = '...', $2 = NULL`` (a ``parameters:`` DETAIL, a portal's CONTEXT) with the
+    values hidden: all in ``literals``, in ``passwords`` those that stand where
+    ``statement`` expects a credential or that hold one. ``hidden`` gets their values."""
+    secret = password_parameters(statement) if statement and mode == "passwords" \
+        else frozenset()
+
+    def one(v: re.Match[str]) -> str:
+        value = v.group(2)
+        if value == "NULL":
+            return v.group(0)
+        if not (mode == "literals" or secret and int(v.group(1)[1:-3]) in secret
+                or redact_detail(value, mode) != value):
+            return v.group(0)
+        if hidden is not None:
+            inner = value[1:-1].replace("''", "'")
+            hidden.append(inner[:-3] if inner.endswith("...") else inner)
+        return v.group(1) + REDACTED
+    return _PARAMETER_VALUE.sub(one, text)
 
 
 def _csv_field(value: str | None) -> str:
@@ -319,9 +357,11 @@ _DEALLOCATE = re.compile(r"\s*deallocate\s+(?:prepare\s+)?(?P<name>\w+|\"(?:[^\"
 
 @lru_cache(maxsize=4096)  # (a log repeats its statements)
 def _session_cue(text: str) -> bool:
-    """Does SQL text PREPARE, DEALLOCATE or RAISE (what the stage remembers of a session)?"""
+    """Does SQL text PREPARE, DEALLOCATE, RAISE or create a function (what the stage
+    remembers of a session, or of all)?"""
     low = text.lower()
-    return "prepare" in low or "raise" in low or "deallocate" in low
+    return "prepare" in low or "raise" in low or "deallocate" in low or "create" in low and (
+        "function" in low or "procedure" in low)
 
 
 class SqlStage:
@@ -347,6 +387,10 @@ class SqlStage:
         self._patterns: OrderedDict[tuple[str, str], EchoPattern] = OrderedDict()
         #: the input line of the oldest RAISE pattern held (while any is)
         self._patterns_since: int | None = None
+        #: functions created with a parameter named as a credential (any backend calls
+        #: them), keyed as in a Prepared map (``FUNCTION_KEY + name``), and since when
+        self._functions: Prepared = {}
+        self._functions_since: int | None = None
 
     def memory_from(self) -> int | None:
         """The earliest input line of what the stage remembers now (a statement PREPAREd
@@ -368,6 +412,8 @@ class SqlStage:
                  if session.prepared or session.hidden]
         if self._patterns and self._patterns_since is not None:
             lines.append(self._patterns_since)
+        if self._functions and self._functions_since is not None:
+            lines.append(self._functions_since)
         return min(lines, default=None)
 
     def _follow(self, event: Event, texts: Sequence[str]) -> _Session | None:
@@ -405,7 +451,24 @@ class SqlStage:
                     self._patterns[(pattern.field, pattern.regex.pattern)] = pattern
                     if len(self._patterns) > _MAX_PATTERNS:
                         self._patterns.popitem(last=False)
+            if "create" in low:
+                found = function_parameters(text)
+                if found:
+                    if not self._functions:
+                        self._functions_since = event.line
+                    self._functions.update(found)
+                    while len(self._functions) > _MAX_PATTERNS:
+                        del self._functions[next(iter(self._functions))]
         return session
+
+    def _prepared(self, session: _Session | None, texts: Sequence[str | None]) -> Prepared | None:
+        """What redaction must know of the session's prepared statements and of the
+        functions created with a credential parameter that ``texts`` call."""
+        prepared = session.prepared if session is not None and session.prepared else None
+        functions = self._functions
+        if functions and any(text and calls_function(text, functions) for text in texts):
+            return {**functions, **prepared} if prepared else functions
+        return prepared
 
     def _new_session(self, key: tuple[str, object], line: int) -> _Session:
         session = self._sessions[key] = _Session(line)
@@ -430,20 +493,23 @@ class SqlStage:
     def _hide_echoes(self, event: Event, changes: dict[str, object],
                      session: _Session | None) -> None:
         """Message, DETAIL, HINT and CONTEXT of a non-audit event with what a RAISE
-        pattern marks as a credential, and the values the session's statement hid,
-        hidden."""
+        pattern marks as a credential hidden, and the values the session's statements
+        (or a CONTEXT) hid hidden there and in its SQL (``STATEMENT``, ``QUERY``, a
+        duration's statement)."""
         context = event.context
         patterns = list(self._patterns.values()) if self._patterns and context \
             and " at RAISE" in context else None
         hidden = session.hidden if session is not None else ()
         if not patterns and not hidden:
             return
-        for name in ("message", "detail", "hint", "context"):
-            value = changes.get(name, getattr(event, name))
+        names = ("message", "detail", "hint", "context", "statement", "query",
+                 "duration_statement") if hidden else ("message", "detail", "hint", "context")
+        for name in names:
+            value = changes.get(name, getattr(event, name, None))
             if not isinstance(value, str):
                 continue
             new = value
-            if patterns and name != "context":
+            if patterns and name in ("message", "detail", "hint"):
                 new = hide_by_patterns(new, patterns, name)  # type: ignore[arg-type]
             if hidden:
                 new = hide_values(new, hidden)
@@ -471,12 +537,10 @@ class SqlStage:
         if isinstance(event, DisconnectionEvent):
             self._sessions.pop((event.stream, event.pid), None)
         session = self._follow(event, texts)
-        prepared: Prepared | None = None
-        if session is not None:
-            if mode == "passwords" and session.prepared:
-                prepared = session.prepared
+        prepared = self._prepared(session, (sql, event.statement, event.query, event.message)) \
+            if mode == "passwords" else None
         if mode == "passwords" and not _may_hold_credential(event) and (
-                prepared is None or "execute" not in (sql or "").lower()) \
+                prepared is None or not _runs_prepared(event, sql, prepared)) \
                 and not self._may_echo(event, session):
             return event, info  # nothing here can hold a credential: nothing changes
         changes: dict[str, object] = {}
@@ -492,13 +556,70 @@ class SqlStage:
         message = redact_message(event.message, mode, prepared)
         if isinstance(event, ErrorEvent) and "statement" in changes:
             message = redact_echo(message, event.statement, changes["statement"])
+        if isinstance(event, ErrorEvent) and event.statement \
+                and message.startswith("column "):
+            # a password left unquoted: UPDATE u SET password = s3cret (a constant to
+            # literals mode too, like ALTER ROLE a PASSWORD s3cret)
+            shown = changes.get("statement", event.statement)
+            found = unquoted_value(message, event.statement, shown) \
+                if isinstance(shown, str) else None
+            if found is not None:
+                changes["statement"], message = found
         if message != event.message:
             changes["message"] = message
         if changes and sql:
             session = self._remember_hidden(event, session, sql, prepared)
-        self._redact_notes(event, changes, sql)
+        _hide_application(event, changes)
+        echoed = self._redact_notes(event, changes, sql)
+        if echoed or mode == "literals" or sql and _holds_credential(sql) or (
+                mode == "passwords" and isinstance(event, ErrorEvent)
+                and _about_credential(event)):
+            if mode == "passwords":
+                # A value the error quotes is a credential's (the statement, the
+                # CONTEXT's SQL or the QUERY holds or names one): hidden wherever the
+                # event shows it (the call that passed it: SELECT f('...')), and after.
+                for text in (event.message, event.detail):
+                    span = quoted_value_span(text) if text else None
+                    if text and span is not None:
+                        echoed.append(text[span[0]:span[1]])
+            self._hide_own_echoes(event, changes, echoed)
+            if echoed and mode == "passwords":
+                values = tuple(v for v in echoed if len(v) >= _MIN_ECHO)
+                if values:
+                    if session is None:
+                        session = self._new_session((event.stream, event.pid), event.line)
+                    session.hidden = tuple(dict.fromkeys(values + session.hidden))[
+                        :_MAX_ECHOES]
         self._hide_echoes(event, changes, session)
         return (_replace(event, changes) if changes else event), info
+
+    def _hide_own_echoes(self, event: Event, changes: dict[str, object],
+                         echoed: Sequence[str]) -> None:
+        """Message, DETAIL and HINT of a non-audit event with the input value they quote
+        hidden (``invalid input syntax for type integer: "..."``: a constant, a bind
+        parameter or a table's data), and the values its CONTEXT hid (``echoed``: bind
+        parameters, the SQL of a PL/pgSQL line) hidden wherever the event shows them."""
+        mode = self.redact
+        names = ("message", "detail", "hint", "statement", "query") if echoed and (
+            mode == "passwords") else ("message", "detail", "hint")
+        # literals: a RAISE's message, DETAIL and HINT are made of the constants of the
+        # statement that runs it (the server's own messages quote a value in "...":
+        # redact_echo, redact_quoted_value; a word of them may be a constant too)
+        constants = string_constants(event.statement) if mode == "literals" \
+            and event.statement and event.context and " at RAISE" in event.context else ()
+        for name in names:
+            value = changes.get(name, getattr(event, name))
+            if not isinstance(value, str):
+                continue
+            new = value if name in ("statement", "query") else redact_quoted_value(value)
+            if echoed:
+                new = _hide_quoted(new, echoed)
+                if mode == "passwords":
+                    new = hide_values(new, [v for v in echoed if len(v) >= _MIN_ECHO])
+            if constants and name in ("message", "detail", "hint"):
+                new = hide_values(new, constants)
+            if new != value:
+                changes[name] = new
 
     def _may_echo(self, event: Event, session: _Session | None) -> bool:
         """May this event's texts echo a credential its session's statement hid, or that
@@ -517,13 +638,17 @@ class SqlStage:
         return info
 
     def _redact_notes(self, event: Event, changes: dict[str, object],
-                      statement: str | None = None) -> None:
+                      statement: str | None = None) -> list[str]:
+        """DETAIL and CONTEXT redacted; the values the CONTEXT hid that the rest of the
+        event may quote (see :func:`redact_context`)."""
         detail = _redact_detail(event.detail, self.redact, statement)
         if detail != event.detail:
             changes["detail"] = detail
-        context = redact_context(event.context, self.redact, statement)
+        hidden: list[str] = []
+        context = redact_context(event.context, self.redact, statement, hidden)
         if context != event.context:
             changes["context"] = context
+        return hidden
 
     def _audit(self, event: AuditEvent) -> tuple[Event, SqlInfo]:
         audit = event.audit
@@ -531,16 +656,14 @@ class SqlStage:
         mode = self.redact
         session = self._follow(event, (whole,)) if mode != "none" and whole and (
             self._sessions or _session_cue(whole)) else None
-        prepared: Prepared | None = None
-        if session is not None:
-            if mode == "passwords" and session.prepared:
-                prepared = session.prepared
+        prepared = self._prepared(session, (whole,)) if mode == "passwords" and (
+            session is not None or self._functions) else None
         if not whole or ";" not in whole.rstrip().rstrip(";"):
             # One statement (the matcher keeps nothing for it): the common case, and in
             # ``none`` or (without a credential anywhere) ``passwords`` mode nothing changes.
             info = self._info(whole) if self.fingerprints and whole else NO_INFO
             if mode == "none" or (mode == "passwords" and not _may_hold_credential(event) and (
-                    prepared is None or "execute" not in (whole or "").lower())):
+                    prepared is None or not _runs_prepared(event, whole, prepared))):
                 return event, info
             return self._audit_redact(event, whole, None, info, session, prepared)
         split = self._matcher.match((event.stream, event.pid), audit.statement_id,
@@ -584,7 +707,73 @@ class SqlStage:
                     if new != value:
                         changes[name] = new
             self._redact_notes(event, changes)
+            _hide_application(event, changes)
         return (_replace(event, changes) if changes else event), info
+
+
+def _runs_prepared(event: Event, sql: str | None, prepared: Prepared) -> bool:
+    """Does the event's SQL EXECUTE a prepared statement or call a function ``prepared``
+    knows?"""
+    if sql and ("execute" in sql.lower() or calls_function(sql, prepared)):
+        return True
+    return event.statement is not None and calls_function(event.statement, prepared)
+
+
+@lru_cache(maxsize=256)  # (a session's lines repeat its application name)
+def _credential_application(name: str) -> bool:
+    """Does an application name hold a credential (a connection string or URI with a
+    password, a ``--password=`` option: what a misconfigured client passes as
+    ``application_name``)?"""
+    return may_hold_credential(name) and credential_value(name)
+
+
+_AUTHORIZED_APPLICATION = re.compile(
+    r"(?P<head>connection authorized: .*? application_name=)(?P<name>.*?)"
+    r"(?P<tail> SSL enabled \(.*| GSS \(.*)?\Z", re.DOTALL)
+
+
+def _hide_application(event: Event, changes: dict[str, object]) -> None:
+    """An application name that holds a credential hidden in the event's field and in the
+    ``connection authorized:`` message that names it."""
+    name = event.application_name
+    if name is not None and _credential_application(name):
+        changes["application_name"] = REDACTED
+    message = changes.get("message", event.message)
+    if isinstance(message, str) and message.startswith("connection authorized: "):
+        m = _AUTHORIZED_APPLICATION.match(message)
+        if m is not None and _credential_application(m.group("name")):
+            changes["message"] = m.group("head") + REDACTED + (m.group("tail") or "")
+
+
+@lru_cache(maxsize=4096)  # (a log repeats its statements)
+def _holds_credential(statement: str) -> bool:
+    """Does a statement hold, name or take as a parameter a credential (so the value an
+    error message quotes may be one)?"""
+    return may_hold_credential(statement) and (
+        has_credentials(statement) or names_credential(statement)
+        or names_credential_key(statement) or bool(password_parameters(statement)))
+
+
+def _about_credential(event: ErrorEvent) -> bool:
+    """Does an error's CONTEXT or QUERY hold or name a credential (``SQL statement
+    "SELECT password::int"``, ``PL/pgSQL function set_password(text)``)?"""
+    context, query = event.context, event.query
+    return context is not None and may_hold_credential(context) and (
+        names_credential(context) or has_credentials(context)) or (
+        query is not None and _holds_credential(query))
+
+
+_QUOTED_NAME = re.compile(r'"([^"\n]+)"')
+
+
+def _hide_quoted(text: str, values: Sequence[str]) -> str:
+    """``text`` with every ``"..."`` that quotes one of ``values`` (case aside: the
+    server lower-cases names) hidden."""
+    if '"' not in text:
+        return text
+    lows = {v.lower() for v in values}
+    return _QUOTED_NAME.sub(lambda q: '"' + REDACTED + '"' if q.group(1).lower() in lows
+                            else q.group(0), text)
 
 
 def _may_hold_credential(event: Event) -> bool:
@@ -594,6 +783,9 @@ def _may_hold_credential(event: Event) -> bool:
     (Text found inside the message has no cue when the message has none.)"""
     message = event.message
     if may_hold_credential(message):
+        return True
+    name = event.application_name
+    if name is not None and _credential_application(name):
         return True
     for text in (event.statement, event.query, event.detail, event.context):
         if text is not None and may_hold_credential(text):
