@@ -26,7 +26,7 @@ from typing import Any
 
 import pglast
 import pytest
-from csvlog import CsvLogRow, audit_fields
+from csvlog import CsvLogRow, audit_fields, other_parts
 from workload import ALICE_PASSWORD, BOB_PASSWORD, ServerRun
 
 from pgaudit_parse.formats.guardium import record_schema
@@ -108,6 +108,10 @@ class AnswerKey:
                 found = DURATION.match(row.message)
                 if found:
                     self.durations[row.session_id].append(found.groups())
+        # The parts of one execution (CREATE TABLE AS and its SELECT, a function call)
+        # are one record
+        for key in other_parts(rows):
+            del self.executions[key]
         # Each audit line of a multi-statement string gets its own statement (docs/sql.md):
         # the k-th statement id of a string in a session is its k-th statement (every
         # statement of the workload's multi-statement strings has an audit line).

@@ -99,6 +99,8 @@ _PHASE = re.compile(r"duration: [0-9.]+ ms  (statement|parse|bind|execute|fastpa
 _LOGGED_STATEMENT = re.compile(r"(?:statement|execute [^:]*): (.*)\Z", re.DOTALL)
 
 Source = Literal["audit", "statement", "duration"]
+#: pgAudit's (class, command) of one line
+_Part = tuple[str | None, str | None]
 
 
 def duration_micros(ms: float) -> int:
@@ -216,7 +218,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size", "sources", "query", "prepared")
+                 "first_line", "size", "sources", "query", "prepared", "parts", "simple")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -236,6 +238,14 @@ class _Pending:
         self.query = source == "statement"
         #: the PREPARE statement an SQL-level EXECUTE ran (what pgAudit's lines show)
         self.prepared = prepared_statement(event) if source != "audit" else None
+        #: pgAudit's lines of it: {(statement id, substatement id): (class, command)}
+        #: (see :func:`_part_of`)
+        self.parts: dict[tuple[int, int], _Part] | None = None
+        if ids is not None and isinstance(event, AuditEvent):
+            self.parts = {ids: (event.audit.class_, event.audit.command)}
+        #: a simple-query ``statement:`` line of one statement showed it (see
+        #: :func:`_rule_action`)
+        self.simple = False
 
     def shows(self, sql: str) -> bool:
         """Does a line with this SQL show this (not yet pgAudit-logged) execution?"""
@@ -270,10 +280,58 @@ def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
     """Is an audit line with an execution's (statement id, substatement id) another line
     of it? Not when it shows other SQL or comes from another client port (the ids are
     equal because a new backend on a reused pid numbers its statements from 1 again)."""
-    port, other = event.client_port, item.event.client_port
-    if port is not None and other is not None and port != other:
+    if not _same_client(item, event):
         return False
     return _PREVIOUSLY_LOGGED in (sql, item.sql) or same_sql(item.sql, sql)
+
+
+#: pgAudit's (class, command) of a function a statement calls: its line shows the calling
+#: statement, whose execution it is part of
+_FUNCTION_CALL: Final = ("FUNCTION", "EXECUTE")
+
+
+def _part_of(item: _Pending, event: AuditEvent, sql: str) -> bool:
+    """Is an audit line with the statement id of a pending pgAudit execution, but another
+    substatement id, another part of that one execution?
+
+    pgAudit logs one statement's execution in several lines when it has several parts,
+    each with a substatement id of its own and the statement's own text: ``CREATE TABLE
+    AS`` (or ``SELECT INTO``, ``CREATE``/``REFRESH MATERIALIZED VIEW``, ``COPY (query)``,
+    ``DECLARE CURSOR``) after its query's ``SELECT``, and a ``FUNCTION,EXECUTE`` line for
+    each function the statement calls. A repetition of a part the execution has already
+    (a loop in a function body running the same statement again) is another execution, as
+    are the body's statements (their own text). With ``pgaudit.log_rows`` the parts come
+    in executor-end order (the function call first, the calling SELECT last), hence any
+    order here."""
+    parts = item.parts
+    if parts is None or not _same_text(item.sql, sql) or sql == _PREVIOUSLY_LOGGED:
+        return False
+    if not _same_client(item, event):
+        return False
+    audit = event.audit
+    part = (audit.class_, audit.command)
+    return part == _FUNCTION_CALL or part not in parts.values()
+
+
+def _rule_action(item: _Pending, event: AuditEvent, sql: str) -> bool:
+    """Is an audit line of a new statement id the action of a rule (``CREATE RULE ... DO
+    ALSO ...``) on the statement of a pending execution? PostgreSQL runs a rule's actions
+    as queries of their own, and pgAudit gives each a statement id of its own with the
+    client's text, as if the client had run the statement again. Told apart only when a
+    simple-query ``statement:`` line of that one statement (``log_statement``) started
+    the execution: a client's next execution would have its own ``statement:`` line (or,
+    over the extended protocol, its ``execute`` line first, except a SELECT's: logged at
+    Bind, hence never taken for an action)."""
+    audit = event.audit
+    return (item.simple and audit.substatement_id == 1 and audit.command != "SELECT"
+            and sql != _PREVIOUSLY_LOGGED and _same_text(item.sql, sql)
+            and _same_client(item, event))
+
+
+def _same_client(item: _Pending, event: Event) -> bool:
+    """Not from another client port (a new backend on a reused pid)."""
+    port, other = event.client_port, item.event.client_port
+    return port is None or other is None or port == other
 
 
 def _logged_at_portal_close(item: _Pending) -> bool:
@@ -339,9 +397,12 @@ def _logged_at_bind(item: _Pending) -> bool:
     extended-protocol SELECT's portal starts (and pgAudit logs it) at Bind, before the
     ``bind`` duration and ``log_statement``'s ``execute`` line; with ``pgaudit.log_rows``
     it is logged when the portal closes instead (see :func:`_logged_at_portal_close`)."""
-    return (item.source == "audit" and item.rows is None and not item.query
-            and isinstance(item.event, AuditEvent)
-            and item.event.audit.command == "SELECT")
+    if item.source != "audit" or item.query or not isinstance(item.event, AuditEvent):
+        return False
+    audit = item.event.audit
+    # a function the SELECT calls is logged when the executor starts, whatever log_rows
+    return (audit.command == "SELECT" and item.rows is None) or (
+        (audit.class_, audit.command) == _FUNCTION_CALL)
 
 
 class _Session:
@@ -451,9 +512,11 @@ class ExecutionGrouper:
         pending = session.pending
         self.joined = True
         over: list[_Pending] = []
+        part_of: _Pending | None = None
         for item in pending:
             if item.source == "audit":
-                if item.ids == ids:
+                parts = item.parts
+                if item.ids == ids or (parts is not None and ids in parts):
                     if not _same_execution(item, event, sql):
                         # a new backend on a reused pid: its predecessor's lines are over
                         over = list(pending)
@@ -462,16 +525,32 @@ class ExecutionGrouper:
                     if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
                         item.rows = audit.rows
                     return
-                if item.ids and item.ids[0] != statement_id:
-                    over.append(item)
+                if parts is not None and any(k[0] == statement_id for k in parts):
+                    if _part_of(item, event, sql):
+                        part_of = item
+                elif item.ids and item.ids[0] != statement_id:
+                    if part_of is None and _rule_action(item, event, sql):
+                        part_of = item
+                    else:
+                        over.append(item)
         # A new statement id: the session's earlier pgAudit executions are over.
         self._release(session, over, out)
+        if part_of is not None:
+            # another part of one statement's execution (CREATE TABLE AS and its query, a
+            # function the statement calls): pgAudit gave it a substatement id of its own
+            part_of.take(event)
+            assert part_of.parts is not None
+            part_of.parts[ids] = (audit.class_, audit.command)
+            if audit.rows is not None and (part_of.rows is None or audit.rows > part_of.rows):
+                part_of.rows = audit.rows
+            return
         self.joined = False
         for item in session.pending:
             if item.source != "audit" and item.shows(sql):
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
                 item.rows = audit.rows
+                item.parts = {ids: (audit.class_, audit.command)}
                 return
         self._append(session, _Pending(event, sql, "audit", ids, rows=audit.rows), out)
 
@@ -494,6 +573,12 @@ class ExecutionGrouper:
             return
         phase_match = _PHASE.match(event.message)
         phase = phase_match.group(1) if phase_match else "statement"
+        if phase == "plan":
+            # auto_explain's plan of a statement that ran: not an execution of its own,
+            # and its time (the executor's) is part of the statement's duration line
+            if session is not None:
+                self._touch(key, session, event)
+            return
         if session is None:
             session = self._session(event)
         else:
@@ -571,7 +656,9 @@ class ExecutionGrouper:
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, _complete(pending), out)
-        self._append(session, _Pending(event, sql, "statement"), out)
+        item = _Pending(event, sql, "statement")
+        item.simple = event.message.startswith("statement: ") and len(_statements_of(sql)) == 1
+        self._append(session, item, out)
 
     def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
