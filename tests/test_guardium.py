@@ -170,6 +170,84 @@ def test_sub_statements_are_their_own_records_and_the_duration_finds_its_stateme
         ("insert into o values (1)", None), ("select add_order(2)", 246)]
 
 
+# The parts of one execution (seen on a real server: tests/test_guardium_statements_real.py)
+
+@pytest.mark.parametrize("second", [
+    "SESSION,3,2,DDL,CREATE TABLE AS,,,create table t2 as select * from t,<none>",
+    "SESSION,3,2,DDL,SELECT INTO,,,create table t2 as select * from t,<none>",
+    "SESSION,3,2,READ,COPY,,,create table t2 as select * from t,<none>",
+    "SESSION,3,2,FUNCTION,EXECUTE,FUNCTION,public.f,create table t2 as select * from t,<none>",
+])
+def test_the_parts_pgaudit_logs_of_one_statement_make_one_record(second: str) -> None:
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,3,1,READ,SELECT,,,create table t2 as select * from t,<none>",
+        RDS + "LOG:  AUDIT: " + second,
+        RDS + "LOG:  duration: 0.500 ms  statement: create table t2 as select * from t",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("create table t2 as select * from t", 500)]
+
+
+def test_a_function_call_with_log_rows_is_one_record_with_its_body_apart() -> None:
+    # pgaudit.log_rows logs at executor end: the call first, the calling SELECT last
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,4,1,FUNCTION,EXECUTE,FUNCTION,public.fw,select fw(5),"
+              "<none>,0",
+        RDS + "LOG:  AUDIT: OBJECT,4,2,WRITE,INSERT,TABLE,public.t,insert into t values (n),"
+              "<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,4,2,WRITE,INSERT,TABLE,public.t,insert into t values (n),"
+              "<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,4,3,READ,SELECT,,,select fw(5),<none>,1",
+        RDS + "LOG:  duration: 1.000 ms",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"], r["recordsAffected"])
+            for r in records] == [("select fw(5)", 1000, 1), ("insert into t values (n)", None, 1)]
+
+
+def test_a_loop_running_one_statement_again_is_one_record_per_iteration() -> None:
+    do = "do $$ begin for i in 1..2 loop perform fw(i); end loop; end $$"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,5,1,FUNCTION,DO,,,\"{do}\",<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,2,READ,SELECT,,,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,3,FUNCTION,EXECUTE,FUNCTION,public.fw,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,4,WRITE,INSERT,,,insert into t values (n),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,5,READ,SELECT,,,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,6,FUNCTION,EXECUTE,FUNCTION,public.fw,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,7,WRITE,INSERT,,,insert into t values (n),<none>",
+    ])
+    assert sql_of(records) == [do] + ["select fw(i)", "insert into t values (n)"] * 2
+
+
+def test_a_rules_action_is_part_of_the_statement_log_statement_showed() -> None:
+    # CREATE RULE r AS ON INSERT TO rr DO ALSO ...: the action runs as a query of its own
+    # (a new statement id, the client's text); the client ran one statement
+    records = records_of([
+        RDS + "LOG:  statement: insert into rr values (1);",
+        RDS + "LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        RDS + "LOG:  AUDIT: SESSION,2,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        RDS + "LOG:  duration: 0.300 ms",
+        RDS + "LOG:  statement: insert into rr values (1);",
+        RDS + "LOG:  AUDIT: SESSION,3,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        RDS + "LOG:  AUDIT: SESSION,4,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("insert into rr values (1);", 300), ("insert into rr values (1);", None)]
+
+
+def test_an_auto_explain_plan_is_no_record_and_no_time() -> None:
+    records = records_of([
+        RDS + "LOG:  statement: select * from t;",
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select * from t;,<none>",
+        RDS + "LOG:  duration: 0.010 ms  plan:",
+        "\tQuery Text: select * from t;",
+        "\tSeq Scan on t  (cost=0.00..22.70 rows=1270 width=36) (actual time=0.003..0.004 "
+        "rows=2 loops=1)",
+        RDS + "LOG:  duration: 0.200 ms",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("select * from t;", 200)]
+
+
 # -- 4. statements seen only through log_statement or a duration line ---------------------
 
 def test_log_statement_only_statements_give_one_record_each() -> None:
