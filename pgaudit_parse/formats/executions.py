@@ -444,6 +444,10 @@ class ExecutionGrouper:
         #: pending (True), or the first pgAudit line of an execution (False)? Counters
         #: (the summary) count executions when they start, without waiting for the end.
         self.joined = False
+        #: After :meth:`add` of an AuditEvent that joined an execution: was it a part of it
+        #: (see :func:`_part_of`) of a (class, command) none of its lines had (the ``CREATE
+        #: TABLE AS`` after its query's ``SELECT``)? Counters per class and command count it.
+        self.part = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -511,6 +515,7 @@ class ExecutionGrouper:
         session = self._session(event)
         pending = session.pending
         self.joined = True
+        self.part = False
         over: list[_Pending] = []
         part_of: _Pending | None = None
         for item in pending:
@@ -540,7 +545,9 @@ class ExecutionGrouper:
             # function the statement calls): pgAudit gave it a substatement id of its own
             part_of.take(event)
             assert part_of.parts is not None
-            part_of.parts[ids] = (audit.class_, audit.command)
+            part = (audit.class_, audit.command)
+            self.part = part not in part_of.parts.values()
+            part_of.parts[ids] = part
             if audit.rows is not None and (part_of.rows is None or audit.rows > part_of.rows):
                 part_of.rows = audit.rows
             return
