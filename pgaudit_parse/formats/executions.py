@@ -243,9 +243,9 @@ class _Pending:
         self.parts: dict[tuple[int, int], _Part] | None = None
         if ids is not None and isinstance(event, AuditEvent):
             self.parts = {ids: (event.audit.class_, event.audit.command)}
-        #: a simple-query ``statement:`` line of one statement showed it (see
+        #: the SQL of the simple-query ``statement:`` line that showed it, if one did (see
         #: :func:`_rule_action`)
-        self.simple = False
+        self.simple: str | None = None
 
     def shows(self, sql: str) -> bool:
         """Does a line with this SQL show this (not yet pgAudit-logged) execution?"""
@@ -323,9 +323,10 @@ def _rule_action(item: _Pending, event: AuditEvent, sql: str) -> bool:
     over the extended protocol, its ``execute`` line first, except a SELECT's: logged at
     Bind, hence never taken for an action)."""
     audit = event.audit
-    return (item.simple and audit.substatement_id == 1 and audit.command != "SELECT"
-            and sql != _PREVIOUSLY_LOGGED and _same_text(item.sql, sql)
-            and _same_client(item, event))
+    return (item.simple is not None and audit.substatement_id == 1
+            and audit.command != "SELECT" and sql != _PREVIOUSLY_LOGGED
+            and _same_text(item.sql, sql) and _same_client(item, event)
+            and len(_statements_of(item.simple)) == 1)
 
 
 def _same_client(item: _Pending, event: Event) -> bool:
@@ -664,7 +665,8 @@ class ExecutionGrouper:
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, _complete(pending), out)
         item = _Pending(event, sql, "statement")
-        item.simple = event.message.startswith("statement: ") and len(_statements_of(sql)) == 1
+        if event.message.startswith("statement: "):
+            item.simple = sql
         self._append(session, item, out)
 
     def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
