@@ -113,6 +113,8 @@ CASES: dict[str, str] = {
     "slow": "SELECT pg_sleep(0.01);\nCREATE TABLE t6 AS SELECT pg_sleep(0.01);\n"
             "CREATE TABLE t7 AS SELECT 1 AS a, pg_sleep(0.01)::text AS b;\nSELECT fw(50);",
 }
+#: sessions over TCP (the others use the unix socket: ``[local]``)
+HOSTS = {"set-role": "127.0.0.1", "select-f": "::1", "ctas": "127.0.0.1"}
 PGBENCH = "INSERT INTO t VALUES (1, 'b');\nSELECT * FROM t WHERE id = 2;\nSELECT fw(3);\n"
 
 
@@ -123,7 +125,9 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with PgServer(settings={**BASE, **CONFIGS[request.param]}) as pg:
         pg.run_sql(SETUP, application_name="setup")
         for name, sql in CASES.items():
-            pg.run_sql(sql, application_name=name)
+            host = HOSTS.get(name)
+            pg.run_sql(sql, application_name=name, host=host,
+                       password=pg.superuser_password if host else None)
         script = out / "bench.sql"
         script.write_text(PGBENCH)
         os.chmod(out, 0o755)
@@ -267,3 +271,24 @@ def test_the_record_has_the_time_and_rows_of_the_whole_execution(
     # what a body ran has no time of its own: the block, call or statement has it
     assert all(r["executionTime"] is None for r in mine
                if r["data"]["originalSqlCommand"] not in client)
+
+
+@pytest.mark.parametrize("app", sorted(CASES))
+def test_every_record_has_its_sessions_client_user_and_program(
+        run: tuple[list[CsvLogRow], list[dict[str, Any]]], app: str) -> None:
+    """The client address and port, the user (the one who logged in: ``SET ROLE`` and
+    ``SET SESSION AUTHORIZATION`` change neither ``%u`` nor the csvlog's user), the
+    program and the session of every record are its session's, as the csvlog says."""
+    rows, records = run
+    sessions = {(str(r.process_id), r.user_name, r.client_host, r.client_port)
+                for r in rows if r.application_name == app
+                and r.backend_type == "client backend"}
+    assert len(sessions) == 1
+    [(pid, user, host, port)] = sessions
+    ipv6 = host is not None and ":" in host
+    want = (pid, user, app, "0.0.0.0" if host in (None, "[local]") or ipv6 else host,
+            -1 if port is None else port, host if ipv6 else None)
+    got = {(r["sessionId"], r["accessor"]["dbUser"], r["accessor"]["sourceProgram"],
+            r["sessionLocator"]["clientIp"], r["sessionLocator"]["clientPort"],
+            r["sessionLocator"]["clientIpv6"]) for r in records if r["appUserName"] == app}
+    assert got == {want}
