@@ -204,7 +204,9 @@ def execution_of(rows: list[CsvLogRow]) -> dict[tuple[str, str, str], tuple[str,
     query's ``SELECT`` (so do ``SELECT INTO``, ``CREATE``/``REFRESH MATERIALIZED VIEW``,
     ``COPY (query)``, ``DECLARE CURSOR``), and a ``FUNCTION,EXECUTE`` line per function it
     calls. A line of a (class, command) the execution has already is the next execution
-    of the same text (a loop in a function body); a function call is always a part.
+    of the same text (a loop in a function body); a function call is always a part. An
+    SQL-level ``EXECUTE name``: its prepared query's line shows the ``PREPARE name`` text,
+    its own line (class MISC) the EXECUTE: one execution.
     """
     groups: dict[tuple[str, str], list[tuple[str, set[tuple[str, str]], tuple[str, str, str]]]]
     groups = {}
@@ -222,6 +224,11 @@ def execution_of(rows: list[CsvLogRow]) -> dict[tuple[str, str, str], tuple[str,
         part = (fields[3], fields[4])
         found = groups.setdefault((row.session_id, fields[1]), [])
         for text, parts, first in reversed(found):
+            if part == ("MISC", "EXECUTE") and _prepared_name(text) is not None \
+                    and _prepared_name(text) == _executed_name(fields[7]) and part not in parts:
+                parts.add(part)
+                out[key] = first
+                break
             if text == fields[7] and (part == ("FUNCTION", "EXECUTE") or part not in parts):
                 parts.add(part)
                 out[key] = first
@@ -230,6 +237,20 @@ def execution_of(rows: list[CsvLogRow]) -> dict[tuple[str, str, str], tuple[str,
             found.append((fields[7], {part}, key))
             out[key] = key
     return out
+
+
+def _prepared_name(sql: str) -> str | None:
+    words = sql.split(None, 2)
+    if len(words) < 2 or words[0].upper() != "PREPARE":
+        return None
+    return words[1].split("(")[0].lower()
+
+
+def _executed_name(sql: str) -> str | None:
+    words = sql.split(None, 2)
+    if len(words) < 2 or words[0].upper() != "EXECUTE":
+        return None
+    return words[1].split("(")[0].rstrip(";").lower()
 
 
 def parse_csv_time(text: str, zone: str) -> datetime:

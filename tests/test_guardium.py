@@ -234,6 +234,23 @@ def test_a_rules_action_is_part_of_the_statement_log_statement_showed() -> None:
         ("insert into rr values (1);", 300), ("insert into rr values (1);", None)]
 
 
+def test_an_sql_level_execute_and_its_misc_line_are_one_record() -> None:
+    # pgaudit.log = 'all': the prepared query's line shows the PREPARE, the MISC line the
+    # EXECUTE (substatement 2); the duration shows the EXECUTE, with DETAIL: prepare:
+    prepare = "PREPARE q(int) AS SELECT * FROM t WHERE id = $1;"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.t,{prepare},<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,2,2,MISC,EXECUTE,,,EXECUTE q(1);,<none>,0",
+        RDS + "LOG:  duration: 0.199 ms  statement: EXECUTE q(1);",
+        RDS + f"DETAIL:  prepare: {prepare}",
+        RDS + f"LOG:  AUDIT: SESSION,3,1,READ,SELECT,TABLE,public.t,{prepare},<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,3,2,MISC,EXECUTE,,,EXECUTE other(1);,<none>,0",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"], r["recordsAffected"])
+            for r in records] == [(prepare, 199, 1), (prepare, None, 1),
+                                  ("EXECUTE other(1);", None, 0)]
+
+
 def test_an_auto_explain_plan_is_no_record_and_no_time() -> None:
     records = records_of([
         RDS + "LOG:  statement: select * from t;",

@@ -107,7 +107,12 @@ class AnswerKey:
             elif row.error_severity == "LOG":
                 found = DURATION.match(row.message)
                 if found:
-                    self.durations[row.session_id].append(found.groups())
+                    ms, phase, sql = found.groups()
+                    if row.detail is not None and row.detail.startswith("prepare: "):
+                        # an SQL-level EXECUTE ran the prepared query, whose pgAudit line
+                        # shows the PREPARE (its own MISC line is part of that execution)
+                        sql = row.detail[len("prepare: "):]
+                    self.durations[row.session_id].append((ms, phase, sql))
         # The parts of one execution (CREATE TABLE AS and its SELECT, a function call)
         # are one record
         for key in other_parts(rows):

@@ -48,12 +48,14 @@ BASE = {
     "log_line_prefix": PREFIX,
 }
 #: The configurations: what changes how pgAudit writes a statement's lines (log_rows logs
-#: a query when its executor ends, so its parts come in another order), object auditing
-#: with session auditing, durations and auto_explain besides.
+#: a query when its executor ends, so its parts come in another order; the MISC class adds
+#: an SQL-level EXECUTE's own line), object auditing with session auditing, durations and
+#: auto_explain besides.
 CONFIGS: dict[str, dict[str, str]] = {
     "plain": {},
+    "misc": {"pgaudit.log": "all"},
     "rows-relation-object": {
-        "pgaudit.log_rows": "on", "pgaudit.log_relation": "on",
+        "pgaudit.log": "all", "pgaudit.log_rows": "on", "pgaudit.log_relation": "on",
         "pgaudit.log_statement_once": "on", "pgaudit.log_parameter": "on",
         "pgaudit.role": "auditor", "log_min_duration_statement": "0",
     },
@@ -185,8 +187,11 @@ def expected(rows: list[CsvLogRow], app: str) -> tuple[Counter[str], int]:
     # a failed statement that pgAudit logged ran (a CREATE TABLE AS whose SELECT ran, then
     # failed): it keeps its record besides the error's
     data: Counter[str] = Counter(s for s in client if s not in failed or s in texts.values())
+    # (an SQL-level EXECUTE's own text: pgAudit's MISC line of it is part of its execution)
+    said = set(client) | {found.group(1) for r in mine if r.error_severity == "LOG"
+                          and (found := CLIENT_STATEMENT.match(r.message))}
     bodies = {key: text for key, text in texts.items()
-              if text not in client and key not in calls}
+              if text not in said and key not in calls}
     data.update(bodies.values())
     return data, sum(r.error_severity == "ERROR" for r in mine)
 

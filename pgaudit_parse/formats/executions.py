@@ -304,13 +304,42 @@ def _part_of(item: _Pending, event: AuditEvent, sql: str) -> bool:
     in executor-end order (the function call first, the calling SELECT last), hence any
     order here."""
     parts = item.parts
-    if parts is None or not _same_text(item.sql, sql) or sql == _PREVIOUSLY_LOGGED:
-        return False
-    if not _same_client(item, event):
+    if parts is None or sql == _PREVIOUSLY_LOGGED or not _same_client(item, event):
         return False
     audit = event.audit
     part = (audit.class_, audit.command)
+    if not _same_text(item.sql, sql):
+        # An SQL-level EXECUTE: pgAudit logs the prepared query with the PREPARE text and,
+        # with the MISC class, the EXECUTE with its own text (either first)
+        had = parts.values()
+        return _SQL_EXECUTE not in had and (
+            (part == _SQL_EXECUTE and _executes(sql, item.sql))
+            or (len(parts) == 1 and _SQL_EXECUTE in had and _executes(item.sql, sql)))
     return part == _FUNCTION_CALL or part not in parts.values()
+
+
+#: pgAudit's (class, command) of an SQL-level ``EXECUTE name(...)`` (the MISC class)
+_SQL_EXECUTE: Final = ("MISC", "EXECUTE")
+_NAME = r"\s+(\w+|\"(?:[^\"]|\"\")+\")"
+_EXECUTE_NAME = re.compile(r"\s*execute" + _NAME, re.IGNORECASE)
+_PREPARE_NAME = re.compile(r"\s*prepare" + _NAME, re.IGNORECASE)
+
+
+def _executes(execute: str, prepare: str) -> bool:
+    """Does an SQL-level ``EXECUTE`` run the statement a ``PREPARE`` prepared (the same
+    name: case-blind unless quoted)?
+
+    >>> prepare = "PREPARE q AS SELECT 1"
+    >>> _executes("EXECUTE Q(1);", prepare), _executes('EXECUTE "Q"', prepare), _executes(
+    ...     "EXECUTE q2", prepare)
+    (True, False, False)
+    """
+    run = _EXECUTE_NAME.match(execute)
+    made = _PREPARE_NAME.match(prepare)
+    if run is None or made is None:
+        return False
+    a, b = run.group(1), made.group(1)
+    return a == b if a.startswith('"') or b.startswith('"') else a.lower() == b.lower()
 
 
 def _rule_action(item: _Pending, event: AuditEvent, sql: str) -> bool:
