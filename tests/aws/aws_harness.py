@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,3 +157,36 @@ def drain_bodies(aws: Aws, url: str) -> list[str]:
         bodies += [m["Body"] for m in messages]
         aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+
+def file_size(path: Path) -> Callable[[], int]:
+    """How far a run has got, as the size of the file it appends to."""
+    return lambda: path.stat().st_size if path.exists() else 0
+
+
+def run_and_kill(aws: Aws, argv: list[str], progress: Callable[[], int],
+                 between: tuple[int, int], rng: random.Random) -> bool:
+    """Start the CLI and SIGKILL it once ``progress()`` has grown by a random amount in
+    ``between`` (so the kill lands mid-run, wherever the process is: reading, writing,
+    checkpointing or deleting), a random moment up to 50 ms after it saw the growth.
+    True if it was killed, False if it finished first (with exit status 0).
+
+    Growth, not time, decides the moment: a run on a fast machine cannot finish before
+    the kill, and one on a loaded machine is not killed before it starts working.
+    """
+    proc = subprocess.Popen(argv, env=aws.env(), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    start, threshold = progress(), rng.randint(*between)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if progress() - start >= threshold:
+            time.sleep(rng.uniform(0, 0.05))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            assert proc.stderr is not None
+            proc.stderr.close()
+            return True
+        time.sleep(0.005)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr.decode(errors="replace")
+    return False

@@ -7,46 +7,17 @@ The kill moments come from a seeded generator, so a failure can be replayed.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
 import time
 from pathlib import Path
 
-from aws_harness import REPO, Aws, drain_bodies, read_jsonl
+from aws_harness import Aws, drain_bodies, file_size, read_jsonl, run_and_kill
 from aws_logdata import BASE_MS, audit_line, error_lines, errors, statements
 
 from pgaudit_parse.aws.cloudwatch import INITIAL_SPAN_MS
 
 KILLS = 4
 PER_STREAM = 3000
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else 0
-
-
-def _run_and_kill(aws: Aws, argv: list[str], out: Path, rng: random.Random) -> bool:
-    """Start the CLI and SIGKILL it once its output has grown by a random amount (so the
-    kill lands mid-run, wherever the process is: reading, writing, checkpointing or
-    deleting). True if it was killed, False if it finished first."""
-    proc = subprocess.Popen(argv, env=aws.env(), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    baseline, threshold = _size(out), rng.randint(20_000, 300_000)
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        if _size(out) - baseline >= threshold:
-            time.sleep(rng.uniform(0, 0.05))
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            proc.stderr.close()
-            return True
-        time.sleep(0.005)
-    stderr = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert proc.wait(timeout=10) == 0, stderr
-    return False
 
 
 def test_cloudwatch_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
@@ -70,7 +41,8 @@ def test_cloudwatch_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
     out, checkpoint = tmp_path / "out.jsonl", tmp_path / "cp.json"
     argv = aws.argv("cloudwatch", "--log-group", group, "--from-beginning", "--format",
                     "events", "--checkpoint", str(checkpoint), "--output", str(out))
-    kills = sum(_run_and_kill(aws, argv, out, rng) for _ in range(KILLS))
+    kills = sum(run_and_kill(aws, argv, file_size(out), (20_000, 300_000), rng)
+                for _ in range(KILLS))
     assert kills >= 3, "the runs should have been interrupted"
     started = time.monotonic()
     result = aws.cli(*argv[3:-2])
@@ -107,7 +79,8 @@ def test_sqs_consumer_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     argv = aws.argv("sqs", "--queue-url", url, "--wait-seconds", "3", "--format", "events",
                     "--output", str(out))
-    kills = sum(_run_and_kill(aws, argv, out, rng) for _ in range(KILLS))
+    kills = sum(run_and_kill(aws, argv, file_size(out), (20_000, 300_000), rng)
+                for _ in range(KILLS))
     assert kills >= 3, "the runs should have been interrupted"
     time.sleep(2)  # the killed runs' batches become visible again
     result = aws.cli(*argv[3:-2])
@@ -118,25 +91,6 @@ def test_sqs_consumer_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
     print(f"sqs: {kills} kills, {duplicates} duplicates")
     assert duplicates <= kills * 10 * per_message, (kills, duplicates)
     assert aws.queue_depth(url) == (0, 0)
-
-
-def _run_and_kill_after(aws: Aws, argv: list[str], rng: random.Random, low: float,
-                        high: float) -> bool:
-    """Start the CLI and SIGKILL it after a random time (for commands whose output is a
-    queue, not a file). True if it was killed, False if it finished first."""
-    proc = subprocess.Popen(argv, env=aws.env(), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        proc.wait(timeout=rng.uniform(low, high))
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
-        return True
-    stderr = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert proc.returncode == 0, stderr
-    return False
 
 
 def _drain_events(aws: Aws, url: str) -> list[dict]:
@@ -177,8 +131,13 @@ def test_forward_killed_and_restarted(aws: Aws) -> None:
         aws.put(group, stream, events)
     argv = aws.argv("forward", "--log-group", group, "--queue-url", url, "--from-beginning",
                     "--lag", "0", "--checkpoint-parameter", parameter, "--page-size", "200")
-    kills = sum(_run_and_kill_after(aws, argv, rng, 0.5, 1.3) for _ in range(KILLS))
-    assert kills >= 2, "the runs should have been interrupted"
+    # The whole log goes out in about ten messages: each run is killed once one to three
+    # more have reached the queue, so at least three of the four runs die mid-run.
+    def sent() -> int:
+        return sum(aws.queue_depth(url))
+
+    kills = sum(run_and_kill(aws, argv, sent, (1, 3), rng) for _ in range(KILLS))
+    assert kills >= 3, "the runs should have been interrupted"
     result = aws.cli(*argv[3:-2])
     assert result.returncode == 0, result.stderr
     got = _drain_events(aws, url)
@@ -211,7 +170,8 @@ def test_sqs_seed_bodies_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     argv = aws.argv("sqs", "--queue-url", url, "--wait-seconds", "2", "--format", "events",
                     "--reorder-window", "0.05", "--output", str(out))
-    kills = sum(_run_and_kill(aws, argv, out, rng) for _ in range(KILLS))
+    kills = sum(run_and_kill(aws, argv, file_size(out), (20_000, 300_000), rng)
+                for _ in range(KILLS))
     assert kills >= 2, "the runs should have been interrupted"
     time.sleep(2.5)
     result = aws.cli(*argv[3:-2])

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_harness import REPO, Aws, read_jsonl
+from aws_harness import Aws, file_size, read_jsonl, run_and_kill
 from aws_logdata import BASE_MS, audit_line, error_lines, prefix, statements
 
 from pgaudit_parse import parse_lines
@@ -187,28 +184,6 @@ def test_fifo_other_group_proceeds_while_one_waits(aws: Aws) -> None:
     assert aws.queue_depth(url) == (0, 0)
 
 
-def _run_and_kill(aws: Aws, argv: list[str], out: Path, rng: random.Random) -> bool:
-    """Start the CLI and SIGKILL it once its output has grown by a random amount (mid-run:
-    receiving, writing, giving a message back or deleting). True if it was killed."""
-    proc = subprocess.Popen(argv, env=aws.env(), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    size = out.stat().st_size if out.exists() else 0
-    threshold = rng.randint(5_000, 80_000)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if (out.stat().st_size if out.exists() else 0) - size >= threshold:
-            time.sleep(rng.uniform(0, 0.05))
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            assert proc.stderr is not None
-            proc.stderr.close()
-            return True
-        time.sleep(0.005)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
-    return False
-
-
 def test_fifo_consumer_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
     """``sqs`` on a FIFO queue of seed bodies (ERROR and STATEMENT in messages of their
     own) killed with SIGKILL at random moments, then run to the end: nothing is lost.
@@ -232,7 +207,7 @@ def test_fifo_consumer_killed_and_restarted(aws: Aws, tmp_path: Path) -> None:
                     "--output", str(out), "--errors", str(dead))
     kills = 0
     for _ in range(4):
-        kills += _run_and_kill(aws, argv, out, rng)
+        kills += run_and_kill(aws, argv, file_size(out), (5_000, 80_000), rng)
         time.sleep(2.5)  # what the killed run had in flight becomes visible again
     assert kills >= 2, "the runs should have been interrupted"
     result = aws.cli(*argv[3:-2])
