@@ -243,8 +243,8 @@ class _Pending:
         self.parts: dict[tuple[int, int], _Part] | None = None
         if ids is not None and isinstance(event, AuditEvent):
             self.parts = {ids: (event.audit.class_, event.audit.command)}
-        #: the SQL of the simple-query ``statement:`` line that showed it, if one did (see
-        #: :func:`_rule_action`)
+        #: the SQL of the ``statement:`` or ``execute`` line that started it, if one did
+        #: (see :func:`_rule_action`)
         self.simple: str | None = None
 
     def shows(self, sql: str) -> bool:
@@ -347,10 +347,10 @@ def _rule_action(item: _Pending, event: AuditEvent, sql: str) -> bool:
     ALSO ...``) on the statement of a pending execution? PostgreSQL runs a rule's actions
     as queries of their own, and pgAudit gives each a statement id of its own with the
     client's text, as if the client had run the statement again. Told apart only when a
-    simple-query ``statement:`` line of that one statement (``log_statement``) started
-    the execution: a client's next execution would have its own ``statement:`` line (or,
-    over the extended protocol, its ``execute`` line first, except a SELECT's: logged at
-    Bind, hence never taken for an action)."""
+    ``log_statement`` line of that one statement (``statement:``, or an extended-protocol
+    ``execute``) started the execution: a client's next execution has its own line first
+    (except an extended-protocol SELECT's, logged by pgAudit at Bind: a SELECT is never
+    taken for an action)."""
     audit = event.audit
     return (item.simple is not None and audit.substatement_id == 1
             and audit.command != "SELECT" and sql != _PREVIOUSLY_LOGGED
@@ -682,6 +682,7 @@ class ExecutionGrouper:
                 self._release(session, _complete(pending, found), out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
+                found.simple = sql
                 return
             # or of a SELECT whose pgAudit line came already (written at Bind)
             found = next((p for p in reversed(pending) if not p.query
@@ -694,8 +695,9 @@ class ExecutionGrouper:
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, _complete(pending), out)
         item = _Pending(event, sql, "statement")
-        if event.message.startswith("statement: "):
-            item.simple = sql
+        # (an extended-protocol execute line shows one statement; a SELECT's came after
+        # its pgAudit line, at Bind, and is not here)
+        item.simple = sql
         self._append(session, item, out)
 
     def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
