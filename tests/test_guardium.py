@@ -251,6 +251,23 @@ def test_an_sql_level_execute_and_its_misc_line_are_one_record() -> None:
                                   ("EXECUTE other(1);", None, 0)]
 
 
+@pytest.mark.parametrize("statement_line", [True, False])
+def test_a_block_running_more_statements_than_are_held_keeps_its_own_time(
+        statement_line: bool) -> None:
+    # log_duration: one textless duration per query string, after everything the block ran
+    do = "do $$ begin for i in 1..100 loop insert into t values (i); end loop; end $$"
+    records = records_of(
+        ([RDS + f"LOG:  statement: {do}"] if statement_line else [])
+        + [RDS + f"LOG:  AUDIT: SESSION,1,1,FUNCTION,DO,,,\"{do}\",<none>"]
+        + [RDS + f"LOG:  AUDIT: SESSION,1,{n},WRITE,INSERT,,,insert into t values (i),<none>"
+           for n in range(2, 102)]
+        + [RDS + "LOG:  duration: 4.339 ms"])
+    assert len(records) == 101
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records
+            if r["executionTime"] is not None or "insert" not in r["data"]["originalSqlCommand"]
+            ] == [(do, 4339)]
+
+
 def test_an_auto_explain_plan_is_no_record_and_no_time() -> None:
     records = records_of([
         RDS + "LOG:  statement: select * from t;",

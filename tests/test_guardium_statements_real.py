@@ -111,6 +111,10 @@ CASES: dict[str, str] = {
     "explain": "EXPLAIN ANALYZE SELECT * FROM t;\n"
                "EXPLAIN ANALYZE CREATE TABLE t5 AS SELECT * FROM t;",
     "insert-select": "INSERT INTO t SELECT * FROM t WHERE id = 5;",
+    # more statements than an execution waits for per session (64): the block and the call
+    # keep their own time, none of their statements takes it
+    "big-loop": "DO $$ BEGIN FOR i IN 1..100 LOOP INSERT INTO lg VALUES ('l'); END LOOP; END $$;\n"
+                "SELECT count(fw(g)) FROM generate_series(1000, 1099) g;",
     "catalog": "\\d t\n\\dt\nSELECT count(*) FROM pg_class;",
     "slow": "SELECT pg_sleep(0.01);\nCREATE TABLE t6 AS SELECT pg_sleep(0.01);\n"
             "CREATE TABLE t7 AS SELECT 1 AS a, pg_sleep(0.01)::text AS b;\nSELECT fw(50);",
