@@ -31,6 +31,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,13 +122,15 @@ CASES: dict[str, str] = {
 }
 #: sessions over TCP (the others use the unix socket: ``[local]``)
 HOSTS = {"set-role": "127.0.0.1", "select-f": "::1", "ctas": "127.0.0.1"}
+#: the csvlog rows, the records of the stderr log, and where the run's logs are
+Run = tuple[list[CsvLogRow], list[dict[str, Any]], Path]
 PGBENCH = ("INSERT INTO t VALUES (1, 'b');\nSELECT * FROM t WHERE id = 2;\nSELECT fw(3);\n"
            "INSERT INTO rr VALUES (3);\n")
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[tuple[list[CsvLogRow], list[dict[str, Any]]]]:
+        ) -> Iterator[Run]:
     out = tmp_path_factory.mktemp(f"statements-{request.param}")
     with PgServer(settings={**BASE, **CONFIGS[request.param]}) as pg:
         pg.run_sql(SETUP, application_name="setup")
@@ -148,11 +151,18 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         log = out / "postgresql.log"
         log.write_bytes(pg.stderr_log_path.read_bytes())
         rows = list(read_csvlog(pg.csv_log_path))
+        for path, name in ((pg.csv_log_path, "postgresql.csv"),
+                           (pg.json_log_path, "postgresql.json")):
+            (out / name).write_bytes(path.read_bytes())
+    yield rows, records_of(log), out
+
+
+def records_of(path: Path) -> list[dict[str, Any]]:
     proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--prefix", PREFIX,
-                           "--values", "postgres", str(log)],
+                           "--values", "postgres", str(path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    yield rows, [json.loads(line) for line in proc.stdout.splitlines()]
+    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 #: a client statement: log_statement's line, or (without it) the duration line of a
@@ -209,9 +219,9 @@ def got(records: list[dict[str, Any]], app: str) -> tuple[Counter[str], int]:
 
 @pytest.mark.parametrize("app", sorted(CASES))
 def test_one_record_per_statement_execution(
-        request: pytest.FixtureRequest, run: tuple[list[CsvLogRow], list[dict[str, Any]]],
+        request: pytest.FixtureRequest, run: Run,
         app: str) -> None:
-    rows, records = run
+    rows, records, _ = run
     want = expected(rows, app)
     assert sum(want[0].values()) > 0
     if app == "rule" and CONFIGS[request.node.callspec.params["run"]].get(
@@ -224,9 +234,9 @@ def test_one_record_per_statement_execution(
 
 
 def test_one_record_per_extended_protocol_execution(
-        request: pytest.FixtureRequest, run: tuple[list[CsvLogRow], list[dict[str, Any]]]
+        request: pytest.FixtureRequest, run: Run
         ) -> None:
-    rows, records = run
+    rows, records, _ = run
     want = expected(rows, "pgbench")
     # 2 modes x 2 transactions x 4 statements, and fw's INSERT once per call
     assert want == (Counter({s: 4 for s in PGBENCH.splitlines()}
@@ -269,12 +279,12 @@ def timed_key(rows: list[CsvLogRow], app: str) -> Counter[tuple[str, int, int]]:
 
 @pytest.mark.parametrize("app", sorted(set(CASES) - {"prepare", "catalog"}))
 def test_the_record_has_the_time_and_rows_of_the_whole_execution(
-        request: pytest.FixtureRequest, run: tuple[list[CsvLogRow], list[dict[str, Any]]],
+        request: pytest.FixtureRequest, run: Run,
         app: str) -> None:
     config = CONFIGS[request.node.callspec.params["run"]]
     if "log_min_duration_statement" not in config or config.get("log_statement") == "none":
         return  # (this configuration logs no durations and rows, or no statement lines)
-    rows, records = run
+    rows, records, _ = run
     want = timed_key(rows, app)
     client = {s for r in rows if r.application_name == app
               and (s := _client_statement(r)) is not None}
@@ -290,11 +300,11 @@ def test_the_record_has_the_time_and_rows_of_the_whole_execution(
 
 @pytest.mark.parametrize("app", sorted(CASES))
 def test_every_record_has_its_sessions_client_user_and_program(
-        run: tuple[list[CsvLogRow], list[dict[str, Any]]], app: str) -> None:
+        run: Run, app: str) -> None:
     """The client address and port, the user (the one who logged in: ``SET ROLE`` and
     ``SET SESSION AUTHORIZATION`` change neither ``%u`` nor the csvlog's user), the
     program and the session of every record are its session's, as the csvlog says."""
-    rows, records = run
+    rows, records, _ = run
     sessions = {(str(r.process_id), r.user_name, r.client_host, r.client_port)
                 for r in rows if r.application_name == app
                 and r.backend_type == "client backend"}
@@ -307,3 +317,15 @@ def test_every_record_has_its_sessions_client_user_and_program(
             r["sessionLocator"]["clientIp"], r["sessionLocator"]["clientPort"],
             r["sessionLocator"]["clientIpv6"]) for r in records if r["appUserName"] == app}
     assert got == {want}
+
+
+def _executions(records: list[dict[str, Any]]) -> Counter[tuple[str, str, int, int]]:
+    return Counter((r["appUserName"], r["data"]["originalSqlCommand"], r["recordsAffected"],
+                    r["executionTime"] is None) for r in records if r.get("data"))
+
+
+@pytest.mark.parametrize("name", ["postgresql.csv", "postgresql.json"])
+def test_the_csvlog_and_jsonlog_of_the_run_give_the_same_executions(
+        run: Run, name: str) -> None:
+    _, records, out = run
+    assert _executions(records_of(out / name)) == _executions(records)
