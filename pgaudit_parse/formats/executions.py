@@ -13,6 +13,14 @@ not per line. The rule, stated once:
   pgAudit executions of the session (sub-statements share their parent's statement id).
   The same ids with other SQL or from another client port are a new backend on a reused
   pid (no connection line between them): they end everything its predecessor left open.
+* **Parts of one execution**: pgAudit logs some single executions as several lines of one
+  statement id with substatement ids of their own: ``CREATE TABLE AS`` (``SELECT INTO``,
+  materialized views, ``COPY (query)``, ``DECLARE CURSOR``) after its query's ``SELECT``,
+  the ``FUNCTION,EXECUTE`` line of each function a statement calls, an SQL-level
+  ``EXECUTE``'s MISC line. They join the execution whose text they show (see
+  :func:`_part_of`). A rule's action has a statement id of its own and the client's text:
+  it joins the execution a ``log_statement`` line started (see :func:`_rule_action`).
+  auto_explain's ``duration: ... plan:`` lines are no execution and carry no time.
 * **Durations** (``log_min_duration_statement``) join the pending execution of the same
   session whose SQL they show (password literals aside: pgAudit hides them). The
   ``parse`` and ``bind`` phases of an extended-protocol statement come before its
