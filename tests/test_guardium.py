@@ -268,6 +268,17 @@ def test_a_block_running_more_statements_than_are_held_keeps_its_own_time(
             ] == [(do, 4339)]
 
 
+def test_the_same_statement_on_a_reused_pid_is_no_rule_action() -> None:
+    # (no connection lines logged, the socket: no port) a new backend numbers from 1 again
+    local = "2026-11-25 16:05:01 UTC:[local]:alice@shop:[4242]:"
+    records = records_of([
+        local + "LOG:  statement: insert into rr values (1);",
+        local + "LOG:  AUDIT: SESSION,5,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        local + "LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+    ])
+    assert len(records) == 2
+
+
 def test_an_auto_explain_plan_is_no_record_and_no_time() -> None:
     records = records_of([
         RDS + "LOG:  statement: select * from t;",

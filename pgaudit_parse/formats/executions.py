@@ -358,11 +358,14 @@ def _rule_action(item: _Pending, event: AuditEvent, sql: str) -> bool:
     ``log_statement`` line of that one statement (``statement:``, or an extended-protocol
     ``execute``) started the execution: a client's next execution has its own line first
     (except an extended-protocol SELECT's, logged by pgAudit at Bind: a SELECT is never
-    taken for an action)."""
+    taken for an action). Its statement id comes after the execution's (a lower one is a
+    new backend on a reused pid, numbering from 1 again)."""
     audit = event.audit
     return (item.simple is not None and audit.substatement_id == 1
             and audit.command != "SELECT" and sql != _PREVIOUSLY_LOGGED
             and _same_text(item.sql, sql) and _same_client(item, event)
+            and item.parts is not None
+            and audit.statement_id > max(ids[0] for ids in item.parts)
             and len(_statements_of(item.simple)) == 1)
 
 
