@@ -427,21 +427,21 @@ def _waits_for_execution(item: _Pending) -> bool:
     return item.source == "duration" and not item.final
 
 
-def _first_to_release(pending: list[_Pending]) -> _Pending:
+def _first_to_release(pending: list[_Pending]) -> tuple[_Pending, bool]:
     """The execution to write when a session holds more than it may: the oldest that its
     statement's later lines are not waiting for. Not the first of its statement id (the
     top-level statement: a DO block or a function call, whose duration and other parts
     come after everything it runs, which may be thousands of statements), not a query
     string's own execution (``log_statement``'s), not a parse waiting for its execution;
-    the oldest of all if every one is such."""
+    the oldest of all if every one is such (then True: it waited for more lines)."""
     seen: set[int] = set()
     for item in pending:
         first = item.ids is not None and item.ids[0] not in seen
         if item.ids is not None:
             seen.add(item.ids[0])
         if not (first or item.query or _waits_for_execution(item)):
-            return item
-    return pending[0]
+            return item, False
+    return pending[0], not pending[0].final
 
 
 def _complete(pending: list[_Pending], but: _Pending | None = None) -> list[_Pending]:
@@ -786,8 +786,10 @@ class ExecutionGrouper:
         self._held += 1
         self._held_bytes += item.size
         if len(session.pending) > self.max_per_session:
-            self.released_early += 1
-            self._release(session, [_first_to_release(session.pending)], out)
+            victim, waited = _first_to_release(session.pending)
+            if waited:
+                self.released_early += 1  # (what a block ran gets no time: not early)
+            self._release(session, [victim], out)
         while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
                 and self._sessions:
             oldest = next(iter(self._sessions))
