@@ -398,6 +398,34 @@ def test_held_records_are_bounded_in_count_and_time() -> None:
     assert builder.add(audit) == [] and len(builder.add(later)) == 1
 
 
+@pytest.mark.parametrize("duration", [
+    "duration: 400012.500 ms  statement: select pg_sleep(400)",  # log_min_duration_statement
+    "duration: 400012.500 ms",  # log_duration, log_statement showed it
+])
+def test_a_statement_running_longer_than_an_execution_waits_is_still_one_record(
+        duration: str) -> None:
+    # Session 1's statement runs 400 s while session 2 works: its record is written when
+    # the wait (300 s of log time) is over, and its duration line, 400 s later, must not
+    # make a second record of it (it made one with the time: two for one execution).
+    def at(clock: str, pid: int, text: str) -> str:
+        return f"2026-11-25 16:{clock} UTC:10.0.0.{pid}(5000{pid}):u@d:[{pid}]:LOG:  {text}"
+    builder = RecordBuilder()
+    lines = [at("00:00", 1, "statement: select pg_sleep(400)"),
+             at("00:00", 1, "AUDIT: SESSION,1,1,READ,SELECT,,,select pg_sleep(400),<none>"),
+             *(at(f"0{m}:00", 2, f"AUDIT: SESSION,{m},1,READ,SELECT,,,select {m},<none>")
+               for m in range(1, 7)),
+             at("06:40", 1, duration),
+             at("06:41", 1, "statement: select pg_sleep(400)"),
+             at("06:41", 1, "AUDIT: SESSION,2,1,READ,SELECT,,,select pg_sleep(400),<none>"),
+             at("06:41", 1, "duration: 1.000 ms  statement: select pg_sleep(400)"
+                if "statement" in duration else "duration: 1.000 ms")]
+    records = [r for e in pp.parse_lines(lines) for r in builder.add(e)] + builder.flush()
+    mine = [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records
+            if r["sessionId"] == "1"]
+    assert mine == [("select pg_sleep(400)", None), ("select pg_sleep(400)", 1000)]
+    assert builder.released_early == 1  # (the CLI warns: written before its duration)
+
+
 # -- the conformance cases taken from the connector's own tests ---------------------------
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "fixtures" / "guardium-connector"

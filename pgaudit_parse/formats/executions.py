@@ -97,6 +97,11 @@ __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logg
            "prepared_statement",
            "INT_MAX"]
 
+#: How many sessions' late executions (and how many characters of their SQL) are
+#: remembered, and the longest SQL remembered (see ExecutionGrouper._remember_late)
+_LATE_SESSIONS: Final = 1024
+_LATE_CHARS: Final = 4 << 20
+_LATE_TEXT_MAX: Final = 64 << 10
 #: Guardium's ``Record.executionTime`` is a Java Integer.
 INT_MAX: Final = 2**31 - 1
 _REDACTED: Final = "<REDACTED>"
@@ -506,6 +511,9 @@ class ExecutionGrouper:
         #: (see :func:`_part_of`) of a (class, command) none of its lines had (the ``CREATE
         #: TABLE AS`` after its query's ``SELECT``)? Counters per class and command count it.
         self.part = False
+        #: sessions whose untimed executions were written for being idle too long
+        self._late: OrderedDict[SessionKey, list[str]] = OrderedDict()
+        self._late_chars = 0
 
     # -- public ------------------------------------------------------------------------
 
@@ -515,6 +523,9 @@ class ExecutionGrouper:
         stamp = event.timestamp
         if stamp is not None and self._sessions:
             self._expire(stamp, out)
+        if self._late and not isinstance(event, DurationEvent):
+            # the session wrote something else: its late statement ended without a duration
+            self._forget_late(session_key(event))
         if isinstance(event, AuditEvent):
             self._audit(event, out)
         elif isinstance(event, DurationEvent):
@@ -626,6 +637,8 @@ class ExecutionGrouper:
         session = self._sessions.get(key)
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
+            if session is None and self._late:
+                self._late_duration(key, None, None)
             if session is not None:
                 pending = session.pending
                 item = next((p for p in reversed(pending) if not p.final and p.query),
@@ -674,6 +687,10 @@ class ExecutionGrouper:
             # MISC class, the EXECUTE has a line of its own, found above)
             found = next((p for p in open_ if p.source == "audit"
                           and same_sql(p.sql, prepared)), None)
+        if found is None and self._late and not pending and self._late_duration(
+                key, sql, prepared):
+            self._drop_if_empty(key, session)
+            return
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
@@ -839,4 +856,38 @@ class ExecutionGrouper:
                 return
             if idle <= self.max_wait:
                 return
+            untimed = [p.sql for p in session.pending
+                       if not p.final and not _waits_for_execution(p)]
+            if untimed:
+                self._remember_late(key, untimed)
             self._release_session(key, out)
+
+    def _remember_late(self, key: SessionKey, texts: list[str]) -> None:
+        """A session's untimed executions written because it was idle too long: a
+        statement may run longer than that, and its duration line then comes after its
+        record. Remembered (bounded) so that the line makes no second record of it."""
+        late = self._late
+        kept = [t for t in texts if len(t) <= _LATE_TEXT_MAX]
+        old = late.pop(key, [])
+        self._late_chars += sum(map(len, kept)) - sum(map(len, old))
+        late[key] = kept
+        while late and (len(late) > _LATE_SESSIONS or self._late_chars > _LATE_CHARS):
+            _, gone = late.popitem(last=False)
+            self._late_chars -= sum(map(len, gone))
+
+    def _late_duration(self, key: SessionKey, sql: str | None, prepared: str | None) -> bool:
+        """Is a duration line that joins nothing the duration of an execution written
+        already (see :meth:`_remember_late`)? Then it is counted as written early."""
+        texts = self._late.get(key)
+        if texts is None or (sql is not None and not any(
+                same_sql(t, sql) or (prepared is not None and same_sql(t, prepared))
+                for t in texts)):
+            return False
+        self._forget_late(key)
+        self.released_early += 1
+        return True
+
+    def _forget_late(self, key: SessionKey) -> None:
+        gone = self._late.pop(key, None)
+        if gone is not None:
+            self._late_chars -= sum(map(len, gone))
