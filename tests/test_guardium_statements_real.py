@@ -329,3 +329,33 @@ def test_the_csvlog_and_jsonlog_of_the_run_give_the_same_executions(
         run: Run, name: str) -> None:
     _, records, out = run
     assert _executions(records_of(out / name)) == _executions(records)
+
+
+@pytest.mark.parametrize("log_statement", ["none", "all"])
+def test_a_statement_longer_than_the_wait_is_one_record(
+        tmp_path: Path, log_statement: str) -> None:
+    """A statement that runs longer than an execution waits for its lines (``max_wait``,
+    here 1 s of log time) while another session works: its duration line, written when
+    it ends, makes no second record of it."""
+    import threading
+
+    import pgaudit_parse as pp
+    from pgaudit_parse.formats.guardium import RecordBuilder
+
+    with PgServer(settings={**BASE, "log_statement": log_statement,
+                            "log_min_duration_statement": "0"}) as pg:
+        slow = threading.Thread(target=pg.run_sql, args=("SELECT pg_sleep(2.5);",),
+                                kwargs={"application_name": "slow"})
+        slow.start()
+        pg.run_sql("".join(f"SELECT {n}, pg_sleep(0.3);\n" for n in range(10)),
+                   application_name="busy")
+        slow.join()
+        pg.stop()
+        log = tmp_path / "postgresql.log"
+        log.write_bytes(pg.stderr_log_path.read_bytes())
+    builder = RecordBuilder(max_wait=1.0, values="postgres")
+    records = [r for e in pp.parse_file(log, prefix=PREFIX) for r in builder.add(e)]
+    records += builder.flush()
+    assert [r["data"]["originalSqlCommand"] for r in records
+            if r["appUserName"] == "slow"] == ["SELECT pg_sleep(2.5);"]
+    assert builder.released_early == 1
