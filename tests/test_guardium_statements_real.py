@@ -29,6 +29,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,9 @@ from typing import Any
 import pytest
 from csvlog import CsvLogRow, audit_fields, read_csvlog
 from pgserver import PgServer
+
+import pgaudit_parse as pp
+from pgaudit_parse.formats.guardium import RecordBuilder
 
 pytestmark = pytest.mark.pg
 
@@ -337,11 +341,6 @@ def test_a_statement_longer_than_the_wait_is_one_record(
     """A statement that runs longer than an execution waits for its lines (``max_wait``,
     here 1 s of log time) while another session works: its duration line, written when
     it ends, makes no second record of it."""
-    import threading
-
-    import pgaudit_parse as pp
-    from pgaudit_parse.formats.guardium import RecordBuilder
-
     with PgServer(settings={**BASE, "log_statement": log_statement,
                             "log_min_duration_statement": "0"}) as pg:
         slow = threading.Thread(target=pg.run_sql, args=("SELECT pg_sleep(2.5);",),
