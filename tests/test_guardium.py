@@ -426,6 +426,17 @@ def test_a_statement_running_longer_than_an_execution_waits_is_still_one_record(
     assert builder.released_early == 1  # (the CLI warns: written before its duration)
 
 
+def test_a_long_statement_of_the_only_active_session_keeps_its_time() -> None:
+    # nothing else was logged while it ran: its own duration line ends the wait
+    p = "2026-11-25 16:{} UTC:10.0.0.1(50001):u@d:[1]:LOG:  "
+    records = records_of([
+        p.format("00:00") + "AUDIT: SESSION,1,1,READ,SELECT,,,select pg_sleep(400),<none>",
+        p.format("06:40") + "duration: 400012.500 ms  statement: select pg_sleep(400)",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("select pg_sleep(400)", 400012500)]
+
+
 # -- the conformance cases taken from the connector's own tests ---------------------------
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "fixtures" / "guardium-connector"

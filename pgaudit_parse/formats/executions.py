@@ -522,7 +522,7 @@ class ExecutionGrouper:
         out: list[Execution | Event] = []
         stamp = event.timestamp
         if stamp is not None and self._sessions:
-            self._expire(stamp, out)
+            self._expire(stamp, event, out)
         if self._late and not isinstance(event, DurationEvent):
             # the session wrote something else: its late statement ended without a duration
             self._forget_late(session_key(event))
@@ -842,9 +842,12 @@ class ExecutionGrouper:
         if not session.pending:
             self._sessions.pop(key, None)
 
-    def _expire(self, now: datetime, out: list[Execution | Event]) -> None:
-        """Release sessions that wrote nothing for ``max_wait`` seconds of log time."""
+    def _expire(self, now: datetime, event: Event, out: list[Execution | Event]) -> None:
+        """Release sessions that wrote nothing for ``max_wait`` seconds of log time (not
+        the session of ``event``: its line says it is alive, and it may be the duration
+        of a statement that ran that long)."""
         sessions = self._sessions
+        current: SessionKey | None = None
         while sessions:
             key, session = next(iter(sessions.items()))
             seen = session.last_seen
@@ -856,6 +859,12 @@ class ExecutionGrouper:
                 return
             if idle <= self.max_wait:
                 return
+            if current is None:
+                current = session_key(event)
+            if key == current:
+                sessions.move_to_end(key)
+                session.last_seen = now
+                continue
             untimed = [p.sql for p in session.pending
                        if not p.final and not _waits_for_execution(p)]
             if untimed:
