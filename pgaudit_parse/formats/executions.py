@@ -599,7 +599,9 @@ class ExecutionGrouper:
                     if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
                         item.rows = audit.rows
                     return
-                if parts is not None and any(k[0] == statement_id for k in parts):
+                if parts is not None and ((item.ids is not None and item.ids[0] == statement_id)
+                                          or (len(parts) > 1 and any(
+                                              k[0] == statement_id for k in parts))):
                     if _part_of(item, event, sql):
                         part_of = item
                 elif item.ids and item.ids[0] != statement_id:
