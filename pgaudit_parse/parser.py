@@ -254,20 +254,26 @@ def _before_prefix_change(sample: list[str]) -> list[str]:
     return sample
 
 
-def read_sample(stream: Iterator[T], text: Callable[[T], str]) -> list[T]:
+def read_sample(stream: Iterator[T], text: Callable[[T], str], head: list[T] | None = None,
+                enough: Callable[[], bool] | None = None) -> list[T]:
     """The first lines of a stream that ``"auto"`` looks at (the caller keeps them).
 
     :data:`AUTO_SAMPLE_LINES` lines; when those hold only background-process lines (a
     server's start, checkpoints: they cannot tell prefixes apart), reading goes on, in
     steps of that size, until a line of a client's session is seen, up to
-    :data:`AUTO_MAX_LINES` lines or :data:`AUTO_MAX_CHARS` characters.
+    :data:`AUTO_MAX_LINES` lines or :data:`AUTO_MAX_CHARS` characters. The lines go into
+    ``head`` (a new list if None) as they are read; reading stops early once ``enough()``
+    says so (a live input went quiet and the prefix was chosen with what had come).
     """
-    head: list[T] = []
+    if head is None:
+        head = []
     size = 0
     checked = 0
     limit = AUTO_SAMPLE_LINES
     for item in stream:
         head.append(item)
+        if enough is not None and enough():
+            break
         size += len(text(item))
         if len(head) < limit:
             continue
@@ -281,10 +287,15 @@ def read_sample(stream: Iterator[T], text: Callable[[T], str]) -> list[T]:
 
 def open_with_prefix(lines: Iterable[str | Line], prefix: str | LinePrefix,
                      timezone: str | None = None,
-                     on_choice: Callable[[PrefixChoice], None] | None = None
+                     on_choice: Callable[[PrefixChoice], None] | None = None,
+                     head: list[Line] | None = None,
+                     chosen: Callable[[], LinePrefix | None] | None = None
                      ) -> tuple[LinePrefix, Iterator[Line]]:
     """Compile ``prefix`` for these lines; ``"auto"`` looks at the first ones (which are
     kept, so the returned iterator still yields every line) and tells ``on_choice``.
+    ``head`` receives the sample as it is read; ``chosen()``, when it gives a prefix,
+    ends the sample: that prefix was chosen already (with the lines a live input had
+    given when it went quiet).
 
     >>> compiled, lines = open_with_prefix(["x [1] LOG:  a"], "x [%p] ")
     >>> compiled.spec, [line.text for line in lines]
@@ -293,8 +304,11 @@ def open_with_prefix(lines: Iterable[str | Line], prefix: str | LinePrefix,
     stream = to_lines(lines)
     if prefix != "auto":
         return resolve_prefix(prefix, [], timezone), stream
-    head = read_sample(stream, _text_of)
-    compiled = resolve_prefix("auto", [line.text for line in head], timezone, on_choice)
+    enough = None if chosen is None else (lambda: chosen() is not None)
+    head = read_sample(stream, _text_of, head, enough)
+    early = None if chosen is None else chosen()
+    compiled = early if early is not None else resolve_prefix(
+        "auto", [line.text for line in head], timezone, on_choice)
     return compiled, _chain(head, stream)
 
 

@@ -490,6 +490,13 @@ class OutputSink:
         if self.errors is not None:
             self.errors.write(_dumps(reject_to_json(reject, self.redact)) + "\n")
 
+    def push(self) -> None:
+        """Flush both streams, keeping held records (a live input went quiet: what is
+        complete is written, a record waiting for its execution's other lines waits on)."""
+        for stream in (self.out, self.errors):
+            if stream is not None:
+                stream.flush()
+
     def flush(self, durable: bool = False) -> None:
         """Write held records, flush both streams; with ``durable``, also fsync real files
         (call it before acknowledging input)."""

@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import select
 import stat
 import sys
 import unicodedata
@@ -55,6 +56,10 @@ __all__ = [
     "Replayed",
     "Watched",
     "read_bytes",
+    "Pauses",
+    "PauseFailed",
+    "LiveInput",
+    "would_wait_of",
 ]
 
 _CHUNK: Final = 1 << 20
@@ -397,8 +402,10 @@ def plain_file_lines(raw: IO[bytes], name: str, on_reject: Callable[[Reject], No
                        at_start=False, crlf=False)
 
 
-def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
-    """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so."""
+def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
+    """Open a path (or '-') for reading bytes, un-gzipping when the bytes say so. An input
+    that is not a regular file (a pipe, a FIFO, a socket, a terminal) is a
+    :class:`LiveInput` that takes ``pauses`` when it goes quiet."""
     # (the name goes into outputs: a path's undecodable bytes as backslash escapes)
     name = "<stdin>" if path == "-" else without_surrogates(path)
     if path == "-":
@@ -416,15 +423,28 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
             raise InputError(name, "permission denied") from None
         except OSError as exc:  # e.g. a symlink loop: "too many levels of symbolic links"
             cause = exc.strerror or "cannot open"
+            if _is_socket(path):  # (open() says "no such device or address")
+                cause = ("is a socket, not a file (connect to it and pipe what it sends: "
+                         "socat -u UNIX-CONNECT:PATH - | pgaudit-parse -)")
             raise InputError(name, cause[:1].lower() + cause[1:]) from None
+    live = _live(raw, name, path, pauses)
+    if live is not None:
+        raw = cast(IO[bytes], live)
     try:
         buffered: Any = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
         magic = buffered.peek(2)[:2]
+    except PauseFailed:
+        if path != "-":
+            raw.close()
+        raise
     except OSError as exc:
         if path != "-":
             raw.close()
         raise InputError(name, exc.strerror or "cannot read") from None
     if magic == b"\x1f\x8b":
+        if live is not None:
+            live.lines_known = False
+            live.at_line_end = True  # (unknown: what came is taken for whole lines)
         return cast(IO[bytes], gzip.GzipFile(fileobj=buffered)), name, True
     if path != "-" and isinstance(buffered, io.BufferedReader):
         try:
@@ -432,6 +452,169 @@ def _open_bytes(path: str) -> tuple[IO[bytes], str, bool]:
         except OSError:
             pass  # (not a file fstat can size: read as it is)
     return cast(IO[bytes], buffered), name, False
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+#: What a live input does when it goes quiet: ``(seconds, action)`` pairs in order of
+#: ``seconds``; each action is taken once the input has been quiet that long since its
+#: last bytes, and is told whether those ended a line (False: a line has begun, and its
+#: end is still to come; docs/live.md).
+Pauses = Sequence[tuple[float, Callable[[bool], None]]]
+
+
+class PauseFailed(Exception):
+    """An action of a pause failed (writing the output: a full disk, a closed pipe); it
+    is carried through the readers, which take an OSError for a failure to read, and
+    raised again as it was (``error``) by :func:`read_input` and its callers."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _live(raw: IO[bytes], name: str, path: str, pauses: Pauses) -> LiveInput | None:
+    """A :class:`LiveInput` over ``raw`` when it is not a regular file (or block device)."""
+    try:
+        fd = raw.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None  # (not a file descriptor: an object a test or a caller handed in)
+    if stat.S_ISDIR(mode):
+        if path != "-":
+            raw.close()
+        raise InputError(name, "is a directory")
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        return None
+    # (read from the descriptor: nothing has read from the file object before)
+    return LiveInput(fd, pauses, owned=raw if path != "-" else None)
+
+
+class _Readiness:
+    """Whether a read of a descriptor would return at once (bytes, or the end of the
+    input): poll(), which takes any descriptor number (select() only those under 1024)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._poll: Any = None
+        try:
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLIN | select.POLLPRI)
+        except (AttributeError, OSError, ValueError):
+            self._poll = None  # (no poll() on this system: select())
+
+    def __call__(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (None: as long as it takes) for it."""
+        try:
+            if self._poll is not None:
+                return bool(self._poll.poll(None if timeout is None else timeout * 1000))
+            return bool(select.select([self.fd], [], [], timeout)[0])
+        except (OSError, ValueError):
+            return True  # (a descriptor that cannot be watched: read it, as it comes)
+
+
+class LiveInput(io.BufferedIOBase):
+    """An input that is not a regular file (stdin from a pipe, a FIFO, a socket, a
+    terminal), read as its bytes come: each read returns what has arrived (at least one
+    byte, or none at its end) instead of waiting for a full buffer; before a read that
+    would wait, the ``pauses`` are taken, each once the input has been quiet for its
+    seconds (file mode writes what is complete; docs/live.md). The readers above it call
+    a read only once they have handed on everything read before, so a pause never comes
+    while bytes that arrived are held unread."""
+
+    def __init__(self, fd: int, pauses: Pauses = (), head: bytes = b"",
+                 owned: IO[bytes] | None = None) -> None:
+        super().__init__()
+        self._fd = fd
+        self._ready = _Readiness(fd)
+        self._pauses = sorted(pauses, key=lambda pause: pause[0])
+        self._head = head
+        self._owned = owned
+        self._ended = False
+        #: whether the bytes are lines (not gzip data, whose line ends cannot be seen)
+        self.lines_known = True
+        #: whether the input stopped at a line end (else a line has begun and its end
+        #: is still to come): what the pauses are told
+        self.at_line_end = True
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def would_wait(self) -> bool:
+        """Whether the next read would wait for the input (nothing has arrived)."""
+        return not self._head and not self._ended and not self._ready(0.0)
+
+    def _wait(self) -> None:
+        """Take the pauses while the input stays quiet; return once it has bytes (or
+        ends)."""
+        if self._ready(0.0):
+            return
+        waited = 0.0
+        for seconds, action in self._pauses:
+            if seconds > waited:
+                if self._ready(seconds - waited):
+                    return
+                waited = seconds
+            try:
+                action(self.at_line_end)
+            except Exception as exc:  # (carried through the readers, raised again as it was)
+                raise PauseFailed(exc) from None
+
+    def _read_fd(self, size: int) -> bytes:
+        self._wait()
+        while True:
+            try:
+                data = os.read(self._fd, size)
+            except BlockingIOError:  # a descriptor someone made non-blocking
+                self._ready(None)
+                continue
+            if not data:
+                self._ended = True
+            elif self.lines_known:
+                self.at_line_end = data[-1:] == b"\n"
+            return data
+
+    def peek(self, size: int = 0) -> bytes:
+        if not self._head and not self._ended:
+            self._head = self._read_fd(max(size, 1, _CHUNK))
+        while len(self._head) < size and not self._ended:
+            self._head += self._read_fd(_CHUNK)
+        return self._head
+
+    def read1(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = _CHUNK
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        if self._ended or size == 0:
+            return b""
+        return self._read_fd(size)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes, as they come (gzip reads with read(), and must not wait
+        for a full buffer); all of it when ``size`` is negative."""
+        if size is not None and size >= 0:
+            return self.read1(size)
+        parts: list[bytes] = []
+        while True:
+            data = self.read1(_CHUNK)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+        super().close()
 
 
 class Watched(io.BufferedIOBase):
@@ -500,6 +683,13 @@ class Replayed(io.BufferedIOBase):
     def readable(self) -> bool:
         return True
 
+    def would_wait(self) -> bool:
+        """Whether the next read would wait for a live input (False for any other)."""
+        if self._head or self._damage is not None:
+            return False
+        check = would_wait_of(self._raw)
+        return check is not None and check()
+
     def read1(self, size: int | None = -1) -> bytes:
         if self._head:
             if size is None or size < 0 or size >= len(self._head):
@@ -526,6 +716,20 @@ class Replayed(io.BufferedIOBase):
         super().close()
 
 
+def would_wait_of(raw: Any) -> Callable[[], bool] | None:
+    """``would_wait`` of the live input under ``raw`` (:class:`LiveInput`, maybe under a
+    :class:`Replayed` or a ``GzipFile``), or None when there is none (a regular file)."""
+    under = raw
+    for _ in range(4):  # (a GzipFile's file object is a _PaddedFile over the input)
+        check = getattr(under, "would_wait", None)
+        if check is not None:
+            return cast(Callable[[], bool], check)
+        under = getattr(under, "fileobj", None) or getattr(under, "file", None)
+        if under is None:
+            return None
+    return None
+
+
 def read_bytes(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None] | None = None,
                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
     """:func:`read_input` of an input already opened for reading bytes (un-gzipped; maybe
@@ -543,8 +747,10 @@ def read_bytes(raw: IO[bytes], name: str, on_reject: Callable[[Reject], None] | 
 
 
 def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
-               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Line]:
+               max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, pauses: Pauses = ()
+               ) -> Iterator[Line]:
     """Lines of one input (path, ``.gz``, ``-`` for stdin), whatever its kind.
+    ``pauses``: what to do when a live input (a pipe, a FIFO) goes quiet (docs/live.md).
 
     Input the source itself cannot place (see the module docstring) goes to ``on_reject``
     as a :class:`~.lines.Reject`; without ``on_reject``, the first such input raises
@@ -558,9 +764,11 @@ def read_input(path: str, on_reject: Callable[[Reject], None] | None = None,
     ['a', 'b\\rc']
     >>> os.unlink(f.name)
     """
-    raw, name, gzipped = _open_bytes(path)
+    raw, name, gzipped = _open_bytes(path, pauses)
     try:
         yield from read_bytes(raw, name, on_reject, max_line_bytes)
+    except PauseFailed as exc:
+        raise exc.error from None
     finally:
         if path != "-":
             raw.close()
@@ -593,7 +801,8 @@ _UTF16_32_BOMS: Final = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", 
 def text_problem(path: str) -> str | None:
     r"""Why ``path`` is not a UTF-8 text log, from its first bytes (after un-gzipping): text
     in UTF-16 or UTF-32, binary data (NUL bytes), or bytes mostly not UTF-8; None when it
-    looks like text, or cannot be read again (standard input is never read twice).
+    looks like text, or cannot be read again (standard input, a FIFO, a socket: what was
+    read is gone, and opening a FIFO again waits for another writer).
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("wb", delete=False) as f:
@@ -602,7 +811,7 @@ def text_problem(path: str) -> str | None:
     'UTF-16 text, not UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)'
     >>> os.unlink(f.name)
     """
-    if path == "-":
+    if path == "-" or not os.path.isfile(path):
         return None
     try:
         raw, _, _ = _open_bytes(path)
@@ -692,7 +901,14 @@ def plain_lines(chunks: _ByteChunks, name: str, on_reject: Callable[[Reject], No
     cut: bytes | None = None  # the start of an over-long line being skipped
     first = at_start
     cr_only: bool | None = None if at_start and crlf is None else False
+    would_wait = would_wait_of(chunks.raw)  # (a live input: a pipe, a FIFO)
     while True:
+        if empty_count and would_wait is not None and not pieces and not chunks.pending \
+                and would_wait():
+            # a live input went quiet after empty lines: their run ends here (it is not
+            # held until the next line comes)
+            on_reject(_empty_run(name, empty_from, empty_count))
+            empty_count = 0
         try:
             data = chunks.read()
             if cr_only is None:

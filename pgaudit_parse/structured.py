@@ -48,11 +48,14 @@ from .sources import (
     _CHUNK,
     DEFAULT_MAX_LINE_BYTES,
     InputError,
+    PauseFailed,
+    Pauses,
     Replayed,
     _open_bytes,
     _open_text,
     crlf_lines,
     read_bytes,
+    would_wait_of,
 )
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
@@ -586,16 +589,21 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
 
 
 def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None,
-                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, pauses: Pauses = ()
                     ) -> tuple[StructuredKind | None, Iterator[Line] | Iterator[LogEntry]]:
     """Open an input (path, ``.gz``, ``-``) and tell csvlog and jsonlog from the rest by
     content: ``(kind, entries)`` for a csvlog or jsonlog, ``(None, lines)`` otherwise
     (what :func:`~pgaudit_parse.sources.read_input` yields). Unreadable input raises
-    :class:`~pgaudit_parse.sources.InputError`, also mid-stream.
+    :class:`~pgaudit_parse.sources.InputError`, also mid-stream. ``pauses``: what to do
+    when a live input (a pipe, a FIFO) goes quiet (docs/live.md); the kind of a live
+    input is told from the bytes that have come when it first goes quiet.
     """
     # Sniffed from the bytes, which are then given back to the reader that follows: a
     # plain log is read from its own bytes (--max-line-bytes counts bytes of input).
-    raw, name, _ = _open_bytes(path)
+    try:
+        raw, name, _ = _open_bytes(path, pauses)
+    except PauseFailed as exc:
+        raise exc.error from None
     if on_reject is not None:
         on_reject = _shielded(on_reject)
     decode = codecs.getincrementaldecoder("utf-8")("backslashreplace").decode
@@ -611,6 +619,10 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
             data += more
             head += decode(more)
             kind = sniff_structured(head)
+    except PauseFailed as exc:
+        if path != "-":
+            raw.close()
+        raise exc.error from None
     except (OSError, EOFError, zlib.error) as exc:
         if path != "-":
             raw.close()
@@ -647,11 +659,16 @@ _BOM_BYTES: Final = "\ufeff".encode()
 def _read_some(raw: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
     """Up to ``size`` bytes, in small reads, and the damage met (a truncated ``.gz``)
     after some bytes: the reader that follows meets it there, and says how far it got.
-    Damage before any byte raises."""
+    Damage before any byte raises. A live input (a pipe) gives what has come, up to a
+    line end: no read waits once there are whole lines (the kind is told from whole
+    lines, never from a line's first bytes)."""
     read = getattr(raw, "read1", None) or raw.read
+    would_wait = would_wait_of(raw)
     parts: list[bytes] = []
     total = 0
     while total < size:
+        if parts and would_wait is not None and parts[-1].endswith(b"\n") and would_wait():
+            break
         try:
             piece = read(min(1 << 13, size - total))
         except (OSError, EOFError, zlib.error) as exc:
@@ -737,7 +754,7 @@ def _guarded(items: Iterator[Any], text: IO[Any], name: str, path: str) -> Itera
         yield from items
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(name, _cause(exc)) from None
-    except _RejectFailed as exc:  # the output's error, as it was: not this input's
+    except (_RejectFailed, PauseFailed) as exc:  # the output's error, as it was
         raise exc.error from None
     finally:
         if path != "-":

@@ -47,6 +47,13 @@ settings.register_profile(
     "pgaudit-dev", max_examples=100, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# "pgaudit-deep": a long randomized hunt, run by hand before a release or after a change to
+# the grammar or a fast path:
+#   PGAUDIT_HYPOTHESIS_PROFILE=pgaudit-deep pytest tests/test_fuzz_files.py
+settings.register_profile(
+    "pgaudit-deep", max_examples=5000, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 def profile_name() -> str:

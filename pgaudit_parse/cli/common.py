@@ -282,6 +282,20 @@ def _identity(path: str) -> tuple[str, object]:
     return "other", path
 
 
+_DESCRIPTOR_PATH: Final = re.compile(r"/(?:proc/(?:self|\d+)|dev)/fd/(\d+)")
+
+
+def _closed_descriptor(path: str) -> str | None:
+    """Why a path that names a descriptor (``/dev/stdin``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``) is missing: the descriptor is closed (``<&-``); else None."""
+    match = _DESCRIPTOR_PATH.fullmatch(os.path.realpath(path))
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return ("standard input is closed" if number == 0
+            else f"file descriptor {number} is not open")
+
+
 def _missing(path: str) -> bool:
     """True when ``path`` does not exist (not: cannot be looked up for another cause)."""
     try:
@@ -564,7 +578,56 @@ def check_inputs(prefix: str, paths: Sequence[str],
         # (a directory that cannot be searched, a symlink loop) is named by its reader,
         # with its cause, and the other inputs are read.
         if path != "-" and not os.path.exists(path) and _missing(path):
+            closed = _closed_descriptor(path)
+            if closed is not None:
+                return f"{path}: {closed}"
             return f"{path}: no such file"
     if paths.count("-") > 1:
         return "'-' (standard input) given more than once"
+    if "-" in paths:
+        again = _standard_input_again(paths)
+        if again is not None:
+            return f"{again}: is standard input, given as '-' too (read it once)"
+    again = _fifo_again(paths)
+    if again is not None:
+        return (f"{again}: a FIFO given more than once (what it gives is read once; "
+                "reading it again would wait for another writer)")
     return check_overwrites(paths, outputs, stdout)
+
+
+def _fifo_again(paths: Sequence[str]) -> str | None:
+    """The first path naming a FIFO named before (maybe by another path)."""
+    seen: set[tuple[int, int]] = set()
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISFIFO(info.st_mode):
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            return path
+        seen.add((info.st_dev, info.st_ino))
+    return None
+
+
+def _standard_input_again(paths: Sequence[str]) -> str | None:
+    """The first path that opens standard input (``/dev/stdin``, ``/dev/fd/0``...): with
+    ``-`` it would be read twice (a pipe gives nothing the second time; a file, all of it
+    again)."""
+    try:
+        stdin = os.fstat(0)
+    except OSError:
+        return None
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        if (info.st_dev, info.st_ino) == (stdin.st_dev, stdin.st_ino):
+            return path
+    return None

@@ -15,6 +15,8 @@ unreadable input, with one line on stderr naming the file and the cause.
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,11 +27,17 @@ from ..entries import LogEntry
 from ..events import Event
 from ..lines import Line, Reject
 from ..ops.summary import Summary
-from ..parser import DEFAULT_STATE_BYTES, Parser, open_with_prefix, split_state_bytes
-from ..prefix import PrefixChoice, PrefixError
+from ..parser import (
+    DEFAULT_STATE_BYTES,
+    Parser,
+    open_with_prefix,
+    resolve_prefix,
+    split_state_bytes,
+)
+from ..prefix import LinePrefix, PrefixChoice, PrefixError, has_session_line
 from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
-from ..sources import DEFAULT_MAX_LINE_BYTES, InputError
+from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, Pauses
 from ..structured import read_structured, structured_kind
 from .common import (
     COMMANDS,
@@ -60,13 +68,21 @@ T = TypeVar("T")
 
 #: Lines between progress updates (keeps the hot loop cheap).
 _PROGRESS_EVERY: Final = 4096
+#: Seconds a live input must stay quiet after a line for the message it ends to be
+#: complete (its continuation and DETAIL/STATEMENT lines come with it: docs/live.md).
+LIVE_GRACE: Final = 0.25
+#: Seconds a live input must stay quiet for the records still waiting for their
+#: executions' other lines to be written: the records' own wait (``max_wait``, in log
+#: time), which any later line of a live log would end too.
+IDLE_RELEASE: Final = 300.0
 
 
 def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool = False,
                 summary: Summary | None = None, jobs: int = 1,
                 timezone: str | None = None,
                 state_bytes: int = DEFAULT_STATE_BYTES,
-                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                idle_release: float = IDLE_RELEASE) -> int:
     """Parse each input into the sink (and the summary, if any); returns the exit status.
 
     Every input that can be read is read: one that cannot (or that only partly can, such
@@ -76,22 +92,25 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     (same output, same order). ``timezone`` is the log's zone; without it, an ambiguous
     zone abbreviation is warned about once, on one line. ``state_bytes`` bounds
     per-session state (docs/memory.md); reaching it is reported. ``max_line_bytes``: the
-    longest line read whole (docs/input.md).
+    longest line read whole (docs/input.md). ``idle_release``: seconds a live input (a
+    pipe) stays quiet before the records still held are written (docs/live.md).
     """
     zone_warnings = ZoneWarnings()
     if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
-                                     state_bytes, max_line_bytes)
+                                     state_bytes, max_line_bytes, idle_release)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
     return _failed(_parse_files_serial(paths, prefix, sink, quiet, summary, timezone,
-                                       state_bytes, max_line_bytes, zone_warnings))
+                                       state_bytes, max_line_bytes, zone_warnings,
+                                       idle_release))
 
 
 def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool,
                         summary: Summary | None, timezone: str | None, state_bytes: int,
-                        max_line_bytes: int, zone_warnings: ZoneWarnings) -> list[str]:
+                        max_line_bytes: int, zone_warnings: ZoneWarnings,
+                        idle_release: float = IDLE_RELEASE) -> list[str]:
     """:func:`parse_files` in one process; returns what could not be read, one line each
     (not printed yet)."""
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
@@ -109,8 +128,9 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             name = "<stdin>" if path == "-" else path
             broken: list[InputError] = []
             held = _HeldRejects(on_reject)
+            live = _Quiet(sink, summary, idle_release)
             try:
-                kind, items = read_structured(path, held, max_line_bytes)
+                kind, items = read_structured(path, held, max_line_bytes, live.pauses())
             except InputError as exc:
                 failures.append(str(exc))
                 continue
@@ -120,8 +140,9 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                           file=sys.stderr)
                 entries_parser = Parser(on_reject=on_reject, timezone=timezone,
                                         on_ambiguous_zone=zone_warnings)
+                live.parser = entries_parser
                 _run_entries(entries_parser, until_error(items, broken),  # type: ignore[arg-type]
-                             sink, progress, summary)
+                             live.target, sink, progress)
                 if broken:
                     failures.append(str(broken[0]))
                 continue
@@ -129,10 +150,15 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             # written where they fall among the sampled lines: where they are written
             # when the prefix is given (and by --jobs).
             held.holding = prefix == "auto"
+            tell = _unless(broken, _tell_choice(name, quiet))
+            sample: list[Line] = []
+            make_parser = _parser_maker(on_reject, zone_warnings, state_bytes)
+            if prefix == "auto":
+                live.sampling(sample, timezone, tell, held, make_parser)
             try:
                 compiled, lines = open_with_prefix(
                     until_error(items, broken), prefix,  # type: ignore[arg-type]
-                    timezone, _unless(broken, _tell_choice(name, quiet)))
+                    timezone, tell, sample, live.chosen)
             except PrefixError as exc:
                 # (no line of it is read: the file is named as failed; the rejects of its
                 # sample are not written, as with --jobs)
@@ -141,11 +167,15 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 continue
             finally:
                 held.holding = False
+            if live.parser is not None:  # (chosen when the live input went quiet: the
+                parser = live.parser     # lines it had given are parsed)
+                lines = itertools.islice(lines, live.fed, None)
+            else:
+                parser = make_parser(compiled)
+                live.parser = parser
             if held.pending:
                 lines = held.along(lines)
-            parser = Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
-                            max_state_bytes=split_state_bytes(state_bytes)[0])
-            count = _run(parser, lines, sink, progress, summary)
+            count = _run(parser, lines, live.target, sink, progress) + live.fed
             evicted += parser.evicted_statements
             unresolved += parser.unresolved_statements
             if broken:
@@ -157,6 +187,93 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
     if not quiet and not failures:  # (a failed run says only what failed: one line each)
         report_state(evicted, unresolved, sink.released_early - released)
     return failures
+
+
+class _Quiet:
+    """What file mode does when a live input (a pipe, a FIFO, a socket) goes quiet
+    (docs/live.md): at once, it flushes what was written; after :data:`LIVE_GRACE`, the
+    message the last line belongs to is complete, and its event is written; after
+    ``idle_release`` (:data:`IDLE_RELEASE`), records waiting for their executions' other
+    lines are written. A regular file never goes quiet: its output is the same as ever."""
+
+    def __init__(self, sink: EventSink, summary: Summary | None,
+                 idle_release: float = IDLE_RELEASE) -> None:
+        self.sink = sink
+        self.idle_release = idle_release
+        self.target: Sink = _WithSummary(sink, summary) if summary is not None else sink
+        self.parser: Parser | None = None  # (made once the prefix is known)
+        #: ``--prefix auto``: the sample being read, and what to choose with
+        self._sample: list[Line] | None = None
+        self._choose: Callable[[], None] | None = None
+        #: the sample's lines parsed when the prefix was chosen at a pause
+        self.fed = 0
+
+    def sampling(self, sample: list[Line], timezone: str | None,
+                 tell: Callable[[PrefixChoice], None] | None, held: _HeldRejects,
+                 make_parser: Callable[[LinePrefix], Parser]) -> None:
+        """``--prefix auto`` reads its sample into ``sample``: at a pause with a client's
+        session line among the lines come so far, the prefix is chosen with them (what
+        the sample would choose if the input ended there) and they are parsed; if no
+        prefix fits them yet, the sample goes on as for a file."""
+        self._sample = sample
+
+        def choose() -> None:
+            texts = [line.text for line in sample]
+            if not has_session_line(texts):
+                return  # (background lines cannot tell prefixes apart: wait for more)
+            try:
+                compiled = resolve_prefix("auto", texts, timezone, tell)
+            except PrefixError:
+                return
+            parser = make_parser(compiled)
+            write = self.target.write
+            for line in sample:
+                held.release(line.number)
+                for event in parser.feed(line):
+                    write(event)
+            held.release()
+            self.fed = len(sample)
+            self.parser = parser
+
+        self._choose = choose
+
+    def chosen(self) -> LinePrefix | None:
+        """The prefix chosen at a pause, if one was."""
+        return None if self.parser is None else self.parser.prefix
+
+    def pauses(self) -> Pauses:
+        return ((0.0, self.written), (LIVE_GRACE, self.complete),
+                (max(LIVE_GRACE, self.idle_release), self.release))
+
+    def written(self, at_line_end: bool = True) -> None:
+        push = getattr(self.sink, "push", None)
+        if push is not None:
+            push()
+
+    def complete(self, at_line_end: bool = True) -> None:
+        # (a line begun and not ended may be the continuation of the last message: that
+        # message is complete only once the line has ended)
+        if at_line_end:
+            if self.parser is None and self._choose is not None and self._sample:
+                self._choose()
+            if self.parser is not None:
+                write = self.target.write
+                for event in self.parser.flush():
+                    write(event)
+        self.written()
+
+    def release(self, at_line_end: bool = True) -> None:
+        self.complete(at_line_end)
+        if at_line_end and getattr(self.sink, "push", None) is not None:
+            self.sink.flush()  # (not a Parquet file's row groups)
+
+
+def _parser_maker(on_reject: Callable[[Reject], None], zone_warnings: ZoneWarnings,
+                  state_bytes: int) -> Callable[[LinePrefix], Parser]:
+    def make(compiled: LinePrefix) -> Parser:
+        return Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
+                      max_state_bytes=split_state_bytes(state_bytes)[0])
+    return make
 
 
 class _HeldRejects:
@@ -225,7 +342,8 @@ def _tell_choice(name: str, quiet: bool) -> Callable[[PrefixChoice], None] | Non
 def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, quiet: bool,
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
                           state_bytes: int = DEFAULT_STATE_BYTES,
-                          max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> int:
+                          max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                          idle_release: float = IDLE_RELEASE) -> int:
     from ..parallel import can_split, parse_file_parallel  # multiprocessing when asked for
 
     rejected = 0
@@ -238,7 +356,8 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         # JSON, CRLF; csvlog/jsonlog are whole messages.
         if not can_split(path) or structured_kind(path) is not None:
             failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
-                                            state_bytes, max_line_bytes, zone_warnings)
+                                            state_bytes, max_line_bytes, zone_warnings,
+                                            idle_release)
             continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
@@ -324,20 +443,19 @@ def _entry_size(entry: LogEntry) -> int:
     return len(entry.lines[0].text) + 1
 
 
-def _run(parser: Parser, lines: Iterator[Line], sink: EventSink, progress: Progress,
-         summary: Summary | None) -> int:
-    """Pump one input's lines through the parser into the sink; returns lines read."""
-    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
+def _run(parser: Parser, lines: Iterator[Line], target: Sink, sink: EventSink,
+         progress: Progress) -> int:
+    """Pump one input's lines through the parser into the target (the sink, maybe with
+    the summary); returns lines read."""
     counter = [0]
     Pump(target, lambda partition: ParserStage(parser)).run(
         OneBatch(_progressed(lines, sink, progress, counter, _line_size)))
     return counter[0]
 
 
-def _run_entries(parser: Parser, entries: Iterator[LogEntry], sink: EventSink,
-                 progress: Progress, summary: Summary | None) -> None:
+def _run_entries(parser: Parser, entries: Iterator[LogEntry], target: Sink, sink: EventSink,
+                 progress: Progress) -> None:
     """csvlog/jsonlog: whole messages through the same pump, one event per entry."""
-    target: Sink = _WithSummary(sink, summary) if summary is not None else sink
     Pump(target, lambda partition: EntryStage(parser)).run(
         OneBatch(_progressed(entries, sink, progress, [0], _entry_size)))
 
@@ -352,6 +470,17 @@ def _report_rejected(count: int, errors_path: str | None) -> None:
              else f" (see {errors_path})" if errors_path
              else " (use --errors PATH to keep them)")
     print(f"{PROG}: {count} rejected input line(s){where}", file=sys.stderr)
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, more than 0 and finite (``--idle-release``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be more than 0 (and finite)")
+    return value
 
 
 def _cpu_count() -> int:
@@ -405,6 +534,10 @@ def files_main(args_list: list[str]) -> int:
     parser.add_argument("--max-line-bytes", type=positive_int, default=DEFAULT_MAX_LINE_BYTES,
                         metavar="N", help="longest line or JSON document read whole; a longer "
                         "one is a reject with its first KiB (default: %(default)s)")
+    parser.add_argument("--idle-release", type=_seconds, default=IDLE_RELEASE,
+                        metavar="SECONDS", help="live input (a pipe, a FIFO): seconds it stays "
+                        "quiet before records still waiting for the other lines of their "
+                        "execution are written (default: %(default)s; docs/live.md)")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
     args = parser.parse_intermixed_args(args_list)  # FILEs before, between, after options
@@ -421,7 +554,8 @@ def files_main(args_list: list[str]) -> int:
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
-                             args.timezone, args.state_bytes, args.max_line_bytes)
+                             args.timezone, args.state_bytes, args.max_line_bytes,
+                             args.idle_release)
         sink.flush()
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
