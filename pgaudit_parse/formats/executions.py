@@ -585,15 +585,15 @@ class ExecutionGrouper:
         pending = session.pending
         self.joined = True
         self.part = False
-        over: list[_Pending] = []
         part_of: _Pending | None = None
+        older: list[_Pending] = []
+        reused = False
         for item in pending:
             if item.source == "audit":
                 parts = item.parts
                 if item.ids == ids or (parts is not None and ids in parts):
                     if not _same_execution(item, event, sql):
-                        # a new backend on a reused pid: its predecessor's lines are over
-                        over = list(pending)
+                        reused = True  # a new backend on a reused pid
                         break
                     item.take(event)
                     if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
@@ -603,12 +603,16 @@ class ExecutionGrouper:
                                           or (len(parts) > 1 and any(
                                               k[0] == statement_id for k in parts))):
                     if _part_of(item, event, sql):
-                        part_of = item
+                        part_of = item  # (the latest)
                 elif item.ids and item.ids[0] != statement_id:
-                    if part_of is None and _rule_action(item, event, sql):
-                        part_of = item
-                    else:
-                        over.append(item)
+                    older.append(item)
+        if reused:
+            # its predecessor's lines are over
+            over, part_of = list(pending), None
+        else:
+            if part_of is None:
+                part_of = next((p for p in older if _rule_action(p, event, sql)), None)
+            over = [p for p in older if p is not part_of]
         # A new statement id: the session's earlier pgAudit executions are over.
         self._release(session, over, out)
         if part_of is not None:
