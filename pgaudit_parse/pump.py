@@ -18,7 +18,10 @@ would hold back the message that completes it), makes the stage forget the messa
 may still be completed (and write the others); flushes
 the sink durably (fsync for files, SendMessageBatch accepted for SQS) and then calls
 ``ack(held)``: the source acknowledges everything except the held items, which it keeps
-(a message stays in flight, a checkpoint stays before them) until a later batch.
+(a message stays in flight, a checkpoint stays before them) until a later batch. With a
+``hold``, the same goes for the records a :class:`~pgaudit_parse.sinks.HoldingSink` holds
+(an execution whose ``duration:`` line is in the next batch): the sink keeps them through
+its durable flush, and the source keeps their input until they are written.
 
 >>> from pgaudit_parse.lines import Line
 >>> from pgaudit_parse.sinks import ListSink
@@ -42,9 +45,9 @@ from .events import Event
 from .lines import Line, Reject
 from .parser import Parser
 from .prefix import LinePrefix
-from .sinks import Sink
+from .sinks import Sink, holds_records
 
-__all__ = ["Batch", "Source", "Stage", "Pump", "ParserStage", "EntryStage", "PassThrough",
+__all__ = ["Batch", "Hold", "Source", "Stage", "Pump", "ParserStage", "EntryStage", "PassThrough",
            "parser_stages", "OneBatch"]
 
 T = TypeVar("T")
@@ -64,7 +67,10 @@ class Batch(Generic[T]):
     ``flush`` would cut (an ERROR whose STATEMENT line comes in the next batch);
     ``withdraw`` says that the source gives what is still held back to its input (to be
     read again with what completes it): the stage gives up what nothing more will complete,
-    forgets the rest, and ``ack(held)`` names what it forgot.
+    forgets the rest, and ``ack(held)`` names what it forgot; ``hold`` says that the
+    source can keep the input of records the sink holds (a statement execution waiting
+    for its ``duration:`` line) un-acknowledged, so the sink need not write them cut at
+    this acknowledgement (see :class:`Hold`).
     """
 
     items: Iterable[T]
@@ -75,6 +81,24 @@ class Batch(Generic[T]):
     instance: Callable[[str], str | None] | None = None
     release: Callable[[T], bool] | None = None
     withdraw: bool = False
+    hold: Hold | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """How a source keeps the input of records the sink holds (an execution waiting for
+    its ``duration:`` line in a later batch) un-acknowledged, instead of having the sink
+    write them, cut, at every acknowledgement (see :class:`~pgaudit_parse.sinks.HoldingSink`).
+
+    ``stale(source)``: the input named ``source`` (a line's ``source``: ``queue#message``,
+    ``group/stream#eventId``) has been kept long enough: the records holding it are
+    written now. ``keep(sources)`` is called after the sink's durable flush, before
+    ``ack``, with the sources of every record the sink still holds: the source must not
+    forget them (no SQS delete, checkpoint before them).
+    """
+
+    stale: Callable[[str], bool]
+    keep: Callable[[Iterable[str]], None]
 
 
 class Source(Protocol[T]):
@@ -224,6 +248,7 @@ class Pump(Generic[T]):
         if flush is True or (held and callable(flush) and flush(held)):
             self._write(stage.flush(), name)
             held = []
+            flush = True
         elif held and batch.release is not None:
             released = stage.release(batch.release)
             if released:
@@ -233,7 +258,18 @@ class Pump(Generic[T]):
             released, held = stage.withdraw()
             if released:
                 self._write(released, name)
-        sink.flush(durable=True)
+        hold = batch.hold
+        if hold is not None and flush is not True and holds_records(sink):
+            # (records of executions still gathering lines stay held; their input stays
+            # un-acknowledged: the same records as file mode, and nothing lost on a crash)
+            busy = {stream for stream in (getattr(item, "stream", None) for item in held)
+                    if isinstance(stream, str)}
+            sink.release_held(hold.stale, busy)
+            with sink.keeping_held():
+                sink.flush(durable=True)
+            hold.keep(sink.held_sources())
+        else:
+            sink.flush(durable=True)
         batch.ack(held)
         self.batches += 1
         self.items += count

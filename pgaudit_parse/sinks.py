@@ -22,9 +22,10 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Set
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final, Protocol, TypeGuard
 
 from .events import (
     AuditEvent,
@@ -46,7 +47,7 @@ from .sql.redact import redact
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
 __all__ = ["FORMATS", "default_redact", "EVENTS_SCHEMA_VERSION", "event_to_json",
-           "add_sql_keys", "reject_to_json", "Sink",
+           "add_sql_keys", "reject_to_json", "Sink", "HoldingSink", "holds_records",
            "EventSink", "OutputSink", "ListSink", "QueueSink", "encode_record_body",
            "decode_record_body", "MAX_QUEUE_BODY_BYTES"]
 
@@ -347,6 +348,41 @@ def _copy_file(path: str, stream: IO[str]) -> None:
                 shutil.copyfileobj(text, stream, 1 << 20)
 
 
+class HoldingSink(Sink, Protocol):
+    """A sink that can keep records waiting across acknowledgements: the lines of one
+    statement execution (pgAudit's lines, then its ``duration:`` line) may come in two
+    batches (two SQS receives, two CloudWatch slices), and file mode makes one record of
+    them. The pump flushes it within ``keeping_held()`` and the source keeps the input of
+    ``held_sources()`` un-acknowledged, so a crash loses nothing;
+    ``release_held(stale, busy)`` writes the records of the sessions holding a source kept
+    long enough."""
+
+    def held_sources(self) -> set[str]: ...
+
+    def oldest_held_line(self) -> int | None: ...
+
+    def release_held(self, stale: Callable[[str], bool], busy: Set[str] = frozenset()
+                     ) -> None: ...
+
+    def keeping_held(self) -> AbstractContextManager[None]: ...
+
+    def forget_held(self) -> None: ...
+
+
+def holds_records(sink: object) -> TypeGuard[HoldingSink]:
+    """Is ``sink`` a :class:`HoldingSink`? (By its methods: a protocol checked at run
+    time is not compiled by mypyc.)
+
+    >>> holds_records(OutputSink(io.StringIO())), holds_records(ListSink())
+    (True, False)
+    """
+    return all(callable(getattr(sink, name, None)) for name in _HOLDING)
+
+
+_HOLDING: Final = ("held_sources", "oldest_held_line", "release_held", "keeping_held",
+                    "forget_held")
+
+
 class EventSink(Sink, Protocol):
     """What file mode writes events through (:class:`OutputSink`, and the Parquet sink of
     :mod:`pgaudit_parse.parquet`): a pump :class:`Sink` that also says how it renders."""
@@ -415,6 +451,7 @@ class OutputSink:
         # again)
         self._records = RecordWriter(account_id, instance, values=values,
                                      max_held_bytes=held_bytes, redacted=True)
+        self._keeping = False  # see keeping_held
 
     @property
     def released_early(self) -> int:
@@ -483,12 +520,38 @@ class OutputSink:
         :meth:`flush` at every acknowledgement, writes the same records as file mode."""
         return self._records.held_sources()
 
+    def release_held(self, stale: Callable[[str], bool], busy: Set[str] = frozenset()
+                     ) -> None:
+        """Write the held records of every session holding a line of a source for which
+        ``stale`` is true (kept un-acknowledged long enough: see :class:`HoldingSink`),
+        except sessions of the ``busy`` streams (the parser still holds lines of them,
+        which may complete the record)."""
+        held = self._records.release_held_lines(stale, busy)
+        if held:
+            self._write_records(held)
+
+    def forget_held(self) -> None:
+        """Drop the held records unwritten: their input was not acknowledged, and is read
+        again (a stopped ``rds-logs`` run whose checkpoint is before them)."""
+        self._records.forget_held()
+
     def reject(self, reject: Reject) -> None:
         """Count a reject (the input lines it stands for) and write it to the dead-letter
         stream."""
         self.rejected += reject.lines  # a run of empty lines is one reject of many lines
         if self.errors is not None:
             self.errors.write(_dumps(reject_to_json(reject, self.redact)) + "\n")
+
+    @contextmanager
+    def keeping_held(self) -> Iterator[None]:
+        """Within the block, :meth:`flush` keeps the records that wait for more lines of
+        their execution (the caller keeps their input un-acknowledged:
+        :meth:`held_sources`)."""
+        self._keeping = True
+        try:
+            yield
+        finally:
+            self._keeping = False
 
     def push(self) -> None:
         """Flush both streams, keeping held records (a live input went quiet: what is
@@ -498,11 +561,12 @@ class OutputSink:
                 stream.flush()
 
     def flush(self, durable: bool = False) -> None:
-        """Write held records, flush both streams; with ``durable``, also fsync real files
-        (call it before acknowledging input)."""
-        held = self._records.flush_lines()
-        if held:
-            self._write_records(held)
+        """Write held records (unless :meth:`keeping_held`), flush both streams; with
+        ``durable``, also fsync real files (call it before acknowledging input)."""
+        if not self._keeping:
+            held = self._records.flush_lines()
+            if held:
+                self._write_records(held)
         for stream in (self.out, self.errors):
             if stream is None:
                 continue

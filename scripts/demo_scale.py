@@ -161,7 +161,11 @@ def _firehose_path(clients: dict[str, Any], env: dict[str, str],
     for answer in answers:
         if answer["result"] == "Ok":
             lines += base64.b64decode(answer["data"]).decode("utf-8").splitlines()
-    return lines
+    # (each Firehose line starts with its dedupId, which file mode does not write)
+    return [_DEDUP_ID.sub("{", line, count=1) for line in lines]
+
+
+_DEDUP_ID = re.compile(r'\A\{"dedupId":"[0-9a-f]{32}",')
 
 
 def _spark_path(log: Path, work: Path) -> list[str]:

@@ -277,6 +277,17 @@ def test_fast_literals_equal_the_lexer(sql: str) -> None:
         assert fast == _redact_literals_by_tokens(sql)
 
 
+@pytest.mark.parametrize("sql", ["E.0", "x.0", "select a.5 from t", "select t.1, u.2",
+                                 "where x=y.25"])
+def test_fast_literals_keep_a_number_after_a_name_apart(sql: str) -> None:
+    """``x.0`` is the name x and the number .0: glued, ``x$1`` would be one name."""
+    fast = _fast_redact_literals(sql)
+    assert fast is not None
+    assert fast == _redact_literals_by_tokens(sql)
+    assert len([t for t in tokenize(fast) if t.kind != "space"]) == \
+        len([t for t in tokenize(sql) if t.kind != "space"])
+
+
 def test_fast_literals_take_plain_statements() -> None:
     plain = ["select a, b from t where x = 'it''s' and y in (1, 2.5, .5) -- 'c'\n",
              "INSERT INTO pgbench_history (tid, aid, delta) VALUES (6, 131954, 4240);",

@@ -28,7 +28,7 @@ progress, never a position inside one. Slices grow when empty and shrink when bu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -37,7 +37,7 @@ from ..events import DEFAULT_STATEMENT_CACHE_BYTES
 from ..lines import Line
 from ..parser import Parser
 from ..prefix import RDS_PREFIX, LinePrefix
-from ..pump import Batch, ParserStage, Pump, parser_stages
+from ..pump import Batch, Hold, ParserStage, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
 from .checkpoint import Checkpoint, CheckpointFile, HighWater
@@ -218,6 +218,8 @@ class _GroupState:
     inflight: dict[str, int] = field(default_factory=dict)
     #: The newest timestamp of the events done in this run, and the ids done at it.
     high: HighWater = field(default_factory=HighWater)
+    #: Ids of events whose records the sink holds after the last slice (see ``Hold``).
+    kept: set[str] = field(default_factory=set)
 
 
 class CloudWatchReader:
@@ -327,7 +329,9 @@ class CloudWatchReader:
             self.pump.process(Batch(
                 self._slice_lines(group, state, start, stop, counter),
                 ack=partial(self._slice_done, group, state, start, stop, end, counter),
-                release=held_before, partition=group, instance=self._instance_of(group)))
+                release=held_before, partition=group, instance=self._instance_of(group),
+                hold=Hold(partial(self._held_before, group, state, start),
+                          partial(self._keep, group, state))))
             count = counter[0]
             total += count
             state.span = next_span(state.span, count)
@@ -354,6 +358,23 @@ class CloudWatchReader:
             source = f"{group}/{event.get('logStreamName', '')}#{event_id}"
             yield from lines_from_cloudwatch_events([event], source)
 
+    @staticmethod
+    def _held_before(group: str, state: _GroupState, start: int, source: str) -> bool:
+        """A record held by the sink (an execution waiting for its ``duration:`` line)
+        with a line of an event of this group held since the slice before: no more lines
+        are coming for it; write it, so that the checkpoint can move on."""
+        if not source.startswith(group + "/"):
+            return False  # (another group's: judged when that group is read)
+        stamp = state.inflight.get(source.rpartition("#")[2])
+        return stamp is None or stamp < start
+
+    @staticmethod
+    def _keep(group: str, state: _GroupState, sources: Iterable[str]) -> None:
+        """The events of this group whose records the sink still holds: the checkpoint
+        stays before them (a restart reads them again), like lines the parser holds."""
+        state.kept = {source.rpartition("#")[2] for source in sources
+                      if source.startswith(group + "/")}
+
     def _slice_done(self, group: str, state: _GroupState, start: int, stop: int, end: int,
                     counter: list[int], held: Sequence[Line]) -> None:
         settled_empty = counter[0] == 0 and stop < end - SETTLED_MS
@@ -362,6 +383,8 @@ class CloudWatchReader:
     def _checkpoint(self, group: str, state: _GroupState, start: int, stop: int,
                     held: Sequence[Line], settled_empty: bool) -> None:
         pending = {_ref(line) for line in held}
+        pending.update(ref for ref in state.kept if ref in state.inflight)
+        state.kept = set()
         done = {eid: ts for eid, ts in state.inflight.items() if eid not in pending}
         state.high.advance(done)
         if pending:

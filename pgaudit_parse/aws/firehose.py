@@ -54,6 +54,7 @@ import base64
 import binascii
 import bisect
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -72,7 +73,7 @@ from .naming import instance_for_stream
 __all__ = [
     "RESPONSE_LIMIT", "RECORD_LIMIT", "PASSED_OUTPUT", "FirehoseRecord", "UndecodableRecord",
     "decode_record", "passed_output", "reingest_batches", "transform_records",
-    "unresolved_note",
+    "unresolved_note", "DEDUP_KEY", "dedup_id", "with_dedup_ids",
 ]
 
 log = logging.getLogger("pgaudit_parse.firehose")
@@ -238,6 +239,8 @@ class _Invocation:
         self.starts: list[int] = []  # first line number of each record that has lines
         self.owners: list[int] = []  # the index of that record
         self.line_number = 0  # line numbers run on across records and groups
+        #: line number -> where the line is (see :func:`with_dedup_ids`)
+        self._anchors: dict[int, str] = {}
         #: Output no record can carry (every record failed): put back on the stream.
         self.homeless: list[str] = []
 
@@ -258,8 +261,14 @@ class _Invocation:
                   if isinstance(e, dict) else e for e in payload["logEvents"]]
         self.starts.append(self.line_number + 1)
         self.owners.append(index)
+        first_of: dict[object, int] = {}
         for line in lines_from_cloudwatch_events(events, group, self.line_number):
             self.line_number = line.number
+            # (where a line is, in what does not change when Firehose retries: its
+            # CloudWatch event's id, and its place in that event)
+            first = first_of.setdefault(line.ref, line.number)
+            self._anchors[line.number] = f"{group}\x00{stream}\x00{line.ref}\x00" \
+                                         f"{line.number - first}"
             for event in parser.feed(line):
                 self._write(sink, group, event)
 
@@ -270,7 +279,8 @@ class _Invocation:
                 self._write(sink, group, event)
             sink.flush()
             unresolved += parser.unresolved_statements
-        self._take(len(self.items) - 1)
+        last = self._anchors.get(self.line_number, "")
+        self._take(len(self.items) - 1, f"end\x00{last}")
         if unresolved:
             # The handler keeps no state between invocations: say what that cost.
             log.warning("firehose: %s", unresolved_note(unresolved))
@@ -279,16 +289,20 @@ class _Invocation:
         stream = event.stream or ""
         sink.write(event, self.instance or instance_for_stream(group, stream) or stream)
         owner = _owner(self.starts, self.owners, event.line or 0)
-        self._take(owner if owner is not None else len(self.items) - 1)
+        self._take(owner if owner is not None else len(self.items) - 1,
+                   self._anchors.get(event.line or 0, ""))
 
-    def _take(self, index: int) -> None:
+    def _take(self, index: int, anchor: str) -> None:
         """Give what the sinks wrote since the last call to record ``index`` (or the
-        nearest record that can carry output)."""
+        nearest record that can carry output), each line with its ``dedupId`` (made from
+        ``anchor``, where the line that completed it is, and its place among what that
+        line completed)."""
         text = self.out.getvalue()
         if not text:
             return
         self.out.seek(0)
         self.out.truncate()
+        text = with_dedup_ids(text, anchor)
         target = _good_owner(self.items, index)
         if target is not None:
             self.items[target].output.append(text)
@@ -302,6 +316,43 @@ class _Invocation:
             self.items[owner].reason = reject.reason
         if self.on_reject is not None:
             self.on_reject(reject)
+
+
+#: The key every output line of the Firehose transformation starts with: a stable id
+#: for consumers to de-duplicate by (delivery is at least once: see docs/scale.md).
+DEDUP_KEY: Final = "dedupId"
+
+
+def dedup_id(anchor: str, ordinal: int) -> str:
+    """The ``dedupId`` of the ``ordinal``-th output line completed at ``anchor`` (a line's
+    log group, stream, CloudWatch event id and place in that event): 32 hex digits, the
+    same whenever the same CloudWatch events are transformed again (a retried
+    invocation, output re-ingested twice), different for two executions that render the
+    same text.
+
+    >>> dedup_id("g/s/e1/0", 0) == dedup_id("g/s/e1/0", 0)
+    True
+    >>> len({dedup_id("a", 0), dedup_id("a", 1), dedup_id("b", 0)})
+    3
+    """
+    return hashlib.blake2b(f"{anchor}\x00{ordinal}".encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
+
+
+def with_dedup_ids(text: str, anchor: str) -> str:
+    """Each JSON line of ``text`` with ``"dedupId"`` as its first key.
+
+    >>> with_dedup_ids('{"a":1}\\n{"a":1}\\n', "x") == (
+    ...     '{"dedupId":"%s","a":1}\\n{"dedupId":"%s","a":1}\\n'
+    ...     % (dedup_id("x", 0), dedup_id("x", 1)))
+    True
+    """
+    out = []
+    for ordinal, line in enumerate(text.splitlines(keepends=True)):
+        if line.startswith("{") and not line.startswith("{}"):
+            line = f'{{"{DEDUP_KEY}":"{dedup_id(anchor, ordinal)}",{line[1:]}'
+        out.append(line)
+    return "".join(out)
 
 
 def unresolved_note(count: int) -> str:

@@ -37,7 +37,7 @@ from typing import Any, Final
 from ..lines import Line, Reject, split_message
 from ..parser import Parser
 from ..prefix import LinePrefix
-from ..sinks import EventSink
+from ..sinks import EventSink, holds_records
 from .checkpoint import read_checkpoint_text, write_json_atomically
 from .cloudwatch import now_ms
 from .errors import AwsSetupError, explain, is_log_file_gone
@@ -236,14 +236,20 @@ class RdsLogReader:
                     self.sink.write(event, self.instance)
             next_marker = str(answer.get("Marker") or marker)
             pending = bool(answer.get("AdditionalDataPending"))
-            self._checkpoint(log_file, parser, starts, next_marker, number, skip, seen)
+            self._checkpoint(log_file, parser, starts, next_marker, number, skip, seen,
+                             keep=True)
             self.on_page(log_file.name, len(lines))
             lines_wanted = self.lines_per_page
             if not pending or (next_marker == marker and not data):
                 break
             marker = next_marker
             if stop():
-                return  # the checkpoint already says where to go on
+                # The checkpoint already says where to go on: before the lines the parser
+                # holds and those of the records the sink holds, which the next run reads
+                # again; so the sink forgets those records (never written cut in two).
+                if holds_records(self.sink):
+                    self.sink.forget_held()
+                return
         # The end of what the file holds now. A rotated file gets no more lines, nor does
         # a newest file quiet for ``hold_ms``: its open messages are complete. The newest
         # file written moments ago may still get the rest of its last message (an
@@ -251,6 +257,7 @@ class RdsLogReader:
         # holds, so the next poll (or run) reads them again with what follows.
         if not rotated and parser.pending_lines() \
                 and self.clock() - log_file.last_written <= self.hold_ms:
+            self._checkpoint(log_file, parser, starts, next_marker, number, skip, seen)
             return
         for event in parser.flush():
             self.sink.write(event, self.instance)
@@ -268,9 +275,25 @@ class RdsLogReader:
         self._save(log_file, Position(marker, 0, done=True, size=log_file.size))
 
     def _checkpoint(self, log_file: LogFile, parser: Parser, starts: dict[str, int],
-                    next_marker: str, number: int, skip: int, seen: set[int]) -> None:
+                    next_marker: str, number: int, skip: int, seen: set[int],
+                    keep: bool = False) -> None:
         """After a portion: point at the oldest line the parser holds (with the lines
-        after it that are done), else at the next portion."""
+        after it that are done), else at the next portion.
+
+        ``keep``: the file goes on in the next portion, so the sink keeps the Guardium
+        records that wait for more lines of their execution (a ``duration:`` line in the
+        next portion; see :class:`~pgaudit_parse.sinks.HoldingSink`), and the checkpoint
+        points at the first line of the oldest of them, with nothing after it done: a
+        restart reads them again (and what came after them: at least once)."""
+        sink = self.sink
+        kept = sink.oldest_held_line() if keep and holds_records(sink) else None
+        if kept is not None and holds_records(sink):
+            held_lines = parser.pending_lines()
+            line = min([kept, *(held.number for held in held_lines)])
+            base, at = max((start, mark) for mark, start in starts.items() if start <= line)
+            with sink.keeping_held():
+                self._save(log_file, Position(at, line - base, size=log_file.size))
+            return
         held = parser.pending_lines()
         if not held:
             self._save(log_file, Position(next_marker, 0, size=log_file.size))

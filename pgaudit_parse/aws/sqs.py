@@ -49,14 +49,14 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..lines import Line, Reject
 from ..prefix import RDS_PREFIX, LinePrefix
-from ..pump import Batch, Pump, parser_stages
+from ..pump import Batch, Hold, Pump, parser_stages
 from ..sinks import Sink
 from ..sources import lines_from_cloudwatch_events
 from .errors import AwsSetupError, explain, hide_credentials
@@ -186,6 +186,8 @@ class SqsSource:
         self._given_back: dict[str, _GivenBack] = {}  # FIFO: message id -> lines to re-read
         self.given_back = 0  # FIFO messages made visible again (they came back or will)
         self._pause = False  # FIFO, following: the last receive brought nothing new
+        #: message ids whose lines the sink's held records need (see :meth:`_keep_sources`)
+        self._kept: set[str] = set()
 
     @staticmethod
     def heartbeat_interval(visibility_timeout: int) -> float:
@@ -254,8 +256,10 @@ class SqsSource:
             return Batch(lines, ack=self._ack, flush=settled, release=self._stale(),
                          rejects=rejects, instance=self._instance, withdraw=True)
         lines += self._release(everything)
-        return Batch(lines, ack=self._ack, flush=everything, release=self._stale(),
-                     rejects=rejects, instance=self._instance)
+        stale = self._stale()
+        return Batch(lines, ack=self._ack, flush=everything, release=stale,
+                     rejects=rejects, instance=self._instance,
+                     hold=Hold(self._stale_source(stale), self._keep_sources))
 
     def _settled(self, received: int, fresh: int) -> bool:
         """FIFO: whether the held messages are to be parsed to their end now: a receive
@@ -344,11 +348,29 @@ class SqsSource:
 
         return stale
 
+    def _stale_source(self, stale: Callable[[Line], bool]) -> Callable[[str], bool]:
+        """``stale`` for a record's source (``queue#message-id``): its message has been
+        held for twice the reorder window (an idle session's last execution, whose
+        ``duration:`` line may never come)."""
+        def stale_source(source: str) -> bool:
+            message_id = source.rpartition("#")[2]
+            return message_id not in self._received or stale(
+                Line("", source, 0, "", message_id))
+
+        return stale_source
+
+    def _keep_sources(self, sources: Iterable[str]) -> None:
+        """The sink still holds records made from lines of these sources: their messages
+        stay in flight (not deleted) until the records are written."""
+        self._kept = {source.rpartition("#")[2] for source in sources}
+
     def _ack(self, held: Sequence[Line]) -> None:
         if self.fifo and held:
             self._give_back(held)
             held = ()
         keep = {str(line.ref) for line in held}
+        keep.update(mid for mid in self._kept if mid in self._received)
+        self._kept = set()
         for heap in self._waiting.values():
             keep.update(item.message_id for item in heap)
         done = [mid for mid in self._received if mid not in keep]

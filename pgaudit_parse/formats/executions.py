@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -498,6 +499,8 @@ class ExecutionGrouper:
         self.max_wait = max_wait
         self.max_held_bytes = max_held_bytes
         self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
+        #: each stream's log time: the timestamp of its latest line
+        self._clocks: dict[str, datetime] = {}
         self._held = 0
         self._held_bytes = 0
         #: Executions released before their other lines came, to stay within the bounds
@@ -521,8 +524,10 @@ class ExecutionGrouper:
         """What is complete after this event: executions and pass-through events."""
         out: list[Execution | Event] = []
         stamp = event.timestamp
-        if stamp is not None and self._sessions:
-            self._expire(stamp, event, out)
+        if stamp is not None:
+            if self._sessions:
+                self._expire(stamp, event, out)
+            self._clocks[event.stream] = stamp
         if self._late and not isinstance(event, DurationEvent):
             # the session wrote something else: its late statement ended without a duration
             self._forget_late(session_key(event))
@@ -549,6 +554,41 @@ class ExecutionGrouper:
         for key in list(self._sessions):
             self._release_session(key, out)
         return out  # type: ignore[return-value]
+
+    def release_held(self, stale: Callable[[str], bool], busy: Set[str] = frozenset()
+                     ) -> list[Execution]:
+        """Release (whole) every session with a pending execution that holds a line of a
+        source for which ``stale`` is true: an acknowledging source that keeps the input
+        of held executions un-acknowledged gives up, this way, those it has kept long
+        enough (an idle session's last execution, whose duration line may never come).
+        Sessions of the ``busy`` streams stay (lines of them are still being assembled,
+        and may complete an execution).
+
+        >>> import pgaudit_parse as pp
+        >>> p = "2026-11-25 16:05:01 UTC:[local]:bob@db:[7]:LOG:  "
+        >>> g = ExecutionGrouper()
+        >>> from pgaudit_parse.lines import Line
+        >>> g.add(next(pp.parse_lines([Line(p + "statement: select 1", "q#m1", 1)])))
+        []
+        >>> g.release_held(lambda source: source == "q#m2"), g.held_sources()
+        ([], {'q#m1'})
+        >>> [x.sql for x in g.release_held(lambda source: source == "q#m1")], g.held()
+        (['select 1'], 0)
+        """
+        out: list[Execution | Event] = []
+        for key, session in list(self._sessions.items()):
+            if key[0] in busy:
+                continue
+            if any(stale(source) for p in session.pending for source in p.sources):
+                self._release_session(key, out)
+        return out  # type: ignore[return-value]
+
+    def forget_held(self) -> None:
+        """Drop every pending execution without releasing it: the caller reads its lines
+        again (from a checkpoint before them)."""
+        self._sessions.clear()
+        self._held = 0
+        self._held_bytes = 0
 
     def held(self) -> int:
         """How many executions are pending."""
@@ -849,18 +889,25 @@ class ExecutionGrouper:
             self._sessions.pop(key, None)
 
     def _expire(self, now: datetime, event: Event, out: list[Execution | Event]) -> None:
-        """Release sessions that wrote nothing for ``max_wait`` seconds of log time (not
-        the session of ``event``: its line says it is alive, and it may be the duration
-        of a statement that ran that long)."""
+        """Release sessions that wrote nothing for ``max_wait`` seconds of log time: of
+        their own stream's log (``now`` is the time of ``event``, a line of its stream;
+        another stream's clock is the time of its latest line). Streams read together need
+        not come in time order (CloudWatch's FilterLogEvents gives a slice stream by
+        stream): a session is idle only when its own stream has moved on. Not the session
+        of ``event``: its line says it is alive, and it may be the duration of a statement
+        that ran that long."""
         sessions = self._sessions
+        clocks = self._clocks
+        stream = event.stream
         current: SessionKey | None = None
         while sessions:
             key, session = next(iter(sessions.items()))
             seen = session.last_seen
             if seen is None:
                 return
+            at = now if key[0] == stream else clocks.get(key[0], now)  # type: ignore[call-overload]
             try:
-                idle = (now - seen).total_seconds()
+                idle = (at - seen).total_seconds()
             except TypeError:  # naive and aware timestamps: cannot compare
                 return
             if idle <= self.max_wait:

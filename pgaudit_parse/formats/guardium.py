@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
@@ -319,6 +319,16 @@ class RecordBuilder:
     def flush(self) -> list[dict[str, Any]]:
         """Release every held record (end of input, or before acknowledging a batch)."""
         return self._render(self._grouper.flush())
+
+    def release_held(self, stale: Callable[[str], bool], busy: Set[str] = frozenset()
+                     ) -> list[dict[str, Any]]:
+        """The records of the sessions holding a line of a ``stale`` source (see
+        :meth:`~pgaudit_parse.formats.executions.ExecutionGrouper.release_held`)."""
+        return self._render(self._grouper.release_held(stale, busy))
+
+    def forget_held(self) -> None:
+        """Drop every held execution unwritten (its lines will be read again)."""
+        self._grouper.forget_held()
 
     def held(self) -> int:
         """How many executions wait for more of their lines."""

@@ -22,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import datetime
 from functools import lru_cache
 from typing import Final
@@ -223,6 +223,11 @@ class RecordWriter(RecordBuilder):
     def flush_lines(self) -> list[str]:
         """:meth:`flush`'s records as JSON lines."""
         return self._lines(self._grouper.flush())
+
+    def release_held_lines(self, stale: Callable[[str], bool],
+                           busy: Set[str] = frozenset()) -> list[str]:
+        """:meth:`release_held`'s records as JSON lines."""
+        return self._lines(self._grouper.release_held(stale, busy))
 
     def _template(self, stream: str) -> RecordTemplate:
         return self._template_of(self._instances.get(stream) or self.instance)

@@ -1029,7 +1029,11 @@ def _fast_redact_literals(sql: str) -> str | None:
             return None  # a sign may belong to the number: the lexer decides
         number += 1
         out.append(before)
-        out.append(f"${number}")
+        # (as the lexer's path: a parameter right after a name would join it, x.0 is
+        # the name x and the number .0, not the name x$1)
+        start = m.start("constant")
+        glued = before and start > 0 and _IDENT_CHAR.match(sql, start - 1)
+        out.append(f" ${number}" if glued else f"${number}")
         pos = m.end()
     out.append(sql[pos:])
     return "".join(out)

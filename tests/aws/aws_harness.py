@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -157,6 +158,20 @@ def drain_bodies(aws: Aws, url: str) -> list[str]:
         bodies += [m["Body"] for m in messages]
         aws.sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+
+_DEDUP = re.compile(r'\A\{"dedupId":"[0-9a-f]{32}",')
+
+
+def without_dedup_id(line: str) -> str:
+    """A Firehose output line without its leading ``dedupId`` key (which each JSON line
+    must have: the transformation gives every line it renders one), as file mode writes
+    it. (Text that is not a JSON object, passed through as ready output, is kept.)"""
+    if not line.startswith("{"):
+        return line
+    match = _DEDUP.match(line)
+    assert match is not None, f"no dedupId: {line[:80]}"
+    return "{" + line[match.end():]
 
 
 def file_size(path: Path) -> Callable[[], int]:

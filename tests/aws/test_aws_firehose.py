@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_harness import AWS_ENV, REGION, REPO, Aws
+from aws_harness import AWS_ENV, REGION, REPO, Aws, without_dedup_id
 from workload import RDS_PREFIX, RICH_PREFIX
 
 from pgaudit_parse.aws import firehose
@@ -94,7 +94,8 @@ def _decoded(answers: list[dict[str, str]]) -> list[str]:
     lines: list[str] = []
     for answer in answers:
         if answer["result"] == "Ok":
-            lines += base64.b64decode(answer["data"]).decode("utf-8").splitlines()
+            lines += map(without_dedup_id,
+                         base64.b64decode(answer["data"]).decode("utf-8").splitlines())
     return lines
 
 

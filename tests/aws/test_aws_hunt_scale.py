@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 import pytest
+from aws_harness import without_dedup_id
 
 from pgaudit_parse.aws import firehose
 from pgaudit_parse.aws.firehose import decode_record, transform_records
@@ -39,7 +40,7 @@ def _data(events: list[str], *, group: str = GROUP, owner: str = ACCOUNT,
 
 
 def _delivered(answers: list[dict[str, str]]) -> list[str]:
-    return [line for a in answers if a["result"] == "Ok"
+    return [without_dedup_id(line) for a in answers if a["result"] == "Ok"
             for line in base64.b64decode(a["data"]).decode("utf-8").splitlines()]
 
 
