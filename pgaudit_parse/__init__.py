@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 from .entries import LogEntry, assemble_entries
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 
-def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
+def parse_file(path: str | os.PathLike[str], prefix: str | LinePrefix = RDS_PREFIX,
                on_reject: Callable[[Reject], None] | None = None,
                timezone: str | None = None,
                max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> Iterator[Event]:
@@ -83,7 +84,8 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
 
     ``prefix`` may be ``"auto"``; ``timezone`` is the server's ``log_timezone`` (IANA name)
     for ambiguous zone abbreviations; ``max_state_bytes`` bounds the per-session state
-    (docs/memory.md). Raises :class:`InputError` if the file cannot be read.
+    (docs/memory.md). ``path`` is a ``str`` or a path object (``pathlib.Path``). Raises
+    :class:`InputError` if the file cannot be read.
 
     >>> import tempfile, os
     >>> with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
@@ -92,5 +94,5 @@ def parse_file(path: str, prefix: str | LinePrefix = RDS_PREFIX,
     ['checkpoint starting']
     >>> os.unlink(f.name)
     """
-    return parse_path(path, prefix=prefix, on_reject=on_reject, timezone=timezone,
-                      max_state_bytes=max_state_bytes)
+    return parse_path(os.fspath(path), prefix=prefix, on_reject=on_reject,
+                      timezone=timezone, max_state_bytes=max_state_bytes)

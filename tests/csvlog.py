@@ -22,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-__all__ = ["CSV_COLUMNS", "CsvLogRow", "read_csvlog", "audit_fields", "parse_csv_time"]
+__all__ = ["CSV_COLUMNS", "CsvLogRow", "read_csvlog", "audit_fields", "parse_csv_time",
+           "other_parts", "execution_of"]
 
 # A csvlog field holds a whole statement or parameter list: more than csv's default 128 KiB
 # limit when a test logs a big one.
@@ -173,6 +174,83 @@ def audit_fields(message: str) -> list[str]:
     if len(records) != 1:
         raise ValueError(f"pgAudit payload is {len(records)} csv records")
     return records[0]
+
+
+def other_parts(rows: list[CsvLogRow]) -> set[tuple[str, str, str]]:
+    """The (session, statement id, substatement id) of pgAudit's lines that log another
+    part of an execution an earlier substatement id of the same statement id logged
+    (see :func:`execution_of`).
+
+    >>> def row(payload: str) -> CsvLogRow:
+    ...     return CsvLogRow.from_record(["", "", "", "7", "", "s1", "1", "", "", "", "",
+    ...         "LOG", "00000", "AUDIT: " + payload] + [""] * 8 + ["", "client backend",
+    ...         "", ""])
+    >>> sorted(other_parts([row("SESSION,1,1,READ,SELECT,,,create table a as select 1,"),
+    ...                     row("SESSION,1,2,DDL,CREATE TABLE AS,,,create table a as select 1,"),
+    ...                     row("SESSION,2,1,FUNCTION,DO,,,do $$ ... $$,"),
+    ...                     row("SESSION,2,2,WRITE,INSERT,,,insert into t values (i),"),
+    ...                     row("SESSION,2,3,WRITE,INSERT,,,insert into t values (i),")]))
+    [('s1', '1', '2')]
+    """
+    return {key for key, first in execution_of(rows).items() if key != first}
+
+
+def execution_of(rows: list[CsvLogRow]) -> dict[tuple[str, str, str], tuple[str, str, str]]:
+    """(session, statement id, substatement id) of each pgAudit line -> that of the first
+    line of the execution it logs.
+
+    One statement's execution has several parts in pgAudit's log, each with a
+    substatement id of its own and the statement's own text: ``CREATE TABLE AS`` and its
+    query's ``SELECT`` (so do ``SELECT INTO``, ``CREATE``/``REFRESH MATERIALIZED VIEW``,
+    ``COPY (query)``, ``DECLARE CURSOR``), and a ``FUNCTION,EXECUTE`` line per function it
+    calls. A line of a (class, command) the execution has already is the next execution
+    of the same text (a loop in a function body); a function call is always a part. An
+    SQL-level ``EXECUTE name``: its prepared query's line shows the ``PREPARE name`` text,
+    its own line (class MISC) the EXECUTE: one execution.
+    """
+    groups: dict[tuple[str, str], list[tuple[str, set[tuple[str, str]], tuple[str, str, str]]]]
+    groups = {}
+    out: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+    for row in rows:
+        if row.error_severity != "LOG" or not row.is_audit:
+            continue
+        fields = audit_fields(row.message)
+        key = (row.session_id, fields[1], fields[2])
+        if key in out:
+            continue
+        if fields[7] == "<previously logged>":
+            out[key] = key
+            continue
+        part = (fields[3], fields[4])
+        found = groups.setdefault((row.session_id, fields[1]), [])
+        for text, parts, first in reversed(found):
+            if part == ("MISC", "EXECUTE") and _prepared_name(text) is not None \
+                    and _prepared_name(text) == _executed_name(fields[7]) and part not in parts:
+                parts.add(part)
+                out[key] = first
+                break
+            if text == fields[7] and (part == ("FUNCTION", "EXECUTE") or part not in parts):
+                parts.add(part)
+                out[key] = first
+                break
+        else:
+            found.append((fields[7], {part}, key))
+            out[key] = key
+    return out
+
+
+def _prepared_name(sql: str) -> str | None:
+    words = sql.split(None, 2)
+    if len(words) < 2 or words[0].upper() != "PREPARE":
+        return None
+    return words[1].split("(")[0].lower()
+
+
+def _executed_name(sql: str) -> str | None:
+    words = sql.split(None, 2)
+    if len(words) < 2 or words[0].upper() != "EXECUTE":
+        return None
+    return words[1].split("(")[0].rstrip(";").lower()
 
 
 def parse_csv_time(text: str, zone: str) -> datetime:

@@ -21,11 +21,15 @@ from pgaudit_parse.events import (
     LogEvent,
 )
 from pgaudit_parse.formats.executions import (
+    _FUNCTION_CALL,
     _PHASE,
     Execution,
     SessionKey,
+    _first_to_release,
     _logged_at_portal_close,
+    _part_of,
     _Pending,
+    _rule_action,
     _same_execution,
     _Session,
     duration_micros,
@@ -172,6 +176,8 @@ class ReferenceGrouper:
         #: pending (True), or the first pgAudit line of an execution (False)? Counters
         #: (the summary) count executions when they start, without waiting for the end.
         self.joined = False
+        #: per session: the untimed executions written for being idle (their SQL)
+        self._late: dict[SessionKey, list[str]] = {}
 
     # -- public ------------------------------------------------------------------------
 
@@ -180,7 +186,9 @@ class ReferenceGrouper:
         out: list[Execution | Event] = []
         stamp = event.timestamp
         if stamp is not None and self._sessions:
-            self._expire(stamp, out)
+            self._expire(stamp, session_key(event), out)
+        if not isinstance(event, DurationEvent):
+            self._late.pop(session_key(event), None)
         if isinstance(event, AuditEvent):
             self._audit(event, out)
         elif isinstance(event, DurationEvent):
@@ -266,7 +274,7 @@ class ReferenceGrouper:
         self.joined = True
         reused = False
         for item in pending:
-            if item.source == "audit" and item.ids == ids:
+            if item.source == "audit" and (item.ids == ids or ids in (item.parts or {})):
                 if not _same_execution(item, event, sql):
                     reused = True  # a new backend on a reused pid
                     break
@@ -277,9 +285,25 @@ class ReferenceGrouper:
         if reused:
             self._release(session, list(pending), out)
         else:
+            # the parts of one execution (the latest that this line is a part of), else a
+            # rule's action on an earlier statement
+            ours = [p for p in pending if p.source == "audit"
+                    and any(k[0] == ids[0] for k in (p.parts or {}))]
+            older = [p for p in pending if p.source == "audit" and p not in ours and p.ids
+                     and p.ids[0] != ids[0]]
+            parts = [p for p in ours if _part_of(p, event, sql)]
+            actions = [p for p in older if _rule_action(p, event, sql)]
+            part_of = parts[-1] if parts else (actions[0] if actions else None)
             # A new statement id: the session's earlier pgAudit executions are over.
-            self._release(session, [p for p in pending if p.source == "audit" and p.ids
-                                    and p.ids[0] != ids[0]], out)
+            self._release(session, [p for p in older if p is not part_of], out)
+            if part_of is not None:
+                part_of.take(event)
+                assert part_of.parts is not None
+                part_of.parts[ids] = (audit.class_, audit.command)
+                if audit.rows is not None and (part_of.rows is None
+                                               or audit.rows > part_of.rows):
+                    part_of.rows = audit.rows
+                return
         self.joined = False
         for item in session.pending:
             shown = same_sql(sql, item.sql) or (item.prepared is not None
@@ -288,6 +312,7 @@ class ReferenceGrouper:
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
                 item.rows = audit.rows
+                item.parts = {ids: (audit.class_, audit.command)}
                 return
         self._append(session, _Pending(event, sql, "audit", ids, rows=audit.rows), out)
 
@@ -298,6 +323,9 @@ class ReferenceGrouper:
         session = self._sessions.get(key)
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
+            if session is None and key in self._late:
+                del self._late[key]  # a statement's, written before its duration came
+                self.released_early += 1
             if session is not None:
                 # the query string a log_statement line showed, else the top-level
                 # statement of the latest statement id
@@ -327,6 +355,10 @@ class ReferenceGrouper:
             return
         phase_match = _PHASE.match(event.message)
         phase = phase_match.group(1) if phase_match else "statement"
+        if phase == "plan":  # auto_explain: a plan, no execution and no time
+            if session is not None:
+                self._touch(key, session, event)
+            return
         if session is None:
             session = self._session(event)
         else:
@@ -338,9 +370,11 @@ class ReferenceGrouper:
             found = None
             if phase == "bind":
                 for p in pending:
-                    at_bind = (p.source == "audit" and p.rows is None and not p.query
+                    at_bind = (p.source == "audit" and not p.query
                                and isinstance(p.event, AuditEvent)
-                               and p.event.audit.command == "SELECT")
+                               and ((p.event.audit.command == "SELECT" and p.rows is None)
+                                    or (p.event.audit.class_, p.event.audit.command)
+                                    == _FUNCTION_CALL))
                     if not p.final and same_sql(p.sql, sql) and (p.source != "audit"
                                                                  or at_bind):
                         found = p
@@ -362,6 +396,14 @@ class ReferenceGrouper:
         by_prepared = [p for p in candidates if prepared is not None
                        and p.source == "audit" and same_sql(p.sql, prepared)]
         found = (by_sql or by_prepared or [None])[0]
+        late = self._late.get(key)
+        if found is None and not pending and late is not None and any(
+                same_sql(t, sql) or (prepared is not None and same_sql(t, prepared))
+                for t in late):
+            del self._late[key]  # a statement's, written before its duration came
+            self.released_early += 1
+            self._drop_if_empty(key, session)
+            return
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
@@ -399,11 +441,14 @@ class ReferenceGrouper:
                                         and p not in waiting], out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
+                found.simple = sql
                 return
-            # or of a SELECT pgAudit logged at Bind
-            selects = [p for p in pending if p.source == "audit" and p.rows is None
-                       and not p.query and isinstance(p.event, AuditEvent)
-                       and p.event.audit.command == "SELECT" and same_sql(p.sql, sql)]
+            # or of a SELECT pgAudit logged at Bind (or a function it calls)
+            selects = [p for p in pending if p.source == "audit" and not p.query
+                       and isinstance(p.event, AuditEvent)
+                       and ((p.event.audit.command == "SELECT" and p.rows is None)
+                            or (p.event.audit.class_, p.event.audit.command) == _FUNCTION_CALL)
+                       and same_sql(p.sql, sql)]
             if selects:
                 found = selects[-1]
                 self._release(session, [p for p in pending if p is not found
@@ -413,7 +458,9 @@ class ReferenceGrouper:
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, [p for p in pending if p not in waiting], out)
-        self._append(session, _Pending(event, sql, "statement"), out)
+        item = _Pending(event, sql, "statement")
+        item.simple = sql
+        self._append(session, item, out)
 
     # -- bookkeeping -----------------------------------------------------------------
 
@@ -435,8 +482,9 @@ class ReferenceGrouper:
         self._held += 1
         self._held_bytes += item.size
         if len(session.pending) > self.max_per_session:
-            self.released_early += 1
-            self._release(session, session.pending[:1], out)
+            victim, waited = _first_to_release(session.pending)
+            self.released_early += waited
+            self._release(session, [victim], out)
         while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
                 and self._sessions:
             oldest = next(iter(self._sessions))
@@ -464,8 +512,10 @@ class ReferenceGrouper:
         if not session.pending:
             self._sessions.pop(key, None)
 
-    def _expire(self, now: datetime, out: list[Execution | Event]) -> None:
-        """Release sessions that wrote nothing for ``max_wait`` seconds of log time."""
+    def _expire(self, now: datetime, current: SessionKey, out: list[Execution | Event]
+                ) -> None:
+        """Release sessions that wrote nothing for ``max_wait`` seconds of log time, but
+        the current line's."""
         while self._sessions:
             key, session = next(iter(self._sessions.items()))
             seen = session.last_seen
@@ -477,4 +527,19 @@ class ReferenceGrouper:
                 return
             if idle <= self.max_wait:
                 return
+            if key == current:
+                self._touch(key, session, _Now(now))
+                continue
+            untimed = [p.sql for p in session.pending
+                       if not p.final and not (p.source == "duration" and not p.final)]
+            if untimed:
+                self._late.pop(key, None)
+                self._late[key] = untimed
             self._release_session(key, out)
+
+
+class _Now:
+    """(what :meth:`ReferenceGrouper._touch` reads of an event: its timestamp)"""
+
+    def __init__(self, timestamp: datetime) -> None:
+        self.timestamp = timestamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -253,3 +254,9 @@ def test_reused_pid_does_not_inherit_the_previous_session() -> None:
     ]
     events = list(pp.parse_lines(lines, prefix="%m [%p] "))
     assert (events[2].user, events[2].client_host) == (None, "10.0.0.1")
+
+
+def test_parse_file_takes_a_path_object() -> None:
+    # pathlib.Path is how most callers hold a file name (it gave an AttributeError)
+    log = Path(__file__).resolve().parent.parent / "fixtures" / "real-rds.log"
+    assert list(pp.parse_file(log)) == list(pp.parse_file(str(log)))

@@ -170,6 +170,129 @@ def test_sub_statements_are_their_own_records_and_the_duration_finds_its_stateme
         ("insert into o values (1)", None), ("select add_order(2)", 246)]
 
 
+# The parts of one execution (seen on a real server: tests/test_guardium_statements_real.py)
+
+@pytest.mark.parametrize("second", [
+    "SESSION,3,2,DDL,CREATE TABLE AS,,,create table t2 as select * from t,<none>",
+    "SESSION,3,2,DDL,SELECT INTO,,,create table t2 as select * from t,<none>",
+    "SESSION,3,2,READ,COPY,,,create table t2 as select * from t,<none>",
+    "SESSION,3,2,FUNCTION,EXECUTE,FUNCTION,public.f,create table t2 as select * from t,<none>",
+])
+def test_the_parts_pgaudit_logs_of_one_statement_make_one_record(second: str) -> None:
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,3,1,READ,SELECT,,,create table t2 as select * from t,<none>",
+        RDS + "LOG:  AUDIT: " + second,
+        RDS + "LOG:  duration: 0.500 ms  statement: create table t2 as select * from t",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("create table t2 as select * from t", 500)]
+
+
+def test_a_function_call_with_log_rows_is_one_record_with_its_body_apart() -> None:
+    # pgaudit.log_rows logs at executor end: the call first, the calling SELECT last
+    records = records_of([
+        RDS + "LOG:  AUDIT: SESSION,4,1,FUNCTION,EXECUTE,FUNCTION,public.fw,select fw(5),"
+              "<none>,0",
+        RDS + "LOG:  AUDIT: OBJECT,4,2,WRITE,INSERT,TABLE,public.t,insert into t values (n),"
+              "<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,4,2,WRITE,INSERT,TABLE,public.t,insert into t values (n),"
+              "<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,4,3,READ,SELECT,,,select fw(5),<none>,1",
+        RDS + "LOG:  duration: 1.000 ms",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"], r["recordsAffected"])
+            for r in records] == [("select fw(5)", 1000, 1), ("insert into t values (n)", None, 1)]
+
+
+def test_a_loop_running_one_statement_again_is_one_record_per_iteration() -> None:
+    do = "do $$ begin for i in 1..2 loop perform fw(i); end loop; end $$"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,5,1,FUNCTION,DO,,,\"{do}\",<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,2,READ,SELECT,,,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,3,FUNCTION,EXECUTE,FUNCTION,public.fw,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,4,WRITE,INSERT,,,insert into t values (n),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,5,READ,SELECT,,,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,6,FUNCTION,EXECUTE,FUNCTION,public.fw,select fw(i),<none>",
+        RDS + "LOG:  AUDIT: SESSION,5,7,WRITE,INSERT,,,insert into t values (n),<none>",
+    ])
+    assert sql_of(records) == [do] + ["select fw(i)", "insert into t values (n)"] * 2
+
+
+def test_a_rules_action_is_part_of_the_statement_log_statement_showed() -> None:
+    # CREATE RULE r AS ON INSERT TO rr DO ALSO ...: the action runs as a query of its own
+    # (a new statement id, the client's text); the client ran one statement
+    records = records_of([
+        RDS + "LOG:  statement: insert into rr values (1);",
+        RDS + "LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        RDS + "LOG:  AUDIT: SESSION,2,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        RDS + "LOG:  duration: 0.300 ms",
+        RDS + "LOG:  statement: insert into rr values (1);",
+        RDS + "LOG:  AUDIT: SESSION,3,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        RDS + "LOG:  AUDIT: SESSION,4,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("insert into rr values (1);", 300), ("insert into rr values (1);", None)]
+
+
+def test_an_sql_level_execute_and_its_misc_line_are_one_record() -> None:
+    # pgaudit.log = 'all': the prepared query's line shows the PREPARE, the MISC line the
+    # EXECUTE (substatement 2); the duration shows the EXECUTE, with DETAIL: prepare:
+    prepare = "PREPARE q(int) AS SELECT * FROM t WHERE id = $1;"
+    records = records_of([
+        RDS + f"LOG:  AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.t,{prepare},<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,2,2,MISC,EXECUTE,,,EXECUTE q(1);,<none>,0",
+        RDS + "LOG:  duration: 0.199 ms  statement: EXECUTE q(1);",
+        RDS + f"DETAIL:  prepare: {prepare}",
+        RDS + f"LOG:  AUDIT: SESSION,3,1,READ,SELECT,TABLE,public.t,{prepare},<none>,1",
+        RDS + "LOG:  AUDIT: SESSION,3,2,MISC,EXECUTE,,,EXECUTE other(1);,<none>,0",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"], r["recordsAffected"])
+            for r in records] == [(prepare, 199, 1), (prepare, None, 1),
+                                  ("EXECUTE other(1);", None, 0)]
+
+
+@pytest.mark.parametrize("statement_line", [True, False])
+def test_a_block_running_more_statements_than_are_held_keeps_its_own_time(
+        statement_line: bool) -> None:
+    # log_duration: one textless duration per query string, after everything the block ran
+    do = "do $$ begin for i in 1..100 loop insert into t values (i); end loop; end $$"
+    records = records_of(
+        ([RDS + f"LOG:  statement: {do}"] if statement_line else [])
+        + [RDS + f"LOG:  AUDIT: SESSION,1,1,FUNCTION,DO,,,\"{do}\",<none>"]
+        + [RDS + f"LOG:  AUDIT: SESSION,1,{n},WRITE,INSERT,,,insert into t values (i),<none>"
+           for n in range(2, 102)]
+        + [RDS + "LOG:  duration: 4.339 ms"])
+    assert len(records) == 101
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records
+            if r["executionTime"] is not None or "insert" not in r["data"]["originalSqlCommand"]
+            ] == [(do, 4339)]
+
+
+def test_the_same_statement_on_a_reused_pid_is_no_rule_action() -> None:
+    # (no connection lines logged, the socket: no port) a new backend numbers from 1 again
+    local = "2026-11-25 16:05:01 UTC:[local]:alice@shop:[4242]:"
+    records = records_of([
+        local + "LOG:  statement: insert into rr values (1);",
+        local + "LOG:  AUDIT: SESSION,5,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+        local + "LOG:  AUDIT: SESSION,1,1,WRITE,INSERT,,,insert into rr values (1);,<none>",
+    ])
+    assert len(records) == 2
+
+
+def test_an_auto_explain_plan_is_no_record_and_no_time() -> None:
+    records = records_of([
+        RDS + "LOG:  statement: select * from t;",
+        RDS + "LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select * from t;,<none>",
+        RDS + "LOG:  duration: 0.010 ms  plan:",
+        "\tQuery Text: select * from t;",
+        "\tSeq Scan on t  (cost=0.00..22.70 rows=1270 width=36) (actual time=0.003..0.004 "
+        "rows=2 loops=1)",
+        RDS + "LOG:  duration: 0.200 ms",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("select * from t;", 200)]
+
+
 # -- 4. statements seen only through log_statement or a duration line ---------------------
 
 def test_log_statement_only_statements_give_one_record_each() -> None:
@@ -273,6 +396,45 @@ def test_held_records_are_bounded_in_count_and_time() -> None:
                               "1,READ,SELECT,,,select 1,<none>"])
     [later] = pp.parse_lines(["2026-11-25 16:05:07 UTC:[local]:u@d:[2]:LOG:  hello"])
     assert builder.add(audit) == [] and len(builder.add(later)) == 1
+
+
+@pytest.mark.parametrize("duration", [
+    "duration: 400012.500 ms  statement: select pg_sleep(400)",  # log_min_duration_statement
+    "duration: 400012.500 ms",  # log_duration, log_statement showed it
+])
+def test_a_statement_running_longer_than_an_execution_waits_is_still_one_record(
+        duration: str) -> None:
+    # Session 1's statement runs 400 s while session 2 works: its record is written when
+    # the wait (300 s of log time) is over, and its duration line, 400 s later, must not
+    # make a second record of it (it made one with the time: two for one execution).
+    def at(clock: str, pid: int, text: str) -> str:
+        return f"2026-11-25 16:{clock} UTC:10.0.0.{pid}(5000{pid}):u@d:[{pid}]:LOG:  {text}"
+    builder = RecordBuilder()
+    lines = [at("00:00", 1, "statement: select pg_sleep(400)"),
+             at("00:00", 1, "AUDIT: SESSION,1,1,READ,SELECT,,,select pg_sleep(400),<none>"),
+             *(at(f"0{m}:00", 2, f"AUDIT: SESSION,{m},1,READ,SELECT,,,select {m},<none>")
+               for m in range(1, 7)),
+             at("06:40", 1, duration),
+             at("06:41", 1, "statement: select pg_sleep(400)"),
+             at("06:41", 1, "AUDIT: SESSION,2,1,READ,SELECT,,,select pg_sleep(400),<none>"),
+             at("06:41", 1, "duration: 1.000 ms  statement: select pg_sleep(400)"
+                if "statement" in duration else "duration: 1.000 ms")]
+    records = [r for e in pp.parse_lines(lines) for r in builder.add(e)] + builder.flush()
+    mine = [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records
+            if r["sessionId"] == "1"]
+    assert mine == [("select pg_sleep(400)", None), ("select pg_sleep(400)", 1000)]
+    assert builder.released_early == 1  # (the CLI warns: written before its duration)
+
+
+def test_a_long_statement_of_the_only_active_session_keeps_its_time() -> None:
+    # nothing else was logged while it ran: its own duration line ends the wait
+    p = "2026-11-25 16:{} UTC:10.0.0.1(50001):u@d:[1]:LOG:  "
+    records = records_of([
+        p.format("00:00") + "AUDIT: SESSION,1,1,READ,SELECT,,,select pg_sleep(400),<none>",
+        p.format("06:40") + "duration: 400012.500 ms  statement: select pg_sleep(400)",
+    ])
+    assert [(r["data"]["originalSqlCommand"], r["executionTime"]) for r in records] == [
+        ("select pg_sleep(400)", 400012500)]
 
 
 # -- the conformance cases taken from the connector's own tests ---------------------------

@@ -33,7 +33,7 @@ from typing import Any
 
 import guardium_real
 import pytest
-from csvlog import CsvLogRow, audit_fields
+from csvlog import CsvLogRow, audit_fields, other_parts
 from guardium_real import stopped_logs
 from pgserver import PgServer
 
@@ -152,6 +152,7 @@ def _key(rows: list[CsvLogRow]) -> tuple[Counter[tuple[int, str, int]], Counter[
                 first_id.clear()
             elif row.message.startswith("statement: "):
                 first_id.clear()
+        executions -= {(sid, sub) for (_, sid, sub) in other_parts(session)}
         data[pid] += len(executions)
     return timed, data, errors
 

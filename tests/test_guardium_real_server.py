@@ -26,7 +26,7 @@ from typing import Any
 
 import pglast
 import pytest
-from csvlog import CsvLogRow, audit_fields
+from csvlog import CsvLogRow, audit_fields, other_parts
 from workload import ALICE_PASSWORD, BOB_PASSWORD, ServerRun
 
 from pgaudit_parse.formats.guardium import record_schema
@@ -107,7 +107,16 @@ class AnswerKey:
             elif row.error_severity == "LOG":
                 found = DURATION.match(row.message)
                 if found:
-                    self.durations[row.session_id].append(found.groups())
+                    ms, phase, sql = found.groups()
+                    if row.detail is not None and row.detail.startswith("prepare: "):
+                        # an SQL-level EXECUTE ran the prepared query, whose pgAudit line
+                        # shows the PREPARE (its own MISC line is part of that execution)
+                        sql = row.detail[len("prepare: "):]
+                    self.durations[row.session_id].append((ms, phase, sql))
+        # The parts of one execution (CREATE TABLE AS and its SELECT, a function call)
+        # are one record
+        for key in other_parts(rows):
+            del self.executions[key]
         # Each audit line of a multi-statement string gets its own statement (docs/sql.md):
         # the k-th statement id of a string in a session is its k-th statement (every
         # statement of the workload's multi-statement strings has an audit line).

@@ -205,6 +205,20 @@ def test_grouper_equals_its_plain_code(bounds: dict[str, float], events: list[Ev
     assert _state(fast) == _state(plain)
 
 
+def test_the_found_cases_equal_the_plain_code() -> None:
+    # found by Hypothesis: two substatements of one statement id over max_per_session=1
+    p = "2026-11-25 16:00:00 UTC:[local]:bob@db:[7]:LOG:  AUDIT: SESSION,1,"
+    events = list(parse_lines([p + "1,READ,SELECT,,,<previously logged>,<previously logged>",
+                               p + "2,READ,SELECT,,,<previously logged>,<previously logged>"]))
+    bounds = {"max_held": 2, "max_per_session": 1, "max_wait": 5.0}
+    fast = ExecutionGrouper(**bounds)  # type: ignore[arg-type]
+    plain = ReferenceGrouper(**bounds)
+    for event in events:
+        assert fast.add(event) == plain.add(event)
+        assert _state(fast) == _state(plain)
+    assert fast.flush() == plain.flush()
+
+
 def test_a_fixed_log_of_every_kind_equals_the_plain_code() -> None:
     # Whatever the strategies happen to draw, these lines go through every branch.
     events = list(parse_lines(list(_example_lines())))

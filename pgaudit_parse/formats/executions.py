@@ -13,6 +13,14 @@ not per line. The rule, stated once:
   pgAudit executions of the session (sub-statements share their parent's statement id).
   The same ids with other SQL or from another client port are a new backend on a reused
   pid (no connection line between them): they end everything its predecessor left open.
+* **Parts of one execution**: pgAudit logs some single executions as several lines of one
+  statement id with substatement ids of their own: ``CREATE TABLE AS`` (``SELECT INTO``,
+  materialized views, ``COPY (query)``, ``DECLARE CURSOR``) after its query's ``SELECT``,
+  the ``FUNCTION,EXECUTE`` line of each function a statement calls, an SQL-level
+  ``EXECUTE``'s MISC line. They join the execution whose text they show (see
+  :func:`_part_of`). A rule's action has a statement id of its own and the client's text:
+  it joins the execution a ``log_statement`` line started (see :func:`_rule_action`).
+  auto_explain's ``duration: ... plan:`` lines are no execution and carry no time.
 * **Durations** (``log_min_duration_statement``) join the pending execution of the same
   session whose SQL they show (password literals aside: pgAudit hides them). The
   ``parse`` and ``bind`` phases of an extended-protocol statement come before its
@@ -90,6 +98,11 @@ __all__ = ["Execution", "ExecutionGrouper", "duration_micros", "same_sql", "logg
            "prepared_statement",
            "INT_MAX"]
 
+#: How many sessions' late executions (and how many characters of their SQL) are
+#: remembered, and the longest SQL remembered (see ExecutionGrouper._remember_late)
+_LATE_SESSIONS: Final = 1024
+_LATE_CHARS: Final = 4 << 20
+_LATE_TEXT_MAX: Final = 64 << 10
 #: Guardium's ``Record.executionTime`` is a Java Integer.
 INT_MAX: Final = 2**31 - 1
 _REDACTED: Final = "<REDACTED>"
@@ -100,6 +113,8 @@ _PHASE = re.compile(r"duration: [0-9.]+ ms  (statement|parse|bind|execute|fastpa
 _LOGGED_STATEMENT = re.compile(r"(?:statement|execute [^:]*): (.*)\Z", re.DOTALL)
 
 Source = Literal["audit", "statement", "duration"]
+#: pgAudit's (class, command) of one line
+_Part = tuple[str | None, str | None]
 
 
 def duration_micros(ms: float) -> int:
@@ -217,7 +232,7 @@ class _Pending:
     """An execution still gathering lines (mutable; becomes an :class:`Execution`)."""
 
     __slots__ = ("event", "sql", "source", "ids", "micros", "final", "rows", "lines",
-                 "first_line", "size", "sources", "query", "prepared")
+                 "first_line", "size", "sources", "query", "prepared", "parts", "simple")
 
     def __init__(self, event: Event, sql: str, source: Source,
                  ids: tuple[int, int] | None = None, micros: int | None = None,
@@ -237,6 +252,14 @@ class _Pending:
         self.query = source == "statement"
         #: the PREPARE statement an SQL-level EXECUTE ran (what pgAudit's lines show)
         self.prepared = prepared_statement(event) if source != "audit" else None
+        #: pgAudit's lines of it: {(statement id, substatement id): (class, command)}
+        #: (see :func:`_part_of`)
+        self.parts: dict[tuple[int, int], _Part] | None = None
+        if ids is not None and isinstance(event, AuditEvent):
+            self.parts = {ids: (event.audit.class_, event.audit.command)}
+        #: the SQL of the ``statement:`` or ``execute`` line that started it, if one did
+        #: (see :func:`_rule_action`)
+        self.simple: str | None = None
 
     def shows(self, sql: str) -> bool:
         """Does a line with this SQL show this (not yet pgAudit-logged) execution?"""
@@ -271,10 +294,91 @@ def _same_execution(item: _Pending, event: AuditEvent, sql: str) -> bool:
     """Is an audit line with an execution's (statement id, substatement id) another line
     of it? Not when it shows other SQL or comes from another client port (the ids are
     equal because a new backend on a reused pid numbers its statements from 1 again)."""
-    port, other = event.client_port, item.event.client_port
-    if port is not None and other is not None and port != other:
+    if not _same_client(item, event):
         return False
     return _PREVIOUSLY_LOGGED in (sql, item.sql) or same_sql(item.sql, sql)
+
+
+#: pgAudit's (class, command) of a function a statement calls: its line shows the calling
+#: statement, whose execution it is part of
+_FUNCTION_CALL: Final = ("FUNCTION", "EXECUTE")
+
+
+def _part_of(item: _Pending, event: AuditEvent, sql: str) -> bool:
+    """Is an audit line with the statement id of a pending pgAudit execution, but another
+    substatement id, another part of that one execution?
+
+    pgAudit logs one statement's execution in several lines when it has several parts,
+    each with a substatement id of its own and the statement's own text: ``CREATE TABLE
+    AS`` (or ``SELECT INTO``, ``CREATE``/``REFRESH MATERIALIZED VIEW``, ``COPY (query)``,
+    ``DECLARE CURSOR``) after its query's ``SELECT``, and a ``FUNCTION,EXECUTE`` line for
+    each function the statement calls. A repetition of a part the execution has already
+    (a loop in a function body running the same statement again) is another execution, as
+    are the body's statements (their own text). With ``pgaudit.log_rows`` the parts come
+    in executor-end order (the function call first, the calling SELECT last), hence any
+    order here."""
+    parts = item.parts
+    if parts is None or sql == _PREVIOUSLY_LOGGED or not _same_client(item, event):
+        return False
+    audit = event.audit
+    part = (audit.class_, audit.command)
+    if not _same_text(item.sql, sql):
+        # An SQL-level EXECUTE: pgAudit logs the prepared query with the PREPARE text and,
+        # with the MISC class, the EXECUTE with its own text (either first)
+        had = parts.values()
+        return _SQL_EXECUTE not in had and (
+            (part == _SQL_EXECUTE and _executes(sql, item.sql))
+            or (len(parts) == 1 and _SQL_EXECUTE in had and _executes(item.sql, sql)))
+    return part == _FUNCTION_CALL or part not in parts.values()
+
+
+#: pgAudit's (class, command) of an SQL-level ``EXECUTE name(...)`` (the MISC class)
+_SQL_EXECUTE: Final = ("MISC", "EXECUTE")
+_NAME = r"\s+(\w+|\"(?:[^\"]|\"\")+\")"
+_EXECUTE_NAME = re.compile(r"\s*execute" + _NAME, re.IGNORECASE)
+_PREPARE_NAME = re.compile(r"\s*prepare" + _NAME, re.IGNORECASE)
+
+
+def _executes(execute: str, prepare: str) -> bool:
+    """Does an SQL-level ``EXECUTE`` run the statement a ``PREPARE`` prepared (the same
+    name: case-blind unless quoted)?
+
+    >>> prepare = "PREPARE q AS SELECT 1"
+    >>> _executes("EXECUTE Q(1);", prepare), _executes('EXECUTE "Q"', prepare), _executes(
+    ...     "EXECUTE q2", prepare)
+    (True, False, False)
+    """
+    run = _EXECUTE_NAME.match(execute)
+    made = _PREPARE_NAME.match(prepare)
+    if run is None or made is None:
+        return False
+    a, b = run.group(1), made.group(1)
+    return a == b if a.startswith('"') or b.startswith('"') else a.lower() == b.lower()
+
+
+def _rule_action(item: _Pending, event: AuditEvent, sql: str) -> bool:
+    """Is an audit line of a new statement id the action of a rule (``CREATE RULE ... DO
+    ALSO ...``) on the statement of a pending execution? PostgreSQL runs a rule's actions
+    as queries of their own, and pgAudit gives each a statement id of its own with the
+    client's text, as if the client had run the statement again. Told apart only when a
+    ``log_statement`` line of that one statement (``statement:``, or an extended-protocol
+    ``execute``) started the execution: a client's next execution has its own line first
+    (except an extended-protocol SELECT's, logged by pgAudit at Bind: a SELECT is never
+    taken for an action). Its statement id comes after the execution's (a lower one is a
+    new backend on a reused pid, numbering from 1 again)."""
+    audit = event.audit
+    return (item.simple is not None and audit.substatement_id == 1
+            and audit.command != "SELECT" and sql != _PREVIOUSLY_LOGGED
+            and _same_text(item.sql, sql) and _same_client(item, event)
+            and item.parts is not None
+            and audit.statement_id > max(ids[0] for ids in item.parts)
+            and len(_statements_of(item.simple)) == 1)
+
+
+def _same_client(item: _Pending, event: Event) -> bool:
+    """Not from another client port (a new backend on a reused pid)."""
+    port, other = event.client_port, item.event.client_port
+    return port is None or other is None or port == other
 
 
 def _logged_at_portal_close(item: _Pending) -> bool:
@@ -329,6 +433,23 @@ def _waits_for_execution(item: _Pending) -> bool:
     return item.source == "duration" and not item.final
 
 
+def _first_to_release(pending: list[_Pending]) -> tuple[_Pending, bool]:
+    """The execution to write when a session holds more than it may: the oldest that its
+    statement's later lines are not waiting for. Not the first of its statement id (the
+    top-level statement: a DO block or a function call, whose duration and other parts
+    come after everything it runs, which may be thousands of statements), not a query
+    string's own execution (``log_statement``'s), not a parse waiting for its execution;
+    the oldest of all if every one is such (then True: it waited for more lines)."""
+    seen: set[int] = set()
+    for item in pending:
+        first = item.ids is not None and item.ids[0] not in seen
+        if item.ids is not None:
+            seen.add(item.ids[0])
+        if not (first or item.query or _waits_for_execution(item)):
+            return item, False
+    return pending[0], not pending[0].final
+
+
 def _complete(pending: list[_Pending], but: _Pending | None = None) -> list[_Pending]:
     """The pending executions a new statement of the session completes: all but those
     waiting for their execution (and ``but``)."""
@@ -340,9 +461,12 @@ def _logged_at_bind(item: _Pending) -> bool:
     extended-protocol SELECT's portal starts (and pgAudit logs it) at Bind, before the
     ``bind`` duration and ``log_statement``'s ``execute`` line; with ``pgaudit.log_rows``
     it is logged when the portal closes instead (see :func:`_logged_at_portal_close`)."""
-    return (item.source == "audit" and item.rows is None and not item.query
-            and isinstance(item.event, AuditEvent)
-            and item.event.audit.command == "SELECT")
+    if item.source != "audit" or item.query or not isinstance(item.event, AuditEvent):
+        return False
+    audit = item.event.audit
+    # a function the SELECT calls is logged when the executor starts, whatever log_rows
+    return (audit.command == "SELECT" and item.rows is None) or (
+        (audit.class_, audit.command) == _FUNCTION_CALL)
 
 
 class _Session:
@@ -386,6 +510,13 @@ class ExecutionGrouper:
         #: pending (True), or the first pgAudit line of an execution (False)? Counters
         #: (the summary) count executions when they start, without waiting for the end.
         self.joined = False
+        #: After :meth:`add` of an AuditEvent that joined an execution: was it a part of it
+        #: (see :func:`_part_of`) of a (class, command) none of its lines had (the ``CREATE
+        #: TABLE AS`` after its query's ``SELECT``)? Counters per class and command count it.
+        self.part = False
+        #: sessions whose untimed executions were written for being idle too long
+        self._late: OrderedDict[SessionKey, list[str]] = OrderedDict()
+        self._late_chars = 0
 
     # -- public ------------------------------------------------------------------------
 
@@ -395,8 +526,11 @@ class ExecutionGrouper:
         stamp = event.timestamp
         if stamp is not None:
             if self._sessions:
-                self._expire(stamp, event.stream, out)
+                self._expire(stamp, event, out)
             self._clocks[event.stream] = stamp
+        if self._late and not isinstance(event, DurationEvent):
+            # the session wrote something else: its late statement ended without a duration
+            self._forget_late(session_key(event))
         if isinstance(event, AuditEvent):
             self._audit(event, out)
         elif isinstance(event, DurationEvent):
@@ -490,28 +624,55 @@ class ExecutionGrouper:
         session = self._session(event)
         pending = session.pending
         self.joined = True
-        over: list[_Pending] = []
+        self.part = False
+        part_of: _Pending | None = None
+        older: list[_Pending] = []
+        reused = False
         for item in pending:
             if item.source == "audit":
-                if item.ids == ids:
+                parts = item.parts
+                if item.ids == ids or (parts is not None and ids in parts):
                     if not _same_execution(item, event, sql):
-                        # a new backend on a reused pid: its predecessor's lines are over
-                        over = list(pending)
+                        reused = True  # a new backend on a reused pid
                         break
                     item.take(event)
                     if audit.rows is not None and (item.rows is None or audit.rows > item.rows):
                         item.rows = audit.rows
                     return
-                if item.ids and item.ids[0] != statement_id:
-                    over.append(item)
+                if parts is not None and ((item.ids is not None and item.ids[0] == statement_id)
+                                          or (len(parts) > 1 and any(
+                                              k[0] == statement_id for k in parts))):
+                    if _part_of(item, event, sql):
+                        part_of = item  # (the latest)
+                elif item.ids and item.ids[0] != statement_id:
+                    older.append(item)
+        if reused:
+            # its predecessor's lines are over
+            over, part_of = list(pending), None
+        else:
+            if part_of is None:
+                part_of = next((p for p in older if _rule_action(p, event, sql)), None)
+            over = [p for p in older if p is not part_of]
         # A new statement id: the session's earlier pgAudit executions are over.
         self._release(session, over, out)
+        if part_of is not None:
+            # another part of one statement's execution (CREATE TABLE AS and its query, a
+            # function the statement calls): pgAudit gave it a substatement id of its own
+            part_of.take(event)
+            assert part_of.parts is not None
+            part = (audit.class_, audit.command)
+            self.part = part not in part_of.parts.values()
+            part_of.parts[ids] = part
+            if audit.rows is not None and (part_of.rows is None or audit.rows > part_of.rows):
+                part_of.rows = audit.rows
+            return
         self.joined = False
         for item in session.pending:
             if item.source != "audit" and item.shows(sql):
                 item.take(event)
                 item.event, item.sql, item.source, item.ids = event, sql, "audit", ids
                 item.rows = audit.rows
+                item.parts = {ids: (audit.class_, audit.command)}
                 return
         self._append(session, _Pending(event, sql, "audit", ids, rows=audit.rows), out)
 
@@ -522,6 +683,8 @@ class ExecutionGrouper:
         session = self._sessions.get(key)
         if sql is None:
             # log_duration: no text; it times the statement that just ran, if any.
+            if session is None and self._late:
+                self._late_duration(key, None, None)
             if session is not None:
                 pending = session.pending
                 item = next((p for p in reversed(pending) if not p.final and p.query),
@@ -534,6 +697,12 @@ class ExecutionGrouper:
             return
         phase_match = _PHASE.match(event.message)
         phase = phase_match.group(1) if phase_match else "statement"
+        if phase == "plan":
+            # auto_explain's plan of a statement that ran: not an execution of its own,
+            # and its time (the executor's) is part of the statement's duration line
+            if session is not None:
+                self._touch(key, session, event)
+            return
         if session is None:
             session = self._session(event)
         else:
@@ -564,6 +733,10 @@ class ExecutionGrouper:
             # MISC class, the EXECUTE has a line of its own, found above)
             found = next((p for p in open_ if p.source == "audit"
                           and same_sql(p.sql, prepared)), None)
+        if found is None and self._late and not pending and self._late_duration(
+                key, sql, prepared):
+            self._drop_if_empty(key, session)
+            return
         if found is None:
             found = _Pending(event, sql, "duration", micros=micros, final=True)
             if phase == "statement":
@@ -600,6 +773,7 @@ class ExecutionGrouper:
                 self._release(session, _complete(pending, found), out)
                 found.take(event)
                 found.event, found.source, found.query = event, "statement", True
+                found.simple = sql
                 return
             # or of a SELECT whose pgAudit line came already (written at Bind)
             found = next((p for p in reversed(pending) if not p.query
@@ -611,7 +785,11 @@ class ExecutionGrouper:
                 return
         # a new statement: what the session had pending belongs to earlier ones
         self._release(session, _complete(pending), out)
-        self._append(session, _Pending(event, sql, "statement"), out)
+        item = _Pending(event, sql, "statement")
+        # (an extended-protocol execute line shows one statement; a SELECT's came after
+        # its pgAudit line, at Bind, and is not here)
+        item.simple = sql
+        self._append(session, item, out)
 
     def _failed(self, event: ErrorEvent, out: list[Execution | Event]) -> None:
         """An error ends the execution its ``STATEMENT:`` line shows, if only
@@ -671,8 +849,10 @@ class ExecutionGrouper:
         self._held += 1
         self._held_bytes += item.size
         if len(session.pending) > self.max_per_session:
-            self.released_early += 1
-            self._release(session, session.pending[:1], out)
+            victim, waited = _first_to_release(session.pending)
+            if waited:
+                self.released_early += 1  # (what a block ran gets no time: not early)
+            self._release(session, [victim], out)
         while (self._held > self.max_held or self._held_bytes > self.max_held_bytes) \
                 and self._sessions:
             oldest = next(iter(self._sessions))
@@ -708,14 +888,18 @@ class ExecutionGrouper:
         if not session.pending:
             self._sessions.pop(key, None)
 
-    def _expire(self, now: datetime, stream: str, out: list[Execution | Event]) -> None:
+    def _expire(self, now: datetime, event: Event, out: list[Execution | Event]) -> None:
         """Release sessions that wrote nothing for ``max_wait`` seconds of log time: of
-        their own stream's log (``now`` is the time of a line of ``stream``; another
-        stream's clock is the time of its latest line). Streams read together need not
-        come in time order (CloudWatch's FilterLogEvents gives a slice stream by
-        stream): a session is idle only when its own stream has moved on."""
+        their own stream's log (``now`` is the time of ``event``, a line of its stream;
+        another stream's clock is the time of its latest line). Streams read together need
+        not come in time order (CloudWatch's FilterLogEvents gives a slice stream by
+        stream): a session is idle only when its own stream has moved on. Not the session
+        of ``event``: its line says it is alive, and it may be the duration of a statement
+        that ran that long."""
         sessions = self._sessions
         clocks = self._clocks
+        stream = event.stream
+        current: SessionKey | None = None
         while sessions:
             key, session = next(iter(sessions.items()))
             seen = session.last_seen
@@ -728,4 +912,44 @@ class ExecutionGrouper:
                 return
             if idle <= self.max_wait:
                 return
+            if current is None:
+                current = session_key(event)
+            if key == current:
+                sessions.move_to_end(key)
+                session.last_seen = now
+                continue
+            untimed = [p.sql for p in session.pending
+                       if not p.final and not _waits_for_execution(p)]
+            if untimed:
+                self._remember_late(key, untimed)
             self._release_session(key, out)
+
+    def _remember_late(self, key: SessionKey, texts: list[str]) -> None:
+        """A session's untimed executions written because it was idle too long: a
+        statement may run longer than that, and its duration line then comes after its
+        record. Remembered (bounded) so that the line makes no second record of it."""
+        late = self._late
+        kept = [t for t in texts if len(t) <= _LATE_TEXT_MAX]
+        old = late.pop(key, [])
+        self._late_chars += sum(map(len, kept)) - sum(map(len, old))
+        late[key] = kept
+        while late and (len(late) > _LATE_SESSIONS or self._late_chars > _LATE_CHARS):
+            _, gone = late.popitem(last=False)
+            self._late_chars -= sum(map(len, gone))
+
+    def _late_duration(self, key: SessionKey, sql: str | None, prepared: str | None) -> bool:
+        """Is a duration line that joins nothing the duration of an execution written
+        already (see :meth:`_remember_late`)? Then it is counted as written early."""
+        texts = self._late.get(key)
+        if texts is None or (sql is not None and not any(
+                same_sql(t, sql) or (prepared is not None and same_sql(t, prepared))
+                for t in texts)):
+            return False
+        self._forget_late(key)
+        self.released_early += 1
+        return True
+
+    def _forget_late(self, key: SessionKey) -> None:
+        gone = self._late.pop(key, None)
+        if gone is not None:
+            self._late_chars -= sum(map(len, gone))

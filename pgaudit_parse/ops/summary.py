@@ -361,25 +361,33 @@ class Summary:
         if isinstance(event, AuditEvent):
             audit = event.audit
             new = not self._executions.joined
-            self._count_object(event, new)
-            if new:
-                column = 0
-                self.audit_executions += 1
+            counted = self._count_object(event, new)
+            if new or self._executions.part:
+                # a new execution, or a part of one of another class and command (the
+                # CREATE TABLE AS after its query's SELECT): the class and command tables
+                # and the changes count each (class, command) of an execution once
                 database = event.database or "-"
                 audit_class = audit.class_ or "-"
                 command = audit.command or "-"
-                self.by_user.add(user)
-                self.by_database.add(database)
-                self.by_class.add(audit_class)
-                self.by_command.add(command)
-                self.who_did_what.add((user, database, audit_class, command))
-                if audit.statement and audit.substatement_id == 1:
-                    own = self._statements.apply(event)[0].audit  # type: ignore[attr-defined]
-                    self.by_fingerprint.add(_fingerprinted(own.statement or audit.statement))
-                if _is_privilege_change(audit_class, command):
-                    self._add_change(self.privilege_changes, event, audit)
-                elif audit_class == "DDL":
-                    self._add_change(self.changes, event, audit)
+                if new:
+                    column = 0
+                    self.audit_executions += 1
+                    self.by_user.add(user)
+                    self.by_database.add(database)
+                    if audit.statement and audit.substatement_id == 1:
+                        own = self._statements.apply(event)[0].audit  # type: ignore[attr-defined]
+                        self.by_fingerprint.add(_fingerprinted(own.statement or audit.statement))
+                if ("", "class " + audit_class) not in counted:
+                    counted.add(("", "class " + audit_class))
+                    self.by_class.add(audit_class)
+                if ("", "command " + command) not in counted:
+                    counted.add(("", "command " + command))
+                    self.by_command.add(command)
+                    self.who_did_what.add((user, database, audit_class, command))
+                    if _is_privilege_change(audit_class, command):
+                        self._add_change(self.privilege_changes, event, audit)
+                    elif audit_class == "DDL":
+                        self._add_change(self.changes, event, audit)
         elif kind == "login_failed":
             column = 1
             self.failed_logins.add((event.user or "-", event.client_host or "-"))
@@ -393,9 +401,11 @@ class Summary:
         if event.application_name is not None:
             self.applications.add(event.application_name, column)
 
-    def _count_object(self, event: AuditEvent, new_execution: bool) -> None:
+    def _count_object(self, event: AuditEvent, new_execution: bool) -> set[tuple[str, str]]:
         """Count the object an audit line names, once per execution (log_relation writes a
-        line per relation; SESSION and OBJECT lines name the same one)."""
+        line per relation; SESSION and OBJECT lines name the same one). Returns what the
+        session's execution has counted: its objects, and ``("", "class X")`` / ``("",
+        "command Y")`` for its classes and commands (an object name is never empty)."""
         audit = event.audit
         session = (event.stream, event.source,
                    str(event.session_id if event.session_id is not None else event.pid))
@@ -409,6 +419,7 @@ class Summary:
             if target not in counted and len(counted) < 1024:
                 counted.add(target)
                 self.objects.add(target)
+        return counted
 
     def _add_change(self, changes: deque[Change], event: Event, audit: Any) -> None:
         if len(changes) == changes.maxlen:

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from csvlog import audit_fields, read_csvlog
+from csvlog import audit_fields, execution_of, read_csvlog
 
 from pgaudit_parse import RDS_PREFIX, parse_file
 from pgaudit_parse.cli import main
@@ -139,17 +139,24 @@ def _check_against_csvlog(log: Path, rows: list, prefix: str, capsys) -> None:
         return (row.connection_from or "-").rsplit(":", 1)[0]
 
     # One statement execution counts once: its SESSION, OBJECT and log_relation lines
-    # share the session, the statement id and the substatement id.
+    # share the session, the statement id and the substatement id, and the parts of one
+    # execution (CREATE TABLE AS and its SELECT, a function call: csvlog.execution_of)
+    # are one; the class table counts each class of an execution's parts once.
+    first = execution_of(rows)
     audits = []
+    classes: set[tuple[tuple[str, str, str], str]] = set()
     seen: set[tuple[str, str, str]] = set()
     for r in rows:
         if r.message.startswith("AUDIT: "):
             fields = audit_fields(r.message)
-            if (r.session_id, fields[1], fields[2]) not in seen:
-                seen.add((r.session_id, fields[1], fields[2]))
-                audits.append(r)
+            ids = (r.session_id, fields[1], fields[2])
+            if ids not in seen:  # (a part's first line; log_relation's others are not)
+                seen.add(ids)
+                classes.add((first[ids], fields[3]))
+                if first[ids] == ids:
+                    audits.append(r)
     by_user = Counter(user(r) for r in audits)
-    by_class = Counter(audit_fields(r.message)[3] for r in audits)
+    by_class = Counter(audit_class for _, audit_class in classes)
     failed = Counter((user(r), host(r))
                      for r in rows if r.sql_state_code in ("28P01", "28000"))
     errors = Counter(r.error_severity for r in rows

@@ -187,3 +187,29 @@ def test_new_tables_keep_memory_bounded() -> None:
     # statements and shapes); measured before, their one-time filling counts as growth.
     feed(5_000)
     assert feed(40_000) < feed(5_000) + 256 * 1024
+
+
+def test_the_parts_of_one_execution_count_once_and_its_ddl_is_a_change(tmp_path, capsys
+                                                                       ) -> None:
+    # CREATE TABLE AS: its query's SELECT and the DDL line (substatement ids 1 and 2, the
+    # statement's text) are one execution, whose DDL part is still a change; SELECT f():
+    # its SELECT and the function call's EXECUTE are one (as the records count them)
+    ctas = "create table c2 as select * from a"
+    log = tmp_path / "parts.log"
+    log.write_text("".join([
+        _line(1, "10.0.0.5", "alice", "shop", 10, "psql",
+              f"LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.a,{ctas},<none>"),
+        _line(1, "10.0.0.5", "alice", "shop", 10, "psql",
+              f"LOG:  AUDIT: SESSION,1,2,DDL,CREATE TABLE AS,TABLE,public.c2,{ctas},<none>"),
+        _line(2, "10.0.0.5", "alice", "shop", 10, "psql",
+              "LOG:  AUDIT: SESSION,2,1,READ,SELECT,,,select f(1),<none>"),
+        _line(2, "10.0.0.5", "alice", "shop", 10, "psql",
+              "LOG:  AUDIT: SESSION,2,2,FUNCTION,EXECUTE,FUNCTION,public.f,select f(1),<none>"),
+    ]))
+    assert main(["summary", str(log), "--prefix", PREFIX, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    _, rows = _section(out, "Audit events per user")
+    assert {row[0]: int(row[1]) for row in rows} == {"alice": 2}
+    _, rows = _section(out, "Audit events per class")
+    assert {row[0]: int(row[1]) for row in rows} == {"READ": 2, "DDL": 1, "FUNCTION": 1}
+    assert "CREATE TABLE AS" in out.split("DDL changes", 1)[1]
