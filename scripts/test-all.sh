@@ -14,4 +14,6 @@ fi
 python3 -m pip install -q -e '.[test]'
 python3 -m ruff check pgaudit_parse tests bench scripts
 python3 -m mypy pgaudit_parse
-python3 -m pytest -q "$@"
+# On every core, a test file per worker (each worker starts the servers its files use:
+# PostgreSQL and moto on free ports), so the suite's time stays well under CI's budget.
+python3 -m pytest -q -n auto --dist loadfile "$@"
