@@ -205,3 +205,25 @@ def run_and_kill(aws: Aws, argv: list[str], progress: Callable[[], int],
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr.decode(errors="replace")
     return False
+
+
+class FailingCheckpoints:
+    """A checkpoint file whose ``fail_at``-th save raises: a crash after the sink's
+    durable write, before the checkpoint was saved (None: it never fails; ``saves``
+    counts them)."""
+
+    def __init__(self, path: Path, fail_at: int | None) -> None:
+        from pgaudit_parse.aws.checkpoint import CheckpointFile
+
+        self.file = CheckpointFile(path)
+        self.fail_at = fail_at
+        self.saves = 0
+
+    def load(self) -> dict[str, Any]:
+        return self.file.load()
+
+    def save(self, checkpoints: dict[str, Any]) -> None:
+        self.saves += 1
+        if self.saves == self.fail_at:
+            raise RuntimeError("injected: killed before the checkpoint was saved")
+        self.file.save(checkpoints)

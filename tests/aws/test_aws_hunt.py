@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_harness import Aws, read_jsonl
+from aws_harness import Aws, FailingCheckpoints, read_jsonl
 from aws_logdata import BASE_MS, audit_line, statements
 
 SECRET = "hunter2-Pa55"
@@ -408,26 +408,6 @@ def test_fifo_records_queue_keeps_identical_records_and_dedups_retries(
 
 # -- cloudwatch: a failure between the durable write and the checkpoint save ------------
 
-class _FailingStore:
-    """A checkpoint file whose ``fail_at``-th save raises (a crash before the ack)."""
-
-    def __init__(self, path: Path, fail_at: int | None) -> None:
-        from pgaudit_parse.aws.checkpoint import CheckpointFile
-
-        self.file = CheckpointFile(path)
-        self.fail_at = fail_at
-        self.saves = 0
-
-    def load(self) -> dict:
-        return self.file.load()
-
-    def save(self, checkpoints: dict) -> None:
-        self.saves += 1
-        if self.saves == self.fail_at:
-            raise RuntimeError("injected: killed before the checkpoint was saved")
-        self.file.save(checkpoints)
-
-
 def _cloudwatch_log(aws: Aws) -> tuple[str, int]:
     from aws_logdata import error_lines
 
@@ -473,14 +453,14 @@ def _read_cloudwatch(aws: Aws, group: str, start: int, store: object) -> tuple[l
 def test_cloudwatch_crash_at_each_checkpoint_save_loses_nothing(
         aws: Aws, tmp_path: Path) -> None:
     group, start = _cloudwatch_log(aws)
-    reference, dead = _read_cloudwatch(aws, group, start, _FailingStore(tmp_path / "r", None))
+    reference, dead = _read_cloudwatch(aws, group, start, FailingCheckpoints(tmp_path / "r", None))
     assert dead == "" and len(reference) == 24
-    saves = _FailingStore(tmp_path / "count", None)
+    saves = FailingCheckpoints(tmp_path / "count", None)
     _read_cloudwatch(aws, group, start, saves)
     for fail_at in range(1, saves.saves + 1):
         path = tmp_path / f"cp{fail_at}.json"
-        first, dead1 = _read_cloudwatch(aws, group, start, _FailingStore(path, fail_at))
-        second, dead2 = _read_cloudwatch(aws, group, start, _FailingStore(path, None))
+        first, dead1 = _read_cloudwatch(aws, group, start, FailingCheckpoints(path, fail_at))
+        second, dead2 = _read_cloudwatch(aws, group, start, FailingCheckpoints(path, None))
         assert dead1 == dead2 == "", (fail_at, dead1, dead2)
         combined = [json.dumps(e, sort_keys=True) for e in first + second]
         expected = [json.dumps(e, sort_keys=True) for e in reference]

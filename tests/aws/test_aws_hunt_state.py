@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aws_harness import Aws
+from aws_harness import Aws, FailingCheckpoints
 from aws_logdata import BASE_MS, prefix
 
 from pgaudit_parse.aws.sqs import SqsSource
@@ -135,27 +135,6 @@ def test_sqs_message_of_a_held_execution_stays_until_its_record_is_written(
 
 # -- CloudWatch: slices and checkpoints ------------------------------------------------
 
-class _Store:
-    """A checkpoint file whose ``fail_at``-th save raises: a crash after the sink's
-    durable write, before the checkpoint was saved."""
-
-    def __init__(self, path: Path, fail_at: int | None) -> None:
-        from pgaudit_parse.aws.checkpoint import CheckpointFile
-
-        self.file = CheckpointFile(path)
-        self.fail_at = fail_at
-        self.saves = 0
-
-    def load(self) -> dict:
-        return self.file.load()
-
-    def save(self, checkpoints: dict) -> None:
-        self.saves += 1
-        if self.saves == self.fail_at:
-            raise RuntimeError("injected: killed before the checkpoint was saved")
-        self.file.save(checkpoints)
-
-
 def _two_streams(aws: Aws) -> tuple[str, dict[str, list[tuple[int, str]]]]:
     """Two log streams, their sessions' lines interleaved in time, 50 s apart in each
     stream: slice edges (5 minutes at first) fall between every kind of neighbours."""
@@ -212,13 +191,13 @@ def test_cloudwatch_crash_before_each_checkpoint_save_loses_and_splits_nothing(
     once), and no execution comes out cut in two."""
     group, streams = _two_streams(aws)
     want = _expected(aws, tmp_path, streams, "records")
-    count = _Store(tmp_path / "count.json", None)
+    count = FailingCheckpoints(tmp_path / "count.json", None)
     assert Counter(_read(aws, group, count)) == want
     assert count.saves > 4
     for fail_at in range(1, count.saves + 1):
         path = tmp_path / f"cp{fail_at}.json"
-        first = _read(aws, group, _Store(path, fail_at))
-        second = _read(aws, group, _Store(path, None))
+        first = _read(aws, group, FailingCheckpoints(path, fail_at))
+        second = _read(aws, group, FailingCheckpoints(path, None))
         assert set(first + second) == set(want), fail_at
 
 
