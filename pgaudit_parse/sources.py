@@ -454,6 +454,16 @@ def _open_bytes(path: str, pauses: Pauses = ()) -> tuple[IO[bytes], str, bool]:
     return cast(IO[bytes], buffered), name, False
 
 
+def _read_all(read1: Callable[[int], bytes]) -> bytes:
+    """What a reader's ``read1`` gives, read by read, until its end."""
+    parts: list[bytes] = []
+    while True:
+        data = read1(_CHUNK)
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+
+
 def _is_socket(path: str) -> bool:
     try:
         return stat.S_ISSOCK(os.stat(path).st_mode)
@@ -604,12 +614,7 @@ class LiveInput(io.BufferedIOBase):
         for a full buffer); all of it when ``size`` is negative."""
         if size is not None and size >= 0:
             return self.read1(size)
-        parts: list[bytes] = []
-        while True:
-            data = self.read1(_CHUNK)
-            if not data:
-                return b"".join(parts)
-            parts.append(data)
+        return _read_all(self.read1)
 
     def close(self) -> None:
         if self._owned is not None:
@@ -703,12 +708,7 @@ class Replayed(io.BufferedIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            parts: list[bytes] = []
-            while True:
-                data = self.read1(_CHUNK)
-                if not data:
-                    return b"".join(parts)
-                parts.append(data)
+            return _read_all(self.read1)
         return self.read1(size)
 
     def close(self) -> None:
