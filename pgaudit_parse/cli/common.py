@@ -595,16 +595,22 @@ def check_inputs(prefix: str, paths: Sequence[str],
     return check_overwrites(paths, outputs, stdout)
 
 
-def _fifo_again(paths: Sequence[str]) -> str | None:
-    """The first path naming a FIFO named before (maybe by another path)."""
-    seen: set[tuple[int, int]] = set()
+def _stats(paths: Sequence[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """Each path but ``-`` with what ``os.stat`` says of it (those it cannot stat are left
+    out: opening them gives the error)."""
     for path in paths:
         if path == "-":
             continue
         try:
-            info = os.stat(path)
+            yield path, os.stat(path)
         except (OSError, ValueError):
             continue
+
+
+def _fifo_again(paths: Sequence[str]) -> str | None:
+    """The first path naming a FIFO named before (maybe by another path)."""
+    seen: set[tuple[int, int]] = set()
+    for path, info in _stats(paths):
         if not stat.S_ISFIFO(info.st_mode):
             continue
         if (info.st_dev, info.st_ino) in seen:
@@ -621,13 +627,7 @@ def _standard_input_again(paths: Sequence[str]) -> str | None:
         stdin = os.fstat(0)
     except OSError:
         return None
-    for path in paths:
-        if path == "-":
-            continue
-        try:
-            info = os.stat(path)
-        except (OSError, ValueError):
-            continue
+    for path, info in _stats(paths):
         if (info.st_dev, info.st_ino) == (stdin.st_dev, stdin.st_ino):
             return path
     return None
