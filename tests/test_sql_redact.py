@@ -393,3 +393,21 @@ def test_type_modifiers_are_part_of_the_type(sql: str, expected: str) -> None:
     expected_pg = pglast.parser.normalize(sql)
     if expected_pg != sql:  # (pg_stat_statements leaves utility statements as they are)
         assert _numbered(redact_literals(sql)) == _numbered(expected_pg)
+
+
+# -- a call of a function whose name names a credential ---------------------------------
+
+@pytest.mark.parametrize(("sql", "secrets"), [
+    ("select set_password('bob', 'hunter2')", ["hunter2"]),
+    ("SELECT app.change_password(42, 'S3cret!x')", ["S3cret!x", "42"]),
+    ("select rotate_token('svc', E'zq\\'ux', 3600)", ["zq", "3600"]),
+    ("select * from users where verify_passwd(id, 'pa ss') and id = 5", ["pa ss"]),
+    ("select get_pw_hash(lower('MiXeD'))", ["MiXeD"]),
+])
+def test_every_argument_of_a_call_named_for_a_credential_is_hidden(
+        sql: str, secrets: list[str]) -> None:
+    """Which argument of ``set_password(user, pw)`` is the secret is the function's
+    business: every constant passed to it is hidden (before, only the first was)."""
+    out = redact_passwords(sql)
+    assert not any(secret in out for secret in secrets), out
+    assert "id = 5" in out or "id = 5" not in sql  # (what follows the call stays)

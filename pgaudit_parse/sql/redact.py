@@ -360,6 +360,15 @@ class _Frame:
         return out
 
 
+class _EveryArgument(set[int]):
+    """The secret arguments of a call of a function whose name names a credential
+    (``set_password(user, pw)``, ``rotate_token(...)``): which one holds it is the
+    function's business, so all of them do."""
+
+    def __contains__(self, argument: object) -> bool:
+        return True
+
+
 # Words that end the value expression of ``name = ...`` (``password = 'x' AND id = 5``).
 _EXPRESSION_ENDS: Final = frozenset("""
     where from returning and or on when then else end limit offset order group having into
@@ -468,6 +477,8 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                     frame.secret = set(prepared.get(_name_of(sql, tokens[before]), ()))
                 elif prepared and name and FUNCTION_KEY + name in prepared:
                     frame.secret |= prepared[FUNCTION_KEY + name]
+                if name and _is_password_keyword(sql, tokens[before]):
+                    frame.secret = _EveryArgument(frame.secret | {1})
                 if columns and (insert and depth_now == values_depth
                                 or _after_set_columns(sql, tokens, before, set_columns_end)):
                     frame.secret = set(columns)
