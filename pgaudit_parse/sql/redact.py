@@ -360,13 +360,10 @@ class _Frame:
         return out
 
 
-class _EveryArgument(set[int]):
-    """The secret arguments of a call of a function whose name names a credential
-    (``set_password(user, pw)``, ``rotate_token(...)``): which one holds it is the
-    function's business, so all of them do."""
-
-    def __contains__(self, argument: object) -> bool:
-        return True
+# In a frame's secret arguments: all of them (a call of a function whose name names a
+# credential, ``set_password(user, pw)``, ``rotate_token(...)``: which one holds it is the
+# function's business). Arguments count from 1.
+_EVERY_ARGUMENT: Final = 0
 
 
 # Words that end the value expression of ``name = ...`` (``password = 'x' AND id = 5``).
@@ -478,7 +475,7 @@ def _credential_spans(sql: str, tokens: Sequence[Token], depth: int,
                 elif prepared and name and FUNCTION_KEY + name in prepared:
                     frame.secret |= prepared[FUNCTION_KEY + name]
                 if name and _is_password_keyword(sql, tokens[before]):
-                    frame.secret = _EveryArgument(frame.secret | {1})
+                    frame.secret.add(_EVERY_ARGUMENT)
                 if columns and (insert and depth_now == values_depth
                                 or _after_set_columns(sql, tokens, before, set_columns_end)):
                     frame.secret = set(columns)
@@ -903,7 +900,8 @@ def _previous(sql: str, tokens: Sequence[Token], index: int) -> int:
 def _in_secret_argument(frames: Sequence[_Frame], secret_frames: int) -> bool:
     """Are the tokens inside a secret argument of a pgcrypto call (or of a format() that
     fills a password)?"""
-    return secret_frames > 0 and any(f.argument in f.secret for f in frames)
+    return secret_frames > 0 and any(
+        f.argument in f.secret or _EVERY_ARGUMENT in f.secret for f in frames)
 
 
 def _is_password_value(sql: str, tokens: Sequence[Token], before: int,
