@@ -150,7 +150,8 @@ def expected_kind(row: CsvLogRow) -> str:
         login = row.error_severity == "FATAL" and row.sql_state_code.startswith("28")
         return "login_failed" if login else "error"
     if row.message.startswith(("connection received: ", "connection authenticated: ",
-                               "connection authorized: ")):
+                               "connection authorized: ",
+                               "replication connection authorized: ")):
         return "connection"
     if row.message.startswith("disconnection: "):
         return "disconnection"
