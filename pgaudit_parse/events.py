@@ -39,7 +39,7 @@ from .sessions import (
     ambiguous_neighbours,
     resplit,
 )
-from .timestamps import TimestampError, parse_epoch, parse_timestamp
+from .timestamps import TimestampError, TimestampParser, parse_epoch, parse_timestamp
 
 __all__ = [
     "Event",
@@ -441,9 +441,28 @@ def _key(entry: LogEntry, common: EventFields) -> Key:
 
 
 def _said(message: str) -> dict[str, str]:
-    """What a connection/disconnection text says of the session, by prefix escape."""
+    """What a connection/disconnection text says of the session, by prefix escape.
+
+    ``connection authenticated: identity="U" method=scram-sha-256`` names the role for
+    the password methods (any other method's identity is the external one: a
+    certificate's CN, an OS or Kerberos user).
+
+    >>> _said('connection authenticated: identity="al@ice" method=md5 (pg_hba.conf:4)')
+    {'u': 'al@ice'}
+    >>> _said('connection authenticated: identity="CN=al" method=cert (pg_hba.conf:4)')
+    {}
+    """
+    if message.startswith(_AUTHENTICATED):
+        identity, found, rest = message[len(_AUTHENTICATED):].rpartition('" method=')
+        method = rest.split(" ", 1)[0]
+        return {"u": identity} if found and method in _PASSWORD_METHODS else {}
     values = message_values(message)
     return {escape: values[key] for key, escape in _SAID_KEYS if values.get(key)}
+
+
+_AUTHENTICATED: Final = 'connection authenticated: identity="'
+#: Authentication methods whose identity is the role name (auth.c's set_authn_id).
+_PASSWORD_METHODS: Final = frozenset({"password", "md5", "scram-sha-256"})
 
 
 #: Where ``connection authorized`` puts what follows its names (postinit.c).
@@ -531,6 +550,11 @@ class EventBuilder:
         self.on_reject = on_reject or (lambda reject: None)
         # Reads %t/%m/%s (a TimestampParser knows the log's zone for CST, IST...).
         self._timestamp = timestamps if timestamps is not None else parse_timestamp
+        # Reads %n: in the log's zone when it is known (else UTC, or %t's offset).
+        self._epoch_in_zone = isinstance(timestamps, TimestampParser) \
+            and timestamps.zone is not None
+        self._epoch = timestamps.from_epoch if isinstance(timestamps, TimestampParser) \
+            else parse_epoch
         self.sessions = SessionTable(max_state_bytes, max_backends)
         self._neighbours = ambiguous_neighbours(prefix) if prefix is not None else ()
 
@@ -728,13 +752,22 @@ class EventBuilder:
         self.on_reject(Reject(entry.source, entry.line, reason, raw))
 
     def _time_of(self, f: Mapping[str, str]) -> datetime | None:
-        """The entry's time: ``%m``, else ``%t``, else ``%n`` (raises TimestampError)."""
+        """The entry's time: ``%m``, else ``%n``, else ``%t`` (raises TimestampError).
+
+        ``%n`` is the message's time to the millisecond (the csvlog's, as ``%m``), where
+        ``%t`` is a whole second read from a clock of its own; ``%n`` is written in the
+        log's zone (``--timezone``) or else in the offset ``%t`` was written in (else UTC).
+        """
         if "m" in f:
             return self._timestamp(f["m"])
+        if "n" in f:
+            moment = self._epoch(f["n"])
+            if "t" in f and not self._epoch_in_zone:
+                stamp = self._timestamp(f["t"])
+                return moment.astimezone(stamp.tzinfo)
+            return moment
         if "t" in f:
             return self._timestamp(f["t"])
-        if "n" in f:
-            return parse_epoch(f["n"])
         return None
 
     def _common(self, entry: LogEntry, f: Mapping[str, str]) -> EventFields:

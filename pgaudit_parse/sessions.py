@@ -30,7 +30,14 @@ from sys import getsizeof
 from typing import Final
 
 from .payload import PREVIOUSLY_LOGGED, PREVIOUSLY_LOGGED_PARAMETER, AuditFields
-from .prefix import _FREE_TEXT, LinePrefix, PrefixEscape, PrefixLiteral
+from .prefix import (
+    _FREE_TEXT,
+    BACKEND_TYPES,
+    SESSION_ESCAPES,
+    LinePrefix,
+    PrefixEscape,
+    PrefixLiteral,
+)
 
 __all__ = [
     "DEFAULT_STATEMENT_CACHE_BYTES",
@@ -88,15 +95,30 @@ def resplit(fields: Mapping[str, str], neighbours: tuple[Neighbours, ...],
     """Prefix values with each ambiguous split resolved (``fields`` itself if none is).
 
     The text of two neighbours (``alice@example.com@shop``) is fixed; only where it splits
-    is a guess. What the session's own lines ``said`` (``user=alice@example.com
-    database=shop``, by escape letter) decides; without it, the user name takes the
-    ambiguous text: role names hold ``@``, ``:`` or ``/`` (e-mail and directory logins)
-    far more often than database or application names do.
+    is a guess. In order, what decides it:
+
+    * what the session's own lines ``said`` (``user=alice@example.com database=shop``, by
+      escape letter);
+    * ``[unknown]``, which PostgreSQL writes for a user, database or application name it
+      does not know yet (a backend that is still authenticating);
+    * a process that serves no client (PostgreSQL leaves its session values empty: the
+      line's other user, database, application or client value is empty) has an empty
+      value where the text ends (or starts) with the literal;
+    * a backend type PostgreSQL writes (``client backend``, :data:`BACKEND_TYPES`);
+    * otherwise the user name takes the ambiguous text: role names hold ``@``, ``:`` or
+      ``/`` (e-mail and directory logins) far more often than database or application
+      names do.
 
     >>> resplit({"u": "alice", "d": "example.com@shop"}, (("u", "@", "d"),), {})
     {'u': 'alice@example.com', 'd': 'shop'}
     >>> resplit({"u": "bob", "d": "sales@eu"}, (("u", "@", "d"),), {"d": "sales@eu"})
     {'u': 'bob', 'd': 'sales@eu'}
+    >>> resplit({"d": "my", "a": "db [unknown]"}, (("d", " ", "a"),), {})
+    {'d': 'my db', 'a': '[unknown]'}
+    >>> resplit({"b": "client", "i": "backend SELECT"}, (("b", " ", "i"),), {})
+    {'b': 'client backend', 'i': 'SELECT'}
+    >>> resplit({"b": "autoprewarm", "u": "leader ", "d": ""}, (("b", " ", "u"),), {})
+    {'b': 'autoprewarm leader', 'u': '', 'd': ''}
     """
     out: dict[str, str] | None = None
     for left, literal, right in neighbours:
@@ -105,7 +127,7 @@ def resplit(fields: Mapping[str, str], neighbours: tuple[Neighbours, ...],
         if first is None or second is None or literal not in second:
             continue
         text = first + literal + second
-        at = _split_at(text, literal, said.get(left), said.get(right), left)
+        at = _split_at(text, literal, left, right, said, current)
         if at == len(first):
             continue
         if out is None:
@@ -114,13 +136,46 @@ def resplit(fields: Mapping[str, str], neighbours: tuple[Neighbours, ...],
     return fields if out is None else out
 
 
-def _split_at(text: str, literal: str, left_said: str | None, right_said: str | None,
-              left: str) -> int:
-    """Where ``literal`` splits ``text`` (the index of the literal)."""
+#: Escapes PostgreSQL writes as ``[unknown]`` while a backend does not know them yet.
+_PLACEHOLDER_ESCAPES: Final = frozenset("uda")
+_PLACEHOLDER: Final = "[unknown]"
+#: Session values that are never empty in a process serving a client (``[unknown]``,
+#: ``[local]`` stand in), and always empty in any other process.
+_NEVER_EMPTY_IN_SESSION: Final = frozenset("udarh")
+
+
+def _split_at(text: str, literal: str, left: str, right: str, said: Mapping[str, str],
+              fields: Mapping[str, str]) -> int:
+    """Where ``literal`` splits ``text``, the values of ``left`` and ``right`` (the index
+    of the literal); ``fields`` are the line's other values (see :func:`resplit`)."""
+    left_said, right_said = said.get(left), said.get(right)
     if left_said is not None and text.startswith(left_said + literal):
         return len(left_said)
     if right_said is not None and text.endswith(literal + right_said):
         return len(text) - len(right_said) - len(literal)
+    if left in _PLACEHOLDER_ESCAPES and text.startswith(_PLACEHOLDER + literal):
+        return len(_PLACEHOLDER)
+    if right in _PLACEHOLDER_ESCAPES and text.endswith(literal + _PLACEHOLDER):
+        return len(text) - len(_PLACEHOLDER) - len(literal)
+    others = [fields[escape] for escape in _NEVER_EMPTY_IN_SESSION
+              if escape != left and escape != right and escape in fields]
+    if not any(others):
+        # No other value shows a client. If one is empty, this process serves none and
+        # every session value is empty (the command tag too); if none says, an empty
+        # value that is never empty in a session still tells the same.
+        empty = SESSION_ESCAPES if others else _NEVER_EMPTY_IN_SESSION
+        if right in empty and text.endswith(literal):
+            return len(text) - len(literal)
+        if left in empty and text.startswith(literal):
+            return 0
+    if left == "b":
+        for name in BACKEND_TYPES:
+            if text.startswith(name + literal):
+                return len(name)
+    elif right == "b":
+        for name in BACKEND_TYPES:
+            if text.endswith(literal + name):
+                return len(text) - len(name) - len(literal)
     if left == "u":
         return text.rfind(literal)
     return text.find(literal)  # %u on the right, or neither: the first split gives it all

@@ -228,6 +228,19 @@ class TimestampParser:
         """Parse one timestamp; raises :class:`TimestampError` if it cannot be read."""
         return self._cached(text)
 
+    def from_epoch(self, text: str) -> datetime:
+        """A ``%n`` timestamp, written with the offset the log's zone has at that moment
+        (UTC when the zone is not known).
+
+        >>> TimestampParser("Asia/Kathmandu").from_epoch("1764086701.123").isoformat()
+        '2025-11-25T21:50:01.123000+05:45'
+        """
+        moment = parse_epoch(text)
+        if self._tzinfo is None:
+            return moment
+        offset = moment.astimezone(self._tzinfo).utcoffset()
+        return moment.astimezone(timezone(offset)) if offset is not None else moment
+
     def from_parts(self, year: int, month: int, day: int, hour: int, minute: int, second: int,
                    microsecond: int, zone: str) -> datetime:
         """The moment of a timestamp already split into its parts."""
