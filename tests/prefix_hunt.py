@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from csvlog import CsvLogRow
 from pgserver import SOCKET, PgServer
 from workload import ServerRun
 
@@ -49,11 +50,12 @@ HUNT_PREFIXES: dict[str, str] = {
     "all": ("%m [%p] %q%u@%d %a %r %h %b %i %e %c %l %s %v %x %Q %P %n %% "),
     "all-padded": ("%t [%10p] [%-20u] [%-12d] [%-25a] [%-22b] [%-20i] %-7e %-16c %5l "
                    "[%-15r] [%-10h] %-8v %-6x %-22Q %-8P %n: "),
-    "session-first": "%u@%d %a|%b|%i: %m %c %l ",
+    "session-first": "%u@%d %a|%b|%i: %m [%p] %c %l ",
     "rds-ms": "%m:%r:%u@%d:[%p]:",
     "backend-type": "%b %u@%d [%p] %t ",
+    "app-first": "%a:%u@%d:%h:%-10b:[%p] %t %n ",
     "epoch": "%n [%p] %q%u@%d ",
-    "bare": "",
+    "right-padded": "%30m %8p %20u %20d %25a %20b %15i|",
 }
 
 HUNT_SETTINGS: dict[str, str] = {
@@ -254,6 +256,14 @@ def extra_problems(run: ServerRun, pairs: list) -> list[str]:  # type: ignore[ty
     """Differences in the fields only some prefixes carry (backend type, line number,
     command tag, transaction ids, leader pid, query id, session start)."""
     problems = []
+    # %l counts the lines a process prefixes (DETAIL, STATEMENT... lines too), the csvlog
+    # its messages: per process, the csvlog number plus the secondary lines before it.
+    secondary_before: dict[int, int] = {}
+    for pair in sorted(pairs, key=lambda pair: pair.row.number):
+        row = pair.row
+        before = secondary_before.get(row.process_id, 0)
+        secondary_before[row.process_id] = before + secondary_lines(run, row)
+        pair.expected["_line"] = row.session_line_num + before
     for pair in pairs:
         row, event = pair.row, pair.observed.event
         visible = run.prefix.split("%q")[0] if row.connection_from is None else run.prefix
@@ -262,6 +272,10 @@ def extra_problems(run: ServerRun, pairs: list) -> list[str]:  # type: ignore[ty
                 continue
             want = getattr(row, column)
             got = getattr(event, name)
+            if name == "session_line":
+                if row.backend_type == "postmaster":
+                    continue  # (it prefixed lines before the logging collector started)
+                want = pair.expected["_line"]
             if name == "session_start":
                 want = parse_session_start(want, run.log_timezone)
             elif name in ("query_id", "xid") and want is None:
@@ -280,3 +294,12 @@ def parse_session_start(text: str, zone: str) -> datetime:
     if aware.tzname() != abbreviation:
         raise ValueError(f"csvlog session start {text!r}: {zone} is {aware.tzname()} then")
     return aware
+
+
+def secondary_lines(run: ServerRun, row: CsvLogRow) -> int:
+    """How many DETAIL/HINT/QUERY/CONTEXT/STATEMENT/LOCATION lines the stderr log has
+    for this message (terse verbosity writes only STATEMENT)."""
+    terse = run.settings.get("log_error_verbosity") == "terse"
+    parts = [row.query] if terse else [row.detail, row.hint, row.internal_query,
+                                       row.context, row.query, row.location]
+    return sum(part is not None for part in parts)

@@ -7,9 +7,14 @@ expected values are that run's csvlog columns.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from csvlog import read_csvlog
 
 import pgaudit_parse as pp
 
@@ -152,3 +157,67 @@ def test_epoch_gives_milliseconds_and_the_stamp_gives_the_offset() -> None:
     [event] = _events([line], "%t [%p] %n ")
     assert event.timestamp == datetime(2026, 12, 1, 14, 2, 27, 341000, tzinfo=KATHMANDU)
     assert event.timestamp.utcoffset() == KATHMANDU.utcoffset(None)
+
+
+# -- a reload that changes log_line_prefix, logged in an earlier file ----------------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+#: fixtures/real-reload-{1,2}.log: a real server started with RELOAD_FROM; a reload set
+#: RELOAD_TO (the postmaster logged it in file 1), then the log rotated: file 2 holds
+#: only RELOAD_TO lines. fixtures/real-reload-{1,2}.csv are their csvlogs.
+RELOAD_FROM = "%t:%r:%u@%d:[%p]:"
+RELOAD_TO = "%m [%p] %q[user=%u,db=%d,app=%a] "
+RELOAD_FILES = [str(FIXTURES / "real-reload-1.log"), str(FIXTURES / "real-reload-2.log")]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "pgaudit_parse", *args],
+                          capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_reload_in_an_earlier_file_carries_to_the_next(tmp_path: Path, jobs: str) -> None:
+    """``pgaudit-parse --prefix OLD file1 file2``: file 1 logs the change, file 2 is all in
+    the new prefix. Every line of file 2 was a reject and the run exited 2; a multi-file
+    run is one log, so the prefix in force at the end of a file is the one the next
+    starts with (a line it does not read is still read with the one before it)."""
+    errors = tmp_path / "errors.jsonl"
+    proc = _cli("--format", "events", "--prefix", RELOAD_FROM, "--timezone",
+                "Asia/Kathmandu", "--jobs", jobs, "--errors", str(errors), *RELOAD_FILES)
+    assert proc.returncode == 0, proc.stderr
+    assert not errors.exists() or errors.read_text() == ""
+    events = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    rows = [row for name in ("real-reload-1.csv", "real-reload-2.csv")
+            for row in read_csvlog(FIXTURES / name)]
+    assert len(events) == len(rows)
+    by_pid: dict[int, list[dict[str, object]]] = {}
+    for event in events:
+        by_pid.setdefault(int(event["pid"]), []).append(event)  # type: ignore[arg-type]
+    for pid, pid_events in by_pid.items():
+        pid_rows = [row for row in rows if row.process_id == pid]
+        assert [(e["message"], e["user"], e["database"]) for e in pid_events] == [
+            (row.message, row.user_name, row.database_name) for row in pid_rows]
+    second = [e for e in events if e["message"] == "statement: SELECT 'second file';"]
+    assert [(e["user"], e["client_host"], e["timestamp"]) for e in second] == [
+        ("bob", "127.0.0.1", "2026-12-01T14:07:56.622000+05:45")]
+
+
+def test_reload_carried_keeps_the_earlier_prefix_for_lines_it_does_not_read(
+        tmp_path: Path) -> None:
+    """A backend that had not reloaded when the log rotated still writes the prefix
+    before the change in the next file: those lines are read with it, as in one file."""
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_text(
+        "2026-12-01 14:07:55 +0545::@:[29227]:LOG:  received SIGHUP, reloading "
+        "configuration files\n"
+        '2026-12-01 14:07:55.026 +0545 [29227] LOG:  parameter "log_line_prefix" changed '
+        f'to "{RELOAD_TO}"\n')
+    second.write_text(
+        "2026-12-01 14:07:56 +0545:127.0.0.1(5000):bob@shop:[31]:LOG:  statement: old\n"
+        "2026-12-01 14:07:56.100 +0545 [32] [user=amy,db=shop,app=psql] LOG:  "
+        "statement: new\n")
+    proc = _cli("--format", "events", "--prefix", RELOAD_FROM, str(first), str(second))
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [(e["user"], e["message"]) for e in events[2:]] == [
+        ("bob", "statement: old"), ("amy", "statement: new")]
