@@ -260,7 +260,8 @@ class EntryAssembler:
     def __init__(self, prefix: LinePrefix, on_reject: Callable[[Reject], None] | None = None,
                  window: int = DEFAULT_WINDOW,
                  on_prefix_change: Callable[[LinePrefix], None] | None = None,
-                 on_unmatched: Callable[[Line], bool] | None = None) -> None:
+                 on_unmatched: Callable[[Line], bool] | None = None,
+                 previous: LinePrefix | None = None) -> None:
         self.prefix = prefix
         self.on_reject = on_reject or (lambda reject: None)
         self.window = window
@@ -268,12 +269,19 @@ class EntryAssembler:
         self._key_escape = "p" if "p" in prefix.escapes else ("c" if "c" in prefix.escapes else "")
         self._split = prefix.split
         # A reload that changes log_line_prefix is followed (the postmaster logs the new
-        # value); a backend that has not reloaded yet still writes the one before it.
-        self._previous: LinePrefix | None = None
+        # value); a backend that has not reloaded yet still writes the one before it
+        # (``previous``: a change logged in an earlier file of the same log).
+        self._previous: LinePrefix | None = previous
         self._on_prefix_change = on_prefix_change
         # Offered each line the prefix does not read before it is rejected (the parser
         # takes csvlog records among plain lines): True when it took the line.
         self._on_unmatched = on_unmatched
+
+    @property
+    def previous_prefix(self) -> LinePrefix | None:
+        """The prefix in use before the last change the log announced (lines the
+        current one does not read are read with it), or None."""
+        return self._previous
 
     def _use_prefix(self, spec: str) -> LinePrefix | None:
         """Switch to the prefix ``spec`` (None when it is the one in use or not valid)."""

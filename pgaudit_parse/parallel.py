@@ -127,6 +127,10 @@ class ParallelResult:
     evicted_statements: int = 0
     unresolved_statements: int = 0
     released_early: int = 0
+    #: The prefix in force at the end of the file, and the one before it (a reload the
+    #: file logged): what the next file of the same log starts with.
+    last_prefix: LinePrefix | None = None
+    last_previous: LinePrefix | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -578,10 +582,11 @@ def _warm_from(task: _Task, line: int) -> _Task:
 def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
                   on_ambiguous_zone: Callable[[str], None] | None = None,
                   state_bytes: int = DEFAULT_STATE_BYTES,
-                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
+                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                  previous: LinePrefix | None = None) -> ParallelResult:
     before = (sink.written, sink.skipped, sink.rejected, sink.released_early)
     parser = Parser(compiled, on_reject=sink.reject, on_ambiguous_zone=on_ambiguous_zone,
-                    max_state_bytes=split_state_bytes(state_bytes)[0])
+                    max_state_bytes=split_state_bytes(state_bytes)[0], previous=previous)
     pump: Pump[Line] = Pump(sink, lambda partition: ParserStage(parser))
     broken: list[InputError] = []
     # An input that breaks mid-way ends its stream there: what was read before is parsed
@@ -594,7 +599,8 @@ def _parse_serial(path: str, compiled: LinePrefix, sink: OutputSink,
     return ParallelResult(count, parser.entry_count, sink.written - before[0],
                           sink.skipped - before[1], sink.rejected - before[2],
                           compiled.spec, 1, parser.evicted_statements,
-                          parser.unresolved_statements, sink.released_early - before[3])
+                          parser.unresolved_statements, sink.released_early - before[3],
+                          parser.prefix, parser.previous_prefix)
 
 
 def _until_error(lines: Iterator[Line], broken: list[InputError]) -> Iterator[Line]:
@@ -612,7 +618,8 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                         on_choice: Callable[[PrefixChoice], None] | None = None,
                         on_ambiguous_zone: Callable[[str], None] | None = None,
                         state_bytes: int = DEFAULT_STATE_BYTES,
-                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> ParallelResult:
+                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                        previous: LinePrefix | None = None) -> ParallelResult:
     """Parse one input with up to ``jobs`` processes into ``sink`` (output order kept).
 
     The workers render with the sink's format, account id and instance; their output and
@@ -626,7 +633,9 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
     :class:`~pgaudit_parse.prefix.PrefixError` when ``"auto"`` finds no prefix (and tells
     ``on_choice`` what it found). ``timezone``: the log's zone (see ``LinePrefix``);
     ``on_ambiguous_zone`` hears once of each ambiguous zone abbreviation (default: a
-    warning), whichever process read it.
+    warning), whichever process read it. ``previous``: the prefix before a change an
+    earlier file of the same log announced (such a file is read in one process, as one
+    that announces a change itself).
     """
     compiled = _resolve(path, prefix, timezone, on_choice)
     told: set[str] = set()
@@ -640,8 +649,9 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
                 warnings.warn(message, AmbiguousZoneWarning, stacklevel=2)
 
     if jobs <= 1 or not _SESSION_ESCAPES <= set(compiled.escapes) or not can_split(path) \
-            or _needs_one_process(path):
-        return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes)
+            or previous is not None or _needs_one_process(path):
+        return _parse_serial(path, compiled, sink, tell, state_bytes, max_line_bytes,
+                             previous)
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -734,4 +744,4 @@ def parse_file_parallel(path: str, prefix: str | LinePrefix, jobs: int, sink: Ou
         shutil.rmtree(workdir, ignore_errors=True)
     return ParallelResult(totals[0], totals[1], totals[2], totals[3], totals[4],
                           compiled.spec, min(jobs, len(tasks)), totals[5], totals[6],
-                          totals[7])
+                          totals[7], compiled)

@@ -96,7 +96,8 @@ class Parser:
                  on_reject: Callable[[Reject], None] | None = None,
                  window: int = DEFAULT_WINDOW, timezone: str | None = None,
                  on_ambiguous_zone: Callable[[str], None] | None = None,
-                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES) -> None:
+                 max_state_bytes: int = DEFAULT_STATEMENT_CACHE_BYTES,
+                 previous: LinePrefix | None = None) -> None:
         if not isinstance(prefix, LinePrefix):
             prefix = LinePrefix(prefix, timezone=timezone)
         elif timezone is not None and timezone != prefix.timezone:
@@ -111,7 +112,8 @@ class Parser:
         self._csv_done: list[LogEntry] = []
         self._assembler = EntryAssembler(self.prefix, self._reject, window,
                                          on_prefix_change=self._prefix_changed,
-                                         on_unmatched=self._csvlog_line)
+                                         on_unmatched=self._csvlog_line,
+                                         previous=previous)
         # One timestamp reader per parser: it warns once about an ambiguous zone
         # abbreviation (an AmbiguousZoneWarning, or a call of on_ambiguous_zone).
         timestamps = TimestampParser(self.prefix.timezone, on_ambiguous_zone)
@@ -138,6 +140,13 @@ class Parser:
     def unresolved_statements(self) -> int:
         """Audit lines that kept ``<previously logged>`` (earlier line unknown)."""
         return self._builder.unresolved_statements
+
+    @property
+    def previous_prefix(self) -> LinePrefix | None:
+        """The prefix before the last change the log announced, or None: with
+        :attr:`prefix`, what the next file of the same log starts with
+        (``Parser(parser.prefix, previous=parser.previous_prefix)``)."""
+        return self._assembler.previous_prefix
 
     def _prefix_changed(self, prefix: LinePrefix) -> None:
         """A reload changed ``log_line_prefix`` (the log says so): lines from there on are

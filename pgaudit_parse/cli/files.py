@@ -96,23 +96,51 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
     pipe) stays quiet before the records still held are written (docs/live.md).
     """
     zone_warnings = ZoneWarnings()
+    carried = CarriedPrefix(prefix)
     if jobs > 1 and summary is None and isinstance(sink, OutputSink):
         return _parse_files_parallel(paths, prefix, sink, quiet, jobs, timezone, zone_warnings,
-                                     state_bytes, max_line_bytes, idle_release)
+                                     state_bytes, max_line_bytes, idle_release, carried)
     if jobs > 1 and not quiet:
         print(f"{PROG}: --summary counts events in one process; --jobs ignored",
               file=sys.stderr)
     return _failed(_parse_files_serial(paths, prefix, sink, quiet, summary, timezone,
                                        state_bytes, max_line_bytes, zone_warnings,
-                                       idle_release))
+                                       idle_release, carried))
+
+
+class CarriedPrefix:
+    """The ``log_line_prefix`` a multi-file run is in: the files are one log, so a reload
+    logged in one file (``parameter "log_line_prefix" changed to``) holds for the files
+    after it. Each plain file starts with the prefix the one before it ended with, and
+    reads a line that prefix does not read with the one before the change (a backend
+    that had not reloaded yet), as within one file. Not with ``--prefix auto``, which
+    chooses each file's prefix from its own lines.
+
+    >>> carried = CarriedPrefix("%m [%p] ")
+    >>> carried.given, carried.previous
+    ('%m [%p] ', None)
+    """
+
+    def __init__(self, given: str) -> None:
+        self.given: str | LinePrefix = given
+        self.previous: LinePrefix | None = None
+        self._follow = given != "auto"
+
+    def ended(self, prefix: LinePrefix, previous: LinePrefix | None) -> None:
+        """A plain file was read to its end in ``prefix`` (``previous`` before it)."""
+        if self._follow:
+            self.given, self.previous = prefix, previous
 
 
 def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool,
                         summary: Summary | None, timezone: str | None, state_bytes: int,
                         max_line_bytes: int, zone_warnings: ZoneWarnings,
-                        idle_release: float = IDLE_RELEASE) -> list[str]:
+                        idle_release: float = IDLE_RELEASE,
+                        carried: CarriedPrefix | None = None) -> list[str]:
     """:func:`parse_files` in one process; returns what could not be read, one line each
-    (not printed yet)."""
+    (not printed yet). ``carried``: the prefix the run is in (see :class:`CarriedPrefix`)."""
+    if carried is None:
+        carried = CarriedPrefix(prefix)
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
                                   data=getattr(sink, "out", None))
     on_reject = sink.reject
@@ -157,7 +185,7 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 live.sampling(sample, timezone, tell, held, make_parser)
             try:
                 compiled, lines = open_with_prefix(
-                    until_error(items, broken), prefix,  # type: ignore[arg-type]
+                    until_error(items, broken), carried.given,  # type: ignore[arg-type]
                     timezone, tell, sample, live.chosen)
             except PrefixError as exc:
                 # (no line of it is read: the file is named as failed; the rejects of its
@@ -171,11 +199,12 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                 parser = live.parser     # lines it had given are parsed)
                 lines = itertools.islice(lines, live.fed, None)
             else:
-                parser = make_parser(compiled)
+                parser = make_parser(compiled, carried.previous)
                 live.parser = parser
             if held.pending:
                 lines = held.along(lines)
             count = _run(parser, lines, live.target, sink, progress) + live.fed
+            carried.ended(parser.prefix, parser.previous_prefix)
             evicted += parser.evicted_statements
             unresolved += parser.unresolved_statements
             if broken:
@@ -269,10 +298,10 @@ class _Quiet:
 
 
 def _parser_maker(on_reject: Callable[[Reject], None], zone_warnings: ZoneWarnings,
-                  state_bytes: int) -> Callable[[LinePrefix], Parser]:
-    def make(compiled: LinePrefix) -> Parser:
+                  state_bytes: int) -> Callable[..., Parser]:
+    def make(compiled: LinePrefix, previous: LinePrefix | None = None) -> Parser:
         return Parser(compiled, on_reject=on_reject, on_ambiguous_zone=zone_warnings,
-                      max_state_bytes=split_state_bytes(state_bytes)[0])
+                      max_state_bytes=split_state_bytes(state_bytes)[0], previous=previous)
     return make
 
 
@@ -343,8 +372,12 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
                           jobs: int, timezone: str | None, zone_warnings: ZoneWarnings,
                           state_bytes: int = DEFAULT_STATE_BYTES,
                           max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                          idle_release: float = IDLE_RELEASE) -> int:
+                          idle_release: float = IDLE_RELEASE,
+                          carried: CarriedPrefix | None = None) -> int:
     from ..parallel import can_split, parse_file_parallel  # multiprocessing when asked for
+
+    if carried is None:
+        carried = CarriedPrefix(prefix)
 
     rejected = 0
     failures: list[str] = []
@@ -357,14 +390,15 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if not can_split(path) or structured_kind(path) is not None:
             failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
                                             state_bytes, max_line_bytes, zone_warnings,
-                                            idle_release)
+                                            idle_release, carried)
             continue
         try:
-            result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,
+            result = parse_file_parallel(path, carried.given, jobs, sink, timezone=timezone,
                                          on_choice=_tell_choice(name, quiet),
                                          on_ambiguous_zone=zone_warnings,
                                          state_bytes=state_bytes,
-                                         max_line_bytes=max_line_bytes)
+                                         max_line_bytes=max_line_bytes,
+                                         previous=carried.previous)
         except PrefixError as exc:
             failures.append(no_prefix_fits(name, exc, path))
             continue
@@ -373,6 +407,8 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
             continue
         if result.lines and result.entries == 0:
             failures.append(no_line_matches(name, result.prefix, prefix, path))
+        if result.last_prefix is not None:
+            carried.ended(result.last_prefix, result.last_previous)
         if result.jobs > 1:  # the workers' rejects (one process counts in the sink)
             rejected += result.rejected
         counts[0] += result.evicted_statements
