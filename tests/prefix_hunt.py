@@ -28,16 +28,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from csvlog import CsvLogRow
 from pgserver import SOCKET, PgServer
+from test_real_server import visible_escapes
 from workload import ServerRun
 
-__all__ = ["HUNT_PREFIXES", "HUNT_SETTINGS", "ODD_APP", "ODD_USER", "ODD_DB", "hunt_run"]
+__all__ = ["HUNT_PREFIXES", "HUNT_CONFIGS", "HUNT_SETTINGS", "TerseRun", "extra_problems",
+           "ODD_APP", "ODD_USER", "ODD_DB", "hunt_run", "rotated_reload_run"]
 
 #: Values holding every separator the prefixes below use.
 ODD_APP = "app: [x]@y zoë 日本"
@@ -50,12 +52,28 @@ HUNT_PREFIXES: dict[str, str] = {
     "all": ("%m [%p] %q%u@%d %a %r %h %b %i %e %c %l %s %v %x %Q %P %n %% "),
     "all-padded": ("%t [%10p] [%-20u] [%-12d] [%-25a] [%-22b] [%-20i] %-7e %-16c %5l "
                    "[%-15r] [%-10h] %-8v %-6x %-22Q %-8P %n: "),
+    "right-padded": "%30m %8p %20u %20d %25a %20b %15i|",
     "session-first": "%u@%d %a|%b|%i: %m [%p] %c %l ",
-    "rds-ms": "%m:%r:%u@%d:[%p]:",
     "backend-type": "%b %u@%d [%p] %t ",
     "app-first": "%a:%u@%d:%h:%-10b:[%p] %t %n ",
     "epoch": "%n [%p] %q%u@%d ",
-    "right-padded": "%30m %8p %20u %20d %25a %20b %15i|",
+    "rds-ms": "%m:%r:%u@%d:[%p]:",
+}
+
+#: The configurations the real-server hunt runs: a prefix of :data:`HUNT_PREFIXES` and
+#: settings over :data:`HUNT_SETTINGS` (zones with half and three-quarter hour offsets,
+#: the three error verbosities).
+HUNT_CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
+    "all": ("all", {}),
+    "all-padded": ("all-padded", {"log_timezone": "Asia/Kathmandu",
+                                  "log_error_verbosity": "verbose"}),
+    "right-padded": ("right-padded", {"log_error_verbosity": "terse"}),
+    "session-first": ("session-first", {"log_timezone": "Asia/Kathmandu",
+                                        "log_error_verbosity": "terse"}),
+    "backend-type": ("backend-type", {}),
+    "app-first": ("app-first", {"log_timezone": "Asia/Kathmandu"}),
+    "epoch": ("epoch", {"log_error_verbosity": "verbose"}),
+    "rds-ms": ("rds-ms", {}),
 }
 
 HUNT_SETTINGS: dict[str, str] = {
@@ -235,7 +253,8 @@ def hunt_run(prefix: str, out_dir: Path, *, name: str = "hunt",
         shutil.copyfile(pg.csv_log_path, stem.with_suffix(".csv"))
     finally:
         pg.cleanup()
-    return ServerRun(name, conf, stem.with_suffix(".log"), stem.with_suffix(".csv"))
+    kind = TerseRun if conf["log_error_verbosity"] == "terse" else ServerRun
+    return kind(name, conf, stem.with_suffix(".log"), stem.with_suffix(".csv"))
 
 
 #: Event attributes (beyond test_real_server's comparison) -> the escape that carries
@@ -266,7 +285,7 @@ def extra_problems(run: ServerRun, pairs: list) -> list[str]:  # type: ignore[ty
         pair.expected["_line"] = row.session_line_num + before
     for pair in pairs:
         row, event = pair.row, pair.observed.event
-        visible = run.prefix.split("%q")[0] if row.connection_from is None else run.prefix
+        visible = visible_escapes(run.prefix, row)
         for name, (escape, column) in EXTRA_FIELDS.items():
             if escape not in visible:
                 continue
@@ -303,3 +322,53 @@ def secondary_lines(run: ServerRun, row: CsvLogRow) -> int:
     parts = [row.query] if terse else [row.detail, row.hint, row.internal_query,
                                        row.context, row.query, row.location]
     return sum(part is not None for part in parts)
+
+
+@dataclass(frozen=True)
+class TerseRun(ServerRun):
+    """A run with ``log_error_verbosity = terse``: its stderr log has no DETAIL, HINT,
+    QUERY or CONTEXT lines, while its csvlog still has those columns. The answer key is
+    what the stderr log can say: those columns empty."""
+
+    def csv_rows(self) -> list[CsvLogRow]:
+        return [replace(row, detail=None, hint=None, internal_query=None,
+                        internal_query_pos=None, context=None)
+                for row in super().csv_rows()]
+
+
+RELOAD_FROM = "%t:%r:%u@%d:[%p]:"
+RELOAD_TO = "%m [%p] %q[user=%u,db=%d,app=%a] "
+
+
+def rotated_reload_run(out_dir: Path) -> tuple[ServerRun, ServerRun]:
+    """A server that starts with :data:`RELOAD_FROM`, reloads to :data:`RELOAD_TO` (the
+    postmaster logs the change in the first file), then rotates its log: the second
+    file is all in the new prefix. Returns the two files' runs (log and csvlog each);
+    both runs name the prefix the server started with."""
+    conf = {"log_line_prefix": RELOAD_FROM, "log_connections": "on",
+            "log_disconnections": "on", "log_statement": "all",
+            "log_timezone": "Asia/Kathmandu"}
+    pg = PgServer(settings=conf)
+    try:
+        pg.start()
+        pg.run_sql("CREATE ROLE bob LOGIN PASSWORD 'bob-pw';")
+        pg.run_sql("SELECT 'before';", user="bob", host="127.0.0.1", password="bob-pw")
+        pg.run_sql(f"ALTER SYSTEM SET log_line_prefix = '{RELOAD_TO}'; "
+                   "SELECT pg_reload_conf();")
+        time.sleep(1)
+        pg.run_sql("SELECT 'after the reload';", user="bob", host="::1", password="bob-pw")
+        for ext in ("log", "csv"):
+            (pg.log_dir / f"postgresql.{ext}").rename(pg.log_dir / f"postgresql.1.{ext}")
+        pg.run_sql("SELECT pg_rotate_logfile();")
+        time.sleep(0.5)
+        pg.run_sql("SELECT 'second file';", user="bob", host="127.0.0.1", password="bob-pw")
+        pg.stop()
+        runs = []
+        for name, stem in (("reload-1", "postgresql.1"), ("reload-2", "postgresql")):
+            log, csv = out_dir / f"{name}.log", out_dir / f"{name}.csv"
+            shutil.copyfile(pg.log_dir / f"{stem}.log", log)
+            shutil.copyfile(pg.log_dir / f"{stem}.csv", csv)
+            runs.append(ServerRun(name, dict(conf), log, csv))
+    finally:
+        pg.cleanup()
+    return runs[0], runs[1]

@@ -205,13 +205,36 @@ class AuditAnswerKey:
         }
 
 
+def prefix_escapes(prefix: str) -> set[str]:
+    """The escapes of a ``log_line_prefix``, padding left out (``%-10u`` is ``%u``).
+
+    >>> sorted(prefix_escapes("%30m [%-5p] %%u %q%u"))
+    ['%%', '%m', '%p', '%q', '%u']
+    """
+    return {"%" + letter for letter in re.findall(r"%-?\d*(.)", prefix)}
+
+
+#: Escapes PostgreSQL leaves empty for a process that serves no client.
+SESSION_ONLY = frozenset({"%u", "%d", "%a", "%r", "%h", "%i"})
+
+
+def visible_escapes(prefix: str, row: CsvLogRow) -> set[str]:
+    """The escapes whose values the stderr line of this csvlog record shows: a process
+    without a client connection (csvlog: no connection_from) prints only the part of the
+    prefix before ``%q``, and its session values are empty (the csvlog still names a
+    parallel worker's application)."""
+    if row.connection_from is None:
+        return prefix_escapes(prefix.split("%q")[0]) - SESSION_ONLY
+    return prefix_escapes(prefix)
+
+
 def timestamp_matches(actual: datetime | None, csv_time: datetime, prefix: str) -> bool:
-    """``%m`` equals the csvlog time to the millisecond; ``%t`` is the same second or,
-    because PostgreSQL reads the clock again for ``%t``, at most one second earlier.
-    Either way the UTC offset must be the server's."""
+    """``%m`` and ``%n`` equal the csvlog time to the millisecond; ``%t`` is the same
+    second or, because PostgreSQL reads the clock again for ``%t``, at most one second
+    earlier. Either way the UTC offset must be the server's."""
     if actual is None or actual.utcoffset() != csv_time.utcoffset():
         return False
-    if "%m" in prefix:
+    if {"%m", "%n"} & prefix_escapes(prefix):
         return actual == csv_time
     second = csv_time.replace(microsecond=0)
     return actual in (second, second - timedelta(seconds=1))
@@ -252,8 +275,9 @@ def expected_fields(row: CsvLogRow, run: ServerRun,
         "audit": audits.expect(row) if expected_kind(row) == "audit" else None,
     }
     # %q: processes without a client connection (csvlog: no connection_from) print
-    # only the part of the prefix before it.
-    visible = run.prefix.split("%q")[0] if row.connection_from is None else run.prefix
+    # only the part of the prefix before it, and their session values (%u %d %a %r %h
+    # %i) are empty (the csvlog still names a parallel worker's application).
+    visible = visible_escapes(run.prefix, row)
     # log_error_verbosity=verbose writes "SEVERITY:  SQLSTATE: message": no %e needed.
     verbose = run.settings.get("log_error_verbosity") == "verbose"
     may_be_null = frozenset(
@@ -515,7 +539,7 @@ def test_guardium_records(server_run: ServerRun, library_run: LibraryRun,
         for escape, name, unknown in (("%d", "dbName", ""), ("%u", "accessor.dbUser", "NA")):
             # Without the escape the log names the database/user only through the
             # backend's connection lines; a failed password login has none of those.
-            if escape not in prefix and checks[name][1] == unknown:
+            if escape not in prefix_escapes(prefix) and checks[name][1] == unknown:
                 del checks[name]
         problems += [f"{where}: {name}: expected {want!r}, got {got!r}"
                      for name, (want, got) in checks.items() if want != got]
