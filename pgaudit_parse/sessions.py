@@ -121,19 +121,99 @@ def resplit(fields: Mapping[str, str], neighbours: tuple[Neighbours, ...],
     {'b': 'autoprewarm leader', 'u': '', 'd': ''}
     """
     out: dict[str, str] | None = None
-    for left, literal, right in neighbours:
-        current = out if out is not None else fields
-        first, second = current.get(left), current.get(right)
-        if first is None or second is None or literal not in second:
-            continue
-        text = first + literal + second
-        at = _split_at(text, literal, left, right, said, current)
-        if at == len(first):
-            continue
-        if out is None:
-            out = dict(fields)
-        out[left], out[right] = text[:at], text[at + len(literal):]
+    if said and len(neighbours) > 1:
+        out = _resplit_chains(fields, neighbours, said)
+    # A chain of neighbours (``%a:%u@%d``) may need a split moved in one pair before the
+    # pair to its left can see its own: passes repeat while a split moves (each pass
+    # only moves text leftwards past a literal or settles on what was said; bounded).
+    for _ in range(len(neighbours)):
+        moved = False
+        for left, literal, right in neighbours:
+            current = out if out is not None else fields
+            first, second = current.get(left), current.get(right)
+            if first is None or second is None or literal not in second:
+                continue
+            text = first + literal + second
+            at = _split_at(text, literal, left, right, said, current)
+            if at == len(first):
+                continue
+            if out is None:
+                out = dict(fields)
+            out[left], out[right] = text[:at], text[at + len(literal):]
+            moved = True
+        if not moved:
+            break
     return fields if out is None else out
+
+
+def _resplit_chains(fields: Mapping[str, str], neighbours: tuple[Neighbours, ...],
+                    said: Mapping[str, str]) -> dict[str, str] | None:
+    """The values of each chain of neighbours (``%a:%u@%d:%h``) split again as one text
+    so that every value the session's lines said is where it was said, when the split
+    the grammar made disagrees with them (a value holding the chain's literals shifts
+    every value after it). None when no chain moved.
+
+    >>> _resplit_chains({"a": "x", "u": "y:bob", "d": "shop"},
+    ...                 (("a", ":", "u"), ("u", "@", "d")), {"u": "bob"})
+    {'a': 'x:y', 'u': 'bob', 'd': 'shop'}
+    """
+    chains: list[list[Neighbours]] = []
+    for pair in neighbours:
+        if chains and chains[-1][-1][2] == pair[0]:
+            chains[-1].append(pair)
+        else:
+            chains.append([pair])
+    out: dict[str, str] | None = None
+    for chain in chains:
+        if len(chain) < 2:
+            continue  # (a pair alone: resplit's own rule)
+        escapes = [chain[0][0]] + [pair[2] for pair in chain]
+        literals = [pair[1] for pair in chain]
+        values = [fields.get(escape) for escape in escapes]
+        if any(value is None for value in values) or all(
+                said.get(escape, value) == value
+                for escape, value in zip(escapes, values, strict=True)):
+            continue
+        text = str(values[0]) + "".join(
+            literal + str(value) for literal, value in zip(literals, values[1:], strict=True))
+        found = _split_chain(text, escapes, literals, said)
+        if found is not None:
+            out = out if out is not None else dict(fields)
+            out.update(zip(escapes, found, strict=True))
+    return out
+
+
+def _split_chain(text: str, escapes: list[str], literals: list[str],
+                 said: Mapping[str, str]) -> list[str] | None:
+    """Values for ``escapes`` that, joined by ``literals``, give ``text`` and equal what
+    was ``said`` of them (values not said end at the first literal that lets the rest
+    fit); None if there are none (the search is bounded)."""
+    budget = [256]
+
+    def search(i: int, at: int) -> list[str] | None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        escape = escapes[i]
+        if i == len(escapes) - 1:
+            last = text[at:]
+            return [last] if said.get(escape, last) == last else None
+        literal = literals[i]
+        if escape in said:
+            value = said[escape]
+            if not text.startswith(value + literal, at):
+                return None
+            rest = search(i + 1, at + len(value) + len(literal))
+            return [value, *rest] if rest is not None else None
+        end = text.find(literal, at)
+        while end >= 0:
+            rest = search(i + 1, end + len(literal))
+            if rest is not None:
+                return [text[at:end], *rest]
+            end = text.find(literal, end + 1)
+        return None
+
+    return search(0, 0)
 
 
 #: Escapes PostgreSQL writes as ``[unknown]`` while a backend does not know them yet.

@@ -221,3 +221,20 @@ def test_reload_carried_keeps_the_earlier_prefix_for_lines_it_does_not_read(
     events = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert [(e["user"], e["message"]) for e in events[2:]] == [
         ("bob", "statement: old"), ("amy", "statement: new")]
+
+
+def test_chain_of_free_text_values_follows_what_the_session_said() -> None:
+    """``%a:%u@%d:%h`` with an application ``app: [x]@y`` and a database ``my db@x: [1]``:
+    the grammar split every value one literal early (application ``app``, user ``[x]``,
+    client ``Dr. O'Neil @home@my db@x: [1]:127.0.0.1``); each pair alone cannot tell.
+    The session's ``connection authorized`` line names three of the four values."""
+    lines = [
+        "app: [x]@y:Dr. O'Neil @home@my db@x: [1]:127.0.0.1:[2] 2026-12-01 04:47:13 NST "
+        "LOG:  connection authorized: user=Dr. O'Neil @home database=my db@x: [1] "
+        "application_name=app: [x]@y",
+        "app: [x]@y:Dr. O'Neil @home@my db@x: [1]:127.0.0.1:[2] 2026-12-01 04:47:13 NST "
+        "LOG:  statement: SELECT 1",
+    ]
+    for event in _events(lines, "%a:%u@%d:%h:[%p] %t "):
+        assert (event.application_name, event.user, event.database, event.client_host) == (
+            "app: [x]@y", "Dr. O'Neil @home", "my db@x: [1]", "127.0.0.1")
