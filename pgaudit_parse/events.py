@@ -304,7 +304,8 @@ def _split_remote(remote: str | None) -> tuple[str | None, int | None]:
 
 
 #: What a session's connection/disconnection text says, by escape (``user=`` -> ``u``).
-_SAID_KEYS: Final = (("user", "u"), ("database", "d"), ("application_name", "a"))
+_SAID_KEYS: Final = (("user", "u"), ("database", "d"), ("application_name", "a"),
+                     ("host", "h"))
 
 
 # -- recognisers: message shape -> builder ------------------------------------------------
@@ -395,8 +396,11 @@ def _build_connection(b: EventBuilder, entry: LogEntry, common: EventFields,
     received = message.startswith(_CONNECTION_RECEIVED)
     # Every connection line opens a session: a reused pid's earlier SQL is not its own.
     sessions.new_session(key, common["session_id"], keep_known=not received)
-    common = b.attribute(entry, common, key, sessions.get(key), said=said,
-                         fill=not received)[0]
+    own = sessions.get(key)
+    # (what the backend's earlier lines said holds too: the client host of its
+    # ``connection received`` on its ``connection authenticated`` line)
+    known_said = {**own.said, **said} if own is not None and not received else said
+    common = b.attribute(entry, common, key, own, said=known_said, fill=not received)[0]
     merged = _from_message(common, message)
     session = sessions.remember(key, merged["session_id"], said, fresh=received)
     session.known.update(merged["user"], merged["database"], merged["client_host"],

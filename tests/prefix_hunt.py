@@ -55,7 +55,7 @@ HUNT_PREFIXES: dict[str, str] = {
     "right-padded": "%30m %8p %20u %20d %25a %20b %15i|",
     "session-first": "%u@%d %a|%b|%i: %m [%p] %c %l ",
     "backend-type": "%b %u@%d [%p] %t ",
-    "app-first": "%a:%u@%d:%h:%-10b:[%p] %t %n ",
+    "app-first": "%a:%u@%d:%h:[%p] %b %t %n ",
     "epoch": "%n [%p] %q%u@%d ",
     "rds-ms": "%m:%r:%u@%d:[%p]:",
 }

@@ -238,3 +238,20 @@ def test_chain_of_free_text_values_follows_what_the_session_said() -> None:
     for event in _events(lines, "%a:%u@%d:%h:[%p] %t "):
         assert (event.application_name, event.user, event.database, event.client_host) == (
             "app: [x]@y", "Dr. O'Neil @home", "my db@x: [1]", "127.0.0.1")
+
+
+def test_connection_received_host_settles_the_authenticated_line() -> None:
+    """On ``connection authenticated`` only the user is known (the identity); under
+    ``%d:%h`` the database ``my db@x: [1]`` was cut at its ``:`` and the client became
+    ``[1]:127.0.0.1``. The backend's ``connection received: host=127.0.0.1`` says it."""
+    head = "[unknown]:Dr. O'Neil @home@"
+    lines = [
+        "[unknown]:[unknown]@[unknown]:127.0.0.1:[8271] 2026-12-01 15:01:11 +0545 LOG:  "
+        "connection received: host=127.0.0.1 port=50000",
+        f"{head}my db@x: [1]:127.0.0.1:[8271] 2026-12-01 15:01:11 +0545 LOG:  connection "
+        "authenticated: identity=\"Dr. O'Neil @home\" method=scram-sha-256 "
+        "(/tmp/pg/data/pg_hba.conf:4)",
+    ]
+    _, authenticated = _events(lines, "%a:%u@%d:%h:[%p] %t ")
+    assert (authenticated.user, authenticated.database, authenticated.client_host) == (
+        "Dr. O'Neil @home", "my db@x: [1]", "127.0.0.1")
