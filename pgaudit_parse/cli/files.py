@@ -38,7 +38,7 @@ from ..prefix import LinePrefix, PrefixChoice, PrefixError, has_session_line
 from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, Pauses
-from ..structured import read_structured, structured_kind
+from ..structured import StderrLineNumbers, read_structured, structured_kind
 from .common import (
     COMMANDS,
     PROG,
@@ -110,9 +110,11 @@ def parse_files(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool 
 def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quiet: bool,
                         summary: Summary | None, timezone: str | None, state_bytes: int,
                         max_line_bytes: int, zone_warnings: ZoneWarnings,
-                        idle_release: float = IDLE_RELEASE) -> list[str]:
+                        idle_release: float = IDLE_RELEASE,
+                        numbers: StderrLineNumbers | None = None) -> list[str]:
     """:func:`parse_files` in one process; returns what could not be read, one line each
-    (not printed yet)."""
+    (not printed yet). ``numbers``: the session line numbering of csvlog/jsonlog files
+    read before (rotated files given together), shared by every file of the run."""
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
                                   data=getattr(sink, "out", None))
     on_reject = sink.reject
@@ -123,6 +125,7 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
     failures: list[str] = []
     evicted = unresolved = 0
     released = sink.released_early
+    numbers = numbers if numbers is not None else StderrLineNumbers()
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
@@ -130,7 +133,8 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             held = _HeldRejects(on_reject)
             live = _Quiet(sink, summary, idle_release)
             try:
-                kind, items = read_structured(path, held, max_line_bytes, live.pauses())
+                kind, items = read_structured(path, held, max_line_bytes, live.pauses(),
+                                              numbers)
             except InputError as exc:
                 failures.append(str(exc))
                 continue
@@ -349,6 +353,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     rejected = 0
     failures: list[str] = []
     counts = [0, 0, 0]
+    numbers = StderrLineNumbers()  # (one numbering for the csvlog/jsonlog files of the run)
     for path in paths:
         name = "<stdin>" if path == "-" else path
         # What cannot be cut is read by the code of one process: a pipe (a FIFO, stdin)
@@ -357,7 +362,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if not can_split(path) or structured_kind(path) is not None:
             failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
                                             state_bytes, max_line_bytes, zone_warnings,
-                                            idle_release)
+                                            idle_release, numbers)
             continue
         try:
             result = parse_file_parallel(path, prefix, jobs, sink, timezone=timezone,

@@ -1,0 +1,171 @@
+"""csvlog/jsonlog inputs and OCSF/ECS outputs on a real server's logs that the first
+real-server tests do not make (``hunt_formats_workload``): verbose errors from PL/pgSQL
+with every secondary field, awkward text, a 300 KB statement, background processes, an
+application name with quotes and commas, a -03:30 zone, every pgAudit class, every kind
+of failed login, and the log rotated twice mid-workload (a session cut in two).
+
+The answer key is the csvlog read with :mod:`csv` alone (``csvlog.read_csvlog``); what
+each OCSF/ECS field must say is written here from the OCSF 1.1.0 and ECS 8.11
+definitions, not taken from the mapping under test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from csvlog import CsvLogRow, audit_fields, read_csvlog
+from hunt_formats_workload import APP_NAME, LONG_STATEMENT_BYTES, HuntRun, run_hunt
+from test_structured_logs import ORIGIN_KEYS, _differences, _drop
+
+pytestmark = pytest.mark.pg
+
+ZONE = "America/St_Johns"
+
+
+@pytest.fixture(scope="module")
+def hunt(tmp_path_factory: pytest.TempPathFactory) -> HuntRun:
+    return run_hunt(tmp_path_factory.mktemp("hunt-formats"))
+
+
+def cli(paths: list[Path] | tuple[Path, ...], fmt: str, *extra: str,
+        prefix: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The objects and the dead letters of one CLI run over ``paths`` given together."""
+    argv = [sys.executable, "-m", "pgaudit_parse", "--format", fmt, "--timezone", ZONE,
+            "--errors", "/dev/stderr", *extra, *map(str, paths)]
+    if prefix is not None:
+        argv[3:3] = ["--prefix", prefix]
+    proc = subprocess.run(argv, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    errors = [json.loads(line) for line in proc.stderr.decode("utf-8").splitlines()
+              if line.startswith("{")]
+    return out, errors
+
+
+def _by_pid(events: list[dict[str, Any]]) -> dict[int | None, list[dict[str, Any]]]:
+    out: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        out[event["pid"]].append(_drop(event, ORIGIN_KEYS))
+    return out
+
+
+def rows(run: HuntRun) -> list[CsvLogRow]:
+    return [row for path in run.csv_logs for row in read_csvlog(path)]
+
+
+# -- the workload made what it is meant to make --------------------------------------------
+
+def test_the_run_has_what_the_hunt_needs(hunt: HuntRun) -> None:
+    key = rows(hunt)
+    audit = [audit_fields(r.message) for r in key if r.is_audit]
+    json_keys = [set(json.loads(line)) for path in hunt.json_logs
+                 for line in path.read_text(encoding="utf-8").splitlines()]
+    checks = {
+        "LOCATION of every message": all(r.location for r in key),
+        "DETAIL+HINT+CONTEXT+STATEMENT": any(r.detail and r.hint and r.context and r.query
+                                             for r in key),
+        "internal query": any(r.internal_query and r.internal_query_pos for r in key),
+        "tab, quote, comma, unicode": any("\t" in r.message and '"' in r.message and "ü"
+                                          in r.message for r in key),
+        "CR LF in a message": any("\r\n" in r.message for r in key),
+        "long statement": any(len(f[7]) > LONG_STATEMENT_BYTES // 2 for f in audit),
+        "autovacuum": any(r.backend_type == "autovacuum worker" for r in key),
+        "checkpointer": any(r.backend_type == "checkpointer" for r in key),
+        "jsonlog leaves out empty keys": any("user" not in k for k in json_keys),
+        "application name": any(r.application_name == APP_NAME for r in key),
+        "half-hour zone": all(r.log_time.endswith((" NST", " NDT")) for r in key),
+        "MISC_SET or MISC SET": any(f[3] in ("MISC", "MISC_SET") and f[4] == "SET"
+                                    for f in audit),
+        "wrong password": any(r.sql_state_code == "28P01" for r in key),
+        "no pg_hba entry": any("no pg_hba.conf entry" in r.message for r in key),
+        "unknown database": any(r.sql_state_code == "3D000" for r in key),
+        "IPv6 client": any(r.client_host == "::1" for r in key),
+        "socket client": any(r.connection_from == "[local]" for r in key),
+        "three files per format": len(hunt.csv_logs) == len(hunt.json_logs) == 3,
+        "a session in two files": bool(
+            {r.session_id for r in read_csvlog(hunt.csv_logs[1])} &
+            {r.session_id for r in read_csvlog(hunt.csv_logs[2])}),
+    }
+    assert [name for name, ok in checks.items() if not ok] == []
+
+
+# -- 1. the three files give equal events --------------------------------------------------
+
+def _equal_events(stderr: list[dict[str, Any]], csvlog: list[dict[str, Any]],
+                  jsonlog: list[dict[str, Any]]) -> list[str]:
+    problems = _differences(_by_pid(csvlog), _by_pid(jsonlog), whole_seconds=False,
+                            exact=True)
+    return problems + _differences(_by_pid(stderr), _by_pid(csvlog), whole_seconds=False,
+                                   exact=False)
+
+
+def test_rotated_files_given_together_give_equal_events(hunt: HuntRun) -> None:
+    """Every stderr, csvlog and jsonlog file of the run, given together in rotation
+    order: the same events, message for message, and no dead letter. (A session cut by
+    the rotation kept counting its stderr line numbers across the files; the csvlog and
+    jsonlog readers started again in each file.)"""
+    stderr, errors = cli(hunt.stderr_logs, "events", prefix=hunt.prefix)
+    csvlog, csv_errors = cli(hunt.csv_logs, "events")
+    jsonlog, json_errors = cli(hunt.json_logs, "events")
+    assert errors == csv_errors == json_errors == []
+    assert len(stderr) == len(rows(hunt)) >= 100
+    problems = _equal_events(stderr, csvlog, jsonlog)
+    assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:30])
+
+
+def test_gzip_of_each_file_reads_like_the_file(hunt: HuntRun, tmp_path: Path) -> None:
+    for paths in (hunt.csv_logs, hunt.json_logs, hunt.stderr_logs):
+        packed = []
+        for number, path in enumerate(paths):
+            target = tmp_path / f"part-{number}-{path.suffix.strip('.')}.gz"
+            target.write_bytes(gzip.compress(path.read_bytes()))
+            packed.append(target)
+        want, _ = cli(paths, "events", prefix=hunt.prefix)
+        got, errors = cli(packed, "events", prefix=hunt.prefix)
+        assert errors == []
+        assert [_drop(e, ORIGIN_KEYS) for e in got] == [_drop(e, ORIGIN_KEYS) for e in want]
+
+
+def test_a_csvlog_cut_short_mid_record_is_a_dead_letter_with_its_text(
+        hunt: HuntRun, tmp_path: Path) -> None:
+    """A crash mid-write: the last record stops inside a quoted field (the long
+    statement's). Every record before it reads as in the whole file; the cut one is one
+    dead letter with its raw text and every physical line counted."""
+    whole = hunt.csv_logs[2].read_bytes().decode("utf-8")
+    start = whole.index("SELECT length('v, ")
+    start = whole.rindex("\n", 0, start) + 1
+    cut_at = start + LONG_STATEMENT_BYTES // 2
+    for packed in (False, True):
+        path = tmp_path / ("cut.csv.gz" if packed else "cut.csv")
+        data = whole[:cut_at].encode("utf-8")
+        path.write_bytes(gzip.compress(data) if packed else data)
+        before = tmp_path / "before.csv"
+        before.write_bytes(whole[:start].encode("utf-8"))
+        want, _ = cli([before], "events")
+        got, errors = cli([path], "events")
+        assert [_drop(e, ORIGIN_KEYS) for e in got] == [_drop(e, ORIGIN_KEYS) for e in want]
+        [dead] = errors
+        assert dead["raw"] == whole[start:cut_at].rstrip("\n")
+        assert dead["lines"] == whole[start:cut_at].count("\n") + 1
+        assert dead["line"] == whole[:start].count("\n") + 1
+
+
+def test_a_jsonlog_line_that_is_not_json_is_a_dead_letter(hunt: HuntRun,
+                                                          tmp_path: Path) -> None:
+    lines = hunt.json_logs[0].read_text(encoding="utf-8").splitlines(keepends=True)
+    bad = ["not json at all, \"quoted\"\n", lines[5][: len(lines[5]) // 2] + "\n"]
+    path = tmp_path / "bad.json"
+    path.write_text("".join(lines[:5] + bad + lines[5:]), encoding="utf-8")
+    want, _ = cli([hunt.json_logs[0]], "events")
+    got, errors = cli([path], "events")
+    assert [(e["line"], e["raw"]) for e in errors] == [(6, bad[0][:-1]), (7, bad[1][:-1])]
+    assert [_drop(e, ORIGIN_KEYS | {"session_line"}) for e in got] == \
+        [_drop(e, ORIGIN_KEYS | {"session_line"}) for e in want]
