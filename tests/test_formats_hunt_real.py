@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +169,196 @@ def test_a_jsonlog_line_that_is_not_json_is_a_dead_letter(hunt: HuntRun,
     assert [(e["line"], e["raw"]) for e in errors] == [(6, bad[0][:-1]), (7, bad[1][:-1])]
     assert [_drop(e, ORIGIN_KEYS | {"session_line"}) for e in got] == \
         [_drop(e, ORIGIN_KEYS | {"session_line"}) for e in want]
+
+
+# -- 2. OCSF and ECS values against the csvlog answer key ----------------------------------
+
+#: OCSF 1.1.0 Datastore Activity: 1 Read, 2 Update, 3 Connect, 4 Query, 5 Write, 6 Create,
+#: 7 Delete, 99 Other. What each pgAudit class/command pair the workload makes is, by
+#: what the statement does to the data store.
+ACTIVITY: dict[tuple[str, str], int] = {
+    ("READ", "SELECT"): 4, ("READ", "DECLARE CURSOR"): 4, ("READ", "PREPARE"): 4,
+    ("READ", "COPY"): 1,                     # COPY ... TO: rows read out
+    ("MISC", "FETCH"): 1,                    # rows of a cursor read out
+    ("WRITE", "INSERT"): 5, ("WRITE", "COPY"): 5, ("WRITE", "UPDATE"): 2,
+    ("WRITE", "DELETE"): 7, ("WRITE", "TRUNCATE TABLE"): 7,
+    ("DDL", "CREATE TABLE"): 6, ("DDL", "CREATE TABLE AS"): 6,
+    ("DDL", "SELECT INTO"): 6,               # SELECT ... INTO creates a table
+    ("DDL", "CREATE MATERIALIZED VIEW"): 6, ("DDL", "CREATE FUNCTION"): 6,
+    ("DDL", "CREATE PROCEDURE"): 6, ("DDL", "CREATE INDEX"): 6, ("DDL", "CREATE DATABASE"): 6,
+    ("DDL", "CREATE EXTENSION"): 6, ("DDL", "REFRESH MATERIALIZED VIEW"): 5,
+    ("DDL", "ALTER TABLE"): 2, ("DDL", "COMMENT"): 2, ("DDL", "DROP TABLE"): 7,
+    ("ROLE", "CREATE ROLE"): 6, ("ROLE", "ALTER ROLE"): 2, ("ROLE", "DROP ROLE"): 7,
+    ("ROLE", "GRANT"): 2, ("ROLE", "REVOKE"): 2,
+    ("FUNCTION", "DO"): 99, ("FUNCTION", "EXECUTE"): 99,
+    ("MISC_SET", "SET"): 99, ("MISC", "SET"): 99, ("MISC", "RESET"): 99,
+    ("MISC", "BEGIN"): 99, ("MISC", "COMMIT"): 99, ("MISC", "CALL"): 99,
+    ("MISC", "CHECKPOINT"): 99, ("MISC", "VACUUM"): 99, ("MISC", "ANALYZE"): 99,
+    ("MISC", "EXPLAIN"): 99, ("MISC", "DISCARD ALL"): 99, ("MISC", "DEALLOCATE"): 99,
+    ("MISC", "CLOSE CURSOR"): 99, ("MISC", "EXECUTE"): 99, ("MISC", "???"): 99,
+}
+#: FATALs that refuse a client's connection after it was authenticated (the server
+#: logged "connection authorized" first): a Datastore Activity Connect that failed.
+CONNECT_REFUSED = frozenset({"3D000"})
+
+
+def _expected_class(row: CsvLogRow) -> int | None:
+    if row.is_audit:
+        return 6005
+    if row.error_severity == "FATAL" and row.sql_state_code.startswith("28"):
+        return 3002
+    if row.error_severity in ("ERROR", "FATAL", "PANIC"):
+        return 6005 if row.user_name else None
+    if row.message.startswith(("connection authorized: ", "disconnection: ")):
+        return 3002
+    return None
+
+
+def _millis(row: CsvLogRow) -> int:
+    from csvlog import parse_csv_time
+    when = parse_csv_time(row.log_time, ZONE)
+    return (when - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
+
+
+def _offset_minutes(row: CsvLogRow) -> int:
+    from csvlog import parse_csv_time
+    offset = parse_csv_time(row.log_time, ZONE).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds() // 60)
+
+
+def _endpoint(row: CsvLogRow) -> dict[str, Any]:
+    if row.connection_from is None:
+        return {"name": "[unknown]"}
+    if row.connection_from == "[local]":
+        return {"name": "[local]"}
+    return {"ip": row.client_host, "port": row.client_port}
+
+
+def _ocsf_problems(obj: dict[str, Any], row: CsvLogRow) -> list[str]:
+    problems = []
+    want_class = _expected_class(row)
+    if obj["class_uid"] != want_class:
+        return [f"class {obj['class_uid']} != {want_class}"]
+    if obj["time"] != _millis(row):
+        problems.append(f"time {obj['time']} != {_millis(row)} ({row.log_time})")
+    if obj.get("timezone_offset") != _offset_minutes(row):
+        problems.append(f"timezone_offset {obj.get('timezone_offset')}")
+    if obj["src_endpoint"] != _endpoint(row):
+        problems.append(f"src_endpoint {obj['src_endpoint']} for {row.connection_from!r}")
+    if obj["actor"].get("process", {}).get("pid") != row.process_id:
+        problems.append(f"pid {obj['actor'].get('process')}")
+    failed = row.error_severity in ("ERROR", "FATAL", "PANIC")
+    if failed and (obj["status_id"], obj.get("status_code"), obj.get("status_detail")) != (
+            2, row.sql_state_code, row.message):
+        problems.append(f"status {obj['status_id']} {obj.get('status_code')}")
+    if obj["class_uid"] == 6005:
+        if row.is_audit:
+            fields = audit_fields(row.message)
+            want = ACTIVITY.get((fields[3], fields[4]))
+            if want is None:
+                problems.append(f"no expected activity for {fields[3]} {fields[4]}")
+            elif obj["activity_id"] != want:
+                problems.append(f"activity {obj['activity_id']} for {fields[3]} {fields[4]}")
+            if obj["status_id"] != 0:
+                problems.append(f"audit status {obj['status_id']}")
+        elif row.sql_state_code in CONNECT_REFUSED and row.query is None:
+            if (obj["activity_id"], obj["activity_name"]) != (3, "Connect"):
+                problems.append(f"refused connection: activity {obj['activity_id']}")
+        if obj["database"].get("name") != row.database_name:
+            problems.append(f"database {obj['database']}")
+        if obj["actor"]["user"]["name"] != row.user_name:
+            problems.append(f"user {obj['actor']['user']}")
+    else:
+        logoff = row.message.startswith("disconnection: ")
+        if (obj["activity_id"], obj["status_id"]) != (2 if logoff else 1, 2 if failed else 1):
+            problems.append(f"authentication {obj['activity_id']} {obj['status_id']}")
+        if obj["user"]["name"] != row.user_name:
+            problems.append(f"user {obj['user']} != {row.user_name!r}")
+    if obj["type_uid"] != obj["class_uid"] * 100 + obj["activity_id"]:
+        problems.append(f"type_uid {obj['type_uid']}")
+    return problems
+
+
+def _per_pid(objects: list[dict[str, Any]], pid_of: Any) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for obj in objects:
+        out[pid_of(obj)].append(obj)
+    return out
+
+
+@pytest.mark.parametrize("source", ["stderr", "csvlog", "jsonlog"])
+def test_ocsf_says_what_the_csvlog_says(hunt: HuntRun, source: str) -> None:
+    paths = {"stderr": hunt.stderr_logs, "csvlog": hunt.csv_logs,
+             "jsonlog": hunt.json_logs}[source]
+    objects, errors = cli(paths, "ocsf", prefix=hunt.prefix)
+    assert errors == []
+    got = _per_pid(objects, lambda o: o["actor"]["process"]["pid"])
+    want: dict[int, list[CsvLogRow]] = defaultdict(list)
+    for row in rows(hunt):
+        if _expected_class(row) is not None:
+            want[row.process_id].append(row)
+    problems = []
+    for pid in sorted(set(want) | set(got)):
+        if len(want[pid]) != len(got[pid]):
+            problems.append(f"pid {pid}: {len(got[pid])} objects for {len(want[pid])} rows: "
+                            f"{[r.message[:40] for r in want[pid]]}")
+            continue
+        for row, obj in zip(want[pid], got[pid], strict=True):
+            problems += [f"csv {row.number} ({row.message[:40]!r}): {p}"
+                         for p in _ocsf_problems(obj, row)]
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
+
+
+def _ecs_problems(doc: dict[str, Any], row: CsvLogRow) -> list[str]:
+    problems = []
+    want_time = datetime.fromtimestamp(_millis(row) / 1000, timezone.utc)
+    if doc["@timestamp"] != want_time.isoformat(timespec="microseconds").replace(
+            "+00:00", "Z"):
+        problems.append(f"@timestamp {doc['@timestamp']} for {row.log_time}")
+    minutes = _offset_minutes(row)
+    zone = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    if doc["event"].get("timezone") != zone:
+        problems.append(f"event.timezone {doc['event'].get('timezone')}")
+    if row.connection_from not in (None, "[local]"):
+        if (doc["source"].get("ip"), doc["source"].get("port")) != (row.client_host,
+                                                                    row.client_port):
+            problems.append(f"source {doc['source']}")
+    elif row.connection_from == "[local]" and doc.get("source") != {"address": "[local]"}:
+        problems.append(f"source {doc.get('source')}")
+    if doc["process"]["pid"] != row.process_id:
+        problems.append(f"process {doc['process']}")
+    if row.error_severity in ("ERROR", "FATAL", "PANIC"):
+        if doc["event"]["outcome"] != "failure" or doc["error"] != {
+                "code": row.sql_state_code, "message": row.message}:
+            problems.append(f"error {doc.get('error')} {doc['event']['outcome']}")
+        login = row.error_severity == "FATAL" and row.sql_state_code.startswith("28")
+        if login != (doc["event"]["category"] == ["authentication"]):
+            problems.append(f"category {doc['event']['category']}")
+    if row.is_audit:
+        fields = audit_fields(row.message)
+        audit = doc["postgresql"]["audit"]
+        if (audit["class"], audit["command"]) != (fields[3], fields[4]):
+            problems.append(f"audit {audit}")
+    if doc.get("user", {}).get("name") != row.user_name:
+        problems.append(f"user {doc.get('user')} != {row.user_name!r}")
+    return problems
+
+
+@pytest.mark.parametrize("source", ["stderr", "csvlog", "jsonlog"])
+def test_ecs_says_what_the_csvlog_says(hunt: HuntRun, source: str) -> None:
+    paths = {"stderr": hunt.stderr_logs, "csvlog": hunt.csv_logs,
+             "jsonlog": hunt.json_logs}[source]
+    docs, errors = cli(paths, "ecs", prefix=hunt.prefix)
+    assert errors == []
+    got = _per_pid(docs, lambda d: d["process"]["pid"])
+    want: dict[int, list[CsvLogRow]] = defaultdict(list)
+    for row in rows(hunt):
+        want[row.process_id].append(row)
+    problems = []
+    for pid in sorted(set(want) | set(got)):
+        assert len(want[pid]) == len(got[pid]), pid
+        for row, doc in zip(want[pid], got[pid], strict=True):
+            problems += [f"csv {row.number} ({row.message[:40]!r}): {p}"
+                         for p in _ecs_problems(doc, row)]
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
