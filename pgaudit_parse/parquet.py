@@ -80,7 +80,8 @@ def arrow_schema(class_uid: int) -> Any:
     metadata = pa.struct([
         ("version", string),
         ("product", pa.struct([("name", string), ("vendor_name", string), ("lang", string)])),
-        ("log_name", string), ("log_provider", string), ("original_time", string)])
+        ("log_name", string), ("log_provider", string), ("original_time", string),
+        ("processed_time", int64)])
     common = [
         ("activity_id", int32), ("activity_name", string), ("category_uid", int32),
         ("category_name", string), ("class_uid", int32), ("class_name", string),

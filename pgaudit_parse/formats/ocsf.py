@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Final
 
@@ -227,6 +227,16 @@ def _unmapped(event: Event) -> dict[str, Any]:
     return out
 
 
+def _processed_millis() -> int:
+    """Now, in epoch milliseconds: OCSF's ``time`` of an event whose log line carries no
+    time (a ``log_line_prefix`` without ``%t``/``%m``/``%n``). OCSF requires ``time``;
+    0 would file the event under 1970-01-01 (Security Lake's ``eventDay=19700101``,
+    outside every time-range query and past every retention), so the event gets the
+    time it was processed, said in ``metadata.processed_time`` too (and no
+    ``original_time``, ``timezone_offset``)."""
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
 def _base(event: Event, class_uid: int, activity_id: int, activity_name: str,
           source_name: str | None, instance: str | None) -> dict[str, Any]:
     class_name, category_uid, category_name = _CLASSES[class_uid]
@@ -243,7 +253,7 @@ def _base(event: Event, class_uid: int, activity_id: int, activity_name: str,
         "type_name": f"{class_name}: {activity_name}",
         "severity_id": severity_id,
         "severity": _SEVERITY_NAMES[severity_id],
-        "time": _millis(timestamp) if timestamp is not None else 0,
+        "time": _millis(timestamp) if timestamp is not None else _processed_millis(),
         "message": event.message,
     }
     if timestamp is not None and timestamp.utcoffset() is not None:
@@ -259,6 +269,8 @@ def _base(event: Event, class_uid: int, activity_id: int, activity_name: str,
     }
     if timestamp is not None:
         metadata["original_time"] = timestamp.isoformat()
+    else:  # (no time escape in log_line_prefix: the time is when we processed the line)
+        metadata["processed_time"] = out["time"]
     out["metadata"] = metadata
     return out
 
