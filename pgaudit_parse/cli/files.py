@@ -43,6 +43,7 @@ from .common import (
     COMMANDS,
     PROG,
     ZoneWarnings,
+    abandon,
     add_output_arguments,
     check_inputs,
     check_timezone,
@@ -556,12 +557,14 @@ def files_main(args_list: list[str]) -> int:
         sink = open_output(args)
     except InputError as exc:
         return fail(str(exc))
+    completed = False
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
                              args.timezone, args.state_bytes, args.max_line_bytes,
                              args.idle_release)
         sink.flush()
+        completed = True
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
     except InputError as exc:
@@ -574,11 +577,14 @@ def files_main(args_list: list[str]) -> int:
         return interrupted(exc)
     except OSError as exc:  # writing failed: disk full, output removed...
         target = unwritable(sink, args)
+        abandon(sink)
         _close_quietly(sink)
         if not args.output or args.output == "-" or args.errors == "-":
             silence_stdout()
         return fail(f"cannot write {target}: {exc.strerror or exc}")
     finally:
+        if not completed:
+            abandon(sink)
         _close_quietly(sink)
     if status == 0 and not args.quiet:
         _report(sink, args.errors)
