@@ -362,3 +362,81 @@ def test_ecs_says_what_the_csvlog_says(hunt: HuntRun, source: str) -> None:
             problems += [f"csv {row.number} ({row.message[:40]!r}): {p}"
                          for p in _ecs_problems(doc, row)]
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
+
+
+@pytest.fixture(scope="module")
+def hunt_rds(tmp_path_factory: pytest.TempPathFactory) -> HuntRun:
+    """The same workload with RDS's prefix (``%t``: whole seconds, no session id) and a
+    zone PostgreSQL names by its numeric offset, +05:45."""
+    return run_hunt(tmp_path_factory.mktemp("hunt-rds"),
+                    {"log_timezone": "Asia/Kathmandu", "log_line_prefix": "%t:%r:%u@%d:[%p]:"})
+
+
+def test_rds_prefix_and_a_quarter_hour_zone_give_equal_events(hunt_rds: HuntRun) -> None:
+    def events(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
+        proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", "events",
+                               "--prefix", hunt_rds.prefix, "--errors", "/dev/stderr",
+                               *map(str, paths)], capture_output=True, timeout=300)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr.decode()
+        return [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+    stderr, csvlog, jsonlog = (events(hunt_rds.stderr_logs), events(hunt_rds.csv_logs),
+                               events(hunt_rds.json_logs))
+    assert len(stderr) == sum(1 for path in hunt_rds.csv_logs for _ in read_csvlog(path))
+    assert all(e["timestamp"].endswith("+05:45") for e in csvlog)
+    problems = _differences(_by_pid(csvlog), _by_pid(jsonlog), whole_seconds=False,
+                            exact=True)
+    problems += _differences(_by_pid(stderr), _by_pid(csvlog), whole_seconds=True,
+                             exact=False)
+    assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:30])
+
+
+# -- 3. Security Lake Parquet of the run ---------------------------------------------------
+
+def test_parquet_of_the_run_holds_the_ocsf_rows_in_their_partitions(hunt: HuntRun,
+                                                                   tmp_path: Path) -> None:
+    """Every OCSF object of the rotated csvlog files is one Parquet row (no attribute
+    dropped: a row read back, nulls left out, is the object), in the folder of its class
+    and of the UTC day of its time."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    objects, _ = cli(hunt.csv_logs, "ocsf", "--account-id", "123456789012")
+    lake = tmp_path / "lake"
+    proc = subprocess.run([sys.executable, "-m", "pgaudit_parse", "--format", "ocsf-parquet",
+                           "--timezone", ZONE, "--account-id", "123456789012", "--lake-region",
+                           "ca-central-1", "--output", str(lake), *map(str, hunt.csv_logs)],
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None}
+        return value
+
+    def as_map(unmapped: dict[str, Any]) -> list[tuple[str, str]]:
+        out = []
+        for key, value in unmapped.items():
+            if key == "pgaudit":
+                out += [(f"pgaudit.{k}", v if isinstance(v, str) else json.dumps(v))
+                        for k, v in value.items() if v is not None]
+            elif value is not None:
+                out.append((key, value if isinstance(value, str) else json.dumps(value)))
+        return sorted(out)
+
+    names = {6005: "pgaudit_datastore_activity", 3002: "pgaudit_authentication"}
+    want = sorted(json.dumps(dict(o, unmapped=as_map(o["unmapped"])), sort_keys=True)
+                  for o in objects)
+    got = []
+    files = sorted(lake.rglob("*.parquet"))
+    folders = [f.parent for f in files]
+    # (a file mode run commits at the end of each input: a file per class, day and input)
+    assert len(set(folders)) <= len(folders) <= len(hunt.csv_logs) * len(set(folders))
+    for path in files:
+        for row in pq.read_table(path).to_pylist():
+            day = datetime.fromtimestamp(row["time"] / 1000, timezone.utc).strftime("%Y%m%d")
+            assert path.parent.relative_to(lake).as_posix() == (
+                f"{names[row['class_uid']]}/region=ca-central-1/accountId=123456789012/"
+                f"eventDay={day}")
+            row = strip(row)
+            row["unmapped"] = sorted(tuple(pair) for pair in row["unmapped"])
+            got.append(json.dumps(row, sort_keys=True))
+    assert sorted(got) == want and len(want) >= 80
