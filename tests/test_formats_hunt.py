@@ -153,3 +153,4 @@ def test_a_refused_connection_is_a_failed_connect(message: str, refused: bool) -
     assert obj is not None and obj["class_uid"] == 6005 and obj["status_id"] == 2
     assert (obj["activity_id"] == 3) is refused
     assert OCSF.validate(obj) == []
+    assert list(jsonschema.Draft202012Validator(schema("ocsf")).iter_errors(obj)) == []

@@ -20,10 +20,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from csvlog import CsvLogRow, audit_fields, read_csvlog
 from hunt_formats_workload import APP_NAME, LONG_STATEMENT_BYTES, HuntRun, run_hunt
 from test_structured_logs import ORIGIN_KEYS, _differences, _drop
+
+from pgaudit_parse.formats import schema
 
 pytestmark = pytest.mark.pg
 
@@ -293,6 +296,8 @@ def test_ocsf_says_what_the_csvlog_says(hunt: HuntRun, source: str) -> None:
              "jsonlog": hunt.json_logs}[source]
     objects, errors = cli(paths, "ocsf", prefix=hunt.prefix)
     assert errors == []
+    shipped = jsonschema.Draft202012Validator(schema("ocsf"))
+    assert [e.message[:200] for o in objects for e in shipped.iter_errors(o)] == []
     got = _per_pid(objects, lambda o: o["actor"]["process"]["pid"])
     want: dict[int, list[CsvLogRow]] = defaultdict(list)
     for row in rows(hunt):
@@ -351,6 +356,9 @@ def test_ecs_says_what_the_csvlog_says(hunt: HuntRun, source: str) -> None:
              "jsonlog": hunt.json_logs}[source]
     docs, errors = cli(paths, "ecs", prefix=hunt.prefix)
     assert errors == []
+    shipped = jsonschema.Draft202012Validator(
+        schema("ecs"), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    assert [e.message[:200] for d in docs for e in shipped.iter_errors(d)] == []
     got = _per_pid(docs, lambda d: d["process"]["pid"])
     want: dict[int, list[CsvLogRow]] = defaultdict(list)
     for row in rows(hunt):
