@@ -60,7 +60,7 @@ from .sources import (
 
 __all__ = ["StructuredKind", "sniff_structured", "csvlog_entries", "jsonlog_entries",
            "CSVLOG_COLUMNS", "JSONLOG_KEYS", "read_structured", "structured_kind",
-           "starts_csvlog_record", "CsvlogRecords", "CSVLOG_START"]
+           "starts_csvlog_record", "CsvlogRecords", "CSVLOG_START", "StderrLineNumbers"]
 
 StructuredKind = Literal["csvlog", "jsonlog"]
 
@@ -264,7 +264,7 @@ def _location(func: str | None, file: str | None, line: str | None) -> str | Non
 
 def _entry(fields: dict[str, str], severity: str, message: str, cursor: str | None,
            internal_cursor: str | None, secondary: list[tuple[str, str | None]],
-           raw: str, source: str, number: int, lines: _StderrLineNumbers) -> LogEntry:
+           raw: str, source: str, number: int, lines: StderrLineNumbers) -> LogEntry:
     # stderr appends the cursor position to the message text; the event builder takes it
     # back off (and keeps N), so the csvlog/jsonlog event is the stderr event.
     position = cursor if cursor and cursor != "0" else internal_cursor
@@ -275,13 +275,20 @@ def _entry(fields: dict[str, str], severity: str, message: str, cursor: str | No
     return LogEntry(fields, severity, message, parts, (Line(raw, source, number),))
 
 
-class _StderrLineNumbers:
+class StderrLineNumbers:
     """stderr's ``%l`` numbers every prefixed line of a session, DETAIL / HINT / QUERY /
     CONTEXT / LOCATION / STATEMENT lines included; csvlog's and jsonlog's line number
     counts messages. The stderr number of a message is its csvlog number plus the
-    secondary lines of the session's earlier messages (counted from the start of the
-    file: a session that began in an earlier file is numbered as if it began here).
-    Bounded: the oldest sessions are forgotten beyond ``limit``."""
+    secondary lines of the session's earlier messages, counted from the start of the
+    input. One object serves every file of a run (rotated files given together: a
+    session the rotation cut in two goes on counting in the next file); a session that
+    began in a file not given is numbered as if it began in the first one given.
+    Bounded: the oldest sessions are forgotten beyond ``limit``.
+
+    >>> numbers = StderrLineNumbers()
+    >>> numbers.number("s1", "1", 2), numbers.number("s1", "2", 0), numbers.number("s1", "3", 0)
+    ('1', '4', '5')
+    """
 
     def __init__(self, limit: int = 10_000) -> None:
         self._extra: OrderedDict[str, int] = OrderedDict()
@@ -309,11 +316,13 @@ def _put(fields: dict[str, str], escape: str, value: str | None) -> None:
 
 
 def csvlog_entries(stream: Iterable[str], source: str,
-                   on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
+                   on_reject: Callable[[Reject], None] | None = None,
+                   numbers: StderrLineNumbers | None = None) -> Iterator[LogEntry]:
     """One entry per csvlog record (quoted fields may hold newlines, CRs, commas).
 
     A record with the wrong number of columns, or a file that ends inside a quoted
-    field, is a :class:`~pgaudit_parse.lines.Reject` with the raw text.
+    field, is a :class:`~pgaudit_parse.lines.Reject` with the raw text. ``numbers``:
+    the session line numbering shared with the run's other files (a new one by default).
     """
     report = on_reject or (lambda reject: None)
     physical: list[str] = []
@@ -344,7 +353,7 @@ def csvlog_entries(stream: Iterable[str], source: str,
 
     _allow_long_fields()
     reader = csv.reader(lines(), strict=True)
-    numbers = _StderrLineNumbers()
+    numbers = numbers if numbers is not None else StderrLineNumbers()
     start = position[0] + 1
     while True:
         try:
@@ -373,7 +382,7 @@ def csvlog_entries(stream: Iterable[str], source: str,
 
 
 def _csv_entry(v: dict[str, str], raw: str, source: str, number: int,
-               numbers: _StderrLineNumbers) -> LogEntry:
+               numbers: StderrLineNumbers) -> LogEntry:
     fields: dict[str, str] = {"m": v["log_time"], "p": v["process_id"]}
     _put(fields, "u", v["user_name"])
     _put(fields, "d", v["database_name"])
@@ -438,7 +447,7 @@ class CsvlogRecords:
         #: Lines of each stream's record still open (its quotes do not balance yet).
         self.open: dict[str, list[Line]] = {}
         self._quotes: dict[str, int] = {}
-        self._numbers = _StderrLineNumbers()
+        self._numbers = StderrLineNumbers()
 
     def begin(self, line: Line) -> list[LogEntry] | None:
         """Take a line the prefix did not read: None when it does not start a csvlog
@@ -534,10 +543,12 @@ class CsvlogRecords:
 
 
 def jsonlog_entries(stream: Iterable[str], source: str,
-                    on_reject: Callable[[Reject], None] | None = None) -> Iterator[LogEntry]:
-    """One entry per jsonlog line; a line that is not a jsonlog object is a reject."""
+                    on_reject: Callable[[Reject], None] | None = None,
+                    numbers: StderrLineNumbers | None = None) -> Iterator[LogEntry]:
+    """One entry per jsonlog line; a line that is not a jsonlog object is a reject.
+    ``numbers`` as for :func:`csvlog_entries`."""
     report = on_reject or (lambda reject: None)
-    numbers = _StderrLineNumbers()
+    numbers = numbers if numbers is not None else StderrLineNumbers()
     for number, text in enumerate(stream, start=1):
         raw = text[:-1] if text.endswith("\n") else text
         if not raw.strip():
@@ -563,7 +574,7 @@ def _text(value: Any) -> str | None:
 
 
 def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
-                numbers: _StderrLineNumbers) -> LogEntry:
+                numbers: StderrLineNumbers) -> LogEntry:
     fields: dict[str, str] = {"m": without_surrogates(o["timestamp"])}
     for escape, key in (("p", "pid"), ("u", "user"), ("d", "dbname"), ("c", "session_id"),
                         ("l", "line_num"), ("i", "ps"), ("s", "session_start"),
@@ -589,14 +600,17 @@ def _json_entry(o: dict[str, Any], raw: str, source: str, number: int,
 
 
 def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None,
-                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, pauses: Pauses = ()
+                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, pauses: Pauses = (),
+                    numbers: StderrLineNumbers | None = None
                     ) -> tuple[StructuredKind | None, Iterator[Line] | Iterator[LogEntry]]:
     """Open an input (path, ``.gz``, ``-``) and tell csvlog and jsonlog from the rest by
     content: ``(kind, entries)`` for a csvlog or jsonlog, ``(None, lines)`` otherwise
     (what :func:`~pgaudit_parse.sources.read_input` yields). Unreadable input raises
     :class:`~pgaudit_parse.sources.InputError`, also mid-stream. ``pauses``: what to do
     when a live input (a pipe, a FIFO) goes quiet (docs/live.md); the kind of a live
-    input is told from the bytes that have come when it first goes quiet.
+    input is told from the bytes that have come when it first goes quiet. ``numbers``:
+    the :class:`StderrLineNumbers` of the run's earlier csvlog/jsonlog files (rotated
+    files read one after the other).
     """
     # Sniffed from the bytes, which are then given back to the reader that follows: a
     # plain log is read from its own bytes (--max-line-bytes counts bytes of input).
@@ -643,7 +657,7 @@ def read_structured(path: str, on_reject: Callable[[Reject], None] | None = None
     # too, becomes CR LF; the same rule as for plain logs tells such a file)
     lines: Iterable[str] = (_without_crlf(stream) if crlf_lines(head.split("\n")[:-1])
                             else stream)
-    return kind, _guarded(read(lines, name, on_reject), closing, name, path)
+    return kind, _guarded(read(lines, name, on_reject, numbers), closing, name, path)
 
 
 def _without_crlf(stream: Iterable[str]) -> Iterator[str]:

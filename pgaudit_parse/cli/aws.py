@@ -45,6 +45,7 @@ from ..sources import InputError
 from .common import (
     PROG,
     Interrupted,
+    abandon,
     add_output_arguments,
     check_inputs,
     check_timezone,
@@ -290,6 +291,9 @@ def cloudwatch_main(argv: Sequence[str]) -> int:
                 if not args.follow or stop.wait(max(0.0, args.poll_seconds)):
                     break
             reader.finish()
+        except BaseException:
+            abandon(sink)  # (what it holds was not acknowledged: read again next run)
+            raise
         finally:
             progress.close()
             sink.close()
@@ -347,6 +351,9 @@ def sqs_main(argv: Sequence[str]) -> int:
                                    reorder_seconds=args.reorder_window,
                                    on_batch=lambda count: progress(count, None))
             consumer.run(follow=args.follow, stop=stop)
+        except BaseException:
+            abandon(sink)  # (what it holds was not acknowledged: read again next run)
+            raise
         finally:
             progress.close()
             sink.close()
@@ -504,6 +511,9 @@ def rds_logs_main(argv: Sequence[str]) -> int:
                 reader.poll(stop.is_set)
                 if not args.follow or stop.wait(max(0.0, args.poll_seconds)):
                     break
+        except BaseException:
+            abandon(sink)  # (what it holds was not acknowledged: read again next run)
+            raise
         finally:
             progress.close()
             sink.close()

@@ -402,6 +402,19 @@ class ZoneWarnings:
             print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+def abandon(sink: object) -> None:
+    """A run stops before its input was read (^C, SIGTERM, an error): a sink that commits
+    output in whole files (the Parquet sink) drops what it holds for input not read to
+    the end, so that a run again over the input writes it once (docs/formats.md). Others
+    have nothing to drop (their lines are written as they come)."""
+    abort = getattr(sink, "abort", None)
+    if abort is not None:
+        try:
+            abort()
+        except OSError:
+            pass
+
+
 def open_output(args: argparse.Namespace, append: bool = False) -> EventSink:
     """The sink for ``--format/--output/--errors/--account-id/--instance``.
 

@@ -38,11 +38,12 @@ from ..prefix import LinePrefix, PrefixChoice, PrefixError, has_session_line
 from ..pump import EntryStage, OneBatch, ParserStage, Pump
 from ..sinks import EventSink, OutputSink, Sink
 from ..sources import DEFAULT_MAX_LINE_BYTES, InputError, Pauses
-from ..structured import read_structured, structured_kind
+from ..structured import StderrLineNumbers, read_structured, structured_kind
 from .common import (
     COMMANDS,
     PROG,
     ZoneWarnings,
+    abandon,
     add_output_arguments,
     check_inputs,
     check_timezone,
@@ -136,9 +137,12 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
                         summary: Summary | None, timezone: str | None, state_bytes: int,
                         max_line_bytes: int, zone_warnings: ZoneWarnings,
                         idle_release: float = IDLE_RELEASE,
-                        carried: CarriedPrefix | None = None) -> list[str]:
+                        carried: CarriedPrefix | None = None,
+                        numbers: StderrLineNumbers | None = None) -> list[str]:
     """:func:`parse_files` in one process; returns what could not be read, one line each
-    (not printed yet). ``carried``: the prefix the run is in (see :class:`CarriedPrefix`)."""
+    (not printed yet). ``carried``: the prefix the run is in (see :class:`CarriedPrefix`).
+    ``numbers``: the session line numbering of csvlog/jsonlog files read before (rotated
+    files given together), shared by every file of the run."""
     if carried is None:
         carried = CarriedPrefix(prefix)
     progress = Progress.for_files(paths, stream=sys.stderr, enabled=not quiet,
@@ -151,6 +155,7 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
     failures: list[str] = []
     evicted = unresolved = 0
     released = sink.released_early
+    numbers = numbers if numbers is not None else StderrLineNumbers()
     try:
         for path in paths:
             name = "<stdin>" if path == "-" else path
@@ -158,7 +163,8 @@ def _parse_files_serial(paths: Sequence[str], prefix: str, sink: EventSink, quie
             held = _HeldRejects(on_reject)
             live = _Quiet(sink, summary, idle_release)
             try:
-                kind, items = read_structured(path, held, max_line_bytes, live.pauses())
+                kind, items = read_structured(path, held, max_line_bytes, live.pauses(),
+                                              numbers)
             except InputError as exc:
                 failures.append(str(exc))
                 continue
@@ -382,6 +388,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
     rejected = 0
     failures: list[str] = []
     counts = [0, 0, 0]
+    numbers = StderrLineNumbers()  # (one numbering for the csvlog/jsonlog files of the run)
     for path in paths:
         name = "<stdin>" if path == "-" else path
         # What cannot be cut is read by the code of one process: a pipe (a FIFO, stdin)
@@ -390,7 +397,7 @@ def _parse_files_parallel(paths: Sequence[str], prefix: str, sink: OutputSink, q
         if not can_split(path) or structured_kind(path) is not None:
             failures += _parse_files_serial([path], prefix, sink, quiet, None, timezone,
                                             state_bytes, max_line_bytes, zone_warnings,
-                                            idle_release, carried)
+                                            idle_release, carried, numbers)
             continue
         try:
             result = parse_file_parallel(path, carried.given, jobs, sink, timezone=timezone,
@@ -587,12 +594,14 @@ def files_main(args_list: list[str]) -> int:
         sink = open_output(args)
     except InputError as exc:
         return fail(str(exc))
+    completed = False
     try:
         summary = Summary() if args.summary else None
         status = parse_files(args.files, args.prefix, sink, args.quiet, summary, jobs,
                              args.timezone, args.state_bytes, args.max_line_bytes,
                              args.idle_release)
         sink.flush()
+        completed = True
         if summary is not None and status == 0:
             print(summary.render_text(), file=sys.stderr)
     except InputError as exc:
@@ -605,11 +614,14 @@ def files_main(args_list: list[str]) -> int:
         return interrupted(exc)
     except OSError as exc:  # writing failed: disk full, output removed...
         target = unwritable(sink, args)
+        abandon(sink)
         _close_quietly(sink)
         if not args.output or args.output == "-" or args.errors == "-":
             silence_stdout()
         return fail(f"cannot write {target}: {exc.strerror or exc}")
     finally:
+        if not completed:
+            abandon(sink)
         _close_quietly(sink)
     if status == 0 and not args.quiet:
         _report(sink, args.errors)

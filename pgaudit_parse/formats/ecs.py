@@ -26,7 +26,7 @@ pgAudit line is written before its statement runs unless ``pgaudit.log_rows`` is
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any, Final
 
 from ..events import (
@@ -86,10 +86,8 @@ def _classify(event: Event) -> tuple[list[str], list[str], str, str]:
     return ["database"], ["info"], "log", "unknown"
 
 
-def _iso_utc(event: Event) -> str | None:
-    if event.timestamp is None:
-        return None
-    return event.timestamp.astimezone(timezone.utc).isoformat(
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(
         timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -128,8 +126,15 @@ def to_ecs(event: Event, account_id: str | None = None,
     if event.timestamp is not None and event.timestamp.utcoffset() is not None:
         event_obj["timezone"] = event.timestamp.strftime("%z")[:3] + ":" + \
             event.timestamp.strftime("%z")[3:]
+    if event.timestamp is not None:
+        stamp = _iso_utc(event.timestamp)
+    else:
+        # ECS requires @timestamp (a data stream refuses a document without it): a line
+        # with no time of its own (no %t/%m/%n in log_line_prefix) gets the time it was
+        # read, as ECS says for such sources, and says so in event.created.
+        stamp = event_obj["created"] = _iso_utc(datetime.now(timezone.utc))
     doc: dict[str, Any] = {
-        "@timestamp": _iso_utc(event),
+        "@timestamp": stamp,
         "schema_version": ECS_SCHEMA_VERSION,
         "ecs": {"version": ECS_VERSION},
         "message": event.message,

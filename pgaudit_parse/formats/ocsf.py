@@ -29,7 +29,8 @@ initiated".
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+import re
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Final
 
@@ -73,6 +74,7 @@ _RELATIONS: Final = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TA
                                "PARTITIONED TABLE", "SEQUENCE", "COMPOSITE TYPE", "TOAST TABLE"})
 _READ: Final = 1
 _UPDATE: Final = 2
+_CONNECT: Final = 3
 _QUERY: Final = 4
 _WRITE: Final = 5
 _CREATE: Final = 6
@@ -89,8 +91,13 @@ _VERBS: Final = {
 }
 
 
+#: Whole commands whose first word misleads: ``SELECT ... INTO`` (pgAudit's DDL
+#: ``SELECT INTO``) creates a table, as ``CREATE TABLE AS`` does.
+_COMMANDS: Final = {"SELECT INTO": _CREATE}
 #: What a class's other commands are (PREPARE/EXECUTE of a SELECT is READ...).
 _CLASS_KINDS: Final = {"READ": _QUERY, "WRITE": _WRITE, "DDL": _UPDATE, "ROLE": _UPDATE}
+#: Classes whose statements change the schema or the roles: never a Query or a Read.
+_CHANGE_CLASSES: Final = frozenset({"DDL", "ROLE"})
 
 
 def datastore_activity(audit_class: str | None, command: str | None) -> int:
@@ -100,7 +107,8 @@ def datastore_activity(audit_class: str | None, command: str | None) -> int:
     Write, UPDATE Update, DELETE and TRUNCATE Delete; DDL and ROLE: CREATE Create, DROP
     Delete, ALTER/GRANT/REVOKE/COMMENT Update; another command of a class takes the
     class's kind (READ: Query, e.g. PREPARE of a SELECT; WRITE: Write; DDL and ROLE:
-    Update); FUNCTION, MISC and anything else: Other.
+    Update); FETCH (pgAudit's MISC) reads a cursor's rows: Read; DDL's ``SELECT INTO``
+    creates a table: Create; FUNCTION, MISC and anything else: Other.
 
     >>> datastore_activity("READ", "SELECT"), datastore_activity("WRITE", "COPY")
     (4, 5)
@@ -110,14 +118,25 @@ def datastore_activity(audit_class: str | None, command: str | None) -> int:
     (99, 4)
     >>> datastore_activity("READ", "PREPARE"), datastore_activity("WRITE", "EXECUTE")
     (4, 5)
+    >>> datastore_activity("MISC", "FETCH"), datastore_activity("DDL", "SELECT INTO")
+    (1, 6)
     """
     words = (command or "").upper().split()
     verb = words[0] if words else ""
+    whole = _COMMANDS.get(" ".join(words))
+    if whole is not None:
+        return whole
+    if verb == "FETCH":
+        return _READ
     if audit_class == "WRITE" and verb == "COPY":
         return _WRITE
     if audit_class in ("FUNCTION", "MISC", "MISC_SET"):
         return _OTHER
-    return _VERBS.get(verb, _CLASS_KINDS.get(audit_class or "", _OTHER))
+    kind = _CLASS_KINDS.get(audit_class or "", _OTHER)
+    activity = _VERBS.get(verb, kind)
+    if audit_class in _CHANGE_CLASSES and activity in (_QUERY, _READ):
+        return kind  # (a DDL or ROLE line that starts like a query still changes things)
+    return activity
 
 
 def ocsf_class_name(class_uid: int) -> str:
@@ -208,6 +227,16 @@ def _unmapped(event: Event) -> dict[str, Any]:
     return out
 
 
+def _processed_millis() -> int:
+    """Now, in epoch milliseconds: OCSF's ``time`` of an event whose log line carries no
+    time (a ``log_line_prefix`` without ``%t``/``%m``/``%n``). OCSF requires ``time``;
+    0 would file the event under 1970-01-01 (Security Lake's ``eventDay=19700101``,
+    outside every time-range query and past every retention), so the event gets the
+    time it was processed, said in ``metadata.processed_time`` too (and no
+    ``original_time``, ``timezone_offset``)."""
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
 def _base(event: Event, class_uid: int, activity_id: int, activity_name: str,
           source_name: str | None, instance: str | None) -> dict[str, Any]:
     class_name, category_uid, category_name = _CLASSES[class_uid]
@@ -224,7 +253,7 @@ def _base(event: Event, class_uid: int, activity_id: int, activity_name: str,
         "type_name": f"{class_name}: {activity_name}",
         "severity_id": severity_id,
         "severity": _SEVERITY_NAMES[severity_id],
-        "time": _millis(timestamp) if timestamp is not None else 0,
+        "time": _millis(timestamp) if timestamp is not None else _processed_millis(),
         "message": event.message,
     }
     if timestamp is not None and timestamp.utcoffset() is not None:
@@ -240,6 +269,8 @@ def _base(event: Event, class_uid: int, activity_id: int, activity_name: str,
     }
     if timestamp is not None:
         metadata["original_time"] = timestamp.isoformat()
+    else:  # (no time escape in log_line_prefix: the time is when we processed the line)
+        metadata["processed_time"] = out["time"]
     out["metadata"] = metadata
     return out
 
@@ -333,10 +364,41 @@ def _datastore_audit(event: AuditEvent, account_id: str | None, instance: str | 
     return out
 
 
+#: FATALs that refuse a client's connection to a database after authentication (the
+#: server logged ``connection authorized`` before it): the data store's Connect failed.
+_CONNECTION_REFUSED: Final = re.compile(
+    r'database ".*" does not exist\Z|permission denied for database |'
+    r'database ".*" is not currently accepting connections\Z|'
+    r"too many connections for (?:role|database) |sorry, too many clients already\Z|"
+    r"remaining connection slots are reserved", re.DOTALL)
+#: The ``%i`` command tag of a backend that is still starting (csvlog's command_tag).
+_STARTING: Final = frozenset({"startup", "authentication"})
+
+
+def refused_connection(event: Event) -> bool:
+    """Is this error the refusal of a client's connection (not a failed login: the client
+    was authenticated; an unknown database, no CONNECT privilege, too many connections)?
+
+    >>> from pgaudit_parse import parse_lines
+    >>> [e] = parse_lines(['2026-11-25 16:05:01 UTC:[local]:bob@nodb:[9]:FATAL:  '
+    ...                    'database "nodb" does not exist'])
+    >>> refused_connection(e)
+    True
+    """
+    if event.severity != "FATAL" or event.statement is not None:
+        return False
+    return event.command_tag in _STARTING or \
+        _CONNECTION_REFUSED.match(event.message) is not None
+
+
 def _datastore_error(event: ErrorEvent, account_id: str | None, instance: str | None,
                      source_name: str | None) -> dict[str, Any]:
     statement = event.statement
-    activity_id = datastore_activity(None, statement.lstrip("( \n\t") if statement else None)
+    if refused_connection(event):
+        activity_id = _CONNECT
+    else:
+        activity_id = datastore_activity(None, statement.lstrip("( \n\t") if statement
+                                         else None)
     name = _DATASTORE_ACTIVITIES[activity_id] if activity_id != _OTHER else "Other"
     out = _datastore_common(event, activity_id, name, account_id, instance, source_name)
     if statement is not None:
