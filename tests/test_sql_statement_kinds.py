@@ -246,3 +246,57 @@ def test_a_constant_where_the_grammar_takes_no_parameter(sql: str, expected: str
     that holds no data: ``'$n'`` for a string, ``0`` for a number."""
     assert redact_literals(sql) == expected
     assert redact(sql, "literals") == expected
+
+
+# -- text that does not lex: cut short, marked by pgAudit, huge, unbalanced ---------------
+
+@SETTINGS
+@given(st.sampled_from(STATEMENTS), st.integers(1, 400),
+       st.sampled_from(["", "...", "<not logged>", " <REDACTED>", "'", "$$", '"', "/*"]))
+def test_a_statement_cut_short_hides_every_constant_before_and_after_the_cut(
+        sql: str, cut: int, tail: str) -> None:
+    """log_parameter_max_length, a line cut by the log's size limit, pgAudit's marks: never
+    an exception, and no constant (nor the opaque rest after the cut) in ``literals``."""
+    text = sql[:cut] + tail
+    out = redact_literals(text)
+    assert re.search(r"[0-9]{3}", out) is None, out
+    redact(text, "passwords")
+    fingerprint(text)
+    assert all(piece in text for piece in split_statements(text))
+
+
+#: One-megabyte statements of the shapes that cost most: each must lex in one pass.
+_HUGE = 1_000_000
+HUGE = {
+    "open string": "select 'S3cr" + "a" * _HUGE,
+    "open dollar quote": "select $q$S3cr" + "x;" * (_HUGE // 2),
+    "open comment": "select 1 /*" + "/*" * (_HUGE // 2),
+    "operator run": "select 1 " + "+-" * (_HUGE // 2) + " 'S3cr'",
+    "casts": "select x" + "::t" * (_HUGE // 3) + " from t",
+    "quoted identifier": 'select "' + "a" * _HUGE,
+    "escapes": "select E'S3cr" + "\\'" * (_HUGE // 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUGE))
+def test_a_one_megabyte_statement(name: str) -> None:
+    sql = HUGE[name]
+    out = redact_literals(sql)
+    assert "S3cr" not in out and "aaaa" not in out
+    assert len(split_statements(sql)) == 1
+    fingerprint(sql)
+    redact(sql, "passwords")
+
+
+def test_fast_literals_match_each_token_one_way() -> None:
+    """The fast path of ``literals`` reads a statement as a sequence of pieces; a token
+    that two pieces could also spell (``::`` as ``:`` and ``:``) makes the regex try every
+    split of every such token when a match fails: a statement of 25 casts then takes
+    minutes. Each token must match one piece only."""
+    from pgaudit_parse.sql.redact import _FAST_SKIP
+    twice = re.compile(rf"(?:{_FAST_SKIP})(?:{_FAST_SKIP})+")
+    for token in ["::", ":=", "..", "...", ":::", "<=", "->>", "a1", "  ", "/* c */",
+                  '"a""b"', "-- c\n", "+-", "@-"]:
+        assert twice.fullmatch(token) is None or len(tokenize(token)) > 1, token
+    sql = "select " + ", ".join(f"c{i}::text" for i in range(60)) + " from t"
+    assert redact_literals(sql) == sql

@@ -1223,7 +1223,9 @@ _FAST_SKIP = (
     r"|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/"
     rf"|{IDENT_START}{IDENT_CONT}*(?!{IDENT_CONT}|['&])"
     r'|"(?:[^"]|"")+"(?!")'
-    r"|::|:=|\.\.|\.(?![0-9])|[,()\[\];:]"
+    # (one way only to match each: ':' and '.' alone never start '::', ':=' or '..', or
+    # a statement with many casts and no constant after them backtracks exponentially)
+    r"|::|:=|\.\.|\.(?![0-9.])|:(?![:=])|[,()\[\];]"
     rf"|(?:(?!--|/\*)[{_OPS}])*[{_OPS_NO_SIGN}](?![{_OPS}])"
     rf"|[+-](?![{_OPS}])"
 )
