@@ -40,6 +40,17 @@ RUN_TWICE = "select 'Mk3201' from t; select count(*) from pg_class"
 # 4) with the body's text, between the lines of the string that calls it.
 BODY = "insert into t values (3301); select 3302"
 CALLS_BODY = "select f2(); select 'Mk3303' from t; select f2(); insert into t values (3304)"
+# SQL-standard bodies: ';' inside one statement, and END as a column label (select x end)
+# that does not end the body (hunt-sql2).
+ATOMIC = ("create function fa(x int) returns int language sql begin atomic select x end; end; "
+          "insert into t values (3401); comment on table t is 'Mk3402'; "
+          "create procedure pa() language sql begin atomic insert into t values (3403); "
+          "select case when true then 1 end end; end; select 'Mk3404' from t")
+ATOMIC_EXPECTED = [
+    "create function fa(x int) returns int language sql begin atomic select x end; end",
+    "insert into t values (3401)", "comment on table t is 'Mk3402'",
+    "create procedure pa() language sql begin atomic insert into t values (3403); "
+    "select case when true then 1 end end; end", "select 'Mk3404' from t"]
 SECRETS = ["Pw0rdAlpha", "Pw0rdBravo", "Pw0rdCharlie"]
 # Numbers long enough that no pid, session id, port or line number can hold them.
 CONSTANTS = ["4217093358", "Mk5521", "7390264817", "6128405973", "Mk8080", "Mk6464", *SECRETS]
@@ -51,7 +62,7 @@ def server_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     with PgServer(settings=RDS_SETTINGS) as pg:
         pg.run_sql(f"CREATE ROLE {RDS_SETTINGS['pgaudit.role']}; CREATE TABLE t (a bigint); "
                    f"CREATE FUNCTION f2() RETURNS int LANGUAGE sql AS '{BODY}';")
-        for script in (SCRIPT, AMBIGUOUS):
+        for script in (SCRIPT, AMBIGUOUS, ATOMIC):
             result = pg.run_client(["psql", "-X", "-h", pg.host_arg(None), "-p", str(pg.port),
                                     "-U", "postgres", "-d", "postgres", "-c", script])
             assert result.returncode == 0, result.stderr
@@ -227,3 +238,29 @@ def test_a_function_body_is_matched_apart_from_its_caller(server_log: tuple[Path
         want = body[audit["command"]] if audit["statement_full"] == BODY else expected[  # type: ignore[index]
             audit["statement_id"]]  # type: ignore[index]
         assert (audit["statement"], audit["split_certain"]) == (want, True), audit  # type: ignore[index]
+
+
+def test_begin_atomic_bodies_split_as_the_server_runs_them(server_log: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
+    """Each audit line of a string with BEGIN ATOMIC bodies gets the statement its
+    statement id names in the csvlog; ``literals`` output of each still parses."""
+    stderr_log, csv_log = server_log
+    groups = _csv_groups(csv_log, ATOMIC)
+    assert [command for _, command in groups] == [
+        "CREATE FUNCTION", "INSERT", "COMMENT", "CREATE PROCEDURE", "SELECT"]
+    expected = dict(zip([sid for sid, _ in groups], ATOMIC_EXPECTED, strict=True))
+    events = [e for e in _run(stderr_log, tmp_path, "--format", "events")
+              if e["kind"] == "audit" and e["audit"]["statement_full"] == ATOMIC]  # type: ignore[index]
+    assert {e["audit"]["statement_id"] for e in events} == set(expected)  # type: ignore[index]
+    for event in events:
+        audit = event["audit"]
+        assert audit["statement"] == expected[audit["statement_id"]]  # type: ignore[index]
+    records = _run(stderr_log, tmp_path, "--format", "records", "--redact", "literals")
+    mine = [r["data"]["originalSqlCommand"] for r in records  # type: ignore[index]
+            if r.get("data") and "fa(x int)" in str(r["data"]["originalSqlCommand"])  # type: ignore[index]
+            or r.get("data") and "Mk3404" in ATOMIC and "pa()" in str(
+                r["data"]["originalSqlCommand"])]  # type: ignore[index]
+    assert mine
+    for sql in mine:
+        pglast.parser.parse_sql(str(sql))
+        assert "340" not in str(sql)

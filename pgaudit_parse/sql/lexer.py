@@ -154,7 +154,7 @@ _MASTER = re.compile(
     |(?P<special>::|\.\.|:=)                                                  # exact
     |(?P<punct>[,()\[\].;:])                                                  # exact
     |(?P<plain_operator>(?:(?!--|/\*)[{_OP}])*[{_OP_NO_SIGN}](?![{_OP}]))       # exact
-    |(?P<operator>[{_OP}]+)
+    |(?P<operator>[{_OP}])
     |(?P<other>[\s\S])                                                        # exact
     """,
     re.VERBOSE,
@@ -225,20 +225,41 @@ def _number_end(sql: str, pos: int) -> int:
     return pos + best_length
 
 
-def _operator_end(run: str, pos: int) -> int:
-    """End of the operator in a run of operator characters starting at ``pos``.
+# Where a run of operator characters stops being one: a comment opener or another character.
+_OPERATOR_SEGMENT_END = re.compile(rf"--|/\*|[^{_OP}]")
 
-    scan.l's {operator} action: the operator stops before ``/*`` or ``--`` (a comment
-    starts there), and loses trailing ``+``/``-`` unless it holds one of ``~!@#^&|`?%``
-    (so that ``a*-1`` is ``a * -1``).
+
+def _operator_ends(sql: str, pos: int) -> list[int]:
+    """Ends of the operators from ``pos`` up to the next comment opener or character that
+    is no operator character (the whole segment, so that a long run costs one pass).
+
+    scan.l's {operator} action, at each start: the operator stops before ``/*`` or ``--``
+    (a comment starts there), and loses trailing ``+``/``-`` unless it holds one of
+    ``~!@#^&|`?%`` (so that ``a*-1`` is ``a * -1``). Within the segment, an operator from
+    ``p`` holds such a character iff the segment's last one is at ``p`` or after, and what
+    the trailing signs leave ends after the segment's last character that is no sign.
     """
-    for opener in ("/*", "--"):
-        cut = run.find(opener)
-        if cut > 0:
-            run = run[:cut]
-    if len(run) > 1 and run[-1] in "+-" and not any(c in OP_KEEPS_SIGN_CHARS for c in run):
-        run = run.rstrip("+-") or run[0]
-    return pos + len(run)
+    m = _OPERATOR_SEGMENT_END.search(sql, pos + 1)
+    segment_end = m.start() if m is not None else len(sql)
+    last_keep = last_other = pos - 1
+    for k in range(segment_end - 1, pos - 1, -1):
+        char = sql[k]
+        if last_other < pos and char not in "+-":
+            last_other = k
+        if last_keep < pos and char in OP_KEEPS_SIGN_CHARS:
+            last_keep = k
+        if last_other >= pos and last_keep >= pos:
+            break
+    ends: list[int] = []
+    p = pos
+    while p < segment_end:
+        if segment_end - p > 1 and sql[segment_end - 1] in "+-" and last_keep < p:
+            end = max(last_other + 1, p + 1)
+        else:
+            end = segment_end
+        ends.append(end)
+        p = end
+    return ends
 
 
 def tokenize(sql: str) -> list[Token]:
@@ -265,10 +286,12 @@ def tokenize(sql: str) -> list[Token]:
             pos = end
             continue
         kind: TokenKind
-        if group == "operator":
-            kind = "operator"
-            end = _operator_end(m.group(), pos)
-        elif group == "number":
+        if group == "operator":  # a run that plain_operator did not take whole
+            for end in _operator_ends(sql, pos):
+                append(Token("operator", pos, end))
+                pos = end
+            continue
+        if group == "number":
             kind = "number"
             end = _number_end(sql, pos)
         elif group == "param":

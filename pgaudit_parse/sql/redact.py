@@ -57,6 +57,7 @@ from .lexer import (
     Token,
     tokenize,
 )
+from .placeholders import literal_only_constants, may_take_literals_only
 from .shape import cached_by_shape, literals_shape
 from .split import statement_spans
 
@@ -1222,7 +1223,9 @@ _FAST_SKIP = (
     r"|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/"
     rf"|{IDENT_START}{IDENT_CONT}*(?!{IDENT_CONT}|['&])"
     r'|"(?:[^"]|"")+"(?!")'
-    r"|::|:=|\.\.|\.(?![0-9])|[,()\[\];:]"
+    # (one way only to match each: ':' and '.' alone never start '::', ':=' or '..', or
+    # a statement with many casts and no constant after them backtracks exponentially)
+    r"|::|:=|\.\.|\.(?![0-9.])|:(?![:=])|[,()\[\];]"
     rf"|(?:(?!--|/\*)[{_OPS}])*[{_OPS_NO_SIGN}](?![{_OPS}])"
     rf"|[+-](?![{_OPS}])"
 )
@@ -1253,7 +1256,7 @@ def _fast_redact_literals(sql: str) -> str | None:
     comment that may hold a credential, and for type modifiers: numeric(10,2) stays)."""
     if "$" in sql or _FAST_STATEMENT.fullmatch(sql) is None or "password" in sql.lower() \
             or ("--" in sql or "/*" in sql) and credential_value(sql) \
-            or may_hold_type_modifiers(sql):
+            or may_hold_type_modifiers(sql) or may_take_literals_only(sql):
         return None
     out: list[str] = []
     pos = 0
@@ -1292,19 +1295,27 @@ def _redact_literals_by_tokens(sql: str) -> str:
         if token.kind == "param":
             highest = max(highest, int(token.text(sql)[1:]))
     # (an unquoted password is a constant too: the server logs ``PASSWORD s3cret``)
-    places = [(c.start, c.end) for c in find_constants(sql, tokens)]
+    constants = find_constants(sql, tokens)
+    places = [(c.start, c.end) for c in constants]
     unquoted = _unquoted_passwords(sql, tokens)
     if unquoted:
         places = sorted(places + list(unquoted.values()))
     if tokens and tokens[-1].kind == "opaque":
         places.append((tokens[-1].start, tokens[-1].end))
+    # where the grammar takes a literal only, a literal that holds no data (DO '$1')
+    literal_only = literal_only_constants(sql, tokens)
+    numbers = {c.start for c in constants if c.kind == "number"}
     spans: list[tuple[int, int, str]] = []
     last_end = -1
     for start, end in places:
         highest += 1
+        if start not in literal_only:
+            placeholder = f"${highest}"
+        else:
+            placeholder = "0" if start in numbers else f"'${highest}'"
         # a parameter right after a word would join it (int4'5' is not int4$1, a name)
         glued = start != last_end and start > 0 and _IDENT_CHAR.match(sql, start - 1)
-        spans.append((start, end, f" ${highest}" if glued else f"${highest}"))
+        spans.append((start, end, " " + placeholder if glued else placeholder))
         last_end = end
     # (comments are kept, but not one that holds a credential; one inside a constant
     # continued over lines goes with it)

@@ -2,8 +2,9 @@
 
 :func:`split_statements` splits where the server does: on a ``;`` that is not inside a
 constant, a quoted identifier, a comment, parentheses, or the ``BEGIN ATOMIC ... END``
-body of a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE`` (psql's rule for those bodies, which
-counts ``CASE ... END`` inside them; a ``begin`` not followed by ``atomic`` is a name).
+body of a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE`` (the grammar's rule: the body ends at
+an ``END`` right after a ``;`` or ``ATOMIC``, so neither a CASE's ``END`` nor ``END`` as a
+column label, ``select x end``, ends it; a ``begin`` not followed by ``atomic`` is a name).
 Each statement runs from its first token to its ``;``, trailing whitespace dropped (as
 pglast's ``split`` gives them).
 
@@ -65,6 +66,7 @@ def statement_spans(sql: str, tokens: list[Token] | None = None) -> list[tuple[i
     paren_depth = 0
     begin_depth = 0
     words: list[str] = []  # psql's record of the statement's first identifiers
+    previous = ""       # the last token that is not whitespace or a comment
     for index, token in enumerate(tokens):
         kind = token.kind
         if kind == "space":
@@ -74,7 +76,7 @@ def statement_spans(sql: str, tokens: list[Token] | None = None) -> list[tuple[i
             if char == ";" and paren_depth == 0 and begin_depth == 0:
                 if start >= 0:
                     spans.append((start, end))
-                start, end, words = -1, -1, []
+                start, end, words, previous = -1, -1, [], ";"
                 continue
             if char == "(":
                 paren_depth += 1
@@ -88,12 +90,16 @@ def statement_spans(sql: str, tokens: list[Token] | None = None) -> list[tuple[i
             if _defines_routine(words) and paren_depth == 0:
                 if word == "begin" and _next_word(sql, tokens, index) == "atomic":
                     begin_depth += 1  # (begin alone is a name: a column, a function)
-                elif word == "case" and begin_depth > 0:
-                    begin_depth += 1
-                elif word == "end" and begin_depth > 0:
+                elif word == "end" and begin_depth > 0 and previous in (";", "atomic"):
+                    # gram.y: BEGIN ATOMIC routine_body_stmt_list END, each statement of
+                    # the list ended by ';'. An END anywhere else closes a CASE or is a
+                    # bare column label (select x end), and no statement of a body starts
+                    # with END (the transaction command is not allowed there).
                     begin_depth -= 1
-        if kind != "comment" and start < 0:
-            start = token.start
+        if kind != "comment":
+            previous = sql[token.start] if kind == "punct" else token.text(sql).lower()
+            if start < 0:
+                start = token.start
         if start >= 0:
             end = token.end
     if start >= 0:
