@@ -101,10 +101,10 @@ def rds_main(argv: list[str]) -> int:
         if applied and plan.has_changes:
             done = rds_setup.apply_setup(rds, plan)
             out.write("Applied:\n" + "".join(f"  - {line}\n" for line in done))
-            after = rds_setup.read_target(rds, args.instance)
+            after = rds_setup.read_target(rds, plan.instance)
             if after.pending_reboot:
                 out.write(f"RDS reports the parameter group as pending-reboot on "
-                          f"{args.instance}.\n")
+                          f"{plan.instance}.\n")
         elif plan.has_changes:
             out.write("Dry run: nothing was changed. Re-run with --apply to make these "
                       "changes.\n")

@@ -160,7 +160,9 @@ def desired_parameters(mode: str, current_preload: str | None) -> dict[str, str]
     """
     if mode not in ("session", "object"):
         raise SetupError(f"unknown mode {mode!r}; expected session or object")
-    libraries = [lib.strip() for lib in (current_preload or "").split(",") if lib.strip()]
+    # Each library once, in the order loaded (a library listed twice is loaded once).
+    libraries = list(dict.fromkeys(
+        lib.strip() for lib in (current_preload or "").split(",") if lib.strip()))
     if "pgaudit" not in libraries:
         libraries.append("pgaudit")
     values = {
@@ -209,6 +211,30 @@ def _group_family(rds: Any, api: _Api, group: str) -> str | None:
     return found[0].get(api.family_key) if found else None
 
 
+# RDS parameter group names: 1 to 255 letters, digits and single hyphens, starting with a
+# letter, not ending with a hyphen; RDS stores them (like every identifier) in lower case.
+_GROUP_NAME = re.compile(r"[a-z](?:-?[a-z0-9])*")
+_DEFAULT_GROUP = "default."
+
+
+def _group_name(name: str) -> str:
+    """A group name as RDS stores it (lower case), or :class:`SetupError` when RDS would
+    refuse it or it is an RDS default group (which cannot be modified).
+
+    >>> _group_name("Audit-15")
+    'audit-15'
+    """
+    lowered = name.strip().lower()
+    if lowered.startswith(_DEFAULT_GROUP):
+        raise SetupError(f"parameter group {name!r} is an RDS default group and cannot be "
+                         f"modified; omit --parameter-group to create pgaudit-INSTANCE")
+    if len(lowered) > 255 or not _GROUP_NAME.fullmatch(lowered):
+        raise SetupError(f"invalid parameter group name {name!r}: 1 to 255 letters, digits "
+                         f"and single hyphens, starting with a letter, not ending with a "
+                         f"hyphen")
+    return lowered
+
+
 def _default_group_name(target: str) -> str:
     # Group names: letters, digits, single hyphens, starting with a letter, at most 255.
     name = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"pgaudit-{target}".lower()))
@@ -242,13 +268,23 @@ class AuditTarget:
 def read_target(rds: Any, instance: str) -> AuditTarget:
     """Describe ``instance`` (and its Aurora cluster); raises :class:`SetupError` when it does
     not exist or is not PostgreSQL."""
+    wanted = instance.strip().lower()
+    if not wanted:
+        # DescribeDBInstances without an identifier lists every instance of the region.
+        raise SetupError("no DB instance identifier given")
     try:
-        found = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"]
+        found = rds.describe_db_instances(DBInstanceIdentifier=wanted)["DBInstances"]
     except rds.exceptions.ClientError as exc:
         if is_not_found(exc):
-            raise SetupError(f"DB instance {instance!r} not found") from exc
+            raise SetupError(_not_an_instance(rds, instance, wanted)) from exc
         raise
+    # RDS stores identifiers in lower case: keep only the instance asked for, named as RDS
+    # names it (the log group and the reboot command use that name).
+    found = [d for d in found if str(d.get("DBInstanceIdentifier", "")).lower() == wanted]
+    if not found:
+        raise SetupError(_not_an_instance(rds, instance, wanted))
     db = found[0]
+    instance = db["DBInstanceIdentifier"]
     engine = db.get("Engine", "")
     if "postgres" not in engine:
         raise SetupError(f"DB instance {instance!r} runs {engine!r}, not PostgreSQL")
@@ -277,6 +313,22 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
     )
 
 
+def _not_an_instance(rds: Any, instance: str, wanted: str) -> str:
+    """Why ``instance`` is not found: an Aurora cluster's identifier names its instances."""
+    try:
+        clusters = rds.describe_db_clusters(DBClusterIdentifier=wanted)["DBClusters"]
+    except rds.exceptions.ClientError:
+        clusters = []
+    for cluster in clusters:
+        if str(cluster.get("DBClusterIdentifier", "")).lower() != wanted:
+            continue
+        members = [m.get("DBInstanceIdentifier", "") for m in cluster.get("DBClusterMembers", [])]
+        listed = ", ".join(m for m in members if m) or "none yet"
+        return (f"{instance!r} is an Aurora cluster, not a DB instance: pass one of its "
+                f"instances ({listed}); the cluster is set up through it")
+    return f"DB instance {instance!r} not found"
+
+
 def group_parameters(rds: Any, scope: str, group: str) -> dict[str, dict[str, Any]]:
     """Every parameter of a DB (``scope="instance"``) or DB cluster parameter group, by name."""
     return _current_parameters(rds, _CLUSTER_API if scope == "cluster" else _INSTANCE_API, group)
@@ -291,15 +343,16 @@ def plan_setup(
     is not an RDS default (defaults cannot be modified), else ``pgaudit-INSTANCE``.
     """
     state = read_target(rds, instance)
+    instance = state.instance
     api = _CLUSTER_API if state.scope == "cluster" else _INSTANCE_API
     engine, version, scope, target = state.engine, state.engine_version, state.scope, state.target
     current_group, exports, pending = state.group, state.exports, state.pending_reboot
 
     current_family = _group_family(rds, api, current_group) if current_group else None
     family = current_family or parameter_family(engine, version)
-    if parameter_group:
-        group = parameter_group
-    elif current_group and not current_group.startswith("default."):
+    if parameter_group is not None:
+        group = _group_name(parameter_group)
+    elif current_group and not current_group.lower().startswith(_DEFAULT_GROUP):
         group = current_group
     else:
         group = _default_group_name(target)
@@ -420,39 +473,47 @@ def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
     return done
 
 
-_RELATION_PART = re.compile(r'"(?:[^"]|"")*"|[^."]+')
+# One part of a relation name: a double-quoted identifier ("" is a quote inside it) or a
+# plain identifier; a relation is one to three parts joined by dots.
+_QUOTED_PART = r'"(?:[^"]|"")+"'
+_PLAIN_PART = r"[A-Za-z_][A-Za-z0-9_$]*"
+_PART = rf"\s*(?:{_QUOTED_PART}|{_PLAIN_PART})\s*"
+_RELATION = re.compile(rf"{_PART}(?:\.{_PART}){{0,2}}")
+_RELATION_PART = re.compile(rf"{_QUOTED_PART}|[^.]+")
 
 
 def _quote_relation(relation: str) -> str:
-    """A relation name as SQL: parts already in double quotes and plain identifiers stay as
-    typed (PostgreSQL folds the latter as psql would); anything else is quoted.
+    """A relation name as SQL: a name made of plain identifiers and double-quoted parts
+    joined by dots stays as typed (PostgreSQL folds plain parts as psql would); any other
+    text is one identifier, quoted whole, so no character is lost and no dot invented.
 
     >>> _quote_relation('public.orders'), _quote_relation('sales."Q1"'), _quote_relation('my t')
     ('public.orders', 'sales."Q1"', '"my t"')
+    >>> _quote_relation('a"b')
+    '"a""b"'
     """
-    parts = _RELATION_PART.findall(relation.strip())
-    quoted = []
-    for part in parts:
-        part = part if part.startswith('"') else part.strip()
-        if part.startswith('"') or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", part):
-            quoted.append(part)
-        else:
-            quoted.append('"' + part.replace('"', '""') + '"')
-    return ".".join(quoted)
+    text = relation.strip()
+    if _RELATION.fullmatch(text):
+        return ".".join(part.strip() for part in _RELATION_PART.findall(text))
+    return '"' + text.replace('"', '""') + '"'
 
 
 def object_audit_sql(mode: str, tables: Iterable[str] = ()) -> str:
     """The SQL to run after the reboot (as the master user): the pgaudit extension, and for
     object auditing the audit role and its grants (one GRANT per audited table).
 
+    The role belongs to the whole server, not to one database: it is created only when
+    missing, so the same SQL runs in every database, and again.
+
     >>> print(object_audit_sql("object", ["public.orders"]), end="")
     CREATE EXTENSION IF NOT EXISTS pgaudit;
-    CREATE ROLE rds_pgaudit;
+    DO $$ BEGIN CREATE ROLE rds_pgaudit; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
     GRANT SELECT, INSERT, UPDATE, DELETE ON public.orders TO rds_pgaudit;
     """
     lines = ["CREATE EXTENSION IF NOT EXISTS pgaudit;"]
     if mode == "object":
-        lines.append(f"CREATE ROLE {AUDIT_ROLE};")
+        lines.append(f"DO $$ BEGIN CREATE ROLE {AUDIT_ROLE}; "
+                     f"EXCEPTION WHEN duplicate_object THEN NULL; END $$;")
         relations = [_quote_relation(t) for t in tables] or ["<schema>.<table>"]
         lines.extend(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON {rel} TO {AUDIT_ROLE};"
