@@ -93,18 +93,24 @@ class SetupPlan:
     changes: tuple[ParameterChange, ...]
     enable_log_export: bool
     pending_reboot_now: bool
+    #: Aurora: values set in a member's own DB parameter group override the cluster
+    #: group's; (group, members using it, changes) for each such group to correct.
+    instance_changes: tuple[tuple[str, tuple[str, ...], tuple[ParameterChange, ...]], ...] = ()
 
     @property
     def has_changes(self) -> bool:
         """True when applying would change anything."""
         return bool(
             self.create_group or self.associate_group or self.changes or self.enable_log_export
+            or self.instance_changes
         )
 
     @property
     def needs_reboot(self) -> bool:
         """True when the database must restart before pgAudit runs as configured."""
-        static_change = any(c.apply_method == "pending-reboot" for c in self.changes)
+        static_change = any(
+            c.apply_method == "pending-reboot"
+            for c in (*self.changes, *(c for _, _, cs in self.instance_changes for c in cs)))
         return static_change or self.associate_group or self.pending_reboot_now
 
     @property
@@ -258,6 +264,8 @@ class AuditTarget:
     exports: tuple[str, ...]
     pending_reboot: bool
     status: str
+    #: Aurora: each member instance and its DB parameter group.
+    members: tuple[tuple[str, str], ...] = ()
 
     @property
     def log_group(self) -> str:
@@ -291,6 +299,12 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
     cluster_id = db.get("DBClusterIdentifier")
     if cluster_id:
         cluster = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
+        members = tuple(
+            (member, _instance_group(rds, member, db if member == instance else None))
+            for member in (str(m.get("DBInstanceIdentifier", ""))
+                           for m in cluster.get("DBClusterMembers", []))
+            if member
+        )
         return AuditTarget(
             instance=instance, engine=engine, engine_version=db.get("EngineVersion", ""),
             scope="cluster", target=cluster_id,
@@ -299,8 +313,10 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
             pending_reboot=any(
                 m.get("DBClusterParameterGroupStatus") == "pending-reboot"
                 for m in cluster.get("DBClusterMembers", [])
-            ),
+            ) or any(g.get("ParameterApplyStatus") == "pending-reboot"
+                     for g in db.get("DBParameterGroups", [])),
             status=db.get("DBInstanceStatus", ""),
+            members=members,
         )
     groups = db.get("DBParameterGroups", [])
     return AuditTarget(
@@ -311,6 +327,58 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
         pending_reboot=any(g.get("ParameterApplyStatus") == "pending-reboot" for g in groups),
         status=db.get("DBInstanceStatus", ""),
     )
+
+
+def _instance_group(rds: Any, instance: str, described: dict[str, Any] | None) -> str:
+    """The DB parameter group of ``instance`` ("" when it has none or is gone)."""
+    if described is None:
+        try:
+            found = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"]
+        except rds.exceptions.ClientError as exc:
+            if is_not_found(exc):
+                return ""
+            raise
+        described = found[0] if found else {}
+    groups = described.get("DBParameterGroups", [])
+    return str(groups[0].get("DBParameterGroupName", "")) if groups else ""
+
+
+def _changes(current: dict[str, dict[str, Any]], desired: dict[str, str],
+             only_set: bool = False) -> tuple[ParameterChange, ...]:
+    """The changes that make ``current`` hold ``desired`` (``only_set``: only for the
+    parameters set by the user there, as an Aurora instance group overrides only those)."""
+    changes = []
+    for name, value in desired.items():
+        param = current.get(name, {})
+        old = param.get("ParameterValue")
+        if only_set and (old is None or param.get("Source", "user") != "user"):
+            continue
+        if _same_value(old, value):
+            continue
+        static = param.get("ApplyType") == "static" or name in _STATIC
+        changes.append(
+            ParameterChange(name, old, value, "pending-reboot" if static else "immediate")
+        )
+    return tuple(changes)
+
+
+def _instance_overrides(
+    rds: Any, members: tuple[tuple[str, str], ...], mode: str
+) -> tuple[tuple[str, tuple[str, ...], tuple[ParameterChange, ...]], ...]:
+    """Aurora: the members' DB parameter groups that set one of our parameters to another
+    value (a default group sets nothing)."""
+    users: dict[str, list[str]] = {}
+    for member, group in members:
+        if group and not group.lower().startswith(_DEFAULT_GROUP):
+            users.setdefault(group, []).append(member)
+    found = []
+    for group, names in users.items():
+        current = _current_parameters(rds, _INSTANCE_API, group)
+        preload = current.get("shared_preload_libraries", {}).get("ParameterValue")
+        changes = _changes(current, desired_parameters(mode, preload), only_set=True)
+        if changes:
+            found.append((group, tuple(names), changes))
+    return tuple(found)
 
 
 def _not_an_instance(rds: Any, instance: str, wanted: str) -> str:
@@ -371,16 +439,8 @@ def plan_setup(
         ).get("ParameterValue")
     else:
         old_preload = current.get("shared_preload_libraries", {}).get("ParameterValue")
-    changes = []
-    for name, value in desired_parameters(mode, old_preload).items():
-        param = current.get(name, {})
-        old = param.get("ParameterValue")
-        if _same_value(old, value):
-            continue
-        static = param.get("ApplyType") == "static" or name in _STATIC
-        changes.append(
-            ParameterChange(name, old, value, "pending-reboot" if static else "immediate")
-        )
+    changes = _changes(current, desired_parameters(mode, old_preload))
+    overrides = _instance_overrides(rds, state.members, mode) if scope == "cluster" else ()
     return SetupPlan(
         instance=instance,
         scope=scope,
@@ -393,9 +453,10 @@ def plan_setup(
         current_group=current_group,
         create_group=create,
         associate_group=group != current_group,
-        changes=tuple(changes),
+        changes=changes,
         enable_log_export=LOG_EXPORT not in exports,
         pending_reboot_now=pending,
+        instance_changes=overrides,
     )
 
 
@@ -412,6 +473,11 @@ def render_plan(plan: SetupPlan) -> str:
     if plan.changes:
         detail = "".join(f"\n       {change.describe()}" for change in plan.changes)
         steps.append(f"set parameters in {plan.parameter_group}:{detail}")
+    for group, members, changes in plan.instance_changes:
+        detail = "".join(f"\n       {change.describe()}" for change in changes)
+        steps.append(f"set parameters in DB parameter group {group} of instance "
+                     f"{', '.join(members)} (values set there override the cluster "
+                     f"group's):{detail}")
     if plan.associate_group:
         steps.append(
             f"use {plan.parameter_group} for {plan.scope} {plan.target} "
@@ -429,6 +495,18 @@ def render_plan(plan: SetupPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _modify(rds: Any, api: _Api, group: str, changes: tuple[ParameterChange, ...]) -> None:
+    # ModifyDB*ParameterGroup takes at most 20 parameters per call.
+    for start in range(0, len(changes), 20):
+        getattr(rds, api.modify_group)(**{
+            api.group_key: group,
+            "Parameters": [
+                {"ParameterName": c.name, "ParameterValue": c.new, "ApplyMethod": c.apply_method}
+                for c in changes[start:start + 20]
+            ],
+        })
+
+
 def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
     """Make the planned changes; returns one line per change made."""
     cluster = plan.scope == "cluster"
@@ -442,18 +520,11 @@ def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
         })
         done.append(f"created {plan.parameter_group}")
     if plan.changes:
-        # ModifyDB*ParameterGroup takes at most 20 parameters per call.
-        changes = list(plan.changes)
-        for start in range(0, len(changes), 20):
-            getattr(rds, api.modify_group)(**{
-                api.group_key: plan.parameter_group,
-                "Parameters": [
-                    {"ParameterName": c.name, "ParameterValue": c.new,
-                     "ApplyMethod": c.apply_method}
-                    for c in changes[start:start + 20]
-                ],
-            })
-        done.append(f"set {len(changes)} parameter(s) in {plan.parameter_group}")
+        _modify(rds, api, plan.parameter_group, plan.changes)
+        done.append(f"set {len(plan.changes)} parameter(s) in {plan.parameter_group}")
+    for group, _members, changes in plan.instance_changes:
+        _modify(rds, _INSTANCE_API, group, changes)
+        done.append(f"set {len(changes)} parameter(s) in {group}")
     modify: dict[str, Any] = {}
     if plan.associate_group:
         modify[api.group_key] = plan.parameter_group

@@ -182,3 +182,43 @@ def test_printed_sql_runs_in_every_database_and_twice(tmp_path) -> None:
         granted = pg.run_sql("SELECT count(*) FROM information_schema.role_table_grants "
                              "WHERE grantee = 'rds_pgaudit'", database="shop")
         assert "4" in granted.stdout
+
+
+def test_aurora_instance_group_values_that_override_the_cluster_are_set_too(
+        aws: Aws, capsys) -> None:
+    """In Aurora a value set in an instance's DB parameter group overrides the cluster
+    group's: a member whose group loads only pg_stat_statements would run without pgAudit
+    although the cluster group is right. The plan covers it, and converges after --apply."""
+    rds = aws.client("rds")
+    rds.create_db_parameter_group(DBParameterGroupName="aur-inst", DBParameterGroupFamily=
+                                  "aurora-postgresql15", Description="instance group")
+    rds.modify_db_parameter_group(DBParameterGroupName="aur-inst", Parameters=[
+        {"ParameterName": "shared_preload_libraries", "ParameterValue": "pg_stat_statements",
+         "ApplyMethod": "pending-reboot"},
+        {"ParameterName": "pgaudit.log", "ParameterValue": "ddl", "ApplyMethod": "immediate"},
+        {"ParameterName": "work_mem", "ParameterValue": "8192", "ApplyMethod": "immediate"}])
+    rds.create_db_cluster(DBClusterIdentifier="aur", Engine="aurora-postgresql",
+                          EngineVersion="15.4", MasterUsername="master",
+                          MasterUserPassword="not-a-real-password")
+    rds.create_db_instance(DBInstanceIdentifier="aur-a", DBClusterIdentifier="aur",
+                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+    rds.create_db_instance(DBInstanceIdentifier="aur-b", DBClusterIdentifier="aur",
+                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large",
+                           DBParameterGroupName="aur-inst")
+
+    assert main(["rds", "setup", "--instance", "aur-a", *aws.args()]) == 0
+    plan = capsys.readouterr().out
+    assert "aur-inst" in plan and "aur-b" in plan, plan
+    assert "pgaudit.log: ddl -> all,-misc" in plan
+
+    assert main(["rds", "setup", "--instance", "aur-a", "--apply", *aws.args()]) == 0
+    capsys.readouterr()
+    values = aws.parameters("aur-inst")
+    assert values["shared_preload_libraries"] == "pg_stat_statements,pgaudit"
+    assert values["pgaudit.log"] == "all,-misc"
+    assert values["work_mem"] == "8192"
+    assert "pgaudit.log_catalog" not in values  # not set there: the cluster's value holds
+
+    assert main(["rds", "setup", "--instance", "aur-b", *aws.args()]) == 0
+    again = capsys.readouterr().out
+    assert "aur-inst" not in again, again  # nothing left to set there
