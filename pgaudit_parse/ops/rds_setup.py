@@ -27,6 +27,7 @@ __all__ = [
     "AUDIT_ROLE",
     "AuditTarget",
     "group_parameters",
+    "is_default_group",
     "read_target",
     "LOG_EXPORT",
     "ParameterChange",
@@ -223,6 +224,16 @@ _GROUP_NAME = re.compile(r"[a-z](?:-?[a-z0-9])*")
 _DEFAULT_GROUP = "default."
 
 
+def is_default_group(name: str) -> bool:
+    """True for an RDS default parameter group (``default.postgres15``), which cannot be
+    modified and sets no value of its own.
+
+    >>> is_default_group("default.aurora-postgresql15"), is_default_group("pgaudit-db1")
+    (True, False)
+    """
+    return name.strip().lower().startswith(_DEFAULT_GROUP)
+
+
 def _group_name(name: str) -> str:
     """A group name as RDS stores it (lower case), or :class:`SetupError` when RDS would
     refuse it or it is an RDS default group (which cannot be modified).
@@ -231,7 +242,7 @@ def _group_name(name: str) -> str:
     'audit-15'
     """
     lowered = name.strip().lower()
-    if lowered.startswith(_DEFAULT_GROUP):
+    if is_default_group(lowered):
         raise SetupError(f"parameter group {name!r} is an RDS default group and cannot be "
                          f"modified; omit --parameter-group to create pgaudit-INSTANCE")
     if len(lowered) > 255 or not _GROUP_NAME.fullmatch(lowered):
@@ -369,7 +380,7 @@ def _instance_overrides(
     value (a default group sets nothing)."""
     users: dict[str, list[str]] = {}
     for member, group in members:
-        if group and not group.lower().startswith(_DEFAULT_GROUP):
+        if group and not is_default_group(group):
             users.setdefault(group, []).append(member)
     found = []
     for group, names in users.items():
@@ -420,7 +431,7 @@ def plan_setup(
     family = current_family or parameter_family(engine, version)
     if parameter_group is not None:
         group = _group_name(parameter_group)
-    elif current_group and not current_group.lower().startswith(_DEFAULT_GROUP):
+    elif current_group and not is_default_group(current_group):
         group = current_group
     else:
         group = _default_group_name(target)
