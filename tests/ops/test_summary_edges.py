@@ -167,3 +167,49 @@ def test_empty_rejects_only_and_several_files(tmp_path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["audit_executions"] == 2 and data["rejects"] == 2
     assert dict(data["by_user"]) == {"alice": 1, "bob": 1}
+
+
+def test_a_real_servers_csvlog_summary_counts_what_the_csvlog_says(server_run, capsys) -> None:
+    """Per database, per command and errors by SQLSTATE and severity, and the commands of
+    the DDL and ROLE change lists: the summary of the csvlog equals a plain csv reading."""
+    from collections import Counter
+
+    from csvlog import audit_fields, execution_of
+
+    rows = server_run.csv_rows()
+    assert main(["summary", "--json", "--quiet", "--top", "1000", "--timezone",
+                 server_run.log_timezone, str(server_run.csv_log)]) == 0
+    data = json.loads(capsys.readouterr().out)
+
+    first = execution_of(rows)
+    database: Counter[str] = Counter()
+    commands: set[tuple[tuple[str, str, str], str]] = set()
+    changes: Counter[tuple[str, str]] = Counter()
+    seen: set[tuple[str, str, str]] = set()
+    for r in rows:
+        if r.message.startswith("AUDIT: "):
+            fields = audit_fields(r.message)
+            ids = (r.session_id, fields[1], fields[2])
+            if ids in seen:
+                continue
+            seen.add(ids)
+            if first[ids] == ids:
+                database[r.database_name or "-"] += 1
+            if (first[ids], fields[4]) not in commands:
+                commands.add((first[ids], fields[4]))
+                if fields[3] in ("DDL", "ROLE"):
+                    changes[(fields[3], fields[4])] += 1
+    errors = Counter((r.sql_state_code, r.error_severity) for r in rows
+                     if r.error_severity in ("ERROR", "FATAL", "PANIC")
+                     and r.sql_state_code not in ("28P01", "28000"))
+
+    assert database and errors and changes
+    assert dict(data["by_database"]) == dict(database)
+    assert dict(data["by_command"]) == dict(Counter(command for _, command in commands))
+    shown: Counter[tuple[str, str]] = Counter()
+    for sqlstate, severity, _message, count in data["errors"]:
+        shown[(sqlstate, severity)] += count
+    assert shown == errors
+    listed = Counter(c["command"] for c in data["ddl_changes"] + data["privilege_changes"])
+    assert data["ddl_changes_omitted"] == data["privilege_changes_omitted"] == 0
+    assert listed == Counter(command for _, command in changes)
