@@ -36,8 +36,9 @@ the named resources. Region and account become placeholders (``REGION``,
 - ``rds-setup`` (``pgaudit-parse rds setup``): the RDS describe calls (read-only, on every
   instance, cluster and group: an Aurora cluster's members and the current group are read);
   creating and modifying the parameter group (``--parameter-group``, else any: the command
-  picks the instance's own group); ``rds:ModifyDBInstance`` on the instance and
-  ``rds:ModifyDBCluster`` (Aurora) to attach the group and export the log.
+  picks the instance's own group), or copying the custom group it replaces;
+  ``rds:ModifyDBInstance`` on the instance and ``rds:ModifyDBCluster`` (Aurora) to attach
+  the group and export the log.
 - ``doctor``: the read-only calls of its checks (log group, RDS, queue; a receive with a
   visibility timeout of 0). ``sts:GetCallerIdentity`` needs no permission.
 
@@ -338,6 +339,10 @@ def build_policy(
                        ["rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup",
                         "rds:CreateDBClusterParameterGroup", "rds:ModifyDBClusterParameterGroup"],
                        [f"{rds}:pg:{pg}", f"{rds}:cluster-pg:{pg}"]),
+            # A new group replacing a custom one is its copy (both groups are resources).
+            _statement("CopyCustomGroup",
+                       ["rds:CopyDBParameterGroup", "rds:CopyDBClusterParameterGroup"],
+                       [f"{rds}:pg:*", f"{rds}:cluster-pg:*"]),
             # Attach the group and export the log (the group is a resource of the call too).
             _statement("AttachGroupAndExportLog", ["rds:ModifyDBInstance"],
                        [f"{rds}:db:{db}", f"{rds}:pg:{pg}"]),

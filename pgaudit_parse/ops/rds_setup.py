@@ -97,6 +97,8 @@ class SetupPlan:
     #: Aurora: values set in a member's own DB parameter group override the cluster
     #: group's; (group, members using it, changes) for each such group to correct.
     instance_changes: tuple[tuple[str, tuple[str, ...], tuple[ParameterChange, ...]], ...] = ()
+    #: The custom group the new one is copied from (its other settings are kept).
+    copy_from: str = ""
 
     @property
     def has_changes(self) -> bool:
@@ -131,15 +133,23 @@ class _Api:
     create_group: str
     modify_group: str
     family_key: str
+    copy_group: str
+    copy_keys: tuple[str, str, str]  # source, target, description
 
 
 _INSTANCE_API = _Api("DBParameterGroupName", "describe_db_parameter_groups", "DBParameterGroups",
                      "describe_db_parameters", "create_db_parameter_group",
-                     "modify_db_parameter_group", "DBParameterGroupFamily")
+                     "modify_db_parameter_group", "DBParameterGroupFamily",
+                     "copy_db_parameter_group",
+                     ("SourceDBParameterGroupIdentifier", "TargetDBParameterGroupIdentifier",
+                      "TargetDBParameterGroupDescription"))
 _CLUSTER_API = _Api("DBClusterParameterGroupName", "describe_db_cluster_parameter_groups",
                     "DBClusterParameterGroups", "describe_db_cluster_parameters",
                     "create_db_cluster_parameter_group", "modify_db_cluster_parameter_group",
-                    "DBParameterGroupFamily")
+                    "DBParameterGroupFamily", "copy_db_cluster_parameter_group",
+                    ("SourceDBClusterParameterGroupIdentifier",
+                     "TargetDBClusterParameterGroupIdentifier",
+                     "TargetDBClusterParameterGroupDescription"))
 
 
 def parameter_family(engine: str, engine_version: str) -> str:
@@ -443,7 +453,15 @@ def plan_setup(
         )
     create = existing_family is None
     current = {} if create else _current_parameters(rds, api, group)
-    if create and current_group and current_family is not None:
+    copy_from = ""
+    if create and current_group and current_family == family \
+            and not is_default_group(current_group):
+        # A custom group holds settings of its own (work_mem, logging...): the new group
+        # is a copy of it, so that moving the instance to it loses none of them.
+        copy_from = current_group
+        current = _current_parameters(rds, api, current_group)
+        old_preload = current.get("shared_preload_libraries", {}).get("ParameterValue")
+    elif create and current_group and current_family is not None:
         # A new group starts from the engine defaults: keep libraries the old group loads.
         old_preload = _current_parameters(rds, api, current_group).get(
             "shared_preload_libraries", {}
@@ -468,6 +486,7 @@ def plan_setup(
         enable_log_export=LOG_EXPORT not in exports,
         pending_reboot_now=pending,
         instance_changes=overrides,
+        copy_from=copy_from,
     )
 
 
@@ -479,7 +498,10 @@ def render_plan(plan: SetupPlan) -> str:
     ]
     where = "DB cluster parameter group" if plan.scope == "cluster" else "DB parameter group"
     steps: list[str] = []
-    if plan.create_group:
+    if plan.create_group and plan.copy_from:
+        steps.append(f"copy {where} {plan.copy_from} to {plan.parameter_group} (its other "
+                     f"settings are kept)")
+    elif plan.create_group:
         steps.append(f"create {where} {plan.parameter_group} (family {plan.family})")
     if plan.changes:
         detail = "".join(f"\n       {change.describe()}" for change in plan.changes)
@@ -523,7 +545,15 @@ def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
     cluster = plan.scope == "cluster"
     api = _CLUSTER_API if cluster else _INSTANCE_API
     done: list[str] = []
-    if plan.create_group:
+    if plan.create_group and plan.copy_from:
+        source, target, description = api.copy_keys
+        getattr(rds, api.copy_group)(**{
+            source: plan.copy_from, target: plan.parameter_group,
+            description: f"{plan.copy_from} with pgAudit {plan.mode} auditing "
+                         f"(pgaudit-parse rds setup)",
+        })
+        done.append(f"copied {plan.copy_from} to {plan.parameter_group}")
+    elif plan.create_group:
         getattr(rds, api.create_group)(**{
             api.group_key: plan.parameter_group,
             "DBParameterGroupFamily": plan.family,

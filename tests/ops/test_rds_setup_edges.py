@@ -222,3 +222,56 @@ def test_aurora_instance_group_values_that_override_the_cluster_are_set_too(
     assert main(["rds", "setup", "--instance", "aur-b", *aws.args()]) == 0
     again = capsys.readouterr().out
     assert "aur-inst" not in again, again  # nothing left to set there
+
+
+def test_a_new_group_keeps_the_settings_of_the_custom_group_it_replaces(aws: Aws,
+                                                                       capsys) -> None:
+    """Moving an instance from its custom group to a new --parameter-group must not drop
+    that group's other settings (work_mem here): the new group is a copy of it."""
+    rds = aws.client("rds")
+    rds.create_db_parameter_group(DBParameterGroupName="custom", DBParameterGroupFamily=
+                                  "postgres15", Description="existing")
+    rds.modify_db_parameter_group(DBParameterGroupName="custom", Parameters=[
+        {"ParameterName": "work_mem", "ParameterValue": "8192", "ApplyMethod": "immediate"},
+        {"ParameterName": "shared_preload_libraries", "ParameterValue": "pg_stat_statements",
+         "ApplyMethod": "pending-reboot"}])
+    aws.create_instance("db1", DBParameterGroupName="custom")
+    argv = ["rds", "setup", "--instance", "db1", "--parameter-group", "audit", *aws.args()]
+
+    assert main(argv) == 0
+    plan = capsys.readouterr().out
+    assert "copy DB parameter group custom to audit" in plan, plan
+    assert "shared_preload_libraries: pg_stat_statements -> pg_stat_statements,pgaudit" in plan
+
+    assert main([*argv, "--apply"]) == 0
+    capsys.readouterr()
+    values = aws.parameters("audit")
+    assert values["work_mem"] == "8192"
+    assert values["shared_preload_libraries"] == "pg_stat_statements,pgaudit"
+    assert aws.parameters("custom")["shared_preload_libraries"] == "pg_stat_statements"
+
+    assert main(argv) == 0
+    assert "nothing to change" in capsys.readouterr().out
+
+
+def test_a_new_cluster_group_keeps_the_settings_of_the_custom_one(aws: Aws, capsys) -> None:
+    rds = aws.client("rds")
+    rds.create_db_cluster_parameter_group(
+        DBClusterParameterGroupName="aur-custom", DBParameterGroupFamily="aurora-postgresql15",
+        Description="cluster group")
+    rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName="aur-custom", Parameters=[
+        {"ParameterName": "work_mem", "ParameterValue": "8192", "ApplyMethod": "immediate"}])
+    rds.create_db_cluster(DBClusterIdentifier="aur", Engine="aurora-postgresql",
+                          EngineVersion="15.4", MasterUsername="master",
+                          MasterUserPassword="not-a-real-password",
+                          DBClusterParameterGroupName="aur-custom")
+    rds.create_db_instance(DBInstanceIdentifier="aur-a", DBClusterIdentifier="aur",
+                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+
+    assert main(["rds", "setup", "--instance", "aur-a", "--parameter-group", "aur-audit",
+                 "--apply", *aws.args()]) == 0
+    capsys.readouterr()
+    params = rds.describe_db_cluster_parameters(
+        DBClusterParameterGroupName="aur-audit")["Parameters"]
+    values = {p["ParameterName"]: p["ParameterValue"] for p in params}
+    assert values["work_mem"] == "8192" and values["shared_preload_libraries"] == "pgaudit"
