@@ -199,8 +199,9 @@ def iam_policy_main(argv: list[str]) -> int:
     sys.stdout.write(iam_policy.render_policy(policy))
     left = iam_policy.placeholders_in(policy)
     if left:
+        options = ", ".join(iam_policy.filled_by(args.role, left))
         sys.stderr.write(f"{PROG}: iam-policy: replace the placeholders {', '.join(left)} "
-                         f"(or pass --region, --account-id, --log-group, --queue-arn)\n")
+                         f"(or pass {options})\n")
     return 0
 
 

@@ -61,6 +61,7 @@ from pgaudit_parse.aws.naming import RDS_LOG_GROUP_PREFIX, log_group_name
 __all__ = [
     "PARTITIONS",
     "check_arn",
+    "filled_by",
     "lambda_name",
     "log_group_of",
     "partition_of",
@@ -389,6 +390,29 @@ def placeholders_in(policy: dict[str, Any]) -> list[str]:
     """
     text = json.dumps(policy)
     return [p for p in _PLACEHOLDERS if re.search(rf"\b{p}\b", text)]
+
+
+#: The option that fills each placeholder (INSTANCE_NAME: --instance for the RDS roles).
+_FILLED_BY = {REGION_PLACEHOLDER: "--region", ACCOUNT_PLACEHOLDER: "--account-id",
+              "INSTANCE_NAME": "--log-group", DEFAULT_QUEUE_NAME: "--queue-arn",
+              "FUNCTION_NAME": "--destination-arn", "STREAM_NAME": "--destination-arn",
+              "ROLE_NAME": "--role-arn"}
+
+
+def filled_by(role: str, placeholders: list[str]) -> list[str]:
+    """The options that replace ``placeholders`` in the policy of ``role``, in order.
+
+    >>> filled_by("rds-setup", ["REGION", "INSTANCE_NAME"])
+    ['--region', '--instance']
+    """
+    options = []
+    for placeholder in placeholders:
+        option = _FILLED_BY[placeholder]
+        if placeholder == "INSTANCE_NAME" and role in ("rds-log-reader", "rds-setup", "doctor"):
+            option = "--instance"
+        if option not in options:
+            options.append(option)
+    return options
 
 
 def trust_policy(service: str = "logs.amazonaws.com", account_id: str | None = None,

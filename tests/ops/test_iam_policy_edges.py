@@ -283,3 +283,25 @@ def test_the_new_roles_do_their_sqs_work_with_their_policies_alone(
     assert "sqs:ReceiveMessage allowed" in out, out
     assert main(["doctor", "--queue-url", urls["other"], *aws.args()]) == 1
     assert "grant sqs:GetQueueAttributes" in capsys.readouterr().out
+
+
+_VALUES = {"--region": "eu-west-1", "--account-id": ACCOUNT,
+           "--log-group": "/aws/rds/instance/db1/postgresql", "--instance": "db1",
+           "--queue-arn": f"arn:aws:sqs:eu-west-1:{ACCOUNT}:audit",
+           "--role-arn": f"arn:aws:iam::{ACCOUNT}:role/logs-to-firehose"}
+_DESTINATIONS = {"subscriber": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:f",
+                 "logs-to-firehose": f"arn:aws:firehose:eu-west-1:{ACCOUNT}:deliverystream/s",
+                 "firehose-transform": f"arn:aws:firehose:eu-west-1:{ACCOUNT}:deliverystream/s"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_placeholder_hint_names_the_options_that_fill_them(capsys, role: str) -> None:
+    assert main(["iam-policy", role]) == 0
+    err = capsys.readouterr().err
+    hinted = re.findall(r"--[a-z-]+", err.split("(or pass", 1)[1])
+    argv = [role]
+    for option in hinted:
+        value = _DESTINATIONS[role] if option == "--destination-arn" else _VALUES[option]
+        argv += [option, value]
+    assert main(["iam-policy", *argv]) == 0
+    assert capsys.readouterr().err == "", (role, hinted)
