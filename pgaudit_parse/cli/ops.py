@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 from ..ops import iam_policy
-from .common import PROG, account_id, fail, make_parser, region_name
+from .common import PROG, account_id, fail, make_parser, positive_int, region_name
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main", "subscribe_main"]
 
@@ -222,7 +222,7 @@ def _doctor_parser() -> argparse.ArgumentParser:
     parser.add_argument("--destination-arn", metavar="ARN",
                         help="check that the log group (or every RDS PostgreSQL group) has a "
                         "subscription filter to this Lambda or Firehose ARN")
-    parser.add_argument("--recent-minutes", type=int, default=60, metavar="N",
+    parser.add_argument("--recent-minutes", type=positive_int, default=60, metavar="N",
                         help="how far back counts as recent (default %(default)s)")
     add_aws_arguments(parser)
     return parser

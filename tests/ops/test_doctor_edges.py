@@ -151,3 +151,11 @@ def test_aurora_instance_group_without_pgaudit_fails(aws: Aws, capsys) -> None:
     assert rows["pgaudit in shared_preload_libraries"][0] == "FAIL", out
     assert "aur-inst" in rows["pgaudit in shared_preload_libraries"][1]
     assert rows["pgaudit.log set"][0] == "PASS"
+
+
+@pytest.mark.parametrize("minutes", ["0", "-5", "soon"])
+def test_recent_minutes_must_be_a_positive_number(capsys, minutes: str) -> None:
+    """A start time in the future would report 'none in the last -5 min' as a failure."""
+    assert main(["doctor", "--log-group", "/g", "--recent-minutes", minutes]) == 2
+    err = capsys.readouterr().err
+    assert "--recent-minutes" in err and "Traceback" not in err
