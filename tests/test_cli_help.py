@@ -171,7 +171,7 @@ def test_iam_policy_into_a_closed_pipe_ends_quietly() -> None:
     os.close(read_end)
     try:
         result = subprocess.run([sys.executable, "-m", "pgaudit_parse", "iam-policy",
-                                 "consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:1:q"],
+                                 "consumer", "--queue-arn", "arn:aws:sqs:eu-west-1:123456789012:q"],
                                 stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
     finally:
         os.close(write_end)

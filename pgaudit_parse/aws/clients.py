@@ -120,7 +120,7 @@ def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any
     >>> make_client("sqs", AwsSettings(region="us-east-1")).meta.region_name
     'us-east-1'
     """
-    from botocore.exceptions import NoRegionError, ProfileNotFound
+    from botocore.exceptions import InvalidRegionError, NoRegionError, ProfileNotFound
 
     session = session if session is not None else make_session(settings)
     endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -137,5 +137,9 @@ def make_client(service: str, settings: AwsSettings, session: Any = None) -> Any
         raise AwsSetupError(_profile_not_found(settings, exc)) from exc
     except NoRegionError as exc:  # pragma: no cover - region checked above
         raise AwsSetupError("no AWS region: pass --region or set AWS_REGION") from exc
+    except InvalidRegionError as exc:  # (a ValueError, but the endpoint is not at fault)
+        where = "--region" if settings.region else "AWS_REGION/AWS_DEFAULT_REGION/profile"
+        raise AwsSetupError(f"invalid region {region!r} (from {where}): a region name is "
+                            f"like eu-west-1") from exc
     except ValueError as exc:
         raise AwsSetupError(f"invalid --endpoint-url {endpoint!r}: {exc}") from exc

@@ -13,6 +13,7 @@ credentials or message contents.
 from __future__ import annotations
 
 import re
+from html import unescape
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -25,8 +26,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-__all__ = ["AwsSetupError", "explain", "error_code", "is_not_found", "is_denied",
-           "hide_credentials", "is_log_file_gone"]
+__all__ = ["AwsSetupError", "explain", "error_code", "error_message", "is_not_found",
+           "is_denied", "hide_credentials", "is_log_file_gone"]
 
 _CHECK_IDENTITY = "check the credentials with `aws sts get-caller-identity`"
 
@@ -61,6 +62,8 @@ _DENIED_CODES = frozenset({
     "AWS.SimpleQueueService.AccessDenied",
 })
 
+
+_XML_FIELD = {name: re.compile(rf"<{name}>([^<]*)</{name}>") for name in ("Code", "Message")}
 
 #: ``user:password@`` (or ``token@``) in a URL: an endpoint or queue URL may carry it.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@'\"]*@")
@@ -99,7 +102,32 @@ def error_code(exc: BaseException) -> str:
     """
     if not isinstance(exc, ClientError):
         return ""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    if code.isdigit():  # an XML error document in a JSON answer: its code is in the text
+        found = _XML_FIELD["Code"].search(str(error.get("Message", "")))
+        if found:
+            return found.group(1).strip()
+    return code
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a client error (``str(exc)`` for any other exception).
+
+    Some endpoints answer a JSON-protocol call with an XML error document; botocore then
+    reports the HTTP status as the code and the whole document as the message: both are
+    read from the document.
+
+    >>> xml = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+    >>> denied = ClientError({"Error": {"Code": "403", "Message": xml}}, "ReceiveMessage")
+    >>> error_code(denied), error_message(denied)
+    ('AccessDenied', 'no')
+    """
+    if not isinstance(exc, ClientError):
+        return str(exc)
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    found = _XML_FIELD["Message"].search(message) if message.lstrip().startswith("<") else None
+    return unescape(found.group(1)).strip() if found else message
 
 
 def is_not_found(exc: BaseException) -> bool:

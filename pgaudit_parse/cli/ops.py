@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 from ..ops import iam_policy
-from .common import PROG, account_id, fail, make_parser, region_name
+from .common import PROG, account_id, fail, make_parser, positive_int, region_name
 
 __all__ = ["rds_main", "iam_policy_main", "doctor_main", "subscribe_main"]
 
@@ -101,10 +101,10 @@ def rds_main(argv: list[str]) -> int:
         if applied and plan.has_changes:
             done = rds_setup.apply_setup(rds, plan)
             out.write("Applied:\n" + "".join(f"  - {line}\n" for line in done))
-            after = rds_setup.read_target(rds, args.instance)
+            after = rds_setup.read_target(rds, plan.instance)
             if after.pending_reboot:
                 out.write(f"RDS reports the parameter group as pending-reboot on "
-                          f"{args.instance}.\n")
+                          f"{plan.instance}.\n")
         elif plan.has_changes:
             out.write("Dry run: nothing was changed. Re-run with --apply to make these "
                       "changes.\n")
@@ -129,13 +129,24 @@ def _iam_parser() -> argparse.ArgumentParser:
                         help="forwarder: CloudWatch -> SQS; consumer: SQS -> records; "
                         "cloudwatch-reader: reads the log group directly; subscriber: runs "
                         "subscribe; logs-to-firehose: the role CloudWatch Logs assumes; "
-                        "firehose-transform: the firehose_handler Lambda")
+                        "firehose-transform: the firehose_handler Lambda; "
+                        "subscription-handler: the subscription_handler Lambda; "
+                        "rds-log-reader: runs rds-logs; rds-setup: runs rds setup; "
+                        "doctor: runs doctor")
     parser.add_argument("--queue-arn", metavar="ARN",
                         help="the queue's ARN (forwarder, consumer)")
     parser.add_argument("--queue-url", metavar="URL",
                         help="the queue's URL: gives its ARN, region and account")
-    parser.add_argument("--log-group", metavar="NAME", help="the RDS log group, e.g. "
-                        "/aws/rds/instance/db1/postgresql (forwarder, cloudwatch-reader)")
+    parser.add_argument("--records-queue-arn", metavar="ARN",
+                        help="the RECORDS_QUEUE's ARN (subscription-handler)")
+    parser.add_argument("--log-group", metavar="NAME", help="the RDS log group (name or ARN), "
+                        "e.g. /aws/rds/instance/db1/postgresql (forwarder, cloudwatch-reader, "
+                        "doctor; default with --instance: its log group)")
+    parser.add_argument("--instance", metavar="NAME",
+                        help="the DB instance (rds-log-reader, rds-setup, doctor)")
+    parser.add_argument("--parameter-group", metavar="NAME",
+                        help="the parameter group rds setup may change (rds-setup; default: "
+                        "any, as rds setup picks the instance's own)")
     parser.add_argument("--parameter-name", default=iam_policy.DEFAULT_PARAMETER_NAME,
                         metavar="NAME",
                         help="the forwarder's SSM checkpoint parameter (default %(default)s)")
@@ -152,8 +163,9 @@ def _iam_parser() -> argparse.ArgumentParser:
     parser.add_argument("--account-id", metavar="ID", type=account_id,
                         help="account in the ARNs (default: the --queue-url's, else "
                         "placeholder ACCOUNT_ID)")
-    parser.add_argument("--partition", default="aws", metavar="NAME",
-                        help="ARN partition (default %(default)s)")
+    parser.add_argument("--partition", metavar="NAME",
+                        help="ARN partition (default: the region's, e.g. aws, aws-cn, "
+                        "aws-us-gov)")
     return parser
 
 
@@ -173,18 +185,23 @@ def iam_policy_main(argv: list[str]) -> int:
     # The queue names the region and account of the whole deployment (unless given).
     queue_region, queue_account = (iam_policy.region_and_account(queue_arn) if queue_arn
                                    else (None, None))
-    policy = iam_policy.build_policy(
-        args.role, log_group=args.log_group, queue_arn=queue_arn,
-        parameter_name=args.parameter_name, lambda_function=args.lambda_function,
-        destination_arn=args.destination_arn, role_arn=args.role_arn,
-        region=args.region or queue_region, account_id=args.account_id or queue_account,
-        partition=args.partition,
-    )
+    try:
+        policy = iam_policy.build_policy(
+            args.role, log_group=args.log_group, queue_arn=queue_arn,
+            parameter_name=args.parameter_name, lambda_function=args.lambda_function,
+            destination_arn=args.destination_arn, role_arn=args.role_arn,
+            region=args.region or queue_region, account_id=args.account_id or queue_account,
+            partition=args.partition, instance=args.instance,
+            records_queue_arn=args.records_queue_arn, parameter_group=args.parameter_group,
+        )
+    except ValueError as exc:
+        return fail(f"iam-policy: {exc}")
     sys.stdout.write(iam_policy.render_policy(policy))
     left = iam_policy.placeholders_in(policy)
     if left:
+        options = ", ".join(iam_policy.filled_by(args.role, left))
         sys.stderr.write(f"{PROG}: iam-policy: replace the placeholders {', '.join(left)} "
-                         f"(or pass --region, --account-id, --log-group, --queue-arn)\n")
+                         f"(or pass {options})\n")
     return 0
 
 
@@ -205,7 +222,7 @@ def _doctor_parser() -> argparse.ArgumentParser:
     parser.add_argument("--destination-arn", metavar="ARN",
                         help="check that the log group (or every RDS PostgreSQL group) has a "
                         "subscription filter to this Lambda or Firehose ARN")
-    parser.add_argument("--recent-minutes", type=int, default=60, metavar="N",
+    parser.add_argument("--recent-minutes", type=positive_int, default=60, metavar="N",
                         help="how far back counts as recent (default %(default)s)")
     add_aws_arguments(parser)
     return parser

@@ -1,6 +1,9 @@
 """Progress on stderr for long runs: only on a terminal, never when piped or ``--quiet``,
 and never while the records themselves go to the terminal (they would share its lines).
 
+While the line is drawn, other messages of the run to stderr (rejects, warnings) first
+erase it, so each gets a line of its own; the next update draws it again below them.
+
 Files: bytes (of the total, when known), lines, records, rate and ETA. Follow modes
 (CloudWatch, SQS): lines, records and lag (now minus the newest event's time). Redraws are
 rate-limited (``interval`` seconds), so calling :meth:`Progress.update` per line is cheap.
@@ -21,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["Progress", "format_bytes", "format_duration"]
 
@@ -58,6 +61,24 @@ def _is_tty(stream: IO[str]) -> bool:
         return False
 
 
+class _AboveProgress:
+    """``sys.stderr`` while a progress line is drawn on it: a write first erases the line
+    (the message would otherwise continue the progress text)."""
+
+    def __init__(self, progress: Progress, stream: IO[str]) -> None:
+        self._progress = progress
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text and self._progress._drawn:
+            self._stream.write("\r\x1b[K")
+            self._progress._drawn = False
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding...
+        return getattr(self._stream, name)
+
+
 class Progress:
     """A one-line, redrawn progress report.
 
@@ -90,6 +111,10 @@ class Progress:
         self.lines = 0
         self.records = 0
         self.newest: float | None = None
+        self._stderr: _AboveProgress | None = None
+        if self.enabled and sys.stderr is stream:
+            self._stderr = _AboveProgress(self, stream)
+            sys.stderr = self._stderr  # type: ignore[assignment]
 
     @classmethod
     def for_files(cls, paths: Sequence[str], stream: IO[str] = sys.stderr,
@@ -170,7 +195,11 @@ class Progress:
             self._draw(self._clock())
             self.stream.write("\n")
             self.stream.flush()
+        self._drawn = False
         self.enabled = False
+        if self._stderr is not None and sys.stderr is self._stderr:
+            sys.stderr = self.stream
+        self._stderr = None
 
     def __enter__(self) -> Progress:
         return self

@@ -13,6 +13,7 @@ check whose prerequisite failed is skipped, not failed again.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -21,16 +22,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pgaudit_parse.aws.clients import region_of
-from pgaudit_parse.aws.errors import hide_credentials, is_denied
+from pgaudit_parse.aws.errors import error_code, error_message, hide_credentials, is_denied
 from pgaudit_parse.aws.naming import log_group_name
 from pgaudit_parse.ops.aws import AwsOptions, client
-from pgaudit_parse.ops.rds_setup import LOG_EXPORT, SetupError, group_parameters, read_target
+from pgaudit_parse.ops.rds_setup import (
+    LOG_EXPORT,
+    SetupError,
+    group_parameters,
+    is_default_group,
+    read_target,
+)
 from pgaudit_parse.ops.subscribe import rds_postgres_groups
 
 __all__ = ["PASS", "FAIL", "WARN", "SKIP", "CheckResult", "run_checks", "render_table",
            "render_fixes"]
 
 PASS, FAIL, WARN, SKIP = "PASS", "FAIL", "WARN", "SKIP"
+# What botocore accepts as a region name (it refuses anything else before any request).
+_REGION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+# The region an SQS queue URL names: sqs.REGION.amazonaws.com[.cn] or REGION.queue....
+_QUEUE_HOST_REGION = re.compile(
+    r"^(?:sqs\.([a-z]{2}(?:-[a-z]+)+-\d+)|([a-z]{2}(?:-[a-z]+)+-\d+)\.queue)\.amazonaws\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +68,8 @@ class CheckResult:
 
 def _error_text(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
-    error = response.get("Error", {})
-    if error:
-        return hide_credentials(f"{error.get('Code', '')}: {error.get('Message', '')}"
-                                .strip(": "))
+    if response.get("Error"):
+        return hide_credentials(f"{error_code(exc)}: {error_message(exc)}".strip(": "))
     return hide_credentials(f"{type(exc).__name__}: {exc}")
 
 
@@ -104,6 +114,11 @@ def run_checks(
         yield CheckResult("region", FAIL, "no region configured",
                           "pass --region or set AWS_REGION (the region of the DB instance)")
         return
+    if not _REGION_NAME.fullmatch(region):
+        yield CheckResult("region", FAIL, f"{region!r} is not a region name",
+                          "pass --region with the DB instance's region, e.g. eu-west-1 "
+                          "(or fix AWS_REGION / AWS_DEFAULT_REGION / the profile's region)")
+        return
     yield CheckResult("region", PASS, region)
 
     services = ["sts"] + (["logs"] if log_group or instance or destination_arn else []) + (
@@ -144,7 +159,7 @@ def run_checks(
         else:
             yield from _check_parameters(clients["rds"], target)
     if queue_url:
-        yield from _check_queue(clients["sqs"], queue_url)
+        yield from _check_queue(clients["sqs"], queue_url, region)
     if destination_arn:
         yield _check_subscriptions(clients["logs"], destination_arn, log_group)
 
@@ -283,15 +298,30 @@ def _check_parameters(rds: Any, target: Any) -> Iterator[CheckResult]:
         yield CheckResult(f"parameter group {group}", FAIL, _error_text(exc), fix)
         return
 
+    # Aurora: a value set in the instance's own DB parameter group overrides the cluster's.
+    source = {name: group for name in params}
+    own = dict(target.members).get(target.instance, "") if target.scope == "cluster" else ""
+    if own and not is_default_group(own):
+        try:
+            overrides = group_parameters(rds, "instance", own)
+        except Exception as exc:
+            fix = ("grant rds:DescribeDBParameters" if is_denied(exc) else setup_fix)
+            yield CheckResult(f"parameter group {own}", FAIL, _error_text(exc), fix)
+            return
+        for name, param in overrides.items():
+            if param.get("ParameterValue") is not None and param.get("Source", "user") == "user":
+                params[name], source[name] = param, own
+
     def value(name: str) -> str:
         return str(params.get(name, {}).get("ParameterValue") or "").strip()
 
     preload = [lib.strip() for lib in value("shared_preload_libraries").split(",")]
+    where = source.get("shared_preload_libraries", group)
     if "pgaudit" in preload:
-        yield CheckResult("pgaudit in shared_preload_libraries", PASS, f"{group}")
+        yield CheckResult("pgaudit in shared_preload_libraries", PASS, f"{where}")
     else:
         yield CheckResult("pgaudit in shared_preload_libraries", FAIL,
-                          f"{group}: {value('shared_preload_libraries') or '(unset)'}",
+                          f"{where}: {value('shared_preload_libraries') or '(unset)'}",
                           setup_fix + " (then reboot)")
     log, role = value("pgaudit.log"), value("pgaudit.role")
     if log and log.lower() != "none":
@@ -310,7 +340,16 @@ def _check_parameters(rds: Any, target: Any) -> Iterator[CheckResult]:
         yield CheckResult("parameters applied", PASS, "in-sync")
 
 
-def _check_queue(sqs: Any, url: str) -> Iterator[CheckResult]:
+def _check_queue(sqs: Any, url: str, region: str) -> Iterator[CheckResult]:
+    named = _QUEUE_HOST_REGION.match(urlsplit(url).netloc.rpartition("@")[2].lower())
+    queue_region = (named.group(1) or named.group(2)) if named else None
+    if queue_region and queue_region != region:
+        # SQS answers "does not exist" for a queue of another region.
+        yield CheckResult("queue exists", FAIL,
+                          f"the queue URL is in {queue_region}, the region is {region}",
+                          f"pass --region {queue_region} (a queue is read in its own region)")
+        yield CheckResult("queue readable", SKIP, "no queue")
+        return
     try:
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     except Exception as exc:

@@ -28,6 +28,22 @@ the named resources. Region and account become placeholders (``REGION``,
   policy names ``logs.amazonaws.com`` (:func:`trust_policy`).
 - ``firehose-transform`` (the ``firehose_handler`` Lambda): ``firehose:PutRecordBatch`` on
   its delivery stream, to put back output over the response limit.
+- ``subscription-handler`` (the ``subscription_handler`` Lambda): ``sqs:SendMessage`` and
+  ``sqs:GetQueueAttributes`` on its queue (``QUEUE_NAME``) and records queue
+  (``RECORDS_QUEUE``, ``--records-queue-arn``).
+- ``rds-log-reader`` (``pgaudit-parse rds-logs``): ``rds:DescribeDBLogFiles`` and
+  ``rds:DownloadDBLogFilePortion`` on the DB instance.
+- ``rds-setup`` (``pgaudit-parse rds setup``): the RDS describe calls (read-only, on every
+  instance, cluster and group: an Aurora cluster's members and the current group are read);
+  creating and modifying the parameter group (``--parameter-group``, else any: the command
+  picks the instance's own group), or copying the custom group it replaces;
+  ``rds:ModifyDBInstance`` on the instance and ``rds:ModifyDBCluster`` (Aurora) to attach
+  the group and export the log.
+- ``doctor``: the read-only calls of its checks (log group, RDS, queue; a receive with a
+  visibility timeout of 0). ``sts:GetCallerIdentity`` needs no permission.
+
+Region and account come from ``--region``/``--account-id`` or the queue; the partition
+(``aws``, ``aws-cn``, ``aws-us-gov``...) follows the region unless ``--partition`` is given.
 
 >>> policy = build_policy("consumer", queue_arn="arn:aws:sqs:eu-west-1:123456789012:audit")
 >>> policy["Statement"][0]["Action"]
@@ -43,6 +59,12 @@ from typing import Any
 from pgaudit_parse.aws.naming import RDS_LOG_GROUP_PREFIX, log_group_name
 
 __all__ = [
+    "PARTITIONS",
+    "check_arn",
+    "filled_by",
+    "lambda_name",
+    "log_group_of",
+    "partition_of",
     "region_and_account",
     "ROLES",
     "DEFAULT_LOG_GROUP",
@@ -57,7 +79,13 @@ __all__ = [
 ]
 
 ROLES = ("forwarder", "consumer", "cloudwatch-reader", "subscriber", "logs-to-firehose",
-         "firehose-transform")
+         "firehose-transform", "subscription-handler", "rds-log-reader", "rds-setup", "doctor")
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f",
+              "aws-eusc")
+# Region name prefixes of the partitions other than aws (longest first).
+_PARTITION_OF_PREFIX = (("us-isob-", "aws-iso-b"), ("us-isof-", "aws-iso-f"),
+                        ("eu-isoe-", "aws-iso-e"), ("us-iso-", "aws-iso"),
+                        ("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"), ("eusc-", "aws-eusc"))
 REGION_PLACEHOLDER = "REGION"
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
 DEFAULT_LOG_GROUP = log_group_name("INSTANCE_NAME")
@@ -66,6 +94,84 @@ DEFAULT_QUEUE_NAME = "QUEUE_NAME"
 DEFAULT_PARAMETER_NAME = "LastExecutionTimestamp"
 _PLACEHOLDERS = (REGION_PLACEHOLDER, ACCOUNT_PLACEHOLDER, "INSTANCE_NAME", DEFAULT_QUEUE_NAME,
                  "FUNCTION_NAME", "STREAM_NAME", "ROLE_NAME")
+_PARTITION = "|".join(re.escape(p) for p in PARTITIONS)
+#: What each ARN option must look like (IAM refuses a policy naming anything else).
+_ARN_FORMS = {
+    "sqs": re.compile(rf"arn:(?:{_PARTITION}):sqs:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9_-]{{1,80}}"
+                      rf"(?:\.fifo)?"),
+    "destination": re.compile(rf"arn:(?:{_PARTITION}):(?:lambda:[a-z0-9-]+:\d{{12}}:function:"
+                              rf"[A-Za-z0-9_-]{{1,64}}(?::[A-Za-z0-9$_-]+)?|firehose:[a-z0-9-]+:"
+                              rf"\d{{12}}:deliverystream/[A-Za-z0-9_.-]{{1,64}})"),
+    "role": re.compile(rf"arn:(?:{_PARTITION}):iam::\d{{12}}:role/[\w+=,.@/-]{{1,512}}"),
+}
+_LOG_GROUP_ARN = re.compile(r"arn:[a-z-]+:logs:[a-z0-9-]*:\d{12}:log-group:(.+?)(?::\*)?")
+_LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9*]{1,512}")
+_LAMBDA_ARN = re.compile(r"arn:[a-z-]+:lambda:[a-z0-9-]+:\d{12}:function:([^:]+)(?::[^:]+)?")
+_LAMBDA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_RDS_IDENTIFIER = re.compile(r"[a-z](?:-?[a-z0-9])*|\*")
+
+
+def partition_of(region: str | None) -> str:
+    """The ARN partition of a region (``aws`` for a placeholder or an unknown region).
+
+    >>> partition_of("cn-north-1"), partition_of("us-gov-west-1"), partition_of("eu-west-1")
+    ('aws-cn', 'aws-us-gov', 'aws')
+    """
+    for prefix, partition in _PARTITION_OF_PREFIX:
+        if region and region.startswith(prefix):
+            return partition
+    return "aws"
+
+
+def check_arn(kind: str, arn: str, option: str) -> str:
+    """``arn`` when it is a well-formed ARN of ``kind`` (``sqs``, ``destination`` (a Lambda
+    function or Firehose stream), ``role``), else ValueError naming ``option``.
+
+    >>> check_arn("sqs", "arn:aws:sqs:eu-west-1:123456789012:audit", "--queue-arn")
+    'arn:aws:sqs:eu-west-1:123456789012:audit'
+    """
+    if not _ARN_FORMS[kind].fullmatch(arn):
+        example = {"sqs": "arn:aws:sqs:REGION:ACCOUNT:QUEUE",
+                   "destination": "arn:aws:lambda:REGION:ACCOUNT:function:NAME or "
+                                  "arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME",
+                   "role": "arn:aws:iam::ACCOUNT:role/NAME"}[kind]
+        raise ValueError(f"{option}: not a well-formed ARN: {arn!r} (expected {example})")
+    return arn
+
+
+def log_group_of(text: str) -> str:
+    """A log group name, given as its name or its ARN (ValueError when neither).
+
+    >>> log_group_of("arn:aws:logs:eu-west-1:123456789012:log-group:/aws/rds/x/postgresql:*")
+    '/aws/rds/x/postgresql'
+    """
+    found = _LOG_GROUP_ARN.fullmatch(text)
+    name = found.group(1) if found else text
+    if not _LOG_GROUP_NAME.fullmatch(name):
+        raise ValueError(f"--log-group: not a log group name: {text!r} (letters, digits and "
+                         f"_ - / . #, e.g. /aws/rds/instance/db1/postgresql)")
+    return name
+
+
+def lambda_name(text: str) -> str:
+    """A Lambda function name, given as its name or its ARN (ValueError when neither).
+
+    >>> lambda_name("arn:aws:lambda:eu-west-1:123456789012:function:export-rds:live")
+    'export-rds'
+    """
+    found = _LAMBDA_ARN.fullmatch(text)
+    name = found.group(1) if found else text
+    if not _LAMBDA_NAME.fullmatch(name):
+        raise ValueError(f"--lambda-function: not a function name or ARN: {text!r}")
+    return name
+
+
+def _rds_identifier(text: str, option: str) -> str:
+    lowered = text.strip().lower()  # RDS stores identifiers in lower case
+    if len(lowered) > 255 or not _RDS_IDENTIFIER.fullmatch(lowered):
+        raise ValueError(f"{option}: not an RDS identifier: {text!r} (letters, digits and "
+                         f"single hyphens, starting with a letter)")
+    return lowered
 
 
 def log_group_arns(name: str, region: str, account: str, partition: str = "aws") -> list[str]:
@@ -87,7 +193,8 @@ def parameter_arn(name: str, region: str, account: str, partition: str = "aws") 
     return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
-def queue_arn_from_url(url: str, region: str | None = None, partition: str = "aws") -> str:
+def queue_arn_from_url(url: str, region: str | None = None, partition: str | None = None,
+                       ) -> str:
     """Turn an SQS queue URL into its ARN (the region comes from the host when it names one).
 
     >>> queue_arn_from_url("https://sqs.eu-west-1.amazonaws.com/123456789012/audit")
@@ -99,7 +206,8 @@ def queue_arn_from_url(url: str, region: str | None = None, partition: str = "aw
     host, account, name = match.groups()
     named = re.match(r"^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.", host)
     region = named.group(1) if named else (region or REGION_PLACEHOLDER)
-    return f"arn:{partition}:sqs:{region}:{account}:{name}"
+    partition = partition or partition_of(region)
+    return check_arn("sqs", f"arn:{partition}:sqs:{region}:{account}:{name}", "--queue-url")
 
 
 def region_and_account(arn: str) -> tuple[str | None, str | None]:
@@ -133,13 +241,17 @@ def build_policy(
     role_arn: str | None = None,
     region: str | None = None,
     account_id: str | None = None,
-    partition: str = "aws",
+    partition: str | None = None,
+    instance: str | None = None,
+    records_queue_arn: str | None = None,
+    parameter_group: str | None = None,
 ) -> dict[str, Any]:
-    """The IAM policy document for ``role`` (one of :data:`ROLES`).
+    """The IAM policy document for ``role`` (one of :data:`ROLES`), or ValueError naming
+    the option whose value would make a malformed policy.
 
     ``lambda_function`` adds what a Lambda needs to write its own logs
     (``logs:CreateLogGroup``, ``logs:CreateLogStream``, ``logs:PutLogEvents`` on
-    ``/aws/lambda/NAME``).
+    ``/aws/lambda/NAME``). ``partition`` defaults to the region's.
 
     >>> build_policy("cloudwatch-reader", log_group="/g", region="us-east-1",
     ...              account_id="123456789012")["Statement"][1]["Resource"]
@@ -147,10 +259,27 @@ def build_policy(
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    partition = partition or partition_of(region)
+    if partition not in PARTITIONS:
+        raise ValueError(f"--partition: unknown partition {partition!r}; expected one of "
+                         f"{', '.join(PARTITIONS)}")
     region = region or REGION_PLACEHOLDER
     account = account_id or ACCOUNT_PLACEHOLDER
-    group = log_group or DEFAULT_LOG_GROUP
-    queue = queue_arn or f"arn:{partition}:sqs:{region}:{account}:{DEFAULT_QUEUE_NAME}"
+    db = _rds_identifier(instance, "--instance") if instance else "INSTANCE_NAME"
+    group = log_group_of(log_group) if log_group else (
+        log_group_name(db) if instance else DEFAULT_LOG_GROUP)
+    queue = (check_arn("sqs", queue_arn, "--queue-arn") if queue_arn
+             else f"arn:{partition}:sqs:{region}:{account}:{DEFAULT_QUEUE_NAME}")
+    if records_queue_arn:
+        check_arn("sqs", records_queue_arn, "--records-queue-arn")
+    if destination_arn:
+        check_arn("destination", destination_arn, "--destination-arn")
+    if role_arn:
+        check_arn("role", role_arn, "--role-arn")
+    if lambda_function:
+        lambda_function = lambda_name(lambda_function)
+    pg = _rds_identifier(parameter_group, "--parameter-group") if parameter_group else "*"
+    rds = f"arn:{partition}:rds:{region}:{account}"
     statements: list[dict[str, Any]]
     if role == "forwarder":
         statements = [
@@ -194,6 +323,44 @@ def build_policy(
         actions = ["firehose:PutRecord", "firehose:PutRecordBatch"] \
             if role == "logs-to-firehose" else ["firehose:PutRecordBatch"]
         statements = [_statement("PutIntoDeliveryStream", actions, [stream])]
+    elif role == "subscription-handler":
+        statements = [_statement("SendToQueues", ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                                 [queue] + ([records_queue_arn] if records_queue_arn else []))]
+    elif role == "rds-log-reader":
+        statements = [_statement("ReadRdsLogFiles",
+                                 ["rds:DescribeDBLogFiles", "rds:DownloadDBLogFilePortion"],
+                                 [f"{rds}:db:{db}"])]
+    elif role == "rds-setup":
+        statements = [
+            # Read-only: the instance, its cluster's members, the current and new groups.
+            _statement("ReadRdsSetup", [*_RDS_DESCRIBE, "rds:DescribeDBParameterGroups",
+                                        "rds:DescribeDBClusterParameterGroups"],
+                       [f"{rds}:db:*", f"{rds}:cluster:*", f"{rds}:pg:*", f"{rds}:cluster-pg:*"]),
+            _statement("WriteParameterGroup",
+                       ["rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup",
+                        "rds:CreateDBClusterParameterGroup", "rds:ModifyDBClusterParameterGroup"],
+                       [f"{rds}:pg:{pg}", f"{rds}:cluster-pg:{pg}"]),
+            # A new group replacing a custom one is its copy (both groups are resources).
+            _statement("CopyCustomGroup",
+                       ["rds:CopyDBParameterGroup", "rds:CopyDBClusterParameterGroup"],
+                       [f"{rds}:pg:*", f"{rds}:cluster-pg:*"]),
+            # Attach the group and export the log (the group is a resource of the call too).
+            _statement("AttachGroupAndExportLog", ["rds:ModifyDBInstance"],
+                       [f"{rds}:db:{db}", f"{rds}:pg:{pg}"]),
+            _statement("AttachClusterGroupAndExportLog", ["rds:ModifyDBCluster"],
+                       [f"{rds}:cluster:*", f"{rds}:cluster-pg:{pg}"]),
+        ]
+    elif role == "doctor":
+        statements = [
+            _statement("FindLogGroups", ["logs:DescribeLogGroups"],
+                       [f"arn:{partition}:logs:{region}:{account}:log-group:*"]),
+            _statement("ReadLogGroup",
+                       ["logs:FilterLogEvents", "logs:DescribeSubscriptionFilters"],
+                       log_group_arns(group, region, account, partition)),
+            _statement("ReadRdsSettings", list(_RDS_DESCRIBE),
+                       [f"{rds}:db:*", f"{rds}:cluster:*", f"{rds}:pg:*", f"{rds}:cluster-pg:*"]),
+            _statement("ReadQueue", ["sqs:GetQueueAttributes", "sqs:ReceiveMessage"], [queue]),
+        ]
     else:
         statements = [
             _statement("ReadRdsLogGroup", ["logs:FilterLogEvents", "logs:DescribeLogStreams"],
@@ -211,6 +378,10 @@ def build_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+_RDS_DESCRIBE = ("rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:DescribeDBParameters",
+                 "rds:DescribeDBClusterParameters")
+
+
 def placeholders_in(policy: dict[str, Any]) -> list[str]:
     """The placeholders left in a policy's resources, in a stable order.
 
@@ -219,6 +390,29 @@ def placeholders_in(policy: dict[str, Any]) -> list[str]:
     """
     text = json.dumps(policy)
     return [p for p in _PLACEHOLDERS if re.search(rf"\b{p}\b", text)]
+
+
+#: The option that fills each placeholder (INSTANCE_NAME: --instance for the RDS roles).
+_FILLED_BY = {REGION_PLACEHOLDER: "--region", ACCOUNT_PLACEHOLDER: "--account-id",
+              "INSTANCE_NAME": "--log-group", DEFAULT_QUEUE_NAME: "--queue-arn",
+              "FUNCTION_NAME": "--destination-arn", "STREAM_NAME": "--destination-arn",
+              "ROLE_NAME": "--role-arn"}
+
+
+def filled_by(role: str, placeholders: list[str]) -> list[str]:
+    """The options that replace ``placeholders`` in the policy of ``role``, in order.
+
+    >>> filled_by("rds-setup", ["REGION", "INSTANCE_NAME"])
+    ['--region', '--instance']
+    """
+    options = []
+    for placeholder in placeholders:
+        option = _FILLED_BY[placeholder]
+        if placeholder == "INSTANCE_NAME" and role in ("rds-log-reader", "rds-setup", "doctor"):
+            option = "--instance"
+        if option not in options:
+            options.append(option)
+    return options
 
 
 def trust_policy(service: str = "logs.amazonaws.com", account_id: str | None = None,

@@ -27,6 +27,7 @@ __all__ = [
     "AUDIT_ROLE",
     "AuditTarget",
     "group_parameters",
+    "is_default_group",
     "read_target",
     "LOG_EXPORT",
     "ParameterChange",
@@ -93,18 +94,26 @@ class SetupPlan:
     changes: tuple[ParameterChange, ...]
     enable_log_export: bool
     pending_reboot_now: bool
+    #: Aurora: values set in a member's own DB parameter group override the cluster
+    #: group's; (group, members using it, changes) for each such group to correct.
+    instance_changes: tuple[tuple[str, tuple[str, ...], tuple[ParameterChange, ...]], ...] = ()
+    #: The custom group the new one is copied from (its other settings are kept).
+    copy_from: str = ""
 
     @property
     def has_changes(self) -> bool:
         """True when applying would change anything."""
         return bool(
             self.create_group or self.associate_group or self.changes or self.enable_log_export
+            or self.instance_changes
         )
 
     @property
     def needs_reboot(self) -> bool:
         """True when the database must restart before pgAudit runs as configured."""
-        static_change = any(c.apply_method == "pending-reboot" for c in self.changes)
+        static_change = any(
+            c.apply_method == "pending-reboot"
+            for c in (*self.changes, *(c for _, _, cs in self.instance_changes for c in cs)))
         return static_change or self.associate_group or self.pending_reboot_now
 
     @property
@@ -124,15 +133,23 @@ class _Api:
     create_group: str
     modify_group: str
     family_key: str
+    copy_group: str
+    copy_keys: tuple[str, str, str]  # source, target, description
 
 
 _INSTANCE_API = _Api("DBParameterGroupName", "describe_db_parameter_groups", "DBParameterGroups",
                      "describe_db_parameters", "create_db_parameter_group",
-                     "modify_db_parameter_group", "DBParameterGroupFamily")
+                     "modify_db_parameter_group", "DBParameterGroupFamily",
+                     "copy_db_parameter_group",
+                     ("SourceDBParameterGroupIdentifier", "TargetDBParameterGroupIdentifier",
+                      "TargetDBParameterGroupDescription"))
 _CLUSTER_API = _Api("DBClusterParameterGroupName", "describe_db_cluster_parameter_groups",
                     "DBClusterParameterGroups", "describe_db_cluster_parameters",
                     "create_db_cluster_parameter_group", "modify_db_cluster_parameter_group",
-                    "DBParameterGroupFamily")
+                    "DBParameterGroupFamily", "copy_db_cluster_parameter_group",
+                    ("SourceDBClusterParameterGroupIdentifier",
+                     "TargetDBClusterParameterGroupIdentifier",
+                     "TargetDBClusterParameterGroupDescription"))
 
 
 def parameter_family(engine: str, engine_version: str) -> str:
@@ -160,7 +177,9 @@ def desired_parameters(mode: str, current_preload: str | None) -> dict[str, str]
     """
     if mode not in ("session", "object"):
         raise SetupError(f"unknown mode {mode!r}; expected session or object")
-    libraries = [lib.strip() for lib in (current_preload or "").split(",") if lib.strip()]
+    # Each library once, in the order loaded (a library listed twice is loaded once).
+    libraries = list(dict.fromkeys(
+        lib.strip() for lib in (current_preload or "").split(",") if lib.strip()))
     if "pgaudit" not in libraries:
         libraries.append("pgaudit")
     values = {
@@ -209,6 +228,40 @@ def _group_family(rds: Any, api: _Api, group: str) -> str | None:
     return found[0].get(api.family_key) if found else None
 
 
+# RDS parameter group names: 1 to 255 letters, digits and single hyphens, starting with a
+# letter, not ending with a hyphen; RDS stores them (like every identifier) in lower case.
+_GROUP_NAME = re.compile(r"[a-z](?:-?[a-z0-9])*")
+_DEFAULT_GROUP = "default."
+
+
+def is_default_group(name: str) -> bool:
+    """True for an RDS default parameter group (``default.postgres15``), which cannot be
+    modified and sets no value of its own.
+
+    >>> is_default_group("default.aurora-postgresql15"), is_default_group("pgaudit-db1")
+    (True, False)
+    """
+    return name.strip().lower().startswith(_DEFAULT_GROUP)
+
+
+def _group_name(name: str) -> str:
+    """A group name as RDS stores it (lower case), or :class:`SetupError` when RDS would
+    refuse it or it is an RDS default group (which cannot be modified).
+
+    >>> _group_name("Audit-15")
+    'audit-15'
+    """
+    lowered = name.strip().lower()
+    if is_default_group(lowered):
+        raise SetupError(f"parameter group {name!r} is an RDS default group and cannot be "
+                         f"modified; omit --parameter-group to create pgaudit-INSTANCE")
+    if len(lowered) > 255 or not _GROUP_NAME.fullmatch(lowered):
+        raise SetupError(f"invalid parameter group name {name!r}: 1 to 255 letters, digits "
+                         f"and single hyphens, starting with a letter, not ending with a "
+                         f"hyphen")
+    return lowered
+
+
 def _default_group_name(target: str) -> str:
     # Group names: letters, digits, single hyphens, starting with a letter, at most 255.
     name = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"pgaudit-{target}".lower()))
@@ -232,6 +285,8 @@ class AuditTarget:
     exports: tuple[str, ...]
     pending_reboot: bool
     status: str
+    #: Aurora: each member instance and its DB parameter group.
+    members: tuple[tuple[str, str], ...] = ()
 
     @property
     def log_group(self) -> str:
@@ -242,19 +297,35 @@ class AuditTarget:
 def read_target(rds: Any, instance: str) -> AuditTarget:
     """Describe ``instance`` (and its Aurora cluster); raises :class:`SetupError` when it does
     not exist or is not PostgreSQL."""
+    wanted = instance.strip().lower()
+    if not wanted:
+        # DescribeDBInstances without an identifier lists every instance of the region.
+        raise SetupError("no DB instance identifier given")
     try:
-        found = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"]
+        found = rds.describe_db_instances(DBInstanceIdentifier=wanted)["DBInstances"]
     except rds.exceptions.ClientError as exc:
         if is_not_found(exc):
-            raise SetupError(f"DB instance {instance!r} not found") from exc
+            raise SetupError(_not_an_instance(rds, instance, wanted)) from exc
         raise
+    # RDS stores identifiers in lower case: keep only the instance asked for, named as RDS
+    # names it (the log group and the reboot command use that name).
+    found = [d for d in found if str(d.get("DBInstanceIdentifier", "")).lower() == wanted]
+    if not found:
+        raise SetupError(_not_an_instance(rds, instance, wanted))
     db = found[0]
+    instance = db["DBInstanceIdentifier"]
     engine = db.get("Engine", "")
     if "postgres" not in engine:
         raise SetupError(f"DB instance {instance!r} runs {engine!r}, not PostgreSQL")
     cluster_id = db.get("DBClusterIdentifier")
     if cluster_id:
         cluster = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
+        members = tuple(
+            (member, _instance_group(rds, member, db if member == instance else None))
+            for member in (str(m.get("DBInstanceIdentifier", ""))
+                           for m in cluster.get("DBClusterMembers", []))
+            if member
+        )
         return AuditTarget(
             instance=instance, engine=engine, engine_version=db.get("EngineVersion", ""),
             scope="cluster", target=cluster_id,
@@ -263,8 +334,10 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
             pending_reboot=any(
                 m.get("DBClusterParameterGroupStatus") == "pending-reboot"
                 for m in cluster.get("DBClusterMembers", [])
-            ),
+            ) or any(g.get("ParameterApplyStatus") == "pending-reboot"
+                     for g in db.get("DBParameterGroups", [])),
             status=db.get("DBInstanceStatus", ""),
+            members=members,
         )
     groups = db.get("DBParameterGroups", [])
     return AuditTarget(
@@ -275,6 +348,74 @@ def read_target(rds: Any, instance: str) -> AuditTarget:
         pending_reboot=any(g.get("ParameterApplyStatus") == "pending-reboot" for g in groups),
         status=db.get("DBInstanceStatus", ""),
     )
+
+
+def _instance_group(rds: Any, instance: str, described: dict[str, Any] | None) -> str:
+    """The DB parameter group of ``instance`` ("" when it has none or is gone)."""
+    if described is None:
+        try:
+            found = rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"]
+        except rds.exceptions.ClientError as exc:
+            if is_not_found(exc):
+                return ""
+            raise
+        described = found[0] if found else {}
+    groups = described.get("DBParameterGroups", [])
+    return str(groups[0].get("DBParameterGroupName", "")) if groups else ""
+
+
+def _changes(current: dict[str, dict[str, Any]], desired: dict[str, str],
+             only_set: bool = False) -> tuple[ParameterChange, ...]:
+    """The changes that make ``current`` hold ``desired`` (``only_set``: only for the
+    parameters set by the user there, as an Aurora instance group overrides only those)."""
+    changes = []
+    for name, value in desired.items():
+        param = current.get(name, {})
+        old = param.get("ParameterValue")
+        if only_set and (old is None or param.get("Source", "user") != "user"):
+            continue
+        if _same_value(old, value):
+            continue
+        static = param.get("ApplyType") == "static" or name in _STATIC
+        changes.append(
+            ParameterChange(name, old, value, "pending-reboot" if static else "immediate")
+        )
+    return tuple(changes)
+
+
+def _instance_overrides(
+    rds: Any, members: tuple[tuple[str, str], ...], mode: str
+) -> tuple[tuple[str, tuple[str, ...], tuple[ParameterChange, ...]], ...]:
+    """Aurora: the members' DB parameter groups that set one of our parameters to another
+    value (a default group sets nothing)."""
+    users: dict[str, list[str]] = {}
+    for member, group in members:
+        if group and not is_default_group(group):
+            users.setdefault(group, []).append(member)
+    found = []
+    for group, names in users.items():
+        current = _current_parameters(rds, _INSTANCE_API, group)
+        preload = current.get("shared_preload_libraries", {}).get("ParameterValue")
+        changes = _changes(current, desired_parameters(mode, preload), only_set=True)
+        if changes:
+            found.append((group, tuple(names), changes))
+    return tuple(found)
+
+
+def _not_an_instance(rds: Any, instance: str, wanted: str) -> str:
+    """Why ``instance`` is not found: an Aurora cluster's identifier names its instances."""
+    try:
+        clusters = rds.describe_db_clusters(DBClusterIdentifier=wanted)["DBClusters"]
+    except rds.exceptions.ClientError:
+        clusters = []
+    for cluster in clusters:
+        if str(cluster.get("DBClusterIdentifier", "")).lower() != wanted:
+            continue
+        members = [m.get("DBInstanceIdentifier", "") for m in cluster.get("DBClusterMembers", [])]
+        listed = ", ".join(m for m in members if m) or "none yet"
+        return (f"{instance!r} is an Aurora cluster, not a DB instance: pass one of its "
+                f"instances ({listed}); the cluster is set up through it")
+    return f"DB instance {instance!r} not found"
 
 
 def group_parameters(rds: Any, scope: str, group: str) -> dict[str, dict[str, Any]]:
@@ -291,15 +432,16 @@ def plan_setup(
     is not an RDS default (defaults cannot be modified), else ``pgaudit-INSTANCE``.
     """
     state = read_target(rds, instance)
+    instance = state.instance
     api = _CLUSTER_API if state.scope == "cluster" else _INSTANCE_API
     engine, version, scope, target = state.engine, state.engine_version, state.scope, state.target
     current_group, exports, pending = state.group, state.exports, state.pending_reboot
 
     current_family = _group_family(rds, api, current_group) if current_group else None
     family = current_family or parameter_family(engine, version)
-    if parameter_group:
-        group = parameter_group
-    elif current_group and not current_group.startswith("default."):
+    if parameter_group is not None:
+        group = _group_name(parameter_group)
+    elif current_group and not is_default_group(current_group):
         group = current_group
     else:
         group = _default_group_name(target)
@@ -311,23 +453,23 @@ def plan_setup(
         )
     create = existing_family is None
     current = {} if create else _current_parameters(rds, api, group)
-    if create and current_group and current_family is not None:
+    copy_from = ""
+    if create and current_group and current_family == family \
+            and not is_default_group(current_group):
+        # A custom group holds settings of its own (work_mem, logging...): the new group
+        # is a copy of it, so that moving the instance to it loses none of them.
+        copy_from = current_group
+        current = _current_parameters(rds, api, current_group)
+        old_preload = current.get("shared_preload_libraries", {}).get("ParameterValue")
+    elif create and current_group and current_family is not None:
         # A new group starts from the engine defaults: keep libraries the old group loads.
         old_preload = _current_parameters(rds, api, current_group).get(
             "shared_preload_libraries", {}
         ).get("ParameterValue")
     else:
         old_preload = current.get("shared_preload_libraries", {}).get("ParameterValue")
-    changes = []
-    for name, value in desired_parameters(mode, old_preload).items():
-        param = current.get(name, {})
-        old = param.get("ParameterValue")
-        if _same_value(old, value):
-            continue
-        static = param.get("ApplyType") == "static" or name in _STATIC
-        changes.append(
-            ParameterChange(name, old, value, "pending-reboot" if static else "immediate")
-        )
+    changes = _changes(current, desired_parameters(mode, old_preload))
+    overrides = _instance_overrides(rds, state.members, mode) if scope == "cluster" else ()
     return SetupPlan(
         instance=instance,
         scope=scope,
@@ -340,9 +482,11 @@ def plan_setup(
         current_group=current_group,
         create_group=create,
         associate_group=group != current_group,
-        changes=tuple(changes),
+        changes=changes,
         enable_log_export=LOG_EXPORT not in exports,
         pending_reboot_now=pending,
+        instance_changes=overrides,
+        copy_from=copy_from,
     )
 
 
@@ -354,11 +498,19 @@ def render_plan(plan: SetupPlan) -> str:
     ]
     where = "DB cluster parameter group" if plan.scope == "cluster" else "DB parameter group"
     steps: list[str] = []
-    if plan.create_group:
+    if plan.create_group and plan.copy_from:
+        steps.append(f"copy {where} {plan.copy_from} to {plan.parameter_group} (its other "
+                     f"settings are kept)")
+    elif plan.create_group:
         steps.append(f"create {where} {plan.parameter_group} (family {plan.family})")
     if plan.changes:
         detail = "".join(f"\n       {change.describe()}" for change in plan.changes)
         steps.append(f"set parameters in {plan.parameter_group}:{detail}")
+    for group, members, changes in plan.instance_changes:
+        detail = "".join(f"\n       {change.describe()}" for change in changes)
+        steps.append(f"set parameters in DB parameter group {group} of instance "
+                     f"{', '.join(members)} (values set there override the cluster "
+                     f"group's):{detail}")
     if plan.associate_group:
         steps.append(
             f"use {plan.parameter_group} for {plan.scope} {plan.target} "
@@ -376,12 +528,32 @@ def render_plan(plan: SetupPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _modify(rds: Any, api: _Api, group: str, changes: tuple[ParameterChange, ...]) -> None:
+    # ModifyDB*ParameterGroup takes at most 20 parameters per call.
+    for start in range(0, len(changes), 20):
+        getattr(rds, api.modify_group)(**{
+            api.group_key: group,
+            "Parameters": [
+                {"ParameterName": c.name, "ParameterValue": c.new, "ApplyMethod": c.apply_method}
+                for c in changes[start:start + 20]
+            ],
+        })
+
+
 def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
     """Make the planned changes; returns one line per change made."""
     cluster = plan.scope == "cluster"
     api = _CLUSTER_API if cluster else _INSTANCE_API
     done: list[str] = []
-    if plan.create_group:
+    if plan.create_group and plan.copy_from:
+        source, target, description = api.copy_keys
+        getattr(rds, api.copy_group)(**{
+            source: plan.copy_from, target: plan.parameter_group,
+            description: f"{plan.copy_from} with pgAudit {plan.mode} auditing "
+                         f"(pgaudit-parse rds setup)",
+        })
+        done.append(f"copied {plan.copy_from} to {plan.parameter_group}")
+    elif plan.create_group:
         getattr(rds, api.create_group)(**{
             api.group_key: plan.parameter_group,
             "DBParameterGroupFamily": plan.family,
@@ -389,18 +561,11 @@ def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
         })
         done.append(f"created {plan.parameter_group}")
     if plan.changes:
-        # ModifyDB*ParameterGroup takes at most 20 parameters per call.
-        changes = list(plan.changes)
-        for start in range(0, len(changes), 20):
-            getattr(rds, api.modify_group)(**{
-                api.group_key: plan.parameter_group,
-                "Parameters": [
-                    {"ParameterName": c.name, "ParameterValue": c.new,
-                     "ApplyMethod": c.apply_method}
-                    for c in changes[start:start + 20]
-                ],
-            })
-        done.append(f"set {len(changes)} parameter(s) in {plan.parameter_group}")
+        _modify(rds, api, plan.parameter_group, plan.changes)
+        done.append(f"set {len(plan.changes)} parameter(s) in {plan.parameter_group}")
+    for group, _members, changes in plan.instance_changes:
+        _modify(rds, _INSTANCE_API, group, changes)
+        done.append(f"set {len(changes)} parameter(s) in {group}")
     modify: dict[str, Any] = {}
     if plan.associate_group:
         modify[api.group_key] = plan.parameter_group
@@ -420,39 +585,47 @@ def apply_setup(rds: Any, plan: SetupPlan) -> list[str]:
     return done
 
 
-_RELATION_PART = re.compile(r'"(?:[^"]|"")*"|[^."]+')
+# One part of a relation name: a double-quoted identifier ("" is a quote inside it) or a
+# plain identifier; a relation is one to three parts joined by dots.
+_QUOTED_PART = r'"(?:[^"]|"")+"'
+_PLAIN_PART = r"[A-Za-z_][A-Za-z0-9_$]*"
+_PART = rf"\s*(?:{_QUOTED_PART}|{_PLAIN_PART})\s*"
+_RELATION = re.compile(rf"{_PART}(?:\.{_PART}){{0,2}}")
+_RELATION_PART = re.compile(rf"{_QUOTED_PART}|[^.]+")
 
 
 def _quote_relation(relation: str) -> str:
-    """A relation name as SQL: parts already in double quotes and plain identifiers stay as
-    typed (PostgreSQL folds the latter as psql would); anything else is quoted.
+    """A relation name as SQL: a name made of plain identifiers and double-quoted parts
+    joined by dots stays as typed (PostgreSQL folds plain parts as psql would); any other
+    text is one identifier, quoted whole, so no character is lost and no dot invented.
 
     >>> _quote_relation('public.orders'), _quote_relation('sales."Q1"'), _quote_relation('my t')
     ('public.orders', 'sales."Q1"', '"my t"')
+    >>> _quote_relation('a"b')
+    '"a""b"'
     """
-    parts = _RELATION_PART.findall(relation.strip())
-    quoted = []
-    for part in parts:
-        part = part if part.startswith('"') else part.strip()
-        if part.startswith('"') or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", part):
-            quoted.append(part)
-        else:
-            quoted.append('"' + part.replace('"', '""') + '"')
-    return ".".join(quoted)
+    text = relation.strip()
+    if _RELATION.fullmatch(text):
+        return ".".join(part.strip() for part in _RELATION_PART.findall(text))
+    return '"' + text.replace('"', '""') + '"'
 
 
 def object_audit_sql(mode: str, tables: Iterable[str] = ()) -> str:
     """The SQL to run after the reboot (as the master user): the pgaudit extension, and for
     object auditing the audit role and its grants (one GRANT per audited table).
 
+    The role belongs to the whole server, not to one database: it is created only when
+    missing, so the same SQL runs in every database, and again.
+
     >>> print(object_audit_sql("object", ["public.orders"]), end="")
     CREATE EXTENSION IF NOT EXISTS pgaudit;
-    CREATE ROLE rds_pgaudit;
+    DO $$ BEGIN CREATE ROLE rds_pgaudit; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
     GRANT SELECT, INSERT, UPDATE, DELETE ON public.orders TO rds_pgaudit;
     """
     lines = ["CREATE EXTENSION IF NOT EXISTS pgaudit;"]
     if mode == "object":
-        lines.append(f"CREATE ROLE {AUDIT_ROLE};")
+        lines.append(f"DO $$ BEGIN CREATE ROLE {AUDIT_ROLE}; "
+                     f"EXCEPTION WHEN duplicate_object THEN NULL; END $$;")
         relations = [_quote_relation(t) for t in tables] or ["<schema>.<table>"]
         lines.extend(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON {rel} TO {AUDIT_ROLE};"

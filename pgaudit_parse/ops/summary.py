@@ -24,6 +24,7 @@ line). :meth:`Summary.render_text` prints the tables; the HTML report
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -630,11 +631,29 @@ def format_time(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+#: What a terminal would obey rather than show (C0 and C1 controls, DEL, bidirectional
+#: overrides and isolates) and what would break a table row (newline, tab).
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    r"""``text`` with every control character written as its escape, so that a logged
+    text cannot drive the reader's terminal (clear it, retitle it, hide lines).
+
+    >>> _visible("a\x1b[2Jb\nc ünï")
+    'a\\x1b[2Jb\\nc ünï'
+    """
+    if not _UNSEEN.search(text):
+        return text
+    return _UNSEEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _table(headers: list[str], rows: list[list[str]], numeric_last: bool = False,
            numeric_columns: int = 0) -> list[str]:
     """Aligned columns; the last ``numeric_columns`` (or the last, with ``numeric_last``)
     right-aligned."""
     numeric_columns = max(numeric_columns, 1 if numeric_last else 0)
+    rows = [[_visible(str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
     lines = []
     for row in [headers, *rows]:
