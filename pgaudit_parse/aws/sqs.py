@@ -54,7 +54,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lines import Line, Reject
+from ..lines import Line, Reject, stream_group, stream_key, stream_name, without_surrogates
 from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Hold, Pump, parser_stages
 from ..sinks import Sink
@@ -178,10 +178,10 @@ class SqsSource:
         self._heartbeat = _Heartbeat(sqs, queue_url, self.visibility_timeout,
                                      self.heartbeat_interval(self.visibility_timeout))
         self._received: dict[str, float] = {}  # message id -> when (clock) it came
+        # (per stream key: log group and stream name)
         self._waiting: dict[str, list[_Waiting]] = {}  # stream -> heap
         self._newest: dict[str, int] = {}  # stream -> newest timestamp seen
         self._arrived: dict[str, float] = {}  # stream -> when (clock) its last event came
-        self._groups: dict[str, str] = {}  # stream -> log group named by its messages
         self._sequence = 0
         self._given_back: dict[str, _GivenBack] = {}  # FIFO: message id -> lines to re-read
         self.given_back = 0  # FIFO messages made visible again (they came back or will)
@@ -300,17 +300,18 @@ class SqsSource:
                                       exc.raw if exc.raw is not None else str(body or "")))
                 self.dead += 1
                 continue
+            # (streams are keyed by log group and name: several instances' streams of
+            # the same name in one queue are assembled apart, and each names its own
+            # instance; see :func:`~pgaudit_parse.lines.stream_key`)
             numbered = [Line(line.text, source, line.number, line.stream, message_id)
-                        for line in lines_from_cloudwatch_events(decoded.events, source)
+                        for line in lines_from_cloudwatch_events(decoded.events, source,
+                                                                 group=decoded.group)
                         if back is None or line.number in back.numbers]
-            for event in decoded.events:
-                if decoded.group and event["logStreamName"]:
-                    self._groups[event["logStreamName"]] = decoded.group
             if not decoded.loose or self.fifo:  # (a FIFO group comes in order)
                 lines.extend(numbered)
                 continue
             event = decoded.events[0]
-            stream = event["logStreamName"]
+            stream = stream_key(decoded.group, without_surrogates(event["logStreamName"]))
             timestamp = event["timestamp"]
             if timestamp is None:
                 lines.extend(numbered)  # nothing to order it by
@@ -399,10 +400,12 @@ class SqsSource:
             self._given_back[mid] = _GivenBack(frozenset(lines), first)
         self.given_back += len(numbers)
 
-    def _instance(self, stream: str) -> str | None:
+    def _instance(self, key: str) -> str | None:
+        """The instance of a stream (its key names the log group its messages name)."""
         if self.instance:
             return self.instance
-        group = self._groups.get(stream)
+        stream = stream_name(key)
+        group = stream_group(key)
         if group:
             return instance_for_stream(group, stream)
         return stream or None
