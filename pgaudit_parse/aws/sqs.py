@@ -67,6 +67,9 @@ __all__ = ["SqsSource", "SqsConsumer", "DEFAULT_REORDER_SECONDS"]
 
 _MAX_MESSAGES = 10
 _DELETE_ATTEMPTS = 4
+#: Written messages whose delete failed, remembered (by id) to be deleted, not written
+#: again, when SQS delivers them again.
+_MAX_UNDELETED = 100_000
 #: Visibility timeout when the queue's is 0 (SQS's default): a message must stay hidden
 #: while its records are written, or another consumer reads it meanwhile.
 _DEFAULT_VISIBILITY = 30
@@ -172,7 +175,12 @@ class SqsSource:
         self.clock = clock
         self.messages = 0
         self.dead = 0
-        self.undeleted = 0  # written, but SQS did not delete them: they may come again
+        #: message id -> whether to retry its delete (True: the delete failed for a passing
+        #: reason, the heartbeat keeps the message hidden; False: SQS refused the receipt).
+        #: Messages written whose delete did not go through; one that SQS delivers again
+        #: is deleted then, not written twice (see :meth:`_take`). At most
+        #: ``_MAX_UNDELETED``, oldest forgotten first.
+        self._undeleted: dict[str, bool] = {}
         self._sleep = time.sleep
         self.visibility_timeout = visibility_timeout or self._queue_visibility_timeout()
         self._heartbeat = _Heartbeat(sqs, queue_url, self.visibility_timeout,
@@ -188,6 +196,13 @@ class SqsSource:
         self._pause = False  # FIFO, following: the last receive brought nothing new
         #: message ids whose lines the sink's held records need (see :meth:`_keep_sources`)
         self._kept: set[str] = set()
+
+    @property
+    def undeleted(self) -> int:
+        """Messages written whose delete SQS has not confirmed (yet): each is deleted when
+        a later acknowledgement's retry goes through or SQS delivers it again; if another
+        consumer gets it meanwhile, its records are written twice (at least once)."""
+        return len(self._undeleted)
 
     @staticmethod
     def heartbeat_interval(visibility_timeout: int) -> float:
@@ -288,6 +303,11 @@ class SqsSource:
                 self._heartbeat.receipts[message_id] = message["ReceiptHandle"]
             if again:  # re-delivered while we hold it: its lines are already in hand
                 continue
+            if message_id in self._undeleted:
+                # written before, but its delete did not go through: delete it with this
+                # receipt at this batch's acknowledgement; its records are not written again
+                self._undeleted[message_id] = True
+                continue
             back = self._given_back.pop(message_id, None)
             self._received[message_id] = now if back is None else back.first
             fresh += back is None
@@ -375,13 +395,15 @@ class SqsSource:
         for heap in self._waiting.values():
             keep.update(item.message_id for item in heap)
         done = [mid for mid in self._received if mid not in keep]
-        if done:
-            self._delete(done)
+        # (and the written messages whose delete failed for a passing reason, or that came
+        # again: not acknowledged until SQS confirms their delete)
+        done += [mid for mid, retry in self._undeleted.items() if retry]
+        deleted = self._delete(done) if done else set()
         for mid in done:
-            del self._received[mid]
-        self.messages += len(done)
+            self._received.pop(mid, None)
+        self.messages += len(deleted)
         if self.on_batch is not None:
-            self.on_batch(len(done))
+            self.on_batch(len(deleted))
 
     def _give_back(self, held: Sequence[Line]) -> None:
         """FIFO: make the messages of held lines visible again (the parser has forgotten
@@ -410,10 +432,19 @@ class SqsSource:
             return instance_for_stream(group, stream)
         return stream or None
 
-    def _delete(self, message_ids: list[str]) -> None:
+    def _delete(self, message_ids: list[str]) -> set[str]:
+        """DeleteMessageBatch the written messages; returns those SQS deleted. The others
+        are remembered in ``_undeleted``: retried at the next acknowledgement (a passing
+        failure: their receipts stay with the heartbeat, which keeps them hidden), or
+        deleted when SQS delivers them again (a receipt SQS refuses)."""
         with self._heartbeat.lock:
-            receipts = {mid: self._heartbeat.receipts.pop(mid) for mid in message_ids}
+            receipts = {mid: self._heartbeat.receipts.pop(mid) for mid in message_ids
+                        if mid in self._heartbeat.receipts}
+        for mid in message_ids:
+            if mid not in receipts and self._undeleted.get(mid):
+                self._undeleted[mid] = False  # (no receipt to retry with: when it comes)
         items = list(receipts.items())
+        deleted: set[str] = set()
         for i in range(0, len(items), _MAX_MESSAGES):
             pending = dict(items[i:i + _MAX_MESSAGES])
             refused: dict[str, str] = {}  # message id -> SQS's code, for good
@@ -428,7 +459,10 @@ class SqsSource:
                     raise AwsSetupError(explain(exc, f"deleting from queue {self.queue_url}")) \
                         from exc
                 for ok in response.get("Successful", []):
-                    pending.pop(keys[int(ok["Id"])], None)
+                    key = keys[int(ok["Id"])]
+                    if pending.pop(key, None) is not None:
+                        deleted.add(key)
+                        self._undeleted.pop(key, None)
                 for failed in response.get("Failed", []):
                     if failed.get("SenderFault"):  # (a receipt no longer valid: retrying
                         key = keys[int(failed["Id"])]  # cannot help)
@@ -439,16 +473,33 @@ class SqsSource:
                 if attempt + 1 < _DELETE_ATTEMPTS:
                     self._sleep(0.2 * 2 ** attempt)
             # The records of these messages are written (the sink flushed durably before
-            # this acknowledgement); a message not deleted is delivered again, or not at
-            # all when it left the queue some other way (purged, expired, taken by another
-            # consumer after its visibility ran out): its records may be written twice,
+            # this acknowledgement); a message not deleted is not acknowledged: its delete
+            # is retried (pending: the heartbeat keeps it hidden meanwhile), or, refused,
+            # done when SQS delivers it again to this consumer, without writing it again.
+            # If it leaves the queue some other way (purged, expired, taken by another
+            # consumer after its visibility ran out) its records may be written twice,
             # never lost. So the consumer says so and goes on; it does not stop.
             codes = sorted(set(refused.values()) | ({"not deleted"} if pending else set()))
             missed = len(refused) + len(pending)
+            for key in refused:
+                self._remember_undeleted(key, False)
+            with self._heartbeat.lock:
+                self._heartbeat.receipts.update(pending)
+            for key in pending:
+                self._remember_undeleted(key, True)
             if missed:
-                self.undeleted += missed
-                log.warning("%d written message(s) not deleted from %s (%s): SQS may "
-                            "deliver them again", missed, self._name, ", ".join(codes))
+                log.warning("%d written message(s) not deleted from %s (%s): %s", missed,
+                            self._name, ", ".join(codes),
+                            "retried at the next batch" if pending and not refused else
+                            "SQS may deliver them again (then they are deleted, not "
+                            "written again)")
+        return deleted
+
+    def _remember_undeleted(self, message_id: str, retry: bool) -> None:
+        self._undeleted.pop(message_id, None)
+        self._undeleted[message_id] = retry
+        while len(self._undeleted) > _MAX_UNDELETED:
+            del self._undeleted[next(iter(self._undeleted))]
 
 
 class SqsConsumer:

@@ -8,13 +8,16 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import io
 import json
+import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_harness import Aws, read_jsonl
-from aws_logdata import BASE_MS
+from aws_logdata import BASE_MS, audit_line, statements
 
 GROUP = "/aws/rds/instance/db1/postgresql"
 SECRET = "hunter2-sekrit"
@@ -88,3 +91,68 @@ def test_dead_letter_of_a_compressed_body_is_redacted_like_any_other(
                   "--output", str(tmp_path / "out2.jsonl"), "--errors", str(dead), "-q")
     assert run.returncode == 0, run.stderr
     assert SECRET in read_jsonl(dead)[1]["raw"]
+
+
+# -- DeleteMessageBatch that fails in part --------------------------------------------------
+
+class _ExpiringReceipts:
+    """The emulator's SQS client, except that the first DeleteMessageBatch that names
+    ``victims`` of the messages sends their receipts as SQS no longer knows them (a
+    receipt whose visibility ran out): SQS answers those entries Failed
+    (ReceiptHandleIsInvalid) and deletes the others."""
+
+    def __init__(self, sqs: Any, victims: int) -> None:
+        self._sqs = sqs
+        self._victims = victims
+        self._ids: dict[str, str] = {}
+        self.refused: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        answer = self._sqs.receive_message(**kwargs)
+        for message in answer.get("Messages", []):
+            self._ids[message["ReceiptHandle"]] = message["MessageId"]
+        return answer
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> Any:  # noqa: N803
+        entries = []
+        for entry in Entries:
+            message_id = self._ids.get(entry["ReceiptHandle"], "")
+            if len(self.refused) < self._victims and message_id not in self.refused:
+                self.refused.add(message_id)
+                entry = {**entry, "ReceiptHandle": "expired" + entry["ReceiptHandle"][-12:]}
+            entries.append(entry)
+        return self._sqs.delete_message_batch(QueueUrl=QueueUrl, Entries=entries)
+
+
+def test_messages_whose_delete_failed_are_not_acknowledged_nor_written_twice(
+        aws: Aws) -> None:
+    """Two entries of a DeleteMessageBatch fail: they are not counted as deleted, and
+    when SQS delivers them again the consumer deletes them without writing their
+    records a second time; nothing is lost and the queue ends empty."""
+    from pgaudit_parse.aws.sqs import SqsSource
+    from pgaudit_parse.pump import Pump, parser_stages
+    from pgaudit_parse.sinks import OutputSink
+
+    url = aws.queue(aws.unique("partdel"), visibility_timeout=1)
+    aws.send_forwarder_messages(url, GROUP, "db1",
+                                [(BASE_MS + n, audit_line(BASE_MS + n, 7, n)) for n in range(6)],
+                                per_message=1)
+    client = _ExpiringReceipts(aws.sqs, victims=2)
+    out = io.StringIO()
+    sink = OutputSink(out, io.StringIO(), fmt="events")
+    source = SqsSource(client, url, visibility_timeout=1, wait_seconds=0)
+    pump = Pump(sink, parser_stages("%t:%r:%u@%d:[%p]:", sink))
+    pump.run(source)
+    assert len(client.refused) == 2
+    assert source.messages == 4 and source.undeleted == 2
+    assert sum(aws.queue_depth(url)) == 2  # still in the queue: not acknowledged
+    time.sleep(1.5)  # their visibility runs out: SQS delivers them again
+    pump.run(source)
+    sink.close()
+    assert statements([json.loads(line) for line in out.getvalue().splitlines()]) == {
+        n: 1 for n in range(6)}
+    assert source.messages == 6 and source.undeleted == 0
+    assert aws.queue_depth(url) == (0, 0)
