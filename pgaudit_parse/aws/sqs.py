@@ -248,6 +248,9 @@ class SqsSource:
         with self.heartbeat():
             while True:
                 stopping = self.stop.is_set()
+                if stopping and (self._received or self._undeleted):
+                    yield self._stop_batch()
+                    return
                 messages = [] if stopping else self.receive()
                 drained = not messages
                 if messages or self._received:
@@ -275,6 +278,36 @@ class SqsSource:
         return Batch(lines, ack=self._ack, flush=everything, release=stale,
                      rejects=rejects, instance=self._instance,
                      hold=Hold(self._stale_source(stale), self._keep_sources))
+
+    def _stop_batch(self) -> Batch[Line]:
+        """The last batch of a consumer told to stop (SIGTERM while following) before its
+        input ended: what is complete is written and deleted; what is held (lines the
+        parser holds, an ERROR waiting for its STATEMENT; seed events in the reorder
+        window; records the sink holds, an execution waiting for its ``duration:`` line)
+        is given back to the queue, visible again at once and not deleted, instead of
+        being written cut: the next consumer reads it whole. (What was written of a
+        given-back message, entries before the held one, is written again: at least
+        once.)"""
+        return Batch((), ack=self._ack_stopping, withdraw=True, instance=self._instance,
+                     hold=Hold(lambda source: False, self._keep_sources, forget=True))
+
+    def _ack_stopping(self, held: Sequence[Line]) -> None:
+        back = {str(line.ref) for line in held}
+        back.update(mid for mid in self._kept if mid in self._received)
+        self._kept = set()
+        for heap in self._waiting.values():
+            back.update(item.message_id for item in heap)
+        self._waiting.clear()
+        with self._heartbeat.lock:
+            items = [(mid, self._heartbeat.receipts.pop(mid)) for mid in back
+                     if mid in self._heartbeat.receipts]
+            for i in range(0, len(items), _MAX_MESSAGES):
+                # (one not changed reappears after its visibility timeout: later, not lost)
+                self._heartbeat.change(items[i:i + _MAX_MESSAGES], 0)
+        for mid in back:
+            self._received.pop(mid, None)
+        self.given_back += len(back)
+        self._ack(())
 
     def _settled(self, received: int, fresh: int) -> bool:
         """FIFO: whether the held messages are to be parsed to their end now: a receive
