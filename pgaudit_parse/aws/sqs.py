@@ -57,7 +57,7 @@ from typing import Any
 from ..lines import Line, Reject, stream_group, stream_key, stream_name, without_surrogates
 from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Hold, Pump, parser_stages
-from ..sinks import Sink
+from ..sinks import Sink, holds_records
 from ..sources import lines_from_cloudwatch_events
 from .errors import AwsSetupError, explain, hide_credentials
 from .messages import BodyError, decode_message
@@ -575,7 +575,15 @@ class SqsConsumer:
         self.source.follow = follow
         if stop is not None:
             self.source.stop = stop
-        self.pump.run(self.source)
+        try:
+            self.pump.run(self.source)
+        except BaseException:
+            # Interrupted (SIGTERM without --follow), or the sink failed: the input of the
+            # records the sink holds is not acknowledged (SQS delivers it again, whole), so
+            # closing the sink must not write them cut now.
+            if holds_records(self.sink):
+                self.sink.forget_held()
+            raise
         return self.source.messages
 
     def process(self, messages: list[dict[str, Any]]) -> None:

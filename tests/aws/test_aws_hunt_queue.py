@@ -297,3 +297,54 @@ def test_sqs_stopped_mid_batch_cuts_nothing_and_loses_nothing(
     got = first.out.getvalue().splitlines() + second.out.getvalue().splitlines()
     assert comparable(got) == comparable(done.stdout.splitlines())
     assert aws.queue_depth(url) == (0, 0)
+
+
+class _Interrupt(Exception):
+    """What SIGTERM raises in ``sqs`` without ``--follow`` (the CLI's ``Interrupted``)."""
+
+
+@pytest.mark.parametrize("after", [3, 5, 8])
+def test_sqs_interrupted_mid_batch_writes_no_held_record_cut(
+        aws: Aws, tmp_path: Path, after: int) -> None:
+    """``sqs`` (no ``--follow``) interrupted at once mid-batch, then its sink closed (as
+    the CLI does): the records it held (executions waiting for their duration line) are
+    not written cut, since their messages were not deleted; the next consumer, once SQS
+    delivers them again, writes them whole. Nothing lost, no record cut in two."""
+    from test_aws_hunt_instances import comparable
+
+    from pgaudit_parse.aws.sqs import SqsConsumer
+    from pgaudit_parse.sinks import OutputSink
+
+    lines = _seed_session(BASE_MS)
+    url = aws.queue(aws.unique("intr"), visibility_timeout=1)
+    _send(aws, url, [str({"logStreamName": "db1", "timestamp": ms, "message": text + "++",
+                          "eventId": f"{n:056d}"}) for n, (ms, text) in enumerate(lines)])
+
+    class Interrupting(OutputSink):
+        calls = 0
+
+        def write(self, event: Any, instance: str | None = None) -> None:
+            super().write(event, instance)
+            self.calls += 1
+            if self.calls == after:
+                raise _Interrupt
+
+    first = Interrupting(io.StringIO(), io.StringIO())
+    consumer = SqsConsumer(aws.sqs, url, first, wait_seconds=0, visibility_timeout=1,
+                           batch_size=2, reorder_seconds=0.05)
+    with pytest.raises(_Interrupt):
+        consumer.run()
+    first.close()
+    time.sleep(1.5)  # the undeleted messages' visibility runs out
+    second = OutputSink(io.StringIO(), io.StringIO())
+    SqsConsumer(aws.sqs, url, second, wait_seconds=0, reorder_seconds=0.05).run()
+    second.close()
+    log = tmp_path / "direct.log"
+    log.write_text("".join(text + "\n" for _, text in lines), encoding="utf-8")
+    done = aws.file_mode(str(log), "--instance", "db1")
+    assert done.returncode == 0, done.stderr
+    want = comparable(done.stdout.splitlines())
+    got = comparable(first.out.getvalue().splitlines() + second.out.getvalue().splitlines())
+    assert set(got) == set(want)  # nothing lost, no cut record (written again: at least once)
+    assert first.errors.getvalue() == second.errors.getvalue() == ""
+    assert aws.queue_depth(url) == (0, 0)
