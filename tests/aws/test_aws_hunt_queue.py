@@ -348,3 +348,61 @@ def test_sqs_interrupted_mid_batch_writes_no_held_record_cut(
     assert set(got) == set(want)  # nothing lost, no cut record (written again: at least once)
     assert first.errors.getvalue() == second.errors.getvalue() == ""
     assert aws.queue_depth(url) == (0, 0)
+
+
+# -- a visibility extension that fails for one receipt ---------------------------------------
+
+class _OneExtensionFails:
+    """The emulator's SQS client, except that ChangeMessageVisibilityBatch sends the
+    receipt of the first message it names as SQS no longer knows it: that entry fails,
+    the others are extended."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.victim: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    def change_message_visibility_batch(self, QueueUrl: str,  # noqa: N803
+                                        Entries: list[dict[str, Any]]) -> Any:  # noqa: N803
+        entries = []
+        for entry in Entries:
+            if self.victim in (None, entry["ReceiptHandle"]):
+                self.victim = entry["ReceiptHandle"]
+                entry = {**entry, "ReceiptHandle": "expired" + entry["ReceiptHandle"][-12:]}
+            entries.append(entry)
+        return self._sqs.change_message_visibility_batch(QueueUrl=QueueUrl, Entries=entries)
+
+
+def test_a_failed_visibility_extension_duplicates_one_message_and_loses_nothing(
+        aws: Aws) -> None:
+    """A batch written for longer than the visibility timeout, and the heartbeat's
+    extension fails for one of its messages: another consumer gets that message (only
+    it) and writes it too; the first consumer still writes everything. Duplicates only
+    of that message (at least once, as documented), nothing lost, the queue ends empty.
+    (A guard: this was already so.)"""
+    from pgaudit_parse.aws.sqs import SqsConsumer
+    from pgaudit_parse.sinks import OutputSink
+
+    url = aws.queue(aws.unique("ext"), visibility_timeout=1)
+    aws.send_forwarder_messages(url, GROUP, "db1",
+                                [(BASE_MS + n, audit_line(BASE_MS + n, 9, n)) for n in range(3)],
+                                per_message=1)
+    other = OutputSink(io.StringIO(), io.StringIO(), fmt="events")
+
+    class Slow(OutputSink):
+        def flush(self, durable: bool = False) -> None:
+            super().flush(durable)
+            if durable and self.written and not other.written:
+                time.sleep(2.5)  # the heartbeat extends all but one message meanwhile
+                SqsConsumer(aws.sqs, url, other, wait_seconds=0).run()
+
+    first = Slow(io.StringIO(), io.StringIO(), fmt="events")
+    SqsConsumer(_OneExtensionFails(aws.sqs), url, first, wait_seconds=0,
+                visibility_timeout=1).run()
+    mine = statements([json.loads(line) for line in first.out.getvalue().splitlines()])
+    theirs = statements([json.loads(line) for line in other.out.getvalue().splitlines()])
+    assert mine == {n: 1 for n in range(3)}
+    assert len(theirs) == 1 and sum(theirs.values()) == 1
+    assert aws.queue_depth(url) == (0, 0)
