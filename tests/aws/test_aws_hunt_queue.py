@@ -283,9 +283,10 @@ def test_sqs_stopped_mid_batch_cuts_nothing_and_loses_nothing(
     Pump(first, parser_stages("%t:%r:%u@%d:[%p]:", first)).run(source)
     first.close()
     assert stop.is_set()
+    _until_none_in_flight(aws, url)
     second = OutputSink(io.StringIO(), io.StringIO(), fmt=fmt)
     Pump(second, parser_stages("%t:%r:%u@%d:[%p]:", second)).run(
-        SqsSource(aws.sqs, url, wait_seconds=0, reorder_seconds=0.05))
+        SqsSource(aws.sqs, url, wait_seconds=0))  # (drained: all in order)
     second.close()
     assert first.errors.getvalue() == second.errors.getvalue() == ""
     log = tmp_path / "direct.log"
@@ -297,6 +298,15 @@ def test_sqs_stopped_mid_batch_cuts_nothing_and_loses_nothing(
     got = first.out.getvalue().splitlines() + second.out.getvalue().splitlines()
     assert comparable(got) == comparable(done.stdout.splitlines())
     assert aws.queue_depth(url) == (0, 0)
+
+
+def _until_none_in_flight(aws: Aws, url: str) -> None:
+    """Wait until no message of the queue is in flight (every one the stopped consumer
+    did not delete is visible again), so the next consumer reads them all at once."""
+    deadline = time.monotonic() + 60
+    while aws.queue_depth(url)[1]:
+        assert time.monotonic() < deadline, "messages stayed in flight"
+        time.sleep(0.2)
 
 
 class _Interrupt(Exception):
@@ -335,9 +345,9 @@ def test_sqs_interrupted_mid_batch_writes_no_held_record_cut(
     with pytest.raises(_Interrupt):
         consumer.run()
     first.close()
-    time.sleep(1.5)  # the undeleted messages' visibility runs out
+    _until_none_in_flight(aws, url)  # the undeleted messages' visibility runs out
     second = OutputSink(io.StringIO(), io.StringIO())
-    SqsConsumer(aws.sqs, url, second, wait_seconds=0, reorder_seconds=0.05).run()
+    SqsConsumer(aws.sqs, url, second, wait_seconds=0).run()  # (drained: in order)
     second.close()
     log = tmp_path / "direct.log"
     log.write_text("".join(text + "\n" for _, text in lines), encoding="utf-8")
