@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 __all__ = ["Line", "Reject", "to_lines", "split_message", "slot_filler", "slot_constructor",
-           "without_surrogates"]
+           "without_surrogates", "stream_key", "stream_name", "stream_group"]
 
 T = TypeVar("T")
 
@@ -72,6 +72,53 @@ class Line:
 
 
 _fill_line = slot_filler(Line)
+
+
+# -- stream keys ---------------------------------------------------------------------------
+# Equal log stream names in different log groups are different instances' logs (a central
+# queue fed from several accounts or regions, an instance group and a cluster group, two
+# groups of one `cloudwatch` run): every per-stream state (assembly, sessions, executions,
+# idle clocks, reorder buffers, instance naming, held records) is keyed by ``Line.stream``,
+# so a source that knows the log group puts it in the key. Neither a log group name nor a
+# log stream name can hold ``:`` (CloudWatch forbids it), so the key is ``GROUP:STREAM``
+# (a group from an SQS body that holds ``:`` or ``%`` anyway is %-escaped), and a stream
+# name without a group is the key itself (one with ``:`` in it gets a leading ``:``, the
+# empty group). Output shows the stream's name (:func:`stream_name`), never the key.
+
+def stream_key(group: str | None, stream: str) -> str:
+    """The key of a log stream of a log group (None or "": not known).
+
+    >>> stream_key("/aws/rds/instance/db1/postgresql", "db1")
+    '/aws/rds/instance/db1/postgresql:db1'
+    >>> stream_key(None, "db1"), stream_key(None, "a:b"), stream_key("g:1%", "s")
+    ('db1', ':a:b', 'g%3A1%25:s')
+    """
+    if group:
+        if ":" in group or "%" in group:
+            group = group.replace("%", "%25").replace(":", "%3A")
+        return f"{group}:{stream}"
+    return ":" + stream if ":" in stream else stream
+
+
+def stream_name(key: str) -> str:
+    """The log stream's name in a :func:`stream_key` (the key of a plain stream is its name).
+
+    >>> stream_name("/aws/rds/instance/db1/postgresql:db1"), stream_name(":a:b"), stream_name("s")
+    ('db1', 'a:b', 's')
+    """
+    return key.partition(":")[2] if ":" in key else key
+
+
+def stream_group(key: str) -> str | None:
+    """The log group in a :func:`stream_key`, or None.
+
+    >>> stream_group("g%3A1%25:s"), stream_group("s"), stream_group(":a:b")
+    ('g:1%', None, None)
+    """
+    group = key.partition(":")[0] if ":" in key else ""
+    if "%" in group:
+        group = group.replace("%3A", ":").replace("%25", "%")
+    return group or None
 
 
 @dataclass(frozen=True, slots=True, repr=False)

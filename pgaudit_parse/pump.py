@@ -99,6 +99,9 @@ class Hold:
 
     stale: Callable[[str], bool]
     keep: Callable[[Iterable[str]], None]
+    #: The source gives the input of the held records back (a consumer stopping: the next
+    #: one reads it again, whole): after ``keep``, the sink forgets them unwritten.
+    forget: bool = False
 
 
 class Source(Protocol[T]):
@@ -268,6 +271,8 @@ class Pump(Generic[T]):
             with sink.keeping_held():
                 sink.flush(durable=True)
             hold.keep(sink.held_sources())
+            if hold.forget:
+                sink.forget_held()
         else:
             sink.flush(durable=True)
         batch.ack(held)

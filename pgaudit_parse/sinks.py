@@ -42,7 +42,7 @@ from .formats.guardium import DEFAULT_HELD_BYTES
 from .formats.ocsf import to_ocsf
 from .formats.record_template import RecordWriter
 from .jsonenc import dumps, fast_dumps, integer, last_text, number, orjson_safe_float, string
-from .lines import Reject
+from .lines import Reject, stream_name
 from .sql.redact import redact_raw
 from .sql.stage import NO_INFO, SqlInfo, SqlStage
 
@@ -142,7 +142,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         cursor_position=event.cursor_position,
         source=event.source,
         line=event.line,
-        stream=event.stream or None,
+        stream=stream_name(event.stream) or None,  # (the name, not the group's key)
     )
     if isinstance(event, DurationEvent):
         out["duration_ms"] = event.duration_ms
@@ -165,7 +165,9 @@ def event_to_json(event: Event) -> dict[str, Any]:
 _VALUE_CODE: Final = {
     "str": "_s({v})",
     "str?": '("null" if (v := {v}) is None else _s(v))',
-    "str-or-null": '(_s(v) if (v := {v}) else "null")',  # event_to_json's ``x or None``
+    # a stream's name (not its key: :func:`~pgaudit_parse.lines.stream_key`), or null for
+    # none (event_to_json's ``x or None``)
+    "stream": '(_s(v) if (v := {v}) and (v := _stream_name(v)) else "null")',
     "int": "(_i(v) if (v := {v}).__class__ is int else _json(v))",
     "int?": '("null" if (v := {v}) is None else _i(v) if v.__class__ is int else _json(v))',
     "bool?": '("null" if (v := {v}) is None else "true" if v is True else "false" '
@@ -204,7 +206,7 @@ _TAIL: Final = (("query", "e.query", "str?"), ("location", "e.location", "str?")
                 ("leader_pid", "e.leader_pid", "int?"), ("query_id", "e.query_id", "int?"),
                 ("cursor_position", "e.cursor_position", "int?"),
                 ("source", "e.source", "str"), ("line", "e.line", "int"),
-                ("stream", "e.stream", "str-or-null"))
+                ("stream", "e.stream", "stream"))
 #: The keys of each event class after ``stream`` (before ``fingerprint``).
 _OWN: Final[dict[type[Event], tuple[tuple[str, str, str], ...]]] = {
     DurationEvent: (("duration_ms", "e.duration_ms", "float"),
@@ -239,7 +241,8 @@ def _event_template(cls: type[Event]) -> EventTemplate:
         body += ',"audit":{{' + _object_code(_AUDIT) + "}}"
     body += "," + _object_code(_TAIL + _OWN.get(cls, ()) + _FINGERPRINT)
     source = f"def line(e, i, t, st):\n    return f'{{{{{body}}}}}\\n'\n"
-    namespace: dict[str, Any] = {"_s": string, "_i": integer, "_f": number, "_json": _dumps}
+    namespace: dict[str, Any] = {"_s": string, "_i": integer, "_f": number, "_json": _dumps,
+                                 "_stream_name": stream_name}
     exec(source, namespace)  # noqa: S102 - source made above from constants only
     line: EventTemplate = namespace["line"]
     return line

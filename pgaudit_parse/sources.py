@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from typing import IO, Any, Final, Protocol, cast
 
-from .lines import Line, Reject, split_message, without_surrogates
+from .lines import Line, Reject, split_message, stream_key, without_surrogates
 
 __all__ = [
     "InputError",
@@ -91,10 +91,12 @@ class InputError(Exception):
 
 
 def lines_from_cloudwatch_events(events: Iterable[dict[str, Any]], source: str,
-                                 start: int = 0) -> Iterator[Line]:
+                                 start: int = 0, group: str | None = None) -> Iterator[Line]:
     """Lines of CloudWatch log events; an event may hold one line or a whole message.
 
-    Each line carries the event's ``logStreamName`` as its stream and ``eventId`` as ref.
+    Each line carries the event's ``logStreamName`` as its stream (keyed by the events'
+    log ``group`` when it is known: :func:`~pgaudit_parse.lines.stream_key`) and
+    ``eventId`` as ref.
     """
     number = start
     for event in events:
@@ -104,7 +106,7 @@ def lines_from_cloudwatch_events(events: Iterable[dict[str, Any]], source: str,
             yield Line(json.dumps(event, default=str, ensure_ascii=False), source, number,
                        "", _BAD_EVENT)
             continue
-        stream = without_surrogates(str(event.get("logStreamName") or ""))
+        stream = stream_key(group, without_surrogates(str(event.get("logStreamName") or "")))
         ref = event.get("eventId")
         for text in split_message(message) or [""]:
             number += 1
@@ -149,7 +151,7 @@ def _seed_lines(parsed: dict[str, Any], source: str, start: int) -> Iterator[Lin
     if message.endswith("++"):
         message = message[:-2]
     number = start
-    stream = without_surrogates(str(parsed.get("logStreamName") or ""))
+    stream = stream_key(None, without_surrogates(str(parsed.get("logStreamName") or "")))
     for part in without_surrogates(message).split("|||"):
         # The seed turned the TAB of continuation lines into a space.
         text_line = "\t" + part[1:] if part.startswith(" ") else part
@@ -1365,14 +1367,18 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
         number += 1
         on_reject(Reject(name, number, reason, raw))
 
-    def event_lines(event: Any, what: str = "CloudWatch event") -> Iterator[Line]:
+    def event_lines(event: Any, what: str = "CloudWatch event", group: Any = None
+                    ) -> Iterator[Line]:
         nonlocal number
         message = event.get("message") if isinstance(event, dict) else None
         if not isinstance(message, str):
             reject(f"{what} without a message (line {stream.line} of the file)",
                    json.dumps(event, ensure_ascii=False, default=str))
             return
-        lines = list(lines_from_cloudwatch_events([event], name, number))
+        # (a forwarder message names its log group: a file of several groups' messages
+        # assembles each group's streams apart, as the sqs consumer does)
+        lines = list(lines_from_cloudwatch_events(
+            [event], name, number, without_surrogates(group) if isinstance(group, str) else None))
         if lines:
             number = lines[-1].number
         yield from lines
@@ -1389,12 +1395,13 @@ def _json_lines(stream: _JsonStream, name: str, on_reject: Callable[[Reject], No
                 events = inner.get("events") if isinstance(inner, dict) else None
             except (ValueError, RecursionError, OSError, EOFError, zlib.error):
                 events = None
+        group = value.get("logGroup")
         if isinstance(events, list):
             for event in events:
-                yield from event_lines(event)
+                yield from event_lines(event, group=group)
             return
         if "message" in value:
-            yield from event_lines(value)
+            yield from event_lines(value, group=group)
             return
         reject(f"JSON object without \"events\" or \"message\" (line {stream.line} of the "
                "file)", json.dumps(value, ensure_ascii=False, default=str))

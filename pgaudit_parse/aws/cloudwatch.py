@@ -34,7 +34,7 @@ from functools import partial
 from typing import Any
 
 from ..events import DEFAULT_STATEMENT_CACHE_BYTES
-from ..lines import Line
+from ..lines import Line, stream_name
 from ..parser import Parser
 from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Hold, ParserStage, Pump, parser_stages
@@ -306,7 +306,7 @@ class CloudWatchReader:
 
     def _instance_of(self, group: str) -> Callable[[str], str | None]:
         fixed = self.instance
-        return lambda stream: fixed or instance_for_stream(group, stream)
+        return lambda key: fixed or instance_for_stream(group, stream_name(key))
 
     def _read_group(self, group: str, end: int, stop_now: Callable[[], bool] | None) -> int:
         state = self._states[group]
@@ -356,7 +356,9 @@ class CloudWatchReader:
             counter[0] += 1
             self.events_read += 1
             source = f"{group}/{event.get('logStreamName', '')}#{event_id}"
-            yield from lines_from_cloudwatch_events([event], source)
+            # (streams keyed by group and name: two groups' streams of the same name are
+            # two instances' logs, apart in the sink's sessions and executions too)
+            yield from lines_from_cloudwatch_events([event], source, group=group)
 
     @staticmethod
     def _held_before(group: str, state: _GroupState, start: int, source: str) -> bool:

@@ -186,6 +186,34 @@ def gunzip_bounded(raw: bytes) -> bytes:
             return b"".join(parts)
 
 
+def _decompressed_part(data: str) -> str | None:
+    """The text that base64 gzip ``data`` decompresses to before its damage (truncated or
+    corrupt deflate data), or None when nothing of it does.
+
+    >>> text = bytes(range(48, 123)) * 40
+    >>> _decompressed_part(base64.b64encode(gzip.compress(text)[:-40]).decode())[:5]
+    '01234'
+    """
+    try:
+        raw = base64.b64decode(data + "=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    parts: list[bytes] = []
+    room = MAX_DECODED_BYTES
+    for start in range(0, len(raw), 512):  # (a corrupt block: what came before it stays)
+        try:
+            piece = inflater.decompress(raw[start:start + 512], room)
+        except zlib.error:
+            break
+        parts.append(piece)
+        room -= len(piece)
+        if room <= 0 or inflater.eof:
+            break
+    text = b"".join(parts).decode("utf-8", "replace")
+    return text or None
+
+
 def checked_event(event: Any, index: int, stream: str | None = None) -> dict[str, Any]:
     """One CloudWatch event with the types the parser relies on, or BodyError.
 
@@ -267,16 +295,29 @@ def decode_message(body: str) -> DecodedBody:
         if data.get("encoding") is not None:
             if data.get("encoding") != "gzip+base64" or not isinstance(data.get("data"), str):
                 raise BodyError("unknown 'encoding' or no text 'data'")
-            raw = gunzip_base64(data["data"])
+            # The dead letter of a compressed body holds the text that decompresses, not
+            # the body: base64 of gzip hides nothing from a reader, but hides a password
+            # from ``--redact`` (and the text is what one fixes and sends again).
+            try:
+                raw = gunzip_base64(data["data"])
+            except BodyError as exc:
+                part = _decompressed_part(data["data"])
+                if part is None:
+                    raise
+                raise BodyError(f"{exc}; the dead letter holds the {len(part)} characters "
+                                "that decompress", part) from None
             try:
                 inner = json.loads(raw)
-            except ValueError as exc:
-                raise BodyError(f"compressed 'data' is not valid JSON ({exc})") from None
+                if not isinstance(inner, dict):
+                    raise BodyError("compressed 'data' is not an object with 'events'")
+                return DecodedBody(group, _events(inner.get("events")), False)
+            except ValueError as exc:  # (BodyError too)
+                reason = str(exc) if isinstance(exc, BodyError) \
+                    else f"compressed 'data' is not valid JSON ({exc})"
             except RecursionError:
-                raise BodyError("compressed 'data' is JSON nested too deeply") from None
-            if not isinstance(inner, dict):
-                raise BodyError("compressed 'data' is not an object with 'events'")
-            return DecodedBody(group, _events(inner.get("events")), False)
+                reason = "compressed 'data' is JSON nested too deeply"
+            raise BodyError(f"{reason}; the dead letter holds the decompressed data",
+                            raw.decode("utf-8", "replace"))
         if "events" in data:
             return DecodedBody(group, _events(data["events"]), False)
         if "message" in data:  # one CloudWatch event as JSON

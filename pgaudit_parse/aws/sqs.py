@@ -54,10 +54,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..lines import Line, Reject
+from ..lines import Line, Reject, stream_group, stream_key, stream_name, without_surrogates
 from ..prefix import RDS_PREFIX, LinePrefix
 from ..pump import Batch, Hold, Pump, parser_stages
-from ..sinks import Sink
+from ..sinks import Sink, holds_records
 from ..sources import lines_from_cloudwatch_events
 from .errors import AwsSetupError, explain, hide_credentials
 from .messages import BodyError, decode_message
@@ -67,6 +67,9 @@ __all__ = ["SqsSource", "SqsConsumer", "DEFAULT_REORDER_SECONDS"]
 
 _MAX_MESSAGES = 10
 _DELETE_ATTEMPTS = 4
+#: Written messages whose delete failed, remembered (by id) to be deleted, not written
+#: again, when SQS delivers them again.
+_MAX_UNDELETED = 100_000
 #: Visibility timeout when the queue's is 0 (SQS's default): a message must stay hidden
 #: while its records are written, or another consumer reads it meanwhile.
 _DEFAULT_VISIBILITY = 30
@@ -172,22 +175,34 @@ class SqsSource:
         self.clock = clock
         self.messages = 0
         self.dead = 0
-        self.undeleted = 0  # written, but SQS did not delete them: they may come again
+        #: message id -> whether to retry its delete (True: the delete failed for a passing
+        #: reason, the heartbeat keeps the message hidden; False: SQS refused the receipt).
+        #: Messages written whose delete did not go through; one that SQS delivers again
+        #: is deleted then, not written twice (see :meth:`_take`). At most
+        #: ``_MAX_UNDELETED``, oldest forgotten first.
+        self._undeleted: dict[str, bool] = {}
         self._sleep = time.sleep
         self.visibility_timeout = visibility_timeout or self._queue_visibility_timeout()
         self._heartbeat = _Heartbeat(sqs, queue_url, self.visibility_timeout,
                                      self.heartbeat_interval(self.visibility_timeout))
         self._received: dict[str, float] = {}  # message id -> when (clock) it came
+        # (per stream key: log group and stream name)
         self._waiting: dict[str, list[_Waiting]] = {}  # stream -> heap
         self._newest: dict[str, int] = {}  # stream -> newest timestamp seen
         self._arrived: dict[str, float] = {}  # stream -> when (clock) its last event came
-        self._groups: dict[str, str] = {}  # stream -> log group named by its messages
         self._sequence = 0
         self._given_back: dict[str, _GivenBack] = {}  # FIFO: message id -> lines to re-read
         self.given_back = 0  # FIFO messages made visible again (they came back or will)
         self._pause = False  # FIFO, following: the last receive brought nothing new
         #: message ids whose lines the sink's held records need (see :meth:`_keep_sources`)
         self._kept: set[str] = set()
+
+    @property
+    def undeleted(self) -> int:
+        """Messages written whose delete SQS has not confirmed (yet): each is deleted when
+        a later acknowledgement's retry goes through or SQS delivers it again; if another
+        consumer gets it meanwhile, its records are written twice (at least once)."""
+        return len(self._undeleted)
 
     @staticmethod
     def heartbeat_interval(visibility_timeout: int) -> float:
@@ -233,6 +248,9 @@ class SqsSource:
         with self.heartbeat():
             while True:
                 stopping = self.stop.is_set()
+                if stopping and (self._received or self._undeleted):
+                    yield self._stop_batch()
+                    return
                 messages = [] if stopping else self.receive()
                 drained = not messages
                 if messages or self._received:
@@ -261,6 +279,36 @@ class SqsSource:
                      rejects=rejects, instance=self._instance,
                      hold=Hold(self._stale_source(stale), self._keep_sources))
 
+    def _stop_batch(self) -> Batch[Line]:
+        """The last batch of a consumer told to stop (SIGTERM while following) before its
+        input ended: what is complete is written and deleted; what is held (lines the
+        parser holds, an ERROR waiting for its STATEMENT; seed events in the reorder
+        window; records the sink holds, an execution waiting for its ``duration:`` line)
+        is given back to the queue, visible again at once and not deleted, instead of
+        being written cut: the next consumer reads it whole. (What was written of a
+        given-back message, entries before the held one, is written again: at least
+        once.)"""
+        return Batch((), ack=self._ack_stopping, withdraw=True, instance=self._instance,
+                     hold=Hold(lambda source: False, self._keep_sources, forget=True))
+
+    def _ack_stopping(self, held: Sequence[Line]) -> None:
+        back = {str(line.ref) for line in held}
+        back.update(mid for mid in self._kept if mid in self._received)
+        self._kept = set()
+        for heap in self._waiting.values():
+            back.update(item.message_id for item in heap)
+        self._waiting.clear()
+        with self._heartbeat.lock:
+            items = [(mid, self._heartbeat.receipts.pop(mid)) for mid in back
+                     if mid in self._heartbeat.receipts]
+            for i in range(0, len(items), _MAX_MESSAGES):
+                # (one not changed reappears after its visibility timeout: later, not lost)
+                self._heartbeat.change(items[i:i + _MAX_MESSAGES], 0)
+        for mid in back:
+            self._received.pop(mid, None)
+        self.given_back += len(back)
+        self._ack(())
+
     def _settled(self, received: int, fresh: int) -> bool:
         """FIFO: whether the held messages are to be parsed to their end now: a receive
         brought only messages given back (nothing after them in their group yet, or no
@@ -288,6 +336,11 @@ class SqsSource:
                 self._heartbeat.receipts[message_id] = message["ReceiptHandle"]
             if again:  # re-delivered while we hold it: its lines are already in hand
                 continue
+            if message_id in self._undeleted:
+                # written before, but its delete did not go through: delete it with this
+                # receipt at this batch's acknowledgement; its records are not written again
+                self._undeleted[message_id] = True
+                continue
             back = self._given_back.pop(message_id, None)
             self._received[message_id] = now if back is None else back.first
             fresh += back is None
@@ -300,17 +353,18 @@ class SqsSource:
                                       exc.raw if exc.raw is not None else str(body or "")))
                 self.dead += 1
                 continue
+            # (streams are keyed by log group and name: several instances' streams of
+            # the same name in one queue are assembled apart, and each names its own
+            # instance; see :func:`~pgaudit_parse.lines.stream_key`)
             numbered = [Line(line.text, source, line.number, line.stream, message_id)
-                        for line in lines_from_cloudwatch_events(decoded.events, source)
+                        for line in lines_from_cloudwatch_events(decoded.events, source,
+                                                                 group=decoded.group)
                         if back is None or line.number in back.numbers]
-            for event in decoded.events:
-                if decoded.group and event["logStreamName"]:
-                    self._groups[event["logStreamName"]] = decoded.group
             if not decoded.loose or self.fifo:  # (a FIFO group comes in order)
                 lines.extend(numbered)
                 continue
             event = decoded.events[0]
-            stream = event["logStreamName"]
+            stream = stream_key(decoded.group, without_surrogates(event["logStreamName"]))
             timestamp = event["timestamp"]
             if timestamp is None:
                 lines.extend(numbered)  # nothing to order it by
@@ -374,13 +428,15 @@ class SqsSource:
         for heap in self._waiting.values():
             keep.update(item.message_id for item in heap)
         done = [mid for mid in self._received if mid not in keep]
-        if done:
-            self._delete(done)
+        # (and the written messages whose delete failed for a passing reason, or that came
+        # again: not acknowledged until SQS confirms their delete)
+        done += [mid for mid, retry in self._undeleted.items() if retry]
+        deleted = self._delete(done) if done else set()
         for mid in done:
-            del self._received[mid]
-        self.messages += len(done)
+            self._received.pop(mid, None)
+        self.messages += len(deleted)
         if self.on_batch is not None:
-            self.on_batch(len(done))
+            self.on_batch(len(deleted))
 
     def _give_back(self, held: Sequence[Line]) -> None:
         """FIFO: make the messages of held lines visible again (the parser has forgotten
@@ -399,18 +455,29 @@ class SqsSource:
             self._given_back[mid] = _GivenBack(frozenset(lines), first)
         self.given_back += len(numbers)
 
-    def _instance(self, stream: str) -> str | None:
+    def _instance(self, key: str) -> str | None:
+        """The instance of a stream (its key names the log group its messages name)."""
         if self.instance:
             return self.instance
-        group = self._groups.get(stream)
+        stream = stream_name(key)
+        group = stream_group(key)
         if group:
             return instance_for_stream(group, stream)
         return stream or None
 
-    def _delete(self, message_ids: list[str]) -> None:
+    def _delete(self, message_ids: list[str]) -> set[str]:
+        """DeleteMessageBatch the written messages; returns those SQS deleted. The others
+        are remembered in ``_undeleted``: retried at the next acknowledgement (a passing
+        failure: their receipts stay with the heartbeat, which keeps them hidden), or
+        deleted when SQS delivers them again (a receipt SQS refuses)."""
         with self._heartbeat.lock:
-            receipts = {mid: self._heartbeat.receipts.pop(mid) for mid in message_ids}
+            receipts = {mid: self._heartbeat.receipts.pop(mid) for mid in message_ids
+                        if mid in self._heartbeat.receipts}
+        for mid in message_ids:
+            if mid not in receipts and self._undeleted.get(mid):
+                self._undeleted[mid] = False  # (no receipt to retry with: when it comes)
         items = list(receipts.items())
+        deleted: set[str] = set()
         for i in range(0, len(items), _MAX_MESSAGES):
             pending = dict(items[i:i + _MAX_MESSAGES])
             refused: dict[str, str] = {}  # message id -> SQS's code, for good
@@ -425,7 +492,10 @@ class SqsSource:
                     raise AwsSetupError(explain(exc, f"deleting from queue {self.queue_url}")) \
                         from exc
                 for ok in response.get("Successful", []):
-                    pending.pop(keys[int(ok["Id"])], None)
+                    key = keys[int(ok["Id"])]
+                    if pending.pop(key, None) is not None:
+                        deleted.add(key)
+                        self._undeleted.pop(key, None)
                 for failed in response.get("Failed", []):
                     if failed.get("SenderFault"):  # (a receipt no longer valid: retrying
                         key = keys[int(failed["Id"])]  # cannot help)
@@ -436,16 +506,33 @@ class SqsSource:
                 if attempt + 1 < _DELETE_ATTEMPTS:
                     self._sleep(0.2 * 2 ** attempt)
             # The records of these messages are written (the sink flushed durably before
-            # this acknowledgement); a message not deleted is delivered again, or not at
-            # all when it left the queue some other way (purged, expired, taken by another
-            # consumer after its visibility ran out): its records may be written twice,
+            # this acknowledgement); a message not deleted is not acknowledged: its delete
+            # is retried (pending: the heartbeat keeps it hidden meanwhile), or, refused,
+            # done when SQS delivers it again to this consumer, without writing it again.
+            # If it leaves the queue some other way (purged, expired, taken by another
+            # consumer after its visibility ran out) its records may be written twice,
             # never lost. So the consumer says so and goes on; it does not stop.
             codes = sorted(set(refused.values()) | ({"not deleted"} if pending else set()))
             missed = len(refused) + len(pending)
+            for key in refused:
+                self._remember_undeleted(key, False)
+            with self._heartbeat.lock:
+                self._heartbeat.receipts.update(pending)
+            for key in pending:
+                self._remember_undeleted(key, True)
             if missed:
-                self.undeleted += missed
-                log.warning("%d written message(s) not deleted from %s (%s): SQS may "
-                            "deliver them again", missed, self._name, ", ".join(codes))
+                log.warning("%d written message(s) not deleted from %s (%s): %s", missed,
+                            self._name, ", ".join(codes),
+                            "retried at the next batch" if pending and not refused else
+                            "SQS may deliver them again (then they are deleted, not "
+                            "written again)")
+        return deleted
+
+    def _remember_undeleted(self, message_id: str, retry: bool) -> None:
+        self._undeleted.pop(message_id, None)
+        self._undeleted[message_id] = retry
+        while len(self._undeleted) > _MAX_UNDELETED:
+            del self._undeleted[next(iter(self._undeleted))]
 
 
 class SqsConsumer:
@@ -488,7 +575,15 @@ class SqsConsumer:
         self.source.follow = follow
         if stop is not None:
             self.source.stop = stop
-        self.pump.run(self.source)
+        try:
+            self.pump.run(self.source)
+        except BaseException:
+            # Interrupted (SIGTERM without --follow), or the sink failed: the input of the
+            # records the sink holds is not acknowledged (SQS delivers it again, whole), so
+            # closing the sink must not write them cut now.
+            if holds_records(self.sink):
+                self.sink.forget_held()
+            raise
         return self.source.messages
 
     def process(self, messages: list[dict[str, Any]]) -> None:
