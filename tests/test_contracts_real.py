@@ -92,7 +92,7 @@ CONFIGS: dict[str, Config] = {
     # every escape that names something, a +05:45 zone, parameters and rows
     "rich": Config("%m [%p] %q%u@%d %r %e %l %c %s %v %x <%i> <%b> <%a> ", "Asia/Kathmandu",
                    log_parameter=True, log_rows=True),
-    # epoch milliseconds (UTC by definition) in a zone with a numeric abbreviation
+    # epoch milliseconds (an instant; written in --timezone) in a zone with a numeric abbreviation
     "epoch": Config("%n [%p] %u@%d %r ", "America/Sao_Paulo", log_parameter=True,
                     log_rows=False, verbose=True),
     # no %u %d %r %h %p %c: nothing but the time
@@ -301,7 +301,8 @@ def expected(row: CsvLogRow, config: Config) -> Expected:
     return Expected(
         user=user, database=allowed("%d", row.database_name),
         client=client, pid=row.process_id if config.has("%p") else None,
-        instant=csv_time, offset=timedelta(0) if epoch else csv_time.utcoffset() or timedelta(0),
+        # %n is an instant written in the --timezone zone the runs pass (docs/prefix.md)
+        instant=csv_time, offset=csv_time.utcoffset() or timedelta(0),
         slack=timedelta(0) if config.has("%m") or epoch else timedelta(seconds=2))
 
 
