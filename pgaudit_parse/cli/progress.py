@@ -114,7 +114,7 @@ class Progress:
         self._stderr: _AboveProgress | None = None
         if self.enabled and sys.stderr is stream:
             self._stderr = _AboveProgress(self, stream)
-            sys.stderr = self._stderr  # type: ignore[assignment]
+            sys.stderr = self._stderr
 
     @classmethod
     def for_files(cls, paths: Sequence[str], stream: IO[str] = sys.stderr,
